@@ -1,0 +1,1 @@
+"""Integration tests run against the real Kubernetes API: see the `local_clusters` fixture."""

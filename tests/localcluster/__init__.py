@@ -1,0 +1,1 @@
+"""Local multi-cluster Kubernetes (etcd + control plane + kwok nodes) for tests and the demo."""

@@ -1,0 +1,187 @@
+"""The default runtime: etcd, control plane and kwok as local processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from functools import partial
+from typing import TYPE_CHECKING
+
+from tests.localcluster import kubeconfig, nodes, pki, process
+from tests.localcluster.ports import base_slot, pick_slot, pod_cidr, slot_ports
+from tests.localcluster.state import CHECKOUT, Cluster, cluster_name, region_of
+from tests.localcluster.versions import binary_path, kwok_stages_path
+from tests.localcluster.wait import FatalError, wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+SERVICE_CIDR = "10.96.0.0/16"
+START_TIMEOUT = 120.0
+
+
+def plan(indexes: list[int], nodes_per_cluster: int) -> list[Cluster]:
+    taken: set[int] = set()
+    planned = []
+    for i in indexes:
+        slot = pick_slot(base_slot(CHECKOUT) + i, taken)
+        taken.add(slot)
+        ports = slot_ports(slot)
+        region = region_of(i)
+        planned.append(
+            Cluster(
+                name=cluster_name(i),
+                index=i,
+                runtime="binary",
+                api_url=f"https://127.0.0.1:{ports['apiserver']}",
+                region=region,
+                zone_prefix=region,
+                nodes=nodes_per_cluster,
+                pod_cidr=pod_cidr(slot),
+                ports=ports,
+            )
+        )
+    return planned
+
+
+def _start(cluster: Cluster, name: str, binary: str, args: list[str]) -> None:
+    exe = str(binary_path(binary))
+    pid = process.spawn([exe, *args], cluster.dir / "logs" / f"{name}.log")
+    cluster.pids[name] = (pid, exe)
+    cluster.save()
+
+
+def _start_store_and_apiserver(c: Cluster) -> None:
+    d, p = c.dir, c.ports
+    pki.generate(d / "pki", c.name)
+    kubeconfig.write(c.kubeconfig, name=c.name, server=c.api_url, pki=d / "pki", client="admin")
+    for comp in ("controller-manager", "scheduler", "kwok"):
+        kubeconfig.write(
+            d / f"{comp}.kubeconfig", name=c.name, server=c.api_url, pki=d / "pki", client=comp
+        )
+    etcd_url, peer_url = f"http://127.0.0.1:{p['etcd']}", f"http://127.0.0.1:{p['etcd_peer']}"
+    _start(c, "etcd", "etcd", [
+        f"--name={c.name}", f"--data-dir={d / 'etcd'}",
+        f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+        f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster={c.name}={peer_url}",
+        # Throwaway test data: durability is not worth the fsync latency.
+        "--unsafe-no-fsync", "--quota-backend-bytes=4294967296", "--log-level=warn",
+    ])  # fmt: skip
+    k = d / "pki"
+    _start(c, "kube-apiserver", "kube-apiserver", [
+        f"--etcd-servers={etcd_url}",
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+        f"--secure-port={p['apiserver']}",
+        f"--tls-cert-file={k / 'serving.crt'}", f"--tls-private-key-file={k / 'serving.key'}",
+        f"--client-ca-file={k / 'ca.crt'}",
+        f"--kubelet-client-certificate={k / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={k / 'apiserver-kubelet-client.key'}",
+        f"--service-account-key-file={k / 'sa.pub'}",
+        f"--service-account-signing-key-file={k / 'sa.key'}",
+        "--service-account-issuer=https://kubernetes.default.svc",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--authorization-mode=Node,RBAC", "--allow-privileged=true",
+        # Tests drive thousands of pods through one apiserver.
+        "--max-requests-inflight=1000", "--max-mutating-requests-inflight=500",
+    ])  # fmt: skip
+
+
+def _scheduler_config(c: Cluster) -> str:
+    path = c.dir / "scheduler.json"
+    path.write_text(json.dumps({
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "clientConnection": {
+            "kubeconfig": str(c.dir / "scheduler.kubeconfig"), "qps": 500, "burst": 1000,
+        },
+        "leaderElection": {"leaderElect": False},
+    }))  # fmt: skip
+    return str(path)
+
+
+def _start_components(c: Cluster) -> None:
+    d, p, k = c.dir, c.ports, c.dir / "pki"
+    kcm = str(d / "controller-manager.kubeconfig")
+    _start(c, "kube-controller-manager", "kube-controller-manager", [
+        f"--kubeconfig={kcm}", f"--authentication-kubeconfig={kcm}",
+        f"--authorization-kubeconfig={kcm}",
+        "--bind-address=127.0.0.1", f"--secure-port={p['controller_manager']}",
+        "--leader-elect=false", "--use-service-account-credentials=true",
+        f"--service-account-private-key-file={k / 'sa.key'}", f"--root-ca-file={k / 'ca.crt'}",
+        f"--cluster-signing-cert-file={k / 'ca.crt'}",
+        f"--cluster-signing-key-file={k / 'ca.key'}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--kube-api-qps=500", "--kube-api-burst=1000",
+    ])  # fmt: skip
+    sched = str(d / "scheduler.kubeconfig")
+    _start(c, "kube-scheduler", "kube-scheduler", [
+        f"--config={_scheduler_config(c)}",
+        f"--authentication-kubeconfig={sched}", f"--authorization-kubeconfig={sched}",
+        "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}",
+    ])  # fmt: skip
+    _start(c, "kwok", "kwok", [
+        f"--config={kwok_stages_path()}",
+        f"--kubeconfig={d / 'kwok.kubeconfig'}",
+        f"--manage-nodes-with-annotation-selector={nodes.KWOK_ANNOTATION}=fake",
+        f"--cidr={c.pod_cidr}",
+        # The apiserver reaches kwok's kubelet-like server (exec, logs, port-forward) here.
+        "--node-ip=127.0.0.1", f"--node-port={p['kwok']}",
+        f"--server-address=127.0.0.1:{p['kwok']}",
+        f"--tls-cert-file={k / 'serving.crt'}", f"--tls-private-key-file={k / 'serving.key'}",
+        "--node-lease-duration-seconds=40",
+    ])  # fmt: skip
+
+
+def up(clusters: list[Cluster]) -> None:
+    """Start every cluster; stages run across all clusters so their start-up overlaps."""
+    for c in clusters:
+        c.dir.mkdir(parents=True, exist_ok=True)
+        c.save()
+        _start_store_and_apiserver(c)
+    for c in clusters:
+        wait_until(
+            f"{c.name} apiserver /readyz", partial(_check, c, nodes.api_ready), START_TIMEOUT
+        )
+    for c in clusters:
+        _start_components(c)
+        nodes.create_nodes(c)
+    for c in clusters:
+        wait_until(
+            f"{c.nodes} Ready nodes in {c.name}",
+            partial(_check, c, nodes.nodes_ready),
+            START_TIMEOUT,
+        )
+        wait_until(
+            f"default ServiceAccount in {c.name}",
+            partial(_check, c, nodes.default_service_account),
+            START_TIMEOUT,
+        )
+
+
+def _check(c: Cluster, probe: Callable[[Cluster], bool]) -> bool:
+    dead = [name for name, (pid, exe) in c.pids.items() if not process.alive(pid, exe)]
+    if dead:
+        tail = "\n".join(_log_tail(c, name) for name in dead)
+        raise FatalError(f"{c.name}: {', '.join(dead)} exited:\n{tail}")
+    return probe(c)
+
+
+def _log_tail(c: Cluster, name: str, lines: int = 15) -> str:
+    log = c.dir / "logs" / f"{name}.log"
+    text = log.read_text(errors="replace").splitlines()[-lines:] if log.is_file() else []
+    return f"--- {log} (last {lines} lines)\n" + "\n".join(text)
+
+
+def healthy(c: Cluster) -> bool:
+    try:
+        return all(process.alive(pid, exe) for pid, exe in c.pids.values()) and nodes.api_ready(c)
+    except Exception:
+        return False
+
+
+def down(c: Cluster) -> None:
+    # Reverse start order: clients first, etcd last.
+    for _name, (pid, exe) in reversed(list(c.pids.items())):
+        process.stop(pid, exe)
+    shutil.rmtree(c.dir, ignore_errors=True)
