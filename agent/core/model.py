@@ -1,0 +1,206 @@
+"""Frozen views of what the agent observes and wants, shared by every decision module."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+class OpsState(enum.StrEnum):
+    """A GameServer's operations state; any other string on the wire reads as NONE."""
+
+    NONE = "None"
+    WAIT_TO_BE_DELETED = "WaitToBeDeleted"
+    MAINTAINING = "Maintaining"
+    ALLOCATED = "Allocated"
+    KILL = "Kill"
+
+    @classmethod
+    def from_wire(cls, value: str | None) -> OpsState:
+        """Read a label or spec value; unknown and missing values rank like NONE (as in OKG)."""
+        if value is None:
+            return cls.NONE
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.NONE
+
+
+class GameServerState(enum.StrEnum):
+    """A GameServer's current state, derived from its pod."""
+
+    UNKNOWN = "Unknown"
+    CREATING = "Creating"
+    READY = "Ready"
+    NOT_READY = "NotReady"
+    CRASH = "Crash"
+    UPDATING = "Updating"
+    DELETING = "Deleting"
+    PRE_DELETE = "PreDelete"
+    PRE_UPDATE = "PreUpdate"
+
+
+class NetworkState(enum.StrEnum):
+    """Desired or current state of a GameServer's network."""
+
+    READY = "Ready"
+    NOT_READY = "NotReady"
+    WAITING = "Waiting"
+
+
+class PodPhase(enum.StrEnum):
+    """Kubernetes pod phase."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
+class ScaleDownStrategy(enum.StrEnum):
+    """`scaleStrategy.scaleDownStrategyType`."""
+
+    GENERAL = "General"
+    RESERVE_IDS = "ReserveIds"
+
+
+class ReclaimPolicy(enum.StrEnum):
+    """`gameServerTemplate.reclaimPolicy`: who owns the GameServer object."""
+
+    CASCADE = "Cascade"
+    DELETE = "Delete"
+
+
+class UpdateStrategyType(enum.StrEnum):
+    """`updateStrategy.type`."""
+
+    ROLLING_UPDATE = "RollingUpdate"
+    ON_DELETE = "OnDelete"
+
+
+class PodUpdatePolicy(enum.StrEnum):
+    """`updateStrategy.rollingUpdate.podUpdatePolicy`."""
+
+    RECREATE = "ReCreate"
+    IN_PLACE_IF_POSSIBLE = "InPlaceIfPossible"
+    IN_PLACE_ONLY = "InPlaceOnly"
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerImage:
+    """One container's image."""
+
+    name: str
+    image: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateRevision:
+    """A pod template's identity.
+
+    `name` hashes the whole template; `shape` hashes it with every container image blanked, so
+    two revisions with the same shape differ only in images and allow an in-place update.
+    """
+
+    name: str
+    shape: str
+    images: tuple[ContainerImage, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class PodView:
+    """What the decisions need to know about one game server's pod (and its GameServer)."""
+
+    ordinal: int
+    name: str = ""
+    uid: str = ""
+    phase: PodPhase = PodPhase.RUNNING
+    ready: bool | None = True
+    """The PodReady condition; None when the pod has none yet."""
+    ready_since: float | None = None
+    """When PodReady last turned true, in epoch seconds."""
+    deleting: bool = False
+    """The pod has a deletion timestamp."""
+    held_pre_delete: bool = False
+    """A preDelete lifecycle hook holds the pod before deletion."""
+    held_pre_update: bool = False
+    """An inPlaceUpdate lifecycle hook holds the pod before its update."""
+    in_place_updating: bool = False
+    """New images are patched in and the containers have not all restarted yet."""
+    revision: str = ""
+    shape: str = ""
+    images: tuple[ContainerImage, ...] = ()
+    """The images the pod's spec carries now."""
+    image_overrides: tuple[ContainerImage, ...] = ()
+    """`GameServer.spec.containers` images: this server's own images."""
+    ops_state: OpsState = OpsState.NONE
+    update_priority: int = 0
+    deletion_priority: int = 0
+
+    @property
+    def held(self) -> bool:
+        """Terminating or held before deletion: no longer managed, its ordinal still taken."""
+        return self.deleting or self.held_pre_delete
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateStrategy:
+    """`spec.updateStrategy`, flattened.
+
+    `idle_only` is gamefleet's `updateStrategy.rollingUpdate.idleOnly`: update only servers whose
+    ops state is None.
+    """
+
+    type: UpdateStrategyType = UpdateStrategyType.ROLLING_UPDATE
+    partition: int = 0
+    max_unavailable: int | str = 1
+    pod_update_policy: PodUpdatePolicy = PodUpdatePolicy.RECREATE
+    paused: bool = False
+    min_ready_seconds: int = 0
+    idle_only: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class GameServerSetView:
+    """The desired state of one GameServerSet, as the decisions read it."""
+
+    name: str
+    replicas: int
+    generation: int = 0
+    reserve_ids: frozenset[int] = frozenset()
+    """`spec.reserveGameServerIds`, parsed (see `reserve_ids.parse_reserve_ids`)."""
+    scale_down: ScaleDownStrategy = ScaleDownStrategy.GENERAL
+    reclaim_policy: ReclaimPolicy = ReclaimPolicy.CASCADE
+    update: UpdateStrategy = UpdateStrategy()
+    revision: TemplateRevision = TemplateRevision(name="", shape="")
+    """The template revision every pod should reach."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GameServerView:
+    """A GameServer's spec and metadata, as the pod-label rules read them."""
+
+    name: str
+    owner: str
+    ops_state: str = OpsState.NONE.value
+    """The raw wire string: OKG accepts any string here."""
+    update_priority: int | str = 0
+    deletion_priority: int | str = 0
+    network_disabled: bool = False
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    """A status condition."""
+
+    type: str
+    status: str
+    reason: str
+    message: str

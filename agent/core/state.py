@@ -1,0 +1,117 @@
+"""Derive a GameServer's state from its pod, and the pod metadata a GameServer dictates."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import intstr, model, wire
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+def derive_state(pod: model.PodView) -> model.GameServerState:
+    """Read the GameServer state off its pod, in OKG's order of precedence."""
+    if pod.deleting:
+        return model.GameServerState.DELETING
+    if pod.held_pre_delete:
+        return model.GameServerState.PRE_DELETE
+    if pod.held_pre_update:
+        return model.GameServerState.PRE_UPDATE
+    if pod.in_place_updating:
+        return model.GameServerState.UPDATING
+    if pod.phase is model.PodPhase.FAILED:
+        return model.GameServerState.CRASH
+    if pod.phase is model.PodPhase.PENDING:
+        return model.GameServerState.CREATING
+    if pod.ready is True:
+        return model.GameServerState.READY
+    if pod.ready is False:
+        return model.GameServerState.NOT_READY
+    return model.GameServerState.UNKNOWN
+
+
+def desired_network_state(network_disabled: bool) -> model.NetworkState:
+    """A disabled network should be NotReady; any other should be Ready."""
+    return model.NetworkState.NOT_READY if network_disabled else model.NetworkState.READY
+
+
+def synced_to_pod(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The GameServer labels or annotations that are copied to its pod (the `gs-sync/` ones)."""
+    return {k: v for k, v in metadata.items() if k.startswith(wire.GS_SYNC_PREFIX)}
+
+
+def pod_labels(gs: model.GameServerView, state: model.GameServerState) -> dict[str, str]:
+    """The labels a GameServer puts on its pod: OKG's wire labels plus its `gs-sync/` labels."""
+    labels = synced_to_pod(gs.labels)
+    labels.update(
+        {
+            wire.OWNER_GSS: gs.owner,
+            wire.GS_STATE: state.value,
+            wire.GS_OPS_STATE: gs.ops_state,
+            wire.GS_UPDATE_PRIORITY: str(intstr.priority_value(gs.update_priority)),
+            wire.GS_DELETE_PRIORITY: str(intstr.priority_value(gs.deletion_priority)),
+            wire.NETWORK_DISABLED: "true" if gs.network_disabled else "false",
+        }
+    )
+    return labels
+
+
+def pod_annotations(gs: model.GameServerView) -> dict[str, str]:
+    """The annotations a GameServer puts on its pod: its `gs-sync/` annotations."""
+    return synced_to_pod(gs.annotations)
+
+
+def changed_time_annotations(
+    current_labels: Mapping[str, str], wanted_labels: Mapping[str, str], now: str
+) -> dict[str, str]:
+    """Stamp `now` (RFC 3339) on the annotations whose label changes with this patch."""
+    stamps = {
+        wire.GS_OPS_STATE: wire.OPS_STATE_LAST_CHANGED,
+        wire.GS_STATE: wire.STATE_LAST_CHANGED,
+    }
+    return {
+        annotation: now
+        for label, annotation in stamps.items()
+        if current_labels.get(label) != wanted_labels.get(label)
+    }
+
+
+def pod_view_ops(labels: Mapping[str, str]) -> tuple[model.OpsState, int, int]:
+    """Read ops state, update priority and deletion priority from a pod's labels."""
+    return (
+        model.OpsState.from_wire(labels.get(wire.GS_OPS_STATE)),
+        intstr.priority_value(labels.get(wire.GS_UPDATE_PRIORITY)),
+        intstr.priority_value(labels.get(wire.GS_DELETE_PRIORITY)),
+    )
+
+
+def game_server_name(set_name: str, ordinal: int) -> str:
+    """The name shared by a game server's pod and GameServer: `<set>-<ordinal>`."""
+    return f"{set_name}-{ordinal}"
+
+
+def ordinal_from_name(set_name: str, name: str) -> int | None:
+    """The ordinal in a pod or GameServer name of this set, or None if it is not one of its own."""
+    prefix = f"{set_name}-"
+    suffix = name.removeprefix(prefix)
+    if suffix == name or not suffix.isdigit() or (len(suffix) > 1 and suffix.startswith("0")):
+        return None
+    return int(suffix)
+
+
+def new_game_server(
+    set_name: str,
+    ordinal: int,
+    template_labels: Mapping[str, str],
+    template_annotations: Mapping[str, str],
+) -> model.GameServerView:
+    """A fresh GameServer: opsState None, priorities 0, network enabled, the template's metadata."""
+    labels = dict(template_labels)
+    labels[wire.OWNER_GSS] = set_name
+    return model.GameServerView(
+        name=game_server_name(set_name, ordinal),
+        owner=set_name,
+        labels=labels,
+        annotations=dict(template_annotations),
+    )
