@@ -1,33 +1,42 @@
 PYTHON ?= .venv/bin/python
+VENV_STAMP := .venv/.installed-stamp
 PROTO_FILES := $(wildcard proto/gamefleet/v1/*.proto)
 
-.PHONY: install proto proto-check lint typecheck test test-unit demo
+.PHONY: install proto proto-check lint typecheck test test-unit check demo
 
-install:
+install: $(VENV_STAMP)
+
+$(VENV_STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv .venv
 	$(PYTHON) -m pip install -q --upgrade pip
 	$(PYTHON) -m pip install -q -e '.[dev]'
+	touch $@
 
-proto:
-	PATH="$(abspath .venv/bin):$$PATH" $(PYTHON) -m grpc_tools.protoc -Iproto --python_out=proto --grpc_python_out=proto \
-		--mypy_out=proto --mypy_grpc_out=proto $(PROTO_FILES)
+proto: $(VENV_STAMP)
+	PATH="$(abspath .venv/bin):$$PATH" $(PYTHON) -m grpc_tools.protoc -Iproto \
+		--python_out=proto --grpc_python_out=proto --mypy_out=proto --mypy_grpc_out=proto \
+		$(PROTO_FILES)
 
 # Fails when the committed generated code differs from what the .proto files produce.
 proto-check: proto
-	git diff --exit-code -- proto/ || (echo "generated code is stale: run make proto and commit" >&2; exit 1)
+	git diff --exit-code --stat -- proto/ || \
+		(echo "generated code is stale: run make proto and commit it" >&2; exit 1)
 
-lint:
+lint: $(VENV_STAMP)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	.venv/bin/lint-imports
 
-typecheck:
+typecheck: $(VENV_STAMP)
 	$(PYTHON) -m mypy
 
-test:
-	$(PYTHON) -m pytest -q
+# The test command: unit, integration and end-to-end (local clusters start on demand).
+test: $(VENV_STAMP) cluster-binaries
+	$(PYTHON) -m pytest -q -p no:cacheprovider
 
-test-unit:
+test-unit: $(VENV_STAMP)
 	$(PYTHON) -m pytest -q tests/unit
+
+check: lint typecheck proto-check test
 
 -include mk/clusters.mk

@@ -1,0 +1,90 @@
+"""get, register, cordon, uncordon and remove clusters."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc
+
+from . import connection, output
+from .errors import CliError
+
+CLUSTER_API_VERSION = "gamefleet.dev/v1"
+
+
+def _stub(args: argparse.Namespace) -> cluster_pb2_grpc.ClusterServiceStub:
+    return cluster_pb2_grpc.ClusterServiceStub(
+        connection.open_channel(connection.target_from(args))
+    )
+
+
+def _labels(pairs: list[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CliError(f"--label: {pair!r} is not KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
+def _print_clusters(clusters: list[cluster_pb2.Cluster], fmt: str) -> None:
+    if fmt in ("yaml", "json"):
+        docs = [output.document(c, CLUSTER_API_VERSION, "Cluster") for c in clusters]
+        output.print_documents(docs, fmt)
+        return
+    headers = ["NAME", "STATUS", "REGION", "CLOUD", "AGENT", "NODES", "AGE"]
+    if fmt == "wide":
+        headers += ["LABELS"]
+    rows = []
+    for cluster in clusters:
+        labels = cluster.metadata.labels
+        row: list[object] = [
+            cluster.metadata.name,
+            cluster.status.phase,
+            labels.get("region", "-"),
+            labels.get("cloud", "-"),
+            cluster.status.agent_version or "-",
+            cluster.status.capacity.nodes,
+            output.age(cluster.metadata.create_time),
+        ]
+        if fmt == "wide":
+            row.append(",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-")
+        rows.append(row)
+    output.print_table(headers, rows)
+
+
+def get(args: argparse.Namespace) -> None:
+    stub = _stub(args)
+    if args.name:
+        _print_clusters([stub.GetCluster(cluster_pb2.ClusterRef(name=args.name))], args.output)
+        return
+    response = stub.ListClusters(cluster_pb2.ListClustersRequest(label_selector=args.selector))
+    if not response.clusters and args.output not in ("yaml", "json"):
+        sys.stderr.write("No clusters found.\n")
+        return
+    _print_clusters(list(response.clusters), args.output)
+
+
+def register(args: argparse.Namespace) -> None:
+    cluster = cluster_pb2.Cluster()
+    cluster.metadata.name = args.name
+    cluster.metadata.labels.update(_labels(args.label))
+    _stub(args).RegisterCluster(cluster_pb2.RegisterClusterRequest(cluster=cluster))
+    sys.stdout.write(f"cluster/{args.name} registered\n")
+
+
+def cordon(args: argparse.Namespace) -> None:
+    _stub(args).CordonCluster(cluster_pb2.ClusterRef(name=args.name))
+    sys.stdout.write(f"cluster/{args.name} cordoned\n")
+
+
+def uncordon(args: argparse.Namespace) -> None:
+    _stub(args).UncordonCluster(cluster_pb2.ClusterRef(name=args.name))
+    sys.stdout.write(f"cluster/{args.name} uncordoned\n")
+
+
+def remove(args: argparse.Namespace) -> None:
+    _stub(args).RemoveCluster(cluster_pb2.ClusterRef(name=args.name))
+    sys.stdout.write(f"cluster/{args.name} removed\n")

@@ -1,0 +1,78 @@
+"""How the CLI reaches a hub: address, TLS and bearer token, each with an environment default."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+
+import grpc
+
+from .errors import CliError
+
+DEFAULT_HUB = "127.0.0.1:7400"
+
+
+@dataclasses.dataclass(frozen=True)
+class HubTarget:
+    address: str
+    ca_file: Path | None
+    cert_file: Path | None
+    key_file: Path | None
+    token_file: Path | None
+
+
+def add_hub_flags(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    parser.add_argument(
+        "--hub",
+        default=env("GAMEFLEET_HUB", DEFAULT_HUB),
+        help="hub address host:port (env GAMEFLEET_HUB)",
+    )
+    parser.add_argument(
+        "--ca-file", default=env("GAMEFLEET_CA_FILE"), help="CA bundle; enables TLS"
+    )
+    parser.add_argument("--cert-file", default=env("GAMEFLEET_CERT_FILE"), help="client cert")
+    parser.add_argument("--key-file", default=env("GAMEFLEET_KEY_FILE"), help="client key")
+    parser.add_argument(
+        "--token-file", default=env("GAMEFLEET_TOKEN_FILE"), help="bearer token file"
+    )
+
+
+def target_from(args: argparse.Namespace) -> HubTarget:
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    return HubTarget(
+        address=args.hub,
+        ca_file=path(args.ca_file),
+        cert_file=path(args.cert_file),
+        key_file=path(args.key_file),
+        token_file=path(args.token_file),
+    )
+
+
+def _read(path: Path, flag: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"{flag}: cannot read {path}: {exc.strerror}") from exc
+
+
+def open_channel(target: HubTarget) -> grpc.Channel:
+    if target.ca_file is None:
+        if target.token_file is not None:
+            raise CliError("--token-file: a bearer token needs TLS; pass --ca-file")
+        return grpc.insecure_channel(target.address)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read(target.ca_file, "--ca-file"),
+        private_key=_read(target.key_file, "--key-file") if target.key_file else None,
+        certificate_chain=_read(target.cert_file, "--cert-file") if target.cert_file else None,
+    )
+    if target.token_file is not None:
+        token = _read(target.token_file, "--token-file").decode().strip()
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(token)
+        )
+    return grpc.secure_channel(target.address, credentials)

@@ -1,0 +1,53 @@
+"""gamefleet hub serve: run a hub process until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+from hub.api.server import Hub, HubConfig
+
+DEFAULT_STORE = "sqlite:gamefleet-hub.db"
+
+
+def add_serve_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("GAMEFLEET_STORE", DEFAULT_STORE),
+        help="sqlite:PATH or sqlite:///ABSOLUTE/PATH (default, embedded), "
+        "or etcd://HOST:PORT[,HOST:PORT][/PREFIX] (env GAMEFLEET_STORE)",
+    )
+    parser.add_argument("--advertise", help="address other replicas and agents reach this hub at")
+    parser.add_argument("--listen", default=os.environ.get("GAMEFLEET_LISTEN", "127.0.0.1:7400"))
+    parser.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
+    parser.add_argument("--tls-key", type=Path, help="server private key (PEM)")
+
+
+async def _serve(config: HubConfig) -> None:
+    hub = Hub(config)
+    await hub.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    print(
+        f"hub listening on {config.listen} (port {hub.port}), store {config.store_url}", flush=True
+    )
+    await stop.wait()
+    await hub.stop()
+
+
+def serve(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = HubConfig(
+        store_url=args.store,
+        listen=args.listen,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        advertise=args.advertise,
+    )
+    asyncio.run(_serve(config))

@@ -1,0 +1,131 @@
+"""The gamefleet command: run a hub or an agent, and operate fleets and clusters."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+import grpc
+
+from . import cluster_commands, connection, fleet_commands, hub_commands
+from .errors import CliError
+
+Handler = Callable[[argparse.Namespace], None]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit status 1, like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {self.prog}: {message}\n")
+        raise SystemExit(1)
+
+
+def _client_parser(
+    subparsers: argparse._SubParsersAction[_Parser], name: str, **kw: str
+) -> _Parser:
+    parser = subparsers.add_parser(name, **kw)
+    connection.add_hub_flags(parser)
+    parser.add_argument("-n", "--namespace", default="default")
+    return parser
+
+
+def _output_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o", "--output", choices=["table", "wide", "yaml", "json"], default="table"
+    )
+    parser.add_argument("-l", "--selector", default="", help="label selector")
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog="gamefleet", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    hub = commands.add_parser("hub", help="run the hub")
+    hub_commands_ = hub.add_subparsers(dest="hub_command", required=True, parser_class=_Parser)
+    serve = hub_commands_.add_parser("serve", help="serve the hub's gRPC API")
+    hub_commands.add_serve_flags(serve)
+    serve.set_defaults(handler=hub_commands.serve)
+
+    apply = _client_parser(commands, "apply", help="create or update fleets from a manifest")
+    apply.add_argument("-f", "--filename", required=True, help="YAML file, or - for stdin")
+    apply.add_argument("--dry-run", action="store_true")
+    apply.set_defaults(handler=fleet_commands.apply)
+
+    get = commands.add_parser("get", help="show fleets or clusters")
+    get_kinds = get.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    for kind, handler in (
+        ("fleets", fleet_commands.get),
+        ("fleet", fleet_commands.get),
+        ("clusters", cluster_commands.get),
+        ("cluster", cluster_commands.get),
+    ):
+        sub = _client_parser(get_kinds, kind)
+        sub.add_argument("name", nargs="?")
+        _output_flag(sub)
+        if kind.startswith("fleet"):
+            sub.add_argument("-A", "--all-namespaces", action="store_true")
+        sub.set_defaults(handler=handler)
+
+    delete = commands.add_parser("delete", help="delete a fleet")
+    delete_kinds = delete.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    delete_fleet = _client_parser(delete_kinds, "fleet")
+    delete_fleet.add_argument("name")
+    delete_fleet.set_defaults(handler=fleet_commands.delete)
+
+    scale = commands.add_parser("scale", help="set a fleet's replicas")
+    scale_kinds = scale.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    scale_fleet = _client_parser(scale_kinds, "fleet")
+    scale_fleet.add_argument("name")
+    scale_fleet.add_argument("--replicas", type=int, required=True)
+    scale_fleet.set_defaults(handler=fleet_commands.scale)
+
+    register = commands.add_parser("register", help="register a member cluster")
+    register_kinds = register.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    register_cluster = _client_parser(register_kinds, "cluster")
+    register_cluster.add_argument("name")
+    register_cluster.add_argument("--label", action="append", default=[], help="KEY=VALUE")
+    register_cluster.set_defaults(handler=cluster_commands.register)
+
+    for name, handler in (
+        ("cordon", cluster_commands.cordon),
+        ("uncordon", cluster_commands.uncordon),
+    ):
+        sub = _client_parser(commands, name, help=f"{name} a cluster")
+        sub.add_argument("name")
+        sub.set_defaults(handler=handler)
+
+    remove = commands.add_parser("remove", help="remove a member cluster")
+    remove_kinds = remove.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    remove_cluster = _client_parser(remove_kinds, "cluster")
+    remove_cluster.add_argument("name")
+    remove_cluster.set_defaults(handler=cluster_commands.remove)
+    return parser
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        handler(args)
+    except CliError as exc:
+        sys.stderr.write(f"error: {_one_line(str(exc))}\n")
+        return 1
+    except grpc.RpcError as exc:
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+        name = code.name if code is not None else "UNKNOWN"
+        sys.stderr.write(f"error: {name}: {_one_line(details or '')}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The hub's gRPC edge: servicers, error mapping, the server."""

@@ -1,0 +1,107 @@
+"""One place that turns domain failures into gRPC statuses: a server interceptor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from hub.core import errors as core_errors
+from hub.core import selectors
+from hub.registry import errors as registry_errors
+from hub.store import interface as store_api
+
+
+class AbortError(Exception):
+    """Raised by a servicer to end the call with ``code``."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+def invalid(path: str, message: str) -> AbortError:
+    return AbortError(grpc.StatusCode.INVALID_ARGUMENT, f"{path}: {message}")
+
+
+def status_for(exc: Exception) -> tuple[grpc.StatusCode, str] | None:
+    """The status a domain exception maps to, or None for an unexpected failure."""
+    if isinstance(exc, AbortError):
+        return exc.code, exc.details
+    if isinstance(exc, core_errors.ValidationError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, selectors.SelectorError):
+        return grpc.StatusCode.INVALID_ARGUMENT, f"label_selector: {exc}"
+    if isinstance(exc, registry_errors.NotFoundError):
+        return grpc.StatusCode.NOT_FOUND, str(exc)
+    if isinstance(exc, registry_errors.RevisionMismatchError):
+        return grpc.StatusCode.ABORTED, str(exc)
+    if isinstance(exc, registry_errors.HistoryCompactedError):
+        return grpc.StatusCode.OUT_OF_RANGE, f"{exc}; list again"
+    if isinstance(exc, store_api.StoreUnavailableError):
+        return grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}"
+    return None
+
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Any]
+
+
+def _wrap_unary(behavior: Behavior) -> Behavior:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behavior(request, context)
+        except Exception as exc:
+            mapped = status_for(exc)
+            if mapped is None:
+                raise
+            await context.abort(*mapped)
+
+    return handle
+
+
+def _wrap_stream(behavior: Behavior) -> Behavior:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for item in behavior(request, context):
+                yield item
+        except Exception as exc:
+            mapped = status_for(exc)
+            if mapped is None:
+                raise
+            await context.abort(*mapped)
+
+    return handle
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Maps the domain's exceptions to gRPC statuses for every method of every servicer."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_stream(handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler

@@ -1,0 +1,115 @@
+"""The hub process: one gRPC server with the API services, health and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from pathlib import Path
+
+import grpc
+from gamefleet.v1 import agent_pb2, cluster_pb2, cluster_pb2_grpc, fleet_pb2, fleet_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from hub import store as store_factory
+from hub.registry.clusters import ClusterRegistry
+from hub.registry.fleets import FleetRegistry
+from hub.store import interface as store_api
+
+from .clusters import ClusterServicer
+from .errors import ErrorInterceptor
+from .fleets import FleetServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name,
+    cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
+)
+# Only the leader serves agents (and runs the controllers); health tells who that is.
+LEADER_SERVICE = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
+
+
+@dataclasses.dataclass(frozen=True)
+class HubConfig:
+    store_url: str
+    listen: str = "127.0.0.1:7400"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # The address other replicas and clients reach this hub at; default: the bound address.
+    advertise: str | None = None
+
+
+class Hub:
+    """Owns the store, the registries and the gRPC server of one hub process."""
+
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self.store: store_api.Store | None = None
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self.health = health.aio.HealthServicer()
+        self.clusters: ClusterRegistry | None = None
+        self.fleets: FleetRegistry | None = None
+        self.elector: store_factory.LeaderElector | None = None
+        self._leadership_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.store = await store_factory.open_store(self.config.store_url)
+        clusters = self.clusters = ClusterRegistry(self.store)
+        fleets = self.fleets = FleetRegistry(self.store, clusters)
+        server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+        fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleets), server)
+        cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(clusters), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        self.port = self._bind(server)
+        await server.start()
+        self.server = server
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(LEADER_SERVICE, health_pb2.HealthCheckResponse.NOT_SERVING)
+        identity = self.config.advertise or f"{self.config.listen.rpartition(':')[0]}:{self.port}"
+        self.elector = await store_factory.open_elector(self.config.store_url, identity)
+        self._leadership_task = asyncio.create_task(self._follow_leadership(self.elector))
+        log.info("hub serving on port %d, store %s", self.port, self.config.store_url)
+
+    async def _follow_leadership(self, elector: store_factory.LeaderElector) -> None:
+        async for state in elector.changes():
+            serving = health_pb2.HealthCheckResponse.SERVING
+            status = serving if state.is_leader else health_pb2.HealthCheckResponse.NOT_SERVING
+            await self.health.set(LEADER_SERVICE, status)
+            log.info("leadership: leader=%s (this hub %s)", state.leader, elector.identity)
+
+    def _bind(self, server: grpc.aio.Server) -> int:
+        cert, key = self.config.tls_cert, self.config.tls_key
+        if cert is None and key is None:
+            return server.add_insecure_port(self.config.listen)
+        if cert is None or key is None:
+            raise ValueError("--tls-cert and --tls-key go together")
+        credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+        return server.add_secure_port(self.config.listen, credentials)
+
+    async def wait(self) -> None:
+        if self.server is not None:
+            await self.server.wait_for_termination()
+
+    async def stop(self, grace: float = 2.0) -> None:
+        if self.elector is not None:
+            await self.elector.close()
+            self.elector = None
+        if self._leadership_task is not None:
+            self._leadership_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._leadership_task
+        if self.server is not None:
+            await self.health.enter_graceful_shutdown()
+            await self.server.stop(grace)
+            self.server = None
+        if self.store is not None:
+            await self.store.close()
+            self.store = None

@@ -1,0 +1,1 @@
+"""Durable intent: fleets and clusters kept in the store, validated and versioned."""

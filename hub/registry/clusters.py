@@ -1,0 +1,139 @@
+"""Registered member clusters: labels and cordon state in the store, health in memory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from gamefleet.v1 import cluster_pb2
+from google.protobuf import timestamp_pb2
+
+from hub.core import errors as core_errors
+from hub.core import placement, selectors, validation
+from hub.store import interface as store_api
+
+from . import codec
+from .errors import NotFoundError
+
+READY = "Ready"
+UNKNOWN = "Unknown"
+CORDONED = "Cordoned"
+
+Clock = Callable[[], timestamp_pb2.Timestamp]
+
+
+def now() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+class ClusterRegistry:
+    """Clusters as the studio registered them, with the health their agents report."""
+
+    def __init__(self, store: store_api.Store, clock: Clock = now) -> None:
+        self._store = store
+        self._clock = clock
+        # Soft state: rebuilt from the agents when they reconnect (principle 2).
+        self._live: dict[str, cluster_pb2.ClusterStatus] = {}
+
+    async def register(self, cluster: cluster_pb2.Cluster) -> cluster_pb2.Cluster:
+        errors = validation.validate_cluster_registration(cluster)
+        if errors:
+            raise core_errors.ValidationError(tuple(errors))
+        name = cluster.metadata.name
+        while True:
+            stored = await self._store.get(codec.cluster_key(name))
+            record = cluster_pb2.Cluster()
+            if stored is not None:
+                record = codec.decode(stored.value, cluster_pb2.Cluster)
+            else:
+                record.metadata.name = name
+                record.metadata.uid = str(uuid.uuid4())
+                record.metadata.create_time.CopyFrom(self._clock())
+                record.metadata.generation = 1
+            if dict(record.metadata.labels) == dict(cluster.metadata.labels) and stored:
+                return self._with_status(record, stored.mod_revision)
+            record.metadata.labels.clear()
+            record.metadata.labels.update(cluster.metadata.labels)
+            record.metadata.update_time.CopyFrom(self._clock())
+            expected = stored.mod_revision if stored is not None else 0
+            try:
+                revision = await self._store.put(
+                    codec.cluster_key(name), codec.encode(record), expected_mod_revision=expected
+                )
+            except store_api.ConflictError:
+                continue
+            return self._with_status(record, revision)
+
+    async def get(self, name: str) -> cluster_pb2.Cluster:
+        stored = await self._store.get(codec.cluster_key(name))
+        if stored is None:
+            raise NotFoundError("cluster", name)
+        return self._with_status(
+            codec.decode(stored.value, cluster_pb2.Cluster), stored.mod_revision
+        )
+
+    async def list(self, selector: selectors.Selector | None = None) -> list[cluster_pb2.Cluster]:
+        items, _ = await self._store.list(codec.CLUSTERS_PREFIX)
+        clusters = [
+            self._with_status(codec.decode(kv.value, cluster_pb2.Cluster), kv.mod_revision)
+            for kv in items
+        ]
+        if selector is None:
+            return clusters
+        return [c for c in clusters if selector.matches(c.metadata.labels)]
+
+    async def set_cordoned(self, name: str, cordoned: bool) -> cluster_pb2.Cluster:
+        while True:
+            stored = await self._store.get(codec.cluster_key(name))
+            if stored is None:
+                raise NotFoundError("cluster", name)
+            record = codec.decode(stored.value, cluster_pb2.Cluster)
+            if record.spec.cordoned == cordoned:
+                return self._with_status(record, stored.mod_revision)
+            record.spec.cordoned = cordoned
+            record.metadata.generation += 1
+            record.metadata.update_time.CopyFrom(self._clock())
+            try:
+                revision = await self._store.put(
+                    codec.cluster_key(name),
+                    codec.encode(record),
+                    expected_mod_revision=stored.mod_revision,
+                )
+            except store_api.ConflictError:
+                continue
+            return self._with_status(record, revision)
+
+    async def remove(self, name: str) -> cluster_pb2.Cluster:
+        cluster = await self.get(name)
+        await self._store.delete(codec.cluster_key(name))
+        self._live.pop(name, None)
+        return cluster
+
+    async def views(self) -> list[placement.ClusterView]:
+        """The clusters as placement sees them: only Ready, uncordoned ones are schedulable."""
+        return [
+            placement.ClusterView(
+                name=c.metadata.name,
+                labels=dict(c.metadata.labels),
+                schedulable=c.status.phase == READY,
+            )
+            for c in await self.list()
+        ]
+
+    def report(self, name: str, status: cluster_pb2.ClusterStatus) -> None:
+        """Record the health an agent reports for its cluster."""
+        self._live[name] = status
+
+    def _with_status(self, record: cluster_pb2.Cluster, revision: int) -> cluster_pb2.Cluster:
+        record.metadata.revision = revision
+        record.status.Clear()
+        live = self._live.get(record.metadata.name)
+        if live is not None:
+            record.status.CopyFrom(live)
+        if record.spec.cordoned:
+            record.status.phase = CORDONED
+        elif live is None or not live.phase:
+            record.status.phase = UNKNOWN
+        return record

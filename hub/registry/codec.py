@@ -1,0 +1,34 @@
+"""Store keys and value encoding for the registries."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from google.protobuf import message
+
+FLEETS_PREFIX = "fleets/"
+CLUSTERS_PREFIX = "clusters/"
+
+MessageT = TypeVar("MessageT", bound=message.Message)
+
+
+def fleet_key(namespace: str, name: str) -> str:
+    return f"{FLEETS_PREFIX}{namespace}/{name}"
+
+
+def fleet_prefix(namespace: str) -> str:
+    return f"{FLEETS_PREFIX}{namespace}/" if namespace else FLEETS_PREFIX
+
+
+def cluster_key(name: str) -> str:
+    return f"{CLUSTERS_PREFIX}{name}"
+
+
+def encode(msg: message.Message) -> bytes:
+    return msg.SerializeToString(deterministic=True)
+
+
+def decode(data: bytes, message_type: type[MessageT]) -> MessageT:
+    msg = message_type()
+    msg.ParseFromString(data)
+    return msg

@@ -1,0 +1,220 @@
+"""Fleets: validated, versioned desired state in the store, with placement as their status."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+
+from gamefleet.v1 import fleet_pb2, meta_pb2
+
+from hub.core import errors as core_errors
+from hub.core import placement, selectors, validation
+from hub.store import interface as store_api
+
+from . import codec
+from .clusters import Clock, ClusterRegistry, now
+from .errors import HistoryCompactedError, NotFoundError, RevisionMismatchError
+
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyResult:
+    fleet: fleet_pb2.Fleet
+    created: bool
+    changed: bool
+
+
+class FleetRegistry:
+    """Create, read, update, delete and watch fleets; every write is a compare-and-swap."""
+
+    def __init__(
+        self, store: store_api.Store, clusters: ClusterRegistry, clock: Clock = now
+    ) -> None:
+        self._store = store
+        self._clusters = clusters
+        self._clock = clock
+
+    async def apply(
+        self,
+        fleet: fleet_pb2.Fleet,
+        *,
+        expected_revision: int | None = None,
+        dry_run: bool = False,
+    ) -> ApplyResult:
+        incoming = fleet_pb2.Fleet()
+        incoming.CopyFrom(fleet)
+        incoming.ClearField("status")
+        if not incoming.metadata.namespace:
+            incoming.metadata.namespace = DEFAULT_NAMESPACE
+        errors = validation.validate_fleet(incoming)
+        if errors:
+            raise core_errors.ValidationError(tuple(errors))
+        key = codec.fleet_key(incoming.metadata.namespace, incoming.metadata.name)
+        while True:
+            stored = await self._store.get(key)
+            actual = stored.mod_revision if stored is not None else 0
+            if expected_revision is not None and expected_revision != actual:
+                raise RevisionMismatchError(key, expected_revision, actual)
+            current = codec.decode(stored.value, fleet_pb2.Fleet) if stored else None
+            record = self._next_record(current, incoming)
+            if current is not None and record is current:
+                return ApplyResult(await self._with_status(current, actual), False, False)
+            if dry_run:
+                return ApplyResult(await self._with_status(record, actual), current is None, True)
+            try:
+                revision = await self._store.put(
+                    key, codec.encode(record), expected_mod_revision=actual
+                )
+            except store_api.ConflictError:
+                if expected_revision is not None:
+                    raise RevisionMismatchError(key, expected_revision, -1) from None
+                continue
+            return ApplyResult(await self._with_status(record, revision), current is None, True)
+
+    async def get(self, namespace: str, name: str) -> fleet_pb2.Fleet:
+        namespace = namespace or DEFAULT_NAMESPACE
+        stored = await self._store.get(codec.fleet_key(namespace, name))
+        if stored is None:
+            raise NotFoundError("fleet", f"{namespace}/{name}")
+        return await self._with_status(
+            codec.decode(stored.value, fleet_pb2.Fleet), stored.mod_revision
+        )
+
+    async def list(
+        self, namespace: str = "", selector: selectors.Selector | None = None
+    ) -> tuple[list[fleet_pb2.Fleet], int]:
+        items, revision = await self._store.list(codec.fleet_prefix(namespace))
+        views = await self._clusters.views()
+        fleets = []
+        for kv in items:
+            fleet = codec.decode(kv.value, fleet_pb2.Fleet)
+            if selector is not None and not selector.matches(fleet.metadata.labels):
+                continue
+            fleet.metadata.revision = kv.mod_revision
+            fleets.append(_attach_placement(fleet, views))
+        return fleets, revision
+
+    async def delete(
+        self, namespace: str, name: str, *, expected_revision: int | None = None
+    ) -> fleet_pb2.Fleet:
+        namespace = namespace or DEFAULT_NAMESPACE
+        key = codec.fleet_key(namespace, name)
+        while True:
+            stored = await self._store.get(key)
+            if stored is None:
+                raise NotFoundError("fleet", f"{namespace}/{name}")
+            if expected_revision is not None and expected_revision != stored.mod_revision:
+                raise RevisionMismatchError(key, expected_revision, stored.mod_revision)
+            try:
+                await self._store.delete(key, expected_mod_revision=stored.mod_revision)
+            except store_api.ConflictError:
+                continue
+            fleet = codec.decode(stored.value, fleet_pb2.Fleet)
+            fleet.metadata.revision = stored.mod_revision
+            return fleet
+
+    async def scale(self, namespace: str, name: str, replicas: int) -> fleet_pb2.Fleet:
+        while True:
+            fleet = await self.get(namespace, name)
+            fleet.spec.replicas = replicas
+            try:
+                result = await self.apply(fleet, expected_revision=fleet.metadata.revision)
+            except RevisionMismatchError:
+                continue
+            return result.fleet
+
+    async def watch(
+        self,
+        namespace: str = "",
+        selector: selectors.Selector | None = None,
+        start_revision: int = 0,
+    ) -> AsyncIterator[fleet_pb2.FleetEvent]:
+        """Changes after ``start_revision``; with 0, first every current fleet as ADDED."""
+        if start_revision == 0:
+            fleets, listed_at = await self.list(namespace, selector)
+            for fleet in fleets:
+                yield fleet_pb2.FleetEvent(type="ADDED", fleet=fleet, revision=listed_at)
+            start_revision = listed_at + 1
+        events = self._store.watch(codec.fleet_prefix(namespace), start_revision)
+        try:
+            async for event in events:
+                change = await self._to_fleet_event(event, selector)
+                if change is not None:
+                    yield change
+        except store_api.CompactedError as exc:
+            raise HistoryCompactedError(str(exc)) from exc
+
+    async def _to_fleet_event(
+        self, event: store_api.WatchEvent, selector: selectors.Selector | None
+    ) -> fleet_pb2.FleetEvent | None:
+        if event.type is store_api.EventType.DELETE:
+            namespace, _, name = event.kv.key.removeprefix(codec.FLEETS_PREFIX).partition("/")
+            fleet = fleet_pb2.Fleet(metadata=meta_pb2.ObjectMeta(namespace=namespace, name=name))
+            fleet.metadata.revision = event.revision
+            return fleet_pb2.FleetEvent(type="DELETED", fleet=fleet, revision=event.revision)
+        fleet = codec.decode(event.kv.value, fleet_pb2.Fleet)
+        if selector is not None and not selector.matches(fleet.metadata.labels):
+            return None
+        kind = "ADDED" if event.kv.create_revision == event.kv.mod_revision else "MODIFIED"
+        fleet = await self._with_status(fleet, event.kv.mod_revision)
+        return fleet_pb2.FleetEvent(type=kind, fleet=fleet, revision=event.revision)
+
+    def _next_record(
+        self, current: fleet_pb2.Fleet | None, incoming: fleet_pb2.Fleet
+    ) -> fleet_pb2.Fleet:
+        """The record to store; ``current`` itself when nothing the user owns changed."""
+        record = fleet_pb2.Fleet()
+        record.metadata.name = incoming.metadata.name
+        record.metadata.namespace = incoming.metadata.namespace
+        record.metadata.labels.update(incoming.metadata.labels)
+        record.metadata.annotations.update(incoming.metadata.annotations)
+        record.spec.CopyFrom(incoming.spec)
+        stamp = self._clock()
+        if current is None:
+            record.metadata.uid = str(uuid.uuid4())
+            record.metadata.generation = 1
+            record.metadata.create_time.CopyFrom(stamp)
+            record.metadata.update_time.CopyFrom(stamp)
+            return record
+        same_spec = current.spec == record.spec
+        same_meta = dict(current.metadata.labels) == dict(record.metadata.labels) and dict(
+            current.metadata.annotations
+        ) == dict(record.metadata.annotations)
+        if same_spec and same_meta:
+            return current
+        record.metadata.uid = current.metadata.uid
+        record.metadata.create_time.CopyFrom(current.metadata.create_time)
+        record.metadata.update_time.CopyFrom(stamp)
+        record.metadata.generation = current.metadata.generation + (0 if same_spec else 1)
+        return record
+
+    async def _with_status(self, fleet: fleet_pb2.Fleet, revision: int) -> fleet_pb2.Fleet:
+        fleet.metadata.revision = revision
+        return _attach_placement(fleet, await self._clusters.views())
+
+
+def _attach_placement(
+    fleet: fleet_pb2.Fleet, clusters: list[placement.ClusterView]
+) -> fleet_pb2.Fleet:
+    result = placement.place(fleet, clusters)
+    status = fleet.status
+    status.Clear()
+    status.observed_generation = fleet.metadata.generation
+    status.replicas = sum(a.replicas for a in result.assignments)
+    for assignment in result.assignments:
+        status.clusters.add(
+            cluster=assignment.cluster,
+            desired_replicas=assignment.replicas,
+            template_hash=assignment.template_hash,
+        )
+    for condition in result.conditions:
+        status.conditions.add(
+            type=condition.type,
+            status=condition.status,
+            reason=condition.reason,
+            message=condition.message,
+            observed_generation=fleet.metadata.generation,
+        )
+    return fleet

@@ -1,0 +1,209 @@
+"""FleetService over loopback gRPC on the embedded store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc, fleet_pb2, fleet_pb2_grpc
+
+from hub.api.server import Hub
+
+from .conftest import ready
+from .fleet_docs import fleet
+
+REF = fleet_pb2.FleetRef(namespace="games", name="arena")
+
+
+async def test_apply_creates_then_reapply_is_a_no_op(
+    fleets: fleet_pb2_grpc.FleetServiceStub,
+) -> None:
+    first = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
+    assert first.created and first.changed
+    assert first.fleet.metadata.generation == 1
+    assert first.fleet.metadata.uid
+
+    again = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
+    assert not again.created and not again.changed
+    assert again.fleet.metadata.revision == first.fleet.metadata.revision
+
+
+async def test_spec_change_bumps_generation_label_change_does_not(
+    fleets: fleet_pb2_grpc.FleetServiceStub,
+) -> None:
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
+    relabeled = fleet()
+    relabeled.metadata.labels["tier"] = "prod"
+    labels_only = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=relabeled))
+    assert labels_only.changed and labels_only.fleet.metadata.generation == 1
+
+    bigger = fleet(replicas=12)
+    bigger.metadata.labels["tier"] = "prod"
+    changed = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=bigger))
+    assert changed.fleet.metadata.generation == 2
+    assert changed.fleet.spec.replicas == 12
+
+
+async def test_stale_expected_revision_is_aborted_and_changes_nothing(
+    fleets: fleet_pb2_grpc.FleetServiceStub,
+) -> None:
+    created = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
+    stale = created.fleet.metadata.revision
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=10)))
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await fleets.ApplyFleet(
+            fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=11), expected_revision=stale)
+        )
+    assert caught.value.code() is grpc.StatusCode.ABORTED
+    stored = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
+    assert stored.spec.replicas == 10
+
+
+async def test_create_only_with_expected_revision_zero(
+    fleets: fleet_pb2_grpc.FleetServiceStub,
+) -> None:
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(), expected_revision=0))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(), expected_revision=0))
+    assert caught.value.code() is grpc.StatusCode.ABORTED
+
+
+async def test_invalid_fleet_names_the_field_and_stores_nothing(
+    fleets: fleet_pb2_grpc.FleetServiceStub,
+) -> None:
+    bad = fleet()
+    bad.spec.template.reserve_game_server_ids.add().string_value = "7-3"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=bad))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "spec.template.reserveGameServerIds[0]" in (caught.value.details() or "")
+    listed = await fleets.ListFleets(fleet_pb2.ListFleetsRequest())
+    assert list(listed.fleets) == []
+
+
+async def test_invalid_update_leaves_the_stored_fleet_as_it_was(
+    fleets: fleet_pb2_grpc.FleetServiceStub,
+) -> None:
+    created = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
+    bad = fleet(replicas=-1)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=bad))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (caught.value.details() or "").startswith("spec.replicas")
+    stored = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
+    assert stored.metadata.revision == created.fleet.metadata.revision
+    assert stored.spec.replicas == 9
+
+
+async def test_dry_run_validates_and_stores_nothing(
+    fleets: fleet_pb2_grpc.FleetServiceStub,
+) -> None:
+    result = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(), dry_run=True))
+    assert result.created
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
+    assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_list_filters_by_namespace_and_label_selector(
+    fleets: fleet_pb2_grpc.FleetServiceStub,
+) -> None:
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet("arena")))
+    other = fleet("lobby")
+    other.metadata.labels["game"] = "lobby"
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=other))
+    elsewhere = fleet("arena")
+    elsewhere.metadata.namespace = "staging"
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=elsewhere))
+
+    everything = await fleets.ListFleets(fleet_pb2.ListFleetsRequest())
+    assert len(everything.fleets) == 3
+    games = await fleets.ListFleets(fleet_pb2.ListFleetsRequest(namespace="games"))
+    assert sorted(f.metadata.name for f in games.fleets) == ["arena", "lobby"]
+    lobby = await fleets.ListFleets(
+        fleet_pb2.ListFleetsRequest(namespace="games", label_selector="game in (lobby)")
+    )
+    assert [f.metadata.name for f in lobby.fleets] == ["lobby"]
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await fleets.ListFleets(fleet_pb2.ListFleetsRequest(label_selector="game in lobby"))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "label_selector" in (caught.value.details() or "")
+
+
+async def test_scale_and_delete(fleets: fleet_pb2_grpc.FleetServiceStub) -> None:
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
+    scaled = await fleets.ScaleFleet(fleet_pb2.ScaleFleetRequest(ref=REF, replicas=3))
+    assert scaled.spec.replicas == 3 and scaled.metadata.generation == 2
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await fleets.ScaleFleet(fleet_pb2.ScaleFleetRequest(ref=REF, replicas=-5))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+    await fleets.DeleteFleet(fleet_pb2.DeleteFleetRequest(ref=REF))
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await fleets.DeleteFleet(fleet_pb2.DeleteFleetRequest(ref=REF))
+    assert missing.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_watch_lists_then_follows_changes(
+    fleets: fleet_pb2_grpc.FleetServiceStub,
+) -> None:
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet("arena")))
+    stream = fleets.WatchFleets(fleet_pb2.WatchFleetsRequest(namespace="games"))
+    events = stream.__aiter__()
+    first = await asyncio.wait_for(events.__anext__(), 5)
+    assert (first.type, first.fleet.metadata.name) == ("ADDED", "arena")
+
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet("lobby")))
+    await fleets.ScaleFleet(fleet_pb2.ScaleFleetRequest(ref=REF, replicas=4))
+    await fleets.DeleteFleet(fleet_pb2.DeleteFleetRequest(ref=REF))
+    seen = [await asyncio.wait_for(events.__anext__(), 5) for _ in range(3)]
+    assert [(e.type, e.fleet.metadata.name) for e in seen] == [
+        ("ADDED", "lobby"),
+        ("MODIFIED", "arena"),
+        ("DELETED", "arena"),
+    ]
+    assert seen[1].fleet.spec.replicas == 4
+    assert seen[0].revision < seen[1].revision < seen[2].revision
+
+    resumed = fleets.WatchFleets(
+        fleet_pb2.WatchFleetsRequest(namespace="games", start_revision=seen[1].revision)
+    )
+    replay = [await asyncio.wait_for(resumed.__aiter__().__anext__(), 5)]
+    assert [(e.type, e.fleet.metadata.name) for e in replay] == [("MODIFIED", "arena")]
+    stream.cancel()
+    resumed.cancel()
+
+
+async def test_placement_follows_cluster_health_and_cordon(
+    hub: Hub,
+    fleets: fleet_pb2_grpc.FleetServiceStub,
+    clusters: cluster_pb2_grpc.ClusterServiceStub,
+) -> None:
+    for name, region in (("eu-1", "eu"), ("us-1", "us")):
+        cluster = cluster_pb2.Cluster()
+        cluster.metadata.name = name
+        cluster.metadata.labels["region"] = region
+        await clusters.RegisterCluster(cluster_pb2.RegisterClusterRequest(cluster=cluster))
+    weighted = fleet(
+        placement={"clusters": [{"name": "eu-1", "weight": 2}, {"name": "us-1", "weight": 1}]}
+    )
+    applied = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=weighted))
+    assert list(applied.fleet.status.clusters) == []
+    assert any(c.status == "False" for c in applied.fleet.status.conditions)
+
+    ready(hub, "eu-1")
+    ready(hub, "us-1")
+    placed = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
+    assert {c.cluster: c.desired_replicas for c in placed.status.clusters} == {
+        "eu-1": 6,
+        "us-1": 3,
+    }
+
+    cordoned = await clusters.CordonCluster(cluster_pb2.ClusterRef(name="us-1"))
+    assert cordoned.status.phase == "Cordoned"
+    moved = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
+    assert {c.cluster: c.desired_replicas for c in moved.status.clusters} == {"eu-1": 9}

@@ -1,0 +1,95 @@
+"""A hub running as its own process, the way users run it, for integration and e2e tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+_LISTENING = re.compile(r"hub listening on .* \(port (\d+)\)")
+GAMEFLEET = [sys.executable, "-m", "cli.main"]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class HubProcess:
+    """``gamefleet hub serve`` in a child process; ``address`` once it listens."""
+
+    def __init__(self, store_url: str, extra_args: Sequence[str] = (), log: Path | None = None):
+        self.store_url = store_url
+        self.extra_args = list(extra_args)
+        self.log_path = log
+        self.process: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> HubProcess:
+        command = [
+            *GAMEFLEET, "hub", "serve", "--store", self.store_url,
+            "--listen", "127.0.0.1:0", *self.extra_args,
+        ]  # fmt: skip
+        if self.log_path is None:
+            handle, name = tempfile.mkstemp(prefix="gamefleet-hub-", suffix=".log")
+            os.close(handle)
+            self.log_path = Path(name)
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            match = _LISTENING.search(self.log_path.read_text())
+            if match:
+                self.port = int(match.group(1))
+                return self
+            time.sleep(0.05)  # the child writes its address to a file; nothing to await
+        self.kill()
+        raise RuntimeError(f"hub did not start listening:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=15)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def running_hub(store_url: str, extra_args: Sequence[str] = ()) -> Iterator[HubProcess]:
+    hub = HubProcess(store_url, extra_args).start()
+    try:
+        yield hub
+    finally:
+        hub.kill()
+
+
+def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the gamefleet CLI; the caller asserts on the exit status and output."""
+    return subprocess.run(
+        [*GAMEFLEET, *args],
+        cwd=REPO_ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
