@@ -1,0 +1,142 @@
+"""Checks of a GameServerSet's service qualities: probes and the actions their outcomes fire."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Set
+from typing import Any
+
+from gamefleet.v1 import gameserverset_pb2
+
+from . import documents, errors, paths, pod_template, values
+
+MAX_PORT = 65535
+
+
+def service_qualities_problems(
+    qualities: Iterable[gameserverset_pb2.ServiceQuality], path: str, containers: Set[str]
+) -> list[errors.FieldError]:
+    """Check every service quality; `containers` are the pod template's container names."""
+    problems: list[errors.FieldError] = []
+    seen: set[str] = set()
+    for index, quality in enumerate(qualities):
+        quality_path = paths.item(path, index)
+        name_path = paths.child(quality_path, "name")
+        if not quality.name:
+            problems.append(errors.FieldError(name_path, "is required"))
+        elif quality.name in seen:
+            problems.append(errors.FieldError(name_path, f'"{quality.name}" is used twice'))
+        seen.add(quality.name)
+        if quality.container_name and quality.container_name not in containers:
+            problems.append(
+                errors.FieldError(
+                    paths.child(quality_path, "containerName"),
+                    f'"{quality.container_name}" is not a container of gameServerTemplate',
+                )
+            )
+        problems += _probe_problems(quality, quality_path)
+        actions_path = paths.child(quality_path, "serviceQualityAction")
+        for action_index, action in enumerate(quality.service_quality_action):
+            problems += _action_problems(action, paths.item(actions_path, action_index))
+    return problems
+
+
+def _probe_problems(
+    quality: gameserverset_pb2.ServiceQuality, path: str
+) -> list[errors.FieldError]:
+    problems: list[errors.FieldError] = []
+    handlers = [
+        json_name
+        for json_name, present in (
+            ("exec", quality.HasField("exec")),
+            ("httpGet", quality.HasField("http_get")),
+            ("tcpSocket", quality.HasField("tcp_socket")),
+        )
+        if present
+    ]
+    if len(handlers) != 1:
+        found = ", ".join(handlers) if handlers else "none"
+        problems.append(
+            errors.FieldError(
+                path, f"must set exactly one of exec, httpGet, tcpSocket (found {found})"
+            )
+        )
+    if quality.HasField("exec"):
+        problems += _exec_problems(documents.to_document(quality.exec), paths.child(path, "exec"))
+    if quality.HasField("http_get"):
+        problems += _port_problems(
+            documents.to_document(quality.http_get), paths.child(path, "httpGet")
+        )
+    if quality.HasField("tcp_socket"):
+        problems += _port_problems(
+            documents.to_document(quality.tcp_socket), paths.child(path, "tcpSocket")
+        )
+    numbers = (
+        (
+            "initialDelaySeconds",
+            quality.HasField("initial_delay_seconds"),
+            quality.initial_delay_seconds,
+            0,
+        ),
+        ("timeoutSeconds", quality.HasField("timeout_seconds"), quality.timeout_seconds, 0),
+        ("periodSeconds", quality.HasField("period_seconds"), quality.period_seconds, 1),
+        ("successThreshold", quality.HasField("success_threshold"), quality.success_threshold, 1),
+        ("failureThreshold", quality.HasField("failure_threshold"), quality.failure_threshold, 1),
+    )
+    for json_name, present, value, minimum in numbers:
+        if present and value < minimum:
+            problems.append(
+                errors.FieldError(
+                    paths.child(path, json_name), f"{value} must be at least {minimum}"
+                )
+            )
+    return problems
+
+
+def _exec_problems(handler: dict[str, Any], path: str) -> list[errors.FieldError]:
+    command = handler.get("command")
+    if (
+        not isinstance(command, list)
+        or not command
+        or not all(isinstance(part, str) for part in command)
+    ):
+        return [
+            errors.FieldError(paths.child(path, "command"), "must be a non-empty list of strings")
+        ]
+    return []
+
+
+def _port_problems(handler: dict[str, Any], path: str) -> list[errors.FieldError]:
+    port = handler.get("port")
+    port_path = paths.child(path, "port")
+    if isinstance(port, int) and not isinstance(port, bool):
+        if 1 <= port <= MAX_PORT:
+            return []
+        return [errors.FieldError(port_path, f"{port} must be between 1 and {MAX_PORT}")]
+    if isinstance(port, str) and port:
+        return []
+    return [errors.FieldError(port_path, "must be a port number or a container port name")]
+
+
+def _action_problems(
+    action: gameserverset_pb2.ServiceQualityAction, path: str
+) -> list[errors.FieldError]:
+    problems: list[errors.FieldError] = []
+    if not action.HasField("state"):
+        problems.append(errors.FieldError(paths.child(path, "state"), "is required"))
+    priorities = (
+        ("updatePriority", action.HasField("update_priority"), action.update_priority),
+        ("deletionPriority", action.HasField("deletion_priority"), action.deletion_priority),
+    )
+    for json_name, present, value in priorities:
+        if not present:
+            continue
+        problem = values.priority_problem(value)
+        if problem is not None:
+            problems.append(errors.FieldError(paths.child(path, json_name), problem))
+    problems += pod_template.string_map_problems(
+        dict(action.labels), paths.child(path, "labels"), label_values=True, allow_templates=True
+    )
+    problems += pod_template.string_map_problems(
+        dict(action.annotations), paths.child(path, "annotations"), label_values=False
+    )
+    return problems

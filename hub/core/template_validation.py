@@ -1,0 +1,216 @@
+"""Checks of a Fleet's template: an OKG GameServerSet spec."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gamefleet.v1 import gameserverset_pb2
+from google.protobuf import json_format
+
+from agent.core import reserve_ids
+
+from . import (
+    documents,
+    errors,
+    names,
+    network_types,
+    paths,
+    pod_template,
+    service_qualities,
+    values,
+)
+
+MAX_MIN_READY_SECONDS = 300
+RECLAIM_POLICIES = ("Cascade", "Delete")
+UPDATE_STRATEGY_TYPES = ("RollingUpdate", "OnDelete")
+POD_UPDATE_POLICIES = ("ReCreate", "InPlaceIfPossible", "InPlaceOnly")
+SCALE_DOWN_STRATEGY_TYPES = ("General", "ReserveIds")
+PVC_RETENTION_POLICIES = ("Retain", "Delete")
+
+
+def choice_problem(value: str, allowed: Iterable[str], path: str) -> errors.FieldError | None:
+    """Check an enumerated string; the empty string always means the default."""
+    allowed = tuple(allowed)
+    if value == "" or value in allowed:
+        return None
+    return errors.FieldError(path, f'"{value}" is not one of {", ".join(allowed)}')
+
+
+def validate_template(
+    spec: gameserverset_pb2.GameServerSetSpec, path: str, fleet_replicas: int
+) -> list[errors.FieldError]:
+    """Check every field of a Fleet's GameServerSet template; `path` names the template."""
+    problems: list[errors.FieldError] = []
+    if spec.HasField("replicas"):
+        problems.append(
+            errors.FieldError(
+                paths.child(path, "replicas"),
+                "must be unset in a Fleet template; set spec.replicas instead",
+            )
+        )
+    template_path = paths.child(path, "gameServerTemplate")
+    template_doc = documents.to_document(spec.game_server_template)
+    problems += pod_template.pod_template_problems(template_doc, template_path)
+    seen_claims: set[str] = set()
+    for index, claim in enumerate(spec.volume_claim_templates):
+        problems += pod_template.volume_claim_template_problems(
+            documents.to_document(claim),
+            paths.item(paths.child(path, "volumeClaimTemplates"), index),
+            seen_claims,
+        )
+    choice = choice_problem(
+        spec.reclaim_policy, RECLAIM_POLICIES, paths.child(path, "reclaimPolicy")
+    )
+    problems += [choice] if choice else []
+    if spec.service_name:
+        problem = names.dns1123_label_problem(spec.service_name)
+        if problem is not None:
+            problems.append(
+                errors.FieldError(
+                    paths.child(path, "serviceName"),
+                    f'"{spec.service_name}" is not a valid DNS-1123 label: {problem}',
+                )
+            )
+    problems += _reserve_ids_problems(spec, paths.child(path, "reserveGameServerIds"))
+    problems += service_qualities.service_qualities_problems(
+        spec.service_qualities,
+        paths.child(path, "serviceQualities"),
+        pod_template.container_names(template_doc),
+    )
+    if spec.HasField("update_strategy"):
+        problems += _update_strategy_problems(
+            spec.update_strategy, paths.child(path, "updateStrategy"), fleet_replicas
+        )
+    if spec.HasField("scale_strategy"):
+        problems += _scale_strategy_problems(
+            spec.scale_strategy, paths.child(path, "scaleStrategy")
+        )
+    if spec.HasField("network"):
+        problems += _network_problems(spec.network, paths.child(path, "network"))
+    if spec.HasField("lifecycle"):
+        problems += _lifecycle_problems(spec.lifecycle, paths.child(path, "lifecycle"))
+    retention_path = paths.child(path, "persistentVolumeClaimRetentionPolicy")
+    retention = spec.persistent_volume_claim_retention_policy
+    for field, value in (
+        ("whenDeleted", retention.when_deleted),
+        ("whenScaled", retention.when_scaled),
+    ):
+        choice = choice_problem(value, PVC_RETENTION_POLICIES, paths.child(retention_path, field))
+        problems += [choice] if choice else []
+    return problems
+
+
+def _reserve_ids_problems(
+    spec: gameserverset_pb2.GameServerSetSpec, path: str
+) -> list[errors.FieldError]:
+    items = [
+        documents.normalize_numbers(json_format.MessageToDict(value))
+        for value in spec.reserve_game_server_ids
+    ]
+    try:
+        reserve_ids.parse_reserve_ids(items)
+    except reserve_ids.ReserveIdsError as exc:
+        return [errors.FieldError(paths.item(path, exc.index), exc.message)]
+    return []
+
+
+def _update_strategy_problems(
+    strategy: gameserverset_pb2.UpdateStrategy, path: str, fleet_replicas: int
+) -> list[errors.FieldError]:
+    problems: list[errors.FieldError] = []
+    choice = choice_problem(strategy.type, UPDATE_STRATEGY_TYPES, paths.child(path, "type"))
+    problems += [choice] if choice else []
+    if not strategy.HasField("rolling_update"):
+        return problems
+    rolling = strategy.rolling_update
+    rolling_path = paths.child(path, "rollingUpdate")
+    if rolling.HasField("partition") and not 0 <= rolling.partition <= fleet_replicas:
+        problems.append(
+            errors.FieldError(
+                paths.child(rolling_path, "partition"),
+                f"{rolling.partition} must be between 0 and spec.replicas ({fleet_replicas})",
+            )
+        )
+    if rolling.HasField("max_unavailable"):
+        problem = values.int_or_percent_problem(rolling.max_unavailable)
+        if problem is not None:
+            problems.append(errors.FieldError(paths.child(rolling_path, "maxUnavailable"), problem))
+    choice = choice_problem(
+        rolling.pod_update_policy, POD_UPDATE_POLICIES, paths.child(rolling_path, "podUpdatePolicy")
+    )
+    problems += [choice] if choice else []
+    if rolling.HasField("min_ready_seconds") and not (
+        0 <= rolling.min_ready_seconds <= MAX_MIN_READY_SECONDS
+    ):
+        problems.append(
+            errors.FieldError(
+                paths.child(rolling_path, "minReadySeconds"),
+                f"{rolling.min_ready_seconds} must be between 0 and {MAX_MIN_READY_SECONDS}",
+            )
+        )
+    in_place = rolling.in_place_update_strategy
+    if in_place.HasField("grace_period_seconds") and in_place.grace_period_seconds < 0:
+        problems.append(
+            errors.FieldError(
+                paths.child(
+                    paths.child(rolling_path, "inPlaceUpdateStrategy"), "gracePeriodSeconds"
+                ),
+                f"{in_place.grace_period_seconds} must not be negative",
+            )
+        )
+    return problems
+
+
+def _scale_strategy_problems(
+    strategy: gameserverset_pb2.ScaleStrategy, path: str
+) -> list[errors.FieldError]:
+    problems: list[errors.FieldError] = []
+    if strategy.HasField("max_unavailable"):
+        problem = values.int_or_percent_problem(strategy.max_unavailable)
+        if problem is not None:
+            problems.append(errors.FieldError(paths.child(path, "maxUnavailable"), problem))
+    choice = choice_problem(
+        strategy.scale_down_strategy_type,
+        SCALE_DOWN_STRATEGY_TYPES,
+        paths.child(path, "scaleDownStrategyType"),
+    )
+    problems += [choice] if choice else []
+    return problems
+
+
+def _network_problems(network: gameserverset_pb2.Network, path: str) -> list[errors.FieldError]:
+    problems: list[errors.FieldError] = []
+    type_path = paths.child(path, "networkType")
+    if network.network_type and network.network_type not in network_types.NETWORK_TYPES:
+        problems.append(
+            errors.FieldError(type_path, f'"{network.network_type}" is not a known network plugin')
+        )
+    if not network.network_type and network.network_conf:
+        problems.append(errors.FieldError(type_path, "is required when networkConf is set"))
+    for index, param in enumerate(network.network_conf):
+        if not param.name:
+            problems.append(
+                errors.FieldError(
+                    paths.child(paths.item(paths.child(path, "networkConf"), index), "name"),
+                    "is required",
+                )
+            )
+    return problems
+
+
+def _lifecycle_problems(
+    lifecycle: gameserverset_pb2.Lifecycle, path: str
+) -> list[errors.FieldError]:
+    problems: list[errors.FieldError] = []
+    hooks = (("preDelete", lifecycle.pre_delete), ("inPlaceUpdate", lifecycle.in_place_update))
+    for name, hook in hooks:
+        hook_path = paths.child(path, name)
+        problems += pod_template.string_map_problems(
+            dict(hook.labels_handler), paths.child(hook_path, "labelsHandler"), label_values=True
+        )
+        problems += pod_template.string_map_problems(
+            dict(hook.finalizers_handler),
+            paths.child(hook_path, "finalizersHandler"),
+            label_values=False,
+        )
+    return problems
