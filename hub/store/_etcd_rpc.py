@@ -211,7 +211,7 @@ class EtcdRpc:
         try:
             async for attempt in tenacity.AsyncRetrying(
                 stop=stop,
-                wait=tenacity.wait_exponential_jitter(initial=0.05, max=1.0),
+                wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.1),
                 retry=tenacity.retry_if_exception_type(_NotReady),
                 reraise=True,
             ):

@@ -8,7 +8,7 @@ from . import _etcd_rpc, interface
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncGenerator, Sequence
 
 _PAGE: Final = 1000
 
@@ -80,7 +80,9 @@ class EtcdStore:
                 raise interface.ConflictError(name, compare.value, actual)
         raise AssertionError("etcd rejected a transaction whose comparisons all hold")
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[interface.WatchEvent]:
+    async def watch(
+        self, prefix: str, start_revision: int
+    ) -> AsyncGenerator[interface.WatchEvent, None]:
         if start_revision < 1:
             raise ValueError(f"start_revision must be at least 1, got {start_revision}")
         start = self._key(prefix)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncGenerator, Sequence
 
 
 class StoreError(Exception):
@@ -112,12 +112,13 @@ class Store(Protocol):
         """
         ...
 
-    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
+    def watch(self, prefix: str, start_revision: int) -> AsyncGenerator[WatchEvent, None]:
         """Yield every change under ``prefix`` with revision >= ``start_revision``, in order.
 
         Replays history, then follows new changes until the store is closed or the caller
         stops. Raises ``CompactedError`` when part of that history is no longer kept: the
-        caller then lists again and watches from the listed revision + 1.
+        caller then lists again and watches from the listed revision + 1. The iterator is an
+        async generator: cancelling a pending ``anext()`` (a timeout around it) ends the watch.
         """
         ...
 

@@ -18,7 +18,7 @@ from . import interface
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncGenerator, Callable, Sequence
 
 _T = TypeVar("_T")
 
@@ -256,7 +256,9 @@ class SqliteStore:
             raise
         db.execute("COMMIT")
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[interface.WatchEvent]:
+    async def watch(
+        self, prefix: str, start_revision: int
+    ) -> AsyncGenerator[interface.WatchEvent, None]:
         if start_revision < 1:
             raise ValueError(f"start_revision must be at least 1, got {start_revision}")
         # The cursor is the (revision, key) of the last event delivered; UTF-8 keys never
