@@ -84,11 +84,12 @@ def compute_scale(
     memory: ReserveMemory,
 ) -> ScalePlan:
     """Plan the creations and deletions that bring the set's pods to `desired`."""
+    live = [p for p in pods if not p.held]
     explicit = desired.reserve_ids
     newly_reserved = explicit - memory.explicit
     implicit = (memory.implicit - newly_reserved) | (memory.explicit - explicit)
-
-    live = [p for p in pods if not p.held]
+    # An ordinal that exists is not a removed one, whatever a stale memory says.
+    implicit -= {p.ordinal for p in live}
     held = frozenset(p.ordinal for p in pods if p.held)
     targeted = [p for p in live if p.ordinal in explicit]
     kept = [p for p in live if p.ordinal not in explicit]
