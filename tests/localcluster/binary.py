@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from tests.localcluster import kubeconfig, nodes, pki, process
 from tests.localcluster.ports import base_slot, pick_slot, pod_cidr, slot_ports
 from tests.localcluster.state import CHECKOUT, Cluster, cluster_name, region_of
-from tests.localcluster.versions import binary_path, kwok_stages_path
+from tests.localcluster.versions import binary_path, kwok_file
 from tests.localcluster.wait import FatalError, wait_until
 
 if TYPE_CHECKING:
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 SERVICE_CIDR = "10.96.0.0/16"
 START_TIMEOUT = 120.0
+# Emulated kubelet features; tests opt in per pod by creating e.g. a ClusterExec object.
+KWOK_CRDS = ("Exec", "ClusterExec", "Logs", "ClusterLogs", "PortForward", "ClusterPortForward")
 
 
 def plan(indexes: list[int], nodes_per_cluster: int) -> list[Cluster]:
@@ -121,7 +123,7 @@ def _start_components(c: Cluster) -> None:
         "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}",
     ])  # fmt: skip
     _start(c, "kwok", "kwok", [
-        f"--config={kwok_stages_path()}",
+        f"--config={kwok_file('stages.yaml')}",
         f"--kubeconfig={d / 'kwok.kubeconfig'}",
         f"--manage-nodes-with-annotation-selector={nodes.KWOK_ANNOTATION}=fake",
         f"--cidr={c.pod_cidr}",
@@ -129,7 +131,7 @@ def _start_components(c: Cluster) -> None:
         "--node-ip=127.0.0.1", f"--node-port={p['kwok']}",
         f"--server-address=127.0.0.1:{p['kwok']}",
         f"--tls-cert-file={k / 'serving.crt'}", f"--tls-private-key-file={k / 'serving.key'}",
-        "--node-lease-duration-seconds=40",
+        "--node-lease-duration-seconds=40", f"--enable-crds={','.join(KWOK_CRDS)}",
     ])  # fmt: skip
 
 
@@ -144,6 +146,7 @@ def up(clusters: list[Cluster]) -> None:
             f"{c.name} apiserver /readyz", partial(_check, c, nodes.api_ready), START_TIMEOUT
         )
     for c in clusters:
+        nodes.install_kwok_crds(c, kwok_file("crds.yaml"))
         _start_components(c)
         nodes.create_nodes(c)
     for c in clusters:

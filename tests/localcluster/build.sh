@@ -84,7 +84,7 @@ build_kubernetes() {
 
 build_kwok() {
   local v="$KWOK_VERSION"
-  have "$v" kwok && [[ -f "$bindir/kwok-$v/stages.yaml" ]] && return 0
+  have "$v" kwok && [[ -f "$bindir/kwok-$v/stages.yaml" && -f "$bindir/kwok-$v/crds.yaml" ]] && return 0
   echo "building kwok $v" >&2
   local dir="$work/kwok-$v"
   new_module "$dir" sigs.k8s.io/kwok/cmd/kwok
@@ -102,6 +102,10 @@ build_kwok() {
     pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
     printf -- '---\n'; cat "$src/$f.yaml"
   done >"$bindir/kwok-$v/stages.yaml"
+  # CRDs of the kubelet-like features kwok emulates (exec, logs, port-forward), enabled by `up`.
+  for f in execs clusterexecs logs clusterlogs portforwards clusterportforwards; do
+    printf -- '---\n'; cat "$src/../crd/bases/kwok.x-k8s.io_$f.yaml"
+  done >"$bindir/kwok-$v/crds.yaml"
 }
 
 targets=("$@")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from tests.localcluster.ports import node_pod_cidr
 from tests.localcluster.state import Cluster, zone_of
+
+if TYPE_CHECKING:
+    import pathlib
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 ALLOCATABLE = {"cpu": "64", "memory": "256Gi", "pods": "1500", "ephemeral-storage": "1Ti"}
@@ -19,6 +23,19 @@ def api(cluster: Cluster) -> client.ApiClient:
         config_file=str(cluster.kubeconfig)
     )
     return api_client
+
+
+def install_kwok_crds(cluster: Cluster, path: pathlib.Path) -> None:
+    ext = client.ApiextensionsV1Api(api(cluster))
+    for crd in yaml.safe_load_all(path.read_text()):
+        if crd:
+            ext.patch_custom_resource_definition(
+                crd["metadata"]["name"],
+                crd,
+                field_manager="gamefleet-localcluster",
+                force=True,
+                _content_type="application/apply-patch+yaml",
+            )
 
 
 def node_name(cluster: Cluster, index: int) -> str:

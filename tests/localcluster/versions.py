@@ -62,15 +62,16 @@ def binary_path(name: str) -> pathlib.Path:
     return path
 
 
-def kwok_stages_path() -> pathlib.Path:
-    path = binary_dir("kwok") / "stages.yaml"
+def kwok_file(name: str) -> pathlib.Path:
+    """stages.yaml or crds.yaml, copied from the pinned kwok release by build.sh."""
+    path = binary_dir("kwok") / name
     if not path.is_file():
-        raise BinaryMissingError(f"kwok stages missing at {path}; run `make cluster-binaries`.")
+        raise BinaryMissingError(f"kwok {name} missing at {path}; run `make cluster-binaries`.")
     return path
 
 
 def missing_binaries() -> list[str]:
-    missing = []
+    missing = [f for f in ("stages.yaml", "crds.yaml") if not (binary_dir("kwok") / f).is_file()]
     for name in BINARIES:
         try:
             binary_path(name)
