@@ -1,0 +1,117 @@
+"""GameServer state derivation and the pod metadata a GameServer dictates."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.core import model, state, wire
+
+from .sim import pod
+
+S = model.GameServerState
+P = model.PodPhase
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param({"deleting": True, "held_pre_delete": True}, S.DELETING, id="deleting-first"),
+        pytest.param(
+            {"held_pre_delete": True, "held_pre_update": True}, S.PRE_DELETE, id="pre-del"
+        ),
+        pytest.param(
+            {"held_pre_update": True, "in_place_updating": True}, S.PRE_UPDATE, id="pre-up"
+        ),
+        pytest.param({"in_place_updating": True, "phase": P.FAILED}, S.UPDATING, id="updating"),
+        pytest.param({"phase": P.FAILED, "ready": False}, S.CRASH, id="crash"),
+        pytest.param({"phase": P.PENDING, "ready": None}, S.CREATING, id="creating"),
+        pytest.param({"ready": True}, S.READY, id="ready"),
+        pytest.param({"ready": False}, S.NOT_READY, id="not-ready"),
+        pytest.param({"ready": None}, S.UNKNOWN, id="no-ready-condition"),
+        pytest.param({"phase": P.SUCCEEDED, "ready": None}, S.UNKNOWN, id="succeeded"),
+    ],
+)
+def test_derive_state(fields: dict[str, object], expected: model.GameServerState) -> None:
+    assert state.derive_state(pod(0, **fields)) is expected
+
+
+def test_desired_network_state_follows_network_disabled() -> None:
+    assert state.desired_network_state(True) is model.NetworkState.NOT_READY
+    assert state.desired_network_state(False) is model.NetworkState.READY
+
+
+def test_pod_labels_carry_the_wire_protocol_and_gs_sync_labels() -> None:
+    gs = model.GameServerView(
+        name="gs-1",
+        owner="gs",
+        ops_state="Custom",
+        update_priority="20",
+        deletion_priority=7,
+        network_disabled=True,
+        labels={"gs-sync/delete-block": "false", "team": "a"},
+    )
+    assert state.pod_labels(gs, S.READY) == {
+        "gs-sync/delete-block": "false",
+        wire.OWNER_GSS: "gs",
+        wire.GS_STATE: "Ready",
+        wire.GS_OPS_STATE: "Custom",
+        wire.GS_UPDATE_PRIORITY: "20",
+        wire.GS_DELETE_PRIORITY: "7",
+        wire.NETWORK_DISABLED: "true",
+    }
+
+
+def test_wire_labels_win_over_gs_sync_labels_of_the_same_key() -> None:
+    gs = model.GameServerView(name="gs-1", owner="gs", labels={"gs-sync/x": "1"})
+    assert state.pod_labels(gs, S.READY)[wire.GS_OPS_STATE] == "None"
+
+
+def test_only_gs_sync_annotations_reach_the_pod() -> None:
+    gs = model.GameServerView(
+        name="gs-1", owner="gs", annotations={"gs-sync/a": "1", "gs-syncx": "2", "other": "3"}
+    )
+    assert state.pod_annotations(gs) == {"gs-sync/a": "1"}
+
+
+def test_changed_time_annotations_stamp_only_changed_labels() -> None:
+    current = {wire.GS_OPS_STATE: "None", wire.GS_STATE: "Ready"}
+    wanted = {wire.GS_OPS_STATE: "Allocated", wire.GS_STATE: "Ready"}
+    now = "2025-01-01T00:00:00Z"
+    assert state.changed_time_annotations(current, wanted, now) == {
+        wire.OPS_STATE_LAST_CHANGED: now
+    }
+
+
+def test_pod_view_ops_reads_labels_leniently() -> None:
+    labels = {
+        wire.GS_OPS_STATE: "Bogus",
+        wire.GS_UPDATE_PRIORITY: "x",
+        wire.GS_DELETE_PRIORITY: "-3",
+    }
+    assert state.pod_view_ops(labels) == (model.OpsState.NONE, 0, -3)
+    assert state.pod_view_ops({}) == (model.OpsState.NONE, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("web-3", 3),
+        ("web-0", 0),
+        ("web-03", None),
+        ("web-x", None),
+        ("web-extra-3", None),
+        ("other-3", None),
+        ("web-", None),
+    ],
+)
+def test_ordinal_from_name(name: str, expected: int | None) -> None:
+    assert state.ordinal_from_name("web", name) == expected
+
+
+def test_new_game_server_starts_idle_with_the_template_metadata() -> None:
+    gs = state.new_game_server("web", 4, {"app": "x"}, {"note": "y"})
+    assert gs.name == state.game_server_name("web", 4) == "web-4"
+    assert (gs.ops_state, gs.update_priority, gs.deletion_priority) == ("None", 0, 0)
+    assert gs.network_disabled is False
+    assert gs.labels == {"app": "x", wire.OWNER_GSS: "web"}
+    assert gs.annotations == {"note": "y"}

@@ -1,0 +1,206 @@
+"""Rolling update planning: order, partition, maxUnavailable, policies, Allocated and idle-only."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from agent.core import model, updates
+
+from .sim import pod
+
+IMG = model.ContainerImage
+TARGET = model.TemplateRevision(name="r2", shape="s", images=(IMG("game", "game:2"),))
+NOW = 1_000.0
+
+
+def old(ordinal: int, **fields: Any) -> model.PodView:
+    defaults: dict[str, Any] = {"revision": "r1", "shape": "s", "images": (IMG("game", "game:1"),)}
+    return pod(ordinal, **(defaults | fields))
+
+
+def new(ordinal: int, **fields: Any) -> model.PodView:
+    defaults: dict[str, Any] = {"revision": "r2", "shape": "s", "images": TARGET.images}
+    return pod(ordinal, **(defaults | fields))
+
+
+def desired(replicas: int, **strategy: Any) -> model.GameServerSetView:
+    return model.GameServerSetView(
+        name="gs",
+        replicas=replicas,
+        revision=TARGET,
+        update=dataclasses.replace(model.UpdateStrategy(), **strategy),
+    )
+
+
+def updated(plan: updates.UpdatePlan) -> list[int]:
+    return [a.ordinal for a in plan.actions]
+
+
+@pytest.mark.parametrize(
+    ("value", "replicas", "expected"),
+    [
+        pytest.param(1, 10, 1, id="default"),
+        pytest.param(3, 10, 3, id="absolute"),
+        pytest.param("25%", 10, 2, id="percent-rounds-down"),
+        pytest.param("10%", 5, 1, id="at-least-one"),
+        pytest.param(0, 5, 1, id="zero-means-one"),
+        pytest.param("100%", 7, 7, id="all"),
+    ],
+)
+def test_max_unavailable(value: int | str, replicas: int, expected: int) -> None:
+    assert updates.max_unavailable(value, replicas) == expected
+
+
+def test_max_unavailable_rejects_a_bare_string() -> None:
+    with pytest.raises(ValueError, match="neither an integer nor a percentage"):
+        updates.max_unavailable("3", 10)
+
+
+def test_higher_update_priority_first_then_higher_ordinal() -> None:
+    pods = [old(0), old(1, update_priority=5), old(2), old(3, update_priority=5)]
+    plan = updates.plan_update(desired(4, max_unavailable=4), pods, NOW)
+    assert updated(plan) == [3, 1, 2, 0]
+
+
+def test_max_unavailable_limits_updates_per_pass() -> None:
+    pods = [old(i) for i in range(5)]
+    assert updated(updates.plan_update(desired(5), pods, NOW)) == [4]
+    assert updated(updates.plan_update(desired(5, max_unavailable="40%"), pods, NOW)) == [4, 3]
+
+
+def test_unavailable_updated_servers_use_up_the_budget() -> None:
+    pods = [old(0), old(1), new(2, ready=False)]
+    plan = updates.plan_update(desired(3), pods, NOW)
+    assert plan.actions == ()
+    assert plan.unavailable == 1
+
+
+def test_min_ready_seconds_counts_fresh_servers_as_unavailable() -> None:
+    pods = [old(0), new(1, ready_since=NOW - 5)]
+    assert updates.plan_update(desired(2, min_ready_seconds=10), pods, NOW).actions == ()
+    pods = [old(0), new(1, ready_since=NOW - 10)]
+    assert updated(updates.plan_update(desired(2, min_ready_seconds=10), pods, NOW)) == [0]
+
+
+def test_in_place_updating_server_is_unavailable() -> None:
+    pods = [old(0), new(1, in_place_updating=True)]
+    assert updates.plan_update(desired(2), pods, NOW).actions == ()
+
+
+def test_partition_keeps_that_many_on_the_old_revision() -> None:
+    pods = [old(i) for i in range(5)]
+    plan = updates.plan_update(desired(5, partition=3, max_unavailable=5), pods, NOW)
+    assert updated(plan) == [4, 3]
+    pods = [old(0), old(1), old(2), new(3), new(4)]
+    assert updates.plan_update(desired(5, partition=3, max_unavailable=5), pods, NOW).actions == ()
+
+
+def test_partition_at_or_above_replicas_updates_nothing() -> None:
+    pods = [old(0), old(1)]
+    assert updates.plan_update(desired(2, partition=5), pods, NOW).actions == ()
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [{"paused": True}, {"type": model.UpdateStrategyType.ON_DELETE}],
+    ids=["paused", "on-delete"],
+)
+def test_paused_and_on_delete_update_nothing(strategy: dict[str, Any]) -> None:
+    assert updates.plan_update(desired(2, **strategy), [old(0), old(1)], NOW).actions == ()
+
+
+@pytest.mark.parametrize(
+    ("policy", "shape", "expected"),
+    [
+        (model.PodUpdatePolicy.RECREATE, "s", updates.UpdateKind.RECREATE),
+        (model.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE, "s", updates.UpdateKind.IN_PLACE),
+        (model.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE, "other", updates.UpdateKind.RECREATE),
+        (model.PodUpdatePolicy.IN_PLACE_ONLY, "s", updates.UpdateKind.IN_PLACE),
+    ],
+)
+def test_pod_update_policy(
+    policy: model.PodUpdatePolicy, shape: str, expected: updates.UpdateKind
+) -> None:
+    plan = updates.plan_update(desired(1, pod_update_policy=policy), [old(0, shape=shape)], NOW)
+    assert [a.kind for a in plan.actions] == [expected]
+
+
+def test_in_place_only_blocks_when_more_than_images_changed() -> None:
+    policy = model.PodUpdatePolicy.IN_PLACE_ONLY
+    pods = [old(0), old(1, shape="other")]
+    plan = updates.plan_update(desired(2, pod_update_policy=policy, max_unavailable=2), pods, NOW)
+    assert updated(plan) == [0]
+    assert plan.blocked == (1,)
+
+
+def test_in_place_update_keeps_the_servers_own_images() -> None:
+    pods = [
+        old(0, images=(IMG("game", "game:1"), IMG("sidecar", "cfg:1")), image_overrides=()),
+    ]
+    target = dataclasses.replace(TARGET, images=(IMG("game", "game:2"), IMG("sidecar", "cfg:2")))
+    policy = model.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE
+    view = dataclasses.replace(desired(1, pod_update_policy=policy), revision=target)
+    overridden = dataclasses.replace(pods[0], image_overrides=(IMG("sidecar", "cfg:custom"),))
+    plan = updates.plan_update(view, [overridden], NOW)
+    assert plan.actions[0].images == (IMG("game", "game:2"), IMG("sidecar", "cfg:custom"))
+
+
+# gamefleet: player continuity and idle-only.
+def test_allocated_servers_are_never_updated() -> None:
+    allocated = model.OpsState.ALLOCATED
+    pods = [old(0), old(1, ops_state=allocated, update_priority=100), old(2, ops_state=allocated)]
+    plan = updates.plan_update(desired(3, max_unavailable=3), pods, NOW)
+    assert updated(plan) == [0]
+    assert plan.waiting_allocated == (1, 2)
+
+
+def test_allocated_server_is_updated_once_it_is_released() -> None:
+    pods = [new(0), old(1, ops_state=model.OpsState.NONE)]
+    assert updated(updates.plan_update(desired(2), pods, NOW)) == [1]
+
+
+def test_skipping_allocated_does_not_widen_a_canary() -> None:
+    pods = [old(0), old(1), old(2, ops_state=model.OpsState.ALLOCATED)]
+    plan = updates.plan_update(desired(3, partition=2, max_unavailable=3), pods, NOW)
+    assert updated(plan) == [1]
+
+
+@pytest.mark.parametrize(
+    ("ops", "idle_only", "touched"),
+    [
+        (model.OpsState.NONE, True, True),
+        (model.OpsState.MAINTAINING, True, False),
+        (model.OpsState.WAIT_TO_BE_DELETED, True, False),
+        (model.OpsState.KILL, True, False),
+        (model.OpsState.MAINTAINING, False, True),
+        (model.OpsState.WAIT_TO_BE_DELETED, False, True),
+        (model.OpsState.ALLOCATED, False, False),
+        (model.OpsState.ALLOCATED, True, False),
+    ],
+)
+def test_idle_only_updates_only_none_servers(
+    ops: model.OpsState, idle_only: bool, touched: bool
+) -> None:
+    plan = updates.plan_update(desired(1, idle_only=idle_only), [old(0, ops_state=ops)], NOW)
+    assert bool(plan.actions) is touched
+    assert plan.waiting_busy == ((0,) if idle_only and not touched and ops != "Allocated" else ())
+
+
+def test_held_pods_are_not_updated() -> None:
+    pods = [old(0, deleting=True), old(1, held_pre_update=True)]
+    plan = updates.plan_update(desired(2, max_unavailable=5), pods, NOW)
+    assert plan.actions == ()
+    assert plan.unavailable == 2
+
+
+def test_image_overrides_patch_even_allocated_servers() -> None:
+    pods = [
+        new(0, image_overrides=(IMG("game", "game:hotfix"),), ops_state=model.OpsState.ALLOCATED),
+        new(1, image_overrides=(IMG("game", "game:2"),)),
+        new(2, image_overrides=(IMG("game", "game:x"),), deleting=True),
+    ]
+    patches = updates.plan_image_overrides(pods)
+    assert patches == (updates.ImagePatch(0, "gs-0", "uid-0", (IMG("game", "game:hotfix"),)),)
