@@ -13,9 +13,14 @@ MAX_PORT = 65535
 
 
 def service_qualities_problems(
-    qualities: Iterable[gameserverset_pb2.ServiceQuality], path: str, containers: Set[str]
+    qualities: Iterable[gameserverset_pb2.ServiceQuality],
+    path: str,
+    containers: Set[str] | None,
 ) -> list[errors.FieldError]:
-    """Check every service quality; `containers` are the pod template's container names."""
+    """Check every service quality; `containers` are the pod template's container names.
+
+    With `containers` None (the pod template is itself invalid) container names go unchecked.
+    """
     problems: list[errors.FieldError] = []
     seen: set[str] = set()
     for index, quality in enumerate(qualities):
@@ -26,7 +31,8 @@ def service_qualities_problems(
         elif quality.name in seen:
             problems.append(errors.FieldError(name_path, f'"{quality.name}" is used twice'))
         seen.add(quality.name)
-        if quality.container_name and quality.container_name not in containers:
+        known = containers is None or quality.container_name in containers
+        if quality.container_name and not known:
             problems.append(
                 errors.FieldError(
                     paths.child(quality_path, "containerName"),

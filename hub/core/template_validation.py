@@ -37,9 +37,12 @@ def choice_problem(value: str, allowed: Iterable[str], path: str) -> errors.Fiel
 
 
 def validate_template(
-    spec: gameserverset_pb2.GameServerSetSpec, path: str, fleet_replicas: int
+    spec: gameserverset_pb2.GameServerSetSpec, path: str, fleet_replicas: int | None
 ) -> list[errors.FieldError]:
-    """Check every field of a Fleet's GameServerSet template; `path` names the template."""
+    """Check every field of a Fleet's GameServerSet template; `path` names the template.
+
+    `fleet_replicas` bounds the rollout partition; None skips that check (replicas are invalid).
+    """
     problems: list[errors.FieldError] = []
     if spec.HasField("replicas"):
         problems.append(
@@ -50,7 +53,8 @@ def validate_template(
         )
     template_path = paths.child(path, "gameServerTemplate")
     template_doc = documents.to_document(spec.game_server_template)
-    problems += pod_template.pod_template_problems(template_doc, template_path)
+    pod_problems = pod_template.pod_template_problems(template_doc, template_path)
+    problems += pod_problems
     seen_claims: set[str] = set()
     for index, claim in enumerate(spec.volume_claim_templates):
         problems += pod_template.volume_claim_template_problems(
@@ -75,7 +79,7 @@ def validate_template(
     problems += service_qualities.service_qualities_problems(
         spec.service_qualities,
         paths.child(path, "serviceQualities"),
-        pod_template.container_names(template_doc),
+        None if pod_problems else pod_template.container_names(template_doc),
     )
     if spec.HasField("update_strategy"):
         problems += _update_strategy_problems(
@@ -115,7 +119,7 @@ def _reserve_ids_problems(
 
 
 def _update_strategy_problems(
-    strategy: gameserverset_pb2.UpdateStrategy, path: str, fleet_replicas: int
+    strategy: gameserverset_pb2.UpdateStrategy, path: str, fleet_replicas: int | None
 ) -> list[errors.FieldError]:
     problems: list[errors.FieldError] = []
     choice = choice_problem(strategy.type, UPDATE_STRATEGY_TYPES, paths.child(path, "type"))
@@ -124,7 +128,8 @@ def _update_strategy_problems(
         return problems
     rolling = strategy.rolling_update
     rolling_path = paths.child(path, "rollingUpdate")
-    if rolling.HasField("partition") and not 0 <= rolling.partition <= fleet_replicas:
+    partition_limit = rolling.partition if fleet_replicas is None else fleet_replicas
+    if rolling.HasField("partition") and not 0 <= rolling.partition <= partition_limit:
         problems.append(
             errors.FieldError(
                 paths.child(rolling_path, "partition"),

@@ -34,15 +34,17 @@ def validate_fleet(fleet: fleet_pb2.Fleet) -> list[errors.FieldError]:
     problems += _name_problems(fleet.metadata.namespace, "metadata.namespace")
     problems += _meta_map_problems(fleet.metadata)
     spec = fleet.spec
-    if not 0 <= spec.replicas <= MAX_FLEET_REPLICAS:
+    replicas_valid = 0 <= spec.replicas <= MAX_FLEET_REPLICAS
+    if not replicas_valid:
         problems.append(
             errors.FieldError(
                 "spec.replicas", f"{spec.replicas} must be between 0 and {MAX_FLEET_REPLICAS}"
             )
         )
-    template_problems = template_validation.validate_template(spec.template, "", spec.replicas)
+    fleet_replicas = spec.replicas if replicas_valid else None
+    template_problems = template_validation.validate_template(spec.template, "", fleet_replicas)
     problems += [_under("spec.template", problem) for problem in template_problems]
-    problems += _placement_problems(spec, "spec.placement", template_problems)
+    problems += _placement_problems(spec, fleet_replicas, template_problems)
     choice = template_validation.choice_problem(
         spec.update_policy.type, UPDATE_POLICY_TYPES, "spec.updatePolicy.type"
     )
@@ -87,8 +89,11 @@ def _meta_map_problems(metadata: meta_pb2.ObjectMeta) -> list[errors.FieldError]
 
 
 def _placement_problems(
-    spec: fleet_pb2.FleetSpec, path: str, template_problems: list[errors.FieldError]
+    spec: fleet_pb2.FleetSpec,
+    fleet_replicas: int | None,
+    template_problems: list[errors.FieldError],
 ) -> list[errors.FieldError]:
+    path = "spec.placement"
     placement = spec.placement
     choice = template_validation.choice_problem(
         placement.strategy, PLACEMENT_STRATEGIES, paths.child(path, "strategy")
@@ -108,7 +113,7 @@ def _placement_problems(
                 template_doc,
                 documents.to_document(cluster.override),
                 paths.child(cluster_path, "override"),
-                spec.replicas,
+                fleet_replicas,
                 known,
             )
     for index, override in enumerate(placement.overrides):
@@ -120,7 +125,7 @@ def _placement_problems(
             template_doc,
             documents.to_document(override.patch),
             paths.child(override_path, "patch"),
-            spec.replicas,
+            fleet_replicas,
             known,
         )
     return problems
@@ -146,7 +151,8 @@ def _cluster_placement_problems(
     for field, present, value in bounds:
         if present and value < 0:
             problems.append(errors.FieldError(paths.child(path, field), f"{value} is negative"))
-    if cluster.HasField("min") and cluster.HasField("max") and cluster.min > cluster.max:
+    both_set = cluster.HasField("min") and cluster.HasField("max")
+    if both_set and 0 <= cluster.max < cluster.min:
         problems.append(
             errors.FieldError(
                 paths.child(path, "min"), f"{cluster.min} is greater than max ({cluster.max})"
@@ -159,7 +165,7 @@ def _patch_problems(
     template_doc: dict[str, Any],
     patch: dict[str, Any],
     path: str,
-    fleet_replicas: int,
+    fleet_replicas: int | None,
     known: set[errors.FieldError],
 ) -> list[errors.FieldError]:
     """Check the template a merge patch produces, reporting only what the patch broke."""
