@@ -10,6 +10,7 @@ from .sim import FakeSet, pod
 
 ALLOCATED = model.OpsState.ALLOCATED
 KILL = model.OpsState.KILL
+RESERVE_IDS = model.ScaleDownStrategy.RESERVE_IDS
 
 
 def plan(
@@ -226,3 +227,18 @@ def test_plan_is_empty_when_the_set_matches() -> None:
         None,
         None,
     )
+
+
+def test_stale_memory_never_reserves_an_existing_server() -> None:
+    stale = scaling.ReserveMemory(implicit=frozenset({1}))
+    result = plan(3, [pod(0), pod(1), pod(2)], memory=stale, strategy=RESERVE_IDS)
+    assert result.memory.implicit == frozenset()
+    assert result.reserve_ids is None
+
+
+def test_reserve_ids_strategy_remembers_killed_ordinals() -> None:
+    fake = FakeSet.of(3, scale_down=RESERVE_IDS)
+    fake.mark(1, ops_state=KILL).reconcile()
+    assert fake.ids == {0, 2}
+    assert fake.desired.reserve_ids == {1}
+    assert fake.scale(3).ids == {0, 2, 3}
