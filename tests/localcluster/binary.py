@@ -74,6 +74,8 @@ def _start_store_and_apiserver(c: Cluster) -> None:
     _start(c, "kube-apiserver", "kube-apiserver", [
         f"--etcd-servers={etcd_url}",
         "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+        # Loopback cannot back the kubernetes Service endpoints; nothing in-cluster needs them.
+        "--endpoint-reconciler-type=none",
         f"--secure-port={p['apiserver']}",
         f"--tls-cert-file={k / 'serving.crt'}", f"--tls-private-key-file={k / 'serving.key'}",
         f"--client-ca-file={k / 'ca.crt'}",

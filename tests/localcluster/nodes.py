@@ -65,11 +65,6 @@ def _node(cluster: Cluster, index: int) -> dict[str, Any]:
         "status": {
             "allocatable": ALLOCATABLE,
             "capacity": ALLOCATABLE,
-            "nodeInfo": {
-                "architecture": "amd64",
-                "kubeletVersion": "kwok",
-                "operatingSystem": "linux",
-            },
         },
     }
 
