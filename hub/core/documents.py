@@ -69,7 +69,8 @@ def from_document(doc: Any, message_type: type[MessageT], path: str = "") -> Mes
     return result
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """How a message names the JSON kind of `value`: "a string", "an object", ..."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -94,7 +95,7 @@ def _check_message(
         return
     if full_name == _JSON_LIST_TYPE:
         if not isinstance(doc, list):
-            problems.append(errors.FieldError(path, f"must be a list, not {_kind(doc)}"))
+            problems.append(errors.FieldError(path, f"must be a list, not {kind_of(doc)}"))
             return
         _check_json(doc, path, problems)
         return
@@ -102,7 +103,7 @@ def _check_message(
         _check_timestamp(doc, path, problems)
         return
     if not isinstance(doc, dict):
-        problems.append(errors.FieldError(path, f"must be an object, not {_kind(doc)}"))
+        problems.append(errors.FieldError(path, f"must be an object, not {kind_of(doc)}"))
         return
     if full_name == _JSON_OBJECT_TYPE:
         _check_json(doc, path, problems)
@@ -129,7 +130,7 @@ def _check_field(
     entry_type = field.message_type
     if entry_type is not None and entry_type.GetOptions().map_entry:
         if not isinstance(value, dict):
-            problems.append(errors.FieldError(path, f"must be an object, not {_kind(value)}"))
+            problems.append(errors.FieldError(path, f"must be an object, not {kind_of(value)}"))
             return
         value_field = entry_type.fields_by_name["value"]
         for key, inner in value.items():
@@ -140,7 +141,7 @@ def _check_field(
         return
     if field.is_repeated:
         if not isinstance(value, list):
-            problems.append(errors.FieldError(path, f"must be a list, not {_kind(value)}"))
+            problems.append(errors.FieldError(path, f"must be a list, not {kind_of(value)}"))
             return
         for index, inner in enumerate(value):
             _check_single(inner, field, paths.item(path, index), problems)
@@ -161,17 +162,19 @@ def _check_single(
         _check_message(value, message_desc, path, problems)
     elif cpp_type == _FD.CPPTYPE_STRING:
         if not isinstance(value, str):
-            problems.append(errors.FieldError(path, f"must be a string, not {_kind(value)}"))
+            problems.append(errors.FieldError(path, f"must be a string, not {kind_of(value)}"))
     elif cpp_type == _FD.CPPTYPE_BOOL:
         if not isinstance(value, bool):
-            problems.append(errors.FieldError(path, f"must be a boolean, not {_kind(value)}"))
+            problems.append(errors.FieldError(path, f"must be a boolean, not {kind_of(value)}"))
     elif cpp_type in _INTEGER_RANGES:
         _check_integer(value, _INTEGER_RANGES[cpp_type], path, problems)
     elif cpp_type in (_FD.CPPTYPE_DOUBLE, _FD.CPPTYPE_FLOAT):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.append(errors.FieldError(path, f"must be a number, not {_kind(value)}"))
+            problems.append(errors.FieldError(path, f"must be a number, not {kind_of(value)}"))
     elif cpp_type == _FD.CPPTYPE_ENUM and not isinstance(value, str | int):
-        problems.append(errors.FieldError(path, f"must be a name or a number, not {_kind(value)}"))
+        problems.append(
+            errors.FieldError(path, f"must be a name or a number, not {kind_of(value)}")
+        )
 
 
 def _check_integer(
@@ -202,7 +205,7 @@ def _describe(value: Any) -> str:
         return f'"{value}"'
     if isinstance(value, float):
         return repr(value)
-    return _kind(value)
+    return kind_of(value)
 
 
 def _check_json(value: Any, path: str, problems: list[errors.FieldError]) -> None:
@@ -223,7 +226,7 @@ def _check_json(value: Any, path: str, problems: list[errors.FieldError]) -> Non
                 continue
             _check_json(inner, paths.child(path, key), problems)
         return
-    problems.append(errors.FieldError(path, f"must be a JSON value, not {_kind(value)}"))
+    problems.append(errors.FieldError(path, f"must be a JSON value, not {kind_of(value)}"))
 
 
 def _check_timestamp(value: Any, path: str, problems: list[errors.FieldError]) -> None:
@@ -231,7 +234,7 @@ def _check_timestamp(value: Any, path: str, problems: list[errors.FieldError]) -
         problems.append(errors.FieldError(path, "must be a quoted RFC 3339 string"))
         return
     if not isinstance(value, str):
-        problems.append(errors.FieldError(path, f"must be a string, not {_kind(value)}"))
+        problems.append(errors.FieldError(path, f"must be a string, not {kind_of(value)}"))
         return
     try:
         timestamp_pb2.Timestamp().FromJsonString(value)

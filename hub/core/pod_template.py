@@ -7,25 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import errors, names, paths
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "null"
-    return "a boolean" if isinstance(value, bool) else "a number"
+from . import documents, errors, names, paths
 
 
 def _object_at(doc: Any, path: str, problems: list[errors.FieldError]) -> dict[str, Any] | None:
     if isinstance(doc, dict):
         return doc
-    problems.append(errors.FieldError(path, f"must be an object, not {_kind(doc)}"))
+    problems.append(errors.FieldError(path, f"must be an object, not {documents.kind_of(doc)}"))
     return None
 
 
@@ -43,7 +31,9 @@ def string_map_problems(
             problems.append(errors.FieldError(path, f'"{key}" is not a valid key: {key_problem}'))
         value_path = paths.entry(path, key)
         if not isinstance(value, str):
-            problems.append(errors.FieldError(value_path, f"must be a string, not {_kind(value)}"))
+            problems.append(
+                errors.FieldError(value_path, f"must be a string, not {documents.kind_of(value)}")
+            )
             continue
         if not label_values or (allow_templates and "{{" in value):
             continue
@@ -117,7 +107,9 @@ def pod_template_problems(doc: Any, path: str) -> list[errors.FieldError]:
             problems += _containers_problems(init_containers, init_path, seen)
         else:
             problems.append(
-                errors.FieldError(init_path, f"must be a list, not {_kind(init_containers)}")
+                errors.FieldError(
+                    init_path, f"must be a list, not {documents.kind_of(init_containers)}"
+                )
             )
     return problems
 

@@ -28,12 +28,12 @@ SCALE_DOWN_STRATEGY_TYPES = ("General", "ReserveIds")
 PVC_RETENTION_POLICIES = ("Retain", "Delete")
 
 
-def choice_problem(value: str, allowed: Iterable[str], path: str) -> errors.FieldError | None:
+def choice_problems(value: str, allowed: Iterable[str], path: str) -> list[errors.FieldError]:
     """Check an enumerated string; the empty string always means the default."""
     allowed = tuple(allowed)
     if value == "" or value in allowed:
-        return None
-    return errors.FieldError(path, f'"{value}" is not one of {", ".join(allowed)}')
+        return []
+    return [errors.FieldError(path, f'"{value}" is not one of {", ".join(allowed)}')]
 
 
 def validate_template(
@@ -62,10 +62,9 @@ def validate_template(
             paths.item(paths.child(path, "volumeClaimTemplates"), index),
             seen_claims,
         )
-    choice = choice_problem(
+    problems += choice_problems(
         spec.reclaim_policy, RECLAIM_POLICIES, paths.child(path, "reclaimPolicy")
     )
-    problems += [choice] if choice else []
     if spec.service_name:
         problem = names.dns1123_label_problem(spec.service_name)
         if problem is not None:
@@ -99,8 +98,9 @@ def validate_template(
         ("whenDeleted", retention.when_deleted),
         ("whenScaled", retention.when_scaled),
     ):
-        choice = choice_problem(value, PVC_RETENTION_POLICIES, paths.child(retention_path, field))
-        problems += [choice] if choice else []
+        problems += choice_problems(
+            value, PVC_RETENTION_POLICIES, paths.child(retention_path, field)
+        )
     return problems
 
 
@@ -122,8 +122,7 @@ def _update_strategy_problems(
     strategy: gameserverset_pb2.UpdateStrategy, path: str, fleet_replicas: int | None
 ) -> list[errors.FieldError]:
     problems: list[errors.FieldError] = []
-    choice = choice_problem(strategy.type, UPDATE_STRATEGY_TYPES, paths.child(path, "type"))
-    problems += [choice] if choice else []
+    problems += choice_problems(strategy.type, UPDATE_STRATEGY_TYPES, paths.child(path, "type"))
     if not strategy.HasField("rolling_update"):
         return problems
     rolling = strategy.rolling_update
@@ -140,10 +139,9 @@ def _update_strategy_problems(
         problem = values.int_or_percent_problem(rolling.max_unavailable)
         if problem is not None:
             problems.append(errors.FieldError(paths.child(rolling_path, "maxUnavailable"), problem))
-    choice = choice_problem(
+    problems += choice_problems(
         rolling.pod_update_policy, POD_UPDATE_POLICIES, paths.child(rolling_path, "podUpdatePolicy")
     )
-    problems += [choice] if choice else []
     if rolling.HasField("min_ready_seconds") and not (
         0 <= rolling.min_ready_seconds <= MAX_MIN_READY_SECONDS
     ):
@@ -174,12 +172,11 @@ def _scale_strategy_problems(
         problem = values.int_or_percent_problem(strategy.max_unavailable)
         if problem is not None:
             problems.append(errors.FieldError(paths.child(path, "maxUnavailable"), problem))
-    choice = choice_problem(
+    problems += choice_problems(
         strategy.scale_down_strategy_type,
         SCALE_DOWN_STRATEGY_TYPES,
         paths.child(path, "scaleDownStrategyType"),
     )
-    problems += [choice] if choice else []
     return problems
 
 

@@ -45,10 +45,9 @@ def validate_fleet(fleet: fleet_pb2.Fleet) -> list[errors.FieldError]:
     template_problems = template_validation.validate_template(spec.template, "", fleet_replicas)
     problems += [_under("spec.template", problem) for problem in template_problems]
     problems += _placement_problems(spec, fleet_replicas, template_problems)
-    choice = template_validation.choice_problem(
+    problems += template_validation.choice_problems(
         spec.update_policy.type, UPDATE_POLICY_TYPES, "spec.updatePolicy.type"
     )
-    problems += [choice] if choice else []
     return problems
 
 
@@ -95,10 +94,9 @@ def _placement_problems(
 ) -> list[errors.FieldError]:
     path = "spec.placement"
     placement = spec.placement
-    choice = template_validation.choice_problem(
+    problems = template_validation.choice_problems(
         placement.strategy, PLACEMENT_STRATEGIES, paths.child(path, "strategy")
     )
-    problems = [choice] if choice else []
     problems += selectors.label_selector_problems(
         placement.cluster_selector, paths.child(path, "clusterSelector")
     )
