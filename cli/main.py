@@ -23,9 +23,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _client_parser(
-    subparsers: argparse._SubParsersAction[_Parser], name: str, **kw: str
+    subparsers: argparse._SubParsersAction[_Parser], name: str, help: str | None = None
 ) -> _Parser:
-    parser = subparsers.add_parser(name, **kw)
+    parser = subparsers.add_parser(name, help=help)
     connection.add_hub_flags(parser)
     parser.add_argument("-n", "--namespace", default="default")
     return parser

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import grpc
 from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc
 
 from hub.registry.clusters import ClusterRegistry
 
-from .errors import invalid
+from .errors import Context, invalid
 from .fleets import selector_or_none
 
 
@@ -22,33 +21,33 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
         self._clusters = clusters
 
     async def RegisterCluster(
-        self, request: cluster_pb2.RegisterClusterRequest, context: grpc.aio.ServicerContext
+        self, request: cluster_pb2.RegisterClusterRequest, context: Context
     ) -> cluster_pb2.Cluster:
         return await self._clusters.register(request.cluster)
 
     async def ListClusters(
-        self, request: cluster_pb2.ListClustersRequest, context: grpc.aio.ServicerContext
+        self, request: cluster_pb2.ListClustersRequest, context: Context
     ) -> cluster_pb2.ListClustersResponse:
         clusters = await self._clusters.list(selector_or_none(request.label_selector))
         return cluster_pb2.ListClustersResponse(clusters=clusters)
 
     async def GetCluster(
-        self, request: cluster_pb2.ClusterRef, context: grpc.aio.ServicerContext
+        self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.Cluster:
         return await self._clusters.get(_name(request))
 
     async def CordonCluster(
-        self, request: cluster_pb2.ClusterRef, context: grpc.aio.ServicerContext
+        self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.Cluster:
         return await self._clusters.set_cordoned(_name(request), True)
 
     async def UncordonCluster(
-        self, request: cluster_pb2.ClusterRef, context: grpc.aio.ServicerContext
+        self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.Cluster:
         return await self._clusters.set_cordoned(_name(request), False)
 
     async def RemoveCluster(
-        self, request: cluster_pb2.ClusterRef, context: grpc.aio.ServicerContext
+        self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.RemoveClusterResponse:
         cluster = await self._clusters.remove(_name(request))
         return cluster_pb2.RemoveClusterResponse(cluster=cluster)

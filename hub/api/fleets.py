@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
 from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
 
 from hub.core import selectors
 from hub.registry.fleets import FleetRegistry
 
-from .errors import invalid
+from .errors import Context, invalid
 
 
 def selector_or_none(text: str) -> selectors.Selector | None:
@@ -28,7 +27,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         self._fleets = fleets
 
     async def ApplyFleet(
-        self, request: fleet_pb2.ApplyFleetRequest, context: grpc.aio.ServicerContext
+        self, request: fleet_pb2.ApplyFleetRequest, context: Context
     ) -> fleet_pb2.ApplyFleetResponse:
         expected = request.expected_revision if request.HasField("expected_revision") else None
         result = await self._fleets.apply(
@@ -39,12 +38,12 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         )
 
     async def GetFleet(
-        self, request: fleet_pb2.GetFleetRequest, context: grpc.aio.ServicerContext
+        self, request: fleet_pb2.GetFleetRequest, context: Context
     ) -> fleet_pb2.Fleet:
         return await self._fleets.get(*_ref(request.ref))
 
     async def ListFleets(
-        self, request: fleet_pb2.ListFleetsRequest, context: grpc.aio.ServicerContext
+        self, request: fleet_pb2.ListFleetsRequest, context: Context
     ) -> fleet_pb2.ListFleetsResponse:
         fleets, revision = await self._fleets.list(
             request.namespace, selector_or_none(request.label_selector)
@@ -52,7 +51,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         return fleet_pb2.ListFleetsResponse(fleets=fleets, revision=revision)
 
     async def DeleteFleet(
-        self, request: fleet_pb2.DeleteFleetRequest, context: grpc.aio.ServicerContext
+        self, request: fleet_pb2.DeleteFleetRequest, context: Context
     ) -> fleet_pb2.DeleteFleetResponse:
         expected = request.expected_revision if request.HasField("expected_revision") else None
         namespace, name = _ref(request.ref)
@@ -60,13 +59,13 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         return fleet_pb2.DeleteFleetResponse(fleet=fleet)
 
     async def ScaleFleet(
-        self, request: fleet_pb2.ScaleFleetRequest, context: grpc.aio.ServicerContext
+        self, request: fleet_pb2.ScaleFleetRequest, context: Context
     ) -> fleet_pb2.Fleet:
         namespace, name = _ref(request.ref)
         return await self._fleets.scale(namespace, name, request.replicas)
 
     async def WatchFleets(
-        self, request: fleet_pb2.WatchFleetsRequest, context: grpc.aio.ServicerContext
+        self, request: fleet_pb2.WatchFleetsRequest, context: Context
     ) -> AsyncIterator[fleet_pb2.FleetEvent]:
         if request.start_revision < 0:
             raise invalid("start_revision", "must not be negative")

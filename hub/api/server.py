@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 from gamefleet.v1 import agent_pb2, cluster_pb2, cluster_pb2_grpc, fleet_pb2, fleet_pb2_grpc
+from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -50,7 +51,7 @@ class Hub:
         self.store: store_api.Store | None = None
         self.server: grpc.aio.Server | None = None
         self.port = 0
-        self.health = health.aio.HealthServicer()
+        self.health = health_aio.HealthServicer()
         self.clusters: ClusterRegistry | None = None
         self.fleets: FleetRegistry | None = None
         self.elector: store_factory.LeaderElector | None = None

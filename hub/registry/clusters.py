@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable
 
@@ -74,7 +75,9 @@ class ClusterRegistry:
             codec.decode(stored.value, cluster_pb2.Cluster), stored.mod_revision
         )
 
-    async def list(self, selector: selectors.Selector | None = None) -> list[cluster_pb2.Cluster]:
+    async def list(
+        self, selector: selectors.Selector | None = None
+    ) -> builtins.list[cluster_pb2.Cluster]:
         items, _ = await self._store.list(codec.CLUSTERS_PREFIX)
         clusters = [
             self._with_status(codec.decode(kv.value, cluster_pb2.Cluster), kv.mod_revision)
@@ -111,7 +114,7 @@ class ClusterRegistry:
         self._live.pop(name, None)
         return cluster
 
-    async def views(self) -> list[placement.ClusterView]:
+    async def views(self) -> builtins.list[placement.ClusterView]:
         """The clusters as placement sees them: only Ready, uncordoned ones are schedulable."""
         return [
             placement.ClusterView(

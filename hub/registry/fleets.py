@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -84,7 +85,7 @@ class FleetRegistry:
 
     async def list(
         self, namespace: str = "", selector: selectors.Selector | None = None
-    ) -> tuple[list[fleet_pb2.Fleet], int]:
+    ) -> tuple[builtins.list[fleet_pb2.Fleet], int]:
         items, revision = await self._store.list(codec.fleet_prefix(namespace))
         views = await self._clusters.views()
         fleets = []

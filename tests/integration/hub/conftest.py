@@ -27,13 +27,13 @@ async def channel(hub: Hub) -> AsyncIterator[grpc.aio.Channel]:
 
 
 @pytest.fixture
-def fleets(channel: grpc.aio.Channel) -> fleet_pb2_grpc.FleetServiceStub:
-    return fleet_pb2_grpc.FleetServiceStub(channel)
+def fleets(channel: grpc.aio.Channel) -> fleet_pb2_grpc.FleetServiceAsyncStub:
+    return fleet_pb2_grpc.FleetServiceAsyncStub(channel)
 
 
 @pytest.fixture
-def clusters(channel: grpc.aio.Channel) -> cluster_pb2_grpc.ClusterServiceStub:
-    return cluster_pb2_grpc.ClusterServiceStub(channel)
+def clusters(channel: grpc.aio.Channel) -> cluster_pb2_grpc.ClusterServiceAsyncStub:
+    return cluster_pb2_grpc.ClusterServiceAsyncStub(channel)
 
 
 def ready(hub: Hub, name: str) -> None:

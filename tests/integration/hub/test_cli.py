@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -129,7 +130,7 @@ def test_bad_manifest_exits_1_with_one_line_naming_the_field(
     assert "Arena!" not in names
 
 
-def _items(output: str) -> list[dict[str, object]]:
+def _items(output: str) -> list[dict[str, Any]]:
     if not output.strip():
         return []
     doc = json.loads(output)

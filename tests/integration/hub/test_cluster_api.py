@@ -21,7 +21,7 @@ def _cluster(name: str, **labels: str) -> cluster_pb2.RegisterClusterRequest:
 
 
 async def test_register_list_cordon_remove(
-    hub: Hub, clusters: cluster_pb2_grpc.ClusterServiceStub
+    hub: Hub, clusters: cluster_pb2_grpc.ClusterServiceAsyncStub
 ) -> None:
     registered = await clusters.RegisterCluster(_cluster("eu-1", region="eu", cloud="aws"))
     assert registered.status.phase == "Unknown"
@@ -48,7 +48,7 @@ async def test_register_list_cordon_remove(
 
 
 async def test_bad_cluster_name_is_invalid_argument(
-    clusters: cluster_pb2_grpc.ClusterServiceStub,
+    clusters: cluster_pb2_grpc.ClusterServiceAsyncStub,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await clusters.RegisterCluster(_cluster("Not_A_Name"))

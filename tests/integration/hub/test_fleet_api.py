@@ -17,7 +17,7 @@ REF = fleet_pb2.FleetRef(namespace="games", name="arena")
 
 
 async def test_apply_creates_then_reapply_is_a_no_op(
-    fleets: fleet_pb2_grpc.FleetServiceStub,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
 ) -> None:
     first = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
     assert first.created and first.changed
@@ -30,7 +30,7 @@ async def test_apply_creates_then_reapply_is_a_no_op(
 
 
 async def test_spec_change_bumps_generation_label_change_does_not(
-    fleets: fleet_pb2_grpc.FleetServiceStub,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
 ) -> None:
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
     relabeled = fleet()
@@ -46,7 +46,7 @@ async def test_spec_change_bumps_generation_label_change_does_not(
 
 
 async def test_stale_expected_revision_is_aborted_and_changes_nothing(
-    fleets: fleet_pb2_grpc.FleetServiceStub,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
 ) -> None:
     created = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
     stale = created.fleet.metadata.revision
@@ -62,7 +62,7 @@ async def test_stale_expected_revision_is_aborted_and_changes_nothing(
 
 
 async def test_create_only_with_expected_revision_zero(
-    fleets: fleet_pb2_grpc.FleetServiceStub,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
 ) -> None:
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(), expected_revision=0))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -71,7 +71,7 @@ async def test_create_only_with_expected_revision_zero(
 
 
 async def test_invalid_fleet_names_the_field_and_stores_nothing(
-    fleets: fleet_pb2_grpc.FleetServiceStub,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
 ) -> None:
     bad = fleet()
     bad.spec.template.reserve_game_server_ids.add().string_value = "7-3"
@@ -84,7 +84,7 @@ async def test_invalid_fleet_names_the_field_and_stores_nothing(
 
 
 async def test_invalid_update_leaves_the_stored_fleet_as_it_was(
-    fleets: fleet_pb2_grpc.FleetServiceStub,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
 ) -> None:
     created = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
     bad = fleet(replicas=-1)
@@ -98,7 +98,7 @@ async def test_invalid_update_leaves_the_stored_fleet_as_it_was(
 
 
 async def test_dry_run_validates_and_stores_nothing(
-    fleets: fleet_pb2_grpc.FleetServiceStub,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
 ) -> None:
     result = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(), dry_run=True))
     assert result.created
@@ -108,7 +108,7 @@ async def test_dry_run_validates_and_stores_nothing(
 
 
 async def test_list_filters_by_namespace_and_label_selector(
-    fleets: fleet_pb2_grpc.FleetServiceStub,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
 ) -> None:
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet("arena")))
     other = fleet("lobby")
@@ -133,7 +133,7 @@ async def test_list_filters_by_namespace_and_label_selector(
     assert "label_selector" in (caught.value.details() or "")
 
 
-async def test_scale_and_delete(fleets: fleet_pb2_grpc.FleetServiceStub) -> None:
+async def test_scale_and_delete(fleets: fleet_pb2_grpc.FleetServiceAsyncStub) -> None:
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
     scaled = await fleets.ScaleFleet(fleet_pb2.ScaleFleetRequest(ref=REF, replicas=3))
     assert scaled.spec.replicas == 3 and scaled.metadata.generation == 2
@@ -149,7 +149,7 @@ async def test_scale_and_delete(fleets: fleet_pb2_grpc.FleetServiceStub) -> None
 
 
 async def test_watch_lists_then_follows_changes(
-    fleets: fleet_pb2_grpc.FleetServiceStub,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
 ) -> None:
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet("arena")))
     stream = fleets.WatchFleets(fleet_pb2.WatchFleetsRequest(namespace="games"))
@@ -180,8 +180,8 @@ async def test_watch_lists_then_follows_changes(
 
 async def test_placement_follows_cluster_health_and_cordon(
     hub: Hub,
-    fleets: fleet_pb2_grpc.FleetServiceStub,
-    clusters: cluster_pb2_grpc.ClusterServiceStub,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
+    clusters: cluster_pb2_grpc.ClusterServiceAsyncStub,
 ) -> None:
     for name, region in (("eu-1", "eu"), ("us-1", "us")):
         cluster = cluster_pb2.Cluster()

@@ -22,7 +22,7 @@ TAKEOVER_LIMIT_S = 10.0
 
 @pytest.fixture
 def etcd(tmp_path: Path) -> Iterator[EtcdServer]:
-    server = EtcdServer(etcd_binary(), tmp_path / "etcd")
+    server = EtcdServer(etcd_binary(), tmp_path)
     server.start()
     yield server
     server.stop()
