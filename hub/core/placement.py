@@ -92,7 +92,8 @@ def render_spec(fleet: fleet_pb2.Fleet, cluster: ClusterView) -> dict[str, Any]:
 def place(fleet: fleet_pb2.Fleet, clusters: Sequence[ClusterView]) -> Placement:
     """Split a validated Fleet's replicas over the eligible clusters.
 
-    The result depends only on the set of clusters, not on their order; names must be unique.
+    The result depends only on the set of clusters, not on their order; names must be unique
+    (ValueError otherwise). An invalid selector in the Fleet raises SelectorError.
     """
     by_name = {cluster.name: cluster for cluster in clusters}
     if len(by_name) != len(clusters):
