@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 
@@ -45,7 +45,13 @@ def status_for(exc: Exception) -> tuple[grpc.StatusCode, str] | None:
     return None
 
 
-Context = grpc.aio.ServicerContext[Any, Any]
+if TYPE_CHECKING:
+    # grpc's classes are generic only in their stubs.
+    Context = grpc.aio.ServicerContext[Any, Any]
+    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    Context = grpc.aio.ServicerContext
+    _Interceptor = grpc.aio.ServerInterceptor
 Behavior = Callable[[Any, Context], Any]
 
 
@@ -76,7 +82,7 @@ def _wrap_stream(behavior: Behavior) -> Behavior:
     return handle
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor[Any, Any]):
+class ErrorInterceptor(_Interceptor):
     """Maps the domain's exceptions to gRPC statuses for every method of every servicer."""
 
     async def intercept_service(

@@ -28,12 +28,12 @@ async def channel(hub: Hub) -> AsyncIterator[grpc.aio.Channel]:
 
 @pytest.fixture
 def fleets(channel: grpc.aio.Channel) -> fleet_pb2_grpc.FleetServiceAsyncStub:
-    return fleet_pb2_grpc.FleetServiceAsyncStub(channel)
+    return fleet_pb2_grpc.FleetServiceStub(channel)
 
 
 @pytest.fixture
 def clusters(channel: grpc.aio.Channel) -> cluster_pb2_grpc.ClusterServiceAsyncStub:
-    return cluster_pb2_grpc.ClusterServiceAsyncStub(channel)
+    return cluster_pb2_grpc.ClusterServiceStub(channel)
 
 
 def ready(hub: Hub, name: str) -> None:
