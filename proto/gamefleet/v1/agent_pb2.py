@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from gamefleet.v1 import cluster_pb2 as gamefleet_dot_v1_dot_cluster__pb2
+from gamefleet.v1 import gameserver_pb2 as gamefleet_dot_v1_dot_gameserver__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gamefleet/v1/agent.proto\x12\x0cgamefleet.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1agamefleet/v1/cluster.proto\"\xd7\x01\n\x0c\x41gentMessage\x12)\n\x05hello\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.AgentHelloH\x00\x12+\n\x06status\x18\x02 \x01(\x0b\x32\x19.gamefleet.v1.StatusDeltaH\x00\x12,\n\theartbeat\x18\x03 \x01(\x0b\x32\x17.gamefleet.v1.HeartbeatH\x00\x12\x39\n\x10operation_result\x18\x04 \x01(\x0b\x32\x1d.gamefleet.v1.OperationResultH\x00\x42\x06\n\x04\x62ody\"\xad\x01\n\nHubMessage\x12,\n\x07\x64\x65sired\x18\x01 \x01(\x0b\x32\x19.gamefleet.v1.DesiredSetsH\x00\x12\x33\n\rstatus_hashes\x18\x02 \x01(\x0b\x32\x1a.gamefleet.v1.StatusHashesH\x00\x12\x34\n\toperation\x18\x03 \x01(\x0b\x32\x1f.gamefleet.v1.TargetedOperationH\x00\x42\x06\n\x04\x62ody\"\x90\x02\n\nAgentHello\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x34\n\x06labels\x18\x02 \x03(\x0b\x32$.gamefleet.v1.AgentHello.LabelsEntry\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12\x17\n\x0fnetwork_plugins\x18\x04 \x03(\t\x12/\n\x08\x63\x61pacity\x18\x05 \x01(\x0b\x32\x1d.gamefleet.v1.ClusterCapacity\x12+\n\theld_sets\x18\x06 \x03(\x0b\x32\x18.gamefleet.v1.SetVersion\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\">\n\nSetVersion\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\"\xdb\x01\n\nDesiredSet\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12%\n\x04spec\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x34\n\x06labels\x18\x05 \x03(\x0b\x32$.gamefleet.v1.DesiredSet.LabelsEntry\x12\x0f\n\x07\x64\x65leted\x18\x06 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x0b\x44\x65siredSets\x12&\n\x04sets\x18\x01 \x03(\x0b\x32\x18.gamefleet.v1.DesiredSet\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"u\n\x0cStatusHashes\x12\x36\n\x06hashes\x18\x01 \x03(\x0b\x32&.gamefleet.v1.StatusHashes.HashesEntry\x1a-\n\x0bHashesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xfa\x02\n\x13GameServerSetStatus\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1b\n\x13observed_generation\x18\x03 \x01(\x03\x12\x18\n\x10observed_version\x18\x04 \x01(\x03\x12\x10\n\x08replicas\x18\x05 \x01(\x05\x12\x16\n\x0eready_replicas\x18\x06 \x01(\x05\x12\x1a\n\x12\x61vailable_replicas\x18\x07 \x01(\x05\x12\x18\n\x10updated_replicas\x18\x08 \x01(\x05\x12\x1e\n\x16updated_ready_replicas\x18\t \x01(\x05\x12\x1a\n\x12\x61llocated_replicas\x18\n \x01(\x05\x12\x1c\n\x14maintaining_replicas\x18\x0b \x01(\x05\x12#\n\x1bwait_to_be_deleted_replicas\x18\x0c \x01(\x05\x12\x1b\n\x13pre_delete_replicas\x18\r \x01(\x05\x12\x0f\n\x07\x64\x65leted\x18\x0e \x01(\x08\"\xb3\x03\n\x10GameServerStatus\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08set_name\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x11\n\tops_state\x18\x05 \x01(\t\x12\x17\n\x0fupdate_priority\x18\x06 \x01(\x05\x12\x19\n\x11\x64\x65letion_priority\x18\x07 \x01(\x05\x12\x18\n\x10network_disabled\x18\x08 \x01(\x08\x12/\n\x0enetwork_status\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x33\n\x12quality_conditions\x18\n \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04node\x18\x0b \x01(\t\x12\x0c\n\x04zone\x18\x0c \x01(\t\x12:\n\x06labels\x18\r \x03(\x0b\x32*.gamefleet.v1.GameServerStatus.LabelsEntry\x12\x0f\n\x07\x64\x65leted\x18\x0e \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"t\n\x0bStatusDelta\x12/\n\x04sets\x18\x01 \x03(\x0b\x32!.gamefleet.v1.GameServerSetStatus\x12\x34\n\x0cgame_servers\x18\x02 \x03(\x0b\x32\x1e.gamefleet.v1.GameServerStatus\"5\n\tHeartbeat\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x11TargetedOperation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x14\n\x0cgame_servers\x18\x03 \x03(\t\x12&\n\x05patch\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x98\x01\n\x0fOperationResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07updated\x18\x02 \x03(\t\x12\x39\n\x06\x65rrors\x18\x03 \x03(\x0b\x32).gamefleet.v1.OperationResult.ErrorsEntry\x1a-\n\x0b\x45rrorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32S\n\x0c\x41gentService\x12\x43\n\x07\x43onnect\x12\x1a.gamefleet.v1.AgentMessage\x1a\x18.gamefleet.v1.HubMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gamefleet/v1/agent.proto\x12\x0cgamefleet.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1agamefleet/v1/cluster.proto\x1a\x1dgamefleet/v1/gameserver.proto\"\xd7\x01\n\x0c\x41gentMessage\x12)\n\x05hello\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.AgentHelloH\x00\x12+\n\x06status\x18\x02 \x01(\x0b\x32\x19.gamefleet.v1.StatusDeltaH\x00\x12,\n\theartbeat\x18\x03 \x01(\x0b\x32\x17.gamefleet.v1.HeartbeatH\x00\x12\x39\n\x10operation_result\x18\x04 \x01(\x0b\x32\x1d.gamefleet.v1.OperationResultH\x00\x42\x06\n\x04\x62ody\"\xad\x01\n\nHubMessage\x12,\n\x07\x64\x65sired\x18\x01 \x01(\x0b\x32\x19.gamefleet.v1.DesiredSetsH\x00\x12\x33\n\rstatus_hashes\x18\x02 \x01(\x0b\x32\x1a.gamefleet.v1.StatusHashesH\x00\x12\x34\n\toperation\x18\x03 \x01(\x0b\x32\x1f.gamefleet.v1.TargetedOperationH\x00\x42\x06\n\x04\x62ody\"\x90\x02\n\nAgentHello\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x34\n\x06labels\x18\x02 \x03(\x0b\x32$.gamefleet.v1.AgentHello.LabelsEntry\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12\x17\n\x0fnetwork_plugins\x18\x04 \x03(\t\x12/\n\x08\x63\x61pacity\x18\x05 \x01(\x0b\x32\x1d.gamefleet.v1.ClusterCapacity\x12+\n\theld_sets\x18\x06 \x03(\x0b\x32\x18.gamefleet.v1.SetVersion\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\nSetVersion\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0c\n\x04hash\x18\x04 \x01(\t\"\xe9\x01\n\nDesiredSet\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12%\n\x04spec\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x34\n\x06labels\x18\x05 \x03(\x0b\x32$.gamefleet.v1.DesiredSet.LabelsEntry\x12\x0f\n\x07\x64\x65leted\x18\x06 \x01(\x08\x12\x0c\n\x04hash\x18\x07 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x0b\x44\x65siredSets\x12&\n\x04sets\x18\x01 \x03(\x0b\x32\x18.gamefleet.v1.DesiredSet\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"u\n\x0cStatusHashes\x12\x36\n\x06hashes\x18\x01 \x03(\x0b\x32&.gamefleet.v1.StatusHashes.HashesEntry\x1a-\n\x0bHashesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf0\x01\n\x13GameServerSetStatus\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1b\n\x13observed_generation\x18\x03 \x01(\x03\x12\x17\n\x0f\x61pplied_version\x18\x04 \x01(\x03\x12\x14\n\x0c\x61pplied_hash\x18\x05 \x01(\t\x12.\n\x06\x63ounts\x18\x06 \x01(\x0b\x32\x1e.gamefleet.v1.GameServerCounts\x12\x11\n\theld_back\x18\x07 \x01(\x05\x12\x0f\n\x07\x64\x65leted\x18\x08 \x01(\x08\x12\x18\n\x10\x64\x65sired_replicas\x18\t \x01(\x05\"\x80\x01\n\x0bStatusDelta\x12/\n\x04sets\x18\x01 \x03(\x0b\x32!.gamefleet.v1.GameServerSetStatus\x12.\n\x0cgame_servers\x18\x02 \x03(\x0b\x32\x18.gamefleet.v1.GameServer\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08\"f\n\tHeartbeat\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x1d.gamefleet.v1.ClusterCapacity\"v\n\x11TargetedOperation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x14\n\x0cgame_servers\x18\x03 \x03(\t\x12,\n\x05patch\x18\x04 \x01(\x0b\x32\x1d.gamefleet.v1.GameServerPatch\"\x98\x01\n\x0fOperationResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07updated\x18\x02 \x03(\t\x12\x39\n\x06\x65rrors\x18\x03 \x03(\x0b\x32).gamefleet.v1.OperationResult.ErrorsEntry\x1a-\n\x0b\x45rrorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32S\n\x0c\x41gentService\x12\x43\n\x07\x43onnect\x12\x1a.gamefleet.v1.AgentMessage\x1a\x18.gamefleet.v1.HubMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,46 +41,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESIREDSET_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_STATUSHASHES_HASHESENTRY']._loaded_options = None
   _globals['_STATUSHASHES_HASHESENTRY']._serialized_options = b'8\001'
-  _globals['_GAMESERVERSTATUS_LABELSENTRY']._loaded_options = None
-  _globals['_GAMESERVERSTATUS_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_OPERATIONRESULT_ERRORSENTRY']._loaded_options = None
   _globals['_OPERATIONRESULT_ERRORSENTRY']._serialized_options = b'8\001'
-  _globals['_AGENTMESSAGE']._serialized_start=134
-  _globals['_AGENTMESSAGE']._serialized_end=349
-  _globals['_HUBMESSAGE']._serialized_start=352
-  _globals['_HUBMESSAGE']._serialized_end=525
-  _globals['_AGENTHELLO']._serialized_start=528
-  _globals['_AGENTHELLO']._serialized_end=800
-  _globals['_AGENTHELLO_LABELSENTRY']._serialized_start=755
-  _globals['_AGENTHELLO_LABELSENTRY']._serialized_end=800
-  _globals['_SETVERSION']._serialized_start=802
-  _globals['_SETVERSION']._serialized_end=864
-  _globals['_DESIREDSET']._serialized_start=867
-  _globals['_DESIREDSET']._serialized_end=1086
-  _globals['_DESIREDSET_LABELSENTRY']._serialized_start=755
-  _globals['_DESIREDSET_LABELSENTRY']._serialized_end=800
-  _globals['_DESIREDSETS']._serialized_start=1088
-  _globals['_DESIREDSETS']._serialized_end=1159
-  _globals['_STATUSHASHES']._serialized_start=1161
-  _globals['_STATUSHASHES']._serialized_end=1278
-  _globals['_STATUSHASHES_HASHESENTRY']._serialized_start=1233
-  _globals['_STATUSHASHES_HASHESENTRY']._serialized_end=1278
-  _globals['_GAMESERVERSETSTATUS']._serialized_start=1281
-  _globals['_GAMESERVERSETSTATUS']._serialized_end=1659
-  _globals['_GAMESERVERSTATUS']._serialized_start=1662
-  _globals['_GAMESERVERSTATUS']._serialized_end=2097
-  _globals['_GAMESERVERSTATUS_LABELSENTRY']._serialized_start=755
-  _globals['_GAMESERVERSTATUS_LABELSENTRY']._serialized_end=800
-  _globals['_STATUSDELTA']._serialized_start=2099
-  _globals['_STATUSDELTA']._serialized_end=2215
-  _globals['_HEARTBEAT']._serialized_start=2217
-  _globals['_HEARTBEAT']._serialized_end=2270
-  _globals['_TARGETEDOPERATION']._serialized_start=2272
-  _globals['_TARGETEDOPERATION']._serialized_end=2384
-  _globals['_OPERATIONRESULT']._serialized_start=2387
-  _globals['_OPERATIONRESULT']._serialized_end=2539
-  _globals['_OPERATIONRESULT_ERRORSENTRY']._serialized_start=2494
-  _globals['_OPERATIONRESULT_ERRORSENTRY']._serialized_end=2539
-  _globals['_AGENTSERVICE']._serialized_start=2541
-  _globals['_AGENTSERVICE']._serialized_end=2624
+  _globals['_AGENTMESSAGE']._serialized_start=165
+  _globals['_AGENTMESSAGE']._serialized_end=380
+  _globals['_HUBMESSAGE']._serialized_start=383
+  _globals['_HUBMESSAGE']._serialized_end=556
+  _globals['_AGENTHELLO']._serialized_start=559
+  _globals['_AGENTHELLO']._serialized_end=831
+  _globals['_AGENTHELLO_LABELSENTRY']._serialized_start=786
+  _globals['_AGENTHELLO_LABELSENTRY']._serialized_end=831
+  _globals['_SETVERSION']._serialized_start=833
+  _globals['_SETVERSION']._serialized_end=909
+  _globals['_DESIREDSET']._serialized_start=912
+  _globals['_DESIREDSET']._serialized_end=1145
+  _globals['_DESIREDSET_LABELSENTRY']._serialized_start=786
+  _globals['_DESIREDSET_LABELSENTRY']._serialized_end=831
+  _globals['_DESIREDSETS']._serialized_start=1147
+  _globals['_DESIREDSETS']._serialized_end=1218
+  _globals['_STATUSHASHES']._serialized_start=1220
+  _globals['_STATUSHASHES']._serialized_end=1337
+  _globals['_STATUSHASHES_HASHESENTRY']._serialized_start=1292
+  _globals['_STATUSHASHES_HASHESENTRY']._serialized_end=1337
+  _globals['_GAMESERVERSETSTATUS']._serialized_start=1340
+  _globals['_GAMESERVERSETSTATUS']._serialized_end=1580
+  _globals['_STATUSDELTA']._serialized_start=1583
+  _globals['_STATUSDELTA']._serialized_end=1711
+  _globals['_HEARTBEAT']._serialized_start=1713
+  _globals['_HEARTBEAT']._serialized_end=1815
+  _globals['_TARGETEDOPERATION']._serialized_start=1817
+  _globals['_TARGETEDOPERATION']._serialized_end=1935
+  _globals['_OPERATIONRESULT']._serialized_start=1938
+  _globals['_OPERATIONRESULT']._serialized_end=2090
+  _globals['_OPERATIONRESULT_ERRORSENTRY']._serialized_start=2045
+  _globals['_OPERATIONRESULT_ERRORSENTRY']._serialized_end=2090
+  _globals['_AGENTSERVICE']._serialized_start=2092
+  _globals['_AGENTSERVICE']._serialized_end=2175
 # @@protoc_insertion_point(module_scope)

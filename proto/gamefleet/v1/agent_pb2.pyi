@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from gamefleet.v1 import cluster_pb2 as _cluster_pb2
+from gamefleet.v1 import gameserver_pb2 as _gameserver_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
@@ -152,19 +153,24 @@ class SetVersion(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     version: _builtins.int
+    """The fleet generation the set was rendered from."""
+    hash: _builtins.str
+    """Hash of the rendered spec, replicas included: the hub resends a set only when this differs."""
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         name: _builtins.str = ...,
         version: _builtins.int = ...,
+        hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hash", b"hash", "name", b"name", "namespace", b"namespace", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -200,10 +206,12 @@ class DesiredSet(_message.Message):
     SPEC_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     DELETED_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     version: _builtins.int
     deleted: _builtins.bool
+    hash: _builtins.str
     @_builtins.property
     def spec(self) -> _struct_pb2.Struct:
         """The rendered GameServerSet spec for this cluster, as its Kubernetes document."""
@@ -219,10 +227,11 @@ class DesiredSet(_message.Message):
         spec: _struct_pb2.Struct | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         deleted: _builtins.bool = ...,
+        hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "labels", b"labels", "name", b"name", "namespace", b"namespace", "spec", b"spec", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "hash", b"hash", "labels", b"labels", "name", b"name", "namespace", b"namespace", "spec", b"spec", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -301,141 +310,47 @@ class GameServerSetStatus(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     OBSERVED_GENERATION_FIELD_NUMBER: _builtins.int
-    OBSERVED_VERSION_FIELD_NUMBER: _builtins.int
-    REPLICAS_FIELD_NUMBER: _builtins.int
-    READY_REPLICAS_FIELD_NUMBER: _builtins.int
-    AVAILABLE_REPLICAS_FIELD_NUMBER: _builtins.int
-    UPDATED_REPLICAS_FIELD_NUMBER: _builtins.int
-    UPDATED_READY_REPLICAS_FIELD_NUMBER: _builtins.int
-    ALLOCATED_REPLICAS_FIELD_NUMBER: _builtins.int
-    MAINTAINING_REPLICAS_FIELD_NUMBER: _builtins.int
-    WAIT_TO_BE_DELETED_REPLICAS_FIELD_NUMBER: _builtins.int
-    PRE_DELETE_REPLICAS_FIELD_NUMBER: _builtins.int
+    APPLIED_VERSION_FIELD_NUMBER: _builtins.int
+    APPLIED_HASH_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    HELD_BACK_FIELD_NUMBER: _builtins.int
     DELETED_FIELD_NUMBER: _builtins.int
+    DESIRED_REPLICAS_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     observed_generation: _builtins.int
-    observed_version: _builtins.int
-    replicas: _builtins.int
-    ready_replicas: _builtins.int
-    available_replicas: _builtins.int
-    updated_replicas: _builtins.int
-    updated_ready_replicas: _builtins.int
-    allocated_replicas: _builtins.int
-    maintaining_replicas: _builtins.int
-    wait_to_be_deleted_replicas: _builtins.int
-    pre_delete_replicas: _builtins.int
+    """The GameServerSet's own metadata.generation its controller has acted on."""
+    applied_version: _builtins.int
+    """The fleet generation and spec hash of the desired set the agent last applied."""
+    applied_hash: _builtins.str
+    held_back: _builtins.int
+    """Allocated servers kept although replicas asks for fewer (player continuity)."""
     deleted: _builtins.bool
+    """The set is gone from the cluster."""
+    desired_replicas: _builtins.int
+    """Desired replicas in the cluster (spec.replicas of the GameServerSet)."""
+    @_builtins.property
+    def counts(self) -> _gameserver_pb2.GameServerCounts: ...
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         name: _builtins.str = ...,
         observed_generation: _builtins.int = ...,
-        observed_version: _builtins.int = ...,
-        replicas: _builtins.int = ...,
-        ready_replicas: _builtins.int = ...,
-        available_replicas: _builtins.int = ...,
-        updated_replicas: _builtins.int = ...,
-        updated_ready_replicas: _builtins.int = ...,
-        allocated_replicas: _builtins.int = ...,
-        maintaining_replicas: _builtins.int = ...,
-        wait_to_be_deleted_replicas: _builtins.int = ...,
-        pre_delete_replicas: _builtins.int = ...,
+        applied_version: _builtins.int = ...,
+        applied_hash: _builtins.str = ...,
+        counts: _gameserver_pb2.GameServerCounts | None = ...,
+        held_back: _builtins.int = ...,
         deleted: _builtins.bool = ...,
+        desired_replicas: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocated_replicas", b"allocated_replicas", "available_replicas", b"available_replicas", "deleted", b"deleted", "maintaining_replicas", b"maintaining_replicas", "name", b"name", "namespace", b"namespace", "observed_generation", b"observed_generation", "observed_version", b"observed_version", "pre_delete_replicas", b"pre_delete_replicas", "ready_replicas", b"ready_replicas", "replicas", b"replicas", "updated_ready_replicas", b"updated_ready_replicas", "updated_replicas", b"updated_replicas", "wait_to_be_deleted_replicas", b"wait_to_be_deleted_replicas"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_hash", b"applied_hash", "applied_version", b"applied_version", "counts", b"counts", "deleted", b"deleted", "desired_replicas", b"desired_replicas", "held_back", b"held_back", "name", b"name", "namespace", b"namespace", "observed_generation", b"observed_generation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GameServerSetStatus: _TypeAlias = GameServerSetStatus  # noqa: Y015
-
-@_typing.final
-class GameServerStatus(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    @_typing.final
-    class LabelsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
-
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
-        def __init__(
-            self,
-            *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
-        ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-    NAMESPACE_FIELD_NUMBER: _builtins.int
-    NAME_FIELD_NUMBER: _builtins.int
-    SET_NAME_FIELD_NUMBER: _builtins.int
-    STATE_FIELD_NUMBER: _builtins.int
-    OPS_STATE_FIELD_NUMBER: _builtins.int
-    UPDATE_PRIORITY_FIELD_NUMBER: _builtins.int
-    DELETION_PRIORITY_FIELD_NUMBER: _builtins.int
-    NETWORK_DISABLED_FIELD_NUMBER: _builtins.int
-    NETWORK_STATUS_FIELD_NUMBER: _builtins.int
-    QUALITY_CONDITIONS_FIELD_NUMBER: _builtins.int
-    NODE_FIELD_NUMBER: _builtins.int
-    ZONE_FIELD_NUMBER: _builtins.int
-    LABELS_FIELD_NUMBER: _builtins.int
-    DELETED_FIELD_NUMBER: _builtins.int
-    namespace: _builtins.str
-    name: _builtins.str
-    set_name: _builtins.str
-    state: _builtins.str
-    ops_state: _builtins.str
-    update_priority: _builtins.int
-    deletion_priority: _builtins.int
-    network_disabled: _builtins.bool
-    node: _builtins.str
-    zone: _builtins.str
-    deleted: _builtins.bool
-    @_builtins.property
-    def network_status(self) -> _struct_pb2.Struct:
-        """The OKG networkStatus document."""
-
-    @_builtins.property
-    def quality_conditions(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]:
-        """The OKG serviceQualitiesConditions documents."""
-
-    @_builtins.property
-    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
-    def __init__(
-        self,
-        *,
-        namespace: _builtins.str = ...,
-        name: _builtins.str = ...,
-        set_name: _builtins.str = ...,
-        state: _builtins.str = ...,
-        ops_state: _builtins.str = ...,
-        update_priority: _builtins.int = ...,
-        deletion_priority: _builtins.int = ...,
-        network_disabled: _builtins.bool = ...,
-        network_status: _struct_pb2.Struct | None = ...,
-        quality_conditions: _abc.Iterable[_struct_pb2.Struct] | None = ...,
-        node: _builtins.str = ...,
-        zone: _builtins.str = ...,
-        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        deleted: _builtins.bool = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["network_status", b"network_status"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "deletion_priority", b"deletion_priority", "labels", b"labels", "name", b"name", "namespace", b"namespace", "network_disabled", b"network_disabled", "network_status", b"network_status", "node", b"node", "ops_state", b"ops_state", "quality_conditions", b"quality_conditions", "set_name", b"set_name", "state", b"state", "update_priority", b"update_priority", "zone", b"zone"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___GameServerStatus: _TypeAlias = GameServerStatus  # noqa: Y015
 
 @_typing.final
 class StatusDelta(_message.Message):
@@ -443,19 +358,23 @@ class StatusDelta(_message.Message):
 
     SETS_FIELD_NUMBER: _builtins.int
     GAME_SERVERS_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    complete: _builtins.bool
+    """True when the message carries every set and game server the agent knows (after a resync)."""
     @_builtins.property
     def sets(self) -> _containers.RepeatedCompositeFieldContainer[Global___GameServerSetStatus]: ...
     @_builtins.property
-    def game_servers(self) -> _containers.RepeatedCompositeFieldContainer[Global___GameServerStatus]: ...
+    def game_servers(self) -> _containers.RepeatedCompositeFieldContainer[_gameserver_pb2.GameServer]: ...
     def __init__(
         self,
         *,
         sets: _abc.Iterable[Global___GameServerSetStatus] | None = ...,
-        game_servers: _abc.Iterable[Global___GameServerStatus] | None = ...,
+        game_servers: _abc.Iterable[_gameserver_pb2.GameServer] | None = ...,
+        complete: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["game_servers", b"game_servers", "sets", b"sets"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "game_servers", b"game_servers", "sets", b"sets"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -466,16 +385,20 @@ class Heartbeat(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TIME_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def capacity(self) -> _cluster_pb2.ClusterCapacity: ...
     def __init__(
         self,
         *,
         time: _timestamp_pb2.Timestamp | None = ...,
+        capacity: _cluster_pb2.ClusterCapacity | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -494,18 +417,14 @@ class TargetedOperation(_message.Message):
     @_builtins.property
     def game_servers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
-    def patch(self) -> _struct_pb2.Struct:
-        """Fields of GameServer.spec to patch: opsState, updatePriority, deletionPriority,
-        networkDisabled, containers.
-        """
-
+    def patch(self) -> _gameserver_pb2.GameServerPatch: ...
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         namespace: _builtins.str = ...,
         game_servers: _abc.Iterable[_builtins.str] | None = ...,
-        patch: _struct_pb2.Struct | None = ...,
+        patch: _gameserver_pb2.GameServerPatch | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["patch", b"patch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...

@@ -4,9 +4,11 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from gamefleet.v1 import gameserver_pb2 as _gameserver_pb2
 from gamefleet.v1 import gameserverset_pb2 as _gameserverset_pb2
 from gamefleet.v1 import meta_pb2 as _meta_pb2
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
@@ -91,6 +93,7 @@ class Placement(_message.Message):
     STRATEGY_FIELD_NUMBER: _builtins.int
     CLUSTERS_FIELD_NUMBER: _builtins.int
     OVERRIDES_FIELD_NUMBER: _builtins.int
+    FAILOVER_FIELD_NUMBER: _builtins.int
     strategy: _builtins.str
     """Weighted (default), Priority or Spread."""
     @_builtins.property
@@ -105,6 +108,8 @@ class Placement(_message.Message):
     def overrides(self) -> _containers.RepeatedCompositeFieldContainer[Global___TemplateOverride]:
         """Merge patches applied, in order, to the template for every selected cluster they match."""
 
+    @_builtins.property
+    def failover(self) -> Global___Failover: ...
     def __init__(
         self,
         *,
@@ -112,14 +117,42 @@ class Placement(_message.Message):
         strategy: _builtins.str = ...,
         clusters: _abc.Iterable[Global___ClusterPlacement] | None = ...,
         overrides: _abc.Iterable[Global___TemplateOverride] | None = ...,
+        failover: Global___Failover | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cluster_selector", b"cluster_selector"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cluster_selector", b"cluster_selector", "failover", b"failover"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_selector", b"cluster_selector", "clusters", b"clusters", "overrides", b"overrides", "strategy", b"strategy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_selector", b"cluster_selector", "clusters", b"clusters", "failover", b"failover", "overrides", b"overrides", "strategy", b"strategy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Placement: _TypeAlias = Placement  # noqa: Y015
+
+@_typing.final
+class Failover(_message.Message):
+    """Failover moves a silent cluster's unallocated replicas to other eligible clusters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    @_builtins.property
+    def after(self) -> _duration_pb2.Duration:
+        """How long a cluster stays Unknown before its replicas move. Default 30s."""
+
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        after: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "enabled", b"enabled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Failover: _TypeAlias = Failover  # noqa: Y015
 
 @_typing.final
 class ClusterPlacement(_message.Message):
@@ -223,12 +256,18 @@ class FleetStatus(_message.Message):
     REPLICAS_FIELD_NUMBER: _builtins.int
     CLUSTERS_FIELD_NUMBER: _builtins.int
     CONDITIONS_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
     observed_generation: _builtins.int
     replicas: _builtins.int
+    """Desired replicas placed on clusters."""
     @_builtins.property
     def clusters(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClusterFleetStatus]: ...
     @_builtins.property
     def conditions(self) -> _containers.RepeatedCompositeFieldContainer[_meta_pb2.Condition]: ...
+    @_builtins.property
+    def counts(self) -> _gameserver_pb2.GameServerCounts:
+        """Totals over clusters, as their agents report them."""
+
     def __init__(
         self,
         *,
@@ -236,10 +275,11 @@ class FleetStatus(_message.Message):
         replicas: _builtins.int = ...,
         clusters: _abc.Iterable[Global___ClusterFleetStatus] | None = ...,
         conditions: _abc.Iterable[_meta_pb2.Condition] | None = ...,
+        counts: _gameserver_pb2.GameServerCounts | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "conditions", b"conditions", "observed_generation", b"observed_generation", "replicas", b"replicas"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "conditions", b"conditions", "counts", b"counts", "observed_generation", b"observed_generation", "replicas", b"replicas"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -252,21 +292,33 @@ class ClusterFleetStatus(_message.Message):
     CLUSTER_FIELD_NUMBER: _builtins.int
     DESIRED_REPLICAS_FIELD_NUMBER: _builtins.int
     TEMPLATE_HASH_FIELD_NUMBER: _builtins.int
+    OBSERVED_GENERATION_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    CLUSTER_PHASE_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     desired_replicas: _builtins.int
     """What placement assigns this cluster."""
     template_hash: _builtins.str
     """Hash of this cluster's rendered GameServerSet spec (template with overrides)."""
+    observed_generation: _builtins.int
+    """The fleet generation the cluster's GameServerSet was last rendered from and applied."""
+    cluster_phase: _builtins.str
+    """The cluster's phase when this status was computed: Ready, Unknown or Cordoned."""
+    @_builtins.property
+    def counts(self) -> _gameserver_pb2.GameServerCounts: ...
     def __init__(
         self,
         *,
         cluster: _builtins.str = ...,
         desired_replicas: _builtins.int = ...,
         template_hash: _builtins.str = ...,
+        observed_generation: _builtins.int = ...,
+        counts: _gameserver_pb2.GameServerCounts | None = ...,
+        cluster_phase: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "desired_replicas", b"desired_replicas", "template_hash", b"template_hash"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "cluster_phase", b"cluster_phase", "counts", b"counts", "desired_replicas", b"desired_replicas", "observed_generation", b"observed_generation", "template_hash", b"template_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
