@@ -1,0 +1,674 @@
+"""The GameServerSet reconciler: one set's pods and GameServers, its status and events.
+
+Every decision comes from `agent.core`; this module reads the caches into views, asks the core
+for plans, and turns the plans into the fewest writes: nothing is written when the observed
+object already says what the plan wants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from agent.core import model, reserve_ids, scaling, state, status, updates, wire
+from agent.kube import client as kclient
+from agent.kube import resources
+from agent.kube.cache import Key, rv_of
+
+from . import views
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from agent.kube.cache import WatchCache
+    from agent.kube.events import EventRecorder
+
+_log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+
+def owner_index(obj: Obj) -> str | None:
+    """Cache index: `<namespace>/<set>` from the owner-gss label."""
+    owner = views.labels_of(obj).get(wire.OWNER_GSS)
+    if not owner:
+        return None
+    return f"{views.meta(obj).get('namespace', '')}/{owner}"
+
+
+@dataclasses.dataclass
+class _Expectations:
+    """Writes of one reconcile that the caches must show before the set is reconciled again."""
+
+    seen: list[tuple[WatchCache, Key, int]] = dataclasses.field(default_factory=list)
+    gone: list[tuple[WatchCache, Key, str]] = dataclasses.field(default_factory=list)
+
+    def wrote(self, cache: WatchCache, result: Obj) -> None:
+        rv = rv_of(result)
+        if rv:
+            meta = views.meta(result)
+            self.seen.append((cache, (str(meta.get("namespace", "")), str(meta.get("name"))), rv))
+
+    def deleted(self, cache: WatchCache, key: Key, uid: str) -> None:
+        self.gone.append((cache, key, uid))
+
+    def satisfied(self) -> bool:
+        for cache, key, rv in self.seen:
+            if not cache.has_seen(key, rv):
+                return False
+        for cache, key, uid in self.gone:
+            obj = cache.get(key)
+            if obj is None:
+                continue
+            meta = views.meta(obj)
+            if meta.get("uid") == uid and not meta.get("deletionTimestamp"):
+                return False
+        return True
+
+    def barrier(self) -> Callable[[], Awaitable[object]] | None:
+        if not self.seen and not self.gone:
+            return None
+        caches = {id(c): c for c, _, _ in self.seen} | {id(c): c for c, _, _ in self.gone}
+
+        async def wait() -> bool:
+            # Any cache event may satisfy the expectations; wake on the first that changes.
+            while not self.satisfied():
+                waits = [asyncio.ensure_future(c.next_change(0.5)) for c in caches.values()]
+                _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+            return True
+
+        return wait
+
+
+class GameServerSetReconciler:
+    """Reconcile one GameServerSet per call (keys are (namespace, name))."""
+
+    def __init__(
+        self,
+        kube: kclient.KubeClient,
+        sets: WatchCache,
+        game_servers: WatchCache,
+        pods: WatchCache,
+        recorder: EventRecorder,
+        requeue: Callable[[Key, float], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._kube = kube
+        self._sets = sets
+        self._gs = game_servers
+        self._pods = pods
+        self._events = recorder
+        self._requeue = requeue
+        self._clock = clock
+        self._invalid: dict[Key, int] = {}
+
+    async def reconcile(self, key: Key) -> Callable[[], Awaitable[object]] | None:
+        gss = self._sets.get(key)
+        if gss is None or views.meta(gss).get("deletionTimestamp"):
+            return None
+        try:
+            desired = views.gss_view(gss)
+        except (reserve_ids.ReserveIdsError, ValueError) as exc:
+            await self._report_invalid(key, gss, str(exc))
+            return None
+        self._invalid.pop(key, None)
+        run = _Run(self, key, gss, desired)
+        await run.execute()
+        return run.expect.barrier()
+
+    async def _report_invalid(self, key: Key, gss: Obj, message: str) -> None:
+        generation = int(views.meta(gss).get("generation") or 0)
+        if self._invalid.get(key) == generation:
+            return
+        self._invalid[key] = generation
+        _log.warning("GameServerSet %s/%s is invalid: %s", *key, message)
+        await self._events.record(gss, "Warning", "InvalidSpec", message)
+
+
+class _Run:
+    """One reconcile of one set: observe, plan, write."""
+
+    def __init__(
+        self,
+        owner: GameServerSetReconciler,
+        key: Key,
+        gss: Obj,
+        desired: model.GameServerSetView,
+    ) -> None:
+        self.o = owner
+        self.kube = owner._kube
+        self.key = key
+        self.namespace, self.name = key
+        self.gss = gss
+        self.uid = str(views.meta(gss).get("uid", ""))
+        self.desired = desired
+        self.template = views.pod_template(gss)
+        self.handler = views.pre_delete_handler(gss)
+        self.expect = _Expectations()
+        self.now = owner._clock()
+        self.now_text = views.rfc3339(self.now)
+
+    # Observation.
+
+    def _observe(self) -> None:
+        index = f"{self.namespace}/{self.name}"
+        self.pods: dict[int, Obj] = {}
+        for pod in self.o._pods.by_index(index):
+            ordinal = state.ordinal_from_name(self.name, str(views.meta(pod).get("name", "")))
+            owner = views.owner_uid(pod, "GameServerSet")
+            if ordinal is None or (owner is not None and owner != self.uid):
+                continue
+            self.pods[ordinal] = pod
+        self.gs: dict[int, Obj] = {}
+        for gs in self.o._gs.by_index(index):
+            ordinal = state.ordinal_from_name(self.name, str(views.meta(gs).get("name", "")))
+            if ordinal is not None:
+                self.gs[ordinal] = gs
+        self.views: dict[int, model.PodView] = {
+            ordinal: views.pod_view(pod, ordinal, self._gs_of(ordinal), self.handler)
+            for ordinal, pod in self.pods.items()
+        }
+
+    def _gs_of(self, ordinal: int) -> Obj | None:
+        """The GameServer that belongs to the pod at `ordinal` (None if stale or missing)."""
+        gs = self.gs.get(ordinal)
+        if gs is None:
+            return None
+        if self.desired.reclaim_policy is model.ReclaimPolicy.DELETE:
+            return gs
+        pod = self.pods.get(ordinal)
+        pod_uid = views.meta(pod).get("uid") if pod else None
+        return gs if views.owner_uid(gs, "Pod") == pod_uid else None
+
+    # The reconcile.
+
+    async def execute(self) -> None:
+        self._observe()
+        memory = views.reserve_memory(self.gss)
+        plan = scaling.compute_scale(self.desired, list(self.views.values()), memory)
+        if plan.replicas is not None and not await self._write_replicas(plan.replicas):
+            return
+        await self._write_memory(memory, plan)
+        deleted = {d.ordinal for d in plan.delete}
+        await asyncio.gather(*(self._delete_pod(d.ordinal, d.reason.value) for d in plan.delete))
+        await asyncio.gather(*(self._create(ordinal) for ordinal in plan.create))
+
+        kept = [
+            v for o, v in self.views.items() if o in plan.target and o not in deleted and not v.held
+        ]
+        update_plan = updates.plan_update(self.desired, kept, self.now)
+        patched: set[int] = set()
+        writes: list[Awaitable[None]] = []
+        for action in update_plan.actions:
+            if action.kind is updates.UpdateKind.IN_PLACE:
+                patched.add(action.ordinal)
+                writes.append(self._in_place(action.ordinal, action.images, self.desired.revision))
+            else:
+                deleted.add(action.ordinal)
+                writes.append(self._delete_pod(action.ordinal, "Update"))
+        for patch in updates.plan_image_overrides(kept):
+            if patch.ordinal not in patched:
+                patched.add(patch.ordinal)
+                writes.append(self._in_place(patch.ordinal, patch.images, None))
+        await asyncio.gather(*writes)
+
+        syncs = [
+            self._sync_server(ordinal, pod)
+            for ordinal, pod in self.pods.items()
+            if ordinal not in deleted and ordinal not in patched
+        ]
+        syncs += [self._cleanup_gs(ordinal, gs, plan) for ordinal, gs in self.gs.items()]
+        await asyncio.gather(*syncs)
+        await self._write_status(plan)
+        self._schedule(update_plan)
+
+    def _schedule(self, update_plan: updates.UpdatePlan) -> None:
+        """Come back when time alone changes the answer (minReadySeconds)."""
+        seconds = self.desired.update.min_ready_seconds
+        if seconds == 0:
+            return
+        waits = [
+            seconds - (self.now - v.ready_since)
+            for v in self.views.values()
+            if v.ready_since is not None and self.now - v.ready_since < seconds
+        ]
+        if waits:
+            self.o._requeue(self.key, max(0.5, min(waits) + 0.1))
+
+    # Writes on the set.
+
+    async def _write_replicas(self, replicas: int) -> bool:
+        """Lower replicas for Kill servers, guarded by resourceVersion; False on conflict."""
+        patch = {
+            "metadata": {"resourceVersion": views.meta(self.gss).get("resourceVersion")},
+            "spec": {"replicas": replicas},
+        }
+        try:
+            result = await self.kube.patch(
+                resources.GAME_SERVER_SET, self.namespace, self.name, patch
+            )
+        except kclient.ApiError as exc:
+            if exc.conflict:
+                self.o._requeue(self.key, 0.0)
+                return False
+            raise
+        self.expect.wrote(self.o._sets, result)
+        self.desired = dataclasses.replace(self.desired, replicas=replicas)
+        await self.o._events.record(
+            self.gss,
+            "Normal",
+            "KillGameServers",
+            f"replicas lowered to {replicas} (opsState Kill)",
+        )
+        return True
+
+    async def _write_memory(self, memory: scaling.ReserveMemory, plan: scaling.ScalePlan) -> None:
+        wanted = views.memory_annotations(plan.memory)
+        current = views.annotations_of(self.gss)
+        patch: Obj = {}
+        if any(current.get(k) != v for k, v in wanted.items()):
+            patch["metadata"] = {"annotations": wanted}
+        if plan.reserve_ids is not None:
+            patch["spec"] = {
+                "reserveGameServerIds": reserve_ids.format_reserve_ids(plan.reserve_ids)
+            }
+            patch.setdefault("metadata", {})["resourceVersion"] = views.meta(self.gss).get(
+                "resourceVersion"
+            )
+        if not patch:
+            return
+        result = await self.kube.patch(resources.GAME_SERVER_SET, self.namespace, self.name, patch)
+        self.expect.wrote(self.o._sets, result)
+
+    async def _write_status(self, plan: scaling.ScalePlan) -> None:
+        counted = status.compute_status(
+            self.desired, list(self.views.values()), held_back=plan.held_back, now=self.now
+        )
+        current = self.gss.get("status") or {}
+        old_conditions = {c.get("type"): c for c in current.get("conditions") or []}
+        conditions = []
+        for cond in counted.conditions:
+            old = old_conditions.get(cond.type) or {}
+            same = old.get("status") == cond.status
+            conditions.append(
+                {
+                    "type": cond.type,
+                    "status": cond.status,
+                    "reason": cond.reason,
+                    "message": cond.message,
+                    "lastTransitionTime": old.get("lastTransitionTime")
+                    if same and old.get("lastTransitionTime")
+                    else self.now_text,
+                    "observedGeneration": counted.observed_generation,
+                }
+            )
+        wanted: Obj = {
+            "observedGeneration": counted.observed_generation,
+            "replicas": counted.replicas,
+            "readyReplicas": counted.ready_replicas,
+            "availableReplicas": counted.available_replicas,
+            "currentReplicas": counted.current_replicas,
+            "updatedReplicas": counted.updated_replicas,
+            "updatedReadyReplicas": counted.updated_ready_replicas,
+            "maintainingReplicas": counted.maintaining_replicas,
+            "waitToBeDeletedReplicas": counted.wait_to_be_deleted_replicas,
+            "preDeleteReplicas": counted.pre_delete_replicas,
+            "allocatedReplicas": counted.allocated_replicas,
+            "heldBackReplicas": counted.held_back_replicas,
+            "labelSelector": counted.label_selector,
+            "conditions": conditions,
+        }
+        if all(current.get(k) == v for k, v in wanted.items()):
+            return
+        result = await self.kube.patch(
+            resources.GAME_SERVER_SET,
+            self.namespace,
+            self.name,
+            {"status": wanted},
+            subresource="status",
+        )
+        self.expect.wrote(self.o._sets, result)
+
+    # Pods.
+
+    async def _delete_pod(self, ordinal: int, reason: str) -> None:
+        pod = self.pods.get(ordinal)
+        if pod is None:
+            return
+        meta = views.meta(pod)
+        name, uid = str(meta["name"]), str(meta["uid"])
+        if self.desired.reclaim_policy is model.ReclaimPolicy.DELETE and reason != "Update":
+            gs = self.gs.get(ordinal)
+            if gs is not None and views.labels_of(gs).get(wire.GS_DELETING) != "true":
+                result = await self._ignore_missing(
+                    self.kube.patch(
+                        resources.GAME_SERVER,
+                        self.namespace,
+                        name,
+                        {"metadata": {"labels": {wire.GS_DELETING: "true"}}},
+                    )
+                )
+                if result:
+                    self.expect.wrote(self.o._gs, result)
+        await self._ignore_missing(self.kube.delete(resources.POD, self.namespace, name, uid=uid))
+        self.expect.deleted(self.o._pods, (self.namespace, name), uid)
+        _log.info("deleted pod %s/%s (%s)", self.namespace, name, reason)
+
+    async def _ignore_missing(self, call: Awaitable[Obj]) -> Obj | None:
+        """Run a write; a 404 (gone already) or 409 (uid changed) means nothing to do."""
+        try:
+            return await call
+        except kclient.ApiError as exc:
+            if exc.not_found or exc.conflict:
+                return None
+            raise
+
+    def _pod_body(self, ordinal: int, gs: Obj | None) -> Obj:
+        name = state.game_server_name(self.name, ordinal)
+        tmeta = self.template.get("metadata") or {}
+        gsv = views.gs_view(gs, self.name, self.template)
+        labels = dict(tmeta.get("labels") or {})
+        labels.update(state.pod_labels(gsv, model.GameServerState.CREATING))
+        labels.update(
+            {
+                views.POD_NAME_LABEL: name,
+                views.POD_INDEX_LABEL: str(ordinal),
+                wire.REVISION: self.desired.revision.name,
+                wire.REVISION_SHAPE: self.desired.revision.shape,
+            }
+        )
+        annotations = dict(tmeta.get("annotations") or {})
+        annotations.update(state.pod_annotations(gsv))
+        annotations[wire.STATE_LAST_CHANGED] = self.now_text
+        annotations[wire.OPS_STATE_LAST_CHANGED] = self.now_text
+        pod_spec = copy.deepcopy(self.template.get("spec") or {})
+        pod_spec["hostname"] = name
+        pod_spec["subdomain"] = views.service_name(self.gss)
+        overrides = {c.name: c.image for c in views.image_overrides(gs)}
+        for container in pod_spec.get("containers") or []:
+            if container.get("name") in overrides:
+                container["image"] = overrides[container["name"]]
+        metadata: Obj = {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [self._owner_ref()],
+        }
+        if self.handler:
+            metadata["finalizers"] = [views.PRE_DELETE_FINALIZER]
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
+
+    def _owner_ref(self) -> Obj:
+        return {
+            "apiVersion": wire.API_VERSION,
+            "kind": "GameServerSet",
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    async def _create(self, ordinal: int) -> None:
+        name = state.game_server_name(self.name, ordinal)
+        gs = self.gs.get(ordinal)
+        if gs is not None and (
+            self.desired.reclaim_policy is model.ReclaimPolicy.CASCADE
+            or views.labels_of(gs).get(wire.GS_DELETING) == "true"
+        ):
+            # A GameServer from an earlier pod of this ordinal: it does not carry over.
+            await self._ignore_missing(
+                self.kube.delete(
+                    resources.GAME_SERVER,
+                    self.namespace,
+                    name,
+                    uid=str(views.meta(gs).get("uid")),
+                )
+            )
+            gs = None
+        try:
+            pod = await self.kube.create(resources.POD, self.namespace, self._pod_body(ordinal, gs))
+        except kclient.ApiError as exc:
+            if exc.conflict:
+                return  # an earlier pod of this ordinal is still going away
+            raise
+        self.expect.wrote(self.o._pods, pod)
+        if gs is None:
+            await self._create_gs(ordinal, pod)
+
+    def _gs_body(self, ordinal: int, pod: Obj) -> Obj:
+        name = state.game_server_name(self.name, ordinal)
+        tmeta = self.template.get("metadata") or {}
+        fresh = state.new_game_server(
+            self.name, ordinal, tmeta.get("labels") or {}, tmeta.get("annotations") or {}
+        )
+        if self.desired.reclaim_policy is model.ReclaimPolicy.DELETE:
+            owner = self._owner_ref()
+        else:
+            pmeta = views.meta(pod)
+            owner = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": name,
+                "uid": pmeta["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        return {
+            "apiVersion": wire.API_VERSION,
+            "kind": "GameServer",
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "labels": dict(fresh.labels),
+                "annotations": dict(fresh.annotations),
+                "ownerReferences": [owner],
+            },
+            "spec": {
+                "opsState": fresh.ops_state,
+                "updatePriority": 0,
+                "deletionPriority": 0,
+                "networkDisabled": False,
+            },
+        }
+
+    async def _create_gs(self, ordinal: int, pod: Obj) -> None:
+        try:
+            gs = await self.kube.create(
+                resources.GAME_SERVER, self.namespace, self._gs_body(ordinal, pod)
+            )
+        except kclient.ApiError as exc:
+            if exc.conflict:
+                return  # the previous pod's GameServer is still there; next reconcile
+            raise
+        self.expect.wrote(self.o._gs, gs)
+
+    async def _in_place(
+        self,
+        ordinal: int,
+        images: tuple[model.ContainerImage, ...],
+        target: model.TemplateRevision | None,
+    ) -> None:
+        """Patch new images onto the live pod (and move it to `target` when given)."""
+        pod = self.pods[ordinal]
+        meta = views.meta(pod)
+        wanted = {c.name: c.image for c in images}
+        patch: Obj = {
+            "metadata": {
+                "annotations": {
+                    views.IN_PLACE_UPDATE: views.in_place_note(
+                        pod, target.name if target else "", wanted
+                    )
+                },
+            },
+            "spec": {"containers": [{"name": n, "image": i} for n, i in wanted.items()]},
+        }
+        if target is not None:
+            patch["metadata"]["labels"] = {
+                wire.REVISION: target.name,
+                wire.REVISION_SHAPE: target.shape,
+            }
+            patch["metadata"]["resourceVersion"] = meta.get("resourceVersion")
+        result = await self._ignore_missing(
+            self.kube.patch(
+                resources.POD,
+                self.namespace,
+                str(meta["name"]),
+                patch,
+                content_type=kclient.STRATEGIC_PATCH,
+            )
+        )
+        if result:
+            self.expect.wrote(self.o._pods, result)
+            _log.info("in-place update of %s/%s", self.namespace, meta["name"])
+
+    # Per game server: pod labels, hook release, GameServer status, events.
+
+    async def _sync_server(self, ordinal: int, pod: Obj) -> None:
+        view = self.views[ordinal]
+        gs = self._gs_of(ordinal)
+        gsv = views.gs_view(gs, self.name, self.template)
+        current_state = state.derive_state(view)
+        current = views.labels_of(pod)
+        wanted = state.pod_labels(gsv, current_state)
+        label_diff = {k: v for k, v in wanted.items() if current.get(k) != v}
+        notes = views.annotations_of(pod)
+        note_diff = {k: v for k, v in state.pod_annotations(gsv).items() if notes.get(k) != v}
+        if label_diff:
+            note_diff.update(state.changed_time_annotations(current, wanted, self.now_text))
+        meta = views.meta(pod)
+        name = str(meta["name"])
+        if label_diff or note_diff:
+            patch: Obj = {"metadata": {}}
+            if label_diff:
+                patch["metadata"]["labels"] = label_diff
+            if note_diff:
+                patch["metadata"]["annotations"] = note_diff
+            result = await self._ignore_missing(
+                self.kube.patch(resources.POD, self.namespace, name, patch)
+            )
+            if result:
+                self.expect.wrote(self.o._pods, result)
+                pod = result
+        if (
+            meta.get("deletionTimestamp")
+            and views.PRE_DELETE_FINALIZER in (meta.get("finalizers") or [])
+            and not views.hook_holds(self.handler, {**current, **label_diff})
+        ):
+            await self._release(pod)
+        if gs is None:
+            if ordinal not in self.gs and not meta.get("deletionTimestamp"):
+                await self._create_gs(ordinal, pod)
+            return
+        await self._events_for(gs, current, wanted, current_state)
+        await self._sync_gs_status(gs, pod, view, gsv, current_state)
+
+    async def _release(self, pod: Obj) -> None:
+        meta = views.meta(pod)
+        patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [views.PRE_DELETE_FINALIZER]}}
+        result = await self._ignore_missing(
+            self.kube.patch(
+                resources.POD,
+                self.namespace,
+                str(meta["name"]),
+                patch,
+                content_type=kclient.STRATEGIC_PATCH,
+            )
+        )
+        if result:
+            self.expect.wrote(self.o._pods, result)
+            _log.info("preDelete hook released %s/%s", self.namespace, meta["name"])
+
+    async def _events_for(
+        self,
+        gs: Obj,
+        current: dict[str, str],
+        wanted: dict[str, str],
+        current_state: model.GameServerState,
+    ) -> None:
+        old_ops, new_ops = current.get(wire.GS_OPS_STATE), wanted[wire.GS_OPS_STATE]
+        if old_ops is not None and old_ops != new_ops:
+            kind = "Warning" if new_ops == model.OpsState.MAINTAINING.value else "Normal"
+            await self.o._events.record(
+                gs, kind, "GsOpsStateChanged", f"OpsState turn from {old_ops} to {new_ops}"
+            )
+        old_state = current.get(wire.GS_STATE)
+        if current_state is model.GameServerState.CRASH and old_state != current_state.value:
+            await self.o._events.record(
+                gs, "Warning", "GsStateChanged", f"State turn from {old_state} to Crash"
+            )
+
+    async def _sync_gs_status(
+        self,
+        gs: Obj,
+        pod: Obj,
+        view: model.PodView,
+        gsv: model.GameServerView,
+        current_state: model.GameServerState,
+    ) -> None:
+        current = gs.get("status") or {}
+        pod_status = pod.get("status") or {}
+        desired_net = state.desired_network_state(gsv.network_disabled).value
+        wanted: Obj = {
+            "desiredState": model.GameServerState.READY.value,
+            "currentState": current_state.value,
+            "updatePriority": view.update_priority,
+            "deletionPriority": view.deletion_priority,
+            "podStatus": {
+                "phase": pod_status.get("phase"),
+                "podIP": pod_status.get("podIP"),
+                "hostIP": pod_status.get("hostIP"),
+                "startTime": pod_status.get("startTime"),
+                "conditions": pod_status.get("conditions") or [],
+                "containerStatuses": pod_status.get("containerStatuses") or [],
+            },
+            "networkStatus": {
+                **(current.get("networkStatus") or {}),
+                "desiredNetworkState": desired_net,
+                "currentNetworkState": desired_net,
+            },
+        }
+        changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+        if not changed:
+            return
+        if current.get("currentState") != current_state.value or not current.get(
+            "lastTransitionTime"
+        ):
+            changed["lastTransitionTime"] = self.now_text
+        result = await self._ignore_missing(
+            self.kube.patch(
+                resources.GAME_SERVER,
+                self.namespace,
+                str(views.meta(gs)["name"]),
+                {"status": changed},
+                subresource="status",
+            )
+        )
+        if result:
+            self.expect.wrote(self.o._gs, result)
+
+    async def _cleanup_gs(self, ordinal: int, gs: Obj, plan: scaling.ScalePlan) -> None:
+        """Delete GameServers whose pod is gone for good (Delete) or replaced (Cascade)."""
+        pod = self.pods.get(ordinal)
+        meta = views.meta(gs)
+        if self.desired.reclaim_policy is model.ReclaimPolicy.DELETE:
+            stale = pod is None and (
+                views.labels_of(gs).get(wire.GS_DELETING) == "true" or ordinal not in plan.target
+            )
+        else:
+            pod_uid = views.meta(pod).get("uid") if pod else None
+            stale = views.owner_uid(gs, "Pod") != pod_uid and ordinal not in plan.create
+        if not stale or meta.get("deletionTimestamp"):
+            return
+        name = str(meta["name"])
+        uid = str(meta.get("uid"))
+        await self._ignore_missing(
+            self.kube.delete(resources.GAME_SERVER, self.namespace, name, uid=uid)
+        )
+        self.expect.deleted(self.o._gs, (self.namespace, name), uid)

@@ -1,0 +1,122 @@
+"""Wire the caches, the work queue and the reconciler together, under leader election."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from agent import metrics
+from agent.core import wire
+from agent.kube import cache as kcache
+from agent.kube import resources
+from agent.kube.events import EventRecorder
+
+from . import gameserverset, queue
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from agent.kube import client as kclient
+
+_log = logging.getLogger(__name__)
+
+
+class Controller:
+    """Every cache and the GameServerSet reconciler of one agent process."""
+
+    def __init__(
+        self,
+        kube: kclient.KubeClient,
+        *,
+        namespace: str | None = None,
+        workers: int = 4,
+        host: str = "",
+    ) -> None:
+        self.kube = kube
+        self.sets = kcache.WatchCache(kube, resources.GAME_SERVER_SET, namespace=namespace)
+        self.game_servers = kcache.WatchCache(
+            kube,
+            resources.GAME_SERVER,
+            namespace=namespace,
+            label_selector=wire.OWNER_GSS,
+            index=gameserverset.owner_index,
+        )
+        self.pods = kcache.WatchCache(
+            kube,
+            resources.POD,
+            namespace=namespace,
+            label_selector=wire.OWNER_GSS,
+            index=gameserverset.owner_index,
+        )
+        self.caches = (self.sets, self.game_servers, self.pods)
+        self.reconciler = gameserverset.GameServerSetReconciler(
+            kube,
+            self.sets,
+            self.game_servers,
+            self.pods,
+            EventRecorder(kube, host),
+            requeue=self._requeue,
+        )
+        self.queue: queue.WorkQueue[kcache.Key] = queue.WorkQueue(self._process, workers=workers)
+        self.active = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self.sets.add_handler(self._on_set)
+        self.game_servers.add_handler(self._on_child)
+        self.pods.add_handler(self._on_child)
+
+    def _requeue(self, key: kcache.Key, delay: float) -> None:
+        if self.active:
+            self.queue.add_after(key, delay)
+
+    def _on_set(self, _: kcache.EventType, obj: kclient.Obj) -> None:
+        if self.active:
+            self.queue.add(kcache.key_of(obj))
+
+    def _on_child(self, _: kcache.EventType, obj: kclient.Obj) -> None:
+        if not self.active:
+            return
+        owner = ((obj.get("metadata") or {}).get("labels") or {}).get(wire.OWNER_GSS)
+        if owner:
+            self.queue.add((str(obj["metadata"].get("namespace", "")), str(owner)))
+
+    async def _process(self, key: kcache.Key) -> Callable[[], Awaitable[object]] | None:
+        began = time.perf_counter()
+        try:
+            barrier = await self.reconciler.reconcile(key)
+        except Exception:
+            metrics.RECONCILES.labels("error").inc()
+            raise
+        metrics.RECONCILES.labels("ok").inc()
+        metrics.RECONCILE_SECONDS.observe(time.perf_counter() - began)
+        return barrier
+
+    def start_caches(self) -> None:
+        for c in self.caches:
+            self._tasks.append(asyncio.create_task(c.run(), name=f"cache-{c.resource.plural}"))
+
+    async def wait_synced(self) -> None:
+        await asyncio.gather(*(c.synced.wait() for c in self.caches))
+
+    async def start_reconciling(self) -> None:
+        """Called once leading: reconcile every set, then follow the events."""
+        await self.wait_synced()
+        self.active = True
+        metrics.LEADER.set(1)
+        self.queue.start()
+        for obj in self.sets.all():
+            self.queue.add(kcache.key_of(obj))
+        _log.info("reconciling %d GameServerSets", len(self.sets))
+
+    async def stop(self) -> None:
+        self.active = False
+        metrics.LEADER.set(0)
+        await self.queue.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()

@@ -1,0 +1,281 @@
+"""A thin asyncio client over `kubernetes.aio`: raw JSON in and out, writes counted.
+
+The official client loads the kubeconfig (or the in-cluster service account) and owns the
+connection pool; requests go through its REST layer with plain dicts, so a list of thousands of
+pods is parsed once by `json` and never turned into model objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+from kubernetes.aio import client as k8s_client
+from kubernetes.aio import config as k8s_config
+
+from . import resources
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+Obj = dict[str, Any]
+"""A Kubernetes object or any JSON body, as parsed by `json`."""
+
+FIELD_MANAGER = "gamefleet-agent"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+_log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """The API server answered with an error status."""
+
+    def __init__(self, status: int, body: Obj | None, text: str = "") -> None:
+        self.status = status
+        self.body = body or {}
+        self.reason = str(self.body.get("reason", ""))
+        self.message = str(self.body.get("message", text))
+        super().__init__(f"{status} {self.reason}: {self.message}")
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+
+class WriteCounter:
+    """Counts the API writes the agent makes, by verb and kind."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def add(self, verb: str, kind: str) -> None:
+        self.counts[(verb, kind)] += 1
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict[str, int]:
+        return {f"{verb} {kind}": n for (verb, kind), n in sorted(self.counts.items())}
+
+
+class KubeClient:
+    """Requests against one cluster's API server."""
+
+    def __init__(self, api: Any, configuration: Any, *, max_writes_in_flight: int = 64) -> None:
+        self._api = api
+        self._cfg = configuration
+        self._host = str(configuration.host).rstrip("/")
+        self.writes = WriteCounter()
+        self.requests = 0
+        self._write_slots = asyncio.Semaphore(max_writes_in_flight)
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None, context: str | None = None) -> KubeClient:
+        """Load a kubeconfig file, or the in-cluster service account when `kubeconfig` is None."""
+        cfg = k8s_client.Configuration()
+        if kubeconfig:
+            await k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=cfg
+            )
+        else:
+            k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        cfg.connection_pool_maxsize = 128
+        api = k8s_client.ApiClient(cfg)
+        return cls(api, cfg)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        auth = await self._cfg.auth_settings()
+        token = auth.get("BearerToken")
+        if token and token.get("value"):
+            headers["authorization"] = str(token["value"])
+        return headers
+
+    def _url(self, path: str, params: Mapping[str, Any] | None) -> str:
+        query = ""
+        if params:
+            query = "?" + urllib.parse.urlencode(
+                {k: _param(v) for k, v in params.items() if v is not None}
+            )
+        return f"{self._host}{path}{query}"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: object = None,
+        content_type: str | None = None,
+        seconds: float = 60.0,
+    ) -> Obj:
+        """Send one request; returns the parsed body or raises ApiError."""
+        self.requests += 1
+        # The REST layer encodes the body as JSON (apply patches too: JSON is YAML).
+        data: object = body
+        resp = await self._api.rest_client.request(
+            method,
+            self._url(path, params),
+            headers=await self._headers(content_type or ("application/json" if body else None)),
+            body=data,
+            _request_timeout=seconds,
+        )
+        raw = await resp.read()
+        parsed: Obj | None = None
+        try:
+            loaded = json.loads(raw) if raw else {}
+            parsed = loaded if isinstance(loaded, dict) else {"items": loaded}
+        except ValueError:
+            parsed = None
+        if resp.status >= 400:
+            raise ApiError(resp.status, parsed, raw.decode(errors="replace")[:500])
+        return parsed or {}
+
+    async def write(
+        self,
+        verb: str,
+        resource: resources.Resource,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: object = None,
+        content_type: str | None = None,
+    ) -> Obj:
+        """A request that changes state: counted, and limited in parallel."""
+        async with self._write_slots:
+            self.writes.add(verb, resource.kind)
+            return await self.request(
+                method, path, params=params, body=body, content_type=content_type
+            )
+
+    async def watch_lines(
+        self, path: str, params: Mapping[str, Any], seconds: float
+    ) -> AsyncIterator[Obj]:
+        """Stream a watch: one parsed event per line, until the server closes it."""
+        self.requests += 1
+        resp = await self._api.rest_client.request(
+            "GET",
+            self._url(path, {**params, "watch": "true"}),
+            headers=await self._headers(None),
+            _request_timeout=seconds,
+        )
+        response = resp.response
+        try:
+            if resp.status >= 400:
+                raw = await response.read()
+                parsed = json.loads(raw) if raw else None
+                raise ApiError(resp.status, parsed if isinstance(parsed, dict) else None)
+            buffer = b""
+            async for chunk in response.content.iter_any():
+                buffer += chunk
+                while (cut := buffer.find(b"\n")) >= 0:
+                    line, buffer = buffer[:cut], buffer[cut + 1 :]
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            response.release()
+
+    # Typed helpers for the verbs the agent uses.
+
+    async def get(self, resource: resources.Resource, namespace: str | None, name: str) -> Obj:
+        return await self.request("GET", resource.item(namespace, name))
+
+    async def create(self, resource: resources.Resource, namespace: str | None, obj: Obj) -> Obj:
+        return await self.write(
+            "create",
+            resource,
+            "POST",
+            resource.collection(namespace),
+            params={"fieldManager": FIELD_MANAGER},
+            body=obj,
+            content_type="application/json",
+        )
+
+    async def patch(
+        self,
+        resource: resources.Resource,
+        namespace: str | None,
+        name: str,
+        patch: object,
+        *,
+        content_type: str = MERGE_PATCH,
+        subresource: str = "",
+    ) -> Obj:
+        return await self.write(
+            f"patch{'/' + subresource if subresource else ''}",
+            resource,
+            "PATCH",
+            resource.item(namespace, name, subresource),
+            params={"fieldManager": FIELD_MANAGER},
+            body=patch,
+            content_type=content_type,
+        )
+
+    async def apply(
+        self, resource: resources.Resource, namespace: str | None, obj: Obj, *, force: bool = True
+    ) -> Obj:
+        """Server-side apply with field manager `gamefleet-agent`."""
+        name = str(obj["metadata"]["name"])
+        return await self.write(
+            "apply",
+            resource,
+            "PATCH",
+            resource.item(namespace, name),
+            params={"fieldManager": FIELD_MANAGER, "force": "true" if force else None},
+            body=obj,
+            content_type=APPLY_PATCH,
+        )
+
+    async def delete(
+        self,
+        resource: resources.Resource,
+        namespace: str | None,
+        name: str,
+        *,
+        uid: str | None = None,
+        resource_version: str | None = None,
+    ) -> Obj:
+        """Delete, only if the object still has this uid (and resourceVersion) when given."""
+        body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        preconditions: Obj = {}
+        if uid:
+            preconditions["uid"] = uid
+        if resource_version:
+            preconditions["resourceVersion"] = resource_version
+        if preconditions:
+            body["preconditions"] = preconditions
+        return await self.write(
+            "delete",
+            resource,
+            "DELETE",
+            resource.item(namespace, name),
+            body=body,
+            content_type="application/json",
+        )
+
+
+def _param(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,45 @@
+"""The kinds the agent reads and writes, and their API paths."""
+
+from __future__ import annotations
+
+import dataclasses
+import urllib.parse
+
+
+@dataclasses.dataclass(frozen=True)
+class Resource:
+    """One namespaced (or cluster-scoped) kind."""
+
+    group_version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return self.group_version
+
+    def prefix(self) -> str:
+        if "/" in self.group_version:
+            return f"/apis/{self.group_version}"
+        return f"/api/{self.group_version}"
+
+    def collection(self, namespace: str | None) -> str:
+        """Path of the collection, across namespaces when `namespace` is None."""
+        if self.namespaced and namespace:
+            return f"{self.prefix()}/namespaces/{urllib.parse.quote(namespace)}/{self.plural}"
+        return f"{self.prefix()}/{self.plural}"
+
+    def item(self, namespace: str | None, name: str, subresource: str = "") -> str:
+        path = f"{self.collection(namespace)}/{urllib.parse.quote(name)}"
+        return f"{path}/{subresource}" if subresource else path
+
+
+GAME_SERVER_SET = Resource("game.kruise.io/v1alpha1", "gameserversets", "GameServerSet")
+GAME_SERVER = Resource("game.kruise.io/v1alpha1", "gameservers", "GameServer")
+POD = Resource("v1", "pods", "Pod")
+EVENT = Resource("v1", "events", "Event")
+LEASE = Resource("coordination.k8s.io/v1", "leases", "Lease")
+CRD = Resource(
+    "apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition", False
+)

@@ -1,0 +1,59 @@
+"""Prometheus metrics of the agent: reconciles, their latency, API writes, cache sizes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import prometheus_client
+import prometheus_client.core
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from prometheus_client.registry import Collector
+
+REGISTRY = prometheus_client.CollectorRegistry()
+
+RECONCILES = prometheus_client.Counter(
+    "gamefleet_agent_reconciles",
+    "GameServerSet reconciles, by result.",
+    ["result"],
+    registry=REGISTRY,
+)
+RECONCILE_SECONDS = prometheus_client.Histogram(
+    "gamefleet_agent_reconcile_seconds",
+    "Time to reconcile one GameServerSet.",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+LEADER = prometheus_client.Gauge(
+    "gamefleet_agent_leader", "1 while this replica leads.", registry=REGISTRY
+)
+
+
+class _Callback:
+    """Expose values read at scrape time (write counts, cache sizes)."""
+
+    def __init__(self, name: str, doc: str, read: Callable[[], dict[str, float]], label: str):
+        self._name, self._doc, self._read, self._label = name, doc, read, label
+
+    def collect(self) -> Iterator[prometheus_client.Metric]:
+        family = prometheus_client.core.GaugeMetricFamily(
+            self._name, self._doc, labels=[self._label]
+        )
+        for key, value in self._read().items():
+            family.add_metric([key], value)
+        yield family
+
+
+def register_callback(
+    name: str, doc: str, read: Callable[[], dict[str, float]], label: str
+) -> None:
+    collector: Collector = _Callback(name, doc, read, label)
+    REGISTRY.register(collector)
+
+
+def serve(port: int) -> None:
+    """Serve /metrics on `port` (0: do not serve)."""
+    if port:
+        prometheus_client.start_http_server(port, registry=REGISTRY)

@@ -1,0 +1,125 @@
+"""`gamefleet agent run`: the in-cluster agent without a hub.
+
+`add_agent_flags(parser)` adds the flags; `run(args)` runs until SIGTERM/SIGINT (exit 0) or
+until this replica loses its lease (exit 1, so its supervisor restarts it as a follower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import pathlib
+import signal
+import socket
+import sys
+
+from agent import metrics
+from agent.controllers import manager
+from agent.kube import client as kclient
+from agent.kube import crds, leader
+
+_log = logging.getLogger("agent")
+
+LEASE_NAME = "gamefleet-agent"
+
+
+def add_agent_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of `gamefleet agent run`."""
+    parser.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG") or None,
+        help="kubeconfig file (default: $KUBECONFIG, else the in-cluster service account)",
+    )
+    parser.add_argument("--context", default=None, help="kubeconfig context")
+    parser.add_argument(
+        "--namespace",
+        default=None,
+        help="reconcile GameServerSets of this namespace only (default: every namespace)",
+    )
+    parser.add_argument(
+        "--id",
+        dest="identity",
+        default=os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
+        help="this replica's identity in the lease (default: $POD_NAME, else host-pid)",
+    )
+    parser.add_argument(
+        "--lease-namespace",
+        default=None,
+        help="namespace of the leader Lease (default: $POD_NAMESPACE, --namespace, or default)",
+    )
+    parser.add_argument("--lease-name", default=LEASE_NAME, help="name of the leader Lease")
+    parser.add_argument(
+        "--crds",
+        type=pathlib.Path,
+        default=crds.DEFAULT_PATH,
+        help="CRD manifest applied at start (server-side apply)",
+    )
+    parser.add_argument("--skip-crds", action="store_true", help="do not apply the CRDs")
+    parser.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
+    parser.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run the agent; returns on SIGTERM/SIGINT, exits 1 when the lease is lost."""
+    logging.basicConfig(
+        level=str(args.log_level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    code = asyncio.run(_main(args))
+    if code:
+        sys.exit(code)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    kube = await kclient.KubeClient.connect(args.kubeconfig, args.context)
+    stop = asyncio.Event()
+    lost = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    lease_namespace = (
+        args.lease_namespace or os.environ.get("POD_NAMESPACE") or args.namespace or "default"
+    )
+    elector = leader.LeaderElector(
+        kube, leader.LeaseConfig(lease_namespace, args.lease_name, args.identity)
+    )
+    controller = manager.Controller(
+        kube, namespace=args.namespace, workers=args.workers, host=args.identity
+    )
+    metrics.register_callback(
+        "gamefleet_agent_api_writes",
+        "Kubernetes API writes made by this replica, by verb and kind.",
+        lambda: {k: float(v) for k, v in kube.writes.as_dict().items()},
+        "call",
+    )
+    metrics.serve(args.metrics_port)
+    try:
+        if not args.skip_crds:
+            names = await crds.install(kube, args.crds)
+            _log.info("CRDs applied: %s", ", ".join(names))
+        controller.start_caches()
+
+        async def on_stopped() -> None:
+            lost.set()
+
+        campaign = asyncio.create_task(elector.run(controller.start_reconciling, on_stopped))
+        stopping = asyncio.create_task(stop.wait())
+        losing = asyncio.create_task(lost.wait())
+        await asyncio.wait({campaign, stopping, losing}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (campaign, stopping, losing):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await controller.stop()
+        if lost.is_set():
+            _log.error("lease lost: exiting so a supervisor restarts this replica as a follower")
+            return 1
+        await elector.release()
+        _log.info("stopped; %d API writes: %s", kube.writes.total(), kube.writes.as_dict())
+        return 0
+    finally:
+        await kube.close()
