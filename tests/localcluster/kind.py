@@ -12,6 +12,9 @@ from tests.localcluster import nodes
 from tests.localcluster.state import Cluster, cluster_name, region_of, zone_of
 from tests.localcluster.versions import pins
 
+# Each kind cluster has its own Docker network, so they can share kind's default pod subnet.
+POD_SUBNET = "10.244.0.0/16"
+
 
 def _kind() -> str:
     exe = shutil.which("kind")
@@ -30,6 +33,7 @@ def plan(indexes: list[int], nodes_per_cluster: int) -> list[Cluster]:
             region=region_of(i),
             zone_prefix=region_of(i),
             nodes=nodes_per_cluster,
+            pod_cidr=POD_SUBNET,
         )
         for i in indexes
     ]
@@ -50,6 +54,7 @@ def _config(c: Cluster) -> str:
         {
             "kind": "Cluster",
             "apiVersion": "kind.x-k8s.io/v1alpha4",
+            "networking": {"podSubnet": POD_SUBNET},
             "nodes": [{"role": "control-plane"}, *workers],
         }
     )

@@ -71,7 +71,9 @@ def kwok_file(name: str) -> pathlib.Path:
 
 
 def missing_binaries() -> list[str]:
-    missing = [f"kwok {f}" for f in ("stages.yaml", "crds.yaml") if not (binary_dir("kwok") / f).is_file()]
+    missing = [
+        f"kwok {f}" for f in ("stages.yaml", "crds.yaml") if not (binary_dir("kwok") / f).is_file()
+    ]
     for name in BINARIES:
         try:
             binary_path(name)
