@@ -1,0 +1,250 @@
+"""Helpers for the agent's end-to-end tests: the agent as a child process, and a namespace
+with typed shortcuts over the API (through the agent's own raw client)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from agent.controllers import views
+from agent.core import wire
+from agent.kube import client as kclient
+from agent.kube import resources
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
+Obj = dict[str, Any]
+
+
+class AgentProcess:
+    """`python -m agent` for one namespace, as its own process."""
+
+    def __init__(
+        self,
+        kubeconfig: pathlib.Path,
+        namespace: str,
+        log: pathlib.Path,
+        identity: str = "agent-0",
+        lease_name: str = "gamefleet-agent",
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.log = log
+        self.identity = identity
+        self.lease_name = lease_name
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        command = [
+            sys.executable, "-m", "agent",
+            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
+            "--lease-namespace", self.namespace, "--lease-name", self.lease_name,
+            "--id", self.identity, "--skip-crds",
+        ]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the replica dies without releasing its lease."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], seconds: float = 30.0, what: str = "condition"
+) -> None:
+    """Poll `check` (bounded, every 0.2 s) until it holds; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+class Namespace:
+    """One test's namespace and shortcuts to what lives in it."""
+
+    def __init__(self, kube: kclient.KubeClient, name: str) -> None:
+        self.kube = kube
+        self.name = name
+
+    # GameServerSets.
+
+    async def create_set(
+        self,
+        name: str,
+        replicas: int,
+        *,
+        image: str = "game:1",
+        template_labels: dict[str, str] | None = None,
+        reclaim_policy: str | None = None,
+        **spec: Any,
+    ) -> Obj:
+        template: Obj = {
+            "metadata": {"labels": {"app": name, **(template_labels or {})}},
+            "spec": {"containers": [{"name": "main", "image": image}]},
+        }
+        if reclaim_policy:
+            template["reclaimPolicy"] = reclaim_policy
+        body = {
+            "apiVersion": wire.API_VERSION,
+            "kind": "GameServerSet",
+            "metadata": {"name": name, "namespace": self.name},
+            "spec": {"replicas": replicas, "gameServerTemplate": template, **spec},
+        }
+        return await self.kube.create(resources.GAME_SERVER_SET, self.name, body)
+
+    async def get_set(self, name: str) -> Obj:
+        return await self.kube.get(resources.GAME_SERVER_SET, self.name, name)
+
+    async def patch_set(self, name: str, spec: Obj) -> Obj:
+        return await self.kube.request(
+            "PATCH",
+            resources.GAME_SERVER_SET.item(self.name, name),
+            body={"spec": spec},
+            content_type=kclient.MERGE_PATCH,
+        )
+
+    async def scale(self, name: str, replicas: int) -> None:
+        await self.patch_set(name, {"replicas": replicas})
+
+    # GameServers and pods.
+
+    async def game_servers(self, gss: str) -> dict[str, Obj]:
+        listed = await self.kube.request(
+            "GET",
+            resources.GAME_SERVER.collection(self.name),
+            params={"labelSelector": f"{wire.OWNER_GSS}={gss}"},
+        )
+        return {views.meta(i)["name"]: i for i in listed.get("items") or []}
+
+    async def get_gs(self, name: str) -> Obj:
+        return await self.kube.get(resources.GAME_SERVER, self.name, name)
+
+    async def patch_gs(self, name: str, spec: Obj | None = None, labels: Obj | None = None) -> Obj:
+        body: Obj = {}
+        if spec is not None:
+            body["spec"] = spec
+        if labels is not None:
+            body["metadata"] = {"labels": labels}
+        return await self.kube.request(
+            "PATCH",
+            resources.GAME_SERVER.item(self.name, name),
+            body=body,
+            content_type=kclient.MERGE_PATCH,
+        )
+
+    async def pods(self, gss: str, *, terminating: bool = False) -> dict[str, Obj]:
+        listed = await self.kube.request(
+            "GET",
+            resources.POD.collection(self.name),
+            params={"labelSelector": f"{wire.OWNER_GSS}={gss}"},
+        )
+        return {
+            views.meta(p)["name"]: p
+            for p in listed.get("items") or []
+            if terminating or not views.meta(p).get("deletionTimestamp")
+        }
+
+    async def wait_pod_label(self, gss: str, pod: str, key: str, value: str) -> None:
+        async def check() -> bool:
+            found = (await self.pods(gss)).get(pod)
+            return found is not None and views.labels_of(found).get(key) == value
+
+        await eventually(check, 30.0, f"{pod} label {key}={value}")
+
+    async def delete_pod(self, name: str) -> None:
+        await self.kube.request("DELETE", resources.POD.item(self.name, name))
+
+    async def ordinals(self, gss: str) -> set[int]:
+        return {int(n.rsplit("-", 1)[1]) for n in await self.pods(gss)}
+
+    async def wait_servers(self, gss: str, expected: set[int], seconds: float = 30.0) -> None:
+        """Wait until exactly these ordinals have a live, ready pod and a GameServer, and no
+        other pod or GameServer of the set exists."""
+        names = {f"{gss}-{o}" for o in expected}
+
+        async def check() -> bool:
+            pods = await self.pods(gss, terminating=True)
+            if set(pods) != names:
+                return False
+            if any(not _ready(p) or views.meta(p).get("deletionTimestamp") for p in pods.values()):
+                return False
+            return set(await self.game_servers(gss)) == names
+
+        await eventually(check, seconds, f"{gss} servers {sorted(expected)}")
+
+    async def wait_status(
+        self, gss: str, seconds: float = 30.0, **fields: object
+    ) -> Obj:
+        """Wait until the set's status has these fields (and observes the latest generation)."""
+        found: Obj = {}
+
+        async def check() -> bool:
+            obj = await self.get_set(gss)
+            status = obj.get("status") or {}
+            found.clear()
+            found.update(status)
+            if status.get("observedGeneration") != views.meta(obj).get("generation"):
+                return False
+            return all(status.get(k) == v for k, v in fields.items())
+
+        try:
+            await eventually(check, seconds, f"{gss} status {fields}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last status {found}") from None
+        return found
+
+    async def events(self, involved: str) -> list[Obj]:
+        listed = await self.kube.request(
+            "GET",
+            resources.EVENT.collection(self.name),
+            params={"fieldSelector": f"involvedObject.name={involved}"},
+        )
+        return list(listed.get("items") or [])
+
+
+def _ready(pod: Obj) -> bool:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+def uids(pods: dict[str, Obj]) -> dict[str, str]:
+    return {name: str(views.meta(p)["uid"]) for name, p in pods.items()}
+
+
+def images(pods: dict[str, Obj]) -> dict[str, str]:
+    return {name: str(p["spec"]["containers"][0]["image"]) for name, p in pods.items()}
