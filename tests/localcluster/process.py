@@ -6,22 +6,25 @@ import contextlib
 import os
 import pathlib
 import signal
-import subprocess
 import time
 
 
 def spawn(cmd: list[str], log: pathlib.Path) -> int:
+    """Start cmd in its own session with output appended to log; returns the pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            # Own session: a Ctrl-C in the caller's terminal must not take the cluster down.
-            start_new_session=True,
-        )
-    return proc.pid
+    # posix_spawn rather than Popen: nothing to garbage-collect (and warn about) while it runs,
+    # and setsid keeps a Ctrl-C in the caller's terminal from taking the cluster down.
+    return os.posix_spawn(
+        cmd[0],
+        cmd,
+        dict(os.environ),
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
 
 
 def _reap(pid: int) -> None:
