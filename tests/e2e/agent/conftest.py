@@ -71,8 +71,6 @@ def agent(
 
 
 @pytest.fixture
-async def kubelet(
-    kube: kclient.KubeClient, namespace: Namespace
-) -> AsyncIterator[ImageRestarter]:
+async def kubelet(kube: kclient.KubeClient, namespace: Namespace) -> AsyncIterator[ImageRestarter]:
     async with ImageRestarter(kube, namespace.name) as restarter:
         yield restarter

@@ -205,9 +205,7 @@ class Namespace:
 
         await eventually(check, seconds, f"{gss} servers {sorted(expected)}")
 
-    async def wait_status(
-        self, gss: str, seconds: float = 30.0, **fields: object
-    ) -> Obj:
+    async def wait_status(self, gss: str, seconds: float = 30.0, **fields: object) -> Obj:
         """Wait until the set's status has these fields (and observes the latest generation)."""
         found: Obj = {}
 

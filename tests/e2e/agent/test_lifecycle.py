@@ -1,0 +1,156 @@
+"""GameServer ownership (OKG scenarios 5 and 6), the preDelete lifecycle hook, GameServer
+status, wire labels, events, and what the API server rejects."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from agent.kube import client as kclient
+from agent.kube import resources
+
+from .harness import eventually, uids
+
+if TYPE_CHECKING:
+    from .harness import Namespace
+
+
+@pytest.mark.usefixtures("agent")
+async def test_scenario_5_delete_policy_keeps_the_game_server(namespace: Namespace) -> None:
+    await namespace.create_set("gs", 3, reclaim_policy="Delete")
+    await namespace.wait_servers("gs", {0, 1, 2})
+    await namespace.patch_gs("gs-1", {"deletionPriority": 100})
+    await namespace.wait_pod_label("gs", "gs-1", "game.kruise.io/gs-delete-priority", "100")
+    old = uids(await namespace.pods("gs"))["gs-1"]
+    await namespace.delete_pod("gs-1")
+
+    async def replaced() -> bool:
+        pod = (await namespace.pods("gs")).get("gs-1")
+        return pod is not None and pod["metadata"]["uid"] != old
+
+    await eventually(replaced, 30.0, "gs-1 recreated")
+    await namespace.wait_servers("gs", {0, 1, 2})
+    assert (await namespace.get_gs("gs-1"))["spec"]["deletionPriority"] == 100
+    await namespace.wait_pod_label("gs", "gs-1", "game.kruise.io/gs-delete-priority", "100")
+
+
+@pytest.mark.usefixtures("agent")
+async def test_scenario_6_cascade_resets_the_game_server(namespace: Namespace) -> None:
+    await namespace.create_set("gs", 3)
+    await namespace.wait_servers("gs", {0, 1, 2})
+    await namespace.patch_gs("gs-1", {"deletionPriority": 100})
+    await namespace.wait_pod_label("gs", "gs-1", "game.kruise.io/gs-delete-priority", "100")
+    old_gs = (await namespace.get_gs("gs-1"))["metadata"]["uid"]
+    await namespace.delete_pod("gs-1")
+
+    async def reset() -> bool:
+        gs = (await namespace.game_servers("gs")).get("gs-1")
+        return gs is not None and gs["metadata"]["uid"] != old_gs
+
+    await eventually(reset, 30.0, "a new gs-1")
+    await namespace.wait_servers("gs", {0, 1, 2})
+    assert (await namespace.get_gs("gs-1"))["spec"]["deletionPriority"] == 0
+    await namespace.wait_pod_label("gs", "gs-1", "game.kruise.io/gs-delete-priority", "0")
+
+
+@pytest.mark.usefixtures("agent")
+async def test_pre_delete_hook_holds_until_released(namespace: Namespace) -> None:
+    hook = {"gs-sync/delete-block": "true"}
+    await namespace.create_set(
+        "gs", 2, template_labels=hook, lifecycle={"preDelete": {"labelsHandler": hook}}
+    )
+    await namespace.wait_servers("gs", {0, 1})
+    await namespace.scale("gs", 1)
+
+    async def held() -> bool:
+        gs = await namespace.get_gs("gs-1")
+        return (gs.get("status") or {}).get("currentState") == "PreDelete"
+
+    await eventually(held, 30.0, "gs-1 PreDelete")
+    await namespace.wait_status("gs", preDeleteReplicas=1, currentReplicas=2)
+    pods = await namespace.pods("gs", terminating=True)
+    assert pods["gs-1"]["metadata"]["labels"]["game.kruise.io/gs-state"] == "PreDelete"
+    # The game releases the hook through its GameServer; the label syncs to the pod.
+    await namespace.patch_gs("gs-1", labels={"gs-sync/delete-block": "false"})
+    await namespace.wait_servers("gs", {0})
+    await namespace.wait_status("gs", preDeleteReplicas=0, currentReplicas=1)
+
+
+@pytest.mark.usefixtures("agent")
+async def test_wire_labels_status_and_events(namespace: Namespace) -> None:
+    await namespace.create_set("gs", 1, template_labels={"team": "blue"}, serviceName="arena")
+    await namespace.wait_servers("gs", {0})
+    await namespace.patch_gs(
+        "gs-0",
+        {"opsState": "Maintaining", "updatePriority": 5, "networkDisabled": True},
+        labels={"gs-sync/config": "v2"},
+    )
+    await namespace.wait_pod_label("gs", "gs-0", "game.kruise.io/gs-opsState", "Maintaining")
+    await namespace.wait_status("gs", maintainingReplicas=1)
+    pod = (await namespace.pods("gs"))["gs-0"]
+    labels = pod["metadata"]["labels"]
+    assert labels["game.kruise.io/owner-gss"] == "gs"
+    assert labels["game.kruise.io/gs-update-priority"] == "5"
+    assert labels["game.kruise.io/network-disabled"] == "true"
+    assert labels["gs-sync/config"] == "v2"
+    assert labels["team"] == "blue"
+    assert labels["statefulset.kubernetes.io/pod-name"] == "gs-0"
+    assert labels["apps.kubernetes.io/pod-index"] == "0"
+    assert pod["spec"]["hostname"] == "gs-0"
+    assert pod["spec"]["subdomain"] == "arena"
+    assert pod["metadata"]["ownerReferences"][0]["kind"] == "GameServerSet"
+    assert "game.kruise.io/opsState-last-changed-time" in pod["metadata"]["annotations"]
+
+    async def status_follows() -> bool:
+        status = (await namespace.get_gs("gs-0")).get("status") or {}
+        return (
+            status.get("updatePriority") == 5
+            and (status.get("networkStatus") or {}).get("desiredNetworkState") == "NotReady"
+        )
+
+    await eventually(status_follows, 30.0, "GameServer status")
+    status = (await namespace.get_gs("gs-0"))["status"]
+    assert status["currentState"] == "Ready"
+    assert status["desiredState"] == "Ready"
+    assert status["podStatus"]["phase"] == "Running"
+    assert status["lastTransitionTime"]
+
+    async def evented() -> bool:
+        return any(
+            e["message"] == "OpsState turn from None to Maintaining" and e["type"] == "Warning"
+            for e in await namespace.events("gs-0")
+        )
+
+    await eventually(evented, 30.0, "the ops-state event")
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"replicas": -1}, "spec.replicas"),
+        ({"replicas": 1, "reserveGameServerIds": ["a-b"]}, "spec.reserveGameServerIds[0]"),
+        ({"replicas": 1, "updateStrategy": {"type": "Sometimes"}}, "spec.updateStrategy.type"),
+        (
+            {"replicas": 1, "updateStrategy": {"rollingUpdate": {"maxUnavailable": "3"}}},
+            "spec.updateStrategy.rollingUpdate.maxUnavailable",
+        ),
+        ({}, "spec.replicas"),
+    ],
+)
+async def test_invalid_sets_are_rejected_naming_the_field(
+    namespace: Namespace, spec: dict[str, object], field: str
+) -> None:
+    body = {
+        "apiVersion": "game.kruise.io/v1alpha1",
+        "kind": "GameServerSet",
+        "metadata": {"name": "bad", "namespace": namespace.name},
+        "spec": spec,
+    }
+    with pytest.raises(kclient.ApiError) as caught:
+        await namespace.kube.request(
+            "POST", resources.GAME_SERVER_SET.collection(namespace.name), body=body
+        )
+    assert caught.value.status == 422
+    assert field in caught.value.message
+    assert caught.value.body["details"]["causes"][0]["field"].startswith(field)

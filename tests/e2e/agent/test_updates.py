@@ -1,0 +1,114 @@
+"""In-place image updates (OKG scenario 2), recreate updates, per-server images, and the
+rule that no update restarts an Allocated server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .harness import eventually, images, uids
+
+if TYPE_CHECKING:
+    from .harness import Namespace
+
+pytestmark = pytest.mark.usefixtures("agent", "kubelet")
+
+IN_PLACE = {"rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible", "maxUnavailable": "50%"}}
+
+
+def _template(image: str, env: str = "") -> dict[str, object]:
+    container: dict[str, object] = {"name": "main", "image": image}
+    if env:
+        container["env"] = [{"name": "MODE", "value": env}]
+    return {"spec": {"containers": [container]}}
+
+
+async def _wait_images(namespace: Namespace, gss: str, wanted: dict[str, str]) -> None:
+    async def check() -> bool:
+        return images(await namespace.pods(gss)) == wanted
+
+    await eventually(check, 60.0, f"images {wanted}")
+
+
+async def test_scenario_2_in_place_update_recreates_no_pod(namespace: Namespace) -> None:
+    """A new image reaches every server in place: same pod UIDs and IPs, GameServers kept."""
+    await namespace.create_set("gs", 4, updateStrategy=IN_PLACE)
+    await namespace.wait_servers("gs", {0, 1, 2, 3})
+    before = await namespace.pods("gs")
+    gs_before = {n: g["metadata"]["uid"] for n, g in (await namespace.game_servers("gs")).items()}
+    await namespace.patch_set("gs", {"gameServerTemplate": _template("game:2")})
+    await _wait_images(namespace, "gs", dict.fromkeys(before, "game:2"))
+    await namespace.wait_status("gs", updatedReplicas=4, updatedReadyReplicas=4, readyReplicas=4)
+    after = await namespace.pods("gs")
+    assert uids(after) == uids(before)
+    assert {n: p["status"]["podIP"] for n, p in after.items()} == {
+        n: p["status"]["podIP"] for n, p in before.items()
+    }
+    gs_after = {n: g["metadata"]["uid"] for n, g in (await namespace.game_servers("gs")).items()}
+    assert gs_after == gs_before
+    for gs in (await namespace.game_servers("gs")).values():
+        assert gs["status"]["currentState"] == "Ready"
+
+
+async def test_recreate_when_more_than_images_change(namespace: Namespace) -> None:
+    await namespace.create_set("gs", 2, updateStrategy=IN_PLACE)
+    await namespace.wait_servers("gs", {0, 1})
+    before = uids(await namespace.pods("gs"))
+    await namespace.patch_set("gs", {"gameServerTemplate": _template("game:1", env="new")})
+    await namespace.wait_status("gs", updatedReplicas=2, readyReplicas=2, currentReplicas=2)
+    await namespace.wait_servers("gs", {0, 1})
+    after = await namespace.pods("gs")
+    assert set(uids(after).values()).isdisjoint(before.values())
+    assert all(p["spec"]["containers"][0]["env"][0]["value"] == "new" for p in after.values())
+
+
+async def test_update_order_partition_and_allocated(namespace: Namespace) -> None:
+    """updatePriority first; partition keeps servers on the old revision; an Allocated server
+    is never restarted, and is updated once it is freed."""
+    strategy = {"rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible", "partition": 2}}
+    await namespace.create_set("gs", 4, updateStrategy=strategy)
+    await namespace.wait_servers("gs", {0, 1, 2, 3})
+    await namespace.patch_gs("gs-0", {"updatePriority": 10})
+    await namespace.patch_gs("gs-3", {"opsState": "Allocated"})
+    await namespace.wait_status("gs", allocatedReplicas=1)
+    await namespace.wait_pod_label("gs", "gs-0", "game.kruise.io/gs-update-priority", "10")
+    await namespace.patch_set("gs", {"gameServerTemplate": _template("game:2")})
+    # Window of 2: gs-0 (priority 10), then gs-2 (highest ordinal that is not Allocated).
+    wanted = {"gs-0": "game:2", "gs-1": "game:1", "gs-2": "game:2", "gs-3": "game:1"}
+    await _wait_images(namespace, "gs", wanted)
+    await namespace.wait_status("gs", updatedReplicas=2, readyReplicas=4)
+    # Lifting the partition updates gs-1, never the Allocated gs-3.
+    await namespace.patch_set("gs", {"updateStrategy": {"rollingUpdate": {"partition": 0}}})
+    await _wait_images(namespace, "gs", {**wanted, "gs-1": "game:2"})
+    await namespace.wait_status("gs", updatedReplicas=3, readyReplicas=4)
+    assert images(await namespace.pods("gs"))["gs-3"] == "game:1"
+    await namespace.patch_gs("gs-3", {"opsState": "None"})
+    await _wait_images(namespace, "gs", dict.fromkeys(wanted, "game:2"))
+
+
+async def test_paused_update_waits(namespace: Namespace) -> None:
+    strategy = {"rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible", "paused": True}}
+    await namespace.create_set("gs", 2, updateStrategy=strategy)
+    await namespace.wait_servers("gs", {0, 1})
+    await namespace.patch_set("gs", {"gameServerTemplate": _template("game:2")})
+    await namespace.wait_status("gs", updatedReplicas=0)
+    assert set(images(await namespace.pods("gs")).values()) == {"game:1"}
+    await namespace.patch_set("gs", {"updateStrategy": {"rollingUpdate": {"paused": False}}})
+    await _wait_images(namespace, "gs", {"gs-0": "game:2", "gs-1": "game:2"})
+
+
+async def test_per_server_image_override(namespace: Namespace) -> None:
+    """GameServer.spec.containers patches that server's live pod, even when Allocated."""
+    await namespace.create_set("gs", 2, updateStrategy=IN_PLACE)
+    await namespace.wait_servers("gs", {0, 1})
+    before = uids(await namespace.pods("gs"))
+    await namespace.patch_gs("gs-1", {"opsState": "Allocated"})
+    await namespace.patch_gs("gs-1", {"containers": [{"name": "main", "image": "game:canary"}]})
+    await _wait_images(namespace, "gs", {"gs-0": "game:1", "gs-1": "game:canary"})
+
+    async def ready() -> bool:
+        return (await namespace.get_gs("gs-1")).get("status", {}).get("currentState") == "Ready"
+
+    await eventually(ready, 30.0, "gs-1 Ready on its own image")
+    assert uids(await namespace.pods("gs")) == before
