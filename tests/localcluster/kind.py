@@ -65,9 +65,11 @@ def up(clusters: list[Cluster]) -> None:
     image = pins().get("KIND_NODE_IMAGE", "")
     for c in clusters:
         c.dir.mkdir(parents=True, exist_ok=True)
+        config_path = c.dir / "kind.json"  # JSON is valid YAML for kind
+        config_path.write_text(_config(c))
         cmd = [kind, "create", "cluster", f"--name={c.name}", f"--kubeconfig={c.kubeconfig}"]
-        cmd += ["--config=-", "--wait=120s"] + ([f"--image={image}"] if image else [])
-        subprocess.run(cmd, input=_config(c), text=True, check=True)
+        cmd += [f"--config={config_path}", "--wait=120s"] + ([f"--image={image}"] if image else [])
+        subprocess.run(cmd, check=True)
         config = yaml.safe_load(c.kubeconfig.read_text())
         c.api_url = config["clusters"][0]["cluster"]["server"]
         c.save()
