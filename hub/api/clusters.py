@@ -8,6 +8,7 @@ from hub.registry.clusters import ClusterRegistry
 
 from .errors import Context, invalid
 from .fleets import selector_or_none
+from .leadership import LeaderGate
 
 
 def _name(ref: cluster_pb2.ClusterRef) -> str:
@@ -17,37 +18,46 @@ def _name(ref: cluster_pb2.ClusterRef) -> str:
 
 
 class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
-    def __init__(self, clusters: ClusterRegistry) -> None:
+    def __init__(self, clusters: ClusterRegistry, gate: LeaderGate) -> None:
         self._clusters = clusters
+        self._gate = gate
 
     async def RegisterCluster(
         self, request: cluster_pb2.RegisterClusterRequest, context: Context
     ) -> cluster_pb2.Cluster:
-        return await self._clusters.register(request.cluster)
+        federation = self._gate.require()
+        return federation.cluster_status(await self._clusters.register(request.cluster))
 
     async def ListClusters(
         self, request: cluster_pb2.ListClustersRequest, context: Context
     ) -> cluster_pb2.ListClustersResponse:
+        federation = self._gate.require()
         clusters = await self._clusters.list(selector_or_none(request.label_selector))
-        return cluster_pb2.ListClustersResponse(clusters=clusters)
+        return cluster_pb2.ListClustersResponse(
+            clusters=[federation.cluster_status(c) for c in clusters]
+        )
 
     async def GetCluster(
         self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.Cluster:
-        return await self._clusters.get(_name(request))
+        federation = self._gate.require()
+        return federation.cluster_status(await self._clusters.get(_name(request)))
 
     async def CordonCluster(
         self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.Cluster:
-        return await self._clusters.set_cordoned(_name(request), True)
+        federation = self._gate.require()
+        return federation.cluster_status(await self._clusters.set_cordoned(_name(request), True))
 
     async def UncordonCluster(
         self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.Cluster:
-        return await self._clusters.set_cordoned(_name(request), False)
+        federation = self._gate.require()
+        return federation.cluster_status(await self._clusters.set_cordoned(_name(request), False))
 
     async def RemoveCluster(
         self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.RemoveClusterResponse:
+        self._gate.require()
         cluster = await self._clusters.remove(_name(request))
         return cluster_pb2.RemoveClusterResponse(cluster=cluster)

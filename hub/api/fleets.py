@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
@@ -10,6 +11,7 @@ from hub.core import selectors
 from hub.registry.fleets import FleetRegistry
 
 from .errors import Context, invalid
+from .leadership import LeaderGate
 
 
 def selector_or_none(text: str) -> selectors.Selector | None:
@@ -23,36 +25,45 @@ def _ref(ref: fleet_pb2.FleetRef) -> tuple[str, str]:
 
 
 class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
-    def __init__(self, fleets: FleetRegistry) -> None:
+    def __init__(self, fleets: FleetRegistry, gate: LeaderGate) -> None:
         self._fleets = fleets
+        self._gate = gate
 
     async def ApplyFleet(
         self, request: fleet_pb2.ApplyFleetRequest, context: Context
     ) -> fleet_pb2.ApplyFleetResponse:
+        federation = self._gate.require()
         expected = request.expected_revision if request.HasField("expected_revision") else None
         result = await self._fleets.apply(
             request.fleet, expected_revision=expected, dry_run=request.dry_run
         )
         return fleet_pb2.ApplyFleetResponse(
-            fleet=result.fleet, created=result.created, changed=result.changed
+            fleet=federation.with_status(result.fleet),
+            created=result.created,
+            changed=result.changed,
         )
 
     async def GetFleet(
         self, request: fleet_pb2.GetFleetRequest, context: Context
     ) -> fleet_pb2.Fleet:
-        return await self._fleets.get(*_ref(request.ref))
+        federation = self._gate.require()
+        return federation.with_status(await self._fleets.get(*_ref(request.ref)))
 
     async def ListFleets(
         self, request: fleet_pb2.ListFleetsRequest, context: Context
     ) -> fleet_pb2.ListFleetsResponse:
+        federation = self._gate.require()
         fleets, revision = await self._fleets.list(
             request.namespace, selector_or_none(request.label_selector)
         )
-        return fleet_pb2.ListFleetsResponse(fleets=fleets, revision=revision)
+        return fleet_pb2.ListFleetsResponse(
+            fleets=[federation.with_status(f) for f in fleets], revision=revision
+        )
 
     async def DeleteFleet(
         self, request: fleet_pb2.DeleteFleetRequest, context: Context
     ) -> fleet_pb2.DeleteFleetResponse:
+        self._gate.require()
         expected = request.expected_revision if request.HasField("expected_revision") else None
         namespace, name = _ref(request.ref)
         fleet = await self._fleets.delete(namespace, name, expected_revision=expected)
@@ -61,16 +72,62 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     async def ScaleFleet(
         self, request: fleet_pb2.ScaleFleetRequest, context: Context
     ) -> fleet_pb2.Fleet:
+        federation = self._gate.require()
         namespace, name = _ref(request.ref)
-        return await self._fleets.scale(namespace, name, request.replicas)
+        return federation.with_status(await self._fleets.scale(namespace, name, request.replicas))
 
     async def WatchFleets(
         self, request: fleet_pb2.WatchFleetsRequest, context: Context
     ) -> AsyncIterator[fleet_pb2.FleetEvent]:
+        """Store changes of the fleets and, between them, changes of their status."""
+        federation = self._gate.require()
         if request.start_revision < 0:
             raise invalid("start_revision", "must not be negative")
-        events = self._fleets.watch(
-            request.namespace, selector_or_none(request.label_selector), request.start_revision
-        )
-        async for event in events:
-            yield event
+        selector = selector_or_none(request.label_selector)
+        watcher = federation.subscribe()
+        events: asyncio.Queue[fleet_pb2.FleetEvent | BaseException] = asyncio.Queue()
+
+        async def follow_store() -> None:
+            try:
+                async for event in self._fleets.watch(
+                    request.namespace, selector, request.start_revision
+                ):
+                    events.put_nowait(event)
+            except BaseException as exc:
+                events.put_nowait(exc)
+
+        async def follow_status() -> None:
+            async for key in watcher.changes():
+                fleet = federation.cached_fleet(key)
+                if fleet is None or (request.namespace and key[0] != request.namespace):
+                    continue
+                if selector is not None and not selector.matches(fleet.metadata.labels):
+                    continue
+                copy = fleet_pb2.Fleet()
+                copy.CopyFrom(fleet)
+                events.put_nowait(
+                    fleet_pb2.FleetEvent(
+                        type="MODIFIED", fleet=copy, revision=copy.metadata.revision
+                    )
+                )
+
+        tasks = [asyncio.create_task(follow_store()), asyncio.create_task(follow_status())]
+        last_sent: dict[tuple[str, str], bytes] = {}
+        try:
+            while True:
+                item = await events.get()
+                if isinstance(item, BaseException):
+                    raise item
+                fleet = item.fleet
+                key = (fleet.metadata.namespace, fleet.metadata.name)
+                if item.type != "DELETED":
+                    federation.with_status(fleet)
+                snapshot = fleet.SerializeToString(deterministic=True)
+                if item.type == "MODIFIED" and last_sent.get(key) == snapshot:
+                    continue
+                last_sent[key] = snapshot
+                yield item
+        finally:
+            federation.unsubscribe(watcher)
+            for task in tasks:
+                task.cancel()

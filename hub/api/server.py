@@ -1,4 +1,9 @@
-"""The hub process: one gRPC server with the API services, health and reflection."""
+"""The hub process: one gRPC server with the API services, health and reflection.
+
+Every replica campaigns for leadership; the leader runs the federation (agent streams,
+placement, status) and serves the API, followers answer UNAVAILABLE naming the leader.
+The SQLite store has one replica, which always leads.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +14,45 @@ import logging
 from pathlib import Path
 
 import grpc
-from gamefleet.v1 import agent_pb2, cluster_pb2, cluster_pb2_grpc, fleet_pb2, fleet_pb2_grpc
+from gamefleet.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    cluster_pb2,
+    cluster_pb2_grpc,
+    fleet_pb2,
+    fleet_pb2_grpc,
+    gameserver_pb2,
+    gameserver_pb2_grpc,
+)
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from hub import store as store_factory
+from hub.core.health import HealthPolicy
+from hub.federation.federation import Federation
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import FleetRegistry
 from hub.store import interface as store_api
 
+from .agents import AgentServicer
 from .clusters import ClusterServicer
 from .errors import ErrorInterceptor
 from .fleets import FleetServicer
+from .gameservers import GameServerServicer
+from .leadership import LeaderGate
 
 log = logging.getLogger(__name__)
 
+AGENT_SERVICE = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
 SERVICE_NAMES = (
     fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name,
     cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
+    gameserver_pb2.DESCRIPTOR.services_by_name["GameServerService"].full_name,
+    AGENT_SERVICE,
 )
-# Only the leader serves agents (and runs the controllers); health tells who that is.
-LEADER_SERVICE = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
+# Health of this name is SERVING on the leader only (readiness probes use it).
+LEADER_SERVICE = AGENT_SERVICE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,10 +63,11 @@ class HubConfig:
     tls_key: Path | None = None
     # The address other replicas and clients reach this hub at; default: the bound address.
     advertise: str | None = None
+    health: HealthPolicy = dataclasses.field(default_factory=HealthPolicy)
 
 
 class Hub:
-    """Owns the store, the registries and the gRPC server of one hub process."""
+    """Owns the store, the registries, the federation and the gRPC server of one hub."""
 
     def __init__(self, config: HubConfig) -> None:
         self.config = config
@@ -52,18 +75,26 @@ class Hub:
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.health = health_aio.HealthServicer()
+        self.gate = LeaderGate()
         self.clusters: ClusterRegistry | None = None
         self.fleets: FleetRegistry | None = None
         self.elector: store_factory.LeaderElector | None = None
         self._leadership_task: asyncio.Task[None] | None = None
+        self._leading = asyncio.Event()
 
     async def start(self) -> None:
         self.store = await store_factory.open_store(self.config.store_url)
         clusters = self.clusters = ClusterRegistry(self.store)
-        fleets = self.fleets = FleetRegistry(self.store, clusters)
+        fleets = self.fleets = FleetRegistry(self.store)
         server = grpc.aio.server(interceptors=[ErrorInterceptor()])
-        fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleets), server)
-        cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(clusters), server)
+        fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleets, self.gate), server)
+        cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
+            ClusterServicer(clusters, self.gate), server
+        )
+        gameserver_pb2_grpc.add_GameServerServiceServicer_to_server(
+            GameServerServicer(self.gate), server
+        )
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self.gate), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -71,20 +102,42 @@ class Hub:
         self.port = self._bind(server)
         await server.start()
         self.server = server
-        for name in ("", *SERVICE_NAMES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        await self.health.set(LEADER_SERVICE, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._set_serving(False)
         identity = self.config.advertise or f"{self.config.listen.rpartition(':')[0]}:{self.port}"
         self.elector = await store_factory.open_elector(self.config.store_url, identity)
         self._leadership_task = asyncio.create_task(self._follow_leadership(self.elector))
         log.info("hub serving on port %d, store %s", self.port, self.config.store_url)
 
+    async def wait_until_leading(self, timeout: float = 30.0) -> None:
+        async with asyncio.timeout(timeout):
+            await self._leading.wait()
+
+    async def _set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in SERVICE_NAMES:
+            await self.health.set(name, status)
+
     async def _follow_leadership(self, elector: store_factory.LeaderElector) -> None:
+        assert self.fleets is not None and self.clusters is not None
         async for state in elector.changes():
-            serving = health_pb2.HealthCheckResponse.SERVING
-            status = serving if state.is_leader else health_pb2.HealthCheckResponse.NOT_SERVING
-            await self.health.set(LEADER_SERVICE, status)
+            self.gate.leader = state.leader
             log.info("leadership: leader=%s (this hub %s)", state.leader, elector.identity)
+            if state.is_leader and self.gate.federation is None:
+                federation = Federation(self.fleets, self.clusters, self.config.health)
+                await federation.start()
+                self.gate.federation = federation
+                self._leading.set()
+                await self._set_serving(True)
+            elif not state.is_leader and self.gate.federation is not None:
+                federation, self.gate.federation = self.gate.federation, None
+                self._leading.clear()
+                await self._set_serving(False)
+                await federation.stop()
 
     def _bind(self, server: grpc.aio.Server) -> int:
         cert, key = self.config.tls_cert, self.config.tls_key
@@ -107,6 +160,9 @@ class Hub:
             self._leadership_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._leadership_task
+        if self.gate.federation is not None:
+            federation, self.gate.federation = self.gate.federation, None
+            await federation.stop()
         if self.server is not None:
             await self.health.enter_graceful_shutdown()
             await self.server.stop(grace)

@@ -9,7 +9,7 @@ import datetime
 import math
 from typing import Any, TypeVar, cast
 
-from google.protobuf import descriptor, json_format, message, timestamp_pb2
+from google.protobuf import descriptor, duration_pb2, json_format, message, timestamp_pb2
 
 from . import errors, paths
 
@@ -28,6 +28,7 @@ _JSON_VALUE_TYPE = "google.protobuf.Value"
 _JSON_OBJECT_TYPE = "google.protobuf.Struct"
 _JSON_LIST_TYPE = "google.protobuf.ListValue"
 _TIMESTAMP_TYPE = "google.protobuf.Timestamp"
+_DURATION_TYPE = "google.protobuf.Duration"
 
 
 def to_document(msg: message.Message) -> dict[str, Any]:
@@ -101,6 +102,9 @@ def _check_message(
         return
     if full_name == _TIMESTAMP_TYPE:
         _check_timestamp(doc, path, problems)
+        return
+    if full_name == _DURATION_TYPE:
+        _check_duration(doc, path, problems)
         return
     if not isinstance(doc, dict):
         problems.append(errors.FieldError(path, f"must be an object, not {kind_of(doc)}"))
@@ -240,3 +244,15 @@ def _check_timestamp(value: Any, path: str, problems: list[errors.FieldError]) -
         timestamp_pb2.Timestamp().FromJsonString(value)
     except ValueError:
         problems.append(errors.FieldError(path, f'"{value}" is not an RFC 3339 timestamp'))
+
+
+def _check_duration(value: Any, path: str, problems: list[errors.FieldError]) -> None:
+    if not isinstance(value, str):
+        problems.append(
+            errors.FieldError(path, f'must be a string such as "30s", not {kind_of(value)}')
+        )
+        return
+    try:
+        duration_pb2.Duration().FromJsonString(value)
+    except ValueError:
+        problems.append(errors.FieldError(path, f'"{value}" is not a duration such as "30s"'))

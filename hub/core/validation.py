@@ -87,6 +87,11 @@ def _meta_map_problems(metadata: meta_pb2.ObjectMeta) -> list[errors.FieldError]
     return problems
 
 
+# Failover sooner than a second would move servers on a single late heartbeat.
+MIN_FAILOVER_AFTER_S = 1.0
+MAX_FAILOVER_AFTER_S = 86400.0
+
+
 def _placement_problems(
     spec: fleet_pb2.FleetSpec,
     fleet_replicas: int | None,
@@ -100,6 +105,15 @@ def _placement_problems(
     problems += selectors.label_selector_problems(
         placement.cluster_selector, paths.child(path, "clusterSelector")
     )
+    if placement.failover.HasField("after"):
+        after = placement.failover.after.ToTimedelta().total_seconds()
+        if not MIN_FAILOVER_AFTER_S <= after <= MAX_FAILOVER_AFTER_S:
+            problems.append(
+                errors.FieldError(
+                    "spec.placement.failover.after",
+                    f"must be between {MIN_FAILOVER_AFTER_S:g}s and {MAX_FAILOVER_AFTER_S:g}s",
+                )
+            )
     template_doc = documents.to_document(spec.template)
     known = set(template_problems)
     seen: set[str] = set()

@@ -1,24 +1,20 @@
-"""Registered member clusters: labels and cordon state in the store, health in memory."""
+"""Registered member clusters: their labels and cordon state, kept in the store."""
 
 from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from gamefleet.v1 import cluster_pb2
 from google.protobuf import timestamp_pb2
 
 from hub.core import errors as core_errors
-from hub.core import placement, selectors, validation
+from hub.core import selectors, validation
 from hub.store import interface as store_api
 
 from . import codec
 from .errors import NotFoundError
-
-READY = "Ready"
-UNKNOWN = "Unknown"
-CORDONED = "Cordoned"
 
 Clock = Callable[[], timestamp_pb2.Timestamp]
 
@@ -35,8 +31,6 @@ class ClusterRegistry:
     def __init__(self, store: store_api.Store, clock: Clock = now) -> None:
         self._store = store
         self._clock = clock
-        # Soft state: rebuilt from the agents when they reconnect (principle 2).
-        self._live: dict[str, cluster_pb2.ClusterStatus] = {}
 
     async def register(self, cluster: cluster_pb2.Cluster) -> cluster_pb2.Cluster:
         errors = validation.validate_cluster_registration(cluster)
@@ -111,32 +105,23 @@ class ClusterRegistry:
     async def remove(self, name: str) -> cluster_pb2.Cluster:
         cluster = await self.get(name)
         await self._store.delete(codec.cluster_key(name))
-        self._live.pop(name, None)
         return cluster
 
-    async def views(self) -> builtins.list[placement.ClusterView]:
-        """The clusters as placement sees them: only Ready, uncordoned ones are schedulable."""
-        return [
-            placement.ClusterView(
-                name=c.metadata.name,
-                labels=dict(c.metadata.labels),
-                schedulable=c.status.phase == READY,
-            )
-            for c in await self.list()
-        ]
+    def watch(self, start_revision: int) -> AsyncIterator[store_api.WatchEvent]:
+        """Registrations, cordons and removals after ``start_revision``."""
+        return self._store.watch(codec.CLUSTERS_PREFIX, start_revision)
 
-    def report(self, name: str, status: cluster_pb2.ClusterStatus) -> None:
-        """Record the health an agent reports for its cluster."""
-        self._live[name] = status
+    async def list_at(self) -> tuple[builtins.list[cluster_pb2.Cluster], int]:
+        """Every cluster and the store revision they were read at."""
+        items, revision = await self._store.list(codec.CLUSTERS_PREFIX)
+        clusters = [
+            self._with_status(codec.decode(kv.value, cluster_pb2.Cluster), kv.mod_revision)
+            for kv in items
+        ]
+        return clusters, revision
 
     def _with_status(self, record: cluster_pb2.Cluster, revision: int) -> cluster_pb2.Cluster:
+        """The stored record; its status is soft and attached by the federation layer."""
         record.metadata.revision = revision
-        record.status.Clear()
-        live = self._live.get(record.metadata.name)
-        if live is not None:
-            record.status.CopyFrom(live)
-        if record.spec.cordoned:
-            record.status.phase = CORDONED
-        elif live is None or not live.phase:
-            record.status.phase = UNKNOWN
+        record.ClearField("status")
         return record

@@ -1,4 +1,4 @@
-"""Fleets: validated, versioned desired state in the store, with placement as their status."""
+"""Fleets: validated, versioned desired state in the store."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from gamefleet.v1 import fleet_pb2, meta_pb2
 
 from hub.core import errors as core_errors
-from hub.core import placement, selectors, validation
+from hub.core import selectors, validation
 from hub.store import interface as store_api
 
 from . import codec
-from .clusters import Clock, ClusterRegistry, now
+from .clusters import Clock, now
 from .errors import HistoryCompactedError, NotFoundError, RevisionMismatchError
 
 DEFAULT_NAMESPACE = "default"
@@ -30,11 +30,8 @@ class ApplyResult:
 class FleetRegistry:
     """Create, read, update, delete and watch fleets; every write is a compare-and-swap."""
 
-    def __init__(
-        self, store: store_api.Store, clusters: ClusterRegistry, clock: Clock = now
-    ) -> None:
+    def __init__(self, store: store_api.Store, clock: Clock = now) -> None:
         self._store = store
-        self._clusters = clusters
         self._clock = clock
 
     async def apply(
@@ -61,9 +58,9 @@ class FleetRegistry:
             current = codec.decode(stored.value, fleet_pb2.Fleet) if stored else None
             record = self._next_record(current, incoming)
             if current is not None and record is current:
-                return ApplyResult(await self._with_status(current, actual), False, False)
+                return ApplyResult(_at_revision(current, actual), False, False)
             if dry_run:
-                return ApplyResult(await self._with_status(record, actual), current is None, True)
+                return ApplyResult(_at_revision(record, actual), current is None, True)
             try:
                 revision = await self._store.put(
                     key, codec.encode(record), expected_mod_revision=actual
@@ -72,29 +69,25 @@ class FleetRegistry:
                 if expected_revision is not None:
                     raise RevisionMismatchError(key, expected_revision, -1) from None
                 continue
-            return ApplyResult(await self._with_status(record, revision), current is None, True)
+            return ApplyResult(_at_revision(record, revision), current is None, True)
 
     async def get(self, namespace: str, name: str) -> fleet_pb2.Fleet:
         namespace = namespace or DEFAULT_NAMESPACE
         stored = await self._store.get(codec.fleet_key(namespace, name))
         if stored is None:
             raise NotFoundError("fleet", f"{namespace}/{name}")
-        return await self._with_status(
-            codec.decode(stored.value, fleet_pb2.Fleet), stored.mod_revision
-        )
+        return _at_revision(codec.decode(stored.value, fleet_pb2.Fleet), stored.mod_revision)
 
     async def list(
         self, namespace: str = "", selector: selectors.Selector | None = None
     ) -> tuple[builtins.list[fleet_pb2.Fleet], int]:
         items, revision = await self._store.list(codec.fleet_prefix(namespace))
-        views = await self._clusters.views()
         fleets = []
         for kv in items:
             fleet = codec.decode(kv.value, fleet_pb2.Fleet)
             if selector is not None and not selector.matches(fleet.metadata.labels):
                 continue
-            fleet.metadata.revision = kv.mod_revision
-            fleets.append(_attach_placement(fleet, views))
+            fleets.append(_at_revision(fleet, kv.mod_revision))
         return fleets, revision
 
     async def delete(
@@ -159,7 +152,7 @@ class FleetRegistry:
         if selector is not None and not selector.matches(fleet.metadata.labels):
             return None
         kind = "ADDED" if event.kv.create_revision == event.kv.mod_revision else "MODIFIED"
-        fleet = await self._with_status(fleet, event.kv.mod_revision)
+        fleet = _at_revision(fleet, event.kv.mod_revision)
         return fleet_pb2.FleetEvent(type=kind, fleet=fleet, revision=event.revision)
 
     def _next_record(
@@ -191,31 +184,7 @@ class FleetRegistry:
         record.metadata.generation = current.metadata.generation + (0 if same_spec else 1)
         return record
 
-    async def _with_status(self, fleet: fleet_pb2.Fleet, revision: int) -> fleet_pb2.Fleet:
-        fleet.metadata.revision = revision
-        return _attach_placement(fleet, await self._clusters.views())
 
-
-def _attach_placement(
-    fleet: fleet_pb2.Fleet, clusters: list[placement.ClusterView]
-) -> fleet_pb2.Fleet:
-    result = placement.place(fleet, clusters)
-    status = fleet.status
-    status.Clear()
-    status.observed_generation = fleet.metadata.generation
-    status.replicas = sum(a.replicas for a in result.assignments)
-    for assignment in result.assignments:
-        status.clusters.add(
-            cluster=assignment.cluster,
-            desired_replicas=assignment.replicas,
-            template_hash=assignment.template_hash,
-        )
-    for condition in result.conditions:
-        status.conditions.add(
-            type=condition.type,
-            status=condition.status,
-            reason=condition.reason,
-            message=condition.message,
-            observed_generation=fleet.metadata.generation,
-        )
+def _at_revision(fleet: fleet_pb2.Fleet, revision: int) -> fleet_pb2.Fleet:
+    fleet.metadata.revision = revision
     return fleet

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
 import pytest
-from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc, fleet_pb2_grpc
+from gamefleet.v1 import cluster_pb2_grpc, fleet_pb2_grpc, gameserver_pb2_grpc
 
 from hub.api.server import Hub, HubConfig
+from hub.core.health import HealthPolicy
+from tests.support.agent_sim import SimulatedAgent
+
+# Short periods keep health tests fast; the defaults are 2 s heartbeats and 10 s grace.
+TEST_HEALTH = HealthPolicy(heartbeat_interval=0.2, grace=1.0, recovery_heartbeats=2)
+
+StartAgent = Callable[..., Awaitable[SimulatedAgent]]
+
+
+async def start_hub(store_path: Path) -> Hub:
+    hub = Hub(
+        HubConfig(store_url=f"sqlite:///{store_path}", listen="127.0.0.1:0", health=TEST_HEALTH)
+    )
+    await hub.start()
+    await hub.wait_until_leading()
+    return hub
 
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    server = Hub(HubConfig(store_url=f"sqlite:///{tmp_path}/hub.db", listen="127.0.0.1:0"))
-    await server.start()
+    server = await start_hub(tmp_path / "hub.db")
     yield server
     await server.stop(grace=0)
 
@@ -36,7 +53,34 @@ def clusters(channel: grpc.aio.Channel) -> cluster_pb2_grpc.ClusterServiceAsyncS
     return cluster_pb2_grpc.ClusterServiceStub(channel)
 
 
-def ready(hub: Hub, name: str) -> None:
-    """Record the health a connected agent would report for ``name``."""
-    assert hub.clusters is not None
-    hub.clusters.report(name, cluster_pb2.ClusterStatus(phase="Ready", agent_version="test"))
+@pytest.fixture
+def game_servers(channel: grpc.aio.Channel) -> gameserver_pb2_grpc.GameServerServiceAsyncStub:
+    return gameserver_pb2_grpc.GameServerServiceStub(channel)
+
+
+@pytest.fixture
+async def start_agent(hub: Hub) -> AsyncIterator[StartAgent]:
+    """Start protocol-level agents against the hub; each is Ready once this returns."""
+    started: list[SimulatedAgent] = []
+
+    async def start(cluster: str, **labels: str) -> SimulatedAgent:
+        agent = SimulatedAgent(f"127.0.0.1:{hub.port}", cluster, labels, heartbeat_interval=0.2)
+        await agent.start()
+        started.append(agent)
+        await wait_phase(hub, cluster, "Ready")
+        return agent
+
+    yield start
+    for agent in started:
+        await agent.stop()
+
+
+async def wait_phase(hub: Hub, cluster: str, phase: str, timeout: float = 10.0) -> float:
+    """Wait until the hub sees ``cluster`` in ``phase``; return how long that took."""
+    started = time.monotonic()
+    async with asyncio.timeout(timeout):
+        while True:
+            federation = hub.gate.federation
+            if federation is not None and federation.phase(cluster).value == phase:
+                return time.monotonic() - started
+            await asyncio.sleep(0.02)

@@ -8,9 +8,7 @@ from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from hub.api.server import Hub
-
-from .conftest import ready
+from .conftest import StartAgent
 
 
 def _cluster(name: str, **labels: str) -> cluster_pb2.RegisterClusterRequest:
@@ -21,7 +19,7 @@ def _cluster(name: str, **labels: str) -> cluster_pb2.RegisterClusterRequest:
 
 
 async def test_register_list_cordon_remove(
-    hub: Hub, clusters: cluster_pb2_grpc.ClusterServiceAsyncStub
+    clusters: cluster_pb2_grpc.ClusterServiceAsyncStub, start_agent: StartAgent
 ) -> None:
     registered = await clusters.RegisterCluster(_cluster("eu-1", region="eu", cloud="aws"))
     assert registered.status.phase == "Unknown"
@@ -32,7 +30,7 @@ async def test_register_list_cordon_remove(
     )
     assert [c.metadata.name for c in listed.clusters] == ["eu-1"]
 
-    ready(hub, "eu-1")
+    await start_agent("eu-1")
     assert (await clusters.GetCluster(cluster_pb2.ClusterRef(name="eu-1"))).status.phase == "Ready"
     await clusters.CordonCluster(cluster_pb2.ClusterRef(name="eu-1"))
     assert (

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 
-from hub.api.server import Hub
-
-from .conftest import ready
+from .conftest import StartAgent
 from .fleet_docs import fleet
 
 REF = fleet_pb2.FleetRef(namespace="games", name="arena")
+
+
+async def store_changes(
+    events: AsyncIterator[fleet_pb2.FleetEvent], count: int, known: dict[str, int] | None = None
+) -> list[fleet_pb2.FleetEvent]:
+    """The next ``count`` events that change a stored fleet (skipping status-only changes)."""
+    revisions = dict(known or {})
+    changes: list[fleet_pb2.FleetEvent] = []
+    while len(changes) < count:
+        event = await asyncio.wait_for(anext(events), 5)
+        name = event.fleet.metadata.name
+        if revisions.get(name) != event.fleet.metadata.revision or event.type == "DELETED":
+            changes.append(event)
+        revisions[name] = event.fleet.metadata.revision
+    return changes
 
 
 async def test_apply_creates_then_reapply_is_a_no_op(
@@ -160,7 +174,7 @@ async def test_watch_lists_then_follows_changes(
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet("lobby")))
     await fleets.ScaleFleet(fleet_pb2.ScaleFleetRequest(ref=REF, replicas=4))
     await fleets.DeleteFleet(fleet_pb2.DeleteFleetRequest(ref=REF))
-    seen = [await asyncio.wait_for(events.__anext__(), 5) for _ in range(3)]
+    seen = await store_changes(events, 3, {"arena": first.fleet.metadata.revision})
     assert [(e.type, e.fleet.metadata.name) for e in seen] == [
         ("ADDED", "lobby"),
         ("MODIFIED", "arena"),
@@ -172,38 +186,39 @@ async def test_watch_lists_then_follows_changes(
     resumed = fleets.WatchFleets(
         fleet_pb2.WatchFleetsRequest(namespace="games", start_revision=seen[1].revision)
     )
-    replay = [await asyncio.wait_for(resumed.__aiter__().__anext__(), 5)]
+    replay = await store_changes(resumed.__aiter__(), 1, {"lobby": seen[0].revision})
     assert [(e.type, e.fleet.metadata.name) for e in replay] == [("MODIFIED", "arena")]
     stream.cancel()
     resumed.cancel()
 
 
 async def test_placement_follows_cluster_health_and_cordon(
-    hub: Hub,
     fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
     clusters: cluster_pb2_grpc.ClusterServiceAsyncStub,
+    start_agent: StartAgent,
 ) -> None:
-    for name, region in (("eu-1", "eu"), ("us-1", "us")):
-        cluster = cluster_pb2.Cluster()
-        cluster.metadata.name = name
-        cluster.metadata.labels["region"] = region
-        await clusters.RegisterCluster(cluster_pb2.RegisterClusterRequest(cluster=cluster))
     weighted = fleet(
         placement={"clusters": [{"name": "eu-1", "weight": 2}, {"name": "us-1", "weight": 1}]}
     )
     applied = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=weighted))
     assert list(applied.fleet.status.clusters) == []
-    assert any(c.status == "False" for c in applied.fleet.status.conditions)
+    placed_condition = next(c for c in applied.fleet.status.conditions if c.type == "Placed")
+    assert (placed_condition.status, placed_condition.reason) == ("False", "NoEligibleClusters")
 
-    ready(hub, "eu-1")
-    ready(hub, "us-1")
+    await start_agent("eu-1", region="eu")
+    await start_agent("us-1", region="us")
     placed = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
     assert {c.cluster: c.desired_replicas for c in placed.status.clusters} == {
         "eu-1": 6,
         "us-1": 3,
     }
 
+    # A cordoned cluster keeps what it runs; scaling up goes to the others.
     cordoned = await clusters.CordonCluster(cluster_pb2.ClusterRef(name="us-1"))
     assert cordoned.status.phase == "Cordoned"
+    await fleets.ScaleFleet(fleet_pb2.ScaleFleetRequest(ref=REF, replicas=12))
     moved = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
-    assert {c.cluster: c.desired_replicas for c in moved.status.clusters} == {"eu-1": 9}
+    assert {c.cluster: c.desired_replicas for c in moved.status.clusters} == {
+        "eu-1": 9,
+        "us-1": 3,
+    }

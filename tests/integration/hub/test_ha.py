@@ -1,4 +1,4 @@
-"""Two hub processes on one etcd: one leader; kill -9 it and the other leads within 10 s."""
+"""Two hub processes on one etcd: one leader serves; kill -9 it and the other serves within 10 s."""
 
 from __future__ import annotations
 
@@ -56,10 +56,13 @@ def test_kill_9_the_leader_and_the_other_takes_over(etcd: EtcdServer) -> None:
     try:
         leader = wait_for_one_leader(hubs, TAKEOVER_LIMIT_S)
         follower = next(hub for hub in hubs if hub is not leader)
-        # Either replica serves the user API: writes are compare-and-swap in etcd.
-        applied = run_cli("apply", "-f", "-", "--hub", follower.address, stdin=FLEET_MANIFEST)
+        # Only the leader serves; a follower names it.
+        refused = run_cli("apply", "-f", "-", "--hub", follower.address, stdin=FLEET_MANIFEST)
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("error: UNAVAILABLE")
+        assert leader.address in refused.stderr
+        applied = run_cli("apply", "-f", "-", "--hub", leader.address, stdin=FLEET_MANIFEST)
         assert applied.returncode == 0, applied.stderr
-        assert not leads(follower)
 
         leader.kill()
         killed_at = time.monotonic()

@@ -121,6 +121,7 @@ FULL_FLEET: dict[str, Any] = {
                 ],
             },
             "strategy": "Weighted",
+            "failover": {"enabled": True, "after": "30s"},
             "clusters": [
                 {
                     "name": "eu-1",

@@ -8,7 +8,7 @@ import pytest
 from gamefleet.v1 import cluster_pb2, meta_pb2
 from google.protobuf import descriptor, message
 
-from hub.core import validation
+from hub.core import errors, validation
 
 from .fleets import DELETE, FULL_FLEET, MINIMAL_FLEET, fleet, set_at
 
@@ -214,6 +214,8 @@ CASES: list[tuple[str, Any, str]] = [
         f"{PL}.overrides[0].patch.gameServerTemplate.spec.containers[0].image",
     ),
     (f"{PL}.overrides[0].patch", {"reclaimPolicy": 3}, f"{PL}.overrides[0].patch.reclaimPolicy"),
+    (f"{PL}.failover.after", "0.5s", f"{PL}.failover.after"),
+    (f"{PL}.failover.after", "200000s", f"{PL}.failover.after"),
     (
         f"{PL}.overrides[0].clusterSelector.matchExpressions",
         [{"key": "cloud", "operator": "Like"}],
@@ -346,3 +348,9 @@ def test_partition_is_bounded_by_the_fleet_replicas() -> None:
 def test_cluster_registration(cluster: cluster_pb2.Cluster, paths: list[str]) -> None:
     problems = validation.validate_cluster_registration(cluster)
     assert [problem.path for problem in problems] == paths
+
+
+def test_an_unparsable_failover_duration_names_the_field() -> None:
+    with pytest.raises(errors.ValidationError) as caught:
+        fleet(set_at(FULL_FLEET, f"{PL}.failover.after", "soon"))
+    assert str(caught.value).startswith(f"{PL}.failover.after: ")

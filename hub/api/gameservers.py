@@ -1,0 +1,65 @@
+"""GameServerService: list game servers in every cluster; targeted operations routed to agents."""
+
+from __future__ import annotations
+
+from gamefleet.v1 import gameserver_pb2, gameserver_pb2_grpc
+
+from .errors import Context, invalid
+from .fleets import selector_or_none
+from .leadership import LeaderGate
+
+OPERATION_TIMEOUT_S = 10.0
+
+
+def _check_patch(patch: gameserver_pb2.GameServerPatch) -> None:
+    fields = [f.name for f, _ in patch.ListFields()]
+    if not fields:
+        raise invalid("patch", "sets nothing: give opsState, a priority, networkDisabled or images")
+    if patch.HasField("ops_state") and not patch.ops_state.strip():
+        raise invalid("patch.opsState", "must not be empty")
+    for container, image in patch.images.items():
+        if not container or not image.strip():
+            raise invalid(f"patch.images[{container!r}]", "needs a container name and an image")
+
+
+class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
+    def __init__(self, gate: LeaderGate) -> None:
+        self._gate = gate
+
+    async def ListGameServers(
+        self, request: gameserver_pb2.ListGameServersRequest, context: Context
+    ) -> gameserver_pb2.ListGameServersResponse:
+        servers = self._gate.require().game_servers(
+            namespace=request.namespace,
+            fleet=request.fleet,
+            cluster=request.cluster,
+            state=request.state,
+            ops_state=request.ops_state,
+            selector=selector_or_none(request.label_selector),
+        )
+        return gameserver_pb2.ListGameServersResponse(game_servers=servers)
+
+    async def UpdateGameServers(
+        self, request: gameserver_pb2.UpdateGameServersRequest, context: Context
+    ) -> gameserver_pb2.UpdateGameServersResponse:
+        federation = self._gate.require()
+        if not (request.names or request.label_selector.strip() or request.fleet):
+            raise invalid("names", "select servers by names, a label_selector or a fleet")
+        if not request.namespace:
+            raise invalid("namespace", "is required")
+        _check_patch(request.patch)
+        candidates = federation.game_servers(
+            namespace=request.namespace,
+            fleet=request.fleet,
+            selector=selector_or_none(request.label_selector),
+        )
+        if request.names:
+            wanted = set(request.names)
+            candidates = [s for s in candidates if s.name in wanted]
+            missing = wanted - {s.name for s in candidates}
+            if missing:
+                raise invalid("names", f"no such game servers: {', '.join(sorted(missing))}")
+        updated, errors = await federation.update_game_servers(
+            candidates, request.patch, OPERATION_TIMEOUT_S
+        )
+        return gameserver_pb2.UpdateGameServersResponse(updated=updated, errors=errors)

@@ -1,0 +1,25 @@
+"""Only the leader serves: followers answer UNAVAILABLE and name the leader."""
+
+from __future__ import annotations
+
+import grpc
+
+from hub.federation.federation import Federation
+
+from .errors import AbortError
+
+
+class LeaderGate:
+    """Holds the federation while this hub leads; servicers reach it through ``require``."""
+
+    def __init__(self) -> None:
+        self.federation: Federation | None = None
+        self.leader: str | None = None
+
+    def require(self) -> Federation:
+        if self.federation is None:
+            leader = self.leader or "not elected yet"
+            raise AbortError(
+                grpc.StatusCode.UNAVAILABLE, f"this hub is not the leader; the leader is {leader}"
+            )
+        return self.federation

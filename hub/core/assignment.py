@@ -1,0 +1,97 @@
+"""Replicas per cluster over time: placement, plus what clusters the hub cannot see keep.
+
+Unknown is not dead: a cluster that is Unknown (or cordoned) keeps the replicas it was last
+assigned, and only Ready, uncordoned clusters share the rest. With failover on, once a cluster
+has been Unknown for `failover.after`, its unallocated servers are replaced on the Ready
+clusters (it still keeps its own: nothing is deleted where the hub cannot see). When it is
+Ready again, placement gives it its share back and the replacements go away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+from gamefleet.v1 import fleet_pb2
+
+from . import selectors
+from .health import Phase
+from .placement import ClusterAssignment, ClusterView, Placement, place
+
+DEFAULT_FAILOVER_AFTER = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterState:
+    name: str
+    labels: Mapping[str, str]
+    phase: Phase
+    unknown_since: float | None = None
+    # This fleet's servers there, as last reported.
+    allocated: int = 0
+
+
+def failover_after(fleet: fleet_pb2.Fleet) -> float | None:
+    failover = fleet.spec.placement.failover
+    if not failover.enabled:
+        return None
+    if failover.HasField("after"):
+        return failover.after.ToTimedelta().total_seconds()
+    return DEFAULT_FAILOVER_AFTER
+
+
+def assign(
+    fleet: fleet_pb2.Fleet,
+    clusters: Sequence[ClusterState],
+    previous: Mapping[str, int],
+    now: float,
+) -> Placement:
+    """Placement over the Ready clusters, with Unknown and cordoned ones keeping their share."""
+    selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
+    kept: dict[str, int] = {}
+    replaced = 0
+    after = failover_after(fleet)
+    budget = fleet.spec.replicas
+    for cluster in sorted(clusters, key=lambda c: c.name):
+        if cluster.phase is Phase.READY or not selector.matches(cluster.labels):
+            continue
+        keep = min(previous.get(cluster.name, 0), budget)
+        if keep <= 0:
+            continue
+        kept[cluster.name] = keep
+        budget -= keep
+        lost = cluster.unknown_since is not None and cluster.phase is Phase.UNKNOWN
+        if lost and after is not None and now - (cluster.unknown_since or now) >= after:
+            replaced += max(0, keep - cluster.allocated)
+    schedulable = [
+        ClusterView(c.name, c.labels, schedulable=True) for c in clusters if c.phase is Phase.READY
+    ]
+    reduced = fleet_pb2.Fleet()
+    reduced.CopyFrom(fleet)
+    reduced.spec.replicas = budget + replaced
+    ready_placement = place(reduced, schedulable)
+    if not kept:
+        return ready_placement
+    frozen: list[ClusterAssignment] = []
+    for cluster in clusters:
+        if cluster.name in kept:
+            view = ClusterView(cluster.name, cluster.labels, schedulable=True)
+            pinned = place(_pinned(fleet, cluster.name, kept[cluster.name]), [view])
+            frozen.extend(pinned.assignments)
+    assignments = sorted((*ready_placement.assignments, *frozen), key=lambda a: a.cluster)
+    return dataclasses.replace(ready_placement, assignments=tuple(assignments))
+
+
+def _pinned(fleet: fleet_pb2.Fleet, cluster: str, replicas: int) -> fleet_pb2.Fleet:
+    """The fleet as placed on one cluster alone, keeping that cluster's override."""
+    pinned = fleet_pb2.Fleet()
+    pinned.CopyFrom(fleet)
+    pinned.spec.replicas = replicas
+    entries = [c for c in fleet.spec.placement.clusters if c.name == cluster]
+    del pinned.spec.placement.clusters[:]
+    for entry in entries:
+        kept = pinned.spec.placement.clusters.add()
+        kept.CopyFrom(entry)
+        kept.ClearField("min")
+        kept.ClearField("max")
+    return pinned

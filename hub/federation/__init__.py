@@ -1,0 +1,1 @@
+"""The hub's live view of its clusters: agent sessions, health, desired sets and status."""

@@ -1,0 +1,454 @@
+"""The live federation: agents' sessions and health, placement over time, status aggregation.
+
+Durable intent (fleets, clusters) is read from the registries and followed by watches; all
+else here is soft state, rebuilt from the agents when they reconnect (principle 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+
+from gamefleet import protocol
+from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
+from google.protobuf import timestamp_pb2
+
+from hub.core import assignment, desired_sets, fleet_status, health, selectors
+from hub.core.desired_sets import SetKey
+from hub.core.placement import Placement
+from hub.registry import codec
+from hub.registry.clusters import ClusterRegistry
+from hub.registry.fleets import FleetRegistry
+from hub.store import interface as store_api
+
+from .session import AgentSession
+from .watchers import StatusBroadcast, StatusWatcher
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclasses.dataclass
+class _ClusterLive:
+    """What the hub knows of a cluster beyond its registration."""
+
+    liveness: health.Liveness = dataclasses.field(default_factory=health.Liveness)
+    hello: agent_pb2.AgentHello | None = None
+    capacity: cluster_pb2.ClusterCapacity | None = None
+    last_heartbeat_wall: timestamp_pb2.Timestamp | None = None
+    sets: dict[SetKey, agent_pb2.GameServerSetStatus] = dataclasses.field(default_factory=dict)
+    servers: dict[SetKey, gameserver_pb2.GameServer] = dataclasses.field(default_factory=dict)
+
+
+class Federation:
+    """Keeps every connected agent's cluster converging on the fleets' placement."""
+
+    def __init__(
+        self,
+        fleets: FleetRegistry,
+        clusters: ClusterRegistry,
+        policy: health.HealthPolicy,
+        clock: Clock = time.monotonic,
+        tick: float = 0.5,
+    ) -> None:
+        self._fleet_registry = fleets
+        self._cluster_registry = clusters
+        self.policy = policy
+        self._clock = clock
+        self._tick = tick
+        self._fleets: dict[SetKey, fleet_pb2.Fleet] = {}
+        self._clusters: dict[str, cluster_pb2.Cluster] = {}
+        self._live: dict[str, _ClusterLive] = {}
+        self._sessions: dict[str, AgentSession] = {}
+        self._previous: dict[SetKey, dict[str, int]] = {}
+        self._placements: dict[SetKey, Placement] = {}
+        self._dirty = asyncio.Event()
+        self._broadcast = StatusBroadcast()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started_at = 0.0
+        self._deferred = False
+        self.leading = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._started_at = self._clock()
+        fleets, fleets_at = await self._fleet_registry.list()
+        self._fleets = {_key(f): f for f in fleets}
+        clusters, clusters_at = await self._cluster_registry.list_at()
+        self._clusters = {c.metadata.name: c for c in clusters}
+        self._tasks = [
+            asyncio.create_task(self._follow_fleets(fleets_at + 1), name="follow-fleets"),
+            asyncio.create_task(self._follow_clusters(clusters_at + 1), name="follow-clusters"),
+            asyncio.create_task(self._tick_health(), name="health"),
+            asyncio.create_task(self._reconcile_loop(), name="reconcile"),
+        ]
+        self._dirty.set()
+
+    async def stop(self) -> None:
+        for session in list(self._sessions.values()):
+            session.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    # -- agents ----------------------------------------------------------------------------
+
+    async def connect(self, hello: agent_pb2.AgentHello) -> AgentSession:
+        """Open the session of ``hello.cluster``'s agent, replacing an older one."""
+        name = hello.cluster
+        if name not in self._clusters:
+            registration = cluster_pb2.Cluster()
+            registration.metadata.name = name
+            registration.metadata.labels.update(hello.labels)
+            self._clusters[name] = await self._cluster_registry.register(registration)
+        old = self._sessions.pop(name, None)
+        if old is not None:
+            old.close()
+        held = {(s.namespace, s.name): s.hash for s in hello.held_sets}
+        for held_set in hello.held_sets:
+            previous = self._previous.setdefault((held_set.namespace, held_set.name), {})
+            previous.setdefault(name, held_set.replicas)
+        session = AgentSession(name, held)
+        self._sessions[name] = session
+        live = self._live.setdefault(name, _ClusterLive())
+        live.hello = hello
+        live.capacity = hello.capacity
+        self.heartbeat(name, None)
+        session.send(
+            agent_pb2.HubMessage(
+                status_hashes=agent_pb2.StatusHashes(hashes=self._status_hashes(live))
+            )
+        )
+        self._dirty.set()
+        log.info("agent of %s connected (version %s)", name, hello.agent_version)
+        return session
+
+    def disconnect(self, session: AgentSession) -> None:
+        session.close()
+        if self._sessions.get(session.cluster) is session:
+            del self._sessions[session.cluster]
+            log.info("agent of %s disconnected", session.cluster)
+
+    def heartbeat(self, cluster: str, beat: agent_pb2.Heartbeat | None) -> None:
+        live = self._live.setdefault(cluster, _ClusterLive())
+        before = live.liveness.phase
+        live.liveness = health.on_heartbeat(live.liveness, self._clock(), self.policy)
+        stamp = timestamp_pb2.Timestamp()
+        stamp.GetCurrentTime()
+        live.last_heartbeat_wall = stamp
+        if beat is not None and beat.HasField("capacity"):
+            live.capacity = beat.capacity
+        if live.liveness.phase is not before:
+            self._phase_changed(cluster, before, live.liveness.phase)
+
+    def report_status(self, cluster: str, delta: agent_pb2.StatusDelta) -> None:
+        live = self._live.setdefault(cluster, _ClusterLive())
+        touched: set[SetKey] = set()
+        for set_status in delta.sets:
+            key = (set_status.namespace, set_status.name)
+            touched.add(key)
+            if set_status.deleted:
+                live.sets.pop(key, None)
+            else:
+                live.sets[key] = set_status
+                previous = self._previous.setdefault(key, {})
+                previous.setdefault(cluster, set_status.desired_replicas)
+        for server in delta.game_servers:
+            key = (server.namespace, server.name)
+            touched.add((server.namespace, server.fleet))
+            if server.deleted:
+                live.servers.pop(key, None)
+            else:
+                stored = gameserver_pb2.GameServer()
+                stored.CopyFrom(server)
+                stored.cluster = cluster
+                live.servers[key] = stored
+        for key in touched:
+            self._broadcast.notify(key)
+
+    def resolve(self, cluster: str, result: agent_pb2.OperationResult) -> None:
+        session = self._sessions.get(cluster)
+        if session is not None:
+            session.resolve(result)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def fleet_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.FleetStatus:
+        key = _key(fleet)
+        stored = self._fleets.get(key)
+        placement = self._placements.get(key)
+        if (
+            placement is None
+            or stored is None
+            or stored.metadata.revision != fleet.metadata.revision
+        ):
+            placement = self._assign(fleet)
+        reports = {
+            name: fleet_status.ClusterReport(
+                self.phase(name), self._live.get(name, _ClusterLive()).sets.get(key)
+            )
+            for name in self._clusters
+        }
+        return fleet_status.fleet_status(fleet, placement, reports)
+
+    def with_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.Fleet:
+        fleet.status.CopyFrom(self.fleet_status(fleet))
+        return fleet
+
+    def phase(self, cluster: str) -> health.Phase:
+        record = self._clusters.get(cluster)
+        if record is not None and record.spec.cordoned:
+            return health.Phase.CORDONED
+        live = self._live.get(cluster)
+        return live.liveness.phase if live is not None else health.Phase.UNKNOWN
+
+    def cluster_status(self, cluster: cluster_pb2.Cluster) -> cluster_pb2.Cluster:
+        name = cluster.metadata.name
+        live = self._live.get(name, _ClusterLive())
+        status = cluster.status
+        status.Clear()
+        status.phase = (
+            health.Phase.CORDONED.value if cluster.spec.cordoned else live.liveness.phase.value
+        )
+        if live.hello is not None:
+            status.agent_version = live.hello.agent_version
+            status.network_plugins.extend(live.hello.network_plugins)
+        if live.capacity is not None:
+            status.capacity.CopyFrom(live.capacity)
+        if live.last_heartbeat_wall is not None:
+            status.last_heartbeat_time.CopyFrom(live.last_heartbeat_wall)
+        return cluster
+
+    def game_servers(
+        self,
+        namespace: str = "",
+        fleet: str = "",
+        cluster: str = "",
+        state: str = "",
+        ops_state: str = "",
+        selector: selectors.Selector | None = None,
+    ) -> list[gameserver_pb2.GameServer]:
+        found = []
+        for name in sorted(self._live):
+            if cluster and name != cluster:
+                continue
+            for key in sorted(self._live[name].servers):
+                server = self._live[name].servers[key]
+                if (
+                    (namespace and server.namespace != namespace)
+                    or (fleet and server.fleet != fleet)
+                    or (state and server.state != state)
+                    or (ops_state and server.ops_state != ops_state)
+                    or (selector is not None and not selector.matches(server.labels))
+                ):
+                    continue
+                found.append(server)
+        return found
+
+    async def update_game_servers(
+        self,
+        servers: Iterable[gameserver_pb2.GameServer],
+        patch: gameserver_pb2.GameServerPatch,
+        timeout: float = 10.0,
+    ) -> tuple[list[str], dict[str, str]]:
+        """Route the patch to each owning agent; return updated names and per-server errors."""
+        by_target: dict[tuple[str, str], list[str]] = {}
+        for server in servers:
+            by_target.setdefault((server.cluster, server.namespace), []).append(server.name)
+        updated: list[str] = []
+        errors: dict[str, str] = {}
+
+        async def one(cluster: str, namespace: str, names: list[str]) -> None:
+            session = self._sessions.get(cluster)
+            if session is None:
+                for name in names:
+                    errors[f"{cluster}/{name}"] = f"cluster {cluster} is not connected"
+                return
+            operation = agent_pb2.TargetedOperation(
+                namespace=namespace, game_servers=names, patch=patch
+            )
+            try:
+                result = await session.operate(operation, timeout)
+            except (TimeoutError, ConnectionError) as exc:
+                for name in names:
+                    errors[f"{cluster}/{name}"] = str(exc) or "timed out"
+                return
+            updated.extend(f"{cluster}/{name}" for name in result.updated)
+            errors.update({f"{cluster}/{name}": why for name, why in result.errors.items()})
+
+        await asyncio.gather(*(one(c, ns, names) for (c, ns), names in by_target.items()))
+        return sorted(updated), errors
+
+    def subscribe(self) -> StatusWatcher:
+        return self._broadcast.subscribe()
+
+    def unsubscribe(self, watcher: StatusWatcher) -> None:
+        self._broadcast.unsubscribe(watcher)
+
+    def cached_fleet(self, key: SetKey) -> fleet_pb2.Fleet | None:
+        return self._fleets.get(key)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _status_hashes(self, live: _ClusterLive) -> dict[str, str]:
+        hashes = {
+            protocol.set_key(*key): protocol.status_hash(status)
+            for key, status in live.sets.items()
+        }
+        for key, server in live.servers.items():
+            bare = gameserver_pb2.GameServer()
+            bare.CopyFrom(server)
+            bare.cluster = ""
+            hashes[protocol.game_server_key(*key)] = protocol.status_hash(bare)
+        return hashes
+
+    def _phase_changed(self, cluster: str, before: health.Phase, after: health.Phase) -> None:
+        log.info("cluster %s: %s -> %s", cluster, before.value, after.value)
+        self._dirty.set()
+        for key in self._fleets:
+            self._broadcast.notify(key)
+
+    def _cluster_states(self, key: SetKey) -> list[assignment.ClusterState]:
+        states = []
+        for name, record in sorted(self._clusters.items()):
+            live = self._live.get(name, _ClusterLive())
+            reported = live.sets.get(key)
+            states.append(
+                assignment.ClusterState(
+                    name=name,
+                    labels=dict(record.metadata.labels),
+                    phase=self.phase(name),
+                    unknown_since=live.liveness.unknown_since,
+                    allocated=reported.counts.allocated if reported is not None else 0,
+                )
+            )
+        return states
+
+    def _assign(self, fleet: fleet_pb2.Fleet) -> Placement:
+        key = _key(fleet)
+        return assignment.assign(
+            fleet, self._cluster_states(key), self._previous.get(key, {}), self._clock()
+        )
+
+    def _starting(self) -> bool:
+        """Right after start, wait for every registered agent (or the grace period) before
+        placing, so that a hub restart does not move replicas off clusters not yet back."""
+        if self._clock() - self._started_at > self.policy.grace:
+            return False
+        return any(name not in self._sessions for name in self._clusters)
+
+    def _reconcile(self) -> None:
+        self._deferred = self._starting()
+        if self._deferred:
+            return
+        desired: dict[str, dict[SetKey, agent_pb2.DesiredSet]] = {}
+        for key, fleet in self._fleets.items():
+            placement = self._assign(fleet)
+            self._placements[key] = placement
+            self._previous[key] = placement.replicas_by_cluster()
+            for share in placement.assignments:
+                desired.setdefault(share.cluster, {})[key] = desired_sets.desired_set(fleet, share)
+            self._broadcast.notify(key)
+        for name, session in self._sessions.items():
+            if self.phase(name) is health.Phase.UNKNOWN and name not in desired:
+                continue
+            wanted = desired.get(name, {})
+            change = desired_sets.changes(wanted, session.held)
+            if not change:
+                continue
+            message = agent_pb2.DesiredSets(sets=change.send)
+            for namespace, set_name in change.delete:
+                message.sets.add(namespace=namespace, name=set_name, deleted=True)
+            session.send(agent_pb2.HubMessage(desired=message))
+            session.held = {key: desired_set.hash for key, desired_set in wanted.items()}
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                self._reconcile()
+            except Exception:
+                log.exception("reconcile failed; retrying on the next change")
+
+    async def _tick_health(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick)
+            now = self._clock()
+            for name in list(self._clusters):
+                live = self._live.setdefault(name, _ClusterLive())
+                before = live.liveness.phase
+                live.liveness = health.on_tick(live.liveness, now, self.policy)
+                if live.liveness.phase is not before:
+                    self._phase_changed(name, before, live.liveness.phase)
+            failover_pending = any(
+                f.spec.placement.failover.enabled for f in self._fleets.values()
+            ) and any(self.phase(n) is health.Phase.UNKNOWN for n in self._clusters)
+            if failover_pending or (self._deferred and not self._starting()):
+                self._dirty.set()
+
+    async def _follow_fleets(self, start_revision: int) -> None:
+        async for event in self._watch(self._fleet_registry.watch, start_revision, "fleets"):
+            key = (event.fleet.metadata.namespace, event.fleet.metadata.name)
+            if event.type == "DELETED":
+                self._fleets.pop(key, None)
+                self._placements.pop(key, None)
+            else:
+                self._fleets[key] = event.fleet
+            self._dirty.set()
+
+    async def _follow_clusters(self, start_revision: int) -> None:
+        revision = start_revision
+        while True:
+            try:
+                async for event in self._cluster_registry.watch(revision):
+                    revision = event.revision + 1
+                    name = event.kv.key.removeprefix(codec.CLUSTERS_PREFIX)
+                    if event.type is store_api.EventType.DELETE:
+                        self._clusters.pop(name, None)
+                        self._live.pop(name, None)
+                    else:
+                        record = codec.decode(event.kv.value, cluster_pb2.Cluster)
+                        record.metadata.revision = event.kv.mod_revision
+                        self._clusters[name] = record
+                    self._dirty.set()
+                    for key in self._fleets:
+                        self._broadcast.notify(key)
+            except store_api.CompactedError:
+                clusters, listed_at = await self._cluster_registry.list_at()
+                self._clusters = {c.metadata.name: c for c in clusters}
+                revision = listed_at + 1
+                self._dirty.set()
+
+    async def _watch(
+        self,
+        watch: Callable[..., AsyncIterator[fleet_pb2.FleetEvent]],
+        start_revision: int,
+        what: str,
+    ) -> AsyncIterator[fleet_pb2.FleetEvent]:
+        revision = start_revision
+        while True:
+            try:
+                async for event in watch("", None, revision):
+                    revision = event.revision + 1
+                    yield event
+            except Exception as exc:  # compaction or a store outage: list again and go on
+                log.warning("watch of %s ended (%s); listing again", what, exc)
+                fleets, listed_at = await self._fleet_registry.list()
+                self._fleets = {_key(f): f for f in fleets}
+                self._dirty.set()
+                revision = listed_at + 1
+                await asyncio.sleep(1.0)
+
+
+def _key(fleet: fleet_pb2.Fleet) -> SetKey:
+    return (fleet.metadata.namespace, fleet.metadata.name)

@@ -1,0 +1,55 @@
+"""One connected agent: what it holds, what to send it, and operations awaiting its answer."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from gamefleet.v1 import agent_pb2
+
+from hub.core.desired_sets import SetKey
+
+_operation_ids = itertools.count(1)
+
+
+class AgentSession:
+    """The hub's side of one ``AgentService.Connect`` stream."""
+
+    def __init__(self, cluster: str, held: dict[SetKey, str]) -> None:
+        self.cluster = cluster
+        # Spec hash of every set the agent holds (it told us on hello; we track what we send).
+        self.held = held
+        self.outbox: asyncio.Queue[agent_pb2.HubMessage | None] = asyncio.Queue()
+        self._pending: dict[str, asyncio.Future[agent_pb2.OperationResult]] = {}
+        self.closed = False
+
+    def send(self, message: agent_pb2.HubMessage) -> None:
+        if not self.closed:
+            self.outbox.put_nowait(message)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.outbox.put_nowait(None)
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionError(f"agent of {self.cluster} disconnected"))
+
+    async def operate(
+        self, operation: agent_pb2.TargetedOperation, timeout: float
+    ) -> agent_pb2.OperationResult:
+        operation.id = f"op-{next(_operation_ids)}"
+        future: asyncio.Future[agent_pb2.OperationResult] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._pending[operation.id] = future
+        try:
+            self.send(agent_pb2.HubMessage(operation=operation))
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending.pop(operation.id, None)
+
+    def resolve(self, result: agent_pb2.OperationResult) -> None:
+        future = self._pending.get(result.id)
+        if future is not None and not future.done():
+            future.set_result(result)

@@ -1,0 +1,176 @@
+"""A protocol-level agent: speaks AgentService.Connect like a real agent, without Kubernetes.
+
+Used by hub integration tests (hub ↔ agents over loopback gRPC) and by the federation
+benchmark's load generator. It holds what the hub sends and reports whatever status it is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+from gamefleet.v1 import agent_pb2, agent_pb2_grpc, gameserver_pb2
+
+SetKey = tuple[str, str]
+
+
+class SimulatedAgent:
+    def __init__(
+        self,
+        address: str,
+        cluster: str,
+        labels: dict[str, str] | None = None,
+        heartbeat_interval: float = 0.5,
+        channel_factory: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
+    ) -> None:
+        self.address = address
+        self.cluster = cluster
+        self.labels = labels or {}
+        self.heartbeat_interval = heartbeat_interval
+        self._channel_factory = channel_factory
+        self.sets: dict[SetKey, agent_pb2.DesiredSet] = {}
+        self.received: list[agent_pb2.HubMessage] = []
+        self.status_hashes: dict[str, str] = {}
+        self.operations: list[agent_pb2.TargetedOperation] = []
+        self._outbox: asyncio.Queue[agent_pb2.AgentMessage | None] = asyncio.Queue()
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self.heartbeats = True
+        self.error: BaseException | None = None
+
+    async def start(self) -> SimulatedAgent:
+        self._channel = self._channel_factory(self.address)
+        self._outbox = asyncio.Queue()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        self._outbox.put_nowait(None)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                await self._task
+        if self._channel is not None:
+            await self._channel.close(None)
+
+    def send(self, message: agent_pb2.AgentMessage) -> None:
+        self._outbox.put_nowait(message)
+
+    def report(self, delta: agent_pb2.StatusDelta) -> None:
+        self.send(agent_pb2.AgentMessage(status=delta))
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
+
+    def _hello(self) -> agent_pb2.AgentMessage:
+        held = [
+            agent_pb2.SetVersion(
+                namespace=s.namespace,
+                name=s.name,
+                version=s.version,
+                hash=s.hash,
+                replicas=int(s.spec.fields["replicas"].number_value),
+            )
+            for s in self.sets.values()
+        ]
+        hello = agent_pb2.AgentHello(
+            cluster=self.cluster,
+            labels=self.labels,
+            agent_version="simulated",
+            network_plugins=["Kubernetes-HostPort", "Kubernetes-NodePort"],
+            held_sets=held,
+        )
+        hello.capacity.nodes = 3
+        return agent_pb2.AgentMessage(hello=hello)
+
+    async def _messages(self) -> AsyncIterator[agent_pb2.AgentMessage]:
+        yield self._hello()
+        while (message := await self._outbox.get()) is not None:
+            yield message
+
+    async def _beat(self) -> None:
+        while True:
+            if self.heartbeats:
+                self.send(agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat()))
+            await asyncio.sleep(self.heartbeat_interval)
+
+    async def _run(self) -> None:
+        assert self._channel is not None
+        stub = agent_pb2_grpc.AgentServiceStub(self._channel)
+        beat = asyncio.create_task(self._beat())
+        try:
+            async for message in stub.Connect(self._messages()):
+                await self._handle(message)
+        except BaseException as exc:
+            self.error = exc
+            async with self._changed:
+                self._changed.notify_all()
+            raise
+        finally:
+            beat.cancel()
+
+    async def _handle(self, message: agent_pb2.HubMessage) -> None:
+        self.received.append(message)
+        kind = message.WhichOneof("body")
+        if kind == "desired":
+            for desired in message.desired.sets:
+                key = (desired.namespace, desired.name)
+                if desired.deleted:
+                    self.sets.pop(key, None)
+                else:
+                    self.sets[key] = desired
+        elif kind == "status_hashes":
+            self.status_hashes = dict(message.status_hashes.hashes)
+        elif kind == "operation":
+            self.operations.append(message.operation)
+            self.send(
+                agent_pb2.AgentMessage(
+                    operation_result=agent_pb2.OperationResult(
+                        id=message.operation.id, updated=message.operation.game_servers
+                    )
+                )
+            )
+        async with self._changed:
+            self._changed.notify_all()
+
+    def replicas(self, namespace: str, name: str) -> int | None:
+        desired = self.sets.get((namespace, name))
+        return None if desired is None else int(desired.spec.fields["replicas"].number_value)
+
+
+def set_status(
+    desired: agent_pb2.DesiredSet, ready: int, allocated: int = 0
+) -> agent_pb2.GameServerSetStatus:
+    """The status a settled agent reports for ``desired``."""
+    replicas = int(desired.spec.fields["replicas"].number_value)
+    status = agent_pb2.GameServerSetStatus(
+        namespace=desired.namespace,
+        name=desired.name,
+        applied_version=desired.version,
+        applied_hash=desired.hash,
+        desired_replicas=replicas,
+    )
+    status.counts.replicas = replicas
+    status.counts.ready = ready
+    status.counts.available = ready
+    status.counts.updated = replicas
+    status.counts.updated_ready = ready
+    status.counts.allocated = allocated
+    return status
+
+
+def game_server(
+    namespace: str, fleet: str, ordinal: int, state: str = "Ready", ops_state: str = "None"
+) -> gameserver_pb2.GameServer:
+    return gameserver_pb2.GameServer(
+        namespace=namespace,
+        name=f"{fleet}-{ordinal}",
+        fleet=fleet,
+        state=state,
+        ops_state=ops_state,
+        labels={"game.kruise.io/owner-gss": fleet},
+    )
