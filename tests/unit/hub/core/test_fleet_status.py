@@ -1,0 +1,83 @@
+"""A fleet's status from its placement and what each cluster's agent reports."""
+
+from __future__ import annotations
+
+from gamefleet.v1 import agent_pb2, fleet_pb2
+
+from hub.core.desired_sets import set_hash
+from hub.core.fleet_status import ClusterReport, fleet_status
+from hub.core.health import Phase
+from hub.core.placement import ClusterAssignment, Placement
+
+from .test_assignment import fleet
+
+
+def placement(**replicas: int) -> Placement:
+    return Placement(
+        assignments=tuple(
+            ClusterAssignment(name, count, {}, "h" * 64) for name, count in replicas.items()
+        ),
+        unplaced=0,
+        conditions=(),
+    )
+
+
+def reported(
+    replicas: int, ready: int, allocated: int = 0, updated: int | None = None
+) -> agent_pb2.GameServerSetStatus:
+    status = agent_pb2.GameServerSetStatus(
+        applied_version=1, applied_hash=set_hash("h" * 64, replicas), desired_replicas=replicas
+    )
+    status.counts.replicas = replicas
+    status.counts.ready = ready
+    status.counts.allocated = allocated
+    status.counts.updated = replicas if updated is None else updated
+    return status
+
+
+def conditions(status: fleet_pb2.FleetStatus) -> dict[str, tuple[str, str]]:
+    return {c.type: (c.status, c.reason) for c in status.conditions}
+
+
+def test_totals_and_conditions_of_a_settled_fleet() -> None:
+    status = fleet_status(
+        fleet(),
+        placement(eu=6, us=3),
+        {
+            "eu": ClusterReport(Phase.READY, reported(6, 6, allocated=2)),
+            "us": ClusterReport(Phase.READY, reported(3, 3)),
+        },
+    )
+    assert (status.replicas, status.counts.ready, status.counts.allocated) == (9, 9, 2)
+    assert [c.cluster_phase for c in status.clusters] == ["Ready", "Ready"]
+    assert conditions(status) == {
+        "Progressing": ("False", "Complete"),
+        "Available": ("True", "ReadyReplicas"),
+        "Degraded": ("False", "Healthy"),
+    }
+
+
+def test_a_cluster_still_updating_keeps_the_fleet_progressing() -> None:
+    status = fleet_status(
+        fleet(),
+        placement(eu=6, us=3),
+        {
+            "eu": ClusterReport(Phase.READY, reported(6, 6, updated=4)),
+            "us": ClusterReport(Phase.READY, reported(3, 3)),
+        },
+    )
+    assert conditions(status)["Progressing"] == ("True", "RollingOut")
+
+
+def test_a_silent_cluster_degrades_the_fleet_and_unready_servers_make_it_unavailable() -> None:
+    status = fleet_status(
+        fleet(),
+        placement(eu=6, us=3),
+        {
+            "eu": ClusterReport(Phase.READY, reported(6, 5)),
+            "us": ClusterReport(Phase.UNKNOWN, None),
+        },
+    )
+    assert conditions(status)["Degraded"] == ("True", "ClusterUnknown")
+    assert conditions(status)["Available"] == ("False", "ReadyReplicas")
+    assert conditions(status)["Progressing"][0] == "True"
