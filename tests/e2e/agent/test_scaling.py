@@ -1,9 +1,11 @@
-"""OKG scaling scenarios 1 and 7–10, player continuity on scale-down, Kill, and the scale
+"""OKG scaling scenarios 1 and 7 to 10, player continuity on scale-down, Kill, and the scale
 subresource, each against a real API server with the agent as its own process."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import pytest
 
 from agent.kube import client as kclient
 from agent.kube import resources
@@ -11,7 +13,7 @@ from agent.kube import resources
 if TYPE_CHECKING:
     from .harness import AgentProcess, Namespace
 
-pytestmark = __import__("pytest").mark.usefixtures("agent")
+pytestmark = pytest.mark.usefixtures("agent")
 
 
 async def test_scenario_1_scale_down_order(namespace: Namespace) -> None:

@@ -108,7 +108,8 @@ async def test_per_server_image_override(namespace: Namespace) -> None:
     await _wait_images(namespace, "gs", {"gs-0": "game:1", "gs-1": "game:canary"})
 
     async def ready() -> bool:
-        return (await namespace.get_gs("gs-1")).get("status", {}).get("currentState") == "Ready"
+        status = (await namespace.get_gs("gs-1")).get("status") or {}
+        return bool(status.get("currentState") == "Ready")
 
     await eventually(ready, 30.0, "gs-1 Ready on its own image")
     assert uids(await namespace.pods("gs")) == before
