@@ -48,7 +48,8 @@ def _print_fleets(fleets: list[fleet_pb2.Fleet], fmt: str) -> None:
         docs = [output.document(f, FLEET_API_VERSION, "Fleet") for f in fleets]
         output.print_documents(docs, fmt)
         return
-    headers = ["NAMESPACE", "NAME", "REPLICAS", "PLACED", "CLUSTERS", "GENERATION", "AGE"]
+    headers = ["NAMESPACE", "NAME", "REPLICAS", "PLACED", "READY", "ALLOCATED", "CLUSTERS"]
+    headers += ["GENERATION", "AGE"]
     if fmt == "wide":
         headers += ["STRATEGY", "NETWORK", "PROBLEM"]
     rows = []
@@ -58,6 +59,8 @@ def _print_fleets(fleets: list[fleet_pb2.Fleet], fmt: str) -> None:
             fleet.metadata.name,
             fleet.spec.replicas,
             fleet.status.replicas,
+            fleet.status.counts.ready,
+            fleet.status.counts.allocated,
             _placed(fleet),
             fleet.metadata.generation,
             output.age(fleet.metadata.create_time),

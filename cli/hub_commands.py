@@ -8,8 +8,11 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hub.api.server import Hub, HubConfig
+if TYPE_CHECKING:
+    from hub.api.server import HubConfig
+
 
 DEFAULT_STORE = "sqlite:gamefleet-hub.db"
 
@@ -28,6 +31,8 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve(config: HubConfig) -> None:
+    from hub.api.server import Hub
+
     hub = Hub(config)
     await hub.start()
     stop = asyncio.Event()
@@ -42,6 +47,8 @@ async def _serve(config: HubConfig) -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
+    from hub.api.server import HubConfig
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = HubConfig(
         store_url=args.store,

@@ -8,7 +8,14 @@ from collections.abc import Callable, Sequence
 
 import grpc
 
-from . import cluster_commands, connection, fleet_commands, hub_commands
+from . import (
+    cert_commands,
+    cluster_commands,
+    connection,
+    fleet_commands,
+    gameserver_commands,
+    hub_commands,
+)
 from .errors import CliError
 
 Handler = Callable[[argparse.Namespace], None]
@@ -47,6 +54,25 @@ def build_parser() -> _Parser:
     serve = hub_commands_.add_parser("serve", help="serve the hub's gRPC API")
     hub_commands.add_serve_flags(serve)
     serve.set_defaults(handler=hub_commands.serve)
+    for name, add_flags, handler, text in (
+        ("init-ca", cert_commands.add_flags_init_ca, cert_commands.init_ca,
+         "create the hub's certificate authority"),
+        ("issue-agent-cert", cert_commands.add_flags_issue_agent_cert,
+         cert_commands.issue_agent_cert, "issue a cluster's agent client certificate"),
+        ("issue-server-cert", cert_commands.add_flags_issue_server_cert,
+         cert_commands.issue_server_cert, "issue the hub's serving certificate"),
+    ):  # fmt: skip
+        sub = hub_commands_.add_parser(name, help=text)
+        add_flags(sub)
+        sub.set_defaults(handler=handler)
+
+    agent = commands.add_parser("agent", help="run the in-cluster agent")
+    agent_commands = agent.add_subparsers(dest="agent_command", required=True, parser_class=_Parser)
+    # The agent's own parser takes its flags, so that client commands never import it.
+    agent_run = agent_commands.add_parser(
+        "run", help="reconcile GameServerSets in one cluster", add_help=False
+    )
+    agent_run.add_argument("agent_args", nargs=argparse.REMAINDER)
 
     apply = _client_parser(commands, "apply", help="create or update fleets from a manifest")
     apply.add_argument("-f", "--filename", required=True, help="YAML file, or - for stdin")
@@ -60,13 +86,25 @@ def build_parser() -> _Parser:
         ("fleet", fleet_commands.get),
         ("clusters", cluster_commands.get),
         ("cluster", cluster_commands.get),
+        ("gameservers", gameserver_commands.get),
+        ("gameserver", gameserver_commands.get),
+        ("gs", gameserver_commands.get),
     ):
         sub = _client_parser(get_kinds, kind)
         sub.add_argument("name", nargs="?")
         _output_flag(sub)
-        if kind.startswith("fleet"):
+        if not kind.startswith("cluster"):
             sub.add_argument("-A", "--all-namespaces", action="store_true")
+        if kind.startswith(("gameserver", "gs")):
+            gameserver_commands.add_filter_flags(sub)
         sub.set_defaults(handler=handler)
+
+    update = commands.add_parser("update", help="targeted operations on game servers")
+    update_kinds = update.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    for kind in ("gameservers", "gameserver", "gs"):
+        sub = _client_parser(update_kinds, kind)
+        gameserver_commands.add_update_flags(sub)
+        sub.set_defaults(handler=gameserver_commands.update)
 
     delete = commands.add_parser("delete", help="delete a fleet")
     delete_kinds = delete.add_subparsers(dest="kind", required=True, parser_class=_Parser)
@@ -104,11 +142,23 @@ def build_parser() -> _Parser:
     return parser
 
 
+def _run_agent(argv: Sequence[str]) -> int:
+    from agent import run
+
+    parser = _Parser(prog="gamefleet agent run", description=run.__doc__)
+    run.add_agent_flags(parser)
+    run.run(parser.parse_args(argv))
+    return 0
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["agent", "run"]:
+        return _run_agent(argv[2:])
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
