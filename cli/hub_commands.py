@@ -10,6 +10,8 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import CliError
+
 if TYPE_CHECKING:
     from hub.api.server import HubConfig
 
@@ -28,6 +30,15 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", default=os.environ.get("GAMEFLEET_LISTEN", "127.0.0.1:7400"))
     parser.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="server private key (PEM)")
+    parser.add_argument(
+        "--client-ca", type=Path, help="CA that signs agent certificates (enables agent mTLS)"
+    )
+    parser.add_argument(
+        "--agent-listen", help="address of the agents' mTLS port (with --client-ca)"
+    )
+    parser.add_argument(
+        "--token-file", type=Path, help="bearer tokens of API users, one per line (token[,user])"
+    )
 
 
 async def _serve(config: HubConfig) -> None:
@@ -42,6 +53,8 @@ async def _serve(config: HubConfig) -> None:
     print(
         f"hub listening on {config.listen} (port {hub.port}), store {config.store_url}", flush=True
     )
+    if hub.agent_port is not None:
+        print(f"hub agent port listening on {config.agent_listen} (port {hub.agent_port})")
     await stop.wait()
     await hub.stop()
 
@@ -56,5 +69,11 @@ def serve(args: argparse.Namespace) -> None:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         advertise=args.advertise,
+        client_ca=args.client_ca,
+        agent_listen=args.agent_listen,
+        token_file=args.token_file,
     )
-    asyncio.run(_serve(config))
+    try:
+        asyncio.run(_serve(config))
+    except (ValueError, OSError) as exc:
+        raise CliError(f"hub serve: {exc}") from exc

@@ -7,14 +7,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
-import grpc
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc
 
 from hub.core import names
 from hub.federation.federation import Federation
 from hub.federation.session import AgentSession
 
-from .errors import AbortError, Context, invalid
+from . import auth
+from .errors import Context, invalid
 from .leadership import LeaderGate
 
 log = logging.getLogger(__name__)
@@ -65,12 +65,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         problem = names.dns1123_label_problem(hello.cluster)
         if problem:
             raise invalid("hello.cluster", problem)
-        identity = self._identity_of(context)
-        if identity is not None and identity != hello.cluster:
-            raise AbortError(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"hello.cluster: certificate is for cluster {identity!r}, not {hello.cluster!r}",
-            )
+        auth.check_cluster(self._identity_of(context), hello.cluster, "hello.cluster")
         return hello
 
     async def _read(

@@ -35,7 +35,8 @@ from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import FleetRegistry
 from hub.store import interface as store_api
 
-from .agents import AgentServicer
+from . import auth
+from .agents import AgentServicer, no_identity
 from .clusters import ClusterServicer
 from .errors import ErrorInterceptor
 from .fleets import FleetServicer
@@ -61,6 +62,11 @@ class HubConfig:
     listen: str = "127.0.0.1:7400"
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # With a client CA, agents connect with certificates it signed on ``agent_listen``.
+    client_ca: Path | None = None
+    agent_listen: str | None = None
+    # With a token file, user calls need "authorization: Bearer <token>".
+    token_file: Path | None = None
     # The address other replicas and clients reach this hub at; default: the bound address.
     advertise: str | None = None
     health: HealthPolicy = dataclasses.field(default_factory=HealthPolicy)
@@ -74,6 +80,7 @@ class Hub:
         self.store: store_api.Store | None = None
         self.server: grpc.aio.Server | None = None
         self.port = 0
+        self.agent_port: int | None = None
         self.health = health_aio.HealthServicer()
         self.gate = LeaderGate()
         self.clusters: ClusterRegistry | None = None
@@ -86,7 +93,10 @@ class Hub:
         self.store = await store_factory.open_store(self.config.store_url)
         clusters = self.clusters = ClusterRegistry(self.store)
         fleets = self.fleets = FleetRegistry(self.store)
-        server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+        config = self.config
+        server = grpc.aio.server(
+            interceptors=[auth.interceptor(config.token_file, config.client_ca), ErrorInterceptor()]
+        )
         fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleets, self.gate), server)
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
             ClusterServicer(clusters, self.gate), server
@@ -94,12 +104,23 @@ class Hub:
         gameserver_pb2_grpc.add_GameServerServiceServicer_to_server(
             GameServerServicer(self.gate), server
         )
-        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self.gate), server)
+        identity_of = auth.cluster_identity if config.client_ca is not None else no_identity
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(
+            AgentServicer(self.gate, identity_of), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.port = self._bind(server)
+        ports = auth.add_ports(
+            server,
+            config.listen,
+            tls_cert=config.tls_cert,
+            tls_key=config.tls_key,
+            client_ca=config.client_ca,
+            agent_listen=config.agent_listen,
+        )
+        self.port, self.agent_port = ports.user, ports.agent
         await server.start()
         self.server = server
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -138,15 +159,6 @@ class Hub:
                 self._leading.clear()
                 await self._set_serving(False)
                 await federation.stop()
-
-    def _bind(self, server: grpc.aio.Server) -> int:
-        cert, key = self.config.tls_cert, self.config.tls_key
-        if cert is None and key is None:
-            return server.add_insecure_port(self.config.listen)
-        if cert is None or key is None:
-            raise ValueError("--tls-cert and --tls-key go together")
-        credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
-        return server.add_secure_port(self.config.listen, credentials)
 
     async def wait(self) -> None:
         if self.server is not None:

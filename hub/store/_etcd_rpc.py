@@ -231,7 +231,10 @@ class EtcdRpc:
                 self._conn = _Connection(self.endpoints[self._index])
             conn = self._conn
         try:
-            await asyncio.wait_for(conn.channel.channel_ready(), self._connect_timeout)
+            # Not wait_for: on Python 3.11 it can swallow a cancellation that races with an
+            # already-ready channel, leaving the caller running after it was cancelled.
+            async with asyncio.timeout(self._connect_timeout):
+                await conn.channel.channel_ready()
         except TimeoutError:
             await self._rotate(conn)
             raise _NotReady(f"{conn.endpoint} not ready") from None
@@ -335,15 +338,16 @@ class EtcdRpc:
             raise interface.StoreError(f"etcd lease grant failed: {response.error}")
         return int(response.ID), int(response.TTL)
 
-    async def keep_alive(self, lease_id: int, timeout: float) -> int:  # noqa: ASYNC109
+    async def keep_alive(self, lease_id: int, within: float) -> int:
         """Refresh the lease once; return its remaining TTL (0 or less: the lease is gone)."""
-        conn = await self._connected(timeout)
         try:
-            call = conn.lease.LeaseKeepAlive(
-                iter([rpc.LeaseKeepAliveRequest(ID=lease_id)]), timeout=timeout
-            )
-            async for response in call:
-                return int(response.TTL)
+            async with asyncio.timeout(within):
+                conn = await self._connected(None)
+                call = conn.lease.LeaseKeepAlive(iter([rpc.LeaseKeepAliveRequest(ID=lease_id)]))
+                async for response in call:
+                    return int(response.TTL)
+        except TimeoutError:
+            raise interface.StoreUnavailableError(f"etcd keepalive: no answer in {within:.1f}s")
         except grpc.aio.AioRpcError as e:
             raise interface.StoreUnavailableError(f"etcd keepalive: {e.details()}") from e
         raise interface.StoreUnavailableError("etcd keepalive stream ended without an answer")

@@ -141,7 +141,8 @@ class EtcdElector:
         if lease is not None:
             # Revoking deletes the leader key, so a follower takes over without waiting a TTL.
             with contextlib.suppress(interface.StoreError, TimeoutError):
-                await asyncio.wait_for(self._rpc.revoke_lease(lease), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._rpc.revoke_lease(lease)
         await self._published.set(Leadership(False, None))
         await self._published.end()
         await self._rpc.close()
@@ -175,7 +176,8 @@ class EtcdElector:
         # A lease that might still hold the leader key would block every campaign until it
         # expires; give it up now when etcd is reachable.
         with contextlib.suppress(interface.StoreError, TimeoutError):
-            await asyncio.wait_for(self._rpc.revoke_lease(lease), 1.0)
+            async with asyncio.timeout(1.0):
+                await self._rpc.revoke_lease(lease)
 
     async def _keep_alive(self, lease: int, deadline: float, lost: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
