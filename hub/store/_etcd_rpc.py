@@ -347,7 +347,9 @@ class EtcdRpc:
                 async for response in call:
                     return int(response.TTL)
         except TimeoutError:
-            raise interface.StoreUnavailableError(f"etcd keepalive: no answer in {within:.1f}s")
+            raise interface.StoreUnavailableError(
+                f"etcd keepalive: no answer in {within:.1f}s"
+            ) from None
         except grpc.aio.AioRpcError as e:
             raise interface.StoreUnavailableError(f"etcd keepalive: {e.details()}") from e
         raise interface.StoreUnavailableError("etcd keepalive stream ended without an answer")
