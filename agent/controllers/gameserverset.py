@@ -620,14 +620,7 @@ class _Run:
             "currentState": current_state.value,
             "updatePriority": view.update_priority,
             "deletionPriority": view.deletion_priority,
-            "podStatus": {
-                "phase": pod_status.get("phase"),
-                "podIP": pod_status.get("podIP"),
-                "hostIP": pod_status.get("hostIP"),
-                "startTime": pod_status.get("startTime"),
-                "conditions": pod_status.get("conditions") or [],
-                "containerStatuses": pod_status.get("containerStatuses") or [],
-            },
+            "podStatus": _pod_status_summary(pod_status),
             "networkStatus": {
                 **(current.get("networkStatus") or {}),
                 "desiredNetworkState": desired_net,
@@ -672,3 +665,29 @@ class _Run:
             self.kube.delete(resources.GAME_SERVER, self.namespace, name, uid=uid)
         )
         self.expect.deleted(self.o._gs, (self.namespace, name), uid)
+
+
+def _pod_status_summary(pod_status: Obj) -> Obj:
+    """The part of the pod's status a GameServer carries: what a game or an operator reads
+    (phase, addresses, readiness, images, restarts), without the timestamps that would turn
+    every kubelet heartbeat into a GameServer write."""
+    conditions = {
+        str(c.get("type")): str(c.get("status")) for c in pod_status.get("conditions") or []
+    }
+    summary: Obj = {
+        "phase": pod_status.get("phase", "Pending"),
+        "ready": conditions.get("Ready") == "True",
+        "containers": [
+            {
+                "name": c.get("name"),
+                "image": c.get("image"),
+                "ready": bool(c.get("ready")),
+                "restartCount": int(c.get("restartCount") or 0),
+            }
+            for c in pod_status.get("containerStatuses") or []
+        ],
+    }
+    for key in ("podIP", "hostIP", "startTime", "reason", "message"):
+        if pod_status.get(key):
+            summary[key] = pod_status[key]
+    return summary

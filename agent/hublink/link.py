@@ -1,0 +1,331 @@
+"""The agent's side of AgentService.Connect.
+
+Down: desired GameServerSets, applied with server-side apply only when their hash differs from
+what the cluster holds; sets the hub stops wanting are scaled to 0 and deleted once empty, so an
+allocated server is never taken down by the hub's change of mind. Up: heartbeats, and status
+deltas — only what differs from the hashes the hub holds, batched.
+Reconnects with exponential backoff and full jitter; the cluster keeps working meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+from gamefleet import protocol
+from gamefleet.v1 import agent_pb2, agent_pb2_grpc, gameserver_pb2
+
+from agent.kube import cache as kcache
+from agent.kube import client as kclient
+from agent.kube import resources
+
+from . import translate
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = resources.Resource("v1", "namespaces", "Namespace", namespaced=False)
+AGENT_VERSION = "0.1.0"
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkConfig:
+    hub: str
+    cluster: str
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    heartbeat_interval: float = 2.0
+    network_plugins: tuple[str, ...] = ()
+    # A status change waits this long for others to share its message.
+    batch_window: float = 0.03
+    batch_max: int = 500
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+
+
+class HubLink:
+    """Keeps one cluster's hub-managed sets as the hub wants them, and the hub informed."""
+
+    def __init__(
+        self,
+        config: LinkConfig,
+        kube: kclient.KubeClient,
+        sets: kcache.WatchCache,
+        game_servers: kcache.WatchCache,
+        pods: kcache.WatchCache,
+    ) -> None:
+        self.config = config
+        self._kube = kube
+        self._sets = sets
+        self._game_servers = game_servers
+        self._pods = pods
+        self._dirty: dict[str, None] = {}
+        self._wake = asyncio.Event()
+        self._sent: dict[str, str] = {}
+        self._connected = False
+        self.connected_event = asyncio.Event()
+        sets.add_handler(self._on_set)
+        game_servers.add_handler(self._on_game_server)
+
+    # -- cache events ------------------------------------------------------------------------
+
+    def _on_set(self, _: kcache.EventType, obj: kclient.Obj) -> None:
+        if translate.managed(obj):
+            self._mark(protocol.set_key(*kcache.key_of(obj)))
+            if translate.retiring(obj):
+                asyncio.get_running_loop().create_task(self._finish_retiring(obj))
+
+    def _on_game_server(self, _: kcache.EventType, obj: kclient.Obj) -> None:
+        self._mark(protocol.game_server_key(*kcache.key_of(obj)))
+
+    def _mark(self, key: str) -> None:
+        if self._connected:
+            self._dirty[key] = None
+            self._wake.set()
+
+    # -- the connection ----------------------------------------------------------------------
+
+    def _channel(self) -> grpc.aio.Channel:
+        config = self.config
+        if config.ca_file is None:
+            return grpc.aio.insecure_channel(config.hub)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=config.ca_file.read_bytes(),
+            private_key=config.key_file.read_bytes() if config.key_file else None,
+            certificate_chain=config.cert_file.read_bytes() if config.cert_file else None,
+        )
+        return grpc.aio.secure_channel(config.hub, credentials)
+
+    async def run(self) -> None:
+        """Stay connected until cancelled, backing off (with jitter) after each failure."""
+        delay = self.config.backoff_initial
+        while True:
+            started = time.monotonic()
+            try:
+                async with self._channel() as channel:
+                    await self._session(agent_pb2_grpc.AgentServiceStub(channel))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("hub link to %s ended: %s", self.config.hub, _describe(exc))
+            finally:
+                self._connected = False
+                self.connected_event.clear()
+            if time.monotonic() - started > self.config.backoff_max:
+                delay = self.config.backoff_initial
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, self.config.backoff_max)
+
+    async def _session(self, stub: agent_pb2_grpc.AgentServiceStub) -> None:
+        outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
+        outbox.put_nowait(agent_pb2.AgentMessage(hello=self._hello()))
+
+        async def messages() -> AsyncIterator[agent_pb2.AgentMessage]:
+            while True:
+                yield await outbox.get()
+
+        call = stub.Connect(messages())
+        tasks = [asyncio.create_task(self._heartbeats(outbox))]
+        try:
+            async for message in call:
+                kind = message.WhichOneof("body")
+                if kind == "status_hashes":
+                    self._start_reporting(message.status_hashes)
+                    tasks.append(asyncio.create_task(self._report(outbox)))
+                elif kind == "desired":
+                    await self._apply(message.desired)
+                elif kind == "operation":
+                    outbox.put_nowait(
+                        agent_pb2.AgentMessage(
+                            operation_result=await self._operate(message.operation)
+                        )
+                    )
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            call.cancel()
+
+    def _hello(self) -> agent_pb2.AgentHello:
+        held = [s for s in map(translate.held_set, self._sets.all()) if s is not None]
+        hello = agent_pb2.AgentHello(
+            cluster=self.config.cluster,
+            labels=self.config.labels,
+            agent_version=AGENT_VERSION,
+            network_plugins=list(self.config.network_plugins),
+            held_sets=held,
+        )
+        return hello
+
+    async def _heartbeats(self, outbox: asyncio.Queue[agent_pb2.AgentMessage]) -> None:
+        while True:
+            beat = agent_pb2.Heartbeat()
+            beat.time.GetCurrentTime()
+            outbox.put_nowait(agent_pb2.AgentMessage(heartbeat=beat))
+            await asyncio.sleep(self.config.heartbeat_interval)
+
+    # -- status up ---------------------------------------------------------------------------
+
+    def _start_reporting(self, hashes: agent_pb2.StatusHashes) -> None:
+        """Resync: every status the hub lacks or holds differently, and deletions it missed."""
+        self._sent = dict(hashes.hashes)
+        self._connected = True
+        self.connected_event.set()
+        self._dirty = dict.fromkeys(self._sent)
+        for obj in self._sets.all():
+            if translate.managed(obj):
+                self._dirty[protocol.set_key(*kcache.key_of(obj))] = None
+        for obj in self._game_servers.all():
+            self._dirty[protocol.game_server_key(*kcache.key_of(obj))] = None
+        self._wake.set()
+
+    async def _report(self, outbox: asyncio.Queue[agent_pb2.AgentMessage]) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.config.batch_window)
+            self._wake.clear()
+            delta = agent_pb2.StatusDelta()
+            keys = list(self._dirty)[: self.config.batch_max]
+            for key in keys:
+                del self._dirty[key]
+                self._describe_into(key, delta)
+            if self._dirty:
+                self._wake.set()
+            if delta.sets or delta.game_servers:
+                outbox.put_nowait(agent_pb2.AgentMessage(status=delta))
+
+    def _describe_into(self, key: str, delta: agent_pb2.StatusDelta) -> None:
+        kind, namespace, name = key.split("/", 2)
+        if kind == "gss":
+            obj = self._sets.get((namespace, name))
+            if obj is None or not translate.managed(obj):
+                set_status = agent_pb2.GameServerSetStatus(
+                    namespace=namespace, name=name, deleted=True
+                )
+            else:
+                set_status = translate.set_status(obj)
+            if self._changed(key, set_status):
+                delta.sets.append(set_status)
+            return
+        obj = self._game_servers.get((namespace, name))
+        server = (
+            gameserver_pb2.GameServer(namespace=namespace, name=name, deleted=True)
+            if obj is None
+            else translate.game_server(obj, node=self._node_of(namespace, name))
+        )
+        if self._changed(key, server):
+            delta.game_servers.append(server)
+
+    def _changed(
+        self, key: str, status: agent_pb2.GameServerSetStatus | gameserver_pb2.GameServer
+    ) -> bool:
+        digest = protocol.status_hash(status)
+        deleted = status.deleted
+        if deleted and key not in self._sent:
+            return False
+        if self._sent.get(key) == digest:
+            return False
+        if deleted:
+            self._sent.pop(key, None)
+        else:
+            self._sent[key] = digest
+        return True
+
+    def _node_of(self, namespace: str, name: str) -> str:
+        pod = self._pods.get((namespace, name))
+        return str(((pod or {}).get("spec") or {}).get("nodeName", ""))
+
+    # -- desired sets down -------------------------------------------------------------------
+
+    async def _apply(self, desired: agent_pb2.DesiredSets) -> None:
+        for wanted in desired.sets:
+            key = (wanted.namespace, wanted.name)
+            current = self._sets.get(key)
+            try:
+                if wanted.deleted:
+                    await self._retire(current)
+                    continue
+                if current is not None and not translate.managed(current):
+                    log.warning("%s/%s exists and was not created by the hub; left alone", *key)
+                    continue
+                if (
+                    current is not None
+                    and _annotations(current).get(translate.SPEC_HASH) == wanted.hash
+                    and not translate.retiring(current)
+                ):
+                    continue
+                await self._ensure_namespace(wanted.namespace)
+                await self._kube.apply(
+                    resources.GAME_SERVER_SET, wanted.namespace, translate.set_object(wanted)
+                )
+            except kclient.ApiError as exc:
+                log.error("applying %s/%s failed: %s", *key, exc)
+
+    async def _retire(self, current: kclient.Obj | None) -> None:
+        if current is None or not translate.managed(current) or translate.retiring(current):
+            return
+        namespace, name = kcache.key_of(current)
+        await self._kube.apply(
+            resources.GAME_SERVER_SET, namespace, translate.retire_object(namespace, name)
+        )
+
+    async def _finish_retiring(self, obj: kclient.Obj) -> None:
+        """Delete a retired set once it has no servers left (allocated ones leave on their own)."""
+        namespace, name = kcache.key_of(obj)
+        if self._pods.by_index(f"{namespace}/{name}"):
+            return
+        status = obj.get("status") or {}
+        if int(status.get("currentReplicas") or 0):
+            return
+        uid = str((obj.get("metadata") or {}).get("uid", ""))
+        with contextlib.suppress(kclient.ApiError):
+            await self._kube.delete(resources.GAME_SERVER_SET, namespace, name, uid=uid)
+
+    async def _ensure_namespace(self, namespace: str) -> None:
+        try:
+            await self._kube.get(NAMESPACE, None, namespace)
+        except kclient.ApiError as exc:
+            if not exc.not_found:
+                raise
+            with contextlib.suppress(kclient.ApiError):
+                await self._kube.create(
+                    NAMESPACE, None, {"apiVersion": "v1", "kind": "Namespace",
+                                      "metadata": {"name": namespace}}
+                )  # fmt: skip
+
+    # -- targeted operations -----------------------------------------------------------------
+
+    async def _operate(self, operation: agent_pb2.TargetedOperation) -> agent_pb2.OperationResult:
+        result = agent_pb2.OperationResult(id=operation.id)
+        patch = translate.game_server_patch(operation.patch)
+        for name in operation.game_servers:
+            if self._game_servers.get((operation.namespace, name)) is None:
+                result.errors[name] = "no such game server in this cluster"
+                continue
+            try:
+                await self._kube.patch(resources.GAME_SERVER, operation.namespace, name, patch)
+            except kclient.ApiError as exc:
+                result.errors[name] = str(exc)
+                continue
+            result.updated.append(name)
+        return result
+
+
+def _annotations(obj: kclient.Obj) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    return str(exc) or type(exc).__name__

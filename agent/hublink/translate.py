@@ -1,0 +1,176 @@
+"""Between the hub's protocol messages and the cluster's GameServerSet/GameServer objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gamefleet import protocol
+from gamefleet.v1 import agent_pb2, gameserver_pb2
+from google.protobuf import json_format, struct_pb2
+
+from agent.core import wire
+
+Obj = dict[str, Any]
+
+MANAGED_BY = "gamefleet.dev/managed-by"
+MANAGED_BY_HUB = "gamefleet-hub"
+FLEET_GENERATION = "gamefleet.dev/fleet-generation"
+SPEC_HASH = "gamefleet.dev/spec-hash"
+# The hub no longer wants the set: it is scaled to 0 and deleted once its servers are gone.
+RETIRING = "gamefleet.dev/retiring"
+API_VERSION = "game.kruise.io/v1alpha1"
+
+
+def managed(obj: Obj) -> bool:
+    return bool(_meta(obj).get("labels", {}).get(MANAGED_BY) == MANAGED_BY_HUB)
+
+
+def retiring(obj: Obj) -> bool:
+    return bool(_meta(obj).get("annotations", {}).get(RETIRING) == "true")
+
+
+def set_object(desired: agent_pb2.DesiredSet) -> Obj:
+    """The server-side-apply body of a desired set, marked as the hub's."""
+    spec = protocol.whole_numbers(json_format.MessageToDict(desired.spec))
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "GameServerSet",
+        "metadata": {
+            "name": desired.name,
+            "namespace": desired.namespace,
+            "labels": {**desired.labels, MANAGED_BY: MANAGED_BY_HUB},
+            "annotations": {
+                FLEET_GENERATION: str(desired.version),
+                SPEC_HASH: desired.hash,
+            },
+        },
+        "spec": spec,
+    }
+
+
+def retire_object(namespace: str, name: str) -> Obj:
+    """The apply body that scales a retired set to 0 (its allocated servers stay until free)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "GameServerSet",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {MANAGED_BY: MANAGED_BY_HUB},
+            "annotations": {RETIRING: "true"},
+        },
+        "spec": {"replicas": 0},
+    }
+
+
+def held_set(obj: Obj) -> agent_pb2.SetVersion | None:
+    """What the agent tells the hub it holds, for a set the hub manages."""
+    if not managed(obj) or retiring(obj):
+        return None
+    meta = _meta(obj)
+    annotations = meta.get("annotations", {})
+    return agent_pb2.SetVersion(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        version=_int(annotations.get(FLEET_GENERATION)),
+        hash=str(annotations.get(SPEC_HASH, "")),
+        replicas=_int((obj.get("spec") or {}).get("replicas")),
+    )
+
+
+def set_status(obj: Obj) -> agent_pb2.GameServerSetStatus:
+    meta = _meta(obj)
+    annotations = meta.get("annotations", {})
+    status = obj.get("status") or {}
+    result = agent_pb2.GameServerSetStatus(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        observed_generation=_int(status.get("observedGeneration")),
+        applied_version=_int(annotations.get(FLEET_GENERATION)),
+        applied_hash=str(annotations.get(SPEC_HASH, "")),
+        held_back=_int(status.get("heldBackReplicas")),
+        desired_replicas=_int((obj.get("spec") or {}).get("replicas")),
+    )
+    if _int(status.get("observedGeneration")) < _int(meta.get("generation")):
+        # The controller has not acted on this spec yet: report it as not applied.
+        result.applied_hash = ""
+    counts = result.counts
+    counts.replicas = _int(status.get("currentReplicas"))
+    counts.ready = _int(status.get("readyReplicas"))
+    counts.available = _int(status.get("availableReplicas"))
+    counts.allocated = _int(status.get("allocatedReplicas"))
+    counts.maintaining = _int(status.get("maintainingReplicas"))
+    counts.wait_to_be_deleted = _int(status.get("waitToBeDeletedReplicas"))
+    counts.updated = _int(status.get("updatedReplicas"))
+    counts.updated_ready = _int(status.get("updatedReadyReplicas"))
+    counts.pre_delete = _int(status.get("preDeleteReplicas"))
+    return result
+
+
+def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
+    meta = _meta(obj)
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    result = gameserver_pb2.GameServer(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        fleet=labels.get(wire.OWNER_GSS, ""),
+        state=str(status.get("currentState", "")),
+        ops_state=str(spec.get("opsState") or "None"),
+        update_priority=_int(status.get("updatePriority", spec.get("updatePriority"))),
+        deletion_priority=_int(status.get("deletionPriority", spec.get("deletionPriority"))),
+        network_disabled=bool(spec.get("networkDisabled")),
+        node=node,
+        labels=labels,
+    )
+    network = status.get("networkStatus")
+    if isinstance(network, dict) and network:
+        result.network_status.update(network)
+    for condition in status.get("serviceQualitiesConditions") or []:
+        if isinstance(condition, dict):
+            result.quality_conditions.add().update(condition)
+    pod_status = status.get("podStatus") or {}
+    for container in pod_status.get("containers") or []:
+        if isinstance(container, dict) and container.get("name"):
+            result.images[str(container["name"])] = str(container.get("image", ""))
+    if status.get("lastTransitionTime"):
+        result.last_transition_time.FromJsonString(str(status["lastTransitionTime"]))
+    return result
+
+
+def game_server_patch(patch: gameserver_pb2.GameServerPatch) -> Obj:
+    """The merge patch of GameServer.spec a targeted operation asks for."""
+    spec: Obj = {}
+    if patch.HasField("ops_state"):
+        spec["opsState"] = patch.ops_state
+    if patch.HasField("update_priority"):
+        spec["updatePriority"] = patch.update_priority
+    if patch.HasField("deletion_priority"):
+        spec["deletionPriority"] = patch.deletion_priority
+    if patch.HasField("network_disabled"):
+        spec["networkDisabled"] = patch.network_disabled
+    if patch.images:
+        spec["containers"] = [
+            {"name": name, "image": image} for name, image in sorted(patch.images.items())
+        ]
+    return {"spec": spec}
+
+
+def _meta(obj: Obj) -> Obj:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value)) if value not in (None, "") else 0
+    except ValueError:
+        return 0
+
+
+def struct_of(document: Mapping[str, Any]) -> struct_pb2.Struct:
+    result = struct_pb2.Struct()
+    result.update(document)
+    return result

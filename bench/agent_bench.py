@@ -1,0 +1,225 @@
+"""Benchmark of the agent on one local cluster; prints one JSON object per figure.
+
+python -m bench.agent_bench [--replicas 1000] [--max-unavailable 100%]
+
+Figures: time from creating an N-replica GameServerSet to N Ready GameServers; time for an
+in-place image update of all N (and how many pods were recreated: must be 0); Kubernetes API
+writes the agent made per game server created and per game server updated; the agent's resident
+memory with N game servers. The agent runs as its own process (`python -m agent`), scoped to a
+fresh namespace; writes are read from its /metrics. kwok does not report restarted containers
+after an image patch, so the benchmark runs the kubelet stand-in of the e2e tests (its writes are
+not the agent's and are not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pathlib
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+from agent.controllers import views
+from agent.core import wire
+from agent.kube import cache as kcache
+from agent.kube import client as kclient
+from agent.kube import crds, resources
+from tests.e2e.agent.kubelet import ImageRestarter
+from tests.localcluster import manager
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _machine() -> dict[str, Any]:
+    mem_kib = int(pathlib.Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(mem_kib / 2**20, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def _emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
+    record = {
+        "figure": figure,
+        "value": round(value, 3),
+        "unit": unit,
+        "parameters": parameters,
+        "machine": _machine(),
+    }
+    print(json.dumps(record), flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _writes(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    found = {}
+    for match in re.finditer(r'gamefleet_agent_api_writes\{call="([^"]+)"\} ([0-9.e+]+)', text):
+        found[match.group(1)] = float(match.group(2))
+    return found
+
+
+def _rss_mib(pid: int) -> float:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _state(gs: kclient.Obj) -> str:  # the GameServer's currentState
+    return str((gs.get("status") or {}).get("currentState", ""))
+
+
+async def _wait(what: str, check: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached in {seconds}s")
+        await asyncio.sleep(0.1)
+
+
+async def bench(args: argparse.Namespace) -> None:
+    clusters, _ = manager.ensure(1, 3)
+    kubeconfig = str(clusters[0].kubeconfig)
+    kube = await kclient.KubeClient.connect(kubeconfig)
+    await crds.install(kube)
+    namespace = f"bench-agent-{uuid.uuid4().hex[:6]}"
+    await kube.create(
+        resources.Resource("v1", "namespaces", "Namespace", False),
+        None,
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+    )
+    port = _free_port()
+    log = pathlib.Path(tempfile.gettempdir()) / f"{namespace}.log"
+    agent = subprocess.Popen(  # noqa: ASYNC220 - started once, before any waiting
+        [sys.executable, "-m", "agent", "--kubeconfig", kubeconfig, "--namespace", namespace,
+         "--lease-namespace", namespace, "--skip-crds", "--metrics-port", str(port),
+         "--log-level", "WARNING"],
+        cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    n = int(args.replicas)
+    params = {"replicas": n, "nodes": 3, "kwok": True}
+    game_servers = kcache.WatchCache(kube, resources.GAME_SERVER, namespace=namespace)
+    pods = kcache.WatchCache(kube, resources.POD, namespace=namespace)
+    watchers = [asyncio.create_task(game_servers.run()), asyncio.create_task(pods.run())]
+    try:
+        async with ImageRestarter(kube, namespace):
+            await _wait("agent metrics", lambda: _try(_writes, port) is not None, 30)
+            await asyncio.sleep(1.0)  # let the agent win its lease
+            idle_rss = _rss_mib(agent.pid)
+            base = _writes(port)
+            body = {
+                "apiVersion": wire.API_VERSION,
+                "kind": "GameServerSet",
+                "metadata": {"name": "bench", "namespace": namespace},
+                "spec": {
+                    "replicas": n,
+                    "updateStrategy": {
+                        "rollingUpdate": {
+                            "podUpdatePolicy": "InPlaceIfPossible",
+                            "maxUnavailable": args.max_unavailable,
+                        }
+                    },
+                    "gameServerTemplate": {
+                        "spec": {"containers": [{"name": "main", "image": "game:1"}]}
+                    },
+                },
+            }
+            began = time.monotonic()
+            await kube.create(resources.GAME_SERVER_SET, namespace, body)
+
+            def all_ready() -> bool:
+                ready = sum(1 for g in game_servers.all() if _state(g) == "Ready")
+                return ready == n
+
+            await _wait("N Ready GameServers", all_ready, args.timeout)
+            took = time.monotonic() - began
+            _emit("create to all GameServers Ready", took, "s", **params)
+            _emit("GameServers Ready per second", n / took, "1/s", **params)
+            await asyncio.sleep(2.0)  # trailing status writes
+            after_create = _writes(port)
+            created = sum(after_create.values()) - sum(base.values())
+            _emit("agent API writes per game server created", created / n, "writes", **params,
+                  breakdown={k: v - base.get(k, 0) for k, v in after_create.items()})  # fmt: skip
+            _emit("agent RSS", _rss_mib(agent.pid), "MiB", **params, idle_mib=round(idle_rss, 1))
+
+            uids = {k: views.meta(p)["uid"] for k, p in _pod_items(pods)}
+            began = time.monotonic()
+            await kube.request(
+                "PATCH",
+                resources.GAME_SERVER_SET.item(namespace, "bench"),
+                body={"spec": {"gameServerTemplate": {"spec": {"containers": [
+                    {"name": "main", "image": "game:2"}]}}}},
+                content_type=kclient.MERGE_PATCH,
+            )  # fmt: skip
+
+            def all_updated() -> bool:
+                items = _pod_items(pods)
+                if len(items) != n:
+                    return False
+                if any(p["spec"]["containers"][0]["image"] != "game:2" for _, p in items):
+                    return False
+                return all_ready()
+
+            await _wait("in-place update of every server", all_updated, args.timeout)
+            took = time.monotonic() - began
+            recreated = sum(1 for k, p in _pod_items(pods) if uids.get(k) != views.meta(p)["uid"])
+            update_params = {**params, "max_unavailable": args.max_unavailable}
+            _emit("in-place image update of all game servers", took, "s", **update_params)
+            _emit("pods recreated by the in-place update", recreated, "pods", **update_params)
+            await asyncio.sleep(2.0)
+            after_update = _writes(port)
+            updated = sum(after_update.values()) - sum(after_create.values())
+            _emit("agent API writes per game server updated in place", updated / n, "writes",
+                  **update_params)  # fmt: skip
+            _emit("agent RSS after the update", _rss_mib(agent.pid), "MiB", **params)
+    finally:
+        agent.terminate()
+        agent.wait(30)
+        for task in watchers:
+            task.cancel()
+        await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
+        await kube.close()
+
+
+def _pod_items(pods: kcache.WatchCache) -> list[tuple[kcache.Key, kclient.Obj]]:
+    return [
+        (kcache.key_of(p), p)
+        for p in pods.all()
+        if wire.OWNER_GSS in views.labels_of(p) and not views.meta(p).get("deletionTimestamp")
+    ]
+
+
+def _try(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except OSError:
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--replicas", type=int, default=1000)
+    parser.add_argument("--max-unavailable", default="100%")
+    parser.add_argument("--timeout", type=float, default=900.0)
+    asyncio.run(bench(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
