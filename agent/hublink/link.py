@@ -111,7 +111,10 @@ class HubLink:
             started = time.monotonic()
             try:
                 async with self._channel() as channel:
-                    await self._session(agent_pb2_grpc.AgentServiceStub(channel))
+                    stub: agent_pb2_grpc.AgentServiceAsyncStub = agent_pb2_grpc.AgentServiceStub(
+                        channel
+                    )
+                    await self._session(stub)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -124,7 +127,7 @@ class HubLink:
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(delay * 2, self.config.backoff_max)
 
-    async def _session(self, stub: agent_pb2_grpc.AgentServiceStub) -> None:
+    async def _session(self, stub: agent_pb2_grpc.AgentServiceAsyncStub) -> None:
         outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
         outbox.put_nowait(agent_pb2.AgentMessage(hello=self._hello()))
 
@@ -158,14 +161,13 @@ class HubLink:
 
     def _hello(self) -> agent_pb2.AgentHello:
         held = [s for s in map(translate.held_set, self._sets.all()) if s is not None]
-        hello = agent_pb2.AgentHello(
+        return agent_pb2.AgentHello(
             cluster=self.config.cluster,
             labels=self.config.labels,
             agent_version=AGENT_VERSION,
             network_plugins=list(self.config.network_plugins),
             held_sets=held,
         )
-        return hello
 
     async def _heartbeats(self, outbox: asyncio.Queue[agent_pb2.AgentMessage]) -> None:
         while True:

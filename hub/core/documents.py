@@ -9,6 +9,7 @@ import datetime
 import math
 from typing import Any, TypeVar, cast
 
+from gamefleet import protocol
 from google.protobuf import descriptor, duration_pb2, json_format, message, timestamp_pb2
 
 from . import errors, paths
@@ -40,17 +41,8 @@ def to_document(msg: message.Message) -> dict[str, Any]:
 
 
 def normalize_numbers(value: Any) -> Any:
-    """Return `value` with every whole-number float turned into an int, recursively.
-
-    `google.protobuf.Value` stores every number as a double, so `3` comes back as `3.0`.
-    """
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {key: normalize_numbers(inner) for key, inner in value.items()}
-    if isinstance(value, list):
-        return [normalize_numbers(inner) for inner in value]
-    return value
+    """Return `value` with every whole-number float turned into an int, recursively."""
+    return protocol.whole_numbers(value)
 
 
 def from_document(doc: Any, message_type: type[MessageT], path: str = "") -> MessageT:

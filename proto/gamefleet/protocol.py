@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from google.protobuf import message
 
@@ -18,3 +19,18 @@ def game_server_key(namespace: str, name: str) -> str:
 
 def set_key(namespace: str, name: str) -> str:
     return f"gss/{namespace}/{name}"
+
+
+def whole_numbers(value: Any) -> Any:
+    """``value`` with every whole-number float made an int, recursively.
+
+    ``google.protobuf.Struct`` and ``Value`` keep every number as a double, so a document that
+    travels through them comes back with ``3.0`` where it had ``3``; Kubernetes wants ``3``.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: whole_numbers(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(inner) for inner in value]
+    return value

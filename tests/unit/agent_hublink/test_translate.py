@@ -1,0 +1,81 @@
+"""Desired sets become GameServerSets; GameServerSets and GameServers become status messages."""
+
+from __future__ import annotations
+
+from gamefleet.v1 import agent_pb2, gameserver_pb2
+
+from agent.hublink import translate
+
+
+def desired(replicas: int = 3, hash_: str = "abc-3") -> agent_pb2.DesiredSet:
+    result = agent_pb2.DesiredSet(namespace="games", name="arena", version=4, hash=hash_)
+    result.spec.update({"replicas": replicas, "gameServerTemplate": {"spec": {"containers": [
+        {"name": "s", "image": "a:1", "ports": [{"containerPort": 7777}]}]}}})  # fmt: skip
+    result.labels["gamefleet.dev/fleet"] = "arena"
+    return result
+
+
+def test_set_object_is_marked_and_keeps_integers() -> None:
+    obj = translate.set_object(desired())
+    assert obj["metadata"]["labels"][translate.MANAGED_BY] == translate.MANAGED_BY_HUB
+    assert obj["metadata"]["annotations"][translate.SPEC_HASH] == "abc-3"
+    assert obj["metadata"]["annotations"][translate.FLEET_GENERATION] == "4"
+    assert obj["spec"]["replicas"] == 3
+    port = obj["spec"]["gameServerTemplate"]["spec"]["containers"][0]["ports"][0]
+    assert port["containerPort"] == 7777
+    assert isinstance(port["containerPort"], int)
+
+
+def test_held_set_reports_hash_and_replicas_of_managed_sets_only() -> None:
+    obj = translate.set_object(desired(replicas=5, hash_="h-5"))
+    held = translate.held_set(obj)
+    assert held is not None
+    assert (held.hash, held.replicas, held.version) == ("h-5", 5, 4)
+    users = {"metadata": {"name": "mine", "namespace": "games"}, "spec": {"replicas": 2}}
+    assert translate.held_set(users) is None
+    retired = translate.retire_object("games", "arena")
+    assert translate.held_set(retired) is None
+
+
+def test_set_status_maps_counts_and_hides_an_unobserved_spec() -> None:
+    obj = translate.set_object(desired())
+    obj["metadata"]["generation"] = 2
+    obj["status"] = {
+        "observedGeneration": 2, "currentReplicas": 3, "readyReplicas": 2,
+        "allocatedReplicas": 1, "updatedReplicas": 3, "heldBackReplicas": 1,
+    }  # fmt: skip
+    status = translate.set_status(obj)
+    assert (status.counts.replicas, status.counts.ready, status.counts.allocated) == (3, 2, 1)
+    assert (status.applied_hash, status.held_back, status.desired_replicas) == ("abc-3", 1, 3)
+    obj["metadata"]["generation"] = 3
+    assert translate.set_status(obj).applied_hash == ""
+
+
+def test_game_server_status_carries_state_network_and_images() -> None:
+    obj = {
+        "metadata": {"name": "arena-0", "namespace": "games",
+                     "labels": {"game.kruise.io/owner-gss": "arena"}},
+        "spec": {"opsState": "Allocated", "deletionPriority": 5},
+        "status": {
+            "currentState": "Ready", "updatePriority": 0, "deletionPriority": 5,
+            "networkStatus": {"currentNetworkState": "Ready"},
+            "podStatus": {"containers": [{"name": "s", "image": "a:2"}]},
+            "lastTransitionTime": "2026-11-26T01:00:00Z",
+        },
+    }  # fmt: skip
+    server = translate.game_server(obj, node="node-1")
+    assert (server.fleet, server.state, server.ops_state) == ("arena", "Ready", "Allocated")
+    assert server.deletion_priority == 5
+    assert server.network_status["currentNetworkState"] == "Ready"
+    assert dict(server.images) == {"s": "a:2"}
+    assert server.node == "node-1"
+
+
+def test_game_server_patch_sets_only_what_the_operation_names() -> None:
+    patch = gameserver_pb2.GameServerPatch(ops_state="Kill", images={"s": "a:3"})
+    assert translate.game_server_patch(patch) == {
+        "spec": {"opsState": "Kill", "containers": [{"name": "s", "image": "a:3"}]}
+    }
+    assert translate.game_server_patch(gameserver_pb2.GameServerPatch(update_priority=0)) == {
+        "spec": {"updatePriority": 0}
+    }
