@@ -75,6 +75,17 @@ def _writes(port: int) -> dict[str, float]:
     return found
 
 
+def _start_agent(
+    kubeconfig: str, namespace: str, port: int, log: pathlib.Path
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent", "--kubeconfig", kubeconfig, "--namespace", namespace,
+         "--lease-namespace", namespace, "--skip-crds", "--metrics-port", str(port),
+         "--log-level", "WARNING"],
+        cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
 def _rss_mib(pid: int) -> float:
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -107,12 +118,7 @@ async def bench(args: argparse.Namespace) -> None:
     )
     port = _free_port()
     log = pathlib.Path(tempfile.gettempdir()) / f"{namespace}.log"
-    agent = subprocess.Popen(  # noqa: ASYNC220 - started once, before any waiting
-        [sys.executable, "-m", "agent", "--kubeconfig", kubeconfig, "--namespace", namespace,
-         "--lease-namespace", namespace, "--skip-crds", "--metrics-port", str(port),
-         "--log-level", "WARNING"],
-        cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    agent = _start_agent(kubeconfig, namespace, port, log)
     n = int(args.replicas)
     params = {"replicas": n, "nodes": 3, "kwok": True}
     game_servers = kcache.WatchCache(kube, resources.GAME_SERVER, namespace=namespace)
@@ -148,9 +154,22 @@ async def bench(args: argparse.Namespace) -> None:
                 ready = sum(1 for g in game_servers.all() if _state(g) == "Ready")
                 return ready == n
 
-            await _wait("N Ready GameServers", all_ready, args.timeout)
+            milestones: dict[str, float] = {}
+
+            def progress() -> bool:
+                items = _pod_items(pods)
+                elapsed = round(time.monotonic() - began, 2)
+                if len(items) == n:
+                    milestones.setdefault("all_pods_created_s", elapsed)
+                    if all(_pod_ready(p) for _, p in items):
+                        milestones.setdefault("all_pods_ready_s", elapsed)
+                if len(game_servers) == n:
+                    milestones.setdefault("all_game_servers_created_s", elapsed)
+                return all_ready()
+
+            await _wait("N Ready GameServers", progress, args.timeout)
             took = time.monotonic() - began
-            _emit("create to all GameServers Ready", took, "s", **params)
+            _emit("create to all GameServers Ready", took, "s", **params, **milestones)
             _emit("GameServers Ready per second", n / took, "1/s", **params)
             await asyncio.sleep(2.0)  # trailing status writes
             after_create = _writes(port)
@@ -189,6 +208,18 @@ async def bench(args: argparse.Namespace) -> None:
             _emit("agent API writes per game server updated in place", updated / n, "writes",
                   **update_params)  # fmt: skip
             _emit("agent RSS after the update", _rss_mib(agent.pid), "MiB", **params)
+            # A restart must not rewrite what is already right (no periodic full resync).
+            await _quiet(port)
+            agent.terminate()
+            agent.wait(30)
+            agent = _start_agent(kubeconfig, namespace, port, log)
+            await _wait("restarted agent metrics", lambda: _try(_writes, port) is not None, 30)
+            await asyncio.sleep(args.settle)
+            restarted = _writes(port)
+            lease = sum(v for k, v in restarted.items() if k.endswith("Lease"))
+            rewrites = sum(restarted.values()) - lease
+            _emit("agent API writes after a restart, besides its lease", rewrites, "writes",
+                  **params, settle_s=args.settle, breakdown=restarted)  # fmt: skip
     finally:
         agent.terminate()
         agent.wait(30)
@@ -206,6 +237,23 @@ def _pod_items(pods: kcache.WatchCache) -> list[tuple[kcache.Key, kclient.Obj]]:
     ]
 
 
+async def _quiet(port: int, seconds: float = 3.0) -> None:
+    """Wait until the agent has made no write for `seconds`."""
+    last, since = sum(_writes(port).values()), time.monotonic()
+    while time.monotonic() - since < seconds:
+        await asyncio.sleep(0.5)
+        now = sum(_writes(port).values()) - sum(
+            v for k, v in _writes(port).items() if k.endswith("Lease")
+        )
+        if now != last:
+            last, since = now, time.monotonic()
+
+
+def _pod_ready(pod: kclient.Obj) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
 def _try(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
@@ -218,6 +266,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=1000)
     parser.add_argument("--max-unavailable", default="100%")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds after a restart")
     asyncio.run(bench(parser.parse_args()))
 
 
