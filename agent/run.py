@@ -98,7 +98,11 @@ async def _main(args: argparse.Namespace) -> int:
     )
     metrics.serve(args.metrics_port)
     try:
-        if not args.skip_crds:
+        if args.skip_crds:
+            pass
+        elif not args.crds.is_file():
+            _log.warning("CRD manifest %s not found: not applying the CRDs", args.crds)
+        else:
             names = await crds.install(kube, args.crds)
             _log.info("CRDs applied: %s", ", ".join(names))
         controller.start_caches()

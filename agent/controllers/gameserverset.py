@@ -194,7 +194,8 @@ class _Run:
         plan = scaling.compute_scale(self.desired, list(self.views.values()), memory)
         if plan.replicas is not None and not await self._write_replicas(plan.replicas):
             return
-        await self._write_memory(memory, plan)
+        if not await self._write_memory(plan):
+            return
         deleted = {d.ordinal for d in plan.delete}
         await asyncio.gather(*(self._delete_pod(d.ordinal, d.reason.value) for d in plan.delete))
         await asyncio.gather(*(self._create(ordinal) for ordinal in plan.create))
@@ -259,6 +260,7 @@ class _Run:
                 return False
             raise
         self.expect.wrote(self.o._sets, result)
+        self.gss = result
         self.desired = dataclasses.replace(self.desired, replicas=replicas)
         await self.o._events.record(
             self.gss,
@@ -268,7 +270,8 @@ class _Run:
         )
         return True
 
-    async def _write_memory(self, memory: scaling.ReserveMemory, plan: scaling.ScalePlan) -> None:
+    async def _write_memory(self, plan: scaling.ScalePlan) -> bool:
+        """Persist the reserve memory (and ReserveIds write-back); False on a conflict."""
         wanted = views.memory_annotations(plan.memory)
         current = views.annotations_of(self.gss)
         patch: Obj = {}
@@ -282,9 +285,19 @@ class _Run:
                 "resourceVersion"
             )
         if not patch:
-            return
-        result = await self.kube.patch(resources.GAME_SERVER_SET, self.namespace, self.name, patch)
+            return True
+        try:
+            result = await self.kube.patch(
+                resources.GAME_SERVER_SET, self.namespace, self.name, patch
+            )
+        except kclient.ApiError as exc:
+            if exc.conflict:
+                self.o._requeue(self.key, 0.0)
+                return False
+            raise
         self.expect.wrote(self.o._sets, result)
+        self.gss = result
+        return True
 
     async def _write_status(self, plan: scaling.ScalePlan) -> None:
         counted = status.compute_status(
