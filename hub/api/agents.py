@@ -41,7 +41,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         federation = self._gate.require()
         messages = aiter(request_iterator)
         try:
-            first = await asyncio.wait_for(anext(messages), HELLO_TIMEOUT_S)
+            async with asyncio.timeout(HELLO_TIMEOUT_S):
+                first = await anext(messages)
         except (TimeoutError, StopAsyncIteration):
             raise invalid("hello", "the first message must be a hello") from None
         hello = self._checked_hello(first, context)

@@ -45,7 +45,8 @@ class AgentSession:
         self._pending[operation.id] = future
         try:
             self.send(agent_pb2.HubMessage(operation=operation))
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                return await future
         finally:
             self._pending.pop(operation.id, None)
 
