@@ -154,12 +154,17 @@ class SetVersion(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
+    REPLICAS_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     version: _builtins.int
     """The fleet generation the set was rendered from."""
     hash: _builtins.str
     """Hash of the rendered spec, replicas included: the hub resends a set only when this differs."""
+    replicas: _builtins.int
+    """spec.replicas of the set as the agent holds it, so a restarted hub knows what each cluster
+    was last assigned.
+    """
     def __init__(
         self,
         *,
@@ -167,10 +172,11 @@ class SetVersion(_message.Message):
         name: _builtins.str = ...,
         version: _builtins.int = ...,
         hash: _builtins.str = ...,
+        replicas: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hash", b"hash", "name", b"name", "namespace", b"namespace", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hash", b"hash", "name", b"name", "namespace", b"namespace", "replicas", b"replicas", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,145 @@
+"""ApplyFleet and GetFleet latency and throughput on each store; hub memory with many fleets.
+
+Runs a hub process per store on loopback and drives it with asyncio gRPC clients.
+Prints one JSON object per figure.
+
+    .venv/bin/python -m bench.hub_api_bench [--requests 2000] [--concurrency 1,16] [--fleets 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
+
+from tests.integration.hub.fleet_docs import fleet
+from tests.integration.store.etcd_server import EtcdServer, etcd_binary
+from tests.support.hub_process import HubProcess
+
+from . import machine
+
+
+def _emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
+    record = {
+        "figure": figure,
+        "value": round(value, 3),
+        "unit": unit,
+        "parameters": parameters,
+        "machine": machine.describe(),
+    }
+    print(json.dumps(record), flush=True)
+
+
+async def _drive(
+    call: Callable[[int], Awaitable[object]], requests: int, concurrency: int
+) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    next_index = iter(range(requests))
+
+    async def worker() -> None:
+        for index in next_index:
+            started = time.perf_counter()
+            await call(index)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - started
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def _measure_store(store: str, label: str, requests: int, concurrency: int) -> None:
+    hub = HubProcess(store).start()
+    try:
+        async with grpc.aio.insecure_channel(hub.address) as channel:
+            stub = fleet_pb2_grpc.FleetServiceStub(channel)
+
+            async def apply(index: int) -> object:
+                return await stub.ApplyFleet(
+                    fleet_pb2.ApplyFleetRequest(fleet=fleet(f"bench-{index}", replicas=3))
+                )
+
+            async def get(index: int) -> object:
+                ref = fleet_pb2.FleetRef(namespace="games", name=f"bench-{index % requests}")
+                return await stub.GetFleet(fleet_pb2.GetFleetRequest(ref=ref))
+
+            for name, call in (("ApplyFleet", apply), ("GetFleet", get)):
+                latencies, elapsed = await _drive(call, requests, concurrency)
+                params = {"store": label, "requests": requests, "concurrency": concurrency}
+                _emit(f"{name} p50", _percentile(latencies, 0.5) * 1000, "ms", **params)
+                _emit(f"{name} p99", _percentile(latencies, 0.99) * 1000, "ms", **params)
+                _emit(f"{name} throughput", requests / elapsed, "requests/s", **params)
+    finally:
+        hub.kill()
+
+
+async def _measure_memory(store: str, label: str, fleets: int) -> None:
+    hub = HubProcess(store).start()
+    try:
+        assert hub.process is not None
+        idle = machine.rss_mib(hub.process.pid)
+        async with grpc.aio.insecure_channel(hub.address) as channel:
+            stub = fleet_pb2_grpc.FleetServiceStub(channel)
+
+            async def apply(index: int) -> object:
+                return await stub.ApplyFleet(
+                    fleet_pb2.ApplyFleetRequest(fleet=fleet(f"mem-{index}", replicas=3))
+                )
+
+            await _drive(apply, fleets, 16)
+            started = time.perf_counter()
+            listed = await stub.ListFleets(fleet_pb2.ListFleetsRequest(), timeout=120)
+            list_seconds = time.perf_counter() - started
+            assert len(listed.fleets) == fleets
+        loaded = machine.rss_mib(hub.process.pid)
+        _emit("hub RSS idle", idle, "MiB", store=label)
+        _emit("hub RSS after fleets applied and listed", loaded, "MiB", store=label, fleets=fleets)
+        _emit("ListFleets of all fleets", list_seconds * 1000, "ms", store=label, fleets=fleets)
+    finally:
+        hub.kill()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", default="1,16", help="comma-separated client counts")
+    parser.add_argument("--fleets", type=int, default=10000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        etcd = EtcdServer(etcd_binary(), Path(workdir) / "etcd")
+        Path(workdir, "etcd").mkdir()
+        etcd.start()
+        try:
+            stores = {
+                "sqlite": f"sqlite:///{workdir}/api.db",
+                "etcd": f"etcd://{etcd.endpoint}/bench-{uuid.uuid4().hex}/",
+            }
+            for label, url in stores.items():
+                for concurrency in (int(c) for c in args.concurrency.split(",")):
+                    await _measure_store(f"{url}{concurrency}", label, args.requests, concurrency)
+            memory_stores = {
+                "sqlite": f"sqlite:///{workdir}/memory.db",
+                "etcd": f"etcd://{etcd.endpoint}/mem-{uuid.uuid4().hex}/",
+            }
+            for label, url in memory_stores.items():
+                await _measure_memory(url, label, args.fleets)
+        finally:
+            etcd.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
