@@ -31,6 +31,9 @@ _log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
+CREATE_BATCH = 500
+"""Most game servers one reconcile creates; a larger scale-up continues in the next run."""
+
 
 def owner_index(obj: Obj) -> str | None:
     """Cache index: `<namespace>/<set>` from the owner-gss label."""
@@ -198,7 +201,11 @@ class _Run:
             return
         deleted = {d.ordinal for d in plan.delete}
         await asyncio.gather(*(self._delete_pod(d.ordinal, d.reason.value) for d in plan.delete))
-        await asyncio.gather(*(self._create(ordinal) for ordinal in plan.create))
+        await asyncio.gather(*(self._create(ordinal) for ordinal in plan.create[:CREATE_BATCH]))
+        if len(plan.create) > CREATE_BATCH:
+            # The next run (once the cache shows these) plans the rest: the status moves on
+            # meanwhile and the pod bodies in flight stay bounded.
+            self.o._requeue(self.key, 0.0)
 
         kept = [
             v for o, v in self.views.items() if o in plan.target and o not in deleted and not v.held

@@ -113,3 +113,20 @@ async def test_per_server_image_override(namespace: Namespace) -> None:
 
     await eventually(ready, 30.0, "gs-1 Ready on its own image")
     assert uids(await namespace.pods("gs")) == before
+
+
+async def test_idle_only_updates_wait_for_busy_servers(namespace: Namespace) -> None:
+    """gamefleet's idleOnly: a Maintaining server keeps its image until it is None again."""
+    strategy = {"rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible", "idleOnly": True}}
+    await namespace.create_set("gs", 3, updateStrategy=strategy)
+    await namespace.wait_servers("gs", {0, 1, 2})
+    await namespace.patch_gs("gs-1", {"opsState": "Maintaining"})
+    await namespace.wait_status("gs", maintainingReplicas=1)
+    before = uids(await namespace.pods("gs"))
+    await namespace.patch_set("gs", {"gameServerTemplate": _template("game:2")})
+    wanted = {"gs-0": "game:2", "gs-1": "game:1", "gs-2": "game:2"}
+    await _wait_images(namespace, "gs", wanted)
+    await namespace.wait_status("gs", updatedReplicas=2, readyReplicas=3)
+    await namespace.patch_gs("gs-1", {"opsState": "None"})
+    await _wait_images(namespace, "gs", dict.fromkeys(wanted, "game:2"))
+    assert uids(await namespace.pods("gs")) == before
