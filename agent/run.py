@@ -18,6 +18,7 @@ import sys
 
 from agent import metrics
 from agent.controllers import manager
+from agent.hublink import link
 from agent.kube import client as kclient
 from agent.kube import crds, leader
 
@@ -61,6 +62,39 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
     parser.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    hub = parser.add_argument_group("hub link (omit --hub to run without a hub)")
+    hub.add_argument("--hub", default=os.environ.get("GAMEFLEET_HUB"), help="hub agent address")
+    hub.add_argument("--cluster", default=os.environ.get("GAMEFLEET_CLUSTER"), help="cluster name")
+    hub.add_argument(
+        "--cluster-label", action="append", default=[], help="KEY=VALUE sent to the hub"
+    )
+    hub.add_argument("--hub-ca-file", type=pathlib.Path, help="CA of the hub (enables TLS)")
+    hub.add_argument("--hub-cert-file", type=pathlib.Path, help="this cluster's certificate")
+    hub.add_argument("--hub-key-file", type=pathlib.Path, help="this cluster's private key")
+    hub.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds")
+
+
+def _link_config(args: argparse.Namespace) -> link.LinkConfig | None:
+    if not args.hub:
+        return None
+    if not args.cluster:
+        raise SystemExit("error: --cluster: required with --hub")
+    labels = {}
+    for pair in args.cluster_label:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --cluster-label: {pair!r} is not KEY=VALUE")
+        labels[key] = value
+    return link.LinkConfig(
+        hub=args.hub,
+        cluster=args.cluster,
+        labels=labels,
+        ca_file=args.hub_ca_file,
+        cert_file=args.hub_cert_file,
+        key_file=args.hub_key_file,
+        heartbeat_interval=args.heartbeat_interval,
+        network_plugins=("Kubernetes-HostPort", "Kubernetes-NodePort", "Kubernetes-Ingress"),
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -75,6 +109,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    link_config = _link_config(args)
     kube = await kclient.KubeClient.connect(args.kubeconfig, args.context)
     stop = asyncio.Event()
     lost = asyncio.Event()
@@ -110,13 +145,32 @@ async def _main(args: argparse.Namespace) -> int:
         async def on_stopped() -> None:
             lost.set()
 
-        campaign = asyncio.create_task(elector.run(controller.start_reconciling, on_stopped))
+        hub_link = (
+            link.HubLink(
+                link_config, kube, controller.sets, controller.game_servers, controller.pods
+            )
+            if link_config is not None
+            else None
+        )
+        link_task: list[asyncio.Task[None]] = []
+
+        async def lead() -> None:
+            await controller.start_reconciling()
+            # Only the leader writes to the cluster, so only the leader talks to the hub.
+            if hub_link is not None:
+                link_task.append(asyncio.create_task(hub_link.run()))
+
+        campaign = asyncio.create_task(elector.run(lead, on_stopped))
         stopping = asyncio.create_task(stop.wait())
         losing = asyncio.create_task(lost.wait())
         await asyncio.wait({campaign, stopping, losing}, return_when=asyncio.FIRST_COMPLETED)
         for task in (campaign, stopping, losing):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for task in link_task:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
         await controller.stop()
         if lost.is_set():
