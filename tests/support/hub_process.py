@@ -21,12 +21,18 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class HubProcess:
     """``gamefleet hub serve`` in a child process; ``address`` once it listens."""
 
-    def __init__(self, store_url: str, extra_args: Sequence[str] = (), log: Path | None = None):
+    def __init__(
+        self,
+        store_url: str,
+        extra_args: Sequence[str] = (),
+        log: Path | None = None,
+        port: int = 0,
+    ):
         self.store_url = store_url
         self.extra_args = list(extra_args)
         self.log_path = log
         self.process: subprocess.Popen[str] | None = None
-        self.port = 0
+        self.port = port
 
     @property
     def address(self) -> str:
@@ -35,12 +41,13 @@ class HubProcess:
     def start(self, timeout: float = 20.0) -> HubProcess:
         command = [
             *GAMEFLEET, "hub", "serve", "--store", self.store_url,
-            "--listen", "127.0.0.1:0", *self.extra_args,
+            "--listen", f"127.0.0.1:{self.port}", *self.extra_args,
         ]  # fmt: skip
         if self.log_path is None:
             handle, name = tempfile.mkstemp(prefix="gamefleet-hub-", suffix=".log")
             os.close(handle)
             self.log_path = Path(name)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
                 command,
@@ -52,7 +59,7 @@ class HubProcess:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.process.poll() is None:
-            match = _LISTENING.search(self.log_path.read_text())
+            match = _LISTENING.search(self.log_path.read_text()[offset:])
             if match:
                 self.port = int(match.group(1))
                 return self

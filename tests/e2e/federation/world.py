@@ -1,0 +1,105 @@
+"""A hub process and one agent process per local cluster, wired as in production."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import uuid
+from typing import Any
+
+import grpc
+from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc, gameserver_pb2_grpc
+
+from agent.kube import client as kclient
+from hub.core import documents
+from tests.e2e.agent.harness import Namespace
+from tests.support.hub_process import REPO_ROOT, HubProcess
+
+AGENT_HEARTBEAT_S = "1"
+
+
+@dataclasses.dataclass
+class Member:
+    """One local cluster, its agent process and a client of its API."""
+
+    name: str
+    kubeconfig: pathlib.Path
+    kube: kclient.KubeClient
+    namespace: Namespace
+    region: str
+    log: pathlib.Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start_agent(self, hub: str, lease: str) -> None:
+        command = [
+            sys.executable, "-m", "cli.main", "agent", "run",
+            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace.name,
+            "--lease-namespace", self.namespace.name, "--lease-name", lease,
+            "--id", f"{self.name}-agent", "--skip-crds",
+            "--hub", hub, "--cluster", self.name, "--cluster-label", f"region={self.region}",
+            "--heartbeat-interval", AGENT_HEARTBEAT_S,
+        ]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    def kill_agent(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+
+@dataclasses.dataclass
+class World:
+    hub: HubProcess
+    store_url: str
+    members: list[Member]
+    namespace: str
+    lease: str = dataclasses.field(default_factory=lambda: f"fed-{uuid.uuid4().hex[:6]}")
+
+    def channel(self) -> grpc.aio.Channel:
+        return grpc.aio.insecure_channel(self.hub.address)
+
+    def fleets(self, channel: grpc.aio.Channel) -> fleet_pb2_grpc.FleetServiceAsyncStub:
+        return fleet_pb2_grpc.FleetServiceStub(channel)
+
+    def game_servers(
+        self, channel: grpc.aio.Channel
+    ) -> gameserver_pb2_grpc.GameServerServiceAsyncStub:
+        return gameserver_pb2_grpc.GameServerServiceStub(channel)
+
+    def fleet(self, replicas: int, image: str = "arena:1.0") -> fleet_pb2.Fleet:
+        doc: dict[str, Any] = {
+            "metadata": {"name": "arena", "namespace": self.namespace},
+            "spec": {
+                "replicas": replicas,
+                "placement": {
+                    "clusters": [
+                        {"name": self.members[0].name, "weight": 2},
+                        {"name": self.members[1].name, "weight": 1},
+                    ],
+                    "failover": {"enabled": True, "after": "3s"},
+                },
+                "template": {
+                    "updateStrategy": {
+                        "rollingUpdate": {
+                            "podUpdatePolicy": "InPlaceIfPossible",
+                            "maxUnavailable": "100%",
+                        }
+                    },
+                    "gameServerTemplate": {
+                        "spec": {"containers": [{"name": "arena", "image": image}]}
+                    },
+                },
+            },
+        }
+        return documents.from_document(doc, fleet_pb2.Fleet)
