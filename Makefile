@@ -2,7 +2,7 @@ PYTHON ?= .venv/bin/python
 VENV_STAMP := .venv/.installed-stamp
 PROTO_FILES := $(wildcard proto/gamefleet/v1/*.proto)
 
-.PHONY: install proto proto-check lint typecheck test test-unit check demo
+.PHONY: install proto proto-check lint typecheck test test-unit check demo demo-down
 
 install: $(VENV_STAMP)
 
@@ -40,3 +40,10 @@ test-unit: $(VENV_STAMP)
 check: lint typecheck proto-check test
 
 -include mk/clusters.mk
+
+# The main job: a hub on its embedded store, two local clusters with agents, a fleet coming up.
+demo: $(VENV_STAMP) cluster-binaries
+	$(PYTHON) -m examples.demo up
+
+demo-down:
+	$(PYTHON) -m examples.demo down
