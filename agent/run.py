@@ -18,9 +18,12 @@ import sys
 
 from agent import metrics
 from agent.controllers import manager
+from agent.core.network import conf as network_conf
+from agent.core.network import hostport
 from agent.hublink import link
 from agent.kube import client as kclient
 from agent.kube import crds, leader
+from agent.quality import prober as quality_prober
 
 _log = logging.getLogger("agent")
 
@@ -62,6 +65,21 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
     parser.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--host-port-range",
+        type=_port_range,
+        default=hostport.DEFAULT_RANGE,
+        metavar="LOW-HIGH",
+        help="host ports of Kubernetes-HostPort game servers (default: 8000-9000, inclusive)",
+    )
+    parser.add_argument(
+        "--node-name",
+        default=os.environ.get("NODE_NAME") or None,
+        help="probe service qualities of this node's pods (default: $NODE_NAME, else every pod)",
+    )
+    parser.add_argument(
+        "--no-quality-probes", action="store_true", help="run no service-quality probes"
+    )
     hub = parser.add_argument_group("hub link (omit --hub to run without a hub)")
     hub.add_argument("--hub", default=os.environ.get("GAMEFLEET_HUB"), help="hub agent address")
     hub.add_argument("--cluster", default=os.environ.get("GAMEFLEET_CLUSTER"), help="cluster name")
@@ -72,6 +90,13 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     hub.add_argument("--hub-cert-file", type=pathlib.Path, help="this cluster's certificate")
     hub.add_argument("--hub-key-file", type=pathlib.Path, help="this cluster's private key")
     hub.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds")
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    try:
+        return hostport.parse_range(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _link_config(args: argparse.Namespace) -> link.LinkConfig | None:
@@ -93,7 +118,7 @@ def _link_config(args: argparse.Namespace) -> link.LinkConfig | None:
         cert_file=args.hub_cert_file,
         key_file=args.hub_key_file,
         heartbeat_interval=args.heartbeat_interval,
-        network_plugins=("Kubernetes-HostPort", "Kubernetes-NodePort", "Kubernetes-Ingress"),
+        network_plugins=network_conf.SUPPORTED,
     )
 
 
@@ -123,7 +148,11 @@ async def _main(args: argparse.Namespace) -> int:
         kube, leader.LeaseConfig(lease_namespace, args.lease_name, args.identity)
     )
     controller = manager.Controller(
-        kube, namespace=args.namespace, workers=args.workers, host=args.identity
+        kube,
+        namespace=args.namespace,
+        workers=args.workers,
+        host=args.identity,
+        host_port_range=args.host_port_range,
     )
     metrics.register_callback(
         "gamefleet_agent_api_writes",
@@ -141,6 +170,22 @@ async def _main(args: argparse.Namespace) -> int:
             names = await crds.install(kube, args.crds)
             _log.info("CRDs applied: %s", ", ".join(names))
         controller.start_caches()
+        # Every replica probes its own node's game servers; the leader applies the actions.
+        probes = (
+            []
+            if args.no_quality_probes
+            else [
+                asyncio.create_task(
+                    quality_prober.Prober(
+                        kube,
+                        controller.sets,
+                        controller.game_servers,
+                        controller.pods,
+                        args.node_name,
+                    ).run()
+                )
+            ]
+        )
 
         async def on_stopped() -> None:
             lost.set()
@@ -168,7 +213,7 @@ async def _main(args: argparse.Namespace) -> int:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for task in link_task:
+        for task in link_task + probes:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

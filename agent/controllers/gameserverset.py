@@ -18,6 +18,7 @@ from agent.core import model, reserve_ids, scaling, state, status, updates, wire
 from agent.kube import client as kclient
 from agent.kube import resources
 from agent.kube.cache import Key, rv_of
+from agent.quality import actions as quality_actions
 
 from . import views
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
     from agent.kube.cache import WatchCache
     from agent.kube.events import EventRecorder
+    from agent.network.hooks import Network, ServerNetwork
 
 _log = logging.getLogger(__name__)
 
@@ -101,8 +103,10 @@ class GameServerSetReconciler:
         recorder: EventRecorder,
         requeue: Callable[[Key, float], None],
         clock: Callable[[], float] = time.time,
+        network: Network | None = None,
     ) -> None:
         self._kube = kube
+        self._network = network
         self._sets = sets
         self._gs = game_servers
         self._pods = pods
@@ -121,6 +125,8 @@ class GameServerSetReconciler:
             await self._report_invalid(key, gss, str(exc))
             return None
         self._invalid.pop(key, None)
+        if self._network is not None and not await self._network.check(gss):
+            return None  # NetworkConfigInvalid: nothing is created until it is fixed
         run = _Run(self, key, gss, desired)
         await run.execute()
         return run.expect.barrier()
@@ -233,6 +239,9 @@ class _Run:
         ]
         syncs += [self._cleanup_gs(ordinal, gs, plan) for ordinal, gs in self.gs.items()]
         await asyncio.gather(*syncs)
+        await self._apply_qualities()
+        if self.o._network is not None:
+            await self.o._network.sync_set(self.gss, set(plan.target), self.expect)
         await self._write_status(plan)
         self._schedule(update_plan)
 
@@ -423,7 +432,10 @@ class _Run:
         }
         if self.handler:
             metadata["finalizers"] = [views.PRE_DELETE_FINALIZER]
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
+        body = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
+        if self.o._network is not None:
+            self.o._network.prepare_pod(self.gss, body)  # network fields set at creation
+        return body
 
     def _owner_ref(self) -> Obj:
         return {
@@ -452,10 +464,13 @@ class _Run:
                 )
             )
             gs = None
+        body = self._pod_body(ordinal, gs)
         try:
-            pod = await self.kube.create(resources.POD, self.namespace, self._pod_body(ordinal, gs))
-        except kclient.ApiError as exc:
-            if exc.conflict:
+            pod = await self.kube.create(resources.POD, self.namespace, body)
+        except BaseException as exc:
+            if self.o._network is not None:
+                self.o._network.forget_pod(self.gss, body)
+            if isinstance(exc, kclient.ApiError) and exc.conflict:
                 return  # an earlier pod of this ordinal is still going away
             raise
         self.expect.wrote(self.o._pods, pod)
@@ -562,6 +577,13 @@ class _Run:
         note_diff = {k: v for k, v in state.pod_annotations(gsv).items() if notes.get(k) != v}
         if label_diff:
             note_diff.update(state.changed_time_annotations(current, wanted, self.now_text))
+        net = None
+        if self.o._network is not None:
+            net = await self.o._network.sync_server(
+                self.gss, pod, gs, gsv.network_disabled, self.now_text, self.expect
+            )
+        if net is not None:
+            note_diff.update({k: v for k, v in net.pod_annotations.items() if notes.get(k) != v})
         meta = views.meta(pod)
         name = str(meta["name"])
         if label_diff or note_diff:
@@ -587,7 +609,15 @@ class _Run:
                 await self._create_gs(ordinal, pod)
             return
         await self._events_for(gs, current, wanted, current_state)
-        await self._sync_gs_status(gs, pod, view, gsv, current_state)
+        await self._sync_gs_status(gs, pod, view, gsv, current_state, net)
+
+    async def _apply_qualities(self) -> None:
+        """Service-quality actions due on this set's GameServers (see agent/quality/actions)."""
+        servers = [gs for o in self.pods if (gs := self._gs_of(o)) is not None]
+        for result in await quality_actions.apply(
+            self.kube, self.o._events, self.gss, servers, self.now_text
+        ):
+            self.expect.wrote(self.o._gs, result)
 
     async def _release(self, pod: Obj) -> None:
         meta = views.meta(pod)
@@ -631,6 +661,7 @@ class _Run:
         view: model.PodView,
         gsv: model.GameServerView,
         current_state: model.GameServerState,
+        net: ServerNetwork | None = None,
     ) -> None:
         current = gs.get("status") or {}
         pod_status = pod.get("status") or {}
@@ -645,7 +676,9 @@ class _Run:
                 **(current.get("networkStatus") or {}),
                 "desiredNetworkState": desired_net,
                 "currentNetworkState": desired_net,
-            },
+            }
+            if net is None
+            else net.status,
         }
         changed = {k: v for k, v in wanted.items() if current.get(k) != v}
         if not changed:

@@ -13,6 +13,7 @@ from agent.core import wire
 from agent.kube import cache as kcache
 from agent.kube import resources
 from agent.kube.events import EventRecorder
+from agent.network import hooks as network_hooks
 
 from . import gameserverset, queue
 
@@ -34,6 +35,7 @@ class Controller:
         namespace: str | None = None,
         workers: int = 4,
         host: str = "",
+        host_port_range: tuple[int, int] = (8000, 9000),
     ) -> None:
         self.kube = kube
         self.sets = kcache.WatchCache(kube, resources.GAME_SERVER_SET, namespace=namespace)
@@ -51,14 +53,20 @@ class Controller:
             label_selector=wire.OWNER_GSS,
             index=gameserverset.owner_index,
         )
-        self.caches = (self.sets, self.game_servers, self.pods)
+        recorder = EventRecorder(kube, host)
+        # Network plugins: Nodes and the game servers' Services; HostPort follows the pods.
+        self.network = network_hooks.Network(
+            kube, self.pods, recorder, namespace=namespace, host_port_range=host_port_range
+        )
+        self.caches = (self.sets, self.game_servers, self.pods, *self.network.caches)
         self.reconciler = gameserverset.GameServerSetReconciler(
             kube,
             self.sets,
             self.game_servers,
             self.pods,
-            EventRecorder(kube, host),
+            recorder,
             requeue=self._requeue,
+            network=self.network,
         )
         self.queue: queue.WorkQueue[kcache.Key] = queue.WorkQueue(self._process, workers=workers)
         self.active = False
@@ -66,6 +74,7 @@ class Controller:
         self.sets.add_handler(self._on_set)
         self.game_servers.add_handler(self._on_child)
         self.pods.add_handler(self._on_child)
+        self.network.services.add_handler(self._on_child)
 
     def _requeue(self, key: kcache.Key, delay: float) -> None:
         if self.active:

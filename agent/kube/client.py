@@ -119,6 +119,23 @@ class KubeClient:
             )
         return f"{self._host}{path}{query}"
 
+    def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """The full URL of an API path."""
+        return self._url(path, params)
+
+    async def auth_headers(self) -> dict[str, str]:
+        """Headers carrying this client's credentials (for WebSocket requests)."""
+        headers = await self._headers(None)
+        headers.pop("Accept", None)
+        return headers
+
+    def session(self) -> Any:
+        """The aiohttp session of the connection pool (TLS and client certificate applied)."""
+        rest = self._api.rest_client
+        if rest.pool_manager is None:
+            rest.pool_manager = rest._create_pool_manager()
+        return rest.pool_manager
+
     async def request(
         self,
         method: str,

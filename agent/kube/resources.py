@@ -43,3 +43,5 @@ LEASE = Resource("coordination.k8s.io/v1", "leases", "Lease")
 CRD = Resource(
     "apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition", False
 )
+SERVICE = Resource("v1", "services", "Service")
+NODE = Resource("v1", "nodes", "Node", False)

@@ -1,0 +1,2 @@
+"""Network plugins, the pure part: `networkConf` parsing and validation, the host-port
+allocator, and the shapes of the objects and statuses the plugins write."""

@@ -1,0 +1,66 @@
+"""`GameServer.status.networkStatus` (and the pod's `game.kruise.io/network-status`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from agent.core import model
+
+Obj = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Port:
+    name: str
+    protocol: str
+    port: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Address:
+    ip: str
+    ports: tuple[Port, ...]
+
+    def as_dict(self) -> Obj:
+        return {
+            "ip": self.ip,
+            "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port} for p in self.ports],
+        }
+
+
+def port_name(port: int, protocol: str, both: bool) -> str:
+    """OKG's names: the port number, with `-tcp`/`-udp` when one port carries both."""
+    return f"{port}-{protocol.lower()}" if both else str(port)
+
+
+def network_status(
+    network_type: str,
+    internal: list[Address],
+    external: list[Address],
+    desired: model.NetworkState,
+    current: model.NetworkState,
+    previous: Obj | None,
+    now_text: str,
+) -> Obj:
+    """The status; `createTime` is kept, `lastTransitionTime` moves only when the current
+    state changes, so an unchanged network writes nothing."""
+    previous = previous or {}
+    changed = previous.get("currentNetworkState") != current.value
+    return {
+        "networkType": network_type,
+        "internalAddresses": [a.as_dict() for a in internal],
+        "externalAddresses": [a.as_dict() for a in external],
+        "desiredNetworkState": desired.value,
+        "currentNetworkState": current.value,
+        "createTime": previous.get("createTime") or now_text,
+        "lastTransitionTime": now_text
+        if changed or not previous.get("lastTransitionTime")
+        else previous["lastTransitionTime"],
+    }
+
+
+def status_annotation(status: Obj) -> str:
+    """The pod annotation: the same status as compact JSON with sorted keys (stable)."""
+    return json.dumps(status, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,2 @@
+"""Network plugins at run time: what each `networkType` writes (pod fields, Services) and
+reads back (addresses, readiness). The pure parts live in `agent.core.network`."""

@@ -1,0 +1,216 @@
+"""What the GameServerSet reconciler calls: check a set's `spec.network`, prepare a pod at
+creation, sync one server's network (its objects, its status), and clean up a set's objects.
+
+A set without `networkType` is left as before (desired and current network state only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from agent.core import model, wire
+from agent.core.network import conf as nconf
+from agent.core.network import status as nstatus
+from agent.kube import cache as kcache
+from agent.kube import client as kclient
+from agent.kube import resources
+
+from . import hostport, nodeport, plugin
+
+if TYPE_CHECKING:
+    from agent.kube.events import EventRecorder
+
+Obj = dict[str, Any]
+_log = logging.getLogger(__name__)
+
+CONDITION = "NetworkConfigInvalid"
+
+
+def _meta(obj: Obj | None) -> Obj:
+    value = (obj or {}).get("metadata")
+    return value if isinstance(value, dict) else {}
+
+
+def owner_index(obj: Obj) -> str | None:
+    owner = (_meta(obj).get("labels") or {}).get(wire.OWNER_GSS)
+    return f"{_meta(obj).get('namespace', '')}/{owner}" if owner else None
+
+
+def network_spec(gss: Obj) -> tuple[str, object]:
+    network = (gss.get("spec") or {}).get("network") or {}
+    return str(network.get("networkType") or ""), network.get("networkConf")
+
+
+def _containers(gss: Obj) -> list[str]:
+    template = (gss.get("spec") or {}).get("gameServerTemplate") or {}
+    return [str(c.get("name")) for c in (template.get("spec") or {}).get("containers") or []]
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerNetwork:
+    """A server's network status and the pod annotations that carry it."""
+
+    status: Obj
+    pod_annotations: dict[str, str]
+
+
+class Network:
+    """Every plugin of one agent, with the Node and Service caches they read."""
+
+    def __init__(
+        self,
+        kube: kclient.KubeClient,
+        pods: kcache.WatchCache,
+        recorder: EventRecorder,
+        *,
+        namespace: str | None = None,
+        host_port_range: tuple[int, int] = (8000, 9000),
+    ) -> None:
+        self._kube = kube
+        self._events = recorder
+        self.nodes = kcache.WatchCache(kube, resources.NODE)
+        self.services = kcache.WatchCache(
+            kube,
+            resources.SERVICE,
+            namespace=namespace,
+            label_selector=wire.OWNER_GSS,
+            index=owner_index,
+        )
+        self.host_port = hostport.HostPortPlugin(self.nodes, host_port_range)
+        self.node_port = nodeport.NodePortPlugin(kube, self.services, self.nodes)
+        self._plugins: dict[str, plugin.NetworkPlugin] = {
+            nconf.HOST_PORT: self.host_port,
+            nconf.NODE_PORT: self.node_port,
+        }
+        pods.add_handler(self.host_port.on_pod)
+        self._reported: dict[kcache.Key, tuple[int, str]] = {}
+
+    @property
+    def caches(self) -> tuple[kcache.WatchCache, ...]:
+        return (self.nodes, self.services)
+
+    def _conf(self, gss: Obj) -> tuple[plugin.NetworkPlugin, nconf.NetworkConf] | None:
+        network_type, conf = network_spec(gss)
+        if not network_type:
+            return None
+        parsed = nconf.parse_network(network_type, conf, _containers(gss))
+        return self._plugins[network_type], parsed
+
+    # The set.
+
+    async def check(self, gss: Obj) -> bool:
+        """True when the set's network is absent or valid. Otherwise record a Warning event
+        (once per generation) and the `NetworkConfigInvalid` condition, and return False: the
+        reconciler then creates nothing for the set."""
+        try:
+            self._conf(gss)
+        except nconf.NetworkConfError as exc:
+            await self._report(gss, str(exc))
+            return False
+        self._reported.pop(kcache.key_of(gss), None)
+        return True
+
+    async def _report(self, gss: Obj, message: str) -> None:
+        key = kcache.key_of(gss)
+        generation = int(_meta(gss).get("generation") or 0)
+        status = gss.get("status") or {}
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") != CONDITION]
+        old = next((c for c in status.get("conditions") or [] if c.get("type") == CONDITION), None)
+        if self._reported.get(key) != (generation, message):
+            self._reported[key] = (generation, message)
+            _log.warning("GameServerSet %s/%s: %s", *key, message)
+            await self._events.record(gss, "Warning", CONDITION, message)
+        if (
+            old is not None
+            and old.get("message") == message
+            and status.get("observedGeneration") == generation
+        ):
+            return
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        conditions.append(
+            {
+                "type": CONDITION,
+                "status": "True",
+                "reason": "InvalidNetworkConf",
+                "message": message,
+                "lastTransitionTime": (old or {}).get("lastTransitionTime") or now,
+                "observedGeneration": generation,
+            }
+        )
+        try:
+            await self._kube.patch(
+                resources.GAME_SERVER_SET,
+                key[0],
+                key[1],
+                {"status": {"conditions": conditions, "observedGeneration": generation}},
+                subresource="status",
+            )
+        except kclient.ApiError as exc:
+            if not exc.not_found:
+                raise
+
+    async def sync_set(self, gss: Obj, target: set[int], expect: plugin.Expect) -> None:
+        found = self._conf(gss)
+        if found is not None:
+            await found[0].sync_set(found[1], gss, target, expect)
+
+    # A pod.
+
+    def prepare_pod(self, gss: Obj, pod: Obj) -> None:
+        """At creation: the network annotations, and the plugin's pod fields."""
+        found = self._conf(gss)
+        if found is None:
+            return
+        network_type, conf = network_spec(gss)
+        notes = pod.setdefault("metadata", {}).setdefault("annotations", {})
+        notes[wire.NETWORK_TYPE] = network_type
+        notes[wire.NETWORK_CONF] = nconf.conf_annotation(conf)
+        found[0].prepare_pod(found[1], pod)
+
+    def forget_pod(self, gss: Obj, pod: Obj) -> None:
+        found = self._conf(gss)
+        if found is not None:
+            found[0].forget_pod(pod)
+
+    async def sync_server(
+        self,
+        gss: Obj,
+        pod: Obj,
+        gs: Obj | None,
+        network_disabled: bool,
+        now_text: str,
+        expect: plugin.Expect,
+    ) -> ServerNetwork | None:
+        """None when the set has no network plugin."""
+        found = self._conf(gss)
+        if found is None:
+            return None
+        chosen, conf = found
+        network_type, _ = network_spec(gss)
+        meta = _meta(gss)
+        server = plugin.Server(
+            namespace=str(meta.get("namespace", "")),
+            set_name=str(meta.get("name", "")),
+            gss=gss,
+            pod=pod,
+            network_disabled=network_disabled,
+        )
+        previous = ((gs or {}).get("status") or {}).get("networkStatus") or None
+        desired = model.NetworkState.NOT_READY if network_disabled else model.NetworkState.READY
+        if _meta(pod).get("deletionTimestamp"):
+            observed = plugin.Observed([], [], model.NetworkState.NOT_READY)
+        else:
+            observed = await chosen.sync_server(conf, server, expect)
+        status = nstatus.network_status(
+            network_type,
+            observed.internal,
+            observed.external,
+            desired,
+            observed.current,
+            previous,
+            now_text,
+        )
+        return ServerNetwork(status, {wire.NETWORK_STATUS: nstatus.status_annotation(status)})

@@ -1,0 +1,74 @@
+"""The interface every network plugin implements, and what the reconciler hands it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from agent.core import model
+    from agent.core.network import conf as nconf
+    from agent.core.network import status as nstatus
+    from agent.kube.cache import Key, WatchCache
+
+Obj = dict[str, Any]
+
+
+class Expect(Protocol):
+    """The reconciler's settle barrier: writes the caches must show before the next run."""
+
+    def wrote(self, cache: WatchCache, result: Obj) -> None: ...
+
+    def deleted(self, cache: WatchCache, key: Key, uid: str) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    """One game server as a plugin sees it."""
+
+    namespace: str
+    set_name: str
+    gss: Obj
+    pod: Obj
+    network_disabled: bool
+
+    @property
+    def name(self) -> str:
+        return str((self.pod.get("metadata") or {}).get("name", ""))
+
+    @property
+    def pod_ip(self) -> str:
+        return str((self.pod.get("status") or {}).get("podIP") or "")
+
+    @property
+    def running(self) -> bool:
+        return (self.pod.get("status") or {}).get("phase") == "Running" and bool(self.pod_ip)
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """What the real objects say about a server's network."""
+
+    internal: list[nstatus.Address]
+    external: list[nstatus.Address]
+    current: model.NetworkState
+
+
+class NetworkPlugin(Protocol):
+    """One `networkType`."""
+
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+        """Set what must be on the pod at creation (may raise to refuse the creation)."""
+
+    def forget_pod(self, pod: Obj) -> None:
+        """The pod prepared by `prepare_pod` was not created."""
+
+    async def sync_server(
+        self, conf: nconf.NetworkConf, server: Server, expect: Expect
+    ) -> Observed:
+        """Make the server's network objects match, and report what they show."""
+
+    async def sync_set(
+        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: Expect
+    ) -> None:
+        """Remove network objects of ordinals the set no longer has."""

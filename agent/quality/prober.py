@@ -1,0 +1,280 @@
+"""The prober: every replica probes the game servers on its own node and reports outcomes.
+
+One task per (pod, service quality) runs the probe every `periodSeconds` (exec through the API
+server's `pods/exec`, HTTP GET and TCP straight to the pod IP), counts consecutive results as the
+kubelet does (`quality.Threshold`), and writes `status.serviceQualitiesConditions` of the pod's
+GameServer through the status subresource when the reported outcome, or the writer's action time
+for it, changes. Probers never touch spec, labels or annotations: the leader's reconciler applies
+the actions (`agent.quality.actions`).
+
+The prober reads the replica's existing caches (sets, GameServers, pods); it adds no list or
+watch of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from agent.core import quality
+from agent.kube import client as kclient
+from agent.kube import exec as kexec
+from agent.kube import resources
+
+from . import actions
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from agent.kube.cache import WatchCache
+
+Obj = dict[str, Any]
+TargetKey = tuple[str, str, str, str]
+"""(namespace, pod, pod uid, quality name)."""
+
+_log = logging.getLogger(__name__)
+_HTTP_BODY = 10 * 1024
+
+
+def _rfc3339(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: object) -> float | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class Prober:
+    """Probe the pods of this node (every pod when `node_name` is None)."""
+
+    def __init__(
+        self,
+        kube: kclient.KubeClient,
+        sets: WatchCache,
+        game_servers: WatchCache,
+        pods: WatchCache,
+        node_name: str | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        resync: float = 1.0,
+    ) -> None:
+        self._kube = kube
+        self._sets = sets
+        self._gs = game_servers
+        self._pods = pods
+        self._node = node_name or None
+        self._clock = clock
+        self._resync = resync
+        self._targets: dict[TargetKey, tuple[quality.ServiceQuality, asyncio.Task[None]]] = {}
+        self._written: dict[tuple[str, str], dict[str, Obj]] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._invalid: dict[tuple[str, str], int] = {}
+        self._http: aiohttp.ClientSession | None = None
+        self.probes = 0
+        self.reports = 0
+
+    async def run(self) -> None:
+        """Keep one task per (pod, quality) until cancelled."""
+        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        try:
+            await asyncio.gather(*(c.synced.wait() for c in (self._sets, self._gs, self._pods)))
+            while True:
+                self.sync_targets()
+                await asyncio.sleep(self._resync)
+        finally:
+            tasks = [task for _, task in self._targets.values()]
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._targets.clear()
+            await self._http.close()
+
+    @property
+    def target_count(self) -> int:
+        return len(self._targets)
+
+    def sync_targets(self) -> None:
+        """Start tasks for new (pod, quality) pairs; stop those whose pod or spec went."""
+        wanted: dict[TargetKey, tuple[quality.ServiceQuality, Obj]] = {}
+        for gss in self._sets.all():
+            meta = gss.get("metadata") or {}
+            namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+            qualities = self._qualities(gss, namespace, name)
+            if not qualities:
+                continue
+            for pod in self._pods.by_index(f"{namespace}/{name}"):
+                spec = pod.get("spec") or {}
+                if self._node is not None and spec.get("nodeName") != self._node:
+                    continue
+                status = pod.get("status") or {}
+                if status.get("phase") != "Running" or not status.get("podIP"):
+                    continue
+                pmeta = pod.get("metadata") or {}
+                for q in qualities:
+                    key = (namespace, str(pmeta.get("name")), str(pmeta.get("uid")), q.name)
+                    wanted[key] = (q, pod)
+        for key, (q, task) in list(self._targets.items()):
+            if key not in wanted or wanted[key][0] != q or task.done():
+                task.cancel()
+                del self._targets[key]
+        for key, (q, pod) in wanted.items():
+            if key not in self._targets:
+                task = asyncio.create_task(self._loop(key, q, pod), name=f"probe-{key[1]}-{q.name}")
+                self._targets[key] = (q, task)
+        live = {(k[0], k[1]) for k in self._targets}
+        for gs_key in list(self._written):
+            if gs_key not in live:
+                self._written.pop(gs_key, None)
+                self._locks.pop(gs_key, None)
+
+    def _qualities(self, gss: Obj, namespace: str, name: str) -> tuple[quality.ServiceQuality, ...]:
+        try:
+            return quality.parse_qualities((gss.get("spec") or {}).get("serviceQualities"))
+        except quality.QualitySpecError as exc:
+            generation = int((gss.get("metadata") or {}).get("generation") or 0)
+            if self._invalid.get((namespace, name)) != generation:
+                self._invalid[(namespace, name)] = generation
+                _log.warning("GameServerSet %s/%s: %s", namespace, name, exc)
+            return ()
+
+    async def _loop(self, key: TargetKey, q: quality.ServiceQuality, pod: Obj) -> None:
+        probe = q.probe
+        started = _parse_time((pod.get("status") or {}).get("startTime")) or self._clock()
+        delay = probe.initial_delay - (self._clock() - started)
+        if delay <= 0:
+            delay = random.uniform(0, probe.period)  # spread pods found at once over a period
+        await asyncio.sleep(delay)
+        threshold = quality.Threshold()
+        while True:
+            began = time.monotonic()
+            live = self._pods.get((key[0], key[1])) or pod
+            ok, output = await self.probe_once(live, q)
+            self.probes += 1
+            threshold, outcome = threshold.observe(probe, ok, output)
+            if outcome is not None:
+                try:
+                    await self._report(key[0], key[1], q.name, outcome)
+                except kclient.ApiError as exc:
+                    if not exc.not_found:
+                        _log.warning("reporting %s of %s/%s: %s", q.name, key[0], key[1], exc)
+            await asyncio.sleep(max(0.0, probe.period - (time.monotonic() - began)))
+
+    async def probe_once(self, pod: Obj, q: quality.ServiceQuality) -> tuple[bool, str]:
+        """Run the probe once: (success, output). Errors and timeouts are failures."""
+        probe = q.probe
+        meta = pod.get("metadata") or {}
+        try:
+            if probe.kind is quality.ProbeKind.EXEC:
+                result = await kexec.run(
+                    self._kube,
+                    str(meta.get("namespace")),
+                    str(meta.get("name")),
+                    probe.command,
+                    container=q.container or _first_container(pod),
+                    timeout=probe.timeout,
+                )
+                return result.exit_code == 0, result.stdout
+            host = probe.host or str((pod.get("status") or {}).get("podIP") or "")
+            port = _resolve_port(pod, q.container, probe.port)
+            if port is None or not host:
+                return False, ""
+            if probe.kind is quality.ProbeKind.TCP:
+                async with asyncio.timeout(probe.timeout):
+                    _, writer = await asyncio.open_connection(host, port)
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+                return True, ""
+            return await self._http_get(probe, host, port)
+        except (TimeoutError, OSError, aiohttp.ClientError, kexec.ExecError) as exc:
+            _log.debug("probe %s of %s failed: %s", q.name, meta.get("name"), exc)
+            return False, ""
+
+    async def _http_get(self, probe: quality.Probe, host: str, port: int) -> tuple[bool, str]:
+        assert self._http is not None
+        scheme = "https" if probe.scheme == "HTTPS" else "http"
+        path = probe.path if probe.path.startswith("/") else "/" + probe.path
+        async with self._http.get(
+            f"{scheme}://{host}:{port}{path}",
+            headers=dict(probe.headers),
+            timeout=aiohttp.ClientTimeout(total=probe.timeout),
+            ssl=False,
+            allow_redirects=False,
+        ) as resp:
+            body = await resp.content.read(_HTTP_BODY)
+            return 200 <= resp.status < 400, body.decode(errors="replace")
+
+    async def _report(
+        self, namespace: str, name: str, q_name: str, outcome: quality.Outcome
+    ) -> None:
+        """Write the GameServer's conditions when this outcome or its action time changed."""
+        gs_key = (namespace, name)
+        lock = self._locks.setdefault(gs_key, asyncio.Lock())
+        async with lock:
+            gs = self._gs.get(gs_key)
+            if gs is None:
+                return
+            current = list((gs.get("status") or {}).get("serviceQualitiesConditions") or [])
+            mine = self._written.setdefault(gs_key, {})
+            by_name: dict[str, Obj] = {str(c.get("name")): c for c in current}
+            by_name.update(mine)
+            old = by_name.get(q_name) or {}
+            notes = (gs.get("metadata") or {}).get("annotations") or {}
+            record = quality.decode_records(notes.get(actions.RECORD_ANNOTATION)).get(q_name)
+            now = _rfc3339(self._clock())
+            same = old.get("status") == outcome.status_text and old.get("result") == outcome.result
+            cond: Obj = {
+                "name": q_name,
+                "status": outcome.status_text,
+                "result": outcome.result,
+                "lastProbeTime": old.get("lastProbeTime") if same else now,
+                "lastTransitionTime": old.get("lastTransitionTime") if same else now,
+            }
+            if record is not None and record.acted_at:
+                cond["lastActionTransitionTime"] = record.acted_at
+            cond = {k: v for k, v in cond.items() if v is not None}
+            if cond == old:
+                return
+            by_name[q_name] = cond
+            mine[q_name] = cond
+            body = [by_name[n] for n in sorted(by_name)]
+            self.reports += 1
+            await self._kube.patch(
+                resources.GAME_SERVER,
+                namespace,
+                name,
+                {"status": {"serviceQualitiesConditions": body}},
+                subresource="status",
+            )
+
+
+def _first_container(pod: Obj) -> str:
+    containers = (pod.get("spec") or {}).get("containers") or []
+    return str(containers[0].get("name", "")) if containers else ""
+
+
+def _resolve_port(pod: Obj, container: str, port: int | str) -> int | None:
+    """A number, or a named container port (in `container`, else in any container)."""
+    if isinstance(port, int):
+        return port
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        if container and c.get("name") != container:
+            continue
+        for p in c.get("ports") or []:
+            if p.get("name") == port and isinstance(p.get("containerPort"), int):
+                return int(p["containerPort"])
+    return None

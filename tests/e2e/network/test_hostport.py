@@ -1,0 +1,172 @@
+"""Kubernetes-HostPort end to end (OKG scenario 11 and gamefleet's persistent allocation), and
+what a bad networkConf does."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from agent.kube import resources
+from tests.e2e.agent.harness import eventually
+
+if TYPE_CHECKING:
+    from tests.e2e.agent.harness import AgentProcess, Namespace
+
+Obj = dict[str, Any]
+HOST_PORT = {"networkType": "Kubernetes-HostPort"}
+
+
+def _network(value: str) -> Obj:
+    return {**HOST_PORT, "networkConf": [{"name": "ContainerPorts", "value": value}]}
+
+
+def _pairs(pods: dict[str, Obj]) -> dict[str, tuple[str, int]]:
+    """pod name -> (node, host port) from the pod spec (node affinity pin and hostPort)."""
+    found = {}
+    for name, pod in pods.items():
+        spec = pod["spec"]
+        terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        node = terms["nodeSelectorTerms"][0]["matchFields"][0]["values"][0]
+        assert spec.get("nodeName") in (None, node)
+        found[name] = (node, spec["containers"][0]["ports"][0]["hostPort"])
+    return found
+
+
+async def _network_ready(namespace: Namespace, gss: str, count: int, seconds: float) -> None:
+    async def check() -> bool:
+        servers = await namespace.game_servers(gss)
+        ready = [
+            gs
+            for gs in servers.values()
+            if ((gs.get("status") or {}).get("networkStatus") or {}).get("currentNetworkState")
+            == "Ready"
+        ]
+        return len(ready) == count == len(servers)
+
+    await eventually(check, seconds, f"{count} servers of {gss} network Ready")
+
+
+async def test_scenario_11_host_ports_and_addresses(
+    namespace: Namespace, agent: AgentProcess, port_range: str
+) -> None:
+    low, high = (int(x) for x in port_range.split("-"))
+    await namespace.create_set("gs", 3, network=_network("main:7777/TCPUDP"))
+    await namespace.wait_servers("gs", {0, 1, 2})
+    await _network_ready(namespace, "gs", 3, 30.0)
+    pods = await namespace.pods("gs")
+    for name, pod in pods.items():
+        ports = pod["spec"]["containers"][0]["ports"]
+        assert [(p["containerPort"], p["protocol"]) for p in ports] == [
+            (7777, "TCP"),
+            (7777, "UDP"),
+        ]
+        host = ports[0]["hostPort"]
+        assert ports[1]["hostPort"] == host and low <= host <= high
+        notes = pod["metadata"]["annotations"]
+        assert notes["game.kruise.io/network-type"] == "Kubernetes-HostPort"
+        assert (
+            json.loads(notes["game.kruise.io/network-conf"])
+            == _network("main:7777/TCPUDP")["networkConf"]
+        )
+        status = (await namespace.get_gs(name))["status"]["networkStatus"]
+        assert status["networkType"] == "Kubernetes-HostPort"
+        assert status["desiredNetworkState"] == status["currentNetworkState"] == "Ready"
+        assert status["createTime"] and status["lastTransitionTime"]
+        assert status["internalAddresses"] == [
+            {
+                "ip": pod["status"]["podIP"],
+                "ports": [
+                    {"name": "7777-tcp", "protocol": "TCP", "port": 7777},
+                    {"name": "7777-udp", "protocol": "UDP", "port": 7777},
+                ],
+            }
+        ]
+        node = await namespace.kube.get(resources.NODE, None, pod["spec"]["nodeName"])
+        ip = {a["type"]: a["address"] for a in node["status"]["addresses"]}
+        assert status["externalAddresses"] == [
+            {
+                "ip": ip.get("ExternalIP") or ip["InternalIP"],
+                "ports": [
+                    {"name": "7777-tcp", "protocol": "TCP", "port": host},
+                    {"name": "7777-udp", "protocol": "UDP", "port": host},
+                ],
+            }
+        ]
+        # Games read the same status from the pod (downward API).
+        assert json.loads(notes["game.kruise.io/network-status"]) == status
+    # Three servers on three nodes: the lowest port on each.
+    assert sorted(_pairs(pods).values()) == sorted((pods[n]["spec"]["nodeName"], low) for n in pods)
+
+
+async def test_many_servers_distinct_pairs_survive_restart_and_reuse(
+    namespace: Namespace, agent: AgentProcess, port_range: str
+) -> None:
+    low = int(port_range.split("-")[0])
+    await namespace.create_set("gs", 300, network=_network("main:7777/UDP"))
+    await _network_ready(namespace, "gs", 300, 120.0)
+    pairs = _pairs(await namespace.pods("gs"))
+    assert len(set(pairs.values())) == 300, "a (node, port) pair was given twice"
+    nodes = {node for node, _ in pairs.values()}
+    assert len(nodes) == 3
+    # Ports are reused across nodes: 300 servers need only 100 ports.
+    assert {port for _, port in pairs.values()} == set(range(low, low + 100))
+
+    # The allocation lives in the cluster: a new agent process continues it.
+    agent.stop()
+    agent.start()
+    await namespace.scale("gs", 303)
+    await _network_ready(namespace, "gs", 303, 60.0)
+    after = _pairs(await namespace.pods("gs"))
+    assert {k: v for k, v in after.items() if k in pairs} == pairs
+    assert len(set(after.values())) == 303
+    assert {port for _, port in after.values()} == set(range(low, low + 101))
+
+    # A deleted server's (node, port) goes to the next server created.
+    freed = after["gs-7"]
+    old_uid = (await namespace.pods("gs"))["gs-7"]["metadata"]["uid"]
+    await namespace.delete_pod("gs-7")
+
+    async def recreated() -> bool:
+        pod = (await namespace.pods("gs")).get("gs-7")
+        return pod is not None and pod["metadata"]["uid"] != old_uid
+
+    await eventually(recreated, 30.0, "gs-7 recreated")
+    again = _pairs(await namespace.pods("gs"))
+    assert again["gs-7"] == freed
+    assert len(set(again.values())) == 303
+
+
+@pytest.mark.usefixtures("agent")
+async def test_bad_network_conf_warns_and_creates_nothing(namespace: Namespace) -> None:
+    await namespace.create_set("gs", 2, network=_network("main:abc/TCP"))
+    expected = (
+        'network.networkConf[0] ContainerPorts: "main:abc/TCP" is not <container>:<port>/<protocol>'
+    )
+
+    async def reported() -> bool:
+        status = (await namespace.get_set("gs")).get("status") or {}
+        conditions = {c["type"]: c for c in status.get("conditions") or []}
+        cond = conditions.get("NetworkConfigInvalid")
+        events = [
+            e
+            for e in await namespace.events("gs")
+            if e["type"] == "Warning" and e["reason"] == "NetworkConfigInvalid"
+        ]
+        return (
+            cond is not None
+            and cond["status"] == "True"
+            and expected in cond["message"]
+            and any(expected in e["message"] for e in events)
+        )
+
+    await eventually(reported, 30.0, "NetworkConfigInvalid condition and event")
+    assert await namespace.pods("gs") == {}
+    assert await namespace.game_servers("gs") == {}
+
+    # Fixed: the servers come, and the condition goes.
+    await namespace.patch_set("gs", {"network": _network("main:7777/TCP")})
+    await namespace.wait_servers("gs", {0, 1})
+    status = await namespace.wait_status("gs", replicas=2)
+    assert "NetworkConfigInvalid" not in {c["type"] for c in status.get("conditions") or []}

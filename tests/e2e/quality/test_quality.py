@@ -1,0 +1,225 @@
+"""Service quality end to end: probes inside game servers drive ops state through the agent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiohttp import web
+
+from agent.kube import client as kclient
+from agent.quality import actions
+from tests.e2e.agent.harness import AgentProcess, eventually
+
+if TYPE_CHECKING:
+    import pathlib
+    from collections.abc import AsyncIterator
+
+    from tests.e2e.agent.harness import Namespace
+
+    from .conftest import PodDirs
+
+Obj = dict[str, Any]
+FAST = {"initialDelaySeconds": 0, "periodSeconds": 1}
+
+
+def exec_quality(name: str, command: list[str], *acts: Obj, **extra: object) -> Obj:
+    return {"name": name, "exec": {"command": command}, **FAST, **extra,
+            "serviceQualityAction": list(acts)}  # fmt: skip
+
+
+async def wait_gs(
+    namespace: Namespace, name: str, what: str, check: Any, seconds: float = 30.0
+) -> Obj:
+    found: Obj = {}
+
+    async def ok() -> bool:
+        found.clear()
+        try:
+            found.update(await namespace.get_gs(name))
+        except kclient.ApiError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return bool(check(found))
+
+    try:
+        await eventually(ok, seconds, f"{name}: {what}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last {found.get('spec')} {found.get('status')}") from None
+    return found
+
+
+def condition(gs: Obj, name: str) -> Obj:
+    for cond in (gs.get("status") or {}).get("serviceQualitiesConditions") or []:
+        if cond.get("name") == name:
+            return dict(cond)
+    return {}
+
+
+@pytest.mark.usefixtures("agent")
+async def test_scenario_3_probe_success_sets_update_priority(
+    namespace: Namespace, pod_dirs: PodDirs
+) -> None:
+    await pod_dirs.add("gs-0", "gs-1", "gs-2")
+    quality = exec_quality("healthy", ["true"], {"state": True, "updatePriority": 20})
+    await namespace.create_set("gs", 3, serviceQualities=[quality])
+    for name in ("gs-0", "gs-1", "gs-2"):
+        gs = await wait_gs(namespace, name, "updatePriority 20",
+                           lambda g: g["spec"].get("updatePriority") == 20)  # fmt: skip
+        cond = condition(gs, "healthy")
+        assert cond["status"] == "True" and cond["result"] == ""
+    await namespace.wait_pod_label("gs", "gs-2", "game.kruise.io/gs-update-priority", "20")
+    gs = await wait_gs(
+        namespace,
+        "gs-0",
+        "action time",
+        lambda g: condition(g, "healthy").get("lastActionTransitionTime"),
+    )
+    assert {"lastProbeTime", "lastTransitionTime"} <= set(condition(gs, "healthy"))
+
+
+@pytest.mark.usefixtures("agent")
+async def test_output_drives_ops_state_and_scale_down_takes_idle(
+    namespace: Namespace, pod_dirs: PodDirs
+) -> None:
+    pods = ("gs-0", "gs-1", "gs-2")
+    await pod_dirs.add(*pods)
+    for pod in pods:
+        pod_dirs.write(pod, "state", "playing\n")
+    quality = exec_quality(
+        "idle", ["cat", "state"],
+        {"state": True, "result": "idle", "opsState": "WaitToBeDeleted"},
+        {"state": True, "result": "playing", "opsState": "None"},
+    )  # fmt: skip
+    await namespace.create_set("gs", 3, serviceQualities=[quality])
+    await namespace.wait_servers("gs", {0, 1, 2})
+    await wait_gs(namespace, "gs-0", "result playing",
+                  lambda g: condition(g, "idle").get("result") == "playing")  # fmt: skip
+
+    pod_dirs.write("gs-1", "state", "idle\n")
+    await wait_gs(namespace, "gs-1", "WaitToBeDeleted",
+                  lambda g: g["spec"]["opsState"] == "WaitToBeDeleted")  # fmt: skip
+    pod_dirs.write("gs-1", "state", "playing\n")
+    await wait_gs(namespace, "gs-1", "None", lambda g: g["spec"]["opsState"] == "None")
+
+    pod_dirs.write("gs-0", "state", "idle\n")
+    await wait_gs(namespace, "gs-0", "WaitToBeDeleted",
+                  lambda g: g["spec"]["opsState"] == "WaitToBeDeleted")  # fmt: skip
+    await namespace.wait_pod_label("gs", "gs-0", "game.kruise.io/gs-opsState", "WaitToBeDeleted")
+    await namespace.scale("gs", 2)
+    await namespace.wait_servers("gs", {1, 2})
+
+
+async def test_permanent_action_fires_once_across_restart(
+    namespace: Namespace, pod_dirs: PodDirs, kubeconfig: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    await pod_dirs.add("gs-0")
+    pod_dirs.write("gs-0", "out", "first")
+    quality = exec_quality(
+        "boot", ["cat", "out"],
+        {"state": True, "annotations": {"boot-result": "{{.Result}}"}}, permanent=True,
+    )  # fmt: skip
+    await namespace.create_set("gs", 1, serviceQualities=[quality])
+    agent = AgentProcess(kubeconfig, namespace.name, tmp_path / "agent-a.log").start()
+    try:
+        await wait_gs(
+            namespace,
+            "gs-0",
+            "fired with first",
+            lambda g: g["metadata"].get("annotations", {}).get("boot-result") == "first",
+        )
+        agent.stop()
+        pod_dirs.write("gs-0", "out", "second")
+        agent = AgentProcess(kubeconfig, namespace.name, tmp_path / "agent-b.log").start()
+        # The new agent probes "second" and records it without firing again.
+        gs = await wait_gs(namespace, "gs-0", "second recorded",
+                           lambda g: '"result":"second"' in g["metadata"].get("annotations", {})
+                           .get(actions.RECORD_ANNOTATION, ""))  # fmt: skip
+        assert gs["metadata"]["annotations"]["boot-result"] == "first"
+        assert condition(gs, "boot")["result"] == "second"
+    finally:
+        agent.stop()
+
+
+@pytest.mark.usefixtures("agent")
+async def test_graceful_delete_released_by_a_quality_action(
+    namespace: Namespace, pod_dirs: PodDirs
+) -> None:
+    hook = {"gs-sync/delete-block": "true"}
+    await pod_dirs.add("gs-0", "gs-1")
+    pod_dirs.write("gs-0", "state", "busy")
+    pod_dirs.write("gs-1", "state", "busy")
+    quality = exec_quality(
+        "drained", ["cat", "state"],
+        {"state": True, "result": "done", "labels": {"gs-sync/delete-block": "false"}},
+    )  # fmt: skip
+    await namespace.create_set(
+        "gs", 2, template_labels=hook, lifecycle={"preDelete": {"labelsHandler": hook}},
+        serviceQualities=[quality],
+    )  # fmt: skip
+    await namespace.wait_servers("gs", {0, 1})
+    await wait_gs(
+        namespace, "gs-1", "busy", lambda g: condition(g, "drained").get("result") == "busy"
+    )
+    await namespace.scale("gs", 1)
+    await wait_gs(namespace, "gs-1", "PreDelete",
+                  lambda g: (g.get("status") or {}).get("currentState") == "PreDelete")  # fmt: skip
+    await asyncio.sleep(2)  # still held while the game is busy
+    assert "gs-1" in await namespace.pods("gs", terminating=True)
+    pod_dirs.write("gs-1", "state", "done")  # the game drained its players
+    await namespace.wait_servers("gs", {0})
+
+
+@contextlib.asynccontextmanager
+async def serve(host: str, http_port: int, body: dict[str, str]) -> AsyncIterator[None]:
+    async def handle(_: web.Request) -> web.Response:
+        return web.Response(text=body["text"], status=int(body.get("status", "200")))
+
+    app = web.Application()
+    app.router.add_get("/quality", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, http_port)
+    await site.start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.usefixtures("agent")
+async def test_http_and_tcp_probes_on_the_pod_ip(namespace: Namespace) -> None:
+    http = {"name": "http", "httpGet": {"path": "/quality", "port": "game"}, **FAST,
+            "serviceQualityAction": [{"state": True, "result": "ready", "updatePriority": 7},
+                                     {"state": False, "updatePriority": 1}]}  # fmt: skip
+    tcp = {"name": "tcp", "tcpSocket": {"port": 17071}, **FAST, "failureThreshold": 1,
+           "serviceQualityAction": [{"state": True, "deletionPriority": 3},
+                                    {"state": False, "deletionPriority": 1}]}  # fmt: skip
+    template = {
+        "metadata": {"labels": {"app": "gs"}},
+        "spec": {"containers": [{"name": "main", "image": "game:1",
+                                 "ports": [{"name": "game", "containerPort": 17070}]}]},
+    }  # fmt: skip
+    await namespace.create_set("gs", 1, gameServerTemplate=template, serviceQualities=[http, tcp])
+    await namespace.wait_servers("gs", {0})
+    pod = (await namespace.pods("gs"))["gs-0"]
+    ip = str(pod["status"]["podIP"])
+    # Nothing listens yet: the TCP probe fails at once (failureThreshold 1).
+    await wait_gs(namespace, "gs-0", "tcp down", lambda g: g["spec"].get("deletionPriority") == 1)
+    body = {"text": "ready\n"}
+    async with serve(ip, 17070, body):
+        await wait_gs(
+            namespace, "gs-0", "http ready", lambda g: g["spec"].get("updatePriority") == 7
+        )
+        server = await asyncio.start_server(lambda r, w: w.close(), ip, 17071)
+        async with server:
+            await wait_gs(namespace, "gs-0", "tcp up",
+                          lambda g: g["spec"].get("deletionPriority") == 3)  # fmt: skip
+        body["status"] = "503"
+        # Three failures in a row (OKG's default failureThreshold) turn the status to False.
+        gs = await wait_gs(namespace, "gs-0", "http failing",
+                           lambda g: g["spec"].get("updatePriority") == 1)  # fmt: skip
+        assert condition(gs, "http")["status"] == "False"
