@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from agent import metrics
 from agent.core import quality
 from agent.kube import client as kclient
 from agent.kube import exec as kexec
@@ -88,6 +89,13 @@ class Prober:
     async def run(self) -> None:
         """Keep one task per (pod, quality) until cancelled."""
         self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        with contextlib.suppress(ValueError):  # one prober per process exposes its counts
+            metrics.register_callback(
+                "gamefleet_agent_quality",
+                "Service-quality probes run, condition writes, targets; API requests in all.",
+                self.counts,
+                "what",
+            )
         try:
             await asyncio.gather(*(c.synced.wait() for c in (self._sets, self._gs, self._pods)))
             while True:
@@ -103,9 +111,13 @@ class Prober:
             self._targets.clear()
             await self._http.close()
 
-    @property
-    def target_count(self) -> int:
-        return len(self._targets)
+    def counts(self) -> dict[str, float]:
+        return {
+            "probes": float(self.probes),
+            "reports": float(self.reports),
+            "targets": float(len(self._targets)),
+            "api_requests": float(self._kube.requests),
+        }
 
     def sync_targets(self) -> None:
         """Start tasks for new (pod, quality) pairs; stop those whose pod or spec went."""

@@ -1,0 +1,227 @@
+"""Benchmark of service-quality probing on one local cluster; prints one JSON object per figure.
+
+python -m bench.quality_bench [--replicas 1000] [--kinds exec,http] [--window 30]
+
+Per probe type: N game servers, each probed every 3 s (`periodSeconds: 3`, initial delay 0),
+with OKG-style actions (`idle` -> WaitToBeDeleted, `playing` -> None). Figures: the agent's CPU
+(user + system, in cores) and its Kubernetes API requests per second in steady state, probes run
+per second, condition writes per second; time from a probe's output changing to the GameServer's
+new opsState (several samples). The agent runs as its own process scoped to a fresh namespace;
+counts come from its /metrics (`gamefleet_agent_quality`), CPU from /proc.
+
+- exec: one kwok `Exec` per pod runs `cat state` on this machine in a directory of that pod's
+  own; the benchmark rewrites the file.
+- http: one aiohttp server on 0.0.0.0 answers every pod IP (127.x addresses reach it); the body
+  for a pod is looked up by the address the connection arrived at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import pathlib
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from agent.kube import client as kclient
+from agent.kube import crds, resources
+from bench.agent_bench import _emit, _free_port
+from tests.localcluster import manager
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+EXEC = resources.Resource("kwok.x-k8s.io/v1alpha1", "execs", "Exec")
+NAMESPACE = resources.Resource("v1", "namespaces", "Namespace", False)
+HTTP_PORT = 17090
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _metrics(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    found = {}
+    for match in re.finditer(r'gamefleet_agent_quality\{what="([^"]+)"\} ([0-9.e+]+)', text):
+        found[match.group(1)] = float(match.group(2))
+    for match in re.finditer(r'gamefleet_agent_api_writes\{call="([^"]+)"\} ([0-9.e+]+)', text):
+        found["writes"] = found.get("writes", 0.0) + float(match.group(2))
+    return found
+
+
+def _start_agent(
+    kubeconfig: str, namespace: str, port: int, log: pathlib.Path
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent", "--kubeconfig", kubeconfig, "--namespace", namespace,
+         "--lease-namespace", namespace, "--skip-crds", "--metrics-port", str(port),
+         "--log-level", "WARNING"],
+        cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+async def _list_gs(kube: kclient.KubeClient, namespace: str) -> list[kclient.Obj]:
+    listed = await kube.request("GET", resources.GAME_SERVER.collection(namespace))
+    return list(listed.get("items") or [])
+
+
+def _result(gs: kclient.Obj) -> str | None:
+    for cond in (gs.get("status") or {}).get("serviceQualitiesConditions") or []:
+        if cond.get("name") == "idle":
+            return str(cond.get("result"))
+    return None
+
+
+async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None:
+    kube = await kclient.KubeClient.connect(kubeconfig)
+    await crds.install(kube)
+    n = int(args.replicas)
+    namespace = f"bench-quality-{kind}-{uuid.uuid4().hex[:5]}"
+    await kube.create(NAMESPACE, None, {"apiVersion": "v1", "kind": "Namespace",
+                                        "metadata": {"name": namespace}})  # fmt: skip
+    root = pathlib.Path(tempfile.mkdtemp(prefix=f"{namespace}-"))
+    bodies: dict[str, str] = {}
+    names = [f"bench-{i}" for i in range(n)]
+    runner: web.AppRunner | None = None
+    agent: subprocess.Popen[bytes] | None = None
+    params = {"replicas": n, "probe": kind, "period_s": 3, "nodes": 3, "kwok": True}
+    try:
+        if kind == "exec":
+            sem = asyncio.Semaphore(32)
+
+            async def add_exec(name: str) -> None:
+                (root / name).mkdir()
+                (root / name / "state").write_text("playing")
+                async with sem:
+                    await kube.create(EXEC, namespace, {
+                        "apiVersion": EXEC.api_version, "kind": "Exec", "metadata": {"name": name},
+                        "spec": {"execs": [{"local": {"workDir": str(root / name)}}]}})  # fmt: skip
+
+            await asyncio.gather(*(add_exec(name) for name in names))
+            probe: dict[str, Any] = {"exec": {"command": ["cat", "state"]}}
+        else:
+
+            async def handle(request: web.Request) -> web.Response:
+                sock = request.transport.get_extra_info("sockname") if request.transport else None
+                return web.Response(text=bodies.get(str(sock[0]) if sock else "", "playing"))
+
+            app = web.Application()
+            app.router.add_get("/quality", handle)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "0.0.0.0", HTTP_PORT).start()
+            probe = {"httpGet": {"path": "/quality", "port": HTTP_PORT}}
+        quality = {
+            "name": "idle", **probe, "initialDelaySeconds": 0, "periodSeconds": 3,
+            "serviceQualityAction": [
+                {"state": True, "result": "idle", "opsState": "WaitToBeDeleted"},
+                {"state": True, "result": "playing", "opsState": "None"},
+            ],
+        }  # fmt: skip
+        port = _free_port()
+        log = root / "agent.log"
+        agent = _start_agent(kubeconfig, namespace, port, log)
+        await kube.create(resources.GAME_SERVER_SET, namespace, {
+            "apiVersion": "game.kruise.io/v1alpha1", "kind": "GameServerSet",
+            "metadata": {"name": "bench", "namespace": namespace},
+            "spec": {"replicas": n, "serviceQualities": [quality],
+                     "gameServerTemplate": {"spec": {"containers": [
+                         {"name": "main", "image": "game:1"}]}}}})  # fmt: skip
+        began = time.monotonic()
+        while True:
+            items = await _list_gs(kube, namespace)
+            reported = sum(1 for g in items if _result(g) == "playing")
+            if reported == n:
+                break
+            if time.monotonic() - began > args.timeout:
+                raise TimeoutError(f"{reported}/{n} GameServers report an outcome")
+            await asyncio.sleep(2.0)
+        _emit("create to every GameServer reporting its probe", time.monotonic() - began, "s",
+              **params)  # fmt: skip
+        await asyncio.sleep(5.0)  # let the first writes settle
+        m0, c0, t0 = _metrics(port), _cpu_seconds(agent.pid), time.monotonic()
+        await asyncio.sleep(args.window)
+        m1, c1, t1 = _metrics(port), _cpu_seconds(agent.pid), time.monotonic()
+        span = t1 - t0
+
+        def rate(key: str) -> float:
+            return (m1.get(key, 0.0) - m0.get(key, 0.0)) / span
+
+        window = {**params, "window_s": round(span, 1), "targets": m1.get("targets")}
+        _emit("agent CPU, steady probing", (c1 - c0) / span, "cores", **window)
+        _emit("agent API requests per second", rate("api_requests"), "1/s", **window)
+        _emit("agent API writes per second", rate("writes"), "1/s", **window)
+        _emit("probes run per second", rate("probes"), "1/s", **window,
+              wanted=round(n / 3, 1))  # fmt: skip
+
+        samples = []
+        for i in range(args.samples):
+            name = names[(i * 97) % n]
+            for wanted, text in (("WaitToBeDeleted", "idle"), ("None", "playing")):
+                if kind == "exec":
+                    tmp = root / name / "state.tmp"
+                    tmp.write_text(text)
+                    tmp.replace(root / name / "state")
+                else:
+                    pod = await kube.get(resources.POD, namespace, name)
+                    bodies[str(pod["status"]["podIP"])] = text
+                start = time.monotonic()
+                while True:
+                    gs = await kube.get(resources.GAME_SERVER, namespace, name)
+                    if gs["spec"].get("opsState") == wanted:
+                        break
+                    if time.monotonic() - start > 60:
+                        raise TimeoutError(f"{name} never became {wanted}")
+                    await asyncio.sleep(0.05)
+                samples.append(time.monotonic() - start)
+        _emit("probe output change to GameServer opsState", statistics.median(samples), "s",
+              **params, samples=len(samples), min_s=round(min(samples), 2),
+              max_s=round(max(samples), 2))  # fmt: skip
+    finally:
+        if agent is not None:
+            agent.terminate()
+            try:
+                agent.wait(15)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+        if runner is not None:
+            await runner.cleanup()
+        with contextlib.suppress(kclient.ApiError):
+            await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
+        await kube.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def bench(args: argparse.Namespace) -> None:
+    clusters, _ = manager.ensure(1, 3)
+    kubeconfig = str(clusters[0].kubeconfig)
+    for kind in args.kinds.split(","):
+        await run_kind(kind.strip(), args, kubeconfig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--replicas", type=int, default=1000)
+    parser.add_argument("--kinds", default="exec,http", help="comma-separated: exec, http")
+    parser.add_argument("--window", type=float, default=30.0, help="steady-state seconds")
+    parser.add_argument("--samples", type=int, default=5, help="latency samples (x2 each)")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    args = parser.parse_args()
+    asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    main()
