@@ -70,6 +70,7 @@ class Prober:
         *,
         clock: Callable[[], float] = time.time,
         resync: float = 1.0,
+        max_in_flight: int = 64,
     ) -> None:
         self._kube = kube
         self._sets = sets
@@ -83,6 +84,8 @@ class Prober:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._invalid: dict[tuple[str, str], int] = {}
         self._http: aiohttp.ClientSession | None = None
+        # Probes past this many wait (late) rather than all time out together under overload.
+        self._slots = asyncio.Semaphore(max_in_flight)
         self.probes = 0
         self.reports = 0
 
@@ -174,7 +177,8 @@ class Prober:
         while True:
             began = time.monotonic()
             live = self._pods.get((key[0], key[1])) or pod
-            ok, output = await self.probe_once(live, q)
+            async with self._slots:
+                ok, output = await self.probe_once(live, q)
             self.probes += 1
             threshold, outcome = threshold.observe(probe, ok, output)
             if outcome is not None:
