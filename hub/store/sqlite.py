@@ -266,7 +266,7 @@ class SqliteStore:
         cursor = (start_revision - 1, b"\xff")
         while not self._closed:
             try:
-                batch = await self._run(functools.partial(self._events_after, prefix, cursor))
+                batch, head = await self._run(functools.partial(self._events_after, prefix, cursor))
             except interface.StoreError:
                 if self._closed:
                     return
@@ -276,7 +276,10 @@ class SqliteStore:
                 yield event
             if len(batch) == _WATCH_BATCH:
                 continue
-            seen = cursor[0]
+            # Wait past everything read so far, including other prefixes' changes: waiting
+            # only past this prefix's last event would wake (and query) at once, forever.
+            seen = max(cursor[0], head)
+            cursor = (seen, b"\xff")
             async with self._changed:
                 await self._changed.wait_for(
                     lambda: self._closed or self._revision > seen  # noqa: B023
@@ -284,13 +287,15 @@ class SqliteStore:
 
     def _events_after(
         self, prefix: str, cursor: tuple[int, bytes]
-    ) -> builtins.list[tuple[interface.WatchEvent, bytes]]:
+    ) -> tuple[builtins.list[tuple[interface.WatchEvent, bytes]], int]:
+        """Events under ``prefix`` after ``cursor``, and the store revision they were read at."""
         db = self._db()
         clause, args = _prefix_clause(prefix)
         revision, key = cursor
         db.execute("BEGIN")
         try:
             compact_revision = self._meta("compact_revision")
+            head = self._meta("revision")
             if revision + 1 < compact_revision:
                 raise interface.CompactedError(revision + 1, compact_revision)
             rows = db.execute(
@@ -306,7 +311,7 @@ class SqliteStore:
             kind = interface.EventType.DELETE if deleted else interface.EventType.PUT
             kv = interface.KeyValue(bytes(k).decode(), bytes(value), create, rev)
             batch.append((interface.WatchEvent(kind, kv, rev), bytes(k)))
-        return batch
+        return batch, head
 
     async def close(self) -> None:
         if self._closed:

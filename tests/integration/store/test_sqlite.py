@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pathlib
 import signal
@@ -108,3 +109,38 @@ async def test_close_ends_running_watches(tmp_path: pathlib.Path) -> None:
 
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(pending, 5)
+
+
+async def test_watch_waits_quietly_while_other_prefixes_change(tmp_path: pathlib.Path) -> None:
+    """A watch reads once per change at most, not in a loop, when its prefix is idle."""
+    store = await sqlite.SqliteStore.open(str(tmp_path / "hub.db"))
+    reads = 0
+    original = store._events_after
+
+    def counted(*args: object) -> object:
+        nonlocal reads
+        reads += 1
+        return original(*args)  # type: ignore[arg-type]
+
+    store._events_after = counted  # type: ignore[method-assign]
+    try:
+        events = store.watch("a/", 1)
+        first = asyncio.ensure_future(anext(events))
+        for index in range(20):
+            await store.put(f"b/{index}", b"x")
+        await store.put("a/0", b"y")
+        event = await asyncio.wait_for(first, 5)
+        assert event.kv.key == "a/0"
+        waiting = asyncio.ensure_future(anext(events))
+        for index in range(20, 40):
+            await store.put(f"b/{index}", b"x")
+        before = reads
+        # Quiet is the absence of work, so it can only be observed over time.
+        await asyncio.sleep(0.3)
+        assert reads - before <= 1
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+            await waiting
+        await events.aclose()
+    finally:
+        await store.close()
