@@ -122,7 +122,7 @@ async def test_watch_waits_quietly_while_other_prefixes_change(tmp_path: pathlib
         reads += 1
         return original(*args)  # type: ignore[arg-type]
 
-    store._events_after = counted  # type: ignore[method-assign]
+    store._events_after = counted  # type: ignore[method-assign,assignment]
     try:
         events = store.watch("a/", 1)
         first = asyncio.ensure_future(anext(events))
