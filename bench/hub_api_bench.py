@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import tempfile
 import time
 import uuid
@@ -120,8 +119,9 @@ async def main() -> None:
     parser.add_argument("--fleets", type=int, default=10000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        etcd = EtcdServer(etcd_binary(), Path(workdir) / "etcd")
-        Path(workdir, "etcd").mkdir()
+        etcd_dir = Path(workdir) / "etcd"
+        etcd_dir.mkdir()
+        etcd = EtcdServer(etcd_binary(), etcd_dir)
         etcd.start()
         try:
             stores = {

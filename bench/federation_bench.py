@@ -1,0 +1,216 @@
+"""The hub under many agents: memory, CPU and resync time; status propagation latency.
+
+    .venv/bin/python -m bench.federation_bench scale [--agents 100] [--servers 1000]
+    .venv/bin/python -m bench.federation_bench propagation [--samples 30]
+
+`scale` runs a hub process and a load generator that speaks the agent protocol (one stream per
+simulated cluster) and reports `servers` game servers per cluster, then kills the hub with -9,
+restarts it on the same store and times the resync. `propagation` needs the two local clusters
+(`make clusters`): a hub and real agents, a fleet, and the time from a GameServer's change in a
+cluster to the change in the hub's WatchFleets stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc, gameserver_pb2, gameserver_pb2_grpc
+
+from tests.integration.hub.fleet_docs import fleet
+from tests.support.agent_sim import SimulatedAgent, game_server, set_status
+from tests.support.hub_process import HubProcess
+
+from . import machine
+
+BATCH = 500
+
+
+def _emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
+    record = {"figure": figure, "value": round(value, 3), "unit": unit,
+              "parameters": parameters, "machine": machine.describe()}  # fmt: skip
+    print(json.dumps(record), flush=True)
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _holds_arena(sim: SimulatedAgent) -> bool:
+    return ("games", "arena") in sim.sets
+
+
+def _deltas(servers: int) -> list[agent_pb2.StatusDelta]:
+    all_servers = [game_server("games", "arena", i) for i in range(servers)]
+    return [
+        agent_pb2.StatusDelta(game_servers=all_servers[start : start + BATCH])
+        for start in range(0, servers, BATCH)
+    ]
+
+
+async def _total_servers(hub: HubProcess, expected: int, timeout: float) -> float:
+    """Seconds until the hub holds ``expected`` game servers (polling ListGameServers)."""
+    started = time.monotonic()
+    async with grpc.aio.insecure_channel(hub.address) as channel:
+        stub: gameserver_pb2_grpc.GameServerServiceAsyncStub = (
+            gameserver_pb2_grpc.GameServerServiceStub(channel)
+        )
+        while time.monotonic() - started < timeout:
+            try:
+                listed = await stub.ListGameServers(
+                    gameserver_pb2.ListGameServersRequest(
+                        namespace="games", ops_state="Maintaining"
+                    ),
+                    timeout=60,
+                )
+                if len(listed.game_servers) >= expected:
+                    return time.monotonic() - started
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.5)
+    raise TimeoutError(f"the hub did not hold {expected} servers in {timeout}s")
+
+
+async def scale(agents: int, servers: int) -> None:
+    with tempfile.TemporaryDirectory() as workdir:
+        store = f"sqlite:///{workdir}/hub.db"
+        hub = HubProcess(store).start()
+        assert hub.process is not None
+        sims = [
+            SimulatedAgent(hub.address, f"c-{i}", heartbeat_interval=2.0) for i in range(agents)
+        ]
+        for sim in sims:
+            await sim.start()
+        async with grpc.aio.insecure_channel(hub.address) as channel:
+            stub: fleet_pb2_grpc.FleetServiceAsyncStub = fleet_pb2_grpc.FleetServiceStub(channel)
+            await stub.ApplyFleet(
+                fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=min(agents * servers, 100_000)))
+            )
+        for sim in sims:
+            await sim.wait_for(functools.partial(_holds_arena, sim), timeout=120)
+        cpu_before = _cpu_seconds(hub.process.pid)
+        started = time.monotonic()
+        # Every server Maintaining marks the batch, so counting them tells what has arrived.
+        for sim in sims:
+            desired = sim.sets[("games", "arena")]
+            sim.report(agent_pb2.StatusDelta(sets=[set_status(desired, ready=servers)]))
+            for delta in _deltas(servers):
+                for server in delta.game_servers:
+                    server.ops_state = "Maintaining"
+                sim.report(delta)
+        await _total_servers(hub, agents * servers, timeout=600)
+        ingest = time.monotonic() - started
+        cpu = _cpu_seconds(hub.process.pid) - cpu_before
+        params = {"agents": agents, "servers_per_agent": servers}
+        _emit("hub ingest of every server's status", ingest, "s", **params)
+        _emit("hub CPU during ingest", cpu, "cpu-s", **params)
+        _emit("hub RSS holding every status", machine.rss_mib(hub.process.pid), "MiB", **params)
+        idle_cpu = _cpu_seconds(hub.process.pid)
+        await asyncio.sleep(10)
+        _emit("hub CPU at rest (heartbeats only)", (_cpu_seconds(hub.process.pid) - idle_cpu) / 10,
+              "cores", **params)  # fmt: skip
+
+        # kill -9 and restart on the same store and port: the agents reconnect and resync.
+        port = hub.port
+        hub.kill()
+        restarted = time.monotonic()
+        hub = HubProcess(store, port=port).start()
+        resync = await _total_servers(hub, agents * servers, timeout=600)
+        _emit("resync after hub kill -9 (restart to every status held)",
+              time.monotonic() - restarted, "s", **params)  # fmt: skip
+        _emit("of which after the hub listened", resync, "s", **params)
+        assert hub.process is not None
+        _emit("hub RSS after resync", machine.rss_mib(hub.process.pid), "MiB", **params)
+        sent = sum(len([m for m in s.received if m.HasField("desired")]) for s in sims)
+        _emit("desired-set messages sent by the restarted hub", float(sent - agents), "messages",
+              **params)  # fmt: skip
+        for sim in sims:
+            await sim.stop()
+        hub.kill()
+
+
+async def propagation(samples: int) -> None:
+    from agent.kube import client as kclient
+    from agent.kube import crds
+    from tests.e2e.federation.conftest import NAMESPACES
+    from tests.localcluster import manager
+
+    clusters, _ = manager.ensure(count=2, nodes=3)
+    with tempfile.TemporaryDirectory() as workdir:
+        namespace = f"bench-prop-{os.getpid()}"
+        kube = await kclient.KubeClient.connect(str(clusters[0].kubeconfig))
+        await crds.install(kube)
+        await kube.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
+                                             "metadata": {"name": namespace}})  # fmt: skip
+        hub = HubProcess(f"sqlite:///{workdir}/hub.db").start()
+        from tests.e2e.agent.harness import Namespace
+        from tests.e2e.federation.world import Member
+
+        member = Member(clusters[0].name, clusters[0].kubeconfig, kube, Namespace(kube, namespace),
+                        clusters[0].region, Path(workdir) / "agent.log")  # fmt: skip
+        member.start_agent(hub.address, "bench-prop")
+        latencies: list[float] = []
+        try:
+            async with grpc.aio.insecure_channel(hub.address) as channel:
+                stub: fleet_pb2_grpc.FleetServiceAsyncStub = fleet_pb2_grpc.FleetServiceStub(
+                    channel
+                )
+                doc = fleet(replicas=3)
+                doc.metadata.namespace = namespace
+                doc.spec.placement.cluster_selector.match_labels["region"] = clusters[0].region
+                await stub.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=doc))
+                watch = stub.WatchFleets(fleet_pb2.WatchFleetsRequest(namespace=namespace))
+                events = aiter(watch)
+                while (await anext(events)).fleet.status.counts.ready != 3:
+                    pass
+                for sample in range(samples):
+                    allocated = sample % 2 == 0
+                    started = time.monotonic()
+                    await member.namespace.patch_gs(
+                        "arena-0", spec={"opsState": "Allocated" if allocated else "None"}
+                    )
+                    while (await anext(events)).fleet.status.counts.allocated != int(allocated):
+                        pass
+                    latencies.append(time.monotonic() - started)
+                watch.cancel()
+        finally:
+            member.kill_agent()
+            hub.kill()
+            await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
+            await kube.close()
+        ordered = sorted(latencies)
+        params = {"samples": samples, "path": "GameServer patch -> agent -> hub WatchFleets"}
+        _emit("status propagation p50", statistics.median(ordered) * 1000, "ms", **params)
+        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        _emit("status propagation p99", p99 * 1000, "ms", **params)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="what", required=True)
+    scale_parser = sub.add_parser("scale")
+    scale_parser.add_argument("--agents", type=int, default=100)
+    scale_parser.add_argument("--servers", type=int, default=1000)
+    prop = sub.add_parser("propagation")
+    prop.add_argument("--samples", type=int, default=30)
+    args = parser.parse_args()
+    if args.what == "scale":
+        asyncio.run(scale(args.agents, args.servers))
+    else:
+        asyncio.run(propagation(args.samples))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Benchmark of the network plugins on one local cluster; prints one JSON object per figure.
+
+python -m bench.network_bench [--replicas 1000] [--plugins Kubernetes-HostPort,Kubernetes-NodePort]
+
+Per plugin: time from creating an N-replica GameServerSet to N GameServers whose
+`networkStatus.currentNetworkState` is Ready (with the milestones: all pods created, all pods
+Ready, all GameServers Ready), and the agent's API writes per game server. The agent runs as
+its own process (`python -m agent`) scoped to a fresh namespace per plugin; HostPort uses the
+range 20000-21000 so it never meets another test's ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from typing import Any
+
+from agent.core import wire
+from agent.kube import cache as kcache
+from agent.kube import client as kclient
+from agent.kube import crds, resources
+from bench import agent_bench, machine
+from tests.localcluster import manager
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+HOST_PORT_RANGE = "20000-21000"
+CONF = {
+    "Kubernetes-HostPort": [{"name": "ContainerPorts", "value": "main:7777/UDP"}],
+    "Kubernetes-NodePort": [{"name": "PortProtocols", "value": "7777/UDP"}],
+}
+
+
+def _emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
+    record = {
+        "figure": figure,
+        "value": round(value, 3),
+        "unit": unit,
+        "parameters": parameters,
+        "machine": machine.describe(),
+    }
+    print(json.dumps(record), flush=True)
+
+
+def _start_agent(
+    kubeconfig: str, namespace: str, port: int, log: pathlib.Path
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent", "--kubeconfig", kubeconfig, "--namespace", namespace,
+         "--lease-namespace", namespace, "--skip-crds", "--metrics-port", str(port),
+         "--log-level", "WARNING", "--host-port-range", HOST_PORT_RANGE],
+        cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _net_state(gs: kclient.Obj) -> str:
+    return str(((gs.get("status") or {}).get("networkStatus") or {}).get("currentNetworkState"))
+
+
+async def _one(
+    kube: kclient.KubeClient, kubeconfig: str, plugin: str, n: int, timeout: float
+) -> None:
+    namespace = f"bench-net-{plugin.split('-')[1].lower()}-{uuid.uuid4().hex[:5]}"
+    await kube.create(
+        resources.Resource("v1", "namespaces", "Namespace", False),
+        None,
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+    )
+    port = agent_bench._free_port()
+    log = pathlib.Path(tempfile.gettempdir()) / f"{namespace}.log"
+    agent = _start_agent(kubeconfig, namespace, port, log)
+    game_servers = kcache.WatchCache(kube, resources.GAME_SERVER, namespace=namespace)
+    pods = kcache.WatchCache(kube, resources.POD, namespace=namespace)
+    watchers = [asyncio.create_task(game_servers.run()), asyncio.create_task(pods.run())]
+    params = {"plugin": plugin, "replicas": n, "nodes": 3, "kwok": True}
+    try:
+        await agent_bench._wait(
+            "agent metrics", lambda: agent_bench._try(agent_bench._writes, port) is not None, 30
+        )
+        await asyncio.sleep(1.0)  # let the agent win its lease
+        base = agent_bench._writes(port)
+        body = {
+            "apiVersion": wire.API_VERSION,
+            "kind": "GameServerSet",
+            "metadata": {"name": "bench", "namespace": namespace},
+            "spec": {
+                "replicas": n,
+                "network": {"networkType": plugin, "networkConf": CONF[plugin]},
+                "gameServerTemplate": {
+                    "spec": {"containers": [{"name": "main", "image": "game:1"}]}
+                },
+            },
+        }
+        began = time.monotonic()
+        await kube.create(resources.GAME_SERVER_SET, namespace, body)
+        milestones: dict[str, float] = {}
+
+        def progress() -> bool:
+            elapsed = round(time.monotonic() - began, 2)
+            items = agent_bench._pod_items(pods)
+            if len(items) == n:
+                milestones.setdefault("all_pods_created_s", elapsed)
+                if all(agent_bench._pod_ready(p) for _, p in items):
+                    milestones.setdefault("all_pods_ready_s", elapsed)
+            servers = list(game_servers.all())
+            if len(servers) == n and all(
+                (g.get("status") or {}).get("currentState") == "Ready" for g in servers
+            ):
+                milestones.setdefault("all_game_servers_ready_s", elapsed)
+            return len(servers) == n and all(_net_state(g) == "Ready" for g in servers)
+
+        await agent_bench._wait("N servers with network Ready", progress, timeout)
+        took = time.monotonic() - began
+        _emit("create to all servers network Ready", took, "s", **params, **milestones)
+        await asyncio.sleep(2.0)
+        after = agent_bench._writes(port)
+        writes = sum(after.values()) - sum(base.values())
+        _emit("agent API writes per game server created", writes / n, "writes", **params,
+              breakdown={k: v - base.get(k, 0) for k, v in after.items()})  # fmt: skip
+    finally:
+        agent.terminate()
+        agent.wait(30)
+        for task in watchers:
+            task.cancel()
+        await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
+
+
+async def bench(args: argparse.Namespace) -> None:
+    clusters, _ = manager.ensure(1, 3)
+    kubeconfig = str(clusters[0].kubeconfig)
+    kube = await kclient.KubeClient.connect(kubeconfig)
+    await crds.install(kube)
+    try:
+        for plugin in args.plugins.split(","):
+            await _one(kube, kubeconfig, plugin, int(args.replicas), args.timeout)
+            await asyncio.sleep(5.0)  # let the namespace's pods go before the next plugin
+    finally:
+        await kube.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--replicas", type=int, default=1000)
+    parser.add_argument("--plugins", default=",".join(CONF))
+    parser.add_argument("--timeout", type=float, default=600.0)
+    asyncio.run(bench(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
