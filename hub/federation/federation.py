@@ -17,7 +17,7 @@ from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
 from google.protobuf import timestamp_pb2
 
-from hub.core import assignment, desired_sets, fleet_status, health, selectors
+from hub.core import assignment, desired_sets, fleet_status, health, rollout, selectors
 from hub.core.desired_sets import SetKey
 from hub.core.placement import Placement
 from hub.registry import codec
@@ -174,6 +174,9 @@ class Federation:
                 live.servers[key] = stored
         for key in touched:
             self._broadcast.notify(key)
+            fleet = self._fleets.get(key)
+            if fleet is not None and fleet.spec.update_policy.type == rollout.SEQUENTIAL:
+                self._dirty.set()
 
     def resolve(self, cluster: str, result: agent_pb2.OperationResult) -> None:
         session = self._sessions.get(cluster)
@@ -355,8 +358,16 @@ class Federation:
             placement = self._assign(fleet)
             self._placements[key] = placement
             self._previous[key] = placement.replicas_by_cluster()
-            for share in placement.assignments:
-                desired.setdefault(share.cluster, {})[key] = desired_sets.desired_set(fleet, share)
+            rendered = {
+                share.cluster: desired_sets.desired_set(fleet, share)
+                for share in placement.assignments
+            }
+            for cluster in self._held_back(fleet, rendered):
+                # Keep what the cluster holds: the same hash sends nothing.
+                kept = rendered[cluster]
+                kept.hash = self._sessions[cluster].held[key]
+            for cluster, desired_set in rendered.items():
+                desired.setdefault(cluster, {})[key] = desired_set
             self._broadcast.notify(key)
         for name, session in self._sessions.items():
             if self.phase(name) is health.Phase.UNKNOWN and name not in desired:
@@ -370,6 +381,23 @@ class Federation:
                 message.sets.add(namespace=namespace, name=set_name, deleted=True)
             session.send(agent_pb2.HubMessage(desired=message))
             session.held = {key: desired_set.hash for key, desired_set in wanted.items()}
+
+    def _held_back(
+        self, fleet: fleet_pb2.Fleet, rendered: dict[str, agent_pb2.DesiredSet]
+    ) -> set[str]:
+        key = _key(fleet)
+        held: dict[str, str | None] = {}
+        settled: dict[str, bool] = {}
+        for cluster, desired_set in rendered.items():
+            session = self._sessions.get(cluster)
+            held[cluster] = session.held.get(key) if session is not None else None
+            reported = self._live.get(cluster, _ClusterLive()).sets.get(key)
+            settled[cluster] = reported is not None and (
+                reported.applied_hash == desired_set.hash
+                and reported.counts.updated_ready == reported.desired_replicas
+            )
+        waiting = rollout.held_back(fleet, {c: s.hash for c, s in rendered.items()}, held, settled)
+        return {cluster for cluster in waiting if cluster in self._sessions}
 
     async def _reconcile_loop(self) -> None:
         while True:

@@ -11,10 +11,11 @@ from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc, gameserver_pb2, g
 from google.protobuf import json_format
 
 from hub.api.server import Hub
+from hub.core import documents
 from tests.support.agent_sim import SimulatedAgent, game_server, set_status
 
 from .conftest import TEST_HEALTH, StartAgent, start_hub, wait_phase
-from .fleet_docs import fleet
+from .fleet_docs import fleet, fleet_document
 
 REF = fleet_pb2.FleetRef(namespace="games", name="arena")
 WEIGHTS = {"clusters": [{"name": "eu-1", "weight": 2}, {"name": "us-1", "weight": 1}]}
@@ -240,3 +241,40 @@ async def test_first_message_must_be_hello_and_name_must_be_valid(hub: Hub) -> N
     assert agent.error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert (agent.error.details() or "").startswith("hello.cluster")
     await agent.stop()
+
+
+async def test_sequential_update_policy_rolls_one_cluster_at_a_time(
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, start_agent: StartAgent
+) -> None:
+    eu, us = await start_agent("eu-1"), await start_agent("us-1")
+
+    def sequential(image: str) -> fleet_pb2.Fleet:
+        doc = fleet_document(replicas=9, placement=WEIGHTS, updatePolicy={"type": "Sequential"})
+        doc["spec"]["template"]["gameServerTemplate"]["spec"]["containers"][0]["image"] = image
+        return documents.from_document(doc, fleet_pb2.Fleet)
+
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=sequential("arena:1.0")))
+    await eu.wait_for(partial(_holds_arena, eu))
+    await us.wait_for(partial(_holds_arena, us))
+    await _settle(eu)
+    await _settle(us)
+    old_us = us.sets[("games", "arena")].hash
+
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=sequential("arena:2.0")))
+    await eu.wait_for(lambda: _image(eu) == "arena:2.0")
+    assert us.sets[("games", "arena")].hash == old_us
+    # us-1 gets the new set only after eu-1 reports it settled.
+    before_settled = len(us.received)
+    await _settle(eu)
+    await us.wait_for(lambda: _image(us) == "arena:2.0")
+    first_new = next(
+        index
+        for index, message in enumerate(us.received)
+        if message.HasField("desired") and "arena:2.0" in str(message.desired)
+    )
+    assert first_new >= before_settled
+
+
+def _image(agent: SimulatedAgent) -> str:
+    spec = json_format.MessageToDict(agent.sets[("games", "arena")].spec)
+    return str(spec["gameServerTemplate"]["spec"]["containers"][0]["image"])
