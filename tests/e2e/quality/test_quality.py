@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from tests.e2e.agent.harness import Namespace
+    from tests.localcluster.state import Cluster
 
     from .conftest import PodDirs
 
@@ -223,3 +224,36 @@ async def test_http_and_tcp_probes_on_the_pod_ip(namespace: Namespace) -> None:
         gs = await wait_gs(namespace, "gs-0", "http failing",
                            lambda g: g["spec"].get("updatePriority") == 1)  # fmt: skip
         assert condition(gs, "http")["status"] == "False"
+
+
+async def test_a_replica_probes_only_its_own_node(
+    namespace: Namespace,
+    pod_dirs: PodDirs,
+    kubeconfig: pathlib.Path,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    local_cluster: Cluster,
+) -> None:
+    names = [f"gs-{i}" for i in range(6)]
+    await pod_dirs.add(*names)
+    quality = exec_quality("healthy", ["true"], {"state": True, "updatePriority": 20})
+    await namespace.create_set("gs", 6, serviceQualities=[quality])
+    node = f"{local_cluster.name}-node-0"
+    monkeypatch.setenv("NODE_NAME", node)  # as the DaemonSet sets it
+    agent = AgentProcess(kubeconfig, namespace.name, tmp_path / "agent.log").start()
+    try:
+        await namespace.wait_servers("gs", set(range(6)), 90.0)
+        pods = await namespace.pods("gs")
+        mine = {n for n, p in pods.items() if p["spec"].get("nodeName") == node}
+        assert mine and mine != set(names), "the scheduler spreads the pods over the nodes"
+        for name in mine:
+            await wait_gs(
+                namespace, name, "probed", lambda g: g["spec"].get("updatePriority") == 20
+            )
+        await asyncio.sleep(2.0)  # two more periods: nothing on the other nodes
+        for name in set(names) - mine:
+            gs = await namespace.get_gs(name)
+            assert not condition(gs, "healthy"), name
+            assert gs["spec"].get("updatePriority") == 0
+    finally:
+        agent.stop()
