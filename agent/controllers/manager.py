@@ -56,7 +56,12 @@ class Controller:
         recorder = EventRecorder(kube, host)
         # Network plugins: Nodes and the game servers' Services; HostPort follows the pods.
         self.network = network_hooks.Network(
-            kube, self.pods, recorder, namespace=namespace, host_port_range=host_port_range
+            kube,
+            self.pods,
+            recorder,
+            namespace=namespace,
+            host_port_range=host_port_range,
+            requeue=self._requeue,
         )
         self.caches = (self.sets, self.game_servers, self.pods, *self.network.caches)
         self.reconciler = gameserverset.GameServerSetReconciler(

@@ -21,6 +21,8 @@ from agent.kube import resources
 from . import hostport, nodeport, plugin
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from agent.kube.events import EventRecorder
 
 Obj = dict[str, Any]
@@ -68,6 +70,7 @@ class Network:
         *,
         namespace: str | None = None,
         host_port_range: tuple[int, int] = (8000, 9000),
+        requeue: Callable[[kcache.Key, float], None] | None = None,
     ) -> None:
         self._kube = kube
         self._events = recorder
@@ -80,7 +83,7 @@ class Network:
             index=owner_index,
         )
         self.host_port = hostport.HostPortPlugin(self.nodes, host_port_range)
-        self.node_port = nodeport.NodePortPlugin(kube, self.services, self.nodes)
+        self.node_port = nodeport.NodePortPlugin(kube, self.services, self.nodes, requeue)
         self._plugins: dict[str, plugin.NetworkPlugin] = {
             nconf.HOST_PORT: self.host_port,
             nconf.NODE_PORT: self.node_port,

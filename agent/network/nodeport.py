@@ -7,6 +7,7 @@ owned by the pod, or with `Fixed=true` by the set, so it (and its node ports) ou
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -16,16 +17,22 @@ from agent.core.network import nodes
 from agent.core.network import status as nstatus
 from agent.kube import client as kclient
 from agent.kube import resources
+from agent.kube.cache import rv_of
 
 from . import plugin
 
 if TYPE_CHECKING:
-    from agent.kube.cache import WatchCache
+    from collections.abc import Callable
+
+    from agent.kube.cache import Key, WatchCache
 
 Obj = dict[str, Any]
 _log = logging.getLogger(__name__)
 
 SELECTOR = "statefulset.kubernetes.io/pod-name"
+CREATES_IN_FLIGHT = 4
+"""Service creations at once: each allocates a cluster IP and node ports, which the API server
+serialises; measured on the local cluster, 4 at once create 14/s, 16 or 64 at once 3-6/s."""
 SELECTOR_DISABLED = "game.kruise.io/svc-selector-disabled"
 
 
@@ -97,11 +104,46 @@ class NodePortPlugin:
     """Keeps each server's Service and reports pod IP + port, node IP + node port."""
 
     def __init__(
-        self, kube: kclient.KubeClient, services: WatchCache, nodes_cache: WatchCache
+        self,
+        kube: kclient.KubeClient,
+        services: WatchCache,
+        nodes_cache: WatchCache,
+        requeue: Callable[[Key, float], None] | None = None,
     ) -> None:
         self._kube = kube
         self.services = services
         self._nodes = nodes_cache
+        self._requeue = requeue
+        self._creates = asyncio.Semaphore(CREATES_IN_FLIGHT)
+        self._creating: dict[Key, asyncio.Task[None]] = {}
+        self._created: dict[Key, int] = {}
+        """Services created whose creation the cache may not show yet (key -> rv)."""
+
+    def _start_create(self, key: Key, set_key: Key, body: Obj) -> None:
+        """Create a Service without holding up the server's sync: the API server creates them
+        slowly (cluster IP + node port allocation), and the GameServer's own state must not
+        wait. The Service's ADDED event queues the set again; a failure retries the set."""
+        if key in self._creating:
+            return
+
+        async def create() -> None:
+            try:
+                async with self._creates:
+                    created = await self._kube.create(resources.SERVICE, key[0], body)
+                self._created[key] = rv_of(created)
+            except kclient.ApiError as exc:
+                if not exc.conflict:
+                    _log.warning("creating Service %s/%s: %s", *key, exc)
+                    if self._requeue is not None:
+                        self._requeue(set_key, 1.0)
+            except Exception as exc:
+                _log.warning("creating Service %s/%s: %r", *key, exc)
+                if self._requeue is not None:
+                    self._requeue(set_key, 1.0)
+            finally:
+                self._creating.pop(key, None)
+
+        self._creating[key] = asyncio.create_task(create(), name=f"service-{key[1]}")
 
     def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
         return None
@@ -127,12 +169,12 @@ class NodePortPlugin:
         wanted = service_body(conf, server)
         not_ready = plugin.Observed([], [], model.NetworkState.NOT_READY)
         if svc is None:
-            svc = await self._ignore_missing(
-                self._kube.create(resources.SERVICE, server.namespace, wanted)
-            )
-            if svc is None:
-                return not_ready
-            expect.wrote(self.services, svc)
+            rv = self._created.get(key)
+            if rv is None or self.services.has_seen(key, rv):
+                self._created.pop(key, None)
+                self._start_create(key, (server.namespace, server.set_name), wanted)
+            return not_ready
+        self._created.pop(key, None)
         owner_uid = str(wanted["metadata"]["ownerReferences"][0]["uid"])
         owners = [str(r.get("uid")) for r in _meta(svc).get("ownerReferences") or []]
         if owner_uid not in owners:

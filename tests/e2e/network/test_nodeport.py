@@ -36,7 +36,9 @@ async def _wait_network(namespace: Namespace, name: str, desired: str, current: 
     found: Obj = {}
 
     async def check() -> bool:
-        status = ((await namespace.get_gs(name)).get("status") or {}).get("networkStatus") or {}
+        # (A recreated pod's GameServer is replaced: it may be missing for a moment.)
+        gs = (await namespace.game_servers(name.rsplit("-", 1)[0])).get(name) or {}
+        status = (gs.get("status") or {}).get("networkStatus") or {}
         found.clear()
         found.update(status)
         return (
