@@ -80,7 +80,8 @@ class Prober:
         self._clock = clock
         self._resync = resync
         self._targets: dict[TargetKey, tuple[quality.ServiceQuality, asyncio.Task[None]]] = {}
-        self._written: dict[tuple[str, str], dict[str, Obj]] = {}
+        # Conditions this prober wrote, per GameServer (by uid: a recreated one starts empty).
+        self._written: dict[tuple[str, str], tuple[str, dict[str, Obj]]] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._invalid: dict[tuple[str, str], int] = {}
         self._http: aiohttp.ClientSession | None = None
@@ -185,7 +186,7 @@ class Prober:
                 try:
                     await self._report(key[0], key[1], q.name, outcome)
                 except kclient.ApiError as exc:
-                    if not exc.not_found:
+                    if not (exc.not_found or exc.conflict):
                         _log.warning("reporting %s of %s/%s: %s", q.name, key[0], key[1], exc)
             await asyncio.sleep(max(0.0, probe.period - (time.monotonic() - began)))
 
@@ -245,7 +246,11 @@ class Prober:
             if gs is None:
                 return
             current = list((gs.get("status") or {}).get("serviceQualitiesConditions") or [])
-            mine = self._written.setdefault(gs_key, {})
+            uid = str((gs.get("metadata") or {}).get("uid", ""))
+            written = self._written.get(gs_key)
+            if written is None or written[0] != uid:
+                written = self._written[gs_key] = (uid, {})
+            mine = written[1]
             by_name: dict[str, Obj] = {str(c.get("name")): c for c in current}
             by_name.update(mine)
             old = by_name.get(q_name) or {}
@@ -266,16 +271,17 @@ class Prober:
             if cond == old:
                 return
             by_name[q_name] = cond
-            mine[q_name] = cond
             body = [by_name[n] for n in sorted(by_name)]
             self.reports += 1
+            # The uid is a precondition: a GameServer recreated meanwhile answers 409.
             await self._kube.patch(
                 resources.GAME_SERVER,
                 namespace,
                 name,
-                {"status": {"serviceQualitiesConditions": body}},
+                {"metadata": {"uid": uid}, "status": {"serviceQualitiesConditions": body}},
                 subresource="status",
             )
+            mine[q_name] = cond
 
 
 def _first_container(pod: Obj) -> str:
