@@ -18,6 +18,7 @@ from agent.core import model, reserve_ids, scaling, state, status, updates, wire
 from agent.kube import client as kclient
 from agent.kube import resources
 from agent.kube.cache import Key, rv_of
+from agent.network import plugin as network_plugin
 from agent.quality import actions as quality_actions
 
 from . import views
@@ -464,7 +465,12 @@ class _Run:
                 )
             )
             gs = None
-        body = self._pod_body(ordinal, gs)
+        try:
+            body = self._pod_body(ordinal, gs)
+        except network_plugin.NetworkUnavailable as exc:
+            if self.o._network is not None:
+                await self.o._network.report_unavailable(self.gss, str(exc))
+            return
         try:
             pod = await self.kube.create(resources.POD, self.namespace, body)
         except BaseException as exc:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.core import model, wire
 from agent.core.network import conf as nconf
+from agent.core.network import hostport as hostport_core
 from agent.core.network import status as nstatus
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
@@ -90,6 +91,8 @@ class Network:
         }
         pods.add_handler(self.host_port.on_pod)
         self._reported: dict[kcache.Key, tuple[int, str]] = {}
+        self._requeue = requeue
+        self._unavailable: dict[kcache.Key, tuple[str, float]] = {}
 
     @property
     def caches(self) -> tuple[kcache.WatchCache, ...]:
@@ -171,7 +174,23 @@ class Network:
         notes = pod.setdefault("metadata", {}).setdefault("annotations", {})
         notes[wire.NETWORK_TYPE] = network_type
         notes[wire.NETWORK_CONF] = nconf.conf_annotation(conf)
-        found[0].prepare_pod(found[1], pod)
+        try:
+            found[0].prepare_pod(found[1], pod)
+        except hostport_core.NoCapacityError as exc:
+            raise plugin.NetworkUnavailable(str(exc)) from None
+
+    async def report_unavailable(self, gss: Obj, message: str) -> None:
+        """A pod was not created for want of network: a Warning event `NetworkUnavailable`
+        (at most once a minute per set and message), and the set is retried in 5 s."""
+        key = kcache.key_of(gss)
+        last = self._unavailable.get(key)
+        now = time.monotonic()
+        if last is None or last[0] != message or now - last[1] > 60.0:
+            self._unavailable[key] = (message, now)
+            _log.warning("GameServerSet %s/%s: %s", *key, message)
+            await self._events.record(gss, "Warning", "NetworkUnavailable", message)
+        if self._requeue is not None:
+            self._requeue(key, 5.0)
 
     def forget_pod(self, gss: Obj, pod: Obj) -> None:
         found = self._conf(gss)

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 
 
+class NetworkUnavailable(Exception):
+    """The plugin cannot give a new pod its network now (e.g. no free host port): the pod is
+    not created, and the set is retried later."""
+
+
 class Expect(Protocol):
     """The reconciler's settle barrier: writes the caches must show before the next run."""
 

@@ -176,3 +176,22 @@ async def test_bad_network_conf_warns_and_creates_nothing(namespace: Namespace) 
     await namespace.wait_servers("gs", {0, 1})
     status = await namespace.wait_status("gs", replicas=2)
     assert "NetworkConfigInvalid" not in {c["type"] for c in status.get("conditions") or []}
+
+
+@pytest.mark.parametrize("port_range", ["9500-9501"])
+@pytest.mark.usefixtures("agent")
+async def test_out_of_host_ports_creates_what_fits_and_warns(namespace: Namespace) -> None:
+    """2 ports x 3 nodes = 6 servers; the other 2 wait, and the 6 are served meanwhile."""
+    await namespace.create_set("gs", 8, network=_network("main:7777/TCP"))
+    await _network_ready(namespace, "gs", 6, 60.0)
+
+    async def warned() -> bool:
+        return any(
+            e["type"] == "Warning" and e["reason"] == "NetworkUnavailable"
+            for e in await namespace.events("gs")
+        )
+
+    await eventually(warned, 60.0, "a NetworkUnavailable event")
+    assert len(await namespace.pods("gs")) == 6
+    await namespace.scale("gs", 6)
+    await namespace.wait_status("gs", 60.0, replicas=6, readyReplicas=6)
