@@ -57,6 +57,10 @@ def _metrics(port: int) -> dict[str, float]:
     return found
 
 
+async def _close(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+
+
 def _start_agent(
     kubeconfig: str, namespace: str, port: int, log: pathlib.Path
 ) -> subprocess.Popen[bytes]:
@@ -78,6 +82,11 @@ async def _list_gs(kube: kclient.KubeClient, namespace: str) -> list[kclient.Obj
     return list(listed.get("items") or [])
 
 
+def _failing(gs: kclient.Obj) -> bool:
+    conds = (gs.get("status") or {}).get("serviceQualitiesConditions") or []
+    return any(c.get("status") == "False" for c in conds)
+
+
 def _result(gs: kclient.Obj) -> str | None:
     for cond in (gs.get("status") or {}).get("serviceQualitiesConditions") or []:
         if cond.get("name") == "idle":
@@ -96,6 +105,7 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
     bodies: dict[str, str] = {}
     names = [f"bench-{i}" for i in range(n)]
     runner: web.AppRunner | None = None
+    tcp_server: asyncio.Server | None = None
     agent: subprocess.Popen[bytes] | None = None
     params = {"replicas": n, "probe": kind, "period_s": 3, "nodes": 3, "kwok": True}
     try:
@@ -112,6 +122,9 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
 
             await asyncio.gather(*(add_exec(name) for name in names))
             probe: dict[str, Any] = {"exec": {"command": ["cat", "state"]}}
+        elif kind == "tcp":
+            tcp_server = await asyncio.start_server(_close, "0.0.0.0", HTTP_PORT + 1)
+            probe = {"tcpSocket": {"port": HTTP_PORT + 1}}
         else:
 
             async def handle(request: web.Request) -> web.Response:
@@ -168,12 +181,12 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
               wanted=round(n / 3, 1))  # fmt: skip
         _emit("condition writes per second", rate("reports"), "1/s", **window)
         items = await _list_gs(kube, namespace)
-        failing = sum(1 for g in items if _result(g) == "")
+        failing = sum(1 for g in items if _failing(g))
         _emit("GameServers whose probe reports failure", failing, "servers", **window)
 
         samples: list[float] = []
         missed = 0
-        for i in range(args.samples):
+        for i in range(args.samples if kind != "tcp" else 0):
             name = names[(i * 97) % n]
             for wanted, text in (("WaitToBeDeleted", "idle"), ("None", "playing")):
                 if kind == "exec":
@@ -194,7 +207,7 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
                         break
                     await asyncio.sleep(0.05)
         if not samples:
-            samples = [float("nan")]
+            return  # tcp: no output to change
         _emit("probe output change to GameServer opsState", statistics.median(samples), "s",
               **params, samples=len(samples), missed_after_60s=missed, min_s=round(min(samples), 2),
               max_s=round(max(samples), 2))  # fmt: skip
@@ -207,6 +220,8 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
                 agent.kill()
         if runner is not None:
             await runner.cleanup()
+        if tcp_server is not None:
+            tcp_server.close()
         with contextlib.suppress(kclient.ApiError):
             await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
         await kube.close()
@@ -223,7 +238,7 @@ async def bench(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--replicas", type=int, default=1000)
-    parser.add_argument("--kinds", default="exec,http", help="comma-separated: exec, http")
+    parser.add_argument("--kinds", default="exec,http", help="comma-separated: exec, http, tcp")
     parser.add_argument("--window", type=float, default=30.0, help="steady-state seconds")
     parser.add_argument("--samples", type=int, default=5, help="latency samples (x2 each)")
     parser.add_argument("--timeout", type=float, default=300.0)
