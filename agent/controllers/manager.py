@@ -80,6 +80,7 @@ class Controller:
         self.game_servers.add_handler(self._on_child)
         self.pods.add_handler(self._on_child)
         self.network.services.add_handler(self._on_child)
+        self.network.ingresses.add_handler(self._on_child)
 
     def _requeue(self, key: kcache.Key, delay: float) -> None:
         if self.active:

@@ -45,3 +45,4 @@ CRD = Resource(
 )
 SERVICE = Resource("v1", "services", "Service")
 NODE = Resource("v1", "nodes", "Node", False)
+INGRESS = Resource("networking.k8s.io/v1", "ingresses", "Ingress")

@@ -19,7 +19,7 @@ from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 
-from . import hostport, nodeport, plugin
+from . import hostport, ingress, nodeport, plugin
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -83,11 +83,19 @@ class Network:
             label_selector=wire.OWNER_GSS,
             index=owner_index,
         )
+        self.ingresses = kcache.WatchCache(
+            kube,
+            resources.INGRESS,
+            namespace=namespace,
+            label_selector=wire.OWNER_GSS,
+            index=owner_index,
+        )
         self.host_port = hostport.HostPortPlugin(self.nodes, host_port_range)
         self.node_port = nodeport.NodePortPlugin(kube, self.services, self.nodes, requeue)
         self._plugins: dict[str, plugin.NetworkPlugin] = {
             nconf.HOST_PORT: self.host_port,
             nconf.NODE_PORT: self.node_port,
+            nconf.INGRESS: ingress.IngressPlugin(kube, self.services, self.ingresses),
         }
         pods.add_handler(self.host_port.on_pod)
         self._reported: dict[kcache.Key, tuple[int, str]] = {}
@@ -96,7 +104,7 @@ class Network:
 
     @property
     def caches(self) -> tuple[kcache.WatchCache, ...]:
-        return (self.nodes, self.services)
+        return (self.nodes, self.services, self.ingresses)
 
     def _conf(self, gss: Obj) -> tuple[plugin.NetworkPlugin, nconf.NetworkConf] | None:
         network_type, conf = network_spec(gss)

@@ -17,13 +17,26 @@ if TYPE_CHECKING:
 
 HOST_PORT = "Kubernetes-HostPort"
 NODE_PORT = "Kubernetes-NodePort"
-SUPPORTED = (HOST_PORT, NODE_PORT)
+INGRESS = "Kubernetes-Ingress"
+SUPPORTED = (HOST_PORT, NODE_PORT, INGRESS)
 """The plugins this agent realises."""
 
 _PARAMS = {
     HOST_PORT: ("ContainerPorts",),
     NODE_PORT: ("PortProtocols", "Fixed"),
+    INGRESS: (
+        "PathType",
+        "Path",
+        "Port",
+        "IngressClassName",
+        "Host",
+        "TlsHosts",
+        "TlsSecretName",
+        "Annotation",
+        "Fixed",
+    ),
 }
+_PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
 
 
 class Protocol(enum.StrEnum):
@@ -60,7 +73,21 @@ class NodePortConf:
     fixed: bool = False
 
 
-NetworkConf = HostPortConf | NodePortConf
+@dataclasses.dataclass(frozen=True)
+class IngressConf:
+    path: str
+    """With `<id>` standing for the server's ordinal."""
+    port: int
+    path_type: str = "ImplementationSpecific"
+    ingress_class: str = ""
+    host: str = ""
+    tls_hosts: tuple[str, ...] = ()
+    tls_secret: str = ""
+    annotations: tuple[tuple[str, str], ...] = ()
+    fixed: bool = False
+
+
+NetworkConf = HostPortConf | NodePortConf | IngressConf
 
 
 class NetworkConfError(ValueError):
@@ -193,6 +220,8 @@ def parse_network(
     port_protocols: list[PortProtocol] = []
     fixed = False
     seen: dict[str, int] = {}
+    ingress: dict[str, str] = {}
+    annotations: list[tuple[str, str]] = []
     for index, name, value in entries:
         if name not in known:
             problems.append(
@@ -214,13 +243,52 @@ def parse_network(
             found_pp, bad = _port_protocols(index, value)
             port_protocols += found_pp
             problems += bad
+        elif name == "Annotation":
+            key, sep, note = value.partition(":")
+            if not sep or not key.strip():
+                problems.append((index, f'{_field(index, name)}: "{value}" is not <key>: <value>'))
+            annotations.append((key.strip(), note.strip()))
+        elif name == "Port":
+            if _port(value) is None:
+                problems.append((index, f'{_field(index, name)}: "{value}" is not a port 1-65535'))
+            ingress[name] = value
+        elif name == "PathType":
+            if value not in _PATH_TYPES:
+                problems.append(
+                    (
+                        index,
+                        f'{_field(index, name)}: "{value}" is not one of {", ".join(_PATH_TYPES)}',
+                    )
+                )
+            ingress[name] = value
+        elif name == "Path":
+            if not value.startswith("/"):
+                problems.append((index, f'{_field(index, name)}: "{value}" does not start with /'))
+            ingress[name] = value
+        elif name in ("IngressClassName", "Host", "TlsHosts", "TlsSecretName"):
+            ingress[name] = value
         elif name == "Fixed":
             if value.lower() not in ("true", "false"):
                 problems.append((index, f'{_field(index, name)}: "{value}" is not true or false'))
             fixed = value.lower() == "true"
         seen.setdefault(name, index)
     result: NetworkConf
-    if network_type == HOST_PORT:
+    if network_type == INGRESS:
+        for needed in ("Path", "Port"):
+            if needed not in seen:
+                problems.append((-1, f"network.networkConf: {network_type} needs {needed}"))
+        result = IngressConf(
+            path=ingress.get("Path", "/"),
+            port=_port(ingress.get("Port", "")) or 0,
+            path_type=ingress.get("PathType", "ImplementationSpecific"),
+            ingress_class=ingress.get("IngressClassName", ""),
+            host=ingress.get("Host", ""),
+            tls_hosts=tuple(h.strip() for h in ingress.get("TlsHosts", "").split(",") if h.strip()),
+            tls_secret=ingress.get("TlsSecretName", ""),
+            annotations=tuple(annotations),
+            fixed=fixed,
+        )
+    elif network_type == HOST_PORT:
         pairs = [(p.container, p.port) for p in container_ports]
         if len(set(pairs)) != len(pairs):
             problems.append(

@@ -22,12 +22,16 @@ class Port:
 class Address:
     ip: str
     ports: tuple[Port, ...]
+    end_point: str = ""
 
     def as_dict(self) -> Obj:
-        return {
+        found: Obj = {
             "ip": self.ip,
             "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port} for p in self.ports],
         }
+        if self.end_point:
+            found["endPoint"] = self.end_point
+        return found
 
 
 def port_name(port: int, protocol: str, both: bool) -> str:

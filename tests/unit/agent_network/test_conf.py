@@ -76,8 +76,21 @@ def test_host_port_parses(value: str, expected: list[tuple[str, int, str]]) -> N
             "Kubernetes-Nope",
             [],
             [(-1, "network.networkType: 'Kubernetes-Nope' is not supported (supported:"
-                  " Kubernetes-HostPort, Kubernetes-NodePort)")],
+                  " Kubernetes-HostPort, Kubernetes-NodePort, Kubernetes-Ingress)")],
         ),
+        (
+            "Kubernetes-Ingress",
+            _c(("Path", "game<id>"), ("Port", "http"), ("PathType", "Regex"), ("Annotation", "x")),
+            [
+                (0, 'network.networkConf[0] Path: "game<id>" does not start with /'),
+                (1, 'network.networkConf[1] Port: "http" is not a port 1-65535'),
+                (2, 'network.networkConf[2] PathType: "Regex" is not one of Exact, Prefix,'
+                    " ImplementationSpecific"),
+                (3, 'network.networkConf[3] Annotation: "x" is not <key>: <value>'),
+            ],
+        ),
+        ("Kubernetes-Ingress", [], [(-1, "network.networkConf: Kubernetes-Ingress needs Path"),
+                                    (-1, "network.networkConf: Kubernetes-Ingress needs Port")]),
         (NP, "not a list", [(-1, "network.networkConf: is not a list of {name, value}"),
                             (-1, "network.networkConf: Kubernetes-NodePort needs PortProtocols")]),
         (NP, [{"value": "1"}], [(0, "network.networkConf[0]: is not {name, value}"),
@@ -110,3 +123,18 @@ def test_container_must_be_in_the_template_when_known() -> None:
     assert caught.value.problems == [
         (0, 'network.networkConf[0] ContainerPorts: container "side" is not in the pod template')
     ]
+
+
+def test_valid_ingress() -> None:
+    parsed = nconf.parse_network(
+        "Kubernetes-Ingress",
+        _c(("Path", "/g<id>"), ("Port", "80"), ("TlsHosts", "a.io, b.io"), ("Fixed", "true"),
+           ("Annotation", "k: v: w")),
+    )  # fmt: skip
+    assert parsed == nconf.IngressConf(
+        path="/g<id>",
+        port=80,
+        tls_hosts=("a.io", "b.io"),
+        annotations=(("k", "v: w"),),
+        fixed=True,
+    )

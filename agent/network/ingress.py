@@ -1,0 +1,224 @@
+"""`Kubernetes-Ingress`: a ClusterIP Service and an Ingress per game server, both named after it.
+
+The Ingress routes `Host` + `Path` (with `<id>` replaced by the server's ordinal) to the
+Service's `Port`. The external address is what the ingress controller writes to the Ingress'
+`status.loadBalancer.ingress`; until it does, the network is NotReady. Owned by the pod, or with
+`Fixed=true` by the set.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from agent.core import model, wire
+from agent.core.network import conf as nconf
+from agent.core.network import status as nstatus
+from agent.kube import client as kclient
+from agent.kube import resources
+
+from . import plugin
+
+if TYPE_CHECKING:
+    from agent.kube.cache import WatchCache
+
+Obj = dict[str, Any]
+_log = logging.getLogger(__name__)
+
+SELECTOR = "statefulset.kubernetes.io/pod-name"
+SELECTOR_DISABLED = "game.kruise.io/svc-selector-disabled"
+
+
+def _meta(obj: Obj | None) -> Obj:
+    value = (obj or {}).get("metadata")
+    return value if isinstance(value, dict) else {}
+
+
+def _owner(obj: Obj, kind: str) -> Obj:
+    meta = _meta(obj)
+    return {
+        "apiVersion": str(obj.get("apiVersion") or ("v1" if kind == "Pod" else wire.API_VERSION)),
+        "kind": kind,
+        "name": str(meta.get("name", "")),
+        "uid": str(meta.get("uid", "")),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def ordinal_of(name: str) -> str:
+    return name.rsplit("-", 1)[-1]
+
+
+def bodies(conf: nconf.IngressConf, server: plugin.Server) -> tuple[Obj, Obj]:
+    """The Service and the Ingress of one server."""
+    owner = _owner(server.gss, "GameServerSet") if conf.fixed else _owner(server.pod, "Pod")
+    meta = {
+        "name": server.name,
+        "namespace": server.namespace,
+        "labels": {wire.OWNER_GSS: server.set_name},
+        "ownerReferences": [owner],
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {
+                (SELECTOR_DISABLED if server.network_disabled else SELECTOR): server.name
+            },
+            "ports": [
+                {"name": str(conf.port), "port": conf.port, "protocol": "TCP",
+                 "targetPort": conf.port}
+            ],
+        },
+    }  # fmt: skip
+    rule: Obj = {
+        "http": {
+            "paths": [
+                {
+                    "path": conf.path.replace("<id>", ordinal_of(server.name)),
+                    "pathType": conf.path_type,
+                    "backend": {"service": {"name": server.name, "port": {"number": conf.port}}},
+                }
+            ]
+        }
+    }
+    if conf.host:
+        rule["host"] = conf.host
+    spec: Obj = {"rules": [rule]}
+    if conf.ingress_class:
+        spec["ingressClassName"] = conf.ingress_class
+    if conf.tls_hosts or conf.tls_secret:
+        tls: Obj = {"hosts": list(conf.tls_hosts)}
+        if conf.tls_secret:
+            tls["secretName"] = conf.tls_secret
+        spec["tls"] = [tls]
+    ingress_meta = dict(meta)
+    if conf.annotations:
+        ingress_meta["annotations"] = dict(conf.annotations)
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": ingress_meta,
+        "spec": spec,
+    }
+    return service, ingress
+
+
+class IngressPlugin:
+    """Keeps each server's Service and Ingress; reports the Ingress' load-balancer address."""
+
+    def __init__(
+        self, kube: kclient.KubeClient, services: WatchCache, ingresses: WatchCache
+    ) -> None:
+        self._kube = kube
+        self.services = services
+        self.ingresses = ingresses
+
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+        return None
+
+    def forget_pod(self, pod: Obj) -> None:
+        return None
+
+    async def _quiet(self, call: Any) -> Obj | None:
+        try:
+            result: Obj = await call
+        except kclient.ApiError as exc:
+            if exc.not_found or exc.conflict:
+                return None
+            raise
+        return result
+
+    async def _ensure(
+        self,
+        cache: WatchCache,
+        resource: resources.Resource,
+        wanted: Obj,
+        expect: plugin.Expect,
+    ) -> Obj | None:
+        """Create the object, replace one of an earlier pod, bring its spec to `wanted`."""
+        meta = wanted["metadata"]
+        key = (str(meta["namespace"]), str(meta["name"]))
+        current = cache.get(key)
+        if current is None:
+            created = await self._quiet(self._kube.create(resource, key[0], wanted))
+            if created is not None:
+                expect.wrote(cache, created)
+            return created
+        owner_uid = str(meta["ownerReferences"][0]["uid"])
+        if owner_uid not in [
+            str(r.get("uid")) for r in _meta(current).get("ownerReferences") or []
+        ]:
+            uid = str(_meta(current).get("uid", ""))
+            await self._quiet(self._kube.delete(resource, key[0], key[1], uid=uid))
+            expect.deleted(cache, key, uid)
+            return None
+        spec = current.get("spec") or {}
+        patch: Obj = {}
+        for field, value in wanted["spec"].items():
+            if field == "selector" and spec.get(field) != value:
+                patch[field] = dict.fromkeys(spec.get(field) or {}) | value
+            elif field == "ports":
+                shape = [(p.get("name"), p.get("port"), p.get("targetPort")) for p in value]
+                have = [
+                    (p.get("name"), p.get("port"), p.get("targetPort"))
+                    for p in spec.get(field) or []
+                ]
+                if shape != have:
+                    patch[field] = value
+            elif spec.get(field) != value:
+                patch[field] = value
+        if not patch:
+            return current
+        patched = await self._quiet(self._kube.patch(resource, key[0], key[1], {"spec": patch}))
+        if patched is not None:
+            expect.wrote(cache, patched)
+        return patched
+
+    async def sync_server(
+        self, conf: nconf.NetworkConf, server: plugin.Server, expect: plugin.Expect
+    ) -> plugin.Observed:
+        assert isinstance(conf, nconf.IngressConf)
+        service_body, ingress_body = bodies(conf, server)
+        service = await self._ensure(self.services, resources.SERVICE, service_body, expect)
+        ingress = await self._ensure(self.ingresses, resources.INGRESS, ingress_body, expect)
+        port = nstatus.Port(str(conf.port), "TCP", conf.port)
+        internal = [nstatus.Address(server.pod_ip, (port,))] if server.pod_ip else []
+        external: list[nstatus.Address] = []
+        path = conf.path.replace("<id>", ordinal_of(server.name))
+        for lb in ((ingress or {}).get("status") or {}).get("loadBalancer", {}).get(
+            "ingress"
+        ) or []:
+            address = str(lb.get("ip") or lb.get("hostname") or "")
+            if address:
+                external.append(nstatus.Address(address, (port,), f"{conf.host}{path}"))
+        selected = SELECTOR in (((service or {}).get("spec") or {}).get("selector") or {})
+        ready = bool(external) and selected and server.running
+        return plugin.Observed(
+            internal,
+            external,
+            model.NetworkState.READY if ready else model.NetworkState.NOT_READY,
+        )
+
+    async def sync_set(
+        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
+    ) -> None:
+        meta = _meta(gss)
+        namespace, set_name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        prefix = f"{set_name}-"
+        for cache, resource in (
+            (self.services, resources.SERVICE),
+            (self.ingresses, resources.INGRESS),
+        ):
+            for obj in cache.by_index(f"{namespace}/{set_name}"):
+                ometa = _meta(obj)
+                name = str(ometa.get("name", ""))
+                suffix = name[len(prefix) :] if name.startswith(prefix) else ""
+                if not suffix.isdigit() or int(suffix) in target or ometa.get("deletionTimestamp"):
+                    continue
+                uid = str(ometa.get("uid", ""))
+                await self._quiet(self._kube.delete(resource, namespace, name, uid=uid))
+                expect.deleted(cache, (namespace, name), uid)
