@@ -266,3 +266,23 @@ async def test_a_replica_probes_only_its_own_node(
             assert gs["spec"].get("updatePriority") == 0
     finally:
         agent.stop()
+
+
+@pytest.mark.usefixtures("agent")
+async def test_an_invalid_template_is_a_warning_event(
+    namespace: Namespace, pod_dirs: PodDirs
+) -> None:
+    await pod_dirs.add("gs-0")
+    quality = exec_quality(
+        "healthy", ["true"], {"state": True, "opsState": "{{.Nope}}", "updatePriority": 5}
+    )
+    await namespace.create_set("gs", 1, serviceQualities=[quality])
+
+    async def warned() -> bool:
+        events = await namespace.events("gs-0")
+        return any(e.get("reason") == "ServiceQualityTemplate" for e in events)
+
+    await eventually(warned, 30.0, "a ServiceQualityTemplate event")
+    gs = await namespace.get_gs("gs-0")
+    assert gs["spec"]["opsState"] == "None" and gs["spec"]["updatePriority"] == 0
+    assert condition(gs, "healthy")["status"] == "True"
