@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import grpc
+from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc, gameserver_pb2
 
 SetKey = tuple[str, str]
@@ -40,6 +41,10 @@ class SimulatedAgent:
         self._channel: grpc.aio.Channel | None = None
         self.heartbeats = True
         self.error: BaseException | None = None
+        # With reconnect, the agent dials again after a broken stream and resends, on the hub's
+        # status hashes, every status it reported that the hub does not hold.
+        self.reconnect = False
+        self.reported: dict[str, agent_pb2.GameServerSetStatus | gameserver_pb2.GameServer] = {}
 
     async def start(self) -> SimulatedAgent:
         self._channel = self._channel_factory(self.address)
@@ -60,7 +65,26 @@ class SimulatedAgent:
         self._outbox.put_nowait(message)
 
     def report(self, delta: agent_pb2.StatusDelta) -> None:
+        for set_status in delta.sets:
+            self.reported[protocol.set_key(set_status.namespace, set_status.name)] = set_status
+        for server in delta.game_servers:
+            self.reported[protocol.game_server_key(server.namespace, server.name)] = server
         self.send(agent_pb2.AgentMessage(status=delta))
+
+    def _resend_missing(self) -> None:
+        delta = agent_pb2.StatusDelta()
+        for key, status in self.reported.items():
+            if self.status_hashes.get(key) == protocol.status_hash(status):
+                continue
+            if isinstance(status, agent_pb2.GameServerSetStatus):
+                delta.sets.append(status)
+            else:
+                delta.game_servers.append(status)
+            if len(delta.game_servers) + len(delta.sets) >= 500:
+                self.send(agent_pb2.AgentMessage(status=delta))
+                delta = agent_pb2.StatusDelta()
+        if delta.game_servers or delta.sets:
+            self.send(agent_pb2.AgentMessage(status=delta))
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout), self._changed:
@@ -99,6 +123,17 @@ class SimulatedAgent:
             await asyncio.sleep(self.heartbeat_interval)
 
     async def _run(self) -> None:
+        while True:
+            try:
+                await self._connect_once()
+                return
+            except grpc.aio.AioRpcError:
+                if not self.reconnect:
+                    raise
+            await asyncio.sleep(0.5)
+            self._outbox = asyncio.Queue()
+
+    async def _connect_once(self) -> None:
         assert self._channel is not None
         stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         beat = asyncio.create_task(self._beat())
@@ -125,6 +160,8 @@ class SimulatedAgent:
                     self.sets[key] = desired
         elif kind == "status_hashes":
             self.status_hashes = dict(message.status_hashes.hashes)
+            if self.reconnect:
+                self._resend_missing()
         elif kind == "operation":
             self.operations.append(message.operation)
             self.send(
