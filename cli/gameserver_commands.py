@@ -40,17 +40,22 @@ def add_update_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def get(args: argparse.Namespace) -> None:
-    response = _stub(args).ListGameServers(
-        gameserver_pb2.ListGameServersRequest(
-            namespace="" if args.all_namespaces else args.namespace,
-            fleet=args.fleet,
-            cluster=args.cluster,
-            state=args.state,
-            ops_state=args.ops_state,
-            label_selector=args.selector,
-        )
+    stub = _stub(args)
+    request = gameserver_pb2.ListGameServersRequest(
+        namespace="" if args.all_namespaces else args.namespace,
+        fleet=args.fleet,
+        cluster=args.cluster,
+        state=args.state,
+        ops_state=args.ops_state,
+        label_selector=args.selector,
     )
-    servers = [s for s in response.game_servers if not args.name or s.name == args.name]
+    servers: list[gameserver_pb2.GameServer] = []
+    while True:
+        response = stub.ListGameServers(request)
+        servers += [s for s in response.game_servers if not args.name or s.name == args.name]
+        if not response.next_page_token:
+            break
+        request.page_token = response.next_page_token
     if args.output in ("yaml", "json"):
         docs = [output.document(s, GAMESERVER_API_VERSION, "GameServer") for s in servers]
         output.print_documents(docs, args.output)

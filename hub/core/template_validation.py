@@ -8,6 +8,7 @@ from gamefleet.v1 import gameserverset_pb2
 from google.protobuf import json_format
 
 from agent.core import reserve_ids
+from agent.core.network import conf as network_conf
 
 from . import (
     documents,
@@ -197,6 +198,14 @@ def _network_problems(network: gameserverset_pb2.Network, path: str) -> list[err
                     "is required",
                 )
             )
+    if problems or network.network_type not in network_conf.SUPPORTED:
+        # Cloud plugins are checked by the agents of the clouds that run them.
+        return problems
+    conf = [{"name": p.name, "value": p.value} for p in network.network_conf]
+    for index, message in network_conf.validate_network_conf(network.network_type, conf):
+        where = type_path if index < 0 else paths.item(paths.child(path, "networkConf"), index)
+        own_prefix = f"network.networkConf[{index}] "
+        problems.append(errors.FieldError(where, message.removeprefix(own_prefix)))
     return problems
 
 

@@ -277,6 +277,8 @@ class ListGameServersRequest(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     OPS_STATE_FIELD_NUMBER: _builtins.int
     LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     fleet: _builtins.str
     cluster: _builtins.str
@@ -284,6 +286,10 @@ class ListGameServersRequest(_message.Message):
     ops_state: _builtins.str
     label_selector: _builtins.str
     """Kubernetes label-selector syntax over the game servers' labels."""
+    page_size: _builtins.int
+    """At most this many servers per page (default 1000, at most 5000)."""
+    page_token: _builtins.str
+    """next_page_token of the previous page; empty for the first."""
     def __init__(
         self,
         *,
@@ -293,10 +299,12 @@ class ListGameServersRequest(_message.Message):
         state: _builtins.str = ...,
         ops_state: _builtins.str = ...,
         label_selector: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "fleet", b"fleet", "label_selector", b"label_selector", "namespace", b"namespace", "ops_state", b"ops_state", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "fleet", b"fleet", "label_selector", b"label_selector", "namespace", b"namespace", "ops_state", b"ops_state", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -307,16 +315,22 @@ class ListGameServersResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     GAME_SERVERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
     @_builtins.property
-    def game_servers(self) -> _containers.RepeatedCompositeFieldContainer[Global___GameServer]: ...
+    def game_servers(self) -> _containers.RepeatedCompositeFieldContainer[Global___GameServer]:
+        """Ordered by cluster, namespace and name."""
+
     def __init__(
         self,
         *,
         game_servers: _abc.Iterable[Global___GameServer] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["game_servers", b"game_servers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["game_servers", b"game_servers", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 from pathlib import Path
 
 import grpc
@@ -200,7 +201,7 @@ async def test_game_servers_listed_and_targeted_ops_routed_to_their_cluster(
     )
     us.report(agent_pb2.StatusDelta(game_servers=[game_server("games", "arena", 2)]))
 
-    async def listed(**filters: str) -> list[str]:
+    async def listed(**filters: Any) -> list[str]:
         response = await game_servers.ListGameServers(
             gameserver_pb2.ListGameServersRequest(namespace="games", **filters)
         )
@@ -211,6 +212,17 @@ async def test_game_servers_listed_and_targeted_ops_routed_to_their_cluster(
         if len(await listed()) == 3:
             break
     assert await listed() == ["eu-1/arena-0", "eu-1/arena-1", "us-1/arena-2"]
+    first_page = await game_servers.ListGameServers(
+        gameserver_pb2.ListGameServersRequest(namespace="games", page_size=2)
+    )
+    assert [s.name for s in first_page.game_servers] == ["arena-0", "arena-1"]
+    second_page = await game_servers.ListGameServers(
+        gameserver_pb2.ListGameServersRequest(
+            namespace="games", page_size=2, page_token=first_page.next_page_token
+        )
+    )
+    assert [f"{s.cluster}/{s.name}" for s in second_page.game_servers] == ["us-1/arena-2"]
+    assert second_page.next_page_token == ""
     assert await listed(ops_state="Allocated") == ["eu-1/arena-1"]
     assert await listed(cluster="us-1") == ["us-1/arena-2"]
 

@@ -215,6 +215,14 @@ CASES: list[tuple[str, Any, str]] = [
     ),
     (f"{PL}.overrides[0].patch", {"reclaimPolicy": 3}, f"{PL}.overrides[0].patch.reclaimPolicy"),
     (f"{PL}.failover.after", "0.5s", f"{PL}.failover.after"),
+    (
+        f"{T}.network",
+        {
+            "networkType": "Kubernetes-HostPort",
+            "networkConf": [{"name": "ContainerPorts", "value": "game:abc/TCP"}],
+        },
+        f"{T}.network.networkConf[0]",
+    ),
     (f"{PL}.failover.after", "200000s", f"{PL}.failover.after"),
     (
         f"{PL}.overrides[0].clusterSelector.matchExpressions",
@@ -303,6 +311,9 @@ def test_a_template_error_is_not_repeated_under_each_override() -> None:
 
 def test_an_override_may_fix_what_it_replaces() -> None:
     doc = set_at(FULL_FLEET, "spec.template.network.networkType", "Kubernetes-NodePort")
+    doc = set_at(
+        doc, "spec.template.network.networkConf", [{"name": "PortProtocols", "value": "7777/UDP"}]
+    )
     doc = set_at(doc, "spec.placement.overrides[0].patch.network.networkConf", None)
     assert validation.validate_fleet(fleet(doc)) == []
 
