@@ -26,7 +26,9 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
         self, request: cluster_pb2.RegisterClusterRequest, context: Context
     ) -> cluster_pb2.Cluster:
         federation = self._gate.require()
-        return federation.cluster_status(await self._clusters.register(request.cluster))
+        record = await self._clusters.register(request.cluster)
+        federation.observe_cluster(record)
+        return federation.cluster_status(record)
 
     async def ListClusters(
         self, request: cluster_pb2.ListClustersRequest, context: Context
@@ -47,17 +49,22 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
         self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.Cluster:
         federation = self._gate.require()
-        return federation.cluster_status(await self._clusters.set_cordoned(_name(request), True))
+        record = await self._clusters.set_cordoned(_name(request), True)
+        federation.observe_cluster(record)
+        return federation.cluster_status(record)
 
     async def UncordonCluster(
         self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.Cluster:
         federation = self._gate.require()
-        return federation.cluster_status(await self._clusters.set_cordoned(_name(request), False))
+        record = await self._clusters.set_cordoned(_name(request), False)
+        federation.observe_cluster(record)
+        return federation.cluster_status(record)
 
     async def RemoveCluster(
         self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.RemoveClusterResponse:
-        self._gate.require()
+        federation = self._gate.require()
         cluster = await self._clusters.remove(_name(request))
+        federation.observe_cluster(cluster, removed=True)
         return cluster_pb2.RemoveClusterResponse(cluster=cluster)

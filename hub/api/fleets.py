@@ -85,7 +85,11 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
             raise invalid("start_revision", "must not be negative")
         selector = selector_or_none(request.label_selector)
         watcher = federation.subscribe()
-        events: asyncio.Queue[fleet_pb2.FleetEvent | BaseException] = asyncio.Queue()
+        # Store events, and keys whose status changed (sent only for fleets this stream has
+        # already shown, as of the revision it showed: status never runs ahead of the store).
+        events: asyncio.Queue[fleet_pb2.FleetEvent | tuple[str, str] | BaseException] = (
+            asyncio.Queue()
+        )
 
         async def follow_store() -> None:
             try:
@@ -98,35 +102,42 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
 
         async def follow_status() -> None:
             async for key in watcher.changes():
-                fleet = federation.cached_fleet(key)
-                if fleet is None or (request.namespace and key[0] != request.namespace):
-                    continue
-                if selector is not None and not selector.matches(fleet.metadata.labels):
-                    continue
-                copy = fleet_pb2.Fleet()
-                copy.CopyFrom(fleet)
-                events.put_nowait(
-                    fleet_pb2.FleetEvent(
-                        type="MODIFIED", fleet=copy, revision=copy.metadata.revision
-                    )
-                )
+                events.put_nowait(key)
 
         tasks = [asyncio.create_task(follow_store()), asyncio.create_task(follow_status())]
+        shown: dict[tuple[str, str], fleet_pb2.Fleet] = {}
         last_sent: dict[tuple[str, str], bytes] = {}
         try:
             while True:
                 item = await events.get()
                 if isinstance(item, BaseException):
                     raise item
-                fleet = item.fleet
+                if isinstance(item, tuple):
+                    if item not in shown:
+                        continue
+                    fleet = fleet_pb2.Fleet()
+                    fleet.CopyFrom(shown[item])
+                    event = fleet_pb2.FleetEvent(
+                        type="MODIFIED", fleet=fleet, revision=fleet.metadata.revision
+                    )
+                else:
+                    event, fleet = item, item.fleet
                 key = (fleet.metadata.namespace, fleet.metadata.name)
-                if item.type != "DELETED":
-                    federation.with_status(fleet)
+                if event.type == "DELETED":
+                    shown.pop(key, None)
+                    last_sent.pop(key, None)
+                    yield event
+                    continue
+                bare = fleet_pb2.Fleet()
+                bare.CopyFrom(fleet)
+                bare.ClearField("status")
+                shown[key] = bare
+                federation.with_status(fleet)
                 snapshot = fleet.SerializeToString(deterministic=True)
-                if item.type == "MODIFIED" and last_sent.get(key) == snapshot:
+                if event.type == "MODIFIED" and last_sent.get(key) == snapshot:
                     continue
                 last_sent[key] = snapshot
-                yield item
+                yield event
         finally:
             federation.unsubscribe(watcher)
             for task in tasks:

@@ -66,7 +66,9 @@ class Federation:
         self._live: dict[str, _ClusterLive] = {}
         self._sessions: dict[str, AgentSession] = {}
         self._previous: dict[SetKey, dict[str, int]] = {}
-        self._placements: dict[SetKey, Placement] = {}
+        # Placement of each fleet as of (fleet revision, cluster state version).
+        self._placements: dict[SetKey, tuple[int, int, Placement]] = {}
+        self._cluster_state_version = 0
         self._dirty = asyncio.Event()
         self._broadcast = StatusBroadcast()
         self._tasks: list[asyncio.Task[None]] = []
@@ -132,6 +134,21 @@ class Federation:
         log.info("agent of %s connected (version %s)", name, hello.agent_version)
         return session
 
+    def observe_cluster(self, record: cluster_pb2.Cluster, removed: bool = False) -> None:
+        """Take a registration change at once (the store watch brings the same later), so a
+        read right after a cordon already places by it."""
+        name = record.metadata.name
+        if removed:
+            self._clusters.pop(name, None)
+            self._live.pop(name, None)
+        else:
+            stored = cluster_pb2.Cluster()
+            stored.CopyFrom(record)
+            stored.ClearField("status")
+            self._clusters[name] = stored
+        self._cluster_state_version += 1
+        self._dirty.set()
+
     def disconnect(self, session: AgentSession) -> None:
         session.close()
         if self._sessions.get(session.cluster) is session:
@@ -187,13 +204,11 @@ class Federation:
 
     def fleet_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.FleetStatus:
         key = _key(fleet)
-        stored = self._fleets.get(key)
-        placement = self._placements.get(key)
-        if (
-            placement is None
-            or stored is None
-            or stored.metadata.revision != fleet.metadata.revision
-        ):
+        cached = self._placements.get(key)
+        current = (fleet.metadata.revision, self._cluster_state_version)
+        if cached is not None and cached[:2] == current:
+            placement = cached[2]
+        else:
             placement = self._assign(fleet)
         reports = {
             name: fleet_status.ClusterReport(
@@ -297,9 +312,6 @@ class Federation:
     def unsubscribe(self, watcher: StatusWatcher) -> None:
         self._broadcast.unsubscribe(watcher)
 
-    def cached_fleet(self, key: SetKey) -> fleet_pb2.Fleet | None:
-        return self._fleets.get(key)
-
     # -- internals -------------------------------------------------------------------------
 
     def _status_hashes(self, live: _ClusterLive) -> dict[str, str]:
@@ -316,6 +328,7 @@ class Federation:
 
     def _phase_changed(self, cluster: str, before: health.Phase, after: health.Phase) -> None:
         log.info("cluster %s: %s -> %s", cluster, before.value, after.value)
+        self._cluster_state_version += 1
         self._dirty.set()
         for key in self._fleets:
             self._broadcast.notify(key)
@@ -356,7 +369,11 @@ class Federation:
         desired: dict[str, dict[SetKey, agent_pb2.DesiredSet]] = {}
         for key, fleet in self._fleets.items():
             placement = self._assign(fleet)
-            self._placements[key] = placement
+            self._placements[key] = (
+                fleet.metadata.revision,
+                self._cluster_state_version,
+                placement,
+            )
             self._previous[key] = placement.replicas_by_cluster()
             rendered = {
                 share.cluster: desired_sets.desired_set(fleet, share)
@@ -448,6 +465,7 @@ class Federation:
                         record = codec.decode(event.kv.value, cluster_pb2.Cluster)
                         record.metadata.revision = event.kv.mod_revision
                         self._clusters[name] = record
+                    self._cluster_state_version += 1
                     self._dirty.set()
                     for key in self._fleets:
                         self._broadcast.notify(key)
