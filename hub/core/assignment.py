@@ -19,6 +19,7 @@ from .health import Phase
 from .placement import ClusterAssignment, ClusterView, Placement, place
 
 DEFAULT_FAILOVER_AFTER = 30.0
+DEFAULT_FAILOVER_RATE = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,13 @@ def failover_after(fleet: fleet_pb2.Fleet) -> float | None:
     return DEFAULT_FAILOVER_AFTER
 
 
+def failover_rate(fleet: fleet_pb2.Fleet) -> int:
+    failover = fleet.spec.placement.failover
+    if failover.HasField("replicas_per_second"):
+        return failover.replicas_per_second
+    return DEFAULT_FAILOVER_RATE
+
+
 def assign(
     fleet: fleet_pb2.Fleet,
     clusters: Sequence[ClusterState],
@@ -50,7 +58,7 @@ def assign(
     selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
     kept: dict[str, int] = {}
     replaced = 0
-    after = failover_after(fleet)
+    after: float | None = failover_after(fleet)
     budget = fleet.spec.replicas
     for cluster in sorted(clusters, key=lambda c: c.name):
         if cluster.phase is Phase.READY or not selector.matches(cluster.labels):
@@ -60,9 +68,12 @@ def assign(
             continue
         kept[cluster.name] = keep
         budget -= keep
-        lost = cluster.unknown_since is not None and cluster.phase is Phase.UNKNOWN
-        if lost and after is not None and now - (cluster.unknown_since or now) >= after:
-            replaced += max(0, keep - cluster.allocated)
+        if cluster.phase is Phase.UNKNOWN and cluster.unknown_since is not None and after:
+            late = now - cluster.unknown_since - after
+            if late >= 0:
+                # Rate-limited: replacements grow with time instead of arriving all at once.
+                allowed = int(late * failover_rate(fleet)) + 1
+                replaced += min(max(0, keep - cluster.allocated), allowed)
     schedulable = [
         ClusterView(c.name, c.labels, schedulable=True) for c in clusters if c.phase is Phase.READY
     ]

@@ -114,6 +114,13 @@ def _placement_problems(
                     f"must be between {MIN_FAILOVER_AFTER_S:g}s and {MAX_FAILOVER_AFTER_S:g}s",
                 )
             )
+    rate = placement.failover.replicas_per_second
+    if placement.failover.HasField("replicas_per_second") and not 1 <= rate <= 1000:
+        problems.append(
+            errors.FieldError(
+                "spec.placement.failover.replicasPerSecond", "must be between 1 and 1000"
+            )
+        )
     template_doc = documents.to_document(spec.template)
     known = set(template_problems)
     seen: set[str] = set()

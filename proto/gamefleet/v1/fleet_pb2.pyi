@@ -135,7 +135,10 @@ class Failover(_message.Message):
 
     ENABLED_FIELD_NUMBER: _builtins.int
     AFTER_FIELD_NUMBER: _builtins.int
+    REPLICAS_PER_SECOND_FIELD_NUMBER: _builtins.int
     enabled: _builtins.bool
+    replicas_per_second: _builtins.int
+    """How fast replacements are added once failover starts, per silent cluster. Default 10."""
     @_builtins.property
     def after(self) -> _duration_pb2.Duration:
         """How long a cluster stays Unknown before its replicas move. Default 30s."""
@@ -145,12 +148,15 @@ class Failover(_message.Message):
         *,
         enabled: _builtins.bool = ...,
         after: _duration_pb2.Duration | None = ...,
+        replicas_per_second: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_replicas_per_second", b"_replicas_per_second", "after", b"after", "replicas_per_second", b"replicas_per_second"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "enabled", b"enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_replicas_per_second", b"_replicas_per_second", "after", b"after", "enabled", b"enabled", "replicas_per_second", b"replicas_per_second"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__replicas_per_second: _TypeAlias = _typing.Literal["replicas_per_second"]  # noqa: Y015
+    _WhichOneofArgType__replicas_per_second: _TypeAlias = _typing.Literal["_replicas_per_second", b"_replicas_per_second"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__replicas_per_second) -> _WhichOneofReturnType__replicas_per_second | None: ...
 
 Global___Failover: _TypeAlias = Failover  # noqa: Y015
 

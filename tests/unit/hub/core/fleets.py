@@ -121,7 +121,7 @@ FULL_FLEET: dict[str, Any] = {
                 ],
             },
             "strategy": "Weighted",
-            "failover": {"enabled": True, "after": "30s"},
+            "failover": {"enabled": True, "after": "30s", "replicasPerSecond": 20},
             "clusters": [
                 {
                     "name": "eu-1",

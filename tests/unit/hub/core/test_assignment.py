@@ -89,3 +89,14 @@ def test_unknown_cluster_outside_the_selector_keeps_nothing() -> None:
     eu = ClusterState("eu", {"tier": "prod"}, Phase.READY)
     placement = assign(selected, [eu, unknown("us")], {"us": 3}, now=0.0)
     assert placement.replicas_by_cluster() == {"eu": 9}
+
+
+def test_failover_replacements_are_rate_limited() -> None:
+    lost = unknown("us", since=100.0)
+    rated = fleet(failover={"enabled": True, "after": "30s", "replicasPerSecond": 1})
+    at_start = assign(rated, [ready("eu"), lost], {"eu": 6, "us": 3}, now=130.0)
+    assert at_start.replicas_by_cluster() == {"eu": 7, "us": 3}
+    a_second_later = assign(rated, [ready("eu"), lost], {"eu": 6, "us": 3}, now=131.0)
+    assert a_second_later.replicas_by_cluster() == {"eu": 8, "us": 3}
+    much_later = assign(rated, [ready("eu"), lost], {"eu": 6, "us": 3}, now=500.0)
+    assert much_later.replicas_by_cluster() == {"eu": 9, "us": 3}

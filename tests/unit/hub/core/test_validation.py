@@ -215,6 +215,7 @@ CASES: list[tuple[str, Any, str]] = [
     ),
     (f"{PL}.overrides[0].patch", {"reclaimPolicy": 3}, f"{PL}.overrides[0].patch.reclaimPolicy"),
     (f"{PL}.failover.after", "0.5s", f"{PL}.failover.after"),
+    (f"{PL}.failover.replicasPerSecond", 0, f"{PL}.failover.replicasPerSecond"),
     (
         f"{T}.network",
         {
