@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import pathlib
-import platform
 import re
 import socket
 import subprocess
@@ -34,31 +31,11 @@ from agent.core import wire
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import crds, resources
+from bench.machine import emit
 from tests.e2e.agent.kubelet import ImageRestarter
 from tests.localcluster import manager
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _machine() -> dict[str, Any]:
-    mem_kib = int(pathlib.Path("/proc/meminfo").read_text().split()[1])
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gib": round(mem_kib / 2**20, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
-
-
-def _emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
-    record = {
-        "figure": figure,
-        "value": round(value, 3),
-        "unit": unit,
-        "parameters": parameters,
-        "machine": _machine(),
-    }
-    print(json.dumps(record), flush=True)
 
 
 def _free_port() -> int:
@@ -169,14 +146,14 @@ async def bench(args: argparse.Namespace) -> None:
 
             await _wait("N Ready GameServers", progress, args.timeout)
             took = time.monotonic() - began
-            _emit("create to all GameServers Ready", took, "s", **params, **milestones)
-            _emit("GameServers Ready per second", n / took, "1/s", **params)
+            emit("create to all GameServers Ready", took, "s", **params, **milestones)
+            emit("GameServers Ready per second", n / took, "1/s", **params)
             await asyncio.sleep(2.0)  # trailing status writes
             after_create = _writes(port)
             created = sum(after_create.values()) - sum(base.values())
-            _emit("agent API writes per game server created", created / n, "writes", **params,
+            emit("agent API writes per game server created", created / n, "writes", **params,
                   breakdown={k: v - base.get(k, 0) for k, v in after_create.items()})  # fmt: skip
-            _emit("agent RSS", _rss_mib(agent.pid), "MiB", **params, idle_mib=round(idle_rss, 1))
+            emit("agent RSS", _rss_mib(agent.pid), "MiB", **params, idle_mib=round(idle_rss, 1))
 
             uids = {k: views.meta(p)["uid"] for k, p in _pod_items(pods)}
             began = time.monotonic()
@@ -200,14 +177,14 @@ async def bench(args: argparse.Namespace) -> None:
             took = time.monotonic() - began
             recreated = sum(1 for k, p in _pod_items(pods) if uids.get(k) != views.meta(p)["uid"])
             update_params = {**params, "max_unavailable": args.max_unavailable}
-            _emit("in-place image update of all game servers", took, "s", **update_params)
-            _emit("pods recreated by the in-place update", recreated, "pods", **update_params)
+            emit("in-place image update of all game servers", took, "s", **update_params)
+            emit("pods recreated by the in-place update", recreated, "pods", **update_params)
             await asyncio.sleep(2.0)
             after_update = _writes(port)
             updated = sum(after_update.values()) - sum(after_create.values())
-            _emit("agent API writes per game server updated in place", updated / n, "writes",
+            emit("agent API writes per game server updated in place", updated / n, "writes",
                   **update_params)  # fmt: skip
-            _emit("agent RSS after the update", _rss_mib(agent.pid), "MiB", **params)
+            emit("agent RSS after the update", _rss_mib(agent.pid), "MiB", **params)
             # A restart must not rewrite what is already right (no periodic full resync).
             await _quiet(port)
             agent.terminate()
@@ -218,7 +195,7 @@ async def bench(args: argparse.Namespace) -> None:
             restarted = _writes(port)
             lease = sum(v for k, v in restarted.items() if k.endswith("Lease"))
             rewrites = sum(restarted.values()) - lease
-            _emit("agent API writes after a restart, besides its lease", rewrites, "writes",
+            emit("agent API writes after a restart, besides its lease", rewrites, "writes",
                   **params, settle_s=args.settle, breakdown=restarted)  # fmt: skip
     finally:
         agent.terminate()

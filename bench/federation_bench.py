@@ -15,17 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import json
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import grpc
 from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc, gameserver_pb2, gameserver_pb2_grpc
 
+from bench.machine import emit
 from tests.integration.hub.fleet_docs import fleet
 from tests.support.agent_sim import SimulatedAgent, game_server, set_status
 from tests.support.hub_process import HubProcess
@@ -33,12 +32,6 @@ from tests.support.hub_process import HubProcess
 from . import machine
 
 BATCH = 500
-
-
-def _emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
-    record = {"figure": figure, "value": round(value, 3), "unit": unit,
-              "parameters": parameters, "machine": machine.describe()}  # fmt: skip
-    print(json.dumps(record), flush=True)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -124,12 +117,12 @@ async def scale(agents: int, servers: int) -> None:
         ingest = time.monotonic() - started
         cpu = _cpu_seconds(hub.process.pid) - cpu_before
         params = {"agents": agents, "servers_per_agent": servers}
-        _emit("hub ingest of every server's status", ingest, "s", **params)
-        _emit("hub CPU during ingest", cpu, "cpu-s", **params)
-        _emit("hub RSS holding every status", machine.rss_mib(hub.process.pid), "MiB", **params)
+        emit("hub ingest of every server's status", ingest, "s", **params)
+        emit("hub CPU during ingest", cpu, "cpu-s", **params)
+        emit("hub RSS holding every status", machine.rss_mib(hub.process.pid), "MiB", **params)
         idle_cpu = _cpu_seconds(hub.process.pid)
         await asyncio.sleep(10)
-        _emit("hub CPU at rest (heartbeats only)", (_cpu_seconds(hub.process.pid) - idle_cpu) / 10,
+        emit("hub CPU at rest (heartbeats only)", (_cpu_seconds(hub.process.pid) - idle_cpu) / 10,
               "cores", **params)  # fmt: skip
 
         # kill -9 and restart on the same store and port: the agents reconnect and resync.
@@ -139,12 +132,12 @@ async def scale(agents: int, servers: int) -> None:
         restarted = time.monotonic()
         hub = HubProcess(store, port=port).start()
         await _total_servers(hub, agents, servers, timeout=600)
-        _emit("resync after hub kill -9 (restart to every status held)",
+        emit("resync after hub kill -9 (restart to every status held)",
               time.monotonic() - restarted, "s", **params)  # fmt: skip
         assert hub.process is not None
-        _emit("hub RSS after resync", machine.rss_mib(hub.process.pid), "MiB", **params)
+        emit("hub RSS after resync", machine.rss_mib(hub.process.pid), "MiB", **params)
         sent = sum(_desired_messages(s) for s in sims) - sent_before
-        _emit("desired-set messages sent by the restarted hub", float(sent), "messages",
+        emit("desired-set messages sent by the restarted hub", float(sent), "messages",
               **params)  # fmt: skip
         for sim in sims:
             await sim.stop()
@@ -202,9 +195,9 @@ async def propagation(samples: int) -> None:
             await kube.close()
         ordered = sorted(latencies)
         params = {"samples": samples, "path": "GameServer patch -> agent -> hub WatchFleets"}
-        _emit("status propagation p50", statistics.median(ordered) * 1000, "ms", **params)
+        emit("status propagation p50", statistics.median(ordered) * 1000, "ms", **params)
         p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-        _emit("status propagation p99", p99 * 1000, "ms", **params)
+        emit("status propagation p99", p99 * 1000, "ms", **params)
 
 
 def main() -> None:

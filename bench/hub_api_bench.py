@@ -10,33 +10,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import grpc
 from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
 
+from bench.machine import emit
 from tests.integration.hub.fleet_docs import fleet
 from tests.integration.store.etcd_server import EtcdServer, etcd_binary
 from tests.support.hub_process import HubProcess
 
 from . import machine
-
-
-def _emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
-    record = {
-        "figure": figure,
-        "value": round(value, 3),
-        "unit": unit,
-        "parameters": parameters,
-        "machine": machine.describe(),
-    }
-    print(json.dumps(record), flush=True)
 
 
 async def _drive(
@@ -79,9 +67,9 @@ async def _measure_store(store: str, label: str, requests: int, concurrency: int
             for name, call in (("ApplyFleet", apply), ("GetFleet", get)):
                 latencies, elapsed = await _drive(call, requests, concurrency)
                 params = {"store": label, "requests": requests, "concurrency": concurrency}
-                _emit(f"{name} p50", _percentile(latencies, 0.5) * 1000, "ms", **params)
-                _emit(f"{name} p99", _percentile(latencies, 0.99) * 1000, "ms", **params)
-                _emit(f"{name} throughput", requests / elapsed, "requests/s", **params)
+                emit(f"{name} p50", _percentile(latencies, 0.5) * 1000, "ms", **params)
+                emit(f"{name} p99", _percentile(latencies, 0.99) * 1000, "ms", **params)
+                emit(f"{name} throughput", requests / elapsed, "requests/s", **params)
     finally:
         hub.kill()
 
@@ -105,9 +93,9 @@ async def _measure_memory(store: str, label: str, fleets: int) -> None:
             list_seconds = time.perf_counter() - started
             assert len(listed.fleets) == fleets
         loaded = machine.rss_mib(hub.process.pid)
-        _emit("hub RSS idle", idle, "MiB", store=label)
-        _emit("hub RSS after fleets applied and listed", loaded, "MiB", store=label, fleets=fleets)
-        _emit("ListFleets of all fleets", list_seconds * 1000, "ms", store=label, fleets=fleets)
+        emit("hub RSS idle", idle, "MiB", store=label)
+        emit("hub RSS after fleets applied and listed", loaded, "MiB", store=label, fleets=fleets)
+        emit("ListFleets of all fleets", list_seconds * 1000, "ms", store=label, fleets=fleets)
     finally:
         hub.kill()
 

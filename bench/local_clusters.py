@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pathlib
-import platform
 import subprocess
 import tempfile
 import time
@@ -22,19 +20,10 @@ from typing import Any
 
 from kubernetes import client
 
+from bench import machine
 from tests.localcluster import manager, process, state
 from tests.localcluster.nodes import api
 from tests.localcluster.versions import BUILD_SCRIPT, pins
-
-
-def _machine() -> dict[str, Any]:
-    mem_kib = int(pathlib.Path("/proc/meminfo").read_text().split()[1])
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gib": round(mem_kib / 2**20, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
 
 
 def _emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
@@ -43,7 +32,7 @@ def _emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
         "value": round(value, 2),
         "unit": unit,
         "parameters": {**parameters, **pins()},
-        "machine": _machine(),
+        "machine": machine.describe(),
     }
     print(json.dumps(record), flush=True)
 

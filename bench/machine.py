@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from typing import Any
@@ -42,3 +43,15 @@ def rss_mib(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
+    """Print one benchmark figure as a JSON line: figure, value, unit, parameters, machine."""
+    record = {
+        "figure": figure,
+        "value": round(value, 3),
+        "unit": unit,
+        "parameters": parameters,
+        "machine": describe(),
+    }
+    print(json.dumps(record), flush=True)

@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import pathlib
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from typing import Any
 
 from agent.core import wire
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import crds, resources
-from bench import agent_bench, machine
+from bench import agent_bench
+from bench.machine import emit
 from tests.localcluster import manager
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -35,17 +34,6 @@ CONF = {
     "Kubernetes-HostPort": [{"name": "ContainerPorts", "value": "main:7777/UDP"}],
     "Kubernetes-NodePort": [{"name": "PortProtocols", "value": "7777/UDP"}],
 }
-
-
-def _emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
-    record = {
-        "figure": figure,
-        "value": round(value, 3),
-        "unit": unit,
-        "parameters": parameters,
-        "machine": machine.describe(),
-    }
-    print(json.dumps(record), flush=True)
 
 
 def _start_agent(
@@ -117,11 +105,11 @@ async def _one(
 
         await agent_bench._wait("N servers with network Ready", progress, timeout)
         took = time.monotonic() - began
-        _emit("create to all servers network Ready", took, "s", **params, **milestones)
+        emit("create to all servers network Ready", took, "s", **params, **milestones)
         await asyncio.sleep(2.0)
         after = agent_bench._writes(port)
         writes = sum(after.values()) - sum(base.values())
-        _emit("agent API writes per game server created", writes / n, "writes", **params,
+        emit("agent API writes per game server created", writes / n, "writes", **params,
               breakdown={k: v - base.get(k, 0) for k, v in after.items()})  # fmt: skip
     finally:
         agent.terminate()

@@ -37,7 +37,8 @@ from aiohttp import web
 
 from agent.kube import client as kclient
 from agent.kube import crds, resources
-from bench.agent_bench import _emit, _free_port
+from bench.agent_bench import _free_port
+from bench.machine import emit
 from tests.localcluster import manager
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -162,7 +163,7 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
             if time.monotonic() - began > args.timeout:
                 raise TimeoutError(f"{reported}/{n} GameServers report an outcome")
             await asyncio.sleep(2.0)
-        _emit("create to every GameServer reporting its probe", time.monotonic() - began, "s",
+        emit("create to every GameServer reporting its probe", time.monotonic() - began, "s",
               **params)  # fmt: skip
         await asyncio.sleep(5.0)  # let the first writes settle
         m0, c0, t0 = _metrics(port), _cpu_seconds(agent.pid), time.monotonic()
@@ -174,15 +175,15 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
             return (m1.get(key, 0.0) - m0.get(key, 0.0)) / span
 
         window = {**params, "window_s": round(span, 1), "targets": m1.get("targets")}
-        _emit("agent CPU, steady probing", (c1 - c0) / span, "cores", **window)
-        _emit("agent API requests per second", rate("api_requests"), "1/s", **window)
-        _emit("agent API writes per second", rate("writes"), "1/s", **window)
-        _emit("probes run per second", rate("probes"), "1/s", **window,
+        emit("agent CPU, steady probing", (c1 - c0) / span, "cores", **window)
+        emit("agent API requests per second", rate("api_requests"), "1/s", **window)
+        emit("agent API writes per second", rate("writes"), "1/s", **window)
+        emit("probes run per second", rate("probes"), "1/s", **window,
               wanted=round(n / 3, 1))  # fmt: skip
-        _emit("condition writes per second", rate("reports"), "1/s", **window)
+        emit("condition writes per second", rate("reports"), "1/s", **window)
         items = await _list_gs(kube, namespace)
         failing = sum(1 for g in items if _failing(g))
-        _emit("GameServers whose probe reports failure", failing, "servers", **window)
+        emit("GameServers whose probe reports failure", failing, "servers", **window)
 
         samples: list[float] = []
         missed = 0
@@ -208,7 +209,7 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
                     await asyncio.sleep(0.05)
         if not samples:
             return  # tcp: no output to change
-        _emit("probe output change to GameServer opsState", statistics.median(samples), "s",
+        emit("probe output change to GameServer opsState", statistics.median(samples), "s",
               **params, samples=len(samples), missed_after_60s=missed, min_s=round(min(samples), 2),
               max_s=round(max(samples), 2))  # fmt: skip
     finally:
