@@ -192,7 +192,12 @@ async def _main(args: argparse.Namespace) -> int:
 
         hub_link = (
             link.HubLink(
-                link_config, kube, controller.sets, controller.game_servers, controller.pods
+                link_config,
+                kube,
+                controller.sets,
+                controller.game_servers,
+                controller.pods,
+                controller.network.nodes,
             )
             if link_config is not None
             else None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import grpc
 from gamefleet import protocol
-from gamefleet.v1 import agent_pb2, agent_pb2_grpc, gameserver_pb2
+from gamefleet.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, gameserver_pb2
 
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
@@ -61,12 +61,14 @@ class HubLink:
         sets: kcache.WatchCache,
         game_servers: kcache.WatchCache,
         pods: kcache.WatchCache,
+        nodes: kcache.WatchCache | None = None,
     ) -> None:
         self.config = config
         self._kube = kube
         self._sets = sets
         self._game_servers = game_servers
         self._pods = pods
+        self._nodes = nodes
         self._dirty: dict[str, None] = {}
         self._wake = asyncio.Event()
         self._sent: dict[str, str] = {}
@@ -167,11 +169,17 @@ class HubLink:
             agent_version=AGENT_VERSION,
             network_plugins=list(self.config.network_plugins),
             held_sets=held,
+            capacity=self._capacity(),
         )
+
+    def _capacity(self) -> cluster_pb2.ClusterCapacity:
+        if self._nodes is None:
+            return cluster_pb2.ClusterCapacity()
+        return translate.capacity(list(self._nodes.all()))
 
     async def _heartbeats(self, outbox: asyncio.Queue[agent_pb2.AgentMessage]) -> None:
         while True:
-            beat = agent_pb2.Heartbeat()
+            beat = agent_pb2.Heartbeat(capacity=self._capacity())
             beat.time.GetCurrentTime()
             outbox.put_nowait(agent_pb2.AgentMessage(heartbeat=beat))
             await asyncio.sleep(self.config.heartbeat_interval)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gamefleet import protocol
-from gamefleet.v1 import agent_pb2, gameserver_pb2
+from gamefleet.v1 import agent_pb2, cluster_pb2, gameserver_pb2
 from google.protobuf import json_format, struct_pb2
 
 from agent.core import wire
@@ -174,3 +174,37 @@ def struct_of(document: Mapping[str, Any]) -> struct_pb2.Struct:
     result = struct_pb2.Struct()
     result.update(document)
     return result
+
+
+_SUFFIXES = {
+    "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+}  # fmt: skip
+
+
+def quantity(text: object) -> float:
+    """A Kubernetes quantity ("500m", "256Gi", "64") as a number; 0 when unreadable."""
+    value = str(text or "0")
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if value.endswith(suffix):
+            try:
+                return float(value[: -len(suffix)]) * _SUFFIXES[suffix]
+            except ValueError:
+                return 0.0
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0
+
+
+def capacity(nodes: list[Obj]) -> cluster_pb2.ClusterCapacity:
+    """What the cluster's nodes can hold, summed over their allocatable resources."""
+    cpu = memory = pods = 0.0
+    for node in nodes:
+        allocatable = (node.get("status") or {}).get("allocatable") or {}
+        cpu += quantity(allocatable.get("cpu"))
+        memory += quantity(allocatable.get("memory"))
+        pods += quantity(allocatable.get("pods"))
+    return cluster_pb2.ClusterCapacity(
+        nodes=len(nodes), cpu=f"{cpu:g}", memory=f"{memory / 2**30:.0f}Gi", pods=int(pods)
+    )

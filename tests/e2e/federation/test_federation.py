@@ -73,6 +73,21 @@ async def test_fleet_of_9_weighted_2_to_1_comes_up_6_and_3(world: World) -> None
     assert conditions["Available"] == "True"
 
 
+async def test_clusters_report_their_nodes_to_the_hub(world: World) -> None:
+    async with world.channel() as channel:
+        stub: cluster_pb2_grpc.ClusterServiceAsyncStub = cluster_pb2_grpc.ClusterServiceStub(
+            channel
+        )
+        listed = await stub.ListClusters(cluster_pb2.ListClustersRequest())
+    by_name = {c.metadata.name: c for c in listed.clusters}
+    for member in world.members:
+        cluster = by_name[member.name]
+        assert cluster.status.phase == "Ready"
+        assert cluster.status.capacity.nodes == 3
+        assert cluster.status.capacity.pods >= 3000
+        assert cluster.metadata.labels["region"] == member.region
+
+
 async def test_scale_to_12_places_8_and_4(world: World) -> None:
     async with world.channel() as channel:
         ref = fleet_pb2.FleetRef(namespace=world.namespace, name="arena")

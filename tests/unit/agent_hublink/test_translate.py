@@ -79,3 +79,17 @@ def test_game_server_patch_sets_only_what_the_operation_names() -> None:
     assert translate.game_server_patch(gameserver_pb2.GameServerPatch(update_priority=0)) == {
         "spec": {"updatePriority": 0}
     }
+
+
+def test_capacity_sums_node_allocatable() -> None:
+    nodes = [
+        {"status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1500"}}},
+        {"status": {"allocatable": {"cpu": "500m", "memory": "1024Mi", "pods": "110"}}},
+    ]
+    capacity = translate.capacity(nodes)
+    assert (capacity.nodes, capacity.cpu, capacity.memory, capacity.pods) == (
+        2,
+        "64.5",
+        "257Gi",
+        1610,
+    )
