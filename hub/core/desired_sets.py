@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from gamefleet.v1 import agent_pb2, fleet_pb2
 from google.protobuf import struct_pb2
@@ -33,19 +32,21 @@ def desired_set(fleet: fleet_pb2.Fleet, assignment: ClusterAssignment) -> agent_
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class SetChanges:
-    send: tuple[agent_pb2.DesiredSet, ...]
-    delete: tuple[SetKey, ...]
-
-    def __bool__(self) -> bool:
-        return bool(self.send or self.delete)
-
-
 def changes(
-    desired: Mapping[SetKey, agent_pb2.DesiredSet], held: Mapping[SetKey, str]
-) -> SetChanges:
-    """Sets whose hash differs from what the agent holds, and held sets no longer desired."""
-    send = tuple(desired[key] for key in sorted(desired) if held.get(key) != desired[key].hash)
-    delete = tuple(key for key in sorted(held) if key not in desired)
-    return SetChanges(send, delete)
+    key: SetKey,
+    rendered: Mapping[str, agent_pb2.DesiredSet],
+    held: Mapping[str, str | None],
+    silent: Collection[str] = (),
+) -> dict[str, agent_pb2.DesiredSet]:
+    """Per cluster, what to send about fleet ``key``: its set when the hash the cluster holds
+    differs, or a deletion when it holds one no longer wanted — but nothing to a silent cluster
+    about a deletion (nothing is deleted where the hub cannot see)."""
+    result: dict[str, agent_pb2.DesiredSet] = {}
+    for cluster, current in held.items():
+        wanted = rendered.get(cluster)
+        if wanted is None:
+            if current is not None and cluster not in silent:
+                result[cluster] = agent_pb2.DesiredSet(namespace=key[0], name=key[1], deleted=True)
+        elif current != wanted.hash:
+            result[cluster] = wanted
+    return result

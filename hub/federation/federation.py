@@ -70,6 +70,8 @@ class Federation:
         self._placements: dict[SetKey, tuple[int, int, Placement]] = {}
         self._cluster_state_version = 0
         self._dirty = asyncio.Event()
+        self._pending: set[SetKey] = set()
+        self._pending_all = False
         self._broadcast = StatusBroadcast()
         self._tasks: list[asyncio.Task[None]] = []
         self._started_at = 0.0
@@ -90,7 +92,7 @@ class Federation:
             asyncio.create_task(self._tick_health(), name="health"),
             asyncio.create_task(self._reconcile_loop(), name="reconcile"),
         ]
-        self._dirty.set()
+        self._mark()
 
     async def stop(self) -> None:
         for session in list(self._sessions.values()):
@@ -130,7 +132,7 @@ class Federation:
                 status_hashes=agent_pb2.StatusHashes(hashes=self._status_hashes(live))
             )
         )
-        self._dirty.set()
+        self._mark()
         log.info("agent of %s connected (version %s)", name, hello.agent_version)
         return session
 
@@ -147,7 +149,7 @@ class Federation:
             stored.ClearField("status")
             self._clusters[name] = stored
         self._cluster_state_version += 1
-        self._dirty.set()
+        self._mark()
 
     def disconnect(self, session: AgentSession) -> None:
         session.close()
@@ -193,7 +195,7 @@ class Federation:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
             if fleet is not None and fleet.spec.update_policy.type == rollout.SEQUENTIAL:
-                self._dirty.set()
+                self._mark(key)
 
     def resolve(self, cluster: str, result: agent_pb2.OperationResult) -> None:
         session = self._sessions.get(cluster)
@@ -329,7 +331,7 @@ class Federation:
     def _phase_changed(self, cluster: str, before: health.Phase, after: health.Phase) -> None:
         log.info("cluster %s: %s -> %s", cluster, before.value, after.value)
         self._cluster_state_version += 1
-        self._dirty.set()
+        self._mark()
         for key in self._fleets:
             self._broadcast.notify(key)
 
@@ -362,42 +364,61 @@ class Federation:
             return False
         return any(name not in self._sessions for name in self._clusters)
 
+    def _mark(self, key: SetKey | None = None) -> None:
+        """Reconcile ``key`` soon, or every fleet when None (cluster or session changes)."""
+        if key is None:
+            self._pending_all = True
+        else:
+            self._pending.add(key)
+        self._dirty.set()
+
     def _reconcile(self) -> None:
         self._deferred = self._starting()
         if self._deferred:
             return
-        desired: dict[str, dict[SetKey, agent_pb2.DesiredSet]] = {}
-        for key, fleet in self._fleets.items():
-            placement = self._assign(fleet)
-            self._placements[key] = (
-                fleet.metadata.revision,
-                self._cluster_state_version,
-                placement,
-            )
-            self._previous[key] = placement.replicas_by_cluster()
-            rendered = {
-                share.cluster: desired_sets.desired_set(fleet, share)
-                for share in placement.assignments
-            }
-            for cluster in self._held_back(fleet, rendered):
-                # Keep what the cluster holds: the same hash sends nothing.
-                kept = rendered[cluster]
-                kept.hash = self._sessions[cluster].held[key]
-            for cluster, desired_set in rendered.items():
-                desired.setdefault(cluster, {})[key] = desired_set
-            self._broadcast.notify(key)
-        for name, session in self._sessions.items():
-            if self.phase(name) is health.Phase.UNKNOWN and name not in desired:
-                continue
-            wanted = desired.get(name, {})
-            change = desired_sets.changes(wanted, session.held)
-            if not change:
-                continue
-            message = agent_pb2.DesiredSets(sets=change.send)
-            for namespace, set_name in change.delete:
-                message.sets.add(namespace=namespace, name=set_name, deleted=True)
-            session.send(agent_pb2.HubMessage(desired=message))
-            session.held = {key: desired_set.hash for key, desired_set in wanted.items()}
+        if self._pending_all:
+            keys = set(self._fleets)
+            for session in self._sessions.values():
+                keys.update(session.held)
+        else:
+            keys = set(self._pending)
+        self._pending_all = False
+        self._pending.clear()
+        messages: dict[str, agent_pb2.DesiredSets] = {}
+        silent = {n for n in self._sessions if self.phase(n) is health.Phase.UNKNOWN}
+        for key in sorted(keys):
+            rendered = self._render(key)
+            held = {name: session.held.get(key) for name, session in self._sessions.items()}
+            for name, entry in desired_sets.changes(key, rendered, held, silent).items():
+                messages.setdefault(name, agent_pb2.DesiredSets()).sets.append(entry)
+                if entry.deleted:
+                    self._sessions[name].held.pop(key, None)
+                else:
+                    self._sessions[name].held[key] = entry.hash
+        for name, message in messages.items():
+            self._sessions[name].send(agent_pb2.HubMessage(desired=message))
+
+    def _render(self, key: SetKey) -> dict[str, agent_pb2.DesiredSet]:
+        """The set each cluster should hold for fleet ``key`` (none when the fleet is gone)."""
+        fleet = self._fleets.get(key)
+        if fleet is None:
+            self._previous.pop(key, None)
+            return {}
+        placement = self._assign(fleet)
+        self._placements[key] = (
+            fleet.metadata.revision,
+            self._cluster_state_version,
+            placement,
+        )
+        self._previous[key] = placement.replicas_by_cluster()
+        rendered = {
+            share.cluster: desired_sets.desired_set(fleet, share) for share in placement.assignments
+        }
+        for cluster in self._held_back(fleet, rendered):
+            # Keep what the cluster holds: the same hash sends nothing.
+            rendered[cluster].hash = self._sessions[cluster].held[key]
+        self._broadcast.notify(key)
+        return rendered
 
     def _held_back(
         self, fleet: fleet_pb2.Fleet, rendered: dict[str, agent_pb2.DesiredSet]
@@ -438,8 +459,12 @@ class Federation:
             failover_pending = any(
                 f.spec.placement.failover.enabled for f in self._fleets.values()
             ) and any(self.phase(n) is health.Phase.UNKNOWN for n in self._clusters)
-            if failover_pending or (self._deferred and not self._starting()):
-                self._dirty.set()
+            if self._deferred and not self._starting():
+                self._mark()
+            elif failover_pending:
+                for key, fleet in self._fleets.items():
+                    if fleet.spec.placement.failover.enabled:
+                        self._mark(key)
 
     async def _follow_fleets(self, start_revision: int) -> None:
         async for event in self._watch(self._fleet_registry.watch, start_revision, "fleets"):
@@ -449,7 +474,7 @@ class Federation:
                 self._placements.pop(key, None)
             else:
                 self._fleets[key] = event.fleet
-            self._dirty.set()
+            self._mark(key)
 
     async def _follow_clusters(self, start_revision: int) -> None:
         revision = start_revision
@@ -466,14 +491,14 @@ class Federation:
                         record.metadata.revision = event.kv.mod_revision
                         self._clusters[name] = record
                     self._cluster_state_version += 1
-                    self._dirty.set()
+                    self._mark()
                     for key in self._fleets:
                         self._broadcast.notify(key)
             except store_api.CompactedError:
                 clusters, listed_at = await self._cluster_registry.list_at()
                 self._clusters = {c.metadata.name: c for c in clusters}
                 revision = listed_at + 1
-                self._dirty.set()
+                self._mark()
 
     async def _watch(
         self,
@@ -491,7 +516,7 @@ class Federation:
                 log.warning("watch of %s ended (%s); listing again", what, exc)
                 fleets, listed_at = await self._fleet_registry.list()
                 self._fleets = {_key(f): f for f in fleets}
-                self._dirty.set()
+                self._mark()
                 revision = listed_at + 1
                 await asyncio.sleep(1.0)
 

@@ -1,4 +1,4 @@
-"""What the hub sends an agent: only sets whose hash differs, and deletions."""
+"""What the hub sends each cluster about one fleet: only changed sets, and deletions."""
 
 from __future__ import annotations
 
@@ -6,27 +6,32 @@ from gamefleet.v1 import agent_pb2
 
 from hub.core.desired_sets import changes, set_hash
 
-
-def desired(name: str, replicas: int, template: str = "t1") -> agent_pb2.DesiredSet:
-    return agent_pb2.DesiredSet(namespace="games", name=name, hash=set_hash(template * 8, replicas))
+KEY = ("games", "arena")
 
 
-def test_nothing_to_send_when_the_agent_holds_every_hash() -> None:
-    wanted = {("games", "a"): desired("a", 3)}
-    assert not changes(wanted, {("games", "a"): wanted[("games", "a")].hash})
+def desired(replicas: int, template: str = "t1") -> agent_pb2.DesiredSet:
+    return agent_pb2.DesiredSet(
+        namespace="games", name="arena", hash=set_hash(template * 8, replicas)
+    )
 
 
-def test_changed_replicas_or_template_is_sent() -> None:
-    held = {("games", "a"): desired("a", 3).hash, ("games", "b"): desired("b", 2).hash}
-    wanted = {("games", "a"): desired("a", 4), ("games", "b"): desired("b", 2, template="t2")}
-    result = changes(wanted, held)
-    assert [s.name for s in result.send] == ["a", "b"]
-    assert result.delete == ()
+def test_nothing_to_send_when_every_cluster_holds_its_hash() -> None:
+    rendered = {"eu": desired(6), "us": desired(3)}
+    held = {"eu": rendered["eu"].hash, "us": rendered["us"].hash}
+    assert changes(KEY, rendered, held) == {}
 
 
-def test_held_sets_no_longer_wanted_are_deleted() -> None:
-    result = changes({}, {("games", "old"): "x"})
-    assert result.delete == (("games", "old"),)
+def test_changed_replicas_or_template_and_new_clusters_are_sent() -> None:
+    rendered = {"eu": desired(7), "us": desired(3, template="t2"), "ap": desired(1)}
+    held = {"eu": desired(6).hash, "us": desired(3).hash, "ap": None}
+    assert set(changes(KEY, rendered, held)) == {"eu", "us", "ap"}
+
+
+def test_a_set_no_longer_wanted_is_deleted_except_where_the_hub_cannot_see() -> None:
+    held = {"eu": desired(6).hash, "us": desired(3).hash}
+    result = changes(KEY, {}, held, silent={"us"})
+    assert list(result) == ["eu"]
+    assert result["eu"].deleted
 
 
 def test_hash_includes_replicas() -> None:
