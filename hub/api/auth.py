@@ -32,14 +32,14 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import grpc
 
 from hub.security import ca as security_ca
 from hub.security import tokens as security_tokens
 
-from . import errors
+from . import errors, handlers
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,8 @@ MISSING_CERT = (
 
 _user: contextvars.ContextVar[str | None] = contextvars.ContextVar("gamefleet_user", default=None)
 
-if TYPE_CHECKING:
-    # grpc's classes are generic only in their stubs.
-    Context = grpc.aio.ServicerContext[Any, Any]
-    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    Context = grpc.aio.ServicerContext
-    _Interceptor = grpc.aio.ServerInterceptor
-Behavior = Callable[[Any, Context], Any]
+Context = handlers.Context
+Behavior = handlers.Behavior
 Check = Callable[[Context], Awaitable[None]]
 
 
@@ -139,7 +133,7 @@ def _metadata_value(metadata: Iterable[tuple[str, str | bytes]] | None, key: str
     return None
 
 
-class AuthInterceptor(_Interceptor):
+class AuthInterceptor(handlers.Interceptor):
     """Authenticates every call by its service: bearer tokens for users, certificates for agents.
 
     ``tokens`` None leaves the user API open; ``require_agent_cert`` False leaves AgentService
@@ -224,23 +218,11 @@ def _wrap_stream(behavior: Behavior, check: Check) -> Behavior:
 def _wrapped(
     handler: grpc.RpcMethodHandler[Any, Any], check: Check
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    serializers: dict[str, Any] = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary is not None:
-        behavior = cast(Behavior, handler.unary_unary)
-        return grpc.unary_unary_rpc_method_handler(_wrap_unary(behavior, check), **serializers)
-    if handler.stream_unary is not None:
-        behavior = cast(Behavior, handler.stream_unary)
-        return grpc.stream_unary_rpc_method_handler(_wrap_unary(behavior, check), **serializers)
-    if handler.unary_stream is not None:
-        behavior = cast(Behavior, handler.unary_stream)
-        return grpc.unary_stream_rpc_method_handler(_wrap_stream(behavior, check), **serializers)
-    if handler.stream_stream is not None:
-        behavior = cast(Behavior, handler.stream_stream)
-        return grpc.stream_stream_rpc_method_handler(_wrap_stream(behavior, check), **serializers)
-    return handler
+    return handlers.rewrap(
+        handler,
+        functools.partial(_wrap_unary, check=check),
+        functools.partial(_wrap_stream, check=check),
+    )
 
 
 def interceptor(token_file: Path | None, client_ca: Path | None) -> AuthInterceptor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import grpc
 
@@ -11,6 +11,8 @@ from hub.core import errors as core_errors
 from hub.core import selectors
 from hub.registry import errors as registry_errors
 from hub.store import interface as store_api
+
+from . import handlers
 
 
 class AbortError(Exception):
@@ -45,14 +47,8 @@ def status_for(exc: Exception) -> tuple[grpc.StatusCode, str] | None:
     return None
 
 
-if TYPE_CHECKING:
-    # grpc's classes are generic only in their stubs.
-    Context = grpc.aio.ServicerContext[Any, Any]
-    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    Context = grpc.aio.ServicerContext
-    _Interceptor = grpc.aio.ServerInterceptor
-Behavior = Callable[[Any, Context], Any]
+Context = handlers.Context
+Behavior = handlers.Behavior
 
 
 def _wrap_unary(behavior: Behavior) -> Behavior:
@@ -82,7 +78,7 @@ def _wrap_stream(behavior: Behavior) -> Behavior:
     return handle
 
 
-class ErrorInterceptor(_Interceptor):
+class ErrorInterceptor(handlers.Interceptor):
     """Maps the domain's exceptions to gRPC statuses for every method of every servicer."""
 
     async def intercept_service(
@@ -95,22 +91,4 @@ class ErrorInterceptor(_Interceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(cast(Behavior, handler.unary_unary)),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(cast(Behavior, handler.unary_stream)),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(cast(Behavior, handler.stream_stream)),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        return handlers.rewrap(handler, _wrap_unary, _wrap_stream)

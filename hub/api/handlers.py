@@ -1,0 +1,43 @@
+"""What the hub's interceptors share: grpc's stub-only generics, and re-wrapping a handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import grpc
+
+if TYPE_CHECKING:
+    # grpc's classes are generic only in their stubs.
+    Context = grpc.aio.ServicerContext[Any, Any]
+    Interceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    Context = grpc.aio.ServicerContext
+    Interceptor = grpc.aio.ServerInterceptor
+
+Behavior = Callable[[Any, Context], Any]
+Wrap = Callable[[Behavior], Behavior]
+
+
+def rewrap(
+    handler: grpc.RpcMethodHandler[Any, Any], unary: Wrap, streaming: Wrap
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """The same handler with its behavior wrapped: ``unary`` for methods answering one
+    message, ``streaming`` for those answering a stream."""
+    serializers: dict[str, Any] = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        behavior = unary(cast(Behavior, handler.unary_unary))
+        return grpc.unary_unary_rpc_method_handler(behavior, **serializers)
+    if handler.stream_unary is not None:
+        behavior = unary(cast(Behavior, handler.stream_unary))
+        return grpc.stream_unary_rpc_method_handler(behavior, **serializers)
+    if handler.unary_stream is not None:
+        behavior = streaming(cast(Behavior, handler.unary_stream))
+        return grpc.unary_stream_rpc_method_handler(behavior, **serializers)
+    if handler.stream_stream is not None:
+        behavior = streaming(cast(Behavior, handler.stream_stream))
+        return grpc.stream_stream_rpc_method_handler(behavior, **serializers)
+    return handler
