@@ -31,6 +31,7 @@ from agent.core import wire
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import crds, resources
+from bench import machine
 from bench.machine import emit
 from tests.e2e.agent.kubelet import ImageRestarter
 from tests.localcluster import manager
@@ -53,21 +54,14 @@ def _writes(port: int) -> dict[str, float]:
 
 
 def _start_agent(
-    kubeconfig: str, namespace: str, port: int, log: pathlib.Path
+    kubeconfig: str, namespace: str, port: int, log: pathlib.Path, *extra: str
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "agent", "--kubeconfig", kubeconfig, "--namespace", namespace,
          "--lease-namespace", namespace, "--skip-crds", "--metrics-port", str(port),
-         "--log-level", "WARNING"],
+         "--log-level", "WARNING", *extra],
         cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
-
-
-def _rss_mib(pid: int) -> float:
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _state(gs: kclient.Obj) -> str:  # the GameServer's currentState
@@ -105,7 +99,7 @@ async def bench(args: argparse.Namespace) -> None:
         async with ImageRestarter(kube, namespace):
             await _wait("agent metrics", lambda: _try(_writes, port) is not None, 30)
             await asyncio.sleep(1.0)  # let the agent win its lease
-            idle_rss = _rss_mib(agent.pid)
+            idle_rss = machine.rss_mib(agent.pid)
             base = _writes(port)
             body = {
                 "apiVersion": wire.API_VERSION,
@@ -153,7 +147,13 @@ async def bench(args: argparse.Namespace) -> None:
             created = sum(after_create.values()) - sum(base.values())
             emit("agent API writes per game server created", created / n, "writes", **params,
                   breakdown={k: v - base.get(k, 0) for k, v in after_create.items()})  # fmt: skip
-            emit("agent RSS", _rss_mib(agent.pid), "MiB", **params, idle_mib=round(idle_rss, 1))
+            emit(
+                "agent RSS",
+                machine.rss_mib(agent.pid),
+                "MiB",
+                **params,
+                idle_mib=round(idle_rss, 1),
+            )
 
             uids = {k: views.meta(p)["uid"] for k, p in _pod_items(pods)}
             began = time.monotonic()
@@ -184,7 +184,7 @@ async def bench(args: argparse.Namespace) -> None:
             updated = sum(after_update.values()) - sum(after_create.values())
             emit("agent API writes per game server updated in place", updated / n, "writes",
                   **update_params)  # fmt: skip
-            emit("agent RSS after the update", _rss_mib(agent.pid), "MiB", **params)
+            emit("agent RSS after the update", machine.rss_mib(agent.pid), "MiB", **params)
             # A restart must not rewrite what is already right (no periodic full resync).
             await _quiet(port)
             agent.terminate()

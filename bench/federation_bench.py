@@ -34,13 +34,6 @@ from . import machine
 BATCH = 500
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
 def _desired_messages(sim: SimulatedAgent) -> int:
     return len([m for m in sim.received if m.HasField("desired")])
 
@@ -103,7 +96,7 @@ async def scale(agents: int, servers: int) -> None:
             )
         for sim in sims:
             await sim.wait_for(functools.partial(_holds_arena, sim), timeout=120)
-        cpu_before = _cpu_seconds(hub.process.pid)
+        cpu_before = machine.cpu_seconds(hub.process.pid)
         started = time.monotonic()
         # Every server Maintaining marks the batch, so counting them tells what has arrived.
         for sim in sims:
@@ -115,15 +108,15 @@ async def scale(agents: int, servers: int) -> None:
                 sim.report(delta)
         await _total_servers(hub, agents, servers, timeout=600)
         ingest = time.monotonic() - started
-        cpu = _cpu_seconds(hub.process.pid) - cpu_before
+        cpu = machine.cpu_seconds(hub.process.pid) - cpu_before
         params = {"agents": agents, "servers_per_agent": servers}
         emit("hub ingest of every server's status", ingest, "s", **params)
         emit("hub CPU during ingest", cpu, "cpu-s", **params)
         emit("hub RSS holding every status", machine.rss_mib(hub.process.pid), "MiB", **params)
-        idle_cpu = _cpu_seconds(hub.process.pid)
+        idle_cpu = machine.cpu_seconds(hub.process.pid)
         await asyncio.sleep(10)
-        emit("hub CPU at rest (heartbeats only)", (_cpu_seconds(hub.process.pid) - idle_cpu) / 10,
-              "cores", **params)  # fmt: skip
+        at_rest = (machine.cpu_seconds(hub.process.pid) - idle_cpu) / 10
+        emit("hub CPU at rest (heartbeats only)", at_rest, "cores", **params)
 
         # kill -9 and restart on the same store and port: the agents reconnect and resync.
         port = hub.port

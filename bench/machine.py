@@ -55,3 +55,10 @@ def emit(figure: str, value: float, unit: str, **parameters: Any) -> None:
         "machine": describe(),
     }
     print(json.dumps(record), flush=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import pathlib
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -36,17 +34,6 @@ CONF = {
 }
 
 
-def _start_agent(
-    kubeconfig: str, namespace: str, port: int, log: pathlib.Path
-) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "agent", "--kubeconfig", kubeconfig, "--namespace", namespace,
-         "--lease-namespace", namespace, "--skip-crds", "--metrics-port", str(port),
-         "--log-level", "WARNING", "--host-port-range", HOST_PORT_RANGE],
-        cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-
-
 def _net_state(gs: kclient.Obj) -> str:
     return str(((gs.get("status") or {}).get("networkStatus") or {}).get("currentNetworkState"))
 
@@ -62,7 +49,9 @@ async def _one(
     )
     port = agent_bench._free_port()
     log = pathlib.Path(tempfile.gettempdir()) / f"{namespace}.log"
-    agent = _start_agent(kubeconfig, namespace, port, log)
+    agent = agent_bench._start_agent(
+        kubeconfig, namespace, port, log, "--host-port-range", HOST_PORT_RANGE
+    )
     game_servers = kcache.WatchCache(kube, resources.GAME_SERVER, namespace=namespace)
     pods = kcache.WatchCache(kube, resources.POD, namespace=namespace)
     watchers = [asyncio.create_task(game_servers.run()), asyncio.create_task(pods.run())]

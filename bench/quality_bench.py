@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import pathlib
 import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -37,6 +35,7 @@ from aiohttp import web
 
 from agent.kube import client as kclient
 from agent.kube import crds, resources
+from bench import agent_bench, machine
 from bench.agent_bench import _free_port
 from bench.machine import emit
 from tests.localcluster import manager
@@ -45,7 +44,6 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 EXEC = resources.Resource("kwok.x-k8s.io/v1alpha1", "execs", "Exec")
 NAMESPACE = resources.Resource("v1", "namespaces", "Namespace", False)
 HTTP_PORT = 17090
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _metrics(port: int) -> dict[str, float]:
@@ -60,22 +58,6 @@ def _metrics(port: int) -> dict[str, float]:
 
 async def _close(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     writer.close()
-
-
-def _start_agent(
-    kubeconfig: str, namespace: str, port: int, log: pathlib.Path
-) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "agent", "--kubeconfig", kubeconfig, "--namespace", namespace,
-         "--lease-namespace", namespace, "--skip-crds", "--metrics-port", str(port),
-         "--log-level", "WARNING"],
-        cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 async def _list_gs(kube: kclient.KubeClient, namespace: str) -> list[kclient.Obj]:
@@ -147,7 +129,7 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
         }  # fmt: skip
         port = _free_port()
         log = root / "agent.log"
-        agent = _start_agent(kubeconfig, namespace, port, log)
+        agent = agent_bench._start_agent(kubeconfig, namespace, port, log)
         await kube.create(resources.GAME_SERVER_SET, namespace, {
             "apiVersion": "game.kruise.io/v1alpha1", "kind": "GameServerSet",
             "metadata": {"name": "bench", "namespace": namespace},
@@ -166,9 +148,9 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
         emit("create to every GameServer reporting its probe", time.monotonic() - began, "s",
               **params)  # fmt: skip
         await asyncio.sleep(5.0)  # let the first writes settle
-        m0, c0, t0 = _metrics(port), _cpu_seconds(agent.pid), time.monotonic()
+        m0, c0, t0 = _metrics(port), machine.cpu_seconds(agent.pid), time.monotonic()
         await asyncio.sleep(args.window)
-        m1, c1, t1 = _metrics(port), _cpu_seconds(agent.pid), time.monotonic()
+        m1, c1, t1 = _metrics(port), machine.cpu_seconds(agent.pid), time.monotonic()
         span = t1 - t0
 
         def rate(key: str) -> float:
