@@ -104,6 +104,8 @@ def _link_config(args: argparse.Namespace) -> link.LinkConfig | None:
         return None
     if not args.cluster:
         raise SystemExit("error: --cluster: required with --hub")
+    if not args.heartbeat_interval > 0:
+        raise SystemExit("error: --heartbeat-interval: must be a positive number of seconds")
     labels = {}
     for pair in args.cluster_label:
         key, sep, value = pair.partition("=")
@@ -135,7 +137,10 @@ def run(args: argparse.Namespace) -> None:
 
 async def _main(args: argparse.Namespace) -> int:
     link_config = _link_config(args)
-    kube = await kclient.KubeClient.connect(args.kubeconfig, args.context)
+    try:
+        kube = await kclient.KubeClient.connect(args.kubeconfig, args.context)
+    except Exception as exc:  # the client raises its own types for a bad kubeconfig
+        raise SystemExit(f"error: --kubeconfig: {' '.join(str(exc).split())}") from exc
     stop = asyncio.Event()
     lost = asyncio.Event()
     loop = asyncio.get_running_loop()

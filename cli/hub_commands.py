@@ -75,5 +75,5 @@ def serve(args: argparse.Namespace) -> None:
     )
     try:
         asyncio.run(_serve(config))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         raise CliError(f"hub serve: {exc}") from exc

@@ -169,3 +169,21 @@ def test_usage_errors_and_unreachable_hub(hub_address: str) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("error: UNAVAILABLE")
     assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["hub", "serve", "--store", "bogus://x"], "unknown scheme"),
+        (["hub", "serve", "--store", "sqlite:/tmp/gf-unused.db", "--listen", "nonsense"],
+         "Failed to bind"),
+        (["agent", "run", "--kubeconfig", "/nonexistent"], "--kubeconfig"),
+        (["agent", "run", "--hub", "127.0.0.1:1"], "--cluster"),
+        (["agent", "run", "--hub", "127.0.0.1:1", "--cluster", "a", "--heartbeat-interval", "0"],
+         "--heartbeat-interval"),
+    ],
+)  # fmt: skip
+def test_bad_serve_and_agent_flags_exit_1_naming_the_flag(args: list[str], expected: str) -> None:
+    done = run_cli(*args)
+    assert done.returncode == 1
+    assert expected in done.stderr.strip().splitlines()[-1]
