@@ -68,6 +68,8 @@ async def test_agent_speaking_for_another_cluster_is_denied(secure_hub: tuple[Hu
     impostor = SimulatedAgent(
         f"localhost:{hub.agent_port}", "us-1", channel_factory=channel_with(workdir, "eu-1")
     )
+    # Only the hello is written, so the refusal is not raced by a heartbeat write.
+    impostor.heartbeats = False
     await impostor.start()
     await impostor.wait_for(lambda: impostor.error is not None)
     assert isinstance(impostor.error, grpc.aio.AioRpcError)

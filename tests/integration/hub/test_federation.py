@@ -247,6 +247,8 @@ async def test_game_servers_listed_and_targeted_ops_routed_to_their_cluster(
 
 async def test_first_message_must_be_hello_and_name_must_be_valid(hub: Hub) -> None:
     agent = SimulatedAgent(f"127.0.0.1:{hub.port}", "Not_Valid")
+    # Only the hello is written, so the refusal is not raced by a heartbeat write.
+    agent.heartbeats = False
     await agent.start()
     await agent.wait_for(lambda: agent.error is not None)
     assert isinstance(agent.error, grpc.aio.AioRpcError)
