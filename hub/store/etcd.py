@@ -32,16 +32,24 @@ class EtcdStore:
         result = await self._rpc.range(self._key(key))
         return self._kv(result.kvs[0]) if result.kvs else None
 
-    async def list(self, prefix: str) -> tuple[builtins.list[interface.KeyValue], int]:
+    async def list(
+        self, prefix: str, *, start_after: str = "", limit: int = 0
+    ) -> tuple[builtins.list[interface.KeyValue], int]:
         start = self._key(prefix)
         end = _etcd_rpc.range_end(start)
+        if start_after:
+            start = max(start, self._key(start_after) + b"\0")
+
+        def batch(count: int) -> int:
+            return min(_PAGE, limit - count) if limit > 0 else _PAGE
+
         # Every page reads at the first page's revision, so the listing is one snapshot.
-        page = await self._rpc.range(start, end, limit=_PAGE)
+        page = await self._rpc.range(start, end, limit=batch(0))
         revision = page.revision
         items = [self._kv(kv) for kv in page.kvs]
-        while page.more and page.kvs:
+        while page.more and page.kvs and batch(len(items)) > 0:
             after = page.kvs[-1].key + b"\0"
-            page = await self._rpc.range(after, end, revision=revision, limit=_PAGE)
+            page = await self._rpc.range(after, end, revision=revision, limit=batch(len(items)))
             items.extend(self._kv(kv) for kv in page.kvs)
         return items, revision
 

@@ -93,8 +93,14 @@ class Store(Protocol):
         """Return the key's current value, or None when it is absent."""
         ...
 
-    async def list(self, prefix: str) -> tuple[builtins.list[KeyValue], int]:
-        """Return every key starting with ``prefix`` (sorted by key) and the revision read at."""
+    async def list(
+        self, prefix: str, *, start_after: str = "", limit: int = 0
+    ) -> tuple[builtins.list[KeyValue], int]:
+        """Return the keys starting with ``prefix`` (sorted by key) and the revision read at.
+
+        With ``start_after``, only keys greater than it; with ``limit`` > 0, at most that many
+        (the first ones). One page of a listing reads one snapshot.
+        """
         ...
 
     async def put(self, key: str, value: bytes, *, expected_mod_revision: int | None = None) -> int:

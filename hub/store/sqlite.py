@@ -142,18 +142,25 @@ class SqliteStore:
             return None
         return interface.KeyValue(key, bytes(row[0]), row[1], row[2])
 
-    async def list(self, prefix: str) -> tuple[builtins.list[interface.KeyValue], int]:
-        return await self._run(lambda: self._list(prefix))
+    async def list(
+        self, prefix: str, *, start_after: str = "", limit: int = 0
+    ) -> tuple[builtins.list[interface.KeyValue], int]:
+        return await self._run(lambda: self._list(prefix, start_after, limit))
 
-    def _list(self, prefix: str) -> tuple[builtins.list[interface.KeyValue], int]:
+    def _list(
+        self, prefix: str, start_after: str, limit: int
+    ) -> tuple[builtins.list[interface.KeyValue], int]:
         db = self._db()
-        clause, args = _prefix_clause(prefix)
+        clause, keys = _prefix_clause(prefix)
+        if start_after:
+            clause, keys = f"{clause} AND key > ?", (*keys, start_after.encode())
+        # SQLite reads LIMIT -1 as no limit.
         db.execute("BEGIN")
         try:
             rows = db.execute(
                 "SELECT key, value, create_revision, mod_revision FROM kv"
-                f" WHERE {clause} ORDER BY key",
-                args,
+                f" WHERE {clause} ORDER BY key LIMIT ?",
+                (*keys, limit if limit > 0 else -1),
             ).fetchall()
             revision = self._meta("revision")
         finally:

@@ -71,6 +71,36 @@ async def test_list_of_empty_prefix_range_is_empty(store: hubstore.Store) -> Non
     assert revision >= 1
 
 
+async def test_list_pages_by_start_after_and_limit(store: hubstore.Store) -> None:
+    for key in ("a/x", "f/a", "f/b", "f/c", "f/d", "g/x"):
+        await store.put(key, b"v")
+
+    first, _ = await store.list("f/", limit=2)
+    rest, _ = await store.list("f/", start_after=first[-1].key, limit=2)
+    last, _ = await store.list("f/", start_after=rest[-1].key, limit=2)
+    unlimited, _ = await store.list("f/", start_after="f/a")
+
+    assert [kv.key for kv in first] == ["f/a", "f/b"]
+    assert [kv.key for kv in rest] == ["f/c", "f/d"]
+    assert last == []
+    assert [kv.key for kv in unlimited] == ["f/b", "f/c", "f/d"]
+
+
+async def test_list_start_after_a_missing_key_or_outside_the_prefix(
+    store: hubstore.Store,
+) -> None:
+    for key in ("f/a", "f/c"):
+        await store.put(key, b"v")
+
+    between, _ = await store.list("f/", start_after="f/b")
+    before, _ = await store.list("f/", start_after="a")
+    beyond, _ = await store.list("f/", start_after="g")
+
+    assert [kv.key for kv in between] == ["f/c"]
+    assert [kv.key for kv in before] == ["f/a", "f/c"]
+    assert beyond == []
+
+
 async def test_revisions_increase_across_puts_and_deletes(store: hubstore.Store) -> None:
     revisions = [await store.put(f"k{i}", b"v") for i in range(5)]
     await store.delete("k0")

@@ -104,3 +104,22 @@ async def test_open_store_keeps_keys_under_the_url_prefix(etcd_server: EtcdServe
         await raw.close()
 
     assert [kv.value for kv in stored.kvs] == [b"1"]
+
+
+async def test_a_limited_list_spans_several_etcd_ranges(
+    etcd_server: EtcdServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(etcd, "_PAGE", 2)
+    store = etcd_store(etcd_server)
+    try:
+        for index in range(7):
+            await store.put(f"f/{index}", b"v")
+        five, _ = await store.list("f/", limit=5)
+        after, _ = await store.list("f/", start_after="f/1", limit=3)
+        everything, _ = await store.list("f/")
+    finally:
+        await store.close()
+
+    assert [kv.key for kv in five] == [f"f/{index}" for index in range(5)]
+    assert [kv.key for kv in after] == ["f/2", "f/3", "f/4"]
+    assert len(everything) == 7
