@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 from agent.core import model, wire
 from agent.core.network import conf as nconf
 from agent.core.network import hostport as hostport_core
+from agent.core.network import lbports
+from agent.core.network import loadbalancer as lbcore
 from agent.core.network import status as nstatus
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 
-from . import hostport, ingress, nodeport, plugin
+from . import hostport, ingress, loadbalancer, nodeport, plugin, services
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -90,14 +92,20 @@ class Network:
             label_selector=wire.OWNER_GSS,
             index=owner_index,
         )
+        keeper = services.ServiceKeeper(kube, self.services, requeue)
         self.host_port = hostport.HostPortPlugin(self.nodes, host_port_range)
-        self.node_port = nodeport.NodePortPlugin(kube, self.services, self.nodes, requeue)
+        self.node_port = nodeport.NodePortPlugin(keeper, self.nodes)
+        self.load_balancer = loadbalancer.LoadBalancerPlugin(keeper)
         self._plugins: dict[str, plugin.NetworkPlugin] = {
             nconf.HOST_PORT: self.host_port,
             nconf.NODE_PORT: self.node_port,
-            nconf.INGRESS: ingress.IngressPlugin(kube, self.services, self.ingresses),
+            nconf.INGRESS: ingress.IngressPlugin(kube, keeper, self.ingresses),
         }
+        for network_type in nconf.LOAD_BALANCERS:
+            if network_type != lbcore.AWS_NLB.network_type:
+                self._plugins[network_type] = self.load_balancer
         pods.add_handler(self.host_port.on_pod)
+        self.services.add_handler(self.load_balancer.on_service)
         self._reported: dict[kcache.Key, tuple[int, str]] = {}
         self._requeue = requeue
         self._unavailable: dict[kcache.Key, tuple[str, float]] = {}
@@ -111,7 +119,12 @@ class Network:
         if not network_type:
             return None
         parsed = nconf.parse_network(network_type, conf, _containers(gss))
-        return self._plugins[network_type], parsed
+        chosen = self._plugins.get(network_type)
+        if chosen is None:
+            raise nconf.NetworkConfError(
+                [(-1, f"network.networkType: {network_type!r} is not realised by this agent yet")]
+            )
+        return chosen, parsed
 
     # The set.
 
@@ -184,7 +197,7 @@ class Network:
         notes[wire.NETWORK_CONF] = nconf.conf_annotation(conf)
         try:
             found[0].prepare_pod(found[1], pod)
-        except hostport_core.NoCapacityError as exc:
+        except (hostport_core.NoCapacityError, lbports.NoCapacityError) as exc:
             raise plugin.NetworkUnavailable(str(exc)) from None
 
     async def report_unavailable(self, gss: Obj, message: str) -> None:

@@ -8,42 +8,20 @@ Service's `Port`. The external address is what the ingress controller writes to 
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
-from agent.core import model, wire
+from agent.core import model
 from agent.core.network import conf as nconf
 from agent.core.network import status as nstatus
 from agent.kube import client as kclient
 from agent.kube import resources
 
-from . import plugin
+from . import plugin, services
 
 if TYPE_CHECKING:
     from agent.kube.cache import WatchCache
 
 Obj = dict[str, Any]
-_log = logging.getLogger(__name__)
-
-SELECTOR = "statefulset.kubernetes.io/pod-name"
-SELECTOR_DISABLED = "game.kruise.io/svc-selector-disabled"
-
-
-def _meta(obj: Obj | None) -> Obj:
-    value = (obj or {}).get("metadata")
-    return value if isinstance(value, dict) else {}
-
-
-def _owner(obj: Obj, kind: str) -> Obj:
-    meta = _meta(obj)
-    return {
-        "apiVersion": str(obj.get("apiVersion") or ("v1" if kind == "Pod" else wire.API_VERSION)),
-        "kind": kind,
-        "name": str(meta.get("name", "")),
-        "uid": str(meta.get("uid", "")),
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
 
 
 def ordinal_of(name: str) -> str:
@@ -52,22 +30,14 @@ def ordinal_of(name: str) -> str:
 
 def bodies(conf: nconf.IngressConf, server: plugin.Server) -> tuple[Obj, Obj]:
     """The Service and the Ingress of one server."""
-    owner = _owner(server.gss, "GameServerSet") if conf.fixed else _owner(server.pod, "Pod")
-    meta = {
-        "name": server.name,
-        "namespace": server.namespace,
-        "labels": {wire.OWNER_GSS: server.set_name},
-        "ownerReferences": [owner],
-    }
+    meta = services.service_meta(server, conf.fixed)
     service = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": meta,
         "spec": {
             "type": "ClusterIP",
-            "selector": {
-                (SELECTOR_DISABLED if server.network_disabled else SELECTOR): server.name
-            },
+            "selector": services.selector(server.name, server.network_disabled),
             "ports": [
                 {"name": str(conf.port), "port": conf.port, "protocol": "TCP",
                  "targetPort": conf.port}
@@ -111,10 +81,11 @@ class IngressPlugin:
     """Keeps each server's Service and Ingress; reports the Ingress' load-balancer address."""
 
     def __init__(
-        self, kube: kclient.KubeClient, services: WatchCache, ingresses: WatchCache
+        self, kube: kclient.KubeClient, keeper: services.ServiceKeeper, ingresses: WatchCache
     ) -> None:
         self._kube = kube
-        self.services = services
+        self._keeper = keeper
+        self.services = keeper.services
         self.ingresses = ingresses
 
     def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
@@ -150,9 +121,9 @@ class IngressPlugin:
             return created
         owner_uid = str(meta["ownerReferences"][0]["uid"])
         if owner_uid not in [
-            str(r.get("uid")) for r in _meta(current).get("ownerReferences") or []
+            str(r.get("uid")) for r in services.meta_of(current).get("ownerReferences") or []
         ]:
-            uid = str(_meta(current).get("uid", ""))
+            uid = str(services.meta_of(current).get("uid", ""))
             await self._quiet(self._kube.delete(resource, key[0], key[1], uid=uid))
             expect.deleted(cache, key, uid)
             return None
@@ -195,8 +166,7 @@ class IngressPlugin:
             address = str(lb.get("ip") or lb.get("hostname") or "")
             if address:
                 external.append(nstatus.Address(address, (port,), f"{conf.host}{path}"))
-        selected = SELECTOR in (((service or {}).get("spec") or {}).get("selector") or {})
-        ready = bool(external) and selected and server.running
+        ready = bool(external) and services.selected(service) and server.running
         return plugin.Observed(
             internal,
             external,
@@ -206,19 +176,5 @@ class IngressPlugin:
     async def sync_set(
         self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
     ) -> None:
-        meta = _meta(gss)
-        namespace, set_name = str(meta.get("namespace", "")), str(meta.get("name", ""))
-        prefix = f"{set_name}-"
-        for cache, resource in (
-            (self.services, resources.SERVICE),
-            (self.ingresses, resources.INGRESS),
-        ):
-            for obj in cache.by_index(f"{namespace}/{set_name}"):
-                ometa = _meta(obj)
-                name = str(ometa.get("name", ""))
-                suffix = name[len(prefix) :] if name.startswith(prefix) else ""
-                if not suffix.isdigit() or int(suffix) in target or ometa.get("deletionTimestamp"):
-                    continue
-                uid = str(ometa.get("uid", ""))
-                await self._quiet(self._kube.delete(resource, namespace, name, uid=uid))
-                expect.deleted(cache, (namespace, name), uid)
+        for cache in (self.services, self.ingresses):
+            await self._keeper.remove_others(gss, target, expect, cache)

@@ -199,13 +199,18 @@ def _network_problems(network: gameserverset_pb2.Network, path: str) -> list[err
                 )
             )
     if problems or network.network_type not in network_conf.SUPPORTED:
-        # Cloud plugins are checked by the agents of the clouds that run them.
+        # Plugins no agent realises are checked by the agents of the clouds that run them.
         return problems
     conf = [{"name": p.name, "value": p.value} for p in network.network_conf]
+    conf_path = paths.child(path, "networkConf")
     for index, message in network_conf.validate_network_conf(network.network_type, conf):
-        where = type_path if index < 0 else paths.item(paths.child(path, "networkConf"), index)
-        own_prefix = f"network.networkConf[{index}] "
-        problems.append(errors.FieldError(where, message.removeprefix(own_prefix)))
+        if index >= 0:
+            where, prefix = paths.item(conf_path, index), f"network.networkConf[{index}] "
+        elif message.startswith("network.networkConf: "):
+            where, prefix = conf_path, "network.networkConf: "
+        else:
+            where, prefix = type_path, "network.networkType: "
+        problems.append(errors.FieldError(where, message.removeprefix(prefix)))
     return problems
 
 

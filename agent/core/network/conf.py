@@ -8,17 +8,24 @@ validator: it returns `(index, message)` per problem, where `index` is the posit
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 from typing import TYPE_CHECKING, Any
+
+from . import loadbalancer, params
+from .loadbalancer import LoadBalancerConf
+from .params import PortProtocol, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
 
+__all__ = ["LoadBalancerConf", "PortProtocol", "Protocol"]
+
 HOST_PORT = "Kubernetes-HostPort"
 NODE_PORT = "Kubernetes-NodePort"
 INGRESS = "Kubernetes-Ingress"
-SUPPORTED = (HOST_PORT, NODE_PORT, INGRESS)
+LOAD_BALANCERS = tuple(loadbalancer.PROFILES)
+"""The cloud plugins realised by the generic load-balancer path."""
+SUPPORTED = (HOST_PORT, NODE_PORT, INGRESS, *LOAD_BALANCERS)
 """The plugins this agent realises."""
 
 _PARAMS = {
@@ -39,25 +46,9 @@ _PARAMS = {
 _PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
 
 
-class Protocol(enum.StrEnum):
-    TCP = "TCP"
-    UDP = "UDP"
-    TCPUDP = "TCPUDP"
-
-    def kube(self) -> tuple[str, ...]:
-        """The Kubernetes protocols this stands for (TCPUDP is both on one port)."""
-        return ("TCP", "UDP") if self is Protocol.TCPUDP else (self.value,)
-
-
 @dataclasses.dataclass(frozen=True)
 class ContainerPort:
     container: str
-    port: int
-    protocol: Protocol
-
-
-@dataclasses.dataclass(frozen=True)
-class PortProtocol:
     port: int
     protocol: Protocol
 
@@ -87,42 +78,25 @@ class IngressConf:
     fixed: bool = False
 
 
-NetworkConf = HostPortConf | NodePortConf | IngressConf
+NetworkConf = HostPortConf | NodePortConf | IngressConf | LoadBalancerConf
 
 
 class NetworkConfError(ValueError):
     """One or more problems in `spec.network`, each `(index, message)`."""
 
-    def __init__(self, problems: Sequence[tuple[int, str]]) -> None:
+    def __init__(self, problems: Sequence[params.Problem]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(message for _, message in self.problems))
 
 
-def _field(index: int, name: str) -> str:
-    return f"network.networkConf[{index}] {name}"
-
-
-def _port(text: str) -> int | None:
-    if not text.isdigit():
-        return None
-    value = int(text)
-    return value if 1 <= value <= 65535 else None
-
-
-def _protocol(text: str) -> Protocol | None:
-    try:
-        return Protocol(text)
-    except ValueError:
-        return None
-
-
 def _container_ports(
     index: int, value: str, containers: Collection[str] | None
-) -> tuple[list[ContainerPort], list[tuple[int, str]]]:
+) -> tuple[list[ContainerPort], list[params.Problem]]:
     """`<container>:<port>/<PROTO>[,<port>/<PROTO>|,<container>:<port>/<PROTO>]…`."""
     found: list[ContainerPort] = []
-    problems: list[tuple[int, str]] = []
+    problems: list[params.Problem] = []
     shape = "<container>:<port>/<protocol>"
+    where = params.field(index, "ContainerPorts")
     container: str | None = None
     for item in value.split(","):
         text = item.strip()
@@ -130,71 +104,123 @@ def _container_ports(
         if sep:
             container = name
         elif container is None:
-            problems.append((index, f'{_field(index, "ContainerPorts")}: "{text}" is not {shape}'))
+            problems.append((index, f'{where}: "{text}" is not {shape}'))
             continue
         port_text, _, proto_text = rest.partition("/")
-        port = _port(port_text)
-        protocol = _protocol(proto_text or "TCP")
+        port = params.port(port_text)
+        protocol = params.protocol(proto_text or "TCP")
         if not container or port is None or protocol is None:
             problems.append(
                 (
                     index,
-                    f'{_field(index, "ContainerPorts")}: "{text}" is not {shape}'
-                    " (port 1-65535, protocol TCP, UDP or TCPUDP)",
+                    f'{where}: "{text}" is not {shape} (port 1-65535, protocol TCP, UDP or TCPUDP)',
                 )
             )
             continue
         if containers is not None and container not in containers:
-            problems.append(
-                (
-                    index,
-                    f'{_field(index, "ContainerPorts")}: container "{container}" is not in'
-                    " the pod template",
-                )
-            )
+            problems.append((index, f'{where}: container "{container}" is not in the pod template'))
             continue
         found.append(ContainerPort(container, port, protocol))
     return found, problems
 
 
-def _port_protocols(index: int, value: str) -> tuple[list[PortProtocol], list[tuple[int, str]]]:
-    found: list[PortProtocol] = []
-    problems: list[tuple[int, str]] = []
-    for item in value.split(","):
-        text = item.strip()
-        port_text, _, proto_text = text.partition("/")
-        port = _port(port_text)
-        protocol = _protocol(proto_text or "TCP")
-        if port is None or protocol is None:
-            problems.append(
-                (
-                    index,
-                    f'{_field(index, "PortProtocols")}: "{text}" is not <port>/<protocol>'
-                    " (port 1-65535, protocol TCP, UDP or TCPUDP)",
-                )
+def _host_port(
+    found: list[tuple[int, str, str]], containers: Collection[str] | None
+) -> tuple[HostPortConf, list[params.Problem]]:
+    problems: list[params.Problem] = []
+    ports: list[ContainerPort] = []
+    first = -1
+    for index, name, value in found:
+        if name != "ContainerPorts":
+            problems.append(params.unknown(index, name, HOST_PORT, _PARAMS[HOST_PORT]))
+            continue
+        first = index if first < 0 else first
+        parsed, bad = _container_ports(index, value, containers)
+        ports += parsed
+        problems += bad
+    pairs = [(p.container, p.port) for p in ports]
+    if len(set(pairs)) != len(pairs):
+        problems.append(
+            (
+                first,
+                f"{params.field(max(first, 0), 'ContainerPorts')}:"
+                " a container port is listed more than once",
             )
-            continue
-        found.append(PortProtocol(port, protocol))
-    return found, problems
+        )
+    if first < 0:
+        problems.append((-1, f"network.networkConf: {HOST_PORT} needs ContainerPorts"))
+    return HostPortConf(tuple(ports)), problems
 
 
-def _entries(conf: object) -> tuple[list[tuple[int, str, str]], list[tuple[int, str]]]:
-    if conf is None:
-        return [], []
-    if not isinstance(conf, list):
-        return [], [(-1, "network.networkConf: is not a list of {name, value}")]
-    entries: list[tuple[int, str, str]] = []
-    problems: list[tuple[int, str]] = []
-    for index, item in enumerate(conf):
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("name"), str)
-            or not isinstance(item.get("value", ""), str)
-        ):
-            problems.append((index, f"network.networkConf[{index}]: is not {{name, value}}"))
+def _node_port(found: list[tuple[int, str, str]]) -> tuple[NodePortConf, list[params.Problem]]:
+    problems: list[params.Problem] = []
+    ports: list[PortProtocol] = []
+    fixed = False
+    seen: dict[str, int] = {}
+    for index, name, value in found:
+        if name not in _PARAMS[NODE_PORT]:
+            problems.append(params.unknown(index, name, NODE_PORT, _PARAMS[NODE_PORT]))
             continue
-        entries.append((index, str(item["name"]), str(item.get("value", ""))))
-    return entries, problems
+        if name == "PortProtocols":
+            if name in seen:
+                problems.append((index, f"{params.field(index, name)}: given more than once"))
+                continue
+            ports, bad = params.port_protocols(index, value)
+            problems += bad
+            numbers = [p.port for p in ports]
+            if len(set(numbers)) != len(numbers):
+                problems.append(
+                    (index, f"{params.field(index, name)}: a port is listed more than once")
+                )
+        else:
+            fixed, bad = params.boolean(index, name, value)
+            problems += bad
+        seen.setdefault(name, index)
+    if "PortProtocols" not in seen:
+        problems.append((-1, f"network.networkConf: {NODE_PORT} needs PortProtocols"))
+    return NodePortConf(tuple(ports), fixed), problems
+
+
+def _ingress(found: list[tuple[int, str, str]]) -> tuple[IngressConf, list[params.Problem]]:
+    problems: list[params.Problem] = []
+    values: dict[str, str] = {}
+    annotations: list[tuple[str, str]] = []
+    fixed = False
+    for index, name, value in found:
+        where = params.field(index, name)
+        if name not in _PARAMS[INGRESS]:
+            problems.append(params.unknown(index, name, INGRESS, _PARAMS[INGRESS]))
+            continue
+        values[name] = value
+        if name == "Annotation":
+            key, sep, note = value.partition(":")
+            if not sep or not key.strip():
+                problems.append((index, f'{where}: "{value}" is not <key>: <value>'))
+            annotations.append((key.strip(), note.strip()))
+        elif name == "Port" and params.port(value) is None:
+            problems.append((index, f'{where}: "{value}" is not a port 1-65535'))
+        elif name == "PathType" and value not in _PATH_TYPES:
+            problems.append((index, f'{where}: "{value}" is not one of {", ".join(_PATH_TYPES)}'))
+        elif name == "Path" and not value.startswith("/"):
+            problems.append((index, f'{where}: "{value}" does not start with /'))
+        elif name == "Fixed":
+            fixed, bad = params.boolean(index, name, value)
+            problems += bad
+    for needed in ("Path", "Port"):
+        if needed not in values:
+            problems.append((-1, f"network.networkConf: {INGRESS} needs {needed}"))
+    conf = IngressConf(
+        path=values.get("Path", "/"),
+        port=params.port(values.get("Port", "")) or 0,
+        path_type=values.get("PathType", "ImplementationSpecific"),
+        ingress_class=values.get("IngressClassName", ""),
+        host=values.get("Host", ""),
+        tls_hosts=tuple(h.strip() for h in values.get("TlsHosts", "").split(",") if h.strip()),
+        tls_secret=values.get("TlsSecretName", ""),
+        annotations=tuple(annotations),
+        fixed=fixed,
+    )
+    return conf, problems
 
 
 def parse_network(
@@ -214,112 +240,23 @@ def parse_network(
                 )
             ]
         )
-    entries, problems = _entries(conf)
-    known = _PARAMS[network_type]
-    container_ports: list[ContainerPort] = []
-    port_protocols: list[PortProtocol] = []
-    fixed = False
-    seen: dict[str, int] = {}
-    ingress: dict[str, str] = {}
-    annotations: list[tuple[str, str]] = []
-    for index, name, value in entries:
-        if name not in known:
-            problems.append(
-                (
-                    index,
-                    f"{_field(index, name)}: unknown parameter for {network_type}"
-                    f" (known: {', '.join(known)})",
-                )
-            )
-            continue
-        if name == "ContainerPorts":
-            found, bad = _container_ports(index, value, containers)
-            container_ports += found
-            problems += bad
-        elif name == "PortProtocols":
-            if name in seen:
-                problems.append((index, f"{_field(index, name)}: given more than once"))
-                continue
-            found_pp, bad = _port_protocols(index, value)
-            port_protocols += found_pp
-            problems += bad
-        elif name == "Annotation":
-            key, sep, note = value.partition(":")
-            if not sep or not key.strip():
-                problems.append((index, f'{_field(index, name)}: "{value}" is not <key>: <value>'))
-            annotations.append((key.strip(), note.strip()))
-        elif name == "Port":
-            if _port(value) is None:
-                problems.append((index, f'{_field(index, name)}: "{value}" is not a port 1-65535'))
-            ingress[name] = value
-        elif name == "PathType":
-            if value not in _PATH_TYPES:
-                problems.append(
-                    (
-                        index,
-                        f'{_field(index, name)}: "{value}" is not one of {", ".join(_PATH_TYPES)}',
-                    )
-                )
-            ingress[name] = value
-        elif name == "Path":
-            if not value.startswith("/"):
-                problems.append((index, f'{_field(index, name)}: "{value}" does not start with /'))
-            ingress[name] = value
-        elif name in ("IngressClassName", "Host", "TlsHosts", "TlsSecretName"):
-            ingress[name] = value
-        elif name == "Fixed":
-            if value.lower() not in ("true", "false"):
-                problems.append((index, f'{_field(index, name)}: "{value}" is not true or false'))
-            fixed = value.lower() == "true"
-        seen.setdefault(name, index)
+    found, problems = params.entries(conf)
     result: NetworkConf
-    if network_type == INGRESS:
-        for needed in ("Path", "Port"):
-            if needed not in seen:
-                problems.append((-1, f"network.networkConf: {network_type} needs {needed}"))
-        result = IngressConf(
-            path=ingress.get("Path", "/"),
-            port=_port(ingress.get("Port", "")) or 0,
-            path_type=ingress.get("PathType", "ImplementationSpecific"),
-            ingress_class=ingress.get("IngressClassName", ""),
-            host=ingress.get("Host", ""),
-            tls_hosts=tuple(h.strip() for h in ingress.get("TlsHosts", "").split(",") if h.strip()),
-            tls_secret=ingress.get("TlsSecretName", ""),
-            annotations=tuple(annotations),
-            fixed=fixed,
-        )
-    elif network_type == HOST_PORT:
-        pairs = [(p.container, p.port) for p in container_ports]
-        if len(set(pairs)) != len(pairs):
-            problems.append(
-                (
-                    seen.get("ContainerPorts", -1),
-                    f"{_field(seen.get('ContainerPorts', 0), 'ContainerPorts')}:"
-                    " a container port is listed more than once",
-                )
-            )
-        if not container_ports and "ContainerPorts" not in seen:
-            problems.append((-1, f"network.networkConf: {network_type} needs ContainerPorts"))
-        result = HostPortConf(tuple(container_ports))
+    if network_type == HOST_PORT:
+        result, bad = _host_port(found, containers)
+    elif network_type == NODE_PORT:
+        result, bad = _node_port(found)
+    elif network_type == INGRESS:
+        result, bad = _ingress(found)
     else:
-        ports = [p.port for p in port_protocols]
-        if len(set(ports)) != len(ports):
-            problems.append(
-                (
-                    seen["PortProtocols"],
-                    f"{_field(seen['PortProtocols'], 'PortProtocols')}:"
-                    " a port is listed more than once",
-                )
-            )
-        if not port_protocols and "PortProtocols" not in seen:
-            problems.append((-1, f"network.networkConf: {network_type} needs PortProtocols"))
-        result = NodePortConf(tuple(port_protocols), fixed)
+        result, bad = loadbalancer.parse_load_balancer(loadbalancer.PROFILES[network_type], found)
+    problems += bad
     if problems:
         raise NetworkConfError(problems)
     return result
 
 
-def validate_network_conf(network_type: str, conf: object) -> list[tuple[int, str]]:
+def validate_network_conf(network_type: str, conf: object) -> list[params.Problem]:
     """Every problem of `spec.network` as `(index in networkConf, message)`; [] when valid.
 
     Index -1 is a problem with `networkType` or the list as a whole. Pure: the hub's validator

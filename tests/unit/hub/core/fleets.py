@@ -141,7 +141,11 @@ FULL_FLEET: dict[str, Any] = {
                     "patch": {
                         "network": {
                             "networkType": "AmazonWebServices-NLB",
-                            "networkConf": [{"name": "NlbARNs", "value": "arn:aws:nlb"}],
+                            "networkConf": [
+                                {"name": "NlbARNs", "value": "arn:aws:nlb"},
+                                {"name": "NlbVPCId", "value": "vpc-1"},
+                                {"name": "PortProtocols", "value": "7777/UDP"},
+                            ],
                         }
                     },
                 }

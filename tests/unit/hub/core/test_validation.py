@@ -315,8 +315,17 @@ def test_an_override_may_fix_what_it_replaces() -> None:
     doc = set_at(
         doc, "spec.template.network.networkConf", [{"name": "PortProtocols", "value": "7777/UDP"}]
     )
-    doc = set_at(doc, "spec.placement.overrides[0].patch.network.networkConf", None)
+    # The template's PortProtocols alone would not do for AWS; the override's own list does.
     assert validation.validate_fleet(fleet(doc)) == []
+    doc = set_at(doc, "spec.placement.overrides[0].patch.network.networkConf", None)
+    assert [str(p) for p in validation.validate_fleet(fleet(doc))] == [
+        "spec.placement.overrides[0].patch.network.networkConf: AmazonWebServices-NLB needs"
+        " NlbARNs",
+        "spec.placement.overrides[0].patch.network.networkConf: AmazonWebServices-NLB needs"
+        " PortProtocols",
+        "spec.placement.overrides[0].patch.network.networkConf: AmazonWebServices-NLB needs"
+        " NlbVPCId",
+    ]
 
 
 def test_minimums_above_replicas_are_not_an_error() -> None:

@@ -1,0 +1,129 @@
+"""Ports on shared load balancers: which server's Service holds which ports on which one.
+
+A load balancer is shared by every server that names it, so a port is handed out once per load
+balancer. The table is rebuilt from the Services themselves (each records its load balancer and
+ports), so it survives an agent restart or a change of leader; a reservation for a Service not
+yet seen is kept until the Service appears or its creation fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+ServiceKey = tuple[str, str]
+"""(namespace, Service name)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Allocation:
+    lb_id: str
+    ports: tuple[int, ...]
+    uid: str | None = None
+    """The Service's uid once observed; None for a reservation."""
+
+
+class NoCapacityError(Exception):
+    """None of the set's load balancers has enough free ports."""
+
+
+class LbPortTable:
+    def __init__(self) -> None:
+        self._by_service: dict[ServiceKey, Allocation] = {}
+        self._taken: dict[str, dict[int, ServiceKey]] = {}
+
+    def get(self, service: ServiceKey) -> Allocation | None:
+        return self._by_service.get(service)
+
+    def taken(self, lb_id: str) -> set[int]:
+        return set(self._taken.get(lb_id, {}))
+
+    def __len__(self) -> int:
+        return len(self._by_service)
+
+    def observe(self, service: ServiceKey, allocation: Allocation) -> None:
+        """A Service seen holding these ports (replaces what it held before)."""
+        old = self._by_service.get(service)
+        if old == allocation:
+            return
+        if old is not None:
+            self._drop(service, old)
+        self._by_service[service] = allocation
+        owners = self._taken.setdefault(allocation.lb_id, {})
+        for port in allocation.ports:
+            owners[port] = service
+
+    def release(self, service: ServiceKey, uid: str | None) -> None:
+        """The Service is gone: free its ports, unless the record is a reservation or another
+        Service's of the same name."""
+        old = self._by_service.get(service)
+        if old is None or old.uid is None or (uid is not None and old.uid != uid):
+            return
+        self._drop(service, old)
+        del self._by_service[service]
+
+    def forget(self, service: ServiceKey) -> None:
+        """Drop a reservation whose Service was not created."""
+        old = self._by_service.get(service)
+        if old is not None and old.uid is None:
+            self._drop(service, old)
+            del self._by_service[service]
+
+    def _drop(self, service: ServiceKey, old: Allocation) -> None:
+        owners = self._taken.get(old.lb_id, {})
+        for port in old.ports:
+            if owners.get(port) == service:
+                del owners[port]
+
+    def _free(self, lb_id: str, low: int, high: int, blocked: frozenset[int]) -> Iterable[int]:
+        taken = self._taken.get(lb_id, {})
+        return (p for p in range(low, high + 1) if p not in taken and p not in blocked)
+
+    def allocate(
+        self,
+        service: ServiceKey,
+        lb_ids: Sequence[str],
+        count: int,
+        port_range: tuple[int, int],
+        blocked: Iterable[int] = (),
+        *,
+        balanced: bool = False,
+    ) -> Allocation:
+        """Reserve `count` ports for a Service about to be created: on the first load balancer
+        (in the set's order) with room, or with `balanced` the one with the most free ports;
+        the lowest free ports there. Deterministic; never a (load balancer, port) that is held.
+        A record the Service already has is kept while it holds `count` ports, even on a load
+        balancer the set no longer lists: moving a running server's address is the user's call
+        (they delete the server), never a side effect of adding capacity."""
+        old = self._by_service.get(service)
+        if old is not None and len(old.ports) == count:
+            return old
+        if old is not None:
+            self._drop(service, old)
+            del self._by_service[service]
+        low, high = port_range
+        skip = frozenset(blocked)
+        best: tuple[int, int, str] | None = None
+        for order, lb_id in enumerate(lb_ids):
+            free = sum(1 for _ in self._free(lb_id, low, high, skip))
+            if free < count:
+                continue
+            score = (-free if balanced else 0, order, lb_id)
+            if best is None or score < best:
+                best = score
+        if best is None:
+            raise NoCapacityError(
+                f"no load balancer of {', '.join(lb_ids)} has {count} free ports in {low}-{high}"
+            )
+        lb_id = best[2]
+        ports: list[int] = []
+        for port in self._free(lb_id, low, high, skip):
+            ports.append(port)
+            if len(ports) == count:
+                break
+        allocation = Allocation(lb_id, tuple(ports))
+        self.observe(service, allocation)
+        return allocation

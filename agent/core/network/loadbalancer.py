@@ -1,0 +1,315 @@
+"""Cloud load-balancer plugins: one generic path, a profile per cloud.
+
+Each game server gets its own ports on an existing load balancer (one of the ids the set lists):
+the plugin allocates them from the cloud's port range, and the cloud's controller turns the
+server's Service (with the profile's annotations naming the load balancer) into listeners. The
+address comes back in the Service's `status.loadBalancer.ingress`. Pure: parsing, the profiles
+and the Service's annotations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from . import params
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+
+def _choice(*allowed: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in allowed else f"is not one of {', '.join(allowed)}"
+
+    return check
+
+
+def _between(low: int, high: int) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        if value.isdigit() and low <= int(value) <= high:
+            return None
+        return f"is not a whole number {low}-{high}"
+
+    return check
+
+
+def _text(value: str) -> str | None:
+    return None if value.strip() else "is empty"
+
+
+@dataclasses.dataclass(frozen=True)
+class CloudProfile:
+    """How one cloud's plugin maps onto the generic load-balancer path."""
+
+    network_type: str
+    ids_param: str
+    """The parameter listing the existing load balancers (comma-separated)."""
+    id_annotation: str
+    """The Service annotation that binds it to one of them."""
+    port_range: tuple[int, int]
+    """Ports handed out on each load balancer (inclusive) unless MinPort/MaxPort say otherwise."""
+    blocked_ports: tuple[int, ...] = ()
+    max_ports: int | None = None
+    """A cloud's limit on listeners per load balancer, which bounds the range."""
+    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Annotations every Service of this cloud carries."""
+    load_balancer_class: str = ""
+    options: Mapping[str, tuple[str, Callable[[str], str | None]]] = dataclasses.field(
+        default_factory=dict
+    )
+    """Parameter -> (the Service annotation it sets, its check)."""
+    required: tuple[str, ...] = ()
+    """Parameters besides the ids and PortProtocols that must be given."""
+    extra: Mapping[str, Callable[[str], str | None]] = dataclasses.field(default_factory=dict)
+    """Parameters kept in `LoadBalancerConf.settings` for the cloud's own objects."""
+
+
+_ALIBABA = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
+_ALIBABA_OPTIONS: dict[str, tuple[str, Callable[[str], str | None]]] = {
+    "LBHealthCheckSwitch": (f"{_ALIBABA}health-check-switch", _choice("on", "off")),
+    "LBHealthCheckFlag": (f"{_ALIBABA}health-check-flag", _choice("on", "off")),
+    "LBHealthCheckType": (f"{_ALIBABA}health-check-type", _choice("tcp", "http")),
+    "LBHealthCheckConnectTimeout": (f"{_ALIBABA}health-check-connect-timeout", _between(1, 300)),
+    "LBHealthCheckInterval": (f"{_ALIBABA}health-check-interval", _between(1, 50)),
+    "LBHealthCheckUri": (f"{_ALIBABA}health-check-uri", _text),
+    "LBHealthCheckDomain": (f"{_ALIBABA}health-check-domain", _text),
+    "LBHealthCheckMethod": (f"{_ALIBABA}health-check-method", _choice("head", "get")),
+    "LBHealthyThreshold": (f"{_ALIBABA}healthy-threshold", _between(2, 10)),
+    "LBUnhealthyThreshold": (f"{_ALIBABA}unhealthy-threshold", _between(2, 10)),
+}
+
+ALIBABA_SLB = CloudProfile(
+    network_type="AlibabaCloud-SLB",
+    ids_param="SlbIds",
+    id_annotation=f"{_ALIBABA}id",
+    port_range=(500, 700),
+    blocked_ports=(593,),
+    annotations={f"{_ALIBABA}force-override-listeners": "true"},
+    options=_ALIBABA_OPTIONS,
+)
+ALIBABA_NLB = CloudProfile(
+    network_type="AlibabaCloud-NLB",
+    ids_param="NlbIds",
+    id_annotation=f"{_ALIBABA}id",
+    port_range=(1000, 1502),
+    blocked_ports=(1025, 1434, 1068),
+    annotations={f"{_ALIBABA}force-override-listeners": "true"},
+    load_balancer_class="alibabacloud.com/nlb",
+    options=_ALIBABA_OPTIONS,
+)
+TENCENT_CLB = CloudProfile(
+    network_type="TencentCloud-CLB",
+    ids_param="ClbIds",
+    id_annotation="service.kubernetes.io/tke-existed-lbid",
+    port_range=(700, 750),
+)
+VOLCENGINE_CLB = CloudProfile(
+    network_type="Volcengine-CLB",
+    ids_param="ClbIds",
+    id_annotation="service.beta.kubernetes.io/volcengine-loadbalancer-id",
+    port_range=(550, 600),
+    blocked_ports=(593,),
+)
+
+_AWS_HEALTH_CHECK = {
+    "healthCheckEnabled": _choice("true", "false"),
+    "healthCheckIntervalSeconds": _between(5, 300),
+    "healthCheckPath": _text,
+    "healthCheckPort": _text,
+    "healthCheckProtocol": _choice("TCP", "HTTP", "HTTPS"),
+    "healthCheckTimeoutSeconds": _between(2, 120),
+    "healthyThresholdCount": _between(2, 10),
+    "unhealthyThresholdCount": _between(2, 10),
+}
+
+
+def _aws_health_check(value: str) -> str | None:
+    pairs, problems = params.key_values(0, "NlbHealthCheck", value)
+    if problems:
+        return "is not <key>:<value>,…"
+    for key, text in pairs:
+        check = _AWS_HEALTH_CHECK.get(key)
+        if check is None:
+            return f"{key!r} is not one of {', '.join(_AWS_HEALTH_CHECK)}"
+        problem = check(text)
+        if problem:
+            return f"{key} {problem}"
+    return None
+
+
+def _vpc_id(value: str) -> str | None:
+    return None if value.startswith("vpc-") else "is not a VPC id (vpc-…)"
+
+
+AWS_NLB = CloudProfile(
+    network_type="AmazonWebServices-NLB",
+    ids_param="NlbARNs",
+    id_annotation="gamefleet.io/nlb-arn",
+    port_range=(30001, 30050),
+    max_ports=50,
+    required=("NlbVPCId",),
+    extra={"NlbVPCId": _vpc_id, "NlbHealthCheck": _aws_health_check},
+)
+
+PROFILES: dict[str, CloudProfile] = {
+    p.network_type: p for p in (ALIBABA_SLB, ALIBABA_NLB, TENCENT_CLB, VOLCENGINE_CLB, AWS_NLB)
+}
+
+_COMMON = (
+    "PortProtocols",
+    "Fixed",
+    "AllocatePolicy",
+    "MinPort",
+    "MaxPort",
+    "BlockPorts",
+    "ExternalTrafficPolicyType",
+    "Annotations",
+)
+
+
+def known_params(profile: CloudProfile) -> tuple[str, ...]:
+    return (profile.ids_param, *_COMMON, *profile.options, *profile.extra)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadBalancerConf:
+    """A set's parameters for one cloud's load balancers."""
+
+    network_type: str
+    lb_ids: tuple[str, ...]
+    ports: tuple[params.PortProtocol, ...]
+    port_range: tuple[int, int]
+    blocked_ports: tuple[int, ...] = ()
+    fixed: bool = False
+    balanced: bool = False
+    """`AllocatePolicy=balanced`: the load balancer with the most free ports, not the first."""
+    external_traffic_policy: str = ""
+    annotations: tuple[tuple[str, str], ...] = ()
+    """The options' annotations, then the user's `Annotations` (which win over the profile's,
+    but not over the load balancer id)."""
+    settings: tuple[tuple[str, str], ...] = ()
+    """The profile's extra parameters as given (e.g. the AWS VPC id and health check)."""
+
+    @property
+    def profile(self) -> CloudProfile:
+        return PROFILES[self.network_type]
+
+    def setting(self, name: str) -> str:
+        return dict(self.settings).get(name, "")
+
+
+def parse_load_balancer(
+    profile: CloudProfile, found: list[tuple[int, str, str]]
+) -> tuple[LoadBalancerConf, list[params.Problem]]:
+    """The conf from well-formed `(index, name, value)` entries, and every problem."""
+    known = known_params(profile)
+    problems: list[params.Problem] = []
+    seen: dict[str, int] = {}
+    lb_ids: list[str] = []
+    ports: list[params.PortProtocol] = []
+    fixed = balanced = False
+    low, high = profile.port_range
+    blocked: tuple[int, ...] = profile.blocked_ports
+    traffic = ""
+    option_notes: list[tuple[str, str]] = []
+    user_notes: list[tuple[str, str]] = []
+    settings: list[tuple[str, str]] = []
+    for index, name, value in found:
+        where = params.field(index, name)
+        if name not in known:
+            problems.append(params.unknown(index, name, profile.network_type, known))
+            continue
+        if name in seen:
+            problems.append((index, f"{where}: given more than once"))
+            continue
+        seen[name] = index
+        if name == profile.ids_param:
+            lb_ids = [i.strip() for i in value.split(",") if i.strip()]
+            if not lb_ids:
+                problems.append((index, f"{where}: lists no load balancer"))
+            elif len(set(lb_ids)) != len(lb_ids):
+                problems.append((index, f"{where}: a load balancer is listed more than once"))
+        elif name == "PortProtocols":
+            found_ports, bad = params.port_protocols(index, value)
+            ports, problems = found_ports, problems + bad
+            numbers = [p.port for p in found_ports]
+            if len(set(numbers)) != len(numbers):
+                problems.append((index, f"{where}: a port is listed more than once"))
+        elif name == "Fixed":
+            fixed, bad = params.boolean(index, name, value)
+            problems += bad
+        elif name == "AllocatePolicy":
+            if value not in ("default", "balanced", ""):
+                problems.append((index, f'{where}: "{value}" is not default or balanced'))
+            balanced = value == "balanced"
+        elif name in ("MinPort", "MaxPort"):
+            number = params.port(value)
+            if number is None:
+                problems.append((index, f'{where}: "{value}" is not a port 1-65535'))
+            elif name == "MinPort":
+                low = number
+            else:
+                high = number
+        elif name == "BlockPorts":
+            texts = [t.strip() for t in value.split(",") if t.strip()]
+            numbers_or_none = [params.port(t) for t in texts]
+            if any(n is None for n in numbers_or_none):
+                problems.append((index, f'{where}: "{value}" is not a list of ports 1-65535'))
+            blocked = tuple(n for n in numbers_or_none if n is not None)
+        elif name == "ExternalTrafficPolicyType":
+            if value not in ("Local", "Cluster"):
+                problems.append((index, f'{where}: "{value}" is not Local or Cluster'))
+            traffic = value
+        elif name == "Annotations":
+            pairs, bad = params.key_values(index, name, value)
+            user_notes += pairs
+            problems += bad
+        elif name in profile.options:
+            annotation, check = profile.options[name]
+            problem = check(value)
+            if problem:
+                problems.append((index, f'{where}: "{value}" {problem}'))
+            option_notes.append((annotation, value))
+        else:
+            problem = profile.extra[name](value)
+            if problem:
+                problems.append((index, f'{where}: "{value}" {problem}'))
+            settings.append((name, value))
+    for needed in (profile.ids_param, "PortProtocols", *profile.required):
+        if needed not in seen:
+            problems.append((-1, f"network.networkConf: {profile.network_type} needs {needed}"))
+    range_at = seen.get("MaxPort", seen.get("MinPort", -1))
+    range_name = "network.networkConf" if range_at < 0 else params.field(range_at, "MaxPort")
+    if low > high:
+        problems.append((range_at, f"{range_name}: MinPort {low} is above MaxPort {high}"))
+    elif profile.max_ports is not None and high - low + 1 > profile.max_ports:
+        problems.append(
+            (
+                range_at,
+                f"{range_name}: {low}-{high} is {high - low + 1} ports; a load balancer of"
+                f" {profile.network_type} takes at most {profile.max_ports} listeners",
+            )
+        )
+    conf = LoadBalancerConf(
+        network_type=profile.network_type,
+        lb_ids=tuple(lb_ids),
+        ports=tuple(ports),
+        port_range=(low, high),
+        blocked_ports=blocked,
+        fixed=fixed,
+        balanced=balanced,
+        external_traffic_policy=traffic,
+        annotations=tuple(option_notes + user_notes),
+        settings=tuple(settings),
+    )
+    return conf, problems
+
+
+def service_annotations(conf: LoadBalancerConf, lb_id: str) -> dict[str, str]:
+    """The annotations of a server's Service bound to load balancer `lb_id`."""
+    profile = conf.profile
+    notes = dict(profile.annotations)
+    notes.update(conf.annotations)
+    notes[profile.id_annotation] = lb_id
+    return notes

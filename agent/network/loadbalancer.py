@@ -1,0 +1,179 @@
+"""Cloud load balancers (`AlibabaCloud-SLB`, `TencentCloud-CLB`, …): one Service of type
+LoadBalancer per game server, bound to an existing load balancer by the cloud's annotations.
+
+The plugin allocates the server's ports on one of the set's load balancers when its pod is
+created, and records them on the Service (`gamefleet.io/lb-ports`), from which the table is
+rebuilt when the agent starts. The cloud's controller makes the listeners and writes the address
+to the Service's `status.loadBalancer.ingress`; the network is Ready once it has, and no port
+reports an error. `networkDisabled` turns the Service into a ClusterIP one (the listeners go,
+the allocation stays) and back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from agent.core import model
+from agent.core.network import conf as nconf
+from agent.core.network import lbports
+from agent.core.network import loadbalancer as lbcore
+from agent.core.network import status as nstatus
+
+from . import plugin, services
+
+if TYPE_CHECKING:
+    from agent.kube.cache import EventType
+
+Obj = dict[str, Any]
+_log = logging.getLogger(__name__)
+
+LB_PORTS = "gamefleet.io/lb-ports"
+"""Service annotation: the load balancer and the ports allocated on it (the record)."""
+
+
+def _key(obj: Obj) -> lbports.ServiceKey:
+    meta = services.meta_of(obj)
+    return (str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+
+def service_allocation(svc: Obj) -> lbports.Allocation | None:
+    """The load balancer and ports a Service holds, from its record."""
+    meta = services.meta_of(svc)
+    record = (meta.get("annotations") or {}).get(LB_PORTS)
+    if not record:
+        return None
+    try:
+        loaded = json.loads(record)
+        lb_id = str(loaded["lb"])
+        ports = tuple(int(p) for p in loaded["ports"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    return lbports.Allocation(lb_id, ports, str(meta.get("uid") or "") or None)
+
+
+def service_body(
+    conf: lbcore.LoadBalancerConf, server: plugin.Server, allocation: lbports.Allocation
+) -> Obj:
+    ports: list[Obj] = []
+    for pp, lb_port in zip(conf.ports, allocation.ports, strict=True):
+        protos = pp.protocol.kube()
+        for proto in protos:
+            ports.append(
+                {
+                    "name": nstatus.port_name(pp.port, proto, len(protos) > 1),
+                    "port": lb_port,
+                    "protocol": proto,
+                    "targetPort": pp.port,
+                }
+            )
+    meta = services.service_meta(server, conf.fixed)
+    meta["annotations"] = lbcore.service_annotations(conf, allocation.lb_id) | {
+        LB_PORTS: json.dumps(
+            {"lb": allocation.lb_id, "ports": list(allocation.ports)}, separators=(",", ":")
+        )
+    }
+    spec: Obj = {
+        "type": "ClusterIP" if server.network_disabled else "LoadBalancer",
+        "selector": services.selector(server.name, False),
+        "ports": ports,
+    }
+    if not server.network_disabled:
+        if conf.profile.load_balancer_class:
+            spec["loadBalancerClass"] = conf.profile.load_balancer_class
+        if conf.external_traffic_policy:
+            spec["externalTrafficPolicy"] = conf.external_traffic_policy
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+
+
+def observed(svc: Obj | None, server: plugin.Server) -> plugin.Observed:
+    """Pod IP + container ports inside; the load balancer's address + its ports outside."""
+    spec = (svc or {}).get("spec") or {}
+    inner: list[nstatus.Port] = []
+    outer: list[nstatus.Port] = []
+    for port in spec.get("ports") or []:
+        name, proto = str(port.get("name", "")), str(port.get("protocol") or "TCP")
+        inner.append(nstatus.Port(name, proto, int(port.get("targetPort") or port["port"])))
+        outer.append(nstatus.Port(name, proto, int(port["port"])))
+    internal = [nstatus.Address(server.pod_ip, tuple(inner))] if server.pod_ip else []
+    balancer = ((svc or {}).get("status") or {}).get("loadBalancer") or {}
+    external: list[nstatus.Address] = []
+    failing = False
+    if spec.get("type") == "LoadBalancer":
+        for entry in balancer.get("ingress") or []:
+            failing |= any(p.get("error") for p in entry.get("ports") or [])
+            if entry.get("ip"):
+                external.append(nstatus.Address(str(entry["ip"]), tuple(outer)))
+            elif entry.get("hostname"):
+                external.append(nstatus.Address("", tuple(outer), str(entry["hostname"])))
+    ready = bool(external) and not failing and services.selected(svc) and server.running
+    state = model.NetworkState.READY if ready else model.NetworkState.NOT_READY
+    return plugin.Observed(internal, external, state)
+
+
+class LoadBalancerPlugin:
+    """Every cloud profile of the generic path shares one table: a load balancer's ports are
+    handed out once, whichever set or plugin names it."""
+
+    def __init__(self, keeper: services.ServiceKeeper) -> None:
+        self._keeper = keeper
+        self.table = lbports.LbPortTable()
+
+    def on_service(self, kind: EventType, svc: Obj) -> None:
+        """Services cache handler: keep the table equal to what the Services hold."""
+        key = _key(svc)
+        if kind == "DELETED":
+            self.table.release(key, str(services.meta_of(svc).get("uid") or "") or None)
+            return
+        allocation = service_allocation(svc)
+        if allocation is not None:
+            self.table.observe(key, allocation)
+
+    def _allocate(
+        self, conf: lbcore.LoadBalancerConf, key: lbports.ServiceKey
+    ) -> lbports.Allocation:
+        return self.table.allocate(
+            key,
+            conf.lb_ids,
+            len(conf.ports),
+            conf.port_range,
+            conf.blocked_ports,
+            balanced=conf.balanced,
+        )
+
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+        """Reserve the server's ports before its pod exists: no room on any of the set's load
+        balancers refuses the pod (as HostPort does), rather than a server without address."""
+        assert isinstance(conf, lbcore.LoadBalancerConf)
+        self._allocate(conf, _key(pod))
+
+    def forget_pod(self, pod: Obj) -> None:
+        self.table.forget(_key(pod))
+
+    async def sync_server(
+        self, conf: nconf.NetworkConf, server: plugin.Server, expect: plugin.Expect
+    ) -> plugin.Observed:
+        assert isinstance(conf, lbcore.LoadBalancerConf)
+        key = (server.namespace, server.name)
+        current = self._keeper.services.get(key)
+        allocation = service_allocation(current) if current is not None else None
+        if allocation is None or len(allocation.ports) != len(conf.ports):
+            try:
+                allocation = self._allocate(conf, key)
+            except lbports.NoCapacityError as exc:
+                _log.warning("%s/%s: %s", *key, exc)
+                return plugin.Observed([], [], model.NetworkState.NOT_READY)
+        svc = await self._keeper.ensure(
+            server,
+            service_body(conf, server, allocation),
+            conf.fixed,
+            expect,
+            failed=lambda: self.table.forget(key),
+        )
+        return observed(svc, server)
+
+    async def sync_set(
+        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
+    ) -> None:
+        await self._keeper.remove_others(gss, target, expect)
