@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 
 from hub.core import errors as core_errors
-from hub.core import selectors
+from hub.core import paging, selectors
 from hub.registry import errors as registry_errors
 from hub.store import interface as store_api
 
@@ -36,6 +36,10 @@ def status_for(exc: Exception) -> tuple[grpc.StatusCode, str] | None:
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     if isinstance(exc, selectors.SelectorError):
         return grpc.StatusCode.INVALID_ARGUMENT, f"label_selector: {exc}"
+    if isinstance(exc, paging.PageSizeError):
+        return grpc.StatusCode.INVALID_ARGUMENT, f"page_size: {exc}"
+    if isinstance(exc, paging.PageTokenError):
+        return grpc.StatusCode.INVALID_ARGUMENT, f"page_token: {exc}"
     if isinstance(exc, registry_errors.NotFoundError):
         return grpc.StatusCode.NOT_FOUND, str(exc)
     if isinstance(exc, registry_errors.RevisionMismatchError):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-
 from gamefleet.v1 import gameserver_pb2, gameserver_pb2_grpc
+
+from hub.core import paging
 
 from .errors import Context, invalid
 from .fleets import selector_or_none
@@ -13,16 +13,6 @@ from .leadership import LeaderGate
 OPERATION_TIMEOUT_S = 10.0
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 5000
-
-
-def _page_position(token: str) -> tuple[str, str, str] | None:
-    if not token:
-        return None
-    try:
-        cluster, namespace, name = base64.urlsafe_b64decode(token).decode().split("\0")
-    except (ValueError, UnicodeDecodeError):
-        raise invalid("page_token", "is not a token this API returned") from None
-    return cluster, namespace, name
 
 
 def _check_patch(patch: gameserver_pb2.GameServerPatch) -> None:
@@ -43,10 +33,8 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
     async def ListGameServers(
         self, request: gameserver_pb2.ListGameServersRequest, context: Context
     ) -> gameserver_pb2.ListGameServersResponse:
-        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
-            raise invalid("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
-        size = request.page_size or DEFAULT_PAGE_SIZE
-        after = _page_position(request.page_token)
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        after = paging.decode_token(request.page_token, 3)
         servers = self._gate.require().game_servers(
             namespace=request.namespace,
             fleet=request.fleet,
@@ -61,9 +49,7 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
         token = ""
         if len(servers) > size:
             last = page[-1]
-            token = base64.urlsafe_b64encode(
-                "\0".join((last.cluster, last.namespace, last.name)).encode()
-            ).decode()
+            token = paging.encode_token((last.cluster, last.namespace, last.name))
         return gameserver_pb2.ListGameServersResponse(game_servers=page, next_page_token=token)
 
     async def UpdateGameServers(
