@@ -7,11 +7,20 @@ from collections.abc import AsyncIterator
 
 from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
 
-from hub.core import selectors
+from hub.core import paging, selectors
 from hub.registry.fleets import FleetRegistry
 
 from .errors import Context, invalid
 from .leadership import LeaderGate
+
+# ListFleets pages as ListGameServers does. One fleet with status is 491 bytes in
+# bench/hub_api_bench.py (a 3-replica fleet placed on no cluster; each cluster a fleet is placed
+# on adds about 90 bytes of status): a default page of 500 such fleets is about 0.25 MiB, far
+# below gRPC's 4 MiB default message limit. Fleets with long templates placed on many clusters
+# are bigger, so a page also ends before it passes PAGE_BYTES, whatever page_size asks.
+DEFAULT_PAGE_SIZE = 500
+MAX_PAGE_SIZE = 5000
+PAGE_BYTES = 2 * 2**20
 
 
 def selector_or_none(text: str) -> selectors.Selector | None:
@@ -53,11 +62,23 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         self, request: fleet_pb2.ListFleetsRequest, context: Context
     ) -> fleet_pb2.ListFleetsResponse:
         federation = self._gate.require()
-        fleets, revision = await self._fleets.list(
-            request.namespace, selector_or_none(request.label_selector)
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        position = paging.decode_token(request.page_token, 2)
+        after = (position[0], position[1]) if position is not None else None
+        page = await self._fleets.page(
+            request.namespace,
+            selector_or_none(request.label_selector),
+            after=after,
+            size=size,
         )
+        fleets = [federation.with_status(f) for f in page.fleets]
+        count = paging.fitting((f.ByteSize() for f in fleets), PAGE_BYTES)
+        token = ""
+        if page.more or count < len(fleets):
+            last = fleets[count - 1].metadata
+            token = paging.encode_token((last.namespace, last.name))
         return fleet_pb2.ListFleetsResponse(
-            fleets=[federation.with_status(f) for f in fleets], revision=revision
+            fleets=fleets[:count], revision=page.revision, next_page_token=token
         )
 
     async def DeleteFleet(

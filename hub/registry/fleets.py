@@ -27,6 +27,16 @@ class ApplyResult:
     changed: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class FleetPage:
+    """Fleets in store-key order (namespace/name), and whether more matching fleets follow."""
+
+    fleets: builtins.list[fleet_pb2.Fleet]
+    # The store revision of the page's first read.
+    revision: int
+    more: bool
+
+
 class FleetRegistry:
     """Create, read, update, delete and watch fleets; every write is a compare-and-swap."""
 
@@ -89,6 +99,37 @@ class FleetRegistry:
                 continue
             fleets.append(_at_revision(fleet, kv.mod_revision))
         return fleets, revision
+
+    async def page(
+        self,
+        namespace: str = "",
+        selector: selectors.Selector | None = None,
+        *,
+        after: tuple[str, str] | None = None,
+        size: int,
+    ) -> FleetPage:
+        """At most ``size`` fleets whose key follows the fleet ``after`` (namespace, name).
+
+        Reads the store a page at a time, never the whole listing; with a selector, reads on
+        until ``size`` fleets match or the fleets run out.
+        """
+        if size < 1:
+            raise ValueError(f"a page holds at least one fleet, not {size}")
+        prefix = codec.fleet_prefix(namespace)
+        start_after = codec.fleet_key(*after) if after is not None else ""
+        # One more than the page, to tell whether another page follows.
+        batch = size + 1
+        items, revision = await self._store.list(prefix, start_after=start_after, limit=batch)
+        fleets: builtins.list[fleet_pb2.Fleet] = []
+        while True:
+            for kv in items:
+                fleet = codec.decode(kv.value, fleet_pb2.Fleet)
+                if selector is None or selector.matches(fleet.metadata.labels):
+                    fleets.append(_at_revision(fleet, kv.mod_revision))
+            if len(fleets) > size or len(items) < batch:
+                break
+            items, _ = await self._store.list(prefix, start_after=items[-1].key, limit=batch)
+        return FleetPage(fleets[:size], revision, more=len(fleets) > size)
 
     async def delete(
         self, namespace: str, name: str, *, expected_revision: int | None = None

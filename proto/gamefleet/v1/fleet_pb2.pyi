@@ -435,19 +435,29 @@ class ListFleetsRequest(_message.Message):
 
     NAMESPACE_FIELD_NUMBER: _builtins.int
     LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """Empty lists every namespace."""
     label_selector: _builtins.str
     """Kubernetes label-selector syntax, e.g. "game=arena,tier in (prod)"."""
+    page_size: _builtins.int
+    """At most this many fleets per page (default 500, at most 5000). A page also stops short of
+    2 MiB, so a page of large fleets may hold fewer; follow next_page_token to the end.
+    """
+    page_token: _builtins.str
+    """next_page_token of the previous page; empty for the first."""
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         label_selector: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["label_selector", b"label_selector", "namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label_selector", b"label_selector", "namespace", b"namespace", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -459,18 +469,29 @@ class ListFleetsResponse(_message.Message):
 
     FLEETS_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
+    """The store revision this page was read at. To follow changes after listing every page,
+    watch from the first page's revision + 1.
+    """
+    next_page_token: _builtins.str
+    """Empty on the last page."""
     @_builtins.property
-    def fleets(self) -> _containers.RepeatedCompositeFieldContainer[Global___Fleet]: ...
+    def fleets(self) -> _containers.RepeatedCompositeFieldContainer[Global___Fleet]:
+        """Ordered by "namespace/name" (the store key). The token names the last fleet of the page:
+        a fleet created or deleted between pages makes no other fleet repeat or go missing.
+        """
+
     def __init__(
         self,
         *,
         fleets: _abc.Iterable[Global___Fleet] | None = ...,
         revision: _builtins.int = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fleets", b"fleets", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fleets", b"fleets", "next_page_token", b"next_page_token", "revision", b"revision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

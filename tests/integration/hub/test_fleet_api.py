@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc, fleet_pb2, fleet_pb2_grpc
+
+from hub.api import fleets as fleet_api
 
 from .conftest import StartAgent
 from .fleet_docs import fleet
@@ -222,3 +225,140 @@ async def test_placement_follows_cluster_health_and_cordon(
         "eu-1": 9,
         "us-1": 3,
     }
+
+
+async def apply_named(fleets: fleet_pb2_grpc.FleetServiceAsyncStub, *names: str) -> None:
+    for name in names:
+        await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(name)))
+
+
+async def pages(
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, request: fleet_pb2.ListFleetsRequest
+) -> list[list[str]]:
+    """The names on every page of a listing, following next_page_token to the end."""
+    names: list[list[str]] = []
+    while True:
+        response = await fleets.ListFleets(request)
+        names.append([f"{f.metadata.namespace}/{f.metadata.name}" for f in response.fleets])
+        if not response.next_page_token:
+            return names
+        request.page_token = response.next_page_token
+
+
+async def test_list_pages_return_every_fleet_once_in_key_order(
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
+) -> None:
+    await apply_named(fleets, *(f"fleet-{i}" for i in (4, 0, 6, 2, 5, 1, 3)))
+    elsewhere = fleet("arena")
+    elsewhere.metadata.namespace = "staging"
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=elsewhere))
+
+    everywhere = await pages(fleets, fleet_pb2.ListFleetsRequest(page_size=3))
+    in_games = await pages(fleets, fleet_pb2.ListFleetsRequest(namespace="games", page_size=4))
+
+    games = [f"games/fleet-{i}" for i in range(7)]
+    assert everywhere == [games[0:3], games[3:6], [games[6], "staging/arena"]]
+    assert in_games == [games[0:4], games[4:7]]
+
+
+async def test_a_label_selector_pages_over_the_matching_fleets_only(
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
+) -> None:
+    for index in range(9):
+        labeled = fleet(f"fleet-{index}")
+        labeled.metadata.labels["tier"] = "prod" if index % 3 == 0 else "test"
+        await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=labeled))
+
+    prod = await pages(fleets, fleet_pb2.ListFleetsRequest(label_selector="tier=prod", page_size=2))
+
+    # The last page is exactly full: no token, no empty page after it.
+    assert prod == [["games/fleet-0", "games/fleet-3"], ["games/fleet-6"]]
+    test = await pages(fleets, fleet_pb2.ListFleetsRequest(label_selector="tier=test", page_size=3))
+    assert test == [
+        ["games/fleet-1", "games/fleet-2", "games/fleet-4"],
+        ["games/fleet-5", "games/fleet-7", "games/fleet-8"],
+    ]
+
+
+async def test_fleets_created_or_deleted_between_pages_move_no_other_fleet(
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
+) -> None:
+    await apply_named(fleets, *(f"fleet-{i}" for i in range(9)))
+    request = fleet_pb2.ListFleetsRequest(namespace="games", page_size=3)
+
+    first = await fleets.ListFleets(request)
+    # Deleting one fleet already listed and one not yet listed: an offset would skip fleet-3.
+    for name in ("fleet-1", "fleet-4"):
+        ref = fleet_pb2.FleetRef(namespace="games", name=name)
+        await fleets.DeleteFleet(fleet_pb2.DeleteFleetRequest(ref=ref))
+    request.page_token = first.next_page_token
+    second = await fleets.ListFleets(request)
+    # Creating one fleet behind the page and one ahead of it: an offset would repeat fleet-6.
+    await apply_named(fleets, "fleet-0b", "fleet-7b")
+    request.page_token = second.next_page_token
+    third = await fleets.ListFleets(request)
+
+    assert [[f.metadata.name for f in page.fleets] for page in (first, second, third)] == [
+        ["fleet-0", "fleet-1", "fleet-2"],
+        ["fleet-3", "fleet-5", "fleet-6"],
+        ["fleet-7", "fleet-7b", "fleet-8"],
+    ]
+    assert third.next_page_token == ""
+
+
+async def test_page_size_zero_serves_the_default_page_size(
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fleet_api, "DEFAULT_PAGE_SIZE", 2)
+    await apply_named(fleets, "fleet-0", "fleet-1", "fleet-2")
+
+    listed = await pages(fleets, fleet_pb2.ListFleetsRequest())
+
+    assert [len(page) for page in listed] == [2, 1]
+
+
+async def test_a_page_ends_before_it_passes_the_byte_budget(
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await apply_named(fleets, *(f"fleet-{i}" for i in range(7)))
+    ref = fleet_pb2.FleetRef(namespace="games", name="fleet-0")
+    one = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=ref))
+    monkeypatch.setattr(fleet_api, "PAGE_BYTES", int(one.ByteSize() * 2.5))
+
+    listed = await pages(fleets, fleet_pb2.ListFleetsRequest(page_size=5))
+
+    assert [len(page) for page in listed] == [2, 2, 2, 1]
+    assert [name for page in listed for name in page] == [f"games/fleet-{i}" for i in range(7)]
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-token",
+        base64.urlsafe_b64encode(b"games").decode(),
+        base64.urlsafe_b64encode(b"eu-1\0games\0arena-0").decode(),
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    ],
+)
+async def test_a_bad_page_token_is_invalid_argument_naming_page_token(
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, token: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await fleets.ListFleets(fleet_pb2.ListFleetsRequest(page_token=token))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (caught.value.details() or "").startswith("page_token: ")
+
+
+async def test_page_size_out_of_range_is_invalid_argument_naming_page_size(
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
+) -> None:
+    await apply_named(fleets, "fleet-0")
+    for size in (-1, fleet_api.MAX_PAGE_SIZE + 1):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await fleets.ListFleets(fleet_pb2.ListFleetsRequest(page_size=size))
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert (caught.value.details() or "").startswith("page_size: ")
+    largest = await fleets.ListFleets(
+        fleet_pb2.ListFleetsRequest(page_size=fleet_api.MAX_PAGE_SIZE)
+    )
+    assert [f.metadata.name for f in largest.fleets] == ["fleet-0"]
