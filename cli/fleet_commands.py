@@ -8,6 +8,7 @@ import sys
 from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
 
 from . import connection, manifests, output
+from .errors import CliError
 
 FLEET_API_VERSION = manifests.FLEET_API_VERSION
 
@@ -75,20 +76,46 @@ def _print_fleets(fleets: list[fleet_pb2.Fleet], fmt: str) -> None:
     output.print_table(headers, rows)
 
 
+def add_get_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=0,
+        help="fleets per ListFleets call (0: the hub's default); every page is fetched",
+    )
+
+
+def list_fleets(
+    stub: fleet_pb2_grpc.FleetServiceStub, request: fleet_pb2.ListFleetsRequest
+) -> list[fleet_pb2.Fleet]:
+    """Every fleet the request selects, following next_page_token to the last page."""
+    fleets: list[fleet_pb2.Fleet] = []
+    while True:
+        response = stub.ListFleets(request)
+        fleets += response.fleets
+        if not response.next_page_token:
+            return fleets
+        request.page_token = response.next_page_token
+
+
 def get(args: argparse.Namespace) -> None:
     stub = _stub(args)
     if args.name:
         fleet = stub.GetFleet(fleet_pb2.GetFleetRequest(ref=_ref(args, args.name)))
         _print_fleets([fleet], args.output)
         return
-    namespace = "" if args.all_namespaces else args.namespace
-    response = stub.ListFleets(
-        fleet_pb2.ListFleetsRequest(namespace=namespace, label_selector=args.selector)
+    if args.chunk_size < 0:
+        raise CliError(f"--chunk-size: must be 0 or more, not {args.chunk_size}")
+    request = fleet_pb2.ListFleetsRequest(
+        namespace="" if args.all_namespaces else args.namespace,
+        label_selector=args.selector,
+        page_size=args.chunk_size,
     )
-    if not response.fleets and args.output not in ("yaml", "json"):
+    fleets = list_fleets(stub, request)
+    if not fleets and args.output not in ("yaml", "json"):
         sys.stderr.write("No fleets found.\n")
         return
-    _print_fleets(list(response.fleets), args.output)
+    _print_fleets(fleets, args.output)
 
 
 def delete(args: argparse.Namespace) -> None:

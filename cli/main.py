@@ -97,6 +97,8 @@ def build_parser() -> _Parser:
             sub.add_argument("-A", "--all-namespaces", action="store_true")
         if kind.startswith(("gameserver", "gs")):
             gameserver_commands.add_filter_flags(sub)
+        if kind.startswith("fleet"):
+            fleet_commands.add_get_flags(sub)
         sub.set_defaults(handler=handler)
 
     update = commands.add_parser("update", help="targeted operations on game servers")

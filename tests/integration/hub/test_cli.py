@@ -137,6 +137,29 @@ def _items(output: str) -> list[dict[str, Any]]:
     return list(doc["items"]) if "items" in doc else [doc]
 
 
+def test_get_fleets_fetches_every_page(hub_address: str) -> None:
+    names = [f"paged-{index}" for index in range(5)]
+    manifest = "---\n".join(
+        FLEET_MANIFEST.replace(
+            "name: arena\n  namespace: games", f"name: {name}\n  namespace: paging"
+        )
+        for name in reversed(names)
+    )
+    assert cli(hub_address, "apply", "-f", "-", stdin=manifest)[0] == 0
+
+    code, out, _ = cli(
+        hub_address, "get", "fleets", "-n", "paging", "--chunk-size", "2", "-o", "json"
+    )
+    assert code == 0
+    assert [item["metadata"]["name"] for item in _items(out)] == names
+    code, out, _ = cli(hub_address, "get", "fleets", "-A", "--chunk-size", "2")
+    assert code == 0
+    assert [row.split()[1] for row in out.splitlines()[1:] if row.startswith("paging ")] == names
+    code, _, err = cli(hub_address, "get", "fleets", "--chunk-size", "-1")
+    assert (code, err.count("\n")) == (1, 1)
+    assert "--chunk-size" in err
+
+
 def test_clusters_register_cordon_and_table(hub_address: str) -> None:
     assert (
         cli(
