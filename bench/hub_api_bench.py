@@ -1,4 +1,5 @@
-"""ApplyFleet and GetFleet latency and throughput on each store; hub memory with many fleets.
+"""ApplyFleet and GetFleet latency and throughput on each store; hub memory with many fleets;
+listing them all, a ListFleets page at a time, within gRPC's default 4 MiB message limit.
 
 Runs a hub process per store on loopback and drives it with asyncio gRPC clients.
 Prints one JSON object per figure.
@@ -44,8 +45,20 @@ async def _drive(
     return latencies, time.perf_counter() - started
 
 
-# ListFleets has no paging yet: one answer with 10,000 fleets and their status is ~5 MiB.
-LARGE_MESSAGES = [("grpc.max_receive_message_length", 64 * 2**20)]
+async def _list_all(
+    stub: fleet_pb2_grpc.FleetServiceAsyncStub,
+) -> tuple[list[fleet_pb2.Fleet], list[int]]:
+    """Every fleet, a ListFleets page at a time, and the serialized size of each page."""
+    fleets: list[fleet_pb2.Fleet] = []
+    page_bytes: list[int] = []
+    request = fleet_pb2.ListFleetsRequest()
+    while True:
+        page = await stub.ListFleets(request, timeout=120)
+        fleets += page.fleets
+        page_bytes.append(page.ByteSize())
+        if not page.next_page_token:
+            return fleets, page_bytes
+        request.page_token = page.next_page_token
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -83,7 +96,8 @@ async def _measure_memory(store: str, label: str, fleets: int) -> None:
     try:
         assert hub.process is not None
         idle = machine.rss_mib(hub.process.pid)
-        async with grpc.aio.insecure_channel(hub.address, options=LARGE_MESSAGES) as channel:
+        # gRPC's default 4 MiB message limit: every page must fit in it.
+        async with grpc.aio.insecure_channel(hub.address) as channel:
             stub = fleet_pb2_grpc.FleetServiceStub(channel)
 
             async def apply(index: int) -> object:
@@ -93,13 +107,19 @@ async def _measure_memory(store: str, label: str, fleets: int) -> None:
 
             await _drive(apply, fleets, 16)
             started = time.perf_counter()
-            listed = await stub.ListFleets(fleet_pb2.ListFleetsRequest(), timeout=120)
+            listed, page_bytes = await _list_all(stub)
             list_seconds = time.perf_counter() - started
-            assert len(listed.fleets) == fleets
+            names = [f.metadata.name for f in listed]
+            assert len(names) == len(set(names)) == fleets
         loaded = machine.rss_mib(hub.process.pid)
+        params = {"store": label, "fleets": fleets}
         emit("hub RSS idle", idle, "MiB", store=label)
-        emit("hub RSS after fleets applied and listed", loaded, "MiB", store=label, fleets=fleets)
-        emit("ListFleets of all fleets", list_seconds * 1000, "ms", store=label, fleets=fleets)
+        emit("hub RSS after fleets applied and listed", loaded, "MiB", **params)
+        pages = len(page_bytes)
+        emit("ListFleets of all fleets", list_seconds * 1000, "ms", **params, pages=pages)
+        emit("ListFleets largest page", max(page_bytes) / 2**20, "MiB", **params)
+        emit("ListFleets all pages together", sum(page_bytes) / 2**20, "MiB", **params)
+        emit("fleet with status", listed[0].ByteSize(), "bytes", store=label)
     finally:
         hub.kill()
 
