@@ -226,7 +226,7 @@ class _Run:
                 writes.append(self._in_place(action.ordinal, action.images, self.desired.revision))
             else:
                 deleted.add(action.ordinal)
-                writes.append(self._delete_pod(action.ordinal, "Update"))
+                writes.append(self._delete_pod(action.ordinal, "Update", recreate=True))
         for patch in updates.plan_image_overrides(kept):
             if patch.ordinal not in patched:
                 patched.add(patch.ordinal)
@@ -367,13 +367,15 @@ class _Run:
 
     # Pods.
 
-    async def _delete_pod(self, ordinal: int, reason: str) -> None:
+    async def _delete_pod(self, ordinal: int, reason: str, *, recreate: bool = False) -> None:
+        """Delete the ordinal's pod; unless it is to be `recreate`d, a `Delete` reclaim policy
+        marks its GameServer to go with it."""
         pod = self.pods.get(ordinal)
         if pod is None:
             return
         meta = views.meta(pod)
         name, uid = str(meta["name"]), str(meta["uid"])
-        if self.desired.reclaim_policy is model.ReclaimPolicy.DELETE and reason != "Update":
+        if self.desired.reclaim_policy is model.ReclaimPolicy.DELETE and not recreate:
             gs = self.gs.get(ordinal)
             if gs is not None and views.labels_of(gs).get(wire.GS_DELETING) != "true":
                 result = await self._ignore_missing(
@@ -588,9 +590,18 @@ class _Run:
             net = await self.o._network.sync_server(
                 self.gss, pod, gs, gsv.network_disabled, self.now_text, self.expect
             )
+        meta = views.meta(pod)
+        if (
+            net is not None
+            and net.stranded
+            and gsv.ops_state != model.OpsState.ALLOCATED.value
+            and not meta.get("deletionTimestamp")
+        ):
+            # Its pinned node is gone: a new pod gets a node and ports that exist.
+            await self._delete_pod(ordinal, "NetworkNodeGone", recreate=True)
+            return
         if net is not None:
             note_diff.update({k: v for k, v in net.pod_annotations.items() if notes.get(k) != v})
-        meta = views.meta(pod)
         name = str(meta["name"])
         if label_diff or note_diff:
             patch: Obj = {"metadata": {}}

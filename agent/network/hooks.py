@@ -60,6 +60,8 @@ class ServerNetwork:
 
     status: Obj
     pod_annotations: dict[str, str]
+    stranded: bool = False
+    """See `plugin.Observed.stranded`."""
 
 
 class Network:
@@ -105,10 +107,19 @@ class Network:
             if network_type != lbcore.AWS_NLB.network_type:
                 self._plugins[network_type] = self.load_balancer
         pods.add_handler(self.host_port.on_pod)
+        self.nodes.add_handler(self._on_node)
         self.services.add_handler(self.load_balancer.on_service)
         self._reported: dict[kcache.Key, tuple[int, str]] = {}
         self._requeue = requeue
         self._unavailable: dict[kcache.Key, tuple[str, float]] = {}
+
+    def _on_node(self, kind: kcache.EventType, node: Obj) -> None:
+        """A node went: the sets with host ports on it look again (a pod still waiting for it
+        is stranded)."""
+        if kind != "DELETED" or self._requeue is None:
+            return
+        for namespace, pod_name in self.host_port.table.pods_on(str(_meta(node).get("name"))):
+            self._requeue((namespace, pod_name.rsplit("-", 1)[0]), 0.0)
 
     @property
     def caches(self) -> tuple[kcache.WatchCache, ...]:
@@ -256,4 +267,8 @@ class Network:
             previous,
             now_text,
         )
-        return ServerNetwork(status, {wire.NETWORK_STATUS: nstatus.status_annotation(status)})
+        return ServerNetwork(
+            status,
+            {wire.NETWORK_STATUS: nstatus.status_annotation(status)},
+            stranded=observed.stranded,
+        )

@@ -122,8 +122,12 @@ class HostPortPlugin:
         allocation = pod_allocation(server.pod)
         if allocation is None:
             return plugin.Observed([], [], model.NetworkState.NOT_READY)
-        node_name = str((server.pod.get("spec") or {}).get("nodeName") or allocation.node)
-        node_ip = nodes.node_ip(self._nodes.get(("", node_name)))
+        scheduled = str((server.pod.get("spec") or {}).get("nodeName") or "")
+        node_name = scheduled or allocation.node
+        node = self._nodes.get(("", node_name))
+        if not scheduled and node is None and self._nodes.synced.is_set():
+            return plugin.Observed([], [], model.NetworkState.NOT_READY, stranded=True)
+        node_ip = nodes.node_ip(node)
         inner: list[nstatus.Port] = []
         outer: list[nstatus.Port] = []
         for cp, host in zip(conf.container_ports, allocation.ports, strict=False):

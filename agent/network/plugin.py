@@ -57,6 +57,9 @@ class Observed:
     internal: list[nstatus.Address]
     external: list[nstatus.Address]
     current: model.NetworkState
+    stranded: bool = False
+    """The pod can never run where its network put it (its pinned node is gone): the reconciler
+    recreates it, unless the server is Allocated."""
 
 
 class NetworkPlugin(Protocol):

@@ -59,6 +59,9 @@ class PortTable:
     def taken(self, node: str) -> set[int]:
         return set(self._taken.get(node, {}))
 
+    def pods_on(self, node: str) -> set[PodKey]:
+        return set(self._taken.get(node, {}).values())
+
     def pairs(self) -> list[tuple[str, int]]:
         return sorted((n, p) for n, ports in self._taken.items() for p in ports)
 
@@ -135,14 +138,16 @@ class PortTable:
 
     def allocate(self, pod: PodKey, count: int, nodes: Iterable[str]) -> Allocation:
         """Reserve `count` ports for a pod about to be created: deterministic, never a
-        (node, port) pair that is held. An existing record for the pod is returned as is."""
+        (node, port) pair that is held. An existing record for the pod is returned as is while
+        its node is still a candidate."""
+        candidates = list(nodes)
         old = self._by_pod.get(pod)
-        if old is not None and len(old.ports) == count:
+        if old is not None and len(old.ports) == count and old.node in candidates:
             return old
         if old is not None:
             self._drop(pod, old)
             del self._by_pod[pod]
-        node = self.choose_node(nodes, count)
+        node = self.choose_node(candidates, count)
         allocation = Allocation(node, self.lowest_free(node, count))
         self.observe(pod, allocation)
         return allocation

@@ -195,3 +195,90 @@ async def test_out_of_host_ports_creates_what_fits_and_warns(namespace: Namespac
     assert len(await namespace.pods("gs")) == 6
     await namespace.scale("gs", 6)
     await namespace.wait_status("gs", 60.0, replicas=6, readyReplicas=6)
+
+
+@pytest.mark.usefixtures("agent")
+async def test_a_server_pinned_to_a_node_that_went_is_not_left_pending(
+    namespace: Namespace,
+) -> None:
+    """A pod waits for its pinned node (it asks for more CPU than the node has); the node is
+    deleted: the agent deletes the stranded pod, and with no node left for the set's selector,
+    says so instead of pinning a new pod to a node that does not exist."""
+    node_name = f"pinned-{namespace.name}"[:63]
+    kube = namespace.kube
+    await kube.create(
+        resources.NODE,
+        None,
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": node_name,
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {"pool": namespace.name, "type": "kwok"},
+            },
+            "status": {"allocatable": {"cpu": "1", "memory": "1Gi", "pods": "10"}},
+        },
+    )
+    try:
+        node_ready = False
+
+        async def ready() -> bool:
+            nonlocal node_ready
+            node = await kube.get(resources.NODE, None, node_name)
+            conditions = (node.get("status") or {}).get("conditions") or []
+            node_ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+            return node_ready
+
+        await eventually(ready, 30.0, f"kwok makes {node_name} Ready")
+        template = {
+            "spec": {
+                "nodeSelector": {"pool": namespace.name},
+                "containers": [
+                    {"name": "main", "image": "game:1", "resources": {"requests": {"cpu": "2"}}}
+                ],
+            }
+        }
+        await kube.create(
+            resources.GAME_SERVER_SET,
+            namespace.name,
+            {
+                "apiVersion": "game.kruise.io/v1alpha1",
+                "kind": "GameServerSet",
+                "metadata": {"name": "gs", "namespace": namespace.name},
+                "spec": {
+                    "replicas": 1,
+                    "network": _network("main:7777/UDP"),
+                    "gameServerTemplate": template,
+                },
+            },
+        )
+        first: Obj = {}
+
+        async def pinned() -> bool:
+            pod = (await namespace.pods("gs")).get("gs-0")
+            first.update(pod or {})
+            return pod is not None
+
+        await eventually(pinned, 30.0, "gs-0 created")
+        assert _pairs({"gs-0": first})["gs-0"][0] == node_name
+        assert not first["spec"].get("nodeName"), "the pod should wait: it does not fit"
+    finally:
+        await kube.delete(resources.NODE, None, node_name)
+
+    async def replaced() -> bool:
+        pod = (await namespace.pods("gs", terminating=True)).get("gs-0")
+        return pod is None or pod["metadata"]["uid"] != first["metadata"]["uid"]
+
+    await eventually(replaced, 30.0, "the stranded pod deleted")
+
+    async def warned() -> bool:
+        return any(
+            e["type"] == "Warning"
+            and e["reason"] == "NetworkUnavailable"
+            and "no node has 1 free host ports" in e["message"]
+            for e in await namespace.events("gs")
+        )
+
+    await eventually(warned, 30.0, "NetworkUnavailable: no node for the set")
+    assert await namespace.pods("gs") == {}

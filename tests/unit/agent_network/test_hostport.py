@@ -50,6 +50,13 @@ def test_freed_port_is_reused_by_the_next_server() -> None:
     assert table.allocate(("ns", "gs-new"), 1, NODES) == freed
 
 
+def test_a_record_on_a_node_that_is_gone_is_replaced() -> None:
+    table = hostport.PortTable((8000, 8099))
+    table.observe(("ns", "gs-0"), hostport.Allocation("gone", (8000,)))
+    assert table.allocate(("ns", "gs-0"), 1, ["n1"]) == hostport.Allocation("n1", (8000,))
+    assert table.taken("gone") == set()
+
+
 @pytest.mark.parametrize(
     ("recorded_uid", "deleted_uid", "kept"),
     [
