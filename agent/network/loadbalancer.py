@@ -11,7 +11,6 @@ the allocation stays) and back.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 _log = logging.getLogger(__name__)
 
-LB_PORTS = "gamefleet.io/lb-ports"
+LB_PORTS = lbports.RECORD
 """Service annotation: the load balancer and the ports allocated on it (the record)."""
 
 
@@ -41,43 +40,20 @@ def _key(obj: Obj) -> lbports.ServiceKey:
 def service_allocation(svc: Obj) -> lbports.Allocation | None:
     """The load balancer and ports a Service holds, from its record."""
     meta = services.meta_of(svc)
-    record = (meta.get("annotations") or {}).get(LB_PORTS)
-    if not record:
-        return None
-    try:
-        loaded = json.loads(record)
-        lb_id = str(loaded["lb"])
-        ports = tuple(int(p) for p in loaded["ports"])
-    except (ValueError, TypeError, KeyError):
-        return None
-    return lbports.Allocation(lb_id, ports, str(meta.get("uid") or "") or None)
+    return lbports.read_record(meta.get("annotations") or {}, str(meta.get("uid") or "") or None)
 
 
 def service_body(
     conf: lbcore.LoadBalancerConf, server: plugin.Server, allocation: lbports.Allocation
 ) -> Obj:
-    ports: list[Obj] = []
-    for pp, lb_port in zip(conf.ports, allocation.ports, strict=True):
-        protos = pp.protocol.kube()
-        for proto in protos:
-            ports.append(
-                {
-                    "name": nstatus.port_name(pp.port, proto, len(protos) > 1),
-                    "port": lb_port,
-                    "protocol": proto,
-                    "targetPort": pp.port,
-                }
-            )
     meta = services.service_meta(server, conf.fixed)
     meta["annotations"] = lbcore.service_annotations(conf, allocation.lb_id) | {
-        LB_PORTS: json.dumps(
-            {"lb": allocation.lb_id, "ports": list(allocation.ports)}, separators=(",", ":")
-        )
+        LB_PORTS: lbports.record_text(allocation)
     }
     spec: Obj = {
         "type": "ClusterIP" if server.network_disabled else "LoadBalancer",
         "selector": services.selector(server.name, False),
-        "ports": ports,
+        "ports": lbcore.service_ports(conf, allocation),
     }
     if not server.network_disabled:
         if conf.profile.load_balancer_class:
@@ -133,14 +109,7 @@ class LoadBalancerPlugin:
     def _allocate(
         self, conf: lbcore.LoadBalancerConf, key: lbports.ServiceKey
     ) -> lbports.Allocation:
-        return self.table.allocate(
-            key,
-            conf.lb_ids,
-            len(conf.ports),
-            conf.port_range,
-            conf.blocked_ports,
-            balanced=conf.balanced,
-        )
+        return lbcore.allocate(self.table, key, conf)
 
     def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
         """Reserve the server's ports before its pod exists: no room on any of the set's load

@@ -9,13 +9,17 @@ yet seen is kept until the Service appears or its creation fails.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 ServiceKey = tuple[str, str]
 """(namespace, Service name)."""
+
+RECORD = "gamefleet.io/lb-ports"
+"""Service annotation: the load balancer and the ports allocated on it (the record)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +28,27 @@ class Allocation:
     ports: tuple[int, ...]
     uid: str | None = None
     """The Service's uid once observed; None for a reservation."""
+
+
+def record_text(allocation: Allocation) -> str:
+    """The record a Service carries for its allocation."""
+    return json.dumps(
+        {"lb": allocation.lb_id, "ports": list(allocation.ports)}, separators=(",", ":")
+    )
+
+
+def read_record(annotations: Mapping[str, str], uid: str | None) -> Allocation | None:
+    """The allocation recorded in a Service's annotations (None without a readable record)."""
+    text = annotations.get(RECORD)
+    if not text:
+        return None
+    try:
+        loaded = json.loads(text)
+        lb_id = str(loaded["lb"])
+        ports = tuple(int(p) for p in loaded["ports"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    return Allocation(lb_id, ports, uid or None)
 
 
 class NoCapacityError(Exception):

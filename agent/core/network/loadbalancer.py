@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from . import params
+from . import lbports, params, status
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -313,3 +313,37 @@ def service_annotations(conf: LoadBalancerConf, lb_id: str) -> dict[str, str]:
     notes.update(conf.annotations)
     notes[profile.id_annotation] = lb_id
     return notes
+
+
+def allocate(
+    table: lbports.LbPortTable, service: lbports.ServiceKey, conf: LoadBalancerConf
+) -> lbports.Allocation:
+    """The server's ports on one of the set's load balancers: one per `PortProtocols` entry."""
+    return table.allocate(
+        service,
+        conf.lb_ids,
+        len(conf.ports),
+        conf.port_range,
+        conf.blocked_ports,
+        balanced=conf.balanced,
+    )
+
+
+def service_ports(
+    conf: LoadBalancerConf, allocation: lbports.Allocation
+) -> list[dict[str, object]]:
+    """The Service's ports: the load balancer's port, forwarded to the container's (a `TCPUDP`
+    entry is two ports, `<port>-tcp` and `<port>-udp`, on the same number)."""
+    ports: list[dict[str, object]] = []
+    for entry, lb_port in zip(conf.ports, allocation.ports, strict=True):
+        protos = entry.protocol.kube()
+        for proto in protos:
+            ports.append(
+                {
+                    "name": status.port_name(entry.port, proto, len(protos) > 1),
+                    "port": lb_port,
+                    "protocol": proto,
+                    "targetPort": entry.port,
+                }
+            )
+    return ports
