@@ -76,7 +76,7 @@ def get(args: argparse.Namespace) -> None:
             server.ops_state or "None",
             server.deletion_priority,
             server.update_priority,
-            _address(server),
+            address(server),
         ]
         if args.output == "wide":
             images = ",".join(f"{c}={i}" for c, i in sorted(server.images.items()))
@@ -85,15 +85,21 @@ def get(args: argparse.Namespace) -> None:
     output.print_table(headers, rows)
 
 
-def _address(server: gameserver_pb2.GameServer) -> str:
+def address(server: gameserver_pb2.GameServer) -> str:
+    """The first external address as players dial it: ip (or a load balancer's DNS name,
+    `endPoint`) and the first port."""
     external = server.network_status.fields.get("externalAddresses")
     if external is None or not external.list_value.values:
         return "-"
     first = external.list_value.values[0].struct_value.fields
-    ip = first["ip"].string_value if "ip" in first else ""
+    host = first["ip"].string_value if "ip" in first else ""
+    if not host and "endPoint" in first:
+        host = first["endPoint"].string_value
     ports = first["ports"].list_value.values if "ports" in first else []
     port = int(ports[0].struct_value.fields["port"].number_value) if ports else 0
-    return f"{ip}:{port}" if port else ip or "-"
+    if not host:
+        return "-"
+    return f"{host}:{port}" if port else host
 
 
 def update(args: argparse.Namespace) -> None:
