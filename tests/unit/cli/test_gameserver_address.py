@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from gamefleet.v1 import gameserver_pb2
 
 from cli import gameserver_commands
-from proto.gamefleet.v1 import gameserver_pb2
 
 
 def _server(external: list[dict[str, Any]] | None) -> gameserver_pb2.GameServer:
