@@ -79,8 +79,8 @@ class Controller:
         self.sets.add_handler(self._on_set)
         self.game_servers.add_handler(self._on_child)
         self.pods.add_handler(self._on_child)
-        self.network.services.add_handler(self._on_child)
-        self.network.ingresses.add_handler(self._on_child)
+        for cache in self.network.child_caches:
+            cache.add_handler(self._on_child)
 
     def _requeue(self, key: kcache.Key, delay: float) -> None:
         if self.active:
@@ -129,6 +129,7 @@ class Controller:
         self.active = False
         metrics.LEADER.set(0)
         await self.queue.stop()
+        await self.network.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -46,3 +46,9 @@ CRD = Resource(
 SERVICE = Resource("v1", "services", "Service")
 NODE = Resource("v1", "nodes", "Node", False)
 INGRESS = Resource("networking.k8s.io/v1", "ingresses", "Ingress")
+# AmazonWebServices-NLB: the AWS controllers' custom resources (served only where installed).
+TARGET_GROUP = Resource("elbv2.services.k8s.aws/v1alpha1", "targetgroups", "TargetGroup")
+LISTENER = Resource("elbv2.services.k8s.aws/v1alpha1", "listeners", "Listener")
+TARGET_GROUP_BINDING = Resource(
+    "elbv2.k8s.aws/v1beta1", "targetgroupbindings", "TargetGroupBinding"
+)

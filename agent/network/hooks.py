@@ -21,7 +21,7 @@ from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 
-from . import hostport, ingress, loadbalancer, nodeport, plugin, services
+from . import aws_nlb, hostport, ingress, loadbalancer, nodeport, plugin, services
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -98,14 +98,24 @@ class Network:
         self.host_port = hostport.HostPortPlugin(self.nodes, host_port_range)
         self.node_port = nodeport.NodePortPlugin(keeper, self.nodes)
         self.load_balancer = loadbalancer.LoadBalancerPlugin(keeper)
+        # Its custom resources exist only where the AWS controllers are installed: the plugin
+        # starts these caches itself once discovery shows them.
+        self.aws_nlb = aws_nlb.AwsNlbPlugin(
+            kube,
+            keeper,
+            self.load_balancer.table,
+            target_groups=self._labelled(resources.TARGET_GROUP, namespace),
+            listeners=self._labelled(resources.LISTENER, namespace),
+            bindings=self._labelled(resources.TARGET_GROUP_BINDING, namespace),
+        )
         self._plugins: dict[str, plugin.NetworkPlugin] = {
             nconf.HOST_PORT: self.host_port,
             nconf.NODE_PORT: self.node_port,
             nconf.INGRESS: ingress.IngressPlugin(kube, keeper, self.ingresses),
         }
         for network_type in nconf.LOAD_BALANCERS:
-            if network_type != lbcore.AWS_NLB.network_type:
-                self._plugins[network_type] = self.load_balancer
+            self._plugins[network_type] = self.load_balancer
+        self._plugins[lbcore.AWS_NLB.network_type] = self.aws_nlb
         pods.add_handler(self.host_port.on_pod)
         self.nodes.add_handler(self._on_node)
         self.services.add_handler(self.load_balancer.on_service)
@@ -121,9 +131,29 @@ class Network:
         for namespace, pod_name in self.host_port.table.pods_on(str(_meta(node).get("name"))):
             self._requeue((namespace, pod_name.rsplit("-", 1)[0]), 0.0)
 
+    def _labelled(self, resource: resources.Resource, namespace: str | None) -> kcache.WatchCache:
+        """A cache of the objects labelled with their set, indexed by set."""
+        return kcache.WatchCache(
+            self._kube,
+            resource,
+            namespace=namespace,
+            label_selector=wire.OWNER_GSS,
+            index=owner_index,
+        )
+
     @property
     def caches(self) -> tuple[kcache.WatchCache, ...]:
+        """The caches the agent starts (and waits for) at once."""
         return (self.nodes, self.services, self.ingresses)
+
+    @property
+    def child_caches(self) -> tuple[kcache.WatchCache, ...]:
+        """Every cache of objects labelled with their set (events requeue the set)."""
+        return (self.services, self.ingresses, *self.aws_nlb.caches)
+
+    async def stop(self) -> None:
+        """Stop the caches the plugins started."""
+        await self.aws_nlb.stop()
 
     def _conf(self, gss: Obj) -> tuple[plugin.NetworkPlugin, nconf.NetworkConf] | None:
         network_type, conf = network_spec(gss)
@@ -144,10 +174,18 @@ class Network:
         (once per generation) and the `NetworkConfigInvalid` condition, and return False: the
         reconciler then creates nothing for the set."""
         try:
-            self._conf(gss)
+            found = self._conf(gss)
         except nconf.NetworkConfError as exc:
             await self._report(gss, str(exc))
             return False
+        if found is not None and found[0] is self.aws_nlb:
+            missing = await self.aws_nlb.available()
+            if missing is not None:
+                # Installing the AWS controllers raises no event the agent watches: look again.
+                await self._report(gss, missing)
+                if self._requeue is not None:
+                    self._requeue(kcache.key_of(gss), aws_nlb.RECHECK_SECONDS)
+                return False
         self._reported.pop(kcache.key_of(gss), None)
         return True
 
