@@ -171,7 +171,7 @@ class AwsNlbPlugin:
             failed=lambda: self.table.forget(key),
         )
         recorded = _allocation(svc)
-        if svc is None or recorded is None:
+        if svc is None or recorded is None or len(recorded.ports) != len(conf.ports):
             return plugin.Observed([], [], model.NetworkState.NOT_READY)
         owner = services.service_meta(server, conf.fixed)["ownerReferences"][0]
         where = core.placement(
@@ -188,7 +188,7 @@ class AwsNlbPlugin:
             server.namespace,
             server.set_name,
             expect,
-            lambda owner, name: owner == server.name and name not in names,
+            lambda holder, name: holder == server.name and name not in names,
         )
         ready = core.readiness(ports, services.selected(svc), server.running)
         self._log_failure(key, ready.waiting_for)
@@ -204,7 +204,7 @@ class AwsNlbPlugin:
         set_name = str(meta.get("name", ""))
         keep = {f"{set_name}-{ordinal}" for ordinal in target}
         await self._remove(
-            str(meta.get("namespace", "")), set_name, expect, lambda owner, _: owner not in keep
+            str(meta.get("namespace", "")), set_name, expect, lambda holder, _: holder not in keep
         )
 
     # One port.
