@@ -63,6 +63,8 @@ class CloudProfile:
     """Parameters besides the ids and PortProtocols that must be given."""
     extra: Mapping[str, Callable[[str], str | None]] = dataclasses.field(default_factory=dict)
     """Parameters kept in `LoadBalancerConf.settings` for the cloud's own objects."""
+    load_balancer_service: bool = True
+    """The server's Service is of type LoadBalancer (so `ExternalTrafficPolicyType` applies)."""
 
 
 _ALIBABA = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
@@ -113,7 +115,8 @@ VOLCENGINE_CLB = CloudProfile(
 )
 
 _AWS_HEALTH_CHECK = {
-    "healthCheckEnabled": _choice("true", "false"),
+    # Targets of type ip are always health-checked: AWS refuses a target group that is not.
+    "healthCheckEnabled": _choice("true"),
     "healthCheckIntervalSeconds": _between(5, 300),
     "healthCheckPath": _text,
     "healthCheckPort": _text,
@@ -150,6 +153,7 @@ AWS_NLB = CloudProfile(
     max_ports=50,
     required=("NlbVPCId",),
     extra={"NlbVPCId": _vpc_id, "NlbHealthCheck": _aws_health_check},
+    load_balancer_service=False,
 )
 
 PROFILES: dict[str, CloudProfile] = {
@@ -169,7 +173,10 @@ _COMMON = (
 
 
 def known_params(profile: CloudProfile) -> tuple[str, ...]:
-    return (profile.ids_param, *_COMMON, *profile.options, *profile.extra)
+    common = tuple(
+        p for p in _COMMON if profile.load_balancer_service or p != "ExternalTrafficPolicyType"
+    )
+    return (profile.ids_param, *common, *profile.options, *profile.extra)
 
 
 @dataclasses.dataclass(frozen=True)

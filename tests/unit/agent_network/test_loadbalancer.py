@@ -154,6 +154,14 @@ def test_not_ready_until_the_cloud_has_answered(svc: dict[str, Any] | None) -> N
          [(1, 'network.networkConf[1] NlbVPCId: "subnet-1" is not a VPC id (vpc-…)'),
           (3, 'network.networkConf[3] NlbHealthCheck: "healthCheckIntervalSeconds:1"'
               " healthCheckIntervalSeconds is not a whole number 5-300")]),
+        (AWS, [("NlbARNs", "arn:1"), ("NlbVPCId", "vpc-1"), ("PortProtocols", "7777"),
+               ("NlbHealthCheck", "healthCheckEnabled:false"),
+               ("ExternalTrafficPolicyType", "Local")],
+         [(3, 'network.networkConf[3] NlbHealthCheck: "healthCheckEnabled:false"'
+              " healthCheckEnabled is not one of true"),
+          (4, "network.networkConf[4] ExternalTrafficPolicyType: unknown parameter for"
+              " AmazonWebServices-NLB (known: NlbARNs, PortProtocols, Fixed, AllocatePolicy,"
+              " MinPort, MaxPort, BlockPorts, Annotations, NlbVPCId, NlbHealthCheck)")]),
     ],
 )  # fmt: skip
 def test_each_bad_parameter_is_named(
