@@ -1,12 +1,16 @@
 """Benchmark of the network plugins on one local cluster; prints one JSON object per figure.
 
-python -m bench.network_bench [--replicas 1000] [--plugins Kubernetes-HostPort,Kubernetes-NodePort]
+python -m bench.network_bench [--replicas 1000]
+    [--plugins Kubernetes-HostPort,Kubernetes-NodePort,AlibabaCloud-SLB]
 
 Per plugin: time from creating an N-replica GameServerSet to N GameServers whose
 `networkStatus.currentNetworkState` is Ready (with the milestones: all pods created, all pods
 Ready, all GameServers Ready), and the agent's API writes per game server. The agent runs as
 its own process (`python -m agent`) scoped to a fresh namespace per plugin; HostPort uses the
-range 20000-21000 so it never meets another test's ports.
+range 20000-21000 so it never meets another test's ports. AlibabaCloud-SLB spreads the servers
+over 5 load balancers (201 ports each in OKG's default 500-700 less 593), and a stand-in for the
+cloud's controller writes each LoadBalancer Service's address as soon as it sees it, so the
+figure is gamefleet's and the API server's share, without the cloud's own latency.
 """
 
 from __future__ import annotations
@@ -31,7 +35,40 @@ HOST_PORT_RANGE = "20000-21000"
 CONF = {
     "Kubernetes-HostPort": [{"name": "ContainerPorts", "value": "main:7777/UDP"}],
     "Kubernetes-NodePort": [{"name": "PortProtocols", "value": "7777/UDP"}],
+    "AlibabaCloud-SLB": [
+        {"name": "SlbIds", "value": ",".join(f"lb-{i}" for i in range(5))},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
 }
+CLOUD_WRITES_IN_FLIGHT = 8
+
+
+async def _cloud_controller(kube: kclient.KubeClient, services: kcache.WatchCache) -> None:
+    """Writes an address to every LoadBalancer Service that has none, as a cloud would."""
+    answered: set[str] = set()
+    limit = asyncio.Semaphore(CLOUD_WRITES_IN_FLIGHT)
+
+    async def answer(svc: kclient.Obj) -> None:
+        meta = svc["metadata"]
+        async with limit:
+            await kube.patch(
+                resources.SERVICE,
+                meta["namespace"],
+                meta["name"],
+                {"status": {"loadBalancer": {"ingress": [{"ip": "47.0.0.1"}]}}},
+                subresource="status",
+            )
+
+    tasks: set[asyncio.Task[None]] = set()
+    while True:
+        for svc in list(services.all()):
+            uid = str(svc["metadata"].get("uid"))
+            if (svc.get("spec") or {}).get("type") == "LoadBalancer" and uid not in answered:
+                answered.add(uid)
+                task = asyncio.create_task(answer(svc))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        await services.next_change(5.0)
 
 
 def _net_state(gs: kclient.Obj) -> str:
@@ -54,7 +91,13 @@ async def _one(
     )
     game_servers = kcache.WatchCache(kube, resources.GAME_SERVER, namespace=namespace)
     pods = kcache.WatchCache(kube, resources.POD, namespace=namespace)
-    watchers = [asyncio.create_task(game_servers.run()), asyncio.create_task(pods.run())]
+    services = kcache.WatchCache(kube, resources.SERVICE, namespace=namespace)
+    watchers = [
+        asyncio.create_task(game_servers.run()),
+        asyncio.create_task(pods.run()),
+        asyncio.create_task(services.run()),
+        asyncio.create_task(_cloud_controller(kube, services)),
+    ]
     params = {"plugin": plugin, "replicas": n, "nodes": 3, "kwok": True}
     try:
         await agent_bench._wait(
