@@ -104,24 +104,24 @@ async def test_many_servers_distinct_pairs_survive_restart_and_reuse(
     namespace: Namespace, agent: AgentProcess, port_range: str
 ) -> None:
     low = int(port_range.split("-")[0])
-    await namespace.create_set("gs", 300, network=_network("main:7777/UDP"))
-    await _network_ready(namespace, "gs", 300, 120.0)
+    await namespace.create_set("gs", 1000, network=_network("main:7777/UDP"))
+    await _network_ready(namespace, "gs", 1000, 240.0)
     pairs = _pairs(await namespace.pods("gs"))
-    assert len(set(pairs.values())) == 300, "a (node, port) pair was given twice"
+    assert len(set(pairs.values())) == 1000, "a (node, port) pair was given twice"
     nodes = {node for node, _ in pairs.values()}
     assert len(nodes) == 3
-    # Ports are reused across nodes: 300 servers need only 100 ports.
-    assert {port for _, port in pairs.values()} == set(range(low, low + 100))
+    # Ports are reused across nodes: 1,000 servers on 3 nodes need only 334 ports.
+    assert {port for _, port in pairs.values()} == set(range(low, low + 334))
 
     # The allocation lives in the cluster: a new agent process continues it.
     agent.stop()
     agent.start()
-    await namespace.scale("gs", 303)
-    await _network_ready(namespace, "gs", 303, 60.0)
+    await namespace.scale("gs", 1003)
+    await _network_ready(namespace, "gs", 1003, 120.0)
     after = _pairs(await namespace.pods("gs"))
     assert {k: v for k, v in after.items() if k in pairs} == pairs
-    assert len(set(after.values())) == 303
-    assert {port for _, port in after.values()} == set(range(low, low + 101))
+    assert len(set(after.values())) == 1003
+    assert {port for _, port in after.values()} == set(range(low, low + 335))
 
     # A deleted server's (node, port) goes to the next server created.
     freed = after["gs-7"]
@@ -135,13 +135,13 @@ async def test_many_servers_distinct_pairs_survive_restart_and_reuse(
         # creates it again: wait for a stable replacement.)
         pods = await namespace.pods("gs")
         pod = pods.get("gs-7")
-        if len(pods) != 303 or pod is None or pod["metadata"]["uid"] == old_uid:
+        if len(pods) != 1003 or pod is None or pod["metadata"]["uid"] == old_uid:
             return False
         seen.update(_pairs(pods))
-        return len(set(seen.values())) == 303 and seen["gs-7"] == freed
+        return len(set(seen.values())) == 1003 and seen["gs-7"] == freed
 
     await eventually(reused, 30.0, f"gs-7 recreated on {freed}")
-    await _network_ready(namespace, "gs", 303, 30.0)
+    await _network_ready(namespace, "gs", 1003, 30.0)
 
 
 @pytest.mark.usefixtures("agent")
