@@ -100,6 +100,49 @@ async def test_invalid_fleet_names_the_field_and_stores_nothing(
     assert list(listed.fleets) == []
 
 
+@pytest.mark.parametrize(
+    ("network_type", "params", "path", "message"),
+    [
+        (
+            "AlibabaCloud-SLB",
+            [("SlbIds", "lb-1"), ("PortProtocols", "7777/UDP"), ("LBHealthCheckType", "udp")],
+            "spec.template.network.networkConf[2]",
+            'LBHealthCheckType: "udp" is not one of tcp, http',
+        ),
+        (
+            "AmazonWebServices-NLB",
+            [("NlbARNs", "arn:aws:1"), ("PortProtocols", "7777/UDP")],
+            "spec.template.network.networkConf",
+            "AmazonWebServices-NLB needs NlbVPCId",
+        ),
+        (
+            "TencentCloud-CLB",
+            [("ClbIds", "lb-1"), ("PortProtocols", "7777/SCTP")],
+            "spec.template.network.networkConf[1]",
+            'PortProtocols: "7777/SCTP" is not <port>/<protocol>',
+        ),
+    ],
+)
+async def test_a_bad_cloud_network_parameter_is_refused_at_apply(
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
+    network_type: str,
+    params: list[tuple[str, str]],
+    path: str,
+    message: str,
+) -> None:
+    bad = fleet()
+    bad.spec.template.network.network_type = network_type
+    del bad.spec.template.network.network_conf[:]
+    for name, value in params:
+        bad.spec.template.network.network_conf.add(name=name, value=value)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=bad))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert f"{path}: {message}" in (caught.value.details() or "")
+    listed = await fleets.ListFleets(fleet_pb2.ListFleetsRequest())
+    assert list(listed.fleets) == []
+
+
 async def test_invalid_update_leaves_the_stored_fleet_as_it_was(
     fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
 ) -> None:
