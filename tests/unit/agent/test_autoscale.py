@@ -22,7 +22,6 @@ Input = autoscale.ScalerInput
         ),
         pytest.param(Config(max_available="2"), Input(10, 10, 5, 0), 7, id="max-shrinks"),
         pytest.param(Config(max_available="2"), Input(10, 10, 5, 1), 9, id="wtbd-before-max"),
-        pytest.param(Config(max_available="oops"), Input(10, 10, 5, 0), 10, id="bad-max-ignored"),
         # total 10, none 2, ratio 0.5: delta = (5 - 2) / 0.5 = 6, minNum = 8 -> 10 + 8 - 2
         pytest.param(Config(min_available="0.5"), Input(10, 10, 2, 0), 16, id="ratio"),
         pytest.param(Config(min_available="0.2"), Input(10, 10, 5, 0), 10, id="ratio-satisfied"),
@@ -46,6 +45,38 @@ Input = autoscale.ScalerInput
             5,
             id="threshold-ratio",
         ),
+        # 3 of 6 is not more than half: the usual order (scale up to minAvailable first).
+        pytest.param(
+            Config(min_available="2", scale_down_threshold="0.5"),
+            Input(6, 6, 0, 3),
+            8,
+            id="threshold-ratio-not-exceeded",
+        ),
+        # A count is rounded up, as OKG does: 2.5 -> 3, and 3 WaitToBeDeleted do not exceed it.
+        pytest.param(
+            Config(min_available="2", scale_down_threshold="2.5"),
+            Input(6, 6, 0, 3),
+            8,
+            id="threshold-rounds-up",
+        ),
+        # Past the threshold the result counts from the live servers, not spec.replicas.
+        pytest.param(
+            Config(scale_down_threshold="1"), Input(4, 6, 1, 3), 3, id="threshold-from-total"
+        ),
+        # ... and minAvailable (capped by maxAvailable) is its floor.
+        pytest.param(
+            Config(min_available="5", scale_down_threshold="1"),
+            Input(6, 6, 1, 3),
+            5,
+            id="threshold-floored-by-min",
+        ),
+        pytest.param(
+            Config(min_available="5", max_available="4", scale_down_threshold="1"),
+            Input(6, 6, 1, 3),
+            4,
+            id="threshold-floor-capped-by-max",
+        ),
+        pytest.param(Config(), Input(1, 3, 0, 3), 0, id="never-negative"),
     ],
 )
 def test_desired_replicas(config: Config, observed: Input, expected: int) -> None:
@@ -81,9 +112,44 @@ def test_is_active(config: Config, current: int, wtbd: int, expected: bool) -> N
         (Config(min_available="1e100"), "minAvailable"),
         (Config(scale_down_threshold="0"), "scaleDownThreshold"),
         (Config(scale_down_threshold="x"), "scaleDownThreshold"),
+        (Config(scale_down_threshold="-0.5"), "scaleDownThreshold"),
+        (Config(max_available="oops"), "maxAvailable"),
+        (Config(max_available="2.5"), "maxAvailable"),
+        (Config(max_available="-1"), "maxAvailable"),
     ],
 )
 def test_invalid_config_names_the_key(config: Config, key: str) -> None:
     with pytest.raises(autoscale.ScalerConfigError) as caught:
         autoscale.desired_replicas(config, Input(1, 1, 1, 0))
     assert caught.value.key == key
+    with pytest.raises(autoscale.ScalerConfigError) as caught:
+        autoscale.validate(config)
+    assert caught.value.key == key
+
+
+def test_from_metadata_reads_okg_keys_and_ignores_the_rest() -> None:
+    metadata = {
+        "scalerAddress": "gamefleet-agent-scaler.gamefleet-system:6000",
+        "minAvailable": "0.3",
+        "maxAvailable": "10",
+        "scaleDownThreshold": "5",
+    }
+    assert Config.from_metadata(metadata) == Config("0.3", "10", "5")
+    assert Config.from_metadata({}) == Config()
+    autoscale.validate(Config.from_metadata(metadata))
+
+
+def test_observe_counts_the_servers_that_stay() -> None:
+    Server = autoscale.Server
+    servers = [
+        Server("None", leaving=False),
+        Server("None", leaving=False),
+        Server("None", leaving=True),
+        Server("Allocated", leaving=False),
+        Server("WaitToBeDeleted", leaving=False),
+        Server("WaitToBeDeleted", leaving=True),
+        Server("Maintaining", leaving=False),
+        Server("Custom", leaving=False),
+    ]
+    assert autoscale.observe(7, servers) == Input(replicas=7, total=6, none=2, wait_to_be_deleted=1)
+    assert autoscale.observe(0, []) == Input(0, 0, 0, 0)
