@@ -160,6 +160,7 @@ class _Run:
         self.desired = desired
         self.template = views.pod_template(gss)
         self.handler = views.pre_delete_handler(gss)
+        self.hook_finalizers = views.pre_delete_finalizers(gss)
         self.expect = _Expectations()
         self.now = owner._clock()
         self.now_text = views.rfc3339(self.now)
@@ -181,7 +182,9 @@ class _Run:
             if ordinal is not None:
                 self.gs[ordinal] = gs
         self.views: dict[int, model.PodView] = {
-            ordinal: views.pod_view(pod, ordinal, self._gs_of(ordinal), self.handler)
+            ordinal: views.pod_view(
+                pod, ordinal, self._gs_of(ordinal), self.handler, self.hook_finalizers
+            )
             for ordinal, pod in self.pods.items()
         }
 
@@ -433,8 +436,10 @@ class _Run:
             "annotations": annotations,
             "ownerReferences": [self._owner_ref()],
         }
-        if self.handler:
-            metadata["finalizers"] = [views.PRE_DELETE_FINALIZER]
+        finalizers = [views.PRE_DELETE_FINALIZER] if self.handler else []
+        finalizers += self.hook_finalizers
+        if finalizers:
+            metadata["finalizers"] = finalizers
         body = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
         if self.o._network is not None:
             self.o._network.prepare_pod(self.gss, body)  # network fields set at creation

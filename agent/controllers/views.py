@@ -78,6 +78,14 @@ def pre_delete_handler(gss: Obj) -> dict[str, str]:
     return {str(k): str(v) for k, v in handler.items()}
 
 
+def pre_delete_finalizers(gss: Obj) -> tuple[str, ...]:
+    """`lifecycle.preDelete.finalizersHandler`: finalizers put on each pod at creation; whoever
+    owns them (the game, another controller) removes them to let the deleted pod go."""
+    lifecycle = spec(gss).get("lifecycle") or {}
+    finalizers = (lifecycle.get("preDelete") or {}).get("finalizersHandler") or []
+    return tuple(str(f) for f in finalizers if f)
+
+
 def hook_holds(handler: dict[str, str], pod_labels: dict[str, str]) -> bool:
     """The pod still carries every handler label with the handler's value."""
     return bool(handler) and all(pod_labels.get(k) == v for k, v in handler.items())
@@ -241,16 +249,22 @@ def in_place_note(pod: Obj, target_revision: str, images: dict[str, str]) -> str
     return json.dumps({"revision": target_revision, "old": old}, sort_keys=True)
 
 
-def pod_view(pod: Obj, ordinal: int, gs: Obj | None, handler: dict[str, str]) -> model.PodView:
+def pod_view(
+    pod: Obj,
+    ordinal: int,
+    gs: Obj | None,
+    handler: dict[str, str],
+    hook_finalizers: tuple[str, ...] = (),
+) -> model.PodView:
     """A pod (and its GameServer, when known) as the decisions see it."""
     m = meta(pod)
     pod_labels = labels_of(pod)
     status = pod.get("status") or {}
     terminating = bool(m.get("deletionTimestamp"))
-    held = (
-        terminating
-        and PRE_DELETE_FINALIZER in (m.get("finalizers") or [])
-        and hook_holds(handler, pod_labels)
+    finalizers = m.get("finalizers") or []
+    held = terminating and (
+        (PRE_DELETE_FINALIZER in finalizers and hook_holds(handler, pod_labels))
+        or any(f in finalizers for f in hook_finalizers)
     )
     ready_cond = _ready_condition(pod)
     ready: bool | None = None

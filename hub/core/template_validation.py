@@ -218,15 +218,24 @@ def _lifecycle_problems(
     lifecycle: gameserverset_pb2.Lifecycle, path: str
 ) -> list[errors.FieldError]:
     problems: list[errors.FieldError] = []
-    hooks = (("preDelete", lifecycle.pre_delete), ("inPlaceUpdate", lifecycle.in_place_update))
+    hooks = (
+        ("preDelete", lifecycle.pre_delete),
+        ("inPlaceUpdate", lifecycle.in_place_update),
+        ("preNormal", lifecycle.pre_normal),
+    )
     for name, hook in hooks:
         hook_path = paths.child(path, name)
         problems += pod_template.string_map_problems(
             dict(hook.labels_handler), paths.child(hook_path, "labelsHandler"), label_values=True
         )
-        problems += pod_template.string_map_problems(
-            dict(hook.finalizers_handler),
-            paths.child(hook_path, "finalizersHandler"),
-            label_values=False,
-        )
+        finalizers_path = paths.child(hook_path, "finalizersHandler")
+        for index, finalizer in enumerate(hook.finalizers_handler):
+            problem = names.qualified_name_problem(finalizer)
+            if problem is not None:
+                problems.append(
+                    errors.FieldError(
+                        paths.item(finalizers_path, index),
+                        f'"{finalizer}" is not a valid finalizer name: {problem}',
+                    )
+                )
     return problems

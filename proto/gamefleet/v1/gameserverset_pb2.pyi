@@ -262,6 +262,8 @@ Global___Network: _TypeAlias = Network  # noqa: Y015
 
 @_typing.final
 class LifecycleHook(_message.Message):
+    """LifecycleHook is Kruise's: labels and finalizers that hold a pod at a lifecycle point."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     @_typing.final
@@ -284,41 +286,24 @@ class LifecycleHook(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-    @_typing.final
-    class FinalizersHandlerEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
-
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
-        def __init__(
-            self,
-            *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
-        ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
-
     LABELS_HANDLER_FIELD_NUMBER: _builtins.int
     FINALIZERS_HANDLER_FIELD_NUMBER: _builtins.int
+    MARK_POD_NOT_READY_FIELD_NUMBER: _builtins.int
+    mark_pod_not_ready: _builtins.bool
     @_builtins.property
     def labels_handler(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
-    def finalizers_handler(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def finalizers_handler(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
         labels_handler: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        finalizers_handler: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        finalizers_handler: _abc.Iterable[_builtins.str] | None = ...,
+        mark_pod_not_ready: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["finalizers_handler", b"finalizers_handler", "labels_handler", b"labels_handler"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["finalizers_handler", b"finalizers_handler", "labels_handler", b"labels_handler", "mark_pod_not_ready", b"mark_pod_not_ready"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -330,19 +315,23 @@ class Lifecycle(_message.Message):
 
     PRE_DELETE_FIELD_NUMBER: _builtins.int
     IN_PLACE_UPDATE_FIELD_NUMBER: _builtins.int
+    PRE_NORMAL_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def pre_delete(self) -> Global___LifecycleHook: ...
     @_builtins.property
     def in_place_update(self) -> Global___LifecycleHook: ...
+    @_builtins.property
+    def pre_normal(self) -> Global___LifecycleHook: ...
     def __init__(
         self,
         *,
         pre_delete: Global___LifecycleHook | None = ...,
         in_place_update: Global___LifecycleHook | None = ...,
+        pre_normal: Global___LifecycleHook | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["in_place_update", b"in_place_update", "pre_delete", b"pre_delete"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["in_place_update", b"in_place_update", "pre_delete", b"pre_delete", "pre_normal", b"pre_normal"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["in_place_update", b"in_place_update", "pre_delete", b"pre_delete"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["in_place_update", b"in_place_update", "pre_delete", b"pre_delete", "pre_normal", b"pre_normal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -78,6 +78,33 @@ async def test_pre_delete_hook_holds_until_released(namespace: Namespace) -> Non
 
 
 @pytest.mark.usefixtures("agent")
+async def test_pre_delete_finalizers_hold_until_their_owner_removes_them(
+    namespace: Namespace,
+) -> None:
+    drain = "example.com/drain-players"
+    await namespace.create_set("gs", 2, lifecycle={"preDelete": {"finalizersHandler": [drain]}})
+    await namespace.wait_servers("gs", {0, 1})
+    pods = await namespace.pods("gs")
+    assert all(drain in p["metadata"]["finalizers"] for p in pods.values())
+    await namespace.scale("gs", 1)
+
+    async def held() -> bool:
+        gs = await namespace.get_gs("gs-1")
+        return (gs.get("status") or {}).get("currentState") == "PreDelete"
+
+    await eventually(held, 30.0, "gs-1 PreDelete")
+    await namespace.wait_status("gs", preDeleteReplicas=1, currentReplicas=2)
+    # The finalizer's owner (the game's own controller) lets the pod go.
+    pod = (await namespace.pods("gs", terminating=True))["gs-1"]
+    rest = [f for f in pod["metadata"]["finalizers"] if f != drain]
+    await namespace.kube.patch(
+        resources.POD, namespace.name, "gs-1", {"metadata": {"finalizers": rest or None}}
+    )
+    await namespace.wait_servers("gs", {0})
+    await namespace.wait_status("gs", preDeleteReplicas=0, currentReplicas=1)
+
+
+@pytest.mark.usefixtures("agent")
 async def test_wire_labels_status_and_events(namespace: Namespace) -> None:
     await namespace.create_set("gs", 1, template_labels={"team": "blue"}, serviceName="arena")
     await namespace.wait_servers("gs", {0})

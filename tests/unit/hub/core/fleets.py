@@ -99,11 +99,18 @@ FULL_FLEET: dict[str, Any] = {
             "lifecycle": {
                 "preDelete": {
                     "labelsHandler": {"gs-sync/delete-block": "true"},
-                    "finalizersHandler": {"example.com/drain": "wait for players"},
+                    "finalizersHandler": ["example.com/drain"],
+                    "markPodNotReady": True,
                 },
                 "inPlaceUpdate": {
                     "labelsHandler": {"gs-sync/update-block": "true"},
-                    "finalizersHandler": {"example.com/save": "save state"},
+                    "finalizersHandler": ["example.com/save"],
+                    "markPodNotReady": True,
+                },
+                "preNormal": {
+                    "labelsHandler": {"gs-sync/warm": "true"},
+                    "finalizersHandler": ["example.com/warm"],
+                    "markPodNotReady": True,
                 },
             },
             "persistentVolumeClaimRetentionPolicy": {

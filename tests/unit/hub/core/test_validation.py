@@ -143,8 +143,8 @@ CASES: list[tuple[str, Any, str]] = [
     ),
     (
         f"{T}.lifecycle.preDelete.finalizersHandler",
-        {"bad key": "x"},
-        f"{T}.lifecycle.preDelete.finalizersHandler",
+        ["example.com/ok", "bad name"],
+        f"{T}.lifecycle.preDelete.finalizersHandler[1]",
     ),
     (
         f"{T}.persistentVolumeClaimRetentionPolicy.whenDeleted",
