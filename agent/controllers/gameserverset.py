@@ -161,6 +161,7 @@ class _Run:
         self.template = views.pod_template(gss)
         self.handler = views.pre_delete_handler(gss)
         self.hook_finalizers = views.pre_delete_finalizers(gss)
+        self.update_handler = views.in_place_update_handler(gss)
         self.expect = _Expectations()
         self.now = owner._clock()
         self.now_text = views.rfc3339(self.now)
@@ -183,7 +184,12 @@ class _Run:
                 self.gs[ordinal] = gs
         self.views: dict[int, model.PodView] = {
             ordinal: views.pod_view(
-                pod, ordinal, self._gs_of(ordinal), self.handler, self.hook_finalizers
+                pod,
+                ordinal,
+                self._gs_of(ordinal),
+                self.handler,
+                self.hook_finalizers,
+                self.update_handler,
             )
             for ordinal, pod in self.pods.items()
         }
@@ -221,6 +227,8 @@ class _Run:
             v for o, v in self.views.items() if o in plan.target and o not in deleted and not v.held
         ]
         update_plan = updates.plan_update(self.desired, kept, self.now)
+        for ordinal in update_plan.pre_update:
+            self.views[ordinal] = dataclasses.replace(self.views[ordinal], held_pre_update=True)
         patched: set[int] = set()
         writes: list[Awaitable[None]] = []
         for action in update_plan.actions:

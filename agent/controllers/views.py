@@ -78,6 +78,14 @@ def pre_delete_handler(gss: Obj) -> dict[str, str]:
     return {str(k): str(v) for k, v in handler.items()}
 
 
+def in_place_update_handler(gss: Obj) -> dict[str, str]:
+    """`lifecycle.inPlaceUpdate.labelsHandler`: the labels that hold a pod before an in-place
+    update."""
+    lifecycle = spec(gss).get("lifecycle") or {}
+    handler = (lifecycle.get("inPlaceUpdate") or {}).get("labelsHandler") or {}
+    return {str(k): str(v) for k, v in handler.items()}
+
+
 def pre_delete_finalizers(gss: Obj) -> tuple[str, ...]:
     """`lifecycle.preDelete.finalizersHandler`: finalizers put on each pod at creation; whoever
     owns them (the game, another controller) removes them to let the deleted pod go."""
@@ -255,6 +263,7 @@ def pod_view(
     gs: Obj | None,
     handler: dict[str, str],
     hook_finalizers: tuple[str, ...] = (),
+    update_handler: dict[str, str] | None = None,
 ) -> model.PodView:
     """A pod (and its GameServer, when known) as the decisions see it."""
     m = meta(pod)
@@ -293,6 +302,7 @@ def pod_view(
         ready_since=ready_since,
         deleting=terminating and not held,
         held_pre_delete=held,
+        update_hook_holds=hook_holds(update_handler or {}, pod_labels),
         in_place_updating=in_place_updating(pod),
         revision=pod_labels.get(wire.REVISION, ""),
         shape=pod_labels.get(wire.REVISION_SHAPE, ""),

@@ -130,6 +130,9 @@ class PodView:
     """A preDelete lifecycle hook holds the pod before deletion."""
     held_pre_update: bool = False
     """An inPlaceUpdate lifecycle hook holds the pod before its update."""
+    update_hook_holds: bool = False
+    """The pod carries every `lifecycle.inPlaceUpdate.labelsHandler` label with its value: an
+    in-place update of it waits (PreUpdate) until the game changes one."""
     in_place_updating: bool = False
     """New images are patched in and the containers have not all restarted yet."""
     revision: str = ""

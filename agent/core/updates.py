@@ -53,6 +53,9 @@ class UpdatePlan:
     """Old-revision servers InPlaceOnly cannot update: more than images changed."""
     unavailable: int
     """Servers in the update window counted as unavailable."""
+    pre_update: tuple[int, ...] = ()
+    """Servers due for an in-place update that their inPlaceUpdate hook holds (PreUpdate):
+    they keep serving and do not count as unavailable."""
 
 
 _NOTHING = UpdatePlan(actions=(), waiting_allocated=(), waiting_busy=(), blocked=(), unavailable=0)
@@ -88,12 +91,16 @@ def plan_update(
     limit = max_unavailable(strategy.max_unavailable, desired.replicas)
     actions: list[UpdateAction] = []
     blocked: list[int] = []
+    pre_update: list[int] = []
     unavailable = 0
     for pod in window:
         if pod.ordinal in to_update:
             action = _action(pod, target, strategy.pod_update_policy)
             if action is None:
                 blocked.append(pod.ordinal)
+                continue
+            if action.kind is UpdateKind.IN_PLACE and pod.update_hook_holds:
+                pre_update.append(pod.ordinal)
                 continue
             actions.append(action)
         if not _available(pod, target, strategy.min_ready_seconds, now):
@@ -106,6 +113,7 @@ def plan_update(
         waiting_busy=tuple(sorted(p.ordinal for p in busy)),
         blocked=tuple(blocked),
         unavailable=unavailable,
+        pre_update=tuple(pre_update),
     )
 
 

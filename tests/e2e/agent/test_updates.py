@@ -130,3 +130,43 @@ async def test_idle_only_updates_wait_for_busy_servers(namespace: Namespace) -> 
     await namespace.patch_gs("gs-1", {"opsState": "None"})
     await _wait_images(namespace, "gs", dict.fromkeys(wanted, "game:2"))
     assert uids(await namespace.pods("gs")) == before
+
+
+async def test_in_place_update_hook_holds_each_server_until_the_game_releases_it(
+    namespace: Namespace,
+) -> None:
+    """lifecycle.inPlaceUpdate.labelsHandler: a server carrying the label is PreUpdate and keeps
+    its image; the game releases it through its GameServer (gs-sync/), then it is updated in
+    place. The others are not held up by it."""
+    hook = {"gs-sync/update-block": "true"}
+    strategy = {"rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible", "maxUnavailable": 2}}
+    await namespace.create_set(
+        "gs",
+        3,
+        template_labels=hook,
+        updateStrategy=strategy,
+        lifecycle={"inPlaceUpdate": {"labelsHandler": hook}},
+    )
+    await namespace.wait_servers("gs", {0, 1, 2})
+    # gs-2 has already said it may be updated.
+    await namespace.patch_gs("gs-2", labels={"gs-sync/update-block": "false"})
+    await namespace.wait_pod_label("gs", "gs-2", "gs-sync/update-block", "false")
+    before = uids(await namespace.pods("gs"))
+    await namespace.patch_set("gs", {"gameServerTemplate": _template("game:2")})
+    await _wait_images(namespace, "gs", {"gs-0": "game:1", "gs-1": "game:1", "gs-2": "game:2"})
+
+    async def pre_update() -> bool:
+        servers = await namespace.game_servers("gs")
+        return all(
+            (servers[n].get("status") or {}).get("currentState") == "PreUpdate"
+            for n in ("gs-0", "gs-1")
+        )
+
+    await eventually(pre_update, 30.0, "gs-0 and gs-1 PreUpdate")
+    await namespace.wait_pod_label("gs", "gs-1", "game.kruise.io/gs-state", "PreUpdate")
+
+    await namespace.patch_gs("gs-1", labels={"gs-sync/update-block": "false"})
+    await _wait_images(namespace, "gs", {"gs-0": "game:1", "gs-1": "game:2", "gs-2": "game:2"})
+    assert images(await namespace.pods("gs"))["gs-0"] == "game:1"
+    assert uids(await namespace.pods("gs")) == before
+    await namespace.wait_status("gs", updatedReplicas=2)

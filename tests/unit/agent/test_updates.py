@@ -196,6 +196,28 @@ def test_held_pods_are_not_updated() -> None:
     assert plan.unavailable == 2
 
 
+def test_an_in_place_update_hook_holds_its_server_and_not_the_others() -> None:
+    in_place = model.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE
+    pods = [old(0), old(1, update_hook_holds=True), old(2)]
+    plan = updates.plan_update(desired(3, max_unavailable=2, pod_update_policy=in_place), pods, NOW)
+    # 1 is held and keeps serving: it does not use up one of the two unavailable slots.
+    assert updated(plan) == [2, 0]
+    assert plan.pre_update == (1,)
+    assert plan.unavailable == 2
+    released = [new(0), old(1, update_hook_holds=False), new(2)]
+    plan = updates.plan_update(
+        desired(3, max_unavailable=2, pod_update_policy=in_place), released, NOW
+    )
+    assert updated(plan) == [1]
+    assert plan.pre_update == ()
+
+
+def test_the_in_place_update_hook_does_not_hold_a_recreate() -> None:
+    plan = updates.plan_update(desired(1), [old(0, update_hook_holds=True)], NOW)
+    assert [a.kind for a in plan.actions] == [updates.UpdateKind.RECREATE]
+    assert plan.pre_update == ()
+
+
 def test_image_overrides_patch_even_allocated_servers() -> None:
     pods = [
         new(0, image_overrides=(IMG("game", "game:hotfix"),), ops_state=model.OpsState.ALLOCATED),
