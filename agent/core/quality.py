@@ -27,6 +27,14 @@ class ProbeKind(enum.Enum):
     EXEC = "exec"
     HTTP = "httpGet"
     TCP = "tcpSocket"
+    GRPC = "grpc"
+
+
+HANDLERS = tuple(kind.value for kind in ProbeKind)
+"""A probe's handler fields, as Kubernetes names them; a probe sets exactly one."""
+MAX_PORT = 65535
+GRPC_SERVING = "SERVING"
+GRPC_SERVICE_UNKNOWN = "SERVICE_UNKNOWN"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Probe:
     host: str = ""
     scheme: str = "HTTP"
     headers: tuple[tuple[str, str], ...] = ()
+    service: str = ""
     timeout: float = DEFAULT_TIMEOUT
     initial_delay: float = DEFAULT_INITIAL_DELAY
     period: float = DEFAULT_PERIOD
@@ -116,7 +125,7 @@ def normalize_result(output: str) -> str:
 
 
 def parse_qualities(items: Sequence[Mapping[str, Any]] | None) -> tuple[ServiceQuality, ...]:
-    """Read `spec.serviceQualities`; entries without a supported handler raise."""
+    """Read `spec.serviceQualities`; an entry without exactly one supported handler raises."""
     parsed = []
     for item in items or ():
         name = str(item.get("name") or "")
@@ -149,32 +158,43 @@ def _probe(name: str, item: Mapping[str, Any]) -> Probe:
         "success_threshold": int(_num(item, "successThreshold", DEFAULT_SUCCESS)),
         "failure_threshold": int(_num(item, "failureThreshold", DEFAULT_FAILURE)),
     }
-    if isinstance(item.get("exec"), dict):
-        command = tuple(str(c) for c in item["exec"].get("command") or ())
+    handlers = [key for key in HANDLERS if isinstance(item.get(key), dict)]
+    if len(handlers) != 1:
+        found = ", ".join(handlers) or "none"
+        raise QualitySpecError(
+            f"serviceQualities {name}: set exactly one of {', '.join(HANDLERS)} (found {found})"
+        )
+    kind = ProbeKind(handlers[0])
+    handler: Mapping[str, Any] = item[kind.value]
+    if kind is ProbeKind.EXEC:
+        command = tuple(str(c) for c in handler.get("command") or ())
         if not command:
             raise QualitySpecError(f"serviceQualities {name}: exec has no command")
-        return Probe(ProbeKind.EXEC, command=command, **timing)
-    if isinstance(item.get("httpGet"), dict):
-        http = item["httpGet"]
+        return Probe(kind, command=command, **timing)
+    if kind is ProbeKind.HTTP:
         headers = tuple(
-            (str(h.get("name")), str(h.get("value"))) for h in http.get("httpHeaders") or ()
+            (str(h.get("name")), str(h.get("value"))) for h in handler.get("httpHeaders") or ()
         )
         return Probe(
-            ProbeKind.HTTP,
-            path=str(http.get("path") or "/"),
-            port=_port(name, http.get("port")),
-            host=str(http.get("host") or ""),
-            scheme=str(http.get("scheme") or "HTTP").upper(),
+            kind,
+            path=str(handler.get("path") or "/"),
+            port=_port(name, handler.get("port")),
+            host=str(handler.get("host") or ""),
+            scheme=str(handler.get("scheme") or "HTTP").upper(),
             headers=headers,
             **timing,
         )
-    if isinstance(item.get("tcpSocket"), dict):
-        tcp = item["tcpSocket"]
+    if kind is ProbeKind.TCP:
         return Probe(
-            ProbeKind.TCP, port=_port(name, tcp.get("port")), host=str(tcp.get("host") or ""),
+            kind, port=_port(name, handler.get("port")), host=str(handler.get("host") or ""),
             **timing,
         )  # fmt: skip
-    raise QualitySpecError(f"serviceQualities {name}: no exec, httpGet or tcpSocket handler")
+    port = handler.get("port")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= MAX_PORT:
+        raise QualitySpecError(
+            f"serviceQualities {name}: grpc.port must be a number from 1 to {MAX_PORT}"
+        )
+    return Probe(kind, port=port, service=str(handler.get("service") or ""), **timing)
 
 
 def _port(name: str, value: object) -> int | str:
@@ -224,6 +244,21 @@ class Threshold:
         if run < max(1, needed):
             return following, None
         return following, Outcome(ok, normalize_result(output))
+
+
+def grpc_outcome(code: str, serving: str = "") -> tuple[bool, str]:
+    """One gRPC health check (`grpc.health.v1.Health/Check`) as (success, output).
+
+    `code` is the call's status code name, `serving` the answer's serving status name. An
+    answered call succeeds when it says SERVING, and its output is the status name. A call
+    refused with NOT_FOUND (the server does not know the service) reads SERVICE_UNKNOWN, the
+    name the protocol gives that case. Any other failed call (no connection, timeout, no
+    health service) is a failure with empty output, as HTTP and TCP errors are."""
+    if code == "OK":
+        return serving == GRPC_SERVING, serving
+    if code == "NOT_FOUND":
+        return False, GRPC_SERVICE_UNKNOWN
+    return False, ""
 
 
 # Records kept on the GameServer (annotation `gamefleet.io/service-quality-actions`).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agent.core import quality as q
@@ -152,8 +154,54 @@ def test_parse_defaults_and_handlers() -> None:
         q.ProbeKind.HTTP, "http", 1, 0,
     )  # fmt: skip
     assert (t.probe.kind, t.probe.port, t.probe.failure_threshold) == (q.ProbeKind.TCP, 7000, 1)
-    with pytest.raises(q.QualitySpecError):
-        q.parse_qualities([{"name": "g", "grpc": {"port": 1}}])
+
+
+def test_parse_grpc() -> None:
+    g, overall = q.parse_qualities([
+        {"name": "g", "grpc": {"port": 9090, "service": "game"}, "timeoutSeconds": 2},
+        {"name": "o", "grpc": {"port": 9090}},
+    ])  # fmt: skip
+    assert g.probe == q.Probe(q.ProbeKind.GRPC, port=9090, service="game", timeout=2)
+    assert (overall.probe.kind, overall.probe.service, overall.probe.timeout) == (
+        q.ProbeKind.GRPC, "", 5,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        pytest.param({"grpc": {}}, "grpc.port", id="grpc-no-port"),
+        pytest.param({"grpc": {"port": 0}}, "grpc.port", id="grpc-port-0"),
+        pytest.param({"grpc": {"port": 65536}}, "grpc.port", id="grpc-port-too-big"),
+        pytest.param({"grpc": {"port": "health"}}, "grpc.port", id="grpc-named-port"),
+        pytest.param({"grpc": {"port": True}}, "grpc.port", id="grpc-port-bool"),
+        pytest.param({}, "(found none)", id="no-handler"),
+        pytest.param({"exec": {"command": ["true"]}, "grpc": {"port": 1}},
+                     "(found exec, grpc)", id="two-handlers"),
+        pytest.param({"httpGet": {"port": 80}, "tcpSocket": {"port": 80}},
+                     "(found httpGet, tcpSocket)", id="http-and-tcp"),
+    ],
+)  # fmt: skip
+def test_parse_rejects(item: dict[str, object], message: str) -> None:
+    with pytest.raises(q.QualitySpecError, match=re.escape(message)):
+        q.parse_qualities([{"name": "bad", **item}])
+
+
+@pytest.mark.parametrize(
+    ("code", "serving", "expected"),
+    [
+        pytest.param("OK", "SERVING", (True, "SERVING"), id="serving"),
+        pytest.param("OK", "NOT_SERVING", (False, "NOT_SERVING"), id="not-serving"),
+        pytest.param("OK", "UNKNOWN", (False, "UNKNOWN"), id="unknown"),
+        pytest.param("OK", "SERVICE_UNKNOWN", (False, "SERVICE_UNKNOWN"), id="service-unknown"),
+        pytest.param("NOT_FOUND", "", (False, "SERVICE_UNKNOWN"), id="check-not-found"),
+        pytest.param("UNAVAILABLE", "", (False, ""), id="no-connection"),
+        pytest.param("DEADLINE_EXCEEDED", "", (False, ""), id="timeout"),
+        pytest.param("UNIMPLEMENTED", "", (False, ""), id="no-health-service"),
+    ],
+)
+def test_grpc_outcome(code: str, serving: str, expected: tuple[bool, str]) -> None:
+    assert q.grpc_outcome(code, serving) == expected
 
 
 def test_records_round_trip() -> None:
