@@ -1,11 +1,11 @@
 """The prober: every replica probes the game servers on its own node and reports outcomes.
 
 One task per (pod, service quality) runs the probe every `periodSeconds` (exec through the API
-server's `pods/exec`, HTTP GET and TCP straight to the pod IP), counts consecutive results as the
-kubelet does (`quality.Threshold`), and writes `status.serviceQualitiesConditions` of the pod's
-GameServer through the status subresource when the reported outcome, or the writer's action time
-for it, changes. Probers never touch spec, labels or annotations: the leader's reconciler applies
-the actions (`agent.quality.actions`).
+server's `pods/exec`; HTTP GET, TCP and gRPC health checks straight to the pod IP), counts
+consecutive results as the kubelet does (`quality.Threshold`), and writes
+`status.serviceQualitiesConditions` of the pod's GameServer through the status subresource when
+the reported outcome, or the writer's action time for it, changes. Probers never touch spec,
+labels or annotations: the leader's reconciler applies the actions (`agent.quality.actions`).
 
 The prober reads the replica's existing caches (sets, GameServers, pods); it adds no list or
 watch of its own.
@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import grpc
+from grpc_health.v1 import health_pb2
 
 from agent import metrics
 from agent.core import quality
@@ -36,12 +38,20 @@ if TYPE_CHECKING:
 
     from agent.kube.cache import WatchCache
 
+    HealthCheck = grpc.aio.UnaryUnaryMultiCallable[
+        health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse
+    ]
+
 Obj = dict[str, Any]
 TargetKey = tuple[str, str, str, str]
 """(namespace, pod, pod uid, quality name)."""
 
 _log = logging.getLogger(__name__)
 _HTTP_BODY = 10 * 1024
+_HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+# A channel per probe target with a connection of its own (a closed channel takes its
+# connection and reconnect backoff with it); a failed call is not retried.
+_GRPC_OPTIONS = (("grpc.use_local_subchannel_pool", 1), ("grpc.enable_retries", 0))
 
 
 def _rfc3339(seconds: float) -> str:
@@ -85,6 +95,8 @@ class Prober:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._invalid: dict[tuple[str, str], int] = {}
         self._http: aiohttp.ClientSession | None = None
+        # gRPC channels by probe target, reused across periods: (address, channel, Check).
+        self._channels: dict[TargetKey, tuple[str, grpc.aio.Channel, HealthCheck]] = {}
         # Probes past this many wait (late) rather than all time out together under overload.
         self._slots = asyncio.Semaphore(max_in_flight)
         self.probes = 0
@@ -120,6 +132,7 @@ class Prober:
             "probes": float(self.probes),
             "reports": float(self.reports),
             "targets": float(len(self._targets)),
+            "grpc_channels": float(len(self._channels)),
             "api_requests": float(self._kube.requests),
         }
 
@@ -175,23 +188,31 @@ class Prober:
             delay = random.uniform(0, probe.period)  # spread pods found at once over a period
         await asyncio.sleep(delay)
         threshold = quality.Threshold()
-        while True:
-            began = time.monotonic()
-            live = self._pods.get((key[0], key[1])) or pod
-            async with self._slots:
-                ok, output = await self.probe_once(live, q)
-            self.probes += 1
-            threshold, outcome = threshold.observe(probe, ok, output)
-            if outcome is not None:
-                try:
-                    await self._report(key[0], key[1], q.name, outcome)
-                except kclient.ApiError as exc:
-                    if not (exc.not_found or exc.conflict):
-                        _log.warning("reporting %s of %s/%s: %s", q.name, key[0], key[1], exc)
-            await asyncio.sleep(max(0.0, probe.period - (time.monotonic() - began)))
+        try:
+            while True:
+                began = time.monotonic()
+                live = self._pods.get((key[0], key[1])) or pod
+                async with self._slots:
+                    ok, output = await self.probe_once(live, q, key)
+                self.probes += 1
+                threshold, outcome = threshold.observe(probe, ok, output)
+                if outcome is not None:
+                    try:
+                        await self._report(key[0], key[1], q.name, outcome)
+                    except kclient.ApiError as exc:
+                        if not (exc.not_found or exc.conflict):
+                            _log.warning("reporting %s of %s/%s: %s", q.name, *key[:2], exc)
+                await asyncio.sleep(max(0.0, probe.period - (time.monotonic() - began)))
+        finally:
+            await self._close_channel(key)
 
-    async def probe_once(self, pod: Obj, q: quality.ServiceQuality) -> tuple[bool, str]:
-        """Run the probe once: (success, output). Errors and timeouts are failures."""
+    async def probe_once(
+        self, pod: Obj, q: quality.ServiceQuality, key: TargetKey | None = None
+    ) -> tuple[bool, str]:
+        """Run the probe once: (success, output). Errors and timeouts are failures.
+
+        A gRPC probe with a target `key` keeps its channel for the next run; without one it
+        opens a channel for this run only."""
         probe = q.probe
         meta = pod.get("metadata") or {}
         try:
@@ -216,6 +237,8 @@ class Prober:
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
                 return True, ""
+            if probe.kind is quality.ProbeKind.GRPC:
+                return await self._grpc_check(probe, host, port, key)
             return await self._http_get(probe, host, port)
         except (TimeoutError, OSError, aiohttp.ClientError, kexec.ExecError) as exc:
             _log.debug("probe %s of %s failed: %s", q.name, meta.get("name"), exc)
@@ -234,6 +257,47 @@ class Prober:
         ) as resp:
             body = await resp.content.read(_HTTP_BODY)
             return 200 <= resp.status < 400, body.decode(errors="replace")
+
+    async def _grpc_check(
+        self, probe: quality.Probe, host: str, port: int, key: TargetKey | None
+    ) -> tuple[bool, str]:
+        """`grpc.health.v1.Health/Check` for `probe.service` within the probe's timeout."""
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        cached = self._channels.get(key) if key is not None else None
+        if cached is not None and cached[0] != address:  # the pod's address changed
+            await self._close_channel(key)
+            cached = None
+        if cached is None:
+            channel = grpc.aio.insecure_channel(address, options=_GRPC_OPTIONS)
+            check: HealthCheck = channel.unary_unary(
+                _HEALTH_CHECK,
+                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                response_deserializer=health_pb2.HealthCheckResponse.FromString,
+            )
+            cached = (address, channel, check)
+            if key is not None:
+                self._channels[key] = cached
+        _, channel, check = cached
+        try:
+            response = await check(
+                health_pb2.HealthCheckRequest(service=probe.service), timeout=probe.timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            _log.debug("grpc probe of %s: %s %s", address, code.name, exc.details())
+            if code is not grpc.StatusCode.NOT_FOUND:
+                # The next run connects afresh instead of waiting out this channel's backoff.
+                await self._close_channel(key)
+            return quality.grpc_outcome(code.name)
+        finally:
+            if key is None:
+                await channel.close(None)
+        return quality.grpc_outcome("OK", _serving_name(response.status))
+
+    async def _close_channel(self, key: TargetKey | None) -> None:
+        cached = self._channels.pop(key, None) if key is not None else None
+        if cached is not None:
+            await cached[1].close(None)
 
     async def _report(
         self, namespace: str, name: str, q_name: str, outcome: quality.Outcome
@@ -282,6 +346,14 @@ class Prober:
                 subresource="status",
             )
             mine[q_name] = cond
+
+
+def _serving_name(status: int) -> str:
+    """The serving status's name; a number this client does not know, as digits."""
+    try:
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
+    except ValueError:
+        return str(status)
 
 
 def _first_container(pod: Obj) -> str:

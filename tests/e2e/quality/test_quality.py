@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+import grpc
 import pytest
 from aiohttp import web
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agent.kube import client as kclient
 from agent.quality import actions
@@ -224,6 +227,71 @@ async def test_http_and_tcp_probes_on_the_pod_ip(namespace: Namespace) -> None:
         gs = await wait_gs(namespace, "gs-0", "http failing",
                            lambda g: g["spec"].get("updatePriority") == 1)  # fmt: skip
         assert condition(gs, "http")["status"] == "False"
+
+
+@contextlib.asynccontextmanager
+async def health_server(host: str, port: int) -> AsyncIterator[health_aio.HealthServicer]:
+    """The reference grpc.aio health server (grpc_health.v1), on the pod's own IP."""
+    servicer = health_aio.HealthServicer()
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    try:
+        yield servicer
+    finally:
+        await server.stop(None)
+
+
+@pytest.mark.usefixtures("agent")
+async def test_grpc_probe_on_the_pod_ip(namespace: Namespace) -> None:
+    serving = health_pb2.HealthCheckResponse.SERVING
+    to_maintaining = {"state": True, "result": "SERVING", "opsState": "Maintaining"}
+    to_wtbd = {"state": False, "result": "NOT_SERVING", "opsState": "WaitToBeDeleted"}
+    unknown = {"state": False, "result": "SERVICE_UNKNOWN", "labels": {"health-other": "unknown"}}
+    health = {"name": "health", "grpc": {"port": 17072, "service": "game"}, **FAST,
+              "failureThreshold": 1, "serviceQualityAction": [to_maintaining, to_wtbd]}  # fmt: skip
+    other = {"name": "other", "grpc": {"port": 17072, "service": "missing"}, **FAST,
+             "failureThreshold": 1, "serviceQualityAction": [unknown]}  # fmt: skip
+    template = {"metadata": {"labels": {"app": "gs"}},
+                "spec": {"containers": [{"name": "main", "image": "game:1"}]}}  # fmt: skip
+    await namespace.create_set(
+        "gs", 1, gameServerTemplate=template, serviceQualities=[health, other]
+    )
+    await namespace.wait_servers("gs", {0})
+    ip = str((await namespace.pods("gs"))["gs-0"]["status"]["podIP"])
+
+    # Nothing listens yet: a failure with an empty result, which no action matches.
+    gs = await wait_gs(namespace, "gs-0", "health unreachable",
+                       lambda g: condition(g, "health").get("status") == "False")  # fmt: skip
+    assert condition(gs, "health")["result"] == ""
+    assert gs["spec"]["opsState"] == "None"
+    async with health_server(ip, 17072) as servicer:
+        await servicer.set("game", serving)
+        gs = await wait_gs(namespace, "gs-0", "SERVING -> Maintaining",
+                           lambda g: g["spec"]["opsState"] == "Maintaining")  # fmt: skip
+        assert condition(gs, "health")["status"] == "True"
+        assert condition(gs, "health")["result"] == "SERVING"
+        gs = await wait_gs(
+            namespace,
+            "gs-0",
+            "unknown service",
+            lambda g: g["metadata"].get("labels", {}).get("health-other"),
+        )
+        assert condition(gs, "other")["result"] == "SERVICE_UNKNOWN"
+        assert condition(gs, "other")["status"] == "False"
+
+        await servicer.set("game", health_pb2.HealthCheckResponse.NOT_SERVING)
+        gs = await wait_gs(namespace, "gs-0", "NOT_SERVING -> WaitToBeDeleted",
+                           lambda g: g["spec"]["opsState"] == "WaitToBeDeleted")  # fmt: skip
+        assert condition(gs, "health")["status"] == "False"
+        assert condition(gs, "health")["result"] == "NOT_SERVING"
+        record = gs["metadata"]["annotations"][actions.RECORD_ANNOTATION]
+        assert '"result":"NOT_SERVING"' in record
+
+        await servicer.set("game", serving)
+        await wait_gs(namespace, "gs-0", "SERVING again -> Maintaining",
+                      lambda g: g["spec"]["opsState"] == "Maintaining")  # fmt: skip
 
 
 async def test_a_replica_probes_only_its_own_node(
