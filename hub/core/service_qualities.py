@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
 from gamefleet.v1 import gameserverset_pb2
@@ -10,6 +10,17 @@ from gamefleet.v1 import gameserverset_pb2
 from . import documents, errors, paths, pod_template, values
 
 MAX_PORT = 65535
+
+PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
+"""A Kubernetes probe's handlers, by their JSON names; a probe sets exactly one."""
+# The handlers the contract's ServiceQuality message carries. `grpc` is checked here once the
+# message has a `grpc` field; until then a document naming it is refused as an unknown field.
+_CARRIED = tuple(
+    name
+    for name in PROBE_HANDLERS
+    if name in gameserverset_pb2.ServiceQuality.DESCRIPTOR.fields_by_camelcase_name
+)
+_GRPC_FIELDS = ("port", "service")
 
 
 def service_qualities_problems(
@@ -50,32 +61,24 @@ def _probe_problems(
     quality: gameserverset_pb2.ServiceQuality, path: str
 ) -> list[errors.FieldError]:
     problems: list[errors.FieldError] = []
-    handlers = [
-        json_name
-        for json_name, present in (
-            ("exec", quality.HasField("exec")),
-            ("httpGet", quality.HasField("http_get")),
-            ("tcpSocket", quality.HasField("tcp_socket")),
-        )
-        if present
-    ]
+    set_fields = {field.json_name: value for field, value in quality.ListFields()}
+    handlers = [name for name in PROBE_HANDLERS if name in set_fields]
     if len(handlers) != 1:
         found = ", ".join(handlers) if handlers else "none"
         problems.append(
             errors.FieldError(
-                path, f"must set exactly one of exec, httpGet, tcpSocket (found {found})"
+                path, f"must set exactly one of {', '.join(_CARRIED)} (found {found})"
             )
         )
-    if quality.HasField("exec"):
-        problems += _exec_problems(documents.to_document(quality.exec), paths.child(path, "exec"))
-    if quality.HasField("http_get"):
-        problems += _port_problems(
-            documents.to_document(quality.http_get), paths.child(path, "httpGet")
-        )
-    if quality.HasField("tcp_socket"):
-        problems += _port_problems(
-            documents.to_document(quality.tcp_socket), paths.child(path, "tcpSocket")
-        )
+    for name in handlers:
+        handler = documents.to_document(set_fields[name])
+        handler_path = paths.child(path, name)
+        if name == "exec":
+            problems += _exec_problems(handler, handler_path)
+        elif name == "grpc":
+            problems += grpc_problems(handler, handler_path)
+        else:
+            problems += _port_problems(handler, handler_path)
     numbers = (
         (
             "initialDelaySeconds",
@@ -121,6 +124,29 @@ def _port_problems(handler: dict[str, Any], path: str) -> list[errors.FieldError
     if isinstance(port, str) and port:
         return []
     return [errors.FieldError(port_path, "must be a port number or a container port name")]
+
+
+def grpc_problems(handler: Mapping[str, Any], path: str) -> list[errors.FieldError]:
+    """Check a `grpc` probe handler: `port` (a number, required) and `service` (optional)."""
+    problems = [
+        errors.FieldError(paths.child(path, key), "unknown field")
+        for key in handler
+        if key not in _GRPC_FIELDS
+    ]
+    port = handler.get("port")
+    port_path = paths.child(path, "port")
+    if port is None:
+        problems.append(errors.FieldError(port_path, "is required"))
+    elif isinstance(port, bool) or not isinstance(port, int):
+        problems.append(
+            errors.FieldError(port_path, "must be a port number (a gRPC probe takes no port name)")
+        )
+    elif not 1 <= port <= MAX_PORT:
+        problems.append(errors.FieldError(port_path, f"{port} must be between 1 and {MAX_PORT}"))
+    service = handler.get("service")
+    if service is not None and not isinstance(service, str):
+        problems.append(errors.FieldError(paths.child(path, "service"), "must be a string"))
+    return problems
 
 
 def _action_problems(
