@@ -14,7 +14,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from agent.core import model, reserve_ids, scaling, state, status, updates, wire
+from agent.core import claims, model, reserve_ids, scaling, state, status, updates, wire
 from agent.kube import client as kclient
 from agent.kube import resources
 from agent.kube.cache import Key, rv_of
@@ -402,6 +402,8 @@ class _Run:
         await self._ignore_missing(self.kube.delete(resources.POD, self.namespace, name, uid=uid))
         self.expect.deleted(self.o._pods, (self.namespace, name), uid)
         _log.info("deleted pod %s/%s (%s)", self.namespace, name, reason)
+        if not recreate:
+            await self._delete_claims(name)
 
     async def _ignore_missing(self, call: Awaitable[Obj]) -> Obj | None:
         """Run a write; a 404 (gone already) or 409 (uid changed) means nothing to do."""
@@ -433,6 +435,7 @@ class _Run:
         pod_spec = copy.deepcopy(self.template.get("spec") or {})
         pod_spec["hostname"] = name
         pod_spec["subdomain"] = views.service_name(self.gss)
+        claims.mount_claims(pod_spec, views.spec(self.gss), name)
         overrides = {c.name: c.image for c in views.image_overrides(gs)}
         for container in pod_spec.get("containers") or []:
             if container.get("name") in overrides:
@@ -463,6 +466,32 @@ class _Run:
             "blockOwnerDeletion": True,
         }
 
+    async def _create_claims(self, server: str) -> None:
+        """The server's volume claims, before its pod (an existing claim is kept: a recreated
+        pod gets the same volumes)."""
+        spec = views.spec(self.gss)
+        owner = self._owner_ref() if claims.retention(spec).when_deleted == claims.DELETE else None
+        for template in claims.templates(spec):
+            body = claims.claim_body(
+                template, server, self.namespace, {wire.OWNER_GSS: self.name}, owner
+            )
+            try:
+                await self.kube.create(resources.PERSISTENT_VOLUME_CLAIM, self.namespace, body)
+            except kclient.ApiError as exc:
+                if not exc.conflict:
+                    raise
+
+    async def _delete_claims(self, server: str) -> None:
+        """Under `whenScaled: Delete`, the claims of a server scaled away (Kubernetes keeps a
+        claim in use until its pod is gone)."""
+        spec = views.spec(self.gss)
+        if claims.retention(spec).when_scaled != claims.DELETE:
+            return
+        for claim in claims.claim_names(spec, server):
+            await self._ignore_missing(
+                self.kube.delete(resources.PERSISTENT_VOLUME_CLAIM, self.namespace, claim)
+            )
+
     async def _create(self, ordinal: int) -> None:
         name = state.game_server_name(self.name, ordinal)
         gs = self.gs.get(ordinal)
@@ -487,6 +516,7 @@ class _Run:
                 await self.o._network.report_unavailable(self.gss, str(exc))
             return
         try:
+            await self._create_claims(name)
             pod = await self.kube.create(resources.POD, self.namespace, body)
         except BaseException as exc:
             if self.o._network is not None:

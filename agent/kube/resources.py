@@ -44,6 +44,7 @@ CRD = Resource(
     "apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition", False
 )
 SERVICE = Resource("v1", "services", "Service")
+PERSISTENT_VOLUME_CLAIM = Resource("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 NODE = Resource("v1", "nodes", "Node", False)
 INGRESS = Resource("networking.k8s.io/v1", "ingresses", "Ingress")
 # AmazonWebServices-NLB: the AWS controllers' custom resources (served only where installed).

@@ -1,0 +1,131 @@
+"""volumeClaimTemplates: a claim per game server made before its pod, kept across pod
+recreation, and persistentVolumeClaimRetentionPolicy on scale-down and set deletion. (No
+volume is provisioned on the local clusters, so the pods wait Pending: the claims and the pods'
+volumes are what is checked.)"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from agent.kube import client as kclient
+from agent.kube import resources
+
+from .harness import eventually
+
+if TYPE_CHECKING:
+    from .harness import Namespace
+
+Obj = dict[str, Any]
+DATA = {
+    "metadata": {"name": "data", "labels": {"tier": "ssd"}},
+    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+}
+
+
+def _template() -> Obj:
+    return {
+        "metadata": {"labels": {"app": "gs"}},
+        "spec": {"containers": [{"name": "main", "image": "game:1"}]},
+        "volumeClaimTemplates": [DATA],
+    }
+
+
+async def _claim(namespace: Namespace, name: str) -> Obj | None:
+    try:
+        return await namespace.kube.get(resources.PERSISTENT_VOLUME_CLAIM, namespace.name, name)
+    except kclient.ApiError as exc:
+        if exc.not_found:
+            return None
+        raise
+
+
+async def _create(namespace: Namespace, replicas: int, policy: Obj | None = None) -> None:
+    spec: Obj = {"replicas": replicas, "gameServerTemplate": _template()}
+    if policy:
+        spec["persistentVolumeClaimRetentionPolicy"] = policy
+    await namespace.kube.create(
+        resources.GAME_SERVER_SET,
+        namespace.name,
+        {
+            "apiVersion": "game.kruise.io/v1alpha1",
+            "kind": "GameServerSet",
+            "metadata": {"name": "gs", "namespace": namespace.name},
+            "spec": spec,
+        },
+    )
+
+
+async def _pods_exist(namespace: Namespace, names: set[str]) -> dict[str, Obj]:
+    found: dict[str, Obj] = {}
+
+    async def check() -> bool:
+        found.clear()
+        found.update(await namespace.pods("gs"))
+        return set(found) == names
+
+    await eventually(check, 30.0, f"pods {sorted(names)}")
+    return found
+
+
+@pytest.mark.usefixtures("agent")
+async def test_claims_per_server_kept_across_recreation_and_by_default_on_scale_down(
+    namespace: Namespace,
+) -> None:
+    await _create(namespace, 2)
+    pods = await _pods_exist(namespace, {"gs-0", "gs-1"})
+    for name, pod in pods.items():
+        claim = await _claim(namespace, f"data-{name}")
+        assert claim is not None
+        assert claim["metadata"]["labels"] == {"tier": "ssd", "game.kruise.io/owner-gss": "gs"}
+        assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+        assert "ownerReferences" not in claim["metadata"]  # whenDeleted: Retain
+        assert {"name": "data", "persistentVolumeClaim": {"claimName": f"data-{name}"}} in pod[
+            "spec"
+        ]["volumes"]
+    first = (await _claim(namespace, "data-gs-0") or {})["metadata"]["uid"]
+
+    old = pods["gs-0"]["metadata"]["uid"]
+    await namespace.delete_pod("gs-0")
+
+    async def recreated() -> bool:
+        pod = (await namespace.pods("gs")).get("gs-0")
+        return pod is not None and pod["metadata"]["uid"] != old
+
+    await eventually(recreated, 30.0, "gs-0 recreated")
+    assert (await _claim(namespace, "data-gs-0") or {})["metadata"]["uid"] == first
+
+    # whenScaled: Retain — the claim of a server scaled away stays, and comes back with it.
+    kept = (await _claim(namespace, "data-gs-1") or {})["metadata"]["uid"]
+    await namespace.scale("gs", 1)
+    await _pods_exist(namespace, {"gs-0"})
+    await namespace.scale("gs", 2)
+    await _pods_exist(namespace, {"gs-0", "gs-1"})
+    assert (await _claim(namespace, "data-gs-1") or {})["metadata"]["uid"] == kept
+
+
+@pytest.mark.usefixtures("agent")
+async def test_retention_delete_on_scale_down_and_with_the_set(namespace: Namespace) -> None:
+    await _create(namespace, 2, {"whenScaled": "Delete", "whenDeleted": "Delete"})
+    await _pods_exist(namespace, {"gs-0", "gs-1"})
+    claim = await _claim(namespace, "data-gs-0")
+    assert claim is not None
+    owner = claim["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"]) == ("GameServerSet", "gs")
+
+    await namespace.scale("gs", 1)
+
+    async def scaled_claim_gone() -> bool:
+        return await _claim(namespace, "data-gs-1") is None
+
+    await eventually(scaled_claim_gone, 30.0, "data-gs-1 deleted with its ordinal")
+    assert await _claim(namespace, "data-gs-0") is not None
+
+    # whenDeleted: Delete — the claims go with the set (the garbage collector follows the owner).
+    await namespace.kube.delete(resources.GAME_SERVER_SET, namespace.name, "gs")
+
+    async def claims_gone() -> bool:
+        return await _claim(namespace, "data-gs-0") is None
+
+    await eventually(claims_gone, 60.0, "data-gs-0 deleted with the set")
