@@ -290,6 +290,20 @@ def test_schema_rejects(path: str, value: Any) -> None:
     assert validate(schema("GameServerSet"), manifest) != []
 
 
+def test_every_probe_handler_is_in_the_schema() -> None:
+    manifest: Any = yaml.safe_load(yaml.safe_dump(OKG_MANIFEST))
+    manifest["spec"]["serviceQualities"] = [
+        {"name": "e", "exec": {"command": ["true"]}},
+        {"name": "h", "httpGet": {"path": "/q", "port": "http"}},
+        {"name": "t", "tcpSocket": {"port": 7000}},
+        {"name": "g", "grpc": {"port": 9090, "service": "game"}},
+    ]
+    assert validate(schema("GameServerSet"), manifest) == []
+    qualities = at(schema("GameServerSet"), "spec.serviceQualities.[]")
+    for handler in ("exec", "httpGet", "tcpSocket", "grpc"):
+        assert qualities["properties"][handler]["type"] == "object"
+
+
 def test_ops_state_is_a_free_string_and_priorities_int_or_string() -> None:
     gs = {"spec": {"opsState": "Busy", "updatePriority": "20", "deletionPriority": 5}}
     assert validate(schema("GameServer"), gs) == []
