@@ -1,6 +1,6 @@
 """Benchmark of service-quality probing on one local cluster; prints one JSON object per figure.
 
-python -m bench.quality_bench [--replicas 1000] [--kinds exec,http] [--window 30]
+python -m bench.quality_bench [--replicas 1000] [--kinds exec,http,tcp,grpc] [--window 30]
 
 Per probe type: N game servers, each probed every 3 s (`periodSeconds: 3`, initial delay 0),
 with OKG-style actions (`idle` -> WaitToBeDeleted, `playing` -> None). Figures: the agent's CPU
@@ -13,6 +13,10 @@ counts come from its /metrics (`gamefleet_agent_quality`), CPU from /proc.
   own; the benchmark rewrites the file.
 - http: one aiohttp server on 0.0.0.0 answers every pod IP (127.x addresses reach it); the body
   for a pod is looked up by the address the connection arrived at.
+- grpc: one grpc.aio health server (grpc_health.v1) per pod, bound to the pod's IP as soon as
+  the pod has one (a gRPC handler cannot tell which address a call arrived at); `SERVING` ->
+  None, `NOT_SERVING` -> WaitToBeDeleted, `failureThreshold: 1` so a change takes one probe as
+  with http. A pod probed before its server is bound reports a failure first.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ import urllib.request
 import uuid
 from typing import Any
 
+import grpc
 from aiohttp import web
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agent.kube import client as kclient
 from agent.kube import crds, resources
@@ -44,6 +51,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 EXEC = resources.Resource("kwok.x-k8s.io/v1alpha1", "execs", "Exec")
 NAMESPACE = resources.Resource("v1", "namespaces", "Namespace", False)
 HTTP_PORT = 17090
+GRPC_PORT = HTTP_PORT + 2
 
 
 def _metrics(port: int) -> dict[str, float]:
@@ -70,6 +78,40 @@ def _failing(gs: kclient.Obj) -> bool:
     return any(c.get("status") == "False" for c in conds)
 
 
+class HealthServers:
+    """A grpc.aio health server on each pod IP of a namespace, started as the IPs appear."""
+
+    def __init__(self, kube: kclient.KubeClient, namespace: str, n: int) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.n = n
+        self.servers: dict[str, tuple[grpc.aio.Server, health_aio.HealthServicer]] = {}
+
+    async def bind_all(self) -> None:
+        """Poll the pods until every one of the n has a server on its IP."""
+        while len(self.servers) < self.n:
+            listed = await self.kube.request("GET", resources.POD.collection(self.namespace))
+            for pod in listed.get("items") or []:
+                ip = str((pod.get("status") or {}).get("podIP") or "")
+                if ip and ip not in self.servers:
+                    servicer = health_aio.HealthServicer()  # "" is SERVING from the start
+                    server = grpc.aio.server()
+                    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+                    server.add_insecure_port(f"{ip}:{GRPC_PORT}")
+                    await server.start()
+                    self.servers[ip] = (server, servicer)
+            await asyncio.sleep(1.0)
+
+    async def set(self, ip: str, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else (
+            health_pb2.HealthCheckResponse.NOT_SERVING
+        )  # fmt: skip
+        await self.servers[ip][1].set("", status)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(server.stop(None) for server, _ in self.servers.values()))
+
+
 def _result(gs: kclient.Obj) -> str | None:
     for cond in (gs.get("status") or {}).get("serviceQualitiesConditions") or []:
         if cond.get("name") == "idle":
@@ -89,8 +131,15 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
     names = [f"bench-{i}" for i in range(n)]
     runner: web.AppRunner | None = None
     tcp_server: asyncio.Server | None = None
+    health: HealthServers | None = None
+    binding: asyncio.Task[None] | None = None
     agent: subprocess.Popen[bytes] | None = None
-    params = {"replicas": n, "probe": kind, "period_s": 3, "nodes": 3, "kwok": True}
+    params: dict[str, Any] = {"replicas": n, "probe": kind, "period_s": 3, "nodes": 3, "kwok": True}
+    actions = [
+        {"state": True, "result": "idle", "opsState": "WaitToBeDeleted"},
+        {"state": True, "result": "playing", "opsState": "None"},
+    ]
+    reported = "SERVING" if kind == "grpc" else None  # the result every GameServer must show
     try:
         if kind == "exec":
             sem = asyncio.Semaphore(32)
@@ -108,7 +157,15 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
         elif kind == "tcp":
             tcp_server = await asyncio.start_server(_close, "0.0.0.0", HTTP_PORT + 1)
             probe = {"tcpSocket": {"port": HTTP_PORT + 1}}
-        else:
+        elif kind == "grpc":
+            health = HealthServers(kube, namespace, n)
+            probe = {"grpc": {"port": GRPC_PORT}, "failureThreshold": 1}
+            params["failure_threshold"] = 1
+            actions = [
+                {"state": False, "result": "NOT_SERVING", "opsState": "WaitToBeDeleted"},
+                {"state": True, "result": "SERVING", "opsState": "None"},
+            ]
+        elif kind == "http":
 
             async def handle(request: web.Request) -> web.Response:
                 sock = request.transport.get_extra_info("sockname") if request.transport else None
@@ -120,12 +177,11 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
             await runner.setup()
             await web.TCPSite(runner, "0.0.0.0", HTTP_PORT).start()
             probe = {"httpGet": {"path": "/quality", "port": HTTP_PORT}}
+        else:
+            raise ValueError(f"unknown probe kind {kind!r}")
         quality = {
             "name": "idle", **probe, "initialDelaySeconds": 0, "periodSeconds": 3,
-            "serviceQualityAction": [
-                {"state": True, "result": "idle", "opsState": "WaitToBeDeleted"},
-                {"state": True, "result": "playing", "opsState": "None"},
-            ],
+            "serviceQualityAction": actions,
         }  # fmt: skip
         port = _free_port()
         log = root / "agent.log"
@@ -137,13 +193,18 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
                      "gameServerTemplate": {"spec": {"containers": [
                          {"name": "main", "image": "game:1"}]}}}})  # fmt: skip
         began = time.monotonic()
+        if health is not None:
+            binding = asyncio.create_task(health.bind_all())
         while True:
             items = await _list_gs(kube, namespace)
-            reported = sum(1 for g in items if _result(g) is not None)
-            if reported == n:
+            results = [_result(g) for g in items]
+            done = sum(1 for r in results if r is not None and reported in (None, r))
+            if done == n:
                 break
+            if binding is not None and binding.done():
+                binding.result()  # raises what stopped the servers from binding
             if time.monotonic() - began > args.timeout:
-                raise TimeoutError(f"{reported}/{n} GameServers report an outcome")
+                raise TimeoutError(f"{done}/{n} GameServers report an outcome")
             await asyncio.sleep(2.0)
         emit("create to every GameServer reporting its probe", time.monotonic() - began, "s",
               **params)  # fmt: skip
@@ -157,6 +218,8 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
             return (m1.get(key, 0.0) - m0.get(key, 0.0)) / span
 
         window = {**params, "window_s": round(span, 1), "targets": m1.get("targets")}
+        if kind == "grpc":
+            window["grpc_channels"] = m1.get("grpc_channels")
         emit("agent CPU, steady probing", (c1 - c0) / span, "cores", **window)
         emit("agent API requests per second", rate("api_requests"), "1/s", **window)
         emit("agent API writes per second", rate("writes"), "1/s", **window)
@@ -176,6 +239,9 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
                     tmp = root / name / "state.tmp"
                     tmp.write_text(text)
                     tmp.replace(root / name / "state")
+                elif health is not None:
+                    pod = await kube.get(resources.POD, namespace, name)
+                    await health.set(str(pod["status"]["podIP"]), text == "playing")
                 else:
                     pod = await kube.get(resources.POD, namespace, name)
                     bodies[str(pod["status"]["podIP"])] = text
@@ -205,6 +271,12 @@ async def run_kind(kind: str, args: argparse.Namespace, kubeconfig: str) -> None
             await runner.cleanup()
         if tcp_server is not None:
             tcp_server.close()
+        if binding is not None:
+            binding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await binding
+        if health is not None:
+            await health.stop()
         with contextlib.suppress(kclient.ApiError):
             await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
         await kube.close()
@@ -221,7 +293,8 @@ async def bench(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--replicas", type=int, default=1000)
-    parser.add_argument("--kinds", default="exec,http", help="comma-separated: exec, http, tcp")
+    kinds = "comma-separated: exec, http, tcp, grpc"
+    parser.add_argument("--kinds", default="exec,http", help=kinds)
     parser.add_argument("--window", type=float, default=30.0, help="steady-state seconds")
     parser.add_argument("--samples", type=int, default=5, help="latency samples (x2 each)")
     parser.add_argument("--timeout", type=float, default=300.0)
