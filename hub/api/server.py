@@ -31,6 +31,7 @@ from grpc_reflection.v1alpha import reflection
 from hub import store as store_factory
 from hub.core.health import HealthPolicy
 from hub.federation.federation import Federation
+from hub.registry.assignments import AssignmentRegistry
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import FleetRegistry
 from hub.store import interface as store_api
@@ -149,7 +150,13 @@ class Hub:
             self.gate.leader = state.leader
             log.info("leadership: leader=%s (this hub %s)", state.leader, elector.identity)
             if state.is_leader and self.gate.federation is None:
-                federation = Federation(self.fleets, self.clusters, self.config.health)
+                assert self.store is not None
+                federation = Federation(
+                    self.fleets,
+                    self.clusters,
+                    self.config.health,
+                    assignments=AssignmentRegistry(self.store),
+                )
                 await federation.start()
                 self.gate.federation = federation
                 self._leading.set()

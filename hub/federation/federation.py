@@ -21,6 +21,7 @@ from hub.core import assignment, desired_sets, fleet_status, health, rollout, se
 from hub.core.desired_sets import SetKey
 from hub.core.placement import Placement
 from hub.registry import codec
+from hub.registry.assignments import AssignmentRegistry
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import FleetRegistry
 from hub.store import interface as store_api
@@ -55,9 +56,14 @@ class Federation:
         policy: health.HealthPolicy,
         clock: Clock = time.monotonic,
         tick: float = 0.5,
+        assignments: AssignmentRegistry | None = None,
     ) -> None:
         self._fleet_registry = fleets
         self._cluster_registry = clusters
+        self._assignment_registry = assignments
+        # Assignments to write (None: forget the fleet's), drained by _persist_loop.
+        self._unsaved: dict[SetKey, dict[str, int] | None] = {}
+        self._unsaved_changed = asyncio.Event()
         self.policy = policy
         self._clock = clock
         self._tick = tick
@@ -86,12 +92,20 @@ class Federation:
         self._fleets = {_key(f): f for f in fleets}
         clusters, clusters_at = await self._cluster_registry.list_at()
         self._clusters = {c.metadata.name: c for c in clusters}
+        if self._assignment_registry is not None:
+            self._previous = await self._assignment_registry.load()
         self._tasks = [
             asyncio.create_task(self._follow_fleets(fleets_at + 1), name="follow-fleets"),
             asyncio.create_task(self._follow_clusters(clusters_at + 1), name="follow-clusters"),
             asyncio.create_task(self._tick_health(), name="health"),
             asyncio.create_task(self._reconcile_loop(), name="reconcile"),
         ]
+        if self._assignment_registry is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._persist_loop(self._assignment_registry), name="persist-assignments"
+                )
+            )
         self._mark()
 
     async def stop(self) -> None:
@@ -103,6 +117,19 @@ class Federation:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self._flush_assignments()
+
+    async def _flush_assignments(self) -> None:
+        """On a graceful stop, write what the persist loop had not written yet."""
+        registry, batch, self._unsaved = self._assignment_registry, self._unsaved, {}
+        if registry is None or not batch:
+            return
+        try:
+            async with asyncio.timeout(5.0):
+                for key, assigned in batch.items():
+                    await self._write_assignment(registry, key, assigned)
+        except Exception:
+            log.exception("saving %d assignments at stop", len(batch))
 
     # -- agents ----------------------------------------------------------------------------
 
@@ -402,7 +429,8 @@ class Federation:
         """The set each cluster should hold for fleet ``key`` (none when the fleet is gone)."""
         fleet = self._fleets.get(key)
         if fleet is None:
-            self._previous.pop(key, None)
+            if self._previous.pop(key, None) is not None:
+                self._persist(key, None)
             return {}
         placement = self._assign(fleet)
         self._placements[key] = (
@@ -410,7 +438,10 @@ class Federation:
             self._cluster_state_version,
             placement,
         )
-        self._previous[key] = placement.replicas_by_cluster()
+        assigned = placement.replicas_by_cluster()
+        if self._previous.get(key) != assigned:
+            self._persist(key, assigned)
+        self._previous[key] = assigned
         rendered = {
             share.cluster: desired_sets.desired_set(fleet, share) for share in placement.assignments
         }
@@ -436,6 +467,39 @@ class Federation:
             )
         waiting = rollout.held_back(fleet, {c: s.hash for c, s in rendered.items()}, held, settled)
         return {cluster for cluster in waiting if cluster in self._sessions}
+
+    def _persist(self, key: SetKey, assigned: dict[str, int] | None) -> None:
+        if self._assignment_registry is not None:
+            self._unsaved[key] = dict(assigned) if assigned is not None else None
+            self._unsaved_changed.set()
+
+    async def _persist_loop(self, registry: AssignmentRegistry) -> None:
+        """Write the assignments that changed, latest value per fleet, off the reconcile path.
+        An entry leaves the queue only once written (or replaced by a newer one meanwhile), so
+        a cancelled or failed write is retried, at stop or here a second later."""
+        while True:
+            await self._unsaved_changed.wait()
+            self._unsaved_changed.clear()
+            while self._unsaved:
+                key = next(iter(self._unsaved))
+                assigned = self._unsaved[key]
+                try:
+                    await self._write_assignment(registry, key, assigned)
+                except Exception:
+                    log.exception("saving the assignment of %s/%s; retrying", *key)
+                    await asyncio.sleep(1.0)
+                    continue
+                if key in self._unsaved and self._unsaved[key] is assigned:
+                    del self._unsaved[key]
+
+    @staticmethod
+    async def _write_assignment(
+        registry: AssignmentRegistry, key: SetKey, assigned: dict[str, int] | None
+    ) -> None:
+        if assigned is None:
+            await registry.forget(key)
+        else:
+            await registry.save(key, assigned)
 
     async def _reconcile_loop(self) -> None:
         while True:

@@ -8,6 +8,7 @@ from google.protobuf import message
 
 FLEETS_PREFIX = "fleets/"
 CLUSTERS_PREFIX = "clusters/"
+ASSIGNMENTS_PREFIX = "assignments/"
 
 MessageT = TypeVar("MessageT", bound=message.Message)
 
@@ -22,6 +23,10 @@ def fleet_prefix(namespace: str) -> str:
 
 def cluster_key(name: str) -> str:
     return f"{CLUSTERS_PREFIX}{name}"
+
+
+def assignment_key(namespace: str, name: str) -> str:
+    return f"{ASSIGNMENTS_PREFIX}{namespace}/{name}"
 
 
 def encode(msg: message.Message) -> bytes:

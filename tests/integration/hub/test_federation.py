@@ -143,6 +143,46 @@ async def test_hub_restart_rebuilds_status_and_sends_no_change(tmp_path: Path) -
         await hub.stop(grace=0)
 
 
+async def test_a_cluster_out_of_reach_across_a_hub_restart_keeps_its_share(
+    tmp_path: Path,
+) -> None:
+    """The hub keeps each cluster's last assignment in its store: us-1 does not come back after
+    the restart, and still keeps its 3 when the fleet grows (nothing is moved onto eu-1 for
+    servers that may well be running where the hub cannot see)."""
+    hub = await start_hub(tmp_path / "hub.db")
+    address = f"127.0.0.1:{hub.port}"
+    eu = SimulatedAgent(address, "eu-1", heartbeat_interval=0.2)
+    us = SimulatedAgent(address, "us-1", heartbeat_interval=0.2)
+    try:
+        await eu.start()
+        await us.start()
+        async with grpc.aio.insecure_channel(address) as channel:
+            await _apply(fleet_pb2_grpc.FleetServiceStub(channel))
+        await eu.wait_for(lambda: eu.replicas("games", "arena") == 6)
+        await us.wait_for(lambda: us.replicas("games", "arena") == 3)
+        held = dict(eu.sets)
+        await eu.stop()
+        await us.stop()
+        await hub.stop(grace=0)
+
+        hub = await start_hub(tmp_path / "hub.db")
+        address = f"127.0.0.1:{hub.port}"
+        eu = SimulatedAgent(address, "eu-1", heartbeat_interval=0.2)
+        eu.sets = held
+        await eu.start()
+        await wait_phase(hub, "eu-1", "Ready")
+        await wait_phase(hub, "us-1", "Unknown")
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = fleet_pb2_grpc.FleetServiceStub(channel)
+            await stub.ScaleFleet(fleet_pb2.ScaleFleetRequest(ref=REF, replicas=12))
+            await eu.wait_for(lambda: eu.replicas("games", "arena") == 9)
+            status = (await stub.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))).status
+        assert {c.cluster: c.desired_replicas for c in status.clusters} == {"eu-1": 9, "us-1": 3}
+    finally:
+        await eu.stop()
+        await hub.stop(grace=0)
+
+
 async def test_silent_cluster_turns_unknown_and_keeps_its_share(
     hub: Hub, fleets: fleet_pb2_grpc.FleetServiceAsyncStub, start_agent: StartAgent
 ) -> None:
