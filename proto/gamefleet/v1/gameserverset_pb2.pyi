@@ -380,6 +380,7 @@ class ServiceQuality(_message.Message):
     SUCCESS_THRESHOLD_FIELD_NUMBER: _builtins.int
     FAILURE_THRESHOLD_FIELD_NUMBER: _builtins.int
     SERVICE_QUALITY_ACTION_FIELD_NUMBER: _builtins.int
+    GRPC_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     container_name: _builtins.str
     permanent: _builtins.bool
@@ -396,6 +397,10 @@ class ServiceQuality(_message.Message):
     def tcp_socket(self) -> _struct_pb2.Struct: ...
     @_builtins.property
     def service_quality_action(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceQualityAction]: ...
+    @_builtins.property
+    def grpc(self) -> _struct_pb2.Struct:
+        """A gRPC health check (grpc.health.v1): {port, service}."""
+
     def __init__(
         self,
         *,
@@ -411,10 +416,11 @@ class ServiceQuality(_message.Message):
         success_threshold: _builtins.int | None = ...,
         failure_threshold: _builtins.int | None = ...,
         service_quality_action: _abc.Iterable[Global___ServiceQualityAction] | None = ...,
+        grpc: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_failure_threshold", b"_failure_threshold", "_initial_delay_seconds", b"_initial_delay_seconds", "_period_seconds", b"_period_seconds", "_success_threshold", b"_success_threshold", "_timeout_seconds", b"_timeout_seconds", "exec", b"exec", "failure_threshold", b"failure_threshold", "http_get", b"http_get", "initial_delay_seconds", b"initial_delay_seconds", "period_seconds", b"period_seconds", "success_threshold", b"success_threshold", "tcp_socket", b"tcp_socket", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_failure_threshold", b"_failure_threshold", "_initial_delay_seconds", b"_initial_delay_seconds", "_period_seconds", b"_period_seconds", "_success_threshold", b"_success_threshold", "_timeout_seconds", b"_timeout_seconds", "exec", b"exec", "failure_threshold", b"failure_threshold", "grpc", b"grpc", "http_get", b"http_get", "initial_delay_seconds", b"initial_delay_seconds", "period_seconds", b"period_seconds", "success_threshold", b"success_threshold", "tcp_socket", b"tcp_socket", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_failure_threshold", b"_failure_threshold", "_initial_delay_seconds", b"_initial_delay_seconds", "_period_seconds", b"_period_seconds", "_success_threshold", b"_success_threshold", "_timeout_seconds", b"_timeout_seconds", "container_name", b"container_name", "exec", b"exec", "failure_threshold", b"failure_threshold", "http_get", b"http_get", "initial_delay_seconds", b"initial_delay_seconds", "name", b"name", "period_seconds", b"period_seconds", "permanent", b"permanent", "service_quality_action", b"service_quality_action", "success_threshold", b"success_threshold", "tcp_socket", b"tcp_socket", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_failure_threshold", b"_failure_threshold", "_initial_delay_seconds", b"_initial_delay_seconds", "_period_seconds", b"_period_seconds", "_success_threshold", b"_success_threshold", "_timeout_seconds", b"_timeout_seconds", "container_name", b"container_name", "exec", b"exec", "failure_threshold", b"failure_threshold", "grpc", b"grpc", "http_get", b"http_get", "initial_delay_seconds", b"initial_delay_seconds", "name", b"name", "period_seconds", b"period_seconds", "permanent", b"permanent", "service_quality_action", b"service_quality_action", "success_threshold", b"success_threshold", "tcp_socket", b"tcp_socket", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__failure_threshold: _TypeAlias = _typing.Literal["failure_threshold"]  # noqa: Y015
     _WhichOneofArgType__failure_threshold: _TypeAlias = _typing.Literal["_failure_threshold", b"_failure_threshold"]  # noqa: Y015

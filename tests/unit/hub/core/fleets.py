@@ -78,6 +78,11 @@ FULL_FLEET: dict[str, Any] = {
                     "serviceQualityAction": [{"state": False, "updatePriority": "-5"}],
                 },
                 {"name": "tcp", "tcpSocket": {"port": "game"}},
+                {
+                    "name": "health",
+                    "grpc": {"port": 9090, "service": "game"},
+                    "serviceQualityAction": [{"state": False, "result": "NOT_SERVING"}],
+                },
             ],
             "updateStrategy": {
                 "type": "RollingUpdate",

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gamefleet.v1 import gameserverset_pb2
 
-from hub.core import errors, service_qualities, validation
+from hub.core import service_qualities, validation
 
 from .fleets import MINIMAL_FLEET, fleet, set_at
 
 SQ = "spec.template.serviceQualities"
-GRPC_CARRIED = "grpc" in gameserverset_pb2.ServiceQuality.DESCRIPTOR.fields_by_camelcase_name
 
 
 @pytest.mark.parametrize(
@@ -58,12 +56,6 @@ def test_a_probe_sets_exactly_one_handler(quality: dict[str, Any], found: str) -
     assert f"(found {found})" in problem.message
 
 
-@pytest.mark.xfail(
-    not GRPC_CARRIED,
-    reason="the contract's ServiceQuality (proto/) has no grpc field yet",
-    raises=errors.ValidationError,
-    strict=True,
-)
 def test_a_fleet_with_a_grpc_probe_without_a_port_names_the_field() -> None:
     good = {"name": "health", "grpc": {"port": 9090, "service": "game"}}
     bad = {"name": "bad", "grpc": {"service": "game"}}
