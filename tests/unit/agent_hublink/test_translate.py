@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gamefleet.v1 import agent_pb2, gameserver_pb2
 
+from agent.core import quality
 from agent.hublink import translate
 
 
@@ -93,3 +94,14 @@ def test_capacity_sums_node_allocatable() -> None:
         "257Gi",
         1610,
     )
+
+
+def test_a_grpc_probe_from_the_hub_keeps_an_integer_port() -> None:
+    sent = desired()
+    sent.spec.update({"serviceQualities": [
+        {"name": "health", "grpc": {"port": 9090, "service": "game"}}]})  # fmt: skip
+    obj = translate.set_object(sent)
+    (parsed,) = quality.parse_qualities(obj["spec"]["serviceQualities"])
+    assert (parsed.probe.kind, parsed.probe.port, parsed.probe.service) == (
+        quality.ProbeKind.GRPC, 9090, "game",
+    )  # fmt: skip
