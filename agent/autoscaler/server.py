@@ -44,7 +44,9 @@ class ScalerServer:
     async def start(self, port: int, host: str = "[::]") -> int:
         """Listen on host:port (0 picks a free port); returns the port. Raises RuntimeError
         when the port cannot be bound."""
-        server = grpc.aio.server()
+        # gRPC sets SO_REUSEPORT by default: a second agent on the same host would then share
+        # the port silently and answer for another cluster. Binding must be exclusive.
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         externalscaler_pb2_grpc.add_ExternalScalerServicer_to_server(self.scaler, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

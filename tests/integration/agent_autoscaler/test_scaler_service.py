@@ -225,3 +225,12 @@ async def test_stream_metric_spec_is_unimplemented(world: World) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stream.read()
     assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_the_port_is_exclusive(world: World) -> None:
+    other = server.ScalerServer(FakeCache(), FakeCache(), FakeCache())
+    try:
+        with pytest.raises(RuntimeError, match="Failed to bind"):
+            await other.start(world.server.port, host="127.0.0.1")
+    finally:
+        await other.stop(0)
