@@ -17,6 +17,7 @@ import socket
 import sys
 
 from agent import metrics
+from agent.autoscaler import server as scaler_server
 from agent.controllers import manager
 from agent.core.network import conf as network_conf
 from agent.core.network import hostport
@@ -64,6 +65,13 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-crds", action="store_true", help="do not apply the CRDs")
     parser.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
     parser.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
+    parser.add_argument(
+        "--scaler-port",
+        type=_port,
+        default=scaler_server.DEFAULT_PORT,
+        help="serve KEDA's external scaler (OKG's autoscaling hook) on this port "
+        f"(default: {scaler_server.DEFAULT_PORT}, as OKG; 0: off)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     parser.add_argument(
         "--host-port-range",
@@ -90,6 +98,16 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     hub.add_argument("--hub-cert-file", type=pathlib.Path, help="this cluster's certificate")
     hub.add_argument("--hub-key-file", type=pathlib.Path, help="this cluster's private key")
     hub.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return port
 
 
 def _port_range(text: str) -> tuple[int, int]:
@@ -166,7 +184,20 @@ async def _main(args: argparse.Namespace) -> int:
         "call",
     )
     metrics.serve(args.metrics_port)
+    # Every replica keeps the caches, so every replica answers KEDA (not only the leader).
+    scaler = (
+        scaler_server.ScalerServer(
+            controller.sets, controller.game_servers, controller.pods, namespace=args.namespace
+        )
+        if args.scaler_port
+        else None
+    )
     try:
+        if scaler is not None:
+            try:
+                await scaler.start(args.scaler_port)
+            except RuntimeError as exc:
+                raise SystemExit(f"error: --scaler-port: {exc}") from exc
         if args.skip_crds:
             pass
         elif not args.crds.is_file():
@@ -235,4 +266,6 @@ async def _main(args: argparse.Namespace) -> int:
         _log.info("stopped; %d API writes: %s", kube.writes.total(), kube.writes.as_dict())
         return 0
     finally:
+        if scaler is not None:
+            await scaler.stop()
         await kube.close()

@@ -59,7 +59,7 @@ def _start_agent(
     return subprocess.Popen(
         [sys.executable, "-m", "agent", "--kubeconfig", kubeconfig, "--namespace", namespace,
          "--lease-namespace", namespace, "--skip-crds", "--metrics-port", str(port),
-         "--log-level", "WARNING", *extra],
+         "--scaler-port", "0", "--log-level", "WARNING", *extra],
         cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
 

@@ -62,7 +62,7 @@ def up() -> None:
             ["agent", "run", "--kubeconfig", str(cluster.kubeconfig), "--namespace", "demo",
              "--id", f"demo-{cluster.name}", "--lease-namespace", "default",
              "--lease-name", "gamefleet-demo-agent", "--hub", HUB, "--cluster", cluster.name,
-             "--cluster-label", f"region={cluster.region}"],
+             "--cluster-label", f"region={cluster.region}", "--scaler-port", "0"],
         )  # fmt: skip
     asyncio.run(_watch([c.name for c in clusters]))
 

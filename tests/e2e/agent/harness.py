@@ -34,12 +34,14 @@ class AgentProcess:
         log: pathlib.Path,
         identity: str = "agent-0",
         lease_name: str = "gamefleet-agent",
+        scaler_port: int = 0,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log = log
         self.identity = identity
         self.lease_name = lease_name
+        self.scaler_port = scaler_port
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> AgentProcess:
@@ -47,7 +49,7 @@ class AgentProcess:
             sys.executable, "-m", "agent",
             "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
             "--lease-namespace", self.namespace, "--lease-name", self.lease_name,
-            "--id", self.identity, "--skip-crds",
+            "--id", self.identity, "--skip-crds", "--scaler-port", str(self.scaler_port),
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(

@@ -41,7 +41,7 @@ class Member:
             "--lease-namespace", self.namespace.name, "--lease-name", lease,
             "--id", f"{self.name}-agent", "--skip-crds",
             "--hub", hub, "--cluster", self.name, "--cluster-label", f"region={self.region}",
-            "--heartbeat-interval", AGENT_HEARTBEAT_S,
+            "--heartbeat-interval", AGENT_HEARTBEAT_S, "--scaler-port", "0",
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(

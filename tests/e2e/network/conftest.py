@@ -38,6 +38,7 @@ class NetworkAgent(AgentProcess):
             "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
             "--lease-namespace", self.namespace, "--lease-name", self.lease_name,
             "--id", self.identity, "--skip-crds", "--host-port-range", self.port_range,
+            "--scaler-port", "0",
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
