@@ -60,5 +60,5 @@ class Changes:
                     del self._followers[key]
 
     def following(self) -> int:
-        """How many followers are registered (for tests and metrics)."""
+        """How many followers are registered."""
         return sum(len(f) for f in self._followers.values())
