@@ -1,0 +1,49 @@
+"""What the federation counts for metrics: plain numbers, read at scrape time.
+
+The federation increments these in place (an integer addition per message); the metrics
+endpoint turns them into Prometheus families when scraped, so nothing of Prometheus runs on
+the federation's paths.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+
+# Upper bounds, in seconds, of the reconcile-duration histogram's buckets (+Inf is implied).
+RECONCILE_BUCKETS: tuple[float, ...] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+
+@dataclasses.dataclass
+class FederationStats:
+    """Counters of one federation (one leadership term), from its start."""
+
+    desired_messages: int = 0
+    status_deltas: int = 0
+    # Reconciles per bucket of RECONCILE_BUCKETS, not cumulative; the last entry is +Inf.
+    reconcile_counts: list[int] = dataclasses.field(
+        default_factory=lambda: [0] * (len(RECONCILE_BUCKETS) + 1)
+    )
+    reconcile_seconds: float = 0.0
+
+    def observe_reconcile(self, seconds: float) -> None:
+        self.reconcile_counts[bisect.bisect_left(RECONCILE_BUCKETS, seconds)] += 1
+        self.reconcile_seconds += seconds
+
+    def copy(self) -> FederationStats:
+        return dataclasses.replace(self, reconcile_counts=list(self.reconcile_counts))
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveCounts:
+    """How much live state the federation holds at one moment."""
+
+    fleets: int
+    sessions: int
+    # Registered clusters by (liveness phase, cordoned).
+    clusters: dict[tuple[str, bool], int]
+    # Game servers the agents report, by (state, opsState).
+    game_servers: dict[tuple[str, str], int]
+    stats: FederationStats
