@@ -5,7 +5,7 @@ The bottom layer of the hub: it knows bytes and keys, never fleets.
 
 from __future__ import annotations
 
-from . import _etcd_rpc, etcd, leader, sqlite, url
+from . import _etcd_rpc, etcd, leader, metered, sqlite, url
 from .interface import (
     CompactedError,
     ConflictError,
@@ -40,14 +40,23 @@ __all__ = [
 ]
 
 
-async def open_store(store_url: str) -> Store:
-    """Open the store named by ``store_url`` (see ``hub.store.url``); ValueError if malformed."""
+async def open_store(store_url: str, *, metrics: metered.StoreMetrics | None = None) -> Store:
+    """Open the store named by ``store_url`` (see ``hub.store.url``); ValueError if malformed.
+
+    With ``metrics``, every operation is counted and timed there, labelled with the backend.
+    """
     parsed = url.parse(store_url)
+    opened: Store
     if isinstance(parsed, url.SqliteUrl):
-        return await sqlite.SqliteStore.open(
+        opened = await sqlite.SqliteStore.open(
             parsed.path, synchronous=parsed.synchronous, history=parsed.history
         )
-    return etcd.EtcdStore(_etcd_rpc.EtcdRpc(parsed.endpoints), parsed.prefix)
+    else:
+        opened = etcd.EtcdStore(_etcd_rpc.EtcdRpc(parsed.endpoints), parsed.prefix)
+    if metrics is None:
+        return opened
+    backend = "sqlite" if isinstance(parsed, url.SqliteUrl) else "etcd"
+    return metered.MeteredStore(opened, backend, metrics)
 
 
 async def open_elector(store_url: str, identity: str, *, ttl: int = 5) -> LeaderElector:

@@ -6,10 +6,11 @@ import pathlib
 import uuid
 from typing import TYPE_CHECKING
 
+import prometheus_client
 import pytest
 
 from hub import store as store_pkg
-from hub.store import _etcd_rpc, etcd, sqlite
+from hub.store import _etcd_rpc, etcd, metered, sqlite
 
 from .etcd_server import EtcdMissingError, EtcdServer, etcd_binary
 
@@ -47,13 +48,18 @@ def etcd_store(server: EtcdServer, *, retry_timeout: float = 10.0) -> etcd.EtcdS
     return etcd.EtcdStore(rpc, f"/test-{uuid.uuid4().hex}/")
 
 
-@pytest.fixture(params=["sqlite", "etcd"])
+@pytest.fixture(params=["sqlite", "etcd", "metered-sqlite"])
 async def store(
     request: pytest.FixtureRequest, tmp_path: pathlib.Path
 ) -> AsyncIterator[store_pkg.Store]:
+    """Each backend, and the metrics wrapper around SQLite: it must keep the same contract."""
     opened: store_pkg.Store
     if request.param == "sqlite":
         opened = await sqlite.SqliteStore.open(str(tmp_path / "hub.db"))
+    elif request.param == "metered-sqlite":
+        metrics = metered.StoreMetrics(prometheus_client.CollectorRegistry())
+        inner = await sqlite.SqliteStore.open(str(tmp_path / "hub.db"))
+        opened = metered.MeteredStore(inner, "sqlite", metrics)
     else:
         opened = etcd_store(request.getfixturevalue("etcd_server"))
     yield opened
