@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
@@ -19,11 +20,28 @@ Behavior = Callable[[Any, Context], Any]
 Wrap = Callable[[Behavior], Behavior]
 
 
+def _as_generator(behavior: Behavior) -> Behavior:
+    """A streaming behavior as an async generator, so every wrapper can iterate it.
+
+    grpc.aio also takes a coroutine that answers with ``context.write`` (the health
+    servicer's Watch does); as a generator it yields nothing and its writes go out as before.
+    """
+    if not inspect.iscoroutinefunction(behavior):
+        return behavior
+
+    async def responses(request: Any, context: Context) -> AsyncIterator[Any]:
+        await behavior(request, context)
+        return
+        yield  # an async generator that yields nothing: the behavior wrote its answers
+
+    return responses
+
+
 def rewrap(
     handler: grpc.RpcMethodHandler[Any, Any], unary: Wrap, streaming: Wrap
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """The same handler with its behavior wrapped: ``unary`` for methods answering one
-    message, ``streaming`` for those answering a stream."""
+    message, ``streaming`` for those answering a stream (always given an async generator)."""
     serializers: dict[str, Any] = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
@@ -35,9 +53,9 @@ def rewrap(
         behavior = unary(cast(Behavior, handler.stream_unary))
         return grpc.stream_unary_rpc_method_handler(behavior, **serializers)
     if handler.unary_stream is not None:
-        behavior = streaming(cast(Behavior, handler.unary_stream))
+        behavior = streaming(_as_generator(cast(Behavior, handler.unary_stream)))
         return grpc.unary_stream_rpc_method_handler(behavior, **serializers)
     if handler.stream_stream is not None:
-        behavior = streaming(cast(Behavior, handler.stream_stream))
+        behavior = streaming(_as_generator(cast(Behavior, handler.stream_stream)))
         return grpc.stream_stream_rpc_method_handler(behavior, **serializers)
     return handler
