@@ -39,6 +39,24 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token-file", type=Path, help="bearer tokens of API users, one per line (token[,user])"
     )
+    parser.add_argument(
+        "--metrics-listen",
+        type=_listen_address,
+        default=os.environ.get("GAMEFLEET_METRICS_LISTEN"),
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics "
+        "(default: off; env GAMEFLEET_METRICS_LISTEN)",
+    )
+
+
+def _listen_address(text: str) -> str:
+    from hub.api import metrics
+
+    try:
+        metrics.parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 async def _serve(config: HubConfig) -> None:
@@ -50,6 +68,12 @@ async def _serve(config: HubConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if hub.metrics_port is not None:
+        # Before the listening line, which tells a supervisor the hub is up.
+        print(
+            f"hub metrics on http://{config.metrics_listen}/metrics (port {hub.metrics_port})",
+            flush=True,
+        )
     print(
         f"hub listening on {config.listen} (port {hub.port}), store {config.store_url}", flush=True
     )
@@ -60,6 +84,7 @@ async def _serve(config: HubConfig) -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
+    from hub.api.metrics import ListenError
     from hub.api.server import HubConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -72,8 +97,11 @@ def serve(args: argparse.Namespace) -> None:
         client_ca=args.client_ca,
         agent_listen=args.agent_listen,
         token_file=args.token_file,
+        metrics_listen=args.metrics_listen,
     )
     try:
         asyncio.run(_serve(config))
+    except ListenError as exc:
+        raise CliError(f"hub serve: --metrics-listen: {exc}") from exc
     except (ValueError, OSError, RuntimeError) as exc:
         raise CliError(f"hub serve: {exc}") from exc

@@ -31,12 +31,13 @@ from grpc_reflection.v1alpha import reflection
 from hub import store as store_factory
 from hub.core.health import HealthPolicy
 from hub.federation.federation import Federation
+from hub.federation.stats import LiveCounts
 from hub.registry.assignments import AssignmentRegistry
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import FleetRegistry
 from hub.store import interface as store_api
 
-from . import auth
+from . import auth, handlers, metrics
 from .agents import AgentServicer, no_identity
 from .clusters import ClusterServicer
 from .errors import ErrorInterceptor
@@ -70,6 +71,8 @@ class HubConfig:
     token_file: Path | None = None
     # The address other replicas and clients reach this hub at; default: the bound address.
     advertise: str | None = None
+    # HOST:PORT of a plain-HTTP /metrics endpoint (Prometheus); None serves no metrics.
+    metrics_listen: str | None = None
     health: HealthPolicy = dataclasses.field(default_factory=HealthPolicy)
 
 
@@ -89,15 +92,23 @@ class Hub:
         self.elector: store_factory.LeaderElector | None = None
         self._leadership_task: asyncio.Task[None] | None = None
         self._leading = asyncio.Event()
+        self.metrics: metrics.HubMetrics | None = None
+        self.metrics_port: int | None = None
 
     async def start(self) -> None:
-        self.store = await store_factory.open_store(self.config.store_url)
+        interceptors: list[handlers.Interceptor] = []
+        if self.config.metrics_listen is not None:
+            self.metrics = metrics.HubMetrics(self._live_counts)
+            self.metrics_port = self.metrics.serve(self.config.metrics_listen)
+            interceptors.append(self.metrics.interceptor())
+        self.store = await store_factory.open_store(
+            self.config.store_url, metrics=self.metrics.store if self.metrics else None
+        )
         clusters = self.clusters = ClusterRegistry(self.store)
         fleets = self.fleets = FleetRegistry(self.store)
         config = self.config
-        server = grpc.aio.server(
-            interceptors=[auth.interceptor(config.token_file, config.client_ca), ErrorInterceptor()]
-        )
+        interceptors += [auth.interceptor(config.token_file, config.client_ca), ErrorInterceptor()]
+        server = grpc.aio.server(interceptors=interceptors)
         fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleets, self.gate), server)
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
             ClusterServicer(clusters, self.gate), server
@@ -130,6 +141,10 @@ class Hub:
         self.elector = await store_factory.open_elector(self.config.store_url, identity)
         self._leadership_task = asyncio.create_task(self._follow_leadership(self.elector))
         log.info("hub serving on port %d, store %s", self.port, self.config.store_url)
+
+    async def _live_counts(self) -> LiveCounts | None:
+        federation = self.gate.federation
+        return await federation.live_counts() if federation is not None else None
 
     async def wait_until_leading(self, timeout: float = 30.0) -> None:
         async with asyncio.timeout(timeout):
@@ -189,3 +204,6 @@ class Hub:
         if self.store is not None:
             await self.store.close()
             self.store = None
+        if self.metrics is not None:
+            await self.metrics.close()
+            self.metrics = None

@@ -14,12 +14,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 _LISTENING = re.compile(r"hub listening on .* \(port (\d+)\)")
+# Printed before the listening line when the hub serves metrics.
+_METRICS = re.compile(r"hub metrics on .* \(port (\d+)\)")
 GAMEFLEET = [sys.executable, "-m", "cli.main"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class HubProcess:
-    """``gamefleet hub serve`` in a child process; ``address`` once it listens."""
+    """``gamefleet hub serve`` in a child process; ``address`` once it listens (and
+    ``metrics_port`` with ``--metrics-listen``)."""
 
     def __init__(
         self,
@@ -33,6 +36,7 @@ class HubProcess:
         self.log_path = log
         self.process: subprocess.Popen[str] | None = None
         self.port = port
+        self.metrics_port: int | None = None
 
     @property
     def address(self) -> str:
@@ -59,9 +63,12 @@ class HubProcess:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.process.poll() is None:
-            match = _LISTENING.search(self.log_path.read_text()[offset:])
+            output = self.log_path.read_text()[offset:]
+            match = _LISTENING.search(output)
             if match:
                 self.port = int(match.group(1))
+                metrics = _METRICS.search(output, 0, match.start())
+                self.metrics_port = int(metrics.group(1)) if metrics else None
                 return self
             time.sleep(0.05)  # the child writes its address to a file; nothing to await
         self.kill()
