@@ -35,5 +35,8 @@ def test_the_hub_serves_metrics_on_the_named_port_it_announces(
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/port"] == str(port)
     assert annotations["prometheus.io/path"] == "/metrics"
-    service_ports = {p["name"]: p for p in objects["Service"]["spec"]["ports"]}
+    service = objects["Service"]
+    service_ports = {p["name"]: p for p in service["spec"]["ports"]}
     assert service_ports["metrics"]["targetPort"] == "metrics"
+    # A ServiceMonitor finds the Service by its labels.
+    assert service["metadata"]["labels"]["app.kubernetes.io/name"] == "gamefleet-hub"
