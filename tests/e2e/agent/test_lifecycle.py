@@ -163,6 +163,17 @@ async def test_wire_labels_status_and_events(namespace: Namespace) -> None:
             "spec.updateStrategy.rollingUpdate.maxUnavailable",
         ),
         ({}, "spec.replicas"),
+        (
+            {"replicas": 1, "serviceQualities": [{"name": "g", "grpc": {"port": 70000}}]},
+            "spec.serviceQualities[0].grpc.port",
+        ),
+        (
+            {
+                "replicas": 1,
+                "serviceQualities": [{"name": "q", "tcpSocket": {"port": 1}, "grpc": {"port": 2}}],
+            },
+            "spec.serviceQualities[0]",
+        ),
     ],
 )
 async def test_invalid_sets_are_rejected_naming_the_field(

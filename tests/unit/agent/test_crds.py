@@ -278,6 +278,8 @@ def test_an_okg_manifest_is_valid() -> None:
         ("spec.updateStrategy.rollingUpdate.minReadySeconds", 301),
         ("spec.updateStrategy.rollingUpdate.maxUnavailable", "3"),
         ("spec.scaleStrategy.scaleDownStrategyType", "Random"),
+        ("spec.serviceQualities", [{"name": "g", "grpc": {"port": 0}}]),
+        ("spec.serviceQualities", [{"name": "g", "grpc": {"service": "game"}}]),
     ],
 )
 def test_schema_rejects(path: str, value: Any) -> None:
