@@ -83,7 +83,7 @@ async def bench(args: argparse.Namespace) -> None:
     await crds.install(kube)
     namespace = f"bench-agent-{uuid.uuid4().hex[:6]}"
     await kube.create(
-        resources.Resource("v1", "namespaces", "Namespace", False),
+        resources.NAMESPACE,
         None,
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
     )

@@ -80,7 +80,7 @@ async def _one(
 ) -> None:
     namespace = f"bench-net-{plugin.split('-')[1].lower()}-{uuid.uuid4().hex[:5]}"
     await kube.create(
-        resources.Resource("v1", "namespaces", "Namespace", False),
+        resources.NAMESPACE,
         None,
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
     )

@@ -49,7 +49,7 @@ from tests.localcluster import manager
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EXEC = resources.Resource("kwok.x-k8s.io/v1alpha1", "execs", "Exec")
-NAMESPACE = resources.Resource("v1", "namespaces", "Namespace", False)
+NAMESPACE = resources.NAMESPACE
 HTTP_PORT = 17090
 GRPC_PORT = HTTP_PORT + 2
 

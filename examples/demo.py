@@ -1,7 +1,7 @@
 """The demo: a hub on its embedded store, two local clusters with agents, a fleet coming up.
 
     make demo        # start (or reuse) everything, apply examples/arena.yaml, watch it come up
-    make demo-down   # stop the hub and agents, and the local clusters
+    make demo-down   # stop it all and remove what it made (namespace, hub store)
 
 Everything it starts keeps running in the background (pids and logs in .local/demo/), so the
 fleet can be explored with the CLI afterwards.
@@ -21,12 +21,15 @@ from pathlib import Path
 import grpc
 from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 
+from agent.kube import client as kclient
+from agent.kube import resources
 from cli import manifests
-from tests.localcluster import manager
+from tests.localcluster import manager, state
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".local" / "demo"
 HUB = "127.0.0.1:7400"
+NAMESPACE = "demo"
 GAMEFLEET = [sys.executable, "-m", "cli.main"]
 
 
@@ -59,7 +62,7 @@ def up() -> None:
     for cluster in clusters:
         _spawn(
             f"agent-{cluster.name}",
-            ["agent", "run", "--kubeconfig", str(cluster.kubeconfig), "--namespace", "demo",
+            ["agent", "run", "--kubeconfig", str(cluster.kubeconfig), "--namespace", NAMESPACE,
              "--id", f"demo-{cluster.name}", "--lease-namespace", "default",
              "--lease-name", "gamefleet-demo-agent", "--hub", HUB, "--cluster", cluster.name,
              "--cluster-label", f"region={cluster.region}", "--scaler-port", "0"],
@@ -84,7 +87,7 @@ async def _watch(clusters: list[str], timeout: float = 180.0) -> None:
         for fleet in manifests.load_fleets(str(ROOT / "examples" / "arena.yaml")):
             await fleet_stub.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet))
             print(f"fleet/{fleet.metadata.name} applied")
-        ref = fleet_pb2.FleetRef(namespace="demo", name="arena")
+        ref = fleet_pb2.FleetRef(namespace=NAMESPACE, name="arena")
         started = time.monotonic()
         while time.monotonic() < deadline:
             fleet = await fleet_stub.GetFleet(fleet_pb2.GetFleetRequest(ref=ref))
@@ -120,13 +123,42 @@ def _print_table(fleet: fleet_pb2.Fleet, elapsed: float) -> None:
 
 
 def down() -> None:
+    """Stop the hub and agents, remove what the demo made (its namespace in each cluster, the
+    hub's store), then stop the clusters: the next `make demo` starts from nothing."""
     for pid_file in sorted(STATE.glob("*.pid")):
         pid = int(pid_file.read_text())
         if _alive(pid):
             os.killpg(pid, signal.SIGTERM)
             print(f"{pid_file.stem}: stopped (pid {pid})")
         pid_file.unlink()
+    running = [c for c in state.load_all() if manager.runtime(c.runtime).healthy(c)]
+    asyncio.run(_remove_namespaces(running))
+    for path in STATE.glob("hub.db*"):
+        path.unlink()
     manager.down()
+
+
+async def _remove_namespaces(clusters: list[state.Cluster], timeout: float = 60.0) -> None:
+    for cluster in clusters:
+        kube = await kclient.KubeClient.connect(str(cluster.kubeconfig))
+        try:
+            await kube.delete(resources.NAMESPACE, None, NAMESPACE)
+        except kclient.ApiError as exc:
+            if not exc.not_found:
+                raise
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    try:
+                        await kube.get(resources.NAMESPACE, None, NAMESPACE)
+                    except kclient.ApiError as exc:
+                        if exc.not_found:
+                            break
+                        raise
+                    await asyncio.sleep(0.5)
+            print(f"{cluster.name}: namespace {NAMESPACE} removed")
+        finally:
+            await kube.close()
 
 
 def main() -> None:

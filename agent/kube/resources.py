@@ -46,6 +46,7 @@ CRD = Resource(
 SERVICE = Resource("v1", "services", "Service")
 PERSISTENT_VOLUME_CLAIM = Resource("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 NODE = Resource("v1", "nodes", "Node", False)
+NAMESPACE = Resource("v1", "namespaces", "Namespace", False)
 INGRESS = Resource("networking.k8s.io/v1", "ingresses", "Ingress")
 # AmazonWebServices-NLB: the AWS controllers' custom resources (served only where installed).
 TARGET_GROUP = Resource("elbv2.services.k8s.aws/v1alpha1", "targetgroups", "TargetGroup")
