@@ -217,8 +217,12 @@ class _Run:
             return
         deleted = {d.ordinal for d in plan.delete}
         await asyncio.gather(*(self._delete_pod(d.ordinal, d.reason.value) for d in plan.delete))
-        await asyncio.gather(*(self._create(ordinal) for ordinal in plan.create[:CREATE_BATCH]))
-        if len(plan.create) > CREATE_BATCH:
+        allowed = scaling.creations_allowed(self.desired, list(self.views.values()))
+        batch = CREATE_BATCH if allowed is None else min(CREATE_BATCH, allowed)
+        await asyncio.gather(*(self._create(ordinal) for ordinal in plan.create[:batch]))
+        # (Held back by scaleStrategy.maxUnavailable, the rest waits for pods to turn Ready:
+        # their events queue the set.)
+        if len(plan.create) > batch and batch == CREATE_BATCH:
             # The next run (once the cache shows these) plans the rest: the status moves on
             # meanwhile and the pod bodies in flight stay bounded.
             self.o._requeue(self.key, 0.0)

@@ -119,6 +119,9 @@ def gss_view(gss: Obj) -> model.GameServerSetView:
     # Resolve once so a bad value fails here, not half-way through a plan.
     intstr.scaled_value(max_unavailable, 100, round_up=False)
     scale = s.get("scaleStrategy") or {}
+    scale_max_unavailable = scale.get("maxUnavailable")
+    if scale_max_unavailable is not None:
+        intstr.scaled_value(scale_max_unavailable, 100, round_up=False)
     template = s.get("gameServerTemplate") or {}
     return model.GameServerSetView(
         name=str(meta(gss).get("name", "")),
@@ -126,6 +129,7 @@ def gss_view(gss: Obj) -> model.GameServerSetView:
         generation=int(meta(gss).get("generation") or 0),
         reserve_ids=reserve_ids.parse_reserve_ids(s.get("reserveGameServerIds") or []),
         scale_down=model.ScaleDownStrategy(scale.get("scaleDownStrategyType") or "General"),
+        scale_max_unavailable=scale_max_unavailable,
         reclaim_policy=model.ReclaimPolicy(template.get("reclaimPolicy") or "Cascade"),
         update=update,
         revision=revision.template_revision(pod_template(gss)),

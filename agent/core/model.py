@@ -178,6 +178,9 @@ class GameServerSetView:
     reserve_ids: frozenset[int] = frozenset()
     """`spec.reserveGameServerIds`, parsed (see `reserve_ids.parse_reserve_ids`)."""
     scale_down: ScaleDownStrategy = ScaleDownStrategy.GENERAL
+    scale_max_unavailable: int | str | None = None
+    """`scaleStrategy.maxUnavailable`: at most this many servers not Ready while scaling up
+    (absolute or percent of replicas); None is no limit."""
     reclaim_policy: ReclaimPolicy = ReclaimPolicy.CASCADE
     update: UpdateStrategy = UpdateStrategy()
     revision: TemplateRevision = TemplateRevision(name="", shape="")

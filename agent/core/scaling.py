@@ -11,7 +11,7 @@ import dataclasses
 import enum
 from typing import TYPE_CHECKING
 
-from . import model
+from . import intstr, model
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -76,6 +76,21 @@ class ScalePlan:
     """Allocated servers kept although replicas asks for fewer."""
     target: frozenset[int]
     """Ordinals the set keeps once the plan is applied, including pods being replaced."""
+
+
+def creations_allowed(
+    desired: model.GameServerSetView, pods: Sequence[model.PodView]
+) -> int | None:
+    """How many pods a scale-up may create now under `scaleStrategy.maxUnavailable` (OKG's
+    parallel pod management: servers not yet Ready count against it); None when unlimited.
+    A percentage rounds down, but at least one pod may always be on its way."""
+    if desired.scale_max_unavailable is None:
+        return None
+    limit = max(
+        1, intstr.scaled_value(desired.scale_max_unavailable, desired.replicas, round_up=False)
+    )
+    unavailable = sum(1 for p in pods if not p.held and not p.deleting and p.ready is not True)
+    return max(0, limit - unavailable)
 
 
 def compute_scale(

@@ -104,6 +104,37 @@ async def test_kill_on_an_allocated_server_removes_it(namespace: Namespace) -> N
     assert (await namespace.get_set("gs"))["spec"]["replicas"] == 2
 
 
+async def test_scale_max_unavailable_paces_a_scale_up(namespace: Namespace) -> None:
+    """scaleStrategy.maxUnavailable: 2 — pods that cannot be scheduled stay not Ready, so only
+    2 are created; raising the limit lets the rest come."""
+    template = {
+        "metadata": {"labels": {"app": "gs"}},
+        "spec": {
+            "nodeSelector": {"pool": "nowhere"},
+            "containers": [{"name": "main", "image": "game:1"}],
+        },
+    }
+    await namespace.kube.create(
+        resources.GAME_SERVER_SET,
+        namespace.name,
+        {
+            "apiVersion": "game.kruise.io/v1alpha1",
+            "kind": "GameServerSet",
+            "metadata": {"name": "gs", "namespace": namespace.name},
+            "spec": {
+                "replicas": 6,
+                "scaleStrategy": {"maxUnavailable": 2},
+                "gameServerTemplate": template,
+            },
+        },
+    )
+    await namespace.wait_status("gs", currentReplicas=2, replicas=6)
+    assert set(await namespace.pods("gs")) == {"gs-0", "gs-1"}
+    await namespace.patch_set("gs", {"scaleStrategy": {"maxUnavailable": 6}})
+    await namespace.wait_status("gs", currentReplicas=6)
+    assert len(await namespace.pods("gs")) == 6
+
+
 async def test_scale_subresource(namespace: Namespace) -> None:
     """What `kubectl scale gss/gs --replicas=4` does: PATCH the scale subresource."""
     await namespace.create_set("gs", 2)

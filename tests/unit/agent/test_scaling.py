@@ -242,3 +242,24 @@ def test_reserve_ids_strategy_remembers_killed_ordinals() -> None:
     assert fake.ids == {0, 2}
     assert fake.desired.reserve_ids == {1}
     assert fake.scale(3).ids == {0, 2, 3}
+
+
+@pytest.mark.parametrize(
+    ("max_unavailable", "replicas", "ready", "allowed"),
+    [
+        (None, 10, [True, False], None),
+        (2, 10, [True, True], 2),
+        (2, 10, [True, False], 1),
+        (2, 10, [False, False, False], 0),
+        ("50%", 10, [False], 4),
+        ("10%", 5, [], 1),  # rounds down to 0, but one may always be on its way
+    ],
+)
+def test_scale_max_unavailable_paces_creations(
+    max_unavailable: int | str | None, replicas: int, ready: list[bool], allowed: int | None
+) -> None:
+    desired = model.GameServerSetView(
+        name="gs", replicas=replicas, scale_max_unavailable=max_unavailable
+    )
+    pods = [pod(i, ready=r) for i, r in enumerate(ready)]
+    assert scaling.creations_allowed(desired, pods) == allowed
