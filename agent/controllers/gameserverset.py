@@ -14,7 +14,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from agent.core import claims, model, reserve_ids, scaling, state, status, updates, wire
+from agent.core import claims, conditions, model, reserve_ids, scaling, state, status, updates, wire
 from agent.kube import client as kclient
 from agent.kube import resources
 from agent.kube.cache import Key, rv_of
@@ -744,6 +744,13 @@ class _Run:
             if net is None
             else net.status,
         }
+        found = [conditions.pod_condition(pod)]
+        node_name = str((pod.get("spec") or {}).get("nodeName") or "")
+        node = self.o._network.nodes.get(("", node_name)) if self.o._network and node_name else None
+        if node is not None:
+            found.append(conditions.node_condition(node))
+        old_conditions = list(current.get("conditions") or [])
+        wanted["conditions"] = conditions.with_times(found, old_conditions, self.now_text)
         changed = {k: v for k, v in wanted.items() if current.get(k) != v}
         if not changed:
             return
@@ -762,6 +769,12 @@ class _Run:
         )
         if result:
             self.expect.wrote(self.o._gs, result)
+            for condition in conditions.newly_false(found, old_conditions):
+                reason = (
+                    "PodAbnormal" if condition["type"] == conditions.POD_NORMAL else "NodeAbnormal"
+                )
+                note = f"{condition.get('reason', '')}: {condition.get('message', '')}"
+                await self.o._events.record(result, "Warning", reason, note[:1024])
 
     async def _cleanup_gs(self, ordinal: int, gs: Obj, plan: scaling.ScalePlan) -> None:
         """Delete GameServers whose pod is gone for good (Delete) or replaced (Cascade)."""

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from agent.core import model, wire
+from agent.core import conditions, model, wire
 from agent.core.network import conf as nconf
 from agent.core.network import hostport as hostport_core
 from agent.core.network import lbports
@@ -117,6 +117,8 @@ class Network:
             self._plugins[network_type] = self.load_balancer
         self._plugins[lbcore.AWS_NLB.network_type] = self.aws_nlb
         pods.add_handler(self.host_port.on_pod)
+        self._pods = pods
+        self._node_health: dict[str, Obj] = {}
         self.nodes.add_handler(self._on_node)
         self.services.add_handler(self.load_balancer.on_service)
         self._reported: dict[kcache.Key, tuple[int, str]] = {}
@@ -125,11 +127,25 @@ class Network:
 
     def _on_node(self, kind: kcache.EventType, node: Obj) -> None:
         """A node went: the sets with host ports on it look again (a pod still waiting for it
-        is stranded)."""
-        if kind != "DELETED" or self._requeue is None:
+        is stranded). A node's health changed: the sets with pods on it look again (their
+        GameServers' NodeNormal condition)."""
+        if self._requeue is None:
             return
-        for namespace, pod_name in self.host_port.table.pods_on(str(_meta(node).get("name"))):
-            self._requeue((namespace, pod_name.rsplit("-", 1)[0]), 0.0)
+        name = str(_meta(node).get("name"))
+        if kind == "DELETED":
+            self._node_health.pop(name, None)
+            for namespace, pod_name in self.host_port.table.pods_on(name):
+                self._requeue((namespace, pod_name.rsplit("-", 1)[0]), 0.0)
+            return
+        health = conditions.node_condition(node)
+        before = self._node_health.get(name)
+        self._node_health[name] = health
+        if before is None or before == health:
+            return
+        for pod in self._pods.all():
+            owner = (_meta(pod).get("labels") or {}).get(wire.OWNER_GSS)
+            if owner and (pod.get("spec") or {}).get("nodeName") == name:
+                self._requeue((str(_meta(pod).get("namespace", "")), str(owner)), 0.0)
 
     def _labelled(self, resource: resources.Resource, namespace: str | None) -> kcache.WatchCache:
         """A cache of the objects labelled with their set, indexed by set."""

@@ -1,0 +1,121 @@
+"""GameServer `status.conditions` as OKG reports them: `PodNormal` (the pod's own reasons for
+not running well: its status reason, unmet scheduling/initialisation/readiness conditions,
+waiting or terminated containers) and `NodeNormal` (the node's Ready condition false, or a
+pressure-like condition true). Pure: objects in, conditions out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Obj = dict[str, Any]
+
+POD_NORMAL = "PodNormal"
+NODE_NORMAL = "NodeNormal"
+_POSITIVE_NODE_CONDITIONS = ("Ready", "SufficientIP")
+_POSITIVE_POD_CONDITIONS = ("PodScheduled", "Initialized", "ContainersReady")
+_STARTING = ("ContainerCreating", "PodInitializing")
+"""Waiting reasons every container passes through on a normal start: not a problem (OKG
+reports them, which makes a Warning event of every pod start)."""
+
+
+class _Problems:
+    """Reasons and messages, each once, joined by "; " (OKG's format)."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+        self.messages: list[str] = []
+
+    def add(self, reason: str, message: str) -> None:
+        if reason and reason not in self.reasons:
+            self.reasons.append(reason)
+        if message and message not in self.messages:
+            self.messages.append(message)
+
+    def condition(self, kind: str) -> Obj:
+        if not self.reasons and not self.messages:
+            return {"type": kind, "status": "True"}
+        return {
+            "type": kind,
+            "status": "False",
+            "reason": "; ".join(self.reasons),
+            "message": "; ".join(self.messages),
+        }
+
+
+def _containers(problems: _Problems, statuses: list[Obj]) -> None:
+    for status in statuses:
+        state = status.get("state") or {}
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason") and waiting["reason"] not in _STARTING:
+            problems.add(str(waiting["reason"]), str(waiting.get("message") or ""))
+        terminated = state.get("terminated") or {}
+        last = (status.get("lastState") or {}).get("terminated") or {}
+        if not terminated.get("reason") and not state.get("running"):
+            terminated = last
+        if terminated.get("reason"):
+            problems.add(
+                f"ContainerTerminated:{terminated['reason']}",
+                f"{terminated.get('message') or ''} ExitCode: {terminated.get('exitCode', 0)}",
+            )
+
+
+def pod_condition(pod: Obj) -> Obj:
+    status = pod.get("status") or {}
+    problems = _Problems()
+    if status.get("reason"):
+        problems.add(str(status["reason"]), str(status.get("message") or ""))
+    conditions = {str(c.get("type")): c for c in status.get("conditions") or []}
+    for kind in _POSITIVE_POD_CONDITIONS:
+        found = conditions.get(kind)
+        if found is not None and found.get("status") != "True":
+            problems.add(str(found.get("reason") or ""), str(found.get("message") or ""))
+    ready = conditions.get("Ready")
+    containers_ready = conditions.get("ContainersReady")
+    if (
+        ready is not None
+        and ready.get("status") == "False"
+        and containers_ready is not None
+        and containers_ready.get("status") == "True"
+    ):
+        problems.add(str(ready.get("reason") or ""), str(ready.get("message") or ""))
+    _containers(problems, list(status.get("initContainerStatuses") or []))
+    _containers(problems, list(status.get("containerStatuses") or []))
+    return problems.condition(POD_NORMAL)
+
+
+def node_condition(node: Obj) -> Obj:
+    problems = _Problems()
+    for found in (node.get("status") or {}).get("conditions") or []:
+        kind = str(found.get("type"))
+        healthy = "True" if kind in _POSITIVE_NODE_CONDITIONS else "False"
+        if found.get("status") != healthy:
+            problems.add(f"{kind}:{found.get('reason') or ''}", str(found.get("message") or ""))
+    return problems.condition(NODE_NORMAL)
+
+
+def with_times(conditions: list[Obj], old: list[Obj], now_text: str) -> list[Obj]:
+    """Each condition with `lastTransitionTime`: kept while type, status, reason and message
+    are unchanged, else `now_text` (so an unchanged condition writes nothing)."""
+    before = {str(c.get("type")): c for c in old}
+    timed: list[Obj] = []
+    for condition in conditions:
+        previous = before.get(str(condition["type"])) or {}
+        same = all(previous.get(k) == condition.get(k) for k in ("status", "reason", "message"))
+        stamp = previous.get("lastTransitionTime") if same else None
+        timed.append({**condition, "lastTransitionTime": stamp or now_text})
+    return timed
+
+
+def newly_false(conditions: list[Obj], old: list[Obj]) -> list[Obj]:
+    """Conditions that are False now with a reason or message they did not have before (OKG
+    records a Warning event for each)."""
+    before = {str(c.get("type")): c for c in old}
+    return [
+        c
+        for c in conditions
+        if c["status"] == "False"
+        and any(
+            (before.get(c["type"]) or {}).get(k) != c.get(k)
+            for k in ("status", "reason", "message")
+        )
+    ]

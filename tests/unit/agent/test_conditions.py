@@ -1,0 +1,101 @@
+"""GameServer conditions as OKG derives them: PodNormal and NodeNormal."""
+
+from __future__ import annotations
+
+from agent.core import conditions
+
+RUNNING = {
+    "status": {
+        "phase": "Running",
+        "conditions": [
+            {"type": t, "status": "True"}
+            for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+        ],
+        "containerStatuses": [{"name": "main", "state": {"running": {}}}],
+    }
+}
+
+
+def test_a_running_pod_is_normal() -> None:
+    assert conditions.pod_condition(RUNNING) == {"type": "PodNormal", "status": "True"}
+
+
+def test_unschedulable_and_crashing_reasons_are_joined_once() -> None:
+    pod = {
+        "status": {
+            "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                 "message": "0/3 nodes are available"},
+            ],
+            "containerStatuses": [
+                {"name": "a", "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                                    "message": "back-off"}},
+                 "lastState": {"terminated": {"reason": "Error", "exitCode": 2}}},
+                {"name": "b", "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                                    "message": "back-off"}}},
+            ],
+        }
+    }  # fmt: skip
+    assert conditions.pod_condition(pod) == {
+        "type": "PodNormal",
+        "status": "False",
+        "reason": "Unschedulable; CrashLoopBackOff; ContainerTerminated:Error",
+        "message": "0/3 nodes are available; back-off;  ExitCode: 2",
+    }
+
+
+def test_not_ready_counts_only_when_the_containers_are_ready() -> None:
+    pod = {
+        "status": {
+            "conditions": [
+                {"type": "ContainersReady", "status": "True"},
+                {"type": "Ready", "status": "False", "reason": "ReadinessGatesNotReady"},
+            ]
+        }
+    }
+    assert conditions.pod_condition(pod)["reason"] == "ReadinessGatesNotReady"
+
+
+def test_node_ready_false_or_pressure_true_is_abnormal() -> None:
+    healthy = {
+        "status": {
+            "conditions": [
+                {"type": "Ready", "status": "True"},
+                {"type": "MemoryPressure", "status": "False"},
+            ]
+        }
+    }
+    assert conditions.node_condition(healthy) == {"type": "NodeNormal", "status": "True"}
+    sick = {"status": {"conditions": [
+        {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "gone"},
+        {"type": "DiskPressure", "status": "True", "reason": "Full", "message": "disk"},
+    ]}}  # fmt: skip
+    assert conditions.node_condition(sick) == {
+        "type": "NodeNormal",
+        "status": "False",
+        "reason": "Ready:NodeStatusUnknown; DiskPressure:Full",
+        "message": "gone; disk",
+    }
+
+
+def test_transition_time_moves_only_on_change_and_new_falses_are_reported() -> None:
+    ok = {"type": "PodNormal", "status": "True"}
+    first = conditions.with_times([ok], [], "t1")
+    assert first == [{**ok, "lastTransitionTime": "t1"}]
+    assert conditions.with_times([ok], first, "t2") == first
+    bad = {"type": "PodNormal", "status": "False", "reason": "Unschedulable", "message": "m"}
+    second = conditions.with_times([bad], first, "t3")
+    assert second[0]["lastTransitionTime"] == "t3"
+    assert conditions.newly_false([bad], first) == [bad]
+    assert conditions.newly_false([bad], second) == []
+
+
+def test_a_normal_start_is_not_a_problem() -> None:
+    starting = {
+        "status": {
+            "containerStatuses": [
+                {"name": "main", "state": {"waiting": {"reason": "ContainerCreating"}}}
+            ]
+        }
+    }
+    assert conditions.pod_condition(starting)["status"] == "True"
