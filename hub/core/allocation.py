@@ -1,0 +1,128 @@
+"""Allocation choice: which Ready game server of a fleet a match gets, state in, state out.
+
+Candidates are the fleet's servers that are Ready with opsState None, not being deleted, not
+network-disabled, on clusters that are Ready and not cordoned. The first selector that matches
+any candidate wins (as Agones does). Preferred clusters come first, in their order; then
+scheduling orders clusters and nodes by how many servers of the fleet they already hold
+allocated: most first (Packed) or fewest first (Distributed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+READY = "Ready"
+ALLOCATED = "Allocated"
+OPS_NONE = ("", "None")
+MAX_REQUEST_ID = 128
+
+
+class Scheduling(enum.Enum):
+    PACKED = "Packed"
+    DISTRIBUTED = "Distributed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    """One game server of the fleet as the hub sees it."""
+
+    cluster: str
+    name: str
+    state: str = READY
+    ops_state: str = "None"
+    node: str = ""
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    deleting: bool = False
+    network_disabled: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.cluster, self.name)
+
+
+def is_candidate(server: Server) -> bool:
+    """True when ``server`` may be allocated (its cluster's readiness is checked apart)."""
+    return (
+        server.state == READY
+        and server.ops_state in OPS_NONE
+        and not server.deleting
+        and not server.network_disabled
+    )
+
+
+def is_allocated(server: Server) -> bool:
+    return server.ops_state == ALLOCATED
+
+
+def matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def select(candidates: Sequence[Server], selectors: Sequence[Mapping[str, str]]) -> list[Server]:
+    """The candidates of the first selector that matches any; every candidate without one."""
+    if not selectors:
+        return list(candidates)
+    for selector in selectors:
+        chosen = [s for s in candidates if matches(s.labels, selector)]
+        if chosen:
+            return chosen
+    return []
+
+
+def order(
+    candidates: Iterable[Server],
+    allocated: Iterable[Server],
+    scheduling: Scheduling = Scheduling.PACKED,
+    preferred: Sequence[str] = (),
+) -> list[Server]:
+    """Candidates in the order to try them.
+
+    ``allocated`` are the fleet's servers already allocated (or being allocated): they weigh
+    clusters and nodes for scheduling.
+    """
+    per_cluster: Counter[str] = Counter()
+    per_node: Counter[tuple[str, str]] = Counter()
+    for server in allocated:
+        per_cluster[server.cluster] += 1
+        per_node[(server.cluster, server.node)] += 1
+    rank = {name: i for i, name in reversed(list(enumerate(preferred)))}
+    sign = -1 if scheduling is Scheduling.PACKED else 1
+
+    def key(server: Server) -> tuple[int, int, int, str, str]:
+        return (
+            rank.get(server.cluster, len(rank)),
+            sign * per_cluster[server.cluster],
+            sign * per_node[(server.cluster, server.node)],
+            server.cluster,
+            server.name,
+        )
+
+    return sorted(candidates, key=key)
+
+
+def choose(
+    servers: Iterable[Server],
+    ready_clusters: Iterable[str],
+    selectors: Sequence[Mapping[str, str]] = (),
+    scheduling: Scheduling = Scheduling.PACKED,
+    preferred: Sequence[str] = (),
+    reserved: Iterable[tuple[str, str]] = (),
+) -> list[Server]:
+    """Every server to try for one allocation, best first.
+
+    ``reserved`` are (cluster, name) of servers other requests are allocating: they are not
+    candidates, and they count as allocated for scheduling.
+    """
+    usable = set(ready_clusters)
+    taken = set(reserved)
+    candidates: list[Server] = []
+    allocated: list[Server] = []
+    for server in servers:
+        if is_allocated(server) or server.key in taken:
+            allocated.append(server)
+        elif server.cluster in usable and is_candidate(server):
+            candidates.append(server)
+    return order(select(candidates, selectors), allocated, scheduling, preferred)

@@ -1,0 +1,91 @@
+"""Allocation choice, state in and state out."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.core import allocation
+from hub.core.allocation import Scheduling, Server
+
+READY = ("a", "b")
+
+
+def names(servers: list[Server]) -> list[str]:
+    return [f"{s.cluster}/{s.name}" for s in servers]
+
+
+@pytest.mark.parametrize(
+    ("server", "ok"),
+    [
+        (Server("a", "gs-0"), True),
+        (Server("a", "gs-0", ops_state=""), True),
+        (Server("a", "gs-0", state="NotReady"), False),
+        (Server("a", "gs-0", ops_state="Allocated"), False),
+        (Server("a", "gs-0", ops_state="Maintaining"), False),
+        (Server("a", "gs-0", deleting=True), False),
+        (Server("a", "gs-0", network_disabled=True), False),
+    ],
+)
+def test_candidates_are_ready_unallocated_and_reachable(server: Server, ok: bool) -> None:
+    assert allocation.is_candidate(server) is ok
+    assert names(allocation.choose([server], READY)) == (["a/gs-0"] if ok else [])
+
+
+def test_servers_on_clusters_not_ready_are_skipped() -> None:
+    servers = [Server("a", "gs-0"), Server("c", "gs-1")]
+    assert names(allocation.choose(servers, READY)) == ["a/gs-0"]
+
+
+def test_reserved_servers_are_not_candidates() -> None:
+    servers = [Server("a", "gs-0"), Server("a", "gs-1")]
+    assert names(allocation.choose(servers, READY, reserved=[("a", "gs-0")])) == ["a/gs-1"]
+
+
+def test_first_matching_selector_wins() -> None:
+    servers = [
+        Server("a", "gs-0", labels={"map": "dust"}),
+        Server("a", "gs-1", labels={"map": "nuke"}),
+        Server("a", "gs-2", labels={"map": "nuke", "mode": "ranked"}),
+    ]
+    chosen = allocation.choose(servers, READY, selectors=[{"map": "inferno"}, {"map": "nuke"}])
+    assert names(chosen) == ["a/gs-1", "a/gs-2"]
+    chosen = allocation.choose(servers, READY, selectors=[{"map": "nuke", "mode": "ranked"}])
+    assert names(chosen) == ["a/gs-2"]
+    assert allocation.choose(servers, READY, selectors=[{"map": "inferno"}]) == []
+
+
+def test_packed_fills_the_busiest_cluster_and_node() -> None:
+    servers = [
+        Server("a", "gs-0", node="n1"),
+        Server("b", "gs-1", node="n1"),
+        Server("b", "gs-2", node="n2"),
+        Server("b", "gs-3", node="n2", ops_state="Allocated"),
+    ]
+    chosen = allocation.choose(servers, READY, scheduling=Scheduling.PACKED)
+    assert names(chosen) == ["b/gs-2", "b/gs-1", "a/gs-0"]
+
+
+def test_distributed_spreads_to_the_emptiest_cluster_and_node() -> None:
+    servers = [
+        Server("a", "gs-0", node="n1"),
+        Server("b", "gs-1", node="n1"),
+        Server("b", "gs-2", node="n2"),
+        Server("b", "gs-3", node="n2", ops_state="Allocated"),
+    ]
+    chosen = allocation.choose(servers, READY, scheduling=Scheduling.DISTRIBUTED)
+    assert names(chosen) == ["a/gs-0", "b/gs-1", "b/gs-2"]
+
+
+def test_reservations_weigh_like_allocations() -> None:
+    servers = [Server("a", "gs-0"), Server("a", "gs-1"), Server("b", "gs-2")]
+    packed = allocation.choose(servers, READY, reserved=[("b", "gs-2")])
+    assert names(packed) == ["a/gs-0", "a/gs-1"]
+    servers.append(Server("b", "gs-3"))
+    packed = allocation.choose(servers, READY, reserved=[("b", "gs-2")])
+    assert names(packed)[0] == "b/gs-3"
+
+
+def test_preferred_clusters_come_first_in_their_order() -> None:
+    servers = [Server("a", "gs-0"), Server("b", "gs-1"), Server("c", "gs-2")]
+    chosen = allocation.choose(servers, ("a", "b", "c"), preferred=["c", "b"])
+    assert names(chosen) == ["c/gs-2", "b/gs-1", "a/gs-0"]
