@@ -1,6 +1,6 @@
 """GameServer `status.conditions` as OKG reports them: `PodNormal` (the pod's own reasons for
-not running well: its status reason, unmet scheduling/initialisation/readiness conditions,
-waiting or terminated containers) and `NodeNormal` (the node's Ready condition false, or a
+not running well: its status reason, not scheduled, not Ready while its containers are, waiting
+or terminated containers) and `NodeNormal` (the node's Ready condition false, or a
 pressure-like condition true). Pure: objects in, conditions out."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ Obj = dict[str, Any]
 POD_NORMAL = "PodNormal"
 NODE_NORMAL = "NodeNormal"
 _POSITIVE_NODE_CONDITIONS = ("Ready", "SufficientIP")
-_POSITIVE_POD_CONDITIONS = ("PodScheduled", "Initialized", "ContainersReady")
+_POSITIVE_POD_CONDITIONS = ("PodScheduled",)
+"""OKG also counts Initialized and ContainersReady not True; they are false on every start and
+every in-place update, and their real causes show up in the container states below."""
 _STARTING = ("ContainerCreating", "PodInitializing")
 """Waiting reasons every container passes through on a normal start: not a problem (OKG
 reports them, which makes a Warning event of every pod start)."""
