@@ -318,14 +318,27 @@ class HubLink:
     async def _operate(self, operation: agent_pb2.TargetedOperation) -> agent_pb2.OperationResult:
         result = agent_pb2.OperationResult(id=operation.id)
         patch = translate.game_server_patch(operation.patch)
+        if operation.labels or operation.annotations:
+            patch["metadata"] = translate.metadata_patch(operation.labels, operation.annotations)
         for name in operation.game_servers:
-            if self._game_servers.get((operation.namespace, name)) is None:
+            cached = self._game_servers.get((operation.namespace, name))
+            if cached is None:
                 result.errors[name] = "no such game server in this cluster"
                 continue
+            body = patch
+            if operation.require_ready_unallocated:
+                if not translate.ready_unallocated(cached):
+                    result.conflicts.append(name)
+                    continue
+                # The write holds only if nothing changed the server since the check.
+                body = translate.with_resource_version(patch, cached)
             try:
-                await self._kube.patch(resources.GAME_SERVER, operation.namespace, name, patch)
+                await self._kube.patch(resources.GAME_SERVER, operation.namespace, name, body)
             except kclient.ApiError as exc:
-                result.errors[name] = str(exc)
+                if exc.conflict and operation.require_ready_unallocated:
+                    result.conflicts.append(name)
+                else:
+                    result.errors[name] = str(exc)
                 continue
             result.updated.append(name)
         return result

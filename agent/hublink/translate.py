@@ -158,6 +158,36 @@ def game_server_patch(patch: gameserver_pb2.GameServerPatch) -> Obj:
     return {"spec": spec}
 
 
+def metadata_patch(labels: Mapping[str, str], annotations: Mapping[str, str]) -> Obj:
+    """The merge patch of metadata that sets ``labels`` and ``annotations``."""
+    meta: Obj = {}
+    if labels:
+        meta["labels"] = dict(labels)
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def ready_unallocated(obj: Obj) -> bool:
+    """True when the GameServer is Ready with opsState None (an allocation may take it)."""
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    return (
+        status.get("currentState") == "Ready"
+        and str(spec.get("opsState") or "None") == "None"
+        and not _meta(obj).get("deletionTimestamp")
+    )
+
+
+def with_resource_version(patch: Obj, obj: Obj) -> Obj:
+    """``patch`` that the API server applies only while ``obj`` is unchanged (else 409)."""
+    guarded = dict(patch)
+    meta = dict(guarded.get("metadata") or {})
+    meta["resourceVersion"] = str(_meta(obj).get("resourceVersion", ""))
+    guarded["metadata"] = meta
+    return guarded
+
+
 def _meta(obj: Obj) -> Obj:
     meta = obj.get("metadata")
     return meta if isinstance(meta, dict) else {}

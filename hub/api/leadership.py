@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from hub.federation.allocator import Allocator
 from hub.federation.federation import Federation
 
 from .errors import AbortError
@@ -15,6 +16,7 @@ class LeaderGate:
     def __init__(self) -> None:
         self.federation: Federation | None = None
         self.leader: str | None = None
+        self.allocator: Allocator | None = None
 
     def require(self) -> Federation:
         if self.federation is None:

@@ -17,6 +17,8 @@ import grpc
 from gamefleet.v1 import (
     agent_pb2,
     agent_pb2_grpc,
+    allocation_pb2,
+    allocation_pb2_grpc,
     cluster_pb2,
     cluster_pb2_grpc,
     fleet_pb2,
@@ -30,8 +32,10 @@ from grpc_reflection.v1alpha import reflection
 
 from hub import store as store_factory
 from hub.core.health import HealthPolicy
+from hub.federation.allocator import Allocator
 from hub.federation.federation import Federation
 from hub.federation.stats import LiveCounts
+from hub.registry.allocations import AllocationRegistry
 from hub.registry.assignments import AssignmentRegistry
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import FleetRegistry
@@ -39,6 +43,7 @@ from hub.store import interface as store_api
 
 from . import auth, handlers, metrics
 from .agents import AgentServicer, no_identity
+from .allocations import AllocationServicer
 from .clusters import ClusterServicer
 from .errors import ErrorInterceptor
 from .fleets import FleetServicer
@@ -52,6 +57,7 @@ SERVICE_NAMES = (
     fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name,
     cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
     gameserver_pb2.DESCRIPTOR.services_by_name["GameServerService"].full_name,
+    allocation_pb2.DESCRIPTOR.services_by_name["AllocationService"].full_name,
     AGENT_SERVICE,
 )
 # Health of this name is SERVING on the leader only (readiness probes use it).
@@ -116,6 +122,9 @@ class Hub:
         gameserver_pb2_grpc.add_GameServerServiceServicer_to_server(
             GameServerServicer(self.gate), server
         )
+        allocation_pb2_grpc.add_AllocationServiceServicer_to_server(
+            AllocationServicer(self.gate), server
+        )
         identity_of = auth.cluster_identity if config.client_ca is not None else no_identity
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentServicer(self.gate, identity_of), server
@@ -173,6 +182,9 @@ class Hub:
                     assignments=AssignmentRegistry(self.store),
                 )
                 await federation.start()
+                allocations = Allocator(federation, AllocationRegistry(self.store))
+                allocations.start()
+                self.gate.allocator = allocations
                 self.gate.federation = federation
                 self._leading.set()
                 await self._set_serving(True)
@@ -180,7 +192,13 @@ class Hub:
                 federation, self.gate.federation = self.gate.federation, None
                 self._leading.clear()
                 await self._set_serving(False)
+                await self._stop_allocator()
                 await federation.stop()
+
+    async def _stop_allocator(self) -> None:
+        allocations, self.gate.allocator = self.gate.allocator, None
+        if allocations is not None:
+            await allocations.stop()
 
     async def wait(self) -> None:
         if self.server is not None:
@@ -194,6 +212,7 @@ class Hub:
             self._leadership_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._leadership_task
+        await self._stop_allocator()
         if self.gate.federation is not None:
             federation, self.gate.federation = self.gate.federation, None
             await federation.stop()

@@ -4,5 +4,6 @@ Modules, one job each: `errors` (FieldError, ValidationError), `paths` (field pa
 (Kubernetes naming rules), `documents` (message <-> document), `merge_patch` (RFC 7386),
 `selectors` (label selectors), `values` (int-or-percent and priorities), `network_types`,
 `pod_template`, `service_qualities` and `template_validation` (the GameServerSet template),
-`validation` (Fleet and Cluster), `conditions`, `apportion` (integer shares), `placement` and `allocation` (which server a match gets).
+`validation` (Fleet and Cluster), `conditions`, `apportion` (integer shares), `placement` and
+`allocation` (which server a match gets).
 """

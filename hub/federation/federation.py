@@ -35,6 +35,7 @@ from .watchers import StatusBroadcast, StatusWatcher
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+ALLOCATED = "Allocated"
 
 
 @dataclasses.dataclass
@@ -339,6 +340,65 @@ class Federation:
 
         await asyncio.gather(*(one(c, ns, names) for (c, ns), names in by_target.items()))
         return sorted(updated), errors
+
+    def has_fleet(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self._fleets
+
+    def ready_clusters(self) -> list[str]:
+        """Clusters whose agent is connected and Ready (not Unknown, not cordoned)."""
+        return [
+            name
+            for name in self._clusters
+            if name in self._sessions and self.phase(name) is health.Phase.READY
+        ]
+
+    def fleet_servers(self, namespace: str, fleet: str) -> list[gameserver_pb2.GameServer]:
+        """Every live game server of one fleet, in every cluster."""
+        found = []
+        for live in self._live.values():
+            for server in live.servers.values():
+                if server.fleet == fleet and server.namespace == namespace:
+                    found.append(server)
+        return found
+
+    async def allocate_on(
+        self,
+        server: gameserver_pb2.GameServer,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+        timeout: float = 10.0,
+    ) -> gameserver_pb2.GameServer | None:
+        """Have the owning agent set ``server`` Allocated if it is still Ready with opsState
+        None; return the server as allocated, or None on a conflict.
+
+        Raises ConnectionError or TimeoutError when the agent does not answer, RuntimeError
+        when it reports an error.
+        """
+        session = self._sessions.get(server.cluster)
+        if session is None:
+            raise ConnectionError(f"cluster {server.cluster} is not connected")
+        operation = agent_pb2.TargetedOperation(
+            namespace=server.namespace,
+            game_servers=[server.name],
+            patch=gameserver_pb2.GameServerPatch(ops_state=ALLOCATED),
+            require_ready_unallocated=True,
+            labels=labels,
+            annotations=annotations,
+        )
+        result = await session.operate(operation, timeout)
+        if server.name in result.conflicts:
+            return None
+        if server.name not in result.updated:
+            raise RuntimeError(result.errors.get(server.name, "the agent did not update it"))
+        allocated = gameserver_pb2.GameServer()
+        allocated.CopyFrom(server)
+        allocated.ops_state = ALLOCATED
+        allocated.labels.update(labels)
+        # The agent's next status report says the same; until then, the hub already knows.
+        live = self._live.get(server.cluster)
+        if live is not None and (server.namespace, server.name) in live.servers:
+            live.servers[(server.namespace, server.name)] = allocated
+        return allocated
 
     async def live_counts(self, chunk: int = 5000) -> LiveCounts:
         """How much live state this federation holds, for metrics.

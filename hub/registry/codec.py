@@ -9,6 +9,7 @@ from google.protobuf import message
 FLEETS_PREFIX = "fleets/"
 CLUSTERS_PREFIX = "clusters/"
 ASSIGNMENTS_PREFIX = "assignments/"
+ALLOCATIONS_PREFIX = "allocations/"
 
 MessageT = TypeVar("MessageT", bound=message.Message)
 
@@ -27,6 +28,10 @@ def cluster_key(name: str) -> str:
 
 def assignment_key(namespace: str, name: str) -> str:
     return f"{ASSIGNMENTS_PREFIX}{namespace}/{name}"
+
+
+def allocation_key(namespace: str, fleet: str, request_id: str) -> str:
+    return f"{ALLOCATIONS_PREFIX}{namespace}/{fleet}/{request_id}"
 
 
 def encode(msg: message.Message) -> bytes:

@@ -164,15 +164,39 @@ class SimulatedAgent:
                 self._resend_missing()
         elif kind == "operation":
             self.operations.append(message.operation)
-            self.send(
-                agent_pb2.AgentMessage(
-                    operation_result=agent_pb2.OperationResult(
-                        id=message.operation.id, updated=message.operation.game_servers
-                    )
-                )
-            )
+            self.send(agent_pb2.AgentMessage(operation_result=self._operate(message.operation)))
         async with self._changed:
             self._changed.notify_all()
+
+    def _operate(self, operation: agent_pb2.TargetedOperation) -> agent_pb2.OperationResult:
+        """Like the real agent: an allocation writes only a server still Ready with opsState
+        None (else a conflict), and the new status is reported; other operations just succeed."""
+        result = agent_pb2.OperationResult(id=operation.id)
+        if not operation.require_ready_unallocated:
+            result.updated.extend(operation.game_servers)
+            return result
+        changed = agent_pb2.StatusDelta()
+        for name in operation.game_servers:
+            held = self.reported.get(protocol.game_server_key(operation.namespace, name))
+            if not isinstance(held, gameserver_pb2.GameServer):
+                result.errors[name] = "no such game server in this cluster"
+                continue
+            if held.state != "Ready" or held.ops_state not in ("", "None"):
+                result.conflicts.append(name)
+                continue
+            written = gameserver_pb2.GameServer()
+            written.CopyFrom(held)
+            written.ops_state = operation.patch.ops_state
+            written.labels.update(operation.labels)
+            changed.game_servers.append(written)
+            result.updated.append(name)
+        if changed.game_servers:
+            self.report(changed)
+        return result
+
+    def change_quietly(self, server: gameserver_pb2.GameServer) -> None:
+        """Change a server in the cluster without reporting it yet (a report in flight)."""
+        self.reported[protocol.game_server_key(server.namespace, server.name)] = server
 
     def replicas(self, namespace: str, name: str) -> int | None:
         desired = self.sets.get((namespace, name))

@@ -105,3 +105,24 @@ def test_a_grpc_probe_from_the_hub_keeps_an_integer_port() -> None:
     assert (parsed.probe.kind, parsed.probe.port, parsed.probe.service) == (
         quality.ProbeKind.GRPC, 9090, "game",
     )  # fmt: skip
+
+
+def test_allocation_precondition_is_ready_with_ops_state_none() -> None:
+    ready = {"metadata": {"resourceVersion": "41"}, "spec": {}, "status": {"currentState": "Ready"}}
+    assert translate.ready_unallocated(ready)
+    assert translate.ready_unallocated({**ready, "spec": {"opsState": "None"}})
+    assert not translate.ready_unallocated({**ready, "spec": {"opsState": "Allocated"}})
+    assert not translate.ready_unallocated({**ready, "status": {"currentState": "NotReady"}})
+    deleting = {**ready, "metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}
+    assert not translate.ready_unallocated(deleting)
+
+
+def test_allocation_write_is_guarded_by_the_checked_resource_version() -> None:
+    patch = translate.game_server_patch(gameserver_pb2.GameServerPatch(ops_state="Allocated"))
+    patch["metadata"] = translate.metadata_patch({"match": "m1"}, {})
+    guarded = translate.with_resource_version(patch, {"metadata": {"resourceVersion": "41"}})
+    assert guarded == {
+        "spec": {"opsState": "Allocated"},
+        "metadata": {"labels": {"match": "m1"}, "resourceVersion": "41"},
+    }
+    assert "resourceVersion" not in patch["metadata"]

@@ -1,0 +1,169 @@
+"""Allocations: a Ready game server of a fleet for a match, committed by its cluster's agent.
+
+The hub reserves the servers it is allocating so concurrent requests never pick the same one;
+the owning agent writes opsState Allocated only if the server is still Ready with opsState
+None, else reports a conflict and the next candidate is tried. A request_id's answer is kept
+in the store, so a repeated request gets the same server, also from a restarted hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from gamefleet.v1 import gameserver_pb2
+
+from hub.core import allocation
+from hub.registry.allocations import RETENTION_S, Allocation, AllocationRegistry
+
+from .federation import Federation
+
+log = logging.getLogger(__name__)
+
+RequestKey = tuple[str, str, str]
+SWEEP_INTERVAL_S = 60.0
+
+
+class NoFleetError(Exception):
+    """The fleet does not exist."""
+
+
+class ExhaustedError(Exception):
+    """No game server of the fleet can be allocated."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    namespace: str
+    fleet: str
+    request_id: str
+    selectors: Sequence[Mapping[str, str]] = ()
+    preferred: Sequence[str] = ()
+    scheduling: allocation.Scheduling = allocation.Scheduling.PACKED
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> RequestKey:
+        return (self.namespace, self.fleet, self.request_id)
+
+
+class Allocator:
+    def __init__(
+        self,
+        federation: Federation,
+        registry: AllocationRegistry,
+        wall: Callable[[], float] = time.time,
+        operation_timeout: float = 10.0,
+    ) -> None:
+        self._federation = federation
+        self._registry = registry
+        self._wall = wall
+        self._timeout = operation_timeout
+        # (cluster, namespace, name) of servers being allocated right now.
+        self._reserved: set[tuple[str, str, str]] = set()
+        self._inflight: dict[RequestKey, asyncio.Future[gameserver_pb2.GameServer]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="sweep-allocations")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    async def allocate(self, request: Request) -> tuple[gameserver_pb2.GameServer, bool]:
+        """The allocated server and whether this is the replay of an earlier answer."""
+        if not self._federation.has_fleet(request.namespace, request.fleet):
+            raise NoFleetError(f"fleet {request.namespace}/{request.fleet} not found")
+        first = self._inflight.get(request.key)
+        if first is not None:
+            return await asyncio.shield(first), True
+        future: asyncio.Future[gameserver_pb2.GameServer] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._inflight[request.key] = future
+        try:
+            recorded = await self._registry.get(*request.key)
+            if recorded is not None:
+                future.set_result(recorded.game_server)
+                return recorded.game_server, True
+            server = await self._allocate(request)
+            await self._registry.save(*request.key, Allocation(server, self._wall()))
+            future.set_result(server)
+            return server, False
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiting duplicates get it, no warning otherwise
+            raise
+        finally:
+            del self._inflight[request.key]
+
+    async def _allocate(self, request: Request) -> gameserver_pb2.GameServer:
+        tried: set[tuple[str, str]] = set()
+        while True:
+            federation = self._federation
+            protos = {
+                (s.cluster, s.name): s
+                for s in federation.fleet_servers(request.namespace, request.fleet)
+            }
+            reserved = [(c, n) for c, ns, n in self._reserved if ns == request.namespace]
+            ordered = allocation.choose(
+                (_server(s) for s in protos.values()),
+                federation.ready_clusters(),
+                request.selectors,
+                request.scheduling,
+                request.preferred,
+                reserved=[*reserved, *tried],
+            )
+            if not ordered:
+                raise ExhaustedError(
+                    f"no Ready game server of fleet {request.namespace}/{request.fleet}"
+                    " can be allocated"
+                )
+            best = protos[ordered[0].key]
+            tried.add(ordered[0].key)
+            hold = (best.cluster, best.namespace, best.name)
+            self._reserved.add(hold)
+            try:
+                allocated = await federation.allocate_on(
+                    best, dict(request.labels), dict(request.annotations), self._timeout
+                )
+            except (ConnectionError, TimeoutError, RuntimeError) as exc:
+                log.warning("allocating %s/%s: %s", best.cluster, best.name, exc or "timed out")
+                continue
+            finally:
+                self._reserved.discard(hold)
+            if allocated is not None:
+                return allocated
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            try:
+                removed = await self._registry.sweep(self._wall(), RETENTION_S)
+            except Exception:
+                log.exception("sweeping allocation records")
+                continue
+            if removed:
+                log.info("swept %d allocation records", removed)
+
+
+def _server(server: gameserver_pb2.GameServer) -> allocation.Server:
+    return allocation.Server(
+        cluster=server.cluster,
+        name=server.name,
+        state=server.state,
+        ops_state=server.ops_state,
+        node=server.node,
+        labels=server.labels,
+        deleting=server.deleted,
+        network_disabled=server.network_disabled,
+    )

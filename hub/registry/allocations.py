@@ -1,0 +1,75 @@
+"""The answer given to each allocation request_id, kept in the store for a while.
+
+A repeated request (a client retry, or a retry after a hub restart) finds its record here and
+gets the same game server again. Records older than the retention are swept.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+
+from gamefleet.v1 import gameserver_pb2
+from google.protobuf import message
+
+from hub.store import interface as store_api
+
+from . import codec
+
+RETENTION_S = 600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Allocation:
+    game_server: gameserver_pb2.GameServer
+    # Wall-clock seconds of the allocation.
+    time: float
+
+
+class AllocationRegistry:
+    def __init__(self, store: store_api.Store) -> None:
+        self._store = store
+
+    async def get(self, namespace: str, fleet: str, request_id: str) -> Allocation | None:
+        item = await self._store.get(codec.allocation_key(namespace, fleet, request_id))
+        return None if item is None else _decode(item.value)
+
+    async def save(self, namespace: str, fleet: str, request_id: str, record: Allocation) -> None:
+        value = {
+            "time": record.time,
+            "gameServer": base64.b64encode(codec.encode(record.game_server)).decode(),
+        }
+        await self._store.put(
+            codec.allocation_key(namespace, fleet, request_id),
+            json.dumps(value, separators=(",", ":")).encode(),
+        )
+
+    async def sweep(self, now: float, retention: float = RETENTION_S) -> int:
+        """Delete the records older than ``retention`` seconds; return how many."""
+        removed = 0
+        start = ""
+        while True:
+            page, _ = await self._store.list(
+                codec.ALLOCATIONS_PREFIX, start_after=start, limit=1000
+            )
+            for item in page:
+                record = _decode(item.value)
+                if record is None or now - record.time > retention:
+                    try:
+                        await self._store.delete(item.key, expected_mod_revision=item.mod_revision)
+                    except store_api.ConflictError:
+                        continue  # written again meanwhile: a later sweep looks at it
+                    removed += 1
+            if len(page) < 1000:
+                return removed
+            start = page[-1].key
+
+
+def _decode(value: bytes) -> Allocation | None:
+    try:
+        loaded = json.loads(value)
+        server = codec.decode(base64.b64decode(loaded["gameServer"]), gameserver_pb2.GameServer)
+        return Allocation(server, float(loaded["time"]))
+    except (ValueError, TypeError, KeyError, message.DecodeError):
+        return None

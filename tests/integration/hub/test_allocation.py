@@ -1,0 +1,315 @@
+"""AllocationService with the real hub and simulated agents that apply allocations themselves."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+from gamefleet import protocol
+from gamefleet.v1 import (
+    agent_pb2,
+    allocation_pb2,
+    allocation_pb2_grpc,
+    cluster_pb2,
+    cluster_pb2_grpc,
+    fleet_pb2,
+    fleet_pb2_grpc,
+    gameserver_pb2,
+)
+
+from hub.api.server import Hub
+from tests.support.agent_sim import SimulatedAgent, game_server
+
+from .conftest import StartAgent, start_hub, wait_phase
+from .fleet_docs import fleet
+
+if TYPE_CHECKING:
+    Stub = allocation_pb2_grpc.AllocationServiceAsyncStub
+
+
+@pytest.fixture
+def allocations(channel: grpc.aio.Channel) -> Stub:
+    return allocation_pb2_grpc.AllocationServiceStub(channel)
+
+
+@pytest.fixture
+async def arena(fleets: fleet_pb2_grpc.FleetServiceAsyncStub) -> fleet_pb2.Fleet:
+    response = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0)))
+    return response.fleet
+
+
+async def serve(
+    hub: Hub, agent: SimulatedAgent, count: int, start: int = 0, **server: str
+) -> list[str]:
+    """Have ``agent`` report ``count`` Ready servers of arena; wait until the hub holds them."""
+    labels = {k: v for k, v in server.items() if k not in ("node", "state", "ops_state")}
+    reported = []
+    for ordinal in range(start, start + count):
+        gs = game_server("games", "arena", ordinal, state=server.get("state", "Ready"))
+        gs.ops_state = server.get("ops_state", "None")
+        gs.node = server.get("node", "")
+        gs.labels.update(labels)
+        gs.network_status.update({"currentNetworkState": "Ready"})
+        reported.append(gs)
+    agent.report(agent_pb2.StatusDelta(game_servers=reported))
+    names = {gs.name for gs in reported}
+    async with asyncio.timeout(5):
+        while True:
+            federation = hub.gate.federation
+            assert federation is not None
+            held = {
+                s.name
+                for s in federation.fleet_servers("games", "arena")
+                if s.cluster == agent.cluster
+            }
+            if names <= held:
+                return sorted(names)
+            await asyncio.sleep(0.01)
+
+
+def request(request_id: str, **fields: object) -> allocation_pb2.AllocateRequest:
+    return allocation_pb2.AllocateRequest(
+        namespace="games",
+        fleet="arena",
+        request_id=request_id,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def allocated(stub: Stub, request_id: str, **fields: object) -> str:
+    response = await stub.Allocate(request(request_id, **fields))
+    return f"{response.game_server.cluster}/{response.game_server.name}"
+
+
+async def refused(stub: Stub, message: allocation_pb2.AllocateRequest) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Allocate(message)
+    return caught.value
+
+
+@pytest.mark.usefixtures("arena")
+async def test_allocates_a_ready_server_and_the_agent_writes_it(
+    hub: Hub, allocations: Stub, start_agent: StartAgent
+) -> None:
+    eu = await start_agent("eu-1")
+    await serve(hub, eu, 1, ops_state="Allocated")
+    await serve(hub, eu, 1, start=1)
+    response = await allocations.Allocate(
+        request("match-1", labels={"match": "m1"}, annotations={"players": "8"})
+    )
+    server = response.game_server
+    assert (server.cluster, server.name, server.ops_state) == ("eu-1", "arena-1", "Allocated")
+    assert server.network_status["currentNetworkState"] == "Ready"
+    assert server.labels["match"] == "m1"
+    assert not response.replayed
+    [operation] = eu.operations
+    assert operation.require_ready_unallocated
+    assert list(operation.game_servers) == ["arena-1"]
+    assert operation.patch.ops_state == "Allocated"
+    assert dict(operation.annotations) == {"players": "8"}
+    held = eu.reported[protocol.game_server_key("games", "arena-1")]
+    assert isinstance(held, gameserver_pb2.GameServer) and held.ops_state == "Allocated"
+    error = await refused(allocations, request("match-2"))
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "games/arena" in (error.details() or "")
+
+
+@pytest.mark.usefixtures("arena")
+async def test_a_repeated_request_id_gets_the_same_server(
+    hub: Hub, allocations: Stub, start_agent: StartAgent
+) -> None:
+    eu = await start_agent("eu-1")
+    await serve(hub, eu, 5)
+    first = await allocations.Allocate(request("match-1"))
+    again = await allocations.Allocate(request("match-1"))
+    assert again.game_server.name == first.game_server.name
+    assert (first.replayed, again.replayed) == (False, True)
+    duplicates = await asyncio.gather(*(allocations.Allocate(request("match-2")) for _ in range(5)))
+    assert len({d.game_server.name for d in duplicates}) == 1
+    assert sorted(d.replayed for d in duplicates) == [False, True, True, True, True]
+    assert len(eu.operations) == 2
+
+
+async def test_a_request_id_is_replayed_by_a_restarted_hub(tmp_path: Path) -> None:
+    store = tmp_path / "hub.db"
+    hub = await start_hub(store)
+    agent = SimulatedAgent(f"127.0.0.1:{hub.port}", "eu-1", heartbeat_interval=0.2)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{hub.port}") as channel:
+            await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
+                fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0))
+            )
+            await agent.start()
+            await wait_phase(hub, "eu-1", "Ready")
+            await serve(hub, agent, 3)
+            first = await allocation_pb2_grpc.AllocationServiceStub(channel).Allocate(
+                request("match-1")
+            )
+    finally:
+        await agent.stop()
+        await hub.stop(grace=0)
+    hub = await start_hub(store)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{hub.port}") as channel:
+            again = await allocation_pb2_grpc.AllocationServiceStub(channel).Allocate(
+                request("match-1")
+            )
+    finally:
+        await hub.stop(grace=0)
+    assert again.replayed
+    assert (again.game_server.cluster, again.game_server.name) == ("eu-1", first.game_server.name)
+
+
+@pytest.mark.usefixtures("arena")
+async def test_concurrent_requests_never_share_a_server(
+    hub: Hub, allocations: Stub, start_agent: StartAgent
+) -> None:
+    agents = [await start_agent(f"c-{i}") for i in range(4)]
+    for agent in agents:
+        await serve(hub, agent, 25, start=0)
+
+    async def one(i: int) -> str | grpc.StatusCode:
+        try:
+            return await allocated(allocations, f"match-{i}")
+        except grpc.aio.AioRpcError as exc:
+            return exc.code()
+
+    results = await asyncio.gather(*(one(i) for i in range(200)))
+    won = [r for r in results if isinstance(r, str)]
+    assert len(won) == 100
+    assert len(set(won)) == 100
+    assert results.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 100
+    written = [
+        f"{agent.cluster}/{name}"
+        for agent in agents
+        for op in agent.operations
+        for name in op.game_servers
+    ]
+    assert len(written) == len(set(written)) == 100
+
+
+@pytest.mark.usefixtures("arena")
+async def test_the_first_matching_selector_wins(
+    hub: Hub, allocations: Stub, start_agent: StartAgent
+) -> None:
+    eu = await start_agent("eu-1")
+    await serve(hub, eu, 1, start=0, map="dust")
+    await serve(hub, eu, 1, start=1, map="nuke")
+    selectors = [
+        allocation_pb2.AllocationSelector(match_labels={"map": "inferno"}),
+        allocation_pb2.AllocationSelector(match_labels={"map": "nuke"}),
+    ]
+    assert await allocated(allocations, "m1", selectors=selectors) == "eu-1/arena-1"
+    error = await refused(allocations, request("m2", selectors=selectors[:1]))
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert await allocated(allocations, "m3") == "eu-1/arena-0"
+
+
+@pytest.mark.usefixtures("arena")
+async def test_packed_fills_a_cluster_and_distributed_spreads(
+    hub: Hub, allocations: Stub, start_agent: StartAgent
+) -> None:
+    a, b = await start_agent("a-1"), await start_agent("b-1")
+    await serve(hub, a, 4)
+    await serve(hub, b, 4, start=4)
+    await serve(hub, b, 1, start=8, ops_state="Allocated")
+    packed = [await allocated(allocations, f"p{i}") for i in range(3)]
+    assert [p.split("/")[0] for p in packed] == ["b-1", "b-1", "b-1"]
+    distributed = allocation_pb2.DISTRIBUTED
+    spread = [await allocated(allocations, f"d{i}", scheduling=distributed) for i in range(3)]
+    assert [s.split("/")[0] for s in spread] == ["a-1", "a-1", "a-1"]
+    # a-1 now holds 3 allocated servers, b-1 holds 4: Distributed still picks a-1.
+    assert (await allocated(allocations, "d3", scheduling=distributed)).startswith("a-1/")
+
+
+@pytest.mark.usefixtures("arena")
+async def test_preferred_clusters_are_tried_first(
+    hub: Hub, allocations: Stub, start_agent: StartAgent
+) -> None:
+    a, b, c = await start_agent("a-1"), await start_agent("b-1"), await start_agent("c-1")
+    await serve(hub, a, 1, start=0)
+    await serve(hub, b, 1, start=1)
+    await serve(hub, c, 1, start=2)
+    prefer = ["c-1", "b-1"]
+    assert await allocated(allocations, "m1", preferred_clusters=prefer) == "c-1/arena-2"
+    assert await allocated(allocations, "m2", preferred_clusters=prefer) == "b-1/arena-1"
+    assert await allocated(allocations, "m3", preferred_clusters=prefer) == "a-1/arena-0"
+
+
+@pytest.mark.usefixtures("arena")
+async def test_an_agent_conflict_makes_the_hub_pick_another_server(
+    hub: Hub, allocations: Stub, start_agent: StartAgent
+) -> None:
+    eu = await start_agent("eu-1")
+    await serve(hub, eu, 2)
+    # Someone else allocated arena-0 in the cluster; the agent has not reported it yet.
+    taken = game_server("games", "arena", 0, ops_state="Allocated")
+    eu.change_quietly(taken)
+    assert await allocated(allocations, "m1") == "eu-1/arena-1"
+    assert [list(op.game_servers) for op in eu.operations] == [["arena-0"], ["arena-1"]]
+    error = await refused(allocations, request("m2"))
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@pytest.mark.usefixtures("arena")
+async def test_unknown_and_cordoned_clusters_are_skipped(
+    hub: Hub,
+    allocations: Stub,
+    clusters: cluster_pb2_grpc.ClusterServiceAsyncStub,
+    start_agent: StartAgent,
+) -> None:
+    silent, cordoned = await start_agent("silent-1"), await start_agent("cordoned-1")
+    ok = await start_agent("ok-1")
+    await serve(hub, silent, 3, start=0)
+    await serve(hub, cordoned, 3, start=3)
+    await serve(hub, ok, 1, start=6)
+    silent.heartbeats = False
+    await wait_phase(hub, "silent-1", "Unknown")
+    await clusters.CordonCluster(cluster_pb2.ClusterRef(name="cordoned-1"))
+    await wait_phase(hub, "cordoned-1", "Cordoned")
+    assert await allocated(allocations, "m1") == "ok-1/arena-6"
+    error = await refused(allocations, request("m2"))
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert silent.operations == [] and cordoned.operations == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"namespace": ""}, "namespace"),
+        ({"fleet": ""}, "fleet"),
+        ({"request_id": ""}, "request_id"),
+        ({"request_id": "x" * 129}, "request_id"),
+        ({"labels": {"bad key!": "v"}}, "labels['bad key!']"),
+        ({"annotations": {"": "v"}}, "annotations['']"),
+        ({"preferred_clusters": [""]}, "preferred_clusters[0]"),
+        (
+            {"selectors": [allocation_pb2.AllocationSelector(match_labels={"a b": "c"})]},
+            "selectors[0].match_labels['a b']",
+        ),
+    ],
+)
+@pytest.mark.usefixtures("arena")
+async def test_bad_fields_are_refused_naming_the_field(
+    allocations: Stub, fields: dict[str, object], path: str
+) -> None:
+    message = request("m1")
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            getattr(message, name).update(value)
+        elif isinstance(value, list):
+            getattr(message, name).extend(value)
+        else:
+            setattr(message, name, value)
+    error = await refused(allocations, message)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.details() or "").startswith(f"{path}:")
+
+
+async def test_an_unknown_fleet_is_not_found(allocations: Stub) -> None:
+    error = await refused(allocations, request("m1"))
+    assert error.code() is grpc.StatusCode.NOT_FOUND
+    assert "games/arena" in (error.details() or "")
