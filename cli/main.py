@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import grpc
 
 from . import (
+    allocation_commands,
     cert_commands,
     cluster_commands,
     connection,
@@ -107,6 +108,10 @@ def build_parser() -> _Parser:
         sub = _client_parser(update_kinds, kind)
         gameserver_commands.add_update_flags(sub)
         sub.set_defaults(handler=gameserver_commands.update)
+
+    allocate = _client_parser(commands, "allocate", help="allocate a Ready game server of a fleet")
+    allocation_commands.add_flags(allocate)
+    allocate.set_defaults(handler=allocation_commands.allocate)
 
     delete = commands.add_parser("delete", help="delete a fleet")
     delete_kinds = delete.add_subparsers(dest="kind", required=True, parser_class=_Parser)

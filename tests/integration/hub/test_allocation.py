@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,9 @@ from gamefleet.v1 import (
     gameserver_pb2,
 )
 
+from cli import main as cli_main
 from hub.api.server import Hub
+from hub.registry.allocations import RETENTION_S, Allocation, AllocationRegistry
 from tests.support.agent_sim import SimulatedAgent, game_server
 
 from .conftest import StartAgent, start_hub, wait_phase
@@ -313,3 +316,38 @@ async def test_an_unknown_fleet_is_not_found(allocations: Stub) -> None:
     error = await refused(allocations, request("m1"))
     assert error.code() is grpc.StatusCode.NOT_FOUND
     assert "games/arena" in (error.details() or "")
+
+
+async def test_records_older_than_ten_minutes_are_swept(hub: Hub) -> None:
+    assert hub.store is not None
+    registry = AllocationRegistry(hub.store)
+    server = game_server("games", "arena", 0)
+    await registry.save("games", "arena", "old", Allocation(server, time=1_000.0))
+    await registry.save("games", "arena", "new", Allocation(server, time=1_500.0))
+    assert await registry.sweep(now=1_000.0 + RETENTION_S + 1) == 1
+    assert await registry.get("games", "arena", "old") is None
+    kept = await registry.get("games", "arena", "new")
+    assert kept is not None and kept.game_server.name == "arena-0"
+
+
+@pytest.mark.usefixtures("arena")
+async def test_the_cli_allocates_and_prints_the_address(
+    hub: Hub, start_agent: StartAgent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    eu = await start_agent("eu-1")
+    await serve(hub, eu, 1)
+    argv = ["allocate", "-n", "games", "arena", "--request-id", "m1", "--hub"]
+    argv += [f"127.0.0.1:{hub.port}", "--selector", "game.kruise.io/owner-gss=arena"]
+    argv += ["--label", "match=m1", "--prefer", "eu-1", "-o", "json"]
+    code = await asyncio.to_thread(cli_main.main, argv)
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["kind"] == "GameServerAllocation"
+    assert printed["gameServer"]["name"] == "arena-0"
+    assert printed["gameServer"]["opsState"] == "Allocated"
+    assert printed["replayed"] is False
+    code = await asyncio.to_thread(cli_main.main, [*argv[:-2], "-o", "table"])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["CLUSTER", "NAMESPACE", "NAME", "OPSSTATE", "ADDRESS", "REPLAYED"]
+    assert lines[1].split() == ["eu-1", "games", "arena-0", "Allocated", "-", "true"]

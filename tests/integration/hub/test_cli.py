@@ -210,3 +210,18 @@ def test_bad_serve_and_agent_flags_exit_1_naming_the_flag(args: list[str], expec
     done = run_cli(*args)
     assert done.returncode == 1
     assert expected in done.stderr.strip().splitlines()[-1]
+
+
+def test_allocate_errors_exit_1_with_one_line(hub_address: str) -> None:
+    code, _, err = cli(hub_address, "allocate", "-n", "games", "nowhere", "--request-id", "m1")
+    assert code == 1 and err.count("\n") == 1 and err.startswith("error: NOT_FOUND")
+    code, _, err = cli(hub_address, "allocate", "-n", "games", "arena")
+    assert code == 1 and err.count("\n") == 1 and "--request-id" in err
+    code, _, err = cli(
+        hub_address, "allocate", "-n", "games", "arena", "--request-id", "m1", "--selector", "x"
+    )
+    assert code == 1 and err.count("\n") == 1 and "--selector" in err
+    code, _, err = cli(
+        hub_address, "allocate", "-n", "games", "arena", "--request-id", "m1", "--label", "a b=c"
+    )
+    assert code == 1 and err.count("\n") == 1 and "labels['a b']" in err
