@@ -109,31 +109,26 @@ class Allocator:
     async def _allocate(self, request: Request) -> gameserver_pb2.GameServer:
         tried: set[tuple[str, str]] = set()
         while True:
-            federation = self._federation
-            protos = {
-                (s.cluster, s.name): s
-                for s in federation.fleet_servers(request.namespace, request.fleet)
-            }
             reserved = [(c, n) for c, ns, n in self._reserved if ns == request.namespace]
-            ordered = allocation.choose(
-                (_server(s) for s in protos.values()),
-                federation.ready_clusters(),
+            best = self._federation.choose_allocation(
+                request.namespace,
+                request.fleet,
                 request.selectors,
                 request.scheduling,
                 request.preferred,
-                reserved=[*reserved, *tried],
+                reserved=reserved,
+                tried=tried,
             )
-            if not ordered:
+            if best is None:
                 raise ExhaustedError(
                     f"no Ready game server of fleet {request.namespace}/{request.fleet}"
                     " can be allocated"
                 )
-            best = protos[ordered[0].key]
-            tried.add(ordered[0].key)
+            tried.add((best.cluster, best.name))
             hold = (best.cluster, best.namespace, best.name)
             self._reserved.add(hold)
             try:
-                allocated = await federation.allocate_on(
+                allocated = await self._federation.allocate_on(
                     best, dict(request.labels), dict(request.annotations), self._timeout
                 )
             except (ConnectionError, TimeoutError, RuntimeError) as exc:
@@ -154,16 +149,3 @@ class Allocator:
                 continue
             if removed:
                 log.info("swept %d allocation records", removed)
-
-
-def _server(server: gameserver_pb2.GameServer) -> allocation.Server:
-    return allocation.Server(
-        cluster=server.cluster,
-        name=server.name,
-        state=server.state,
-        ops_state=server.ops_state,
-        node=server.node,
-        labels=server.labels,
-        deleting=server.deleted,
-        network_disabled=server.network_disabled,
-    )

@@ -13,13 +13,13 @@ import dataclasses
 import logging
 import operator
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
 from google.protobuf import timestamp_pb2
 
-from hub.core import assignment, desired_sets, fleet_status, health, rollout, selectors
+from hub.core import allocation, assignment, desired_sets, fleet_status, health, rollout, selectors
 from hub.core.desired_sets import SetKey
 from hub.core.placement import Placement
 from hub.registry import codec
@@ -74,6 +74,8 @@ class Federation:
         self._fleets: dict[SetKey, fleet_pb2.Fleet] = {}
         self._clusters: dict[str, cluster_pb2.Cluster] = {}
         self._live: dict[str, _ClusterLive] = {}
+        # Each fleet's servers indexed for allocation choices.
+        self._pools: dict[SetKey, allocation.Pool] = {}
         self._sessions: dict[str, AgentSession] = {}
         self._previous: dict[SetKey, dict[str, int]] = {}
         # Placement of each fleet as of (fleet revision, cluster state version).
@@ -175,6 +177,8 @@ class Federation:
         if removed:
             self._clusters.pop(name, None)
             self._live.pop(name, None)
+            for pool in self._pools.values():
+                pool.drop_cluster(name)
         else:
             stored = cluster_pb2.Cluster()
             stored.CopyFrom(record)
@@ -218,12 +222,18 @@ class Federation:
             key = (server.namespace, server.name)
             touched.add((server.namespace, server.fleet))
             if server.deleted:
-                live.servers.pop(key, None)
+                gone = live.servers.pop(key, None)
+                if gone is not None:
+                    self._pool(gone).remove((cluster, gone.name))
             else:
                 stored = gameserver_pb2.GameServer()
                 stored.CopyFrom(server)
                 stored.cluster = cluster
+                before = live.servers.get(key)
+                if before is not None and before.fleet != stored.fleet:
+                    self._pool(before).remove((cluster, before.name))
                 live.servers[key] = stored
+                self._pool(stored).put(_allocation_view(stored))
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
@@ -398,7 +408,31 @@ class Federation:
         live = self._live.get(server.cluster)
         if live is not None and (server.namespace, server.name) in live.servers:
             live.servers[(server.namespace, server.name)] = allocated
+            self._pool(allocated).put(_allocation_view(allocated))
         return allocated
+
+    def choose_allocation(
+        self,
+        namespace: str,
+        fleet: str,
+        selectors: Sequence[Mapping[str, str]] = (),
+        scheduling: allocation.Scheduling = allocation.Scheduling.PACKED,
+        preferred: Sequence[str] = (),
+        reserved: Iterable[tuple[str, str]] = (),
+        tried: Iterable[tuple[str, str]] = (),
+    ) -> gameserver_pb2.GameServer | None:
+        """The game server of the fleet to try first for an allocation (see hub.core.allocation);
+        ``reserved`` and ``tried`` are (cluster, name)."""
+        pool = self._pools.get((namespace, fleet))
+        if pool is None:
+            return None
+        best = pool.best(self.ready_clusters(), selectors, scheduling, preferred, reserved, tried)
+        if best is None:
+            return None
+        return self._live[best.cluster].servers[(namespace, best.name)]
+
+    def _pool(self, server: gameserver_pb2.GameServer) -> allocation.Pool:
+        return self._pools.setdefault((server.namespace, server.fleet), allocation.Pool())
 
     async def live_counts(self, chunk: int = 5000) -> LiveCounts:
         """How much live state this federation holds, for metrics.
@@ -682,6 +716,19 @@ class Federation:
 
 
 _STATE_OF = operator.attrgetter("state", "ops_state")
+
+
+def _allocation_view(server: gameserver_pb2.GameServer) -> allocation.Server:
+    return allocation.Server(
+        cluster=server.cluster,
+        name=server.name,
+        state=server.state,
+        ops_state=server.ops_state,
+        node=server.node,
+        labels=dict(server.labels),
+        deleting=server.deleted,
+        network_disabled=server.network_disabled,
+    )
 
 
 def _key(fleet: fleet_pb2.Fleet) -> SetKey:

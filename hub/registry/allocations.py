@@ -6,6 +6,7 @@ gets the same game server again. Records older than the retention are swept.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -30,20 +31,43 @@ class Allocation:
 class AllocationRegistry:
     def __init__(self, store: store_api.Store) -> None:
         self._store = store
+        # Records waiting for the commit in progress: concurrent saves share one store commit.
+        self._queued: dict[str, tuple[bytes, asyncio.Future[None]]] = {}
+        self._flushing = False
 
     async def get(self, namespace: str, fleet: str, request_id: str) -> Allocation | None:
         item = await self._store.get(codec.allocation_key(namespace, fleet, request_id))
         return None if item is None else _decode(item.value)
 
     async def save(self, namespace: str, fleet: str, request_id: str, record: Allocation) -> None:
+        """Write the record; saves made while a commit is in flight go together in the next."""
         value = {
             "time": record.time,
             "gameServer": base64.b64encode(codec.encode(record.game_server)).decode(),
         }
-        await self._store.put(
-            codec.allocation_key(namespace, fleet, request_id),
-            json.dumps(value, separators=(",", ":")).encode(),
-        )
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        key = codec.allocation_key(namespace, fleet, request_id)
+        self._queued[key] = (json.dumps(value, separators=(",", ":")).encode(), done)
+        if not self._flushing:
+            self._flushing = True
+            try:
+                while self._queued:
+                    await self._flush()
+            finally:
+                self._flushing = False
+        await done
+
+    async def _flush(self) -> None:
+        batch, self._queued = self._queued, {}
+        try:
+            await self._store.commit([store_api.Put(k, v) for k, (v, _) in batch.items()])
+        except Exception as exc:
+            for _, waiting in batch.values():
+                waiting.set_exception(exc)
+                waiting.exception()  # the saver raises it; no "never retrieved" warning
+            return
+        for _, waiting in batch.values():
+            waiting.set_result(None)
 
     async def sweep(self, now: float, retention: float = RETENTION_S) -> int:
         """Delete the records older than ``retention`` seconds; return how many."""

@@ -89,3 +89,57 @@ def test_preferred_clusters_come_first_in_their_order() -> None:
     servers = [Server("a", "gs-0"), Server("b", "gs-1"), Server("c", "gs-2")]
     chosen = allocation.choose(servers, ("a", "b", "c"), preferred=["c", "b"])
     assert names(chosen) == ["c/gs-2", "b/gs-1", "a/gs-0"]
+
+
+CASES = [
+    [Server("a", "gs-0"), Server("c", "gs-1")],
+    [
+        Server("a", "gs-0", node="n1"),
+        Server("b", "gs-1", node="n1"),
+        Server("b", "gs-2", node="n2"),
+        Server("b", "gs-3", node="n2", ops_state="Allocated"),
+        Server("a", "gs-4", node="n2", state="NotReady"),
+    ],
+    [
+        Server("a", "gs-0", labels={"map": "dust"}),
+        Server("b", "gs-1", labels={"map": "nuke"}),
+        Server("b", "gs-2", labels={"map": "nuke"}, ops_state="Allocated"),
+        Server("a", "gs-3", labels={"map": "nuke", "mode": "ranked"}),
+    ],
+]
+SELECTORS: list[list[dict[str, str]]] = [[], [{"map": "inferno"}, {"map": "nuke"}], [{"x": "y"}]]
+
+
+@pytest.mark.parametrize("servers", CASES)
+@pytest.mark.parametrize("selectors", SELECTORS)
+@pytest.mark.parametrize("scheduling", list(Scheduling))
+@pytest.mark.parametrize("preferred", [[], ["b"], ["c", "a"]])
+@pytest.mark.parametrize("reserved", [[], [("a", "gs-0")], [("b", "gs-1"), ("b", "gs-2")]])
+def test_the_pool_picks_what_choose_orders_first(
+    servers: list[Server],
+    selectors: list[dict[str, str]],
+    scheduling: Scheduling,
+    preferred: list[str],
+    reserved: list[tuple[str, str]],
+) -> None:
+    pool = allocation.Pool()
+    for server in servers:
+        pool.put(Server(server.cluster, server.name, node="stale"))  # replaced below
+        pool.put(server)
+    ordered = allocation.choose(servers, READY, selectors, scheduling, preferred, reserved)
+    best = pool.best(READY, selectors, scheduling, preferred, reserved)
+    assert best == (ordered[0] if ordered else None)
+
+
+def test_the_pool_follows_changes_and_skips_tried_servers() -> None:
+    pool = allocation.Pool()
+    pool.put(Server("a", "gs-0"))
+    pool.put(Server("a", "gs-1"))
+    assert pool.best(READY) == Server("a", "gs-0")
+    assert pool.best(READY, tried=[("a", "gs-0")]) == Server("a", "gs-1")
+    pool.put(Server("a", "gs-0", ops_state="Allocated"))
+    assert pool.best(READY) == Server("a", "gs-1")
+    pool.remove(("a", "gs-1"))
+    assert pool.best(READY) is None
+    pool.drop_cluster("a")
+    assert len(pool) == 0

@@ -1,0 +1,160 @@
+"""Allocations through the hub: allocations/s and latency at several client concurrencies.
+
+    .venv/bin/python -m bench.allocation_bench [--clusters 10] [--servers 1000]
+        [--requests 1000,3000,3000] [--concurrency 1,16,64] [--store URL]
+
+Runs a hub process on its own store and, in this process, `clusters` simulated agents that
+report `servers` Ready game servers each and apply allocations to their own lists (they answer
+without a Kubernetes write). For each concurrency it sends that many allocation requests at
+once, each with its own request_id, and reports allocations/s and p50/p99 latency as the client
+sees them (request sent to the agent-confirmed answer). Every allocated server must be distinct.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+
+import grpc
+from gamefleet.v1 import (
+    agent_pb2,
+    allocation_pb2,
+    allocation_pb2_grpc,
+    fleet_pb2,
+    fleet_pb2_grpc,
+    gameserver_pb2,
+    gameserver_pb2_grpc,
+)
+
+from bench.machine import emit
+from tests.integration.hub.fleet_docs import fleet
+from tests.support.agent_sim import SimulatedAgent, game_server
+from tests.support.hub_process import HubProcess
+
+BATCH = 500
+
+
+async def _wait_ready(address: str, clusters: int, servers: int) -> None:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub: gameserver_pb2_grpc.GameServerServiceAsyncStub = (
+            gameserver_pb2_grpc.GameServerServiceStub(channel)
+        )
+        for i in range(clusters):
+            async with asyncio.timeout(120):
+                while True:
+                    listed = await stub.ListGameServers(
+                        gameserver_pb2.ListGameServersRequest(
+                            namespace="games", cluster=f"c-{i}", state="Ready", page_size=5000
+                        )
+                    )
+                    if len(listed.game_servers) >= servers:
+                        break
+                    await asyncio.sleep(0.2)
+
+
+async def _round(
+    stub: allocation_pb2_grpc.AllocationServiceAsyncStub,
+    prefix: str,
+    requests: int,
+    concurrency: int,
+) -> tuple[float, list[float], list[str]]:
+    latencies: list[float] = []
+    won: list[str] = []
+    ids = iter(range(requests))
+
+    async def worker() -> None:
+        for i in ids:
+            started = time.perf_counter()
+            response = await stub.Allocate(
+                allocation_pb2.AllocateRequest(
+                    namespace="games", fleet="arena", request_id=f"{prefix}-{i}"
+                )
+            )
+            latencies.append(time.perf_counter() - started)
+            won.append(f"{response.game_server.cluster}/{response.game_server.name}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, won
+
+
+async def run(
+    clusters: int, servers: int, requests: list[int], concurrencies: list[int], store: str
+) -> None:
+    with tempfile.TemporaryDirectory() as workdir:
+        url = store or f"sqlite:///{workdir}/hub.db"
+        hub = HubProcess(url).start()
+        sims = [
+            SimulatedAgent(hub.address, f"c-{i}", heartbeat_interval=2.0) for i in range(clusters)
+        ]
+        try:
+            async with grpc.aio.insecure_channel(hub.address) as channel:
+                fleets: fleet_pb2_grpc.FleetServiceAsyncStub = fleet_pb2_grpc.FleetServiceStub(
+                    channel
+                )
+                await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0)))
+                for sim in sims:
+                    await sim.start()
+                    batch: list[gameserver_pb2.GameServer] = []
+                    for ordinal in range(servers):
+                        server = game_server("games", "arena", ordinal)
+                        server.node = f"{sim.cluster}-node-{ordinal % 10}"
+                        batch.append(server)
+                        if len(batch) == BATCH:
+                            sim.report(agent_pb2.StatusDelta(game_servers=batch))
+                            batch = []
+                    if batch:
+                        sim.report(agent_pb2.StatusDelta(game_servers=batch))
+                await _wait_ready(hub.address, clusters, servers)
+                stub: allocation_pb2_grpc.AllocationServiceAsyncStub = (
+                    allocation_pb2_grpc.AllocationServiceStub(channel)
+                )
+                every: list[str] = []
+                for count, concurrency in zip(requests, concurrencies, strict=True):
+                    elapsed, latencies, won = await _round(
+                        stub, f"c{concurrency}", count, concurrency
+                    )
+                    every += won
+                    ordered = sorted(latencies)
+                    params = {
+                        "clusters": clusters,
+                        "servers_per_cluster": servers,
+                        "requests": count,
+                        "concurrency": concurrency,
+                        "store": store.partition(":")[0] or "sqlite",
+                        "agents": "simulated (no Kubernetes write)",
+                    }
+                    emit("allocations per second", count / elapsed, "1/s", **params)
+                    emit(
+                        "allocation latency p50", statistics.median(ordered) * 1000, "ms", **params
+                    )
+                    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+                    emit("allocation latency p99", p99 * 1000, "ms", **params)
+                if len(set(every)) != len(every):
+                    raise SystemExit("a server was allocated twice")
+        finally:
+            for sim in sims:
+                await sim.stop()
+            hub.kill()
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clusters", type=int, default=10)
+    parser.add_argument("--servers", type=int, default=1000)
+    parser.add_argument("--requests", type=_ints, default=[1000, 3000, 3000])
+    parser.add_argument("--concurrency", type=_ints, default=[1, 16, 64])
+    parser.add_argument("--store", default="", help="the hub's store URL (default: a new SQLite)")
+    args = parser.parse_args()
+    asyncio.run(run(args.clusters, args.servers, args.requests, args.concurrency, args.store))
+
+
+if __name__ == "__main__":
+    main()
