@@ -1,7 +1,7 @@
 """Allocations through the hub: allocations/s and latency at several client concurrencies.
 
     .venv/bin/python -m bench.allocation_bench [--clusters 10] [--servers 1000]
-        [--requests 1000,3000,3000] [--concurrency 1,16,64] [--store URL]
+        [--requests 1000,3000,3000] [--concurrency 1,16,64] [--store etcd|URL]
 
 Runs a hub process on its own store and, in this process, `clusters` simulated agents that
 report `servers` Ready game servers each and apply allocations to their own lists (they answer
@@ -17,6 +17,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import grpc
 from gamefleet.v1 import (
@@ -85,7 +86,15 @@ async def run(
     clusters: int, servers: int, requests: list[int], concurrencies: list[int], store: str
 ) -> None:
     with tempfile.TemporaryDirectory() as workdir:
+        etcd = None
         url = store or f"sqlite:///{workdir}/hub.db"
+        if store == "etcd":
+            from tests.integration.store import etcd_server
+
+            (Path(workdir) / "etcd").mkdir()
+            etcd = etcd_server.EtcdServer(etcd_server.etcd_binary(), Path(workdir) / "etcd")
+            etcd.start()
+            url = f"{etcd.url}/bench-allocation"
         hub = HubProcess(url).start()
         sims = [
             SimulatedAgent(hub.address, f"c-{i}", heartbeat_interval=2.0) for i in range(clusters)
@@ -139,6 +148,8 @@ async def run(
             for sim in sims:
                 await sim.stop()
             hub.kill()
+            if etcd is not None:
+                etcd.stop()
 
 
 def _ints(text: str) -> list[int]:
@@ -151,7 +162,9 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--requests", type=_ints, default=[1000, 3000, 3000])
     parser.add_argument("--concurrency", type=_ints, default=[1, 16, 64])
-    parser.add_argument("--store", default="", help="the hub's store URL (default: a new SQLite)")
+    parser.add_argument(
+        "--store", default="", help="etcd (a private one), or a store URL; default: a new SQLite"
+    )
     args = parser.parse_args()
     asyncio.run(run(args.clusters, args.servers, args.requests, args.concurrency, args.store))
 
