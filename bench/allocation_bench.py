@@ -2,6 +2,11 @@
 
     .venv/bin/python -m bench.allocation_bench [--clusters 10] [--servers 1000]
         [--requests 1000,3000,3000] [--concurrency 1,16,64] [--store etcd|URL]
+    .venv/bin/python -m bench.allocation_bench --real --servers 300 --requests 100,150
+        --concurrency 1,16
+
+With --real: a hub process and the real agent on the first local cluster (`make clusters`),
+a fleet of `servers` there, and the same rounds: each allocation is a GameServer PATCH.
 
 Runs a hub process on its own store and, in this process, `clusters` simulated agents that
 report `servers` Ready game servers each and apply allocations to their own lists (they answer
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -61,6 +67,7 @@ async def _round(
     prefix: str,
     requests: int,
     concurrency: int,
+    namespace: str = "games",
 ) -> tuple[float, list[float], list[str]]:
     latencies: list[float] = []
     won: list[str] = []
@@ -71,7 +78,7 @@ async def _round(
             started = time.perf_counter()
             response = await stub.Allocate(
                 allocation_pb2.AllocateRequest(
-                    namespace="games", fleet="arena", request_id=f"{prefix}-{i}"
+                    namespace=namespace, fleet="arena", request_id=f"{prefix}-{i}"
                 )
             )
             latencies.append(time.perf_counter() - started)
@@ -152,6 +159,72 @@ async def run(
                 etcd.stop()
 
 
+def _emit_round(
+    elapsed: float, latencies: list[float], count: int, concurrency: int, **params: object
+) -> None:
+    ordered = sorted(latencies)
+    params = {**params, "requests": count, "concurrency": concurrency}
+    emit("allocations per second", count / elapsed, "1/s", **params)
+    emit("allocation latency p50", statistics.median(ordered) * 1000, "ms", **params)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    emit("allocation latency p99", p99 * 1000, "ms", **params)
+
+
+async def real(servers: int, requests: list[int], concurrencies: list[int]) -> None:
+    """A hub process and the real agent on the first local cluster (`make clusters`)."""
+    from agent.kube import client as kclient
+    from agent.kube import crds
+    from tests.e2e.agent.harness import Namespace
+    from tests.e2e.federation.conftest import NAMESPACES
+    from tests.e2e.federation.world import Member
+    from tests.localcluster import manager
+
+    clusters, _ = manager.ensure(count=2, nodes=3)
+    cluster = clusters[0]
+    namespace = f"bench-alloc-{os.getpid()}"
+    kube = await kclient.KubeClient.connect(str(cluster.kubeconfig))
+    await crds.install(kube)
+    await kube.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
+                                         "metadata": {"name": namespace}})  # fmt: skip
+    with tempfile.TemporaryDirectory() as workdir:
+        hub = HubProcess(f"sqlite:///{workdir}/hub.db").start()
+        member = Member(cluster.name, cluster.kubeconfig, kube, Namespace(kube, namespace),
+                        cluster.region, Path(workdir) / "agent.log")  # fmt: skip
+        member.start_agent(hub.address, "bench-alloc")
+        try:
+            async with grpc.aio.insecure_channel(hub.address) as channel:
+                doc = fleet(replicas=servers)
+                doc.metadata.namespace = namespace
+                doc.spec.placement.cluster_selector.match_labels["region"] = cluster.region
+                await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
+                    fleet_pb2.ApplyFleetRequest(fleet=doc)
+                )
+                listing = gameserver_pb2_grpc.GameServerServiceStub(channel)
+                async with asyncio.timeout(300):
+                    while True:
+                        listed = await listing.ListGameServers(
+                            gameserver_pb2.ListGameServersRequest(
+                                namespace=namespace, state="Ready", page_size=5000
+                            )
+                        )
+                        if len(listed.game_servers) >= servers:
+                            break
+                        await asyncio.sleep(0.5)
+                stub = allocation_pb2_grpc.AllocationServiceStub(channel)
+                for count, concurrency in zip(requests, concurrencies, strict=True):
+                    elapsed, latencies, _ = await _round(
+                        stub, f"c{concurrency}", count, concurrency, namespace
+                    )
+                    _emit_round(elapsed, latencies, count, concurrency, servers=servers,
+                                agents="real agent, one local cluster (kwok nodes)",
+                                store="sqlite")  # fmt: skip
+        finally:
+            member.kill_agent()
+            hub.kill()
+            await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
+            await kube.close()
+
+
 def _ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
@@ -165,7 +238,13 @@ def main() -> None:
     parser.add_argument(
         "--store", default="", help="etcd (a private one), or a store URL; default: a new SQLite"
     )
+    parser.add_argument(
+        "--real", action="store_true", help="the real agent on a local cluster (--servers in it)"
+    )
     args = parser.parse_args()
+    if args.real:
+        asyncio.run(real(args.servers, args.requests, args.concurrency))
+        return
     asyncio.run(run(args.clusters, args.servers, args.requests, args.concurrency, args.store))
 
 

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = resources.Resource("v1", "namespaces", "Namespace", namespaced=False)
 AGENT_VERSION = "0.1.0"
+# Allocation writes in flight at once per hub link.
+MAX_CONCURRENT_ALLOCATIONS = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +141,16 @@ class HubLink:
 
         call = stub.Connect(messages())
         tasks = [asyncio.create_task(self._heartbeats(outbox))]
+        # Allocations run side by side (each write is guarded by the server's resourceVersion);
+        # other operations run one at a time, in the order the hub sent them.
+        allocations: set[asyncio.Task[None]] = set()
+        slots = asyncio.Semaphore(MAX_CONCURRENT_ALLOCATIONS)
+
+        async def allocate(operation: agent_pb2.TargetedOperation) -> None:
+            async with slots:
+                result = await self._operate(operation)
+            outbox.put_nowait(agent_pb2.AgentMessage(operation_result=result))
+
         try:
             async for message in call:
                 kind = message.WhichOneof("body")
@@ -147,6 +159,10 @@ class HubLink:
                     tasks.append(asyncio.create_task(self._report(outbox)))
                 elif kind == "desired":
                     await self._apply(message.desired)
+                elif kind == "operation" and message.operation.require_ready_unallocated:
+                    task = asyncio.create_task(allocate(message.operation))
+                    allocations.add(task)
+                    task.add_done_callback(allocations.discard)
                 elif kind == "operation":
                     outbox.put_nowait(
                         agent_pb2.AgentMessage(
@@ -154,6 +170,7 @@ class HubLink:
                         )
                     )
         finally:
+            tasks += allocations
             for task in tasks:
                 task.cancel()
             for task in tasks:
