@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -66,13 +67,15 @@ class Allocator:
         self._timeout = operation_timeout
         # (cluster, namespace, name) of servers being allocated right now.
         self._reserved: set[tuple[str, str, str]] = set()
-        self._inflight: dict[RequestKey, asyncio.Future[gameserver_pb2.GameServer]] = {}
+        self._inflight: dict[RequestKey, asyncio.Task[tuple[gameserver_pb2.GameServer, bool]]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="sweep-allocations")
 
     async def stop(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -80,31 +83,37 @@ class Allocator:
             self._sweeper = None
 
     async def allocate(self, request: Request) -> tuple[gameserver_pb2.GameServer, bool]:
-        """The allocated server and whether this is the replay of an earlier answer."""
+        """The allocated server and whether this is the replay of an earlier answer.
+
+        The work runs in its own task: a caller that goes away (a cancelled call) does not stop
+        it, so a server the agent allocated always gets its record.
+        """
         if not self._federation.has_fleet(request.namespace, request.fleet):
             raise NoFleetError(f"fleet {request.namespace}/{request.fleet} not found")
         first = self._inflight.get(request.key)
         if first is not None:
-            return await asyncio.shield(first), True
-        future: asyncio.Future[gameserver_pb2.GameServer] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._inflight[request.key] = future
-        try:
-            recorded = await self._registry.get(*request.key)
-            if recorded is not None:
-                future.set_result(recorded.game_server)
-                return recorded.game_server, True
-            server = await self._allocate(request)
-            await self._registry.save(*request.key, Allocation(server, self._wall()))
-            future.set_result(server)
-            return server, False
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiting duplicates get it, no warning otherwise
-            raise
-        finally:
-            del self._inflight[request.key]
+            server, _ = await asyncio.shield(first)
+            return server, True
+        task = asyncio.create_task(self._answer(request), name=f"allocate {request.key}")
+        self._inflight[request.key] = task
+        task.add_done_callback(functools.partial(self._finished, request.key))
+        return await asyncio.shield(task)
+
+    def _finished(
+        self, key: RequestKey, task: asyncio.Task[tuple[gameserver_pb2.GameServer, bool]]
+    ) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here: every caller may have gone
+
+    async def _answer(self, request: Request) -> tuple[gameserver_pb2.GameServer, bool]:
+        recorded = await self._registry.get(*request.key)
+        if recorded is not None:
+            return recorded.game_server, True
+        server = await self._allocate(request)
+        await self._registry.save(*request.key, Allocation(server, self._wall()))
+        return server, False
 
     async def _allocate(self, request: Request) -> gameserver_pb2.GameServer:
         tried: set[tuple[str, str]] = set()

@@ -45,6 +45,8 @@ class SimulatedAgent:
         # status hashes, every status it reported that the hub does not hold.
         self.reconnect = False
         self.reported: dict[str, agent_pb2.GameServerSetStatus | gameserver_pb2.GameServer] = {}
+        # Seconds the agent takes to answer an allocation (a slow API server).
+        self.allocation_delay = 0.0
 
     async def start(self) -> SimulatedAgent:
         self._channel = self._channel_factory(self.address)
@@ -164,6 +166,8 @@ class SimulatedAgent:
                 self._resend_missing()
         elif kind == "operation":
             self.operations.append(message.operation)
+            if self.allocation_delay and message.operation.require_ready_unallocated:
+                await asyncio.sleep(self.allocation_delay)
             self.send(agent_pb2.AgentMessage(operation_result=self._operate(message.operation)))
         async with self._changed:
             self._changed.notify_all()

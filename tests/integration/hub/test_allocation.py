@@ -351,3 +351,21 @@ async def test_the_cli_allocates_and_prints_the_address(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["CLUSTER", "NAMESPACE", "NAME", "OPSSTATE", "ADDRESS", "REPLAYED"]
     assert lines[1].split() == ["eu-1", "games", "arena-0", "Allocated", "-", "true"]
+
+
+@pytest.mark.usefixtures("arena")
+async def test_a_caller_that_gives_up_still_gets_its_server_on_retry(
+    hub: Hub, allocations: Stub, start_agent: StartAgent
+) -> None:
+    eu = await start_agent("eu-1")
+    await serve(hub, eu, 2)
+    eu.allocation_delay = 0.5
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await allocations.Allocate(request("m1"), timeout=0.1)
+    assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    await eu.wait_for(lambda: len(eu.operations) == 1)
+    await asyncio.sleep(0.6)
+    again = await allocations.Allocate(request("m1"))
+    assert again.replayed
+    assert again.game_server.name == eu.operations[0].game_servers[0]
+    assert len(eu.operations) == 1
