@@ -393,7 +393,7 @@ class _Run:
         if self.desired.reclaim_policy is model.ReclaimPolicy.DELETE and not recreate:
             gs = self.gs.get(ordinal)
             if gs is not None and views.labels_of(gs).get(wire.GS_DELETING) != "true":
-                result = await self._ignore_missing(
+                result = await kclient.unless_gone(
                     self.kube.patch(
                         resources.GAME_SERVER,
                         self.namespace,
@@ -403,20 +403,11 @@ class _Run:
                 )
                 if result:
                     self.expect.wrote(self.o._gs, result)
-        await self._ignore_missing(self.kube.delete(resources.POD, self.namespace, name, uid=uid))
+        await kclient.unless_gone(self.kube.delete(resources.POD, self.namespace, name, uid=uid))
         self.expect.deleted(self.o._pods, (self.namespace, name), uid)
         _log.info("deleted pod %s/%s (%s)", self.namespace, name, reason)
         if not recreate:
             await self._delete_claims(name)
-
-    async def _ignore_missing(self, call: Awaitable[Obj]) -> Obj | None:
-        """Run a write; a 404 (gone already) or 409 (uid changed) means nothing to do."""
-        try:
-            return await call
-        except kclient.ApiError as exc:
-            if exc.not_found or exc.conflict:
-                return None
-            raise
 
     def _pod_body(self, ordinal: int, gs: Obj | None) -> Obj:
         name = state.game_server_name(self.name, ordinal)
@@ -492,7 +483,7 @@ class _Run:
         if claims.retention(spec).when_scaled != claims.DELETE:
             return
         for claim in claims.claim_names(spec, server):
-            await self._ignore_missing(
+            await kclient.unless_gone(
                 self.kube.delete(resources.PERSISTENT_VOLUME_CLAIM, self.namespace, claim)
             )
 
@@ -504,7 +495,7 @@ class _Run:
             or views.labels_of(gs).get(wire.GS_DELETING) == "true"
         ):
             # A GameServer from an earlier pod of this ordinal: it does not carry over.
-            await self._ignore_missing(
+            await kclient.unless_gone(
                 self.kube.delete(
                     resources.GAME_SERVER,
                     self.namespace,
@@ -605,7 +596,7 @@ class _Run:
                 wire.REVISION_SHAPE: target.shape,
             }
             patch["metadata"]["resourceVersion"] = meta.get("resourceVersion")
-        result = await self._ignore_missing(
+        result = await kclient.unless_gone(
             self.kube.patch(
                 resources.POD,
                 self.namespace,
@@ -656,7 +647,7 @@ class _Run:
                 patch["metadata"]["labels"] = label_diff
             if note_diff:
                 patch["metadata"]["annotations"] = note_diff
-            result = await self._ignore_missing(
+            result = await kclient.unless_gone(
                 self.kube.patch(resources.POD, self.namespace, name, patch)
             )
             if result:
@@ -686,7 +677,7 @@ class _Run:
     async def _release(self, pod: Obj) -> None:
         meta = views.meta(pod)
         patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [views.PRE_DELETE_FINALIZER]}}
-        result = await self._ignore_missing(
+        result = await kclient.unless_gone(
             self.kube.patch(
                 resources.POD,
                 self.namespace,
@@ -758,7 +749,7 @@ class _Run:
             "lastTransitionTime"
         ):
             changed["lastTransitionTime"] = self.now_text
-        result = await self._ignore_missing(
+        result = await kclient.unless_gone(
             self.kube.patch(
                 resources.GAME_SERVER,
                 self.namespace,
@@ -791,7 +782,7 @@ class _Run:
             return
         name = str(meta["name"])
         uid = str(meta.get("uid"))
-        await self._ignore_missing(
+        await kclient.unless_gone(
             self.kube.delete(resources.GAME_SERVER, self.namespace, name, uid=uid)
         )
         self.expect.deleted(self.o._gs, (self.namespace, name), uid)

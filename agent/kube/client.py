@@ -20,7 +20,7 @@ from kubernetes.aio import config as k8s_config
 from . import resources
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Mapping
 
 Obj = dict[str, Any]
 """A Kubernetes object or any JSON body, as parsed by `json`."""
@@ -55,6 +55,17 @@ class ApiError(Exception):
     @property
     def gone(self) -> bool:
         return self.status == 410
+
+
+async def unless_gone(call: Awaitable[Obj]) -> Obj | None:
+    """Run a write; None when the object is gone already (404) or is not the one meant any
+    more (409: a uid or resourceVersion precondition, or it exists). Other errors raise."""
+    try:
+        return await call
+    except ApiError as exc:
+        if exc.not_found or exc.conflict:
+            return None
+        raise
 
 
 class WriteCounter:

@@ -236,15 +236,6 @@ class AwsNlbPlugin:
 
     # Writes.
 
-    async def _quiet(self, call: Any) -> Obj | None:
-        try:
-            result: Obj = await call
-        except kclient.ApiError as exc:
-            if exc.not_found or exc.conflict:
-                return None
-            raise
-        return result
-
     async def _ensure(self, cache: WatchCache, wanted: Obj, expect: plugin.Expect) -> Obj | None:
         """The object as wanted: created, or patched; deleted when it cannot become it (None
         then, and while it is being deleted: it is created again once gone)."""
@@ -252,7 +243,9 @@ class AwsNlbPlugin:
         namespace, name = str(meta["namespace"]), str(meta["name"])
         current = cache.get((namespace, name))
         if current is None:
-            created = await self._quiet(self._kube.create(cache.resource, namespace, wanted))
+            created = await kclient.unless_gone(
+                self._kube.create(cache.resource, namespace, wanted)
+            )
             if created is not None:
                 expect.wrote(cache, created)
             return created
@@ -264,7 +257,7 @@ class AwsNlbPlugin:
             return None
         if not change.spec:
             return current
-        patched = await self._quiet(
+        patched = await kclient.unless_gone(
             self._kube.patch(cache.resource, namespace, name, {"spec": change.spec})
         )
         if patched is not None:
@@ -277,7 +270,7 @@ class AwsNlbPlugin:
         meta = services.meta_of(obj)
         namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         uid = str(meta.get("uid", ""))
-        await self._quiet(self._kube.delete(cache.resource, namespace, name, uid=uid))
+        await kclient.unless_gone(self._kube.delete(cache.resource, namespace, name, uid=uid))
         expect.deleted(cache, (namespace, name), uid)
 
     async def _remove(

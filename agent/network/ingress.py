@@ -94,15 +94,6 @@ class IngressPlugin:
     def forget_pod(self, pod: Obj) -> None:
         return None
 
-    async def _quiet(self, call: Any) -> Obj | None:
-        try:
-            result: Obj = await call
-        except kclient.ApiError as exc:
-            if exc.not_found or exc.conflict:
-                return None
-            raise
-        return result
-
     async def _ensure(
         self,
         cache: WatchCache,
@@ -115,7 +106,7 @@ class IngressPlugin:
         key = (str(meta["namespace"]), str(meta["name"]))
         current = cache.get(key)
         if current is None:
-            created = await self._quiet(self._kube.create(resource, key[0], wanted))
+            created = await kclient.unless_gone(self._kube.create(resource, key[0], wanted))
             if created is not None:
                 expect.wrote(cache, created)
             return created
@@ -124,7 +115,7 @@ class IngressPlugin:
             str(r.get("uid")) for r in services.meta_of(current).get("ownerReferences") or []
         ]:
             uid = str(services.meta_of(current).get("uid", ""))
-            await self._quiet(self._kube.delete(resource, key[0], key[1], uid=uid))
+            await kclient.unless_gone(self._kube.delete(resource, key[0], key[1], uid=uid))
             expect.deleted(cache, key, uid)
             return None
         spec = current.get("spec") or {}
@@ -144,7 +135,9 @@ class IngressPlugin:
                 patch[field] = value
         if not patch:
             return current
-        patched = await self._quiet(self._kube.patch(resource, key[0], key[1], {"spec": patch}))
+        patched = await kclient.unless_gone(
+            self._kube.patch(resource, key[0], key[1], {"spec": patch})
+        )
         if patched is not None:
             expect.wrote(cache, patched)
         return patched

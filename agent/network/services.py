@@ -152,15 +152,6 @@ class ServiceKeeper:
 
         self._creating[key] = asyncio.create_task(create(), name=f"service-{key[1]}")
 
-    async def _quiet(self, call: Any) -> Obj | None:
-        try:
-            result: Obj = await call
-        except kclient.ApiError as exc:
-            if exc.not_found or exc.conflict:
-                return None
-            raise
-        return result
-
     async def ensure(
         self,
         server: plugin.Server,
@@ -190,12 +181,12 @@ class ServiceKeeper:
             if not fixed:
                 # The Service of an earlier pod of this ordinal: replace it.
                 uid = str(meta_of(svc).get("uid", ""))
-                await self._quiet(
+                await kclient.unless_gone(
                     self._kube.delete(resources.SERVICE, server.namespace, server.name, uid=uid)
                 )
                 expect.deleted(self.services, key, uid)
                 return None
-            patched = await self._quiet(
+            patched = await kclient.unless_gone(
                 self._kube.patch(
                     resources.SERVICE,
                     server.namespace,
@@ -216,7 +207,7 @@ class ServiceKeeper:
             patch["metadata"] = {"annotations": notes}
         if not patch:
             return svc
-        patched = await self._quiet(
+        patched = await kclient.unless_gone(
             self._kube.patch(resources.SERVICE, server.namespace, server.name, patch)
         )
         if patched is not None:
@@ -239,5 +230,5 @@ class ServiceKeeper:
             if not suffix.isdigit() or int(suffix) in target or ometa.get("deletionTimestamp"):
                 continue
             uid = str(ometa.get("uid", ""))
-            await self._quiet(self._kube.delete(cache.resource, namespace, name, uid=uid))
+            await kclient.unless_gone(self._kube.delete(cache.resource, namespace, name, uid=uid))
             expect.deleted(cache, (namespace, name), uid)
