@@ -151,6 +151,15 @@ class Namespace:
         )
         return {views.meta(i)["name"]: i for i in listed.get("items") or []}
 
+    async def find(self, resource: resources.Resource, name: str) -> Obj | None:
+        """The object in this namespace, or None when it does not exist."""
+        try:
+            return await self.kube.get(resource, self.name, name)
+        except kclient.ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
     async def get_gs(self, name: str) -> Obj:
         return await self.kube.get(resources.GAME_SERVER, self.name, name)
 

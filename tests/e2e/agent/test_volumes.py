@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agent.kube import client as kclient
 from agent.kube import resources
 
 from .harness import eventually
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
     from .harness import Namespace
 
 Obj = dict[str, Any]
+CLAIM = resources.PERSISTENT_VOLUME_CLAIM
 DATA = {
     "metadata": {"name": "data", "labels": {"tier": "ssd"}},
     "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
@@ -30,15 +30,6 @@ def _template() -> Obj:
         "spec": {"containers": [{"name": "main", "image": "game:1"}]},
         "volumeClaimTemplates": [DATA],
     }
-
-
-async def _claim(namespace: Namespace, name: str) -> Obj | None:
-    try:
-        return await namespace.kube.get(resources.PERSISTENT_VOLUME_CLAIM, namespace.name, name)
-    except kclient.ApiError as exc:
-        if exc.not_found:
-            return None
-        raise
 
 
 async def _create(namespace: Namespace, replicas: int, policy: Obj | None = None) -> None:
@@ -76,7 +67,7 @@ async def test_claims_per_server_kept_across_recreation_and_by_default_on_scale_
     await _create(namespace, 2)
     pods = await _pods_exist(namespace, {"gs-0", "gs-1"})
     for name, pod in pods.items():
-        claim = await _claim(namespace, f"data-{name}")
+        claim = await namespace.find(CLAIM, f"data-{name}")
         assert claim is not None
         assert claim["metadata"]["labels"] == {"tier": "ssd", "game.kruise.io/owner-gss": "gs"}
         assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
@@ -84,7 +75,7 @@ async def test_claims_per_server_kept_across_recreation_and_by_default_on_scale_
         assert {"name": "data", "persistentVolumeClaim": {"claimName": f"data-{name}"}} in pod[
             "spec"
         ]["volumes"]
-    first = (await _claim(namespace, "data-gs-0") or {})["metadata"]["uid"]
+    first = (await namespace.find(CLAIM, "data-gs-0") or {})["metadata"]["uid"]
 
     old = pods["gs-0"]["metadata"]["uid"]
     await namespace.delete_pod("gs-0")
@@ -94,22 +85,22 @@ async def test_claims_per_server_kept_across_recreation_and_by_default_on_scale_
         return pod is not None and pod["metadata"]["uid"] != old
 
     await eventually(recreated, 30.0, "gs-0 recreated")
-    assert (await _claim(namespace, "data-gs-0") or {})["metadata"]["uid"] == first
+    assert (await namespace.find(CLAIM, "data-gs-0") or {})["metadata"]["uid"] == first
 
     # whenScaled: Retain — the claim of a server scaled away stays, and comes back with it.
-    kept = (await _claim(namespace, "data-gs-1") or {})["metadata"]["uid"]
+    kept = (await namespace.find(CLAIM, "data-gs-1") or {})["metadata"]["uid"]
     await namespace.scale("gs", 1)
     await _pods_exist(namespace, {"gs-0"})
     await namespace.scale("gs", 2)
     await _pods_exist(namespace, {"gs-0", "gs-1"})
-    assert (await _claim(namespace, "data-gs-1") or {})["metadata"]["uid"] == kept
+    assert (await namespace.find(CLAIM, "data-gs-1") or {})["metadata"]["uid"] == kept
 
 
 @pytest.mark.usefixtures("agent")
 async def test_retention_delete_on_scale_down_and_with_the_set(namespace: Namespace) -> None:
     await _create(namespace, 2, {"whenScaled": "Delete", "whenDeleted": "Delete"})
     await _pods_exist(namespace, {"gs-0", "gs-1"})
-    claim = await _claim(namespace, "data-gs-0")
+    claim = await namespace.find(CLAIM, "data-gs-0")
     assert claim is not None
     owner = claim["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"]) == ("GameServerSet", "gs")
@@ -117,15 +108,15 @@ async def test_retention_delete_on_scale_down_and_with_the_set(namespace: Namesp
     await namespace.scale("gs", 1)
 
     async def scaled_claim_gone() -> bool:
-        return await _claim(namespace, "data-gs-1") is None
+        return await namespace.find(CLAIM, "data-gs-1") is None
 
     await eventually(scaled_claim_gone, 30.0, "data-gs-1 deleted with its ordinal")
-    assert await _claim(namespace, "data-gs-0") is not None
+    assert await namespace.find(CLAIM, "data-gs-0") is not None
 
     # whenDeleted: Delete — the claims go with the set (the garbage collector follows the owner).
     await namespace.kube.delete(resources.GAME_SERVER_SET, namespace.name, "gs")
 
     async def claims_gone() -> bool:
-        return await _claim(namespace, "data-gs-0") is None
+        return await namespace.find(CLAIM, "data-gs-0") is None
 
     await eventually(claims_gone, 60.0, "data-gs-0 deleted with the set")

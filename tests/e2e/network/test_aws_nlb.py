@@ -15,6 +15,7 @@ import pytest
 from agent.kube import client as kclient
 from agent.kube import resources
 from tests.e2e.agent.harness import eventually
+from tests.e2e.network.helpers import lb_record, wait_network
 
 if TYPE_CHECKING:
     from tests.e2e.agent.harness import Namespace
@@ -109,20 +110,6 @@ async def _list(namespace: Namespace, resource: resources.Resource, server: str)
     return {i["metadata"]["name"]: i for i in listed.get("items") or []}
 
 
-async def _service(namespace: Namespace, name: str) -> Obj | None:
-    try:
-        return await namespace.kube.get(resources.SERVICE, namespace.name, name)
-    except kclient.ApiError as exc:
-        if exc.not_found:
-            return None
-        raise
-
-
-def _record(svc: Obj) -> tuple[str, list[int]]:
-    loaded = json.loads(svc["metadata"]["annotations"]["gamefleet.io/lb-ports"])
-    return loaded["lb"], loaded["ports"]
-
-
 async def _objects(namespace: Namespace, server: str, count: int) -> dict[str, dict[str, Obj]]:
     """The server's target groups and listeners, once `count` of each exist (and its Service)."""
     found: dict[str, dict[str, Obj]] = {}
@@ -132,7 +119,7 @@ async def _objects(namespace: Namespace, server: str, count: int) -> dict[str, d
             found[resource.kind] = await _list(namespace, resource, server)
         return (
             all(len(found[k]) == count for k in ("TargetGroup", "Listener"))
-            and await _service(namespace, server) is not None
+            and await namespace.find(resources.SERVICE, server) is not None
         )
 
     await eventually(made, 30.0, f"{count} TargetGroups and Listeners of {server}")
@@ -193,26 +180,6 @@ async def _answer(namespace: Namespace, server: str, ports: int) -> None:
     await _answer_as_lb_controller(namespace, server)
 
 
-async def _network(namespace: Namespace, name: str, desired: str, current: str) -> Obj:
-    found: Obj = {}
-
-    async def check() -> bool:
-        gs = (await namespace.game_servers(name.rsplit("-", 1)[0])).get(name) or {}
-        status = (gs.get("status") or {}).get("networkStatus") or {}
-        found.clear()
-        found.update(status)
-        return (
-            status.get("desiredNetworkState") == desired
-            and status.get("currentNetworkState") == current
-        )
-
-    try:
-        await eventually(check, 30.0, f"{name} network desired {desired}, current {current}")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; last {found}") from None
-    return found
-
-
 def _uids(objects: dict[str, Obj]) -> dict[str, str]:
     return {name: obj["metadata"]["uid"] for name, obj in objects.items()}
 
@@ -226,9 +193,9 @@ async def test_aws_nlb_objects_readiness_and_isolation(namespace: Namespace) -> 
     group_names: set[str] = set()
     for server in ("gs-0", "gs-1"):
         objects = await _objects(namespace, server, 2)
-        svc = await _service(namespace, server)
+        svc = await namespace.find(resources.SERVICE, server)
         assert svc is not None
-        lb, ports = _record(svc)
+        lb, ports = lb_record(svc)
         assert lb == NLB_A, "the first NLB with room"
         placed[server] = ports
         udp, both = ports
@@ -274,7 +241,7 @@ async def test_aws_nlb_objects_readiness_and_isolation(namespace: Namespace) -> 
     assert len(group_names) == 4
 
     # Not Ready until the cloud answers: ACK first, then the load-balancer controller.
-    await _network(namespace, "gs-0", "Ready", "NotReady")
+    await wait_network(namespace, "gs-0", "Ready", "NotReady")
     arns = await _answer_as_ack(namespace, "gs-0")
     bindings = await _bindings(namespace, "gs-0", 2)
     udp, both = placed["gs-0"]
@@ -284,9 +251,9 @@ async def test_aws_nlb_objects_readiness_and_isolation(namespace: Namespace) -> 
             "targetType": "ip",
             "serviceRef": {"name": "gs-0", "port": port},
         }
-    status = await _network(namespace, "gs-0", "Ready", "NotReady")
+    status = await wait_network(namespace, "gs-0", "Ready", "NotReady")
     await _answer_as_lb_controller(namespace, "gs-0")
-    status = await _network(namespace, "gs-0", "Ready", "Ready")
+    status = await wait_network(namespace, "gs-0", "Ready", "Ready")
     assert status["networkType"] == "AmazonWebServices-NLB"
     assert status["externalAddresses"] == [
         {
@@ -311,7 +278,7 @@ async def test_aws_nlb_objects_readiness_and_isolation(namespace: Namespace) -> 
     ]
     pod = (await namespace.pods("gs"))["gs-0"]
     assert json.loads(pod["metadata"]["annotations"]["game.kruise.io/network-status"]) == status
-    await _network(namespace, "gs-1", "Ready", "NotReady")
+    await wait_network(namespace, "gs-1", "Ready", "NotReady")
 
     # A terminal ACK condition makes the network NotReady; cleared, Ready again.
     group = f"gs-0-{udp}"
@@ -324,24 +291,24 @@ async def test_aws_nlb_objects_readiness_and_isolation(namespace: Namespace) -> 
     await namespace.kube.patch(
         resources.TARGET_GROUP, namespace.name, group, {"status": failed}, subresource="status"
     )
-    await _network(namespace, "gs-0", "Ready", "NotReady")
+    await wait_network(namespace, "gs-0", "Ready", "NotReady")
     failed["conditions"] = failed["conditions"][:1]
     await namespace.kube.patch(
         resources.TARGET_GROUP, namespace.name, group, {"status": failed}, subresource="status"
     )
-    await _network(namespace, "gs-0", "Ready", "Ready")
+    await wait_network(namespace, "gs-0", "Ready", "Ready")
 
     # Isolation: the Service selects nothing (the target groups empty), the AWS objects stay.
     before = {k.kind: _uids(await _list(namespace, k, "gs-0")) for k in KINDS}
     await namespace.patch_gs("gs-0", {"networkDisabled": True})
-    await _network(namespace, "gs-0", "NotReady", "NotReady")
-    svc = await _service(namespace, "gs-0")
+    await wait_network(namespace, "gs-0", "NotReady", "NotReady")
+    svc = await namespace.find(resources.SERVICE, "gs-0")
     assert svc is not None
     assert svc["spec"]["selector"] == {"game.kruise.io/svc-selector-disabled": "gs-0"}
     assert {k.kind: _uids(await _list(namespace, k, "gs-0")) for k in KINDS} == before
     await namespace.patch_gs("gs-0", {"networkDisabled": False})
-    status = await _network(namespace, "gs-0", "Ready", "Ready")
-    svc = await _service(namespace, "gs-0")
+    status = await wait_network(namespace, "gs-0", "Ready", "Ready")
+    svc = await namespace.find(resources.SERVICE, "gs-0")
     assert svc is not None and svc["spec"]["selector"] == {SERVER: "gs-0"}
     assert status["externalAddresses"][0]["ports"][0]["port"] == udp
 
@@ -355,7 +322,7 @@ async def test_aws_nlb_objects_readiness_and_isolation(namespace: Namespace) -> 
         if pod is None or pod["metadata"]["uid"] == old_uid:
             return False
         uid = pod["metadata"]["uid"]
-        svc = await _service(namespace, "gs-1")
+        svc = await namespace.find(resources.SERVICE, "gs-1")
         if svc is None or svc["metadata"]["ownerReferences"][0]["uid"] != uid:
             return False
         owned = [await _list(namespace, k, "gs-1") for k in KINDS[:2]]
@@ -381,16 +348,16 @@ async def test_aws_nlb_fixed_keeps_ports_and_scale_down_removes_objects(
     records = {}
     for server in ("gs-0", "gs-1", "gs-2"):
         await _answer(namespace, server, 1)
-        svc = await _service(namespace, server)
+        svc = await namespace.find(resources.SERVICE, server)
         assert svc is not None
-        records[server] = _record(svc)
+        records[server] = lb_record(svc)
         assert svc["metadata"]["ownerReferences"][0]["uid"] == gss["metadata"]["uid"]
     # Balanced: the NLB with the most free ports, 30001 up on each.
     assert sorted((lb, ports[0]) for lb, ports in records.values()) == [
         (NLB_A, 30001), (NLB_A, 30002), (NLB_B, 30001),
     ]  # fmt: skip
     for server, (lb, (port,)) in records.items():
-        status = await _network(namespace, server, "Ready", "Ready")
+        status = await wait_network(namespace, server, "Ready", "Ready")
         assert status["externalAddresses"][0]["endPoint"] == DNS[lb]
         assert status["externalAddresses"][0]["ports"] == [
             {"name": "7777", "protocol": "TCP", "port": port}
@@ -412,11 +379,11 @@ async def test_aws_nlb_fixed_keeps_ports_and_scale_down_removes_objects(
 
     await eventually(recreated, 30.0, "gs-1 recreated")
     await namespace.wait_servers("gs", {0, 1, 2})
-    status = await _network(namespace, "gs-1", "Ready", "Ready")
+    status = await wait_network(namespace, "gs-1", "Ready", "Ready")
     new_ip = (await namespace.pods("gs"))["gs-1"]["status"]["podIP"]
     assert status["internalAddresses"][0]["ip"] == new_ip
-    svc = await _service(namespace, "gs-1")
-    assert svc is not None and _record(svc) == records["gs-1"]
+    svc = await namespace.find(resources.SERVICE, "gs-1")
+    assert svc is not None and lb_record(svc) == records["gs-1"]
     assert {k.kind: _uids(await _list(namespace, k, "gs-1")) for k in KINDS} == before
 
     # Scale-down: the removed servers' Services and AWS objects go, the kept server's stay.
@@ -426,7 +393,7 @@ async def test_aws_nlb_fixed_keeps_ports_and_scale_down_removes_objects(
 
     async def gone() -> bool:
         for server in ("gs-1", "gs-2"):
-            if await _service(namespace, server) is not None:
+            if await namespace.find(resources.SERVICE, server) is not None:
                 return False
             for kind in KINDS:
                 if await _list(namespace, kind, server):
@@ -435,4 +402,4 @@ async def test_aws_nlb_fixed_keeps_ports_and_scale_down_removes_objects(
 
     await eventually(gone, 30.0, "the Services and AWS objects of gs-1 and gs-2 deleted")
     assert {k.kind: _uids(await _list(namespace, k, "gs-0")) for k in KINDS} == kept
-    await _network(namespace, "gs-0", "Ready", "Ready")
+    await wait_network(namespace, "gs-0", "Ready", "Ready")

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agent.kube import client as kclient
 from agent.kube import resources
 from tests.e2e.agent.harness import eventually
+from tests.e2e.network.helpers import lb_record, wait_network
 
 if TYPE_CHECKING:
     from tests.e2e.agent.harness import Namespace
@@ -32,22 +32,13 @@ def _slb(*extra: tuple[str, str], ids: str = "lb-a,lb-b", ports: str = "7777/UDP
     }
 
 
-async def _service(namespace: Namespace, name: str) -> Obj | None:
-    try:
-        return await namespace.kube.get(resources.SERVICE, namespace.name, name)
-    except kclient.ApiError as exc:
-        if exc.not_found:
-            return None
-        raise
-
-
 async def _answer_as_cloud(namespace: Namespace, name: str, id_key: str = SLB_ID) -> Obj:
     """What the cloud's controller does once the listeners exist: the load balancer's address
     in the Service's status."""
     found: Obj = {}
 
     async def balanced() -> bool:
-        svc = await _service(namespace, name)
+        svc = await namespace.find(resources.SERVICE, name)
         found.clear()
         found.update(svc or {})
         return svc is not None and svc["spec"]["type"] == "LoadBalancer"
@@ -63,47 +54,22 @@ async def _answer_as_cloud(namespace: Namespace, name: str, id_key: str = SLB_ID
     )
 
 
-async def _network(namespace: Namespace, name: str, desired: str, current: str) -> Obj:
-    found: Obj = {}
-
-    async def check() -> bool:
-        gs = (await namespace.game_servers(name.rsplit("-", 1)[0])).get(name) or {}
-        status = (gs.get("status") or {}).get("networkStatus") or {}
-        found.clear()
-        found.update(status)
-        return (
-            status.get("desiredNetworkState") == desired
-            and status.get("currentNetworkState") == current
-        )
-
-    try:
-        await eventually(check, 30.0, f"{name} network desired {desired}, current {current}")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; last {found}") from None
-    return found
-
-
-def _record(svc: Obj) -> tuple[str, list[int]]:
-    loaded = json.loads(svc["metadata"]["annotations"]["gamefleet.io/lb-ports"])
-    return loaded["lb"], loaded["ports"]
-
-
 @pytest.mark.usefixtures("agent")
 async def test_slb_service_ports_address_and_isolation(namespace: Namespace) -> None:
     await namespace.create_set("gs", 3, network=_slb())
     await namespace.wait_servers("gs", {0, 1, 2})
     pods = await namespace.pods("gs")
     # Not Ready until the cloud has answered.
-    status = await _network(namespace, "gs-0", "Ready", "NotReady")
+    status = await wait_network(namespace, "gs-0", "Ready", "NotReady")
     assert status["networkType"] == "AlibabaCloud-SLB"
     for name in ("gs-0", "gs-1", "gs-2"):
         await _answer_as_cloud(namespace, name)
     placed = {}
     for name in ("gs-0", "gs-1", "gs-2"):
-        status = await _network(namespace, name, "Ready", "Ready")
-        svc = await _service(namespace, name)
+        status = await wait_network(namespace, name, "Ready", "Ready")
+        svc = await namespace.find(resources.SERVICE, name)
         assert svc is not None
-        lb, (port,) = _record(svc)
+        lb, (port,) = lb_record(svc)
         placed[name] = (lb, port)
         notes = svc["metadata"]["annotations"]
         assert notes[SLB_ID] == lb
@@ -135,14 +101,14 @@ async def test_slb_service_ports_address_and_isolation(namespace: Namespace) -> 
 
     # Isolation: the Service becomes ClusterIP (the listeners go); back, same port.
     await namespace.patch_gs("gs-1", {"networkDisabled": True})
-    await _network(namespace, "gs-1", "NotReady", "NotReady")
-    svc = await _service(namespace, "gs-1")
+    await wait_network(namespace, "gs-1", "NotReady", "NotReady")
+    svc = await namespace.find(resources.SERVICE, "gs-1")
     assert svc is not None and svc["spec"]["type"] == "ClusterIP"
     await namespace.patch_gs("gs-1", {"networkDisabled": False})
     await _answer_as_cloud(namespace, "gs-1")
-    status = await _network(namespace, "gs-1", "Ready", "Ready")
+    status = await wait_network(namespace, "gs-1", "Ready", "Ready")
     assert status["externalAddresses"][0]["ports"][0]["port"] == placed["gs-1"][1]
-    assert (await _service(namespace, "gs-0") or {})["spec"]["type"] == "LoadBalancer"
+    assert (await namespace.find(resources.SERVICE, "gs-0") or {})["spec"]["type"] == "LoadBalancer"
 
 
 async def test_ports_spill_over_survive_a_restart_and_are_reused(
@@ -155,9 +121,9 @@ async def test_ports_spill_over_survive_a_restart_and_are_reused(
     async def records() -> dict[str, tuple[str, list[int]]]:
         found = {}
         for i in range(8):
-            svc = await _service(namespace, f"gs-{i}")
+            svc = await namespace.find(resources.SERVICE, f"gs-{i}")
             if svc is not None:
-                found[f"gs-{i}"] = _record(svc)
+                found[f"gs-{i}"] = lb_record(svc)
         return found
 
     async def have(count: int) -> bool:
@@ -230,7 +196,7 @@ async def test_tencent_clb_binds_the_existing_clb(namespace: Namespace) -> None:
         (700, "TCP", 7000),
         (701, "UDP", 7001),
     ]
-    status = await _network(namespace, "gs-0", "Ready", "Ready")
+    status = await wait_network(namespace, "gs-0", "Ready", "Ready")
     assert status["externalAddresses"][0]["ip"] == LB_IPS["clb-1"]
 
 
@@ -247,4 +213,4 @@ async def test_bad_cloud_parameter_is_named_and_nothing_is_created(namespace: Na
 
     await eventually(reported, 30.0, "NetworkConfigInvalid naming LBHealthCheckType")
     assert await namespace.pods("gs") == {}
-    assert await _service(namespace, "gs-0") is None
+    assert await namespace.find(resources.SERVICE, "gs-0") is None

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agent.kube import client as kclient
 from agent.kube import resources
 from tests.e2e.agent.harness import eventually
+from tests.e2e.network.helpers import wait_network
 
 if TYPE_CHECKING:
     from tests.e2e.agent.harness import Namespace
@@ -23,44 +23,14 @@ def _network(fixed: bool = False) -> Obj:
     return {"networkType": "Kubernetes-NodePort", "networkConf": conf}
 
 
-async def _service(namespace: Namespace, name: str) -> Obj | None:
-    try:
-        return await namespace.kube.get(resources.SERVICE, namespace.name, name)
-    except kclient.ApiError as exc:
-        if exc.not_found:
-            return None
-        raise
-
-
-async def _wait_network(namespace: Namespace, name: str, desired: str, current: str) -> Obj:
-    found: Obj = {}
-
-    async def check() -> bool:
-        # (A recreated pod's GameServer is replaced: it may be missing for a moment.)
-        gs = (await namespace.game_servers(name.rsplit("-", 1)[0])).get(name) or {}
-        status = (gs.get("status") or {}).get("networkStatus") or {}
-        found.clear()
-        found.update(status)
-        return (
-            status.get("desiredNetworkState") == desired
-            and status.get("currentNetworkState") == current
-        )
-
-    try:
-        await eventually(check, 30.0, f"{name} network desired {desired}, current {current}")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; last {found}") from None
-    return found
-
-
 @pytest.mark.usefixtures("agent")
 async def test_scenario_4_node_port_selector_and_network_disabled(namespace: Namespace) -> None:
     await namespace.create_set("gs", 3, network=_network())
     await namespace.wait_servers("gs", {0, 1, 2})
     pods = await namespace.pods("gs")
     for name in ("gs-0", "gs-1", "gs-2"):
-        status = await _wait_network(namespace, name, "Ready", "Ready")
-        svc = await _service(namespace, name)
+        status = await wait_network(namespace, name, "Ready", "Ready")
+        svc = await namespace.find(resources.SERVICE, name)
         assert svc is not None
         assert svc["spec"]["type"] == "NodePort"
         assert svc["spec"]["selector"] == {"statefulset.kubernetes.io/pod-name": name}
@@ -80,19 +50,19 @@ async def test_scenario_4_node_port_selector_and_network_disabled(namespace: Nam
         ]
 
     await namespace.patch_gs("gs-1", {"networkDisabled": True})
-    await _wait_network(namespace, "gs-1", "NotReady", "NotReady")
-    svc = await _service(namespace, "gs-1")
+    await wait_network(namespace, "gs-1", "NotReady", "NotReady")
+    svc = await namespace.find(resources.SERVICE, "gs-1")
     assert svc is not None
     assert svc["spec"]["selector"] == {"game.kruise.io/svc-selector-disabled": "gs-1"}
     await namespace.wait_pod_label("gs", "gs-1", "game.kruise.io/network-disabled", "true")
 
     await namespace.patch_gs("gs-1", {"networkDisabled": False})
-    await _wait_network(namespace, "gs-1", "Ready", "Ready")
-    svc = await _service(namespace, "gs-1")
+    await wait_network(namespace, "gs-1", "Ready", "Ready")
+    svc = await namespace.find(resources.SERVICE, "gs-1")
     assert svc is not None
     assert svc["spec"]["selector"] == {"statefulset.kubernetes.io/pod-name": "gs-1"}
     # The other servers were never touched.
-    assert (await _service(namespace, "gs-0") or {})["spec"]["selector"] == {
+    assert (await namespace.find(resources.SERVICE, "gs-0") or {})["spec"]["selector"] == {
         "statefulset.kubernetes.io/pod-name": "gs-0"
     }
 
@@ -103,8 +73,8 @@ async def test_fixed_service_keeps_its_node_port_and_goes_with_scale_down(
 ) -> None:
     await namespace.create_set("gs", 2, network=_network(fixed=True))
     await namespace.wait_servers("gs", {0, 1})
-    await _wait_network(namespace, "gs-1", "Ready", "Ready")
-    svc = await _service(namespace, "gs-1")
+    await wait_network(namespace, "gs-1", "Ready", "Ready")
+    svc = await namespace.find(resources.SERVICE, "gs-1")
     assert svc is not None
     assert svc["metadata"]["ownerReferences"][0]["kind"] == "GameServerSet"
     node_port = svc["spec"]["ports"][0]["nodePort"]
@@ -117,14 +87,14 @@ async def test_fixed_service_keeps_its_node_port_and_goes_with_scale_down(
 
     await eventually(recreated, 30.0, "gs-1 recreated")
     await namespace.wait_servers("gs", {0, 1})
-    status = await _wait_network(namespace, "gs-1", "Ready", "Ready")
+    status = await wait_network(namespace, "gs-1", "Ready", "Ready")
     assert status["externalAddresses"][0]["ports"][0]["port"] == node_port
 
     await namespace.scale("gs", 1)
     await namespace.wait_servers("gs", {0})
 
     async def gone() -> bool:
-        return await _service(namespace, "gs-1") is None
+        return await namespace.find(resources.SERVICE, "gs-1") is None
 
     await eventually(gone, 30.0, "the Service of gs-1 removed")
-    assert await _service(namespace, "gs-0") is not None
+    assert await namespace.find(resources.SERVICE, "gs-0") is not None

@@ -1,0 +1,42 @@
+"""What the network e2e tests share: waiting for a server's network state, and reading a
+load-balancer Service's allocation record."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from tests.e2e.agent.harness import eventually
+
+if TYPE_CHECKING:
+    from tests.e2e.agent.harness import Namespace
+
+Obj = dict[str, Any]
+
+
+async def wait_network(namespace: Namespace, name: str, desired: str, current: str) -> Obj:
+    """The server's networkStatus once its desired and current states are these."""
+    found: Obj = {}
+
+    async def check() -> bool:
+        # (A recreated pod's GameServer is replaced: it may be missing for a moment.)
+        gs = (await namespace.game_servers(name.rsplit("-", 1)[0])).get(name) or {}
+        status = (gs.get("status") or {}).get("networkStatus") or {}
+        found.clear()
+        found.update(status)
+        return (
+            status.get("desiredNetworkState") == desired
+            and status.get("currentNetworkState") == current
+        )
+
+    try:
+        await eventually(check, 30.0, f"{name} network desired {desired}, current {current}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last {found}") from None
+    return found
+
+
+def lb_record(svc: Obj) -> tuple[str, list[int]]:
+    """(load balancer, ports) from a Service's `gamefleet.io/lb-ports` record."""
+    loaded = json.loads(svc["metadata"]["annotations"]["gamefleet.io/lb-ports"])
+    return loaded["lb"], loaded["ports"]
