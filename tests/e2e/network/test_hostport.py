@@ -197,14 +197,14 @@ async def test_out_of_host_ports_creates_what_fits_and_warns(namespace: Namespac
     await namespace.wait_status("gs", 60.0, replicas=6, readyReplicas=6)
 
 
-@pytest.mark.usefixtures("agent")
-async def test_a_server_pinned_to_a_node_that_went_is_not_left_pending(
-    namespace: Namespace,
-) -> None:
-    """A pod waits for its pinned node (it asks for more CPU than the node has); the node is
-    deleted: the agent deletes the stranded pod, and with no node left for the set's selector,
-    says so instead of pinning a new pod to a node that does not exist."""
-    node_name = f"pinned-{namespace.name}"[:63]
+def _doomed_node(namespace: Namespace) -> str:
+    return f"pinned-{namespace.name}"[:63]
+
+
+async def _pinned_to_a_doomed_node(namespace: Namespace, replicas: int) -> dict[str, Obj]:
+    """A node only this set may use, and the set's pods pinned to it but waiting (each asks for
+    more CPU than the node has)."""
+    node_name = _doomed_node(namespace)
     kube = namespace.kube
     await kube.create(
         resources.NODE,
@@ -220,58 +220,50 @@ async def test_a_server_pinned_to_a_node_that_went_is_not_left_pending(
             "status": {"allocatable": {"cpu": "1", "memory": "1Gi", "pods": "10"}},
         },
     )
-    try:
-        node_ready = False
 
-        async def ready() -> bool:
-            nonlocal node_ready
-            node = await kube.get(resources.NODE, None, node_name)
-            conditions = (node.get("status") or {}).get("conditions") or []
-            node_ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-            return node_ready
+    async def ready() -> bool:
+        node = await kube.get(resources.NODE, None, node_name)
+        conditions = (node.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
-        await eventually(ready, 30.0, f"kwok makes {node_name} Ready")
-        template = {
-            "spec": {
-                "nodeSelector": {"pool": namespace.name},
-                "containers": [
-                    {"name": "main", "image": "game:1", "resources": {"requests": {"cpu": "2"}}}
-                ],
-            }
+    await eventually(ready, 30.0, f"kwok makes {node_name} Ready")
+    template = {
+        "spec": {
+            "nodeSelector": {"pool": namespace.name},
+            "containers": [
+                {"name": "main", "image": "game:1", "resources": {"requests": {"cpu": "2"}}}
+            ],
         }
-        await kube.create(
-            resources.GAME_SERVER_SET,
-            namespace.name,
-            {
-                "apiVersion": "game.kruise.io/v1alpha1",
-                "kind": "GameServerSet",
-                "metadata": {"name": "gs", "namespace": namespace.name},
-                "spec": {
-                    "replicas": 1,
-                    "network": _network("main:7777/UDP"),
-                    "gameServerTemplate": template,
-                },
+    }
+    await kube.create(
+        resources.GAME_SERVER_SET,
+        namespace.name,
+        {
+            "apiVersion": "game.kruise.io/v1alpha1",
+            "kind": "GameServerSet",
+            "metadata": {"name": "gs", "namespace": namespace.name},
+            "spec": {
+                "replicas": replicas,
+                "network": _network("main:7777/UDP"),
+                "gameServerTemplate": template,
             },
-        )
-        first: Obj = {}
+        },
+    )
+    pods: dict[str, Obj] = {}
 
-        async def pinned() -> bool:
-            pod = (await namespace.pods("gs")).get("gs-0")
-            first.update(pod or {})
-            return pod is not None
+    async def pinned() -> bool:
+        pods.clear()
+        pods.update(await namespace.pods("gs"))
+        return len(pods) == replicas
 
-        await eventually(pinned, 30.0, "gs-0 created")
-        assert _pairs({"gs-0": first})["gs-0"][0] == node_name
-        assert not first["spec"].get("nodeName"), "the pod should wait: it does not fit"
-    finally:
-        await kube.delete(resources.NODE, None, node_name)
+    await eventually(pinned, 30.0, f"{replicas} pods created")
+    for name, pair in _pairs(pods).items():
+        assert pair[0] == node_name
+        assert not pods[name]["spec"].get("nodeName"), "the pod should wait: it does not fit"
+    return pods
 
-    async def replaced() -> bool:
-        pod = (await namespace.pods("gs", terminating=True)).get("gs-0")
-        return pod is None or pod["metadata"]["uid"] != first["metadata"]["uid"]
 
-    await eventually(replaced, 30.0, "the stranded pod deleted")
-
+async def _warned_no_node(namespace: Namespace) -> None:
     async def warned() -> bool:
         return any(
             e["type"] == "Warning"
@@ -281,4 +273,48 @@ async def test_a_server_pinned_to_a_node_that_went_is_not_left_pending(
         )
 
     await eventually(warned, 30.0, "NetworkUnavailable: no node for the set")
+
+
+@pytest.mark.usefixtures("agent")
+async def test_a_server_pinned_to_a_node_that_went_is_not_left_pending(
+    namespace: Namespace,
+) -> None:
+    """A pod waits for its pinned node; the node is deleted: the agent deletes the stranded pod,
+    and with no node left for the set's selector, says so instead of pinning a new pod to a node
+    that does not exist."""
+    try:
+        pods = await _pinned_to_a_doomed_node(namespace, 1)
+        first = pods["gs-0"]
+    finally:
+        await namespace.kube.delete(resources.NODE, None, _doomed_node(namespace))
+
+    async def replaced() -> bool:
+        pod = (await namespace.pods("gs", terminating=True)).get("gs-0")
+        return pod is None or pod["metadata"]["uid"] != first["metadata"]["uid"]
+
+    await eventually(replaced, 30.0, "the stranded pod deleted")
+    await _warned_no_node(namespace)
     assert await namespace.pods("gs") == {}
+
+
+@pytest.mark.usefixtures("agent")
+async def test_an_allocated_server_is_never_deleted_for_a_lost_node(
+    namespace: Namespace,
+) -> None:
+    """Player continuity: the same lost node, but gs-1 is Allocated: its pod stays (only gs-0's
+    is recreated)."""
+    try:
+        pods = await _pinned_to_a_doomed_node(namespace, 2)
+        await namespace.patch_gs("gs-1", {"opsState": "Allocated"})
+        await namespace.wait_pod_label("gs", "gs-1", "game.kruise.io/gs-opsState", "Allocated")
+    finally:
+        await namespace.kube.delete(resources.NODE, None, _doomed_node(namespace))
+
+    async def replaced() -> bool:
+        pod = (await namespace.pods("gs", terminating=True)).get("gs-0")
+        return pod is None or pod["metadata"]["uid"] != pods["gs-0"]["metadata"]["uid"]
+
+    await eventually(replaced, 30.0, "gs-0's stranded pod deleted")
+    await _warned_no_node(namespace)
+    kept = (await namespace.pods("gs")).get("gs-1")
+    assert kept is not None and kept["metadata"]["uid"] == pods["gs-1"]["metadata"]["uid"]
