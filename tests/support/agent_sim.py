@@ -55,7 +55,12 @@ class SimulatedAgent:
         return self
 
     async def stop(self) -> None:
+        """Half-close the stream, then cancel: the hub may see either end first."""
         self._outbox.put_nowait(None)
+        await self.cut()
+
+    async def cut(self) -> None:
+        """Cancel the stream without half-closing it, as a crashed agent's connection ends."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):

@@ -187,9 +187,10 @@ async def test_a_connected_agent_and_its_servers_show_in_the_live_gauges(
     assert cordoned.get("gamefleet_hub_clusters", phase="Ready", cordoned="true") == 1
     assert cordoned.get("gamefleet_hub_clusters", phase="Ready", cordoned="false") == 0
 
-    # The agent's stream is counted when it ends.
+    # The agent's stream is counted when it ends; cut, it ends CANCELLED (a half-close
+    # before the cancel would let it end OK).
     assert cordoned.total("gamefleet_hub_grpc_requests_total", service=AGENTS) == 0
-    await eu.stop()
+    await eu.cut()
     ended = await scrape_until(
         port, lambda s: s.total("gamefleet_hub_grpc_requests_total", service=AGENTS) == 1
     )
