@@ -113,6 +113,7 @@ def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    annotations = meta.get("annotations") or {}
     result = gameserver_pb2.GameServer(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
@@ -124,6 +125,7 @@ def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
         network_disabled=bool(spec.get("networkDisabled")),
         node=node,
         labels=labels,
+        allocation_request_id=str(annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION, "")),
     )
     network = status.get("networkStatus")
     if isinstance(network, dict) and network:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+from gamefleet import protocol
 from gamefleet.v1 import allocation_pb2, allocation_pb2_grpc
 
 from hub.core import allocation, names
@@ -47,6 +48,8 @@ def request_of(message: allocation_pb2.AllocateRequest) -> allocator.Request:
     for key in message.annotations:
         if problem := names.qualified_name_problem(key):
             raise invalid(f"annotations[{key!r}]", problem)
+        if key == protocol.ALLOCATION_REQUEST_ANNOTATION:
+            raise invalid(f"annotations[{key!r}]", "is set by the hub to the request_id")
     return allocator.Request(
         namespace=message.namespace,
         fleet=message.fleet,

@@ -245,6 +245,20 @@ class LiveCollector:
             "gamefleet_hub_status_deltas",
             "Status-delta messages received from agents (since this hub began to lead).",
         )
+        allocations = core.CounterMetricFamily(
+            "gamefleet_hub_allocations",
+            "Allocation requests answered, by outcome: allocated (a server newly allocated), "
+            "replayed (the answer given before), recovered (found by the request_id its agent "
+            "wrote; its record was missing), exhausted (none left).",
+            labels=["outcome"],
+        )
+        retries = core.CounterMetricFamily(
+            "gamefleet_hub_allocation_retries",
+            "Candidates an allocation moved on from, by reason: conflict (the agent found the "
+            "server taken or changed), unanswered (agent not connected or no answer in time), "
+            "error (the agent's write failed).",
+            labels=["reason"],
+        )
         reconcile = core.HistogramMetricFamily(
             "gamefleet_hub_reconcile_seconds",
             "Time to compute and send the desired sets of the fleets that changed, per reconcile.",
@@ -265,7 +279,12 @@ class LiveCollector:
             reconcile.add_metric(
                 [], _cumulative(stats.reconcile_counts), sum_value=stats.reconcile_seconds
             )
-        yield from (fleets, sessions, clusters, servers, desired, deltas, reconcile)
+            for outcome, value in stats.allocations.items():
+                allocations.add_metric([outcome], value)
+            for reason, value in stats.allocation_retries.items():
+                retries.add_metric([reason], value)
+        yield from (fleets, sessions, clusters, servers, desired, deltas, allocations, retries)
+        yield reconcile
 
 
 class HubMetrics:

@@ -3,7 +3,9 @@
 The hub reserves the servers it is allocating so concurrent requests never pick the same one;
 the owning agent writes opsState Allocated only if the server is still Ready with opsState
 None, else reports a conflict and the next candidate is tried. A request_id's answer is kept
-in the store, so a repeated request gets the same server, also from a restarted hub.
+in the store, so a repeated request gets the same server, also from a restarted hub. The agent
+writes the request_id on the GameServer with the allocation, so a server allocated by a hub
+that died before its record was written is still found by a retry of that request_id.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class Allocator:
         first = self._inflight.get(request.key)
         if first is not None:
             server, _ = await asyncio.shield(first)
+            self._count("replayed")
             return server, True
         task = asyncio.create_task(self._answer(request), name=f"allocate {request.key}")
         self._inflight[request.key] = task
@@ -110,10 +113,20 @@ class Allocator:
     async def _answer(self, request: Request) -> tuple[gameserver_pb2.GameServer, bool]:
         recorded = await self._registry.get(*request.key)
         if recorded is not None:
+            self._count("replayed")
             return recorded.game_server, True
+        unrecorded = self._federation.allocated_for(*request.key)
+        if unrecorded is not None:
+            await self._registry.save(*request.key, Allocation(unrecorded, self._wall()))
+            self._count("recovered")
+            return unrecorded, True
         server = await self._allocate(request)
         await self._registry.save(*request.key, Allocation(server, self._wall()))
+        self._count("allocated")
         return server, False
+
+    def _count(self, outcome: str) -> None:
+        self._federation.stats.allocations[outcome] += 1
 
     async def _allocate(self, request: Request) -> gameserver_pb2.GameServer:
         tried: set[tuple[str, str]] = set()
@@ -129,6 +142,7 @@ class Allocator:
                 tried=tried,
             )
             if best is None:
+                self._count("exhausted")
                 raise ExhaustedError(
                     f"no Ready game server of fleet {request.namespace}/{request.fleet}"
                     " can be allocated"
@@ -138,15 +152,22 @@ class Allocator:
             self._reserved.add(hold)
             try:
                 allocated = await self._federation.allocate_on(
-                    best, dict(request.labels), dict(request.annotations), self._timeout
+                    best,
+                    request.request_id,
+                    dict(request.labels),
+                    dict(request.annotations),
+                    self._timeout,
                 )
             except (ConnectionError, TimeoutError, RuntimeError) as exc:
                 log.warning("allocating %s/%s: %s", best.cluster, best.name, exc or "timed out")
+                reason = "error" if isinstance(exc, RuntimeError) else "unanswered"
+                self._federation.stats.allocation_retries[reason] += 1
                 continue
             finally:
                 self._reserved.discard(hold)
             if allocated is not None:
                 return allocated
+            self._federation.stats.allocation_retries["conflict"] += 1
 
     async def _sweep_loop(self) -> None:
         while True:

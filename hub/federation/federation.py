@@ -76,6 +76,9 @@ class Federation:
         self._live: dict[str, _ClusterLive] = {}
         # Each fleet's servers indexed for allocation choices.
         self._pools: dict[SetKey, allocation.Pool] = {}
+        # (namespace, fleet, request_id) → (cluster, name) of the server an allocation with that
+        # request_id wrote, as the agents report it: found again when the record is missing.
+        self._by_request: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._sessions: dict[str, AgentSession] = {}
         self._previous: dict[SetKey, dict[str, int]] = {}
         # Placement of each fleet as of (fleet revision, cluster state version).
@@ -175,10 +178,7 @@ class Federation:
         read right after a cordon already places by it."""
         name = record.metadata.name
         if removed:
-            self._clusters.pop(name, None)
-            self._live.pop(name, None)
-            for pool in self._pools.values():
-                pool.drop_cluster(name)
+            self._forget_cluster(name)
         else:
             stored = cluster_pb2.Cluster()
             stored.CopyFrom(record)
@@ -186,6 +186,13 @@ class Federation:
             self._clusters[name] = stored
         self._cluster_state_version += 1
         self._mark()
+
+    def _forget_cluster(self, name: str) -> None:
+        self._clusters.pop(name, None)
+        self._live.pop(name, None)
+        for pool in self._pools.values():
+            pool.drop_cluster(name)
+        self._by_request = {k: v for k, v in self._by_request.items() if v[0] != name}
 
     def disconnect(self, session: AgentSession) -> None:
         session.close()
@@ -225,6 +232,7 @@ class Federation:
                 gone = live.servers.pop(key, None)
                 if gone is not None:
                     self._pool(gone).remove((cluster, gone.name))
+                    self._track_request(gone, None)
             else:
                 stored = gameserver_pb2.GameServer()
                 stored.CopyFrom(server)
@@ -234,6 +242,7 @@ class Federation:
                     self._pool(before).remove((cluster, before.name))
                 live.servers[key] = stored
                 self._pool(stored).put(_allocation_view(stored))
+                self._track_request(before, stored)
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
@@ -374,12 +383,13 @@ class Federation:
     async def allocate_on(
         self,
         server: gameserver_pb2.GameServer,
+        request_id: str,
         labels: dict[str, str],
         annotations: dict[str, str],
         timeout: float = 10.0,
     ) -> gameserver_pb2.GameServer | None:
-        """Have the owning agent set ``server`` Allocated if it is still Ready with opsState
-        None; return the server as allocated, or None on a conflict.
+        """Have the owning agent set ``server`` Allocated, stamped with ``request_id``, if it is
+        still Ready with opsState None; return the server as allocated, or None on a conflict.
 
         Raises ConnectionError or TimeoutError when the agent does not answer, RuntimeError
         when it reports an error.
@@ -393,7 +403,7 @@ class Federation:
             patch=gameserver_pb2.GameServerPatch(ops_state=ALLOCATED),
             require_ready_unallocated=True,
             labels=labels,
-            annotations=annotations,
+            annotations={**annotations, protocol.ALLOCATION_REQUEST_ANNOTATION: request_id},
         )
         result = await session.operate(operation, timeout)
         if server.name in result.conflicts:
@@ -404,12 +414,41 @@ class Federation:
         allocated.CopyFrom(server)
         allocated.ops_state = ALLOCATED
         allocated.labels.update(labels)
+        allocated.allocation_request_id = request_id
         # The agent's next status report says the same; until then, the hub already knows.
         live = self._live.get(server.cluster)
         if live is not None and (server.namespace, server.name) in live.servers:
+            before = live.servers[(server.namespace, server.name)]
             live.servers[(server.namespace, server.name)] = allocated
             self._pool(allocated).put(_allocation_view(allocated))
+            self._track_request(before, allocated)
         return allocated
+
+    def allocated_for(
+        self, namespace: str, fleet: str, request_id: str
+    ) -> gameserver_pb2.GameServer | None:
+        """The live server an allocation with ``request_id`` set Allocated, if it still is."""
+        found = self._by_request.get((namespace, fleet, request_id))
+        if found is None:
+            return None
+        cluster, name = found
+        live = self._live.get(cluster)
+        server = live.servers.get((namespace, name)) if live is not None else None
+        if server is None or server.ops_state != ALLOCATED:
+            return None
+        return server if server.allocation_request_id == request_id else None
+
+    def _track_request(
+        self, before: gameserver_pb2.GameServer | None, after: gameserver_pb2.GameServer | None
+    ) -> None:
+        old = before.allocation_request_id if before is not None else ""
+        new = after.allocation_request_id if after is not None else ""
+        if before is not None and old and old != new:
+            key = (before.namespace, before.fleet, old)
+            if self._by_request.get(key) == (before.cluster, before.name):
+                del self._by_request[key]
+        if after is not None and new:
+            self._by_request[(after.namespace, after.fleet, new)] = (after.cluster, after.name)
 
     def choose_allocation(
         self,
@@ -678,8 +717,7 @@ class Federation:
                     revision = event.revision + 1
                     name = event.kv.key.removeprefix(codec.CLUSTERS_PREFIX)
                     if event.type is store_api.EventType.DELETE:
-                        self._clusters.pop(name, None)
-                        self._live.pop(name, None)
+                        self._forget_cluster(name)
                     else:
                         record = codec.decode(event.kv.value, cluster_pb2.Cluster)
                         record.metadata.revision = event.kv.mod_revision

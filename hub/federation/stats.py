@@ -16,12 +16,31 @@ RECONCILE_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 
 
+# How an allocation request was answered: a server newly allocated, the answer given before
+# (its record, or the same request in flight), a server found by the request_id the agent wrote
+# on it (its record missing), or none left.
+ALLOCATION_OUTCOMES = ("allocated", "replayed", "recovered", "exhausted")
+# Why the hub moved on from a candidate: the agent found it taken (conflict), did not answer in
+# time or was not connected (unanswered), or failed the write (error).
+ALLOCATION_RETRY_REASONS = ("conflict", "unanswered", "error")
+
+
+def _zeros(names: tuple[str, ...]) -> dict[str, int]:
+    return dict.fromkeys(names, 0)
+
+
 @dataclasses.dataclass
 class FederationStats:
     """Counters of one federation (one leadership term), from its start."""
 
     desired_messages: int = 0
     status_deltas: int = 0
+    allocations: dict[str, int] = dataclasses.field(
+        default_factory=lambda: _zeros(ALLOCATION_OUTCOMES)
+    )
+    allocation_retries: dict[str, int] = dataclasses.field(
+        default_factory=lambda: _zeros(ALLOCATION_RETRY_REASONS)
+    )
     # Reconciles per bucket of RECONCILE_BUCKETS, not cumulative; the last entry is +Inf.
     reconcile_counts: list[int] = dataclasses.field(
         default_factory=lambda: [0] * (len(RECONCILE_BUCKETS) + 1)
@@ -33,7 +52,12 @@ class FederationStats:
         self.reconcile_seconds += seconds
 
     def copy(self) -> FederationStats:
-        return dataclasses.replace(self, reconcile_counts=list(self.reconcile_counts))
+        return dataclasses.replace(
+            self,
+            reconcile_counts=list(self.reconcile_counts),
+            allocations=dict(self.allocations),
+            allocation_retries=dict(self.allocation_retries),
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,9 @@ from typing import Any
 
 from google.protobuf import message
 
+# Set by the hub's allocation on the GameServer it allocates; the agent reports it upward.
+ALLOCATION_REQUEST_ANNOTATION = "gamefleet.io/allocation-request-id"
+
 
 def status_hash(status: message.Message) -> str:
     """The hash both sides compare on resync: only statuses whose hashes differ travel."""

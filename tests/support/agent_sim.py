@@ -41,8 +41,8 @@ class SimulatedAgent:
         self._channel: grpc.aio.Channel | None = None
         self.heartbeats = True
         self.error: BaseException | None = None
-        # With reconnect, the agent dials again after a broken stream and resends, on the hub's
-        # status hashes, every status it reported that the hub does not hold.
+        # With reconnect, the agent dials again after a broken or ended stream and resends, on
+        # the hub's status hashes, every status it reported that the hub does not hold.
         self.reconnect = False
         self.reported: dict[str, agent_pb2.GameServerSetStatus | gameserver_pb2.GameServer] = {}
         # Seconds the agent takes to answer an allocation (a slow API server).
@@ -133,7 +133,8 @@ class SimulatedAgent:
         while True:
             try:
                 await self._connect_once()
-                return
+                if not self.reconnect:
+                    return  # the hub ended the stream (it stopped)
             except grpc.aio.AioRpcError:
                 if not self.reconnect:
                     raise
@@ -197,6 +198,9 @@ class SimulatedAgent:
             written.CopyFrom(held)
             written.ops_state = operation.patch.ops_state
             written.labels.update(operation.labels)
+            written.allocation_request_id = operation.annotations.get(
+                protocol.ALLOCATION_REQUEST_ANNOTATION, ""
+            )
             changed.game_servers.append(written)
             result.updated.append(name)
         if changed.game_servers:

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgamefleet/v1/gameserver.proto\x12\x0cgamefleet.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x04\n\nGameServer\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x66leet\x18\x03 \x01(\t\x12\x0f\n\x07\x63luster\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x11\n\tops_state\x18\x06 \x01(\t\x12\x17\n\x0fupdate_priority\x18\x07 \x01(\x05\x12\x19\n\x11\x64\x65letion_priority\x18\x08 \x01(\x05\x12\x18\n\x10network_disabled\x18\t \x01(\x08\x12/\n\x0enetwork_status\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x33\n\x12quality_conditions\x18\x0b \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04node\x18\x0c \x01(\t\x12\x0c\n\x04zone\x18\r \x01(\t\x12\x34\n\x06labels\x18\x0e \x03(\x0b\x32$.gamefleet.v1.GameServer.LabelsEntry\x12\x34\n\x06images\x18\x0f \x03(\x0b\x32$.gamefleet.v1.GameServer.ImagesEntry\x12\x0f\n\x07pod_uid\x18\x10 \x01(\t\x12\x0f\n\x07updated\x18\x11 \x01(\x08\x12\x38\n\x14last_transition_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64\x65leted\x18\x13 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bImagesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc6\x01\n\x10GameServerCounts\x12\x10\n\x08replicas\x18\x01 \x01(\x05\x12\r\n\x05ready\x18\x02 \x01(\x05\x12\x11\n\tavailable\x18\x03 \x01(\x05\x12\x11\n\tallocated\x18\x04 \x01(\x05\x12\x13\n\x0bmaintaining\x18\x05 \x01(\x05\x12\x1a\n\x12wait_to_be_deleted\x18\x06 \x01(\x05\x12\x0f\n\x07updated\x18\x07 \x01(\x05\x12\x15\n\rupdated_ready\x18\x08 \x01(\x05\x12\x12\n\npre_delete\x18\t \x01(\x05\"\xbd\x02\n\x0fGameServerPatch\x12\x16\n\tops_state\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x1c\n\x0fupdate_priority\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x1e\n\x11\x64\x65letion_priority\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x1d\n\x10network_disabled\x18\x04 \x01(\x08H\x03\x88\x01\x01\x12\x39\n\x06images\x18\x05 \x03(\x0b\x32).gamefleet.v1.GameServerPatch.ImagesEntry\x1a-\n\x0bImagesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0c\n\n_ops_stateB\x12\n\x10_update_priorityB\x14\n\x12_deletion_priorityB\x13\n\x11_network_disabled\"\xac\x01\n\x16ListGameServersRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05\x66leet\x18\x02 \x01(\t\x12\x0f\n\x07\x63luster\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x11\n\tops_state\x18\x05 \x01(\t\x12\x16\n\x0elabel_selector\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"b\n\x17ListGameServersResponse\x12.\n\x0cgame_servers\x18\x01 \x03(\x0b\x32\x18.gamefleet.v1.GameServer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x91\x01\n\x18UpdateGameServersRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05\x66leet\x18\x02 \x01(\t\x12\r\n\x05names\x18\x03 \x03(\t\x12\x16\n\x0elabel_selector\x18\x04 \x01(\t\x12,\n\x05patch\x18\x05 \x01(\x0b\x32\x1d.gamefleet.v1.GameServerPatch\"\xa0\x01\n\x19UpdateGameServersResponse\x12\x0f\n\x07updated\x18\x01 \x03(\t\x12\x43\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x33.gamefleet.v1.UpdateGameServersResponse.ErrorsEntry\x1a-\n\x0b\x45rrorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xd9\x01\n\x11GameServerService\x12^\n\x0fListGameServers\x12$.gamefleet.v1.ListGameServersRequest\x1a%.gamefleet.v1.ListGameServersResponse\x12\x64\n\x11UpdateGameServers\x12&.gamefleet.v1.UpdateGameServersRequest\x1a\'.gamefleet.v1.UpdateGameServersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgamefleet/v1/gameserver.proto\x12\x0cgamefleet.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x05\n\nGameServer\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x66leet\x18\x03 \x01(\t\x12\x0f\n\x07\x63luster\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x11\n\tops_state\x18\x06 \x01(\t\x12\x17\n\x0fupdate_priority\x18\x07 \x01(\x05\x12\x19\n\x11\x64\x65letion_priority\x18\x08 \x01(\x05\x12\x18\n\x10network_disabled\x18\t \x01(\x08\x12/\n\x0enetwork_status\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x33\n\x12quality_conditions\x18\x0b \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04node\x18\x0c \x01(\t\x12\x0c\n\x04zone\x18\r \x01(\t\x12\x34\n\x06labels\x18\x0e \x03(\x0b\x32$.gamefleet.v1.GameServer.LabelsEntry\x12\x34\n\x06images\x18\x0f \x03(\x0b\x32$.gamefleet.v1.GameServer.ImagesEntry\x12\x0f\n\x07pod_uid\x18\x10 \x01(\t\x12\x0f\n\x07updated\x18\x11 \x01(\x08\x12\x38\n\x14last_transition_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64\x65leted\x18\x13 \x01(\x08\x12\x1d\n\x15\x61llocation_request_id\x18\x14 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bImagesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc6\x01\n\x10GameServerCounts\x12\x10\n\x08replicas\x18\x01 \x01(\x05\x12\r\n\x05ready\x18\x02 \x01(\x05\x12\x11\n\tavailable\x18\x03 \x01(\x05\x12\x11\n\tallocated\x18\x04 \x01(\x05\x12\x13\n\x0bmaintaining\x18\x05 \x01(\x05\x12\x1a\n\x12wait_to_be_deleted\x18\x06 \x01(\x05\x12\x0f\n\x07updated\x18\x07 \x01(\x05\x12\x15\n\rupdated_ready\x18\x08 \x01(\x05\x12\x12\n\npre_delete\x18\t \x01(\x05\"\xbd\x02\n\x0fGameServerPatch\x12\x16\n\tops_state\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x1c\n\x0fupdate_priority\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x1e\n\x11\x64\x65letion_priority\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x1d\n\x10network_disabled\x18\x04 \x01(\x08H\x03\x88\x01\x01\x12\x39\n\x06images\x18\x05 \x03(\x0b\x32).gamefleet.v1.GameServerPatch.ImagesEntry\x1a-\n\x0bImagesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0c\n\n_ops_stateB\x12\n\x10_update_priorityB\x14\n\x12_deletion_priorityB\x13\n\x11_network_disabled\"\xac\x01\n\x16ListGameServersRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05\x66leet\x18\x02 \x01(\t\x12\x0f\n\x07\x63luster\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x11\n\tops_state\x18\x05 \x01(\t\x12\x16\n\x0elabel_selector\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"b\n\x17ListGameServersResponse\x12.\n\x0cgame_servers\x18\x01 \x03(\x0b\x32\x18.gamefleet.v1.GameServer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x91\x01\n\x18UpdateGameServersRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05\x66leet\x18\x02 \x01(\t\x12\r\n\x05names\x18\x03 \x03(\t\x12\x16\n\x0elabel_selector\x18\x04 \x01(\t\x12,\n\x05patch\x18\x05 \x01(\x0b\x32\x1d.gamefleet.v1.GameServerPatch\"\xa0\x01\n\x19UpdateGameServersResponse\x12\x0f\n\x07updated\x18\x01 \x03(\t\x12\x43\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x33.gamefleet.v1.UpdateGameServersResponse.ErrorsEntry\x1a-\n\x0b\x45rrorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xd9\x01\n\x11GameServerService\x12^\n\x0fListGameServers\x12$.gamefleet.v1.ListGameServersRequest\x1a%.gamefleet.v1.ListGameServersResponse\x12\x64\n\x11UpdateGameServers\x12&.gamefleet.v1.UpdateGameServersRequest\x1a\'.gamefleet.v1.UpdateGameServersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,27 +42,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEGAMESERVERSRESPONSE_ERRORSENTRY']._loaded_options = None
   _globals['_UPDATEGAMESERVERSRESPONSE_ERRORSENTRY']._serialized_options = b'8\001'
   _globals['_GAMESERVER']._serialized_start=111
-  _globals['_GAMESERVER']._serialized_end=741
-  _globals['_GAMESERVER_LABELSENTRY']._serialized_start=649
-  _globals['_GAMESERVER_LABELSENTRY']._serialized_end=694
-  _globals['_GAMESERVER_IMAGESENTRY']._serialized_start=696
-  _globals['_GAMESERVER_IMAGESENTRY']._serialized_end=741
-  _globals['_GAMESERVERCOUNTS']._serialized_start=744
-  _globals['_GAMESERVERCOUNTS']._serialized_end=942
-  _globals['_GAMESERVERPATCH']._serialized_start=945
-  _globals['_GAMESERVERPATCH']._serialized_end=1262
-  _globals['_GAMESERVERPATCH_IMAGESENTRY']._serialized_start=696
-  _globals['_GAMESERVERPATCH_IMAGESENTRY']._serialized_end=741
-  _globals['_LISTGAMESERVERSREQUEST']._serialized_start=1265
-  _globals['_LISTGAMESERVERSREQUEST']._serialized_end=1437
-  _globals['_LISTGAMESERVERSRESPONSE']._serialized_start=1439
-  _globals['_LISTGAMESERVERSRESPONSE']._serialized_end=1537
-  _globals['_UPDATEGAMESERVERSREQUEST']._serialized_start=1540
-  _globals['_UPDATEGAMESERVERSREQUEST']._serialized_end=1685
-  _globals['_UPDATEGAMESERVERSRESPONSE']._serialized_start=1688
-  _globals['_UPDATEGAMESERVERSRESPONSE']._serialized_end=1848
-  _globals['_UPDATEGAMESERVERSRESPONSE_ERRORSENTRY']._serialized_start=1803
-  _globals['_UPDATEGAMESERVERSRESPONSE_ERRORSENTRY']._serialized_end=1848
-  _globals['_GAMESERVERSERVICE']._serialized_start=1851
-  _globals['_GAMESERVERSERVICE']._serialized_end=2068
+  _globals['_GAMESERVER']._serialized_end=772
+  _globals['_GAMESERVER_LABELSENTRY']._serialized_start=680
+  _globals['_GAMESERVER_LABELSENTRY']._serialized_end=725
+  _globals['_GAMESERVER_IMAGESENTRY']._serialized_start=727
+  _globals['_GAMESERVER_IMAGESENTRY']._serialized_end=772
+  _globals['_GAMESERVERCOUNTS']._serialized_start=775
+  _globals['_GAMESERVERCOUNTS']._serialized_end=973
+  _globals['_GAMESERVERPATCH']._serialized_start=976
+  _globals['_GAMESERVERPATCH']._serialized_end=1293
+  _globals['_GAMESERVERPATCH_IMAGESENTRY']._serialized_start=727
+  _globals['_GAMESERVERPATCH_IMAGESENTRY']._serialized_end=772
+  _globals['_LISTGAMESERVERSREQUEST']._serialized_start=1296
+  _globals['_LISTGAMESERVERSREQUEST']._serialized_end=1468
+  _globals['_LISTGAMESERVERSRESPONSE']._serialized_start=1470
+  _globals['_LISTGAMESERVERSRESPONSE']._serialized_end=1568
+  _globals['_UPDATEGAMESERVERSREQUEST']._serialized_start=1571
+  _globals['_UPDATEGAMESERVERSREQUEST']._serialized_end=1716
+  _globals['_UPDATEGAMESERVERSRESPONSE']._serialized_start=1719
+  _globals['_UPDATEGAMESERVERSRESPONSE']._serialized_end=1879
+  _globals['_UPDATEGAMESERVERSRESPONSE_ERRORSENTRY']._serialized_start=1834
+  _globals['_UPDATEGAMESERVERSRESPONSE_ERRORSENTRY']._serialized_end=1879
+  _globals['_GAMESERVERSERVICE']._serialized_start=1882
+  _globals['_GAMESERVERSERVICE']._serialized_end=2099
 # @@protoc_insertion_point(module_scope)

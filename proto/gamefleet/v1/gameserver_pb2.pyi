@@ -85,6 +85,7 @@ class GameServer(_message.Message):
     UPDATED_FIELD_NUMBER: _builtins.int
     LAST_TRANSITION_TIME_FIELD_NUMBER: _builtins.int
     DELETED_FIELD_NUMBER: _builtins.int
+    ALLOCATION_REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     fleet: _builtins.str
@@ -104,6 +105,10 @@ class GameServer(_message.Message):
     """True when the template revision it runs is the set's current one."""
     deleted: _builtins.bool
     """In a status delta: the server is gone."""
+    allocation_request_id: _builtins.str
+    """The request_id of the allocation that wrote opsState Allocated (the GameServer's
+    gamefleet.io/allocation-request-id annotation); a restarted hub finds the server by it.
+    """
     @_builtins.property
     def network_status(self) -> _struct_pb2.Struct:
         """The OKG networkStatus document."""
@@ -142,10 +147,11 @@ class GameServer(_message.Message):
         updated: _builtins.bool = ...,
         last_transition_time: _timestamp_pb2.Timestamp | None = ...,
         deleted: _builtins.bool = ...,
+        allocation_request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_transition_time", b"last_transition_time", "network_status", b"network_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "deleted", b"deleted", "deletion_priority", b"deletion_priority", "fleet", b"fleet", "images", b"images", "labels", b"labels", "last_transition_time", b"last_transition_time", "name", b"name", "namespace", b"namespace", "network_disabled", b"network_disabled", "network_status", b"network_status", "node", b"node", "ops_state", b"ops_state", "pod_uid", b"pod_uid", "quality_conditions", b"quality_conditions", "state", b"state", "update_priority", b"update_priority", "updated", b"updated", "zone", b"zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocation_request_id", b"allocation_request_id", "cluster", b"cluster", "deleted", b"deleted", "deletion_priority", b"deletion_priority", "fleet", b"fleet", "images", b"images", "labels", b"labels", "last_transition_time", b"last_transition_time", "name", b"name", "namespace", b"namespace", "network_disabled", b"network_disabled", "network_status", b"network_status", "node", b"node", "ops_state", b"ops_state", "pod_uid", b"pod_uid", "quality_conditions", b"quality_conditions", "state", b"state", "update_priority", b"update_priority", "updated", b"updated", "zone", b"zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

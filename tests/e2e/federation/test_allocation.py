@@ -1,8 +1,10 @@
 """Allocation with the real hub and agents on the local clusters: the GameServer in the cluster
-turns Allocated, a repeated request_id gets it again, and a scale-down keeps it."""
+turns Allocated and carries the request_id, a repeated request_id gets it again, and a
+scale-down keeps it."""
 
 from __future__ import annotations
 
+from gamefleet import protocol
 from gamefleet.v1 import (
     allocation_pb2,
     allocation_pb2_grpc,
@@ -65,6 +67,8 @@ async def test_allocation_writes_the_cluster_replays_and_survives_a_scale_down(
         in_cluster = await second.namespace.get_gs(server.name)
         assert in_cluster["spec"]["opsState"] == "Allocated"
         assert views.meta(in_cluster)["labels"]["match"] == "m1"
+        stamp = views.meta(in_cluster)["annotations"][protocol.ALLOCATION_REQUEST_ANNOTATION]
+        assert (stamp, server.allocation_request_id) == ("match-1", "match-1")
         pod_uid = views.meta(await second.kube.get(resources.POD, world.namespace, server.name))[
             "uid"
         ]

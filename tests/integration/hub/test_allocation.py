@@ -112,7 +112,10 @@ async def test_allocates_a_ready_server_and_the_agent_writes_it(
     assert operation.require_ready_unallocated
     assert list(operation.game_servers) == ["arena-1"]
     assert operation.patch.ops_state == "Allocated"
-    assert dict(operation.annotations) == {"players": "8"}
+    assert dict(operation.annotations) == {
+        "players": "8",
+        protocol.ALLOCATION_REQUEST_ANNOTATION: "match-1",
+    }
     held = eu.reported[protocol.game_server_key("games", "arena-1")]
     assert isinstance(held, gameserver_pb2.GameServer) and held.ops_state == "Allocated"
     error = await refused(allocations, request("match-2"))
@@ -164,6 +167,75 @@ async def test_a_request_id_is_replayed_by_a_restarted_hub(tmp_path: Path) -> No
         await hub.stop(grace=0)
     assert again.replayed
     assert (again.game_server.cluster, again.game_server.name) == ("eu-1", first.game_server.name)
+
+
+async def test_a_server_allocated_before_the_hub_died_is_found_by_the_retry(
+    tmp_path: Path,
+) -> None:
+    """The hub stops after the agent took the allocation and before the answer and the record:
+    the retry of the request_id gets the server the agent wrote it on, not a second one."""
+    store = tmp_path / "hub.db"
+    hub = await start_hub(store)
+    address = f"127.0.0.1:{hub.port}"
+    agent = SimulatedAgent(address, "eu-1", heartbeat_interval=0.2)
+    agent.reconnect = True
+    agent.allocation_delay = 0.3
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
+                fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0))
+            )
+            await agent.start()
+            await wait_phase(hub, "eu-1", "Ready")
+            await serve(hub, agent, 3)
+            call = asyncio.ensure_future(
+                allocation_pb2_grpc.AllocationServiceStub(channel).Allocate(request("match-1"))
+            )
+            await agent.wait_for(lambda: len(agent.operations) == 1)
+            await hub.stop(grace=0)
+            with pytest.raises(grpc.aio.AioRpcError):
+                await call
+        chosen = agent.operations[0].game_servers[0]
+        key = protocol.game_server_key("games", chosen)
+        await agent.wait_for(lambda: _ops_state(agent.reported[key]) == "Allocated")
+
+        hub = await start_hub(store, listen=address)
+        assert hub.store is not None
+        records = AllocationRegistry(hub.store)
+        assert await records.get("games", "arena", "match-1") is None
+        await wait_phase(hub, "eu-1", "Ready")
+        async with asyncio.timeout(5):
+            while True:  # the reconnected agent resends what the new hub does not hold
+                if any(s.ops_state == "Allocated" for s in _servers(hub)):
+                    break
+                await asyncio.sleep(0.01)
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = allocation_pb2_grpc.AllocationServiceStub(channel)
+            again = await stub.Allocate(request("match-1"))
+            other = await stub.Allocate(request("match-2"))
+        assert again.replayed
+        assert (again.game_server.name, again.game_server.allocation_request_id) == (
+            chosen,
+            "match-1",
+        )
+        assert other.game_server.name != chosen
+        assert hub.gate.federation is not None
+        assert hub.gate.federation.stats.allocations["recovered"] == 1
+        assert len(agent.operations) == 2
+        assert await records.get("games", "arena", "match-1") is not None
+    finally:
+        await agent.stop()
+        await hub.stop(grace=0)
+
+
+def _ops_state(reported: object) -> str:
+    assert isinstance(reported, gameserver_pb2.GameServer)
+    return reported.ops_state
+
+
+def _servers(hub: Hub) -> list[gameserver_pb2.GameServer]:
+    federation = hub.gate.federation
+    return [] if federation is None else federation.fleet_servers("games", "arena")
 
 
 @pytest.mark.usefixtures("arena")
@@ -288,6 +360,10 @@ async def test_unknown_and_cordoned_clusters_are_skipped(
         ({"request_id": "x" * 129}, "request_id"),
         ({"labels": {"bad key!": "v"}}, "labels['bad key!']"),
         ({"annotations": {"": "v"}}, "annotations['']"),
+        (
+            {"annotations": {protocol.ALLOCATION_REQUEST_ANNOTATION: "m0"}},
+            f"annotations[{protocol.ALLOCATION_REQUEST_ANNOTATION!r}]",
+        ),
         ({"preferred_clusters": [""]}, "preferred_clusters[0]"),
         (
             {"selectors": [allocation_pb2.AllocationSelector(match_labels={"a b": "c"})]},
@@ -364,7 +440,6 @@ async def test_a_caller_that_gives_up_still_gets_its_server_on_retry(
         await allocations.Allocate(request("m1"), timeout=0.1)
     assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     await eu.wait_for(lambda: len(eu.operations) == 1)
-    await asyncio.sleep(0.6)
     again = await allocations.Allocate(request("m1"))
     assert again.replayed
     assert again.game_server.name == eu.operations[0].game_servers[0]

@@ -13,6 +13,8 @@ import grpc
 import pytest
 from gamefleet.v1 import (
     agent_pb2,
+    allocation_pb2,
+    allocation_pb2_grpc,
     cluster_pb2,
     cluster_pb2_grpc,
     fleet_pb2,
@@ -196,6 +198,49 @@ async def test_a_connected_agent_and_its_servers_show_in_the_live_gauges(
     )
     assert ended.get("gamefleet_hub_agent_sessions") == 0
     assert ended.requests(AGENTS, "Connect", "CANCELLED") == 1
+
+
+async def test_allocations_are_counted_by_outcome_and_conflicts_as_retries(
+    hub: Hub,
+    channel: grpc.aio.Channel,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
+    start_agent: StartAgent,
+) -> None:
+    port = _port(hub)
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0)))
+    eu = await start_agent("eu-1")
+    servers = [game_server("games", "arena", i) for i in range(2)]
+    eu.report(agent_pb2.StatusDelta(game_servers=servers))
+    await scrape_until(port, lambda s: s.total("gamefleet_hub_game_servers") == 2)
+    taken = game_server("games", "arena", 0)
+    taken.ops_state = "Allocated"
+    eu.change_quietly(taken)  # allocated in the cluster, not reported yet: a conflict
+
+    stub = allocation_pb2_grpc.AllocationServiceStub(channel)
+
+    def ask(request_id: str) -> allocation_pb2.AllocateRequest:
+        return allocation_pb2.AllocateRequest(
+            namespace="games", fleet="arena", request_id=request_id
+        )
+
+    first = await stub.Allocate(ask("m1"))
+    assert first.game_server.name == "arena-1"
+    assert (await stub.Allocate(ask("m1"))).replayed
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Allocate(ask("m2"))
+    assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    found = await scrape(port)
+    outcomes = {
+        outcome: found.get("gamefleet_hub_allocations_total", outcome=outcome)
+        for outcome in ("allocated", "replayed", "recovered", "exhausted")
+    }
+    assert outcomes == {"allocated": 1, "replayed": 1, "recovered": 0, "exhausted": 1}
+    retries = {
+        reason: found.get("gamefleet_hub_allocation_retries_total", reason=reason)
+        for reason in ("conflict", "unanswered", "error")
+    }
+    assert retries == {"conflict": 2, "unanswered": 0, "error": 0}  # arena-0 tried by m1 and m2
 
 
 @pytest.mark.parametrize("metrics", [False, True], ids=["plain", "metered"])

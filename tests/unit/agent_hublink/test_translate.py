@@ -52,10 +52,11 @@ def test_set_status_maps_counts_and_hides_an_unobserved_spec() -> None:
     assert translate.set_status(obj).applied_hash == ""
 
 
-def test_game_server_status_carries_state_network_and_images() -> None:
+def test_game_server_status_carries_state_network_images_and_allocation() -> None:
     obj = {
         "metadata": {"name": "arena-0", "namespace": "games",
-                     "labels": {"game.kruise.io/owner-gss": "arena"}},
+                     "labels": {"game.kruise.io/owner-gss": "arena"},
+                     "annotations": {"gamefleet.io/allocation-request-id": "match-7"}},
         "spec": {"opsState": "Allocated", "deletionPriority": 5},
         "status": {
             "currentState": "Ready", "updatePriority": 0, "deletionPriority": 5,
@@ -70,6 +71,9 @@ def test_game_server_status_carries_state_network_and_images() -> None:
     assert server.network_status["currentNetworkState"] == "Ready"
     assert dict(server.images) == {"s": "a:2"}
     assert server.node == "node-1"
+    assert server.allocation_request_id == "match-7"
+    obj["metadata"] = {"name": "arena-0", "namespace": "games"}
+    assert translate.game_server(obj).allocation_request_id == ""
 
 
 def test_game_server_patch_sets_only_what_the_operation_names() -> None:
