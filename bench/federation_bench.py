@@ -63,19 +63,34 @@ async def _total_servers(hub: HubProcess, clusters: int, per_cluster: int, timeo
             if time.monotonic() - started > timeout:
                 raise TimeoutError(f"the hub did not hold every server in {timeout}s")
             try:
-                listed = await stub.ListGameServers(
-                    gameserver_pb2.ListGameServersRequest(
-                        namespace="games", cluster=pending[0], ops_state="Maintaining"
-                    ),
-                    timeout=60,
-                )
+                held = await _count_pages(stub, pending[0])
             except grpc.aio.AioRpcError:
                 await asyncio.sleep(0.5)
                 continue
-            if len(listed.game_servers) >= per_cluster:
+            if held >= per_cluster:
                 pending.pop(0)
             else:
                 await asyncio.sleep(0.2)
+
+
+async def _count_pages(stub: gameserver_pb2_grpc.GameServerServiceAsyncStub, cluster: str) -> int:
+    """How many Maintaining servers of ``cluster`` the hub holds, following every page."""
+    held, token = 0, ""
+    while True:
+        listed = await stub.ListGameServers(
+            gameserver_pb2.ListGameServersRequest(
+                namespace="games",
+                cluster=cluster,
+                ops_state="Maintaining",
+                page_size=5000,
+                page_token=token,
+            ),
+            timeout=60,
+        )
+        held += len(listed.game_servers)
+        token = listed.next_page_token
+        if not token:
+            return held
 
 
 async def scale(agents: int, servers: int) -> None:

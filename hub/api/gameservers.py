@@ -42,9 +42,9 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
             state=request.state,
             ops_state=request.ops_state,
             selector=selector_or_none(request.label_selector),
+            after=after,
+            limit=size + 1,
         )
-        if after is not None:
-            servers = [s for s in servers if (s.cluster, s.namespace, s.name) > after]
         page = servers[:size]
         token = ""
         if len(servers) > size:

@@ -25,7 +25,7 @@ class Scheduling(enum.Enum):
     DISTRIBUTED = "Distributed"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Server:
     """One game server of the fleet as the hub sees it."""
 

@@ -28,6 +28,7 @@ from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import FleetRegistry
 from hub.store import interface as store_api
 
+from .live_servers import LiveServer
 from .session import AgentSession
 from .stats import FederationStats, LiveCounts
 from .watchers import StatusBroadcast, StatusWatcher
@@ -47,7 +48,7 @@ class _ClusterLive:
     capacity: cluster_pb2.ClusterCapacity | None = None
     last_heartbeat_wall: timestamp_pb2.Timestamp | None = None
     sets: dict[SetKey, agent_pb2.GameServerSetStatus] = dataclasses.field(default_factory=dict)
-    servers: dict[SetKey, gameserver_pb2.GameServer] = dataclasses.field(default_factory=dict)
+    servers: dict[SetKey, LiveServer] = dataclasses.field(default_factory=dict)
 
 
 class Federation:
@@ -234,15 +235,7 @@ class Federation:
                     self._pool(gone).remove((cluster, gone.name))
                     self._track_request(gone, None)
             else:
-                stored = gameserver_pb2.GameServer()
-                stored.CopyFrom(server)
-                stored.cluster = cluster
-                before = live.servers.get(key)
-                if before is not None and before.fleet != stored.fleet:
-                    self._pool(before).remove((cluster, before.name))
-                live.servers[key] = stored
-                self._pool(stored).put(_allocation_view(stored))
-                self._track_request(before, stored)
+                self._hold(live, LiveServer.of(server, cluster))
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
@@ -308,12 +301,18 @@ class Federation:
         state: str = "",
         ops_state: str = "",
         selector: selectors.Selector | None = None,
+        after: tuple[str, ...] | None = None,
+        limit: int | None = None,
     ) -> list[gameserver_pb2.GameServer]:
+        """The live servers that match, ordered by (cluster, namespace, name): those after
+        ``after`` in that order, at most ``limit`` of them."""
         found = []
         for name in sorted(self._live):
-            if cluster and name != cluster:
+            if (cluster and name != cluster) or (after is not None and name < after[0]):
                 continue
             for key in sorted(self._live[name].servers):
+                if after is not None and (name, *key) <= after:
+                    continue
                 server = self._live[name].servers[key]
                 if (
                     (namespace and server.namespace != namespace)
@@ -323,7 +322,9 @@ class Federation:
                     or (selector is not None and not selector.matches(server.labels))
                 ):
                     continue
-                found.append(server)
+                found.append(server.decode())
+                if limit is not None and len(found) >= limit:
+                    return found
         return found
 
     async def update_game_servers(
@@ -377,7 +378,7 @@ class Federation:
         for live in self._live.values():
             for server in live.servers.values():
                 if server.fleet == fleet and server.namespace == namespace:
-                    found.append(server)
+                    found.append(server.decode())
         return found
 
     async def allocate_on(
@@ -418,10 +419,7 @@ class Federation:
         # The agent's next status report says the same; until then, the hub already knows.
         live = self._live.get(server.cluster)
         if live is not None and (server.namespace, server.name) in live.servers:
-            before = live.servers[(server.namespace, server.name)]
-            live.servers[(server.namespace, server.name)] = allocated
-            self._pool(allocated).put(_allocation_view(allocated))
-            self._track_request(before, allocated)
+            self._hold(live, LiveServer.of(allocated, server.cluster))
         return allocated
 
     def allocated_for(
@@ -436,11 +434,19 @@ class Federation:
         server = live.servers.get((namespace, name)) if live is not None else None
         if server is None or server.ops_state != ALLOCATED:
             return None
-        return server if server.allocation_request_id == request_id else None
+        return server.decode() if server.allocation_request_id == request_id else None
 
-    def _track_request(
-        self, before: gameserver_pb2.GameServer | None, after: gameserver_pb2.GameServer | None
-    ) -> None:
+    def _hold(self, live: _ClusterLive, server: LiveServer) -> None:
+        """Keep ``server`` as its cluster's latest report of it, in every index."""
+        key = (server.namespace, server.name)
+        before = live.servers.get(key)
+        if before is not None and before.fleet != server.fleet:
+            self._pool(before).remove(before.view.key)
+        live.servers[key] = server
+        self._pool(server).put(server.view)
+        self._track_request(before, server)
+
+    def _track_request(self, before: LiveServer | None, after: LiveServer | None) -> None:
         old = before.allocation_request_id if before is not None else ""
         new = after.allocation_request_id if after is not None else ""
         if before is not None and old and old != new:
@@ -468,9 +474,9 @@ class Federation:
         best = pool.best(self.ready_clusters(), selectors, scheduling, preferred, reserved, tried)
         if best is None:
             return None
-        return self._live[best.cluster].servers[(namespace, best.name)]
+        return self._live[best.cluster].servers[(namespace, best.name)].decode()
 
-    def _pool(self, server: gameserver_pb2.GameServer) -> allocation.Pool:
+    def _pool(self, server: LiveServer) -> allocation.Pool:
         return self._pools.setdefault((server.namespace, server.fleet), allocation.Pool())
 
     async def live_counts(self, chunk: int = 5000) -> LiveCounts:
@@ -514,10 +520,7 @@ class Federation:
             for key, status in live.sets.items()
         }
         for key, server in live.servers.items():
-            bare = gameserver_pb2.GameServer()
-            bare.CopyFrom(server)
-            bare.cluster = ""
-            hashes[protocol.game_server_key(*key)] = protocol.status_hash(bare)
+            hashes[protocol.game_server_key(*key)] = server.status_hash()
         return hashes
 
     def _phase_changed(self, cluster: str, before: health.Phase, after: health.Phase) -> None:
@@ -754,19 +757,6 @@ class Federation:
 
 
 _STATE_OF = operator.attrgetter("state", "ops_state")
-
-
-def _allocation_view(server: gameserver_pb2.GameServer) -> allocation.Server:
-    return allocation.Server(
-        cluster=server.cluster,
-        name=server.name,
-        state=server.state,
-        ops_state=server.ops_state,
-        node=server.node,
-        labels=dict(server.labels),
-        deleting=server.deleted,
-        network_disabled=server.network_disabled,
-    )
 
 
 def _key(fleet: fleet_pb2.Fleet) -> SetKey:

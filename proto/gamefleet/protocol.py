@@ -13,7 +13,12 @@ ALLOCATION_REQUEST_ANNOTATION = "gamefleet.io/allocation-request-id"
 
 def status_hash(status: message.Message) -> str:
     """The hash both sides compare on resync: only statuses whose hashes differ travel."""
-    return hashlib.sha256(status.SerializeToString(deterministic=True)).hexdigest()[:16]
+    return wire_hash(status.SerializeToString(deterministic=True))
+
+
+def wire_hash(serialized: bytes) -> str:
+    """``status_hash`` of a status already serialized deterministically."""
+    return hashlib.sha256(serialized).hexdigest()[:16]
 
 
 def game_server_key(namespace: str, name: str) -> str:

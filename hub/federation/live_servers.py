@@ -1,0 +1,114 @@
+"""The reported game servers the hub holds, kept compact: a million of them must fit in
+well under 2 GiB.
+
+A protobuf message costs about 1.2 KiB however small it is (its arena), so each server is
+kept as its wire bytes plus the few fields that filters, counts and allocation read; it is
+decoded only when handed out. Strings repeated across servers (namespace, fleet, cluster,
+node, states) are interned and equal label sets are shared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import weakref
+from collections.abc import Mapping
+
+from gamefleet import protocol
+from gamefleet.v1 import gameserver_pb2
+
+from hub.core import allocation
+
+
+class _Labels(dict[str, str]):
+    """A label set shared by every server carrying it (never mutated once made)."""
+
+    __slots__ = ("__weakref__",)
+
+
+_shared_labels: weakref.WeakValueDictionary[frozenset[tuple[str, str]], _Labels] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def shared_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
+    """The one shared copy of ``labels``; it lives while a server carries it."""
+    key = frozenset(labels.items())
+    found = _shared_labels.get(key)
+    if found is None:
+        found = _Labels((sys.intern(k), sys.intern(v)) for k, v in labels.items())
+        _shared_labels[key] = found
+    return found
+
+
+def shared_label_sets() -> int:
+    """How many distinct label sets are held now."""
+    return len(_shared_labels)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LiveServer:
+    """One reported game server: what the hub reads often, and the rest as wire bytes."""
+
+    namespace: str
+    fleet: str
+    allocation_request_id: str
+    view: allocation.Server
+    # The GameServer without its cluster, serialized deterministically (the status hash's input).
+    wire: bytes
+
+    @classmethod
+    def of(cls, server: gameserver_pb2.GameServer, cluster: str) -> LiveServer:
+        """Hold ``server`` as reported by ``cluster``'s agent (its ``cluster`` field ignored)."""
+        if server.cluster:
+            bare = gameserver_pb2.GameServer()
+            bare.CopyFrom(server)
+            bare.cluster = ""
+            server = bare
+        view = allocation.Server(
+            cluster=sys.intern(cluster),
+            name=server.name,
+            state=sys.intern(server.state),
+            ops_state=sys.intern(server.ops_state),
+            node=sys.intern(server.node),
+            labels=shared_labels(server.labels),
+            deleting=server.deleted,
+            network_disabled=server.network_disabled,
+        )
+        return cls(
+            namespace=sys.intern(server.namespace),
+            fleet=sys.intern(server.fleet),
+            allocation_request_id=server.allocation_request_id,
+            view=view,
+            wire=server.SerializeToString(deterministic=True),
+        )
+
+    @property
+    def cluster(self) -> str:
+        return self.view.cluster
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+    @property
+    def state(self) -> str:
+        return self.view.state
+
+    @property
+    def ops_state(self) -> str:
+        return self.view.ops_state
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.view.labels
+
+    def status_hash(self) -> str:
+        """``protocol.status_hash`` of the server as its agent reported it."""
+        return protocol.wire_hash(self.wire)
+
+    def decode(self) -> gameserver_pb2.GameServer:
+        """A new GameServer message of this server, with its cluster."""
+        server = gameserver_pb2.GameServer.FromString(self.wire)
+        server.cluster = self.view.cluster
+        return server
