@@ -21,8 +21,10 @@ TEST_HEALTH = HealthPolicy(heartbeat_interval=0.2, grace=1.0, recovery_heartbeat
 StartAgent = Callable[..., Awaitable[SimulatedAgent]]
 
 
-async def start_hub(store_path: Path, listen: str = "127.0.0.1:0") -> Hub:
-    hub = Hub(HubConfig(store_url=f"sqlite:///{store_path}", listen=listen, health=TEST_HEALTH))
+async def start_hub(
+    store_path: Path, listen: str = "127.0.0.1:0", health: HealthPolicy = TEST_HEALTH
+) -> Hub:
+    hub = Hub(HubConfig(store_url=f"sqlite:///{store_path}", listen=listen, health=health))
     await hub.start()
     await hub.wait_until_leading()
     return hub

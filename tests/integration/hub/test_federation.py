@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,10 @@ async def test_hub_restart_rebuilds_status_and_sends_no_change(tmp_path: Path) -
             await agent.stop()
         await hub.stop(grace=0)
 
-        hub = await start_hub(tmp_path / "hub.db")
+        # Both agents are back well within this grace, also on a loaded machine: the hub
+        # waits for them before placing anything.
+        patient = dataclasses.replace(TEST_HEALTH, grace=10.0)
+        hub = await start_hub(tmp_path / "hub.db", health=patient)
         address = f"127.0.0.1:{hub.port}"
         agents = [SimulatedAgent(address, name, heartbeat_interval=0.2) for name in held]
         for agent in agents:
