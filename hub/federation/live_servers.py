@@ -31,19 +31,24 @@ _shared_labels: weakref.WeakValueDictionary[frozenset[tuple[str, str]], _Labels]
 )
 
 
+# The last label set handed out: a status delta's servers mostly carry the same labels, and
+# comparing with it is cheaper than hashing a protobuf map.
+_last: list[_Labels] = []
+
+
 def shared_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
     """The one shared copy of ``labels``; it lives while a server carries it."""
+    if _last:
+        last = _last[0]
+        if len(last) == len(labels) and all(labels.get(k) == v for k, v in last.items()):
+            return last
     key = frozenset(labels.items())
     found = _shared_labels.get(key)
     if found is None:
         found = _Labels((sys.intern(k), sys.intern(v)) for k, v in labels.items())
         _shared_labels[key] = found
+    _last[:] = [found]
     return found
-
-
-def shared_label_sets() -> int:
-    """How many distinct label sets are held now."""
-    return len(_shared_labels)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
