@@ -25,6 +25,7 @@ import grpc
 from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc, gameserver_pb2, gameserver_pb2_grpc
 
 from bench.machine import emit
+from hub.core import paging
 from tests.integration.hub.fleet_docs import fleet
 from tests.support.agent_sim import SimulatedAgent, game_server, set_status
 from tests.support.hub_process import HubProcess
@@ -51,10 +52,16 @@ def _deltas(servers: int) -> list[agent_pb2.StatusDelta]:
 
 
 async def _total_servers(hub: HubProcess, clusters: int, per_cluster: int, timeout: float) -> None:
-    """Return once the hub holds every cluster's game servers (ListGameServers per cluster:
-    one response with every server would pass gRPC's 4 MiB message limit)."""
+    """Return once the hub holds every cluster's game servers.
+
+    Each agent's stream is taken in order, so a cluster's last server being held means all of
+    it is: the wait asks for that one server only (listing every server while waiting would
+    cost the hub more than a second of CPU at 1,000,000); ``_check_counts`` counts them all
+    afterwards.
+    """
     started = time.monotonic()
     pending = [f"c-{i}" for i in range(clusters)]
+    last = f"arena-{per_cluster - 1}"
     async with grpc.aio.insecure_channel(hub.address) as channel:
         stub: gameserver_pb2_grpc.GameServerServiceAsyncStub = (
             gameserver_pb2_grpc.GameServerServiceStub(channel)
@@ -63,14 +70,45 @@ async def _total_servers(hub: HubProcess, clusters: int, per_cluster: int, timeo
             if time.monotonic() - started > timeout:
                 raise TimeoutError(f"the hub did not hold every server in {timeout}s")
             try:
-                held = await _count_pages(stub, pending[0])
+                held = await _holds(stub, pending[0], last)
             except grpc.aio.AioRpcError:
                 await asyncio.sleep(0.5)
                 continue
-            if held >= per_cluster:
+            if held:
                 pending.pop(0)
             else:
                 await asyncio.sleep(0.2)
+
+
+async def _check_counts(hub: HubProcess, clusters: int, per_cluster: int) -> None:
+    """Fail unless the hub holds every server of every cluster (after the timing)."""
+    async with grpc.aio.insecure_channel(hub.address) as channel:
+        stub: gameserver_pb2_grpc.GameServerServiceAsyncStub = (
+            gameserver_pb2_grpc.GameServerServiceStub(channel)
+        )
+        for cluster in (f"c-{i}" for i in range(clusters)):
+            held_all = await _count_pages(stub, cluster)
+            if held_all != per_cluster:
+                raise AssertionError(f"{cluster}: the hub holds {held_all} of {per_cluster}")
+
+
+async def _holds(
+    stub: gameserver_pb2_grpc.GameServerServiceAsyncStub, cluster: str, name: str
+) -> bool:
+    """Whether the hub holds ``name`` of ``cluster`` as Maintaining: a page of one that starts
+    just before it (a position between the name before it in sort order and the name)."""
+    before = name[:-1] + chr(ord(name[-1]) - 1) + "~"
+    listed = await stub.ListGameServers(
+        gameserver_pb2.ListGameServersRequest(
+            namespace="games",
+            cluster=cluster,
+            ops_state="Maintaining",
+            page_size=1,
+            page_token=paging.encode_token((cluster, "games", before)),
+        ),
+        timeout=60,
+    )
+    return [s.name for s in listed.game_servers] == [name]
 
 
 async def _count_pages(stub: gameserver_pb2_grpc.GameServerServiceAsyncStub, cluster: str) -> int:
@@ -112,6 +150,7 @@ async def scale(agents: int, servers: int) -> None:
         for sim in sims:
             await sim.wait_for(functools.partial(_holds_arena, sim), timeout=120)
         cpu_before = machine.cpu_seconds(hub.process.pid)
+        own_before = time.process_time()
         started = time.monotonic()
         # Every server Maintaining marks the batch, so counting them tells what has arrived.
         for sim in sims:
@@ -127,23 +166,32 @@ async def scale(agents: int, servers: int) -> None:
         params = {"agents": agents, "servers_per_agent": servers}
         emit("hub ingest of every server's status", ingest, "s", **params)
         emit("hub CPU during ingest", cpu, "cpu-s", **params)
+        emit("load generator CPU during ingest (the simulated agents, same machine)",
+             time.process_time() - own_before, "cpu-s", **params)  # fmt: skip
         emit("hub RSS holding every status", machine.rss_mib(hub.process.pid), "MiB", **params)
         idle_cpu = machine.cpu_seconds(hub.process.pid)
         await asyncio.sleep(10)
         at_rest = (machine.cpu_seconds(hub.process.pid) - idle_cpu) / 10
         emit("hub CPU at rest (heartbeats only)", at_rest, "cores", **params)
+        await _check_counts(hub, agents, servers)
 
         # kill -9 and restart on the same store and port: the agents reconnect and resync.
         port = hub.port
         sent_before = sum(_desired_messages(s) for s in sims)
         hub.kill()
         restarted = time.monotonic()
+        own_before = time.process_time()
         hub = HubProcess(store, port=port).start()
         await _total_servers(hub, agents, servers, timeout=600)
         emit("resync after hub kill -9 (restart to every status held)",
               time.monotonic() - restarted, "s", **params)  # fmt: skip
+        emit("load generator CPU during the resync", time.process_time() - own_before, "cpu-s",
+             **params)  # fmt: skip
         assert hub.process is not None
+        emit("restarted hub CPU until every status held",
+             machine.cpu_seconds(hub.process.pid), "cpu-s", **params)  # fmt: skip
         emit("hub RSS after resync", machine.rss_mib(hub.process.pid), "MiB", **params)
+        await _check_counts(hub, agents, servers)
         sent = sum(_desired_messages(s) for s in sims) - sent_before
         emit("desired-set messages sent by the restarted hub", float(sent), "messages",
               **params)  # fmt: skip

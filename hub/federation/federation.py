@@ -227,15 +227,16 @@ class Federation:
                 previous = self._previous.setdefault(key, {})
                 previous.setdefault(cluster, set_status.desired_replicas)
         for server in delta.game_servers:
-            key = (server.namespace, server.name)
-            touched.add((server.namespace, server.fleet))
             if server.deleted:
-                gone = live.servers.pop(key, None)
+                touched.add((server.namespace, server.fleet))
+                gone = live.servers.pop((server.namespace, server.name), None)
                 if gone is not None:
                     self._pool(gone).remove((cluster, gone.name))
                     self._track_request(gone, None)
             else:
-                self._hold(live, LiveServer.of(server, cluster))
+                held = LiveServer.of(server, cluster)
+                touched.add((held.namespace, held.fleet))
+                self._hold(live, held)
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
