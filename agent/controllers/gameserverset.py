@@ -162,6 +162,7 @@ class _Run:
         self.handler = views.pre_delete_handler(gss)
         self.hook_finalizers = views.pre_delete_finalizers(gss)
         self.update_handler = views.in_place_update_handler(gss)
+        self.update_finalizers = views.in_place_update_finalizers(gss)
         self.expect = _Expectations()
         self.now = owner._clock()
         self.now_text = views.rfc3339(self.now)
@@ -190,6 +191,7 @@ class _Run:
                 self.handler,
                 self.hook_finalizers,
                 self.update_handler,
+                self.update_finalizers,
             )
             for ordinal, pod in self.pods.items()
         }
@@ -444,6 +446,7 @@ class _Run:
         }
         finalizers = [views.PRE_DELETE_FINALIZER] if self.handler else []
         finalizers += self.hook_finalizers
+        finalizers += [f for f in self.update_finalizers if f not in finalizers]
         if finalizers:
             metadata["finalizers"] = finalizers
         body = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
@@ -596,6 +599,10 @@ class _Run:
                 wire.REVISION_SHAPE: target.shape,
             }
             patch["metadata"]["resourceVersion"] = meta.get("resourceVersion")
+            if self.update_finalizers:
+                # Re-armed with the update (a strategic merge adds to the list), so the next
+                # one waits for the owner again.
+                patch["metadata"]["finalizers"] = list(self.update_finalizers)
         result = await kclient.unless_gone(
             self.kube.patch(
                 resources.POD,

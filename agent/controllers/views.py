@@ -89,8 +89,19 @@ def in_place_update_handler(gss: Obj) -> dict[str, str]:
 def pre_delete_finalizers(gss: Obj) -> tuple[str, ...]:
     """`lifecycle.preDelete.finalizersHandler`: finalizers put on each pod at creation; whoever
     owns them (the game, another controller) removes them to let the deleted pod go."""
+    return _hook_finalizers(gss, "preDelete")
+
+
+def in_place_update_finalizers(gss: Obj) -> tuple[str, ...]:
+    """`lifecycle.inPlaceUpdate.finalizersHandler`: finalizers put on each pod at creation and
+    again with each in-place update; while the pod carries any, its next in-place update waits
+    (PreUpdate) until their owner removes them."""
+    return _hook_finalizers(gss, "inPlaceUpdate")
+
+
+def _hook_finalizers(gss: Obj, hook: str) -> tuple[str, ...]:
     lifecycle = spec(gss).get("lifecycle") or {}
-    finalizers = (lifecycle.get("preDelete") or {}).get("finalizersHandler") or []
+    finalizers = (lifecycle.get(hook) or {}).get("finalizersHandler") or []
     return tuple(str(f) for f in finalizers if f)
 
 
@@ -268,6 +279,7 @@ def pod_view(
     handler: dict[str, str],
     hook_finalizers: tuple[str, ...] = (),
     update_handler: dict[str, str] | None = None,
+    update_finalizers: tuple[str, ...] = (),
 ) -> model.PodView:
     """A pod (and its GameServer, when known) as the decisions see it."""
     m = meta(pod)
@@ -306,7 +318,8 @@ def pod_view(
         ready_since=ready_since,
         deleting=terminating and not held,
         held_pre_delete=held,
-        update_hook_holds=hook_holds(update_handler or {}, pod_labels),
+        update_hook_holds=hook_holds(update_handler or {}, pod_labels)
+        or any(f in finalizers for f in update_finalizers),
         in_place_updating=in_place_updating(pod),
         revision=pod_labels.get(wire.REVISION, ""),
         shape=pod_labels.get(wire.REVISION_SHAPE, ""),

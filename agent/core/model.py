@@ -131,8 +131,9 @@ class PodView:
     held_pre_update: bool = False
     """An inPlaceUpdate lifecycle hook holds the pod before its update."""
     update_hook_holds: bool = False
-    """The pod carries every `lifecycle.inPlaceUpdate.labelsHandler` label with its value: an
-    in-place update of it waits (PreUpdate) until the game changes one."""
+    """The pod carries every `lifecycle.inPlaceUpdate.labelsHandler` label with its value, or
+    any `finalizersHandler` finalizer: an in-place update of it waits (PreUpdate) until the game
+    changes a label or the finalizers' owner removes them."""
     in_place_updating: bool = False
     """New images are patched in and the containers have not all restarted yet."""
     revision: str = ""

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from agent.kube import resources
+
 from .harness import eventually, images, uids
 
 if TYPE_CHECKING:
@@ -170,3 +172,43 @@ async def test_in_place_update_hook_holds_each_server_until_the_game_releases_it
     assert images(await namespace.pods("gs"))["gs-0"] == "game:1"
     assert uids(await namespace.pods("gs")) == before
     await namespace.wait_status("gs", updatedReplicas=2)
+
+
+async def test_in_place_update_finalizers_hold_until_their_owner_removes_them(
+    namespace: Namespace,
+) -> None:
+    """lifecycle.inPlaceUpdate.finalizersHandler: every pod is created with the finalizer; an
+    in-place update waits (PreUpdate) while the pod carries it. Its owner removing it lets the
+    update go ahead in place, and the update puts it back for the next one."""
+    hold = "example.com/hold-update"
+    strategy = {"rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible", "maxUnavailable": 2}}
+    await namespace.create_set(
+        "gs", 2, updateStrategy=strategy, lifecycle={"inPlaceUpdate": {"finalizersHandler": [hold]}}
+    )
+    await namespace.wait_servers("gs", {0, 1})
+    pods = await namespace.pods("gs")
+    assert all(hold in (p["metadata"].get("finalizers") or []) for p in pods.values())
+    before = uids(pods)
+    await namespace.patch_set("gs", {"gameServerTemplate": _template("game:2")})
+
+    async def pre_update() -> bool:
+        servers = await namespace.game_servers("gs")
+        return all(
+            (servers[n].get("status") or {}).get("currentState") == "PreUpdate"
+            for n in ("gs-0", "gs-1")
+        )
+
+    await eventually(pre_update, 30.0, "gs-0 and gs-1 PreUpdate")
+    assert images(await namespace.pods("gs")) == {"gs-0": "game:1", "gs-1": "game:1"}
+
+    # The finalizer's owner releases gs-1.
+    pod = (await namespace.pods("gs"))["gs-1"]
+    rest = [f for f in pod["metadata"]["finalizers"] if f != hold]
+    await namespace.kube.patch(
+        resources.POD, namespace.name, "gs-1", {"metadata": {"finalizers": rest or None}}
+    )
+    await _wait_images(namespace, "gs", {"gs-0": "game:1", "gs-1": "game:2"})
+    after = await namespace.pods("gs")
+    assert uids(after) == before
+    assert hold in (after["gs-1"]["metadata"].get("finalizers") or [])  # armed for the next
+    assert images(after)["gs-0"] == "game:1"

@@ -77,6 +77,33 @@ def test_pre_delete_hold(finalizers: list[str], label: str, held: bool, deleting
     assert view.held
 
 
+@pytest.mark.parametrize(
+    ("finalizers", "label", "holds"),
+    [
+        (["example.com/hold-update"], "false", True),
+        (["other.example.com/x"], "false", False),
+        ([], "true", True),
+        ([], "false", False),
+    ],
+)
+def test_in_place_update_hook(finalizers: list[str], label: str, holds: bool) -> None:
+    """A labelsHandler match or any finalizersHandler finalizer holds the in-place update."""
+    pod = _pod()
+    pod["metadata"].update(finalizers=finalizers, labels={"gs-sync/update-block": label})
+    view = views.pod_view(
+        pod,
+        1,
+        None,
+        {},
+        update_handler={"gs-sync/update-block": "true"},
+        update_finalizers=("example.com/hold-update",),
+    )
+    assert view.update_hook_holds is holds
+    gss = {"spec": {"lifecycle": {"inPlaceUpdate": {"finalizersHandler": ["a/b", ""]}}}}
+    assert views.in_place_update_finalizers(gss) == ("a/b",)
+    assert views.pre_delete_finalizers(gss) == ()
+
+
 def test_pod_view_reads_the_game_server_spec_over_pod_labels() -> None:
     pod = _pod()
     pod["metadata"]["labels"] = {wire.GS_OPS_STATE: "None", wire.REVISION: "r1"}
