@@ -163,6 +163,7 @@ class _Run:
         self.hook_finalizers = views.pre_delete_finalizers(gss)
         self.update_handler = views.in_place_update_handler(gss)
         self.update_finalizers = views.in_place_update_finalizers(gss)
+        self.mark_pre_delete, self.mark_pre_update = views.marks_pod_not_ready(gss)
         self.expect = _Expectations()
         self.now = owner._clock()
         self.now_text = views.rfc3339(self.now)
@@ -432,6 +433,10 @@ class _Run:
         pod_spec = copy.deepcopy(self.template.get("spec") or {})
         pod_spec["hostname"] = name
         pod_spec["subdomain"] = views.service_name(self.gss)
+        if self.mark_pre_delete or self.mark_pre_update:
+            gates = pod_spec.setdefault("readinessGates", [])
+            if {"conditionType": views.KRUISE_POD_READY} not in gates:
+                gates.append({"conditionType": views.KRUISE_POD_READY})
         claims.mount_claims(pod_spec, views.spec(self.gss), name)
         overrides = {c.name: c.image for c in views.image_overrides(gs)}
         for container in pod_spec.get("containers") or []:
@@ -581,6 +586,8 @@ class _Run:
     ) -> None:
         """Patch new images onto the live pod (and move it to `target` when given)."""
         pod = self.pods[ordinal]
+        if self.mark_pre_update and views.kruise_pod_ready(pod) is not False:
+            pod = await self._set_kruise_pod_ready(pod, False) or pod
         meta = views.meta(pod)
         wanted = {c.name: c.image for c in images}
         patch: Obj = {
@@ -660,6 +667,10 @@ class _Run:
             if result:
                 self.expect.wrote(self.o._pods, result)
                 pod = result
+        if self.mark_pre_delete or self.mark_pre_update:
+            ready = state.kruise_pod_ready(view, self.mark_pre_delete, self.mark_pre_update)
+            if views.kruise_pod_ready(pod) is not ready:
+                pod = await self._set_kruise_pod_ready(pod, ready) or pod
         if (
             meta.get("deletionTimestamp")
             and views.PRE_DELETE_FINALIZER in (meta.get("finalizers") or [])
@@ -680,6 +691,30 @@ class _Run:
             self.kube, self.o._events, self.gss, servers, self.now_text
         ):
             self.expect.wrote(self.o._gs, result)
+
+    async def _set_kruise_pod_ready(self, pod: Obj, ready: bool) -> Obj | None:
+        """Write the pod's `KruisePodReady` condition (its readiness gate); the pod as written,
+        or None when it is gone."""
+        condition = {
+            "type": views.KRUISE_POD_READY,
+            "status": "True" if ready else "False",
+            "lastTransitionTime": self.now_text,
+            "reason": "" if ready else "LifecycleHook",
+            "message": "" if ready else "markPodNotReady: the lifecycle hook's phase holds it",
+        }
+        result = await kclient.unless_gone(
+            self.kube.patch(
+                resources.POD,
+                self.namespace,
+                str(views.meta(pod)["name"]),
+                {"status": {"conditions": [condition]}},
+                content_type=kclient.STRATEGIC_PATCH,
+                subresource="status",
+            )
+        )
+        if result:
+            self.expect.wrote(self.o._pods, result)
+        return result
 
     async def _release(self, pod: Obj) -> None:
         meta = views.meta(pod)

@@ -17,6 +17,8 @@ Obj = dict[str, Any]
 
 PRE_DELETE_FINALIZER = "gamefleet.io/pre-delete-hook"
 """Pod finalizer holding a deleted pod while its preDelete labelsHandler holds."""
+KRUISE_POD_READY = "KruisePodReady"
+"""The readiness gate (and pod condition) Kruise uses for `markPodNotReady`."""
 IN_PLACE_UPDATE = "gamefleet.io/in-place-update"
 """Pod annotation: the target revision of an in-place update and the images it replaces."""
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -97,6 +99,23 @@ def in_place_update_finalizers(gss: Obj) -> tuple[str, ...]:
     again with each in-place update; while the pod carries any, its next in-place update waits
     (PreUpdate) until their owner removes them."""
     return _hook_finalizers(gss, "inPlaceUpdate")
+
+
+def marks_pod_not_ready(gss: Obj) -> tuple[bool, bool]:
+    """`markPodNotReady` of the preDelete and the inPlaceUpdate lifecycle hooks."""
+    lifecycle = spec(gss).get("lifecycle") or {}
+    return (
+        bool((lifecycle.get("preDelete") or {}).get("markPodNotReady")),
+        bool((lifecycle.get("inPlaceUpdate") or {}).get("markPodNotReady")),
+    )
+
+
+def kruise_pod_ready(pod: Obj) -> bool | None:
+    """The pod's `KruisePodReady` condition; None when the pod has none."""
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == KRUISE_POD_READY:
+            return bool(condition.get("status") == "True")
+    return None
 
 
 def _hook_finalizers(gss: Obj, hook: str) -> tuple[str, ...]:

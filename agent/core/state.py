@@ -31,6 +31,15 @@ def derive_state(pod: model.PodView) -> model.GameServerState:
     return model.GameServerState.UNKNOWN
 
 
+def kruise_pod_ready(pod: model.PodView, mark_pre_delete: bool, mark_pre_update: bool) -> bool:
+    """The pod's `KruisePodReady` condition when its set's lifecycle hooks ask to mark pods not
+    ready (`markPodNotReady`): False while the hook's phase has the pod (held PreDelete; held
+    PreUpdate or being updated in place), so Services stop sending it players first."""
+    if mark_pre_delete and pod.held_pre_delete:
+        return False
+    return not (mark_pre_update and (pod.held_pre_update or pod.in_place_updating))
+
+
 def desired_network_state(network_disabled: bool) -> model.NetworkState:
     """A disabled network should be NotReady; any other should be Ready."""
     return model.NetworkState.NOT_READY if network_disabled else model.NetworkState.READY

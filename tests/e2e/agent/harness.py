@@ -81,6 +81,14 @@ class AgentProcess:
                 self.process.wait(10)
 
 
+def kruise_pod_ready(pod: Obj) -> str | None:
+    """The status of the pod's `KruisePodReady` condition (markPodNotReady), if it has one."""
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "KruisePodReady":
+            return str(condition.get("status"))
+    return None
+
+
 async def eventually(
     check: Callable[[], Awaitable[bool]], seconds: float = 30.0, what: str = "condition"
 ) -> None:

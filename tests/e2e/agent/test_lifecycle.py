@@ -10,7 +10,7 @@ import pytest
 from agent.kube import client as kclient
 from agent.kube import resources
 
-from .harness import eventually, uids
+from .harness import eventually, kruise_pod_ready, uids
 
 if TYPE_CHECKING:
     from .harness import Namespace
@@ -75,6 +75,40 @@ async def test_pre_delete_hook_holds_until_released(namespace: Namespace) -> Non
     await namespace.patch_gs("gs-1", labels={"gs-sync/delete-block": "false"})
     await namespace.wait_servers("gs", {0})
     await namespace.wait_status("gs", preDeleteReplicas=0, currentReplicas=1)
+
+
+@pytest.mark.usefixtures("agent")
+async def test_mark_pod_not_ready_while_the_pre_delete_hook_holds(namespace: Namespace) -> None:
+    """preDelete.markPodNotReady: pods carry Kruise's readiness gate with its condition True;
+    a server held PreDelete gets it False (Services stop sending it players)."""
+    hook = {"gs-sync/delete-block": "true"}
+    await namespace.create_set(
+        "gs",
+        2,
+        template_labels=hook,
+        lifecycle={"preDelete": {"labelsHandler": hook, "markPodNotReady": True}},
+    )
+    await namespace.wait_servers("gs", {0, 1})
+
+    async def gated_and_ready() -> bool:
+        pods = await namespace.pods("gs")
+        return len(pods) == 2 and all(
+            {"conditionType": "KruisePodReady"} in (p["spec"].get("readinessGates") or [])
+            and kruise_pod_ready(p) == "True"
+            for p in pods.values()
+        )
+
+    await eventually(gated_and_ready, 30.0, "both pods gated with KruisePodReady True")
+    await namespace.scale("gs", 1)
+
+    async def marked() -> bool:
+        pod = (await namespace.pods("gs", terminating=True)).get("gs-1") or {}
+        return kruise_pod_ready(pod) == "False"
+
+    await eventually(marked, 30.0, "gs-1 held PreDelete with KruisePodReady False")
+    assert kruise_pod_ready((await namespace.pods("gs"))["gs-0"]) == "True"
+    await namespace.patch_gs("gs-1", labels={"gs-sync/delete-block": "false"})
+    await namespace.wait_servers("gs", {0})
 
 
 @pytest.mark.usefixtures("agent")

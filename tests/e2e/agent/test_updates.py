@@ -9,7 +9,7 @@ import pytest
 
 from agent.kube import resources
 
-from .harness import eventually, images, uids
+from .harness import eventually, images, kruise_pod_ready, uids
 
 if TYPE_CHECKING:
     from .harness import Namespace
@@ -212,3 +212,31 @@ async def test_in_place_update_finalizers_hold_until_their_owner_removes_them(
     assert uids(after) == before
     assert hold in (after["gs-1"]["metadata"].get("finalizers") or [])  # armed for the next
     assert images(after)["gs-0"] == "game:1"
+
+
+async def test_mark_pod_not_ready_through_an_in_place_update(namespace: Namespace) -> None:
+    """inPlaceUpdate.markPodNotReady: KruisePodReady is False while the hook holds the server
+    and while its update runs, True again once it runs the new image (same pod)."""
+    hook = {"gs-sync/update-block": "true"}
+    strategy = {"rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible"}}
+    await namespace.create_set(
+        "gs",
+        1,
+        template_labels=hook,
+        updateStrategy=strategy,
+        lifecycle={"inPlaceUpdate": {"labelsHandler": hook, "markPodNotReady": True}},
+    )
+    await namespace.wait_servers("gs", {0})
+
+    async def kruise_ready(wanted: str) -> bool:
+        return kruise_pod_ready((await namespace.pods("gs")).get("gs-0") or {}) == wanted
+
+    await eventually(lambda: kruise_ready("True"), 30.0, "KruisePodReady True")
+    before = uids(await namespace.pods("gs"))
+    await namespace.patch_set("gs", {"gameServerTemplate": _template("game:2")})
+    await eventually(lambda: kruise_ready("False"), 30.0, "held PreUpdate: KruisePodReady False")
+    assert images(await namespace.pods("gs")) == {"gs-0": "game:1"}
+    await namespace.patch_gs("gs-0", labels={"gs-sync/update-block": "false"})
+    await _wait_images(namespace, "gs", {"gs-0": "game:2"})
+    await eventually(lambda: kruise_ready("True"), 30.0, "updated: KruisePodReady True")
+    assert uids(await namespace.pods("gs")) == before

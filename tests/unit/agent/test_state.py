@@ -115,3 +115,30 @@ def test_new_game_server_starts_idle_with_the_template_metadata() -> None:
     assert gs.network_disabled is False
     assert gs.labels == {"app": "x", wire.OWNER_GSS: "web"}
     assert gs.annotations == {"note": "y"}
+
+
+@pytest.mark.parametrize(
+    ("held_pre_delete", "held_pre_update", "updating", "marks", "ready"),
+    [
+        (False, False, False, (True, True), True),
+        (True, False, False, (True, False), False),
+        (True, False, False, (False, True), True),
+        (False, True, False, (False, True), False),
+        (False, False, True, (False, True), False),
+        (False, True, False, (True, False), True),
+    ],
+)
+def test_kruise_pod_ready_is_false_only_in_the_phase_of_a_hook_that_marks(
+    held_pre_delete: bool,
+    held_pre_update: bool,
+    updating: bool,
+    marks: tuple[bool, bool],
+    ready: bool,
+) -> None:
+    view = pod(
+        0,
+        held_pre_delete=held_pre_delete,
+        held_pre_update=held_pre_update,
+        in_place_updating=updating,
+    )
+    assert state.kruise_pod_ready(view, *marks) is ready
