@@ -203,6 +203,18 @@ class Namespace:
 
         await eventually(check, 30.0, f"{pod} label {key}={value}")
 
+    async def wait_states(self, gss: str, names: tuple[str, ...], wanted: str) -> None:
+        """Wait until each of these GameServers of ``gss`` has ``currentState`` ``wanted``."""
+
+        async def check() -> bool:
+            servers = await self.game_servers(gss)
+            return all(
+                ((servers.get(n) or {}).get("status") or {}).get("currentState") == wanted
+                for n in names
+            )
+
+        await eventually(check, 30.0, f"{', '.join(names)} {wanted}")
+
     async def delete_pod(self, name: str) -> None:
         await self.kube.request("DELETE", resources.POD.item(self.name, name))
 

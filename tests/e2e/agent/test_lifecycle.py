@@ -63,11 +63,7 @@ async def test_pre_delete_hook_holds_until_released(namespace: Namespace) -> Non
     await namespace.wait_servers("gs", {0, 1})
     await namespace.scale("gs", 1)
 
-    async def held() -> bool:
-        gs = await namespace.get_gs("gs-1")
-        return (gs.get("status") or {}).get("currentState") == "PreDelete"
-
-    await eventually(held, 30.0, "gs-1 PreDelete")
+    await namespace.wait_states("gs", ("gs-1",), "PreDelete")
     await namespace.wait_status("gs", preDeleteReplicas=1, currentReplicas=2)
     pods = await namespace.pods("gs", terminating=True)
     assert pods["gs-1"]["metadata"]["labels"]["game.kruise.io/gs-state"] == "PreDelete"
@@ -122,11 +118,7 @@ async def test_pre_delete_finalizers_hold_until_their_owner_removes_them(
     assert all(drain in p["metadata"]["finalizers"] for p in pods.values())
     await namespace.scale("gs", 1)
 
-    async def held() -> bool:
-        gs = await namespace.get_gs("gs-1")
-        return (gs.get("status") or {}).get("currentState") == "PreDelete"
-
-    await eventually(held, 30.0, "gs-1 PreDelete")
+    await namespace.wait_states("gs", ("gs-1",), "PreDelete")
     await namespace.wait_status("gs", preDeleteReplicas=1, currentReplicas=2)
     # The finalizer's owner (the game's own controller) lets the pod go.
     pod = (await namespace.pods("gs", terminating=True))["gs-1"]

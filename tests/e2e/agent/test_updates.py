@@ -157,14 +157,7 @@ async def test_in_place_update_hook_holds_each_server_until_the_game_releases_it
     await namespace.patch_set("gs", {"gameServerTemplate": _template("game:2")})
     await _wait_images(namespace, "gs", {"gs-0": "game:1", "gs-1": "game:1", "gs-2": "game:2"})
 
-    async def pre_update() -> bool:
-        servers = await namespace.game_servers("gs")
-        return all(
-            (servers[n].get("status") or {}).get("currentState") == "PreUpdate"
-            for n in ("gs-0", "gs-1")
-        )
-
-    await eventually(pre_update, 30.0, "gs-0 and gs-1 PreUpdate")
+    await namespace.wait_states("gs", ("gs-0", "gs-1"), "PreUpdate")
     await namespace.wait_pod_label("gs", "gs-1", "game.kruise.io/gs-state", "PreUpdate")
 
     await namespace.patch_gs("gs-1", labels={"gs-sync/update-block": "false"})
@@ -191,14 +184,7 @@ async def test_in_place_update_finalizers_hold_until_their_owner_removes_them(
     before = uids(pods)
     await namespace.patch_set("gs", {"gameServerTemplate": _template("game:2")})
 
-    async def pre_update() -> bool:
-        servers = await namespace.game_servers("gs")
-        return all(
-            (servers[n].get("status") or {}).get("currentState") == "PreUpdate"
-            for n in ("gs-0", "gs-1")
-        )
-
-    await eventually(pre_update, 30.0, "gs-0 and gs-1 PreUpdate")
+    await namespace.wait_states("gs", ("gs-0", "gs-1"), "PreUpdate")
     assert images(await namespace.pods("gs")) == {"gs-0": "game:1", "gs-1": "game:1"}
 
     # The finalizer's owner releases gs-1.
