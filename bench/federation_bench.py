@@ -185,6 +185,8 @@ async def scale(agents: int, servers: int) -> None:
         await _total_servers(hub, agents, servers, timeout=600)
         emit("resync after hub kill -9 (restart to every status held)",
               time.monotonic() - restarted, "s", **params)  # fmt: skip
+        emit("every agent reconnected (hub restart to its last hello answered)",
+             max(s.hashes_received_at for s in sims) - restarted, "s", **params)  # fmt: skip
         emit("load generator CPU during the resync", time.process_time() - own_before, "cpu-s",
              **params)  # fmt: skip
         assert hub.process is not None

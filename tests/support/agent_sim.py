@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 
 import grpc
@@ -47,6 +48,8 @@ class SimulatedAgent:
         self.reported: dict[str, agent_pb2.GameServerSetStatus | gameserver_pb2.GameServer] = {}
         # Seconds the agent takes to answer an allocation (a slow API server).
         self.allocation_delay = 0.0
+        # When the hub last answered a hello with its status hashes (time.monotonic()).
+        self.hashes_received_at = 0.0
 
     async def start(self) -> SimulatedAgent:
         self._channel = self._channel_factory(self.address)
@@ -168,6 +171,7 @@ class SimulatedAgent:
                     self.sets[key] = desired
         elif kind == "status_hashes":
             self.status_hashes = dict(message.status_hashes.hashes)
+            self.hashes_received_at = time.monotonic()
             if self.reconnect:
                 self._resend_missing()
         elif kind == "operation":
