@@ -35,6 +35,12 @@ _log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 CREATE_BATCH = 500
+# The Warning event's reason when a GameServer condition turns False.
+_ABNORMAL = {
+    conditions.POD_NORMAL: "PodAbnormal",
+    conditions.NODE_NORMAL: "NodeAbnormal",
+    conditions.VOLUME_NORMAL: "PersistentVolumeAbnormal",
+}
 """Most game servers one reconcile creates; a larger scale-up continues in the next run."""
 
 
@@ -92,6 +98,22 @@ class _Expectations:
         return wait
 
 
+@dataclasses.dataclass(frozen=True)
+class Volumes:
+    """The claims (namespaced) and PersistentVolumes (cluster-wide) the pods mount, for the
+    GameServers' `PersistentVolumeNormal` condition."""
+
+    claims: WatchCache
+    volumes: WatchCache
+
+    def condition(self, pod: Obj) -> Obj:
+        namespace = str(views.meta(pod).get("namespace", ""))
+        claims = {n: self.claims.get((namespace, n)) for n in conditions.claim_names(pod)}
+        bound = [str((c.get("spec") or {}).get("volumeName") or "") for c in claims.values() if c]
+        volumes = {v: self.volumes.get(("", v)) for v in bound if v}
+        return conditions.volume_condition(pod, claims, volumes)
+
+
 class GameServerSetReconciler:
     """Reconcile one GameServerSet per call (keys are (namespace, name))."""
 
@@ -105,9 +127,11 @@ class GameServerSetReconciler:
         requeue: Callable[[Key, float], None],
         clock: Callable[[], float] = time.time,
         network: Network | None = None,
+        volumes: Volumes | None = None,
     ) -> None:
         self._kube = kube
         self._network = network
+        self._volumes = volumes
         self._sets = sets
         self._gs = game_servers
         self._pods = pods
@@ -782,6 +806,8 @@ class _Run:
         node = self.o._network.nodes.get(("", node_name)) if self.o._network and node_name else None
         if node is not None:
             found.append(conditions.node_condition(node))
+        if self.o._volumes is not None:
+            found.append(self.o._volumes.condition(pod))
         old_conditions = list(current.get("conditions") or [])
         wanted["conditions"] = conditions.with_times(found, old_conditions, self.now_text)
         changed = {k: v for k, v in wanted.items() if current.get(k) != v}
@@ -803,9 +829,7 @@ class _Run:
         if result:
             self.expect.wrote(self.o._gs, result)
             for condition in conditions.newly_false(found, old_conditions):
-                reason = (
-                    "PodAbnormal" if condition["type"] == conditions.POD_NORMAL else "NodeAbnormal"
-                )
+                reason = _ABNORMAL[condition["type"]]
                 note = f"{condition.get('reason', '')}: {condition.get('message', '')}"
                 await self.o._events.record(result, "Warning", reason, note[:1024])
 

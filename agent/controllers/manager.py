@@ -63,7 +63,20 @@ class Controller:
             host_port_range=host_port_range,
             requeue=self._requeue,
         )
-        self.caches = (self.sets, self.game_servers, self.pods, *self.network.caches)
+        # Every claim in scope (the pods may mount their own, not only the templates') and
+        # every PersistentVolume: the GameServers' PersistentVolumeNormal condition.
+        self.volumes = gameserverset.Volumes(
+            kcache.WatchCache(kube, resources.PERSISTENT_VOLUME_CLAIM, namespace=namespace),
+            kcache.WatchCache(kube, resources.PERSISTENT_VOLUME),
+        )
+        self.caches = (
+            self.sets,
+            self.game_servers,
+            self.pods,
+            self.volumes.claims,
+            self.volumes.volumes,
+            *self.network.caches,
+        )
         self.reconciler = gameserverset.GameServerSetReconciler(
             kube,
             self.sets,
@@ -72,6 +85,7 @@ class Controller:
             recorder,
             requeue=self._requeue,
             network=self.network,
+            volumes=self.volumes,
         )
         self.queue: queue.WorkQueue[kcache.Key] = queue.WorkQueue(self._process, workers=workers)
         self.active = False
@@ -81,6 +95,8 @@ class Controller:
         self.pods.add_handler(self._on_child)
         for cache in self.network.child_caches:
             cache.add_handler(self._on_child)
+        self.volumes.claims.add_handler(self._on_child)
+        self.volumes.volumes.add_handler(self._on_volume)
 
     def _requeue(self, key: kcache.Key, delay: float) -> None:
         if self.active:
@@ -96,6 +112,13 @@ class Controller:
         owner = ((obj.get("metadata") or {}).get("labels") or {}).get(wire.OWNER_GSS)
         if owner:
             self.queue.add((str(obj["metadata"].get("namespace", "")), str(owner)))
+
+    def _on_volume(self, kind: kcache.EventType, obj: kclient.Obj) -> None:
+        """A volume's change queues the set of the claim it is bound to."""
+        ref = (obj.get("spec") or {}).get("claimRef") or {}
+        claim = self.volumes.claims.get((str(ref.get("namespace", "")), str(ref.get("name", ""))))
+        if claim is not None:
+            self._on_child(kind, claim)
 
     async def _process(self, key: kcache.Key) -> Callable[[], Awaitable[object]] | None:
         began = time.perf_counter()

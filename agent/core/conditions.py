@@ -1,16 +1,22 @@
 """GameServer `status.conditions` as OKG reports them: `PodNormal` (the pod's own reasons for
 not running well: its status reason, not scheduled, not Ready while its containers are, waiting
-or terminated containers) and `NodeNormal` (the node's Ready condition false, or a
-pressure-like condition true). Pure: objects in, conditions out."""
+or terminated containers), `NodeNormal` (the node's Ready condition false, or a pressure-like
+condition true) and `PersistentVolumeNormal` (a claim the pod mounts is missing or not bound
+to an existing volume, or a volume reports a failure reason). Pure: objects in, conditions
+out."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 Obj = dict[str, Any]
 
 POD_NORMAL = "PodNormal"
 NODE_NORMAL = "NodeNormal"
+VOLUME_NORMAL = "PersistentVolumeNormal"
+CLAIM_NOT_FOUND = "PersistentVolumeClaim Not Found"
+VOLUME_NOT_FOUND = "PersistentVolume Not Found"
 _POSITIVE_NODE_CONDITIONS = ("Ready", "SufficientIP")
 _POSITIVE_POD_CONDITIONS = ("PodScheduled",)
 """OKG also counts Initialized and ContainersReady not True; they are false on every start and
@@ -93,6 +99,40 @@ def node_condition(node: Obj) -> Obj:
         if found.get("status") != healthy:
             problems.add(f"{kind}:{found.get('reason') or ''}", str(found.get("message") or ""))
     return problems.condition(NODE_NORMAL)
+
+
+def claim_names(pod: Obj) -> list[str]:
+    """The PersistentVolumeClaims the pod mounts, in its volumes' order."""
+    return [
+        str(claim["claimName"])
+        for volume in (pod.get("spec") or {}).get("volumes") or []
+        if (claim := volume.get("persistentVolumeClaim") or {}).get("claimName")
+    ]
+
+
+def volume_condition(
+    pod: Obj, claims: Mapping[str, Obj | None], volumes: Mapping[str, Obj | None]
+) -> Obj:
+    """``claims`` by name (None: not found) for each of ``claim_names(pod)``, and ``volumes``
+    (PersistentVolumes) by name for each claim's `spec.volumeName`."""
+    namespace = str((pod.get("metadata") or {}).get("namespace", ""))
+    problems = _Problems()
+    for name in claim_names(pod):
+        claim = claims.get(name)
+        if claim is None:
+            problems.add(CLAIM_NOT_FOUND, f"There is no pvc named {namespace}/{name} in cluster")
+            continue
+        volume_name = str((claim.get("spec") or {}).get("volumeName") or "")
+        volume = volumes.get(volume_name) if volume_name else None
+        if volume is None:
+            problems.add(
+                VOLUME_NOT_FOUND, f"There is no pv which pvc {namespace}/{name} is bound with"
+            )
+            continue
+        status = volume.get("status") or {}
+        if status.get("reason"):
+            problems.add(str(status["reason"]), str(status.get("message") or ""))
+    return problems.condition(VOLUME_NORMAL)
 
 
 def with_times(conditions: list[Obj], old: list[Obj], now_text: str) -> list[Obj]:

@@ -45,6 +45,7 @@ CRD = Resource(
 )
 SERVICE = Resource("v1", "services", "Service")
 PERSISTENT_VOLUME_CLAIM = Resource("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+PERSISTENT_VOLUME = Resource("v1", "persistentvolumes", "PersistentVolume", False)
 NODE = Resource("v1", "nodes", "Node", False)
 NAMESPACE = Resource("v1", "namespaces", "Namespace", False)
 INGRESS = Resource("networking.k8s.io/v1", "ingresses", "Ingress")

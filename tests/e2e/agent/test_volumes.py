@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 CLAIM = resources.PERSISTENT_VOLUME_CLAIM
+PERSISTENT_VOLUME = resources.PERSISTENT_VOLUME
 DATA = {
     "metadata": {"name": "data", "labels": {"tier": "ssd"}},
     "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
@@ -120,3 +121,52 @@ async def test_retention_delete_on_scale_down_and_with_the_set(namespace: Namesp
         return await namespace.find(CLAIM, "data-gs-0") is None
 
     await eventually(claims_gone, 60.0, "data-gs-0 deleted with the set")
+
+
+def _volume_condition(gs: Obj) -> Obj:
+    found = [
+        c
+        for c in (gs.get("status") or {}).get("conditions") or []
+        if c.get("type") == "PersistentVolumeNormal"
+    ]
+    return found[0] if found else {}
+
+
+@pytest.mark.usefixtures("agent")
+async def test_persistent_volume_normal_follows_the_claims_binding(namespace: Namespace) -> None:
+    """PersistentVolumeNormal is False while the server's claim has no volume (nothing is
+    provisioned here) and turns True once a PersistentVolume is bound to it (the cluster's
+    volume binder does the binding)."""
+    await _create(namespace, 1)
+    await _pods_exist(namespace, {"gs-0"})
+
+    async def condition(status: str, reason: str = "") -> bool:
+        found = _volume_condition(await namespace.get_gs("gs-0"))
+        return found.get("status") == status and found.get("reason", "") == reason
+
+    await eventually(
+        lambda: condition("False", "PersistentVolume Not Found"), 30.0, "no volume yet"
+    )
+    volume_name = f"{namespace.name}-data-gs-0"
+    await namespace.kube.create(
+        PERSISTENT_VOLUME,
+        None,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume_name},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "hostPath": {"path": f"/tmp/{volume_name}"},
+                "storageClassName": "",
+                "claimRef": {"namespace": namespace.name, "name": "data-gs-0"},
+            },
+        },
+    )
+    try:
+        await eventually(lambda: condition("True"), 60.0, "the claim bound to its volume")
+        claim = await namespace.find(CLAIM, "data-gs-0")
+        assert claim is not None and claim["spec"]["volumeName"] == volume_name
+    finally:
+        await namespace.kube.request("DELETE", PERSISTENT_VOLUME.item(None, volume_name))

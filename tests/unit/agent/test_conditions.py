@@ -99,3 +99,41 @@ def test_a_normal_start_is_not_a_problem() -> None:
         }
     }
     assert conditions.pod_condition(starting)["status"] == "True"
+
+
+def _mounting(*claims: str) -> conditions.Obj:
+    volumes = [{"name": c, "persistentVolumeClaim": {"claimName": c}} for c in claims]
+    volumes.append({"name": "scratch", "emptyDir": {}})
+    return {"metadata": {"namespace": "games"}, "spec": {"volumes": volumes}}
+
+
+def test_volumes_are_normal_without_claims_and_with_bound_healthy_volumes() -> None:
+    pod = _mounting("data-gs-0")
+    assert conditions.claim_names(pod) == ["data-gs-0"]
+    assert conditions.volume_condition(_mounting(), {}, {}) == {
+        "type": "PersistentVolumeNormal",
+        "status": "True",
+    }
+    claim = {"spec": {"volumeName": "pv-1"}}
+    healthy = conditions.volume_condition(pod, {"data-gs-0": claim}, {"pv-1": {"status": {}}})
+    assert healthy["status"] == "True"
+
+
+def test_missing_claims_unbound_claims_and_failed_volumes_are_joined() -> None:
+    pod = _mounting("a", "b", "c")
+    claims: dict[str, conditions.Obj | None] = {
+        "a": None,
+        "b": {"spec": {}},
+        "c": {"spec": {"volumeName": "pv-c"}},
+    }
+    failed = {"status": {"phase": "Failed", "reason": "DiskGone", "message": "the disk is gone"}}
+    found = conditions.volume_condition(pod, claims, {"pv-c": failed})
+    assert found == {
+        "type": "PersistentVolumeNormal",
+        "status": "False",
+        "reason": "PersistentVolumeClaim Not Found; PersistentVolume Not Found; DiskGone",
+        "message": "There is no pvc named games/a in cluster; "
+        "There is no pv which pvc games/b is bound with; the disk is gone",
+    }
+    gone = conditions.volume_condition(_mounting("c"), claims, {})
+    assert gone["reason"] == "PersistentVolume Not Found"
