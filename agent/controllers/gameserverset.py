@@ -108,7 +108,7 @@ class Volumes:
 
     def condition(self, pod: Obj) -> Obj:
         namespace = str(views.meta(pod).get("namespace", ""))
-        claims = {n: self.claims.get((namespace, n)) for n in conditions.claim_names(pod)}
+        claims = {n: self.claims.get((namespace, n)) for n in conditions.mounted_claims(pod)}
         bound = [str((c.get("spec") or {}).get("volumeName") or "") for c in claims.values() if c]
         volumes = {v: self.volumes.get(("", v)) for v in bound if v}
         return conditions.volume_condition(pod, claims, volumes)

@@ -112,10 +112,8 @@ def marks_pod_not_ready(gss: Obj) -> tuple[bool, bool]:
 
 def kruise_pod_ready(pod: Obj) -> bool | None:
     """The pod's `KruisePodReady` condition; None when the pod has none."""
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == KRUISE_POD_READY:
-            return bool(condition.get("status") == "True")
-    return None
+    condition = _pod_condition(pod, KRUISE_POD_READY)
+    return None if condition is None else condition.get("status") == "True"
 
 
 def _hook_finalizers(gss: Obj, hook: str) -> tuple[str, ...]:
@@ -238,11 +236,15 @@ def pod_images(pod: Obj) -> tuple[model.ContainerImage, ...]:
     )
 
 
-def _ready_condition(pod: Obj) -> Obj | None:
+def _pod_condition(pod: Obj, kind: str) -> Obj | None:
     for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
+        if cond.get("type") == kind:
             return dict(cond)
     return None
+
+
+def _ready_condition(pod: Obj) -> Obj | None:
+    return _pod_condition(pod, "Ready")
 
 
 def _status_image(status: Obj) -> str:

@@ -101,7 +101,7 @@ def node_condition(node: Obj) -> Obj:
     return problems.condition(NODE_NORMAL)
 
 
-def claim_names(pod: Obj) -> list[str]:
+def mounted_claims(pod: Obj) -> list[str]:
     """The PersistentVolumeClaims the pod mounts, in its volumes' order."""
     return [
         str(claim["claimName"])
@@ -113,11 +113,11 @@ def claim_names(pod: Obj) -> list[str]:
 def volume_condition(
     pod: Obj, claims: Mapping[str, Obj | None], volumes: Mapping[str, Obj | None]
 ) -> Obj:
-    """``claims`` by name (None: not found) for each of ``claim_names(pod)``, and ``volumes``
+    """``claims`` by name (None: not found) for each of ``mounted_claims(pod)``, and ``volumes``
     (PersistentVolumes) by name for each claim's `spec.volumeName`."""
     namespace = str((pod.get("metadata") or {}).get("namespace", ""))
     problems = _Problems()
-    for name in claim_names(pod):
+    for name in mounted_claims(pod):
         claim = claims.get(name)
         if claim is None:
             problems.add(CLAIM_NOT_FOUND, f"There is no pvc named {namespace}/{name} in cluster")

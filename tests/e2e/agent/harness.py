@@ -83,10 +83,8 @@ class AgentProcess:
 
 def kruise_pod_ready(pod: Obj) -> str | None:
     """The status of the pod's `KruisePodReady` condition (markPodNotReady), if it has one."""
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "KruisePodReady":
-            return str(condition.get("status"))
-    return None
+    ready = views.kruise_pod_ready(pod)
+    return None if ready is None else str(ready)
 
 
 async def eventually(

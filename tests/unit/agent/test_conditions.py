@@ -109,7 +109,7 @@ def _mounting(*claims: str) -> conditions.Obj:
 
 def test_volumes_are_normal_without_claims_and_with_bound_healthy_volumes() -> None:
     pod = _mounting("data-gs-0")
-    assert conditions.claim_names(pod) == ["data-gs-0"]
+    assert conditions.mounted_claims(pod) == ["data-gs-0"]
     assert conditions.volume_condition(_mounting(), {}, {}) == {
         "type": "PersistentVolumeNormal",
         "status": "True",
