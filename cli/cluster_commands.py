@@ -10,7 +10,7 @@ from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc
 from . import connection, output
 from .errors import CliError
 
-CLUSTER_API_VERSION = "gamefleet.dev/v1"
+CLUSTER_API_VERSION = "gamefleet.io/v1"
 
 
 def _stub(args: argparse.Namespace) -> cluster_pb2_grpc.ClusterServiceStub:

@@ -10,7 +10,7 @@ from gamefleet.v1 import gameserver_pb2, gameserver_pb2_grpc
 from . import connection, output
 from .errors import CliError
 
-GAMESERVER_API_VERSION = "gamefleet.dev/v1"
+GAMESERVER_API_VERSION = "gamefleet.io/v1"
 
 
 def _stub(args: argparse.Namespace) -> gameserver_pb2_grpc.GameServerServiceStub:

@@ -14,7 +14,9 @@ from hub.core import errors as core_errors
 
 from .errors import CliError
 
-FLEET_API_VERSION = "gamefleet.dev/v1"
+FLEET_API_VERSION = "gamefleet.io/v1"
+# The apiVersion manifests carried before the project settled on one domain; still read.
+LEGACY_FLEET_API_VERSION = "gamefleet.dev/v1"
 OKG_API_VERSION = "game.kruise.io/v1alpha1"
 
 
@@ -38,7 +40,7 @@ def _to_fleet(doc: Any, where: str) -> fleet_pb2.Fleet:
         raise CliError(f"{where}: expected a mapping with apiVersion and kind")
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
     try:
-        if (api_version, kind) == (FLEET_API_VERSION, "Fleet"):
+        if api_version in (FLEET_API_VERSION, LEGACY_FLEET_API_VERSION) and kind == "Fleet":
             return _fleet(doc)
         if (api_version, kind) == (OKG_API_VERSION, "GameServerSet"):
             return _wrap_game_server_set(doc)

@@ -287,7 +287,7 @@ class HubLink:
                     continue
                 if (
                     current is not None
-                    and _annotations(current).get(translate.SPEC_HASH) == wanted.hash
+                    and translate.applied_hash(current) == wanted.hash
                     and not translate.retiring(current)
                 ):
                     continue
@@ -359,10 +359,6 @@ class HubLink:
                 continue
             result.updated.append(name)
         return result
-
-
-def _annotations(obj: kclient.Obj) -> dict[str, str]:
-    return dict((obj.get("metadata") or {}).get("annotations") or {})
 
 
 def _describe(exc: Exception) -> str:

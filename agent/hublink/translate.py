@@ -13,21 +13,36 @@ from agent.core import wire
 
 Obj = dict[str, Any]
 
-MANAGED_BY = "gamefleet.dev/managed-by"
+DOMAIN = "gamefleet.io/"
+# Agents before 0.2 wrote their keys under this domain: read them too, write only DOMAIN's.
+LEGACY_DOMAIN = "gamefleet.dev/"
+MANAGED_BY = DOMAIN + "managed-by"
 MANAGED_BY_HUB = "gamefleet-hub"
-FLEET_GENERATION = "gamefleet.dev/fleet-generation"
-SPEC_HASH = "gamefleet.dev/spec-hash"
+FLEET_GENERATION = DOMAIN + "fleet-generation"
+SPEC_HASH = DOMAIN + "spec-hash"
 # The hub no longer wants the set: it is scaled to 0 and deleted once its servers are gone.
-RETIRING = "gamefleet.dev/retiring"
+RETIRING = DOMAIN + "retiring"
 API_VERSION = "game.kruise.io/v1alpha1"
 
 
+def _read(entries: Mapping[str, Any], key: str) -> Any:
+    """``key``'s value, or the value an older agent wrote under the legacy domain."""
+    if key in entries:
+        return entries[key]
+    return entries.get(LEGACY_DOMAIN + key.removeprefix(DOMAIN))
+
+
 def managed(obj: Obj) -> bool:
-    return bool(_meta(obj).get("labels", {}).get(MANAGED_BY) == MANAGED_BY_HUB)
+    return bool(_read(_meta(obj).get("labels") or {}, MANAGED_BY) == MANAGED_BY_HUB)
 
 
 def retiring(obj: Obj) -> bool:
-    return bool(_meta(obj).get("annotations", {}).get(RETIRING) == "true")
+    return bool(_read(_meta(obj).get("annotations") or {}, RETIRING) == "true")
+
+
+def applied_hash(obj: Obj) -> str:
+    """The spec hash of the desired set last applied to ``obj`` (empty when none)."""
+    return str(_read(_meta(obj).get("annotations") or {}, SPEC_HASH) or "")
 
 
 def set_object(desired: agent_pb2.DesiredSet) -> Obj:
@@ -69,26 +84,26 @@ def held_set(obj: Obj) -> agent_pb2.SetVersion | None:
     if not managed(obj) or retiring(obj):
         return None
     meta = _meta(obj)
-    annotations = meta.get("annotations", {})
+    annotations = meta.get("annotations") or {}
     return agent_pb2.SetVersion(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
-        version=_int(annotations.get(FLEET_GENERATION)),
-        hash=str(annotations.get(SPEC_HASH, "")),
+        version=_int(_read(annotations, FLEET_GENERATION)),
+        hash=applied_hash(obj),
         replicas=_int((obj.get("spec") or {}).get("replicas")),
     )
 
 
 def set_status(obj: Obj) -> agent_pb2.GameServerSetStatus:
     meta = _meta(obj)
-    annotations = meta.get("annotations", {})
+    annotations = meta.get("annotations") or {}
     status = obj.get("status") or {}
     result = agent_pb2.GameServerSetStatus(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
         observed_generation=_int(status.get("observedGeneration")),
-        applied_version=_int(annotations.get(FLEET_GENERATION)),
-        applied_hash=str(annotations.get(SPEC_HASH, "")),
+        applied_version=_int(_read(annotations, FLEET_GENERATION)),
+        applied_hash=applied_hash(obj),
         held_back=_int(status.get("heldBackReplicas")),
         desired_replicas=_int((obj.get("spec") or {}).get("replicas")),
     )

@@ -9,7 +9,7 @@ from google.protobuf import struct_pb2
 
 from .placement import ClusterAssignment
 
-FLEET_LABEL = "gamefleet.dev/fleet"
+FLEET_LABEL = "gamefleet.io/fleet"
 
 SetKey = tuple[str, str]
 

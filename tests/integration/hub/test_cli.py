@@ -32,7 +32,7 @@ spec:
 """
 
 FLEET_MANIFEST = """\
-apiVersion: gamefleet.dev/v1
+apiVersion: gamefleet.io/v1
 kind: Fleet
 metadata:
   name: arena

@@ -12,7 +12,7 @@ def desired(replicas: int = 3, hash_: str = "abc-3") -> agent_pb2.DesiredSet:
     result = agent_pb2.DesiredSet(namespace="games", name="arena", version=4, hash=hash_)
     result.spec.update({"replicas": replicas, "gameServerTemplate": {"spec": {"containers": [
         {"name": "s", "image": "a:1", "ports": [{"containerPort": 7777}]}]}}})  # fmt: skip
-    result.labels["gamefleet.dev/fleet"] = "arena"
+    result.labels["gamefleet.io/fleet"] = "arena"
     return result
 
 
@@ -130,3 +130,25 @@ def test_allocation_write_is_guarded_by_the_checked_resource_version() -> None:
         "metadata": {"labels": {"match": "m1"}, "resourceVersion": "41"},
     }
     assert "resourceVersion" not in patch["metadata"]
+
+
+def test_a_set_an_older_agent_wrote_under_gamefleet_dev_is_still_the_hubs() -> None:
+    """Upgrade: the legacy managed-by label, hash and generation are read; new writes use only
+    gamefleet.io/ keys."""
+    old = {
+        "metadata": {
+            "name": "arena", "namespace": "games",
+            "labels": {"gamefleet.dev/managed-by": "gamefleet-hub"},
+            "annotations": {"gamefleet.dev/spec-hash": "h-2", "gamefleet.dev/fleet-generation": "7"},
+        },
+        "spec": {"replicas": 2},
+    }  # fmt: skip
+    assert translate.managed(old)
+    held = translate.held_set(old)
+    assert held is not None and (held.hash, held.version, held.replicas) == ("h-2", 7, 2)
+    old["metadata"]["annotations"]["gamefleet.dev/retiring"] = "true"
+    assert translate.retiring(old)
+    written = translate.set_object(desired())
+    keys = [*written["metadata"]["labels"], *written["metadata"]["annotations"]]
+    assert keys and not [k for k in keys if k.startswith("gamefleet.dev/")]
+    assert translate.MANAGED_BY == "gamefleet.io/managed-by"
