@@ -139,6 +139,7 @@ def _link_config(args: argparse.Namespace) -> link.LinkConfig | None:
         key_file=args.hub_key_file,
         heartbeat_interval=args.heartbeat_interval,
         network_plugins=network_conf.SUPPORTED,
+        namespaces=(args.namespace,) if args.namespace else (),
     )
 
 

@@ -7,6 +7,8 @@ import sys
 
 from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
 
+from hub.core import fleet_status
+
 from . import connection, manifests, output
 from .errors import CliError
 
@@ -22,11 +24,19 @@ def _ref(args: argparse.Namespace, name: str) -> fleet_pb2.FleetRef:
 
 
 def apply(args: argparse.Namespace) -> None:
+    """Apply every fleet of the manifest; ``-n`` (None when not given) must agree with the
+    namespace a manifest names, as kubectl requires, else nothing is applied."""
     fleets = manifests.load_fleets(args.filename)
+    for fleet in fleets:
+        named = fleet.metadata.namespace
+        if args.namespace and named and named != args.namespace:
+            raise CliError(
+                f"{args.filename}: metadata.namespace: {named!r} differs from -n "
+                f"{args.namespace!r}; pass -n {named} or leave metadata.namespace out"
+            )
+        fleet.metadata.namespace = named or args.namespace or "default"
     stub = _stub(args)
     for fleet in fleets:
-        if not fleet.metadata.namespace:
-            fleet.metadata.namespace = args.namespace
         response = stub.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet, dry_run=args.dry_run))
         verb = "created" if response.created else "configured" if response.changed else "unchanged"
         suffix = " (dry run)" if args.dry_run else ""
@@ -38,10 +48,8 @@ def _placed(fleet: fleet_pb2.Fleet) -> str:
 
 
 def _condition_reason(fleet: fleet_pb2.Fleet) -> str:
-    for condition in fleet.status.conditions:
-        if condition.status != "True":
-            return condition.reason
-    return ""
+    problem = fleet_status.problem(fleet)
+    return problem.reason if problem is not None else ""
 
 
 def _print_fleets(fleets: list[fleet_pb2.Fleet], fmt: str) -> None:
@@ -119,8 +127,21 @@ def get(args: argparse.Namespace) -> None:
 
 
 def delete(args: argparse.Namespace) -> None:
-    _stub(args).DeleteFleet(fleet_pb2.DeleteFleetRequest(ref=_ref(args, args.name)))
-    sys.stdout.write(f"fleet/{args.name} deleted\n")
+    """Delete a fleet; while its clusters still run servers, say what it waits for."""
+    response = _stub(args).DeleteFleet(fleet_pb2.DeleteFleetRequest(ref=_ref(args, args.name)))
+    if response.removed:
+        sys.stdout.write(f"fleet/{args.name} deleted\n")
+        return
+    meta = response.fleet.metadata
+    waiting = next(
+        (
+            c.message
+            for c in response.fleet.status.conditions
+            if c.type == fleet_status.TERMINATING and c.reason == "WaitingForClusters"
+        ),
+        "its clusters are retiring its sets",
+    )
+    sys.stdout.write(f"fleet {meta.namespace}/{meta.name} deleting: {waiting}\n")
 
 
 def scale(args: argparse.Namespace) -> None:

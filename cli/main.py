@@ -78,6 +78,8 @@ def build_parser() -> _Parser:
     apply = _client_parser(commands, "apply", help="create or update fleets from a manifest")
     apply.add_argument("-f", "--filename", required=True, help="YAML file, or - for stdin")
     apply.add_argument("--dry-run", action="store_true")
+    # None: -n not given, so a manifest's metadata.namespace applies (kubectl's rule).
+    apply.set_defaults(namespace=None)
     apply.set_defaults(handler=fleet_commands.apply)
 
     get = commands.add_parser("get", help="show fleets or clusters")

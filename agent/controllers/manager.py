@@ -38,7 +38,10 @@ class Controller:
         host_port_range: tuple[int, int] = (8000, 9000),
     ) -> None:
         self.kube = kube
-        self.sets = kcache.WatchCache(kube, resources.GAME_SERVER_SET, namespace=namespace)
+        # managedFields kept: they tell the hub link who changed a hub-managed set (drift).
+        self.sets = kcache.WatchCache(
+            kube, resources.GAME_SERVER_SET, namespace=namespace, keep_managed_fields=True
+        )
         self.game_servers = kcache.WatchCache(
             kube,
             resources.GAME_SERVER,

@@ -46,6 +46,8 @@ class LinkConfig:
     key_file: Path | None = None
     heartbeat_interval: float = 2.0
     network_plugins: tuple[str, ...] = ()
+    # The namespaces this agent reconciles (its caches watch only these); empty: every one.
+    namespaces: tuple[str, ...] = ()
     # A status change waits this long for others to share its message.
     batch_window: float = 0.03
     batch_max: int = 500
@@ -74,6 +76,8 @@ class HubLink:
         self._dirty: dict[str, None] = {}
         self._wake = asyncio.Event()
         self._sent: dict[str, str] = {}
+        # Set key → why the agent did not write a desired set the hub sent (reported upward).
+        self._refused: dict[str, str] = {}
         self._connected = False
         self.connected_event = asyncio.Event()
         sets.add_handler(self._on_set)
@@ -187,6 +191,7 @@ class HubLink:
             network_plugins=list(self.config.network_plugins),
             held_sets=held,
             capacity=self._capacity(),
+            namespaces=list(self.config.namespaces),
         )
 
     def _capacity(self) -> cluster_pb2.ClusterCapacity:
@@ -235,7 +240,11 @@ class HubLink:
         kind, namespace, name = key.split("/", 2)
         if kind == "gss":
             obj = self._sets.get((namespace, name))
-            if obj is None or not translate.managed(obj):
+            if key in self._refused:
+                set_status = agent_pb2.GameServerSetStatus(
+                    namespace=namespace, name=name, refused=self._refused[key]
+                )
+            elif obj is None or not translate.managed(obj):
                 set_status = agent_pb2.GameServerSetStatus(
                     namespace=namespace, name=name, deleted=True
                 )
@@ -274,9 +283,14 @@ class HubLink:
 
     # -- desired sets down -------------------------------------------------------------------
 
+    def serves(self, namespace: str) -> bool:
+        return not self.config.namespaces or namespace in self.config.namespaces
+
     async def _apply(self, desired: agent_pb2.DesiredSets) -> None:
         for wanted in desired.sets:
             key = (wanted.namespace, wanted.name)
+            if self._refuse(wanted):
+                continue
             current = self._sets.get(key)
             try:
                 if wanted.deleted:
@@ -285,18 +299,43 @@ class HubLink:
                 if current is not None and not translate.managed(current):
                     log.warning("%s/%s exists and was not created by the hub; left alone", *key)
                     continue
+                changed = translate.drifted(current) if current is not None else []
                 if (
                     current is not None
                     and translate.applied_hash(current) == wanted.hash
                     and not translate.retiring(current)
+                    and not changed
                 ):
                     continue
+                if changed:
+                    # Forced apply takes the fields back from whoever changed them.
+                    log.warning("%s/%s changed in the cluster (%s): the hub's spec applied again",
+                                *key, "; ".join(changed))  # fmt: skip
                 await self._ensure_namespace(wanted.namespace)
                 await self._kube.apply(
-                    resources.GAME_SERVER_SET, wanted.namespace, translate.set_object(wanted)
+                    resources.GAME_SERVER_SET,
+                    wanted.namespace,
+                    translate.set_object(wanted, current),
                 )
             except kclient.ApiError as exc:
                 log.error("applying %s/%s failed: %s", *key, exc)
+
+    def _refuse(self, wanted: agent_pb2.DesiredSet) -> bool:
+        """Refuse (and report) a set in a namespace this agent does not reconcile: written
+        there, it would never get servers, and the agent could not see it to remove it."""
+        key = protocol.set_key(wanted.namespace, wanted.name)
+        if self.serves(wanted.namespace):
+            return False
+        if wanted.deleted:
+            self._refused.pop(key, None)
+        else:
+            served = ", ".join(self.config.namespaces)
+            self._refused[key] = (
+                f"this agent serves only namespace {served}, not {wanted.namespace}"
+            )
+            log.warning("%s/%s refused: %s", wanted.namespace, wanted.name, self._refused[key])
+        self._mark(key)
+        return True
 
     async def _retire(self, current: kclient.Obj | None) -> None:
         if current is None or not translate.managed(current) or translate.retiring(current):

@@ -9,7 +9,8 @@ from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, gameserver_pb2
 from google.protobuf import json_format, struct_pb2
 
-from agent.core import wire
+from agent.core import drift, wire
+from agent.kube.client import FIELD_MANAGER
 
 Obj = dict[str, Any]
 
@@ -22,6 +23,9 @@ FLEET_GENERATION = DOMAIN + "fleet-generation"
 SPEC_HASH = DOMAIN + "spec-hash"
 # The hub no longer wants the set: it is scaled to 0 and deleted once its servers are gone.
 RETIRING = DOMAIN + "retiring"
+# Set by a user on a hub-managed set whose replicas a local autoscaler owns (its name as the
+# value): the agent keeps the set's replicas and reports that owner instead of the hub's count.
+REPLICAS_OWNER = DOMAIN + "replicas-owner"
 API_VERSION = "game.kruise.io/v1alpha1"
 
 
@@ -45,9 +49,31 @@ def applied_hash(obj: Obj) -> str:
     return str(_read(_meta(obj).get("annotations") or {}, SPEC_HASH) or "")
 
 
-def set_object(desired: agent_pb2.DesiredSet) -> Obj:
-    """The server-side-apply body of a desired set, marked as the hub's."""
+def replicas_owner(obj: Obj) -> str:
+    """Who sets the set's replicas in the cluster instead of the hub ("" for the hub)."""
+    meta = _meta(obj)
+    annotated = str((meta.get("annotations") or {}).get(REPLICAS_OWNER) or "")
+    return drift.replicas_owner(meta.get("managedFields"), annotated)
+
+
+def drifted(obj: Obj) -> list[str]:
+    """The spec fields of a hub-managed set that someone other than the agent changed (none
+    while it retires: the hub no longer wants its spec)."""
+    if retiring(obj):
+        return []
+    return drift.drift(_meta(obj).get("managedFields"), FIELD_MANAGER, replicas_owner(obj))
+
+
+def set_object(desired: agent_pb2.DesiredSet, current: Obj | None = None) -> Obj:
+    """The server-side-apply body of a desired set, marked as the hub's; it keeps the
+    ``current`` set's replicas when a local owner (an autoscaler) sets them."""
     spec = protocol.whole_numbers(json_format.MessageToDict(desired.spec))
+    if (
+        current is not None
+        and replicas_owner(current)
+        and "replicas" in (current.get("spec") or {})
+    ):
+        spec["replicas"] = current["spec"]["replicas"]
     return {
         "apiVersion": API_VERSION,
         "kind": "GameServerSet",
@@ -81,8 +107,13 @@ def retire_object(namespace: str, name: str) -> Obj:
 
 def held_set(obj: Obj) -> agent_pb2.SetVersion | None:
     """What the agent tells the hub it holds, for a set the hub manages."""
-    if not managed(obj) or retiring(obj):
+    if not managed(obj):
         return None
+    if retiring(obj):
+        meta = _meta(obj)
+        return agent_pb2.SetVersion(
+            namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")), retiring=True
+        )
     meta = _meta(obj)
     annotations = meta.get("annotations") or {}
     return agent_pb2.SetVersion(
@@ -107,6 +138,8 @@ def set_status(obj: Obj) -> agent_pb2.GameServerSetStatus:
         held_back=_int(status.get("heldBackReplicas")),
         desired_replicas=_int((obj.get("spec") or {}).get("replicas")),
     )
+    result.drift.extend(drifted(obj))
+    result.replicas_owner = replicas_owner(obj)
     if _int(status.get("observedGeneration")) < _int(meta.get("generation")):
         # The controller has not acted on this spec yet: report it as not applied.
         result.applied_hash = ""

@@ -56,6 +56,10 @@ def _slim(obj: kclient.Obj) -> kclient.Obj:
     return obj
 
 
+def _keep(obj: kclient.Obj) -> kclient.Obj:
+    return obj
+
+
 class WatchCache:
     """A current copy of every object of one kind (in one namespace or all), with an index."""
 
@@ -67,8 +71,10 @@ class WatchCache:
         namespace: str | None = None,
         label_selector: str | None = None,
         index: Callable[[kclient.Obj], str | None] | None = None,
+        keep_managed_fields: bool = False,
     ) -> None:
         self._kube = kube
+        self._slim = _keep if keep_managed_fields else _slim
         self.resource = resource
         self._namespace = namespace
         self._selector = label_selector
@@ -176,7 +182,7 @@ class WatchCache:
                 "GET", self.resource.collection(self._namespace), params=params
             )
             for item in page.get("items") or []:
-                item = _slim(item)
+                item = self._slim(item)
                 item.setdefault("apiVersion", self.resource.api_version)
                 item.setdefault("kind", self.resource.kind)
                 key = key_of(item)
@@ -248,7 +254,7 @@ class WatchCache:
                 self.last_rv = max(self.last_rv, rv)
                 self._wake()
                 continue
-            obj = _slim(obj)
+            obj = self._slim(obj)
             if kind == "DELETED":
                 gone = self._remove(key_of(obj))
                 self._notify(EventType.DELETED, gone or obj)

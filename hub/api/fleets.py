@@ -85,11 +85,11 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     async def DeleteFleet(
         self, request: fleet_pb2.DeleteFleetRequest, context: Context
     ) -> fleet_pb2.DeleteFleetResponse:
-        self._gate.require()
+        federation = self._gate.require()
         expected = request.expected_revision if request.HasField("expected_revision") else None
         namespace, name = _ref(request.ref)
-        fleet = await self._fleets.delete(namespace, name, expected_revision=expected)
-        return fleet_pb2.DeleteFleetResponse(fleet=fleet)
+        fleet, removed = await federation.delete_fleet(namespace, name, expected)
+        return fleet_pb2.DeleteFleetResponse(fleet=fleet, removed=removed)
 
     async def ScaleFleet(
         self, request: fleet_pb2.ScaleFleetRequest, context: Context

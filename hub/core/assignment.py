@@ -30,6 +30,8 @@ class ClusterState:
     unknown_since: float | None = None
     # This fleet's servers there, as last reported.
     allocated: int = 0
+    # Its agent reconciles the fleet's namespace (or every namespace, or it has not said).
+    serves: bool = True
 
 
 def failover_after(fleet: fleet_pb2.Fleet) -> float | None:
@@ -54,8 +56,12 @@ def assign(
     previous: Mapping[str, int],
     now: float,
 ) -> Placement:
-    """Placement over the Ready clusters, with Unknown and cordoned ones keeping their share."""
+    """Placement over the Ready clusters, with Unknown and cordoned ones keeping their share.
+
+    A cluster whose agent does not serve the fleet's namespace is not eligible: its agent would
+    refuse the set, so its share goes to the clusters that can run it."""
     selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
+    clusters = [cluster for cluster in clusters if cluster.serves]
     kept: dict[str, int] = {}
     replaced = 0
     after: float | None = failover_after(fleet)

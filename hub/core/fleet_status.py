@@ -1,11 +1,18 @@
-"""A fleet's status across clusters: placement, what each agent reports, and conditions."""
+"""A fleet's status across clusters: placement, what each agent reports, and conditions.
+
+Besides Placed, Progressing, Available and Degraded, a fleet carries a condition only while it
+applies: NamespaceServed (False: some selected cluster's agent does not serve the fleet's
+namespace), Drifted (True: a cluster's set was changed there, and the hub is putting it back),
+ReplicasOwnedLocally (True: an autoscaler in a cluster sets that set's replicas) and Terminating
+(True: the fleet is being deleted, and what it waits for).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
 
-from gamefleet.v1 import agent_pb2, fleet_pb2, gameserver_pb2
+from gamefleet.v1 import agent_pb2, fleet_pb2, gameserver_pb2, meta_pb2
 
 from . import conditions
 from .desired_sets import set_hash
@@ -15,6 +22,14 @@ from .placement import Placement
 PROGRESSING = "Progressing"
 AVAILABLE = "Available"
 DEGRADED = "Degraded"
+NAMESPACE_SERVED = "NamespaceServed"
+DRIFTED = "Drifted"
+REPLICAS_OWNED_LOCALLY = "ReplicasOwnedLocally"
+TERMINATING = "Terminating"
+# The condition types whose True is the healthy state; for DEGRADED, DRIFTED and TERMINATING,
+# True is the problem. Progressing and ReplicasOwnedLocally describe, they do not alarm.
+_HEALTHY_WHEN_TRUE = ("Placed", AVAILABLE, NAMESPACE_SERVED)
+_PROBLEM_WHEN_TRUE = (DEGRADED, DRIFTED, TERMINATING)
 
 _COUNT_FIELDS = tuple(f.name for f in gameserver_pb2.GameServerCounts.DESCRIPTOR.fields)
 
@@ -25,6 +40,19 @@ class ClusterReport:
 
     phase: Phase
     set_status: agent_pb2.GameServerSetStatus | None
+    # Set when the cluster matches the fleet's selector but its agent does not serve the fleet's
+    # namespace: the namespaces it serves.
+    serves_only: tuple[str, ...] = ()
+
+
+def problem(fleet: fleet_pb2.Fleet) -> meta_pb2.Condition | None:
+    """The first condition of the fleet's status that reports a problem, if any."""
+    for condition in fleet.status.conditions:
+        if (condition.type in _HEALTHY_WHEN_TRUE and condition.status != conditions.TRUE) or (
+            condition.type in _PROBLEM_WHEN_TRUE and condition.status == conditions.TRUE
+        ):
+            return condition
+    return None
 
 
 def add_counts(
@@ -35,9 +63,16 @@ def add_counts(
 
 
 def fleet_status(
-    fleet: fleet_pb2.Fleet, placement: Placement, reports: Mapping[str, ClusterReport]
+    fleet: fleet_pb2.Fleet,
+    placement: Placement,
+    reports: Mapping[str, ClusterReport],
+    waiting: Mapping[str, str] | None = None,
 ) -> fleet_pb2.FleetStatus:
+    """The status of a fleet; of a deleting one when ``waiting`` (cluster → what is left
+    there) is given."""
     generation = fleet.metadata.generation
+    if waiting is not None:
+        return _deleting_status(generation, reports, waiting)
     status = fleet_pb2.FleetStatus(observed_generation=generation)
     settled = True
     unknown: list[str] = []
@@ -64,6 +99,8 @@ def fleet_status(
         )
     for condition in _conditions(status, placement, settled, unknown):
         status.conditions.append(condition.to_proto(generation))
+    for condition in _cluster_conditions(placement, reports, fleet.metadata.namespace):
+        status.conditions.append(condition.to_proto(generation))
     return status
 
 
@@ -71,11 +108,89 @@ def _cluster_settled(
     desired: int, template_hash: str, reported: agent_pb2.GameServerSetStatus
 ) -> bool:
     counts = reported.counts
+    # A local owner of replicas (an autoscaler) decides the count; the spec is still the hub's.
+    running = reported.desired_replicas if reported.replicas_owner else desired
     return (
         reported.applied_hash == set_hash(template_hash, desired)
-        and counts.replicas == desired
-        and counts.updated == desired
+        and counts.replicas == running
+        and counts.updated == running
     )
+
+
+def _cluster_conditions(
+    placement: Placement, reports: Mapping[str, ClusterReport], namespace: str
+) -> list[conditions.Condition]:
+    """The conditions about single clusters: unserved namespace, drift, local replica owners."""
+    placed = placement.replicas_by_cluster()
+    unserved, drifted, owned = [], [], []
+    for cluster, report in sorted(reports.items()):
+        reported = report.set_status
+        if report.serves_only:
+            unserved.append(f"{cluster} (its agent serves {', '.join(report.serves_only)})")
+        elif reported is not None and reported.refused:
+            unserved.append(f"{cluster} (its agent refused the set: {reported.refused})")
+        if reported is None or reported.deleted or cluster not in placed:
+            continue
+        if reported.drift:
+            drifted.append(f"{cluster}: {'; '.join(reported.drift)}")
+        if reported.replicas_owner:
+            owned.append(
+                f"{cluster}: {reported.replicas_owner} sets replicas "
+                f"({reported.desired_replicas}; the hub placed {placed[cluster]})"
+            )
+    result = []
+    if unserved:
+        result.append(
+            conditions.Condition(
+                NAMESPACE_SERVED,
+                conditions.FALSE,
+                "NamespaceNotServed",
+                f"namespace {namespace} is not served on {', '.join(unserved)}; "
+                "no replicas are placed there",
+            )
+        )
+    if drifted:
+        result.append(
+            conditions.Condition(
+                DRIFTED,
+                conditions.TRUE,
+                "ChangedInCluster",
+                f"{' | '.join(drifted)}; the hub is applying its spec again",
+            )
+        )
+    if owned:
+        result.append(
+            conditions.Condition(
+                REPLICAS_OWNED_LOCALLY, conditions.TRUE, "LocalAutoscaler", " | ".join(owned)
+            )
+        )
+    return result
+
+
+def _deleting_status(
+    generation: int, reports: Mapping[str, ClusterReport], waiting: Mapping[str, str]
+) -> fleet_pb2.FleetStatus:
+    """A deleting fleet: what each cluster still runs, and what the deletion waits for."""
+    status = fleet_pb2.FleetStatus(observed_generation=generation)
+    for cluster, report in sorted(reports.items()):
+        reported = report.set_status
+        if reported is None or reported.deleted or reported.refused:
+            continue
+        entry = status.clusters.add(cluster=cluster, cluster_phase=report.phase.value)
+        entry.observed_generation = reported.applied_version
+        entry.counts.CopyFrom(reported.counts)
+        add_counts(status.counts, reported.counts)
+    if waiting:
+        left = ", ".join(f"{cluster} ({what})" for cluster, what in sorted(waiting.items()))
+        condition = conditions.Condition(
+            TERMINATING, conditions.TRUE, "WaitingForClusters", f"waiting for {left}"
+        )
+    else:
+        condition = conditions.Condition(
+            TERMINATING, conditions.TRUE, "SetsRemoved", "every cluster's set is gone"
+        )
+    status.conditions.append(condition.to_proto(generation))
+    return status
 
 
 def _conditions(

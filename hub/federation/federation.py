@@ -19,13 +19,24 @@ from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
 from google.protobuf import timestamp_pb2
 
-from hub.core import allocation, assignment, desired_sets, fleet_status, health, rollout, selectors
+from hub.core import (
+    allocation,
+    assignment,
+    deletion,
+    desired_sets,
+    fleet_status,
+    health,
+    rollout,
+    selectors,
+)
 from hub.core.desired_sets import SetKey
+from hub.core.fleet_status import ClusterReport
 from hub.core.placement import Placement
 from hub.registry import codec
+from hub.registry import errors as registry_errors
 from hub.registry.assignments import AssignmentRegistry
 from hub.registry.clusters import ClusterRegistry
-from hub.registry.fleets import FleetRegistry
+from hub.registry.fleets import DEFAULT_NAMESPACE, FleetRegistry
 from hub.store import interface as store_api
 
 from .live_servers import LiveServer
@@ -37,6 +48,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 ALLOCATED = "Allocated"
+NOTHING_PLACED = Placement((), 0, ())
 
 
 @dataclasses.dataclass
@@ -69,6 +81,10 @@ class Federation:
         # Assignments to write (None: forget the fleet's), drained by _persist_loop.
         self._unsaved: dict[SetKey, dict[str, int] | None] = {}
         self._unsaved_changed = asyncio.Event()
+        # Deleting fleets every cluster has let go of: removed from the store by _removal_loop,
+        # guarded by the revision they were deleting at.
+        self._removable: dict[SetKey, int] = {}
+        self._removable_changed = asyncio.Event()
         self.policy = policy
         self._clock = clock
         self._tick = tick
@@ -110,6 +126,7 @@ class Federation:
             asyncio.create_task(self._follow_clusters(clusters_at + 1), name="follow-clusters"),
             asyncio.create_task(self._tick_health(), name="health"),
             asyncio.create_task(self._reconcile_loop(), name="reconcile"),
+            asyncio.create_task(self._removal_loop(), name="remove-deleted-fleets"),
         ]
         if self._assignment_registry is not None:
             self._tasks.append(
@@ -155,15 +172,19 @@ class Federation:
         old = self._sessions.pop(name, None)
         if old is not None:
             old.close()
-        held = {(s.namespace, s.name): s.hash for s in hello.held_sets}
-        for held_set in hello.held_sets:
+        kept = [s for s in hello.held_sets if not s.retiring]
+        held = {(s.namespace, s.name): s.hash for s in kept}
+        for held_set in kept:
             previous = self._previous.setdefault((held_set.namespace, held_set.name), {})
             previous.setdefault(name, held_set.replicas)
         session = AgentSession(name, held)
+        session.retiring = {(s.namespace, s.name) for s in hello.held_sets if s.retiring}
         self._sessions[name] = session
         live = self._live.setdefault(name, _ClusterLive())
         live.hello = hello
         live.capacity = hello.capacity
+        # The namespaces it serves decide where fleets may be placed.
+        self._cluster_state_version += 1
         self.heartbeat(name, None)
         session.send(
             agent_pb2.HubMessage(
@@ -217,15 +238,21 @@ class Federation:
         self.stats.status_deltas += 1
         live = self._live.setdefault(cluster, _ClusterLive())
         touched: set[SetKey] = set()
+        session = self._sessions.get(cluster)
         for set_status in delta.sets:
             key = (set_status.namespace, set_status.name)
             touched.add(key)
+            before = live.sets.get(key)
             if set_status.deleted:
                 live.sets.pop(key, None)
+                if session is not None:
+                    session.retiring.discard(key)
             else:
                 live.sets[key] = set_status
-                previous = self._previous.setdefault(key, {})
-                previous.setdefault(cluster, set_status.desired_replicas)
+                if not set_status.refused:
+                    previous = self._previous.setdefault(key, {})
+                    previous.setdefault(cluster, set_status.desired_replicas)
+            self._note_set_change(cluster, key, before, set_status)
         for server in delta.game_servers:
             if server.deleted:
                 touched.add((server.namespace, server.fleet))
@@ -240,8 +267,40 @@ class Federation:
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
-            if fleet is not None and fleet.spec.update_policy.type == rollout.SEQUENTIAL:
+            if fleet is not None and (
+                fleet.spec.update_policy.type == rollout.SEQUENTIAL
+                or fleet.metadata.HasField("deletion_time")
+            ):
                 self._mark(key)
+
+    def _note_set_change(
+        self,
+        cluster: str,
+        key: SetKey,
+        before: agent_pb2.GameServerSetStatus | None,
+        after: agent_pb2.GameServerSetStatus,
+    ) -> None:
+        """Act on what a set's new status tells beyond its counts: drift to put back (and the
+        events of its start and end), a refusal."""
+        was = list(before.drift) if before is not None else []
+        now = [] if after.deleted or after.refused else list(after.drift)
+        if now:
+            session = self._sessions.get(cluster)
+            if session is not None:
+                session.resend.add(key)
+                self._mark(key)
+        if now and now != was:
+            self._event(key, "Warning", "DriftDetected", f"{cluster}: {'; '.join(now)}")
+        elif was and not now and not after.deleted:
+            self._event(key, "Normal", "DriftCorrected", f"{cluster}: the hub's spec holds again")
+        if after.refused and (before is None or before.refused != after.refused):
+            self._event(key, "Warning", "SetRefused", f"{cluster}: {after.refused}")
+
+    def _event(self, key: SetKey, kind: str, reason: str, message: str) -> None:
+        """Record an event about fleet ``key``: logged for now; the hub's event recorder
+        takes these once it exists."""
+        level = logging.WARNING if kind == "Warning" else logging.INFO
+        log.log(level, "fleet %s/%s: %s: %s", key[0], key[1], reason, message)
 
     def resolve(self, cluster: str, result: agent_pb2.OperationResult) -> None:
         session = self._sessions.get(cluster)
@@ -252,19 +311,86 @@ class Federation:
 
     def fleet_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.FleetStatus:
         key = _key(fleet)
+        if fleet.metadata.HasField("deletion_time"):
+            waiting = deletion.waiting_for(self._copies(key))
+            return fleet_status.fleet_status(fleet, NOTHING_PLACED, self._reports(key), waiting)
         cached = self._placements.get(key)
         current = (fleet.metadata.revision, self._cluster_state_version)
         if cached is not None and cached[:2] == current:
             placement = cached[2]
         else:
             placement = self._assign(fleet)
-        reports = {
-            name: fleet_status.ClusterReport(
-                self.phase(name), self._live.get(name, _ClusterLive()).sets.get(key)
-            )
-            for name in self._clusters
-        }
-        return fleet_status.fleet_status(fleet, placement, reports)
+        return fleet_status.fleet_status(fleet, placement, self._reports(key, fleet))
+
+    def _reports(
+        self, key: SetKey, fleet: fleet_pb2.Fleet | None = None
+    ) -> dict[str, ClusterReport]:
+        """Each cluster's report of fleet ``key``; with the fleet, which of the clusters its
+        selector matches do not serve its namespace."""
+        reports = {}
+        selector: selectors.Selector | None = None
+        for name, record in self._clusters.items():
+            live = self._live.get(name, _ClusterLive())
+            serves_only: tuple[str, ...] = ()
+            if fleet is not None and not self._serves(name, key[0]):
+                if selector is None:
+                    selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
+                if selector.matches(record.metadata.labels) and live.hello is not None:
+                    serves_only = tuple(live.hello.namespaces)
+            reports[name] = ClusterReport(self.phase(name), live.sets.get(key), serves_only)
+        return reports
+
+    def _serves(self, cluster: str, namespace: str) -> bool:
+        """Whether the cluster's agent reconciles ``namespace`` (true until it has said)."""
+        live = self._live.get(cluster)
+        if live is None or live.hello is None or not live.hello.namespaces:
+            return True
+        return namespace in live.hello.namespaces
+
+    def _copies(self, key: SetKey) -> list[deletion.ClusterCopy]:
+        """Where a deleting fleet's set may still be, cluster by cluster."""
+        assigned = self._previous.get(key, {})
+        copies = []
+        for name in self._clusters:
+            live = self._live.get(name)
+            reported = live.sets.get(key) if live is not None else None
+            if reported is not None and (reported.deleted or reported.refused):
+                reported = None
+            session = self._sessions.get(name)
+            if session is not None:
+                holds = key in session.held or key in session.retiring or reported is not None
+            else:
+                holds = name in assigned or reported is not None
+            copies.append(deletion.ClusterCopy(name, session is not None, holds, reported))
+        return copies
+
+    async def delete_fleet(
+        self, namespace: str, name: str, expected_revision: int | None = None
+    ) -> tuple[fleet_pb2.Fleet, bool]:
+        """Delete the fleet at once when no cluster holds any of it (True); else mark it
+        deleting and retire its sets: it is removed once every cluster let its set go."""
+        key = (namespace or DEFAULT_NAMESPACE, name)
+        known = self._fleets.get(key)
+        deleting = known is not None and known.metadata.HasField("deletion_time")
+        if not deleting and not deletion.waiting_for(self._copies(key)):
+            removed = await self._fleet_registry.remove(*key, expected_revision=expected_revision)
+            self._forget_fleet(key)
+            return removed, True
+        fleet = await self._fleet_registry.request_deletion(
+            *key, expected_revision=expected_revision
+        )
+        if known is None or known.metadata.revision <= fleet.metadata.revision:
+            self._fleets[key] = fleet
+        if not deleting:
+            self._event(key, "Normal", "Deleting", "retiring its sets in every cluster")
+        self._mark(key)
+        return self.with_status(fleet), False
+
+    def _forget_fleet(self, key: SetKey) -> None:
+        """The fleet is gone from the store: forget it (its assignment record too)."""
+        self._fleets.pop(key, None)
+        self._placements.pop(key, None)
+        self._mark(key)
 
     def with_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.Fleet:
         fleet.status.CopyFrom(self.fleet_status(fleet))
@@ -546,6 +672,7 @@ class Federation:
                     phase=self.phase(name),
                     unknown_since=live.liveness.unknown_since,
                     allocated=reported.counts.allocated if reported is not None else 0,
+                    serves=self._serves(name, key[0]),
                 )
             )
         return states
@@ -587,23 +714,51 @@ class Federation:
         silent = {n for n in self._sessions if self.phase(n) is health.Phase.UNKNOWN}
         for key in sorted(keys):
             rendered = self._render(key)
-            held = {name: session.held.get(key) for name, session in self._sessions.items()}
+            # A set changed in its cluster (drift) goes again, as if the agent held nothing.
+            held = {
+                name: None if key in session.resend else session.held.get(key)
+                for name, session in self._sessions.items()
+            }
+            for session in self._sessions.values():
+                session.resend.discard(key)
             for name, entry in desired_sets.changes(key, rendered, held, silent).items():
                 messages.setdefault(name, agent_pb2.DesiredSets()).sets.append(entry)
                 if entry.deleted:
                     self._sessions[name].held.pop(key, None)
                 else:
                     self._sessions[name].held[key] = entry.hash
+            self._check_deleted(key)
         for name, message in messages.items():
             self._sessions[name].send(agent_pb2.HubMessage(desired=message))
         self.stats.desired_messages += len(messages)
 
+    def _check_deleted(self, key: SetKey) -> None:
+        """Queue a deleting fleet for removal once no cluster holds its set any more."""
+        fleet = self._fleets.get(key)
+        if fleet is None or not fleet.metadata.HasField("deletion_time"):
+            return
+        copies = self._copies(key)
+        assigned = self._previous.get(key)
+        let_go = [c.cluster for c in copies if c.connected and not c.holds]
+        if assigned is not None and any(name in assigned for name in let_go):
+            # Gone from a cluster the hub sees: not waited for if that cluster goes silent.
+            for name in let_go:
+                assigned.pop(name, None)
+            self._persist(key, assigned)
+        if not deletion.waiting_for(copies):
+            self._removable[key] = fleet.metadata.revision
+            self._removable_changed.set()
+
     def _render(self, key: SetKey) -> dict[str, agent_pb2.DesiredSet]:
-        """The set each cluster should hold for fleet ``key`` (none when the fleet is gone)."""
+        """The set each cluster should hold for fleet ``key`` (none when the fleet is gone or
+        deleting)."""
         fleet = self._fleets.get(key)
         if fleet is None:
             if self._previous.pop(key, None) is not None:
                 self._persist(key, None)
+            return {}
+        if fleet.metadata.HasField("deletion_time"):
+            self._broadcast.notify(key)
             return {}
         placement = self._assign(fleet)
         self._placements[key] = (
@@ -619,8 +774,10 @@ class Federation:
             share.cluster: desired_sets.desired_set(fleet, share) for share in placement.assignments
         }
         for cluster in self._held_back(fleet, rendered):
-            # Keep what the cluster holds: the same hash sends nothing.
+            # Keep what the cluster holds: the same hash sends nothing. Drift there is put
+            # right when the rollout reaches it (the hub keeps no copy of the older spec).
             rendered[cluster].hash = self._sessions[cluster].held[key]
+            self._sessions[cluster].resend.discard(key)
         self._broadcast.notify(key)
         return rendered
 
@@ -673,6 +830,26 @@ class Federation:
             await registry.forget(key)
         else:
             await registry.save(key, assigned)
+
+    async def _removal_loop(self) -> None:
+        """Remove the deleting fleets every cluster has let go of from the store."""
+        while True:
+            await self._removable_changed.wait()
+            self._removable_changed.clear()
+            while self._removable:
+                key, revision = self._removable.popitem()
+                try:
+                    await self._fleet_registry.remove(*key, expected_revision=revision)
+                except (registry_errors.NotFoundError, registry_errors.RevisionMismatchError):
+                    self._mark(key)  # gone already, or changed: look again
+                    continue
+                except Exception:
+                    log.exception("removing the deleted fleet %s/%s; retrying", *key)
+                    self._removable.setdefault(key, revision)
+                    await asyncio.sleep(1.0)
+                    continue
+                self._event(key, "Normal", "Deleted", "every cluster's set is gone")
+                self._forget_fleet(key)
 
     async def _reconcile_loop(self) -> None:
         while True:

@@ -19,6 +19,10 @@ class AgentSession:
         self.cluster = cluster
         # Spec hash of every set the agent holds (it told us on hello; we track what we send).
         self.held = held
+        # Sets the agent is retiring (scaled to 0, deleted once empty), as it said on hello.
+        self.retiring: set[SetKey] = set()
+        # Sets changed in the cluster (drift) to send again although the agent holds their hash.
+        self.resend: set[SetKey] = set()
         self.outbox: asyncio.Queue[agent_pb2.HubMessage | None] = asyncio.Queue()
         self._pending: dict[str, asyncio.Future[agent_pb2.OperationResult]] = {}
         self.closed = False

@@ -15,7 +15,7 @@ from hub.store import interface as store_api
 
 from . import codec
 from .clusters import Clock, now
-from .errors import HistoryCompactedError, NotFoundError, RevisionMismatchError
+from .errors import DeletingError, HistoryCompactedError, NotFoundError, RevisionMismatchError
 
 DEFAULT_NAMESPACE = "default"
 
@@ -66,6 +66,11 @@ class FleetRegistry:
             if expected_revision is not None and expected_revision != actual:
                 raise RevisionMismatchError(key, expected_revision, actual)
             current = codec.decode(stored.value, fleet_pb2.Fleet) if stored else None
+            if current is not None and current.metadata.HasField("deletion_time"):
+                # As Kubernetes does: a deleting object takes no change until it is gone.
+                raise DeletingError(
+                    "fleet", f"{incoming.metadata.namespace}/{incoming.metadata.name}"
+                )
             record = self._next_record(current, incoming)
             if current is not None and record is current:
                 return ApplyResult(_at_revision(current, actual), False, False)
@@ -131,9 +136,35 @@ class FleetRegistry:
             items, _ = await self._store.list(prefix, start_after=items[-1].key, limit=batch)
         return FleetPage(fleets[:size], revision, more=len(fleets) > size)
 
-    async def delete(
+    async def request_deletion(
         self, namespace: str, name: str, *, expected_revision: int | None = None
     ) -> fleet_pb2.Fleet:
+        """Mark the fleet deleting (``metadata.deletion_time``); it stays in the store until
+        ``remove``. A fleet already deleting is returned as it is."""
+        namespace = namespace or DEFAULT_NAMESPACE
+        key = codec.fleet_key(namespace, name)
+        while True:
+            stored = await self._store.get(key)
+            if stored is None:
+                raise NotFoundError("fleet", f"{namespace}/{name}")
+            if expected_revision is not None and expected_revision != stored.mod_revision:
+                raise RevisionMismatchError(key, expected_revision, stored.mod_revision)
+            fleet = codec.decode(stored.value, fleet_pb2.Fleet)
+            if fleet.metadata.HasField("deletion_time"):
+                return _at_revision(fleet, stored.mod_revision)
+            fleet.metadata.deletion_time.CopyFrom(self._clock())
+            try:
+                revision = await self._store.put(
+                    key, codec.encode(fleet), expected_mod_revision=stored.mod_revision
+                )
+            except store_api.ConflictError:
+                continue
+            return _at_revision(fleet, revision)
+
+    async def remove(
+        self, namespace: str, name: str, *, expected_revision: int | None = None
+    ) -> fleet_pb2.Fleet:
+        """Delete the fleet's record from the store."""
         namespace = namespace or DEFAULT_NAMESPACE
         key = codec.fleet_key(namespace, name)
         while True:

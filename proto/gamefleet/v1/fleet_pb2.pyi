@@ -527,16 +527,27 @@ class DeleteFleetResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FLEET_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    removed: _builtins.bool
+    """True when no cluster held any of its servers: the fleet is gone from the store already.
+    Otherwise it is removed once every cluster reports its set gone (Allocated servers are
+    never taken down; they leave when released).
+    """
     @_builtins.property
-    def fleet(self) -> Global___Fleet: ...
+    def fleet(self) -> Global___Fleet:
+        """The fleet as deleting (metadata.deletion_time set), with its status: while clusters still
+        run its servers, the Terminating condition says what the deletion waits for.
+        """
+
     def __init__(
         self,
         *,
         fleet: Global___Fleet | None = ...,
+        removed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fleet", b"fleet"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fleet", b"fleet"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fleet", b"fleet", "removed", b"removed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
