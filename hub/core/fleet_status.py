@@ -26,10 +26,16 @@ NAMESPACE_SERVED = "NamespaceServed"
 DRIFTED = "Drifted"
 REPLICAS_OWNED_LOCALLY = "ReplicasOwnedLocally"
 TERMINATING = "Terminating"
-# The condition types whose True is the healthy state; for DEGRADED, DRIFTED and TERMINATING,
-# True is the problem. Progressing and ReplicasOwnedLocally describe, they do not alarm.
-_HEALTHY_WHEN_TRUE = ("Placed", AVAILABLE, NAMESPACE_SERVED)
-_PROBLEM_WHEN_TRUE = (DEGRADED, DRIFTED, TERMINATING)
+# The conditions that report a problem, most telling first, with the status that does: for
+# the others Progressing and ReplicasOwnedLocally describe, they do not alarm.
+_PROBLEMS = (
+    (TERMINATING, conditions.TRUE),
+    (NAMESPACE_SERVED, conditions.FALSE),
+    (DRIFTED, conditions.TRUE),
+    (DEGRADED, conditions.TRUE),
+    ("Placed", conditions.FALSE),
+    (AVAILABLE, conditions.FALSE),
+)
 
 _COUNT_FIELDS = tuple(f.name for f in gameserver_pb2.GameServerCounts.DESCRIPTOR.fields)
 
@@ -46,11 +52,11 @@ class ClusterReport:
 
 
 def problem(fleet: fleet_pb2.Fleet) -> meta_pb2.Condition | None:
-    """The first condition of the fleet's status that reports a problem, if any."""
-    for condition in fleet.status.conditions:
-        if (condition.type in _HEALTHY_WHEN_TRUE and condition.status != conditions.TRUE) or (
-            condition.type in _PROBLEM_WHEN_TRUE and condition.status == conditions.TRUE
-        ):
+    """The condition of the fleet's status that tells its problem best, if it has one."""
+    by_type = {condition.type: condition for condition in fleet.status.conditions}
+    for kind, alarming in _PROBLEMS:
+        condition = by_type.get(kind)
+        if condition is not None and condition.status == alarming:
             return condition
     return None
 

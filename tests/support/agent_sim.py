@@ -26,6 +26,7 @@ class SimulatedAgent:
         labels: dict[str, str] | None = None,
         heartbeat_interval: float = 0.5,
         channel_factory: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
+        namespaces: list[str] | None = None,
     ) -> None:
         self.address = address
         self.cluster = cluster
@@ -33,6 +34,10 @@ class SimulatedAgent:
         self.heartbeat_interval = heartbeat_interval
         self._channel_factory = channel_factory
         self.sets: dict[SetKey, agent_pb2.DesiredSet] = {}
+        # The namespaces it says it serves (empty: every one).
+        self.namespaces = list(namespaces or [])
+        # Sets the hub stopped wanting, still in the cluster until ``retired`` says they are gone.
+        self.retiring: set[SetKey] = set()
         self.received: list[agent_pb2.HubMessage] = []
         self.status_hashes: dict[str, str] = {}
         self.operations: list[agent_pb2.TargetedOperation] = []
@@ -111,12 +116,17 @@ class SimulatedAgent:
             )
             for s in self.sets.values()
         ]
+        held += [
+            agent_pb2.SetVersion(namespace=namespace, name=name, retiring=True)
+            for namespace, name in sorted(self.retiring)
+        ]
         hello = agent_pb2.AgentHello(
             cluster=self.cluster,
             labels=self.labels,
             agent_version="simulated",
             network_plugins=["Kubernetes-HostPort", "Kubernetes-NodePort"],
             held_sets=held,
+            namespaces=self.namespaces,
         )
         hello.capacity.nodes = 3
         return agent_pb2.AgentMessage(hello=hello)
@@ -166,7 +176,8 @@ class SimulatedAgent:
             for desired in message.desired.sets:
                 key = (desired.namespace, desired.name)
                 if desired.deleted:
-                    self.sets.pop(key, None)
+                    if self.sets.pop(key, None) is not None:
+                        self.retiring.add(key)
                 else:
                     self.sets[key] = desired
         elif kind == "status_hashes":
@@ -210,6 +221,13 @@ class SimulatedAgent:
         if changed.game_servers:
             self.report(changed)
         return result
+
+    def retired(self, namespace: str, name: str) -> None:
+        """The retiring set is gone from the cluster: report it deleted, as the agent does."""
+        self.retiring.discard((namespace, name))
+        gone = agent_pb2.GameServerSetStatus(namespace=namespace, name=name, deleted=True)
+        self.reported.pop(protocol.set_key(namespace, name), None)
+        self.send(agent_pb2.AgentMessage(status=agent_pb2.StatusDelta(sets=[gone])))
 
     def change_quietly(self, server: gameserver_pb2.GameServer) -> None:
         """Change a server in the cluster without reporting it yet (a report in flight)."""
