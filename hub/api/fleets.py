@@ -142,6 +142,8 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
                     event = fleet_pb2.FleetEvent(
                         type="MODIFIED", fleet=fleet, revision=fleet.metadata.revision
                     )
+                    # The event holds its own copy: the status below must go into that one.
+                    fleet = event.fleet
                 else:
                     event, fleet = item, item.fleet
                 key = (fleet.metadata.namespace, fleet.metadata.name)

@@ -3,6 +3,8 @@ replicas a local autoscaler owns is shown with that owner and not fought over.""
 
 from __future__ import annotations
 
+import asyncio
+
 from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc
 
 from hub.core import fleet_status
@@ -56,11 +58,20 @@ async def test_drift_is_shown_and_the_set_is_sent_again_to_that_cluster_only(
     await _settled(fleets, eu, us)
     sent_eu, sent_us = len(_desired_messages(eu)), len(_desired_messages(us))
 
+    watch = fleets.WatchFleets(fleet_pb2.WatchFleetsRequest(namespace="games"))
+    events = watch.__aiter__()
+    assert (await events.__anext__()).type == "ADDED"
     # Someone ran `kubectl scale` on eu-1's set: 8 instead of 6.
     drifted = set_status(eu.sets[KEY], ready=8)
     drifted.desired_replicas = drifted.counts.replicas = 8
     drifted.drift.append(SCALED)
     eu.report(agent_pb2.StatusDelta(sets=[drifted]))
+    # Watchers see it too: a status change travels as a MODIFIED event carrying the status.
+    async with asyncio.timeout(10.0):
+        async for event in events:
+            if _condition(event.fleet, fleet_status.DRIFTED) is not None:
+                break
+    watch.cancel()
 
     await eu.wait_for(lambda: len(_desired_messages(eu)) == sent_eu + 1)
     resent = _desired_messages(eu)[-1]
