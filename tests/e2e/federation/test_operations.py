@@ -24,6 +24,7 @@ from tests.support.hub_process import run_cli
 from .world import Member, World
 
 CORRECTED_WITHIN_S = 30.0
+HPA = resources.Resource("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
 
 
 def _fleet(world: World, name: str, replicas: int, namespace: str = "") -> fleet_pb2.Fleet:
@@ -319,3 +320,57 @@ async def test_deleting_a_fleet_waits_for_its_allocated_server_and_never_touches
         )
 
     await eventually(all_gone, 60.0, "the set, its pods and the fleet gone")
+
+
+async def test_replicas_an_hpa_owns_are_shown_and_not_fought_over(world: World) -> None:
+    """KEDA scales a GameServerSet through an HPA (its ScaledObject creates one): the real HPA
+    controller of the local cluster holds the set at 3 while the hub places 1 there."""
+    second = world.members[1]
+    await _apply(world, _fleet(world, "scaled", 3))
+    await _up(world, "scaled", (2, 1))
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "keda-hpa-scaled", "namespace": second.namespace.name},
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "game.kruise.io/v1alpha1",
+                "kind": "GameServerSet",
+                "name": "scaled",
+            },
+            "minReplicas": 3,
+            "maxReplicas": 3,
+            "metrics": [
+                {
+                    "type": "External",
+                    "external": {
+                        "metric": {"name": "s0-gssReplicas"},
+                        "target": {"type": "AverageValue", "averageValue": "1"},
+                    },
+                }
+            ],
+        },
+    }
+    await second.kube.create(HPA, second.namespace.name, hpa)
+
+    async def owner_shown() -> bool:
+        fleet = await _get(world, "scaled")
+        condition = _condition(fleet, fleet_status.REPLICAS_OWNED_LOCALLY) if fleet else None
+        return condition is not None and condition[2] == (
+            f"{second.name}: HorizontalPodAutoscaler sets replicas (3; the hub placed 1)"
+        )
+
+    # The HPA controller syncs every 15 s (and may first have to discover the CRD).
+    await eventually(owner_shown, 120.0, "the HPA shown as the owner of replicas")
+    await _up(world, "scaled", (2, 3))
+    # The hub changes its placement: the new spec goes out, the HPA's count stays.
+    async with world.channel() as channel:
+        ref = fleet_pb2.FleetRef(namespace=world.namespace, name="scaled")
+        await world.fleets(channel).ScaleFleet(fleet_pb2.ScaleFleetRequest(ref=ref, replicas=6))
+    await _up(world, "scaled", (4, 3))
+    gss = await second.namespace.get_set("scaled")
+    assert gss["spec"]["replicas"] == 3
+    assert views.meta(gss)["annotations"][translate.SPEC_HASH].endswith("-2")
+    fleet = await _get(world, "scaled")
+    assert fleet is not None and _condition(fleet, fleet_status.DRIFTED) is None
+    assert "scaled changed in the cluster" not in second.log.read_text()
