@@ -54,21 +54,26 @@ def _condition(fleet: fleet_pb2.Fleet, kind: str) -> tuple[str, str, str] | None
 async def test_a_cluster_whose_agent_serves_another_namespace_gets_no_replicas_and_is_named(
     fleets: fleet_pb2_grpc.FleetServiceAsyncStub, start_serving: StartServing
 ) -> None:
-    eu = await start_serving("eu-1", ["games"])
-    us = await start_serving("us-1", ["demo"])
+    every = await start_serving("eu-1", [])
+    other = await start_serving("us-1", ["demo"])
+    several = await start_serving("ap-1", ["demo", "games"])
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(placement=WEIGHTS)))
 
-    # All 9 go where the namespace is served, not 6 and 3.
-    await eu.wait_for(lambda: eu.replicas("games", "arena") == 9)
+    # us-1's share goes where the namespace is served: 6 and 3, not 5, 2 and 2.
+    await every.wait_for(lambda: every.replicas("games", "arena") == 6)
+    await several.wait_for(lambda: several.replicas("games", "arena") == 3)
     placed = await _status(fleets)
-    assert {c.cluster: c.desired_replicas for c in placed.status.clusters} == {"eu-1": 9}
-    assert not [m for m in us.received if m.HasField("desired")]
+    assert {c.cluster: c.desired_replicas for c in placed.status.clusters} == {
+        "eu-1": 6,
+        "ap-1": 3,
+    }
+    assert not [m for m in other.received if m.HasField("desired")]
     condition = _condition(placed, fleet_status.NAMESPACE_SERVED)
     assert condition is not None
     status, reason, message = condition
     assert (status, reason) == ("False", "NamespaceNotServed")
     assert "namespace games" in message and "us-1 (its agent serves demo)" in message
-    assert "eu-1" not in message
+    assert "eu-1" not in message and "ap-1" not in message
     problem = fleet_status.problem(placed)
     assert problem is not None and problem.reason == "NamespaceNotServed"
 
@@ -91,17 +96,6 @@ async def test_no_agent_serving_the_namespace_leaves_the_fleet_unplaced_and_says
     assert not [m for a in (eu, us) for m in a.received if m.HasField("desired")]
     deleted = await fleets.DeleteFleet(fleet_pb2.DeleteFleetRequest(ref=REF))
     assert deleted.removed
-
-
-async def test_an_agent_serving_every_namespace_is_eligible(
-    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, start_serving: StartServing
-) -> None:
-    eu = await start_serving("eu-1", [])
-    us = await start_serving("us-1", ["demo", "games"])
-    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(placement=WEIGHTS)))
-    await eu.wait_for(lambda: eu.replicas("games", "arena") == 6)
-    await us.wait_for(lambda: us.replicas("games", "arena") == 3)
-    assert _condition(await _status(fleets), fleet_status.NAMESPACE_SERVED) is None
 
 
 async def test_a_set_the_agent_refused_is_shown_as_not_served(
