@@ -5,7 +5,7 @@ from __future__ import annotations
 from gamefleet.v1 import agent_pb2, fleet_pb2
 
 from hub.core.desired_sets import set_hash
-from hub.core.fleet_status import ClusterReport, fleet_status
+from hub.core.fleet_status import ClusterReport, fleet_status, problem
 from hub.core.health import Phase
 from hub.core.placement import ClusterAssignment, Placement
 
@@ -81,3 +81,55 @@ def test_a_silent_cluster_degrades_the_fleet_and_unready_servers_make_it_unavail
     assert conditions(status)["Degraded"] == ("True", "ClusterUnknown")
     assert conditions(status)["Available"] == ("False", "ReadyReplicas")
     assert conditions(status)["Progressing"][0] == "True"
+
+
+def test_cluster_conditions_name_the_cluster_and_the_problem_column_picks_the_telling_one() -> None:
+    drifted = reported(6, 6)
+    drifted.drift.append("spec.replicas by kubectl (scale)")
+    # The hub's spec for 3 applied; the autoscaler set 5 and 5 run.
+    owned = reported(3, 5)
+    owned.desired_replicas = owned.counts.replicas = owned.counts.updated = 5
+    owned.replicas_owner = "HorizontalPodAutoscaler"
+    status = fleet_status(
+        fleet(),
+        placement(eu=6, us=3),
+        {
+            "eu": ClusterReport(Phase.READY, drifted),
+            "us": ClusterReport(Phase.READY, owned),
+            "ap": ClusterReport(Phase.READY, None, serves_only=("demo",)),
+        },
+    )
+    by_type = {c.type: (c.status, c.reason, c.message) for c in status.conditions}
+    assert by_type["NamespaceServed"] == (
+        "False",
+        "NamespaceNotServed",
+        "namespace games is not served on ap (its agent serves demo); no replicas are placed there",
+    )
+    assert by_type["Drifted"][2] == (
+        "eu: spec.replicas by kubectl (scale); the hub is applying its spec again"
+    )
+    assert by_type["ReplicasOwnedLocally"][2] == (
+        "us: HorizontalPodAutoscaler sets replicas (5; the hub placed 3)"
+    )
+    # us runs the 5 its autoscaler asks for: settled, not rolling out.
+    assert by_type["Progressing"][:2] == ("False", "Complete")
+    problem = fleet_status_problem(status)
+    assert problem == "NamespaceNotServed"
+
+
+def test_a_deleting_fleet_says_what_it_waits_for() -> None:
+    left = reported(2, 2, allocated=2)
+    status = fleet_status(
+        fleet(),
+        placement(),
+        {"eu": ClusterReport(Phase.READY, left), "us": ClusterReport(Phase.READY, None)},
+        waiting={"eu": "2 Allocated servers"},
+    )
+    assert [(c.cluster, c.counts.allocated) for c in status.clusters] == [("eu", 2)]
+    assert conditions(status) == {"Terminating": ("True", "WaitingForClusters")}
+    assert status.conditions[0].message == "waiting for eu (2 Allocated servers)"
+
+
+def fleet_status_problem(status: fleet_pb2.FleetStatus) -> str:
+    found = problem(fleet_pb2.Fleet(status=status))
+    return found.reason if found is not None else ""
