@@ -133,14 +133,8 @@ def delete(args: argparse.Namespace) -> None:
         sys.stdout.write(f"fleet/{args.name} deleted\n")
         return
     meta = response.fleet.metadata
-    waiting = next(
-        (
-            c.message
-            for c in response.fleet.status.conditions
-            if c.type == fleet_status.TERMINATING and c.reason == "WaitingForClusters"
-        ),
-        "its clusters are retiring its sets",
-    )
+    terminating = fleet_status.condition_of(response.fleet, fleet_status.TERMINATING)
+    waiting = terminating.message if terminating is not None else "retiring its sets"
     sys.stdout.write(f"fleet {meta.namespace}/{meta.name} deleting: {waiting}\n")
 
 

@@ -51,11 +51,15 @@ class ClusterReport:
     serves_only: tuple[str, ...] = ()
 
 
+def condition_of(fleet: fleet_pb2.Fleet, kind: str) -> meta_pb2.Condition | None:
+    """The fleet's status condition of type ``kind``, if it has one."""
+    return next((c for c in fleet.status.conditions if c.type == kind), None)
+
+
 def problem(fleet: fleet_pb2.Fleet) -> meta_pb2.Condition | None:
     """The condition of the fleet's status that tells its problem best, if it has one."""
-    by_type = {condition.type: condition for condition in fleet.status.conditions}
     for kind, alarming in _PROBLEMS:
-        condition = by_type.get(kind)
+        condition = condition_of(fleet, kind)
         if condition is not None and condition.status == alarming:
             return condition
     return None

@@ -136,19 +136,25 @@ class FleetRegistry:
             items, _ = await self._store.list(prefix, start_after=items[-1].key, limit=batch)
         return FleetPage(fleets[:size], revision, more=len(fleets) > size)
 
+    async def _current(
+        self, namespace: str, name: str, expected_revision: int | None
+    ) -> tuple[str, store_api.KeyValue]:
+        """The fleet's key and stored record, which must be at ``expected_revision`` if given."""
+        key = codec.fleet_key(namespace or DEFAULT_NAMESPACE, name)
+        stored = await self._store.get(key)
+        if stored is None:
+            raise NotFoundError("fleet", f"{namespace or DEFAULT_NAMESPACE}/{name}")
+        if expected_revision is not None and expected_revision != stored.mod_revision:
+            raise RevisionMismatchError(key, expected_revision, stored.mod_revision)
+        return key, stored
+
     async def request_deletion(
         self, namespace: str, name: str, *, expected_revision: int | None = None
     ) -> fleet_pb2.Fleet:
         """Mark the fleet deleting (``metadata.deletion_time``); it stays in the store until
         ``remove``. A fleet already deleting is returned as it is."""
-        namespace = namespace or DEFAULT_NAMESPACE
-        key = codec.fleet_key(namespace, name)
         while True:
-            stored = await self._store.get(key)
-            if stored is None:
-                raise NotFoundError("fleet", f"{namespace}/{name}")
-            if expected_revision is not None and expected_revision != stored.mod_revision:
-                raise RevisionMismatchError(key, expected_revision, stored.mod_revision)
+            key, stored = await self._current(namespace, name, expected_revision)
             fleet = codec.decode(stored.value, fleet_pb2.Fleet)
             if fleet.metadata.HasField("deletion_time"):
                 return _at_revision(fleet, stored.mod_revision)
@@ -165,21 +171,13 @@ class FleetRegistry:
         self, namespace: str, name: str, *, expected_revision: int | None = None
     ) -> fleet_pb2.Fleet:
         """Delete the fleet's record from the store."""
-        namespace = namespace or DEFAULT_NAMESPACE
-        key = codec.fleet_key(namespace, name)
         while True:
-            stored = await self._store.get(key)
-            if stored is None:
-                raise NotFoundError("fleet", f"{namespace}/{name}")
-            if expected_revision is not None and expected_revision != stored.mod_revision:
-                raise RevisionMismatchError(key, expected_revision, stored.mod_revision)
+            key, stored = await self._current(namespace, name, expected_revision)
             try:
                 await self._store.delete(key, expected_mod_revision=stored.mod_revision)
             except store_api.ConflictError:
                 continue
-            fleet = codec.decode(stored.value, fleet_pb2.Fleet)
-            fleet.metadata.revision = stored.mod_revision
-            return fleet
+            return _at_revision(codec.decode(stored.value, fleet_pb2.Fleet), stored.mod_revision)
 
     async def scale(self, namespace: str, name: str, replicas: int) -> fleet_pb2.Fleet:
         while True:

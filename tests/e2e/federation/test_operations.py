@@ -16,7 +16,7 @@ from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc, fleet_pb2
 from agent.controllers import views
 from agent.hublink import translate
 from agent.kube import resources
-from hub.core import documents, fleet_status
+from hub.core import fleet_status
 from tests.e2e.agent.harness import eventually
 from tests.localcluster.versions import binary_path
 from tests.support.hub_process import run_cli
@@ -25,29 +25,6 @@ from .world import Member, World
 
 CORRECTED_WITHIN_S = 30.0
 HPA = resources.Resource("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
-
-
-def _fleet(world: World, name: str, replicas: int, namespace: str = "") -> fleet_pb2.Fleet:
-    first, second = world.members
-    doc: dict[str, Any] = {
-        "metadata": {"name": name, "namespace": namespace or world.namespace},
-        "spec": {
-            "replicas": replicas,
-            "placement": {"clusters": [{"name": first.name, "weight": 2}, {"name": second.name}]},
-            "template": {
-                "updateStrategy": {
-                    "rollingUpdate": {
-                        "podUpdatePolicy": "InPlaceIfPossible",
-                        "maxUnavailable": "100%",
-                    }
-                },
-                "gameServerTemplate": {
-                    "spec": {"containers": [{"name": name, "image": f"{name}:1.0"}]}
-                },
-            },
-        },
-    }
-    return documents.from_document(doc, fleet_pb2.Fleet)
 
 
 async def _apply(world: World, fleet: fleet_pb2.Fleet) -> fleet_pb2.Fleet:
@@ -68,10 +45,8 @@ async def _get(world: World, name: str, namespace: str = "") -> fleet_pb2.Fleet 
 
 
 def _condition(fleet: fleet_pb2.Fleet, kind: str) -> tuple[str, str, str] | None:
-    for condition in fleet.status.conditions:
-        if condition.type == kind:
-            return condition.status, condition.reason, condition.message
-    return None
+    found = fleet_status.condition_of(fleet, kind)
+    return None if found is None else (found.status, found.reason, found.message)
 
 
 async def _ready(member: Member, gss: str) -> dict[str, str]:
@@ -134,7 +109,7 @@ async def test_a_fleet_in_a_namespace_no_agent_serves_is_not_written_and_says_so
 ) -> None:
     await _clusters_ready(world)
     stray = f"stray-{uuid.uuid4().hex[:5]}"
-    applied = await _apply(world, _fleet(world, "arena", 3, namespace=stray))
+    applied = await _apply(world, world.fleet(3, name="arena", namespace=stray))
     assert applied.status.replicas == 0
     condition = _condition(applied, fleet_status.NAMESPACE_SERVED)
     assert condition is not None and condition[:2] == ("False", "NamespaceNotServed")
@@ -160,7 +135,7 @@ async def test_a_fleet_in_a_namespace_no_agent_serves_is_not_written_and_says_so
 
 async def test_kubectl_scale_and_edit_of_a_hub_managed_set_are_put_back(world: World) -> None:
     first = world.members[0]
-    await _apply(world, _fleet(world, "drift", 3))
+    await _apply(world, world.fleet(3, name="drift"))
     await _up(world, "drift", (2, 1))
     async with world.channel() as channel:
         watch = world.fleets(channel).WatchFleets(
@@ -222,7 +197,7 @@ async def _some(seen: list[str], text: str) -> bool:
 
 async def test_a_set_an_older_agent_labelled_gamefleet_dev_stays_the_hubs(world: World) -> None:
     first = world.members[0]
-    await _apply(world, _fleet(world, "legacy", 3))
+    await _apply(world, world.fleet(3, name="legacy"))
     await _up(world, "legacy", (2, 1))
     uids = await _ready(first, "legacy")
     first.kill_agent()
@@ -266,7 +241,7 @@ async def test_deleting_a_fleet_waits_for_its_allocated_server_and_never_touches
     world: World,
 ) -> None:
     first, second = world.members
-    await _apply(world, _fleet(world, "doomed", 3))
+    await _apply(world, world.fleet(3, name="doomed"))
     await _up(world, "doomed", (2, 1))
     # A player joins: the game server allocates itself, as under OKG.
     await first.namespace.patch_gs("doomed-0", spec={"opsState": "Allocated"})
@@ -326,7 +301,7 @@ async def test_replicas_an_hpa_owns_are_shown_and_not_fought_over(world: World) 
     """KEDA scales a GameServerSet through an HPA (its ScaledObject creates one): the real HPA
     controller of the local cluster holds the set at 3 while the hub places 1 there."""
     second = world.members[1]
-    await _apply(world, _fleet(world, "scaled", 3))
+    await _apply(world, world.fleet(3, name="scaled"))
     await _up(world, "scaled", (2, 1))
     hpa = {
         "apiVersion": "autoscaling/v2",

@@ -12,7 +12,7 @@ from tests.e2e.agent.harness import eventually
 from tests.support.agent_sim import SimulatedAgent, set_status
 
 from .conftest import StartAgent
-from .fleet_docs import fleet
+from .fleet_docs import condition_parts, fleet
 
 REF = fleet_pb2.FleetRef(namespace="games", name="arena")
 WEIGHTS = {"clusters": [{"name": "eu-1", "weight": 2}, {"name": "us-1", "weight": 1}]}
@@ -22,13 +22,6 @@ SCALED = "spec.replicas by kubectl (scale)"
 
 def _desired_messages(agent: SimulatedAgent) -> list[agent_pb2.DesiredSet]:
     return [s for m in agent.received if m.HasField("desired") for s in m.desired.sets]
-
-
-def _condition(fleet: fleet_pb2.Fleet, kind: str) -> tuple[str, str, str] | None:
-    for condition in fleet.status.conditions:
-        if condition.type == kind:
-            return condition.status, condition.reason, condition.message
-    return None
 
 
 async def _settled(
@@ -42,7 +35,7 @@ async def _settled(
 
     async def complete() -> bool:
         got = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
-        return _condition(got, "Progressing") == (
+        return condition_parts(got, "Progressing") == (
             "False",
             "Complete",
             "every cluster is up to date",
@@ -69,7 +62,7 @@ async def test_drift_is_shown_and_the_set_is_sent_again_to_that_cluster_only(
     # Watchers see it too: a status change travels as a MODIFIED event carrying the status.
     async with asyncio.timeout(10.0):
         async for event in events:
-            if _condition(event.fleet, fleet_status.DRIFTED) is not None:
+            if condition_parts(event.fleet, fleet_status.DRIFTED) is not None:
                 break
     watch.cancel()
 
@@ -78,7 +71,7 @@ async def test_drift_is_shown_and_the_set_is_sent_again_to_that_cluster_only(
     assert resent == eu.sets[KEY]
     assert int(resent.spec.fields["replicas"].number_value) == 6
     got = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
-    condition = _condition(got, fleet_status.DRIFTED)
+    condition = condition_parts(got, fleet_status.DRIFTED)
     assert condition is not None
     assert condition[:2] == ("True", "ChangedInCluster")
     assert f"eu-1: {SCALED}" in condition[2] and "us-1" not in condition[2]
@@ -90,7 +83,7 @@ async def test_drift_is_shown_and_the_set_is_sent_again_to_that_cluster_only(
 
     async def healed() -> bool:
         got = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
-        return _condition(got, fleet_status.DRIFTED) is None
+        return condition_parts(got, fleet_status.DRIFTED) is None
 
     await eventually(healed, 10.0, "the Drifted condition cleared")
     assert len(_desired_messages(eu)) == sent_eu + 1
@@ -111,17 +104,21 @@ async def test_replicas_owned_by_a_local_autoscaler_are_shown_not_fought(
 
     async def owner_shown() -> bool:
         got = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
-        return _condition(got, fleet_status.REPLICAS_OWNED_LOCALLY) is not None
+        return condition_parts(got, fleet_status.REPLICAS_OWNED_LOCALLY) is not None
 
     await eventually(owner_shown, 10.0, "the local owner in the fleet's status")
     got = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
-    condition = _condition(got, fleet_status.REPLICAS_OWNED_LOCALLY)
+    condition = condition_parts(got, fleet_status.REPLICAS_OWNED_LOCALLY)
     assert condition == (
         "True",
         "LocalAutoscaler",
         "eu-1: HorizontalPodAutoscaler sets replicas (10; the hub placed 6)",
     )
     # Not a rollout that never ends, not a problem, nothing sent back.
-    assert _condition(got, "Progressing") == ("False", "Complete", "every cluster is up to date")
+    assert condition_parts(got, "Progressing") == (
+        "False",
+        "Complete",
+        "every cluster is up to date",
+    )
     assert fleet_status.problem(got) is None
     assert len(_desired_messages(eu)) == sent_eu

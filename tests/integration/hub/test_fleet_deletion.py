@@ -23,10 +23,8 @@ KEY = ("games", "arena")
 
 
 def _terminating(fleet: fleet_pb2.Fleet) -> str:
-    for condition in fleet.status.conditions:
-        if condition.type == fleet_status.TERMINATING and condition.status == "True":
-            return condition.message
-    return ""
+    found = fleet_status.condition_of(fleet, fleet_status.TERMINATING)
+    return found.message if found is not None and found.status == "True" else ""
 
 
 async def _placed_and_settled(

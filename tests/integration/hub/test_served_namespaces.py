@@ -2,61 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-
-import pytest
 from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc
 
-from hub.api.server import Hub
 from hub.core import fleet_status
 from tests.e2e.agent.harness import eventually
-from tests.support.agent_sim import SimulatedAgent
 
-from .conftest import wait_phase
-from .fleet_docs import fleet
+from .conftest import StartAgent
+from .fleet_docs import condition_parts, fleet
 
 REF = fleet_pb2.FleetRef(namespace="games", name="arena")
 WEIGHTS = {"clusters": [{"name": "eu-1", "weight": 2}, {"name": "us-1", "weight": 1}]}
-
-StartServing = Callable[[str, list[str]], Awaitable[SimulatedAgent]]
-
-
-@pytest.fixture
-async def start_serving(hub: Hub) -> AsyncIterator[StartServing]:
-    """Simulated agents that serve only the namespaces given (none: every namespace)."""
-    started: list[SimulatedAgent] = []
-
-    async def start(cluster: str, namespaces: list[str]) -> SimulatedAgent:
-        agent = SimulatedAgent(
-            f"127.0.0.1:{hub.port}", cluster, heartbeat_interval=0.2, namespaces=namespaces
-        )
-        await agent.start()
-        started.append(agent)
-        await wait_phase(hub, cluster, "Ready")
-        return agent
-
-    yield start
-    for agent in started:
-        await agent.stop()
 
 
 async def _status(fleets: fleet_pb2_grpc.FleetServiceAsyncStub) -> fleet_pb2.Fleet:
     return await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))
 
 
-def _condition(fleet: fleet_pb2.Fleet, kind: str) -> tuple[str, str, str] | None:
-    for condition in fleet.status.conditions:
-        if condition.type == kind:
-            return condition.status, condition.reason, condition.message
-    return None
-
-
 async def test_a_cluster_whose_agent_serves_another_namespace_gets_no_replicas_and_is_named(
-    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, start_serving: StartServing
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, start_agent: StartAgent
 ) -> None:
-    every = await start_serving("eu-1", [])
-    other = await start_serving("us-1", ["demo"])
-    several = await start_serving("ap-1", ["demo", "games"])
+    every = await start_agent("eu-1", namespaces=[])
+    other = await start_agent("us-1", namespaces=["demo"])
+    several = await start_agent("ap-1", namespaces=["demo", "games"])
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(placement=WEIGHTS)))
 
     # us-1's share goes where the namespace is served: 6 and 3, not 5, 2 and 2.
@@ -68,7 +35,7 @@ async def test_a_cluster_whose_agent_serves_another_namespace_gets_no_replicas_a
         "ap-1": 3,
     }
     assert not [m for m in other.received if m.HasField("desired")]
-    condition = _condition(placed, fleet_status.NAMESPACE_SERVED)
+    condition = condition_parts(placed, fleet_status.NAMESPACE_SERVED)
     assert condition is not None
     status, reason, message = condition
     assert (status, reason) == ("False", "NamespaceNotServed")
@@ -79,16 +46,16 @@ async def test_a_cluster_whose_agent_serves_another_namespace_gets_no_replicas_a
 
 
 async def test_no_agent_serving_the_namespace_leaves_the_fleet_unplaced_and_says_why(
-    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, start_serving: StartServing
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, start_agent: StartAgent
 ) -> None:
-    eu = await start_serving("eu-1", ["demo"])
-    us = await start_serving("us-1", ["demo"])
+    eu = await start_agent("eu-1", namespaces=["demo"])
+    us = await start_agent("us-1", namespaces=["demo"])
     applied = await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(placement=WEIGHTS)))
     status = applied.fleet.status
     assert status.replicas == 0
-    placed = _condition(applied.fleet, "Placed")
+    placed = condition_parts(applied.fleet, "Placed")
     assert placed is not None and placed[:2] == ("False", "NoEligibleClusters")
-    served = _condition(applied.fleet, fleet_status.NAMESPACE_SERVED)
+    served = condition_parts(applied.fleet, fleet_status.NAMESPACE_SERVED)
     assert served is not None and "eu-1 (its agent serves demo)" in served[2]
     assert "us-1 (its agent serves demo)" in served[2]
     # Nothing was sent to either agent; deleting the fleet is immediate (nothing to retire).
@@ -99,10 +66,10 @@ async def test_no_agent_serving_the_namespace_leaves_the_fleet_unplaced_and_says
 
 
 async def test_a_set_the_agent_refused_is_shown_as_not_served(
-    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, start_serving: StartServing
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, start_agent: StartAgent
 ) -> None:
     """An agent that refuses a set (its namespace is not served) says so; the fleet shows it."""
-    eu = await start_serving("eu-1", [])
+    eu = await start_agent("eu-1", namespaces=[])
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet()))
     await eu.wait_for(lambda: eu.replicas("games", "arena") == 9)
     refusal = "this agent serves only namespace demo, not games"
@@ -113,7 +80,7 @@ async def test_a_set_the_agent_refused_is_shown_as_not_served(
     )
 
     async def shown() -> bool:
-        condition = _condition(await _status(fleets), fleet_status.NAMESPACE_SERVED)
+        condition = condition_parts(await _status(fleets), fleet_status.NAMESPACE_SERVED)
         return condition is not None and refusal in condition[2]
 
     await eventually(shown, 10.0, "the refusal in the fleet's status")

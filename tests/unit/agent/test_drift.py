@@ -47,7 +47,7 @@ def test_the_agents_own_writes_and_status_are_not_drift() -> None:
 
 
 def test_list_keys_read_as_paths_and_long_lists_are_cut() -> None:
-    keyed = {"f:containers": {'k:{"name":"arena"}': {".": {}, "f:image": {}}}}
+    keyed: dict[str, Any] = {"f:containers": {'k:{"name":"arena"}': {".": {}, "f:image": {}}}}
     fields = [entry("kubectl-edit", {"f:gameServerTemplate": {"f:spec": keyed}})]
     assert drift.drift(fields, AGENT) == [
         "spec.gameServerTemplate.spec.containers[name=arena].image by kubectl-edit"
