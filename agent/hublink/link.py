@@ -219,6 +219,7 @@ class HubLink:
                 self._dirty[protocol.set_key(*kcache.key_of(obj))] = None
         for obj in self._game_servers.all():
             self._dirty[protocol.game_server_key(*kcache.key_of(obj))] = None
+        self._dirty.update(dict.fromkeys(self._refused))
         self._wake.set()
 
     async def _report(self, outbox: asyncio.Queue[agent_pb2.AgentMessage]) -> None:
@@ -283,7 +284,7 @@ class HubLink:
 
     # -- desired sets down -------------------------------------------------------------------
 
-    def serves(self, namespace: str) -> bool:
+    def _serves(self, namespace: str) -> bool:
         return not self.config.namespaces or namespace in self.config.namespaces
 
     async def _apply(self, desired: agent_pb2.DesiredSets) -> None:
@@ -324,7 +325,7 @@ class HubLink:
         """Refuse (and report) a set in a namespace this agent does not reconcile: written
         there, it would never get servers, and the agent could not see it to remove it."""
         key = protocol.set_key(wanted.namespace, wanted.name)
-        if self.serves(wanted.namespace):
+        if self._serves(wanted.namespace):
             return False
         if wanted.deleted:
             self._refused.pop(key, None)
