@@ -50,3 +50,19 @@ def changes(
         elif current != wanted.hash:
             result[cluster] = wanted
     return result
+
+
+DriftMark = tuple[int, tuple[str, ...]]
+
+
+def drift_to_put_back(
+    status: agent_pb2.GameServerSetStatus, last: DriftMark | None
+) -> DriftMark | None:
+    """The mark to remember when the set must be sent again for the drift its status reports;
+    None when there is none, or it was already sent for this drift of this version of the set.
+    Drift a forced apply cannot undo (a field the hub does not set) stays reported: resending
+    for every status the set reports would cost its cluster a write each time."""
+    if not status.drift or status.deleted or status.refused:
+        return None
+    mark = (status.observed_generation, tuple(status.drift))
+    return None if mark == last else mark

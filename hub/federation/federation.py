@@ -284,11 +284,15 @@ class Federation:
         events of its start and end), a refusal."""
         was = list(before.drift) if before is not None else []
         now = [] if after.deleted or after.refused else list(after.drift)
-        if now:
-            session = self._sessions.get(cluster)
-            if session is not None:
+        session = self._sessions.get(cluster)
+        if session is not None:
+            mark = desired_sets.drift_to_put_back(after, session.resent_for.get(key))
+            if mark is not None:
+                session.resent_for[key] = mark
                 session.resend.add(key)
                 self._mark(key)
+            elif not now:
+                session.resent_for.pop(key, None)
         if now and now != was:
             self._event(key, "Warning", "DriftDetected", f"{cluster}: {'; '.join(now)}")
         elif was and not now and not after.deleted:

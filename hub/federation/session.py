@@ -7,7 +7,7 @@ import itertools
 
 from gamefleet.v1 import agent_pb2
 
-from hub.core.desired_sets import SetKey
+from hub.core.desired_sets import DriftMark, SetKey
 
 _operation_ids = itertools.count(1)
 
@@ -21,8 +21,10 @@ class AgentSession:
         self.held = held
         # Sets the agent is retiring (scaled to 0, deleted once empty), as it said on hello.
         self.retiring: set[SetKey] = set()
-        # Sets changed in the cluster (drift) to send again although the agent holds their hash.
+        # Sets changed in the cluster (drift) to send again although the agent holds their hash,
+        # and the (observed generation, drift) each was last sent again for.
         self.resend: set[SetKey] = set()
+        self.resent_for: dict[SetKey, DriftMark] = {}
         self.outbox: asyncio.Queue[agent_pb2.HubMessage | None] = asyncio.Queue()
         self._pending: dict[str, asyncio.Future[agent_pb2.OperationResult]] = {}
         self.closed = False

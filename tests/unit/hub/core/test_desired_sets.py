@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gamefleet.v1 import agent_pb2
 
-from hub.core.desired_sets import changes, set_hash
+from hub.core.desired_sets import changes, drift_to_put_back, set_hash
 
 KEY = ("games", "arena")
 
@@ -36,3 +36,22 @@ def test_a_set_no_longer_wanted_is_deleted_except_where_the_hub_cannot_see() -> 
 
 def test_hash_includes_replicas() -> None:
     assert set_hash("abc", 3) != set_hash("abc", 4)
+
+
+def test_drift_is_put_back_once_per_change_of_the_set() -> None:
+    status = agent_pb2.GameServerSetStatus(namespace="games", name="arena", observed_generation=2)
+    assert drift_to_put_back(status, None) is None
+    status.drift.append("spec.scaleStrategy by kubectl-patch")
+    mark = drift_to_put_back(status, None)
+    assert mark == (2, ("spec.scaleStrategy by kubectl-patch",))
+    # The same drift of the same set version (only its counts moved): not again.
+    status.counts.ready = 5
+    assert drift_to_put_back(status, mark) is None
+    # The set changed again (or the drift did): again.
+    status.observed_generation = 3
+    assert drift_to_put_back(status, mark) == (3, ("spec.scaleStrategy by kubectl-patch",))
+    status.observed_generation = 2
+    status.drift.append("spec.replicas by kubectl (scale)")
+    assert drift_to_put_back(status, mark) is not None
+    refused = agent_pb2.GameServerSetStatus(drift=["x by y"], refused="not served")
+    assert drift_to_put_back(refused, None) is None
