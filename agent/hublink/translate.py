@@ -15,7 +15,7 @@ from agent.kube.client import FIELD_MANAGER
 Obj = dict[str, Any]
 
 DOMAIN = "gamefleet.io/"
-# Agents before 0.2 wrote their keys under this domain: read them too, write only DOMAIN's.
+# Agents before the keys moved to one domain wrote them here: read them too, write only DOMAIN.
 LEGACY_DOMAIN = "gamefleet.dev/"
 MANAGED_BY = DOMAIN + "managed-by"
 MANAGED_BY_HUB = "gamefleet-hub"
