@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
+from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc, meta_pb2
 
 from . import connection, manifests, output
 from .errors import CliError
@@ -38,14 +38,18 @@ def _placed(fleet: fleet_pb2.Fleet) -> str:
 
 
 # A condition in this status means something is wrong; the first that holds is the PROBLEM.
+# Fewer servers available than wanted is a problem only once the fleet is not rolling out.
 _PROBLEMS = (("Degraded", "True"), ("Placed", "False"), ("Available", "False"))
 
 
 def problem(fleet: fleet_pb2.Fleet) -> str:
     """The reason of the condition that says what is wrong, or "" when nothing is."""
     by_type = {condition.type: condition for condition in fleet.status.conditions}
+    rolling_out = by_type.get("Progressing", meta_pb2.Condition()).status == "True"
     for kind, status in _PROBLEMS:
         condition = by_type.get(kind)
+        if kind == "Available" and rolling_out:
+            continue
         if condition is not None and condition.status == status:
             return condition.reason
     return ""

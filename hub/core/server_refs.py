@@ -47,7 +47,7 @@ def resolve(
     for index, text in enumerate(requested):
         path = item(field, index) if indexed else field
         where, name = split(text)
-        if not name or "/" in where:
+        if not name or "/" in where or ("/" in text and not where):
             problems.append(FieldError(path, f'"{text}" is not NAME or CLUSTER/NAME'))
             continue
         if where and cluster and where != cluster:

@@ -21,7 +21,8 @@ def unknown_ops_state(wanted: str) -> str | None:
     if wanted in KNOWN_OPS_STATES:
         return None
     return (
-        f'"{wanted}" is not one of {", ".join(KNOWN_OPS_STATES)} (allow_custom_ops_state sets it)'
+        f'"{wanted}" is not a known opsState ({", ".join(KNOWN_OPS_STATES)}); '
+        "a custom one needs allow_custom_ops_state (--allow-custom-ops-state)"
     )
 
 
@@ -30,7 +31,10 @@ def unallocation_refusal(current: str, wanted: str) -> str | None:
     without allow_unallocate (it would take an Allocated server out of Allocated), or None."""
     if current != ALLOCATED or wanted == ALLOCATED:
         return None
-    return f"is Allocated; setting opsState {wanted} would un-allocate it (allow_unallocate does)"
+    return (
+        f"is Allocated: opsState {wanted} would un-allocate it; "
+        "that needs allow_unallocate (--force)"
+    )
 
 
 def status_hash(status: message.Message) -> str:
