@@ -2,8 +2,9 @@
 
 Each object (kind, namespace, name) keeps its last ``per_object`` distinct events; a repeat of
 the same type, reason, message and source folds into the earlier one (its count and last time
-move), as Kubernetes' event correlator does. At most ``max_objects`` objects are kept; the one
-whose last event is oldest goes first. Nothing here is durable: a restarted or new leader starts
+move), as Kubernetes' event correlator does. At most ``max_objects`` objects of each kind are
+kept, the one whose last event is oldest going first: a busy kind (game servers allocated by
+the thousand) never pushes out another's history (fleets, clusters). Nothing here is durable: a restarted or new leader starts
 empty (principle 2: the hub stores intent durably, the rest is soft).
 """
 
@@ -42,7 +43,7 @@ def game_server_ref(namespace: str, cluster: str, name: str) -> ObjectRef:
     return ObjectRef(GAME_SERVER, namespace, f"{cluster}/{name}")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Event:
     involved: ObjectRef
     type: str
@@ -54,44 +55,51 @@ class Event:
     last_time: float
 
 
-_Identity = tuple[str, str, str, str]  # type, reason, message, source
+# An object's events, least recently recorded first (a list: a few, scanned to fold repeats).
+_Objects = collections.OrderedDict[ObjectRef, list[Event]]
 
 
 class EventRecorder:
     def __init__(
         self,
-        per_object: int = 20,
-        max_objects: int = 10_000,
+        per_object: int = 10,
+        max_objects: int = 5_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.per_object = per_object
         self.max_objects = max_objects
         self._clock = clock
-        # Least recently recorded object first; in each, least recently recorded event first.
-        self._objects: collections.OrderedDict[
-            ObjectRef, collections.OrderedDict[_Identity, Event]
-        ] = collections.OrderedDict()
+        # Per kind, least recently recorded object first; in each, least recent event first.
+        self._kinds: dict[str, _Objects] = {}
 
     def record(
         self, ref: ObjectRef, type_: str, reason: str, message: str, source: str = "hub"
     ) -> Event:
         """Record one occurrence; returns the event it was folded into or added as."""
         now = self._clock()
-        ring = self._objects.get(ref)
+        objects = self._kinds.setdefault(ref.kind, collections.OrderedDict())
+        ring = objects.get(ref)
         if ring is None:
-            ring = self._objects[ref] = collections.OrderedDict()
-            while len(self._objects) > self.max_objects:
-                self._objects.popitem(last=False)
+            ring = objects[ref] = []
+            while len(objects) > self.max_objects:
+                objects.popitem(last=False)
         else:
-            self._objects.move_to_end(ref)
-        identity = (type_, reason, message, source)
-        event = ring.get(identity)
+            objects.move_to_end(ref)
+        event = next(
+            (
+                e
+                for e in ring
+                if (e.reason, e.message, e.type, e.source) == (reason, message, type_, source)
+            ),
+            None,
+        )
         if event is None:
-            event = ring[identity] = Event(ref, type_, reason, message, source, 0, now, now)
-            while len(ring) > self.per_object:
-                ring.popitem(last=False)
+            event = Event(ref, type_, reason, message, source, 0, now, now)
+            if len(ring) >= self.per_object:
+                del ring[0]
         else:
-            ring.move_to_end(identity)
+            ring.remove(event)
+        ring.append(event)
         event.count += 1
         event.last_time = now
         return event
@@ -107,17 +115,21 @@ class EventRecorder:
     ) -> list[Event]:
         """The ``limit`` most recent events of the objects that match (empty filters match
         every object), oldest first."""
+        if kind:
+            kinds = [self._kinds[kind]] if kind in self._kinds else []
+        else:
+            kinds = list(self._kinds.values())
         if kind and name:
-            ring = self._objects.get(ObjectRef(kind, namespace, name))
-            found = list(ring.values()) if ring is not None else []
+            ring = kinds[0].get(ObjectRef(kind, namespace, name)) if kinds else None
+            found = list(ring) if ring is not None else []
         else:
             found = [
                 event
-                for ref, ring in self._objects.items()
-                if (not kind or ref.kind == kind)
-                and (not namespace or ref.namespace == namespace)
+                for objects in kinds
+                for ref, ring in objects.items()
+                if (not namespace or ref.namespace == namespace)
                 and (not name or ref.name == name)
-                for event in ring.values()
+                for event in ring
             ]
         found.sort(key=lambda event: event.last_time)
         return found[-limit:] if limit > 0 else []

@@ -35,7 +35,7 @@ def test_a_repeat_folds_into_the_earlier_event_with_count_and_times() -> None:
     assert (events[1].first_time, events[1].last_time) == (1001.0, 1003.0)
 
 
-def test_each_object_keeps_its_last_events_and_the_oldest_object_goes_first() -> None:
+def test_each_object_keeps_its_last_events_and_the_oldest_of_a_kind_goes_first() -> None:
     recorder = EventRecorder(per_object=3, max_objects=2, clock=Clock())
     first, second, third = fleet_ref("ns", "a"), fleet_ref("ns", "b"), fleet_ref("ns", "c")
     for index in range(5):
@@ -50,6 +50,10 @@ def test_each_object_keeps_its_last_events_and_the_oldest_object_goes_first() ->
     recorder.normal(third, "Created", "")  # second is now the least recently recorded
     assert recorder.events("Fleet", "ns", "b") == []
     assert len(recorder.events("Fleet", "ns", "a")) == 3
+    for index in range(5):  # another kind keeps its own objects
+        recorder.normal(game_server_ref("ns", "eu-1", f"arena-{index}"), "Allocated", "")
+    assert len(recorder.events("Fleet")) == 4
+    assert len(recorder.events("GameServer")) == 2
 
 
 def test_events_filter_by_object_and_keep_the_most_recent() -> None:
