@@ -38,6 +38,19 @@ def _check_patch(patch: gameserver_pb2.GameServerPatch, allow_custom_ops_state: 
             raise invalid(f"patch.images[{container!r}]", "needs a container name and an image")
 
 
+def _filter(
+    request: gameserver_pb2.ListGameServersRequest | gameserver_pb2.WatchGameServersRequest,
+) -> ServerFilter:
+    return ServerFilter(
+        namespace=request.namespace,
+        fleet=request.fleet,
+        cluster=request.cluster,
+        state=request.state,
+        ops_state=request.ops_state,
+        selector=selector_or_none(request.label_selector),
+    )
+
+
 def _actor() -> str:
     user = auth.current_user()
     return f"user {user}" if user else "the API"
@@ -78,16 +91,9 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
     ) -> gameserver_pb2.ListGameServersResponse:
         size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         after = paging.decode_token(request.page_token, 3)
-        servers = self._gate.require().game_servers(
-            namespace=request.namespace,
-            fleet=request.fleet,
-            cluster=request.cluster,
-            state=request.state,
-            ops_state=request.ops_state,
-            selector=selector_or_none(request.label_selector),
-            after=after,
-            limit=size + 1,
-        )
+        federation = self._gate.require()
+        found = federation.matching_servers(_filter(request), after=after, limit=size + 1)
+        servers = [server.decode() for server in found]
         page = servers[:size]
         token = ""
         if len(servers) > size:
@@ -141,14 +147,7 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
     ) -> AsyncIterator[gameserver_pb2.GameServerEvent]:
         """The matching servers as ADDED, then each change the agents report."""
         federation = self._gate.require()
-        wanted = ServerFilter(
-            namespace=request.namespace,
-            fleet=request.fleet,
-            cluster=request.cluster,
-            state=request.state,
-            ops_state=request.ops_state,
-            selector=selector_or_none(request.label_selector),
-        )
+        wanted = _filter(request)
         # Subscribed before listing, so no change falls between the list and the watch.
         watcher = federation.subscribe_servers()
         # What this stream last showed of each server (a report is a new object, never changed).

@@ -4,8 +4,9 @@ Each object (kind, namespace, name) keeps its last ``per_object`` distinct event
 the same type, reason, message and source folds into the earlier one (its count and last time
 move), as Kubernetes' event correlator does. At most ``max_objects`` objects of each kind are
 kept, the one whose last event is oldest going first: a busy kind (game servers allocated by
-the thousand) never pushes out another's history (fleets, clusters). Nothing here is durable: a restarted or new leader starts
-empty (principle 2: the hub stores intent durably, the rest is soft).
+the thousand) never pushes out another's history (fleets, clusters). Nothing here is durable:
+a restarted or new leader starts empty (principle 2: the hub stores intent durably, the rest
+is soft).
 """
 
 from __future__ import annotations
@@ -127,8 +128,7 @@ class EventRecorder:
                 event
                 for objects in kinds
                 for ref, ring in objects.items()
-                if (not namespace or ref.namespace == namespace)
-                and (not name or ref.name == name)
+                if (not namespace or ref.namespace == namespace) and (not name or ref.name == name)
                 for event in ring
             ]
         found.sort(key=lambda event: event.last_time)

@@ -19,7 +19,7 @@ from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
 from google.protobuf import timestamp_pb2
 
-from hub.core import allocation, assignment, desired_sets, fleet_status, health, rollout, selectors
+from hub.core import allocation, assignment, desired_sets, fleet_status, health, rollout
 from hub.core.desired_sets import SetKey
 from hub.core.placement import Placement
 from hub.registry import codec
@@ -310,29 +310,15 @@ class Federation:
             status.last_heartbeat_time.CopyFrom(live.last_heartbeat_wall)
         return cluster
 
-    def game_servers(
-        self,
-        namespace: str = "",
-        fleet: str = "",
-        cluster: str = "",
-        state: str = "",
-        ops_state: str = "",
-        selector: selectors.Selector | None = None,
-        after: tuple[str, ...] | None = None,
-        limit: int | None = None,
-    ) -> list[gameserver_pb2.GameServer]:
-        """The live servers that match, ordered by (cluster, namespace, name): those after
-        ``after`` in that order, at most ``limit`` of them."""
-        wanted = ServerFilter(namespace, fleet, cluster, state, ops_state, selector)
-        return [server.decode() for server in self.matching_servers(wanted, after, limit)]
-
     def matching_servers(
         self,
         wanted: ServerFilter,
         after: tuple[str, ...] | None = None,
         limit: int | None = None,
     ) -> list[LiveServer]:
-        """``game_servers`` as the hub holds them (not decoded)."""
+        """The live servers that match, ordered by (cluster, namespace, name): those after
+        ``after`` in that order, at most ``limit`` of them; as the hub holds them (not
+        decoded)."""
         found = []
         for name in sorted(self._live):
             if (wanted.cluster and name != wanted.cluster) or (

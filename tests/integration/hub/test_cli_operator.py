@@ -20,6 +20,7 @@ import pytest
 from gamefleet.v1 import agent_pb2, gameserver_pb2
 
 from hub.api.server import Hub
+from hub.federation.live_servers import ServerFilter
 from tests.support.agent_sim import SimulatedAgent, game_server, set_status
 from tests.support.hub_process import GAMEFLEET, REPO_ROOT
 
@@ -117,7 +118,7 @@ async def demo(hub: Hub, start_agent: StartAgent) -> Demo:
     assert federation is not None
 
     async def held() -> bool:
-        return len(federation.game_servers(namespace=NAMESPACE)) == 4
+        return len(federation.matching_servers(ServerFilter(namespace=NAMESPACE))) == 4
 
     await eventually(held, "the hub holds the four reported servers")
     return Demo(hub, first, second)
