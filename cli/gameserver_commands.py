@@ -100,6 +100,8 @@ def get(args: argparse.Namespace) -> None:
     if args.watch:
         _watch(stub, args)
         return
+    if args.name and args.all_namespaces:
+        raise CliError("-A: a game server is found by name in one namespace; give -n instead")
     servers = [get_one(stub, args, args.name)] if args.name else _list(stub, args)
     if args.output in ("yaml", "json"):
         docs = [output.document(s, GAMESERVER_API_VERSION, "GameServer") for s in servers]
