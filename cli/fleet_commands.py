@@ -24,17 +24,17 @@ def _ref(args: argparse.Namespace, name: str) -> fleet_pb2.FleetRef:
 
 
 def apply(args: argparse.Namespace) -> None:
-    """Apply every fleet of the manifest; ``-n`` (None when not given) must agree with the
-    namespace a manifest names, as kubectl requires, else nothing is applied."""
+    """Apply every fleet of the manifest; ``-n``, when given, must agree with the namespace a
+    manifest names, as kubectl requires, else nothing is applied."""
     fleets = manifests.load_fleets(args.filename)
     for fleet in fleets:
         named = fleet.metadata.namespace
-        if args.namespace and named and named != args.namespace:
+        if args.explicit_namespace and named and named != args.namespace:
             raise CliError(
                 f"{args.filename}: metadata.namespace: {named!r} differs from -n "
                 f"{args.namespace!r}; pass -n {named} or leave metadata.namespace out"
             )
-        fleet.metadata.namespace = named or args.namespace or "default"
+        fleet.metadata.namespace = named or args.namespace
     stub = _stub(args)
     for fleet in fleets:
         response = stub.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet, dry_run=args.dry_run))
@@ -47,9 +47,18 @@ def _placed(fleet: fleet_pb2.Fleet) -> str:
     return ",".join(f"{c.cluster}={c.desired_replicas}" for c in fleet.status.clusters) or "-"
 
 
-def _condition_reason(fleet: fleet_pb2.Fleet) -> str:
-    problem = fleet_status.problem(fleet)
-    return problem.reason if problem is not None else ""
+def problem(fleet: fleet_pb2.Fleet) -> str:
+    """The reason of the condition that says what is wrong, or "" when nothing is."""
+    found = fleet_status.problem(fleet)
+    return found.reason if found is not None else ""
+
+
+def _headers(fmt: str) -> list[str]:
+    headers = ["NAMESPACE", "NAME", "REPLICAS", "PLACED", "READY", "ALLOCATED", "CLUSTERS"]
+    headers += ["GENERATION", "AGE"]
+    if fmt == "wide":
+        headers += ["STRATEGY", "NETWORK", "PROBLEM"]
+    return headers
 
 
 def _print_fleets(fleets: list[fleet_pb2.Fleet], fmt: str) -> None:
@@ -57,31 +66,28 @@ def _print_fleets(fleets: list[fleet_pb2.Fleet], fmt: str) -> None:
         docs = [output.document(f, FLEET_API_VERSION, "Fleet") for f in fleets]
         output.print_documents(docs, fmt)
         return
-    headers = ["NAMESPACE", "NAME", "REPLICAS", "PLACED", "READY", "ALLOCATED", "CLUSTERS"]
-    headers += ["GENERATION", "AGE"]
+    output.print_table(_headers(fmt), [_row(fleet, fmt) for fleet in fleets])
+
+
+def _row(fleet: fleet_pb2.Fleet, fmt: str) -> list[object]:
+    row: list[object] = [
+        fleet.metadata.namespace,
+        fleet.metadata.name,
+        fleet.spec.replicas,
+        fleet.status.replicas,
+        fleet.status.counts.ready,
+        fleet.status.counts.allocated,
+        _placed(fleet),
+        fleet.metadata.generation,
+        output.age(fleet.metadata.create_time),
+    ]
     if fmt == "wide":
-        headers += ["STRATEGY", "NETWORK", "PROBLEM"]
-    rows = []
-    for fleet in fleets:
-        row: list[object] = [
-            fleet.metadata.namespace,
-            fleet.metadata.name,
-            fleet.spec.replicas,
-            fleet.status.replicas,
-            fleet.status.counts.ready,
-            fleet.status.counts.allocated,
-            _placed(fleet),
-            fleet.metadata.generation,
-            output.age(fleet.metadata.create_time),
+        row += [
+            fleet.spec.placement.strategy or "Weighted",
+            fleet.spec.template.network.network_type or "-",
+            problem(fleet) or "-",
         ]
-        if fmt == "wide":
-            row += [
-                fleet.spec.placement.strategy or "Weighted",
-                fleet.spec.template.network.network_type or "-",
-                _condition_reason(fleet) or "-",
-            ]
-        rows.append(row)
-    output.print_table(headers, rows)
+    return row
 
 
 def add_get_flags(parser: argparse.ArgumentParser) -> None:
@@ -108,6 +114,9 @@ def list_fleets(
 
 def get(args: argparse.Namespace) -> None:
     stub = _stub(args)
+    if args.watch:
+        _watch(stub, args)
+        return
     if args.name:
         fleet = stub.GetFleet(fleet_pb2.GetFleetRequest(ref=_ref(args, args.name)))
         _print_fleets([fleet], args.output)
@@ -124,6 +133,26 @@ def get(args: argparse.Namespace) -> None:
         sys.stderr.write("No fleets found.\n")
         return
     _print_fleets(fleets, args.output)
+
+
+def _watch(stub: fleet_pb2_grpc.FleetServiceStub, args: argparse.Namespace) -> None:
+    """The fleets, then every change of them or of their status, until interrupted."""
+    request = fleet_pb2.WatchFleetsRequest(
+        namespace="" if args.all_namespaces else args.namespace, label_selector=args.selector
+    )
+    headers = (["EVENT"] if args.output_watch_events else []) + _headers(args.output)
+    rows = output.RowStream(headers)
+    for event in stub.WatchFleets(request):
+        fleet = event.fleet
+        if args.name and fleet.metadata.name != args.name:
+            continue
+        if args.output in ("yaml", "json"):
+            output.print_watched_document(
+                output.document(fleet, FLEET_API_VERSION, "Fleet"), args.output
+            )
+            continue
+        prefix: list[object] = [event.type] if args.output_watch_events else []
+        rows.row(prefix + _row(fleet, args.output))
 
 
 def delete(args: argparse.Namespace) -> None:

@@ -27,7 +27,12 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         "or etcd://HOST:PORT[,HOST:PORT][/PREFIX] (env GAMEFLEET_STORE)",
     )
     parser.add_argument("--advertise", help="address other replicas and agents reach this hub at")
-    parser.add_argument("--listen", default=os.environ.get("GAMEFLEET_LISTEN", "127.0.0.1:7400"))
+    parser.add_argument(
+        "--listen",
+        default=os.environ.get("GAMEFLEET_LISTEN", "127.0.0.1:7400"),
+        help="HOST:PORT of the API (and, without --agent-listen, the agents'); port 0 picks one "
+        "(env GAMEFLEET_LISTEN; default 127.0.0.1:7400)",
+    )
     parser.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="server private key (PEM)")
     parser.add_argument(

@@ -34,6 +34,9 @@ NAMESPACE = resources.Resource("v1", "namespaces", "Namespace", namespaced=False
 AGENT_VERSION = "0.1.0"
 # Allocation writes in flight at once per hub link.
 MAX_CONCURRENT_ALLOCATIONS = 32
+# A guarded opsState write is tried again after a conflict (a status write in between, often)
+# at most this many times in all.
+GUARDED_WRITE_ATTEMPTS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,10 +380,21 @@ class HubLink:
         patch = translate.game_server_patch(operation.patch)
         if operation.labels or operation.annotations:
             patch["metadata"] = translate.metadata_patch(operation.labels, operation.annotations)
+        # The operation guard holds here too, whatever the hub checked: the hub's view may lag.
+        guarded = operation.patch.HasField("ops_state") and not operation.require_ready_unallocated
+        if guarded and not operation.allow_custom_ops_state:
+            unknown = protocol.unknown_ops_state(operation.patch.ops_state)
+            if unknown is not None:
+                for name in operation.game_servers:
+                    result.refused[name] = f"opsState: {unknown}"
+                return result
         for name in operation.game_servers:
             cached = self._game_servers.get((operation.namespace, name))
             if cached is None:
                 result.errors[name] = "no such game server in this cluster"
+                continue
+            if guarded and not operation.allow_unallocate:
+                await self._write_unless_allocated(operation, name, cached, patch, result)
                 continue
             body = patch
             if operation.require_ready_unallocated:
@@ -399,6 +413,44 @@ class HubLink:
                 continue
             result.updated.append(name)
         return result
+
+    async def _write_unless_allocated(
+        self,
+        operation: agent_pb2.TargetedOperation,
+        name: str,
+        seen: kclient.Obj,
+        patch: kclient.Obj,
+        result: agent_pb2.OperationResult,
+    ) -> None:
+        """Write ``patch`` only while the server is not Allocated, guarded by the
+        resourceVersion checked: an allocation that lands after the check makes the write fail
+        (409), and the server is read again and checked again."""
+        wanted = operation.patch.ops_state
+        for _ in range(GUARDED_WRITE_ATTEMPTS):
+            refusal = protocol.unallocation_refusal(translate.ops_state(seen), wanted)
+            if refusal is not None:
+                result.refused[name] = refusal
+                return
+            try:
+                await self._kube.patch(
+                    resources.GAME_SERVER,
+                    operation.namespace,
+                    name,
+                    translate.with_resource_version(patch, seen),
+                )
+            except kclient.ApiError as exc:
+                if not exc.conflict:
+                    result.errors[name] = str(exc)
+                    return
+            else:
+                result.updated.append(name)
+                return
+            try:  # the cache may not have the change yet: read the server itself
+                seen = await self._kube.get(resources.GAME_SERVER, operation.namespace, name)
+            except kclient.ApiError as exc:
+                result.errors[name] = str(exc)
+                return
+        result.errors[name] = f"changed {GUARDED_WRITE_ATTEMPTS} times while being written; retry"
 
 
 def _describe(exc: Exception) -> str:

@@ -167,7 +167,7 @@ def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
         name=str(meta.get("name", "")),
         fleet=labels.get(wire.OWNER_GSS, ""),
         state=str(status.get("currentState", "")),
-        ops_state=str(spec.get("opsState") or "None"),
+        ops_state=ops_state(obj),
         update_priority=_int(status.get("updatePriority", spec.get("updatePriority"))),
         deletion_priority=_int(status.get("deletionPriority", spec.get("deletionPriority"))),
         network_disabled=bool(spec.get("networkDisabled")),
@@ -218,13 +218,17 @@ def metadata_patch(labels: Mapping[str, str], annotations: Mapping[str, str]) ->
     return meta
 
 
+def ops_state(obj: Obj) -> str:
+    """A GameServer's spec.opsState; unset reads as None."""
+    return str((obj.get("spec") or {}).get("opsState") or "None")
+
+
 def ready_unallocated(obj: Obj) -> bool:
     """True when the GameServer is Ready with opsState None (an allocation may take it)."""
-    spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     return (
         status.get("currentState") == "Ready"
-        and str(spec.get("opsState") or "None") == "None"
+        and ops_state(obj) == "None"
         and not _meta(obj).get("deletionTimestamp")
     )
 

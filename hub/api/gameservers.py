@@ -1,12 +1,20 @@
-"""GameServerService: list game servers in every cluster; targeted operations routed to agents."""
+"""GameServerService: list, get and watch game servers in every cluster; targeted operations
+routed to agents, under the operation guard (docs/federation.md)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import grpc
+from gamefleet import protocol
 from gamefleet.v1 import gameserver_pb2, gameserver_pb2_grpc
 
-from hub.core import paging
+from hub.core import paging, server_refs
+from hub.federation.federation import Federation
+from hub.federation.live_servers import LiveServer, ServerFilter
 
-from .errors import Context, invalid
+from . import auth
+from .errors import AbortError, Context, invalid
 from .fleets import selector_or_none
 from .leadership import LeaderGate
 
@@ -15,15 +23,63 @@ DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 5000
 
 
-def _check_patch(patch: gameserver_pb2.GameServerPatch) -> None:
+def _check_patch(patch: gameserver_pb2.GameServerPatch, allow_custom_ops_state: bool) -> None:
     fields = [f.name for f, _ in patch.ListFields()]
     if not fields:
         raise invalid("patch", "sets nothing: give opsState, a priority, networkDisabled or images")
-    if patch.HasField("ops_state") and not patch.ops_state.strip():
-        raise invalid("patch.opsState", "must not be empty")
+    if patch.HasField("ops_state"):
+        if not patch.ops_state.strip():
+            raise invalid("patch.opsState", "must not be empty")
+        unknown = protocol.unknown_ops_state(patch.ops_state)
+        if unknown is not None and not allow_custom_ops_state:
+            raise invalid("patch.opsState", unknown)
     for container, image in patch.images.items():
         if not container or not image.strip():
             raise invalid(f"patch.images[{container!r}]", "needs a container name and an image")
+
+
+def _filter(
+    request: gameserver_pb2.ListGameServersRequest | gameserver_pb2.WatchGameServersRequest,
+) -> ServerFilter:
+    return ServerFilter(
+        namespace=request.namespace,
+        fleet=request.fleet,
+        cluster=request.cluster,
+        state=request.state,
+        ops_state=request.ops_state,
+        selector=selector_or_none(request.label_selector),
+    )
+
+
+def _actor() -> str:
+    user = auth.current_user()
+    return f"user {user}" if user else "the API"
+
+
+def _named(
+    federation: Federation,
+    names: list[str],
+    cluster: str,
+    wanted: ServerFilter,
+    field: str,
+    indexed: bool,
+) -> list[LiveServer]:
+    """The servers ``names`` address among those ``wanted``; INVALID_ARGUMENT for an ambiguous
+    name, NOT_FOUND naming the first name no server has."""
+    present: dict[tuple[str, str], LiveServer] = {}
+    for text in names:
+        for server in federation.servers_named(wanted.namespace, server_refs.split(text)[1]):
+            if wanted.matches(server):
+                present[(server.cluster, server.name)] = server
+    resolution = server_refs.resolve(names, cluster, present, field, indexed)
+    if resolution.missing:
+        path, name = resolution.missing[0]
+        more = f" (and {len(resolution.missing) - 1} more)" if len(resolution.missing) > 1 else ""
+        raise AbortError(
+            grpc.StatusCode.NOT_FOUND,
+            f"{path}: game server {name} not found in namespace {wanted.namespace}{more}",
+        )
+    return [present[found] for found in dict.fromkeys(resolution.found)]
 
 
 class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
@@ -35,22 +91,27 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
     ) -> gameserver_pb2.ListGameServersResponse:
         size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         after = paging.decode_token(request.page_token, 3)
-        servers = self._gate.require().game_servers(
-            namespace=request.namespace,
-            fleet=request.fleet,
-            cluster=request.cluster,
-            state=request.state,
-            ops_state=request.ops_state,
-            selector=selector_or_none(request.label_selector),
-            after=after,
-            limit=size + 1,
-        )
+        federation = self._gate.require()
+        found = federation.matching_servers(_filter(request), after=after, limit=size + 1)
+        servers = [server.decode() for server in found]
         page = servers[:size]
         token = ""
         if len(servers) > size:
             last = page[-1]
             token = paging.encode_token((last.cluster, last.namespace, last.name))
         return gameserver_pb2.ListGameServersResponse(game_servers=page, next_page_token=token)
+
+    async def GetGameServer(
+        self, request: gameserver_pb2.GetGameServerRequest, context: Context
+    ) -> gameserver_pb2.GameServer:
+        federation = self._gate.require()
+        if not request.name:
+            raise invalid("name", "is required")
+        if not request.namespace:
+            raise invalid("namespace", "is required")
+        wanted = ServerFilter(namespace=request.namespace, cluster=request.cluster)
+        (server,) = _named(federation, [request.name], request.cluster, wanted, "name", False)
+        return server.decode()
 
     async def UpdateGameServers(
         self, request: gameserver_pb2.UpdateGameServersRequest, context: Context
@@ -60,19 +121,54 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
             raise invalid("names", "select servers by names, a label_selector or a fleet")
         if not request.namespace:
             raise invalid("namespace", "is required")
-        _check_patch(request.patch)
-        candidates = federation.game_servers(
+        _check_patch(request.patch, request.allow_custom_ops_state)
+        wanted = ServerFilter(
             namespace=request.namespace,
             fleet=request.fleet,
+            cluster=request.cluster,
             selector=selector_or_none(request.label_selector),
         )
         if request.names:
-            wanted = set(request.names)
-            candidates = [s for s in candidates if s.name in wanted]
-            missing = wanted - {s.name for s in candidates}
-            if missing:
-                raise invalid("names", f"no such game servers: {', '.join(sorted(missing))}")
+            chosen = _named(federation, list(request.names), request.cluster, wanted, "names", True)
+        else:
+            chosen = federation.matching_servers(wanted)
         updated, errors = await federation.update_game_servers(
-            candidates, request.patch, OPERATION_TIMEOUT_S
+            [server.decode() for server in chosen],
+            request.patch,
+            OPERATION_TIMEOUT_S,
+            allow_unallocate=request.allow_unallocate,
+            allow_custom_ops_state=request.allow_custom_ops_state,
+            actor=_actor(),
         )
         return gameserver_pb2.UpdateGameServersResponse(updated=updated, errors=errors)
+
+    async def WatchGameServers(
+        self, request: gameserver_pb2.WatchGameServersRequest, context: Context
+    ) -> AsyncIterator[gameserver_pb2.GameServerEvent]:
+        """The matching servers as ADDED, then each change the agents report."""
+        federation = self._gate.require()
+        wanted = _filter(request)
+        # Subscribed before listing, so no change falls between the list and the watch.
+        watcher = federation.subscribe_servers()
+        # What this stream last showed of each server (a report is a new object, never changed).
+        shown: dict[tuple[str, str, str], LiveServer] = {}
+        try:
+            for server in federation.matching_servers(wanted):
+                shown[(server.cluster, server.namespace, server.name)] = server
+                yield gameserver_pb2.GameServerEvent(type="ADDED", game_server=server.decode())
+            async for key in watcher.changes():
+                live = federation.game_server(*key)
+                before = shown.get(key)
+                if live is not None and wanted.matches(live):
+                    if live is before:
+                        continue
+                    shown[key] = live
+                    kind = "ADDED" if before is None else "MODIFIED"
+                    yield gameserver_pb2.GameServerEvent(type=kind, game_server=live.decode())
+                elif before is not None:
+                    del shown[key]
+                    yield gameserver_pb2.GameServerEvent(
+                        type="DELETED", game_server=before.decode()
+                    )
+        finally:
+            federation.unsubscribe_servers(watcher)

@@ -21,6 +21,8 @@ from gamefleet.v1 import (
     allocation_pb2_grpc,
     cluster_pb2,
     cluster_pb2_grpc,
+    event_pb2,
+    event_pb2_grpc,
     fleet_pb2,
     fleet_pb2_grpc,
     gameserver_pb2,
@@ -46,6 +48,7 @@ from .agents import AgentServicer, no_identity
 from .allocations import AllocationServicer
 from .clusters import ClusterServicer
 from .errors import ErrorInterceptor
+from .events import EventServicer
 from .fleets import FleetServicer
 from .gameservers import GameServerServicer
 from .leadership import LeaderGate
@@ -58,6 +61,7 @@ SERVICE_NAMES = (
     cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
     gameserver_pb2.DESCRIPTOR.services_by_name["GameServerService"].full_name,
     allocation_pb2.DESCRIPTOR.services_by_name["AllocationService"].full_name,
+    event_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
     AGENT_SERVICE,
 )
 # Health of this name is SERVING on the leader only (readiness probes use it).
@@ -125,6 +129,7 @@ class Hub:
         allocation_pb2_grpc.add_AllocationServiceServicer_to_server(
             AllocationServicer(self.gate), server
         )
+        event_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(self.gate), server)
         identity_of = auth.cluster_identity if config.client_ca is not None else no_identity
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentServicer(self.gate, identity_of), server

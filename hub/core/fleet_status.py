@@ -57,8 +57,13 @@ def condition_of(fleet: fleet_pb2.Fleet, kind: str) -> meta_pb2.Condition | None
 
 
 def problem(fleet: fleet_pb2.Fleet) -> meta_pb2.Condition | None:
-    """The condition of the fleet's status that tells its problem best, if it has one."""
+    """The condition of the fleet's status that tells its problem best, if it has one.
+    Fewer servers available than wanted is a problem only once the fleet is not rolling out."""
+    progressing = condition_of(fleet, "Progressing")
+    rolling_out = progressing is not None and progressing.status == conditions.TRUE
     for kind, alarming in _PROBLEMS:
+        if kind == AVAILABLE and rolling_out:
+            continue
         condition = condition_of(fleet, kind)
         if condition is not None and condition.status == alarming:
             return condition

@@ -186,7 +186,11 @@ def _network_problems(network: gameserverset_pb2.Network, path: str) -> list[err
     type_path = paths.child(path, "networkType")
     if network.network_type and network.network_type not in network_types.NETWORK_TYPES:
         problems.append(
-            errors.FieldError(type_path, f'"{network.network_type}" is not a known network plugin')
+            errors.FieldError(
+                type_path,
+                f'"{network.network_type}" is not a known network plugin'
+                f" (known: {', '.join(network_types.ORDERED_NETWORK_TYPES)})",
+            )
         )
     if not network.network_type and network.network_conf:
         problems.append(errors.FieldError(type_path, "is required when networkConf is set"))

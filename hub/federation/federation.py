@@ -39,15 +39,17 @@ from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import DEFAULT_NAMESPACE, FleetRegistry
 from hub.store import interface as store_api
 
-from .live_servers import LiveServer
+from . import recording
+from .events import EventRecorder
+from .live_servers import LiveServer, ServerFilter
 from .session import AgentSession
 from .stats import FederationStats, LiveCounts
-from .watchers import StatusBroadcast, StatusWatcher
+from .watchers import ServerBroadcast, ServerWatcher, StatusBroadcast, StatusWatcher
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-ALLOCATED = "Allocated"
+ALLOCATED = protocol.ALLOCATED
 NOTHING_PLACED = Placement((), 0, ())
 
 
@@ -105,6 +107,8 @@ class Federation:
         self._pending: set[SetKey] = set()
         self._pending_all = False
         self._broadcast = StatusBroadcast()
+        self._server_broadcast = ServerBroadcast()
+        self.events = EventRecorder()
         self._tasks: list[asyncio.Task[None]] = []
         self._started_at = 0.0
         self._deferred = False
@@ -169,6 +173,7 @@ class Federation:
             registration.metadata.name = name
             registration.metadata.labels.update(hello.labels)
             self._clusters[name] = await self._cluster_registry.register(registration)
+            recording.cluster_changed(self.events, None, self._clusters[name])
         old = self._sessions.pop(name, None)
         if old is not None:
             old.close()
@@ -193,25 +198,32 @@ class Federation:
         )
         self._mark()
         log.info("agent of %s connected (version %s)", name, hello.agent_version)
+        recording.agent_connected(self.events, name, hello.agent_version)
         return session
 
     def observe_cluster(self, record: cluster_pb2.Cluster, removed: bool = False) -> None:
         """Take a registration change at once (the store watch brings the same later), so a
         read right after a cordon already places by it."""
         name = record.metadata.name
+        before = self._clusters.get(name)
         if removed:
             self._forget_cluster(name)
+            recording.cluster_changed(self.events, before, None)
         else:
             stored = cluster_pb2.Cluster()
             stored.CopyFrom(record)
             stored.ClearField("status")
             self._clusters[name] = stored
+            recording.cluster_changed(self.events, before, stored)
         self._cluster_state_version += 1
         self._mark()
 
     def _forget_cluster(self, name: str) -> None:
         self._clusters.pop(name, None)
-        self._live.pop(name, None)
+        gone = self._live.pop(name, None)
+        if gone is not None and self._server_broadcast.watched:
+            for namespace, server in gone.servers:
+                self._server_broadcast.notify((name, namespace, server))
         for pool in self._pools.values():
             pool.drop_cluster(name)
         self._by_request = {k: v for k, v in self._by_request.items() if v[0] != name}
@@ -221,6 +233,7 @@ class Federation:
         if self._sessions.get(session.cluster) is session:
             del self._sessions[session.cluster]
             log.info("agent of %s disconnected", session.cluster)
+            recording.agent_disconnected(self.events, session.cluster)
 
     def heartbeat(self, cluster: str, beat: agent_pb2.Heartbeat | None) -> None:
         live = self._live.setdefault(cluster, _ClusterLive())
@@ -239,6 +252,9 @@ class Federation:
         live = self._live.setdefault(cluster, _ClusterLive())
         touched: set[SetKey] = set()
         session = self._sessions.get(cluster)
+        if self._server_broadcast.watched:
+            for reported in delta.game_servers:
+                self._server_broadcast.notify((cluster, reported.namespace, reported.name))
         for set_status in delta.sets:
             key = (set_status.namespace, set_status.name)
             touched.add(key)
@@ -424,38 +440,39 @@ class Federation:
             status.last_heartbeat_time.CopyFrom(live.last_heartbeat_wall)
         return cluster
 
-    def game_servers(
+    def matching_servers(
         self,
-        namespace: str = "",
-        fleet: str = "",
-        cluster: str = "",
-        state: str = "",
-        ops_state: str = "",
-        selector: selectors.Selector | None = None,
+        wanted: ServerFilter,
         after: tuple[str, ...] | None = None,
         limit: int | None = None,
-    ) -> list[gameserver_pb2.GameServer]:
+    ) -> list[LiveServer]:
         """The live servers that match, ordered by (cluster, namespace, name): those after
-        ``after`` in that order, at most ``limit`` of them."""
+        ``after`` in that order, at most ``limit`` of them; as the hub holds them (not
+        decoded)."""
         found = []
         for name in sorted(self._live):
-            if (cluster and name != cluster) or (after is not None and name < after[0]):
+            if (wanted.cluster and name != wanted.cluster) or (
+                after is not None and name < after[0]
+            ):
                 continue
             for key in sorted(self._live[name].servers):
                 if after is not None and (name, *key) <= after:
                     continue
                 server = self._live[name].servers[key]
-                if (
-                    (namespace and server.namespace != namespace)
-                    or (fleet and server.fleet != fleet)
-                    or (state and server.state != state)
-                    or (ops_state and server.ops_state != ops_state)
-                    or (selector is not None and not selector.matches(server.labels))
-                ):
+                if not wanted.matches(server):
                     continue
-                found.append(server.decode())
+                found.append(server)
                 if limit is not None and len(found) >= limit:
                     return found
+        return found
+
+    def servers_named(self, namespace: str, name: str) -> list[LiveServer]:
+        """The game servers called ``name`` in ``namespace``, one per cluster that has one."""
+        found = []
+        for live in self._live.values():
+            server = live.servers.get((namespace, name))
+            if server is not None:
+                found.append(server)
         return found
 
     async def update_game_servers(
@@ -463,33 +480,67 @@ class Federation:
         servers: Iterable[gameserver_pb2.GameServer],
         patch: gameserver_pb2.GameServerPatch,
         timeout: float = 10.0,
+        *,
+        allow_unallocate: bool = False,
+        allow_custom_ops_state: bool = False,
+        actor: str = "the API",
     ) -> tuple[list[str], dict[str, str]]:
-        """Route the patch to each owning agent; return updated names and per-server errors."""
-        by_target: dict[tuple[str, str], list[str]] = {}
-        for server in servers:
-            by_target.setdefault((server.cluster, server.namespace), []).append(server.name)
+        """Route the patch to each owning agent; return updated "cluster/name"s and per-server
+        errors. Without ``allow_unallocate`` an opsState change of a server Allocated in the
+        hub's view is refused here, and the agent refuses one Allocated when it writes."""
+        by_target: dict[tuple[str, str], list[gameserver_pb2.GameServer]] = {}
         updated: list[str] = []
         errors: dict[str, str] = {}
+        for server in servers:
+            refusal = (
+                protocol.unallocation_refusal(server.ops_state, patch.ops_state)
+                if patch.HasField("ops_state") and not allow_unallocate
+                else None
+            )
+            if refusal is not None:
+                errors[f"{server.cluster}/{server.name}"] = refusal
+                recording.server_refused(self.events, server, refusal, actor, "the hub")
+            else:
+                by_target.setdefault((server.cluster, server.namespace), []).append(server)
 
-        async def one(cluster: str, namespace: str, names: list[str]) -> None:
+        def failed(server: gameserver_pb2.GameServer, why: str) -> None:
+            errors[f"{server.cluster}/{server.name}"] = why
+            recording.server_update_failed(self.events, server, why, actor)
+
+        async def one(cluster: str, namespace: str, group: list[gameserver_pb2.GameServer]) -> None:
             session = self._sessions.get(cluster)
             if session is None:
-                for name in names:
-                    errors[f"{cluster}/{name}"] = f"cluster {cluster} is not connected"
+                for server in group:
+                    failed(server, f"cluster {cluster} is not connected")
                 return
             operation = agent_pb2.TargetedOperation(
-                namespace=namespace, game_servers=names, patch=patch
+                namespace=namespace,
+                game_servers=[server.name for server in group],
+                patch=patch,
+                allow_unallocate=allow_unallocate,
+                allow_custom_ops_state=allow_custom_ops_state,
             )
             try:
                 result = await session.operate(operation, timeout)
             except (TimeoutError, ConnectionError) as exc:
-                for name in names:
-                    errors[f"{cluster}/{name}"] = str(exc) or "timed out"
+                for server in group:
+                    failed(server, str(exc) or "timed out")
                 return
-            updated.extend(f"{cluster}/{name}" for name in result.updated)
-            errors.update({f"{cluster}/{name}": why for name, why in result.errors.items()})
+            by_name = {server.name: server for server in group}
+            for name in result.updated:
+                updated.append(f"{cluster}/{name}")
+                if name in by_name:
+                    recording.server_updated(self.events, by_name[name], patch, actor)
+            for name, why in result.refused.items():
+                errors[f"{cluster}/{name}"] = why
+                if name in by_name:
+                    by = f"the agent of {cluster}"
+                    recording.server_refused(self.events, by_name[name], why, actor, by)
+            for name, why in result.errors.items():
+                if name in by_name:
+                    failed(by_name[name], why)
 
-        await asyncio.gather(*(one(c, ns, names) for (c, ns), names in by_target.items()))
+        await asyncio.gather(*(one(c, ns, group) for (c, ns), group in by_target.items()))
         return sorted(updated), errors
 
     def has_fleet(self, namespace: str, name: str) -> bool:
@@ -551,6 +602,9 @@ class Federation:
         live = self._live.get(server.cluster)
         if live is not None and (server.namespace, server.name) in live.servers:
             self._hold(live, LiveServer.of(allocated, server.cluster))
+            if self._server_broadcast.watched:
+                self._server_broadcast.notify((server.cluster, server.namespace, server.name))
+        recording.server_allocated(self.events, server, request_id)
         return allocated
 
     def allocated_for(
@@ -646,6 +700,17 @@ class Federation:
     def unsubscribe(self, watcher: StatusWatcher) -> None:
         self._broadcast.unsubscribe(watcher)
 
+    def game_server(self, cluster: str, namespace: str, name: str) -> LiveServer | None:
+        live = self._live.get(cluster)
+        return live.servers.get((namespace, name)) if live is not None else None
+
+    def subscribe_servers(self) -> ServerWatcher:
+        """(cluster, namespace, name) of each game server whose report changes from now on."""
+        return self._server_broadcast.subscribe()
+
+    def unsubscribe_servers(self, watcher: ServerWatcher) -> None:
+        self._server_broadcast.unsubscribe(watcher)
+
     # -- internals -------------------------------------------------------------------------
 
     def _status_hashes(self, live: _ClusterLive) -> dict[str, str]:
@@ -659,6 +724,7 @@ class Federation:
 
     def _phase_changed(self, cluster: str, before: health.Phase, after: health.Phase) -> None:
         log.info("cluster %s: %s -> %s", cluster, before.value, after.value)
+        recording.phase_changed(self.events, cluster, before, after, self.policy)
         self._cluster_state_version += 1
         self._mark()
         for key in self._fleets:
@@ -890,11 +956,14 @@ class Federation:
     async def _follow_fleets(self, start_revision: int) -> None:
         async for event in self._watch(self._fleet_registry.watch, start_revision, "fleets"):
             key = (event.fleet.metadata.namespace, event.fleet.metadata.name)
+            before = self._fleets.get(key)
             if event.type == "DELETED":
                 self._fleets.pop(key, None)
                 self._placements.pop(key, None)
+                recording.fleet_changed(self.events, before or event.fleet, None)
             else:
                 self._fleets[key] = event.fleet
+                recording.fleet_changed(self.events, before, event.fleet)
             self._mark(key)
 
     async def _follow_clusters(self, start_revision: int) -> None:
@@ -904,12 +973,15 @@ class Federation:
                 async for event in self._cluster_registry.watch(revision):
                     revision = event.revision + 1
                     name = event.kv.key.removeprefix(codec.CLUSTERS_PREFIX)
+                    before = self._clusters.get(name)
                     if event.type is store_api.EventType.DELETE:
                         self._forget_cluster(name)
+                        recording.cluster_changed(self.events, before, None)
                     else:
                         record = codec.decode(event.kv.value, cluster_pb2.Cluster)
                         record.metadata.revision = event.kv.mod_revision
                         self._clusters[name] = record
+                        recording.cluster_changed(self.events, before, record)
                     self._cluster_state_version += 1
                     self._mark()
                     for key in self._fleets:

@@ -195,10 +195,12 @@ class SimulatedAgent:
 
     def _operate(self, operation: agent_pb2.TargetedOperation) -> agent_pb2.OperationResult:
         """Like the real agent: an allocation writes only a server still Ready with opsState
-        None (else a conflict), and the new status is reported; other operations just succeed."""
+        None (else a conflict), and the new status is reported; other operations succeed, and
+        an opsState they set on a server this agent reported is reported too (refused, as the
+        real agent refuses it, for an Allocated server without allow_unallocate)."""
         result = agent_pb2.OperationResult(id=operation.id)
         if not operation.require_ready_unallocated:
-            result.updated.extend(operation.game_servers)
+            self._apply(operation, result)
             return result
         changed = agent_pb2.StatusDelta()
         for name in operation.game_servers:
@@ -228,6 +230,29 @@ class SimulatedAgent:
         gone = agent_pb2.GameServerSetStatus(namespace=namespace, name=name, deleted=True)
         self.reported.pop(protocol.set_key(namespace, name), None)
         self.send(agent_pb2.AgentMessage(status=agent_pb2.StatusDelta(sets=[gone])))
+
+    def _apply(
+        self, operation: agent_pb2.TargetedOperation, result: agent_pb2.OperationResult
+    ) -> None:
+        changed = agent_pb2.StatusDelta()
+        for name in operation.game_servers:
+            held = self.reported.get(protocol.game_server_key(operation.namespace, name))
+            if not isinstance(held, gameserver_pb2.GameServer) or not operation.patch.HasField(
+                "ops_state"
+            ):
+                result.updated.append(name)
+                continue
+            refusal = protocol.unallocation_refusal(held.ops_state, operation.patch.ops_state)
+            if refusal is not None and not operation.allow_unallocate:
+                result.refused[name] = refusal
+                continue
+            written = gameserver_pb2.GameServer()
+            written.CopyFrom(held)
+            written.ops_state = operation.patch.ops_state
+            changed.game_servers.append(written)
+            result.updated.append(name)
+        if changed.game_servers:
+            self.report(changed)
 
     def change_quietly(self, server: gameserver_pb2.GameServer) -> None:
         """Change a server in the cluster without reporting it yet (a report in flight)."""

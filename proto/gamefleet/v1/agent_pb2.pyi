@@ -491,12 +491,20 @@ class TargetedOperation(_message.Message):
     REQUIRE_READY_UNALLOCATED_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     ANNOTATIONS_FIELD_NUMBER: _builtins.int
+    ALLOW_UNALLOCATE_FIELD_NUMBER: _builtins.int
+    ALLOW_CUSTOM_OPS_STATE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     namespace: _builtins.str
     require_ready_unallocated: _builtins.bool
     """An allocation: the agent writes only while each server is still Ready with opsState None,
     guarding the write with the resourceVersion it checked; otherwise it reports a conflict.
     """
+    allow_unallocate: _builtins.bool
+    """Without it, the agent refuses (in refused) to change the opsState of a server that is
+    Allocated when it writes (the write guarded by the resourceVersion it checked).
+    """
+    allow_custom_ops_state: _builtins.bool
+    """Without it, the agent refuses an ops_state outside OKG's known values."""
     @_builtins.property
     def game_servers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -517,10 +525,12 @@ class TargetedOperation(_message.Message):
         require_ready_unallocated: _builtins.bool = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         annotations: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        allow_unallocate: _builtins.bool = ...,
+        allow_custom_ops_state: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["patch", b"patch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "patch", b"patch", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_ops_state", b"allow_custom_ops_state", "allow_unallocate", b"allow_unallocate", "annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "patch", b"patch", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -550,10 +560,31 @@ class OperationResult(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class RefusedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     UPDATED_FIELD_NUMBER: _builtins.int
     ERRORS_FIELD_NUMBER: _builtins.int
     CONFLICTS_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     @_builtins.property
     def updated(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -565,6 +596,10 @@ class OperationResult(_message.Message):
     def conflicts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Servers not written because they were no longer Ready with opsState None (allocations)."""
 
+    @_builtins.property
+    def refused(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Game server name to why the agent refused to write it (the operation guard)."""
+
     def __init__(
         self,
         *,
@@ -572,10 +607,11 @@ class OperationResult(_message.Message):
         updated: _abc.Iterable[_builtins.str] | None = ...,
         errors: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         conflicts: _abc.Iterable[_builtins.str] | None = ...,
+        refused: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflicts", b"conflicts", "errors", b"errors", "id", b"id", "updated", b"updated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflicts", b"conflicts", "errors", b"errors", "id", b"id", "refused", b"refused", "updated", b"updated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -125,7 +125,7 @@ async def test_targeted_ops_by_name_and_selector_reach_the_right_servers(world: 
             gameserver_pb2.UpdateGameServersRequest(
                 namespace=world.namespace,
                 fleet="arena",
-                names=["arena-1"],
+                names=[f"{first.name}/arena-1", f"{second.name}/arena-1"],
                 patch=gameserver_pb2.GameServerPatch(ops_state="Allocated"),
             )
         )
