@@ -40,7 +40,7 @@ from hub.registry.fleets import DEFAULT_NAMESPACE, FleetRegistry
 from hub.store import interface as store_api
 
 from . import recording
-from .events import EventRecorder
+from .events import EventRecorder, fleet_ref
 from .live_servers import LiveServer, ServerFilter
 from .session import AgentSession
 from .stats import FederationStats, LiveCounts
@@ -317,10 +317,10 @@ class Federation:
             self._event(key, "Warning", "SetRefused", f"{cluster}: {after.refused}")
 
     def _event(self, key: SetKey, kind: str, reason: str, message: str) -> None:
-        """Record an event about fleet ``key``: logged for now; the hub's event recorder
-        takes these once it exists."""
+        """Record an event about fleet ``key`` (and log it)."""
         level = logging.WARNING if kind == "Warning" else logging.INFO
         log.log(level, "fleet %s/%s: %s: %s", key[0], key[1], reason, message)
+        self.events.record(fleet_ref(*key), kind, reason, message, recording.FEDERATION)
 
     def resolve(self, cluster: str, result: agent_pb2.OperationResult) -> None:
         session = self._sessions.get(cluster)
@@ -918,7 +918,7 @@ class Federation:
                     self._removable.setdefault(key, revision)
                     await asyncio.sleep(1.0)
                     continue
-                self._event(key, "Normal", "Deleted", "every cluster's set is gone")
+                log.info("fleet %s/%s: every cluster's set is gone: removed", *key)
                 self._forget_fleet(key)
 
     async def _reconcile_loop(self) -> None:
