@@ -7,10 +7,12 @@ from gamefleet.v1 import gameserver_pb2, gameserver_pb2_grpc
 from hub.core import paging
 
 from .errors import Context, invalid
-from .fleets import selector_or_none
+from .fleets import PAGE_BYTES, selector_or_none
 from .leadership import LeaderGate
 
 OPERATION_TIMEOUT_S = 10.0
+# A page also ends before PAGE_BYTES: agents report servers of up to 16 KiB (hub.core.limits),
+# so 1000 of them could pass the 4 MiB a client receives.
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 5000
 
@@ -45,9 +47,9 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
             after=after,
             limit=size + 1,
         )
-        page = servers[:size]
+        page = servers[: paging.fitting((s.ByteSize() for s in servers[:size]), PAGE_BYTES)]
         token = ""
-        if len(servers) > size:
+        if len(servers) > len(page):
             last = page[-1]
             token = paging.encode_token((last.cluster, last.namespace, last.name))
         return gameserver_pb2.ListGameServersResponse(game_servers=page, next_page_token=token)

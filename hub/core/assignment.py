@@ -10,7 +10,7 @@ Ready again, placement gives it its share back and the replacements go away.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from gamefleet.v1 import fleet_pb2
 
@@ -53,17 +53,30 @@ def assign(
     clusters: Sequence[ClusterState],
     previous: Mapping[str, int],
     now: float,
+    claimed: Collection[str] = (),
 ) -> Placement:
-    """Placement over the Ready clusters, with Unknown and cordoned ones keeping their share."""
+    """Placement over the Ready clusters, with Unknown and cordoned ones keeping their share.
+
+    ``claimed`` names the clusters whose ``previous`` entry is only what their agent says it
+    holds (after a hub restart without an assignment record), not what the hub assigned: such a
+    share of a cluster that is not Ready is kept only from the replicas that neither the
+    assigned shares nor the Ready clusters hold, so a claim never lowers another's share.
+    """
     selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
     kept: dict[str, int] = {}
     replaced = 0
     after: float | None = failover_after(fleet)
     budget = fleet.spec.replicas
-    for cluster in sorted(clusters, key=lambda c: c.name):
+    held_by_ready = sum(
+        previous.get(c.name, 0)
+        for c in clusters
+        if c.phase is Phase.READY and selector.matches(c.labels)
+    )
+    for cluster in sorted(clusters, key=lambda c: (c.name in claimed, c.name)):
         if cluster.phase is Phase.READY or not selector.matches(cluster.labels):
             continue
-        keep = min(previous.get(cluster.name, 0), budget)
+        room = budget - held_by_ready if cluster.name in claimed else budget
+        keep = min(previous.get(cluster.name, 0), room)
         if keep <= 0:
             continue
         kept[cluster.name] = keep
