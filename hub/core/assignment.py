@@ -10,7 +10,7 @@ Ready again, placement gives it its share back and the replacements go away.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from gamefleet.v1 import fleet_pb2
 
@@ -30,6 +30,19 @@ class ClusterState:
     unknown_since: float | None = None
     # This fleet's servers there, as last reported.
     allocated: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Claims:
+    """Clusters whose entry in a fleet's last assignment is only what their agent says it
+    holds (after a hub restart without an assignment record), not what the hub assigned, and
+    the fleet's replicas when the hub took those claims."""
+
+    clusters: frozenset[str] = frozenset()
+    replicas: int = 0
+
+
+NO_CLAIMS = Claims()
 
 
 def failover_after(fleet: fleet_pb2.Fleet) -> float | None:
@@ -53,14 +66,13 @@ def assign(
     clusters: Sequence[ClusterState],
     previous: Mapping[str, int],
     now: float,
-    claimed: Collection[str] = (),
+    claims: Claims = NO_CLAIMS,
 ) -> Placement:
     """Placement over the Ready clusters, with Unknown and cordoned ones keeping their share.
 
-    ``claimed`` names the clusters whose ``previous`` entry is only what their agent says it
-    holds (after a hub restart without an assignment record), not what the hub assigned: such a
-    share of a cluster that is not Ready is kept only from the replicas that neither the
-    assigned shares nor the Ready clusters hold, so a claim never lowers another's share.
+    A claimed share (see Claims) of a cluster that is not Ready is kept only from the replicas
+    the fleet had when the claim was taken that neither the assigned shares nor the Ready
+    clusters hold: a claim never lowers another cluster's share, nor takes a fleet's growth.
     """
     selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
     kept: dict[str, int] = {}
@@ -72,10 +84,11 @@ def assign(
         for c in clusters
         if c.phase is Phase.READY and selector.matches(c.labels)
     )
+    claimed = claims.clusters
     for cluster in sorted(clusters, key=lambda c: (c.name in claimed, c.name)):
         if cluster.phase is Phase.READY or not selector.matches(cluster.labels):
             continue
-        room = budget - held_by_ready if cluster.name in claimed else budget
+        room = min(budget, claims.replicas) - held_by_ready if cluster.name in claimed else budget
         keep = min(previous.get(cluster.name, 0), room)
         if keep <= 0:
             continue

@@ -103,7 +103,8 @@ class Federation:
         self._previous: dict[SetKey, dict[str, int]] = {}
         # Fleets the hub had no assignment record of when it began to lead: only for these
         # does it take an agent's word for what it holds (see _claim).
-        self._claimable: set[SetKey] = set()
+        # (their replicas then).
+        self._claimable: dict[SetKey, int] = {}
         # Per fleet, clusters whose entry in _previous is an agent's claim, not the hub's choice.
         self._claimed: dict[SetKey, set[str]] = {}
         # Per fleet, clusters whose set is too large to send them, and its size in bytes.
@@ -132,7 +133,11 @@ class Federation:
         self._clusters = {c.metadata.name: c for c in clusters}
         if self._assignment_registry is not None:
             self._previous = await self._assignment_registry.load()
-        self._claimable = {key for key in self._fleets if key not in self._previous}
+        self._claimable = {
+            key: fleet.spec.replicas
+            for key, fleet in self._fleets.items()
+            if key not in self._previous
+        }
         self._tasks = [
             asyncio.create_task(self._follow_fleets(fleets_at + 1), name="follow-fleets"),
             asyncio.create_task(self._follow_clusters(clusters_at + 1), name="follow-clusters"),
@@ -668,7 +673,7 @@ class Federation:
             self._cluster_states(key),
             self._previous.get(key, {}),
             self._clock(),
-            claimed=self._claimed.get(key, frozenset()),
+            assignment.Claims(frozenset(self._claimed.get(key, ())), self._claimable.get(key, 0)),
         )
 
     def _claim(self, key: SetKey, cluster: str, replicas: int) -> None:
@@ -878,7 +883,7 @@ class Federation:
             if event.type == "DELETED":
                 self._fleets.pop(key, None)
                 self._placements.pop(key, None)
-                self._claimable.discard(key)
+                self._claimable.pop(key, None)
                 self._claimed.pop(key, None)
             else:
                 self._fleets[key] = event.fleet

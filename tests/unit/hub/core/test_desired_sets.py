@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gamefleet.v1 import agent_pb2
 
-from hub.core.desired_sets import changes, set_hash
+from hub.core.desired_sets import changes, in_messages, set_hash
 
 KEY = ("games", "arena")
 
@@ -36,3 +36,16 @@ def test_a_set_no_longer_wanted_is_deleted_except_where_the_hub_cannot_see() -> 
 
 def test_hash_includes_replicas() -> None:
     assert set_hash("abc", 3) != set_hash("abc", 4)
+
+
+def test_sets_are_split_over_messages_that_each_fit_the_budget() -> None:
+    sets = [
+        agent_pb2.DesiredSet(namespace="games", name=f"f{i}", hash="x" * 300) for i in range(10)
+    ]
+    size = sets[0].ByteSize()
+    messages = in_messages(sets, budget=3 * (size + 6))
+    assert [len(m.sets) for m in messages] == [3, 3, 3, 1]
+    assert [s.name for m in messages for s in m.sets] == [s.name for s in sets]
+    assert all(not m.complete for m in messages)
+    assert all(agent_pb2.HubMessage(desired=m).ByteSize() <= 3 * (size + 6) + 16 for m in messages)
+    assert in_messages([]) == []
