@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc
 
-from hub.core import limits, names
+from hub.core import limits
 from hub.federation.federation import REFUSED, Federation
 from hub.federation.session import AgentSession
 
@@ -52,11 +52,15 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 first = await anext(messages)
         except (TimeoutError, StopAsyncIteration):
             raise invalid("hello", "the first message must be a hello") from None
-        hello = self._checked_hello(first, context)
+        if first.WhichOneof("body") != "hello":
+            raise invalid("hello", "the first message must be a hello")
+        hello = first.hello
         refusal = limits.hello_refusal(hello, federation.limits)
         if refusal is not None:
-            federation.refused(hello.cluster, refusal, REFUSED)
+            named = refusal.field != "hello.cluster"
+            federation.refused(hello.cluster if named else "", refusal, REFUSED)
             raise _abort(refusal)
+        auth.check_cluster(self._identity_of(context), hello.cluster, "hello.cluster")
         session = await federation.connect(hello)
         reader = asyncio.create_task(self._read(messages, federation, session))
         try:
@@ -69,18 +73,6 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             federation.disconnect(session)
         if session.refusal is not None:
             raise _abort(session.refusal)
-
-    def _checked_hello(
-        self, first: agent_pb2.AgentMessage, context: Context
-    ) -> agent_pb2.AgentHello:
-        if first.WhichOneof("body") != "hello":
-            raise invalid("hello", "the first message must be a hello")
-        hello = first.hello
-        problem = names.dns1123_label_problem(hello.cluster)
-        if problem:
-            raise invalid("hello.cluster", problem)
-        auth.check_cluster(self._identity_of(context), hello.cluster, "hello.cluster")
-        return hello
 
     async def _read(
         self,

@@ -159,10 +159,11 @@ def capacity_refusal(
 
 
 def hello_refusal(hello: agent_pb2.AgentHello, limits: AgentLimits) -> Refusal | None:
-    """The first limit ``hello`` breaks (its cluster name is checked apart), or None."""
+    """The first limit ``hello`` breaks, or None."""
     version = "hello.agent_version"
     return (
-        labels_refusal(hello.labels, "hello.labels", limits.cluster_labels)
+        _name("hello.cluster", "hello.cluster", hello.cluster)
+        or labels_refusal(hello.labels, "hello.labels", limits.cluster_labels)
         or _too_long(version, version, hello.agent_version, limits.agent_version_chars)
         or _plugins_refusal(hello.network_plugins, limits)
         or capacity_refusal(hello.capacity, "hello.capacity", limits)

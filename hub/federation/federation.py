@@ -302,7 +302,7 @@ class Federation:
             self._logged_refusals.add(noted)
             log.warning(
                 "agent of %s sent what the hub does not take (%s; logged once): %s",
-                cluster,
+                cluster or "a cluster without a valid name",
                 action,
                 refusal,
             )

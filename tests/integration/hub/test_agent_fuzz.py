@@ -2,6 +2,11 @@
 status deltas, heartbeats and operation results; the hub stays healthy and nothing of the
 other clusters changes.
 
+Two fleets: "arena" selects the two honest clusters only, so its shares must stay 3 and 3
+exactly; "open" (12 replicas) selects every cluster, so a rogue that heartbeats its way to
+Ready takes its share (4 of 12, kept while it is silent again) but never more: the honest
+clusters keep 4 each at least, and its counts must not break the fleet's status.
+
 Seeded (``derandomize``) and bounded: a fixed sequence of examples each run, about 10 s in
 all. Every example ends with the hub's health SERVING, the other clusters' fleet shares,
 servers and phases as they were, the public calls answering, and — when the hub ended the
@@ -43,6 +48,7 @@ from .conftest import TEST_HEALTH, start_hub, wait_phase
 from .fleet_docs import fleet
 
 REF = fleet_pb2.FleetRef(namespace="games", name="arena")
+OPEN = fleet_pb2.FleetRef(namespace="games", name="open")
 # Where a refusal's status must start: the field of the message it names.
 FIELDS = ("hello", "heartbeat", "status", "operation_result")
 FUZZ = settings(
@@ -60,7 +66,7 @@ FUZZ = settings(
 # -- strategies ---------------------------------------------------------------------------------
 
 NAMES = st.one_of(
-    st.sampled_from(["games", "arena", "arena-0", "arena-1", "eu-1", "us-1", "lobby", "a.b"]),
+    st.sampled_from(["games", "arena", "open", "arena-0", "eu-1", "us-1", "lobby", "a.b"]),
     st.sampled_from(["", "Bad_Name", "x" * 64, "y" * 300, "a/b", "nul\x00l", "é"]),
     st.text(max_size=12),
 )
@@ -89,26 +95,45 @@ def capacities(draw: st.DrawFn) -> cluster_pb2.ClusterCapacity:
 
 @st.composite
 def hellos(draw: st.DrawFn) -> agent_pb2.AgentHello:
+    """A hello of the rogue cluster, valid (about half of them) or with one field beyond the
+    limits; valid ones claim fleets with any replicas."""
+    defects = ["cluster", "labels", "version", "plugins", "capacity", "held_sets", "many"]
+    defect = draw(st.one_of(st.none(), st.sampled_from(defects)))
     hello = agent_pb2.AgentHello(
-        cluster=draw(st.sampled_from(["zz-rogue", "aa-rogue", "rogue-3"])),
-        agent_version=draw(st.one_of(st.just("0.1.0"), st.text(max_size=8), st.just("v" * 70))),
-        network_plugins=draw(
-            st.lists(st.one_of(st.just("Kubernetes-HostPort"), NAMES), max_size=3)
-        ),
+        cluster="zz-rogue"
+        if defect != "cluster"
+        else draw(st.sampled_from(["Bad_Name", "r" * 64])),
+        agent_version="v" * 70 if defect == "version" else draw(st.text(max_size=8)),
+        network_plugins=draw(st.lists(st.just("Kubernetes-HostPort"), max_size=2)),
     )
-    valid = st.dictionaries(st.sampled_from(["region", "cloud", "example.com/zone"]), NAMES_OK)
-    hello.labels.update(draw(st.one_of(valid, valid, st.dictionaries(NAMES, NAMES, max_size=3))))
-    if draw(st.integers(0, 5)) == 0:
+    labels = st.dictionaries(st.sampled_from(["region", "cloud", "example.com/zone"]), NAMES_OK)
+    hello.labels.update(
+        draw(
+            st.dictionaries(NAMES, NAMES, max_size=3, min_size=1) if defect == "labels" else labels
+        )
+    )
+    if defect == "many":
         hello.labels.update({f"k{i}": "v" for i in range(draw(st.sampled_from([65, 40_000])))})
-    if draw(st.booleans()):
+    if defect == "plugins":
+        hello.network_plugins.extend(draw(st.sampled_from([["p" * 64], ["p"] * 33])))
+    if defect == "capacity":
         hello.capacity.CopyFrom(draw(capacities()))
+    else:
+        hello.capacity.nodes = draw(st.integers(0, 1000))
     for _ in range(draw(st.integers(0, 3))):
         hello.held_sets.add(
-            namespace=draw(st.one_of(st.just("games"), NAMES)),
-            name=draw(st.one_of(st.just("arena"), NAMES)),
+            namespace="games",
+            name=draw(st.sampled_from(["arena", "open", "lobby"])),
+            hash="claimed",
+            replicas=draw(st.one_of(st.integers(0, 100_000), st.just(100_000))),
+            version=draw(st.integers(0, 5)),
+        )
+    if defect == "held_sets":
+        hello.held_sets.add(
+            namespace=draw(NAMES),
+            name=draw(NAMES),
             hash=draw(st.one_of(st.just("claimed"), st.just("h" * 200))),
-            replicas=draw(st.one_of(st.integers(0, 100_000), COUNTS)),
-            version=draw(st.integers(-5, 5)),
+            replicas=draw(COUNTS),
         )
     return hello
 
@@ -141,7 +166,7 @@ def game_servers(draw: st.DrawFn) -> gameserver_pb2.GameServer:
 def set_statuses(draw: st.DrawFn) -> agent_pb2.GameServerSetStatus:
     status = agent_pb2.GameServerSetStatus(
         namespace=draw(st.one_of(st.just("games"), NAMES)),
-        name=draw(st.one_of(st.just("arena"), NAMES)),
+        name=draw(st.one_of(st.sampled_from(["arena", "open"]), NAMES)),
         applied_hash=draw(st.one_of(st.just(""), st.just("h" * 200))),
         desired_replicas=draw(COUNTS),
         held_back=draw(COUNTS),
@@ -209,7 +234,13 @@ async def _observed(channel: grpc.aio.Channel) -> dict[str, Any]:
     status = (await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=REF))).status
     shares = {c.cluster: c.desired_replicas for c in status.clusters}
     listed = await fleets.ListFleets(fleet_pb2.ListFleetsRequest())
-    assert [f.metadata.name for f in listed.fleets] == ["arena"]
+    assert [f.metadata.name for f in listed.fleets] == ["arena", "open"]
+    opened = (await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=OPEN))).status
+    honest_open = {
+        c.cluster: c.desired_replicas for c in opened.clusters if "rogue" not in c.cluster
+    }
+    assert honest_open["eu-1"] == honest_open["us-1"] >= 4, honest_open
+    assert opened.counts.ready <= 2**31 - 1
     honest: dict[str, list[bytes]] = {}
     for name in ("eu-1", "us-1"):
         page = await servers.ListGameServers(gameserver_pb2.ListGameServersRequest(cluster=name))
@@ -247,11 +278,16 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             replicas=6, placement={"clusterSelector": {"matchLabels": {"tier": "prod"}}}
         )
         await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=selected))
+        await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet("open", replicas=12)))
         for agent in honest:
             await agent.wait_for(lambda a=agent: a.replicas("games", "arena") == 3)  # type: ignore[misc]
+            await agent.wait_for(lambda a=agent: a.replicas("games", "open") == 6)  # type: ignore[misc]
             agent.report(
                 agent_pb2.StatusDelta(
-                    sets=[set_status(agent.sets[("games", "arena")], ready=3, allocated=1)],
+                    sets=[
+                        set_status(agent.sets[("games", "arena")], ready=3, allocated=1),
+                        set_status(agent.sets[("games", "open")], ready=6),
+                    ],
                     game_servers=[game_server("games", "arena", i) for i in range(3)],
                 )
             )
@@ -341,6 +377,9 @@ def _refused(world: World) -> collections.Counter[str]:
 async def test_random_hellos_change_nothing_of_the_other_clusters(
     world: World, hello: agent_pb2.AgentHello
 ) -> None:
+    if hello.cluster == "zz-rogue":
+        # A new cluster each time: one that never becomes Ready, whose claims are all it says.
+        hello.cluster = f"zz-rogue-{world.markers}"
     await _play(world, hello, [])
 
 
@@ -350,5 +389,6 @@ async def test_random_agent_messages_change_nothing_of_the_other_clusters(
     world: World, sent: list[agent_pb2.AgentMessage]
 ) -> None:
     hello = agent_pb2.AgentHello(cluster="zz-rogue", agent_version="0.1.0")
-    hello.held_sets.add(namespace="games", name="arena", hash="claimed", replicas=100_000)
+    for name in ("arena", "open"):
+        hello.held_sets.add(namespace="games", name=name, hash="claimed", replicas=100_000)
     await _play(world, hello, sent)

@@ -365,6 +365,12 @@ async def test_list_clusters_pages_and_the_cli_follows_every_page(
     await asyncio.gather(
         *(clusters.RegisterCluster(_registration(f"c-{i:03d}", labels(i))) for i in range(200))
     )
+    result = await asyncio.to_thread(
+        run_cli, "get", "clusters", "--hub", f"127.0.0.1:{hub.port}", "-o", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('"kind": "Cluster"') == 200
+
     first = await clusters.ListClusters(cluster_pb2.ListClustersRequest(page_size=2))
     assert [c.metadata.name for c in first.clusters] == ["c-000", "c-001"]
     second = await clusters.ListClusters(
@@ -374,12 +380,6 @@ async def test_list_clusters_pages_and_the_cli_follows_every_page(
     whole = await clusters.ListClusters(cluster_pb2.ListClustersRequest())
     assert 0 < len(whole.clusters) < 200 and whole.next_page_token
     assert whole.ByteSize() <= 2 * MiB
-
-    result = await asyncio.to_thread(
-        run_cli, "get", "clusters", "--hub", f"127.0.0.1:{hub.port}", "-o", "json"
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count('"kind": "Cluster"') == 200
 
 
 # -- each limit --------------------------------------------------------------------------------
