@@ -55,12 +55,14 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         if first.WhichOneof("body") != "hello":
             raise invalid("hello", "the first message must be a hello")
         hello = first.hello
-        refusal = limits.hello_refusal(hello, federation.limits)
+        refusal = limits.cluster_name_refusal(hello.cluster)
+        if refusal is None:
+            auth.check_cluster(self._identity_of(context), hello.cluster, "hello.cluster")
+            refusal = limits.hello_refusal(hello, federation.limits)
         if refusal is not None:
             named = refusal.field != "hello.cluster"
             federation.refused(hello.cluster if named else "", refusal, REFUSED)
             raise _abort(refusal)
-        auth.check_cluster(self._identity_of(context), hello.cluster, "hello.cluster")
         session = await federation.connect(hello)
         reader = asyncio.create_task(self._read(messages, federation, session))
         try:

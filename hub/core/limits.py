@@ -158,12 +158,16 @@ def capacity_refusal(
     return None
 
 
+def cluster_name_refusal(name: str) -> Refusal | None:
+    """A hello's cluster name must be a DNS-1123 label (checked before the agent's identity)."""
+    return _name("hello.cluster", "hello.cluster", name)
+
+
 def hello_refusal(hello: agent_pb2.AgentHello, limits: AgentLimits) -> Refusal | None:
-    """The first limit ``hello`` breaks, or None."""
+    """The first limit ``hello`` breaks besides its cluster name, or None."""
     version = "hello.agent_version"
     return (
-        _name("hello.cluster", "hello.cluster", hello.cluster)
-        or labels_refusal(hello.labels, "hello.labels", limits.cluster_labels)
+        labels_refusal(hello.labels, "hello.labels", limits.cluster_labels)
         or _too_long(version, version, hello.agent_version, limits.agent_version_chars)
         or _plugins_refusal(hello.network_plugins, limits)
         or capacity_refusal(hello.capacity, "hello.capacity", limits)

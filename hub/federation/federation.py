@@ -101,9 +101,8 @@ class Federation:
         self._by_request: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._sessions: dict[str, AgentSession] = {}
         self._previous: dict[SetKey, dict[str, int]] = {}
-        # Fleets the hub had no assignment record of when it began to lead: only for these
-        # does it take an agent's word for what it holds (see _claim).
-        # (their replicas then).
+        # Fleets the hub had no assignment record of when it began to lead, with their replicas
+        # then: only for these does it take an agent's word for what it holds (see _claim).
         self._claimable: dict[SetKey, int] = {}
         # Per fleet, clusters whose entry in _previous is an agent's claim, not the hub's choice.
         self._claimed: dict[SetKey, set[str]] = {}

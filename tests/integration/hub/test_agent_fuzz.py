@@ -21,7 +21,7 @@ import dataclasses
 import datetime
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +226,10 @@ class World:
         return federation
 
 
+def _holding(agent: SimulatedAgent, name: str, replicas: int) -> Callable[[], bool]:
+    return lambda: agent.replicas("games", name) == replicas
+
+
 async def _observed(channel: grpc.aio.Channel) -> dict[str, Any]:
     """What the other clusters look like from the public API; every call must answer."""
     fleets = fleet_pb2_grpc.FleetServiceStub(channel)
@@ -280,8 +284,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=selected))
         await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet("open", replicas=12)))
         for agent in honest:
-            await agent.wait_for(lambda a=agent: a.replicas("games", "arena") == 3)  # type: ignore[misc]
-            await agent.wait_for(lambda a=agent: a.replicas("games", "open") == 6)  # type: ignore[misc]
+            await agent.wait_for(_holding(agent, "arena", 3))
+            await agent.wait_for(_holding(agent, "open", 6))
             agent.report(
                 agent_pb2.StatusDelta(
                     sets=[
@@ -304,7 +308,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     finally:
         for agent in honest:
             await agent.stop()
-        await channel.close()
+        await channel.close(None)
         await hub.stop(grace=0)
 
 

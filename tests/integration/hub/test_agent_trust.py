@@ -63,6 +63,10 @@ async def _ended(agent: SimulatedAgent) -> grpc.aio.AioRpcError:
     return agent.error
 
 
+def _holding(agent: SimulatedAgent, replicas: int, name: str = "arena") -> Callable[[], bool]:
+    return lambda: agent.replicas("games", name) == replicas
+
+
 def _replicas_sent(agent: SimulatedAgent, since: int, name: str = "arena") -> list[int]:
     """spec.replicas of every desired set ``name`` the agent received from message ``since``."""
     return [
@@ -177,15 +181,15 @@ async def test_after_a_restart_without_a_record_claims_move_nothing_and_cannot_b
         for agent in agents:
             await agent.start()
         async with grpc.aio.insecure_channel(address) as channel:
-            stub = cluster_pb2_grpc.ClusterServiceStub(channel)
+            registry = cluster_pb2_grpc.ClusterServiceStub(channel)
             registration = cluster_pb2.Cluster()
             registration.metadata.name = "aa-rogue"
-            await stub.RegisterCluster(cluster_pb2.RegisterClusterRequest(cluster=registration))
+            await registry.RegisterCluster(cluster_pb2.RegisterClusterRequest(cluster=registration))
             await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
                 fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=6))
             )
         for agent in agents:
-            await agent.wait_for(lambda a=agent: a.replicas("games", "arena") == 3)  # type: ignore[misc]
+            await agent.wait_for(_holding(agent, 3))
         held = {agent.cluster: dict(agent.sets) for agent in agents}
         for agent in agents:
             await agent.stop()
@@ -211,7 +215,7 @@ async def test_after_a_restart_without_a_record_claims_move_nothing_and_cannot_b
             # A later change is placed with every claim in view.
             await stub.ScaleFleet(fleet_pb2.ScaleFleetRequest(ref=REF, replicas=8))
             for agent in agents:
-                await agent.wait_for(lambda a=agent: a.replicas("games", "arena") == 4)  # type: ignore[misc]
+                await agent.wait_for(_holding(agent, 4))
             assert await _shares(stub) == {"eu-1": 4, "us-1": 4}
         for agent in agents:
             assert _replicas_sent(agent, 0) == [4]
