@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Collection, Mapping, Sequence
+from typing import Protocol
 
 from gamefleet.v1 import agent_pb2, cluster_pb2, gameserver_pb2
 
@@ -63,9 +64,7 @@ class AgentLimits:
     # Each count of a set status, held_back and desired_replicas.
     set_count: int = 1_000_000
     game_server_labels: int = 256
-    game_server_containers: int = 64
-    quality_conditions: int = 64
-    # state, opsState; node (a DNS subdomain) and zone; pod UID.
+    # fleet, state, opsState; node (a DNS subdomain).
     word_chars: int = 63
     node_chars: int = 253
     operation_id_chars: int = 64
@@ -240,26 +239,35 @@ def set_status_refusal(
     return found
 
 
-def game_server_refusal(
-    server: gameserver_pb2.GameServer, index: int, size: int, limits: AgentLimits
-) -> Refusal | None:
-    """Limits of one reported game server whose serialized size is ``size`` bytes.
+class ReportedServer(Protocol):
+    """A game server as the hub holds it (hub.federation.live_servers.LiveServer)."""
 
-    Runs for every server an agent reports (a million after a hub restart), so the common case
-    is a few comparisons; paths are built only for a refusal.
+    namespace: str
+    fleet: str
+    allocation_request_id: str
+    view: allocation.Server
+    wire: bytes
+
+
+def game_server_refusal(server: ReportedServer, index: int, limits: AgentLimits) -> Refusal | None:
+    """Limits of one reported game server; its serialized size bounds every field not checked
+    one by one (zone, pod UID, images, network status, quality conditions).
+
+    Runs for every server an agent reports (a million after a hub restart): the common case is
+    a few comparisons on what the hub already decoded, and paths are built only for a refusal.
     """
     field = "status.game_servers"
-    namespace, name = server.namespace, server.name
+    namespace, view = server.namespace, server.view
     if namespace not in _good_namespaces:
         found = _name(*_at(field, index, "namespace"), namespace)
         if found is not None:
             return found
         if len(_good_namespaces) < _GOOD_NAMESPACES_KEPT:
             _good_namespaces.add(namespace)
+    name = view.name
     if not (len(name) <= names.DNS1123_SUBDOMAIN_MAX_LENGTH and _SUBDOMAIN.fullmatch(name)):
         return _name(*_at(field, index, "name"), name, subdomain=True)
-    if server.deleted:
-        return None
+    size = len(server.wire)
     if size > limits.game_server_bytes:
         return Refusal(
             field,
@@ -267,18 +275,14 @@ def game_server_refusal(
             f"{size:,} bytes; at most {limits.game_server_bytes:,} per game server",
             exhausted=True,
         )
-    word, node = limits.word_chars, limits.node_chars
+    word = limits.word_chars
     if (
         len(server.fleet) > word
-        or len(server.state) > word
-        or len(server.ops_state) > word
-        or len(server.zone) > word
-        or len(server.pod_uid) > word
-        or len(server.node) > node
+        or len(view.state) > word
+        or len(view.ops_state) > word
+        or len(view.node) > limits.node_chars
         or len(server.allocation_request_id) > allocation.MAX_REQUEST_ID
-        or len(server.labels) > limits.game_server_labels
-        or len(server.images) > limits.game_server_containers
-        or len(server.quality_conditions) > limits.quality_conditions
+        or len(view.labels) > limits.game_server_labels
     ):
         return _game_server_field_refusal(server, index, limits)
     return None
@@ -291,32 +295,22 @@ _GOOD_NAMESPACES_KEPT = 10_000
 
 
 def _game_server_field_refusal(
-    server: gameserver_pb2.GameServer, index: int, limits: AgentLimits
+    server: ReportedServer, index: int, limits: AgentLimits
 ) -> Refusal | None:
-    field = "status.game_servers"
+    field, view = "status.game_servers", server.view
     words = (
         ("fleet", server.fleet, limits.word_chars),
-        ("state", server.state, limits.word_chars),
-        ("ops_state", server.ops_state, limits.word_chars),
-        ("zone", server.zone, limits.word_chars),
-        ("pod_uid", server.pod_uid, limits.word_chars),
-        ("node", server.node, limits.node_chars),
+        ("state", view.state, limits.word_chars),
+        ("ops_state", view.ops_state, limits.word_chars),
+        ("node", view.node, limits.node_chars),
         ("allocation_request_id", server.allocation_request_id, allocation.MAX_REQUEST_ID),
     )
     for name, text, limit in words:
         found = _too_long(*_at(field, index, name), text, limit)
         if found is not None:
             return found
-    counts = (
-        ("labels", len(server.labels), limits.game_server_labels),
-        ("images", len(server.images), limits.game_server_containers),
-        ("quality_conditions", len(server.quality_conditions), limits.quality_conditions),
-    )
-    for name, count, limit in counts:
-        found = _too_many(*_at(field, index, name), count, limit, "entries")
-        if found is not None:
-            return found
-    return None
+    labels = _at(field, index, "labels")
+    return _too_many(*labels, len(view.labels), limits.game_server_labels, "labels")
 
 
 def operation_result_refusal(

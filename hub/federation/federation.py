@@ -274,9 +274,9 @@ class Federation:
                 self._forget_server(live, (server.namespace, server.name))
                 continue
             held = LiveServer.of(server, cluster)
-            refusal = limits.game_server_refusal(
-                server, index, len(held.wire), self.limits
-            ) or self._room_refusal(live, held, index)
+            refusal = limits.game_server_refusal(held, index, self.limits) or self._room_refusal(
+                live, held, index
+            )
             if refusal is not None:
                 self.refused(cluster, refusal, DROPPED)
                 continue
@@ -312,14 +312,13 @@ class Federation:
         """A new server beyond what the hub keeps per cluster (a known one may change)."""
         before = live.servers.get((server.namespace, server.name))
         field, most = "status.game_servers", self.limits
-        if before is None:
-            found = limits.per_cluster_refusal(
-                field, index, len(live.servers) + 1, most.game_servers_per_cluster, "game servers"
-            )
-            if found is not None:
-                return found
+        held = len(live.servers) + (before is None)
         grown = live.server_bytes + len(server.wire) - (len(before.wire) if before else 0)
+        if held <= most.game_servers_per_cluster and grown <= most.game_server_bytes_per_cluster:
+            return None
         return limits.per_cluster_refusal(
+            field, index, held, most.game_servers_per_cluster, "game servers"
+        ) or limits.per_cluster_refusal(
             field, index, grown, most.game_server_bytes_per_cluster, "bytes of game servers"
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gamefleet.v1 import agent_pb2, gameserver_pb2
 
 from hub.core import limits
+from hub.federation.live_servers import LiveServer
 
 LIMITS = limits.DEFAULT_LIMITS
 
@@ -14,7 +15,7 @@ def test_a_valid_hello_and_server_pass() -> None:
     hello.held_sets.add(namespace="games", name="arena", hash="h", replicas=3)
     assert limits.hello_refusal(hello, LIMITS) is None
     server = gameserver_pb2.GameServer(namespace="games", name="arena-0", state="Ready")
-    assert limits.game_server_refusal(server, 0, server.ByteSize(), LIMITS) is None
+    assert limits.game_server_refusal(LiveServer.of(server, "eu-1"), 0, LIMITS) is None
 
 
 def test_refusals_name_the_field_and_its_place() -> None:
@@ -27,11 +28,15 @@ def test_refusals_name_the_field_and_its_place() -> None:
         "hello.held_sets[0].replicas",
         False,
     )
-    server = gameserver_pb2.GameServer(namespace="games", name="a-1", zone="z" * 64)
-    refusal = limits.game_server_refusal(server, 7, server.ByteSize(), LIMITS)
+    server = gameserver_pb2.GameServer(namespace="games", name="a-1", ops_state="o" * 64)
+    refusal = limits.game_server_refusal(LiveServer.of(server, "eu-1"), 7, LIMITS)
     assert refusal is not None
-    assert str(refusal) == "status.game_servers[7].zone: 64 characters; at most 63"
+    assert str(refusal) == "status.game_servers[7].ops_state: 64 characters; at most 63"
     assert refusal.exhausted
+    server = gameserver_pb2.GameServer(namespace="games", name="a-1", zone="z" * 20_000)
+    refusal = limits.game_server_refusal(LiveServer.of(server, "eu-1"), 0, LIMITS)
+    assert refusal is not None
+    assert str(refusal) == "status.game_servers[0]: 20,016 bytes; at most 16,384 per game server"
 
 
 def test_a_huge_label_key_is_refused_without_echoing_it() -> None:
