@@ -112,11 +112,24 @@ def get(args: argparse.Namespace) -> None:
     if args.name:
         _print_clusters([stub.GetCluster(cluster_pb2.ClusterRef(name=args.name))], args.output)
         return
-    response = stub.ListClusters(cluster_pb2.ListClustersRequest(label_selector=args.selector))
-    if not response.clusters and args.output not in ("yaml", "json"):
+    clusters = list_clusters(stub, cluster_pb2.ListClustersRequest(label_selector=args.selector))
+    if not clusters and args.output not in ("yaml", "json"):
         sys.stderr.write("No clusters found.\n")
         return
-    _print_clusters(list(response.clusters), args.output)
+    _print_clusters(clusters, args.output)
+
+
+def list_clusters(
+    stub: cluster_pb2_grpc.ClusterServiceStub, request: cluster_pb2.ListClustersRequest
+) -> list[cluster_pb2.Cluster]:
+    """Every cluster the request selects, following next_page_token to the last page."""
+    clusters: list[cluster_pb2.Cluster] = []
+    while True:
+        response = stub.ListClusters(request)
+        clusters += response.clusters
+        if not response.next_page_token:
+            return clusters
+        request.page_token = response.next_page_token
 
 
 def register(args: argparse.Namespace) -> None:

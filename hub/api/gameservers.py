@@ -15,10 +15,12 @@ from hub.federation.live_servers import LiveServer, ServerFilter
 
 from . import auth
 from .errors import AbortError, Context, invalid
-from .fleets import selector_or_none
+from .fleets import PAGE_BYTES, selector_or_none
 from .leadership import LeaderGate
 
 OPERATION_TIMEOUT_S = 10.0
+# A page also ends before PAGE_BYTES: agents report servers of up to 16 KiB (hub.core.limits),
+# so 1000 of them could pass the 4 MiB a client receives.
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 5000
 
@@ -94,9 +96,9 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
         federation = self._gate.require()
         found = federation.matching_servers(_filter(request), after=after, limit=size + 1)
         servers = [server.decode() for server in found]
-        page = servers[:size]
+        page = servers[: paging.fitting((s.ByteSize() for s in servers[:size]), PAGE_BYTES)]
         token = ""
-        if len(servers) > size:
+        if len(servers) > len(page):
             last = page[-1]
             token = paging.encode_token((last.cluster, last.namespace, last.name))
         return gameserver_pb2.ListGameServersResponse(game_servers=page, next_page_token=token)

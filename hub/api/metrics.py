@@ -27,7 +27,7 @@ import grpc
 import prometheus_client
 import prometheus_client.core
 
-from hub.core import health
+from hub.core import health, limits
 from hub.federation.stats import RECONCILE_BUCKETS, LiveCounts
 from hub.store import metered
 
@@ -194,6 +194,19 @@ def _on_loop(
         raise _LoopUnavailableError(f"no answer within {timeout} s") from None
 
 
+def _known_states(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """``counts`` with every state and opsState outside OKG's counted as Other: an agent's
+    strings must not make a series each."""
+    folded: dict[tuple[str, str], int] = {}
+    for (state, ops_state), value in counts.items():
+        key = (
+            state if state in limits.GAME_SERVER_STATES else limits.OTHER_STATE,
+            ops_state if ops_state in limits.OPS_STATES else limits.OTHER_STATE,
+        )
+        folded[key] = folded.get(key, 0) + value
+    return folded
+
+
 def _cumulative(counts: list[int]) -> list[tuple[str, float]]:
     buckets: list[tuple[str, float]] = []
     total = 0
@@ -259,6 +272,13 @@ class LiveCollector:
             "error (the agent's write failed).",
             labels=["reason"],
         )
+        refusals = core.CounterMetricFamily(
+            "gamefleet_hub_agent_refusals",
+            "What the hub refused of what agents sent beyond its limits, by field and action: "
+            "refused (the agent's stream ended, INVALID_ARGUMENT or RESOURCE_EXHAUSTED) or "
+            "dropped (that entry ignored, the rest of the message kept).",
+            labels=["field", "action"],
+        )
         reconcile = core.HistogramMetricFamily(
             "gamefleet_hub_reconcile_seconds",
             "Time to compute and send the desired sets of the fleets that changed, per reconcile.",
@@ -271,7 +291,7 @@ class LiveCollector:
             for phase, cordoned in sorted(phases | counts.clusters.keys()):
                 value = counts.clusters.get((phase, cordoned), 0)
                 clusters.add_metric([phase, str(cordoned).lower()], value)
-            for (state, ops_state), value in sorted(counts.game_servers.items()):
+            for (state, ops_state), value in sorted(_known_states(counts.game_servers).items()):
                 servers.add_metric([state, ops_state], value)
             stats = counts.stats
             desired.add_metric([], stats.desired_messages)
@@ -283,7 +303,10 @@ class LiveCollector:
                 allocations.add_metric([outcome], value)
             for reason, value in stats.allocation_retries.items():
                 retries.add_metric([reason], value)
+            for (field, action), value in sorted(stats.agent_refusals.items()):
+                refusals.add_metric([field, action], value)
         yield from (fleets, sessions, clusters, servers, desired, deltas, allocations, retries)
+        yield refusals
         yield reconcile
 
 

@@ -34,6 +34,7 @@ from grpc_reflection.v1alpha import reflection
 
 from hub import store as store_factory
 from hub.core.health import HealthPolicy
+from hub.core.limits import DEFAULT_LIMITS, AgentLimits
 from hub.federation.allocator import Allocator
 from hub.federation.federation import Federation
 from hub.federation.stats import LiveCounts
@@ -84,6 +85,8 @@ class HubConfig:
     # HOST:PORT of a plain-HTTP /metrics endpoint (Prometheus); None serves no metrics.
     metrics_listen: str | None = None
     health: HealthPolicy = dataclasses.field(default_factory=HealthPolicy)
+    # What one agent may send (docs/limits.md); tests lower the per-cluster counts.
+    agent_limits: AgentLimits = DEFAULT_LIMITS
 
 
 class Hub:
@@ -185,6 +188,7 @@ class Hub:
                     self.clusters,
                     self.config.health,
                     assignments=AssignmentRegistry(self.store),
+                    agent_limits=self.config.agent_limits,
                 )
                 await federation.start()
                 allocations = Allocator(federation, AllocationRegistry(self.store))

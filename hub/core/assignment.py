@@ -34,6 +34,19 @@ class ClusterState:
     serves: bool = True
 
 
+@dataclasses.dataclass(frozen=True)
+class Claims:
+    """Clusters whose entry in a fleet's last assignment is only what their agent says it
+    holds (after a hub restart without an assignment record), not what the hub assigned, and
+    the fleet's replicas when the hub took those claims."""
+
+    clusters: frozenset[str] = frozenset()
+    replicas: int = 0
+
+
+NO_CLAIMS = Claims()
+
+
 def failover_after(fleet: fleet_pb2.Fleet) -> float | None:
     failover = fleet.spec.placement.failover
     if not failover.enabled:
@@ -55,21 +68,34 @@ def assign(
     clusters: Sequence[ClusterState],
     previous: Mapping[str, int],
     now: float,
+    claims: Claims = NO_CLAIMS,
 ) -> Placement:
     """Placement over the Ready clusters, with Unknown and cordoned ones keeping their share.
 
     A cluster whose agent does not serve the fleet's namespace is not eligible: its agent would
-    refuse the set, so its share goes to the clusters that can run it."""
+    refuse the set, so its share goes to the clusters that can run it.
+
+    A claimed share (see Claims) of a cluster that is not Ready is kept only from the replicas
+    the fleet had when the claim was taken that neither the assigned shares nor the Ready
+    clusters hold: a claim never lowers another cluster's share, nor takes a fleet's growth.
+    """
     selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
     clusters = [cluster for cluster in clusters if cluster.serves]
     kept: dict[str, int] = {}
     replaced = 0
     after: float | None = failover_after(fleet)
     budget = fleet.spec.replicas
-    for cluster in sorted(clusters, key=lambda c: c.name):
+    held_by_ready = sum(
+        previous.get(c.name, 0)
+        for c in clusters
+        if c.phase is Phase.READY and selector.matches(c.labels)
+    )
+    claimed = claims.clusters
+    for cluster in sorted(clusters, key=lambda c: (c.name in claimed, c.name)):
         if cluster.phase is Phase.READY or not selector.matches(cluster.labels):
             continue
-        keep = min(previous.get(cluster.name, 0), budget)
+        room = min(budget, claims.replicas) - held_by_ready if cluster.name in claimed else budget
+        keep = min(previous.get(cluster.name, 0), room)
         if keep <= 0:
             continue
         kept[cluster.name] = keep

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 from gamefleet.v1 import agent_pb2, fleet_pb2, gameserver_pb2, meta_pb2
 
-from . import conditions
-from .desired_sets import set_hash
+from . import conditions, limits
+from .desired_sets import MAX_SET_BYTES, set_hash
 from .health import Phase
 from .placement import Placement
 
@@ -36,6 +36,7 @@ _PROBLEMS = (
     ("Placed", conditions.FALSE),
     (AVAILABLE, conditions.FALSE),
 )
+SET_TOO_LARGE = "SetTooLarge"
 
 _COUNT_FIELDS = tuple(f.name for f in gameserver_pb2.GameServerCounts.DESCRIPTOR.fields)
 
@@ -73,8 +74,9 @@ def problem(fleet: fleet_pb2.Fleet) -> meta_pb2.Condition | None:
 def add_counts(
     total: gameserver_pb2.GameServerCounts, part: gameserver_pb2.GameServerCounts
 ) -> None:
+    """Add ``part`` to ``total``, each count held within int32: counts come from agents."""
     for name in _COUNT_FIELDS:
-        setattr(total, name, getattr(total, name) + getattr(part, name))
+        setattr(total, name, limits.saturating_sum(getattr(total, name), getattr(part, name)))
 
 
 def fleet_status(
@@ -82,9 +84,11 @@ def fleet_status(
     placement: Placement,
     reports: Mapping[str, ClusterReport],
     waiting: Mapping[str, str] | None = None,
+    too_large: Mapping[str, int] | None = None,
 ) -> fleet_pb2.FleetStatus:
     """The status of a fleet; of a deleting one when ``waiting`` (cluster → what is left
-    there) is given."""
+    there) is given. ``too_large`` names the clusters whose set is too large to send them,
+    with its size in bytes."""
     generation = fleet.metadata.generation
     if waiting is not None:
         return _deleting_status(generation, reports, waiting)
@@ -99,7 +103,7 @@ def fleet_status(
             template_hash=assignment.template_hash,
             cluster_phase=report.phase.value,
         )
-        status.replicas += assignment.replicas
+        status.replicas = limits.saturating_sum(status.replicas, assignment.replicas)
         if report.phase is Phase.UNKNOWN:
             unknown.append(assignment.cluster)
         reported = report.set_status
@@ -112,7 +116,7 @@ def fleet_status(
         settled = settled and _cluster_settled(
             assignment.replicas, assignment.template_hash, reported
         )
-    for condition in _conditions(status, placement, settled, unknown):
+    for condition in _conditions(status, placement, settled, unknown, too_large or {}):
         status.conditions.append(condition.to_proto(generation))
     for condition in _cluster_conditions(placement, reports, fleet.metadata.namespace):
         status.conditions.append(condition.to_proto(generation))
@@ -209,7 +213,11 @@ def _deleting_status(
 
 
 def _conditions(
-    status: fleet_pb2.FleetStatus, placement: Placement, settled: bool, unknown: list[str]
+    status: fleet_pb2.FleetStatus,
+    placement: Placement,
+    settled: bool,
+    unknown: list[str],
+    too_large: Mapping[str, int],
 ) -> list[conditions.Condition]:
     result = list(placement.conditions)
     if settled:
@@ -231,7 +239,18 @@ def _conditions(
     result.append(
         conditions.Condition(AVAILABLE, available, "ReadyReplicas", f"{ready} of {wanted} ready")
     )
-    if unknown:
+    if too_large:
+        sizes = ", ".join(f"{name} ({size:,} bytes)" for name, size in sorted(too_large.items()))
+        result.append(
+            conditions.Condition(
+                DEGRADED,
+                conditions.TRUE,
+                SET_TOO_LARGE,
+                f"not sent, over the {MAX_SET_BYTES:,} bytes an agent receives: "
+                f"the set for {sizes}",
+            )
+        )
+    elif unknown:
         result.append(
             conditions.Condition(
                 DEGRADED, conditions.TRUE, "ClusterUnknown", f"silent: {', '.join(unknown)}"

@@ -13,6 +13,7 @@ from gamefleet.v1 import cluster_pb2, fleet_pb2, gameserverset_pb2, meta_pb2
 from . import (
     documents,
     errors,
+    limits,
     merge_patch,
     names,
     paths,
@@ -58,6 +59,14 @@ def validate_cluster_registration(cluster: cluster_pb2.Cluster) -> list[errors.F
         problems.append(
             errors.FieldError("metadata.namespace", "must be empty: clusters have none")
         )
+    labels = len(cluster.metadata.labels)
+    if labels > limits.MAX_CLUSTER_LABELS:
+        problems.append(
+            errors.FieldError(
+                "metadata.labels", f"{labels:,} labels; at most {limits.MAX_CLUSTER_LABELS}"
+            )
+        )
+        return problems
     problems += _meta_map_problems(cluster.metadata)
     return problems
 

@@ -26,6 +26,7 @@ from hub.core import (
     desired_sets,
     fleet_status,
     health,
+    limits,
     rollout,
     selectors,
 )
@@ -51,6 +52,12 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 ALLOCATED = protocol.ALLOCATED
 NOTHING_PLACED = Placement((), 0, ())
+# What the hub did with a message or entry an agent sent beyond the limits: ended the stream
+# (refused), or ignored that entry and kept the rest (dropped).
+REFUSED = "refused"
+DROPPED = "dropped"
+# Refusals logged (once each per cluster, field and action) before the hub stops noting new ones.
+_LOGGED_REFUSALS_KEPT = 10_000
 
 
 @dataclasses.dataclass
@@ -63,6 +70,8 @@ class _ClusterLive:
     last_heartbeat_wall: timestamp_pb2.Timestamp | None = None
     sets: dict[SetKey, agent_pb2.GameServerSetStatus] = dataclasses.field(default_factory=dict)
     servers: dict[SetKey, LiveServer] = dataclasses.field(default_factory=dict)
+    # Serialized size of ``servers``, held within the per-cluster limit.
+    server_bytes: int = 0
 
 
 class Federation:
@@ -76,7 +85,9 @@ class Federation:
         clock: Clock = time.monotonic,
         tick: float = 0.5,
         assignments: AssignmentRegistry | None = None,
+        agent_limits: limits.AgentLimits = limits.DEFAULT_LIMITS,
     ) -> None:
+        self.limits = agent_limits
         self._fleet_registry = fleets
         self._cluster_registry = clusters
         self._assignment_registry = assignments
@@ -100,6 +111,14 @@ class Federation:
         self._by_request: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._sessions: dict[str, AgentSession] = {}
         self._previous: dict[SetKey, dict[str, int]] = {}
+        # Fleets the hub had no assignment record of when it began to lead, with their replicas
+        # then: only for these does it take an agent's word for what it holds (see _claim).
+        self._claimable: dict[SetKey, int] = {}
+        # Per fleet, clusters whose entry in _previous is an agent's claim, not the hub's choice.
+        self._claimed: dict[SetKey, set[str]] = {}
+        # Per fleet, clusters whose set is too large to send them, and its size in bytes.
+        self._too_large: dict[SetKey, dict[str, int]] = {}
+        self._logged_refusals: set[tuple[str, str, str]] = set()
         # Placement of each fleet as of (fleet revision, cluster state version).
         self._placements: dict[SetKey, tuple[int, int, Placement]] = {}
         self._cluster_state_version = 0
@@ -125,6 +144,11 @@ class Federation:
         self._clusters = {c.metadata.name: c for c in clusters}
         if self._assignment_registry is not None:
             self._previous = await self._assignment_registry.load()
+        self._claimable = {
+            key: fleet.spec.replicas
+            for key, fleet in self._fleets.items()
+            if key not in self._previous
+        }
         self._tasks = [
             asyncio.create_task(self._follow_fleets(fleets_at + 1), name="follow-fleets"),
             asyncio.create_task(self._follow_clusters(clusters_at + 1), name="follow-clusters"),
@@ -180,9 +204,8 @@ class Federation:
         kept = [s for s in hello.held_sets if not s.retiring]
         held = {(s.namespace, s.name): s.hash for s in kept}
         for held_set in kept:
-            previous = self._previous.setdefault((held_set.namespace, held_set.name), {})
-            previous.setdefault(name, held_set.replicas)
-        session = AgentSession(name, held)
+            self._claim((held_set.namespace, held_set.name), name, held_set.replicas)
+        session = AgentSession(name, held, self.limits)
         session.retiring = {(s.namespace, s.name) for s in hello.held_sets if s.retiring}
         self._sessions[name] = session
         live = self._live.setdefault(name, _ClusterLive())
@@ -193,7 +216,7 @@ class Federation:
         self.heartbeat(name, None)
         session.send(
             agent_pb2.HubMessage(
-                status_hashes=agent_pb2.StatusHashes(hashes=self._status_hashes(live))
+                status_hashes=agent_pb2.StatusHashes(hashes=self._status_hashes(name, live))
             )
         )
         self._mark()
@@ -224,6 +247,8 @@ class Federation:
         if gone is not None and self._server_broadcast.watched:
             for namespace, server in gone.servers:
                 self._server_broadcast.notify((name, namespace, server))
+        for claimed in self._claimed.values():
+            claimed.discard(name)
         for pool in self._pools.values():
             pool.drop_cluster(name)
         self._by_request = {k: v for k, v in self._by_request.items() if v[0] != name}
@@ -248,6 +273,8 @@ class Federation:
             self._phase_changed(cluster, before, live.liveness.phase)
 
     def report_status(self, cluster: str, delta: agent_pb2.StatusDelta) -> None:
+        """Take ``cluster``'s status changes; an entry beyond the limits is dropped (counted
+        and logged), the rest are kept. The message's size was checked at the edge."""
         self.stats.status_deltas += 1
         live = self._live.setdefault(cluster, _ClusterLive())
         touched: set[SetKey] = set()
@@ -255,8 +282,16 @@ class Federation:
         if self._server_broadcast.watched:
             for reported in delta.game_servers:
                 self._server_broadcast.notify((cluster, reported.namespace, reported.name))
-        for set_status in delta.sets:
+        for index, set_status in enumerate(delta.sets):
             key = (set_status.namespace, set_status.name)
+            refusal = limits.set_status_refusal(set_status, index, self.limits)
+            if refusal is None and key not in live.sets and not set_status.deleted:
+                refusal = limits.per_cluster_refusal(
+                    "status.sets", index, len(live.sets) + 1, self.limits.sets_per_cluster, "sets"
+                )
+            if refusal is not None:
+                self.refused(cluster, refusal, DROPPED)
+                continue
             touched.add(key)
             before = live.sets.get(key)
             if set_status.deleted:
@@ -266,20 +301,22 @@ class Federation:
             else:
                 live.sets[key] = set_status
                 if not set_status.refused:
-                    previous = self._previous.setdefault(key, {})
-                    previous.setdefault(cluster, set_status.desired_replicas)
+                    self._claim(key, cluster, set_status.desired_replicas)
             self._note_set_change(cluster, key, before, set_status)
-        for server in delta.game_servers:
+        for index, server in enumerate(delta.game_servers):
             if server.deleted:
                 touched.add((server.namespace, server.fleet))
-                gone = live.servers.pop((server.namespace, server.name), None)
-                if gone is not None:
-                    self._pool(gone).remove((cluster, gone.name))
-                    self._track_request(gone, None)
-            else:
-                held = LiveServer.of(server, cluster)
-                touched.add((held.namespace, held.fleet))
-                self._hold(live, held)
+                self._forget_server(live, (server.namespace, server.name))
+                continue
+            held = LiveServer.of(server, cluster)
+            refusal = limits.game_server_refusal(held, index, self.limits) or self._room_refusal(
+                live, held, index
+            )
+            if refusal is not None:
+                self.refused(cluster, refusal, DROPPED)
+                continue
+            touched.add((held.namespace, held.fleet))
+            self._hold(live, held)
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
@@ -327,6 +364,47 @@ class Federation:
         if session is not None:
             session.resolve(result)
 
+    def refused(self, cluster: str, refusal: limits.Refusal, action: str) -> None:
+        """Count what the hub refused of ``cluster``'s agent; log it once per cluster, field
+        and action (a misbehaving agent repeats itself)."""
+        key = (refusal.field, action)
+        self.stats.agent_refusals[key] = self.stats.agent_refusals.get(key, 0) + 1
+        noted = (cluster, refusal.field, action)
+        if (
+            noted not in self._logged_refusals
+            and len(self._logged_refusals) < _LOGGED_REFUSALS_KEPT
+        ):
+            self._logged_refusals.add(noted)
+            log.warning(
+                "agent of %s sent what the hub does not take (%s; logged once): %s",
+                cluster or "a cluster without a valid name",
+                action,
+                refusal,
+            )
+
+    def _room_refusal(
+        self, live: _ClusterLive, server: LiveServer, index: int
+    ) -> limits.Refusal | None:
+        """A new server beyond what the hub keeps per cluster (a known one may change)."""
+        before = live.servers.get((server.namespace, server.name))
+        field, most = "status.game_servers", self.limits
+        held = len(live.servers) + (before is None)
+        grown = live.server_bytes + len(server.wire) - (len(before.wire) if before else 0)
+        if held <= most.game_servers_per_cluster and grown <= most.game_server_bytes_per_cluster:
+            return None
+        return limits.per_cluster_refusal(
+            field, index, held, most.game_servers_per_cluster, "game servers"
+        ) or limits.per_cluster_refusal(
+            field, index, grown, most.game_server_bytes_per_cluster, "bytes of game servers"
+        )
+
+    def _forget_server(self, live: _ClusterLive, key: SetKey) -> None:
+        gone = live.servers.pop(key, None)
+        if gone is not None:
+            live.server_bytes -= len(gone.wire)
+            self._pool(gone).remove((gone.cluster, gone.name))
+            self._track_request(gone, None)
+
     # -- reads -----------------------------------------------------------------------------
 
     def fleet_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.FleetStatus:
@@ -340,7 +418,9 @@ class Federation:
             placement = cached[2]
         else:
             placement = self._assign(fleet)
-        return fleet_status.fleet_status(fleet, placement, self._reports(key, fleet))
+        return fleet_status.fleet_status(
+            fleet, placement, self._reports(key, fleet), too_large=self._too_large.get(key, {})
+        )
 
     def _reports(
         self, key: SetKey, fleet: fleet_pb2.Fleet | None = None
@@ -627,6 +707,7 @@ class Federation:
         before = live.servers.get(key)
         if before is not None and before.fleet != server.fleet:
             self._pool(before).remove(before.view.key)
+        live.server_bytes += len(server.wire) - (len(before.wire) if before is not None else 0)
         live.servers[key] = server
         self._pool(server).put(server.view)
         self._track_request(before, server)
@@ -639,7 +720,19 @@ class Federation:
             if self._by_request.get(key) == (before.cluster, before.name):
                 del self._by_request[key]
         if after is not None and new:
-            self._by_request[(after.namespace, after.fleet, new)] = (after.cluster, after.name)
+            key = (after.namespace, after.fleet, new)
+            owner = self._by_request.get(key)
+            if owner is not None and owner[0] != after.cluster and self._carries(owner, key):
+                # Another cluster's server carries this request_id: an agent cannot take over
+                # the answer to an allocation it did not make.
+                return
+            self._by_request[key] = (after.cluster, after.name)
+
+    def _carries(self, owner: tuple[str, str], key: tuple[str, str, str]) -> bool:
+        """True when ``owner`` (cluster, name) still reports the request_id of ``key``."""
+        live = self._live.get(owner[0])
+        server = live.servers.get((key[0], owner[1])) if live is not None else None
+        return server is not None and server.allocation_request_id == key[2]
 
     def choose_allocation(
         self,
@@ -713,13 +806,33 @@ class Federation:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _status_hashes(self, live: _ClusterLive) -> dict[str, str]:
+    def _status_hashes(self, cluster: str, live: _ClusterLive) -> dict[str, str]:
+        """The hashes of what the hub holds of ``cluster``, within one message an agent
+        receives. Past that, the hub forgets the servers left out: the agent, not finding
+        their hashes, sends them again (an agent that understood several such messages would
+        need a new protocol; this keeps the old one)."""
         hashes = {
             protocol.set_key(*key): protocol.status_hash(status)
             for key, status in live.sets.items()
         }
+        room = limits.AGENT_RECEIVE_BYTES - _HASHES_HEADROOM
+        room -= sum(len(k) + len(v) + _HASH_ENTRY_FRAMING for k, v in hashes.items())
+        left_out = []
         for key, server in live.servers.items():
-            hashes[protocol.game_server_key(*key)] = server.status_hash()
+            name, digest = protocol.game_server_key(*key), server.status_hash()
+            room -= len(name) + len(digest) + _HASH_ENTRY_FRAMING
+            if room < 0:
+                left_out.append(key)
+            else:
+                hashes[name] = digest
+        for key in left_out:
+            self._forget_server(live, key)
+        if left_out:
+            log.info(
+                "status hashes of %s: %d servers do not fit one message; the agent resends them",
+                cluster,
+                len(left_out),
+            )
         return hashes
 
     def _phase_changed(self, cluster: str, before: health.Phase, after: health.Phase) -> None:
@@ -750,8 +863,41 @@ class Federation:
     def _assign(self, fleet: fleet_pb2.Fleet) -> Placement:
         key = _key(fleet)
         return assignment.assign(
-            fleet, self._cluster_states(key), self._previous.get(key, {}), self._clock()
+            fleet,
+            self._cluster_states(key),
+            self._previous.get(key, {}),
+            self._clock(),
+            assignment.Claims(frozenset(self._claimed.get(key, ())), self._claimable.get(key, 0)),
         )
+
+    def _claim(self, key: SetKey, cluster: str, replicas: int) -> None:
+        """Take an agent's word for the replicas it holds of a fleet, where the hub knows
+        nothing better: only for fleets it found without an assignment record when it began to
+        lead (so a restart moves nothing), only for a cluster not in the fleet's assignment yet,
+        and at most the fleet's replicas. The entry stays marked a claim until the cluster is
+        Ready: assignment.assign keeps a claim of a cluster that is not Ready only from the
+        replicas the Ready clusters do not hold, so a claim never lowers another cluster's share.
+        """
+        fleet = self._fleets.get(key)
+        if fleet is None or key not in self._claimable:
+            return
+        previous = self._previous.setdefault(key, {})
+        if cluster not in previous:
+            previous[cluster] = max(0, min(replicas, fleet.spec.replicas))
+            self._claimed.setdefault(key, set()).add(cluster)
+
+    def _remember(self, key: SetKey, assigned: dict[str, int]) -> dict[str, int]:
+        """The fleet's last assignment to keep: the placement, where a claim of a cluster not
+        Ready yet stays the claim it was (placement may have cut it for now)."""
+        claimed = self._claimed.get(key)
+        if not claimed:
+            return assigned
+        claimed -= {name for name in claimed if self.phase(name) is health.Phase.READY}
+        if not claimed:
+            del self._claimed[key]
+            return assigned
+        before = self._previous.get(key, {})
+        return {**assigned, **{name: before.get(name, 0) for name in claimed}}
 
     def _starting(self) -> bool:
         """Right after start, wait for every registered agent (or the grace period) before
@@ -780,7 +926,7 @@ class Federation:
             keys = set(self._pending)
         self._pending_all = False
         self._pending.clear()
-        messages: dict[str, agent_pb2.DesiredSets] = {}
+        messages: dict[str, list[agent_pb2.DesiredSet]] = {}
         silent = {n for n in self._sessions if self.phase(n) is health.Phase.UNKNOWN}
         for key in sorted(keys):
             rendered = self._render(key)
@@ -791,16 +937,37 @@ class Federation:
             }
             for session in self._sessions.values():
                 session.resend.discard(key)
+            noted = self._too_large.pop(key, {})
             for name, entry in desired_sets.changes(key, rendered, held, silent).items():
-                messages.setdefault(name, agent_pb2.DesiredSets()).sets.append(entry)
+                size = entry.ByteSize()
+                if size > desired_sets.MAX_SET_BYTES:
+                    self._refuse_to_send(key, name, size, noted)
+                    continue
+                messages.setdefault(name, []).append(entry)
                 if entry.deleted:
                     self._sessions[name].held.pop(key, None)
                 else:
                     self._sessions[name].held[key] = entry.hash
             self._check_deleted(key)
-        for name, message in messages.items():
-            self._sessions[name].send(agent_pb2.HubMessage(desired=message))
-        self.stats.desired_messages += len(messages)
+        for name, entries in messages.items():
+            for part in desired_sets.in_messages(entries):
+                self._sessions[name].send(agent_pb2.HubMessage(desired=part))
+                self.stats.desired_messages += 1
+
+    def _refuse_to_send(self, key: SetKey, cluster: str, size: int, noted: dict[str, int]) -> None:
+        """A set no agent could receive is not sent (the agent would fail its stream on it and
+        reconnect forever); the fleet's status says why (Degraded, SetTooLarge). Logged when
+        first found (``noted``: what the previous reconcile of the fleet found)."""
+        too_large = self._too_large.setdefault(key, {})
+        if noted.get(cluster) != size:
+            log.warning(
+                "the set of %s/%s for %s is %d bytes, over the %d an agent receives: not sent",
+                *key,
+                cluster,
+                size,
+                desired_sets.MAX_SET_BYTES,
+            )
+        too_large[cluster] = size
 
     def _check_deleted(self, key: SetKey) -> None:
         """Queue a deleting fleet for removal once no cluster holds its set any more."""
@@ -837,9 +1004,10 @@ class Federation:
             placement,
         )
         assigned = placement.replicas_by_cluster()
-        if self._previous.get(key) != assigned:
+        remembered = self._remember(key, assigned)
+        if self._previous.get(key) != remembered:
             self._persist(key, assigned)
-        self._previous[key] = assigned
+        self._previous[key] = remembered
         rendered = {
             share.cluster: desired_sets.desired_set(fleet, share) for share in placement.assignments
         }
@@ -961,6 +1129,8 @@ class Federation:
                 self._fleets.pop(key, None)
                 self._placements.pop(key, None)
                 recording.fleet_changed(self.events, before or event.fleet, None)
+                self._claimable.pop(key, None)
+                self._claimed.pop(key, None)
             else:
                 self._fleets[key] = event.fleet
                 recording.fleet_changed(self.events, before, event.fleet)
@@ -1014,6 +1184,10 @@ class Federation:
 
 
 _STATE_OF = operator.attrgetter("state", "ops_state")
+# Bytes of a StatusHashes message besides its entries, and the most one entry adds to its key
+# and value (a map entry's tags and length prefixes).
+_HASHES_HEADROOM = 1024
+_HASH_ENTRY_FRAMING = 16
 
 
 def _key(fleet: fleet_pb2.Fleet) -> SetKey:

@@ -46,6 +46,8 @@ class FederationStats:
         default_factory=lambda: [0] * (len(RECONCILE_BUCKETS) + 1)
     )
     reconcile_seconds: float = 0.0
+    # What the hub refused of the agents, by (field, action): see Federation.refused.
+    agent_refusals: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
 
     def observe_reconcile(self, seconds: float) -> None:
         self.reconcile_counts[bisect.bisect_left(RECONCILE_BUCKETS, seconds)] += 1
@@ -57,6 +59,7 @@ class FederationStats:
             reconcile_counts=list(self.reconcile_counts),
             allocations=dict(self.allocations),
             allocation_retries=dict(self.allocation_retries),
+            agent_refusals=dict(self.agent_refusals),
         )
 
 

@@ -55,6 +55,8 @@ class SimulatedAgent:
         self.allocation_delay = 0.0
         # When the hub last answered a hello with its status hashes (time.monotonic()).
         self.hashes_received_at = 0.0
+        # Sent instead of the hello made from what the agent holds (a misbehaving agent's).
+        self.hello: agent_pb2.AgentHello | None = None
 
     async def start(self) -> SimulatedAgent:
         self._channel = self._channel_factory(self.address)
@@ -106,6 +108,8 @@ class SimulatedAgent:
             await self._changed.wait_for(predicate)
 
     def _hello(self) -> agent_pb2.AgentMessage:
+        if self.hello is not None:
+            return agent_pb2.AgentMessage(hello=self.hello)
         held = [
             agent_pb2.SetVersion(
                 namespace=s.namespace,

@@ -262,9 +262,15 @@ class DesiredSets(_message.Message):
     SETS_FIELD_NUMBER: _builtins.int
     COMPLETE_FIELD_NUMBER: _builtins.int
     complete: _builtins.bool
-    """True when this message lists every set the cluster should hold."""
+    """True when this message lists every set the cluster should hold. The hub never sets it (it
+    sends only what changed); an agent must not read a message without it as the full list.
+    """
     @_builtins.property
-    def sets(self) -> _containers.RepeatedCompositeFieldContainer[Global___DesiredSet]: ...
+    def sets(self) -> _containers.RepeatedCompositeFieldContainer[Global___DesiredSet]:
+        """One reconcile's sets for a cluster may come in several messages, each within the 4 MiB an
+        agent receives; each set is whole in one message and stands on its own.
+        """
+
     def __init__(
         self,
         *,

@@ -293,7 +293,9 @@ class ListGameServersRequest(_message.Message):
     label_selector: _builtins.str
     """Kubernetes label-selector syntax over the game servers' labels."""
     page_size: _builtins.int
-    """At most this many servers per page (default 1000, at most 5000)."""
+    """At most this many servers per page (default 1000, at most 5000). A page also stops short of
+    2 MiB, so a page of large servers may hold fewer; follow next_page_token to the end.
+    """
     page_token: _builtins.str
     """next_page_token of the previous page; empty for the first."""
     def __init__(

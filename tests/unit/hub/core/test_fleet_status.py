@@ -133,3 +133,29 @@ def test_a_deleting_fleet_says_what_it_waits_for() -> None:
 def fleet_status_problem(status: fleet_pb2.FleetStatus) -> str:
     found = problem(fleet_pb2.Fleet(status=status))
     return found.reason if found is not None else ""
+
+
+def test_counts_near_int32_max_saturate_instead_of_overflowing() -> None:
+    huge = 2**31 - 10
+    status = fleet_status(
+        fleet(),
+        placement(eu=6, us=3),
+        {
+            "eu": ClusterReport(Phase.READY, reported(6, huge, allocated=huge)),
+            "us": ClusterReport(Phase.READY, reported(3, huge, allocated=huge)),
+        },
+    )
+    assert (status.counts.ready, status.counts.allocated) == (2**31 - 1, 2**31 - 1)
+    status.SerializeToString()
+
+
+def test_a_set_too_large_to_send_degrades_the_fleet_naming_the_cluster() -> None:
+    status = fleet_status(
+        fleet(),
+        placement(eu=6, us=3),
+        {"eu": ClusterReport(Phase.READY, reported(6, 6)), "us": ClusterReport(Phase.READY, None)},
+        too_large={"us": 5_000_000},
+    )
+    degraded = next(c for c in status.conditions if c.type == "Degraded")
+    assert (degraded.status, degraded.reason) == ("True", "SetTooLarge")
+    assert "us (5,000,000 bytes)" in degraded.message
