@@ -20,6 +20,7 @@ from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
 from google.protobuf import timestamp_pb2
 
 from hub.core import allocation, assignment, desired_sets, fleet_status, health, rollout, selectors
+from hub.core.autoscaling import demand
 from hub.core.desired_sets import SetKey
 from hub.core.placement import Placement
 from hub.registry import codec
@@ -421,6 +422,8 @@ class Federation:
         live = self._live.get(server.cluster)
         if live is not None and (server.namespace, server.name) in live.servers:
             self._hold(live, LiveServer.of(allocated, server.cluster))
+            # The fleet's autoscaler follows allocations as they happen.
+            self._broadcast.notify((server.namespace, server.fleet))
         return allocated
 
     def allocated_for(
@@ -509,6 +512,33 @@ class Federation:
             game_servers=dict(servers),
             stats=stats,
         )
+
+    def autoscaling_snapshot(self, namespace: str, name: str) -> demand.FleetSnapshot | None:
+        """The fleet and each cluster as its autoscaler reads them (hub/federation/autoscaler.py),
+        or None while the fleet is unknown or the hub waits for its agents after a start."""
+        key = (namespace, name)
+        fleet = self._fleets.get(key)
+        if fleet is None or self._starting():
+            return None
+        pool = self._pools.get(key)
+        tally = pool.tally() if pool is not None else {}
+        assigned = self._previous.get(key, {})
+        selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
+        clusters = []
+        for state in self._cluster_states(key):
+            allocated, idle = tally.get(state.name, (0, 0))
+            clusters.append(
+                demand.ClusterSnapshot(
+                    name=state.name,
+                    labels=state.labels,
+                    phase=state.phase,
+                    eligible=selector.matches(state.labels),
+                    assigned=assigned.get(state.name, 0),
+                    allocated=max(allocated, state.allocated),
+                    idle=idle,
+                )
+            )
+        return demand.FleetSnapshot(fleet, tuple(clusters))
 
     def subscribe(self) -> StatusWatcher:
         return self._broadcast.subscribe()

@@ -22,3 +22,8 @@ class RevisionMismatchError(RegistryError):
 
 class HistoryCompactedError(RegistryError):
     """A watch asked for history the store no longer keeps."""
+
+
+class PreconditionError(RegistryError):
+    """The request conflicts with what is stored (FAILED_PRECONDITION), e.g. a change of
+    replicas that an autoscaler owns."""
