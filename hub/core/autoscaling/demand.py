@@ -147,34 +147,36 @@ def _groups(ready: Sequence[ClusterSnapshot], label: str) -> dict[str, list[Clus
 def recommend_buffer(
     policy: autoscaler_pb2.BufferPolicy, snapshot: FleetSnapshot
 ) -> Recommendation:
-    """Each group's allocated servers plus the buffer, within minReplicas and maxReplicas."""
+    """Each group's allocated servers plus the buffer, within minReplicas and maxReplicas:
+    when a bound moves the total, each group's idle part moves in proportion."""
     ready = snapshot.ready()
     kept = snapshot.kept()
-    demand: dict[str, int] = {}
-    parts = []
-    for group, members in sorted(_groups(ready, policy.per_cluster_label).items()):
-        allocated = sum(c.allocated for c in members)
-        wanted = idle_wanted(policy.buffer_size, allocated)
-        base = {c.name: c.allocated for c in members}
-        added = spread(snapshot.fleet, members, wanted, base)
-        for cluster in members:
-            demand[cluster.name] = cluster.allocated + added.get(cluster.name, 0)
-        if policy.per_cluster_label:
-            parts.append(f"{policy.per_cluster_label}={group or '<none>'}: {allocated}+{wanted}")
-        else:
-            parts.append(f"allocated {allocated} + buffer {wanted}")
+    groups = sorted(_groups(ready, policy.per_cluster_label).items())
+    allocated = {group: sum(c.allocated for c in members) for group, members in groups}
+    wanted = {group: idle_wanted(policy.buffer_size, allocated[group]) for group, _ in groups}
     floors = {c.name: c.allocated for c in ready}
-    wanted_total = kept + sum(demand.values())
+    wanted_total = kept + sum(floors.values()) + sum(wanted.values())
     total = max(policy.min_replicas, min(policy.max_replicas, wanted_total))
     total = max(total, kept + sum(floors.values()))
     limited = ""
-    if total < wanted_total:
-        demand = reduce_to(demand, floors, total - kept)
-        limited = f"maxReplicas {policy.max_replicas}"
-    elif total > wanted_total:
-        added = spread(snapshot.fleet, ready, total - wanted_total, demand, minimums=False)
-        demand = {name: count + added.get(name, 0) for name, count in demand.items()}
-        limited = f"minReplicas {policy.min_replicas}"
+    if total != wanted_total and groups:
+        weights = wanted if sum(wanted.values()) else {g: len(m) for g, m in groups}
+        wanted = proportional(total - kept - sum(floors.values()), weights)
+        bound = "maxReplicas" if total < wanted_total else "minReplicas"
+        limited = f"{bound} {policy.max_replicas if total < wanted_total else policy.min_replicas}"
+    demand: dict[str, int] = {}
+    parts = []
+    for group, members in groups:
+        added = spread(snapshot.fleet, members, wanted[group], floors)
+        for cluster in members:
+            demand[cluster.name] = cluster.allocated + added.get(cluster.name, 0)
+        if policy.per_cluster_label:
+            name = group or "<none>"
+            parts.append(f"{policy.per_cluster_label}={name}: {allocated[group]}+{wanted[group]}")
+        else:
+            parts.append(f"allocated {allocated[group]} + buffer {wanted[group]}")
+    if kept + sum(demand.values()) > policy.max_replicas >= kept + sum(floors.values()):
+        demand = reduce_to(demand, floors, policy.max_replicas - kept)
     if kept:
         parts.append(f"kept {kept} on Unknown or cordoned clusters")
     return Recommendation(total, demand, kept, limited, "; ".join(parts) or "no Ready cluster")
