@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
+from gamefleet.v1 import autoscaler_pb2, fleet_pb2, fleet_pb2_grpc
 
-from . import connection, manifests, output
+from . import autoscaler_commands, connection, manifests, output
 from .errors import CliError
 
 FLEET_API_VERSION = manifests.FLEET_API_VERSION
@@ -22,9 +22,12 @@ def _ref(args: argparse.Namespace, name: str) -> fleet_pb2.FleetRef:
 
 
 def apply(args: argparse.Namespace) -> None:
-    fleets = manifests.load_fleets(args.filename)
+    objects = manifests.load_objects(args.filename)
     stub = _stub(args)
-    for fleet in fleets:
+    for fleet in objects:
+        if isinstance(fleet, autoscaler_pb2.FleetAutoscaler):
+            autoscaler_commands.apply_one(args, fleet)
+            continue
         if not fleet.metadata.namespace:
             fleet.metadata.namespace = args.namespace
         response = stub.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet, dry_run=args.dry_run))
@@ -52,7 +55,7 @@ def _print_fleets(fleets: list[fleet_pb2.Fleet], fmt: str) -> None:
     headers = ["NAMESPACE", "NAME", "REPLICAS", "PLACED", "READY", "ALLOCATED", "CLUSTERS"]
     headers += ["GENERATION", "AGE"]
     if fmt == "wide":
-        headers += ["STRATEGY", "NETWORK", "PROBLEM"]
+        headers += ["STRATEGY", "NETWORK", "REPLICAS OWNER", "PROBLEM"]
     rows = []
     for fleet in fleets:
         row: list[object] = [
@@ -70,6 +73,7 @@ def _print_fleets(fleets: list[fleet_pb2.Fleet], fmt: str) -> None:
             row += [
                 fleet.spec.placement.strategy or "Weighted",
                 fleet.spec.template.network.network_type or "-",
+                fleet.replicas_owner or "user",
                 _condition_reason(fleet) or "-",
             ]
         rows.append(row)

@@ -10,6 +10,7 @@ import grpc
 
 from . import (
     allocation_commands,
+    autoscaler_commands,
     cert_commands,
     cluster_commands,
     connection,
@@ -20,6 +21,7 @@ from . import (
 from .errors import CliError
 
 Handler = Callable[[argparse.Namespace], None]
+AUTOSCALER_KINDS = ("fleetautoscalers", "fleetautoscaler", "fas")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,6 +92,7 @@ def build_parser() -> _Parser:
         ("gameservers", gameserver_commands.get),
         ("gameserver", gameserver_commands.get),
         ("gs", gameserver_commands.get),
+        *((kind, autoscaler_commands.get) for kind in AUTOSCALER_KINDS),
     ):
         sub = _client_parser(get_kinds, kind)
         sub.add_argument("name", nargs="?")
@@ -113,11 +116,15 @@ def build_parser() -> _Parser:
     allocation_commands.add_flags(allocate)
     allocate.set_defaults(handler=allocation_commands.allocate)
 
-    delete = commands.add_parser("delete", help="delete a fleet")
+    delete = commands.add_parser("delete", help="delete a fleet or a fleet autoscaler")
     delete_kinds = delete.add_subparsers(dest="kind", required=True, parser_class=_Parser)
     delete_fleet = _client_parser(delete_kinds, "fleet")
     delete_fleet.add_argument("name")
     delete_fleet.set_defaults(handler=fleet_commands.delete)
+    for kind in AUTOSCALER_KINDS[1:]:
+        delete_autoscaler = _client_parser(delete_kinds, kind)
+        delete_autoscaler.add_argument("name")
+        delete_autoscaler.set_defaults(handler=autoscaler_commands.delete)
 
     scale = commands.add_parser("scale", help="set a fleet's replicas")
     scale_kinds = scale.add_subparsers(dest="kind", required=True, parser_class=_Parser)

@@ -178,18 +178,30 @@ class AutoscalerRegistry:
     async def claim(
         self, autoscaler: autoscaler_pb2.FleetAutoscaler, fleet: fleet_pb2.Fleet
     ) -> fleet_pb2.Fleet:
-        """Mark an unowned ``fleet`` (at its revision) as ``autoscaler``'s; the new record.
-        RevisionMismatchError when the fleet changed meanwhile."""
+        """Mark an unowned ``fleet`` as ``autoscaler``'s, both at their revisions (an autoscaler
+        deleted meanwhile claims nothing); the new fleet record. RevisionMismatchError when
+        either changed."""
         key = codec.fleet_key(fleet.metadata.namespace, fleet.metadata.name)
         claimed = with_owner(fleet, owner_of(autoscaler))
-        try:
-            revision = await self._store.put(
+        meta = autoscaler.metadata
+        unchanged = autoscaler_pb2.FleetAutoscaler()
+        unchanged.CopyFrom(autoscaler)
+        unchanged.metadata.revision = 0
+        ops: list[store_api.Op] = [
+            store_api.Put(
                 key, codec.encode(claimed), expected_mod_revision=fleet.metadata.revision
-            )
+            ),
+            store_api.Put(
+                codec.fleet_autoscaler_key(meta.namespace, meta.name),
+                codec.encode(unchanged),
+                expected_mod_revision=meta.revision,
+            ),
+        ]
+        try:
+            revision = await self._store.commit(ops)
         except store_api.ConflictError as exc:
-            raise RevisionMismatchError(key, fleet.metadata.revision, exc.actual) from None
-        claimed.metadata.revision = revision
-        return claimed
+            raise RevisionMismatchError(exc.key, exc.expected, exc.actual) from None
+        return _fleet_at(claimed, revision)
 
     async def record(
         self,
@@ -210,6 +222,7 @@ class AutoscalerRegistry:
         scaled = scaled_by_owner(fleet, replicas, demand, self._clock())
         updated = autoscaler_pb2.FleetAutoscaler()
         updated.CopyFrom(autoscaler)
+        updated.metadata.revision = 0
         updated.status.CopyFrom(status)
         fleet_key = codec.fleet_key(fleet.metadata.namespace, fleet.metadata.name)
         key = codec.fleet_autoscaler_key(meta.namespace, meta.name)

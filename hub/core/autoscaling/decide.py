@@ -54,6 +54,14 @@ def decide(
     )
     total = recommendation.kept + sum(outcome.clusters.values())
     held = [recommendation.limited, *outcome.limited]
+    stepped = outcome.stepped
+    if not ready:
+        # Nothing to place on yet: the total still says what the policy wants (placement
+        # reports it unplaced), but shrinking blind waits for a cluster to see.
+        total = max(snapshot.replicas, recommendation.total)
+        step = limits.up.max_step
+        if step and total > snapshot.replicas + step:
+            total, stepped = snapshot.replicas + step, True
     reasons = [recommendation.detail, *(f"limited: {r}" for r in held if r)]
     return Decision(
         policy=policy,
@@ -64,5 +72,5 @@ def decide(
         reason="; ".join(r for r in reasons if r),
         limited=any(held),
         wake=outcome.wake,
-        stepped=outcome.stepped,
+        stepped=stepped,
     )

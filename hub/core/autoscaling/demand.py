@@ -155,15 +155,18 @@ def recommend_buffer(
     allocated = {group: sum(c.allocated for c in members) for group, members in groups}
     wanted = {group: idle_wanted(policy.buffer_size, allocated[group]) for group, _ in groups}
     floors = {c.name: c.allocated for c in ready}
-    wanted_total = kept + sum(floors.values()) + sum(wanted.values())
+    unplaceable = 0 if groups else idle_wanted(policy.buffer_size, snapshot.allocated())
+    wanted_total = kept + sum(floors.values()) + sum(wanted.values()) + unplaceable
     total = max(policy.min_replicas, min(policy.max_replicas, wanted_total))
     total = max(total, kept + sum(floors.values()))
     limited = ""
+    if total < wanted_total:
+        limited = f"maxReplicas {policy.max_replicas}"
+    elif total > wanted_total:
+        limited = f"minReplicas {policy.min_replicas}"
     if total != wanted_total and groups:
         weights = wanted if sum(wanted.values()) else {g: len(m) for g, m in groups}
         wanted = proportional(total - kept - sum(floors.values()), weights)
-        bound = "maxReplicas" if total < wanted_total else "minReplicas"
-        limited = f"{bound} {policy.max_replicas if total < wanted_total else policy.min_replicas}"
     demand: dict[str, int] = {}
     parts = []
     for group, members in groups:

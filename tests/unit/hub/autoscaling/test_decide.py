@@ -110,10 +110,20 @@ def test_decisions_keep_their_promises(
     assert set(decision.clusters) == set(ready)
     for name, count in decision.clusters.items():
         assert count >= ready[name].allocated, "never below allocated"
-    assert decision.to_replicas == state.kept() + sum(decision.clusters.values())
+    if ready:
+        assert decision.to_replicas == state.kept() + sum(decision.clusters.values())
     floors = state.kept() + sum(c.allocated for c in ready.values())
     if ready and floors <= high:
         assert low <= decision.to_replicas <= high, "never outside minReplicas/maxReplicas"
     current = state.kept() + sum(c.assigned for c in ready.values())
     if step and low <= current <= high:
         assert abs(decision.to_replicas - current) <= step, "never more than a step"
+
+
+def test_without_a_ready_cluster_the_total_grows_to_the_policy_but_never_shrinks_blind() -> None:
+    nothing = snapshot(replicas=0)
+    decision = decide(nothing, "Buffer", recommend_buffer(buffer(2, 3), nothing), [], 0.0, DOWN_60)
+    assert (decision.to_replicas, decision.clusters) == (3, {})
+    silent = snapshot(cluster("eu", assigned=10, phase=Phase.UNKNOWN), replicas=12)
+    held = decide(silent, "Buffer", recommend_buffer(buffer(2), silent), [], 0.0, DOWN_60)
+    assert held.to_replicas == 12
