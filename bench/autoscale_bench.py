@@ -16,10 +16,12 @@ the allocations that found no server, and the replicas over time. Variant `event
 autoscaler as shipped (decisions follow allocations and status); `poll30` is the same
 autoscaler with `sync.type: FixedInterval` every 30 s, Agones' default sync period.
 
-`scale` runs a hub process and simulated agents whose servers follow the desired sets,
-`fleets` fleets with a per-region buffer of 2, and one allocation per fleet twice: without
-autoscalers, then with one per fleet. The hub's extra CPU divided by the decisions written is
-the CPU per decision.
+`scale` runs a hub process and simulated agents whose servers follow the desired sets and
+`fleets` fleets: one allocation per fleet without autoscalers, one ScaleFleet +1 per fleet by
+hand, then an autoscaler per fleet (a per-region buffer of 2) and one more allocation per
+fleet. The hub's extra CPU with autoscalers divided by the decisions written is the CPU per
+decision; a ScaleFleet by hand costs the same downstream work (store write, placement,
+desired sets, the agents' reports) and shows how much of it is the decision's own.
 """
 
 from __future__ import annotations
@@ -325,15 +327,15 @@ async def _allocate_each(address: str, fleets: int, prefix: str) -> None:
         await asyncio.gather(*(worker() for _ in range(16)))
 
 
-async def _quiet(port: int, name: str, quiet: float = 3.0) -> float:
-    """Wait until the counter ``name`` stops moving for ``quiet`` seconds; its value."""
-    value, since = await _metric(port, name), time.monotonic()
+async def _quiet(agents: list[SimulatedAgent], quiet: float = 3.0) -> None:
+    """Wait until the hub has sent the agents nothing for ``quiet`` seconds (read in this
+    process: scraping the hub's metrics would cost it CPU inside the measurement)."""
+    seen, since = sum(len(a.received) for a in agents), time.monotonic()
     while time.monotonic() - since < quiet:
-        await asyncio.sleep(0.5)
-        now = await _metric(port, name)
-        if now != value:
-            value, since = now, time.monotonic()
-    return value
+        await asyncio.sleep(0.2)
+        now = sum(len(a.received) for a in agents)
+        if now != seen:
+            seen, since = now, time.monotonic()
 
 
 async def scale(fleets: int, clusters: int) -> None:
@@ -361,20 +363,31 @@ async def scale(fleets: int, clusters: int) -> None:
                         )
                     )
                 await _steady(followers, fleets, fleets * 2 * clusters)
-                await _quiet(port, "gamefleet_hub_desired_set_messages_total")
+                await _quiet(agents)
                 before = cpu_seconds(pid)
                 await _allocate_each(hub.address, fleets, "plain")
-                await _quiet(port, "gamefleet_hub_desired_set_messages_total")
+                await _quiet(agents)
                 plain = cpu_seconds(pid) - before
+
+                before = cpu_seconds(pid)
+                for i in range(fleets):
+                    ref = fleet_pb2.FleetRef(namespace="games", name=f"f-{i}")
+                    await stub.ScaleFleet(
+                        fleet_pb2.ScaleFleetRequest(ref=ref, replicas=2 * clusters + 1)
+                    )
+                await _quiet(agents)
+                by_hand = cpu_seconds(pid) - before
 
                 scalers = autoscaler_pb2_grpc.FleetAutoscalerServiceStub(channel)
                 for i in range(fleets):
                     await scalers.ApplyFleetAutoscaler(
                         autoscaler_pb2.ApplyFleetAutoscalerRequest(
-                            fleet_autoscaler=autoscaler("games", f"f-{i}", 2, "events")
+                            # A window no scale-down reaches during the run: no decision but
+                            # those the allocations cause.
+                            fleet_autoscaler=autoscaler("games", f"f-{i}", 2, "events", "3600s")
                         )
                     )
-                await _quiet(port, "gamefleet_hub_autoscaler_evaluations_total")
+                await _quiet(agents, quiet=10.0)
                 decisions_before = await _metric(port, "gamefleet_hub_autoscaler_decisions_total")
                 evaluations_before = await _metric(
                     port, "gamefleet_hub_autoscaler_evaluations_total"
@@ -382,9 +395,12 @@ async def scale(fleets: int, clusters: int) -> None:
                 before = cpu_seconds(pid)
                 started = time.monotonic()
                 await _allocate_each(hub.address, fleets, "scaled")
-                await _quiet(port, "gamefleet_hub_autoscaler_evaluations_total")
+                await _quiet(agents)
                 scaled = cpu_seconds(pid) - before
                 elapsed = time.monotonic() - started
+                before = cpu_seconds(pid)
+                await asyncio.sleep(10.0)
+                at_rest = (cpu_seconds(pid) - before) / 10.0
                 decisions = (
                     await _metric(port, "gamefleet_hub_autoscaler_decisions_total")
                     - decisions_before
@@ -403,7 +419,10 @@ async def scale(fleets: int, clusters: int) -> None:
             emit("hub CPU, one allocation per fleet, no autoscaler", plain, "cpu-s", **params)
             emit("hub CPU, one allocation per fleet, with autoscalers", scaled, "cpu-s",
                  **params, seconds=round(elapsed, 2))  # fmt: skip
+            emit("hub CPU, ScaleFleet +1 of each fleet by hand", by_hand, "cpu-s", **params)
             emit("decisions written", decisions, "count", **params, evaluations=evaluations)
+            emit("hub CPU at rest with the autoscalers (heartbeats of the agents)", at_rest,
+                 "cores", **params)  # fmt: skip
             if decisions:
                 emit("hub CPU per decision (the difference / decisions)",
                      1000 * (scaled - plain) / decisions, "ms", **params)  # fmt: skip

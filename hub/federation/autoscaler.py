@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import heapq
+import itertools
 import logging
 import math
 import time
@@ -68,6 +70,10 @@ class _Entry:
     again: bool = False
     # The fleet revision the last decision wrote: older snapshots are not decided on.
     written: int = 0
+    # What the last evaluation read, and when time alone may change its outcome: the same
+    # inputs before that time give the same decision, so it is not computed again.
+    inputs: tuple[object, ...] | None = None
+    wake_at: float | None = None
     live: autoscaler_pb2.FleetAutoscalerStatus = dataclasses.field(
         default_factory=autoscaler_pb2.FleetAutoscalerStatus
     )
@@ -129,6 +135,9 @@ class Autoscaling:
         self._entries: dict[Key, _Entry] = {}
         self._by_fleet: dict[Key, Key] = {}
         self._wakeup = asyncio.Event()
+        # (due time, order, autoscaler key); an entry's stale items are skipped when popped.
+        self._heap: list[tuple[float, int, Key]] = []
+        self._order = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[None]] = set()
         self.stats = AutoscalingStats()
@@ -231,25 +240,26 @@ class Autoscaling:
             return
         if entry.due is None or when < entry.due:
             entry.due = when
+            heapq.heappush(self._heap, (when, next(self._order), _key(entry.record)))
             self._wakeup.set()
 
     async def _schedule(self) -> None:
+        """Start each evaluation when it is due (a heap of due times: no walk over every
+        autoscaler per wake-up, whatever their number)."""
         while True:
             self._wakeup.clear()
             now = self._wall()
-            upcoming: list[float] = []
-            for key, entry in list(self._entries.items()):
-                if entry.running or entry.due is None:
-                    continue
-                if entry.due <= now:
-                    entry.due = None
-                    entry.running = True
-                    task = asyncio.create_task(self._evaluate(key, entry), name=f"autoscale {key}")
-                    self._running.add(task)
-                    task.add_done_callback(self._running.discard)
-                else:
-                    upcoming.append(entry.due)
-            timeout = min(upcoming) - now if upcoming else None
+            while self._heap and self._heap[0][0] <= now:
+                when, _, key = heapq.heappop(self._heap)
+                entry = self._entries.get(key)
+                if entry is None or entry.running or entry.due != when:
+                    continue  # superseded by an earlier due time, or gone
+                entry.due = None
+                entry.running = True
+                task = asyncio.create_task(self._evaluate(key, entry), name=f"autoscale {key}")
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            timeout = self._heap[0][0] - now if self._heap else None
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wakeup.wait()
@@ -304,6 +314,18 @@ class Autoscaling:
                 claimed = await self._registry.claim(record, fleet)
                 entry.written = claimed.metadata.revision
             return None
+        inputs = _inputs(snapshot)
+        timed = entry.wake_at is not None and now >= entry.wake_at
+        if inputs == entry.inputs and not timed and not entry.policy.webhooks:
+            return entry.wake_at
+        entry.inputs = inputs
+        entry.wake_at = await self._evaluate_policy(entry, snapshot, now)
+        return entry.wake_at
+
+    async def _evaluate_policy(
+        self, entry: _Entry, snapshot: demand.FleetSnapshot, now: float
+    ) -> float | None:
+        fleet = snapshot.fleet
         if entry.seed:
             entry.seed = False
             current = {c.name: c.assigned for c in snapshot.ready()}
@@ -462,6 +484,15 @@ class Autoscaling:
             conditions.Condition(ABLE_TO_SCALE, conditions.TRUE, "Holding", message).to_proto()
         )
         entry.live = live
+
+
+def _inputs(snapshot: demand.FleetSnapshot) -> tuple[object, ...]:
+    """What a Buffer policy's decision depends on, besides the time."""
+    clusters = tuple(
+        (c.name, c.phase, c.eligible, c.assigned, c.allocated, tuple(sorted(c.labels.items())))
+        for c in snapshot.clusters
+    )
+    return (snapshot.fleet.metadata.revision, clusters)
 
 
 def _resync(webhook: autoscaler_pb2.WebhookPolicy) -> float:
