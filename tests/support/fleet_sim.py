@@ -22,7 +22,8 @@ class FollowingCluster:
     def __init__(self, agent: SimulatedAgent, delay: float = 0.0) -> None:
         self.agent = agent
         self.delay = delay
-        self._synced: dict[tuple[str, str], str] = {}
+        # The sets the agent holds already run their servers (an agent that restarted).
+        self._synced: dict[tuple[str, str], str] = {k: s.hash for k, s in agent.sets.items()}
         self._ordinals: dict[tuple[str, str], itertools.count[int]] = {}
         self._task: asyncio.Task[None] | None = None
         # Every replica count the hub asked of this cluster, per fleet, in order.

@@ -5,6 +5,7 @@ ones never go, the replicas have one owner, webhooks and schedules decide, bad i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import time
@@ -32,7 +33,7 @@ from tests.support.agent_sim import SimulatedAgent
 from tests.support.fleet_sim import FollowingCluster, allocated_names
 from tests.support.hub_process import run_cli
 
-from .conftest import TEST_HEALTH, StartAgent, wait_phase
+from .conftest import TEST_HEALTH, StartAgent, start_hub, wait_phase
 from .fleet_docs import fleet, fleet_document
 from .test_metrics import scrape_until
 
@@ -241,6 +242,69 @@ async def test_idle_servers_shrink_after_the_window_and_allocated_ones_stay(
     assert time.monotonic() - released_at >= 1.9
     assert allocated_names(eu, NS, "arena") == playing, "an Allocated server was removed"
     assert min(eu.history[(NS, "arena")][-3:]) >= 2
+
+
+async def test_a_hub_restart_moves_nothing_of_an_autoscaled_fleet(tmp_path: Path) -> None:
+    """The per-cluster split lives in the fleet record: the restarted hub places exactly what
+    the autoscaler decided (the placement weights alone would split 18 as 9 and 9)."""
+    hub = await start_hub(tmp_path / "hub.db")
+    agents = [
+        SimulatedAgent(f"127.0.0.1:{hub.port}", name, {"region": region}, heartbeat_interval=0.2)
+        for name, region in (("eu-1", "eu"), ("us-1", "us"))
+    ]
+    followers = [FollowingCluster(agent) for agent in agents]
+    try:
+        for agent in agents:
+            await agent.start()
+        for follower in followers:
+            follower.start()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{hub.port}") as channel:
+            fleets = fleet_pb2_grpc.FleetServiceStub(channel)
+            scalers = autoscaler_pb2_grpc.FleetAutoscalerServiceStub(channel)
+            await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0)))
+            await apply(scalers, autoscaler(buffer(5), behavior=window(60)))
+            eu = followers[0]
+            await until(lambda: idle_and_allocated(eu) == (5, 0), "5 idle in eu")
+            stub = allocation_pb2_grpc.AllocationServiceStub(channel)
+            await allocate(stub, "eu-1", 4, "before")
+            await until(lambda: idle_and_allocated(eu) == (5, 4), "eu at 5 idle beside 4")
+            assert dict((await get_fleet(fleets)).cluster_demand) == {"eu-1": 9, "us-1": 5}
+        await settled(hub)
+        for follower in followers:
+            await follower.stop()
+        for agent in agents:
+            await agent.stop()
+        await hub.stop(grace=0)
+
+        patient = dataclasses.replace(TEST_HEALTH, grace=10.0)
+        hub = await start_hub(tmp_path / "hub.db", health=patient)
+        restarted = []
+        for old in agents:
+            agent = SimulatedAgent(
+                f"127.0.0.1:{hub.port}", old.cluster, old.labels, heartbeat_interval=0.2
+            )
+            agent.sets, agent.reported, agent.reconnect = dict(old.sets), dict(old.reported), True
+            restarted.append(agent)
+        agents = restarted
+        followers = [FollowingCluster(agent) for agent in agents]
+        for agent in agents:
+            await agent.start()
+        for follower in followers:
+            follower.start()
+        for agent in agents:
+            await wait_phase(hub, agent.cluster, "Ready")
+        runtime = hub.gate.autoscaling
+        assert runtime is not None
+        await until(lambda: runtime.stats.evaluations > 0, "the new leader's autoscaler ran")
+        await settled(hub)
+        assert all(not [m for m in a.received if m.HasField("desired")] for a in agents)
+        assert [idle_and_allocated(f) for f in followers] == [(5, 4), (5, 0)]
+    finally:
+        for follower in followers:
+            await follower.stop()
+        for agent in agents:
+            await agent.stop()
+        await hub.stop(grace=0)
 
 
 async def test_replicas_have_one_owner_named_when_a_change_is_refused(
