@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from gamefleet.v1 import autoscaler_pb2
 from google.protobuf import duration_pb2
 
-from hub.core import errors, names, paths, pod_template, template_validation, values
-from hub.core.validation import MAX_FLEET_REPLICAS
+from hub.core import errors, names, paths, template_validation, values
+from hub.core.validation import MAX_FLEET_REPLICAS, meta_map_problems, name_problems
 
 from . import cron
 from .durations import DurationError, parse_duration
@@ -33,29 +33,16 @@ Problems = list[errors.FieldError]
 def validate(autoscaler: autoscaler_pb2.FleetAutoscaler) -> Problems:
     """Every problem with a FleetAutoscaler's metadata and spec; [] when valid."""
     meta = autoscaler.metadata
-    problems = _name(meta.name, "metadata.name") + _name(meta.namespace, "metadata.namespace")
-    problems += pod_template.string_map_problems(
-        dict(meta.labels), "metadata.labels", label_values=True
-    )
-    problems += pod_template.string_map_problems(
-        dict(meta.annotations), "metadata.annotations", label_values=False
-    )
+    problems = name_problems(meta.name, "metadata.name")
+    problems += name_problems(meta.namespace, "metadata.namespace")
+    problems += meta_map_problems(meta)
     spec = autoscaler.spec
-    problems += _name(spec.fleet_name, "spec.fleetName")
+    problems += name_problems(spec.fleet_name, "spec.fleetName")
     problems += _policy(spec.policy, "spec.policy", nested=False)
     problems += _rules(spec.behavior.scale_up, "spec.behavior.scaleUp")
     problems += _rules(spec.behavior.scale_down, "spec.behavior.scaleDown")
     problems += _sync(spec.sync, "spec.sync")
     return problems
-
-
-def _name(name: str, path: str) -> Problems:
-    if not name:
-        return [errors.FieldError(path, "is required")]
-    problem = names.dns1123_label_problem(name)
-    if problem is None:
-        return []
-    return [errors.FieldError(path, f'"{name}" is not a valid DNS-1123 label: {problem}')]
 
 
 def _seconds(
