@@ -140,6 +140,7 @@ class Autoscaling:
         self._order = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[None]] = set()
+        self._watcher: StatusWatcher | None = None
         self.stats = AutoscalingStats()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -163,7 +164,9 @@ class Autoscaling:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        self._federation.unsubscribe(self._watcher)
+        if self._watcher is not None:
+            self._federation.unsubscribe(self._watcher)
+            self._watcher = None
         await self._webhook.close()
 
     # -- reads -----------------------------------------------------------------------------
@@ -207,6 +210,8 @@ class Autoscaling:
         self.stats.last.pop(key, None)
 
     async def _follow_registry(self, start_revision: int) -> None:
+        """Follow the stored autoscalers; after a compaction or a store outage, list them again
+        and go on from there."""
         revision = start_revision
         while True:
             try:
@@ -217,8 +222,15 @@ class Autoscaling:
                         self._drop(key)
                     else:
                         self._put(record)
-            except store_api.CompactedError:
-                records, listed_at = await self._registry.list()
+            except Exception as exc:
+                log.warning("watch of the autoscalers ended (%s); listing again", exc)
+                if not isinstance(exc, store_api.CompactedError):
+                    await asyncio.sleep(RETRY_S)
+                try:
+                    records, listed_at = await self._registry.list()
+                except Exception:
+                    log.exception("listing the autoscalers; retrying")
+                    continue
                 listed = {_key(r) for r in records}
                 for key in [k for k in self._entries if k not in listed]:
                     self._drop(key)
