@@ -21,7 +21,7 @@ from agent.autoscaler import server as scaler_server
 from agent.controllers import manager
 from agent.core.network import conf as network_conf
 from agent.core.network import hostport
-from agent.hublink import link
+from agent.hublink import link, translate
 from agent.kube import client as kclient
 from agent.kube import crds, leader
 from agent.quality import prober as quality_prober
@@ -188,7 +188,12 @@ async def _main(args: argparse.Namespace) -> int:
     # Every replica keeps the caches, so every replica answers KEDA (not only the leader).
     scaler = (
         scaler_server.ScalerServer(
-            controller.sets, controller.game_servers, controller.pods, namespace=args.namespace
+            controller.sets,
+            controller.game_servers,
+            controller.pods,
+            namespace=args.namespace,
+            hub_managed=translate.managed,
+            hub=args.hub or "",
         )
         if args.scaler_port
         else None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
+from gamefleet.v1 import autoscaler_pb2, fleet_pb2, fleet_pb2_grpc
 
 from hub.core import fleet_status
 
-from . import connection, manifests, output
+from . import autoscaler_commands, connection, manifests, output
 from .errors import CliError
 
 FLEET_API_VERSION = manifests.FLEET_API_VERSION
@@ -24,19 +24,22 @@ def _ref(args: argparse.Namespace, name: str) -> fleet_pb2.FleetRef:
 
 
 def apply(args: argparse.Namespace) -> None:
-    """Apply every fleet of the manifest; ``-n``, when given, must agree with the namespace a
-    manifest names, as kubectl requires, else nothing is applied."""
-    fleets = manifests.load_fleets(args.filename)
-    for fleet in fleets:
-        named = fleet.metadata.namespace
+    """Apply every object of the manifest (Fleets, FleetAutoscalers); ``-n``, when given, must
+    agree with the namespace an object names, as kubectl requires, else nothing is applied."""
+    objects = manifests.load_objects(args.filename)
+    for obj in objects:
+        named = obj.metadata.namespace
         if args.explicit_namespace and named and named != args.namespace:
             raise CliError(
                 f"{args.filename}: metadata.namespace: {named!r} differs from -n "
                 f"{args.namespace!r}; pass -n {named} or leave metadata.namespace out"
             )
-        fleet.metadata.namespace = named or args.namespace
+        obj.metadata.namespace = named or args.namespace
     stub = _stub(args)
-    for fleet in fleets:
+    for fleet in objects:
+        if isinstance(fleet, autoscaler_pb2.FleetAutoscaler):
+            autoscaler_commands.apply_one(args, fleet)
+            continue
         response = stub.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet, dry_run=args.dry_run))
         verb = "created" if response.created else "configured" if response.changed else "unchanged"
         suffix = " (dry run)" if args.dry_run else ""
@@ -57,7 +60,7 @@ def _headers(fmt: str) -> list[str]:
     headers = ["NAMESPACE", "NAME", "REPLICAS", "PLACED", "READY", "ALLOCATED", "CLUSTERS"]
     headers += ["GENERATION", "AGE"]
     if fmt == "wide":
-        headers += ["STRATEGY", "NETWORK", "PROBLEM"]
+        headers += ["STRATEGY", "NETWORK", "REPLICAS OWNER", "PROBLEM"]
     return headers
 
 
@@ -85,6 +88,7 @@ def _row(fleet: fleet_pb2.Fleet, fmt: str) -> list[object]:
         row += [
             fleet.spec.placement.strategy or "Weighted",
             fleet.spec.template.network.network_type or "-",
+            fleet.replicas_owner or "user",
             problem(fleet) or "-",
         ]
     return row

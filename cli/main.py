@@ -12,6 +12,7 @@ import grpc
 
 from . import (
     allocation_commands,
+    autoscaler_commands,
     cert_commands,
     cluster_commands,
     connection,
@@ -161,6 +162,8 @@ def _add_get(commands: Subparsers) -> None:
         ("gameservers", ["gameserver", "gs"], "game servers in every cluster",
          gameserver_commands.get),
         ("clusters", ["cluster"], "member clusters and their health", cluster_commands.get),
+        ("fleetautoscalers", ["fleetautoscaler", "fas"],
+         "fleet autoscalers and their last decision", autoscaler_commands.get),
     ]  # fmt: skip
     for kind, aliases, text, handler in kinds:
         namespaced = kind != "clusters"
@@ -172,7 +175,7 @@ def _add_get(commands: Subparsers) -> None:
             help="just this one"
             + (" (a bare NAME if only one cluster has it)" if kind == "gameservers" else ""),
         )
-        _output_flags(sub)
+        _output_flags(sub, watch=kind != "fleetautoscalers")
         if namespaced:
             sub.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
         if kind == "gameservers":
@@ -219,9 +222,17 @@ def _add_fleet_verbs(commands: Subparsers) -> None:
         help="validate and compute placement on the hub, store nothing",
     )
 
-    delete = _group(commands, "delete", "delete a fleet", "kind")
+    delete = _group(commands, "delete", "delete a fleet or a fleet autoscaler", "kind")
     fleet = _command(delete, "fleet", "delete a fleet", fleet_commands.delete)
     fleet.add_argument("name", help="the fleet's name")
+    autoscaler = _command(
+        delete,
+        "fleetautoscaler",
+        "delete a fleet autoscaler (the fleet's replicas go back to the user)",
+        autoscaler_commands.delete,
+        ["fas"],
+    )
+    autoscaler.add_argument("name", help="the autoscaler's name")
 
     scale = _group(commands, "scale", "set a fleet's replicas", "kind")
     fleet = _command(scale, "fleet", "set a fleet's total replicas", fleet_commands.scale)

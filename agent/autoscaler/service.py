@@ -3,6 +3,10 @@
 The ScaledObject's name and namespace name the GameServerSet (as in OKG); its trigger metadata
 carries `minAvailable`, `maxAvailable` and `scaleDownThreshold`. No call reaches the Kubernetes
 API: every answer is read from the caches this replica keeps anyway, so every replica serves.
+
+A GameServerSet the gamefleet hub manages is refused (FAILED_PRECONDITION): its replicas come
+from the hub's Fleet (the user's, or its FleetAutoscaler's), and the hub puts back any other
+count, so KEDA would fight it. KEDA scales the sets a cluster runs on its own.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from agent.core import autoscale, wire
 from . import changes
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
     # grpc's classes are generic only in their stubs.
     Context = grpc.aio.ServicerContext[Any, Any]
@@ -76,12 +80,22 @@ class Scaler(externalscaler_pb2_grpc.ExternalScalerServicer):
     """The servicer: metric `gssReplicas` with target 1, whose value is the replicas to set."""
 
     def __init__(
-        self, sets: Cache, game_servers: Cache, pods: Cache, *, namespace: str | None = None
+        self,
+        sets: Cache,
+        game_servers: Cache,
+        pods: Cache,
+        *,
+        namespace: str | None = None,
+        hub_managed: Callable[[Obj], bool] | None = None,
+        hub: str = "",
     ) -> None:
         self._sets = sets
         self._game_servers = game_servers
         self._pods = pods
         self._namespace = namespace
+        # Whether a set is the hub's (the agent's link knows its mark), and the hub's address.
+        self._hub_managed = hub_managed
+        self._hub = hub
         self.changes = changes.Changes(sets, (game_servers, pods))
 
     # KEDA's calls.
@@ -120,7 +134,10 @@ class Scaler(externalscaler_pb2_grpc.ExternalScalerServicer):
         self, request: externalscaler_pb2.ScaledObjectRef, context: Context
     ) -> externalscaler_pb2.GetMetricSpecResponse:
         try:
-            _parse(request, "")
+            key, _ = _parse(request, "")
+            gss = self._sets.get(key)
+            if gss is not None:
+                self._refuse_hub_managed(key, gss)
         except Refused as exc:
             await context.abort(exc.code, exc.details)
         spec = externalscaler_pb2.MetricSpec(
@@ -185,6 +202,7 @@ class Scaler(externalscaler_pb2_grpc.ExternalScalerServicer):
                 f"GameServerSet {namespace}/{name} not found (the ScaledObject is named after "
                 "its GameServerSet)",
             )
+        self._refuse_hub_managed(key, gss)
         index = f"{namespace}/{name}"
         game_servers = {
             str(views.meta(gs).get("name", "")): gs for gs in self._game_servers.by_index(index)
@@ -192,6 +210,17 @@ class Scaler(externalscaler_pb2_grpc.ExternalScalerServicer):
         servers = servers_of(self._pods.by_index(index), game_servers)
         replicas = int(views.spec(gss).get("replicas") or 0)
         return autoscale.observe(replicas, servers)
+
+    def _refuse_hub_managed(self, key: Key, gss: Obj) -> None:
+        if self._hub_managed is None or not self._hub_managed(gss):
+            return
+        hub = f"the gamefleet hub at {self._hub}" if self._hub else "the gamefleet hub"
+        raise Refused(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"GameServerSet {key[0]}/{key[1]} is managed by {hub}: its replicas come from the "
+            "hub's Fleet and the hub puts any other count back; scale it on the hub (gamefleet "
+            "scale fleet, or a FleetAutoscaler: docs/autoscaling.md), not with KEDA",
+        )
 
     def _is_active(self, key: Key, config: autoscale.ScalerConfig) -> bool:
         observed = self._observe(key)

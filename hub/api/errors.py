@@ -42,7 +42,7 @@ def status_for(exc: Exception) -> tuple[grpc.StatusCode, str] | None:
         return grpc.StatusCode.INVALID_ARGUMENT, f"page_token: {exc}"
     if isinstance(exc, registry_errors.NotFoundError):
         return grpc.StatusCode.NOT_FOUND, str(exc)
-    if isinstance(exc, registry_errors.DeletingError):
+    if isinstance(exc, registry_errors.DeletingError | registry_errors.PreconditionError):
         return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
     if isinstance(exc, registry_errors.RevisionMismatchError):
         return grpc.StatusCode.ABORTED, str(exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from hub.federation.allocator import Allocator
+from hub.federation.autoscaler import Autoscaling
 from hub.federation.federation import Federation
 
 from .errors import AbortError
@@ -17,6 +18,7 @@ class LeaderGate:
         self.federation: Federation | None = None
         self.leader: str | None = None
         self.allocator: Allocator | None = None
+        self.autoscaling: Autoscaling | None = None
 
     def require(self) -> Federation:
         if self.federation is None:

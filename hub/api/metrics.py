@@ -28,7 +28,7 @@ import prometheus_client
 import prometheus_client.core
 
 from hub.core import health, limits
-from hub.federation.stats import RECONCILE_BUCKETS, LiveCounts
+from hub.federation.stats import RECONCILE_BUCKETS, AutoscalingStats, LiveCounts
 from hub.store import metered
 
 from . import handlers
@@ -308,6 +308,50 @@ class LiveCollector:
         yield from (fleets, sessions, clusters, servers, desired, deltas, allocations, retries)
         yield refusals
         yield reconcile
+        if counts is not None and counts.autoscaling is not None:
+            yield from _autoscaling_families(counts.autoscaling)
+
+
+def _autoscaling_families(stats: AutoscalingStats) -> Iterator[prometheus_client.Metric]:
+    core = prometheus_client.core
+    decisions = core.CounterMetricFamily(
+        "gamefleet_hub_autoscaler_decisions",
+        "Decisions a FleetAutoscaler wrote (since this hub began to lead), by direction: up, "
+        "down, or split (the same total divided differently over the clusters).",
+        labels=["namespace", "autoscaler", "direction"],
+    )
+    for (namespace, name, direction), value in sorted(stats.decisions.items()):
+        decisions.add_metric([namespace, name, direction], value)
+    when = core.GaugeMetricFamily(
+        "gamefleet_hub_autoscaler_last_decision_timestamp_seconds",
+        "When a FleetAutoscaler last wrote a decision (Unix time).",
+        labels=["namespace", "autoscaler", "fleet"],
+    )
+    replicas = core.GaugeMetricFamily(
+        "gamefleet_hub_autoscaler_last_decision_replicas",
+        "The fleet's replicas before (from) and after (to) a FleetAutoscaler's last decision.",
+        labels=["namespace", "autoscaler", "fleet", "side"],
+    )
+    for (namespace, name), last in sorted(stats.last.items()):
+        when.add_metric([namespace, name, last.fleet], last.time)
+        replicas.add_metric([namespace, name, last.fleet, "from"], last.from_replicas)
+        replicas.add_metric([namespace, name, last.fleet, "to"], last.to_replicas)
+    evaluations = core.CounterMetricFamily(
+        "gamefleet_hub_autoscaler_evaluations",
+        "Policy evaluations of every FleetAutoscaler, whether or not they changed anything.",
+    )
+    evaluations.add_metric([], stats.evaluations)
+    seconds = core.CounterMetricFamily(
+        "gamefleet_hub_autoscaler_evaluation_seconds",
+        "Wall time spent in those evaluations, store writes and webhook calls included.",
+    )
+    seconds.add_metric([], stats.evaluation_seconds)
+    failures = core.CounterMetricFamily(
+        "gamefleet_hub_autoscaler_webhook_failures",
+        "Webhook calls that gave no usable answer (timeout, refused, bad status or body).",
+    )
+    failures.add_metric([], stats.webhook_failures)
+    yield from (decisions, when, replicas, evaluations, seconds, failures)
 
 
 class HubMetrics:

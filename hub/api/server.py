@@ -19,6 +19,8 @@ from gamefleet.v1 import (
     agent_pb2_grpc,
     allocation_pb2,
     allocation_pb2_grpc,
+    autoscaler_pb2,
+    autoscaler_pb2_grpc,
     cluster_pb2,
     cluster_pb2_grpc,
     event_pb2,
@@ -36,10 +38,12 @@ from hub import store as store_factory
 from hub.core.health import HealthPolicy
 from hub.core.limits import DEFAULT_LIMITS, AgentLimits
 from hub.federation.allocator import Allocator
+from hub.federation.autoscaler import Autoscaling
 from hub.federation.federation import Federation
 from hub.federation.stats import LiveCounts
 from hub.registry.allocations import AllocationRegistry
 from hub.registry.assignments import AssignmentRegistry
+from hub.registry.autoscalers import AutoscalerRegistry
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import FleetRegistry
 from hub.store import interface as store_api
@@ -47,6 +51,7 @@ from hub.store import interface as store_api
 from . import auth, handlers, metrics
 from .agents import AgentServicer, no_identity
 from .allocations import AllocationServicer
+from .autoscalers import FleetAutoscalerServicer
 from .clusters import ClusterServicer
 from .errors import ErrorInterceptor
 from .events import EventServicer
@@ -63,6 +68,7 @@ SERVICE_NAMES = (
     gameserver_pb2.DESCRIPTOR.services_by_name["GameServerService"].full_name,
     allocation_pb2.DESCRIPTOR.services_by_name["AllocationService"].full_name,
     event_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    autoscaler_pb2.DESCRIPTOR.services_by_name["FleetAutoscalerService"].full_name,
     AGENT_SERVICE,
 )
 # Health of this name is SERVING on the leader only (readiness probes use it).
@@ -133,6 +139,9 @@ class Hub:
             AllocationServicer(self.gate), server
         )
         event_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(self.gate), server)
+        autoscaler_pb2_grpc.add_FleetAutoscalerServiceServicer_to_server(
+            FleetAutoscalerServicer(AutoscalerRegistry(self.store), self.gate), server
+        )
         identity_of = auth.cluster_identity if config.client_ca is not None else no_identity
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentServicer(self.gate, identity_of), server
@@ -161,7 +170,13 @@ class Hub:
 
     async def _live_counts(self) -> LiveCounts | None:
         federation = self.gate.federation
-        return await federation.live_counts() if federation is not None else None
+        if federation is None:
+            return None
+        counts = await federation.live_counts()
+        autoscaling = self.gate.autoscaling
+        if autoscaling is None:
+            return counts
+        return dataclasses.replace(counts, autoscaling=autoscaling.stats.copy())
 
     async def wait_until_leading(self, timeout: float = 30.0) -> None:
         async with asyncio.timeout(timeout):
@@ -194,6 +209,9 @@ class Hub:
                 allocations = Allocator(federation, AllocationRegistry(self.store))
                 allocations.start()
                 self.gate.allocator = allocations
+                autoscaling = Autoscaling(federation, AutoscalerRegistry(self.store))
+                await autoscaling.start()
+                self.gate.autoscaling = autoscaling
                 self.gate.federation = federation
                 self._leading.set()
                 await self._set_serving(True)
@@ -202,12 +220,18 @@ class Hub:
                 self._leading.clear()
                 await self._set_serving(False)
                 await self._stop_allocator()
+                await self._stop_autoscaling()
                 await federation.stop()
 
     async def _stop_allocator(self) -> None:
         allocations, self.gate.allocator = self.gate.allocator, None
         if allocations is not None:
             await allocations.stop()
+
+    async def _stop_autoscaling(self) -> None:
+        autoscaling, self.gate.autoscaling = self.gate.autoscaling, None
+        if autoscaling is not None:
+            await autoscaling.stop()
 
     async def wait(self) -> None:
         if self.server is not None:
@@ -222,6 +246,7 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._leadership_task
         await self._stop_allocator()
+        await self._stop_autoscaling()
         if self.gate.federation is not None:
             federation, self.gate.federation = self.gate.federation, None
             await federation.stop()

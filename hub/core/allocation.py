@@ -173,6 +173,17 @@ class Pool:
             if not names:
                 del nodes[old.node]
 
+    def tally(self) -> dict[str, tuple[int, int]]:
+        """Per cluster: (allocated servers, candidate servers), without walking the servers."""
+        clusters = set(self._allocated) | set(self._free)
+        return {
+            cluster: (
+                self._allocated.get(cluster, 0),
+                sum(len(names) for names in self._free.get(cluster, {}).values()),
+            )
+            for cluster in clusters
+        }
+
     def drop_cluster(self, cluster: str) -> None:
         for key in [k for k in self._servers if k[0] == cluster]:
             self.remove(key)

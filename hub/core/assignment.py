@@ -5,6 +5,10 @@ assigned, and only Ready, uncordoned clusters share the rest. With failover on, 
 has been Unknown for `failover.after`, its unallocated servers are replaced on the Ready
 clusters (it still keeps its own: nothing is deleted where the hub cannot see). When it is
 Ready again, placement gives it its share back and the replacements go away.
+
+A fleet whose replicas an autoscaler owns carries its demand per cluster (allocated servers
+plus a share of the buffer): each Ready cluster's demand is its floor, so placement gives it
+at least that and divides anything beyond by its usual rules (docs/autoscaling.md).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from gamefleet.v1 import fleet_pb2
 
 from . import selectors
+from .autoscaling.demand import proportional
 from .health import Phase
 from .placement import ClusterAssignment, ClusterView, Placement, place
 
@@ -112,6 +117,8 @@ def assign(
     reduced = fleet_pb2.Fleet()
     reduced.CopyFrom(fleet)
     reduced.spec.replicas = budget + replaced
+    if fleet.cluster_demand:
+        _demand_as_floors(reduced, [c.name for c in schedulable if selector.matches(c.labels)])
     ready_placement = place(reduced, schedulable)
     if not kept:
         return ready_placement
@@ -123,6 +130,19 @@ def assign(
             frozen.extend(pinned.assignments)
     assignments = sorted((*ready_placement.assignments, *frozen), key=lambda a: a.cluster)
     return dataclasses.replace(ready_placement, assignments=tuple(assignments))
+
+
+def _demand_as_floors(fleet: fleet_pb2.Fleet, eligible: Sequence[str]) -> None:
+    """Make the autoscaler's demand each eligible Ready cluster's floor (``min``), so the
+    fleet's placement keeps its rules for whatever the demand does not cover; demand beyond
+    the replicas to place is scaled down in proportion."""
+    demand = {name: fleet.cluster_demand[name] for name in eligible if name in fleet.cluster_demand}
+    if sum(demand.values()) > fleet.spec.replicas:
+        demand = proportional(fleet.spec.replicas, demand)
+    entries = {entry.name: entry for entry in fleet.spec.placement.clusters}
+    for name in sorted(demand):
+        entry = entries.get(name) or fleet.spec.placement.clusters.add(name=name)
+        entry.min = max(entry.min, demand[name])
 
 
 def _pinned(fleet: fleet_pb2.Fleet, cluster: str, replicas: int) -> fleet_pb2.Fleet:

@@ -204,3 +204,8 @@ def _patch_problems(
         return list(exc.errors)
     problems = template_validation.validate_template(patched, "", fleet_replicas)
     return [_under(path, problem) for problem in problems if problem not in known]
+
+
+# The same checks for every stored document's metadata (FleetAutoscalers use them too).
+name_problems = _name_problems
+meta_map_problems = _meta_map_problems

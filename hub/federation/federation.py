@@ -30,6 +30,7 @@ from hub.core import (
     rollout,
     selectors,
 )
+from hub.core.autoscaling import demand
 from hub.core.desired_sets import SetKey
 from hub.core.fleet_status import ClusterReport
 from hub.core.placement import Placement
@@ -684,6 +685,8 @@ class Federation:
             self._hold(live, LiveServer.of(allocated, server.cluster))
             if self._server_broadcast.watched:
                 self._server_broadcast.notify((server.cluster, server.namespace, server.name))
+            # The fleet's autoscaler follows allocations as they happen.
+            self._broadcast.notify((server.namespace, server.fleet))
         recording.server_allocated(self.events, server, request_id)
         return allocated
 
@@ -786,6 +789,37 @@ class Federation:
             game_servers=dict(servers),
             stats=stats,
         )
+
+    def autoscaling_snapshot(self, namespace: str, name: str) -> demand.FleetSnapshot | None:
+        """The fleet and each cluster as its autoscaler reads them (hub/federation/autoscaler.py),
+        or None while the fleet is unknown or the hub waits for its agents after a start."""
+        key = (namespace, name)
+        fleet = self._fleets.get(key)
+        if fleet is None or self._starting():
+            return None
+        pool = self._pools.get(key)
+        tally = pool.tally() if pool is not None else {}
+        assigned = self._previous.get(key, {})
+        selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
+        clusters = []
+        for state in self._cluster_states(key):
+            allocated, idle = tally.get(state.name, (0, 0))
+            reported = self._live.get(state.name, _ClusterLive()).sets.get(key)
+            # A set whose replicas a local owner (an HPA, KEDA) sets keeps its share and takes
+            # no buffer, as a cordoned cluster does: the hub does not fight that owner.
+            owned_locally = reported is not None and bool(reported.replicas_owner)
+            clusters.append(
+                demand.ClusterSnapshot(
+                    name=state.name,
+                    labels=state.labels,
+                    phase=health.Phase.CORDONED if owned_locally else state.phase,
+                    eligible=state.serves and selector.matches(state.labels),
+                    assigned=assigned.get(state.name, 0),
+                    allocated=max(allocated, state.allocated),
+                    idle=idle,
+                )
+            )
+        return demand.FleetSnapshot(fleet, tuple(clusters))
 
     def subscribe(self) -> StatusWatcher:
         return self._broadcast.subscribe()

@@ -63,6 +63,38 @@ class FederationStats:
         )
 
 
+@dataclasses.dataclass
+class LastDecision:
+    """An autoscaler's latest decision, for the metrics' gauges."""
+
+    namespace: str
+    fleet: str
+    time: float
+    from_replicas: int
+    to_replicas: int
+
+
+@dataclasses.dataclass
+class AutoscalingStats:
+    """Counters of the fleet autoscalers (one leadership term), from their start."""
+
+    # (namespace, autoscaler, direction: up, down or split) -> decisions written.
+    decisions: dict[tuple[str, str, str], int] = dataclasses.field(default_factory=dict)
+    # (namespace, autoscaler) -> its latest decision.
+    last: dict[tuple[str, str], LastDecision] = dataclasses.field(default_factory=dict)
+    # Policy evaluations, whether or not they changed anything.
+    evaluations: int = 0
+    webhook_failures: int = 0
+    evaluation_seconds: float = 0.0
+
+    def copy(self) -> AutoscalingStats:
+        return dataclasses.replace(
+            self,
+            decisions=dict(self.decisions),
+            last={k: dataclasses.replace(v) for k, v in self.last.items()},
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class LiveCounts:
     """How much live state the federation holds at one moment."""
@@ -74,3 +106,4 @@ class LiveCounts:
     # Game servers the agents report, by (state, opsState).
     game_servers: dict[tuple[str, str], int]
     stats: FederationStats
+    autoscaling: AutoscalingStats | None = None

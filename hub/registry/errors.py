@@ -29,3 +29,8 @@ class DeletingError(RegistryError):
 
     def __init__(self, kind: str, name: str) -> None:
         super().__init__(f"{kind} {name!r} is being deleted; apply it again once it is gone")
+
+
+class PreconditionError(RegistryError):
+    """The request conflicts with what is stored (FAILED_PRECONDITION), e.g. a change of
+    replicas that an autoscaler owns."""
