@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc
 
+from hub.core import request_fields
 from hub.registry.clusters import ClusterRegistry
 
-from .errors import Context, invalid
-from .fleets import selector_or_none
+from .errors import Context
 from .leadership import LeaderGate
 
 
 def _name(ref: cluster_pb2.ClusterRef) -> str:
-    if not ref.name:
-        raise invalid("name", "is required")
-    return ref.name
+    return request_fields.name(ref.name, "name")
 
 
 class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
@@ -34,7 +32,7 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
         self, request: cluster_pb2.ListClustersRequest, context: Context
     ) -> cluster_pb2.ListClustersResponse:
         federation = self._gate.require()
-        clusters = await self._clusters.list(selector_or_none(request.label_selector))
+        clusters = await self._clusters.list(request_fields.selector(request.label_selector))
         return cluster_pb2.ListClustersResponse(
             clusters=[federation.cluster_status(c) for c in clusters]
         )

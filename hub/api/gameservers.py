@@ -4,26 +4,35 @@ from __future__ import annotations
 
 from gamefleet.v1 import gameserver_pb2, gameserver_pb2_grpc
 
-from hub.core import paging
+from hub.core import limits, paging, paths, request_fields
 
 from .errors import Context, invalid
-from .fleets import selector_or_none
 from .leadership import LeaderGate
 
 OPERATION_TIMEOUT_S = 10.0
-DEFAULT_PAGE_SIZE = 1000
-MAX_PAGE_SIZE = 5000
 
 
 def _check_patch(patch: gameserver_pb2.GameServerPatch) -> None:
     fields = [f.name for f, _ in patch.ListFields()]
     if not fields:
         raise invalid("patch", "sets nothing: give opsState, a priority, networkDisabled or images")
-    if patch.HasField("ops_state") and not patch.ops_state.strip():
-        raise invalid("patch.opsState", "must not be empty")
+    if patch.HasField("ops_state"):
+        if not patch.ops_state.strip():
+            raise invalid("patch.opsState", "must not be empty")
+        request_fields.bounded(patch.ops_state, "patch.opsState", limits.MAX_OPS_STATE_LENGTH)
     for container, image in patch.images.items():
+        path = paths.entry("patch.images", container)
         if not container or not image.strip():
-            raise invalid(f"patch.images[{container!r}]", "needs a container name and an image")
+            raise invalid(path, "needs a container name and an image")
+        request_fields.name(container, path)
+        request_fields.bounded(image, path, limits.MAX_IMAGE_LENGTH)
+
+
+def _filters(request: gameserver_pb2.ListGameServersRequest) -> None:
+    for field in ("namespace", "fleet", "cluster"):
+        request_fields.name(getattr(request, field), field, required=False)
+    for field in ("state", "ops_state"):
+        request_fields.bounded(getattr(request, field), field, limits.MAX_OPS_STATE_LENGTH)
 
 
 class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
@@ -33,15 +42,22 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
     async def ListGameServers(
         self, request: gameserver_pb2.ListGameServersRequest, context: Context
     ) -> gameserver_pb2.ListGameServersResponse:
-        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        federation = self._gate.require()
+        _filters(request)
+        selector = request_fields.selector(request.label_selector)
+        size = paging.page_size(
+            request.page_size,
+            default=limits.GAME_SERVERS_DEFAULT_PAGE_SIZE,
+            maximum=limits.MAX_PAGE_SIZE,
+        )
         after = paging.decode_token(request.page_token, 3)
-        servers = self._gate.require().game_servers(
+        servers = federation.game_servers(
             namespace=request.namespace,
             fleet=request.fleet,
             cluster=request.cluster,
             state=request.state,
             ops_state=request.ops_state,
-            selector=selector_or_none(request.label_selector),
+            selector=selector,
             after=after,
             limit=size + 1,
         )
@@ -58,13 +74,15 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
         federation = self._gate.require()
         if not (request.names or request.label_selector.strip() or request.fleet):
             raise invalid("names", "select servers by names, a label_selector or a fleet")
-        if not request.namespace:
-            raise invalid("namespace", "is required")
+        request_fields.name(request.namespace, "namespace")
+        request_fields.name(request.fleet, "fleet", required=False)
+        request_fields.count(len(request.names), "names", limits.MAX_GAME_SERVER_NAMES)
+        for index, name in enumerate(request.names):
+            request_fields.subdomain(name, paths.item("names", index))
+        selector = request_fields.selector(request.label_selector)
         _check_patch(request.patch)
         candidates = federation.game_servers(
-            namespace=request.namespace,
-            fleet=request.fleet,
-            selector=selector_or_none(request.label_selector),
+            namespace=request.namespace, fleet=request.fleet, selector=selector
         )
         if request.names:
             wanted = set(request.names)

@@ -17,9 +17,16 @@ class LeaderGate:
         self.federation: Federation | None = None
         self.leader: str | None = None
         self.allocator: Allocator | None = None
+        # This hub's own address, as it campaigns.
+        self.identity: str | None = None
 
     def require(self) -> Federation:
         if self.federation is None:
+            if self.leader is not None and self.leader == self.identity:
+                raise AbortError(
+                    grpc.StatusCode.UNAVAILABLE,
+                    "this hub was just elected leader and is starting to serve; retry shortly",
+                )
             leader = self.leader or "not elected yet"
             raise AbortError(
                 grpc.StatusCode.UNAVAILABLE, f"this hub is not the leader; the leader is {leader}"
