@@ -94,7 +94,7 @@ def _shorten_quoted(details: str) -> str:
         if len(inner) > limits.MAX_QUOTED_CHARACTERS:
             parts.append(details[copied:start])
             cut = inner[: limits.MAX_QUOTED_CHARACTERS]
-            parts.append(f"{quote}{cut}…{quote} ({len(inner):,} characters)")
+            parts.append(f"{quote}{cut}… ({len(inner):,} characters){quote}")
             copied = end
         position = end
     parts.append(details[copied:])
