@@ -19,7 +19,6 @@ def test_a_long_quoted_value_is_cut_and_its_length_told() -> None:
     assert details == f'metadata.name: "{cut}… (20,000 characters)" is not a valid DNS-1123 label'
 
 
-
 def test_quoted_keys_in_paths_are_cut_too_and_short_quotes_kept() -> None:
     key = "k" * 500
     details = errors.bounded(f'labels["{key}"]: name part must be no more than 63 characters')
