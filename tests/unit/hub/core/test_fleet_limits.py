@@ -6,21 +6,23 @@ with nanos out of range); each is a problem at its path, never an exception.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+from typing import Any
 
 import pytest
 from gamefleet.v1 import fleet_pb2
 from google.protobuf import json_format, struct_pb2
 
-from hub.core import limits, validation
+from hub.core import errors, limits, validation
 
 from .fleets import FULL_FLEET, MINIMAL_FLEET, fleet
 
 PL = "spec.placement"
 
 
-def paths_of(problems: list[validation.errors.FieldError]) -> list[str]:
+def paths_of(problems: list[errors.FieldError]) -> list[str]:
     return [problem.path for problem in problems]
 
 
@@ -28,13 +30,25 @@ def with_number(doc: struct_pb2.Struct, key: str, number: float) -> None:
     doc.fields[key].number_value = number
 
 
+def first_container(template: struct_pb2.Struct) -> struct_pb2.Struct:
+    spec = template.fields["spec"].struct_value
+    return spec.fields["containers"].list_value.values[0].struct_value
+
+
+def with_env(doc: dict[str, Any], count: int, value: str) -> fleet_pb2.Fleet:
+    """The fleet of ``doc`` whose first container has ``count`` environment variables."""
+    doc = copy.deepcopy(doc)
+    container = doc["spec"]["template"]["gameServerTemplate"]["spec"]["containers"][0]
+    container["env"] = [{"name": f"E{i}", "value": value} for i in range(count)]
+    return fleet(doc)
+
+
 @pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
 def test_a_number_that_is_not_finite_is_refused_at_its_path(number: float) -> None:
     # The CLI refuses these in YAML; over gRPC they reach every Struct and Value of a fleet.
     cases: list[tuple[fleet_pb2.Fleet, str]] = []
     template = fleet(FULL_FLEET)
-    container = template.spec.template.game_server_template["spec"]["containers"][0]
-    with_number(container, "x", number)
+    with_number(first_container(template.spec.template.game_server_template), "x", number)
     cases.append((template, "spec.template.gameServerTemplate.spec.containers[0].x"))
     override = fleet(FULL_FLEET)
     with_number(override.spec.placement.clusters[0].override, "y", number)
@@ -95,9 +109,7 @@ def test_a_fleet_past_the_size_limit_is_refused_naming_its_largest_field() -> No
     assert paths_of(problems) == ["metadata.annotations"]
     assert "1.5 MiB" in problems[0].message
 
-    big = fleet(MINIMAL_FLEET)
-    env = [{"name": f"E{i}", "value": "v" * 100} for i in range(16_000)]
-    big.spec.template.game_server_template["spec"]["containers"][0]["env"] = env
+    big = with_env(MINIMAL_FLEET, 16_000, "v" * 100)
     assert paths_of(validation.validate_fleet(big)) == ["spec.template.gameServerTemplate"]
 
 
@@ -108,9 +120,10 @@ def test_annotations_past_256_kib_are_refused_as_kubernetes_does() -> None:
     assert paths_of(problems) == ["metadata.annotations"]
     assert "256 KiB" in problems[0].message
 
-    in_template = fleet(FULL_FLEET)
-    metadata = in_template.spec.template.game_server_template["metadata"]
+    doc = copy.deepcopy(FULL_FLEET)
+    metadata = doc["spec"]["template"]["gameServerTemplate"]["metadata"]
     metadata["annotations"]["notes"] = "x" * limits.MAX_ANNOTATIONS_BYTES
+    in_template = fleet(doc)
     assert paths_of(validation.validate_fleet(in_template)) == [
         "spec.template.gameServerTemplate.metadata.annotations"
     ]
@@ -130,9 +143,7 @@ def test_placement_lists_are_bounded() -> None:
 
 def test_checking_overrides_is_bounded_by_patches_times_template_size() -> None:
     # 1,000 distinct cluster overrides on a 16 KiB template took 48 s of the hub's loop.
-    heavy = fleet(MINIMAL_FLEET)
-    env = [{"name": f"E{i}", "value": "v" * 40} for i in range(300)]
-    heavy.spec.template.game_server_template["spec"]["containers"][0]["env"] = env
+    heavy = with_env(MINIMAL_FLEET, 300, "v" * 40)
     for index in range(limits.MAX_PLACEMENT_CLUSTERS):
         cluster = heavy.spec.placement.clusters.add(name=f"c{index}")
         cluster.override.update({"serviceName": f"s{index}"})
