@@ -7,6 +7,7 @@ Value fields. ``messages(cls, density)`` sets each field with probability ``dens
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeVar, cast
 
 from google.protobuf import descriptor, duration_pb2, message, struct_pb2, timestamp_pb2
@@ -37,6 +38,7 @@ keys = st.one_of(
 )
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([math.nan, math.inf, -math.inf]),
     st.integers(-(2**53), 2**53).map(float),
     st.sampled_from([0.0, 1.0, -1.0, 1.5]),
 )
@@ -143,10 +145,71 @@ def messages(draw: st.DrawFn, cls: type[MessageT], density: int = 40, depth: int
 
 
 @st.composite
-def mutated(draw: st.DrawFn, bases: st.SearchStrategy[MessageT], density: int = 10) -> MessageT:
-    """A valid message with a sparse random message merged in: one or a few fields go wrong."""
-    base = draw(bases)
-    result = type(base)()
+def _mutate_json(draw: st.DrawFn, value: struct_pb2.Value) -> None:
+    """Change one place inside a JSON value: descend into what it holds, or replace it."""
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value" and value.struct_value.fields and draw(st.integers(0, 3)):
+        fields = value.struct_value.fields
+        key = draw(st.sampled_from(sorted(fields)))
+        draw(_mutate_json(fields[key]))
+    elif kind == "list_value" and value.list_value.values and draw(st.integers(0, 3)):
+        items = value.list_value.values
+        draw(_mutate_json(items[draw(st.integers(0, len(items) - 1))]))
+    else:
+        _fill_json(value, draw(json_values))
+
+
+@st.composite
+def _mutate(draw: st.DrawFn, target: message.Message, depth: int) -> None:
+    """Change one field somewhere in ``target``: mostly along fields already set, so that the
+    change lands deep inside a valid message (a container's image, a Duration's nanos)."""
+    if isinstance(target, struct_pb2.Struct):
+        key = draw(st.sampled_from(sorted(target.fields)) if target.fields else keys)
+        draw(_mutate_json(target.fields[key]))
+        return
+    if isinstance(target, struct_pb2.Value):
+        draw(_mutate_json(target))
+        return
+    if isinstance(target, duration_pb2.Duration | timestamp_pb2.Timestamp | struct_pb2.ListValue):
+        target.Clear()
+        draw(_fill(target, 100, 1))
+        return
+    set_fields = [field for field, _ in target.ListFields()]
+    every = cast(list[descriptor.FieldDescriptor], list(target.DESCRIPTOR.fields))
+    along_set = bool(set_fields) and draw(st.integers(0, 3)) > 0
+    choices = set_fields if along_set else every
+    field = draw(st.sampled_from(choices))
+    value = getattr(target, field.name)
+    entry = field.message_type
+    if entry is not None and entry.GetOptions().map_entry:
+        inner_field = entry.fields_by_name["value"]
+        key = draw(st.sampled_from(sorted(value)) if value and draw(st.booleans()) else keys)
+        if inner_field.cpp_type == _FD.CPPTYPE_MESSAGE:
+            draw(_mutate(value[key], depth - 1))
+        else:
+            value[key] = draw(_scalar(inner_field))
+    elif field.cpp_type == _FD.CPPTYPE_MESSAGE:
+        if field.is_repeated:
+            inner = value[draw(st.integers(0, len(value) - 1))] if value else value.add()
+        else:
+            inner = value
+            inner.SetInParent()
+        if depth > 0 and draw(st.integers(0, 3)):
+            draw(_mutate(inner, depth - 1))
+        else:
+            inner.Clear()
+            draw(_fill(inner, 40, 3))
+    elif field.is_repeated:
+        value.append(draw(_scalar(field)))
+    else:
+        setattr(target, field.name, draw(_scalar(field)))
+
+
+@st.composite
+def mutated(draw: st.DrawFn, bases: st.SearchStrategy[MessageT]) -> MessageT:
+    """A valid message with one to three fields changed, anywhere (inside JSON documents too)."""
+    result = type(base := draw(bases))()
     result.CopyFrom(base)
-    result.MergeFrom(draw(messages(type(base), density)))
+    for _ in range(draw(st.integers(1, 3))):
+        draw(_mutate(result, 10))
     return result

@@ -40,7 +40,7 @@ from gamefleet.v1 import (
 )
 from google.protobuf import json_format, message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from hub.api.server import SERVICE_NAMES
@@ -336,9 +336,11 @@ def assert_healthy(target: Target) -> None:
     target.fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=SENTINEL), timeout=10)
 
 
-# Seeded per method (see ``seed`` below), never from a database: every run sends the same requests.
+# Seeded per method (see ``seed`` below), never from a database: every run sends the same
+# requests. No shrinking: a failure shows the request as sent (shrinking one can take minutes).
 FUZZ_SETTINGS = settings(
     database=None,
+    phases=[Phase.explicit, Phase.generate],
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -168,6 +168,8 @@ async def test_a_single_hub_serves_its_first_call_as_the_leader(tmp_path: Path) 
     hub = Hub(HubConfig(store_url=f"sqlite:///{tmp_path}/hub.db", listen="127.0.0.1:0"))
     await hub.start()
     try:
+        # Before this coroutine yields once: a call already in flight is served by the leader.
+        hub.gate.require()
         async with grpc.aio.insecure_channel(f"127.0.0.1:{hub.port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
             for service in ("", *SERVICE_NAMES):
