@@ -23,9 +23,12 @@ class LeaderGate:
     def require(self) -> Federation:
         if self.federation is None:
             if self.leader is not None and self.leader == self.identity:
+                # Starting to lead, or its previous run at the same address still holds the
+                # lease: either way not another hub, so it does not send the caller away.
                 raise AbortError(
                     grpc.StatusCode.UNAVAILABLE,
-                    "this hub was just elected leader and is starting to serve; retry shortly",
+                    "this hub is not serving yet: leadership at its own address is starting; "
+                    "retry shortly",
                 )
             leader = self.leader or "not elected yet"
             raise AbortError(

@@ -3,11 +3,7 @@ started single hub is ready; bearer tokens need TLS unless --insecure says other
 
 from __future__ import annotations
 
-import ctypes
-import os
 import re
-import resource
-import signal
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
@@ -20,31 +16,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hub.api.server import SERVICE_NAMES, Hub, HubConfig
 from hub.api.startup import StartError
-from tests.support.hub_process import GAMEFLEET, REPO_ROOT, HubProcess
-
-_PR_CAPBSET_DROP = 24
-_CAP_DAC_OVERRIDE = 1
+from tests.support import faults
+from tests.support.hub_process import HubProcess
 
 
 def serve(
-    *args: str, preexec: Callable[[], None] | None = None, timeout: float = 30
+    *args: str, preexec: Callable[[], None] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``hub serve`` with stdout and stderr on pipes; a hub that starts is killed (and the
-    test fails on its exit status)."""
-    with subprocess.Popen(
-        [*GAMEFLEET, "hub", "serve", *args],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=preexec,
-    ) as process:
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            out, err = process.communicate()
-        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    return faults.serve_once(args, preexec)
 
 
 def assert_one_line_naming(done: subprocess.CompletedProcess[str], flag: str) -> str:
@@ -53,21 +32,6 @@ def assert_one_line_naming(done: subprocess.CompletedProcess[str], flag: str) ->
     # Ours, or argparse's for a value its type refuses ("error: gamefleet hub serve: argument").
     assert re.match(rf"error: (gamefleet hub serve: argument )?{flag}: ", done.stderr), done.stderr
     return done.stderr.strip()
-
-
-def without_permission_override() -> None:
-    """As a hub not run by root: root's CAP_DAC_OVERRIDE would write into any directory."""
-    if os.geteuid() != 0:
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_CAPBSET_DROP, _CAP_DAC_OVERRIDE, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
-def with_file_size_limit() -> None:
-    """A disk that takes no more bytes: writes past 16 KiB fail (EFBIG) instead of killing."""
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (16_384, 16_384))
 
 
 @pytest.fixture
@@ -81,13 +45,15 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
 
 def test_a_read_only_store_path_is_one_line_naming_store(read_only_dir: Path) -> None:
     store = f"sqlite:///{read_only_dir}/hub.db"
-    done = serve("--store", store, "--listen", "127.0.0.1:0", preexec=without_permission_override)
+    done = serve(
+        "--store", store, "--listen", "127.0.0.1:0", preexec=faults.without_permission_override
+    )
     assert "unable to open database file" in assert_one_line_naming(done, "--store")
 
 
 def test_a_full_disk_is_one_line_naming_store(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path}/hub.db"
-    done = serve("--store", store, "--listen", "127.0.0.1:0", preexec=with_file_size_limit)
+    done = serve("--store", store, "--listen", "127.0.0.1:0", preexec=faults.with_file_size_limit)
     assert "disk I/O error" in assert_one_line_naming(done, "--store")
 
 
@@ -157,8 +123,12 @@ async def test_a_hub_config_with_tokens_needs_tls_or_insecure(tmp_path: Path) ->
     config = HubConfig(
         store_url=f"sqlite:///{tmp_path}/hub.db", listen="127.0.0.1:0", token_file=tokens
     )
-    with pytest.raises(StartError) as caught:
-        await Hub(config).start()
+    hub = Hub(config)
+    try:
+        with pytest.raises(StartError) as caught:
+            await hub.start()
+    finally:
+        await hub.stop(grace=0)
     assert caught.value.setting == "token_file"
     assert not (tmp_path / "hub.db").exists()
 
