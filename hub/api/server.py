@@ -202,7 +202,8 @@ class Hub:
         await self._publish_health()
 
     async def _publish_health(self) -> None:
-        """ "" SERVING while the store takes writes; each service while it also leads."""
+        """The overall status SERVING while the store takes writes; each API service's while
+        the store takes writes and this hub leads."""
         store_live = self._liveness is None or self._liveness.live
         leading = self.gate.federation is not None
         await self.health.set("", _status(store_live))

@@ -112,7 +112,7 @@ def _walk_message(msg: message.Message, path: str, problems: list[errors.FieldEr
         return
     if full_name == _JSON_OBJECT_TYPE:
         for key, value in cast(struct_pb2.Struct, msg).fields.items():
-            _walk_value(value, paths.child(path, key), problems)
+            _walk_value(value, paths.key(path, key), problems)
         return
     if full_name == _JSON_LIST_TYPE:
         for index, value in enumerate(cast(struct_pb2.ListValue, msg).values):
@@ -244,7 +244,7 @@ def _check_message(
         if not isinstance(key, str):
             problems.append(errors.FieldError(path, f"field names must be strings, not {key!r}"))
             continue
-        field_path = paths.child(path, key)
+        field_path = paths.key(path, key)
         field = fields.get(key)
         if field is None:
             problems.append(errors.FieldError(field_path, "unknown field"))
@@ -352,7 +352,7 @@ def _check_json(value: Any, path: str, problems: list[errors.FieldError]) -> Non
             if not isinstance(key, str):
                 problems.append(errors.FieldError(path, f"keys must be strings, not {key!r}"))
                 continue
-            _check_json(inner, paths.child(path, key), problems)
+            _check_json(inner, paths.key(path, key), problems)
         return
     problems.append(errors.FieldError(path, f"must be a JSON value, not {kind_of(value)}"))
 

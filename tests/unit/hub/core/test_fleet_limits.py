@@ -62,6 +62,9 @@ def test_a_number_that_is_not_finite_is_refused_at_its_path(number: float) -> No
     unavailable = fleet(FULL_FLEET)
     unavailable.spec.template.update_strategy.rolling_update.max_unavailable.number_value = number
     cases.append((unavailable, "spec.template.updateStrategy.rollingUpdate.maxUnavailable"))
+    keyed = fleet(FULL_FLEET)
+    with_number(keyed.spec.placement.overrides[0].patch, "example.com/x", number)
+    cases.append((keyed, f'{PL}.overrides[0].patch["example.com/x"]'))
     for bad, path in cases:
         assert paths_of(validation.validate_fleet(bad)) == [path]
 
