@@ -3,7 +3,7 @@
 Requests are random messages (every field at its edges: huge strings, NaN, integer limits,
 random JSON documents, Durations out of range, bad selectors and page tokens), valid requests
 with a few fields made wrong, and raw bytes that may not decode. Seeded per method, so every run
-sends the same requests; about 25 s on the project machine. For every answer:
+sends the same requests; about 30 s on the project machine. For every answer:
 
 - never UNKNOWN, INTERNAL or RESOURCE_EXHAUSTED (Allocate's "no Ready game server" aside);
 - an INVALID_ARGUMENT starts with a field path and a colon, and no answer passes 1 KiB;
