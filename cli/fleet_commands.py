@@ -60,7 +60,7 @@ def _headers(fmt: str) -> list[str]:
     headers = ["NAMESPACE", "NAME", "REPLICAS", "PLACED", "READY", "ALLOCATED", "CLUSTERS"]
     headers += ["GENERATION", "AGE"]
     if fmt == "wide":
-        headers += ["STRATEGY", "NETWORK", "REPLICAS OWNER", "PROBLEM"]
+        headers += ["STRATEGY", "NETWORK", "REPLICAS-OWNER", "PROBLEM"]
     return headers
 
 

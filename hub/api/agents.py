@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc
 
-from hub.core import limits
+from hub.core import agent_limits
 from hub.federation.federation import REFUSED, Federation
 from hub.federation.session import AgentSession
 
@@ -55,10 +55,10 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         if first.WhichOneof("body") != "hello":
             raise invalid("hello", "the first message must be a hello")
         hello = first.hello
-        refusal = limits.cluster_name_refusal(hello.cluster)
+        refusal = agent_limits.cluster_name_refusal(hello.cluster)
         if refusal is None:
             auth.check_cluster(self._identity_of(context), hello.cluster, "hello.cluster")
-            refusal = limits.hello_refusal(hello, federation.limits)
+            refusal = agent_limits.hello_refusal(hello, federation.limits)
         if refusal is not None:
             named = refusal.field != "hello.cluster"
             federation.refused(hello.cluster if named else "", refusal, REFUSED)
@@ -82,7 +82,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         federation: Federation,
         session: AgentSession,
     ) -> None:
-        refusal: limits.Refusal | None = None
+        refusal: agent_limits.Refusal | None = None
         try:
             async for message in messages:
                 if session.closed:
@@ -104,21 +104,23 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             session.close(refusal)
 
 
-def _refusal(message: agent_pb2.AgentMessage, most: limits.AgentLimits) -> limits.Refusal | None:
+def _refusal(
+    message: agent_pb2.AgentMessage, most: agent_limits.AgentLimits
+) -> agent_limits.Refusal | None:
     """The limit a message after the hello breaks as a whole, or None."""
     kind = message.WhichOneof("body")
     if kind == "heartbeat":
-        return limits.heartbeat_refusal(message.heartbeat, most)
+        return agent_limits.heartbeat_refusal(message.heartbeat, most)
     if kind == "status":
-        return limits.status_refusal(message.status, most)
+        return agent_limits.status_refusal(message.status, most)
     if kind == "operation_result":
-        return limits.operation_result_refusal(message.operation_result, most)
+        return agent_limits.operation_result_refusal(message.operation_result, most)
     if kind == "hello":
-        return limits.Refusal("hello", "hello", "only the first message may be a hello")
+        return agent_limits.Refusal("hello", "hello", "only the first message may be a hello")
     return None
 
 
-def _abort(refusal: limits.Refusal) -> AbortError:
+def _abort(refusal: agent_limits.Refusal) -> AbortError:
     code = (
         grpc.StatusCode.RESOURCE_EXHAUSTED
         if refusal.exhausted

@@ -9,20 +9,15 @@ import grpc
 from gamefleet import protocol
 from gamefleet.v1 import gameserver_pb2, gameserver_pb2_grpc
 
-from hub.core import paging, server_refs
+from hub.core import limits, paging, paths, request_fields, server_refs
 from hub.federation.federation import Federation
 from hub.federation.live_servers import LiveServer, ServerFilter
 
 from . import auth
 from .errors import AbortError, Context, invalid
-from .fleets import PAGE_BYTES, selector_or_none
 from .leadership import LeaderGate
 
 OPERATION_TIMEOUT_S = 10.0
-# A page also ends before PAGE_BYTES: agents report servers of up to 16 KiB (hub.core.limits),
-# so 1000 of them could pass the 4 MiB a client receives.
-DEFAULT_PAGE_SIZE = 1000
-MAX_PAGE_SIZE = 5000
 
 
 def _check_patch(patch: gameserver_pb2.GameServerPatch, allow_custom_ops_state: bool) -> None:
@@ -32,12 +27,25 @@ def _check_patch(patch: gameserver_pb2.GameServerPatch, allow_custom_ops_state: 
     if patch.HasField("ops_state"):
         if not patch.ops_state.strip():
             raise invalid("patch.opsState", "must not be empty")
+        request_fields.bounded(patch.ops_state, "patch.opsState", limits.MAX_OPS_STATE_LENGTH)
         unknown = protocol.unknown_ops_state(patch.ops_state)
         if unknown is not None and not allow_custom_ops_state:
             raise invalid("patch.opsState", unknown)
     for container, image in patch.images.items():
+        path = paths.entry("patch.images", container)
         if not container or not image.strip():
-            raise invalid(f"patch.images[{container!r}]", "needs a container name and an image")
+            raise invalid(path, "needs a container name and an image")
+        request_fields.name(container, path)
+        request_fields.bounded(image, path, limits.MAX_IMAGE_LENGTH)
+
+
+def _filters(
+    request: gameserver_pb2.ListGameServersRequest | gameserver_pb2.WatchGameServersRequest,
+) -> None:
+    for field in ("namespace", "fleet", "cluster"):
+        request_fields.name(getattr(request, field), field, required=False)
+    for field in ("state", "ops_state"):
+        request_fields.bounded(getattr(request, field), field, limits.MAX_OPS_STATE_LENGTH)
 
 
 def _filter(
@@ -49,8 +57,16 @@ def _filter(
         cluster=request.cluster,
         state=request.state,
         ops_state=request.ops_state,
-        selector=selector_or_none(request.label_selector),
+        selector=request_fields.selector(request.label_selector),
     )
+
+
+def _check_server_ref(text: str, path: str) -> None:
+    """A game server as NAME or CLUSTER/NAME."""
+    cluster, name = server_refs.split(text)
+    if cluster:
+        request_fields.name(cluster, path)
+    request_fields.subdomain(name, path)
 
 
 def _actor() -> str:
@@ -91,12 +107,19 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
     async def ListGameServers(
         self, request: gameserver_pb2.ListGameServersRequest, context: Context
     ) -> gameserver_pb2.ListGameServersResponse:
-        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
-        after = paging.decode_token(request.page_token, 3)
         federation = self._gate.require()
+        _filters(request)
+        size = paging.page_size(
+            request.page_size,
+            default=limits.GAME_SERVERS_DEFAULT_PAGE_SIZE,
+            maximum=limits.MAX_PAGE_SIZE,
+        )
+        after = paging.decode_token(request.page_token, 3)
         found = federation.matching_servers(_filter(request), after=after, limit=size + 1)
         servers = [server.decode() for server in found]
-        page = servers[: paging.fitting((s.ByteSize() for s in servers[:size]), PAGE_BYTES)]
+        page = servers[
+            : paging.fitting((s.ByteSize() for s in servers[:size]), limits.LIST_PAGE_BYTES)
+        ]
         token = ""
         if len(servers) > len(page):
             last = page[-1]
@@ -107,10 +130,11 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
         self, request: gameserver_pb2.GetGameServerRequest, context: Context
     ) -> gameserver_pb2.GameServer:
         federation = self._gate.require()
+        request_fields.name(request.namespace, "namespace")
+        request_fields.name(request.cluster, "cluster", required=False)
         if not request.name:
             raise invalid("name", "is required")
-        if not request.namespace:
-            raise invalid("namespace", "is required")
+        _check_server_ref(request.name, "name")
         wanted = ServerFilter(namespace=request.namespace, cluster=request.cluster)
         (server,) = _named(federation, [request.name], request.cluster, wanted, "name", False)
         return server.decode()
@@ -121,14 +145,18 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
         federation = self._gate.require()
         if not (request.names or request.label_selector.strip() or request.fleet):
             raise invalid("names", "select servers by names, a label_selector or a fleet")
-        if not request.namespace:
-            raise invalid("namespace", "is required")
+        request_fields.name(request.namespace, "namespace")
+        request_fields.name(request.fleet, "fleet", required=False)
+        request_fields.name(request.cluster, "cluster", required=False)
+        request_fields.count(len(request.names), "names", limits.MAX_GAME_SERVER_NAMES)
+        for index, text in enumerate(request.names):
+            _check_server_ref(text, paths.item("names", index))
         _check_patch(request.patch, request.allow_custom_ops_state)
         wanted = ServerFilter(
             namespace=request.namespace,
             fleet=request.fleet,
             cluster=request.cluster,
-            selector=selector_or_none(request.label_selector),
+            selector=request_fields.selector(request.label_selector),
         )
         if request.names:
             chosen = _named(federation, list(request.names), request.cluster, wanted, "names", True)
@@ -149,6 +177,7 @@ class GameServerServicer(gameserver_pb2_grpc.GameServerServiceServicer):
     ) -> AsyncIterator[gameserver_pb2.GameServerEvent]:
         """The matching servers as ADDED, then each change the agents report."""
         federation = self._gate.require()
+        _filters(request)
         wanted = _filter(request)
         # Subscribed before listing, so no change falls between the list and the watch.
         watcher = federation.subscribe_servers()

@@ -27,7 +27,7 @@ import grpc
 import prometheus_client
 import prometheus_client.core
 
-from hub.core import health, limits
+from hub.core import agent_limits, health
 from hub.federation.stats import RECONCILE_BUCKETS, AutoscalingStats, LiveCounts
 from hub.store import metered
 
@@ -200,8 +200,8 @@ def _known_states(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], i
     folded: dict[tuple[str, str], int] = {}
     for (state, ops_state), value in counts.items():
         key = (
-            state if state in limits.GAME_SERVER_STATES else limits.OTHER_STATE,
-            ops_state if ops_state in limits.OPS_STATES else limits.OTHER_STATE,
+            state if state in agent_limits.GAME_SERVER_STATES else agent_limits.OTHER_STATE,
+            ops_state if ops_state in agent_limits.OPS_STATES else agent_limits.OTHER_STATE,
         )
         folded[key] = folded.get(key, 0) + value
     return folded

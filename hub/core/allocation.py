@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping, Sequence
 READY = "Ready"
 ALLOCATED = "Allocated"
 OPS_NONE = ("", "None")
-MAX_REQUEST_ID = 128
 
 
 class Scheduling(enum.Enum):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from gamefleet.v1 import agent_pb2, fleet_pb2, gameserver_pb2, meta_pb2
 
-from . import conditions, limits
+from . import agent_limits, conditions
 from .desired_sets import MAX_SET_BYTES, set_hash
 from .health import Phase
 from .placement import Placement
@@ -76,7 +76,7 @@ def add_counts(
 ) -> None:
     """Add ``part`` to ``total``, each count held within int32: counts come from agents."""
     for name in _COUNT_FIELDS:
-        setattr(total, name, limits.saturating_sum(getattr(total, name), getattr(part, name)))
+        setattr(total, name, agent_limits.saturating_sum(getattr(total, name), getattr(part, name)))
 
 
 def fleet_status(
@@ -103,7 +103,7 @@ def fleet_status(
             template_hash=assignment.template_hash,
             cluster_phase=report.phase.value,
         )
-        status.replicas = limits.saturating_sum(status.replicas, assignment.replicas)
+        status.replicas = agent_limits.saturating_sum(status.replicas, assignment.replicas)
         if report.phase is Phase.UNKNOWN:
             unknown.append(assignment.cluster)
         reported = report.set_status

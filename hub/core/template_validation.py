@@ -13,6 +13,7 @@ from agent.core.network import conf as network_conf
 from . import (
     documents,
     errors,
+    limits,
     names,
     network_types,
     paths,
@@ -21,7 +22,6 @@ from . import (
     values,
 )
 
-MAX_MIN_READY_SECONDS = 300
 RECLAIM_POLICIES = ("Cascade", "Delete")
 UPDATE_STRATEGY_TYPES = ("RollingUpdate", "OnDelete")
 POD_UPDATE_POLICIES = ("ReCreate", "InPlaceIfPossible", "InPlaceOnly")
@@ -144,12 +144,12 @@ def _update_strategy_problems(
         rolling.pod_update_policy, POD_UPDATE_POLICIES, paths.child(rolling_path, "podUpdatePolicy")
     )
     if rolling.HasField("min_ready_seconds") and not (
-        0 <= rolling.min_ready_seconds <= MAX_MIN_READY_SECONDS
+        0 <= rolling.min_ready_seconds <= limits.MAX_MIN_READY_SECONDS
     ):
         problems.append(
             errors.FieldError(
                 paths.child(rolling_path, "minReadySeconds"),
-                f"{rolling.min_ready_seconds} must be between 0 and {MAX_MIN_READY_SECONDS}",
+                f"{rolling.min_ready_seconds} must be between 0 and {limits.MAX_MIN_READY_SECONDS}",
             )
         )
     in_place = rolling.in_place_update_strategy

@@ -30,7 +30,7 @@ from google.protobuf import timestamp_pb2
 from hub.core import conditions
 from hub.core.autoscaling import decide, demand, policy, validation
 from hub.core.autoscaling.limits import Bounds, Limits, Sample
-from hub.core.validation import MAX_FLEET_REPLICAS
+from hub.core.limits import MAX_FLEET_REPLICAS
 from hub.registry import autoscalers as registry
 from hub.registry.errors import PreconditionError, RevisionMismatchError
 from hub.store import interface as store_api

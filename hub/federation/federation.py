@@ -20,6 +20,7 @@ from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
 from google.protobuf import timestamp_pb2
 
 from hub.core import (
+    agent_limits,
     allocation,
     assignment,
     deletion,
@@ -86,7 +87,7 @@ class Federation:
         clock: Clock = time.monotonic,
         tick: float = 0.5,
         assignments: AssignmentRegistry | None = None,
-        agent_limits: limits.AgentLimits = limits.DEFAULT_LIMITS,
+        agent_limits: agent_limits.AgentLimits = agent_limits.DEFAULT_LIMITS,
     ) -> None:
         self.limits = agent_limits
         self._fleet_registry = fleets
@@ -285,9 +286,9 @@ class Federation:
                 self._server_broadcast.notify((cluster, reported.namespace, reported.name))
         for index, set_status in enumerate(delta.sets):
             key = (set_status.namespace, set_status.name)
-            refusal = limits.set_status_refusal(set_status, index, self.limits)
+            refusal = agent_limits.set_status_refusal(set_status, index, self.limits)
             if refusal is None and key not in live.sets and not set_status.deleted:
-                refusal = limits.per_cluster_refusal(
+                refusal = agent_limits.per_cluster_refusal(
                     "status.sets", index, len(live.sets) + 1, self.limits.sets_per_cluster, "sets"
                 )
             if refusal is not None:
@@ -310,9 +311,9 @@ class Federation:
                 self._forget_server(live, (server.namespace, server.name))
                 continue
             held = LiveServer.of(server, cluster)
-            refusal = limits.game_server_refusal(held, index, self.limits) or self._room_refusal(
-                live, held, index
-            )
+            refusal = agent_limits.game_server_refusal(
+                held, index, self.limits
+            ) or self._room_refusal(live, held, index)
             if refusal is not None:
                 self.refused(cluster, refusal, DROPPED)
                 continue
@@ -365,7 +366,7 @@ class Federation:
         if session is not None:
             session.resolve(result)
 
-    def refused(self, cluster: str, refusal: limits.Refusal, action: str) -> None:
+    def refused(self, cluster: str, refusal: agent_limits.Refusal, action: str) -> None:
         """Count what the hub refused of ``cluster``'s agent; log it once per cluster, field
         and action (a misbehaving agent repeats itself)."""
         key = (refusal.field, action)
@@ -385,7 +386,7 @@ class Federation:
 
     def _room_refusal(
         self, live: _ClusterLive, server: LiveServer, index: int
-    ) -> limits.Refusal | None:
+    ) -> agent_limits.Refusal | None:
         """A new server beyond what the hub keeps per cluster (a known one may change)."""
         before = live.servers.get((server.namespace, server.name))
         field, most = "status.game_servers", self.limits
@@ -393,9 +394,9 @@ class Federation:
         grown = live.server_bytes + len(server.wire) - (len(before.wire) if before else 0)
         if held <= most.game_servers_per_cluster and grown <= most.game_server_bytes_per_cluster:
             return None
-        return limits.per_cluster_refusal(
+        return agent_limits.per_cluster_refusal(
             field, index, held, most.game_servers_per_cluster, "game servers"
-        ) or limits.per_cluster_refusal(
+        ) or agent_limits.per_cluster_refusal(
             field, index, grown, most.game_server_bytes_per_cluster, "bytes of game servers"
         )
 

@@ -7,7 +7,7 @@ import itertools
 
 from gamefleet.v1 import agent_pb2
 
-from hub.core import limits
+from hub.core import agent_limits
 from hub.core.desired_sets import DriftMark, SetKey
 
 _operation_ids = itertools.count(1)
@@ -20,10 +20,10 @@ class AgentSession:
         self,
         cluster: str,
         held: dict[SetKey, str],
-        agent_limits: limits.AgentLimits = limits.DEFAULT_LIMITS,
+        bounds: agent_limits.AgentLimits = agent_limits.DEFAULT_LIMITS,
     ) -> None:
         self.cluster = cluster
-        self._limits = agent_limits
+        self._limits = bounds
         # Spec hash of every set the agent holds (it told us on hello; we track what we send).
         self.held = held
         # Sets the agent is retiring (scaled to 0, deleted once empty), as it said on hello.
@@ -39,13 +39,13 @@ class AgentSession:
         ] = {}
         self.closed = False
         # Why the hub ended the stream, when it refused something the agent sent.
-        self.refusal: limits.Refusal | None = None
+        self.refusal: agent_limits.Refusal | None = None
 
     def send(self, message: agent_pb2.HubMessage) -> None:
         if not self.closed:
             self.outbox.put_nowait(message)
 
-    def close(self, refusal: limits.Refusal | None = None) -> None:
+    def close(self, refusal: agent_limits.Refusal | None = None) -> None:
         if not self.closed:
             self.closed = True
             self.refusal = refusal
@@ -74,4 +74,4 @@ class AgentSession:
         answered or timed out, are ignored), keeping only the servers the operation named."""
         pending = self._pending.get(result.id)
         if pending is not None and not pending[1].done():
-            pending[1].set_result(limits.within_operation(result, pending[0], self._limits))
+            pending[1].set_result(agent_limits.within_operation(result, pending[0], self._limits))

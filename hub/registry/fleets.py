@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import dataclasses
 import uuid
@@ -66,7 +67,8 @@ class FleetRegistry:
         incoming.ClearField("cluster_demand")
         if not incoming.metadata.namespace:
             incoming.metadata.namespace = DEFAULT_NAMESPACE
-        errors = validation.validate_fleet(incoming)
+        # Off the event loop: checking a large fleet takes up to about a second (limits.py).
+        errors = await asyncio.to_thread(validation.validate_fleet, incoming)
         if errors:
             raise core_errors.ValidationError(tuple(errors))
         key = codec.fleet_key(incoming.metadata.namespace, incoming.metadata.name)

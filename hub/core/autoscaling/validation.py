@@ -10,7 +10,8 @@ from gamefleet.v1 import autoscaler_pb2
 from google.protobuf import duration_pb2
 
 from hub.core import errors, names, paths, template_validation, values
-from hub.core.validation import MAX_FLEET_REPLICAS, meta_map_problems, name_problems
+from hub.core.limits import MAX_FLEET_REPLICAS
+from hub.core.validation import meta_map_problems, name_problems
 
 from . import cron
 from .durations import DurationError, parse_duration

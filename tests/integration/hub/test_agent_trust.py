@@ -29,7 +29,7 @@ from gamefleet.v1 import (
 
 from hub import store as store_factory
 from hub.api.server import Hub, HubConfig
-from hub.core import documents, limits
+from hub.core import agent_limits, documents, limits
 from hub.federation.federation import Federation
 from hub.federation.live_servers import ServerFilter
 from hub.registry import codec
@@ -457,7 +457,7 @@ async def test_a_hello_beyond_the_limits_is_refused_naming_the_field(
     assert _federation(small_hub).phase("zz-rogue").value == "Unknown"
 
 
-SMALL = limits.AgentLimits(
+SMALL = agent_limits.AgentLimits(
     sets_per_cluster=3,
     game_servers_per_cluster=4,
     game_server_bytes_per_cluster=10 * 2**10,

@@ -201,9 +201,9 @@ def test_usage_errors_and_unreachable_hub(hub_address: str) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["hub", "serve", "--store", "bogus://x"], "unknown scheme"),
+        (["hub", "serve", "--store", "bogus://x"], "error: --store: "),
         (["hub", "serve", "--store", "sqlite:/tmp/gf-unused.db", "--listen", "nonsense"],
-         "Failed to bind"),
+         "error: --listen: expected HOST:PORT"),
         (["agent", "run", "--kubeconfig", "/nonexistent"], "--kubeconfig"),
         (["agent", "run", "--hub", "127.0.0.1:1"], "--cluster"),
         (["agent", "run", "--hub", "127.0.0.1:1", "--cluster", "a", "--heartbeat-interval", "0"],
@@ -228,7 +228,7 @@ def test_allocate_errors_exit_1_with_one_line(hub_address: str) -> None:
     code, _, err = cli(
         hub_address, "allocate", "-n", "games", "arena", "--request-id", "m1", "--label", "a b=c"
     )
-    assert code == 1 and err.count("\n") == 1 and "labels['a b']" in err
+    assert code == 1 and err.count("\n") == 1 and 'labels["a b"]' in err
 
 
 def test_apply_with_n_naming_another_namespace_than_the_manifest_is_refused(
