@@ -347,8 +347,10 @@ class Autoscaling:
         if chosen is None:
             return _earliest(wakes)
         leaf, recommendation, bounds = chosen
+        # A sample is in effect until the next one: the last before the horizon still counts.
         horizon = now - entry.limits.longest_window
-        entry.history = [s for s in entry.history if s.time > horizon]
+        older = [s for s in entry.history if s.time <= horizon]
+        entry.history = older[-1:] + [s for s in entry.history if s.time > horizon]
         decision = decide.decide(
             snapshot, leaf.name, recommendation, entry.history, now, entry.limits, bounds
         )

@@ -82,20 +82,26 @@ def _stabilized(
     now: float,
     limits: Limits,
 ) -> tuple[int, float | None]:
-    """The cluster's replicas after its window, and when the oldest sample holding it expires."""
+    """The cluster's replicas after its window, and when the oldest sample holding it expires.
+
+    Decisions follow events, not a sync period, so a sample stays in effect until the next one:
+    one taken before the window began still counts while it was in effect inside the window
+    (its successor came less than a window ago)."""
     up = recommended > current
     rules = limits.up if up else limits.down
+    samples = sorted((s.time, s.clusters[name]) for s in history if name in s.clusters)
+    # (value, when it stopped being the recommendation) of each sample in effect in the window.
     recent = [
-        (s.time, s.clusters[name])
-        for s in history
-        if name in s.clusters and s.time > now - rules.window
+        (value, samples[i + 1][0] if i + 1 < len(samples) else now)
+        for i, (_, value) in enumerate(samples)
+        if (samples[i + 1][0] if i + 1 < len(samples) else now) > now - rules.window
     ]
     if up:
-        value = max(current, min([recommended, *(v for _, v in recent)]))
-        holding = [t for t, v in recent if v < recommended]
+        value = max(current, min([recommended, *(v for v, _ in recent)]))
+        holding = [ended for v, ended in recent if v < recommended]
     else:
-        value = min(current, max([recommended, *(v for _, v in recent)]))
-        holding = [t for t, v in recent if v > recommended]
+        value = min(current, max([recommended, *(v for v, _ in recent)]))
+        holding = [ended for v, ended in recent if v > recommended]
     if value == recommended or not holding:
         return value, None
     return value, min(holding) + rules.window

@@ -49,9 +49,11 @@ def test_games_ending_shrink_the_region_after_the_window_only() -> None:
     policy = buffer(20, label="region")
     history = [Sample(10.0, {"eu": 35, "us": 20})]
     held = decide(ended, "Buffer", recommend_buffer(policy, ended), history, 40.0, DOWN_60)
-    assert (held.to_replicas, held.limited, held.wake) == (55, True, 70.0)
+    # The games ended at 40 (the last recommendation, of 35, held until then): a full window.
+    assert (held.to_replicas, held.limited, held.wake) == (55, True, 100.0)
     assert "stabilization window holds eu at 35" in held.reason
-    later = decide(ended, "Buffer", recommend_buffer(policy, ended), history, 71.0, DOWN_60)
+    history.append(Sample(40.0, {"eu": 20, "us": 20}))
+    later = decide(ended, "Buffer", recommend_buffer(policy, ended), history, 101.0, DOWN_60)
     assert later.clusters == {"eu": 20, "us": 20}
     assert later.to_replicas == 40
 

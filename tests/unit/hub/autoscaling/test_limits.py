@@ -17,16 +17,27 @@ def test_scale_up_is_immediate() -> None:
 
 
 def test_scale_down_waits_for_the_window_then_follows() -> None:
+    """A recommendation holds for a window after it stopped being the recommendation (samples
+    follow events, so each stays in effect until the next)."""
     history = [Sample(100.0, {"eu": 30}), Sample(130.0, {"eu": 22})]
     held = limit({"eu": 30}, {"eu": 15}, {"eu": 10}, history, now=140.0, limits=DOWN_60)
     assert held.clusters == {"eu": 30}
-    assert held.wake == 160.0  # the sample of 30 leaves the window
+    assert held.wake == 190.0  # 30 was the recommendation until 130
     assert held.limited == ("stabilization window holds eu at 30",)
-    later = limit({"eu": 30}, {"eu": 15}, {"eu": 10}, history, now=165.0, limits=DOWN_60)
-    assert later.clusters == {"eu": 22}
-    assert later.wake == 190.0
-    done = limit({"eu": 22}, {"eu": 15}, {"eu": 10}, history, now=191.0, limits=DOWN_60)
+    still = limit({"eu": 30}, {"eu": 15}, {"eu": 10}, history, now=165.0, limits=DOWN_60)
+    assert still.clusters == {"eu": 30}
+    later = limit({"eu": 30}, {"eu": 15}, {"eu": 10}, history, now=191.0, limits=DOWN_60)
+    assert (later.clusters, later.wake) == ({"eu": 22}, 251.0)  # 22 is still in effect
+    history.append(Sample(191.0, {"eu": 15}))
+    done = limit({"eu": 22}, {"eu": 15}, {"eu": 10}, history, now=252.0, limits=DOWN_60)
     assert (done.clusters, done.wake) == ({"eu": 15}, None)
+
+
+def test_a_recommendation_taken_before_the_window_holds_while_it_was_in_effect() -> None:
+    """No event for 30 s, then the games end: the idle servers stay a full window from then."""
+    history = [Sample(10.0, {"eu": 35})]
+    held = limit({"eu": 35}, {"eu": 20}, {}, history, now=40.0, limits=DOWN_60)
+    assert (held.clusters, held.wake) == ({"eu": 35}, 100.0)
 
 
 def test_each_cluster_has_its_own_window() -> None:
@@ -49,7 +60,7 @@ def test_scale_up_window_takes_the_lowest_recent_recommendation() -> None:
     history = [Sample(100.0, {"eu": 12}), Sample(110.0, {"eu": 18})]
     outcome = limit({"eu": 10}, {"eu": 20}, {}, history, now=115.0, limits=limits)
     assert outcome.clusters == {"eu": 12}
-    assert outcome.wake == 130.0
+    assert outcome.wake == 140.0  # 12 was the recommendation until 110
 
 
 def test_step_limits_the_net_change_shared_in_proportion() -> None:
