@@ -14,7 +14,6 @@ from agent.kube import client as kclient
 from agent.kube import crds, resources
 
 from .harness import AgentProcess, Namespace
-from .kubelet import ImageRestarter
 
 if TYPE_CHECKING:
     import pathlib
@@ -68,9 +67,3 @@ def agent(
     process = AgentProcess(kubeconfig, namespace.name, tmp_path / "agent.log").start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-async def kubelet(kube: kclient.KubeClient, namespace: Namespace) -> AsyncIterator[ImageRestarter]:
-    async with ImageRestarter(kube, namespace.name) as restarter:
-        yield restarter

@@ -13,7 +13,6 @@ from agent.controllers import views
 from agent.kube import client as kclient
 from agent.kube import crds, resources
 from tests.e2e.agent.harness import Namespace
-from tests.e2e.agent.kubelet import ImageRestarter
 from tests.localcluster.state import Cluster
 from tests.support.hub_process import HubProcess
 
@@ -43,8 +42,6 @@ async def world(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
             )  # fmt: skip
             stack.push_async_callback(_drop_namespace, kube, namespace)
-            restarter = ImageRestarter(kube, namespace)
-            await stack.enter_async_context(restarter)
             members.append(
                 Member(
                     name=cluster.name,

@@ -77,7 +77,9 @@ class World:
     ) -> gameserver_pb2_grpc.GameServerServiceAsyncStub:
         return gameserver_pb2_grpc.GameServerServiceStub(channel)
 
-    def fleet(self, replicas: int, image: str = "arena:1.0") -> fleet_pb2.Fleet:
+    def fleet(
+        self, replicas: int, image: str = "arena:1.0", max_unavailable: str = "100%"
+    ) -> fleet_pb2.Fleet:
         doc: dict[str, Any] = {
             "metadata": {"name": "arena", "namespace": self.namespace},
             "spec": {
@@ -93,7 +95,7 @@ class World:
                     "updateStrategy": {
                         "rollingUpdate": {
                             "podUpdatePolicy": "InPlaceIfPossible",
-                            "maxUnavailable": "100%",
+                            "maxUnavailable": max_unavailable,
                         }
                     },
                     "gameServerTemplate": {
