@@ -49,7 +49,8 @@ def _print_fleets(fleets: list[fleet_pb2.Fleet], fmt: str) -> None:
         docs = [output.document(f, FLEET_API_VERSION, "Fleet") for f in fleets]
         output.print_documents(docs, fmt)
         return
-    headers = ["NAMESPACE", "NAME", "REPLICAS", "PLACED", "READY", "ALLOCATED", "CLUSTERS"]
+    headers = ["NAMESPACE", "NAME", "REPLICAS", "PLACED", "READY", "ALLOCATED", "ALLOCATABLE"]
+    headers += ["CLUSTERS"]
     headers += ["GENERATION", "AGE"]
     if fmt == "wide":
         headers += ["STRATEGY", "NETWORK", "PROBLEM"]
@@ -62,6 +63,7 @@ def _print_fleets(fleets: list[fleet_pb2.Fleet], fmt: str) -> None:
             fleet.status.replicas,
             fleet.status.counts.ready,
             fleet.status.counts.allocated,
+            fleet.status.allocatable,
             _placed(fleet),
             fleet.metadata.generation,
             output.age(fleet.metadata.create_time),

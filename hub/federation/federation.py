@@ -236,7 +236,7 @@ class Federation:
             else:
                 held = LiveServer.of(server, cluster)
                 touched.add((held.namespace, held.fleet))
-                self._hold(live, held)
+                self._hold(live, held, _since(server))
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
@@ -258,13 +258,21 @@ class Federation:
             placement = cached[2]
         else:
             placement = self._assign(fleet)
+        pool = self._pools.get(key) or allocation.Pool()
+        ready = set(self.ready_clusters())
         reports = {
             name: fleet_status.ClusterReport(
-                self.phase(name), self._live.get(name, _ClusterLive()).sets.get(key)
+                self.phase(name),
+                self._live.get(name, _ClusterLive()).sets.get(key),
+                allocatable=pool.candidates(name) if name in ready else 0,
+                updating=pool.updating(name),
             )
             for name in self._clusters
         }
-        return fleet_status.fleet_status(fleet, placement, reports)
+        stalled = fleet_status.stalled_update(
+            pool.longest_updating(), time.time(), self.policy.update_deadline
+        )
+        return fleet_status.fleet_status(fleet, placement, reports, stalled)
 
     def with_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.Fleet:
         fleet.status.CopyFrom(self.fleet_status(fleet))
@@ -420,7 +428,7 @@ class Federation:
         # The agent's next status report says the same; until then, the hub already knows.
         live = self._live.get(server.cluster)
         if live is not None and (server.namespace, server.name) in live.servers:
-            self._hold(live, LiveServer.of(allocated, server.cluster))
+            self._hold(live, LiveServer.of(allocated, server.cluster), _since(allocated))
         return allocated
 
     def allocated_for(
@@ -437,14 +445,15 @@ class Federation:
             return None
         return server.decode() if server.allocation_request_id == request_id else None
 
-    def _hold(self, live: _ClusterLive, server: LiveServer) -> None:
-        """Keep ``server`` as its cluster's latest report of it, in every index."""
+    def _hold(self, live: _ClusterLive, server: LiveServer, since: float) -> None:
+        """Keep ``server`` as its cluster's latest report of it, in every index; ``since`` is
+        when it entered its state."""
         key = (server.namespace, server.name)
         before = live.servers.get(key)
         if before is not None and before.fleet != server.fleet:
             self._pool(before).remove(before.view.key)
         live.servers[key] = server
-        self._pool(server).put(server.view)
+        self._pool(server).put(server.view, since)
         self._track_request(before, server)
 
     def _track_request(self, before: LiveServer | None, after: LiveServer | None) -> None:
@@ -761,6 +770,15 @@ class Federation:
 
 
 _STATE_OF = operator.attrgetter("state", "ops_state")
+
+
+def _since(server: gameserver_pb2.GameServer) -> float:
+    """When the server entered its state (epoch seconds), read only while it is Updating: an
+    agent that does not say is taken to mean now."""
+    if server.state != allocation.UPDATING:
+        return 0.0
+    stamp = server.last_transition_time
+    return stamp.seconds + stamp.nanos / 1e9 if stamp.seconds else time.time()
 
 
 def _key(fleet: fleet_pb2.Fleet) -> SetKey:

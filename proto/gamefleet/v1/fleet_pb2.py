@@ -29,7 +29,7 @@ from gamefleet.v1 import gameserver_pb2 as gamefleet_dot_v1_dot_gameserver__pb2
 from gamefleet.v1 import gameserverset_pb2 as gamefleet_dot_v1_dot_gameserverset__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gamefleet/v1/fleet.proto\x12\x0cgamefleet.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17gamefleet/v1/meta.proto\x1a\x1dgamefleet/v1/gameserver.proto\x1a gamefleet/v1/gameserverset.proto\"\x85\x01\n\x05\x46leet\x12*\n\x08metadata\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.ObjectMeta\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.gamefleet.v1.FleetSpec\x12)\n\x06status\x18\x03 \x01(\x0b\x32\x19.gamefleet.v1.FleetStatus\"\xaf\x01\n\tFleetSpec\x12\x10\n\x08replicas\x18\x01 \x01(\x05\x12\x31\n\x08template\x18\x02 \x01(\x0b\x32\x1f.gamefleet.v1.GameServerSetSpec\x12*\n\tplacement\x18\x03 \x01(\x0b\x32\x17.gamefleet.v1.Placement\x12\x31\n\rupdate_policy\x18\x04 \x01(\x0b\x32\x1a.gamefleet.v1.UpdatePolicy\"\xe3\x01\n\tPlacement\x12\x35\n\x10\x63luster_selector\x18\x01 \x01(\x0b\x32\x1b.gamefleet.v1.LabelSelector\x12\x10\n\x08strategy\x18\x02 \x01(\t\x12\x30\n\x08\x63lusters\x18\x03 \x03(\x0b\x32\x1e.gamefleet.v1.ClusterPlacement\x12\x31\n\toverrides\x18\x04 \x03(\x0b\x32\x1e.gamefleet.v1.TemplateOverride\x12(\n\x08\x66\x61ilover\x18\x05 \x01(\x0b\x32\x16.gamefleet.v1.Failover\"\x7f\n\x08\x46\x61ilover\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12(\n\x05\x61\x66ter\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12 \n\x13replicas_per_second\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x16\n\x14_replicas_per_second\"\x9f\x01\n\x10\x43lusterPlacement\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x06weight\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x03min\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x10\n\x03max\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12)\n\x08override\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructB\t\n\x07_weightB\x06\n\x04_minB\x06\n\x04_max\"q\n\x10TemplateOverride\x12\x35\n\x10\x63luster_selector\x18\x01 \x01(\x0b\x32\x1b.gamefleet.v1.LabelSelector\x12&\n\x05patch\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x1c\n\x0cUpdatePolicy\x12\x0c\n\x04type\x18\x01 \x01(\t\"\xcd\x01\n\x0b\x46leetStatus\x12\x1b\n\x13observed_generation\x18\x01 \x01(\x03\x12\x10\n\x08replicas\x18\x02 \x01(\x05\x12\x32\n\x08\x63lusters\x18\x03 \x03(\x0b\x32 .gamefleet.v1.ClusterFleetStatus\x12+\n\nconditions\x18\x04 \x03(\x0b\x32\x17.gamefleet.v1.Condition\x12.\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x1e.gamefleet.v1.GameServerCounts\"\xba\x01\n\x12\x43lusterFleetStatus\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x18\n\x10\x64\x65sired_replicas\x18\x02 \x01(\x05\x12\x15\n\rtemplate_hash\x18\x03 \x01(\t\x12\x1b\n\x13observed_generation\x18\x04 \x01(\x03\x12.\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x1e.gamefleet.v1.GameServerCounts\x12\x15\n\rcluster_phase\x18\x06 \x01(\t\"~\n\x11\x41pplyFleetRequest\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x42\x14\n\x12_expected_revision\"Z\n\x12\x41pplyFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\"+\n\x08\x46leetRef\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"6\n\x0fGetFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\"e\n\x11ListFleetsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"d\n\x12ListFleetsResponse\x12#\n\x06\x66leets\x18\x01 \x03(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"o\n\x12\x44\x65leteFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x14\n\x12_expected_revision\"9\n\x13\x44\x65leteFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\"J\n\x11ScaleFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\x12\x10\n\x08replicas\x18\x02 \x01(\x05\"W\n\x12WatchFleetsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x16\n\x0estart_revision\x18\x03 \x01(\x03\"P\n\nFleetEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\"\n\x05\x66leet\x18\x02 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x10\n\x08revision\x18\x03 \x01(\x03\x32\xd5\x03\n\x0c\x46leetService\x12O\n\nApplyFleet\x12\x1f.gamefleet.v1.ApplyFleetRequest\x1a .gamefleet.v1.ApplyFleetResponse\x12>\n\x08GetFleet\x12\x1d.gamefleet.v1.GetFleetRequest\x1a\x13.gamefleet.v1.Fleet\x12O\n\nListFleets\x12\x1f.gamefleet.v1.ListFleetsRequest\x1a .gamefleet.v1.ListFleetsResponse\x12R\n\x0b\x44\x65leteFleet\x12 .gamefleet.v1.DeleteFleetRequest\x1a!.gamefleet.v1.DeleteFleetResponse\x12\x42\n\nScaleFleet\x12\x1f.gamefleet.v1.ScaleFleetRequest\x1a\x13.gamefleet.v1.Fleet\x12K\n\x0bWatchFleets\x12 .gamefleet.v1.WatchFleetsRequest\x1a\x18.gamefleet.v1.FleetEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gamefleet/v1/fleet.proto\x12\x0cgamefleet.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17gamefleet/v1/meta.proto\x1a\x1dgamefleet/v1/gameserver.proto\x1a gamefleet/v1/gameserverset.proto\"\x85\x01\n\x05\x46leet\x12*\n\x08metadata\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.ObjectMeta\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.gamefleet.v1.FleetSpec\x12)\n\x06status\x18\x03 \x01(\x0b\x32\x19.gamefleet.v1.FleetStatus\"\xaf\x01\n\tFleetSpec\x12\x10\n\x08replicas\x18\x01 \x01(\x05\x12\x31\n\x08template\x18\x02 \x01(\x0b\x32\x1f.gamefleet.v1.GameServerSetSpec\x12*\n\tplacement\x18\x03 \x01(\x0b\x32\x17.gamefleet.v1.Placement\x12\x31\n\rupdate_policy\x18\x04 \x01(\x0b\x32\x1a.gamefleet.v1.UpdatePolicy\"\xe3\x01\n\tPlacement\x12\x35\n\x10\x63luster_selector\x18\x01 \x01(\x0b\x32\x1b.gamefleet.v1.LabelSelector\x12\x10\n\x08strategy\x18\x02 \x01(\t\x12\x30\n\x08\x63lusters\x18\x03 \x03(\x0b\x32\x1e.gamefleet.v1.ClusterPlacement\x12\x31\n\toverrides\x18\x04 \x03(\x0b\x32\x1e.gamefleet.v1.TemplateOverride\x12(\n\x08\x66\x61ilover\x18\x05 \x01(\x0b\x32\x16.gamefleet.v1.Failover\"\x7f\n\x08\x46\x61ilover\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12(\n\x05\x61\x66ter\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12 \n\x13replicas_per_second\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x16\n\x14_replicas_per_second\"\x9f\x01\n\x10\x43lusterPlacement\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x06weight\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x03min\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x10\n\x03max\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12)\n\x08override\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructB\t\n\x07_weightB\x06\n\x04_minB\x06\n\x04_max\"q\n\x10TemplateOverride\x12\x35\n\x10\x63luster_selector\x18\x01 \x01(\x0b\x32\x1b.gamefleet.v1.LabelSelector\x12&\n\x05patch\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x1c\n\x0cUpdatePolicy\x12\x0c\n\x04type\x18\x01 \x01(\t\"\xe2\x01\n\x0b\x46leetStatus\x12\x1b\n\x13observed_generation\x18\x01 \x01(\x03\x12\x10\n\x08replicas\x18\x02 \x01(\x05\x12\x32\n\x08\x63lusters\x18\x03 \x03(\x0b\x32 .gamefleet.v1.ClusterFleetStatus\x12+\n\nconditions\x18\x04 \x03(\x0b\x32\x17.gamefleet.v1.Condition\x12.\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x1e.gamefleet.v1.GameServerCounts\x12\x13\n\x0b\x61llocatable\x18\x06 \x01(\x05\"\xcf\x01\n\x12\x43lusterFleetStatus\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x18\n\x10\x64\x65sired_replicas\x18\x02 \x01(\x05\x12\x15\n\rtemplate_hash\x18\x03 \x01(\t\x12\x1b\n\x13observed_generation\x18\x04 \x01(\x03\x12.\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x1e.gamefleet.v1.GameServerCounts\x12\x15\n\rcluster_phase\x18\x06 \x01(\t\x12\x13\n\x0b\x61llocatable\x18\x07 \x01(\x05\"~\n\x11\x41pplyFleetRequest\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x42\x14\n\x12_expected_revision\"Z\n\x12\x41pplyFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\"+\n\x08\x46leetRef\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"6\n\x0fGetFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\"e\n\x11ListFleetsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"d\n\x12ListFleetsResponse\x12#\n\x06\x66leets\x18\x01 \x03(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"o\n\x12\x44\x65leteFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x14\n\x12_expected_revision\"9\n\x13\x44\x65leteFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\"J\n\x11ScaleFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\x12\x10\n\x08replicas\x18\x02 \x01(\x05\"W\n\x12WatchFleetsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x16\n\x0estart_revision\x18\x03 \x01(\x03\"P\n\nFleetEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\"\n\x05\x66leet\x18\x02 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x10\n\x08revision\x18\x03 \x01(\x03\x32\xd5\x03\n\x0c\x46leetService\x12O\n\nApplyFleet\x12\x1f.gamefleet.v1.ApplyFleetRequest\x1a .gamefleet.v1.ApplyFleetResponse\x12>\n\x08GetFleet\x12\x1d.gamefleet.v1.GetFleetRequest\x1a\x13.gamefleet.v1.Fleet\x12O\n\nListFleets\x12\x1f.gamefleet.v1.ListFleetsRequest\x1a .gamefleet.v1.ListFleetsResponse\x12R\n\x0b\x44\x65leteFleet\x12 .gamefleet.v1.DeleteFleetRequest\x1a!.gamefleet.v1.DeleteFleetResponse\x12\x42\n\nScaleFleet\x12\x1f.gamefleet.v1.ScaleFleetRequest\x1a\x13.gamefleet.v1.Fleet\x12K\n\x0bWatchFleets\x12 .gamefleet.v1.WatchFleetsRequest\x1a\x18.gamefleet.v1.FleetEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,31 +51,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEPOLICY']._serialized_start=1144
   _globals['_UPDATEPOLICY']._serialized_end=1172
   _globals['_FLEETSTATUS']._serialized_start=1175
-  _globals['_FLEETSTATUS']._serialized_end=1380
-  _globals['_CLUSTERFLEETSTATUS']._serialized_start=1383
-  _globals['_CLUSTERFLEETSTATUS']._serialized_end=1569
-  _globals['_APPLYFLEETREQUEST']._serialized_start=1571
-  _globals['_APPLYFLEETREQUEST']._serialized_end=1697
-  _globals['_APPLYFLEETRESPONSE']._serialized_start=1699
-  _globals['_APPLYFLEETRESPONSE']._serialized_end=1789
-  _globals['_FLEETREF']._serialized_start=1791
-  _globals['_FLEETREF']._serialized_end=1834
-  _globals['_GETFLEETREQUEST']._serialized_start=1836
-  _globals['_GETFLEETREQUEST']._serialized_end=1890
-  _globals['_LISTFLEETSREQUEST']._serialized_start=1892
-  _globals['_LISTFLEETSREQUEST']._serialized_end=1993
-  _globals['_LISTFLEETSRESPONSE']._serialized_start=1995
-  _globals['_LISTFLEETSRESPONSE']._serialized_end=2095
-  _globals['_DELETEFLEETREQUEST']._serialized_start=2097
-  _globals['_DELETEFLEETREQUEST']._serialized_end=2208
-  _globals['_DELETEFLEETRESPONSE']._serialized_start=2210
-  _globals['_DELETEFLEETRESPONSE']._serialized_end=2267
-  _globals['_SCALEFLEETREQUEST']._serialized_start=2269
-  _globals['_SCALEFLEETREQUEST']._serialized_end=2343
-  _globals['_WATCHFLEETSREQUEST']._serialized_start=2345
-  _globals['_WATCHFLEETSREQUEST']._serialized_end=2432
-  _globals['_FLEETEVENT']._serialized_start=2434
-  _globals['_FLEETEVENT']._serialized_end=2514
-  _globals['_FLEETSERVICE']._serialized_start=2517
-  _globals['_FLEETSERVICE']._serialized_end=2986
+  _globals['_FLEETSTATUS']._serialized_end=1401
+  _globals['_CLUSTERFLEETSTATUS']._serialized_start=1404
+  _globals['_CLUSTERFLEETSTATUS']._serialized_end=1611
+  _globals['_APPLYFLEETREQUEST']._serialized_start=1613
+  _globals['_APPLYFLEETREQUEST']._serialized_end=1739
+  _globals['_APPLYFLEETRESPONSE']._serialized_start=1741
+  _globals['_APPLYFLEETRESPONSE']._serialized_end=1831
+  _globals['_FLEETREF']._serialized_start=1833
+  _globals['_FLEETREF']._serialized_end=1876
+  _globals['_GETFLEETREQUEST']._serialized_start=1878
+  _globals['_GETFLEETREQUEST']._serialized_end=1932
+  _globals['_LISTFLEETSREQUEST']._serialized_start=1934
+  _globals['_LISTFLEETSREQUEST']._serialized_end=2035
+  _globals['_LISTFLEETSRESPONSE']._serialized_start=2037
+  _globals['_LISTFLEETSRESPONSE']._serialized_end=2137
+  _globals['_DELETEFLEETREQUEST']._serialized_start=2139
+  _globals['_DELETEFLEETREQUEST']._serialized_end=2250
+  _globals['_DELETEFLEETRESPONSE']._serialized_start=2252
+  _globals['_DELETEFLEETRESPONSE']._serialized_end=2309
+  _globals['_SCALEFLEETREQUEST']._serialized_start=2311
+  _globals['_SCALEFLEETREQUEST']._serialized_end=2385
+  _globals['_WATCHFLEETSREQUEST']._serialized_start=2387
+  _globals['_WATCHFLEETSREQUEST']._serialized_end=2474
+  _globals['_FLEETEVENT']._serialized_start=2476
+  _globals['_FLEETEVENT']._serialized_end=2556
+  _globals['_FLEETSERVICE']._serialized_start=2559
+  _globals['_FLEETSERVICE']._serialized_end=3028
 # @@protoc_insertion_point(module_scope)

@@ -121,10 +121,9 @@ async def test_image_update_reaches_both_clusters_in_place(world: World) -> None
             return False
         for member in world.members:
             for pod in (await member.namespace.pods("arena")).values():
-                running = [s.get("image") for s in pod["status"].get("containerStatuses") or []]
-                if pod["spec"]["containers"][0]["image"] != "arena:2.0" or running != [
-                    "arena:2.0"
-                ]:
+                statuses = pod["status"].get("containerStatuses") or []
+                running = [status.get("image") for status in statuses]
+                if pod["spec"]["containers"][0]["image"] != "arena:2.0" or running != ["arena:2.0"]:
                     return False
         return True
 
