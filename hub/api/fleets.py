@@ -137,11 +137,12 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
                 if isinstance(item, tuple):
                     if item not in shown:
                         continue
-                    fleet = fleet_pb2.Fleet()
-                    fleet.CopyFrom(shown[item])
+                    # The event's own fleet: the status is filled in below.
                     event = fleet_pb2.FleetEvent(
-                        type="MODIFIED", fleet=fleet, revision=fleet.metadata.revision
+                        type="MODIFIED", revision=shown[item].metadata.revision
                     )
+                    event.fleet.CopyFrom(shown[item])
+                    fleet = event.fleet
                 else:
                     event, fleet = item, item.fleet
                 key = (fleet.metadata.namespace, fleet.metadata.name)

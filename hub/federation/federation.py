@@ -696,9 +696,12 @@ class Federation:
                 self.stats.observe_reconcile(time.perf_counter() - began)
 
     async def _tick_health(self) -> None:
+        wall = time.time()
         while True:
             await asyncio.sleep(self._tick)
             now = self._clock()
+            wall, before_wall = time.time(), wall
+            self._notify_stalled(before_wall, wall)
             for name in list(self._clusters):
                 live = self._live.setdefault(name, _ClusterLive())
                 before = live.liveness.phase
@@ -714,6 +717,15 @@ class Federation:
                 for key, fleet in self._fleets.items():
                     if fleet.spec.placement.failover.enabled:
                         self._mark(key)
+
+    def _notify_stalled(self, before: float, now: float) -> None:
+        """Tell watchers of each fleet whose longest-Updating server passed the update deadline
+        between ``before`` and ``now`` (wall seconds): its status turned Degraded by time alone."""
+        deadline = self.policy.update_deadline
+        for key, pool in self._pools.items():
+            longest = pool.longest_updating()
+            if longest is not None and before - longest.since <= deadline < now - longest.since:
+                self._broadcast.notify(key)
 
     async def _follow_fleets(self, start_revision: int) -> None:
         async for event in self._watch(self._fleet_registry.watch, start_revision, "fleets"):

@@ -131,3 +131,23 @@ async def test_servers_updating_keep_the_fleet_progressing_and_a_stalled_one_deg
         fleets, lambda s: _conditions(s)["Progressing"][1] == "Complete", "Complete"
     )
     assert _conditions(status)["Degraded"][:2] == ("False", "Healthy")
+
+
+async def test_watchers_see_an_update_stall_when_the_deadline_passes(
+    fleets: FleetStub, start_agent: StartAgent
+) -> None:
+    """Nothing is reported when the deadline passes; the watch still gets the Degraded fleet."""
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=1)))
+    eu = await start_agent("eu")
+    await _report_settled(eu, ready=1)
+    server = game_server("games", "arena", 0, state="Updating")
+    server.last_transition_time.FromSeconds(int(time.time()) - 298)  # the deadline is 300 s
+    eu.report(agent_pb2.StatusDelta(game_servers=[server]))
+    await _status_until(fleets, lambda s: _conditions(s)["Progressing"][0] == "True", "Progressing")
+    stream = fleets.WatchFleets(fleet_pb2.WatchFleetsRequest(namespace="games"))
+    async with asyncio.timeout(10):
+        async for event in stream:
+            degraded = _conditions(event.fleet.status).get("Degraded")
+            if degraded is not None and degraded[1] == "UpdateStalled":
+                break
+    stream.cancel()
