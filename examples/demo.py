@@ -63,8 +63,7 @@ def up() -> None:
         _spawn(
             f"agent-{cluster.name}",
             ["agent", "run", "--kubeconfig", str(cluster.kubeconfig), "--namespace", NAMESPACE,
-             "--id", f"demo-{cluster.name}", "--lease-namespace", "default",
-             "--lease-name", "gamefleet-demo-agent", "--hub", HUB, "--cluster", cluster.name,
+             "--id", f"demo-{cluster.name}", "--hub", HUB, "--cluster", cluster.name,
              "--cluster-label", f"region={cluster.region}", "--scaler-port", "0"],
         )  # fmt: skip
     asyncio.run(_watch([c.name for c in clusters]))

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from agent.controllers import views
 from agent.core import wire
@@ -33,23 +33,32 @@ class AgentProcess:
         namespace: str,
         log: pathlib.Path,
         identity: str = "agent-0",
-        lease_name: str = "gamefleet-agent",
+        lease_name: str | None = "gamefleet-agent",
         scaler_port: int = 0,
+        extra: tuple[str, ...] = (),
+        lease_in_namespace: bool = True,
     ) -> None:
+        """``lease_name`` None leaves the Lease's name to the agent's default, and
+        ``lease_in_namespace`` False its namespace; ``extra`` are more flags."""
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log = log
         self.identity = identity
         self.lease_name = lease_name
         self.scaler_port = scaler_port
+        self.extra = extra
+        self.lease_in_namespace = lease_in_namespace
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> AgentProcess:
+    def start(self) -> Self:
+        lease = ["--lease-name", self.lease_name] if self.lease_name is not None else []
+        if self.lease_in_namespace:
+            lease += ["--lease-namespace", self.namespace]
         command = [
             sys.executable, "-m", "agent",
-            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
-            "--lease-namespace", self.namespace, "--lease-name", self.lease_name,
+            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace, *lease,
             "--id", self.identity, "--skip-crds", "--scaler-port", str(self.scaler_port),
+            *self.extra,
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
