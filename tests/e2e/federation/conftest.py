@@ -11,8 +11,8 @@ import pytest
 
 from agent.controllers import views
 from agent.kube import client as kclient
-from agent.kube import crds, resources
-from tests.e2e.agent.harness import Namespace
+from agent.kube import crds, ready, resources
+from tests.e2e.agent.harness import SERVED_KINDS, Namespace
 from tests.localcluster.state import Cluster
 from tests.support.hub_process import HubProcess
 
@@ -37,6 +37,7 @@ async def world(
             kube = await kclient.KubeClient.connect(str(cluster.kubeconfig))
             stack.push_async_callback(kube.close)
             await crds.install(kube)
+            await ready.wait_serving(kube, SERVED_KINDS)
             await kube.create(
                 NAMESPACES, None,
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
