@@ -10,21 +10,7 @@ import sys
 import time
 
 from tests.localcluster import manager, state
-from tests.localcluster.versions import BUILD_SCRIPT, binary_dir, pins
-
-
-def _path_hint() -> str:
-    return f'export PATH="{binary_dir("kubectl")}:$PATH"'
-
-
-def env_lines() -> list[str]:
-    """Shell lines that put the pinned kubectl on PATH and every recorded cluster in
-    KUBECONFIG (contexts named after the clusters)."""
-    lines = [_path_hint()]
-    configs = [str(c.kubeconfig) for c in state.load_all()]
-    if configs:
-        lines.append(f'export KUBECONFIG="{os.pathsep.join(configs)}"')
-    return lines
+from tests.localcluster.versions import BUILD_SCRIPT, pins
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -45,7 +31,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"# {kubectl} on PATH and every cluster in KUBECONFIG (kubectl --context gamefleet-2 ...):"
         '\n#   eval "$(.venv/bin/python -m tests.localcluster env)"  (as JSON: ... status)'
     )
-    print("\n".join(env_lines()))
+    print("\n".join(manager.env_lines()))
     return 0
 
 
@@ -75,7 +61,7 @@ def cmd_status(_: argparse.Namespace) -> int:
 
 
 def cmd_env(_: argparse.Namespace) -> int:
-    print("\n".join(env_lines()))
+    print("\n".join(manager.env_lines()))
     return 0
 
 
