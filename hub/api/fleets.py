@@ -137,11 +137,12 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
                 if isinstance(item, tuple):
                     if item not in shown:
                         continue
-                    # The event's own fleet: the status is filled in below.
+                    fleet = fleet_pb2.Fleet()
+                    fleet.CopyFrom(shown[item])
                     event = fleet_pb2.FleetEvent(
-                        type="MODIFIED", revision=shown[item].metadata.revision
+                        type="MODIFIED", fleet=fleet, revision=fleet.metadata.revision
                     )
-                    event.fleet.CopyFrom(shown[item])
+                    # The event holds its own copy: the status below must go into that one.
                     fleet = event.fleet
                 else:
                     event, fleet = item, item.fleet
