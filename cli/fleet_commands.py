@@ -57,7 +57,8 @@ def problem(fleet: fleet_pb2.Fleet) -> str:
 
 
 def _headers(fmt: str) -> list[str]:
-    headers = ["NAMESPACE", "NAME", "REPLICAS", "PLACED", "READY", "ALLOCATED", "CLUSTERS"]
+    headers = ["NAMESPACE", "NAME", "REPLICAS", "PLACED", "READY", "ALLOCATED", "ALLOCATABLE"]
+    headers += ["CLUSTERS"]
     headers += ["GENERATION", "AGE"]
     if fmt == "wide":
         headers += ["STRATEGY", "NETWORK", "REPLICAS-OWNER", "PROBLEM"]
@@ -80,6 +81,7 @@ def _row(fleet: fleet_pb2.Fleet, fmt: str) -> list[object]:
         fleet.status.replicas,
         fleet.status.counts.ready,
         fleet.status.counts.allocated,
+        fleet.status.allocatable,
         _placed(fleet),
         fleet.metadata.generation,
         output.age(fleet.metadata.create_time),

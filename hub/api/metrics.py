@@ -26,6 +26,7 @@ from wsgiref.simple_server import WSGIServer
 import grpc
 import prometheus_client
 import prometheus_client.core
+from gamefleet.listen import parse_listen as parse_listen  # re-exported for the CLI
 
 from hub.core import agent_limits, health
 from hub.federation.stats import RECONCILE_BUCKETS, AutoscalingStats, LiveCounts
@@ -54,19 +55,6 @@ ReadLive = Callable[[], Awaitable[LiveCounts | None]]
 
 class ListenError(ValueError):
     """The metrics address is well formed but cannot be bound (in use, unknown host)."""
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[V6]:PORT`` for an IPv6 address) as (host, port); ValueError if not."""
-    host, colon, port = text.rpartition(":")
-    if not colon or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"expected HOST:PORT with a port from 0 to 65535, got {text!r}")
-    bracketed = host.startswith("[") and host.endswith("]")
-    if bracketed:
-        host = host[1:-1]
-    if not host or (":" in host and not bracketed):
-        raise ValueError(f"expected HOST:PORT, an IPv6 host in brackets, got {text!r}")
-    return host, int(port)
 
 
 class _Method:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from gamefleet.v1 import agent_pb2, fleet_pb2, gameserver_pb2, meta_pb2
 
 from . import agent_limits, conditions
+from .allocation import UpdatingSince
 from .desired_sets import MAX_SET_BYTES, set_hash
 from .health import Phase
 from .placement import Placement
@@ -43,13 +44,17 @@ _COUNT_FIELDS = tuple(f.name for f in gameserver_pb2.GameServerCounts.DESCRIPTOR
 
 @dataclasses.dataclass(frozen=True)
 class ClusterReport:
-    """One cluster's view of the fleet: its phase and the set status its agent last sent."""
+    """One cluster's view of the fleet: its phase, the set status its agent last sent, and from
+    the servers it reported: how many may be allocated now (0 unless the cluster is Ready,
+    uncordoned and connected) and how many are Updating."""
 
     phase: Phase
     set_status: agent_pb2.GameServerSetStatus | None
     # Set when the cluster matches the fleet's selector but its agent does not serve the fleet's
     # namespace: the namespaces it serves.
     serves_only: tuple[str, ...] = ()
+    allocatable: int = 0
+    updating: int = 0
 
 
 def condition_of(fleet: fleet_pb2.Fleet, kind: str) -> meta_pb2.Condition | None:
@@ -71,6 +76,37 @@ def problem(fleet: fleet_pb2.Fleet) -> meta_pb2.Condition | None:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class StalledUpdate:
+    """A server Updating for longer than the update deadline: its new image does not run."""
+
+    server: UpdatingSince
+    seconds: float
+    deadline: float
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{self.server.cluster}/{self.server.name} has been Updating for "
+            f"{_duration(self.seconds)} (deadline {_duration(self.deadline)}): "
+            "its new image is not running"
+        )
+
+
+def stalled_update(
+    longest: UpdatingSince | None, now: float, deadline: float
+) -> StalledUpdate | None:
+    """The fleet's longest-Updating server, when it has been Updating past ``deadline``."""
+    if longest is None or now - longest.since <= deadline:
+        return None
+    return StalledUpdate(longest, now - longest.since, deadline)
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
 def add_counts(
     total: gameserver_pb2.GameServerCounts, part: gameserver_pb2.GameServerCounts
 ) -> None:
@@ -85,6 +121,7 @@ def fleet_status(
     reports: Mapping[str, ClusterReport],
     waiting: Mapping[str, str] | None = None,
     too_large: Mapping[str, int] | None = None,
+    stalled: StalledUpdate | None = None,
 ) -> fleet_pb2.FleetStatus:
     """The status of a fleet; of a deleting one when ``waiting`` (cluster → what is left
     there) is given. ``too_large`` names the clusters whose set is too large to send them,
@@ -95,6 +132,7 @@ def fleet_status(
     status = fleet_pb2.FleetStatus(observed_generation=generation)
     settled = True
     unknown: list[str] = []
+    updating: dict[str, int] = {}
     for assignment in placement.assignments:
         report = reports.get(assignment.cluster, ClusterReport(Phase.UNKNOWN, None))
         entry = status.clusters.add(
@@ -102,8 +140,12 @@ def fleet_status(
             desired_replicas=assignment.replicas,
             template_hash=assignment.template_hash,
             cluster_phase=report.phase.value,
+            allocatable=report.allocatable,
         )
         status.replicas = agent_limits.saturating_sum(status.replicas, assignment.replicas)
+        if report.updating:
+            updating[assignment.cluster] = report.updating
+            settled = False
         if report.phase is Phase.UNKNOWN:
             unknown.append(assignment.cluster)
         reported = report.set_status
@@ -116,11 +158,41 @@ def fleet_status(
         settled = settled and _cluster_settled(
             assignment.replicas, assignment.template_hash, reported
         )
-    for condition in _conditions(status, placement, settled, unknown, too_large or {}):
+    # Allocation picks from every Ready cluster, also one the fleet is leaving.
+    status.allocatable = sum(report.allocatable for report in reports.values())
+    progress = _Progress(settled, updating, stalled)
+    for condition in _conditions(status, placement, progress, unknown, too_large or {}):
         status.conditions.append(condition.to_proto(generation))
     for condition in _cluster_conditions(placement, reports, fleet.metadata.namespace):
         status.conditions.append(condition.to_proto(generation))
     return status
+
+
+@dataclasses.dataclass(frozen=True)
+class _Progress:
+    """Whether every cluster is up to date, which servers are still Updating, and whether one
+    of them has been for too long."""
+
+    settled: bool
+    updating: Mapping[str, int]
+    stalled: StalledUpdate | None
+
+    def condition(self) -> conditions.Condition:
+        if self.settled:
+            return conditions.Condition(
+                PROGRESSING, conditions.FALSE, "Complete", "every cluster is up to date"
+            )
+        if self.stalled is not None:
+            return conditions.Condition(
+                PROGRESSING, conditions.FALSE, "ProgressDeadlineExceeded", self.stalled.message
+            )
+        message = "clusters are applying the fleet"
+        if self.updating:
+            total = sum(self.updating.values())
+            where = ", ".join(f"{c}: {n}" for c, n in sorted(self.updating.items()))
+            noun = "server" if total == 1 else "servers"
+            message += f"; {total} {noun} Updating ({where})"
+        return conditions.Condition(PROGRESSING, conditions.TRUE, "RollingOut", message)
 
 
 def _cluster_settled(
@@ -215,23 +287,12 @@ def _deleting_status(
 def _conditions(
     status: fleet_pb2.FleetStatus,
     placement: Placement,
-    settled: bool,
+    progress: _Progress,
     unknown: list[str],
     too_large: Mapping[str, int],
 ) -> list[conditions.Condition]:
     result = list(placement.conditions)
-    if settled:
-        result.append(
-            conditions.Condition(
-                PROGRESSING, conditions.FALSE, "Complete", "every cluster is up to date"
-            )
-        )
-    else:
-        result.append(
-            conditions.Condition(
-                PROGRESSING, conditions.TRUE, "RollingOut", "clusters are applying the fleet"
-            )
-        )
+    result.append(progress.condition())
     ready, wanted = status.counts.ready, status.replicas
     available = conditions.TRUE if wanted and ready >= wanted else conditions.FALSE
     if not wanted:
@@ -260,6 +321,12 @@ def _conditions(
         result.append(
             conditions.Condition(
                 DEGRADED, conditions.TRUE, "Unplaced", f"{placement.unplaced} replicas unplaced"
+            )
+        )
+    elif progress.stalled is not None:
+        result.append(
+            conditions.Condition(
+                DEGRADED, conditions.TRUE, "UpdateStalled", progress.stalled.message
             )
         )
     else:

@@ -318,7 +318,7 @@ class Federation:
                 self.refused(cluster, refusal, DROPPED)
                 continue
             touched.add((held.namespace, held.fleet))
-            self._hold(live, held)
+            self._hold(live, held, _since(server))
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
@@ -420,8 +420,16 @@ class Federation:
             placement = cached[2]
         else:
             placement = self._assign(fleet)
+        pool = self._pools.get(key) or allocation.Pool()
+        stalled = fleet_status.stalled_update(
+            pool.longest_updating(), time.time(), self.policy.update_deadline
+        )
         return fleet_status.fleet_status(
-            fleet, placement, self._reports(key, fleet), too_large=self._too_large.get(key, {})
+            fleet,
+            placement,
+            self._reports(key, fleet),
+            too_large=self._too_large.get(key, {}),
+            stalled=stalled,
         )
 
     def _reports(
@@ -431,6 +439,8 @@ class Federation:
         selector matches do not serve its namespace."""
         reports = {}
         selector: selectors.Selector | None = None
+        pool = self._pools.get(key) or allocation.Pool()
+        ready = set(self.ready_clusters())
         for name, record in self._clusters.items():
             live = self._live.get(name, _ClusterLive())
             serves_only: tuple[str, ...] = ()
@@ -439,7 +449,14 @@ class Federation:
                     selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
                 if selector.matches(record.metadata.labels) and live.hello is not None:
                     serves_only = tuple(live.hello.namespaces)
-            reports[name] = ClusterReport(self.phase(name), live.sets.get(key), serves_only)
+            reports[name] = ClusterReport(
+                self.phase(name),
+                live.sets.get(key),
+                serves_only,
+                # Allocation picks from every Ready cluster, also one the fleet is leaving.
+                allocatable=pool.candidates(name) if name in ready else 0,
+                updating=pool.updating(name),
+            )
         return reports
 
     def _serves(self, cluster: str, namespace: str) -> bool:
@@ -683,7 +700,7 @@ class Federation:
         # The agent's next status report says the same; until then, the hub already knows.
         live = self._live.get(server.cluster)
         if live is not None and (server.namespace, server.name) in live.servers:
-            self._hold(live, LiveServer.of(allocated, server.cluster))
+            self._hold(live, LiveServer.of(allocated, server.cluster), _since(allocated))
             if self._server_broadcast.watched:
                 self._server_broadcast.notify((server.cluster, server.namespace, server.name))
             # The fleet's autoscaler follows allocations as they happen.
@@ -705,15 +722,16 @@ class Federation:
             return None
         return server.decode() if server.allocation_request_id == request_id else None
 
-    def _hold(self, live: _ClusterLive, server: LiveServer) -> None:
-        """Keep ``server`` as its cluster's latest report of it, in every index."""
+    def _hold(self, live: _ClusterLive, server: LiveServer, since: float) -> None:
+        """Keep ``server`` as its cluster's latest report of it, in every index; ``since`` is
+        when it entered its state."""
         key = (server.namespace, server.name)
         before = live.servers.get(key)
         if before is not None and before.fleet != server.fleet:
             self._pool(before).remove(before.view.key)
         live.server_bytes += len(server.wire) - (len(before.wire) if before is not None else 0)
         live.servers[key] = server
-        self._pool(server).put(server.view)
+        self._pool(server).put(server.view, since)
         self._track_request(before, server)
 
     def _track_request(self, before: LiveServer | None, after: LiveServer | None) -> None:
@@ -1137,9 +1155,12 @@ class Federation:
                 self.stats.observe_reconcile(time.perf_counter() - began)
 
     async def _tick_health(self) -> None:
+        wall = time.time()
         while True:
             await asyncio.sleep(self._tick)
             now = self._clock()
+            wall, before_wall = time.time(), wall
+            self._notify_stalled(before_wall, wall)
             for name in list(self._clusters):
                 live = self._live.setdefault(name, _ClusterLive())
                 before = live.liveness.phase
@@ -1155,6 +1176,15 @@ class Federation:
                 for key, fleet in self._fleets.items():
                     if fleet.spec.placement.failover.enabled:
                         self._mark(key)
+
+    def _notify_stalled(self, before: float, now: float) -> None:
+        """Tell watchers of each fleet whose longest-Updating server passed the update deadline
+        between ``before`` and ``now`` (wall seconds): its status turned Degraded by time alone."""
+        deadline = self.policy.update_deadline
+        for key, pool in self._pools.items():
+            longest = pool.longest_updating()
+            if longest is not None and before - longest.since <= deadline < now - longest.since:
+                self._broadcast.notify(key)
 
     async def _follow_fleets(self, start_revision: int) -> None:
         async for event in self._watch(self._fleet_registry.watch, start_revision, "fleets"):
@@ -1223,6 +1253,15 @@ _STATE_OF = operator.attrgetter("state", "ops_state")
 # and value (a map entry's tags and length prefixes).
 _HASHES_HEADROOM = 1024
 _HASH_ENTRY_FRAMING = 16
+
+
+def _since(server: gameserver_pb2.GameServer) -> float:
+    """When the server entered its state (epoch seconds), read only while it is Updating: an
+    agent that does not say is taken to mean now."""
+    if server.state != allocation.UPDATING:
+        return 0.0
+    stamp = server.last_transition_time
+    return stamp.seconds + stamp.nanos / 1e9 if stamp.seconds else time.time()
 
 
 def _key(fleet: fleet_pb2.Fleet) -> SetKey:

@@ -303,9 +303,14 @@ class FleetStatus(_message.Message):
     CLUSTERS_FIELD_NUMBER: _builtins.int
     CONDITIONS_FIELD_NUMBER: _builtins.int
     COUNTS_FIELD_NUMBER: _builtins.int
+    ALLOCATABLE_FIELD_NUMBER: _builtins.int
     observed_generation: _builtins.int
     replicas: _builtins.int
     """Desired replicas placed on clusters."""
+    allocatable: _builtins.int
+    """Game servers an allocation could get now: Ready, opsState None, not being deleted, not
+    network-disabled, on a Ready, uncordoned cluster whose agent is connected.
+    """
     @_builtins.property
     def clusters(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClusterFleetStatus]: ...
     @_builtins.property
@@ -322,10 +327,11 @@ class FleetStatus(_message.Message):
         clusters: _abc.Iterable[Global___ClusterFleetStatus] | None = ...,
         conditions: _abc.Iterable[_meta_pb2.Condition] | None = ...,
         counts: _gameserver_pb2.GameServerCounts | None = ...,
+        allocatable: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "conditions", b"conditions", "counts", b"counts", "observed_generation", b"observed_generation", "replicas", b"replicas"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocatable", b"allocatable", "clusters", b"clusters", "conditions", b"conditions", "counts", b"counts", "observed_generation", b"observed_generation", "replicas", b"replicas"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -341,6 +347,7 @@ class ClusterFleetStatus(_message.Message):
     OBSERVED_GENERATION_FIELD_NUMBER: _builtins.int
     COUNTS_FIELD_NUMBER: _builtins.int
     CLUSTER_PHASE_FIELD_NUMBER: _builtins.int
+    ALLOCATABLE_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     desired_replicas: _builtins.int
     """What placement assigns this cluster."""
@@ -350,6 +357,8 @@ class ClusterFleetStatus(_message.Message):
     """The fleet generation the cluster's GameServerSet was last rendered from and applied."""
     cluster_phase: _builtins.str
     """The cluster's phase when this status was computed: Ready, Unknown or Cordoned."""
+    allocatable: _builtins.int
+    """This cluster's game servers an allocation could get now (see FleetStatus.allocatable)."""
     @_builtins.property
     def counts(self) -> _gameserver_pb2.GameServerCounts: ...
     def __init__(
@@ -361,10 +370,11 @@ class ClusterFleetStatus(_message.Message):
         observed_generation: _builtins.int = ...,
         counts: _gameserver_pb2.GameServerCounts | None = ...,
         cluster_phase: _builtins.str = ...,
+        allocatable: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "cluster_phase", b"cluster_phase", "counts", b"counts", "desired_replicas", b"desired_replicas", "observed_generation", b"observed_generation", "template_hash", b"template_hash"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocatable", b"allocatable", "cluster", b"cluster", "cluster_phase", b"cluster_phase", "counts", b"counts", "desired_replicas", b"desired_replicas", "observed_generation", b"observed_generation", "template_hash", b"template_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

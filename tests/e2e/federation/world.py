@@ -78,7 +78,12 @@ class World:
         return gameserver_pb2_grpc.GameServerServiceStub(channel)
 
     def fleet(
-        self, replicas: int, image: str = "", name: str = "arena", namespace: str = ""
+        self,
+        replicas: int,
+        image: str = "",
+        name: str = "arena",
+        namespace: str = "",
+        max_unavailable: str = "100%",
     ) -> fleet_pb2.Fleet:
         """Fleet ``name`` (of image ``<name>:1.0`` unless given), weighted 2:1 on the members."""
         image = image or f"{name}:1.0"
@@ -97,7 +102,7 @@ class World:
                     "updateStrategy": {
                         "rollingUpdate": {
                             "podUpdatePolicy": "InPlaceIfPossible",
-                            "maxUnavailable": "100%",
+                            "maxUnavailable": max_unavailable,
                         }
                     },
                     "gameServerTemplate": {

@@ -15,7 +15,7 @@ from gamefleet.v1 import agent_pb2, agent_pb2_grpc
 from agent.controllers import manager
 from agent.hublink import link
 from agent.kube import client as kclient
-from agent.kube import resources
+from agent.kube import crds, resources
 from tests.localcluster.state import Cluster
 
 NAMESPACES = resources.Resource("v1", "namespaces", "Namespace", False)
@@ -59,6 +59,7 @@ class StandInHub(agent_pb2_grpc.AgentServiceServicer):
 @pytest.fixture
 async def served(local_cluster: Cluster) -> AsyncIterator[tuple[kclient.KubeClient, str]]:
     kube = await kclient.KubeClient.connect(str(local_cluster.kubeconfig))
+    await crds.install(kube)  # the cluster may be fresh: the agent's kinds must be served
     name = f"link-{uuid.uuid4().hex[:6]}"
     await kube.create(
         NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from gamefleet.v1 import agent_pb2, fleet_pb2
 
+from hub.core.allocation import UpdatingSince
 from hub.core.desired_sets import set_hash
-from hub.core.fleet_status import ClusterReport, fleet_status, problem
+from hub.core.fleet_status import ClusterReport, fleet_status, problem, stalled_update
 from hub.core.health import Phase
 from hub.core.placement import ClusterAssignment, Placement
 
@@ -159,3 +160,39 @@ def test_a_set_too_large_to_send_degrades_the_fleet_naming_the_cluster() -> None
     degraded = next(c for c in status.conditions if c.type == "Degraded")
     assert (degraded.status, degraded.reason) == ("True", "SetTooLarge")
     assert "us (5,000,000 bytes)" in degraded.message
+
+
+def test_servers_still_updating_keep_the_fleet_progressing_and_a_stalled_one_degrades_it() -> None:
+    """The set counts every server updated (its pod runs the new revision) while one has not
+    restarted on its new image yet."""
+    reports = {
+        "eu": ClusterReport(Phase.READY, reported(6, 6), updating=2),
+        "us": ClusterReport(Phase.READY, reported(3, 3)),
+    }
+    status = fleet_status(fleet(), placement(eu=6, us=3), reports)
+    assert conditions(status)["Progressing"] == ("True", "RollingOut")
+    assert status.conditions[0].message.endswith("; 2 servers Updating (eu: 2)")
+    assert conditions(status)["Degraded"] == ("False", "Healthy")
+
+    longest = UpdatingSince("eu", "arena-4", since=1000.0)
+    assert stalled_update(longest, now=1300.0, deadline=300.0) is None
+    stalled = stalled_update(longest, now=1372.0, deadline=300.0)
+    status = fleet_status(fleet(), placement(eu=6, us=3), reports, stalled=stalled)
+    assert conditions(status)["Progressing"] == ("False", "ProgressDeadlineExceeded")
+    assert conditions(status)["Degraded"] == ("True", "UpdateStalled")
+    assert status.conditions[-1].message == (
+        "eu/arena-4 has been Updating for 6m12s (deadline 5m00s): its new image is not running"
+    )
+
+
+def test_allocatable_sums_every_cluster_the_fleet_has_servers_on() -> None:
+    status = fleet_status(
+        fleet(),
+        placement(eu=6),
+        {
+            "eu": ClusterReport(Phase.READY, reported(6, 6), allocatable=4),
+            "us": ClusterReport(Phase.READY, None, allocatable=2),  # draining
+        },
+    )
+    assert status.allocatable == 6
+    assert [(c.cluster, c.allocatable) for c in status.clusters] == [("eu", 4)]
