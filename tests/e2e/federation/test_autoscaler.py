@@ -105,7 +105,7 @@ async def test_allocations_grow_their_region_and_idle_shrinks_after_the_window(
             return await buffered(((2, 2), (2, 0)))
 
         try:
-            await eventually(first_grew, 180.0, "the first region back at 2 idle beside 2 allocated")
+            await eventually(first_grew, 180.0, "the first region at 2 idle beside 2 allocated")
         except AssertionError as exc:
             raise AssertionError(f"{exc}; (idle, allocated) per region last seen: {seen}") from None
 
