@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import grpc
 from externalscaler import externalscaler_pb2, externalscaler_pb2_grpc
 
-from agent.controllers import views
-from agent.core import autoscale, wire
+from agent.core import autoscale, bodies, views, wire
 
 from . import changes
 
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[Any, Any]
 
 Key = changes.Key
-Obj = changes.Obj
 
 SERVICE_NAME = "externalscaler.ExternalScaler"
 SYNC_WAIT_SECONDS = 5.0
@@ -40,9 +38,9 @@ class Cache(changes.Watched, Protocol):
 
     synced: asyncio.Event
 
-    def get(self, key: Key) -> Obj | None: ...
+    def get(self, key: Key) -> bodies.Json | None: ...
 
-    def by_index(self, value: str) -> list[Obj]: ...
+    def by_index(self, value: str) -> list[bodies.Json]: ...
 
 
 class Refused(Exception):
@@ -54,7 +52,9 @@ class Refused(Exception):
         self.details = details
 
 
-def servers_of(pods: Iterable[Obj], game_servers: Mapping[str, Obj]) -> list[autoscale.Server]:
+def servers_of(
+    pods: Iterable[bodies.Json], game_servers: Mapping[str, bodies.Json]
+) -> list[autoscale.Server]:
     """The set's pods as the scaler counts them: the opsState is the GameServer's (its spec is
     what users and probes write), the pod's label while the GameServer is missing."""
     servers = []

@@ -80,6 +80,9 @@ class WorkQueue(Generic[K]):
             pending = self._parts[key]
             if pending is not None:
                 pending.add(part)
+        self._enqueue(key)
+
+    def _enqueue(self, key: K) -> None:
         if key in self._queued:
             self.stats.deduplicated += 1
             return
@@ -182,6 +185,6 @@ class WorkQueue(Generic[K]):
                 self._queue.task_done()
                 if key in self._dirty:
                     self._dirty.discard(key)
-                    self.add(key)
+                    self._enqueue(key)
                 if not self._queued and not self._active:
                     self._idle.set()

@@ -15,7 +15,6 @@ from . import bodies
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
 
-Obj = bodies.Json
 
 RETAIN = "Retain"
 DELETE = "Delete"
@@ -62,8 +61,8 @@ def claim_body(
 ) -> bodies.PersistentVolumeClaim:
     """The claim of one server from one template; `owner` is the set when `whenDeleted` is
     Delete (the claims go with the set), else None (they outlive it)."""
-    body: Obj = copy.deepcopy(dict(template))
-    meta: Obj = body.setdefault("metadata", {})
+    body: bodies.Json = copy.deepcopy(dict(template))
+    meta: bodies.Json = body.setdefault("metadata", {})
     meta["name"] = claim_name(template, server)
     meta["namespace"] = namespace
     meta["labels"] = {**(meta.get("labels") or {}), **labels}
@@ -80,7 +79,7 @@ def claim_body(
 def mount_claims(pod_spec: MutableMapping[str, Any], gss_spec: bodies.Raw, server: str) -> None:
     """Add a volume per claim template to the pod spec, named like the template, unless the
     pod template already defines a volume of that name (as a StatefulSet does)."""
-    volumes: list[Obj] = pod_spec.setdefault("volumes", [])
+    volumes: list[bodies.Json] = pod_spec.setdefault("volumes", [])
     have = {v.get("name") for v in volumes}
     for template in templates(gss_spec):
         name = bodies.name(template)

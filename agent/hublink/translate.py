@@ -9,9 +9,9 @@ from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, gameserver_pb2
 from google.protobuf import json_format, struct_pb2
 
-from agent.core import wire
+from agent.core import bodies, intstr, wire
 
-Obj = dict[str, Any]
+Obj = bodies.Json
 
 MANAGED_BY = "gamefleet.dev/managed-by"
 MANAGED_BY_HUB = "gamefleet-hub"
@@ -23,11 +23,11 @@ API_VERSION = "game.kruise.io/v1alpha1"
 
 
 def managed(obj: Obj) -> bool:
-    return bool(_meta(obj).get("labels", {}).get(MANAGED_BY) == MANAGED_BY_HUB)
+    return bool(bodies.meta(obj).get("labels", {}).get(MANAGED_BY) == MANAGED_BY_HUB)
 
 
 def retiring(obj: Obj) -> bool:
-    return bool(_meta(obj).get("annotations", {}).get(RETIRING) == "true")
+    return bool(bodies.meta(obj).get("annotations", {}).get(RETIRING) == "true")
 
 
 def set_object(desired: agent_pb2.DesiredSet) -> Obj:
@@ -68,7 +68,7 @@ def held_set(obj: Obj) -> agent_pb2.SetVersion | None:
     """What the agent tells the hub it holds, for a set the hub manages."""
     if not managed(obj) or retiring(obj):
         return None
-    meta = _meta(obj)
+    meta = bodies.meta(obj)
     annotations = meta.get("annotations", {})
     return agent_pb2.SetVersion(
         namespace=str(meta.get("namespace", "")),
@@ -80,7 +80,7 @@ def held_set(obj: Obj) -> agent_pb2.SetVersion | None:
 
 
 def set_status(obj: Obj) -> agent_pb2.GameServerSetStatus:
-    meta = _meta(obj)
+    meta = bodies.meta(obj)
     annotations = meta.get("annotations", {})
     status = obj.get("status") or {}
     result = agent_pb2.GameServerSetStatus(
@@ -109,7 +109,7 @@ def set_status(obj: Obj) -> agent_pb2.GameServerSetStatus:
 
 
 def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
-    meta = _meta(obj)
+    meta = bodies.meta(obj)
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
@@ -120,8 +120,12 @@ def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
         fleet=labels.get(wire.OWNER_GSS, ""),
         state=str(status.get("currentState", "")),
         ops_state=str(spec.get("opsState") or "None"),
-        update_priority=_int(status.get("updatePriority", spec.get("updatePriority"))),
-        deletion_priority=_int(status.get("deletionPriority", spec.get("deletionPriority"))),
+        update_priority=intstr.priority_value(
+            status.get("updatePriority", spec.get("updatePriority"))
+        ),
+        deletion_priority=intstr.priority_value(
+            status.get("deletionPriority", spec.get("deletionPriority"))
+        ),
         network_disabled=bool(spec.get("networkDisabled")),
         node=node,
         labels=labels,
@@ -177,7 +181,7 @@ def ready_unallocated(obj: Obj) -> bool:
     return (
         status.get("currentState") == "Ready"
         and str(spec.get("opsState") or "None") == "None"
-        and not _meta(obj).get("deletionTimestamp")
+        and not bodies.meta(obj).get("deletionTimestamp")
     )
 
 
@@ -185,14 +189,9 @@ def with_resource_version(patch: Obj, obj: Obj) -> Obj:
     """``patch`` that the API server applies only while ``obj`` is unchanged (else 409)."""
     guarded = dict(patch)
     meta = dict(guarded.get("metadata") or {})
-    meta["resourceVersion"] = str(_meta(obj).get("resourceVersion", ""))
+    meta["resourceVersion"] = str(bodies.meta(obj).get("resourceVersion", ""))
     guarded["metadata"] = meta
     return guarded
-
-
-def _meta(obj: Obj) -> Obj:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
 
 
 def _int(value: object) -> int:

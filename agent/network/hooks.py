@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
     from agent.kube.events import EventRecorder
 
-Obj = bodies.Json
 _log = logging.getLogger(__name__)
 
 CONDITION = "NetworkConfigInvalid"
@@ -111,7 +110,7 @@ class Network:
         self._requeue = requeue
         self._unavailable: dict[kcache.Key, tuple[str, float]] = {}
 
-    def _on_node(self, kind: kcache.EventType, node: Obj) -> None:
+    def _on_node(self, kind: kcache.EventType, node: bodies.Json) -> None:
         """A node went: the sets with host ports on it look again (a pod still waiting for it
         is stranded). A node's health changed: the sets with pods on it look again (their
         GameServers' NodeNormal condition)."""
@@ -237,7 +236,7 @@ class Network:
 
     # A pod.
 
-    def prepare_pod(self, gss: bodies.Raw, pod: Obj) -> None:
+    def prepare_pod(self, gss: bodies.Raw, pod: bodies.Json) -> None:
         """At creation: the network annotations, and the plugin's pod fields."""
         found = self._conf(gss)
         if found is None:
@@ -264,7 +263,7 @@ class Network:
         if self._requeue is not None:
             self._requeue(key, 5.0)
 
-    def forget_pod(self, gss: bodies.Raw, pod: Obj) -> None:
+    def forget_pod(self, gss: bodies.Raw, pod: bodies.Json) -> None:
         found = self._conf(gss)
         if found is not None:
             found[0].forget_pod(pod)

@@ -35,6 +35,7 @@ class AgentProcess:
         identity: str = "agent-0",
         lease_name: str = "gamefleet-agent",
         scaler_port: int = 0,
+        metrics_port: int = 0,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
@@ -42,6 +43,7 @@ class AgentProcess:
         self.identity = identity
         self.lease_name = lease_name
         self.scaler_port = scaler_port
+        self.metrics_port = metrics_port
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> AgentProcess:
@@ -50,6 +52,7 @@ class AgentProcess:
             "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
             "--lease-namespace", self.namespace, "--lease-name", self.lease_name,
             "--id", self.identity, "--skip-crds", "--scaler-port", str(self.scaler_port),
+            "--metrics-port", str(self.metrics_port),
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
