@@ -39,7 +39,6 @@ from . import (
     status,
     updates,
     views,
-    wire,
     writes,
 )
 
@@ -172,6 +171,16 @@ def pod_views(
 
 
 @dataclasses.dataclass(frozen=True)
+class SetWrites:
+    """The set-level groups of a plan."""
+
+    set_patches: tuple[writes.Patch, ...] = ()
+    deletions: tuple[writes.Chain, ...] = ()
+    creations: tuple[writes.CreateServer, ...] = ()
+    updates: tuple[writes.Chain, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Plan:
     """Every write of one reconcile, grouped as the executor runs them: the groups in order,
     the chains of a group at once, the writes of a chain one after another."""
@@ -266,11 +275,11 @@ def plan(
     for action in decisions.update.actions:
         pod = obs.pods[action.ordinal]
         if action.kind is updates.UpdateKind.IN_PLACE:
-            chains.append(_in_place(ctx, pod, action.images, desired.revision))
+            chains.append(servers.in_place_update(ctx, pod, action.images, desired.revision))
         else:
             chains.append(servers.delete_pod(ctx, pod, "Update", recreate=True))
     for patch in decisions.overrides:
-        chains.append(_in_place(ctx, obs.pods[patch.ordinal], patch.images, None))
+        chains.append(servers.in_place_update(ctx, obs.pods[patch.ordinal], patch.images, None))
     skipped = decisions.deleted | decisions.patched
     set_level = SetWrites(tuple(set_patches), deletions, creations, tuple(chains))
     return _with_servers(
@@ -283,16 +292,6 @@ def plan(
         owned=list(obs.game_servers),
         set_level=set_level,
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class SetWrites:
-    """The set-level groups of a plan."""
-
-    set_patches: tuple[writes.Patch, ...] = ()
-    deletions: tuple[writes.Chain, ...] = ()
-    creations: tuple[writes.CreateServer, ...] = ()
-    updates: tuple[writes.Chain, ...] = ()
 
 
 def plan_servers(
@@ -366,7 +365,9 @@ def _with_servers(
         syncs=to_sync,
         cleanups=tuple(cleanups),
         qualities=actions.patches(obs.gss, with_actions, ctx.now_text),
-        status=status_patch(obs.gss, decisions, marked, obs.now),
+        status=status.status_patch(
+            obs.gss, decisions.desired, marked.values(), decisions.scale.held_back, obs.now
+        ),
         wake_in=wake_in(decisions.desired, marked.values(), obs.now),
         whole_set=whole_set,
     )
@@ -397,96 +398,6 @@ def _replicas_patch(gss: bodies.GameServerSet, replicas: int) -> writes.Patch:
                 about=bodies.name(gss),
             ),
         ),
-    )
-
-
-def _in_place(
-    ctx: creation.SetContext,
-    pod: bodies.Pod,
-    images: tuple[model.ContainerImage, ...],
-    target: model.TemplateRevision | None,
-) -> writes.Chain:
-    """Patch new images onto the live pod (and move it to `target` when given); with
-    inPlaceUpdate markPodNotReady, mark it not ready first."""
-    name = bodies.name(pod)
-    chain: list[writes.Write] = []
-    if ctx.hooks.mark_pre_update and views.kruise_pod_ready(pod) is not False:
-        chain.append(servers.kruise_pod_ready(ctx, name, False))
-    wanted = {c.name: c.image for c in images}
-    note = views.in_place_note(pod, target.name if target else "", wanted)
-    metadata: bodies.Json = {"annotations": {views.IN_PLACE_UPDATE: note}}
-    if target is not None:
-        metadata["labels"] = {
-            wire.REVISION: target.name,
-            wire.REVISION_SHAPE: target.shape,
-        }
-        if ctx.hooks.in_place_update_finalizers:
-            # Re-armed with the update (a strategic merge adds to the list), so the next one
-            # waits for the owner again.
-            metadata["finalizers"] = list(ctx.hooks.in_place_update_finalizers)
-    body = {
-        "metadata": metadata,
-        "spec": {"containers": [{"name": n, "image": i} for n, i in wanted.items()]},
-    }
-    chain.append(
-        writes.Patch(
-            writes.Kind.POD,
-            name,
-            body,
-            strategic=True,
-            guard=target is not None,
-            note=f"in-place update of {ctx.namespace}/{name}",
-        )
-    )
-    return tuple(chain)
-
-
-def status_patch(
-    gss: bodies.GameServerSet,
-    decisions: Decisions,
-    pod_views: Mapping[int, model.PodView],
-    now: float,
-) -> writes.Patch | None:
-    """The set's status from `status.compute_status`, when it says something else; the
-    `ScaleDownBlocked` condition keeps its `lastTransitionTime` while its status stays."""
-    counted = status.compute_status(
-        decisions.desired,
-        list(pod_views.values()),
-        held_back=decisions.scale.held_back,
-        now=now,
-    )
-    current: Mapping[str, object] = gss.get("status") or {}
-    found: list[bodies.Condition] = [
-        {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
-        for c in counted.conditions
-    ]
-    old = (gss.get("status") or {}).get("conditions")
-    timed = bodies.with_times(found, old, bodies.rfc3339(now), ("status",))
-    conditions = [{**c, "observedGeneration": counted.observed_generation} for c in timed]
-    wanted: bodies.Json = {
-        "observedGeneration": counted.observed_generation,
-        "replicas": counted.replicas,
-        "readyReplicas": counted.ready_replicas,
-        "availableReplicas": counted.available_replicas,
-        "currentReplicas": counted.current_replicas,
-        "updatedReplicas": counted.updated_replicas,
-        "updatedReadyReplicas": counted.updated_ready_replicas,
-        "maintainingReplicas": counted.maintaining_replicas,
-        "waitToBeDeletedReplicas": counted.wait_to_be_deleted_replicas,
-        "preDeleteReplicas": counted.pre_delete_replicas,
-        "allocatedReplicas": counted.allocated_replicas,
-        "heldBackReplicas": counted.held_back_replicas,
-        "labelSelector": counted.label_selector,
-        "conditions": conditions,
-    }
-    if all(current.get(k) == v for k, v in wanted.items()):
-        return None
-    return writes.Patch(
-        writes.Kind.GAME_SERVER_SET,
-        bodies.name(gss),
-        {"status": wanted},
-        status=True,
-        on_conflict=writes.OnConflict.RAISE,
     )
 
 

@@ -158,6 +158,47 @@ def delete_pod(
     return tuple(chain)
 
 
+def in_place_update(
+    ctx: creation.SetContext,
+    pod: bodies.Pod,
+    images: tuple[model.ContainerImage, ...],
+    target: model.TemplateRevision | None,
+) -> writes.Chain:
+    """Patch new images onto the live pod (and move it to `target` when given); with
+    inPlaceUpdate markPodNotReady, mark it not ready first."""
+    name = bodies.name(pod)
+    chain: list[writes.Write] = []
+    if ctx.hooks.mark_pre_update and views.kruise_pod_ready(pod) is not False:
+        chain.append(kruise_pod_ready(ctx, name, False))
+    wanted = {c.name: c.image for c in images}
+    note = views.in_place_note(pod, target.name if target else "", wanted)
+    metadata: bodies.Json = {"annotations": {views.IN_PLACE_UPDATE: note}}
+    if target is not None:
+        metadata["labels"] = {
+            wire.REVISION: target.name,
+            wire.REVISION_SHAPE: target.shape,
+        }
+        if ctx.hooks.in_place_update_finalizers:
+            # Re-armed with the update (a strategic merge adds to the list), so the next one
+            # waits for the owner again.
+            metadata["finalizers"] = list(ctx.hooks.in_place_update_finalizers)
+    body = {
+        "metadata": metadata,
+        "spec": {"containers": [{"name": n, "image": i} for n, i in wanted.items()]},
+    }
+    chain.append(
+        writes.Patch(
+            writes.Kind.POD,
+            name,
+            body,
+            strategic=True,
+            guard=target is not None,
+            note=f"in-place update of {ctx.namespace}/{name}",
+        )
+    )
+    return tuple(chain)
+
+
 def kruise_pod_ready(ctx: creation.SetContext, name: str, ready: bool) -> writes.Patch:
     """The pod's `KruisePodReady` condition (its readiness gate)."""
     condition: bodies.Condition = {
