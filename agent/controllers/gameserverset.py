@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-CREATE_BATCH = plans.CREATE_BATCH
-owner_index = views.owner_index
 
 B = TypeVar("B")
 
@@ -228,11 +226,9 @@ class GameServerSetReconciler:
         index = f"{key[0]}/{key[1]}"
         pod = self._caches.pods.get((key[0], name))
         gs = self._caches.game_servers.get((key[0], name))
-        own_pods, own_gs = views.servers_of(
-            gss,
-            [bodies.as_pod(pod)] if pod is not None and owner_index(pod) == index else [],
-            [bodies.as_game_server(gs)] if gs is not None and owner_index(gs) == index else [],
-        )
+        pods = [bodies.as_pod(pod)] if pod and views.owner_index(pod) == index else []
+        game_servers = [bodies.as_game_server(gs)] if gs and views.owner_index(gs) == index else []
+        own_pods, own_gs = views.servers_of(gss, pods, game_servers)
         return next(iter(own_pods.values()), None), next(iter(own_gs.values()), None)
 
     @staticmethod

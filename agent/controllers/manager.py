@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from agent import metrics
-from agent.core import bodies, wire
+from agent.core import bodies, views, wire
 from agent.kube import cache as kcache
 from agent.kube import resources
 from agent.kube.events import EventRecorder
@@ -48,14 +48,14 @@ class Controller:
             resources.GAME_SERVER,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=gameserverset.owner_index,
+            index=views.owner_index,
         )
         self.pods = kcache.WatchCache(
             kube,
             resources.POD,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=gameserverset.owner_index,
+            index=views.owner_index,
         )
         recorder = EventRecorder(kube, host)
         # Network plugins: Nodes and the game servers' Services; HostPort follows the pods.
@@ -133,8 +133,8 @@ class Controller:
 
     def _on_volume(self, kind: kcache.EventType, obj: kclient.Obj) -> None:
         """A volume's change queues the set of the claim it is bound to."""
-        ref = (obj.get("spec") or {}).get("claimRef") or {}
-        claim = self.volumes.claims.get((str(ref.get("namespace", "")), str(ref.get("name", ""))))
+        ref = (bodies.as_volume(obj).get("spec") or {}).get("claimRef") or {}
+        claim = self.volumes.claims.get((ref.get("namespace", ""), ref.get("name", "")))
         if claim is not None:
             self._on_child(kind, claim)
 

@@ -31,8 +31,6 @@ _log = logging.getLogger(__name__)
 
 CONDITION = "NetworkConfigInvalid"
 
-owner_index = views.owner_index
-
 
 def network_spec(gss: bodies.Raw) -> tuple[str, object]:
     network = (gss.get("spec") or {}).get("network") or {}
@@ -70,14 +68,14 @@ class Network:
             resources.SERVICE,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=owner_index,
+            index=views.owner_index,
         )
         self.ingresses = kcache.WatchCache(
             kube,
             resources.INGRESS,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=owner_index,
+            index=views.owner_index,
         )
         keeper = services.ServiceKeeper(kube, self.services, requeue)
         self.host_port = hostport.HostPortPlugin(self.nodes, host_port_range)
@@ -139,7 +137,7 @@ class Network:
             resource,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=owner_index,
+            index=views.owner_index,
         )
 
     @property
