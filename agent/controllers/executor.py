@@ -119,6 +119,8 @@ class Executor:
         self.gss = gss
         """The set as last written (or observed)."""
         self.expect = Expectations()
+        self.status_version = ""
+        """The set's resourceVersion after this run's status write, if it made one."""
         self._versions: dict[tuple[writes.Kind, str], str] = {}
 
     async def run(self, plan: reconcile.Plan) -> None:
@@ -145,7 +147,8 @@ class Executor:
             target = set(plan.decisions.scale.target)
             await self._network.sync_set(self.gss, target, self.expect)
         if plan.status is not None:
-            await self.patch(plan.status)
+            written = await self.patch(plan.status)
+            self.status_version = bodies.resource_version(written)
         if plan.wake_in is not None:
             self._requeue(self.key, plan.wake_in)
 

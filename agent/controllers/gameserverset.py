@@ -106,6 +106,9 @@ class _Memo:
     views: dict[int, model.PodView]
     versions: dict[int, tuple[str, str]]
     decisions: plans.Decisions
+    status_version: str = ""
+    """The set's resourceVersion after the agent's last status write: a set event that shows
+    it changed nothing the agent has not counted."""
 
 
 def _versions(pod: bodies.Raw, gs: bodies.Raw | None) -> tuple[str, str]:
@@ -167,7 +170,7 @@ class GameServerSetReconciler:
             versions={o: _versions(p, obs.game_servers.get(o)) for o, p in obs.pods.items()},
             decisions=plan.decisions,
         )
-        return await self._execute(gss, plan)
+        return await self._execute(key, gss, plan)
 
     async def reconcile_parts(
         self, key: Key, parts: Collection[Part]
@@ -185,9 +188,11 @@ class GameServerSetReconciler:
             return await self.reconcile(key)
         gss = bodies.as_game_server_set(raw)
         ordinals: set[int] = set()
-        moved = False
+        moved: list[tuple[model.PodView | None, model.PodView | None]] = []
+        recount = False
         for part in parts:
             if part.scope is Scope.SET:
+                recount |= bodies.resource_version(raw) != memo.status_version
                 continue
             ordinal = state.ordinal_from_name(key[1], part.name)
             if part.scope is Scope.NETWORK and (
@@ -200,10 +205,13 @@ class GameServerSetReconciler:
             if (pod is None) != (ordinal not in memo.pods):
                 return await self.reconcile(key)  # a pod came or went: the set's answer moves
             ordinals.add(ordinal)
-            moved |= self._refresh(memo, ordinal, pod, gs)
+            before = memo.views.get(ordinal)
+            if self._refresh(memo, ordinal, pod, gs):
+                moved.append((before, memo.views.get(ordinal)))
         now = self._clock()
         decisions = memo.decisions
-        if moved or memo.desired.update.min_ready_seconds:
+        timed = bool(memo.desired.update.min_ready_seconds)
+        if timed or any(plans.needs_decide(decisions, b, a) for b, a in moved):
             decisions = plans.decide(gss, memo.desired, memo.views, now)
             if plans.needs_set(memo.decisions, decisions):
                 return await self.reconcile(key)
@@ -216,8 +224,9 @@ class GameServerSetReconciler:
             now,
             self._around(key),
         )
-        plan = plans.plan_servers(obs, memo.views, decisions, ordinals)
-        return await self._execute(gss, plan)
+        with_status = recount or bool(moved) or timed
+        plan = plans.plan_servers(obs, memo.views, decisions, ordinals, with_status=with_status)
+        return await self._execute(key, gss, plan)
 
     def _server(
         self, key: Key, gss: bodies.GameServerSet, name: str
@@ -292,12 +301,15 @@ class GameServerSetReconciler:
         return found
 
     async def _execute(
-        self, gss: bodies.GameServerSet, plan: plans.Plan
+        self, key: Key, gss: bodies.GameServerSet, plan: plans.Plan
     ) -> Callable[[], Awaitable[object]] | None:
         run = executor.Executor(
             self._kube, self._caches, self._events, self._network, self._requeue, gss
         )
         await run.run(plan)
+        memo = self._memo.get(key)
+        if memo is not None and run.status_version:
+            memo.status_version = run.status_version
         return run.expect.barrier()
 
     async def _report_invalid(self, key: Key, gss: bodies.GameServerSet, message: str) -> None:

@@ -20,7 +20,8 @@ runs the plugin's per-set cleanup after step 5 (for `Plan.decisions.scale.target
 `decide` is the set-level part alone (scale, creations, updates). A change of one server
 reconciles the whole set only when `decide` over the new views asks for a set-level write or
 moves the PreUpdate holds (`needs_set`); otherwise `plan_servers` plans that server's writes
-and the set's status.
+and the set's status. In a steady set, a change of ops state, priority or readiness cannot
+move the set-level answer, and `decide` is not even run (`needs_decide`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class Decisions:
     update: updates.UpdatePlan
     overrides: tuple[updates.ImagePatch, ...]
     """Image overrides of servers the update does not patch anyway."""
+    updated: bool = True
+    """Every server the set keeps runs the target revision."""
 
     @property
     def acts(self) -> bool:
@@ -88,6 +91,17 @@ class Decisions:
             or self.scale.create
             or self.update.actions
             or self.overrides
+        )
+
+    @property
+    def steady(self) -> bool:
+        """Nothing to scale, hold back or update: one server's ops state, priorities or
+        readiness cannot move the answer (`needs_decide`)."""
+        return (
+            not self.acts
+            and self.scale.held_back == 0
+            and self.updated
+            and not self.update.pre_update
         )
 
     @property
@@ -131,7 +145,35 @@ def decide(
         more_to_create=len(scale.create) > batch and batch == CREATE_BATCH,
         update=update,
         overrides=overrides,
+        updated=all(v.revision == desired.revision.name for v in kept),
     )
+
+
+LOCAL_FIELDS = frozenset(
+    {"ops_state", "update_priority", "deletion_priority", "ready", "ready_since", "phase"}
+)
+"""Pod view fields the set-level decisions of a steady set do not depend on: with nothing to
+create, delete, hold back or update, ops states and priorities order nothing, and readiness
+paces nothing (Kill aside: it lowers replicas)."""
+
+
+def needs_decide(
+    decisions: Decisions, before: model.PodView | None, after: model.PodView | None
+) -> bool:
+    """Whether one server's new view may move the set-level answer, so that `decide` must
+    run again over every view; False only when it surely cannot."""
+    if before == after:
+        return False
+    if before is None or after is None or not decisions.steady:
+        return True
+    if model.OpsState.KILL in (before.ops_state, after.ops_state):
+        return True
+    changed = {
+        f.name
+        for f in dataclasses.fields(model.PodView)
+        if getattr(before, f.name) != getattr(after, f.name)
+    }
+    return not changed <= LOCAL_FIELDS
 
 
 def needs_set(before: Decisions, after: Decisions) -> bool:
@@ -299,10 +341,12 @@ def plan_servers(
     all_views: Mapping[int, model.PodView],
     decisions: Decisions,
     ordinals: Iterable[int],
+    *,
+    with_status: bool = True,
 ) -> Plan:
     """The writes for some servers of a set whose set-level decisions stand (`needs_set` is
-    False): those servers' syncs, GameServer removals and quality actions, and the set's
-    status over `all_views`. `obs` needs to hold only these servers' objects."""
+    False): those servers' syncs, GameServer removals and quality actions, and (`with_status`)
+    the set's status over `all_views`. `obs` needs to hold only these servers' objects."""
     ctx = creation.context(obs.gss, decisions.desired, obs.now)
     chosen = sorted(set(ordinals))
     return _with_servers(
@@ -315,6 +359,7 @@ def plan_servers(
         owned=[o for o in chosen if o in obs.game_servers],
         set_level=SetWrites(),
         whole_set=False,
+        with_status=with_status,
     )
 
 
@@ -329,6 +374,7 @@ def _with_servers(
     owned: list[int],
     set_level: SetWrites,
     whole_set: bool = True,
+    with_status: bool = True,
 ) -> Plan:
     """The plan: `set_level`, then the servers `synced`, the GameServers `owned` that outlived
     their pod, the quality actions of the servers `acted` on, and the set's status."""
@@ -367,7 +413,9 @@ def _with_servers(
         qualities=actions.patches(obs.gss, with_actions, ctx.now_text),
         status=status.status_patch(
             obs.gss, decisions.desired, marked.values(), decisions.scale.held_back, obs.now
-        ),
+        )
+        if with_status
+        else None,
         wake_in=wake_in(decisions.desired, marked.values(), obs.now),
         whole_set=whole_set,
     )

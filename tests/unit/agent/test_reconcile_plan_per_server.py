@@ -7,18 +7,21 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.core import reconcile, views
+from agent.core import model, reconcile, views
 
 from .world import World, game_server_set, running_status
 
 Change = Callable[[World], None]
 
 
+def _views(world: World) -> dict[int, model.PodView]:
+    obs = world.observed()
+    return reconcile.pod_views(obs, views.hooks(obs.gss), views.gss_view(obs.gss))
+
+
 def _decisions(world: World) -> reconcile.Decisions:
     obs = world.observed()
-    desired = views.gss_view(obs.gss)
-    found = reconcile.pod_views(obs, views.hooks(obs.gss), desired)
-    return reconcile.decide(obs.gss, desired, found, world.now)
+    return reconcile.decide(obs.gss, views.gss_view(obs.gss), _views(world), world.now)
 
 
 def _held_back(world: World) -> None:
@@ -164,3 +167,45 @@ def test_a_server_that_moves_other_servers_pre_update_holds_needs_the_set() -> N
     after = _decisions(world)
     assert not after.acts and after.update.pre_update == ()
     assert reconcile.needs_set(before, after)
+
+
+FAST = {
+    "ops state None to Maintaining",
+    "ops state None to WaitToBeDeleted",
+    "ops state None to Allocated",
+    "deletion priority, nothing to remove",
+    "update priority, nothing to update",
+    "a pod not ready",
+    # The view does not change at all:
+    "network disabled",
+    "a gs-sync label",
+    "a probe's outcome",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "setup", "change"), [c[:3] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_a_steady_set_skips_the_set_level_decisions_only_when_they_cannot_move(
+    name: str, setup: Change | None, change: Change
+) -> None:
+    world = World.settled(3)
+    if setup is not None:
+        setup(world)
+    world.settle()
+    before, old = _decisions(world), _views(world)
+    change(world)
+    new = _views(world)
+    skipped = not any(
+        reconcile.needs_decide(before, old.get(o), new.get(o)) for o in set(old) | set(new)
+    )
+    assert skipped is (name in FAST)
+    if skipped:
+        # What the per-server plan reads of the decisions it keeps has not moved.
+        after = _decisions(world)
+        assert not reconcile.needs_set(before, after)
+        assert (after.desired, after.scale, after.update.pre_update) == (
+            before.desired,
+            before.scale,
+            before.update.pre_update,
+        )
