@@ -311,7 +311,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after a restart")
     parser.add_argument("--mode", choices=("all", "ops-state"), default="all")
-    parser.add_argument("--ops-state-changes", type=int, default=5, help="0: skip the figure")
+    parser.add_argument("--ops-state-changes", type=int, default=10, help="0: skip the figure")
     parser.add_argument(
         "--ops-state-window", type=float, default=5.0, help="seconds measured per change"
     )
