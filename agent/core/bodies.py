@@ -237,13 +237,37 @@ class PodStatusSummary(TypedDict, total=False):
     message: str
 
 
+class NetworkPort(TypedDict):
+    name: str
+    protocol: str
+    port: int
+
+
+class NetworkAddress(TypedDict, total=False):
+    ip: str
+    ports: list[NetworkPort]
+    endPoint: str
+
+
+class NetworkStatus(TypedDict, total=False):
+    """A GameServer's `status.networkStatus` (and its pod's `network-status` annotation)."""
+
+    networkType: str
+    internalAddresses: list[NetworkAddress]
+    externalAddresses: list[NetworkAddress]
+    desiredNetworkState: str
+    currentNetworkState: str
+    createTime: str
+    lastTransitionTime: str
+
+
 class GameServerStatus(TypedDict, total=False):
     desiredState: str
     currentState: str
     updatePriority: int
     deletionPriority: int
     podStatus: PodStatusSummary
-    networkStatus: Json
+    networkStatus: NetworkStatus
     serviceQualitiesConditions: list[Json]
     conditions: list[Condition]
     lastTransitionTime: str

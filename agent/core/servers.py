@@ -29,7 +29,7 @@ class NetworkOutcome:
     """What a server's network plugin reported: its network status, the pod annotations that
     carry it, and whether the pod is stranded (its pinned node is gone)."""
 
-    status: bodies.Json
+    status: bodies.NetworkStatus
     pod_annotations: Mapping[str, str]
     stranded: bool = False
 

@@ -21,8 +21,8 @@ class Address:
     ports: tuple[Port, ...]
     end_point: str = ""
 
-    def as_dict(self) -> bodies.Json:
-        found: bodies.Json = {
+    def as_dict(self) -> bodies.NetworkAddress:
+        found: bodies.NetworkAddress = {
             "ip": self.ip,
             "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port} for p in self.ports],
         }
@@ -42,9 +42,9 @@ def network_status(
     external: list[Address],
     desired: model.NetworkState,
     current: model.NetworkState,
-    previous: bodies.Json | None,
+    previous: bodies.NetworkStatus | None,
     now_text: str,
-) -> bodies.Json:
+) -> bodies.NetworkStatus:
     """The status; `createTime` is kept, `lastTransitionTime` moves only when the current
     state changes, so an unchanged network writes nothing."""
     previous = previous or {}
@@ -62,6 +62,6 @@ def network_status(
     }
 
 
-def status_annotation(status: bodies.Json) -> str:
+def status_annotation(status: bodies.NetworkStatus) -> str:
     """The pod annotation: the same status as compact JSON with sorted keys (stable)."""
     return json.dumps(status, sort_keys=True, separators=(",", ":"))

@@ -158,7 +158,10 @@ def test_a_stranded_pod_is_recreated_unless_allocated(ops_state: str, recreated:
     world = World.settled(1)
     world.set_gs(0, opsState=ops_state)
     world.settle()
-    status = {"networkType": "Kubernetes-HostPort", "currentNetworkState": "NotReady"}
+    status: bodies.NetworkStatus = {
+        "networkType": "Kubernetes-HostPort",
+        "currentNetworkState": "NotReady",
+    }
     world.network = {0: servers.NetworkOutcome(status, {wire.NETWORK_STATUS: "{}"}, stranded=True)}
     found = world.next_writes()
     deletes = [w for w in found if isinstance(w, writes.Delete)]
