@@ -162,6 +162,9 @@ class WorkQueue(Generic[K]):
             began = time.monotonic()
             try:
                 await self._settle(key)
+                # What was added until now (while it waited for its barrier, too) is this
+                # run's; only later adds call for another run.
+                self._dirty.discard(key)
                 taken = self._parts.pop(key, None)
                 self._running_parts[key] = None if taken is None else frozenset(taken)
                 barrier = await self._process(key)

@@ -101,3 +101,32 @@ async def test_timers_and_retries_are_whole() -> None:
         await queue.stop()
     # The failed run covered gs-1; its retry covers the whole key, as does the timer.
     assert recorder.seen == [frozenset({"gs-1"}), None, None]
+
+
+async def test_parts_added_while_waiting_for_the_barrier_belong_to_that_run() -> None:
+    settled = asyncio.Event()
+
+    async def barrier() -> bool:
+        await settled.wait()
+        return True
+
+    calls: list[frozenset[Hashable] | None] = []
+
+    async def process(key: str) -> Callable[[], Awaitable[object]] | None:
+        calls.append(queue.parts(key))
+        return barrier if len(calls) == 1 else None  # the first run wrote something
+
+    queue: WorkQueue[str] = WorkQueue(process, workers=1)
+    queue.start()
+    try:
+        queue.add("set", "gs-1")
+        assert await queue.join(1.0)
+        queue.add("set", "gs-2")
+        await asyncio.sleep(0.02)
+        queue.add("set", "gs-3")  # while the run waits for the caches
+        settled.set()
+        assert await queue.join(1.0)
+    finally:
+        await queue.stop()
+    # One run for gs-2 and gs-3, and no run after it for nothing (which would be a whole one).
+    assert calls == [frozenset({"gs-1"}), frozenset({"gs-2", "gs-3"})]
