@@ -6,11 +6,11 @@ Figures: time from creating an N-replica GameServerSet to N Ready GameServers; t
 seconds and API writes for one GameServer opsState change in the settled set (the median of
 `--ops-state-changes` changes, each None -> Maintaining on another server, each measured over
 the same window with the agent's idle CPU over such a window subtracted; CPU from the kernel's
-per-thread run time, to the nanosecond); time for an in-place
-image update of all N (and how many pods were recreated: must be 0); Kubernetes API writes the
-agent made per game server created and per game server updated; the agent's resident memory
-with N game servers. `--mode ops-state` stops after the opsState figure. The agent runs as its
-own process (`python -m agent`), scoped to a fresh namespace; writes are read from its /metrics.
+per-thread run time, to the nanosecond); time for an in-place image update of all N (and how
+many pods were recreated: must be 0); Kubernetes API writes the agent made per game server
+created and per game server updated; the agent's resident memory with N game servers.
+`--mode ops-state` stops after the opsState figure. The agent runs as its own process
+(`python -m agent`), scoped to a fresh namespace; writes are read from its /metrics.
 kwok does not report restarted containers after an image patch, so the benchmark runs the
 kubelet stand-in of the e2e tests (its writes are not the agent's and are not counted).
 """
