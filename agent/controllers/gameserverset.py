@@ -14,7 +14,7 @@ import enum
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from agent import metrics
 from agent.core import bodies, model, reserve_ids, servers, state, views
@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from agent.network.hooks import Network
 
 _log = logging.getLogger(__name__)
+
+STATUS_EVERY = 1.0
+"""Seconds between two status writes of a set by runs of some of its servers: a burst of
+server changes makes one status write a second, not one per run (whole-set runs write at
+once)."""
 
 
 B = TypeVar("B")
@@ -64,11 +69,19 @@ class Volumes:
     volumes: WatchCache
 
 
+class Requeue(Protocol):
+    """Queue a set again after `delay` seconds (only its `part`, when given)."""
+
+    def __call__(self, key: Key, delay: float, part: Part | None = None) -> None: ...
+
+
 class Scope(enum.Enum):
     """What changed in a set."""
 
     SET = "set"
     """The set object (its spec or memory, or its status only)."""
+    STATUS = "status"
+    """The set's status is due (a status write deferred to coalesce)."""
     SERVER = "server"
     """A server's pod or GameServer."""
     NETWORK = "network"
@@ -106,6 +119,8 @@ class _Memo:
     views: dict[int, model.PodView]
     versions: dict[int, tuple[str, str]]
     decisions: plans.Decisions
+    status_written: float = 0.0
+    """When (the reconciler's clock) the agent last wrote the set's status."""
     status_version: str = ""
     """The set's resourceVersion after the agent's last status write: a set event that shows
     it changed nothing the agent has not counted."""
@@ -125,7 +140,7 @@ class GameServerSetReconciler:
         game_servers: WatchCache,
         pods: WatchCache,
         recorder: EventRecorder,
-        requeue: Callable[[Key, float], None],
+        requeue: Requeue,
         clock: Callable[[], float] = time.time,
         network: Network | None = None,
         volumes: Volumes | None = None,
@@ -191,6 +206,9 @@ class GameServerSetReconciler:
         moved: list[tuple[model.PodView | None, model.PodView | None]] = []
         recount = False
         for part in parts:
+            if part.scope is Scope.STATUS:
+                recount = True
+                continue
             if part.scope is Scope.SET:
                 recount |= bodies.resource_version(raw) != memo.status_version
                 continue
@@ -226,6 +244,10 @@ class GameServerSetReconciler:
         )
         with_status = recount or bool(moved) or timed
         plan = plans.plan_servers(obs, memo.views, decisions, ordinals, with_status=with_status)
+        wait = memo.status_written + STATUS_EVERY - now
+        if plan.status is not None and wait > 0:
+            plan = dataclasses.replace(plan, status=None)
+            self._requeue(key, wait, Part(Scope.STATUS))
         return await self._execute(key, gss, plan)
 
     def _server(
@@ -310,6 +332,7 @@ class GameServerSetReconciler:
         memo = self._memo.get(key)
         if memo is not None and run.status_version:
             memo.status_version = run.status_version
+            memo.status_written = self._clock()
         return run.expect.barrier()
 
     async def _report_invalid(self, key: Key, gss: bodies.GameServerSet, message: str) -> None:

@@ -102,9 +102,11 @@ class Controller:
         self.volumes.claims.add_handler(self._on_child)
         self.volumes.volumes.add_handler(self._on_volume)
 
-    def _requeue(self, key: kcache.Key, delay: float) -> None:
+    def _requeue(
+        self, key: kcache.Key, delay: float, part: gameserverset.Part | None = None
+    ) -> None:
         if self.active:
-            self.queue.add_after(key, delay)
+            self.queue.add_after(key, delay, part)
 
     def _on_set(self, kind: kcache.EventType, obj: kclient.Obj) -> None:
         """A set's event: the reconciler tells a status-only change from the rest."""

@@ -60,7 +60,7 @@ class WorkQueue(Generic[K]):
         self._dirty: set[K] = set()
         self._barriers: dict[K, Callable[[], Awaitable[object]]] = {}
         self._failures: dict[K, int] = {}
-        self._timers: dict[K, asyncio.TimerHandle] = {}
+        self._timers: dict[tuple[K, Hashable | None], asyncio.TimerHandle] = {}
         # Parts added since the key's last run began (None: the whole key), and the parts the
         # running call covers.
         self._parts: dict[K, set[Hashable] | None] = {}
@@ -93,20 +93,21 @@ class WorkQueue(Generic[K]):
         self._idle.clear()
         self._queue.put_nowait(key)
 
-    def add_after(self, key: K, delay: float) -> None:
-        """Queue `key` after `delay` seconds (the earliest pending timer wins)."""
+    def add_after(self, key: K, delay: float, part: Hashable | None = None) -> None:
+        """Queue `key` (or only its `part`) after `delay` seconds (the earliest pending timer
+        of that key and part wins)."""
         loop = asyncio.get_running_loop()
         when = loop.time() + delay
-        timer = self._timers.get(key)
+        timer = self._timers.get((key, part))
         if timer is not None and not timer.cancelled() and timer.when() <= when:
             return
         if timer is not None:
             timer.cancel()
-        self._timers[key] = loop.call_at(when, self._fire, key)
+        self._timers[(key, part)] = loop.call_at(when, self._fire, key, part)
 
-    def _fire(self, key: K) -> None:
-        self._timers.pop(key, None)
-        self.add(key)
+    def _fire(self, key: K, part: Hashable | None) -> None:
+        self._timers.pop((key, part), None)
+        self.add(key, part)
 
     def parts(self, key: K) -> frozenset[Hashable] | None:
         """The parts of `key` its running process call covers; None: the whole key."""

@@ -130,3 +130,20 @@ async def test_parts_added_while_waiting_for_the_barrier_belong_to_that_run() ->
         await queue.stop()
     # One run for gs-2 and gs-3, and no run after it for nothing (which would be a whole one).
     assert calls == [frozenset({"gs-1"}), frozenset({"gs-2", "gs-3"})]
+
+
+async def test_a_timer_may_queue_only_a_part() -> None:
+    recorder = PartsRecorder()
+    queue = _queue(recorder)
+    queue.start()
+    try:
+        queue.add_after("set", 0.01, "status")
+        queue.add_after("set", 5.0, "status")  # the earliest timer of a part wins
+        for _ in range(100):
+            if recorder.seen:
+                break
+            await asyncio.sleep(0.01)
+        assert await queue.join(1.0)
+    finally:
+        await queue.stop()
+    assert recorder.seen == [frozenset({"status"})]
