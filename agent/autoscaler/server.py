@@ -22,7 +22,9 @@ from . import service
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .service import Cache, Obj
+    from agent.core import bodies
+
+    from .service import Cache
 
 _log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class ScalerServer:
         pods: Cache,
         *,
         namespace: str | None = None,
-        hub_managed: Callable[[Obj], bool] | None = None,
+        hub_managed: Callable[[bodies.Json], bool] | None = None,
         hub: str = "",
     ) -> None:
         self.scaler = service.Scaler(
