@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import logging
 import operator
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
@@ -35,18 +34,18 @@ from hub.core.autoscaling import demand
 from hub.core.desired_sets import SetKey
 from hub.core.fleet_status import ClusterReport
 from hub.core.placement import Placement
-from hub.registry import codec
 from hub.registry import errors as registry_errors
 from hub.registry.assignments import AssignmentRegistry
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import DEFAULT_NAMESPACE, FleetRegistry
-from hub.store import interface as store_api
 
 from . import recording
 from .events import EventRecorder, fleet_ref
+from .intent import IntentMirror, fleet_key
 from .live_servers import LiveServer, ServerFilter
 from .session import AgentSession
 from .stats import FederationStats, LiveCounts
+from .supervisor import Supervisor
 from .watchers import ServerBroadcast, ServerWatcher, StatusBroadcast, StatusWatcher
 
 log = logging.getLogger(__name__)
@@ -103,8 +102,7 @@ class Federation:
         self.policy = policy
         self._clock = clock
         self._tick = tick
-        self._fleets: dict[SetKey, fleet_pb2.Fleet] = {}
-        self._clusters: dict[str, cluster_pb2.Cluster] = {}
+        self._intent = IntentMirror(fleets, clusters, self)
         self._live: dict[str, _ClusterLive] = {}
         # Each fleet's servers indexed for allocation choices.
         self._pools: dict[SetKey, allocation.Pool] = {}
@@ -130,20 +128,25 @@ class Federation:
         self._broadcast = StatusBroadcast()
         self._server_broadcast = ServerBroadcast()
         self.events = EventRecorder()
-        self._tasks: list[asyncio.Task[None]] = []
         self._started_at = 0.0
         self._deferred = False
         self.leading = False
         self.stats = FederationStats()
+        self._supervisor = Supervisor(self.stats.task_restarts)
+
+    @property
+    def _fleets(self) -> dict[SetKey, fleet_pb2.Fleet]:
+        return self._intent.fleets
+
+    @property
+    def _clusters(self) -> dict[str, cluster_pb2.Cluster]:
+        return self._intent.clusters
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._started_at = self._clock()
-        fleets, fleets_at = await self._fleet_registry.list()
-        self._fleets = {_key(f): f for f in fleets}
-        clusters, clusters_at = await self._cluster_registry.list_at()
-        self._clusters = {c.metadata.name: c for c in clusters}
+        await self._intent.load()
         if self._assignment_registry is not None:
             self._previous = await self._assignment_registry.load()
         self._claimable = {
@@ -151,30 +154,21 @@ class Federation:
             for key, fleet in self._fleets.items()
             if key not in self._previous
         }
-        self._tasks = [
-            asyncio.create_task(self._follow_fleets(fleets_at + 1), name="follow-fleets"),
-            asyncio.create_task(self._follow_clusters(clusters_at + 1), name="follow-clusters"),
-            asyncio.create_task(self._tick_health(), name="health"),
-            asyncio.create_task(self._reconcile_loop(), name="reconcile"),
-            asyncio.create_task(self._removal_loop(), name="remove-deleted-fleets"),
-        ]
-        if self._assignment_registry is not None:
-            self._tasks.append(
-                asyncio.create_task(
-                    self._persist_loop(self._assignment_registry), name="persist-assignments"
-                )
-            )
+        supervise = self._supervisor.start
+        supervise("follow-fleets", self._intent.follow_fleets)
+        supervise("follow-clusters", self._intent.follow_clusters)
+        supervise("health", self._tick_health)
+        supervise("reconcile", self._reconcile_loop)
+        supervise("remove-deleted-fleets", self._removal_loop)
+        registry = self._assignment_registry
+        if registry is not None:
+            supervise("persist-assignments", lambda: self._persist_loop(registry))
         self._mark()
 
     async def stop(self) -> None:
         for session in list(self._sessions.values()):
             session.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self._supervisor.stop()
         await self._flush_assignments()
 
     async def _flush_assignments(self) -> None:
@@ -198,8 +192,7 @@ class Federation:
             registration = cluster_pb2.Cluster()
             registration.metadata.name = name
             registration.metadata.labels.update(hello.labels)
-            self._clusters[name] = await self._cluster_registry.register(registration)
-            recording.cluster_changed(self.events, None, self._clusters[name])
+            self._intent.put_cluster(await self._cluster_registry.register(registration))
         old = self._sessions.pop(name, None)
         if old is not None:
             old.close()
@@ -229,22 +222,38 @@ class Federation:
     def observe_cluster(self, record: cluster_pb2.Cluster, removed: bool = False) -> None:
         """Take a registration change at once (the store watch brings the same later), so a
         read right after a cordon already places by it."""
-        name = record.metadata.name
-        before = self._clusters.get(name)
         if removed:
-            self._forget_cluster(name)
-            recording.cluster_changed(self.events, before, None)
+            self._intent.remove_cluster(record.metadata.name)
         else:
             stored = cluster_pb2.Cluster()
             stored.CopyFrom(record)
             stored.ClearField("status")
-            self._clusters[name] = stored
-            recording.cluster_changed(self.events, before, stored)
+            self._intent.put_cluster(stored)
+
+    # -- intent changes (IntentListener) ---------------------------------------------------
+
+    def fleet_changed(
+        self, key: SetKey, before: fleet_pb2.Fleet | None, after: fleet_pb2.Fleet | None
+    ) -> None:
+        if after is None:
+            self._placements.pop(key, None)
+            self._claimable.pop(key, None)
+            self._claimed.pop(key, None)
+        recording.fleet_changed(self.events, before, after)
+        self._mark(key)
+
+    def cluster_changed(
+        self, name: str, before: cluster_pb2.Cluster | None, after: cluster_pb2.Cluster | None
+    ) -> None:
+        if after is None:
+            self._forget_live_cluster(name)
+        recording.cluster_changed(self.events, before, after)
         self._cluster_state_version += 1
         self._mark()
+        for key in self._fleets:
+            self._broadcast.notify(key)
 
-    def _forget_cluster(self, name: str) -> None:
-        self._clusters.pop(name, None)
+    def _forget_live_cluster(self, name: str) -> None:
         gone = self._live.pop(name, None)
         if gone is not None and self._server_broadcast.watched:
             for namespace, server in gone.servers:
@@ -410,7 +419,7 @@ class Federation:
     # -- reads -----------------------------------------------------------------------------
 
     def fleet_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.FleetStatus:
-        key = _key(fleet)
+        key = fleet_key(fleet)
         if fleet.metadata.HasField("deletion_time"):
             waiting = deletion.waiting_for(self._copies(key))
             return fleet_status.fleet_status(fleet, NOTHING_PLACED, self._reports(key), waiting)
@@ -914,7 +923,7 @@ class Federation:
         return states
 
     def _assign(self, fleet: fleet_pb2.Fleet) -> Placement:
-        key = _key(fleet)
+        key = fleet_key(fleet)
         return assignment.assign(
             fleet,
             self._cluster_states(key),
@@ -1075,7 +1084,7 @@ class Federation:
     def _held_back(
         self, fleet: fleet_pb2.Fleet, rendered: dict[str, agent_pb2.DesiredSet]
     ) -> set[str]:
-        key = _key(fleet)
+        key = fleet_key(fleet)
         held: dict[str, str | None] = {}
         settled: dict[str, bool] = {}
         for cluster, desired_set in rendered.items():
@@ -1186,67 +1195,6 @@ class Federation:
             if longest is not None and before - longest.since <= deadline < now - longest.since:
                 self._broadcast.notify(key)
 
-    async def _follow_fleets(self, start_revision: int) -> None:
-        async for event in self._watch(self._fleet_registry.watch, start_revision, "fleets"):
-            key = (event.fleet.metadata.namespace, event.fleet.metadata.name)
-            before = self._fleets.get(key)
-            if event.type == "DELETED":
-                self._fleets.pop(key, None)
-                self._placements.pop(key, None)
-                recording.fleet_changed(self.events, before or event.fleet, None)
-                self._claimable.pop(key, None)
-                self._claimed.pop(key, None)
-            else:
-                self._fleets[key] = event.fleet
-                recording.fleet_changed(self.events, before, event.fleet)
-            self._mark(key)
-
-    async def _follow_clusters(self, start_revision: int) -> None:
-        revision = start_revision
-        while True:
-            try:
-                async for event in self._cluster_registry.watch(revision):
-                    revision = event.revision + 1
-                    name = event.kv.key.removeprefix(codec.CLUSTERS_PREFIX)
-                    before = self._clusters.get(name)
-                    if event.type is store_api.EventType.DELETE:
-                        self._forget_cluster(name)
-                        recording.cluster_changed(self.events, before, None)
-                    else:
-                        record = codec.decode(event.kv.value, cluster_pb2.Cluster)
-                        record.metadata.revision = event.kv.mod_revision
-                        self._clusters[name] = record
-                        recording.cluster_changed(self.events, before, record)
-                    self._cluster_state_version += 1
-                    self._mark()
-                    for key in self._fleets:
-                        self._broadcast.notify(key)
-            except store_api.CompactedError:
-                clusters, listed_at = await self._cluster_registry.list_at()
-                self._clusters = {c.metadata.name: c for c in clusters}
-                revision = listed_at + 1
-                self._mark()
-
-    async def _watch(
-        self,
-        watch: Callable[..., AsyncIterator[fleet_pb2.FleetEvent]],
-        start_revision: int,
-        what: str,
-    ) -> AsyncIterator[fleet_pb2.FleetEvent]:
-        revision = start_revision
-        while True:
-            try:
-                async for event in watch("", None, revision):
-                    revision = event.revision + 1
-                    yield event
-            except Exception as exc:  # compaction or a store outage: list again and go on
-                log.warning("watch of %s ended (%s); listing again", what, exc)
-                fleets, listed_at = await self._fleet_registry.list()
-                self._fleets = {_key(f): f for f in fleets}
-                self._mark()
-                revision = listed_at + 1
-                await asyncio.sleep(1.0)
-
 
 _STATE_OF = operator.attrgetter("state", "ops_state")
 # Bytes of a StatusHashes message besides its entries, and the most one entry adds to its key
@@ -1262,7 +1210,3 @@ def _since(server: gameserver_pb2.GameServer) -> float:
         return 0.0
     stamp = server.last_transition_time
     return stamp.seconds + stamp.nanos / 1e9 if stamp.seconds else time.time()
-
-
-def _key(fleet: fleet_pb2.Fleet) -> SetKey:
-    return (fleet.metadata.namespace, fleet.metadata.name)
