@@ -42,6 +42,7 @@ from hub.registry.fleets import DEFAULT_NAMESPACE, FleetRegistry
 from . import recording
 from .events import EventRecorder, fleet_ref
 from .intent import IntentMirror, fleet_key
+from .live_index import LiveIndex
 from .live_servers import LiveServer, ServerFilter
 from .session import AgentSession
 from .stats import FederationStats, LiveCounts
@@ -70,9 +71,6 @@ class _ClusterLive:
     capacity: cluster_pb2.ClusterCapacity | None = None
     last_heartbeat_wall: timestamp_pb2.Timestamp | None = None
     sets: dict[SetKey, agent_pb2.GameServerSetStatus] = dataclasses.field(default_factory=dict)
-    servers: dict[SetKey, LiveServer] = dataclasses.field(default_factory=dict)
-    # Serialized size of ``servers``, held within the per-cluster limit.
-    server_bytes: int = 0
 
 
 class Federation:
@@ -104,11 +102,7 @@ class Federation:
         self._tick = tick
         self._intent = IntentMirror(fleets, clusters, self)
         self._live: dict[str, _ClusterLive] = {}
-        # Each fleet's servers indexed for allocation choices.
-        self._pools: dict[SetKey, allocation.Pool] = {}
-        # (namespace, fleet, request_id) → (cluster, name) of the server an allocation with that
-        # request_id wrote, as the agents report it: found again when the record is missing.
-        self._by_request: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._index = LiveIndex()
         self._sessions: dict[str, AgentSession] = {}
         self._previous: dict[SetKey, dict[str, int]] = {}
         # Fleets the hub had no assignment record of when it began to lead, with their replicas
@@ -254,15 +248,13 @@ class Federation:
             self._broadcast.notify(key)
 
     def _forget_live_cluster(self, name: str) -> None:
-        gone = self._live.pop(name, None)
-        if gone is not None and self._server_broadcast.watched:
-            for namespace, server in gone.servers:
+        self._live.pop(name, None)
+        gone = self._index.drop_cluster(name)
+        if self._server_broadcast.watched:
+            for namespace, server in gone:
                 self._server_broadcast.notify((name, namespace, server))
         for claimed in self._claimed.values():
             claimed.discard(name)
-        for pool in self._pools.values():
-            pool.drop_cluster(name)
-        self._by_request = {k: v for k, v in self._by_request.items() if v[0] != name}
 
     def disconnect(self, session: AgentSession) -> None:
         session.close()
@@ -317,17 +309,17 @@ class Federation:
         for index, server in enumerate(delta.game_servers):
             if server.deleted:
                 touched.add((server.namespace, server.fleet))
-                self._forget_server(live, (server.namespace, server.name))
+                self._index.forget(cluster, (server.namespace, server.name))
                 continue
             held = LiveServer.of(server, cluster)
             refusal = agent_limits.game_server_refusal(
                 held, index, self.limits
-            ) or self._room_refusal(live, held, index)
+            ) or self._index.room_refusal(held, index, self.limits)
             if refusal is not None:
                 self.refused(cluster, refusal, DROPPED)
                 continue
             touched.add((held.namespace, held.fleet))
-            self._hold(live, held, _since(server))
+            self._index.hold(held, _since(server))
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
@@ -393,29 +385,6 @@ class Federation:
                 refusal,
             )
 
-    def _room_refusal(
-        self, live: _ClusterLive, server: LiveServer, index: int
-    ) -> agent_limits.Refusal | None:
-        """A new server beyond what the hub keeps per cluster (a known one may change)."""
-        before = live.servers.get((server.namespace, server.name))
-        field, most = "status.game_servers", self.limits
-        held = len(live.servers) + (before is None)
-        grown = live.server_bytes + len(server.wire) - (len(before.wire) if before else 0)
-        if held <= most.game_servers_per_cluster and grown <= most.game_server_bytes_per_cluster:
-            return None
-        return agent_limits.per_cluster_refusal(
-            field, index, held, most.game_servers_per_cluster, "game servers"
-        ) or agent_limits.per_cluster_refusal(
-            field, index, grown, most.game_server_bytes_per_cluster, "bytes of game servers"
-        )
-
-    def _forget_server(self, live: _ClusterLive, key: SetKey) -> None:
-        gone = live.servers.pop(key, None)
-        if gone is not None:
-            live.server_bytes -= len(gone.wire)
-            self._pool(gone).remove((gone.cluster, gone.name))
-            self._track_request(gone, None)
-
     # -- reads -----------------------------------------------------------------------------
 
     def fleet_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.FleetStatus:
@@ -429,7 +398,7 @@ class Federation:
             placement = cached[2]
         else:
             placement = self._assign(fleet)
-        pool = self._pools.get(key) or allocation.Pool()
+        pool = self._index.pool(key) or allocation.Pool()
         stalled = fleet_status.stalled_update(
             pool.longest_updating(), time.time(), self.policy.update_deadline
         )
@@ -448,7 +417,7 @@ class Federation:
         selector matches do not serve its namespace."""
         reports = {}
         selector: selectors.Selector | None = None
-        pool = self._pools.get(key) or allocation.Pool()
+        pool = self._index.pool(key) or allocation.Pool()
         ready = set(self.ready_clusters())
         for name, record in self._clusters.items():
             live = self._live.get(name, _ClusterLive())
@@ -557,31 +526,11 @@ class Federation:
         """The live servers that match, ordered by (cluster, namespace, name): those after
         ``after`` in that order, at most ``limit`` of them; as the hub holds them (not
         decoded)."""
-        found = []
-        for name in sorted(self._live):
-            if (wanted.cluster and name != wanted.cluster) or (
-                after is not None and name < after[0]
-            ):
-                continue
-            for key in sorted(self._live[name].servers):
-                if after is not None and (name, *key) <= after:
-                    continue
-                server = self._live[name].servers[key]
-                if not wanted.matches(server):
-                    continue
-                found.append(server)
-                if limit is not None and len(found) >= limit:
-                    return found
-        return found
+        return self._index.matching(wanted, after, limit)
 
     def servers_named(self, namespace: str, name: str) -> list[LiveServer]:
         """The game servers called ``name`` in ``namespace``, one per cluster that has one."""
-        found = []
-        for live in self._live.values():
-            server = live.servers.get((namespace, name))
-            if server is not None:
-                found.append(server)
-        return found
+        return self._index.named(namespace, name)
 
     async def update_game_servers(
         self,
@@ -664,12 +613,7 @@ class Federation:
 
     def fleet_servers(self, namespace: str, fleet: str) -> list[gameserver_pb2.GameServer]:
         """Every live game server of one fleet, in every cluster."""
-        found = []
-        for live in self._live.values():
-            for server in live.servers.values():
-                if server.fleet == fleet and server.namespace == namespace:
-                    found.append(server.decode())
-        return found
+        return [server.decode() for server in self._index.of_fleet(namespace, fleet)]
 
     async def allocate_on(
         self,
@@ -707,9 +651,8 @@ class Federation:
         allocated.labels.update(labels)
         allocated.allocation_request_id = request_id
         # The agent's next status report says the same; until then, the hub already knows.
-        live = self._live.get(server.cluster)
-        if live is not None and (server.namespace, server.name) in live.servers:
-            self._hold(live, LiveServer.of(allocated, server.cluster), _since(allocated))
+        if self._index.get(server.cluster, server.namespace, server.name) is not None:
+            self._index.hold(LiveServer.of(allocated, server.cluster), _since(allocated))
             if self._server_broadcast.watched:
                 self._server_broadcast.notify((server.cluster, server.namespace, server.name))
             # The fleet's autoscaler follows allocations as they happen.
@@ -721,49 +664,8 @@ class Federation:
         self, namespace: str, fleet: str, request_id: str
     ) -> gameserver_pb2.GameServer | None:
         """The live server an allocation with ``request_id`` set Allocated, if it still is."""
-        found = self._by_request.get((namespace, fleet, request_id))
-        if found is None:
-            return None
-        cluster, name = found
-        live = self._live.get(cluster)
-        server = live.servers.get((namespace, name)) if live is not None else None
-        if server is None or server.ops_state != ALLOCATED:
-            return None
-        return server.decode() if server.allocation_request_id == request_id else None
-
-    def _hold(self, live: _ClusterLive, server: LiveServer, since: float) -> None:
-        """Keep ``server`` as its cluster's latest report of it, in every index; ``since`` is
-        when it entered its state."""
-        key = (server.namespace, server.name)
-        before = live.servers.get(key)
-        if before is not None and before.fleet != server.fleet:
-            self._pool(before).remove(before.view.key)
-        live.server_bytes += len(server.wire) - (len(before.wire) if before is not None else 0)
-        live.servers[key] = server
-        self._pool(server).put(server.view, since)
-        self._track_request(before, server)
-
-    def _track_request(self, before: LiveServer | None, after: LiveServer | None) -> None:
-        old = before.allocation_request_id if before is not None else ""
-        new = after.allocation_request_id if after is not None else ""
-        if before is not None and old and old != new:
-            key = (before.namespace, before.fleet, old)
-            if self._by_request.get(key) == (before.cluster, before.name):
-                del self._by_request[key]
-        if after is not None and new:
-            key = (after.namespace, after.fleet, new)
-            owner = self._by_request.get(key)
-            if owner is not None and owner[0] != after.cluster and self._carries(owner, key):
-                # Another cluster's server carries this request_id: an agent cannot take over
-                # the answer to an allocation it did not make.
-                return
-            self._by_request[key] = (after.cluster, after.name)
-
-    def _carries(self, owner: tuple[str, str], key: tuple[str, str, str]) -> bool:
-        """True when ``owner`` (cluster, name) still reports the request_id of ``key``."""
-        live = self._live.get(owner[0])
-        server = live.servers.get((key[0], owner[1])) if live is not None else None
-        return server is not None and server.allocation_request_id == key[2]
+        server = self._index.allocated_for(namespace, fleet, request_id)
+        return server.decode() if server is not None else None
 
     def choose_allocation(
         self,
@@ -777,19 +679,14 @@ class Federation:
     ) -> gameserver_pb2.GameServer | None:
         """The game server of the fleet to try first for an allocation (see hub.core.allocation);
         ``reserved`` and ``tried`` are (cluster, name)."""
-        pool = self._pools.get((namespace, fleet))
+        pool = self._index.pool((namespace, fleet))
         if pool is None:
             return None
         best = pool.best(self.ready_clusters(), selectors, scheduling, preferred, reserved, tried)
         if best is None:
             return None
-        return self._live[best.cluster].servers[(namespace, best.name)].decode()
-
-    def _pool(self, server: LiveServer) -> allocation.Pool:
-        pool = self._pools.get((server.namespace, server.fleet))
-        if pool is None:  # not setdefault: a Pool per call costs a quarter of an ingest
-            pool = self._pools[(server.namespace, server.fleet)] = allocation.Pool()
-        return pool
+        server = self._index.get(best.cluster, namespace, best.name)
+        return server.decode() if server is not None else None
 
     async def live_counts(self, chunk: int = 5000) -> LiveCounts:
         """How much live state this federation holds, for metrics.
@@ -805,8 +702,8 @@ class Federation:
             clusters[key] = clusters.get(key, 0) + 1
         fleets, sessions, stats = len(self._fleets), len(self._sessions), self.stats.copy()
         servers: collections.Counter[tuple[str, str]] = collections.Counter()
-        for live in list(self._live.values()):
-            reported = list(live.servers.values())
+        for cluster in self._index.clusters():
+            reported = list(self._index.of_cluster(cluster).values())
             for start in range(0, len(reported), chunk):
                 servers.update(map(_STATE_OF, reported[start : start + chunk]))
                 await asyncio.sleep(0)
@@ -825,7 +722,7 @@ class Federation:
         fleet = self._fleets.get(key)
         if fleet is None or self._starting():
             return None
-        pool = self._pools.get(key)
+        pool = self._index.pool(key)
         tally = pool.tally() if pool is not None else {}
         assigned = self._previous.get(key, {})
         selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
@@ -856,8 +753,7 @@ class Federation:
         self._broadcast.unsubscribe(watcher)
 
     def game_server(self, cluster: str, namespace: str, name: str) -> LiveServer | None:
-        live = self._live.get(cluster)
-        return live.servers.get((namespace, name)) if live is not None else None
+        return self._index.get(cluster, namespace, name)
 
     def subscribe_servers(self) -> ServerWatcher:
         """(cluster, namespace, name) of each game server whose report changes from now on."""
@@ -880,7 +776,7 @@ class Federation:
         room = limits.AGENT_RECEIVE_BYTES - _HASHES_HEADROOM
         room -= sum(len(k) + len(v) + _HASH_ENTRY_FRAMING for k, v in hashes.items())
         left_out = []
-        for key, server in live.servers.items():
+        for key, server in self._index.of_cluster(cluster).items():
             name, digest = protocol.game_server_key(*key), server.status_hash()
             room -= len(name) + len(digest) + _HASH_ENTRY_FRAMING
             if room < 0:
@@ -888,7 +784,7 @@ class Federation:
             else:
                 hashes[name] = digest
         for key in left_out:
-            self._forget_server(live, key)
+            self._index.forget(cluster, key)
         if left_out:
             log.info(
                 "status hashes of %s: %d servers do not fit one message; the agent resends them",
@@ -1190,7 +1086,7 @@ class Federation:
         """Tell watchers of each fleet whose longest-Updating server passed the update deadline
         between ``before`` and ``now`` (wall seconds): its status turned Degraded by time alone."""
         deadline = self.policy.update_deadline
-        for key, pool in self._pools.items():
+        for key, pool in self._index.pools():
             longest = pool.longest_updating()
             if longest is not None and before - longest.since <= deadline < now - longest.since:
                 self._broadcast.notify(key)
