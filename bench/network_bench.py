@@ -39,6 +39,14 @@ CONF = {
         {"name": "SlbIds", "value": ",".join(f"lb-{i}" for i in range(5))},
         {"name": "PortProtocols", "value": "7777/UDP"},
     ],
+    "GoogleCloud-NLB": [
+        {"name": "AddressNames", "value": "game-ip-a,game-ip-b"},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "Azure-SLB": [
+        {"name": "PipNames", "value": "game-pip-1,game-pip-2"},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
 }
 CLOUD_WRITES_IN_FLIGHT = 8
 

@@ -65,6 +65,9 @@ class CloudProfile:
     """Parameters kept in `LoadBalancerConf.settings` for the cloud's own objects."""
     load_balancer_service: bool = True
     """The server's Service is of type LoadBalancer (so `ExternalTrafficPolicyType` applies)."""
+    max_ports_per_protocol: int | None = None
+    """A cloud's limit on one Service's ports of one protocol (GKE forwards at most 5 single
+    ports per forwarding rule, and a range beyond that would overlap other servers' ports)."""
 
 
 _ALIBABA = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
@@ -114,6 +117,33 @@ VOLCENGINE_CLB = CloudProfile(
     blocked_ports=(593,),
 )
 
+# Google Cloud: a backend-service-based external passthrough Network Load Balancer per server,
+# on one of the studio's reserved regional static addresses (named), several servers sharing an
+# address on distinct ports.
+GOOGLE_CLOUD_NLB = CloudProfile(
+    network_type="GoogleCloud-NLB",
+    ids_param="AddressNames",
+    id_annotation="networking.gke.io/load-balancer-ip-addresses",
+    port_range=(7000, 7999),
+    annotations={"cloud.google.com/l4-rbs": "enabled"},
+    options={"NetworkTier": ("cloud.google.com/network-tier", _choice("Premium", "Standard"))},
+    max_ports_per_protocol=5,
+)
+# Azure: rules on the cluster's Standard Load Balancer, on one of the studio's public IPs (by
+# name), which cloud-provider-azure lets several Services share on distinct ports.
+_AZURE = "service.beta.kubernetes.io/azure-"
+AZURE_SLB = CloudProfile(
+    network_type="Azure-SLB",
+    ids_param="PipNames",
+    id_annotation=f"{_AZURE}pip-name",
+    port_range=(7000, 7999),
+    options={
+        "PipResourceGroup": (f"{_AZURE}load-balancer-resource-group", _text),
+        "TcpIdleTimeout": (f"{_AZURE}load-balancer-tcp-idle-timeout", _between(4, 30)),
+        "SharedSecurityRule": (f"{_AZURE}shared-securityrule", _choice("true", "false")),
+    },
+)
+
 _AWS_HEALTH_CHECK = {
     # Targets of type ip are always health-checked: AWS refuses a target group that is not.
     "healthCheckEnabled": _choice("true"),
@@ -157,7 +187,16 @@ AWS_NLB = CloudProfile(
 )
 
 PROFILES: dict[str, CloudProfile] = {
-    p.network_type: p for p in (ALIBABA_SLB, ALIBABA_NLB, TENCENT_CLB, VOLCENGINE_CLB, AWS_NLB)
+    p.network_type: p
+    for p in (
+        ALIBABA_SLB,
+        ALIBABA_NLB,
+        TENCENT_CLB,
+        VOLCENGINE_CLB,
+        AWS_NLB,
+        GOOGLE_CLOUD_NLB,
+        AZURE_SLB,
+    )
 }
 
 _COMMON = (
@@ -286,6 +325,8 @@ def parse_load_balancer(
     for needed in (profile.ids_param, "PortProtocols", *profile.required):
         if needed not in seen:
             problems.append((-1, f"network.networkConf: {profile.network_type} needs {needed}"))
+    if profile.max_ports_per_protocol is not None:
+        problems += _ports_per_protocol(profile, ports, seen.get("PortProtocols", -1))
     range_at = seen.get("MaxPort", seen.get("MinPort", -1))
     range_name = "network.networkConf" if range_at < 0 else params.field(range_at, "MaxPort")
     if low > high:
@@ -311,6 +352,23 @@ def parse_load_balancer(
         settings=tuple(settings),
     )
     return conf, problems
+
+
+def _ports_per_protocol(
+    profile: CloudProfile, ports: list[params.PortProtocol], index: int
+) -> list[params.Problem]:
+    limit = profile.max_ports_per_protocol or 0
+    for proto in ("TCP", "UDP"):
+        count = sum(1 for p in ports if proto in p.protocol.kube())
+        if count > limit:
+            return [
+                (
+                    index,
+                    f"{params.field(index, 'PortProtocols')}: {count} {proto} ports; a server of"
+                    f" {profile.network_type} takes at most {limit} per protocol",
+                )
+            ]
+    return []
 
 
 def service_annotations(conf: LoadBalancerConf, lb_id: str) -> dict[str, str]:

@@ -76,9 +76,7 @@ def test_host_port_parses(value: str, expected: list[tuple[str, int, str]]) -> N
             "Kubernetes-Nope",
             [],
             [(-1, "network.networkType: 'Kubernetes-Nope' is not supported (supported:"
-                  " Kubernetes-HostPort, Kubernetes-NodePort, Kubernetes-Ingress,"
-                  " AlibabaCloud-SLB, AlibabaCloud-NLB, TencentCloud-CLB, Volcengine-CLB,"
-                  " AmazonWebServices-NLB)")],
+                  f" {', '.join(nconf.SUPPORTED)})")],
         ),
         (
             "Kubernetes-Ingress",
