@@ -43,6 +43,10 @@ CONF = {
         {"name": "AddressNames", "value": "game-ip-a,game-ip-b"},
         {"name": "PortProtocols", "value": "7777/UDP"},
     ],
+    "AlibabaCloud-AutoNLBs": [
+        {"name": "ZoneMaps", "value": "vpc-1@cn-hangzhou-h:vsw-a,cn-hangzhou-i:vsw-b"},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
     "Azure-SLB": [
         {"name": "PipNames", "value": "game-pip-1,game-pip-2"},
         {"name": "PortProtocols", "value": "7777/UDP"},

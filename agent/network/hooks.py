@@ -21,7 +21,9 @@ from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 
-from . import aws_nlb, hostport, ingress, loadbalancer, nodeport, plugin, services
+from agent.core.network import auto_nlbs as auto_nlbs_core
+
+from . import auto_nlbs, aws_nlb, hostport, ingress, loadbalancer, nodeport, plugin, services
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -116,6 +118,9 @@ class Network:
         for network_type in nconf.LOAD_BALANCERS:
             self._plugins[network_type] = self.load_balancer
         self._plugins[lbcore.AWS_NLB.network_type] = self.aws_nlb
+        self._plugins[auto_nlbs_core.NETWORK_TYPE] = auto_nlbs.AutoNlbsPlugin(
+            kube, self.services, requeue
+        )
         pods.add_handler(self.host_port.on_pod)
         self._pods = pods
         self._node_health: dict[str, Obj] = {}

@@ -11,21 +11,25 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import loadbalancer, params
+from . import auto_nlbs, loadbalancer, params
+from .auto_nlbs import AutoNlbsConf
 from .loadbalancer import LoadBalancerConf
 from .params import PortProtocol, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
-__all__ = ["LoadBalancerConf", "PortProtocol", "Protocol"]
+__all__ = ["AutoNlbsConf", "LoadBalancerConf", "PortProtocol", "Protocol"]
 
 HOST_PORT = "Kubernetes-HostPort"
 NODE_PORT = "Kubernetes-NodePort"
 INGRESS = "Kubernetes-Ingress"
 LOAD_BALANCERS = tuple(loadbalancer.PROFILES)
 """The cloud plugins realised by the generic load-balancer path."""
-SUPPORTED = (HOST_PORT, NODE_PORT, INGRESS, *LOAD_BALANCERS)
+_OWN_PARSERS: dict[str, Callable[[list[tuple[int, str, str]]], tuple[Any, list[params.Problem]]]]
+_OWN_PARSERS = {auto_nlbs.NETWORK_TYPE: auto_nlbs.parse}
+"""Plugins with their own parameter tables (each module's `parse`)."""
+SUPPORTED = (HOST_PORT, NODE_PORT, INGRESS, *LOAD_BALANCERS, *_OWN_PARSERS)
 """The plugins this agent realises."""
 
 _PARAMS = {
@@ -78,7 +82,7 @@ class IngressConf:
     fixed: bool = False
 
 
-NetworkConf = HostPortConf | NodePortConf | IngressConf | LoadBalancerConf
+NetworkConf = HostPortConf | NodePortConf | IngressConf | LoadBalancerConf | AutoNlbsConf
 
 
 class NetworkConfError(ValueError):
@@ -248,6 +252,8 @@ def parse_network(
         result, bad = _node_port(found)
     elif network_type == INGRESS:
         result, bad = _ingress(found)
+    elif network_type in _OWN_PARSERS:
+        result, bad = _OWN_PARSERS[network_type](found)
     else:
         result, bad = loadbalancer.parse_load_balancer(loadbalancer.PROFILES[network_type], found)
     problems += bad

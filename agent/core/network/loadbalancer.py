@@ -13,29 +13,12 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from . import lbports, params, status
+from .checks import between as _between
+from .checks import choice as _choice
+from .checks import text as _text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-
-
-def _choice(*allowed: str) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if value in allowed else f"is not one of {', '.join(allowed)}"
-
-    return check
-
-
-def _between(low: int, high: int) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        if value.isdigit() and low <= int(value) <= high:
-            return None
-        return f"is not a whole number {low}-{high}"
-
-    return check
-
-
-def _text(value: str) -> str | None:
-    return None if value.strip() else "is empty"
 
 
 @dataclasses.dataclass(frozen=True)
