@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from agent.core import conditions, model, wire
+from agent.core.network import auto_nlbs as auto_nlbs_core
 from agent.core.network import conf as nconf
 from agent.core.network import hostport as hostport_core
 from agent.core.network import lbports
@@ -20,8 +21,6 @@ from agent.core.network import status as nstatus
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
-
-from agent.core.network import auto_nlbs as auto_nlbs_core
 
 from . import auto_nlbs, aws_nlb, hostport, ingress, loadbalancer, nodeport, plugin, services
 

@@ -70,7 +70,7 @@ async def test_nlbs_per_line_and_block_made_ahead_of_the_set(namespace: Namespac
     lines = ("bgp", "chinatelecom")
     names = {f"gs-{line}-{block}" for line in lines for block in range(3)}
     found = await _wait_services(namespace, names)
-    for name, svc in found.items():
+    for svc in found.values():
         spec = svc["spec"]
         assert spec["type"] == "LoadBalancer"
         assert spec["loadBalancerClass"] == "alibabacloud.com/nlb"

@@ -113,8 +113,8 @@ async def test_server_ports_on_existing_addresses_readiness_and_isolation(
     # Isolation: ClusterIP (the cloud removes the rule), then back on the same address and port.
     await namespace.patch_gs("gs-1", {"networkDisabled": True})
     await wait_network(namespace, "gs-1", "NotReady", "NotReady")
-    svc = await namespace.find(resources.SERVICE, "gs-1")
-    assert svc is not None and svc["spec"]["type"] == "ClusterIP"
+    isolated = await namespace.find(resources.SERVICE, "gs-1")
+    assert isolated is not None and isolated["spec"]["type"] == "ClusterIP"
     await namespace.patch_gs("gs-1", {"networkDisabled": False})
     svc = await _answer_as_cloud(namespace, "gs-1", id_key)
     assert lb_record(svc) == (placed["gs-1"][0], [placed["gs-1"][1]])
