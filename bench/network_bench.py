@@ -47,6 +47,15 @@ CONF = {
         {"name": "ZoneMaps", "value": "vpc-1@cn-hangzhou-h:vsw-a,cn-hangzhou-i:vsw-b"},
         {"name": "PortProtocols", "value": "7777/UDP"},
     ],
+    "AlibabaCloud-Multi-NLBs": [
+        {
+            "name": "NlbIdNames",
+            "value": ",".join(
+                f"nlb-{line}{i}/{line}" for i in range(2) for line in ("telecom", "unicom")
+            ),
+        },
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
     "Azure-SLB": [
         {"name": "PipNames", "value": "game-pip-1,game-pip-2"},
         {"name": "PortProtocols", "value": "7777/UDP"},

@@ -17,12 +17,23 @@ from agent.core.network import conf as nconf
 from agent.core.network import hostport as hostport_core
 from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
+from agent.core.network import multi_nlbs as multi_nlbs_core
 from agent.core.network import status as nstatus
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 
-from . import auto_nlbs, aws_nlb, hostport, ingress, loadbalancer, nodeport, plugin, services
+from . import (
+    auto_nlbs,
+    aws_nlb,
+    hostport,
+    ingress,
+    loadbalancer,
+    multi_nlbs,
+    nodeport,
+    plugin,
+    services,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -119,6 +130,9 @@ class Network:
         self._plugins[lbcore.AWS_NLB.network_type] = self.aws_nlb
         self._plugins[auto_nlbs_core.NETWORK_TYPE] = auto_nlbs.AutoNlbsPlugin(
             kube, self.services, requeue
+        )
+        self._plugins[multi_nlbs_core.NETWORK_TYPE] = multi_nlbs.MultiNlbsPlugin(
+            kube, keeper, self.load_balancer.table
         )
         pods.add_handler(self.host_port.on_pod)
         self._pods = pods

@@ -11,15 +11,16 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import auto_nlbs, loadbalancer, params
+from . import auto_nlbs, loadbalancer, multi_nlbs, params
 from .auto_nlbs import AutoNlbsConf
 from .loadbalancer import LoadBalancerConf
+from .multi_nlbs import MultiNlbsConf
 from .params import PortProtocol, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
 
-__all__ = ["AutoNlbsConf", "LoadBalancerConf", "PortProtocol", "Protocol"]
+__all__ = ["AutoNlbsConf", "LoadBalancerConf", "MultiNlbsConf", "PortProtocol", "Protocol"]
 
 HOST_PORT = "Kubernetes-HostPort"
 NODE_PORT = "Kubernetes-NodePort"
@@ -27,7 +28,7 @@ INGRESS = "Kubernetes-Ingress"
 LOAD_BALANCERS = tuple(loadbalancer.PROFILES)
 """The cloud plugins realised by the generic load-balancer path."""
 _OWN_PARSERS: dict[str, Callable[[list[tuple[int, str, str]]], tuple[Any, list[params.Problem]]]]
-_OWN_PARSERS = {auto_nlbs.NETWORK_TYPE: auto_nlbs.parse}
+_OWN_PARSERS = {auto_nlbs.NETWORK_TYPE: auto_nlbs.parse, multi_nlbs.NETWORK_TYPE: multi_nlbs.parse}
 """Plugins with their own parameter tables (each module's `parse`)."""
 SUPPORTED = (HOST_PORT, NODE_PORT, INGRESS, *LOAD_BALANCERS, *_OWN_PARSERS)
 """The plugins this agent realises."""
@@ -82,7 +83,9 @@ class IngressConf:
     fixed: bool = False
 
 
-NetworkConf = HostPortConf | NodePortConf | IngressConf | LoadBalancerConf | AutoNlbsConf
+NetworkConf = (
+    HostPortConf | NodePortConf | IngressConf | LoadBalancerConf | AutoNlbsConf | MultiNlbsConf
+)
 
 
 class NetworkConfError(ValueError):
