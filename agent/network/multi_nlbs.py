@@ -7,6 +7,7 @@ created, in the table every load-balancer plugin shares, and each Service record
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,7 @@ class MultiNlbsPlugin:
                 body,
                 conf.fixed,
                 expect,
-                failed=lambda key=key: self.table.forget(key),
+                failed=functools.partial(self.table.forget, key),
                 name=key[1],
             )
         internal, external, state = core.observed(conf, lines, server.pod_ip, server.running)

@@ -93,8 +93,8 @@ async def test_one_service_per_line_same_ports_on_the_group(namespace: Namespace
     await namespace.patch_gs("gs-1", {"networkDisabled": True})
     await wait_network(namespace, "gs-1", "NotReady", "NotReady")
     for line in ("telecom", "unicom"):
-        svc = await namespace.find(resources.SERVICE, f"gs-1-{line}")
-        assert svc is not None and svc["spec"]["type"] == "ClusterIP"
+        isolated = await namespace.find(resources.SERVICE, f"gs-1-{line}")
+        assert isolated is not None and isolated["spec"]["type"] == "ClusterIP"
     await namespace.patch_gs("gs-1", {"networkDisabled": False})
     for svc in (await _line_services(namespace, "gs-1")).values():
         assert lb_record(svc)[1] == [placed["gs-1"][2]]
