@@ -56,6 +56,7 @@ CONF = {
         },
         {"name": "PortProtocols", "value": "7777/UDP"},
     ],
+    "HwCloud-CCE-EIP": [{"name": "yangtse.io/pod-with-eip", "value": "true"}],
     "Azure-SLB": [
         {"name": "PipNames", "value": "game-pip-1,game-pip-2"},
         {"name": "PortProtocols", "value": "7777/UDP"},

@@ -18,6 +18,7 @@ from agent.core.network import hostport as hostport_core
 from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
 from agent.core.network import multi_nlbs as multi_nlbs_core
+from agent.core.network import pod_address as pod_address_core
 from agent.core.network import status as nstatus
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
@@ -32,6 +33,7 @@ from . import (
     multi_nlbs,
     nodeport,
     plugin,
+    pod_address,
     services,
 )
 
@@ -134,6 +136,9 @@ class Network:
         self._plugins[multi_nlbs_core.NETWORK_TYPE] = multi_nlbs.MultiNlbsPlugin(
             kube, keeper, self.load_balancer.table
         )
+        self.pod_address = pod_address.PodAddressPlugin(kube, namespace, requeue)
+        for network_type in pod_address_core.PROFILES:
+            self._plugins[network_type] = self.pod_address
         pods.add_handler(self.host_port.on_pod)
         self._pods = pods
         self._node_health: dict[str, Obj] = {}
@@ -188,6 +193,7 @@ class Network:
     async def stop(self) -> None:
         """Stop the caches the plugins started."""
         await self.aws_nlb.stop()
+        await self.pod_address.stop()
 
     def _conf(self, gss: Obj) -> tuple[plugin.NetworkPlugin, nconf.NetworkConf] | None:
         network_type, conf = network_spec(gss)
@@ -219,6 +225,13 @@ class Network:
                 await self._report(gss, missing)
                 if self._requeue is not None:
                     self._requeue(kcache.key_of(gss), aws_nlb.RECHECK_SECONDS)
+                return False
+        if found is not None and isinstance(found[0], plugin.NeedsResources):
+            lacking = await found[0].missing_resources(found[1])
+            if lacking is not None:
+                await self._report(gss, lacking)
+                if self._requeue is not None:
+                    self._requeue(kcache.key_of(gss), pod_address.RECHECK_SECONDS)
                 return False
         self._reported.pop(kcache.key_of(gss), None)
         return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from agent.core import model
@@ -80,3 +80,12 @@ class NetworkPlugin(Protocol):
         self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: Expect
     ) -> None:
         """Remove network objects of ordinals the set no longer has."""
+
+
+@runtime_checkable
+class NeedsResources(Protocol):
+    """A plugin whose objects are custom resources of a cloud's controller."""
+
+    async def missing_resources(self, conf: nconf.NetworkConf) -> str | None:
+        """None when the cluster serves what the set needs; else the message naming what it
+        lacks (the set gets `NetworkConfigInvalid`, and is looked at again later)."""

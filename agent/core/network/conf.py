@@ -8,19 +8,28 @@ validator: it returns `(index, message)` per problem, where `index` is the posit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import auto_nlbs, loadbalancer, multi_nlbs, params
+from . import auto_nlbs, loadbalancer, multi_nlbs, params, pod_address
 from .auto_nlbs import AutoNlbsConf
 from .loadbalancer import LoadBalancerConf
 from .multi_nlbs import MultiNlbsConf
 from .params import PortProtocol, Protocol
+from .pod_address import PodAddressConf
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
 
-__all__ = ["AutoNlbsConf", "LoadBalancerConf", "MultiNlbsConf", "PortProtocol", "Protocol"]
+__all__ = [
+    "AutoNlbsConf",
+    "LoadBalancerConf",
+    "MultiNlbsConf",
+    "PodAddressConf",
+    "PortProtocol",
+    "Protocol",
+]
 
 HOST_PORT = "Kubernetes-HostPort"
 NODE_PORT = "Kubernetes-NodePort"
@@ -28,7 +37,11 @@ INGRESS = "Kubernetes-Ingress"
 LOAD_BALANCERS = tuple(loadbalancer.PROFILES)
 """The cloud plugins realised by the generic load-balancer path."""
 _OWN_PARSERS: dict[str, Callable[[list[tuple[int, str, str]]], tuple[Any, list[params.Problem]]]]
-_OWN_PARSERS = {auto_nlbs.NETWORK_TYPE: auto_nlbs.parse, multi_nlbs.NETWORK_TYPE: multi_nlbs.parse}
+_OWN_PARSERS = {
+    auto_nlbs.NETWORK_TYPE: auto_nlbs.parse,
+    multi_nlbs.NETWORK_TYPE: multi_nlbs.parse,
+    **{name: functools.partial(pod_address.parse, name) for name in pod_address.PROFILES},
+}
 """Plugins with their own parameter tables (each module's `parse`)."""
 SUPPORTED = (HOST_PORT, NODE_PORT, INGRESS, *LOAD_BALANCERS, *_OWN_PARSERS)
 """The plugins this agent realises."""
@@ -84,7 +97,13 @@ class IngressConf:
 
 
 NetworkConf = (
-    HostPortConf | NodePortConf | IngressConf | LoadBalancerConf | AutoNlbsConf | MultiNlbsConf
+    HostPortConf
+    | NodePortConf
+    | IngressConf
+    | LoadBalancerConf
+    | AutoNlbsConf
+    | MultiNlbsConf
+    | PodAddressConf
 )
 
 
