@@ -56,6 +56,10 @@ CONF = {
         },
         {"name": "PortProtocols", "value": "7777/UDP"},
     ],
+    "AlibabaCloud-SLB-SharedPort": [
+        {"name": "SlbIds", "value": ",".join(f"lb-{i}" for i in range(5))},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
     "HwCloud-CCE-EIP": [{"name": "yangtse.io/pod-with-eip", "value": "true"}],
     "Azure-SLB": [
         {"name": "PipNames", "value": "game-pip-1,game-pip-2"},

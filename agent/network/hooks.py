@@ -19,6 +19,7 @@ from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
 from agent.core.network import multi_nlbs as multi_nlbs_core
 from agent.core.network import pod_address as pod_address_core
+from agent.core.network import shared_port as shared_port_core
 from agent.core.network import status as nstatus
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
@@ -35,6 +36,7 @@ from . import (
     plugin,
     pod_address,
     services,
+    shared_port,
 )
 
 if TYPE_CHECKING:
@@ -139,6 +141,10 @@ class Network:
         self.pod_address = pod_address.PodAddressPlugin(kube, namespace, requeue)
         for network_type in pod_address_core.PROFILES:
             self._plugins[network_type] = self.pod_address
+        shared = shared_port.SharedPortPlugin(kube, self.services, pods)
+        pods.add_handler(shared.on_pod)
+        for network_type in shared_port_core.KNOWN:
+            self._plugins[network_type] = shared
         pods.add_handler(self.host_port.on_pod)
         self._pods = pods
         self._node_health: dict[str, Obj] = {}

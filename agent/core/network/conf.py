@@ -12,12 +12,13 @@ import functools
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import auto_nlbs, loadbalancer, multi_nlbs, params, pod_address
+from . import auto_nlbs, loadbalancer, multi_nlbs, params, pod_address, shared_port
 from .auto_nlbs import AutoNlbsConf
 from .loadbalancer import LoadBalancerConf
 from .multi_nlbs import MultiNlbsConf
 from .params import PortProtocol, Protocol
 from .pod_address import PodAddressConf
+from .shared_port import SharedPortConf
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -29,6 +30,7 @@ __all__ = [
     "PodAddressConf",
     "PortProtocol",
     "Protocol",
+    "SharedPortConf",
 ]
 
 HOST_PORT = "Kubernetes-HostPort"
@@ -41,6 +43,7 @@ _OWN_PARSERS = {
     auto_nlbs.NETWORK_TYPE: auto_nlbs.parse,
     multi_nlbs.NETWORK_TYPE: multi_nlbs.parse,
     **{name: functools.partial(pod_address.parse, name) for name in pod_address.PROFILES},
+    **{name: functools.partial(shared_port.parse, name) for name in shared_port.KNOWN},
 }
 """Plugins with their own parameter tables (each module's `parse`)."""
 SUPPORTED = (HOST_PORT, NODE_PORT, INGRESS, *LOAD_BALANCERS, *_OWN_PARSERS)
@@ -104,6 +107,7 @@ NetworkConf = (
     | AutoNlbsConf
     | MultiNlbsConf
     | PodAddressConf
+    | SharedPortConf
 )
 
 
