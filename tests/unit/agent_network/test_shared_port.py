@@ -75,7 +75,7 @@ def test_ready_once_the_address_is_there_and_the_pod_is_labelled() -> None:
     assert [a.as_dict() for a in external] == [
         {"ip": "47.0.0.9", "ports": [{"name": "7777", "protocol": "UDP", "port": 7777}]}
     ]
-    unlabelled = {"metadata": {"labels": {}}}
+    unlabelled: dict[str, dict[str, dict[str, str]]] = {"metadata": {"labels": {}}}
     assert shared_port.observed(answered, unlabelled, "lb-a", "10.0.0.1", True)[2] is (
         model.NetworkState.NOT_READY
     )
