@@ -60,6 +60,18 @@ CONF = {
         {"name": "SlbIds", "value": ",".join(f"lb-{i}" for i in range(5))},
         {"name": "PortProtocols", "value": "7777/UDP"},
     ],
+    "HwCloud-ELB": [
+        {"name": "ElbIds", "value": ",".join(f"elb-{i}" for i in range(5))},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "HwCloud-CCE-ELB": [
+        {"name": "kubernetes.io/elb.autocreate", "value": '{"type":"public"}'},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "JdCloud-NLB": [
+        {"name": "NlbIds", "value": ",".join(f"nlb-{i}" for i in range(5))},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
     "HwCloud-CCE-EIP": [{"name": "yangtse.io/pod-with-eip", "value": "true"}],
     "Azure-SLB": [
         {"name": "PipNames", "value": "game-pip-1,game-pip-2"},
