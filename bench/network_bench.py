@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import pathlib
 import tempfile
 import time
@@ -25,15 +26,20 @@ import uuid
 from agent.core import wire
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
-from agent.kube import crds, resources
+from agent.kube import crds, ready, resources
 from bench import agent_bench
 from bench.machine import emit
+from tests.e2e.network import helpers
 from tests.localcluster import manager
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 HOST_PORT_RANGE = "20000-21000"
 CONF = {
     "Kubernetes-HostPort": [{"name": "ContainerPorts", "value": "main:7777/UDP"}],
+    "Kubernetes-HostPort-least-used": [
+        {"name": "ContainerPorts", "value": "main:7777/UDP"},
+        {"name": "AllocatePolicy", "value": "least-used"},
+    ],
     "Kubernetes-NodePort": [{"name": "PortProtocols", "value": "7777/UDP"}],
     "AlibabaCloud-SLB": [
         {"name": "SlbIds", "value": ",".join(f"lb-{i}" for i in range(5))},
@@ -72,13 +78,76 @@ CONF = {
         {"name": "NlbIds", "value": ",".join(f"nlb-{i}" for i in range(5))},
         {"name": "PortProtocols", "value": "7777/UDP"},
     ],
+    "AlibabaCloud-EIP": [{"name": "ReleaseStrategy", "value": "Follow"}],
+    "AlibabaCloud-NATGW": [
+        {"name": "Ports", "value": "7777"},
+        {"name": "Protocol", "value": "udp"},
+    ],
     "HwCloud-CCE-EIP": [{"name": "yangtse.io/pod-with-eip", "value": "true"}],
+    "JdCloud-EIP": [{"name": "Bandwidth", "value": "10"}],
+    "Volcengine-EIP": [{"name": "bandwidth", "value": "5"}],
     "Azure-SLB": [
         {"name": "PipNames", "value": "game-pip-1,game-pip-2"},
         {"name": "PortProtocols", "value": "7777/UDP"},
     ],
 }
+DEFAULT_PLUGINS = "Kubernetes-HostPort,Kubernetes-NodePort,AlibabaCloud-SLB"
 CLOUD_WRITES_IN_FLIGHT = 8
+EIP = "47.0.0.2"
+POD_NOTES: dict[str, kclient.Obj] = {
+    "HwCloud-CCE-EIP": {"yangtse.io/allocated-ipv4-eip": EIP},
+    "JdCloud-EIP": {"jdos.jd.com/eip.id": "eip-1", "jdos.jd.com/eip.ip": EIP},
+    "Volcengine-EIP": {
+        "vke.volcengine.com/allocated-eips": json.dumps([{"EipId": "eip-1", "EipAddress": EIP}])
+    },
+}
+"""What each cloud's CNI writes on a pod once its EIP is bound."""
+
+
+def network_type(plugin: str) -> str:
+    """A benchmarked variant's plugin (`Kubernetes-HostPort-least-used`)."""
+    return plugin.removesuffix("-least-used")
+
+
+async def _pod_cloud(kube: kclient.KubeClient, plugin: str, pods: kcache.WatchCache) -> None:
+    """As each cloud's network controller: the pod's EIP in its annotations, or a PodEIP /
+    PodDNAT named like it (created, then its status), once the pod runs."""
+    answered: set[str] = set()
+    limit = asyncio.Semaphore(CLOUD_WRITES_IN_FLIGHT)
+
+    async def answer(pod: kclient.Obj) -> None:
+        meta = pod["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        async with limit:
+            if plugin in POD_NOTES:
+                await kube.patch(
+                    resources.POD, namespace, name, {"metadata": {"annotations": POD_NOTES[plugin]}}
+                )
+                return
+            resource = resources.POD_EIP if plugin == "AlibabaCloud-EIP" else resources.POD_DNAT
+            ip = pod["status"]["podIP"]
+            status: kclient.Obj = (
+                {"eipAddress": EIP, "privateIPAddress": ip}
+                if resource is resources.POD_EIP
+                else {"entries": [{"externalIP": EIP, "externalPort": "30001", "internalIP": ip,
+                                   "internalPort": "7777", "ipProtocol": "udp"}]}
+            )  # fmt: skip
+            body = {"apiVersion": resource.group_version, "kind": resource.kind,
+                    "metadata": {"name": name, "namespace": namespace}, "spec": {}}  # fmt: skip
+            await kube.create(resource, namespace, body)
+            await kube.patch(resource, namespace, name, {"status": status}, subresource="status")
+
+    tasks: set[asyncio.Task[None]] = set()
+    while True:
+        for pod in list(pods.all()):
+            uid = str(pod["metadata"].get("uid"))
+            if uid in answered or not (pod.get("status") or {}).get("podIP"):
+                continue
+            answered.add(uid)
+            task = asyncio.create_task(answer(pod))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await pods.next_change(5.0)
 
 
 async def _cloud_controller(kube: kclient.KubeClient, services: kcache.WatchCache) -> None:
@@ -136,6 +205,8 @@ async def _one(
         asyncio.create_task(services.run()),
         asyncio.create_task(_cloud_controller(kube, services)),
     ]
+    if plugin in POD_NOTES or plugin in ("AlibabaCloud-EIP", "AlibabaCloud-NATGW"):
+        watchers.append(asyncio.create_task(_pod_cloud(kube, plugin, pods)))
     params = {"plugin": plugin, "replicas": n, "nodes": 3, "kwok": True}
     try:
         await agent_bench._wait(
@@ -149,7 +220,7 @@ async def _one(
             "metadata": {"name": "bench", "namespace": namespace},
             "spec": {
                 "replicas": n,
-                "network": {"networkType": plugin, "networkConf": CONF[plugin]},
+                "network": {"networkType": network_type(plugin), "networkConf": CONF[plugin]},
                 "gameServerTemplate": {
                     "spec": {"containers": [{"name": "main", "image": "game:1"}]}
                 },
@@ -194,6 +265,9 @@ async def bench(args: argparse.Namespace) -> None:
     kubeconfig = str(clusters[0].kubeconfig)
     kube = await kclient.KubeClient.connect(kubeconfig)
     await crds.install(kube)
+    for resource in (resources.POD_EIP, resources.POD_DNAT):
+        await kube.apply(resources.CRD, None, helpers.crd(resource))
+    await ready.wait_serving(kube, (resources.POD_EIP, resources.POD_DNAT), 60.0)
     try:
         for plugin in args.plugins.split(","):
             await _one(kube, kubeconfig, plugin, int(args.replicas), args.timeout)
@@ -205,7 +279,7 @@ async def bench(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicas", type=int, default=1000)
-    parser.add_argument("--plugins", default=",".join(CONF))
+    parser.add_argument("--plugins", default=DEFAULT_PLUGINS, help=f"of {', '.join(CONF)}")
     parser.add_argument("--timeout", type=float, default=600.0)
     asyncio.run(bench(parser.parse_args()))
 

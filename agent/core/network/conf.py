@@ -50,7 +50,7 @@ SUPPORTED = (HOST_PORT, NODE_PORT, INGRESS, *LOAD_BALANCERS, *_OWN_PARSERS)
 """The plugins this agent realises."""
 
 _PARAMS = {
-    HOST_PORT: ("ContainerPorts",),
+    HOST_PORT: ("ContainerPorts", "AllocatePolicy"),
     NODE_PORT: ("PortProtocols", "Fixed"),
     INGRESS: (
         "PathType",
@@ -74,9 +74,15 @@ class ContainerPort:
     protocol: Protocol
 
 
+HOST_PORT_POLICIES = ("per-node", "least-used")
+"""`per-node`: the agent picks the node and ports unique on it; `least-used`: OKG v1.1's ports
+least used across the cluster, no node picked (the scheduler keeps them apart)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class HostPortConf:
     container_ports: tuple[ContainerPort, ...]
+    least_used: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,7 +166,14 @@ def _host_port(
     problems: list[params.Problem] = []
     ports: list[ContainerPort] = []
     first = -1
+    least_used = False
     for index, name, value in found:
+        if name == "AllocatePolicy":
+            if value not in HOST_PORT_POLICIES:
+                where = params.field(index, name)
+                problems.append((index, f'{where}: "{value}" is not one of per-node, least-used'))
+            least_used = value == "least-used"
+            continue
         if name != "ContainerPorts":
             problems.append(params.unknown(index, name, HOST_PORT, _PARAMS[HOST_PORT]))
             continue
@@ -179,7 +192,7 @@ def _host_port(
         )
     if first < 0:
         problems.append((-1, f"network.networkConf: {HOST_PORT} needs ContainerPorts"))
-    return HostPortConf(tuple(ports)), problems
+    return HostPortConf(tuple(ports), least_used), problems
 
 
 def _node_port(found: list[tuple[int, str, str]]) -> tuple[NodePortConf, list[params.Problem]]:
