@@ -58,3 +58,5 @@ TARGET_GROUP_BINDING = Resource(
 # AlibabaCloud-EIP and -NATGW: what Alibaba Cloud's network controller reports per pod.
 POD_EIP = Resource("alibabacloud.com/v1beta1", "podeips", "PodEIP")
 POD_DNAT = Resource("alibabacloud.com/v1beta1", "poddnats", "PodDNAT")
+# Global addresses for AmazonWebServices-NLB: the aws-load-balancer-controller's accelerators.
+GLOBAL_ACCELERATOR = Resource("aga.k8s.aws/v1beta1", "globalaccelerators", "GlobalAccelerator")

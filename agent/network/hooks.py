@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from agent.core import conditions, model, wire
 from agent.core.network import auto_nlbs as auto_nlbs_core
 from agent.core.network import conf as nconf
+from agent.core.network import global_accel as global_accel_core
 from agent.core.network import hostport as hostport_core
 from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
@@ -28,6 +29,8 @@ from agent.kube import resources
 from . import (
     auto_nlbs,
     aws_nlb,
+    crd_gate,
+    global_accel,
     hostport,
     ingress,
     loadbalancer,
@@ -132,6 +135,9 @@ class Network:
         for network_type in nconf.LOAD_BALANCERS:
             self._plugins[network_type] = self.load_balancer
         self._plugins[lbcore.AWS_NLB.network_type] = self.aws_nlb
+        self.global_accel = global_accel.GlobalAccelerators(
+            kube, self._labelled(resources.GLOBAL_ACCELERATOR, namespace)
+        )
         self._plugins[auto_nlbs_core.NETWORK_TYPE] = auto_nlbs.AutoNlbsPlugin(
             kube, self.services, requeue
         )
@@ -194,12 +200,13 @@ class Network:
     @property
     def child_caches(self) -> tuple[kcache.WatchCache, ...]:
         """Every cache of objects labelled with their set (events requeue the set)."""
-        return (self.services, self.ingresses, *self.aws_nlb.caches)
+        return (self.services, self.ingresses, *self.aws_nlb.caches, self.global_accel.cache)
 
     async def stop(self) -> None:
         """Stop the caches the plugins started."""
         await self.aws_nlb.stop()
         await self.pod_address.stop()
+        await self.global_accel.stop()
 
     def _conf(self, gss: Obj) -> tuple[plugin.NetworkPlugin, nconf.NetworkConf] | None:
         network_type, conf = network_spec(gss)
@@ -232,13 +239,17 @@ class Network:
                 if self._requeue is not None:
                     self._requeue(kcache.key_of(gss), aws_nlb.RECHECK_SECONDS)
                 return False
+        lacking = None
         if found is not None and isinstance(found[0], plugin.NeedsResources):
             lacking = await found[0].missing_resources(found[1])
-            if lacking is not None:
-                await self._report(gss, lacking)
-                if self._requeue is not None:
-                    self._requeue(kcache.key_of(gss), pod_address.RECHECK_SECONDS)
-                return False
+        if found is not None and lacking is None and global_accel_core.wanted(found[1]):
+            lacking = await self.global_accel.missing()
+        if lacking is not None:
+            # Installing a cloud's controller raises no event the agent watches: look again.
+            await self._report(gss, lacking)
+            if self._requeue is not None:
+                self._requeue(kcache.key_of(gss), crd_gate.RECHECK_SECONDS)
+            return False
         self._reported.pop(kcache.key_of(gss), None)
         return True
 
@@ -285,6 +296,11 @@ class Network:
         found = self._conf(gss)
         if found is not None:
             await found[0].sync_set(found[1], gss, target, expect)
+        if found is not None and global_accel_core.wanted(found[1]):
+            assert isinstance(found[1], lbcore.LoadBalancerConf)
+            await self.global_accel.sync_set(found[1], gss, expect)
+        elif self.global_accel.watching:
+            await self.global_accel.remove(gss, expect)
 
     # A pod.
 
@@ -349,6 +365,11 @@ class Network:
             observed = plugin.Observed([], [], model.NetworkState.NOT_READY)
         else:
             observed = await chosen.sync_server(conf, server, expect)
+        entries = (
+            self.global_accel.addresses(server.namespace, server.set_name, observed)
+            if global_accel_core.wanted(conf)
+            else []
+        )
         status = nstatus.network_status(
             network_type,
             observed.internal,
@@ -357,6 +378,7 @@ class Network:
             observed.current,
             previous,
             now_text,
+            entries,
         )
         return ServerNetwork(
             status,

@@ -60,6 +60,8 @@ class Observed:
     stranded: bool = False
     """The pod can never run where its network put it (its pinned node is gone): the reconciler
     recreates it, unless the server is Allocated."""
+    load_balancer: str = ""
+    """The load balancer the external ports are on (global addresses are made in front of it)."""
 
 
 class NetworkPlugin(Protocol):

@@ -87,6 +87,3 @@ class PodAddressPlugin:
     ) -> None:
         """Nothing of the set's: each address follows its pod (or the cloud's release rule)."""
         return
-
-
-RECHECK_SECONDS = crd_gate.RECHECK_SECONDS

@@ -223,7 +223,11 @@ AWS_NLB = CloudProfile(
     port_range=(30001, 30050),
     max_ports=50,
     required=("NlbVPCId",),
-    extra={"NlbVPCId": _vpc_id, "NlbHealthCheck": _aws_health_check},
+    extra={
+        "NlbVPCId": _vpc_id,
+        "NlbHealthCheck": _aws_health_check,
+        "GlobalAccelerator": _choice("true", "false"),
+    },
     load_balancer_service=False,
 )
 
