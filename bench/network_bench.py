@@ -66,6 +66,10 @@ CONF = {
         {"name": "SlbIds", "value": ",".join(f"lb-{i}" for i in range(5))},
         {"name": "PortProtocols", "value": "7777/UDP"},
     ],
+    "AlibabaCloud-NLB-SharedPort": [
+        {"name": "NlbIds", "value": "nlb-0"},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
     "HwCloud-ELB": [
         {"name": "ElbIds", "value": ",".join(f"elb-{i}" for i in range(5))},
         {"name": "PortProtocols", "value": "7777/UDP"},
@@ -258,6 +262,21 @@ async def _one(
         for task in watchers:
             task.cancel()
         await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
+        await _gone(kube, namespace)
+
+
+async def _gone(kube: kclient.KubeClient, namespace: str, seconds: float = 600.0) -> None:
+    """Wait for the namespace to be deleted (its Services hold node ports the next plugin's
+    Services need)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            await kube.request("GET", f"/api/v1/namespaces/{namespace}")
+        except kclient.ApiError as exc:
+            if exc.not_found:
+                return
+            raise
+        await asyncio.sleep(2.0)
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -271,7 +290,7 @@ async def bench(args: argparse.Namespace) -> None:
     try:
         for plugin in args.plugins.split(","):
             await _one(kube, kubeconfig, plugin, int(args.replicas), args.timeout)
-            await asyncio.sleep(5.0)  # let the namespace's pods go before the next plugin
+            await asyncio.sleep(5.0)  # let the cluster settle before the next plugin
     finally:
         await kube.close()
 
