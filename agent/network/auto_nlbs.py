@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from agent.core import wire
 from agent.core.network import auto_nlbs as core
 from agent.core.network import conf as nconf
 from agent.kube import client as kclient
@@ -98,7 +99,7 @@ class AutoNlbsPlugin:
             patched = None
         if patched is None:
             if self._requeue is not None:
-                owner = str((meta.get("labels") or {}).get("game.kruise.io/owner-gss", ""))
+                owner = str((meta.get("labels") or {}).get(wire.OWNER_GSS, ""))
                 self._requeue((namespace, owner), 1.0)
             return svc
         expect.wrote(self._services, patched)

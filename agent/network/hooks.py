@@ -231,19 +231,7 @@ class Network:
         except nconf.NetworkConfError as exc:
             await self._report(gss, str(exc))
             return False
-        if found is not None and found[0] is self.aws_nlb:
-            missing = await self.aws_nlb.available()
-            if missing is not None:
-                # Installing the AWS controllers raises no event the agent watches: look again.
-                await self._report(gss, missing)
-                if self._requeue is not None:
-                    self._requeue(kcache.key_of(gss), aws_nlb.RECHECK_SECONDS)
-                return False
-        lacking = None
-        if found is not None and isinstance(found[0], plugin.NeedsResources):
-            lacking = await found[0].missing_resources(found[1])
-        if found is not None and lacking is None and global_accel_core.wanted(found[1]):
-            lacking = await self.global_accel.missing()
+        lacking = await self._lacking(*found) if found is not None else None
         if lacking is not None:
             # Installing a cloud's controller raises no event the agent watches: look again.
             await self._report(gss, lacking)
@@ -252,6 +240,17 @@ class Network:
             return False
         self._reported.pop(kcache.key_of(gss), None)
         return True
+
+    async def _lacking(self, chosen: plugin.NetworkPlugin, conf: nconf.NetworkConf) -> str | None:
+        """What the cluster lacks of the cloud controllers' kinds the set needs (None: all)."""
+        missing = None
+        if chosen is self.aws_nlb:
+            missing = await self.aws_nlb.available()
+        elif isinstance(chosen, plugin.NeedsResources):
+            missing = await chosen.missing_resources(conf)
+        if missing is None and global_accel_core.wanted(conf):
+            missing = await self.global_accel.missing()
+        return missing
 
     async def _report(self, gss: Obj, message: str) -> None:
         key = kcache.key_of(gss)

@@ -19,7 +19,7 @@ from .checks import choice as _choice
 from .checks import text as _text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -510,8 +510,15 @@ def service_ports(
 ) -> list[dict[str, object]]:
     """The Service's ports: the load balancer's port, forwarded to the container's (a `TCPUDP`
     entry is two ports, `<port>-tcp` and `<port>-udp`, on the same number)."""
+    return ports_of(conf.ports, allocation.ports)
+
+
+def ports_of(
+    entries: Sequence[params.PortProtocol], lb_ports: Sequence[int]
+) -> list[dict[str, object]]:
+    """Service ports: each entry's load-balancer port forwarded to its container port."""
     ports: list[dict[str, object]] = []
-    for entry, lb_port in zip(conf.ports, allocation.ports, strict=True):
+    for entry, lb_port in zip(entries, lb_ports, strict=True):
         protos = entry.protocol.kube()
         for proto in protos:
             ports.append(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.core import model, wire
 
-from . import alibaba, checks, lbports, params, status
+from . import alibaba, checks, lbports, loadbalancer, params, status
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -162,18 +162,7 @@ def service_body(
             lbports.RECORD: lbports.record_text(allocation),
         },
     }
-    ports: list[Obj] = []
-    for entry, lb_port in zip(conf.ports, allocation.ports, strict=True):
-        protos = entry.protocol.kube()
-        for proto in protos:
-            ports.append(
-                {
-                    "name": status.port_name(entry.port, proto, len(protos) > 1),
-                    "port": lb_port,
-                    "protocol": proto,
-                    "targetPort": entry.port,
-                }
-            )
+    ports = loadbalancer.ports_of(conf.ports, allocation.ports)
     spec: Obj = {
         "type": "ClusterIP" if disabled else "LoadBalancer",
         "selector": dict(selector),

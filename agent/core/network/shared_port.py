@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.core import model, wire
 
-from . import alibaba, checks, params, status
+from . import alibaba, checks, loadbalancer, params, status
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -106,18 +106,7 @@ def pod_labels(conf: SharedPortConf, lb_id: str) -> dict[str, str]:
 def service_body(
     conf: SharedPortConf, namespace: str, set_name: str, owner: Obj, lb_id: str
 ) -> Obj:
-    ports: list[Obj] = []
-    for entry in conf.ports:
-        protos = entry.protocol.kube()
-        for proto in protos:
-            ports.append(
-                {
-                    "name": status.port_name(entry.port, proto, len(protos) > 1),
-                    "port": entry.port,
-                    "protocol": proto,
-                    "targetPort": entry.port,
-                }
-            )
+    ports = loadbalancer.ports_of(conf.ports, [entry.port for entry in conf.ports])
     labels = {wire.OWNER_GSS: set_name}
     if not conf.nlb:
         labels[SLB_LABEL] = "true"
