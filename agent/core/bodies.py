@@ -259,6 +259,8 @@ class NetworkStatus(TypedDict, total=False):
     currentNetworkState: str
     createTime: str
     lastTransitionTime: str
+    # gamefleet's, not OKG's: the server's global entry addresses (docs/network.md).
+    globalAddresses: list[NetworkAddress]
 
 
 class GameServerStatus(TypedDict, total=False):

@@ -192,7 +192,7 @@ class AwsNlbPlugin:
         ready = core.readiness(ports, services.selected(svc), server.running)
         self._log_failure(key, ready.waiting_for)
         internal, external = core.addresses(where, server.pod_ip, ready.listening)
-        return plugin.Observed(internal, external, ready.state)
+        return plugin.Observed(internal, external, ready.state, load_balancer=recorded.lb_id)
 
     async def sync_set(
         self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: plugin.Expect

@@ -11,16 +11,35 @@ import time
 from typing import TYPE_CHECKING
 
 from agent.core import bodies, conditions, model, servers, views, wire
+from agent.core.network import auto_nlbs as auto_nlbs_core
 from agent.core.network import conf as nconf
+from agent.core.network import global_accel as global_accel_core
 from agent.core.network import hostport as hostport_core
 from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
+from agent.core.network import multi_nlbs as multi_nlbs_core
+from agent.core.network import pod_address as pod_address_core
+from agent.core.network import shared_port as shared_port_core
 from agent.core.network import status as nstatus
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 
-from . import aws_nlb, hostport, ingress, loadbalancer, nodeport, plugin, services
+from . import (
+    auto_nlbs,
+    aws_nlb,
+    crd_gate,
+    global_accel,
+    hostport,
+    ingress,
+    loadbalancer,
+    multi_nlbs,
+    nodeport,
+    plugin,
+    pod_address,
+    services,
+    shared_port,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -99,6 +118,22 @@ class Network:
         for network_type in nconf.LOAD_BALANCERS:
             self._plugins[network_type] = self.load_balancer
         self._plugins[lbcore.AWS_NLB.network_type] = self.aws_nlb
+        self.global_accel = global_accel.GlobalAccelerators(
+            kube, self._labelled(resources.GLOBAL_ACCELERATOR, namespace)
+        )
+        self._plugins[auto_nlbs_core.NETWORK_TYPE] = auto_nlbs.AutoNlbsPlugin(
+            kube, self.services, requeue
+        )
+        self._plugins[multi_nlbs_core.NETWORK_TYPE] = multi_nlbs.MultiNlbsPlugin(
+            kube, keeper, self.load_balancer.table
+        )
+        self.pod_address = pod_address.PodAddressPlugin(kube, namespace, requeue)
+        for network_type in pod_address_core.PROFILES:
+            self._plugins[network_type] = self.pod_address
+        shared = shared_port.SharedPortPlugin(kube, self.services, pods)
+        pods.add_handler(shared.on_pod)
+        for network_type in shared_port_core.KNOWN:
+            self._plugins[network_type] = shared
         pods.add_handler(self.host_port.on_pod)
         self._pods = pods
         self._node_health: dict[str, bodies.Condition] = {}
@@ -148,11 +183,13 @@ class Network:
     @property
     def child_caches(self) -> tuple[kcache.WatchCache, ...]:
         """Every cache of objects labelled with their set (events requeue the set)."""
-        return (self.services, self.ingresses, *self.aws_nlb.caches)
+        return (self.services, self.ingresses, *self.aws_nlb.caches, self.global_accel.cache)
 
     async def stop(self) -> None:
         """Stop the caches the plugins started."""
         await self.aws_nlb.stop()
+        await self.pod_address.stop()
+        await self.global_accel.stop()
 
     def _conf(self, gss: bodies.Raw) -> tuple[plugin.NetworkPlugin, nconf.NetworkConf] | None:
         network_type, conf = network_spec(gss)
@@ -177,16 +214,26 @@ class Network:
         except nconf.NetworkConfError as exc:
             await self._report(gss, str(exc))
             return False
-        if found is not None and found[0] is self.aws_nlb:
-            missing = await self.aws_nlb.available()
-            if missing is not None:
-                # Installing the AWS controllers raises no event the agent watches: look again.
-                await self._report(gss, missing)
-                if self._requeue is not None:
-                    self._requeue(bodies.key(gss), aws_nlb.RECHECK_SECONDS)
-                return False
+        lacking = await self._lacking(*found) if found is not None else None
+        if lacking is not None:
+            # Installing a cloud's controller raises no event the agent watches: look again.
+            await self._report(gss, lacking)
+            if self._requeue is not None:
+                self._requeue(bodies.key(gss), crd_gate.RECHECK_SECONDS)
+            return False
         self._reported.pop(bodies.key(gss), None)
         return True
+
+    async def _lacking(self, chosen: plugin.NetworkPlugin, conf: nconf.NetworkConf) -> str | None:
+        """What the cluster lacks of the cloud controllers' kinds the set needs (None: all)."""
+        missing = None
+        if chosen is self.aws_nlb:
+            missing = await self.aws_nlb.available()
+        elif isinstance(chosen, plugin.NeedsResources):
+            missing = await chosen.missing_resources(conf)
+        if missing is None and global_accel_core.wanted(conf):
+            missing = await self.global_accel.missing()
+        return missing
 
     async def _report(self, gss: bodies.Raw, message: str) -> None:
         key = bodies.key(gss)
@@ -231,6 +278,11 @@ class Network:
         found = self._conf(gss)
         if found is not None:
             await found[0].sync_set(found[1], bodies.json_of(gss), target, expect)
+        if found is not None and global_accel_core.wanted(found[1]):
+            assert isinstance(found[1], lbcore.LoadBalancerConf)
+            await self.global_accel.sync_set(found[1], bodies.json_of(gss), expect)
+        elif self.global_accel.watching:
+            await self.global_accel.remove(bodies.json_of(gss), expect)
 
     # A pod.
 
@@ -294,6 +346,11 @@ class Network:
             observed = plugin.Observed([], [], model.NetworkState.NOT_READY)
         else:
             observed = await chosen.sync_server(conf, server, expect)
+        entries = (
+            self.global_accel.addresses(server.namespace, server.set_name, observed)
+            if global_accel_core.wanted(conf)
+            else []
+        )
         status = nstatus.network_status(
             network_type,
             observed.internal,
@@ -302,6 +359,7 @@ class Network:
             observed.current,
             previous,
             now_text,
+            entries,
         )
         return ServerNetwork(
             status,

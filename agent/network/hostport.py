@@ -52,7 +52,7 @@ def pod_allocation(pod: bodies.Json) -> hostport.Allocation | None:
             if p.get("hostPort")
         }
         ports = sorted(found)
-    if not node or not ports:
+    if not ports or (not node and not record):
         return None
     return hostport.Allocation(node, tuple(ports), uid)
 
@@ -80,10 +80,13 @@ class HostPortPlugin:
         meta = bodies.meta(pod)
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
         spec = pod.setdefault("spec", {})
-        candidates = [
-            str(bodies.meta(n).get("name")) for n in self._nodes.all() if nodes.fits(n, spec)
-        ]
-        allocation = self.table.allocate(key, len(conf.container_ports), candidates)
+        if conf.least_used:
+            allocation = self.table.allocate_least_used(key, len(conf.container_ports))
+        else:
+            candidates = [
+                str(bodies.meta(n).get("name")) for n in self._nodes.all() if nodes.fits(n, spec)
+            ]
+            allocation = self.table.allocate(key, len(conf.container_ports), candidates)
         containers = {str(c.get("name")): c for c in spec.get("containers") or []}
         for cp, host in zip(conf.container_ports, allocation.ports, strict=True):
             container = containers[cp.container]
@@ -102,7 +105,8 @@ class HostPortPlugin:
                     ports.append({"containerPort": cp.port, "hostPort": host, "protocol": proto})
                 else:
                     entry["hostPort"] = host
-        nodes.pin_to_node(spec, allocation.node)
+        if allocation.node:
+            nodes.pin_to_node(spec, allocation.node)
         meta.setdefault("annotations", {})[HOST_PORTS] = json.dumps(
             {"node": allocation.node, "ports": list(allocation.ports)}, separators=(",", ":")
         )
@@ -121,7 +125,7 @@ class HostPortPlugin:
         scheduled = str((server.pod.get("spec") or {}).get("nodeName") or "")
         node_name = scheduled or allocation.node
         node = self._nodes.get(("", node_name))
-        if not scheduled and node is None and self._nodes.synced.is_set():
+        if allocation.node and not scheduled and node is None and self._nodes.synced.is_set():
             return plugin.Observed([], [], model.NetworkState.NOT_READY, stranded=True)
         node_ip = nodes.node_ip(node)
         inner: list[nstatus.Port] = []

@@ -46,9 +46,11 @@ def service_body(
     conf: lbcore.LoadBalancerConf, server: plugin.Server, allocation: lbports.Allocation
 ) -> bodies.Json:
     meta = services.service_meta(server, conf.fixed)
-    meta["annotations"] = lbcore.service_annotations(conf, allocation.lb_id) | {
-        LB_PORTS: lbports.record_text(allocation)
-    }
+    meta["annotations"] = (
+        lbcore.service_annotations(conf, allocation.lb_id)
+        | lbcore.allocation_annotations(conf, allocation)
+        | {LB_PORTS: lbports.record_text(allocation)}
+    )
     spec: bodies.Json = {
         "type": "ClusterIP" if server.network_disabled else "LoadBalancer",
         "selector": services.selector(server.name, False),
@@ -59,6 +61,7 @@ def service_body(
             spec["loadBalancerClass"] = conf.profile.load_balancer_class
         if conf.external_traffic_policy:
             spec["externalTrafficPolicy"] = conf.external_traffic_policy
+        spec.update(conf.spec)
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
 
 

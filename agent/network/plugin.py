@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from agent.core import bodies
 
@@ -60,6 +60,8 @@ class Observed:
     stranded: bool = False
     """The pod can never run where its network put it (its pinned node is gone): the reconciler
     recreates it, unless the server is Allocated."""
+    load_balancer: str = ""
+    """The load balancer the external ports are on (global addresses are made in front of it)."""
 
 
 class NetworkPlugin(Protocol):
@@ -80,3 +82,12 @@ class NetworkPlugin(Protocol):
         self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: Expect
     ) -> None:
         """Remove network objects of ordinals the set no longer has."""
+
+
+@runtime_checkable
+class NeedsResources(Protocol):
+    """A plugin whose objects are custom resources of a cloud's controller."""
+
+    async def missing_resources(self, conf: nconf.NetworkConf) -> str | None:
+        """None when the cluster serves what the set needs; else the message naming what it
+        lacks (the set gets `NetworkConfigInvalid`, and is looked at again later)."""

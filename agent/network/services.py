@@ -146,11 +146,13 @@ class ServiceKeeper:
         expect: plugin.Expect,
         *,
         failed: Callable[[], None] | None = None,
+        name: str | None = None,
     ) -> bodies.Json | None:
         """The server's Service brought to `wanted` (a body, or a function making it: called
         only when the Service must be created); None while it is being created or replaced.
-        `failed` is called when a creation fails."""
-        key = (server.namespace, server.name)
+        `failed` is called when a creation fails. `name`: a Service not named like the server
+        (a server with several)."""
+        key = (server.namespace, name or server.name)
         svc = self.services.get(key)
         if svc is None:
             rv = self._created.get(key)
@@ -168,7 +170,7 @@ class ServiceKeeper:
                 # The Service of an earlier pod of this ordinal: replace it.
                 uid = str(bodies.meta(svc).get("uid", ""))
                 await kclient.unless_gone(
-                    self._kube.delete(resources.SERVICE, server.namespace, server.name, uid=uid)
+                    self._kube.delete(resources.SERVICE, server.namespace, key[1], uid=uid)
                 )
                 expect.deleted(self.services, key, uid)
                 return None
@@ -176,7 +178,7 @@ class ServiceKeeper:
                 self._kube.patch(
                     resources.SERVICE,
                     server.namespace,
-                    server.name,
+                    key[1],
                     {"metadata": {"ownerReferences": want["ownerReferences"]}},
                 )
             )
@@ -194,7 +196,7 @@ class ServiceKeeper:
         if not patch:
             return svc
         patched = await kclient.unless_gone(
-            self._kube.patch(resources.SERVICE, server.namespace, server.name, patch)
+            self._kube.patch(resources.SERVICE, server.namespace, key[1], patch)
         )
         if patched is not None:
             expect.wrote(self.services, patched)

@@ -603,6 +603,10 @@ class Federation:
     def has_fleet(self, namespace: str, name: str) -> bool:
         return (namespace, name) in self._fleets
 
+    def cluster_labels(self) -> dict[str, dict[str, str]]:
+        """Each registered cluster's labels (region, cloud, ...), as last observed."""
+        return {name: dict(c.metadata.labels) for name, c in self._clusters.items()}
+
     def ready_clusters(self) -> list[str]:
         """Clusters whose agent is connected and Ready (not Unknown, not cordoned)."""
         return [

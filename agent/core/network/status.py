@@ -44,12 +44,14 @@ def network_status(
     current: model.NetworkState,
     previous: bodies.NetworkStatus | None,
     now_text: str,
+    global_addresses: list[Address] | None = None,
 ) -> bodies.NetworkStatus:
     """The status; `createTime` is kept, `lastTransitionTime` moves only when the current
-    state changes, so an unchanged network writes nothing."""
+    state changes, so an unchanged network writes nothing. `globalAddresses` (gamefleet's,
+    not OKG's): the server's global entry addresses, once it has had any."""
     previous = previous or {}
     changed = previous.get("currentNetworkState") != current.value
-    return {
+    found: bodies.NetworkStatus = {
         "networkType": network_type,
         "internalAddresses": [a.as_dict() for a in internal],
         "externalAddresses": [a.as_dict() for a in external],
@@ -60,6 +62,10 @@ def network_status(
         if changed or not previous.get("lastTransitionTime")
         else previous["lastTransitionTime"],
     }
+    if global_addresses or "globalAddresses" in previous:
+        # Once written, kept (empty when gone): a merge patch cannot drop a key it omits.
+        found["globalAddresses"] = [a.as_dict() for a in global_addresses or ()]
+    return found
 
 
 def status_annotation(status: bodies.NetworkStatus) -> str:
