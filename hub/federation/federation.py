@@ -40,6 +40,7 @@ from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import DEFAULT_NAMESPACE, FleetRegistry
 
 from . import recording
+from .assignment_writer import AssignmentWriter
 from .events import EventRecorder, fleet_ref
 from .intent import IntentMirror, fleet_key
 from .live_index import LiveIndex
@@ -90,9 +91,7 @@ class Federation:
         self._fleet_registry = fleets
         self._cluster_registry = clusters
         self._assignment_registry = assignments
-        # Assignments to write (None: forget the fleet's), drained by _persist_loop.
-        self._unsaved: dict[SetKey, dict[str, int] | None] = {}
-        self._unsaved_changed = asyncio.Event()
+        self._writer = AssignmentWriter(assignments) if assignments is not None else None
         # Deleting fleets every cluster has let go of: removed from the store by _removal_loop,
         # guarded by the revision they were deleting at.
         self._removable: dict[SetKey, int] = {}
@@ -154,28 +153,16 @@ class Federation:
         supervise("health", self._tick_health)
         supervise("reconcile", self._reconcile_loop)
         supervise("remove-deleted-fleets", self._removal_loop)
-        registry = self._assignment_registry
-        if registry is not None:
-            supervise("persist-assignments", lambda: self._persist_loop(registry))
+        if self._writer is not None:
+            supervise("persist-assignments", self._writer.run)
         self._mark()
 
     async def stop(self) -> None:
         for session in list(self._sessions.values()):
             session.close()
         await self._supervisor.stop()
-        await self._flush_assignments()
-
-    async def _flush_assignments(self) -> None:
-        """On a graceful stop, write what the persist loop had not written yet."""
-        registry, batch, self._unsaved = self._assignment_registry, self._unsaved, {}
-        if registry is None or not batch:
-            return
-        try:
-            async with asyncio.timeout(5.0):
-                for key, assigned in batch.items():
-                    await self._write_assignment(registry, key, assigned)
-        except Exception:
-            log.exception("saving %d assignments at stop", len(batch))
+        if self._writer is not None:
+            await self._writer.flush()
 
     # -- agents ----------------------------------------------------------------------------
 
@@ -999,37 +986,8 @@ class Federation:
         return {cluster for cluster in waiting if cluster in self._sessions}
 
     def _persist(self, key: SetKey, assigned: dict[str, int] | None) -> None:
-        if self._assignment_registry is not None:
-            self._unsaved[key] = dict(assigned) if assigned is not None else None
-            self._unsaved_changed.set()
-
-    async def _persist_loop(self, registry: AssignmentRegistry) -> None:
-        """Write the assignments that changed, latest value per fleet, off the reconcile path.
-        An entry leaves the queue only once written (or replaced by a newer one meanwhile), so
-        a cancelled or failed write is retried, at stop or here a second later."""
-        while True:
-            await self._unsaved_changed.wait()
-            self._unsaved_changed.clear()
-            while self._unsaved:
-                key = next(iter(self._unsaved))
-                assigned = self._unsaved[key]
-                try:
-                    await self._write_assignment(registry, key, assigned)
-                except Exception:
-                    log.exception("saving the assignment of %s/%s; retrying", *key)
-                    await asyncio.sleep(1.0)
-                    continue
-                if key in self._unsaved and self._unsaved[key] is assigned:
-                    del self._unsaved[key]
-
-    @staticmethod
-    async def _write_assignment(
-        registry: AssignmentRegistry, key: SetKey, assigned: dict[str, int] | None
-    ) -> None:
-        if assigned is None:
-            await registry.forget(key)
-        else:
-            await registry.save(key, assigned)
+        if self._writer is not None:
+            self._writer.save(key, assigned)
 
     async def _removal_loop(self) -> None:
         """Remove the deleting fleets every cluster has let go of from the store."""
