@@ -89,10 +89,13 @@ def _flag(setting: str) -> str:
 
 
 async def _serve(config: HubConfig, console_listen: str | None) -> None:
+    from hub.api import startup
     from hub.api.server import Hub
-    from hub.api.startup import StartError
     from hub.console.server import Console
 
+    if console_listen is not None:
+        # Before the hub starts: a console port in use stops nothing that is running.
+        startup.check_bindable(console_listen, "console_listen")
     hub = Hub(config)
     await hub.start()
     console = Console(hub) if console_listen is not None else None
@@ -102,7 +105,7 @@ async def _serve(config: HubConfig, console_listen: str | None) -> None:
         except (ValueError, OSError) as exc:
             await hub.stop(grace=0)
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise StartError(
+            raise startup.StartError(
                 "console_listen", f"cannot listen on {console_listen}: {reason}"
             ) from exc
         print(f"hub console on {console.scheme}://{console_listen}/ (port {port})", flush=True)

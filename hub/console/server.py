@@ -22,6 +22,7 @@ from gamefleet.listen import parse_listen
 
 from hub.api import errors
 from hub.core import request_fields
+from hub.core.errors import ValidationError
 from hub.security import tokens as security_tokens
 
 from .feed import Feed, FleetKey, Page
@@ -143,6 +144,8 @@ async def _stream(request: web.Request) -> web.StreamResponse:
         return _refused(str(exc))
     except errors.AbortError as exc:
         return web.json_response({"error": exc.details}, status=400)
+    except ValidationError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
