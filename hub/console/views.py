@@ -119,7 +119,6 @@ def game_server(message: gameserver_pb2.GameServer) -> View:
         "network": network.get("currentNetworkState", ""),
         "probes": probes,
         "node": message.node,
-        "updated": message.updated,
         "since": _seconds(message.last_transition_time),
     }
 

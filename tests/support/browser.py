@@ -52,6 +52,15 @@ class Transfer:
         return sum(self.bytes_by_url.values())
 
 
+def _launch(command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _write(path: pathlib.Path, data: bytes) -> pathlib.Path:
+    path.write_bytes(data)
+    return path
+
+
 class Browser:
     """One headless Chromium with one page (a tab), until :meth:`close`."""
 
@@ -77,17 +86,13 @@ class Browser:
             "--mute-audio", f"--user-data-dir={self._profile}", "--remote-debugging-port=0",
             f"--window-size={self.width},{self.height}", "about:blank",
         ]  # fmt: skip
-        self._process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        self._process = _launch(command)
         port = await self._devtools_port()
         self._session = aiohttp.ClientSession()
         async with self._session.get(f"http://127.0.0.1:{port}/json/list") as answer:
             targets = await answer.json()
         page = next(t for t in targets if t["type"] == "page")
-        self._socket = await self._session.ws_connect(
-            page["webSocketDebuggerUrl"], max_msg_size=0
-        )
+        self._socket = await self._session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0)
         self._reader = asyncio.create_task(self._read())
         for domain in ("Page", "Runtime", "Network"):
             await self.send(f"{domain}.enable")
@@ -182,8 +187,7 @@ class Browser:
 
     async def screenshot(self, path: pathlib.Path) -> pathlib.Path:
         shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
-        return path
+        return _write(path, base64.b64decode(shot["data"]))
 
     async def close(self) -> None:
         if self._reader is not None:

@@ -21,6 +21,8 @@ const esc = (v) => String(v ?? "").replace(/[&<>"']/g,
   (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const num = (n) => (n ?? 0).toLocaleString("en-US");
 const collator = new Intl.Collator("en", { numeric: true });
+// A fleet of 100,000 servers is counted in full but listed up to this many rows (filter to narrow).
+const MAX_ROWS = 2000;
 
 let source = null;
 let retryTimer = null;
@@ -223,6 +225,10 @@ function age(seconds) {
   return `${Math.round(s / 3600)} h ago`;
 }
 
+function since(seconds) {
+  return seconds ? age(seconds).replace(" ago", "") : "—";
+}
+
 function renderClusters() {
   const rows = state.clusters.map((c) => {
     const health = c.cordoned ? '<span class="warn">Cordoned</span>'
@@ -271,7 +277,7 @@ function serverRow(s) {
   return `<tr data-server="${esc(s.cluster)}/${esc(s.name)}"><td>${esc(s.cluster)}</td><td>${esc(s.name)}</td>` +
     `<td><span class="state state-${esc(s.state)}">${esc(s.state)}</span></td>` +
     `<td class="ops-${esc(s.opsState)}">${esc(s.opsState)}</td><td>${esc(s.address)}</td><td>${probes}</td>` +
-    `<td class="muted">${esc(s.node)}</td><td>${s.updated ? "yes" : '<span class="warn">no</span>'}</td></tr>`;
+    `<td class="muted">${esc(s.node)}</td><td data-since="${s.since || ""}">${since(s.since)}</td></tr>`;
 }
 
 function renderServers() {
@@ -287,7 +293,9 @@ function renderServers() {
     `${s.cluster} ${s.name} ${s.state} ${s.opsState} ${s.address} ${s.node}`.toLowerCase().includes(filter)) : servers;
   const body = $("servers").tBodies[0];
   if (!state.serversListed) return;
-  body.innerHTML = shown.map(serverRow).join("") ||
+  const more = shown.length > MAX_ROWS ?
+    `<tr><td colspan="8" class="muted">…and ${num(shown.length - MAX_ROWS)} more: filter to narrow.</td></tr>` : "";
+  body.innerHTML = (shown.slice(0, MAX_ROWS).map(serverRow).join("") + more) ||
     '<tr><td colspan="8" class="muted">No game servers.</td></tr>';
   if (!window.gamefleet.firstRender && servers.length) {
     window.gamefleet.firstRender = { servers: servers.length, ms: performance.now() };
@@ -304,6 +312,9 @@ function renderEvents() {
 setInterval(() => {
   for (const cell of document.querySelectorAll("td[data-heartbeat]")) {
     cell.textContent = age(Number(cell.dataset.heartbeat));
+  }
+  for (const cell of document.querySelectorAll("td[data-since]")) {
+    cell.textContent = since(Number(cell.dataset.since));
   }
 }, 1000);
 
