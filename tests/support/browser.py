@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import dataclasses
 import itertools
 import json
 import os
@@ -41,17 +40,6 @@ def chromium_path() -> str:
     )
 
 
-@dataclasses.dataclass
-class Transfer:
-    """What the page fetched: per URL, the bytes on the wire (headers and body)."""
-
-    bytes_by_url: dict[str, int] = dataclasses.field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return sum(self.bytes_by_url.values())
-
-
 def _launch(command: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -74,8 +62,6 @@ class Browser:
         self._answers: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._listeners: list[tuple[str, asyncio.Queue[dict[str, Any]]]] = []
         self._reader: asyncio.Task[None] | None = None
-        self.transfer = Transfer()
-        self._urls: dict[str, str] = {}
         self.console: list[str] = []
 
     async def start(self) -> Browser:
@@ -94,7 +80,7 @@ class Browser:
         page = next(t for t in targets if t["type"] == "page")
         self._socket = await self._session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0)
         self._reader = asyncio.create_task(self._read())
-        for domain in ("Page", "Runtime", "Network"):
+        for domain in ("Page", "Runtime"):
             await self.send(f"{domain}.enable")
         return self
 
@@ -126,19 +112,7 @@ class Browser:
 
     def _note(self, event: dict[str, Any]) -> None:
         method, params = event.get("method"), event.get("params", {})
-        if method == "Network.requestWillBeSent":
-            self._urls[params["requestId"]] = params["request"]["url"]
-        elif method in ("Network.dataReceived", "Network.loadingFinished"):
-            # A stream (server-sent events) never finishes: count its chunks as they come.
-            url = self._urls.get(params["requestId"], "?")
-            if method == "Network.dataReceived":
-                size = params.get("encodedDataLength", 0)
-                self.transfer.bytes_by_url[url] = self.transfer.bytes_by_url.get(url, 0) + size
-            else:
-                self.transfer.bytes_by_url[url] = max(
-                    self.transfer.bytes_by_url.get(url, 0), int(params["encodedDataLength"])
-                )
-        elif method == "Runtime.consoleAPICalled":
+        if method == "Runtime.consoleAPICalled":
             self.console.append(" ".join(str(a.get("value", "")) for a in params["args"]))
         elif method == "Runtime.exceptionThrown":
             self.console.append(f"exception: {params['exceptionDetails']}")

@@ -48,8 +48,10 @@ def sample_names(text: str) -> set[str]:
     """Every sample name the exposition's families can have, whether or not it has one now."""
     names = set()
     for family, kind in _TYPE.findall(text):
+        # The text format names a counter's family with its _total already.
+        base = family.removesuffix("_total") if kind == "counter" else family
         for suffix in _SUFFIXES.get(kind, ("",)):
-            names.add(family + suffix)
+            names.add(base + suffix)
     return names
 
 

@@ -14,7 +14,7 @@ const state = {
   status: { ok: true, problems: [], leader: "" },
 };
 // For tests and measurements: what was rendered, and when.
-window.gamefleet = { state, firstRender: null, renders: 0 };
+window.gamefleet = { state, firstRender: null, renders: 0, serverRenders: [], streamBytes: 0 };
 
 const $ = (id) => document.getElementById(id);
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g,
@@ -106,7 +106,12 @@ function openStream() {
       "showed. Reconnecting…");
   };
   for (const [kind, apply] of Object.entries(handlers)) {
-    source.addEventListener(kind, (e) => { apply(JSON.parse(e.data)); schedule(kind); });
+    source.addEventListener(kind, (e) => {
+      // About the frame's size on the wire ("event: KIND\ndata: ...\n\n").
+      window.gamefleet.streamBytes += e.data.length + kind.length + 16;
+      apply(JSON.parse(e.data));
+      schedule(kind);
+    });
   }
   renderDetailFrame();
 }
@@ -297,8 +302,16 @@ function renderServers() {
     `<tr><td colspan="8" class="muted">…and ${num(shown.length - MAX_ROWS)} more: filter to narrow.</td></tr>` : "";
   body.innerHTML = (shown.slice(0, MAX_ROWS).map(serverRow).join("") + more) ||
     '<tr><td colspan="8" class="muted">No game servers.</td></tr>';
-  if (!window.gamefleet.firstRender && servers.length) {
-    window.gamefleet.firstRender = { servers: servers.length, ms: performance.now() };
+  const timings = window.gamefleet;
+  if (!timings.firstRender && servers.length) {
+    timings.firstRender = { servers: servers.length, ms: performance.now() };
+  }
+  if (timings.serverRenders.length < 50) {
+    // When the rows were in the DOM, and when the frame showing them had been painted.
+    const entry = { servers: servers.length, dom: performance.now(), painted: null,
+      streamBytes: timings.streamBytes };
+    timings.serverRenders.push(entry);
+    requestAnimationFrame(() => setTimeout(() => { entry.painted = performance.now(); }));
   }
 }
 
