@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import statistics
 import tempfile
 import time
@@ -88,7 +89,7 @@ async def _fleet_on_clusters(
                 await stub.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=doc))
     for i, sim in enumerate(sims):
         name = "arena" if fleets == 1 else f"f-{i}"
-        await sim.wait_for(lambda sim=sim, name=name: ("games", name) in sim.sets, timeout=300)
+        await sim.wait_for(functools.partial(dict.__contains__, sim.sets, ("games", name)), 300)
         desired = sim.sets[("games", name)]
         sim.report(agent_pb2.StatusDelta(sets=[set_status(desired, ready=per_cluster)]))
         servers = [_server(name, n, i) for n in range(per_cluster)]
@@ -113,56 +114,62 @@ async def page(servers: int, runs: int) -> None:
     clusters = 10
     with tempfile.TemporaryDirectory() as workdir:
         hub = HubProcess(f"sqlite:///{workdir}/hub.db", ["--console-listen", "127.0.0.1:0"]).start()
-        sims = await _fleet_on_clusters(hub, clusters, servers // clusters, 1)
-        await _wait_ready(hub, "arena", servers)
-        url = f"http://127.0.0.1:{hub.console_port}/#fleet=games/arena"
-        results: list[dict[str, Any]] = []
-        for _ in range(runs):
-            async with browser() as tab:
-                await tab.navigate(url)
-                entry = await tab.wait_for(
-                    "window.gamefleet.serverRenders.find("
-                    f"e => e.servers === {servers} && e.painted !== null) || null",
-                    120.0,
-                    f"{servers} servers painted",
-                )
-                rows = await tab.evaluate(
-                    "document.querySelectorAll('#servers tr[data-server]').length"
-                )
-                assert rows == servers, rows
-                loaded = await tab.evaluate(
-                    "performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
-                )
-                # Bytes on the wire (headers and bodies) of the document and what it loaded.
-                sizes = await tab.evaluate(
-                    "Object.fromEntries(performance.getEntriesByType('navigation')"
-                    ".concat(performance.getEntriesByType('resource'))"
-                    ".filter(e => !e.name.includes('/api/stream'))"
-                    ".map(e => [new URL(e.name).pathname, e.transferSize]))"
-                )
-            results.append({"painted_ms": entry["painted"], "dom_ms": entry["dom"],
-                            "dom_content_loaded_ms": loaded, "bytes": sizes,
-                            "stream_bytes": entry["streamBytes"]})  # fmt: skip
-        params = {"servers": servers, "clusters": clusters, "runs": runs}
-        painted = [r["painted_ms"] for r in results]
-        emit("console: navigation to every server painted, median", statistics.median(painted),
-             "ms", all=[round(p) for p in painted], **params)  # fmt: skip
-        emit(
-            "console: navigation to DOMContentLoaded, median",
-            statistics.median(r["dom_content_loaded_ms"] for r in results),
-            "ms",
-            **params,
-        )
-        files = results[-1]["bytes"]
-        stream = results[-1]["stream_bytes"]
-        emit("console: page weight (document, script, style sheet, session check)",
-             sum(files.values()) / 1024, "KiB", files=files, **params)  # fmt: skip
-        emit("console: live stream until every server shown", stream / 1024, "KiB", **params)
-        emit("console: total bytes to every server shown",
-             (sum(files.values()) + stream) / 1024, "KiB", **params)  # fmt: skip
-        for sim in sims:
-            await sim.stop()
-        hub.kill()
+        try:
+            await _page_runs(hub, servers, runs, clusters)
+        finally:
+            hub.kill()
+
+
+async def _page_runs(hub: HubProcess, servers: int, runs: int, clusters: int) -> None:
+    sims = await _fleet_on_clusters(hub, clusters, servers // clusters, 1)
+    await _wait_ready(hub, "arena", servers)
+    url = f"http://127.0.0.1:{hub.console_port}/#fleet=games/arena"
+    results: list[dict[str, Any]] = []
+    for _ in range(runs):
+        async with browser() as tab:
+            await tab.navigate(url)
+            entry = await tab.wait_for(
+                "window.gamefleet.serverRenders.find("
+                f"e => e.servers === {servers} && e.painted !== null) || null",
+                120.0,
+                f"{servers} servers painted",
+            )
+            rows = await tab.evaluate(
+                "document.querySelectorAll('#servers tr[data-server]').length"
+            )
+            assert rows == servers, rows
+            loaded = await tab.evaluate(
+                "performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
+            )
+            # Bytes on the wire (headers and bodies) of the document and what it loaded.
+            sizes = await tab.evaluate(
+                "Object.fromEntries(performance.getEntriesByType('navigation')"
+                ".concat(performance.getEntriesByType('resource'))"
+                ".filter(e => !e.name.includes('/api/stream'))"
+                ".map(e => [new URL(e.name).pathname, e.transferSize]))"
+            )
+        results.append({"painted_ms": entry["painted"], "dom_ms": entry["dom"],
+                        "dom_content_loaded_ms": loaded, "bytes": sizes,
+                        "stream_bytes": entry["streamBytes"]})  # fmt: skip
+    params = {"servers": servers, "clusters": clusters, "runs": runs}
+    painted = [r["painted_ms"] for r in results]
+    emit("console: navigation to every server painted, median", statistics.median(painted),
+         "ms", all=[round(p) for p in painted], **params)  # fmt: skip
+    emit(
+        "console: navigation to DOMContentLoaded, median",
+        statistics.median(r["dom_content_loaded_ms"] for r in results),
+        "ms",
+        **params,
+    )
+    files = results[-1]["bytes"]
+    stream = results[-1]["stream_bytes"]
+    emit("console: page weight (document, script, style sheet, session check)",
+         sum(files.values()) / 1024, "KiB", files=files, **params)  # fmt: skip
+    emit("console: live stream until every server shown", stream / 1024, "KiB", **params)
+    emit("console: total bytes to every server shown",
+         (sum(files.values()) + stream) / 1024, "KiB", **params)  # fmt: skip
+    for sim in sims:
+        await sim.stop()
 
 
 class StreamReader:
@@ -175,13 +182,19 @@ class StreamReader:
         self._task = asyncio.create_task(self._read(session, url))
 
     async def _read(self, session: aiohttp.ClientSession, url: str) -> None:
+        # Chunks, not lines: a fleet's snapshot is one line of many megabytes.
+        partial = b""
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as answer:
-            async for line in answer.content:
-                self.bytes += len(line)
-                if line.startswith(b"event: "):
-                    self.frames += 1
-                    kind = line[7:].strip().decode()
-                    self.kinds[kind] = self.kinds.get(kind, 0) + 1
+            async for chunk in answer.content.iter_any():
+                self.bytes += len(chunk)
+                *lines, partial = (partial + chunk).split(b"\n")
+                # Only `event:` lines are read; a data line's megabytes need not be kept.
+                partial = partial[:64]
+                for line in lines:
+                    if line.startswith(b"event: "):
+                        kind = line[7:].decode()
+                        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+                        self.frames += 1
 
     async def close(self) -> None:
         self._task.cancel()
@@ -223,51 +236,59 @@ async def cpu(clusters: int, servers: int, consoles: int, one_fleet: bool) -> No
     fleets = 1 if one_fleet else clusters
     with tempfile.TemporaryDirectory() as workdir:
         hub = HubProcess(f"sqlite:///{workdir}/hub.db", ["--console-listen", "127.0.0.1:0"]).start()
-        assert hub.process is not None
-        pid = hub.process.pid
-        sims = await _fleet_on_clusters(hub, clusters, servers, fleets)
-        if one_fleet:
-            await _wait_ready(hub, "arena", clusters * servers)
-        else:
-            await _wait_ready(hub, f"f-{clusters - 1}", servers)
+        try:
+            await _cpu_runs(hub, clusters, servers, consoles, one_fleet, fleets)
+        finally:
+            hub.kill()
+
+
+async def _cpu_runs(
+    hub: HubProcess, clusters: int, servers: int, consoles: int, one_fleet: bool, fleets: int
+) -> None:
+    assert hub.process is not None
+    pid = hub.process.pid
+    sims = await _fleet_on_clusters(hub, clusters, servers, fleets)
+    if one_fleet:
+        await _wait_ready(hub, "arena", clusters * servers)
+    else:
+        await _wait_ready(hub, f"f-{clusters - 1}", servers)
+    await asyncio.sleep(5)
+    params = {"clusters": clusters, "servers": clusters * servers, "consoles": consoles,
+              "fleets": fleets, "changes_per_second": CHANGES_PER_SECOND,
+              "window_s": WINDOW_S}  # fmt: skip
+    rest = await _cpu_over(pid, WINDOW_S)
+    churn = await _cpu_over(pid, WINDOW_S, _churn(sims, CHANGES_PER_SECOND, WINDOW_S, fleets))
+    emit("hub CPU at rest, no console", rest, "cores", **params)
+    emit("hub CPU with server changes, no console", churn, "cores", **params)
+    base = f"http://127.0.0.1:{hub.console_port}/api/stream"
+    async with aiohttp.ClientSession() as session:
+        opened_cpu = machine.cpu_seconds(pid)
+        opened = time.monotonic()
+        names = ["arena"] * consoles if one_fleet else [f"f-{i}" for i in range(consoles)]
+        readers = [StreamReader(session, f"{base}?fleet=games/{name}") for name in names]
+        for _ in range(3000):
+            if all(r.kinds.get("servers") for r in readers):
+                break
+            await asyncio.sleep(0.05)
+        emit("hub CPU to open the consoles (every snapshot sent)",
+             machine.cpu_seconds(pid) - opened_cpu, "cpu-s",
+             seconds=round(time.monotonic() - opened, 2), **params)  # fmt: skip
         await asyncio.sleep(5)
-        params = {"clusters": clusters, "servers": clusters * servers, "consoles": consoles,
-                  "fleets": fleets, "changes_per_second": CHANGES_PER_SECOND,
-                  "window_s": WINDOW_S}  # fmt: skip
-        rest = await _cpu_over(pid, WINDOW_S)
-        churn = await _cpu_over(pid, WINDOW_S, _churn(sims, CHANGES_PER_SECOND, WINDOW_S, fleets))
-        emit("hub CPU at rest, no console", rest, "cores", **params)
-        emit("hub CPU with server changes, no console", churn, "cores", **params)
-        base = f"http://127.0.0.1:{hub.console_port}/api/stream"
-        async with aiohttp.ClientSession() as session:
-            opened_cpu = machine.cpu_seconds(pid)
-            opened = time.monotonic()
-            names = ["arena"] * consoles if one_fleet else [f"f-{i}" for i in range(consoles)]
-            readers = [StreamReader(session, f"{base}?fleet=games/{name}") for name in names]
-            for _ in range(3000):
-                if all(r.kinds.get("servers") for r in readers):
-                    break
-                await asyncio.sleep(0.05)
-            emit("hub CPU to open the consoles (every snapshot sent)",
-                 machine.cpu_seconds(pid) - opened_cpu, "cpu-s",
-                 seconds=round(time.monotonic() - opened, 2), **params)  # fmt: skip
-            await asyncio.sleep(5)
-            rest_with = await _cpu_over(pid, WINDOW_S)
-            before = sum(r.bytes for r in readers)
-            churn_with = await _cpu_over(
-                pid, WINDOW_S, _churn(sims, CHANGES_PER_SECOND, WINDOW_S, fleets)
-            )
-            sent = sum(r.bytes for r in readers) - before
-            emit("hub CPU at rest, consoles open", rest_with, "cores", **params)
-            emit("hub CPU with server changes, consoles open", churn_with, "cores", **params)
-            emit("stream bytes per console per second during the changes",
-                 sent / consoles / WINDOW_S / 1024, "KiB/s", **params)  # fmt: skip
-            emit("hub RSS with the consoles open", machine.rss_mib(pid), "MiB", **params)
-            for reader in readers:
-                await reader.close()
-        for sim in sims:
-            await sim.stop()
-        hub.kill()
+        rest_with = await _cpu_over(pid, WINDOW_S)
+        before = sum(r.bytes for r in readers)
+        churn_with = await _cpu_over(
+            pid, WINDOW_S, _churn(sims, CHANGES_PER_SECOND, WINDOW_S, fleets)
+        )
+        sent = sum(r.bytes for r in readers) - before
+        emit("hub CPU at rest, consoles open", rest_with, "cores", **params)
+        emit("hub CPU with server changes, consoles open", churn_with, "cores", **params)
+        emit("stream bytes per console per second during the changes",
+             sent / consoles / WINDOW_S / 1024, "KiB/s", **params)  # fmt: skip
+        emit("hub RSS with the consoles open", machine.rss_mib(pid), "MiB", **params)
+        for reader in readers:
+            await reader.close()
+    for sim in sims:
+        await sim.stop()
 
 
 def main() -> None:
