@@ -23,6 +23,12 @@ RECONCILES = prometheus_client.Counter(
     ["result"],
     registry=REGISTRY,
 )
+RECONCILE_SCOPE = prometheus_client.Counter(
+    "gamefleet_agent_reconcile_scope",
+    "GameServerSet reconciles by what they planned: the whole set, or some of its servers.",
+    ["scope"],
+    registry=REGISTRY,
+)
 RECONCILE_SECONDS = prometheus_client.Histogram(
     "gamefleet_agent_reconcile_seconds",
     "Time to reconcile one GameServerSet.",

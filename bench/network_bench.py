@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import pathlib
 import tempfile
 import time
@@ -25,22 +26,132 @@ import uuid
 from agent.core import wire
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
-from agent.kube import crds, resources
+from agent.kube import crds, ready, resources
 from bench import agent_bench
 from bench.machine import emit
+from tests.e2e.network import helpers
 from tests.localcluster import manager
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 HOST_PORT_RANGE = "20000-21000"
 CONF = {
     "Kubernetes-HostPort": [{"name": "ContainerPorts", "value": "main:7777/UDP"}],
+    "Kubernetes-HostPort-least-used": [
+        {"name": "ContainerPorts", "value": "main:7777/UDP"},
+        {"name": "AllocatePolicy", "value": "least-used"},
+    ],
     "Kubernetes-NodePort": [{"name": "PortProtocols", "value": "7777/UDP"}],
     "AlibabaCloud-SLB": [
         {"name": "SlbIds", "value": ",".join(f"lb-{i}" for i in range(5))},
         {"name": "PortProtocols", "value": "7777/UDP"},
     ],
+    "GoogleCloud-NLB": [
+        {"name": "AddressNames", "value": "game-ip-a,game-ip-b"},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "AlibabaCloud-AutoNLBs": [
+        {"name": "ZoneMaps", "value": "vpc-1@cn-hangzhou-h:vsw-a,cn-hangzhou-i:vsw-b"},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "AlibabaCloud-Multi-NLBs": [
+        {
+            "name": "NlbIdNames",
+            "value": ",".join(
+                f"nlb-{line}{i}/{line}" for i in range(2) for line in ("telecom", "unicom")
+            ),
+        },
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "AlibabaCloud-SLB-SharedPort": [
+        {"name": "SlbIds", "value": ",".join(f"lb-{i}" for i in range(5))},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "AlibabaCloud-NLB-SharedPort": [
+        {"name": "NlbIds", "value": "nlb-0"},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "HwCloud-ELB": [
+        {"name": "ElbIds", "value": ",".join(f"elb-{i}" for i in range(5))},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "HwCloud-CCE-ELB": [
+        {"name": "kubernetes.io/elb.autocreate", "value": '{"type":"public"}'},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "JdCloud-NLB": [
+        {"name": "NlbIds", "value": ",".join(f"nlb-{i}" for i in range(5))},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "AlibabaCloud-EIP": [{"name": "ReleaseStrategy", "value": "Follow"}],
+    "AlibabaCloud-NATGW": [
+        {"name": "Ports", "value": "7777"},
+        {"name": "Protocol", "value": "udp"},
+    ],
+    "HwCloud-CCE-EIP": [{"name": "yangtse.io/pod-with-eip", "value": "true"}],
+    "JdCloud-EIP": [{"name": "Bandwidth", "value": "10"}],
+    "Volcengine-EIP": [{"name": "bandwidth", "value": "5"}],
+    "Azure-SLB": [
+        {"name": "PipNames", "value": "game-pip-1,game-pip-2"},
+        {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
 }
+DEFAULT_PLUGINS = "Kubernetes-HostPort,Kubernetes-NodePort,AlibabaCloud-SLB"
 CLOUD_WRITES_IN_FLIGHT = 8
+EIP = "47.0.0.2"
+POD_NOTES: dict[str, kclient.Obj] = {
+    "HwCloud-CCE-EIP": {"yangtse.io/allocated-ipv4-eip": EIP},
+    "JdCloud-EIP": {"jdos.jd.com/eip.id": "eip-1", "jdos.jd.com/eip.ip": EIP},
+    "Volcengine-EIP": {
+        "vke.volcengine.com/allocated-eips": json.dumps([{"EipId": "eip-1", "EipAddress": EIP}])
+    },
+}
+"""What each cloud's CNI writes on a pod once its EIP is bound."""
+
+
+def network_type(plugin: str) -> str:
+    """A benchmarked variant's plugin (`Kubernetes-HostPort-least-used`)."""
+    return plugin.removesuffix("-least-used")
+
+
+async def _pod_cloud(kube: kclient.KubeClient, plugin: str, pods: kcache.WatchCache) -> None:
+    """As each cloud's network controller: the pod's EIP in its annotations, or a PodEIP /
+    PodDNAT named like it (created, then its status), once the pod runs."""
+    answered: set[str] = set()
+    limit = asyncio.Semaphore(CLOUD_WRITES_IN_FLIGHT)
+
+    async def answer(pod: kclient.Obj) -> None:
+        meta = pod["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        async with limit:
+            if plugin in POD_NOTES:
+                await kube.patch(
+                    resources.POD, namespace, name, {"metadata": {"annotations": POD_NOTES[plugin]}}
+                )
+                return
+            resource = resources.POD_EIP if plugin == "AlibabaCloud-EIP" else resources.POD_DNAT
+            ip = pod["status"]["podIP"]
+            status: kclient.Obj = (
+                {"eipAddress": EIP, "privateIPAddress": ip}
+                if resource is resources.POD_EIP
+                else {"entries": [{"externalIP": EIP, "externalPort": "30001", "internalIP": ip,
+                                   "internalPort": "7777", "ipProtocol": "udp"}]}
+            )  # fmt: skip
+            body = {"apiVersion": resource.group_version, "kind": resource.kind,
+                    "metadata": {"name": name, "namespace": namespace}, "spec": {}}  # fmt: skip
+            await kube.create(resource, namespace, body)
+            await kube.patch(resource, namespace, name, {"status": status}, subresource="status")
+
+    tasks: set[asyncio.Task[None]] = set()
+    while True:
+        for pod in list(pods.all()):
+            uid = str(pod["metadata"].get("uid"))
+            if uid in answered or not (pod.get("status") or {}).get("podIP"):
+                continue
+            answered.add(uid)
+            task = asyncio.create_task(answer(pod))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await pods.next_change(5.0)
 
 
 async def _cloud_controller(kube: kclient.KubeClient, services: kcache.WatchCache) -> None:
@@ -98,6 +209,8 @@ async def _one(
         asyncio.create_task(services.run()),
         asyncio.create_task(_cloud_controller(kube, services)),
     ]
+    if plugin in POD_NOTES or plugin in ("AlibabaCloud-EIP", "AlibabaCloud-NATGW"):
+        watchers.append(asyncio.create_task(_pod_cloud(kube, plugin, pods)))
     params = {"plugin": plugin, "replicas": n, "nodes": 3, "kwok": True}
     try:
         await agent_bench._wait(
@@ -111,7 +224,7 @@ async def _one(
             "metadata": {"name": "bench", "namespace": namespace},
             "spec": {
                 "replicas": n,
-                "network": {"networkType": plugin, "networkConf": CONF[plugin]},
+                "network": {"networkType": network_type(plugin), "networkConf": CONF[plugin]},
                 "gameServerTemplate": {
                     "spec": {"containers": [{"name": "main", "image": "game:1"}]}
                 },
@@ -149,6 +262,21 @@ async def _one(
         for task in watchers:
             task.cancel()
         await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
+        await _gone(kube, namespace)
+
+
+async def _gone(kube: kclient.KubeClient, namespace: str, seconds: float = 600.0) -> None:
+    """Wait for the namespace to be deleted (its Services hold node ports the next plugin's
+    Services need)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            await kube.request("GET", f"/api/v1/namespaces/{namespace}")
+        except kclient.ApiError as exc:
+            if exc.not_found:
+                return
+            raise
+        await asyncio.sleep(2.0)
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -156,10 +284,13 @@ async def bench(args: argparse.Namespace) -> None:
     kubeconfig = str(clusters[0].kubeconfig)
     kube = await kclient.KubeClient.connect(kubeconfig)
     await crds.install(kube)
+    for resource in (resources.POD_EIP, resources.POD_DNAT):
+        await kube.apply(resources.CRD, None, helpers.crd(resource))
+    await ready.wait_serving(kube, (resources.POD_EIP, resources.POD_DNAT), 60.0)
     try:
         for plugin in args.plugins.split(","):
             await _one(kube, kubeconfig, plugin, int(args.replicas), args.timeout)
-            await asyncio.sleep(5.0)  # let the namespace's pods go before the next plugin
+            await asyncio.sleep(5.0)  # let the cluster settle before the next plugin
     finally:
         await kube.close()
 
@@ -167,7 +298,7 @@ async def bench(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicas", type=int, default=1000)
-    parser.add_argument("--plugins", default=",".join(CONF))
+    parser.add_argument("--plugins", default=DEFAULT_PLUGINS, help=f"of {', '.join(CONF)}")
     parser.add_argument("--timeout", type=float, default=600.0)
     asyncio.run(bench(parser.parse_args()))
 

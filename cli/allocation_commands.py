@@ -33,6 +33,16 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "Distributed: those holding the fewest",
     )
     parser.add_argument(
+        "--players-region", default="", help="the players' region: its clusters are tried first"
+    )
+    parser.add_argument(
+        "--latency",
+        action="append",
+        default=[],
+        help="REGION=MILLISECONDS: the players' round-trip time to a region (repeat); the"
+        " fastest region's clusters are tried first",
+    )
+    parser.add_argument(
         "-o", "--output", choices=["table", "yaml", "json"], default="table", help="output format"
     )
 
@@ -45,6 +55,16 @@ def _pairs(flag: str, values: list[str]) -> dict[str, str]:
             if not sep or not key:
                 raise CliError(f"{flag}: {pair!r} is not KEY=VALUE")
             found[key] = text
+    return found
+
+
+def _latencies(values: list[str]) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for region, milliseconds in _pairs("--latency", values).items():
+        try:
+            found[region] = float(milliseconds)
+        except ValueError:
+            raise CliError(f"--latency: {milliseconds!r} is not a number of milliseconds") from None
     return found
 
 
@@ -61,6 +81,8 @@ def allocate(args: argparse.Namespace) -> None:
         scheduling=_SCHEDULING[args.scheduling],
         labels=_pairs("--label", args.label),
         annotations=_pairs("--annotation", args.annotation),
+        players_region=args.players_region,
+        region_latency_ms=_latencies(args.latency),
     )
     stub = allocation_pb2_grpc.AllocationServiceStub(
         connection.open_channel(connection.target_from(args))

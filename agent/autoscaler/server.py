@@ -22,9 +22,10 @@ from . import service
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from agent.core import bodies
     from agent.tls import ServerTLS
 
-    from .service import Cache, Obj
+    from .service import Cache
 
 _log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class ScalerServer:
         pods: Cache,
         *,
         namespace: str | None = None,
-        hub_managed: Callable[[Obj], bool] | None = None,
+        hub_managed: Callable[[bodies.Json], bool] | None = None,
         hub: str = "",
     ) -> None:
         self.scaler = service.Scaler(

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import grpc
 from externalscaler import externalscaler_pb2, externalscaler_pb2_grpc
 
-from agent.controllers import views
-from agent.core import autoscale, wire
+from agent.core import autoscale, bodies, views, wire
 
 from . import changes
 
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[Any, Any]
 
 Key = changes.Key
-Obj = changes.Obj
 
 SERVICE_NAME = "externalscaler.ExternalScaler"
 SYNC_WAIT_SECONDS = 5.0
@@ -44,9 +42,9 @@ class Cache(changes.Watched, Protocol):
 
     synced: asyncio.Event
 
-    def get(self, key: Key) -> Obj | None: ...
+    def get(self, key: Key) -> bodies.Json | None: ...
 
-    def by_index(self, value: str) -> list[Obj]: ...
+    def by_index(self, value: str) -> list[bodies.Json]: ...
 
 
 class Refused(Exception):
@@ -58,7 +56,9 @@ class Refused(Exception):
         self.details = details
 
 
-def servers_of(pods: Iterable[Obj], game_servers: Mapping[str, Obj]) -> list[autoscale.Server]:
+def servers_of(
+    pods: Iterable[bodies.Json], game_servers: Mapping[str, bodies.Json]
+) -> list[autoscale.Server]:
     """The set's pods as the scaler counts them: the opsState is the GameServer's (its spec is
     what users and probes write), the pod's label while the GameServer is missing."""
     servers = []
@@ -86,7 +86,7 @@ class Scaler(externalscaler_pb2_grpc.ExternalScalerServicer):
         pods: Cache,
         *,
         namespace: str | None = None,
-        hub_managed: Callable[[Obj], bool] | None = None,
+        hub_managed: Callable[[bodies.Json], bool] | None = None,
         hub: str = "",
     ) -> None:
         self._sets = sets
@@ -211,7 +211,7 @@ class Scaler(externalscaler_pb2_grpc.ExternalScalerServicer):
         replicas = int(views.spec(gss).get("replicas") or 0)
         return autoscale.observe(replicas, servers)
 
-    def _refuse_hub_managed(self, key: Key, gss: Obj) -> None:
+    def _refuse_hub_managed(self, key: Key, gss: bodies.Json) -> None:
         if self._hub_managed is None or not self._hub_managed(gss):
             return
         hub = f"the gamefleet hub at {self._hub}" if self._hub else "the gamefleet hub"

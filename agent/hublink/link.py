@@ -22,6 +22,7 @@ import grpc
 from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, gameserver_pb2
 
+from agent.core import bodies
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
@@ -357,7 +358,7 @@ class HubLink:
         status = obj.get("status") or {}
         if int(status.get("currentReplicas") or 0):
             return
-        uid = str((obj.get("metadata") or {}).get("uid", ""))
+        uid = bodies.uid(obj)
         with contextlib.suppress(kclient.ApiError):
             await self._kube.delete(resources.GAME_SERVER_SET, namespace, name, uid=uid)
 
@@ -451,6 +452,9 @@ class HubLink:
                 result.errors[name] = str(exc)
                 return
         result.errors[name] = f"changed {GUARDED_WRITE_ATTEMPTS} times while being written; retry"
+
+
+_annotations = bodies.annotations_of
 
 
 def _describe(exc: Exception) -> str:

@@ -9,10 +9,10 @@ from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, gameserver_pb2
 from google.protobuf import json_format, struct_pb2
 
-from agent.core import drift, wire
+from agent.core import bodies, drift, intstr, wire
 from agent.kube.client import FIELD_MANAGER
 
-Obj = dict[str, Any]
+Obj = bodies.Json
 
 DOMAIN = "gamefleet.io/"
 # Agents before the keys moved to one domain wrote them here: read them too, write only DOMAIN.
@@ -37,21 +37,21 @@ def _read(entries: Mapping[str, Any], key: str) -> Any:
 
 
 def managed(obj: Obj) -> bool:
-    return bool(_read(_meta(obj).get("labels") or {}, MANAGED_BY) == MANAGED_BY_HUB)
+    return bool(_read(bodies.meta(obj).get("labels") or {}, MANAGED_BY) == MANAGED_BY_HUB)
 
 
 def retiring(obj: Obj) -> bool:
-    return bool(_read(_meta(obj).get("annotations") or {}, RETIRING) == "true")
+    return bool(_read(bodies.meta(obj).get("annotations") or {}, RETIRING) == "true")
 
 
 def applied_hash(obj: Obj) -> str:
     """The spec hash of the desired set last applied to ``obj`` (empty when none)."""
-    return str(_read(_meta(obj).get("annotations") or {}, SPEC_HASH) or "")
+    return str(_read(bodies.meta(obj).get("annotations") or {}, SPEC_HASH) or "")
 
 
 def replicas_owner(obj: Obj) -> str:
     """Who sets the set's replicas in the cluster instead of the hub ("" for the hub)."""
-    meta = _meta(obj)
+    meta = bodies.meta(obj)
     annotated = str((meta.get("annotations") or {}).get(REPLICAS_OWNER) or "")
     return drift.replicas_owner(meta.get("managedFields"), annotated)
 
@@ -61,7 +61,7 @@ def drifted(obj: Obj) -> list[str]:
     while it retires: the hub no longer wants its spec)."""
     if retiring(obj):
         return []
-    return drift.drift(_meta(obj).get("managedFields"), FIELD_MANAGER, replicas_owner(obj))
+    return drift.drift(bodies.meta(obj).get("managedFields"), FIELD_MANAGER, replicas_owner(obj))
 
 
 def set_object(desired: agent_pb2.DesiredSet, current: Obj | None = None) -> Obj:
@@ -110,11 +110,11 @@ def held_set(obj: Obj) -> agent_pb2.SetVersion | None:
     if not managed(obj):
         return None
     if retiring(obj):
-        meta = _meta(obj)
+        meta = bodies.meta(obj)
         return agent_pb2.SetVersion(
             namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")), retiring=True
         )
-    meta = _meta(obj)
+    meta = bodies.meta(obj)
     annotations = meta.get("annotations") or {}
     return agent_pb2.SetVersion(
         namespace=str(meta.get("namespace", "")),
@@ -126,7 +126,7 @@ def held_set(obj: Obj) -> agent_pb2.SetVersion | None:
 
 
 def set_status(obj: Obj) -> agent_pb2.GameServerSetStatus:
-    meta = _meta(obj)
+    meta = bodies.meta(obj)
     annotations = meta.get("annotations") or {}
     status = obj.get("status") or {}
     result = agent_pb2.GameServerSetStatus(
@@ -157,7 +157,7 @@ def set_status(obj: Obj) -> agent_pb2.GameServerSetStatus:
 
 
 def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
-    meta = _meta(obj)
+    meta = bodies.meta(obj)
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
@@ -168,8 +168,12 @@ def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
         fleet=labels.get(wire.OWNER_GSS, ""),
         state=str(status.get("currentState", "")),
         ops_state=ops_state(obj),
-        update_priority=_int(status.get("updatePriority", spec.get("updatePriority"))),
-        deletion_priority=_int(status.get("deletionPriority", spec.get("deletionPriority"))),
+        update_priority=intstr.priority_value(
+            status.get("updatePriority", spec.get("updatePriority"))
+        ),
+        deletion_priority=intstr.priority_value(
+            status.get("deletionPriority", spec.get("deletionPriority"))
+        ),
         network_disabled=bool(spec.get("networkDisabled")),
         node=node,
         labels=labels,
@@ -229,7 +233,7 @@ def ready_unallocated(obj: Obj) -> bool:
     return (
         status.get("currentState") == "Ready"
         and ops_state(obj) == "None"
-        and not _meta(obj).get("deletionTimestamp")
+        and not bodies.meta(obj).get("deletionTimestamp")
     )
 
 
@@ -237,14 +241,9 @@ def with_resource_version(patch: Obj, obj: Obj) -> Obj:
     """``patch`` that the API server applies only while ``obj`` is unchanged (else 409)."""
     guarded = dict(patch)
     meta = dict(guarded.get("metadata") or {})
-    meta["resourceVersion"] = str(_meta(obj).get("resourceVersion", ""))
+    meta["resourceVersion"] = str(bodies.meta(obj).get("resourceVersion", ""))
     guarded["metadata"] = meta
     return guarded
-
-
-def _meta(obj: Obj) -> Obj:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
 
 
 def _int(value: object) -> int:

@@ -11,6 +11,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from agent.core import bodies
+
 from . import client as kclient
 
 if TYPE_CHECKING:
@@ -32,19 +34,14 @@ class EventType(enum.StrEnum):
     DELETED = "DELETED"
 
 
-def key_of(obj: kclient.Obj) -> Key:
-    meta = obj.get("metadata") or {}
-    return (str(meta.get("namespace", "")), str(meta.get("name", "")))
+key_of = bodies.key
 
 
-def rv_of(obj: kclient.Obj | None) -> int:
+def rv_of(obj: bodies.Raw | None) -> int:
     """An object's resourceVersion as a number (etcd revisions); 0 when unknown."""
-    if obj is None:
-        return 0
-    value = (obj.get("metadata") or {}).get("resourceVersion", "0")
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        return int(bodies.resource_version(obj) or 0)
+    except ValueError:
         return 0
 
 
@@ -192,7 +189,7 @@ class WatchCache:
                     continue
                 kind, _ = self._store(item)
                 self._notify(kind, item)
-            meta = page.get("metadata") or {}
+            meta = page.get("metadata") or {}  # a list's metadata: continue, resourceVersion
             token = meta.get("continue") or None
             list_rv = max(list_rv, int(meta.get("resourceVersion") or 0))
             if not token:

@@ -19,12 +19,14 @@ import tenacity
 from kubernetes.aio import client as k8s_client
 from kubernetes.aio import config as k8s_config
 
+from agent.core import bodies
+
 from . import resources
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Mapping
 
-Obj = dict[str, Any]
+Obj = bodies.Json
 """A Kubernetes object or any JSON body, as parsed by `json`."""
 
 FIELD_MANAGER = "gamefleet-agent"

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
 import logging
 import time
 from typing import TYPE_CHECKING
+
+from agent.core import bodies
 
 from . import client as kclient
 from . import resources
@@ -42,7 +43,7 @@ class LeaseConfig:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return bodies.rfc3339(time.time(), micro=True)
 
 
 class LeaderElector:

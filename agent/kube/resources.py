@@ -55,3 +55,8 @@ LISTENER = Resource("elbv2.services.k8s.aws/v1alpha1", "listeners", "Listener")
 TARGET_GROUP_BINDING = Resource(
     "elbv2.k8s.aws/v1beta1", "targetgroupbindings", "TargetGroupBinding"
 )
+# AlibabaCloud-EIP and -NATGW: what Alibaba Cloud's network controller reports per pod.
+POD_EIP = Resource("alibabacloud.com/v1beta1", "podeips", "PodEIP")
+POD_DNAT = Resource("alibabacloud.com/v1beta1", "poddnats", "PodDNAT")
+# Global addresses for AmazonWebServices-NLB: the aws-load-balancer-controller's accelerators.
+GLOBAL_ACCELERATOR = Resource("aga.k8s.aws/v1beta1", "globalaccelerators", "GlobalAccelerator")

@@ -6,62 +6,64 @@ A set without `networkType` is left as before (desired and current network state
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.core import conditions, model, wire
+from agent.core import bodies, conditions, model, servers, views, wire
+from agent.core.network import auto_nlbs as auto_nlbs_core
 from agent.core.network import conf as nconf
+from agent.core.network import global_accel as global_accel_core
 from agent.core.network import hostport as hostport_core
 from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
+from agent.core.network import multi_nlbs as multi_nlbs_core
+from agent.core.network import pod_address as pod_address_core
+from agent.core.network import shared_port as shared_port_core
 from agent.core.network import status as nstatus
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 
-from . import aws_nlb, hostport, ingress, loadbalancer, nodeport, plugin, services
+from . import (
+    auto_nlbs,
+    aws_nlb,
+    crd_gate,
+    global_accel,
+    hostport,
+    ingress,
+    loadbalancer,
+    multi_nlbs,
+    nodeport,
+    plugin,
+    pod_address,
+    services,
+    shared_port,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from agent.kube.events import EventRecorder
 
-Obj = dict[str, Any]
 _log = logging.getLogger(__name__)
 
 CONDITION = "NetworkConfigInvalid"
 
 
-def _meta(obj: Obj | None) -> Obj:
-    value = (obj or {}).get("metadata")
-    return value if isinstance(value, dict) else {}
-
-
-def owner_index(obj: Obj) -> str | None:
-    owner = (_meta(obj).get("labels") or {}).get(wire.OWNER_GSS)
-    return f"{_meta(obj).get('namespace', '')}/{owner}" if owner else None
-
-
-def network_spec(gss: Obj) -> tuple[str, object]:
+def network_spec(gss: bodies.Raw) -> tuple[str, object]:
     network = (gss.get("spec") or {}).get("network") or {}
     return str(network.get("networkType") or ""), network.get("networkConf")
 
 
-def _containers(gss: Obj) -> list[str]:
+def _containers(gss: bodies.Raw) -> list[str]:
     template = (gss.get("spec") or {}).get("gameServerTemplate") or {}
     return [str(c.get("name")) for c in (template.get("spec") or {}).get("containers") or []]
 
 
-@dataclasses.dataclass(frozen=True)
-class ServerNetwork:
-    """A server's network status and the pod annotations that carry it."""
-
-    status: Obj
-    pod_annotations: dict[str, str]
-    stranded: bool = False
-    """See `plugin.Observed.stranded`."""
+ServerNetwork = servers.NetworkOutcome
+"""A server's network status and the pod annotations that carry it; `stranded`: see
+`plugin.Observed.stranded`."""
 
 
 class Network:
@@ -85,14 +87,14 @@ class Network:
             resources.SERVICE,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=owner_index,
+            index=views.owner_index,
         )
         self.ingresses = kcache.WatchCache(
             kube,
             resources.INGRESS,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=owner_index,
+            index=views.owner_index,
         )
         keeper = services.ServiceKeeper(kube, self.services, requeue)
         self.host_port = hostport.HostPortPlugin(self.nodes, host_port_range)
@@ -116,22 +118,38 @@ class Network:
         for network_type in nconf.LOAD_BALANCERS:
             self._plugins[network_type] = self.load_balancer
         self._plugins[lbcore.AWS_NLB.network_type] = self.aws_nlb
+        self.global_accel = global_accel.GlobalAccelerators(
+            kube, self._labelled(resources.GLOBAL_ACCELERATOR, namespace)
+        )
+        self._plugins[auto_nlbs_core.NETWORK_TYPE] = auto_nlbs.AutoNlbsPlugin(
+            kube, self.services, requeue
+        )
+        self._plugins[multi_nlbs_core.NETWORK_TYPE] = multi_nlbs.MultiNlbsPlugin(
+            kube, keeper, self.load_balancer.table
+        )
+        self.pod_address = pod_address.PodAddressPlugin(kube, namespace, requeue)
+        for network_type in pod_address_core.PROFILES:
+            self._plugins[network_type] = self.pod_address
+        shared = shared_port.SharedPortPlugin(kube, self.services, pods)
+        pods.add_handler(shared.on_pod)
+        for network_type in shared_port_core.KNOWN:
+            self._plugins[network_type] = shared
         pods.add_handler(self.host_port.on_pod)
         self._pods = pods
-        self._node_health: dict[str, Obj] = {}
+        self._node_health: dict[str, bodies.Condition] = {}
         self.nodes.add_handler(self._on_node)
         self.services.add_handler(self.load_balancer.on_service)
         self._reported: dict[kcache.Key, tuple[int, str]] = {}
         self._requeue = requeue
         self._unavailable: dict[kcache.Key, tuple[str, float]] = {}
 
-    def _on_node(self, kind: kcache.EventType, node: Obj) -> None:
+    def _on_node(self, kind: kcache.EventType, node: bodies.Json) -> None:
         """A node went: the sets with host ports on it look again (a pod still waiting for it
         is stranded). A node's health changed: the sets with pods on it look again (their
         GameServers' NodeNormal condition)."""
         if self._requeue is None:
             return
-        name = str(_meta(node).get("name"))
+        name = bodies.name(node)
         if kind == "DELETED":
             self._node_health.pop(name, None)
             for namespace, pod_name in self.host_port.table.pods_on(name):
@@ -143,9 +161,9 @@ class Network:
         if before is None or before == health:
             return
         for pod in self._pods.all():
-            owner = (_meta(pod).get("labels") or {}).get(wire.OWNER_GSS)
+            owner = bodies.labels_of(pod).get(wire.OWNER_GSS)
             if owner and (pod.get("spec") or {}).get("nodeName") == name:
-                self._requeue((str(_meta(pod).get("namespace", "")), str(owner)), 0.0)
+                self._requeue((bodies.namespace(pod), owner), 0.0)
 
     def _labelled(self, resource: resources.Resource, namespace: str | None) -> kcache.WatchCache:
         """A cache of the objects labelled with their set, indexed by set."""
@@ -154,7 +172,7 @@ class Network:
             resource,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=owner_index,
+            index=views.owner_index,
         )
 
     @property
@@ -165,13 +183,15 @@ class Network:
     @property
     def child_caches(self) -> tuple[kcache.WatchCache, ...]:
         """Every cache of objects labelled with their set (events requeue the set)."""
-        return (self.services, self.ingresses, *self.aws_nlb.caches)
+        return (self.services, self.ingresses, *self.aws_nlb.caches, self.global_accel.cache)
 
     async def stop(self) -> None:
         """Stop the caches the plugins started."""
         await self.aws_nlb.stop()
+        await self.pod_address.stop()
+        await self.global_accel.stop()
 
-    def _conf(self, gss: Obj) -> tuple[plugin.NetworkPlugin, nconf.NetworkConf] | None:
+    def _conf(self, gss: bodies.Raw) -> tuple[plugin.NetworkPlugin, nconf.NetworkConf] | None:
         network_type, conf = network_spec(gss)
         if not network_type:
             return None
@@ -185,7 +205,7 @@ class Network:
 
     # The set.
 
-    async def check(self, gss: Obj) -> bool:
+    async def check(self, gss: bodies.Raw) -> bool:
         """True when the set's network is absent or valid. Otherwise record a Warning event
         (once per generation) and the `NetworkConfigInvalid` condition, and return False: the
         reconciler then creates nothing for the set."""
@@ -194,20 +214,30 @@ class Network:
         except nconf.NetworkConfError as exc:
             await self._report(gss, str(exc))
             return False
-        if found is not None and found[0] is self.aws_nlb:
-            missing = await self.aws_nlb.available()
-            if missing is not None:
-                # Installing the AWS controllers raises no event the agent watches: look again.
-                await self._report(gss, missing)
-                if self._requeue is not None:
-                    self._requeue(kcache.key_of(gss), aws_nlb.RECHECK_SECONDS)
-                return False
-        self._reported.pop(kcache.key_of(gss), None)
+        lacking = await self._lacking(*found) if found is not None else None
+        if lacking is not None:
+            # Installing a cloud's controller raises no event the agent watches: look again.
+            await self._report(gss, lacking)
+            if self._requeue is not None:
+                self._requeue(bodies.key(gss), crd_gate.RECHECK_SECONDS)
+            return False
+        self._reported.pop(bodies.key(gss), None)
         return True
 
-    async def _report(self, gss: Obj, message: str) -> None:
-        key = kcache.key_of(gss)
-        generation = int(_meta(gss).get("generation") or 0)
+    async def _lacking(self, chosen: plugin.NetworkPlugin, conf: nconf.NetworkConf) -> str | None:
+        """What the cluster lacks of the cloud controllers' kinds the set needs (None: all)."""
+        missing = None
+        if chosen is self.aws_nlb:
+            missing = await self.aws_nlb.available()
+        elif isinstance(chosen, plugin.NeedsResources):
+            missing = await chosen.missing_resources(conf)
+        if missing is None and global_accel_core.wanted(conf):
+            missing = await self.global_accel.missing()
+        return missing
+
+    async def _report(self, gss: bodies.Raw, message: str) -> None:
+        key = bodies.key(gss)
+        generation = bodies.generation(gss)
         status = gss.get("status") or {}
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != CONDITION]
         old = next((c for c in status.get("conditions") or [] if c.get("type") == CONDITION), None)
@@ -221,7 +251,7 @@ class Network:
             and status.get("observedGeneration") == generation
         ):
             return
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        now = bodies.rfc3339(time.time())
         conditions.append(
             {
                 "type": CONDITION,
@@ -244,14 +274,19 @@ class Network:
             if not exc.not_found:
                 raise
 
-    async def sync_set(self, gss: Obj, target: set[int], expect: plugin.Expect) -> None:
+    async def sync_set(self, gss: bodies.Raw, target: set[int], expect: plugin.Expect) -> None:
         found = self._conf(gss)
         if found is not None:
-            await found[0].sync_set(found[1], gss, target, expect)
+            await found[0].sync_set(found[1], bodies.json_of(gss), target, expect)
+        if found is not None and global_accel_core.wanted(found[1]):
+            assert isinstance(found[1], lbcore.LoadBalancerConf)
+            await self.global_accel.sync_set(found[1], bodies.json_of(gss), expect)
+        elif self.global_accel.watching:
+            await self.global_accel.remove(bodies.json_of(gss), expect)
 
     # A pod.
 
-    def prepare_pod(self, gss: Obj, pod: Obj) -> None:
+    def prepare_pod(self, gss: bodies.Raw, pod: bodies.Json) -> None:
         """At creation: the network annotations, and the plugin's pod fields."""
         found = self._conf(gss)
         if found is None:
@@ -265,10 +300,10 @@ class Network:
         except (hostport_core.NoCapacityError, lbports.NoCapacityError) as exc:
             raise plugin.NetworkUnavailable(str(exc)) from None
 
-    async def report_unavailable(self, gss: Obj, message: str) -> None:
+    async def report_unavailable(self, gss: bodies.Raw, message: str) -> None:
         """A pod was not created for want of network: a Warning event `NetworkUnavailable`
         (at most once a minute per set and message), and the set is retried in 5 s."""
-        key = kcache.key_of(gss)
+        key = bodies.key(gss)
         last = self._unavailable.get(key)
         now = time.monotonic()
         if last is None or last[0] != message or now - last[1] > 60.0:
@@ -278,16 +313,16 @@ class Network:
         if self._requeue is not None:
             self._requeue(key, 5.0)
 
-    def forget_pod(self, gss: Obj, pod: Obj) -> None:
+    def forget_pod(self, gss: bodies.Raw, pod: bodies.Json) -> None:
         found = self._conf(gss)
         if found is not None:
             found[0].forget_pod(pod)
 
     async def sync_server(
         self,
-        gss: Obj,
-        pod: Obj,
-        gs: Obj | None,
+        gss: bodies.Raw,
+        pod: bodies.Raw,
+        gs: bodies.Raw | None,
         network_disabled: bool,
         now_text: str,
         expect: plugin.Expect,
@@ -298,20 +333,24 @@ class Network:
             return None
         chosen, conf = found
         network_type, _ = network_spec(gss)
-        meta = _meta(gss)
         server = plugin.Server(
-            namespace=str(meta.get("namespace", "")),
-            set_name=str(meta.get("name", "")),
-            gss=gss,
-            pod=pod,
+            namespace=bodies.namespace(gss),
+            set_name=bodies.name(gss),
+            gss=bodies.json_of(gss),
+            pod=bodies.json_of(pod),
             network_disabled=network_disabled,
         )
         previous = ((gs or {}).get("status") or {}).get("networkStatus") or None
         desired = model.NetworkState.NOT_READY if network_disabled else model.NetworkState.READY
-        if _meta(pod).get("deletionTimestamp"):
+        if bodies.terminating(pod):
             observed = plugin.Observed([], [], model.NetworkState.NOT_READY)
         else:
             observed = await chosen.sync_server(conf, server, expect)
+        entries = (
+            self.global_accel.addresses(server.namespace, server.set_name, observed)
+            if global_accel_core.wanted(conf)
+            else []
+        )
         status = nstatus.network_status(
             network_type,
             observed.internal,
@@ -320,6 +359,7 @@ class Network:
             observed.current,
             previous,
             now_text,
+            entries,
         )
         return ServerNetwork(
             status,

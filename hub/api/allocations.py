@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping
 
 import grpc
 from gamefleet import protocol
 from gamefleet.v1 import allocation_pb2, allocation_pb2_grpc
+from google.protobuf import json_format
 
 from hub.core import allocation, limits, names, paths, pod_template, request_fields
 from hub.core import errors as core_errors
 from hub.federation import allocator
+from hub.federation.federation import Federation
 
 from .errors import AbortError, Context, invalid
 from .leadership import LeaderGate
@@ -50,6 +54,7 @@ def request_of(message: allocation_pb2.AllocateRequest) -> allocator.Request:
             raise invalid(path, "is set by the hub to the request_id")
     if problems := pod_template.annotations_size_problems(dict(message.annotations), "annotations"):
         raise core_errors.ValidationError(problems)
+    _check_players(message)
     return allocator.Request(
         namespace=message.namespace,
         fleet=message.fleet,
@@ -60,6 +65,37 @@ def request_of(message: allocation_pb2.AllocateRequest) -> allocator.Request:
         labels=dict(message.labels),
         annotations=dict(message.annotations),
     )
+
+
+def _check_players(message: allocation_pb2.AllocateRequest) -> None:
+    """Regions are cluster label values; latencies finite, 0 or more, bounded."""
+    if problem := names.label_value_problem(message.players_region):
+        raise invalid("players_region", problem)
+    request_fields.count(
+        len(message.region_latency_ms), "region_latency_ms", limits.MAX_REGION_LATENCIES
+    )
+    for region, latency in message.region_latency_ms.items():
+        path = paths.entry("region_latency_ms", region)
+        if problem := names.label_value_problem(region) or ("is empty" if not region else None):
+            raise invalid(path, problem)
+        if not math.isfinite(latency) or not 0 <= latency <= limits.MAX_LATENCY_MS:
+            raise invalid(path, f"must be a number of milliseconds 0-{limits.MAX_LATENCY_MS:g}")
+
+
+def nearest_first(
+    wanted: allocator.Request, message: allocation_pb2.AllocateRequest, federation: Federation
+) -> allocator.Request:
+    """The request with the clusters nearest its players after its own preferred ones."""
+    if not message.players_region and not message.region_latency_ms:
+        return wanted
+    regions = {
+        name: allocation.cluster_region(labels)
+        for name, labels in federation.cluster_labels().items()
+    }
+    nearest = allocation.nearest_clusters(
+        regions, message.players_region, dict(message.region_latency_ms)
+    )
+    return dataclasses.replace(wanted, preferred=allocation.with_nearest(wanted.preferred, nearest))
 
 
 def _check_labels(labels: Mapping[str, str], path: str) -> None:
@@ -75,8 +111,8 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
     async def Allocate(
         self, request: allocation_pb2.AllocateRequest, context: Context
     ) -> allocation_pb2.AllocateResponse:
-        self._gate.require()
-        wanted = request_of(request)
+        federation = self._gate.require()
+        wanted = nearest_first(request_of(request), request, federation)
         served = self._gate.allocator
         if served is None:
             raise AbortError(grpc.StatusCode.UNAVAILABLE, "allocations are not served yet")
@@ -86,4 +122,9 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
             raise AbortError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
         except allocator.ExhaustedError as exc:
             raise AbortError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
-        return allocation_pb2.AllocateResponse(game_server=server, replayed=replayed)
+        status = json_format.MessageToDict(server.network_status)
+        return allocation_pb2.AllocateResponse(
+            game_server=server,
+            replayed=replayed,
+            global_address=allocation.global_address(status),
+        )

@@ -267,6 +267,12 @@ class LiveCollector:
             "dropped (that entry ignored, the rest of the message kept).",
             labels=["field", "action"],
         )
+        restarts = core.CounterMetricFamily(
+            "gamefleet_hub_task_restarts",
+            "Restarts of the federation's background tasks after they failed (each failure is "
+            "logged with its traceback), by task.",
+            labels=["task"],
+        )
         reconcile = core.HistogramMetricFamily(
             "gamefleet_hub_reconcile_seconds",
             "Time to compute and send the desired sets of the fleets that changed, per reconcile.",
@@ -293,8 +299,10 @@ class LiveCollector:
                 retries.add_metric([reason], value)
             for (field, action), value in sorted(stats.agent_refusals.items()):
                 refusals.add_metric([field, action], value)
+            for task, value in sorted(stats.task_restarts.items()):
+                restarts.add_metric([task], value)
         yield from (fleets, sessions, clusters, servers, desired, deltas, allocations, retries)
-        yield refusals
+        yield from (refusals, restarts)
         yield reconcile
         if counts is not None and counts.autoscaling is not None:
             yield from _autoscaling_families(counts.autoscaling)

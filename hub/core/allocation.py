@@ -272,3 +272,53 @@ class Pool:
                         if server.key not in skip and matches(server.labels, selector):
                             return server
         return None
+
+
+REGION_LABELS = ("region", "topology.kubernetes.io/region")
+"""The cluster labels naming its region, in the order looked at."""
+
+
+def cluster_region(labels: Mapping[str, str]) -> str:
+    return next((labels[key] for key in REGION_LABELS if labels.get(key)), "")
+
+
+def nearest_clusters(
+    regions: Mapping[str, str],
+    players_region: str = "",
+    latency_ms: Mapping[str, float] | None = None,
+) -> list[str]:
+    """The clusters to try first for players, nearest first: those of a region with a measured
+    latency (fastest first), then those of `players_region`; by name on a tie. `regions` maps
+    each cluster to its region. Clusters of other regions are not listed: they come after, in
+    the usual order, so a match is still placed when the near regions are full."""
+    measured = latency_ms or {}
+    ranked: list[tuple[int, float, str]] = []
+    for cluster, region in regions.items():
+        if region and region in measured:
+            ranked.append((0, measured[region], cluster))
+        elif region and region == players_region:
+            ranked.append((1, 0.0, cluster))
+    return [cluster for _, _, cluster in sorted(ranked)]
+
+
+def with_nearest(preferred: Sequence[str], nearest: Sequence[str]) -> list[str]:
+    """The request's own preferred clusters first (the caller's explicit choice), then the
+    nearest ones."""
+    return [*preferred, *(c for c in nearest if c not in preferred)]
+
+
+def global_address(network_status: Mapping[str, object]) -> str:
+    """`<address>:<port>` of the server's first global address and its first port (the address
+    its IP, else its DNS name); "" without one."""
+    found = network_status.get("globalAddresses")
+    if not isinstance(found, Sequence) or not found or not isinstance(found[0], Mapping):
+        return ""
+    first = found[0]
+    address = str(first.get("ip") or first.get("endPoint") or "")
+    ports = first.get("ports")
+    if not address or not isinstance(ports, Sequence) or not ports:
+        return ""
+    port = ports[0].get("port") if isinstance(ports[0], Mapping) else None
+    if isinstance(port, float) and port.is_integer():
+        port = int(port)  # a protobuf Struct's numbers are floats
+    return f"{address}:{port}" if isinstance(port, int | str) and str(port) else ""

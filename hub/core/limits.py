@@ -62,6 +62,9 @@ MAX_REQUEST_ID_LENGTH: Final = 128
 """Characters of an allocation's request_id (the idempotency key, part of a store key)."""
 MAX_ALLOCATION_SELECTORS: Final = 100
 MAX_PREFERRED_CLUSTERS: Final = 1_000
+MAX_REGION_LATENCIES: Final = 1_000
+"""Regions one AllocateRequest may give round-trip times for."""
+MAX_LATENCY_MS: Final = 600_000.0
 MAX_GAME_SERVER_NAMES: Final = 10_000
 """Names one UpdateGameServers call may list."""
 MAX_OPS_STATE_LENGTH: Final = 63

@@ -21,6 +21,8 @@ CLOUD_NETWORK_TYPES: frozenset[str] = frozenset(
         "AlibabaCloud-SLB-SharedPort",
         "AlibabaCloud-NLB-SharedPort",
         "AmazonWebServices-NLB",
+        "Azure-SLB",
+        "GoogleCloud-NLB",
         "TencentCloud-CLB",
         "Volcengine-CLB",
         "Volcengine-EIP",

@@ -27,3 +27,12 @@ def key(path: str, name: str) -> str:
     """The path of `name` in a JSON object at `path`: a field (`.name`) when it reads as one,
     else an entry (`["name"]`), so that no key can make the path ambiguous."""
     return child(path, name) if _NAME.fullmatch(name) else entry(path, name)
+
+
+def under(prefix: str, relative: str) -> str:
+    """`relative`, a path from the object at `prefix`, as a path from the root."""
+    if not prefix:
+        return relative
+    if not relative or relative.startswith("["):
+        return f"{prefix}{relative}"
+    return f"{prefix}.{relative}"

@@ -93,7 +93,7 @@ def _size_problems(fleet: fleet_pb2.Fleet) -> list[errors.FieldError]:
 def _under(prefix: str, problem: errors.FieldError) -> errors.FieldError:
     if not problem.path:
         return errors.FieldError(prefix, problem.message)
-    return errors.FieldError(paths.child(prefix, problem.path), problem.message)
+    return errors.FieldError(paths.under(prefix, problem.path), problem.message)
 
 
 def _name_problems(name: str, path: str) -> list[errors.FieldError]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import logging
 import operator
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
@@ -35,18 +34,19 @@ from hub.core.autoscaling import demand
 from hub.core.desired_sets import SetKey
 from hub.core.fleet_status import ClusterReport
 from hub.core.placement import Placement
-from hub.registry import codec
 from hub.registry import errors as registry_errors
 from hub.registry.assignments import AssignmentRegistry
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import DEFAULT_NAMESPACE, FleetRegistry
-from hub.store import interface as store_api
 
 from . import recording
 from .events import EventRecorder, fleet_ref
+from .intent import IntentMirror, fleet_key
+from .live_index import LiveIndex
 from .live_servers import LiveServer, ServerFilter
 from .session import AgentSession
 from .stats import FederationStats, LiveCounts
+from .supervisor import Supervisor
 from .watchers import ServerBroadcast, ServerWatcher, StatusBroadcast, StatusWatcher
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,6 @@ class _ClusterLive:
     capacity: cluster_pb2.ClusterCapacity | None = None
     last_heartbeat_wall: timestamp_pb2.Timestamp | None = None
     sets: dict[SetKey, agent_pb2.GameServerSetStatus] = dataclasses.field(default_factory=dict)
-    servers: dict[SetKey, LiveServer] = dataclasses.field(default_factory=dict)
-    # Serialized size of ``servers``, held within the per-cluster limit.
-    server_bytes: int = 0
 
 
 class Federation:
@@ -103,14 +100,9 @@ class Federation:
         self.policy = policy
         self._clock = clock
         self._tick = tick
-        self._fleets: dict[SetKey, fleet_pb2.Fleet] = {}
-        self._clusters: dict[str, cluster_pb2.Cluster] = {}
+        self._intent = IntentMirror(fleets, clusters, self)
         self._live: dict[str, _ClusterLive] = {}
-        # Each fleet's servers indexed for allocation choices.
-        self._pools: dict[SetKey, allocation.Pool] = {}
-        # (namespace, fleet, request_id) → (cluster, name) of the server an allocation with that
-        # request_id wrote, as the agents report it: found again when the record is missing.
-        self._by_request: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._index = LiveIndex()
         self._sessions: dict[str, AgentSession] = {}
         self._previous: dict[SetKey, dict[str, int]] = {}
         # Fleets the hub had no assignment record of when it began to lead, with their replicas
@@ -130,20 +122,25 @@ class Federation:
         self._broadcast = StatusBroadcast()
         self._server_broadcast = ServerBroadcast()
         self.events = EventRecorder()
-        self._tasks: list[asyncio.Task[None]] = []
         self._started_at = 0.0
         self._deferred = False
         self.leading = False
         self.stats = FederationStats()
+        self._supervisor = Supervisor(self.stats.task_restarts)
+
+    @property
+    def _fleets(self) -> dict[SetKey, fleet_pb2.Fleet]:
+        return self._intent.fleets
+
+    @property
+    def _clusters(self) -> dict[str, cluster_pb2.Cluster]:
+        return self._intent.clusters
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._started_at = self._clock()
-        fleets, fleets_at = await self._fleet_registry.list()
-        self._fleets = {_key(f): f for f in fleets}
-        clusters, clusters_at = await self._cluster_registry.list_at()
-        self._clusters = {c.metadata.name: c for c in clusters}
+        await self._intent.load()
         if self._assignment_registry is not None:
             self._previous = await self._assignment_registry.load()
         self._claimable = {
@@ -151,30 +148,21 @@ class Federation:
             for key, fleet in self._fleets.items()
             if key not in self._previous
         }
-        self._tasks = [
-            asyncio.create_task(self._follow_fleets(fleets_at + 1), name="follow-fleets"),
-            asyncio.create_task(self._follow_clusters(clusters_at + 1), name="follow-clusters"),
-            asyncio.create_task(self._tick_health(), name="health"),
-            asyncio.create_task(self._reconcile_loop(), name="reconcile"),
-            asyncio.create_task(self._removal_loop(), name="remove-deleted-fleets"),
-        ]
-        if self._assignment_registry is not None:
-            self._tasks.append(
-                asyncio.create_task(
-                    self._persist_loop(self._assignment_registry), name="persist-assignments"
-                )
-            )
+        supervise = self._supervisor.start
+        supervise("follow-fleets", self._intent.follow_fleets)
+        supervise("follow-clusters", self._intent.follow_clusters)
+        supervise("health", self._tick_health)
+        supervise("reconcile", self._reconcile_loop)
+        supervise("remove-deleted-fleets", self._removal_loop)
+        registry = self._assignment_registry
+        if registry is not None:
+            supervise("persist-assignments", lambda: self._persist_loop(registry))
         self._mark()
 
     async def stop(self) -> None:
         for session in list(self._sessions.values()):
             session.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self._supervisor.stop()
         await self._flush_assignments()
 
     async def _flush_assignments(self) -> None:
@@ -198,8 +186,7 @@ class Federation:
             registration = cluster_pb2.Cluster()
             registration.metadata.name = name
             registration.metadata.labels.update(hello.labels)
-            self._clusters[name] = await self._cluster_registry.register(registration)
-            recording.cluster_changed(self.events, None, self._clusters[name])
+            self._intent.put_cluster(await self._cluster_registry.register(registration))
         old = self._sessions.pop(name, None)
         if old is not None:
             old.close()
@@ -229,31 +216,45 @@ class Federation:
     def observe_cluster(self, record: cluster_pb2.Cluster, removed: bool = False) -> None:
         """Take a registration change at once (the store watch brings the same later), so a
         read right after a cordon already places by it."""
-        name = record.metadata.name
-        before = self._clusters.get(name)
         if removed:
-            self._forget_cluster(name)
-            recording.cluster_changed(self.events, before, None)
+            self._intent.remove_cluster(record.metadata.name)
         else:
             stored = cluster_pb2.Cluster()
             stored.CopyFrom(record)
             stored.ClearField("status")
-            self._clusters[name] = stored
-            recording.cluster_changed(self.events, before, stored)
+            self._intent.put_cluster(stored)
+
+    # -- intent changes (IntentListener) ---------------------------------------------------
+
+    def fleet_changed(
+        self, key: SetKey, before: fleet_pb2.Fleet | None, after: fleet_pb2.Fleet | None
+    ) -> None:
+        if after is None:
+            self._placements.pop(key, None)
+            self._claimable.pop(key, None)
+            self._claimed.pop(key, None)
+        recording.fleet_changed(self.events, before, after)
+        self._mark(key)
+
+    def cluster_changed(
+        self, name: str, before: cluster_pb2.Cluster | None, after: cluster_pb2.Cluster | None
+    ) -> None:
+        if after is None:
+            self._forget_live_cluster(name)
+        recording.cluster_changed(self.events, before, after)
         self._cluster_state_version += 1
         self._mark()
+        for key in self._fleets:
+            self._broadcast.notify(key)
 
-    def _forget_cluster(self, name: str) -> None:
-        self._clusters.pop(name, None)
-        gone = self._live.pop(name, None)
-        if gone is not None and self._server_broadcast.watched:
-            for namespace, server in gone.servers:
+    def _forget_live_cluster(self, name: str) -> None:
+        self._live.pop(name, None)
+        gone = self._index.drop_cluster(name)
+        if self._server_broadcast.watched:
+            for namespace, server in gone:
                 self._server_broadcast.notify((name, namespace, server))
         for claimed in self._claimed.values():
             claimed.discard(name)
-        for pool in self._pools.values():
-            pool.drop_cluster(name)
-        self._by_request = {k: v for k, v in self._by_request.items() if v[0] != name}
 
     def disconnect(self, session: AgentSession) -> None:
         session.close()
@@ -308,17 +309,17 @@ class Federation:
         for index, server in enumerate(delta.game_servers):
             if server.deleted:
                 touched.add((server.namespace, server.fleet))
-                self._forget_server(live, (server.namespace, server.name))
+                self._index.forget(cluster, (server.namespace, server.name))
                 continue
             held = LiveServer.of(server, cluster)
             refusal = agent_limits.game_server_refusal(
                 held, index, self.limits
-            ) or self._room_refusal(live, held, index)
+            ) or self._index.room_refusal(held, index, self.limits)
             if refusal is not None:
                 self.refused(cluster, refusal, DROPPED)
                 continue
             touched.add((held.namespace, held.fleet))
-            self._hold(live, held, _since(server))
+            self._index.hold(held, _since(server))
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
@@ -384,33 +385,10 @@ class Federation:
                 refusal,
             )
 
-    def _room_refusal(
-        self, live: _ClusterLive, server: LiveServer, index: int
-    ) -> agent_limits.Refusal | None:
-        """A new server beyond what the hub keeps per cluster (a known one may change)."""
-        before = live.servers.get((server.namespace, server.name))
-        field, most = "status.game_servers", self.limits
-        held = len(live.servers) + (before is None)
-        grown = live.server_bytes + len(server.wire) - (len(before.wire) if before else 0)
-        if held <= most.game_servers_per_cluster and grown <= most.game_server_bytes_per_cluster:
-            return None
-        return agent_limits.per_cluster_refusal(
-            field, index, held, most.game_servers_per_cluster, "game servers"
-        ) or agent_limits.per_cluster_refusal(
-            field, index, grown, most.game_server_bytes_per_cluster, "bytes of game servers"
-        )
-
-    def _forget_server(self, live: _ClusterLive, key: SetKey) -> None:
-        gone = live.servers.pop(key, None)
-        if gone is not None:
-            live.server_bytes -= len(gone.wire)
-            self._pool(gone).remove((gone.cluster, gone.name))
-            self._track_request(gone, None)
-
     # -- reads -----------------------------------------------------------------------------
 
     def fleet_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.FleetStatus:
-        key = _key(fleet)
+        key = fleet_key(fleet)
         if fleet.metadata.HasField("deletion_time"):
             waiting = deletion.waiting_for(self._copies(key))
             return fleet_status.fleet_status(fleet, NOTHING_PLACED, self._reports(key), waiting)
@@ -420,7 +398,7 @@ class Federation:
             placement = cached[2]
         else:
             placement = self._assign(fleet)
-        pool = self._pools.get(key) or allocation.Pool()
+        pool = self._index.pool(key) or allocation.Pool()
         stalled = fleet_status.stalled_update(
             pool.longest_updating(), time.time(), self.policy.update_deadline
         )
@@ -439,7 +417,7 @@ class Federation:
         selector matches do not serve its namespace."""
         reports = {}
         selector: selectors.Selector | None = None
-        pool = self._pools.get(key) or allocation.Pool()
+        pool = self._index.pool(key) or allocation.Pool()
         ready = set(self.ready_clusters())
         for name, record in self._clusters.items():
             live = self._live.get(name, _ClusterLive())
@@ -548,31 +526,11 @@ class Federation:
         """The live servers that match, ordered by (cluster, namespace, name): those after
         ``after`` in that order, at most ``limit`` of them; as the hub holds them (not
         decoded)."""
-        found = []
-        for name in sorted(self._live):
-            if (wanted.cluster and name != wanted.cluster) or (
-                after is not None and name < after[0]
-            ):
-                continue
-            for key in sorted(self._live[name].servers):
-                if after is not None and (name, *key) <= after:
-                    continue
-                server = self._live[name].servers[key]
-                if not wanted.matches(server):
-                    continue
-                found.append(server)
-                if limit is not None and len(found) >= limit:
-                    return found
-        return found
+        return self._index.matching(wanted, after, limit)
 
     def servers_named(self, namespace: str, name: str) -> list[LiveServer]:
         """The game servers called ``name`` in ``namespace``, one per cluster that has one."""
-        found = []
-        for live in self._live.values():
-            server = live.servers.get((namespace, name))
-            if server is not None:
-                found.append(server)
-        return found
+        return self._index.named(namespace, name)
 
     async def update_game_servers(
         self,
@@ -645,6 +603,10 @@ class Federation:
     def has_fleet(self, namespace: str, name: str) -> bool:
         return (namespace, name) in self._fleets
 
+    def cluster_labels(self) -> dict[str, dict[str, str]]:
+        """Each registered cluster's labels (region, cloud, ...), as last observed."""
+        return {name: dict(c.metadata.labels) for name, c in self._clusters.items()}
+
     def ready_clusters(self) -> list[str]:
         """Clusters whose agent is connected and Ready (not Unknown, not cordoned)."""
         return [
@@ -655,12 +617,7 @@ class Federation:
 
     def fleet_servers(self, namespace: str, fleet: str) -> list[gameserver_pb2.GameServer]:
         """Every live game server of one fleet, in every cluster."""
-        found = []
-        for live in self._live.values():
-            for server in live.servers.values():
-                if server.fleet == fleet and server.namespace == namespace:
-                    found.append(server.decode())
-        return found
+        return [server.decode() for server in self._index.of_fleet(namespace, fleet)]
 
     async def allocate_on(
         self,
@@ -698,9 +655,8 @@ class Federation:
         allocated.labels.update(labels)
         allocated.allocation_request_id = request_id
         # The agent's next status report says the same; until then, the hub already knows.
-        live = self._live.get(server.cluster)
-        if live is not None and (server.namespace, server.name) in live.servers:
-            self._hold(live, LiveServer.of(allocated, server.cluster), _since(allocated))
+        if self._index.get(server.cluster, server.namespace, server.name) is not None:
+            self._index.hold(LiveServer.of(allocated, server.cluster), _since(allocated))
             if self._server_broadcast.watched:
                 self._server_broadcast.notify((server.cluster, server.namespace, server.name))
             # The fleet's autoscaler follows allocations as they happen.
@@ -712,49 +668,8 @@ class Federation:
         self, namespace: str, fleet: str, request_id: str
     ) -> gameserver_pb2.GameServer | None:
         """The live server an allocation with ``request_id`` set Allocated, if it still is."""
-        found = self._by_request.get((namespace, fleet, request_id))
-        if found is None:
-            return None
-        cluster, name = found
-        live = self._live.get(cluster)
-        server = live.servers.get((namespace, name)) if live is not None else None
-        if server is None or server.ops_state != ALLOCATED:
-            return None
-        return server.decode() if server.allocation_request_id == request_id else None
-
-    def _hold(self, live: _ClusterLive, server: LiveServer, since: float) -> None:
-        """Keep ``server`` as its cluster's latest report of it, in every index; ``since`` is
-        when it entered its state."""
-        key = (server.namespace, server.name)
-        before = live.servers.get(key)
-        if before is not None and before.fleet != server.fleet:
-            self._pool(before).remove(before.view.key)
-        live.server_bytes += len(server.wire) - (len(before.wire) if before is not None else 0)
-        live.servers[key] = server
-        self._pool(server).put(server.view, since)
-        self._track_request(before, server)
-
-    def _track_request(self, before: LiveServer | None, after: LiveServer | None) -> None:
-        old = before.allocation_request_id if before is not None else ""
-        new = after.allocation_request_id if after is not None else ""
-        if before is not None and old and old != new:
-            key = (before.namespace, before.fleet, old)
-            if self._by_request.get(key) == (before.cluster, before.name):
-                del self._by_request[key]
-        if after is not None and new:
-            key = (after.namespace, after.fleet, new)
-            owner = self._by_request.get(key)
-            if owner is not None and owner[0] != after.cluster and self._carries(owner, key):
-                # Another cluster's server carries this request_id: an agent cannot take over
-                # the answer to an allocation it did not make.
-                return
-            self._by_request[key] = (after.cluster, after.name)
-
-    def _carries(self, owner: tuple[str, str], key: tuple[str, str, str]) -> bool:
-        """True when ``owner`` (cluster, name) still reports the request_id of ``key``."""
-        live = self._live.get(owner[0])
-        server = live.servers.get((key[0], owner[1])) if live is not None else None
-        return server is not None and server.allocation_request_id == key[2]
+        server = self._index.allocated_for(namespace, fleet, request_id)
+        return server.decode() if server is not None else None
 
     def choose_allocation(
         self,
@@ -768,19 +683,14 @@ class Federation:
     ) -> gameserver_pb2.GameServer | None:
         """The game server of the fleet to try first for an allocation (see hub.core.allocation);
         ``reserved`` and ``tried`` are (cluster, name)."""
-        pool = self._pools.get((namespace, fleet))
+        pool = self._index.pool((namespace, fleet))
         if pool is None:
             return None
         best = pool.best(self.ready_clusters(), selectors, scheduling, preferred, reserved, tried)
         if best is None:
             return None
-        return self._live[best.cluster].servers[(namespace, best.name)].decode()
-
-    def _pool(self, server: LiveServer) -> allocation.Pool:
-        pool = self._pools.get((server.namespace, server.fleet))
-        if pool is None:  # not setdefault: a Pool per call costs a quarter of an ingest
-            pool = self._pools[(server.namespace, server.fleet)] = allocation.Pool()
-        return pool
+        server = self._index.get(best.cluster, namespace, best.name)
+        return server.decode() if server is not None else None
 
     async def live_counts(self, chunk: int = 5000) -> LiveCounts:
         """How much live state this federation holds, for metrics.
@@ -796,8 +706,8 @@ class Federation:
             clusters[key] = clusters.get(key, 0) + 1
         fleets, sessions, stats = len(self._fleets), len(self._sessions), self.stats.copy()
         servers: collections.Counter[tuple[str, str]] = collections.Counter()
-        for live in list(self._live.values()):
-            reported = list(live.servers.values())
+        for cluster in self._index.clusters():
+            reported = list(self._index.of_cluster(cluster).values())
             for start in range(0, len(reported), chunk):
                 servers.update(map(_STATE_OF, reported[start : start + chunk]))
                 await asyncio.sleep(0)
@@ -816,7 +726,7 @@ class Federation:
         fleet = self._fleets.get(key)
         if fleet is None or self._starting():
             return None
-        pool = self._pools.get(key)
+        pool = self._index.pool(key)
         tally = pool.tally() if pool is not None else {}
         assigned = self._previous.get(key, {})
         selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
@@ -847,8 +757,7 @@ class Federation:
         self._broadcast.unsubscribe(watcher)
 
     def game_server(self, cluster: str, namespace: str, name: str) -> LiveServer | None:
-        live = self._live.get(cluster)
-        return live.servers.get((namespace, name)) if live is not None else None
+        return self._index.get(cluster, namespace, name)
 
     def subscribe_servers(self) -> ServerWatcher:
         """(cluster, namespace, name) of each game server whose report changes from now on."""
@@ -871,7 +780,7 @@ class Federation:
         room = limits.AGENT_RECEIVE_BYTES - _HASHES_HEADROOM
         room -= sum(len(k) + len(v) + _HASH_ENTRY_FRAMING for k, v in hashes.items())
         left_out = []
-        for key, server in live.servers.items():
+        for key, server in self._index.of_cluster(cluster).items():
             name, digest = protocol.game_server_key(*key), server.status_hash()
             room -= len(name) + len(digest) + _HASH_ENTRY_FRAMING
             if room < 0:
@@ -879,7 +788,7 @@ class Federation:
             else:
                 hashes[name] = digest
         for key in left_out:
-            self._forget_server(live, key)
+            self._index.forget(cluster, key)
         if left_out:
             log.info(
                 "status hashes of %s: %d servers do not fit one message; the agent resends them",
@@ -914,7 +823,7 @@ class Federation:
         return states
 
     def _assign(self, fleet: fleet_pb2.Fleet) -> Placement:
-        key = _key(fleet)
+        key = fleet_key(fleet)
         return assignment.assign(
             fleet,
             self._cluster_states(key),
@@ -1075,7 +984,7 @@ class Federation:
     def _held_back(
         self, fleet: fleet_pb2.Fleet, rendered: dict[str, agent_pb2.DesiredSet]
     ) -> set[str]:
-        key = _key(fleet)
+        key = fleet_key(fleet)
         held: dict[str, str | None] = {}
         settled: dict[str, bool] = {}
         for cluster, desired_set in rendered.items():
@@ -1181,71 +1090,10 @@ class Federation:
         """Tell watchers of each fleet whose longest-Updating server passed the update deadline
         between ``before`` and ``now`` (wall seconds): its status turned Degraded by time alone."""
         deadline = self.policy.update_deadline
-        for key, pool in self._pools.items():
+        for key, pool in self._index.pools():
             longest = pool.longest_updating()
             if longest is not None and before - longest.since <= deadline < now - longest.since:
                 self._broadcast.notify(key)
-
-    async def _follow_fleets(self, start_revision: int) -> None:
-        async for event in self._watch(self._fleet_registry.watch, start_revision, "fleets"):
-            key = (event.fleet.metadata.namespace, event.fleet.metadata.name)
-            before = self._fleets.get(key)
-            if event.type == "DELETED":
-                self._fleets.pop(key, None)
-                self._placements.pop(key, None)
-                recording.fleet_changed(self.events, before or event.fleet, None)
-                self._claimable.pop(key, None)
-                self._claimed.pop(key, None)
-            else:
-                self._fleets[key] = event.fleet
-                recording.fleet_changed(self.events, before, event.fleet)
-            self._mark(key)
-
-    async def _follow_clusters(self, start_revision: int) -> None:
-        revision = start_revision
-        while True:
-            try:
-                async for event in self._cluster_registry.watch(revision):
-                    revision = event.revision + 1
-                    name = event.kv.key.removeprefix(codec.CLUSTERS_PREFIX)
-                    before = self._clusters.get(name)
-                    if event.type is store_api.EventType.DELETE:
-                        self._forget_cluster(name)
-                        recording.cluster_changed(self.events, before, None)
-                    else:
-                        record = codec.decode(event.kv.value, cluster_pb2.Cluster)
-                        record.metadata.revision = event.kv.mod_revision
-                        self._clusters[name] = record
-                        recording.cluster_changed(self.events, before, record)
-                    self._cluster_state_version += 1
-                    self._mark()
-                    for key in self._fleets:
-                        self._broadcast.notify(key)
-            except store_api.CompactedError:
-                clusters, listed_at = await self._cluster_registry.list_at()
-                self._clusters = {c.metadata.name: c for c in clusters}
-                revision = listed_at + 1
-                self._mark()
-
-    async def _watch(
-        self,
-        watch: Callable[..., AsyncIterator[fleet_pb2.FleetEvent]],
-        start_revision: int,
-        what: str,
-    ) -> AsyncIterator[fleet_pb2.FleetEvent]:
-        revision = start_revision
-        while True:
-            try:
-                async for event in watch("", None, revision):
-                    revision = event.revision + 1
-                    yield event
-            except Exception as exc:  # compaction or a store outage: list again and go on
-                log.warning("watch of %s ended (%s); listing again", what, exc)
-                fleets, listed_at = await self._fleet_registry.list()
-                self._fleets = {_key(f): f for f in fleets}
-                self._mark()
-                revision = listed_at + 1
-                await asyncio.sleep(1.0)
 
 
 _STATE_OF = operator.attrgetter("state", "ops_state")
@@ -1262,7 +1110,3 @@ def _since(server: gameserver_pb2.GameServer) -> float:
         return 0.0
     stamp = server.last_transition_time
     return stamp.seconds + stamp.nanos / 1e9 if stamp.seconds else time.time()
-
-
-def _key(fleet: fleet_pb2.Fleet) -> SetKey:
-    return (fleet.metadata.namespace, fleet.metadata.name)

@@ -48,6 +48,8 @@ class FederationStats:
     reconcile_seconds: float = 0.0
     # What the hub refused of the agents, by (field, action): see Federation.refused.
     agent_refusals: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
+    # Restarts of each supervised background task after it failed.
+    task_restarts: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def observe_reconcile(self, seconds: float) -> None:
         self.reconcile_counts[bisect.bisect_left(RECONCILE_BUCKETS, seconds)] += 1
@@ -60,6 +62,7 @@ class FederationStats:
             allocations=dict(self.allocations),
             allocation_retries=dict(self.allocation_retries),
             agent_refusals=dict(self.agent_refusals),
+            task_restarts=dict(self.task_restarts),
         )
 
 

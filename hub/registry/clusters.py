@@ -15,7 +15,7 @@ from hub.core import selectors, validation
 from hub.store import interface as store_api
 
 from . import codec
-from .errors import NotFoundError
+from .errors import HistoryCompactedError, NotFoundError
 
 Clock = Callable[[], timestamp_pb2.Timestamp]
 
@@ -24,6 +24,15 @@ def now() -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.GetCurrentTime()
     return stamp
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterChange:
+    """A registration, cordon or removal (``record`` None) at a store revision."""
+
+    name: str
+    record: cluster_pb2.Cluster | None
+    revision: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,9 +145,19 @@ class ClusterRegistry:
         await self._store.delete(codec.cluster_key(name))
         return cluster
 
-    def watch(self, start_revision: int) -> AsyncIterator[store_api.WatchEvent]:
-        """Registrations, cordons and removals after ``start_revision``."""
-        return self._store.watch(codec.CLUSTERS_PREFIX, start_revision)
+    async def watch(self, start_revision: int) -> AsyncIterator[ClusterChange]:
+        """Registrations, cordons and removals after ``start_revision``; HistoryCompactedError
+        when the store no longer keeps that revision (list again, then watch)."""
+        try:
+            async for event in self._store.watch(codec.CLUSTERS_PREFIX, start_revision):
+                name = event.kv.key.removeprefix(codec.CLUSTERS_PREFIX)
+                record = None
+                if event.type is not store_api.EventType.DELETE:
+                    decoded = codec.decode(event.kv.value, cluster_pb2.Cluster)
+                    record = self._with_status(decoded, event.kv.mod_revision)
+                yield ClusterChange(name, record, event.revision)
+        except store_api.CompactedError as exc:
+            raise HistoryCompactedError(str(exc)) from exc
 
     async def list_at(self) -> tuple[builtins.list[cluster_pb2.Cluster], int]:
         """Every cluster and the store revision they were read at."""

@@ -8,28 +8,49 @@ validator: it returns `(index, message)` per problem, where `index` is the posit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import loadbalancer, params
+from . import auto_nlbs, loadbalancer, multi_nlbs, params, pod_address, shared_port
+from .auto_nlbs import AutoNlbsConf
 from .loadbalancer import LoadBalancerConf
+from .multi_nlbs import MultiNlbsConf
 from .params import PortProtocol, Protocol
+from .pod_address import PodAddressConf
+from .shared_port import SharedPortConf
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
-__all__ = ["LoadBalancerConf", "PortProtocol", "Protocol"]
+__all__ = [
+    "AutoNlbsConf",
+    "LoadBalancerConf",
+    "MultiNlbsConf",
+    "PodAddressConf",
+    "PortProtocol",
+    "Protocol",
+    "SharedPortConf",
+]
 
 HOST_PORT = "Kubernetes-HostPort"
 NODE_PORT = "Kubernetes-NodePort"
 INGRESS = "Kubernetes-Ingress"
 LOAD_BALANCERS = tuple(loadbalancer.PROFILES)
 """The cloud plugins realised by the generic load-balancer path."""
-SUPPORTED = (HOST_PORT, NODE_PORT, INGRESS, *LOAD_BALANCERS)
+_OWN_PARSERS: dict[str, Callable[[list[tuple[int, str, str]]], tuple[Any, list[params.Problem]]]]
+_OWN_PARSERS = {
+    auto_nlbs.NETWORK_TYPE: auto_nlbs.parse,
+    multi_nlbs.NETWORK_TYPE: multi_nlbs.parse,
+    **{name: functools.partial(pod_address.parse, name) for name in pod_address.PROFILES},
+    **{name: functools.partial(shared_port.parse, name) for name in shared_port.KNOWN},
+}
+"""Plugins with their own parameter tables (each module's `parse`)."""
+SUPPORTED = (HOST_PORT, NODE_PORT, INGRESS, *LOAD_BALANCERS, *_OWN_PARSERS)
 """The plugins this agent realises."""
 
 _PARAMS = {
-    HOST_PORT: ("ContainerPorts",),
+    HOST_PORT: ("ContainerPorts", "AllocatePolicy"),
     NODE_PORT: ("PortProtocols", "Fixed"),
     INGRESS: (
         "PathType",
@@ -53,9 +74,15 @@ class ContainerPort:
     protocol: Protocol
 
 
+HOST_PORT_POLICIES = ("per-node", "least-used")
+"""`per-node`: the agent picks the node and ports unique on it; `least-used`: OKG v1.1's ports
+least used across the cluster, no node picked (the scheduler keeps them apart)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class HostPortConf:
     container_ports: tuple[ContainerPort, ...]
+    least_used: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +105,16 @@ class IngressConf:
     fixed: bool = False
 
 
-NetworkConf = HostPortConf | NodePortConf | IngressConf | LoadBalancerConf
+NetworkConf = (
+    HostPortConf
+    | NodePortConf
+    | IngressConf
+    | LoadBalancerConf
+    | AutoNlbsConf
+    | MultiNlbsConf
+    | PodAddressConf
+    | SharedPortConf
+)
 
 
 class NetworkConfError(ValueError):
@@ -130,7 +166,14 @@ def _host_port(
     problems: list[params.Problem] = []
     ports: list[ContainerPort] = []
     first = -1
+    least_used = False
     for index, name, value in found:
+        if name == "AllocatePolicy":
+            if value not in HOST_PORT_POLICIES:
+                where = params.field(index, name)
+                problems.append((index, f'{where}: "{value}" is not one of per-node, least-used'))
+            least_used = value == "least-used"
+            continue
         if name != "ContainerPorts":
             problems.append(params.unknown(index, name, HOST_PORT, _PARAMS[HOST_PORT]))
             continue
@@ -149,7 +192,7 @@ def _host_port(
         )
     if first < 0:
         problems.append((-1, f"network.networkConf: {HOST_PORT} needs ContainerPorts"))
-    return HostPortConf(tuple(ports)), problems
+    return HostPortConf(tuple(ports), least_used), problems
 
 
 def _node_port(found: list[tuple[int, str, str]]) -> tuple[NodePortConf, list[params.Problem]]:
@@ -248,6 +291,8 @@ def parse_network(
         result, bad = _node_port(found)
     elif network_type == INGRESS:
         result, bad = _ingress(found)
+    elif network_type in _OWN_PARSERS:
+        result, bad = _OWN_PARSERS[network_type](found)
     else:
         result, bad = loadbalancer.parse_load_balancer(loadbalancer.PROFILES[network_type], found)
     problems += bad

@@ -50,6 +50,8 @@ class PortTable:
         self._by_pod: dict[PodKey, Allocation] = {}
         self._taken: dict[str, dict[int, PodKey]] = {}
         self._pods_on: dict[str, int] = {}
+        self._usage: dict[int, int] = {}
+        """Pods holding each port, on any node (scheduled or not): OKG's least-used choice."""
 
     # The record.
 
@@ -79,6 +81,7 @@ class PortTable:
         owners = self._taken.setdefault(allocation.node, {})
         for port in allocation.ports:
             owners[port] = pod
+            self._usage[port] = self._usage.get(port, 0) + 1
         self._pods_on[allocation.node] = self._pods_on.get(allocation.node, 0) + 1
 
     def release(self, pod: PodKey, uid: str | None = None) -> None:
@@ -104,6 +107,7 @@ class PortTable:
         for port in old.ports:
             if owners.get(port) == pod:
                 del owners[port]
+            self._usage[port] = max(0, self._usage.get(port, 0) - 1)
         self._pods_on[old.node] = max(0, self._pods_on.get(old.node, 0) - 1)
 
     # The choice.
@@ -149,5 +153,23 @@ class PortTable:
             del self._by_pod[pod]
         node = self.choose_node(candidates, count)
         allocation = Allocation(node, self.lowest_free(node, count))
+        self.observe(pod, allocation)
+        return allocation
+
+    def allocate_least_used(self, pod: PodKey, count: int) -> Allocation:
+        """OKG v1.1's choice: the `count` ports fewest pods hold, on any node (lowest first on
+        a tie), no node picked: the scheduler places the pod where they are free. An existing
+        record for the pod is kept."""
+        old = self._by_pod.get(pod)
+        if old is not None and len(old.ports) == count:
+            return old
+        if old is not None:
+            self._drop(pod, old)
+            del self._by_pod[pod]
+        usage = {p: self._usage.get(p, 0) for p in range(self.low, self.high + 1)}
+        if count > len(usage):
+            raise NoCapacityError(f"{count} host ports do not fit in {self.low}-{self.high}")
+        ports = sorted(usage, key=lambda p: (usage[p], p))[:count]
+        allocation = Allocation("", tuple(sorted(ports)))
         self.observe(pod, allocation)
         return allocation

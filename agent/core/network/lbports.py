@@ -152,3 +152,83 @@ class LbPortTable:
         allocation = Allocation(lb_id, tuple(ports))
         self.observe(service, allocation)
         return allocation
+
+    def allocate_group(
+        self,
+        services: Sequence[ServiceKey],
+        groups: Sequence[Sequence[str]],
+        count: int,
+        port_range: tuple[int, int],
+        blocked: Iterable[int] = (),
+        *,
+        balanced: bool = False,
+    ) -> list[Allocation]:
+        """The same `count` ports on every load balancer of one group, one Service per member
+        (`services[i]` on `group[i]`): the first group whose members all have them free (with
+        `balanced`, the group with the most), the lowest such ports. Records the Services
+        already hold are kept (and completed on the group they belong to) while the ports are
+        free there; only otherwise is the server moved."""
+        kept = self._kept_group(services, groups, count)
+        if kept is not None:
+            return kept
+        for service in services:
+            old = self._by_service.pop(service, None)
+            if old is not None:
+                self._drop(service, old)
+        low, high = port_range
+        skip = frozenset(blocked)
+        best: tuple[int, int] | None = None
+        for order, group in enumerate(groups):
+            free = self._common_free(group, low, high, skip)
+            if len(free) < count:
+                continue
+            score = (-len(free) if balanced else 0, order)
+            if best is None or score < best:
+                best = score
+        if best is None:
+            raise NoCapacityError(
+                f"no group of {', '.join('/'.join(g) for g in groups)} has {count} free ports"
+                f" in {low}-{high} on every load balancer"
+            )
+        group = groups[best[1]]
+        ports = tuple(self._common_free(group, low, high, skip)[:count])
+        found = [Allocation(lb_id, ports) for lb_id in group]
+        for service, allocation in zip(services, found, strict=True):
+            self.observe(service, allocation)
+        return found
+
+    def _common_free(
+        self, group: Sequence[str], low: int, high: int, skip: frozenset[int]
+    ) -> list[int]:
+        return [
+            p
+            for p in range(low, high + 1)
+            if p not in skip and all(p not in self._taken.get(lb_id, {}) for lb_id in group)
+        ]
+
+    def _kept_group(
+        self, services: Sequence[ServiceKey], groups: Sequence[Sequence[str]], count: int
+    ) -> list[Allocation] | None:
+        held = [self._by_service.get(s) for s in services]
+        known = next((a for a in held if a is not None and len(a.ports) == count), None)
+        if known is None:
+            return None
+        group = next((g for g in groups if known.lb_id in g), None)
+        if group is None or len(group) != len(services):
+            # Its group is no longer listed: keep what is held if it is whole.
+            if all(a is not None and a.ports == known.ports for a in held):
+                return [a for a in held if a is not None]
+            return None
+        found: list[Allocation] = []
+        for service, lb_id, old in zip(services, group, held, strict=True):
+            if old is not None and old.lb_id == lb_id and old.ports == known.ports:
+                found.append(old)
+                continue
+            owners = self._taken.get(lb_id, {})
+            if any(owners.get(p, service) != service for p in known.ports):
+                return None
+            found.append(Allocation(lb_id, known.ports))
+        for service, allocation in zip(services, found, strict=True):
+            if allocation.uid is None:
+                self.observe(service, allocation)
+        return found

@@ -12,30 +12,14 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from . import lbports, params, status
+from . import hwcloud, jdcloud, lbports, params, status
+from .checks import between as _between
+from .checks import boolean as _boolean
+from .checks import choice as _choice
+from .checks import text as _text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-
-
-def _choice(*allowed: str) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if value in allowed else f"is not one of {', '.join(allowed)}"
-
-    return check
-
-
-def _between(low: int, high: int) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        if value.isdigit() and low <= int(value) <= high:
-            return None
-        return f"is not a whole number {low}-{high}"
-
-    return check
-
-
-def _text(value: str) -> str | None:
-    return None if value.strip() else "is empty"
+    from collections.abc import Callable, Mapping, Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +49,28 @@ class CloudProfile:
     """Parameters kept in `LoadBalancerConf.settings` for the cloud's own objects."""
     load_balancer_service: bool = True
     """The server's Service is of type LoadBalancer (so `ExternalTrafficPolicyType` applies)."""
+    max_ports_per_protocol: int | None = None
+    """A cloud's limit on one Service's ports of one protocol (GKE forwards at most 5 single
+    ports per forwarding rule, and a range beyond that would overlap other servers' ports)."""
+    option_defaults: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Options whose annotation is set (to this value) when the parameter is not given."""
+    finish: Callable[[dict[str, str]], dict[str, str]] | None = None
+    """The options' annotations as the cloud wants them (OKG's conditional ones)."""
+    spec_options: Mapping[str, tuple[str, Callable[[str], str | None]]] = dataclasses.field(
+        default_factory=dict
+    )
+    """Parameter -> (the Service spec field it sets, a boolean, its check)."""
+    spec_defaults: Mapping[str, bool] = dataclasses.field(default_factory=dict)
+    passthrough: Callable[[str], str | None] | None = None
+    """Parameters named after one of the cloud's annotations, set as given (the name -> the
+    annotation, or None for a name that is not one)."""
+    auto_create: str = ""
+    """A parameter that, given instead of the ids, asks the cloud for a new load balancer per
+    server (its value an annotation of that name)."""
+    one_id: bool = False
+    """The ids parameter names exactly one load balancer."""
+    from_allocation: Callable[[LoadBalancerConf, lbports.Allocation], dict[str, str]] | None = None
+    """Annotations that depend on the server's load balancer and ports."""
 
 
 _ALIBABA = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
@@ -114,6 +120,71 @@ VOLCENGINE_CLB = CloudProfile(
     blocked_ports=(593,),
 )
 
+# Google Cloud: a backend-service-based external passthrough Network Load Balancer per server,
+# on one of the studio's reserved regional static addresses (named), several servers sharing an
+# address on distinct ports.
+GOOGLE_CLOUD_NLB = CloudProfile(
+    network_type="GoogleCloud-NLB",
+    ids_param="AddressNames",
+    id_annotation="networking.gke.io/load-balancer-ip-addresses",
+    port_range=(7000, 7999),
+    annotations={"cloud.google.com/l4-rbs": "enabled"},
+    options={"NetworkTier": ("cloud.google.com/network-tier", _choice("Premium", "Standard"))},
+    max_ports_per_protocol=5,
+)
+# Azure: rules on the cluster's Standard Load Balancer, on one of the studio's public IPs (by
+# name), which cloud-provider-azure lets several Services share on distinct ports.
+_AZURE = "service.beta.kubernetes.io/azure-"
+AZURE_SLB = CloudProfile(
+    network_type="Azure-SLB",
+    ids_param="PipNames",
+    id_annotation=f"{_AZURE}pip-name",
+    port_range=(7000, 7999),
+    options={
+        "PipResourceGroup": (f"{_AZURE}load-balancer-resource-group", _text),
+        "TcpIdleTimeout": (f"{_AZURE}load-balancer-tcp-idle-timeout", _between(4, 30)),
+        "SharedSecurityRule": (f"{_AZURE}shared-securityrule", _choice("true", "false")),
+    },
+)
+
+# Huawei Cloud: an existing ELB (OKG's HwCloud-ELB parameters, CCE's annotations); on CCE, the
+# cluster's own annotations as parameters, on one existing ELB or one made per server.
+HWCLOUD_ELB = CloudProfile(
+    network_type="HwCloud-ELB",
+    ids_param="ElbIds",
+    id_annotation=hwcloud.ID,
+    port_range=(500, 700),
+    options=hwcloud.ELB_OPTIONS,
+    option_defaults=hwcloud.ELB_DEFAULTS,
+    finish=hwcloud.finish_elb,
+    spec_options={"PublishNotReadyAddresses": ("publishNotReadyAddresses", _boolean)},
+)
+HWCLOUD_CCE_ELB = CloudProfile(
+    network_type="HwCloud-CCE-ELB",
+    ids_param=hwcloud.ID,
+    id_annotation=hwcloud.ID,
+    port_range=(32768, 65535),
+    passthrough=hwcloud.cce_option,
+    auto_create=hwcloud.AUTO_CREATE,
+    one_id=True,
+)
+
+
+def _jdcloud_spec(conf: LoadBalancerConf, allocation: lbports.Allocation) -> dict[str, str]:
+    protocols = [str(p["protocol"]) for p in service_ports(conf, allocation)]
+    return {jdcloud.SPEC: jdcloud.spec_annotation(allocation.lb_id, protocols, dict(conf.settings))}
+
+
+JDCLOUD_NLB = CloudProfile(
+    network_type="JdCloud-NLB",
+    ids_param="NlbIds",
+    id_annotation=jdcloud.ID,
+    port_range=(500, 700),
+    extra=jdcloud.SETTINGS,
+    spec_options={"AllocateLoadBalancerNodePorts": ("allocateLoadBalancerNodePorts", _boolean)},
+    from_allocation=_jdcloud_spec,
+)
+
 _AWS_HEALTH_CHECK = {
     # Targets of type ip are always health-checked: AWS refuses a target group that is not.
     "healthCheckEnabled": _choice("true"),
@@ -152,12 +223,28 @@ AWS_NLB = CloudProfile(
     port_range=(30001, 30050),
     max_ports=50,
     required=("NlbVPCId",),
-    extra={"NlbVPCId": _vpc_id, "NlbHealthCheck": _aws_health_check},
+    extra={
+        "NlbVPCId": _vpc_id,
+        "NlbHealthCheck": _aws_health_check,
+        "GlobalAccelerator": _choice("true", "false"),
+    },
     load_balancer_service=False,
 )
 
 PROFILES: dict[str, CloudProfile] = {
-    p.network_type: p for p in (ALIBABA_SLB, ALIBABA_NLB, TENCENT_CLB, VOLCENGINE_CLB, AWS_NLB)
+    p.network_type: p
+    for p in (
+        ALIBABA_SLB,
+        ALIBABA_NLB,
+        TENCENT_CLB,
+        VOLCENGINE_CLB,
+        AWS_NLB,
+        GOOGLE_CLOUD_NLB,
+        AZURE_SLB,
+        HWCLOUD_ELB,
+        HWCLOUD_CCE_ELB,
+        JDCLOUD_NLB,
+    )
 }
 
 _COMMON = (
@@ -176,7 +263,15 @@ def known_params(profile: CloudProfile) -> tuple[str, ...]:
     common = tuple(
         p for p in _COMMON if profile.load_balancer_service or p != "ExternalTrafficPolicyType"
     )
-    return (profile.ids_param, *common, *profile.options, *profile.extra)
+    auto = (profile.auto_create,) if profile.auto_create else ()
+    return (
+        profile.ids_param,
+        *auto,
+        *common,
+        *profile.options,
+        *profile.extra,
+        *profile.spec_options,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,6 +292,10 @@ class LoadBalancerConf:
     but not over the load balancer id)."""
     settings: tuple[tuple[str, str], ...] = ()
     """The profile's extra parameters as given (e.g. the AWS VPC id and health check)."""
+    spec: tuple[tuple[str, bool], ...] = ()
+    """Service spec fields the parameters set (e.g. `publishNotReadyAddresses`)."""
+    auto: bool = False
+    """The cloud makes a load balancer per server (`auto_create`): no id to bind."""
 
     @property
     def profile(self) -> CloudProfile:
@@ -222,21 +321,33 @@ def parse_load_balancer(
     option_notes: list[tuple[str, str]] = []
     user_notes: list[tuple[str, str]] = []
     settings: list[tuple[str, str]] = []
+    spec: dict[str, bool] = dict(profile.spec_defaults)
     for index, name, value in found:
         where = params.field(index, name)
-        if name not in known:
+        passed = profile.passthrough(name) if profile.passthrough is not None else None
+        if name not in known and passed is None:
             problems.append(params.unknown(index, name, profile.network_type, known))
             continue
         if name in seen:
             problems.append((index, f"{where}: given more than once"))
             continue
         seen[name] = index
-        if name == profile.ids_param:
+        if passed is not None or name == profile.auto_create:
+            option_notes.append((passed or name, value))
+        elif name in profile.spec_options:
+            field, check = profile.spec_options[name]
+            problem = check(value)
+            if problem:
+                problems.append((index, f'{where}: "{value}" {problem}'))
+            spec[field] = value.lower() == "true"
+        elif name == profile.ids_param:
             lb_ids = [i.strip() for i in value.split(",") if i.strip()]
             if not lb_ids:
                 problems.append((index, f"{where}: lists no load balancer"))
             elif len(set(lb_ids)) != len(lb_ids):
                 problems.append((index, f"{where}: a load balancer is listed more than once"))
+            elif profile.one_id and len(lb_ids) != 1:
+                problems.append((index, f"{where}: names one load balancer"))
         elif name == "PortProtocols":
             found_ports, bad = params.port_protocols(index, value)
             ports, problems = found_ports, problems + bad
@@ -283,9 +394,14 @@ def parse_load_balancer(
             if problem:
                 problems.append((index, f'{where}: "{value}" {problem}'))
             settings.append((name, value))
-    for needed in (profile.ids_param, "PortProtocols", *profile.required):
+    auto = bool(profile.auto_create) and profile.auto_create in seen
+    problems += _ids_or_auto(profile, seen)
+    for needed in ("PortProtocols", *profile.required):
         if needed not in seen:
             problems.append((-1, f"network.networkConf: {profile.network_type} needs {needed}"))
+    option_notes = _with_defaults(profile, option_notes, seen)
+    if profile.max_ports_per_protocol is not None:
+        problems += _ports_per_protocol(profile, ports, seen.get("PortProtocols", -1))
     range_at = seen.get("MaxPort", seen.get("MinPort", -1))
     range_name = "network.networkConf" if range_at < 0 else params.field(range_at, "MaxPort")
     if low > high:
@@ -309,8 +425,51 @@ def parse_load_balancer(
         external_traffic_policy=traffic,
         annotations=tuple(option_notes + user_notes),
         settings=tuple(settings),
+        spec=tuple(spec.items()),
+        auto=auto,
     )
     return conf, problems
+
+
+def _ids_or_auto(profile: CloudProfile, seen: Mapping[str, int]) -> list[params.Problem]:
+    ids, auto = profile.ids_param, profile.auto_create
+    if auto and ids in seen and auto in seen:
+        at = max(seen[ids], seen[auto])
+        return [(at, f"{params.field(at, auto)}: not with {ids} (one or the other)")]
+    if ids in seen or (auto and auto in seen):
+        return []
+    either = f"{ids} or {auto}" if auto else ids
+    return [(-1, f"network.networkConf: {profile.network_type} needs {either}")]
+
+
+def _with_defaults(
+    profile: CloudProfile, notes: list[tuple[str, str]], seen: Mapping[str, int]
+) -> list[tuple[str, str]]:
+    """The options' annotations, OKG's defaults for those not given, as the cloud wants them."""
+    found = list(notes)
+    for name, default in profile.option_defaults.items():
+        if name not in seen and default:
+            found.append((profile.options[name][0], default))
+    if profile.finish is None:
+        return found
+    return list(profile.finish(dict(found)).items())
+
+
+def _ports_per_protocol(
+    profile: CloudProfile, ports: list[params.PortProtocol], index: int
+) -> list[params.Problem]:
+    limit = profile.max_ports_per_protocol or 0
+    for proto in ("TCP", "UDP"):
+        count = sum(1 for p in ports if proto in p.protocol.kube())
+        if count > limit:
+            return [
+                (
+                    index,
+                    f"{params.field(index, 'PortProtocols')}: {count} {proto} ports; a server of"
+                    f" {profile.network_type} takes at most {limit} per protocol",
+                )
+            ]
+    return []
 
 
 def service_annotations(conf: LoadBalancerConf, lb_id: str) -> dict[str, str]:
@@ -318,17 +477,27 @@ def service_annotations(conf: LoadBalancerConf, lb_id: str) -> dict[str, str]:
     profile = conf.profile
     notes = dict(profile.annotations)
     notes.update(conf.annotations)
-    notes[profile.id_annotation] = lb_id
+    if not conf.auto:
+        notes[profile.id_annotation] = lb_id
     return notes
+
+
+def allocation_annotations(
+    conf: LoadBalancerConf, allocation: lbports.Allocation
+) -> dict[str, str]:
+    """Annotations that depend on the server's load balancer and ports (JD Cloud's spec)."""
+    make = conf.profile.from_allocation
+    return make(conf, allocation) if make is not None else {}
 
 
 def allocate(
     table: lbports.LbPortTable, service: lbports.ServiceKey, conf: LoadBalancerConf
 ) -> lbports.Allocation:
-    """The server's ports on one of the set's load balancers: one per `PortProtocols` entry."""
+    """The server's ports on one of the set's load balancers: one per `PortProtocols` entry.
+    When the cloud makes a load balancer per server (`auto`), the server's own one."""
     return table.allocate(
         service,
-        conf.lb_ids,
+        (f"auto/{service[0]}/{service[1]}",) if conf.auto else conf.lb_ids,
         len(conf.ports),
         conf.port_range,
         conf.blocked_ports,
@@ -341,8 +510,15 @@ def service_ports(
 ) -> list[dict[str, object]]:
     """The Service's ports: the load balancer's port, forwarded to the container's (a `TCPUDP`
     entry is two ports, `<port>-tcp` and `<port>-udp`, on the same number)."""
+    return ports_of(conf.ports, allocation.ports)
+
+
+def ports_of(
+    entries: Sequence[params.PortProtocol], lb_ports: Sequence[int]
+) -> list[dict[str, object]]:
+    """Service ports: each entry's load-balancer port forwarded to its container port."""
     ports: list[dict[str, object]] = []
-    for entry, lb_port in zip(conf.ports, allocation.ports, strict=True):
+    for entry, lb_port in zip(entries, lb_ports, strict=True):
         protos = entry.protocol.kube()
         for proto in protos:
             ports.append(

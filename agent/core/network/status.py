@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
 
-from agent.core import model
-
-Obj = dict[str, Any]
+from agent.core import bodies, model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,8 +21,8 @@ class Address:
     ports: tuple[Port, ...]
     end_point: str = ""
 
-    def as_dict(self) -> Obj:
-        found: Obj = {
+    def as_dict(self) -> bodies.NetworkAddress:
+        found: bodies.NetworkAddress = {
             "ip": self.ip,
             "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port} for p in self.ports],
         }
@@ -45,14 +42,16 @@ def network_status(
     external: list[Address],
     desired: model.NetworkState,
     current: model.NetworkState,
-    previous: Obj | None,
+    previous: bodies.NetworkStatus | None,
     now_text: str,
-) -> Obj:
+    global_addresses: list[Address] | None = None,
+) -> bodies.NetworkStatus:
     """The status; `createTime` is kept, `lastTransitionTime` moves only when the current
-    state changes, so an unchanged network writes nothing."""
+    state changes, so an unchanged network writes nothing. `globalAddresses` (gamefleet's,
+    not OKG's): the server's global entry addresses, once it has had any."""
     previous = previous or {}
     changed = previous.get("currentNetworkState") != current.value
-    return {
+    found: bodies.NetworkStatus = {
         "networkType": network_type,
         "internalAddresses": [a.as_dict() for a in internal],
         "externalAddresses": [a.as_dict() for a in external],
@@ -63,8 +62,12 @@ def network_status(
         if changed or not previous.get("lastTransitionTime")
         else previous["lastTransitionTime"],
     }
+    if global_addresses or "globalAddresses" in previous:
+        # Once written, kept (empty when gone): a merge patch cannot drop a key it omits.
+        found["globalAddresses"] = [a.as_dict() for a in global_addresses or ()]
+    return found
 
 
-def status_annotation(status: Obj) -> str:
+def status_annotation(status: bodies.NetworkStatus) -> str:
     """The pod annotation: the same status as compact JSON with sorted keys (stable)."""
     return json.dumps(status, sort_keys=True, separators=(",", ":"))

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from gamefleet.v1 import gameserver_pb2 as gamefleet_dot_v1_dot_gameserver__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgamefleet/v1/allocation.proto\x12\x0cgamefleet.v1\x1a\x1dgamefleet/v1/gameserver.proto\"\x91\x01\n\x12\x41llocationSelector\x12G\n\x0cmatch_labels\x18\x01 \x03(\x0b\x32\x31.gamefleet.v1.AllocationSelector.MatchLabelsEntry\x1a\x32\n\x10MatchLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa9\x03\n\x0f\x41llocateRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05\x66leet\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x33\n\tselectors\x18\x04 \x03(\x0b\x32 .gamefleet.v1.AllocationSelector\x12\x1a\n\x12preferred_clusters\x18\x05 \x03(\t\x12,\n\nscheduling\x18\x06 \x01(\x0e\x32\x18.gamefleet.v1.Scheduling\x12\x39\n\x06labels\x18\x07 \x03(\x0b\x32).gamefleet.v1.AllocateRequest.LabelsEntry\x12\x43\n\x0b\x61nnotations\x18\x08 \x03(\x0b\x32..gamefleet.v1.AllocateRequest.AnnotationsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"S\n\x10\x41llocateResponse\x12-\n\x0bgame_server\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.GameServer\x12\x10\n\x08replayed\x18\x02 \x01(\x08*)\n\nScheduling\x12\n\n\x06PACKED\x10\x00\x12\x0f\n\x0b\x44ISTRIBUTED\x10\x01\x32^\n\x11\x41llocationService\x12I\n\x08\x41llocate\x12\x1d.gamefleet.v1.AllocateRequest\x1a\x1e.gamefleet.v1.AllocateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgamefleet/v1/allocation.proto\x12\x0cgamefleet.v1\x1a\x1dgamefleet/v1/gameserver.proto\"\x91\x01\n\x12\x41llocationSelector\x12G\n\x0cmatch_labels\x18\x01 \x03(\x0b\x32\x31.gamefleet.v1.AllocationSelector.MatchLabelsEntry\x1a\x32\n\x10MatchLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x04\n\x0f\x41llocateRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05\x66leet\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x33\n\tselectors\x18\x04 \x03(\x0b\x32 .gamefleet.v1.AllocationSelector\x12\x1a\n\x12preferred_clusters\x18\x05 \x03(\t\x12,\n\nscheduling\x18\x06 \x01(\x0e\x32\x18.gamefleet.v1.Scheduling\x12\x39\n\x06labels\x18\x07 \x03(\x0b\x32).gamefleet.v1.AllocateRequest.LabelsEntry\x12\x43\n\x0b\x61nnotations\x18\x08 \x03(\x0b\x32..gamefleet.v1.AllocateRequest.AnnotationsEntry\x12\x16\n\x0eplayers_region\x18\t \x01(\t\x12M\n\x11region_latency_ms\x18\n \x03(\x0b\x32\x32.gamefleet.v1.AllocateRequest.RegionLatencyMsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x36\n\x14RegionLatencyMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"k\n\x10\x41llocateResponse\x12-\n\x0bgame_server\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.GameServer\x12\x10\n\x08replayed\x18\x02 \x01(\x08\x12\x16\n\x0eglobal_address\x18\x03 \x01(\t*)\n\nScheduling\x12\n\n\x06PACKED\x10\x00\x12\x0f\n\x0b\x44ISTRIBUTED\x10\x01\x32^\n\x11\x41llocationService\x12I\n\x08\x41llocate\x12\x1d.gamefleet.v1.AllocateRequest\x1a\x1e.gamefleet.v1.AllocateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,20 +38,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ALLOCATEREQUEST_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_ALLOCATEREQUEST_ANNOTATIONSENTRY']._loaded_options = None
   _globals['_ALLOCATEREQUEST_ANNOTATIONSENTRY']._serialized_options = b'8\001'
-  _globals['_SCHEDULING']._serialized_start=739
-  _globals['_SCHEDULING']._serialized_end=780
+  _globals['_ALLOCATEREQUEST_REGIONLATENCYMSENTRY']._loaded_options = None
+  _globals['_ALLOCATEREQUEST_REGIONLATENCYMSENTRY']._serialized_options = b'8\001'
+  _globals['_SCHEDULING']._serialized_start=922
+  _globals['_SCHEDULING']._serialized_end=963
   _globals['_ALLOCATIONSELECTOR']._serialized_start=79
   _globals['_ALLOCATIONSELECTOR']._serialized_end=224
   _globals['_ALLOCATIONSELECTOR_MATCHLABELSENTRY']._serialized_start=174
   _globals['_ALLOCATIONSELECTOR_MATCHLABELSENTRY']._serialized_end=224
   _globals['_ALLOCATEREQUEST']._serialized_start=227
-  _globals['_ALLOCATEREQUEST']._serialized_end=652
-  _globals['_ALLOCATEREQUEST_LABELSENTRY']._serialized_start=555
-  _globals['_ALLOCATEREQUEST_LABELSENTRY']._serialized_end=600
-  _globals['_ALLOCATEREQUEST_ANNOTATIONSENTRY']._serialized_start=602
-  _globals['_ALLOCATEREQUEST_ANNOTATIONSENTRY']._serialized_end=652
-  _globals['_ALLOCATERESPONSE']._serialized_start=654
-  _globals['_ALLOCATERESPONSE']._serialized_end=737
-  _globals['_ALLOCATIONSERVICE']._serialized_start=782
-  _globals['_ALLOCATIONSERVICE']._serialized_end=876
+  _globals['_ALLOCATEREQUEST']._serialized_end=811
+  _globals['_ALLOCATEREQUEST_LABELSENTRY']._serialized_start=658
+  _globals['_ALLOCATEREQUEST_LABELSENTRY']._serialized_end=703
+  _globals['_ALLOCATEREQUEST_ANNOTATIONSENTRY']._serialized_start=705
+  _globals['_ALLOCATEREQUEST_ANNOTATIONSENTRY']._serialized_end=755
+  _globals['_ALLOCATEREQUEST_REGIONLATENCYMSENTRY']._serialized_start=757
+  _globals['_ALLOCATEREQUEST_REGIONLATENCYMSENTRY']._serialized_end=811
+  _globals['_ALLOCATERESPONSE']._serialized_start=813
+  _globals['_ALLOCATERESPONSE']._serialized_end=920
+  _globals['_ALLOCATIONSERVICE']._serialized_start=965
+  _globals['_ALLOCATIONSERVICE']._serialized_end=1059
 # @@protoc_insertion_point(module_scope)

@@ -125,6 +125,26 @@ class AllocateRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class RegionLatencyMsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAMESPACE_FIELD_NUMBER: _builtins.int
     FLEET_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -133,11 +153,17 @@ class AllocateRequest(_message.Message):
     SCHEDULING_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     ANNOTATIONS_FIELD_NUMBER: _builtins.int
+    PLAYERS_REGION_FIELD_NUMBER: _builtins.int
+    REGION_LATENCY_MS_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     fleet: _builtins.str
     request_id: _builtins.str
     """Idempotency key (at most 128 characters): a repeated request returns the same server."""
     scheduling: Global___Scheduling.ValueType
+    players_region: _builtins.str
+    """Where the match's players are, to allocate in the cluster nearest to them (after
+    preferred_clusters): the region (a value of the clusters' "region" label) ...
+    """
     @_builtins.property
     def selectors(self) -> _containers.RepeatedCompositeFieldContainer[Global___AllocationSelector]:
         """Tried in order: the first selector that matches a candidate wins. None: any server."""
@@ -152,6 +178,12 @@ class AllocateRequest(_message.Message):
 
     @_builtins.property
     def annotations(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def region_latency_ms(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """... or measured round-trip times, in milliseconds, from the players to each region: the
+        clusters of the fastest region first (a measurement ranks before players_region).
+        """
+
     def __init__(
         self,
         *,
@@ -163,10 +195,12 @@ class AllocateRequest(_message.Message):
         scheduling: Global___Scheduling.ValueType = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         annotations: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        players_region: _builtins.str = ...,
+        region_latency_ms: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "fleet", b"fleet", "labels", b"labels", "namespace", b"namespace", "preferred_clusters", b"preferred_clusters", "request_id", b"request_id", "scheduling", b"scheduling", "selectors", b"selectors"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "fleet", b"fleet", "labels", b"labels", "namespace", b"namespace", "players_region", b"players_region", "preferred_clusters", b"preferred_clusters", "region_latency_ms", b"region_latency_ms", "request_id", b"request_id", "scheduling", b"scheduling", "selectors", b"selectors"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -178,8 +212,14 @@ class AllocateResponse(_message.Message):
 
     GAME_SERVER_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
+    GLOBAL_ADDRESS_FIELD_NUMBER: _builtins.int
     replayed: _builtins.bool
     """True when the request_id was answered before and this is the same answer."""
+    global_address: _builtins.str
+    """The server's global entry address ("<address>:<port>" of its first port through a global
+    accelerator, the address being its IP, else its DNS name); "" when it has none. Every
+    port is in game_server.network_status.globalAddresses.
+    """
     @_builtins.property
     def game_server(self) -> _gameserver_pb2.GameServer:
         """The allocated server, with its cluster and network status."""
@@ -189,10 +229,11 @@ class AllocateResponse(_message.Message):
         *,
         game_server: _gameserver_pb2.GameServer | None = ...,
         replayed: _builtins.bool = ...,
+        global_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["game_server", b"game_server"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["game_server", b"game_server", "replayed", b"replayed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["game_server", b"game_server", "global_address", b"global_address", "replayed", b"replayed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -49,6 +49,7 @@ class AgentProcess:
         scaler_port: int = 0,
         extra: tuple[str, ...] = (),
         lease_in_namespace: bool = True,
+        metrics_port: int = 0,
     ) -> None:
         """``lease_name`` None leaves the Lease's name to the agent's default, and
         ``lease_in_namespace`` False its namespace; ``extra`` are more flags."""
@@ -60,6 +61,7 @@ class AgentProcess:
         self.scaler_port = scaler_port
         self.extra = extra
         self.lease_in_namespace = lease_in_namespace
+        self.metrics_port = metrics_port
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
@@ -71,6 +73,7 @@ class AgentProcess:
             "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace, *lease,
             "--id", self.identity, "--skip-crds", "--scaler-port", str(self.scaler_port),
             *self.extra,
+            "--metrics-port", str(self.metrics_port),
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(

@@ -78,8 +78,12 @@ async def test_allocations_grow_their_region_and_idle_shrinks_after_the_window(
             autoscaler_pb2.ApplyFleetAutoscalerRequest(fleet_autoscaler=scaler)
         )
 
+        seen: list[object] = []
+
         async def buffered(counts: tuple[tuple[int, int], tuple[int, int]]) -> bool:
-            return (await _counts(first), await _counts(second)) == counts
+            now = (await _counts(first), await _counts(second))
+            seen[:] = [now]
+            return now == counts
 
         async def both_idle() -> bool:
             return await buffered(((2, 0), (2, 0)))
@@ -100,7 +104,10 @@ async def test_allocations_grow_their_region_and_idle_shrinks_after_the_window(
         async def first_grew() -> bool:
             return await buffered(((2, 2), (2, 0)))
 
-        await eventually(first_grew, 120.0, "the first region back at 2 idle beside 2 allocated")
+        try:
+            await eventually(first_grew, 180.0, "the first region at 2 idle beside 2 allocated")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; (idle, allocated) per region last seen: {seen}") from None
 
         _, playing = await _servers(first)
         ended, kept = sorted(playing)

@@ -101,7 +101,8 @@ async def _clusters_ready(world: World) -> None:
 
 
 def _managers(gss: dict[str, Any]) -> set[str]:
-    return {str(e.get("manager")) for e in views.meta(gss).get("managedFields") or []}
+    entries: list[dict[str, Any]] = (gss.get("metadata") or {}).get("managedFields") or []
+    return {str(e.get("manager")) for e in entries}
 
 
 async def test_a_fleet_in_a_namespace_no_agent_serves_is_not_written_and_says_so(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from agent.kube import resources
 from tests.e2e.agent.harness import eventually
 
 if TYPE_CHECKING:
@@ -40,3 +41,38 @@ def lb_record(svc: Obj) -> tuple[str, list[int]]:
     """(load balancer, ports) from a Service's `gamefleet.io/lb-ports` record."""
     loaded = json.loads(svc["metadata"]["annotations"]["gamefleet.io/lb-ports"])
     return loaded["lb"], loaded["ports"]
+
+
+def crd(resource: resources.Resource) -> Obj:
+    """A minimal CRD of a cloud controller's kind: spec and status kept as written."""
+    group, version = resource.group_version.split("/")
+    loose = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{resource.plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {
+                "plural": resource.plural,
+                "singular": resource.kind.lower(),
+                "kind": resource.kind,
+                "listKind": f"{resource.kind}List",
+            },
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": loose, "status": loose},
+                        }
+                    },
+                }
+            ],
+        },
+    }

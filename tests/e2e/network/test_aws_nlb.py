@@ -15,7 +15,7 @@ import pytest
 from agent.kube import client as kclient
 from agent.kube import ready, resources
 from tests.e2e.agent.harness import eventually
-from tests.e2e.network.helpers import lb_record, wait_network
+from tests.e2e.network.helpers import crd, lb_record, wait_network
 
 if TYPE_CHECKING:
     from tests.e2e.agent.harness import Namespace
@@ -35,45 +35,11 @@ SERVER = "statefulset.kubernetes.io/pod-name"
 KINDS = (resources.TARGET_GROUP, resources.LISTENER, resources.TARGET_GROUP_BINDING)
 
 
-def _crd(resource: resources.Resource) -> Obj:
-    group, version = resource.group_version.split("/")
-    loose = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{resource.plural}.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {
-                "plural": resource.plural,
-                "singular": resource.kind.lower(),
-                "kind": resource.kind,
-                "listKind": f"{resource.kind}List",
-            },
-            "versions": [
-                {
-                    "name": version,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {"spec": loose, "status": loose},
-                        }
-                    },
-                }
-            ],
-        },
-    }
-
-
 @pytest.fixture(scope="session")
 async def aws_crds(kube: kclient.KubeClient) -> None:
     """The three kinds, applied idempotently and left in place."""
     for resource in KINDS:
-        await kube.apply(resources.CRD, None, _crd(resource))
+        await kube.apply(resources.CRD, None, crd(resource))
 
     await ready.wait_serving(kube, KINDS, 60.0)
 

@@ -396,10 +396,14 @@ async def test_an_autoscaler_created_before_its_fleet_claims_it_once_it_exists(
     regions: tuple[FollowingCluster, FollowingCluster],
 ) -> None:
     await apply(autoscalers, autoscaler(buffer(1)))
-    condition = (await get_autoscaler(autoscalers)).status.conditions
-    assert [(c.type, c.status, c.reason) for c in condition] == [
-        ("AbleToScale", "False", "FleetNotFound")
-    ]
+
+    async def fleet_not_found() -> bool:
+        condition = (await get_autoscaler(autoscalers)).status.conditions
+        return [(c.type, c.status, c.reason) for c in condition] == [
+            ("AbleToScale", "False", "FleetNotFound")
+        ]
+
+    await until(fleet_not_found, "the autoscaler says its fleet is not found")
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0)))
     await until(lambda: _replicas(fleets, 2), "claimed and scaled to one idle per region")
     assert (await get_fleet(fleets)).replicas_owner == "FleetAutoscaler/arena"

@@ -121,8 +121,46 @@ async def test_invalid_fleet_names_the_field_and_stores_nothing(
             "spec.template.network.networkConf[1]",
             'PortProtocols: "7777/SCTP" is not <port>/<protocol>',
         ),
+        # The plugins of issue 19: the hub runs the agent's own parser.
+        (
+            "GoogleCloud-NLB",
+            [("AddressNames", "ip-a"), ("PortProtocols", "1/TCP,2/TCP,3/TCP,4/TCP,5/TCP,6/TCP")],
+            "spec.template.network.networkConf[1]",
+            "PortProtocols: 6 TCP ports; a server of GoogleCloud-NLB takes at most 5",
+        ),
+        (
+            "Azure-SLB",
+            [("PipNames", "pip-1"), ("PortProtocols", "7777"), ("TcpIdleTimeout", "2")],
+            "spec.template.network.networkConf[2]",
+            'TcpIdleTimeout: "2" is not a whole number 4-30',
+        ),
+        (
+            "AlibabaCloud-AutoNLBs",
+            [("PortProtocols", "7777/UDP")],
+            "spec.template.network.networkConf",
+            "AlibabaCloud-AutoNLBs needs ZoneMaps",
+        ),
+        (
+            "AlibabaCloud-EIP",
+            [("ReleaseStrategy", "Sometimes")],
+            "spec.template.network.networkConf[0]",
+            'ReleaseStrategy: "Sometimes" is not Follow, Never or a duration',
+        ),
+        (
+            "AmazonWebServices-NLB",
+            [("NlbARNs", "arn:aws:1"), ("NlbVPCId", "vpc-1"), ("PortProtocols", "7777"),
+             ("GlobalAccelerator", "yes")],
+            "spec.template.network.networkConf[3]",
+            'GlobalAccelerator: "yes" is not one of true, false',
+        ),
+        (
+            "Kubernetes-HostPort",
+            [("ContainerPorts", "main:7777/UDP"), ("AllocatePolicy", "random")],
+            "spec.template.network.networkConf[1]",
+            'AllocatePolicy: "random" is not one of per-node, least-used',
+        ),
     ],
-)
+)  # fmt: skip
 async def test_a_bad_cloud_network_parameter_is_refused_at_apply(
     fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
     network_type: str,

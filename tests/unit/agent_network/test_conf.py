@@ -54,7 +54,13 @@ def test_host_port_parses(value: str, expected: list[tuple[str, int, str]]) -> N
             HP,
             _c(("ContainerPorts", "game:80/TCP"), ("Bogus", "x")),
             [(1, "network.networkConf[1] Bogus: unknown parameter for Kubernetes-HostPort"
-                 " (known: ContainerPorts)")],
+                 " (known: ContainerPorts, AllocatePolicy)")],
+        ),
+        (
+            HP,
+            _c(("ContainerPorts", "game:80/TCP"), ("AllocatePolicy", "random")),
+            [(1, 'network.networkConf[1] AllocatePolicy: "random" is not one of per-node,'
+                 " least-used")],
         ),
         (
             HP,
@@ -76,9 +82,7 @@ def test_host_port_parses(value: str, expected: list[tuple[str, int, str]]) -> N
             "Kubernetes-Nope",
             [],
             [(-1, "network.networkType: 'Kubernetes-Nope' is not supported (supported:"
-                  " Kubernetes-HostPort, Kubernetes-NodePort, Kubernetes-Ingress,"
-                  " AlibabaCloud-SLB, AlibabaCloud-NLB, TencentCloud-CLB, Volcengine-CLB,"
-                  " AmazonWebServices-NLB)")],
+                  f" {', '.join(nconf.SUPPORTED)})")],
         ),
         (
             "Kubernetes-Ingress",

@@ -200,3 +200,46 @@ def test_tcpudp_uses_one_host_port_for_both_protocols() -> None:
     assert pod["metadata"]["annotations"][plugin_hostport.HOST_PORTS] == (
         '{"node":"n0","ports":[8000]}'
     )
+
+
+def test_least_used_ports_across_the_cluster_without_a_node() -> None:
+    """OKG v1.1: the ports fewest pods hold, on any node; never out of ports while the range
+    has as many as a server needs (the scheduler keeps pods with the same port apart)."""
+    table = hostport.PortTable((8000, 8002))
+    got = [table.allocate_least_used(("ns", f"gs-{i}"), 2) for i in range(4)]
+    assert [a.ports for a in got] == [(8000, 8001), (8000, 8002), (8001, 8002), (8000, 8001)]
+    assert all(a.node == "" for a in got)
+    # Scheduled, a pod is seen on its node: the usage stays the same.
+    table.observe(("ns", "gs-0"), hostport.Allocation("n1", (8000, 8001), "uid-0"))
+    table.release(("ns", "gs-1"))
+    assert table.allocate_least_used(("ns", "gs-5"), 1).ports == (8002,)
+    with pytest.raises(hostport.NoCapacityError):
+        table.allocate_least_used(("ns", "gs-6"), 4)
+
+
+def test_least_used_pods_are_not_pinned_and_rebuild_from_the_record() -> None:
+    table = hostport.PortTable((8000, 8009))
+    plugin = plugin_hostport.HostPortPlugin.__new__(plugin_hostport.HostPortPlugin)
+    plugin.table = table
+    conf = nconf.parse_network(
+        "Kubernetes-HostPort",
+        [{"name": "ContainerPorts", "value": "main:7777/UDP"},
+         {"name": "AllocatePolicy", "value": "least-used"}],
+    )  # fmt: skip
+    pod: dict[str, Any] = {
+        "metadata": {"name": "gs-0", "namespace": "ns"},
+        "spec": {"containers": [{"name": "main"}]},
+    }
+    plugin.prepare_pod(conf, pod)
+    assert "affinity" not in pod["spec"]
+    assert pod["spec"]["containers"][0]["ports"] == [
+        {"containerPort": 7777, "hostPort": 8000, "protocol": "UDP"}
+    ]
+    assert pod["metadata"]["annotations"]["gamefleet.io/host-ports"] == (
+        '{"node":"","ports":[8000]}'
+    )
+    fresh = hostport.PortTable((8000, 8009))
+    plugin.table = fresh
+    plugin.on_pod("ADDED", {**pod, "metadata": {**pod["metadata"], "uid": "u"}})  # type: ignore[arg-type]
+    assert fresh.get(("ns", "gs-0")) == hostport.Allocation("", (8000,), "u")
+    assert fresh.allocate_least_used(("ns", "gs-1"), 1).ports == (8001,)

@@ -161,7 +161,8 @@ def test_not_ready_until_the_cloud_has_answered(svc: dict[str, Any] | None) -> N
               " healthCheckEnabled is not one of true"),
           (4, "network.networkConf[4] ExternalTrafficPolicyType: unknown parameter for"
               " AmazonWebServices-NLB (known: NlbARNs, PortProtocols, Fixed, AllocatePolicy,"
-              " MinPort, MaxPort, BlockPorts, Annotations, NlbVPCId, NlbHealthCheck)")]),
+              " MinPort, MaxPort, BlockPorts, Annotations, NlbVPCId, NlbHealthCheck,"
+              " GlobalAccelerator)")]),
     ],
 )  # fmt: skip
 def test_each_bad_parameter_is_named(

@@ -192,6 +192,7 @@ CASES: list[tuple[str, Any, str]] = [
         f"{PL}.clusters[0].override.network.networkType",
     ),
     (f"{PL}.clusters[0].override", {"bogus": 1}, f"{PL}.clusters[0].override.bogus"),
+    (f"{PL}.clusters[0].override", {"a b": 1}, f'{PL}.clusters[0].override["a b"]'),
     (f"{PL}.clusters[0].override", {"replicas": 3}, f"{PL}.clusters[0].override.replicas"),
     (
         f"{PL}.clusters[0].override",

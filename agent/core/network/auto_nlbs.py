@@ -1,0 +1,261 @@
+"""`AlibabaCloud-AutoNLBs`: NLBs created on demand as the set grows. Pure: parameters, the
+set's Services, each server's ports, readiness.
+
+Per line (`EipIspTypes`) and per block of ordinals the set has one LoadBalancer Service
+(`<set>-<isp>-<block>`, class `alibabacloud.com/nlb`, no load-balancer id): Alibaba Cloud's
+controller creates a new NLB for it in the `ZoneMaps` zones. The Service selects every pod of
+the set and holds, for each ordinal of its block, one port per `PortProtocols` entry whose
+target is a container port named after the ordinal (`udp-<ordinal>-<port>`), which only that
+ordinal's pod has; so a server's ports follow from its ordinal, and a new block's NLB (with
+`ReserveNlbNum` more kept ahead) exists before the set reaches it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from agent.core import model, wire
+
+from . import alibaba, checks, params, status
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+Obj = dict[str, Any]
+
+NETWORK_TYPE = "AlibabaCloud-AutoNLBs"
+ZONE_MAPS = f"{alibaba.PREFIX}zone-maps"
+ADDRESS_TYPE = f"{alibaba.PREFIX}address-type"
+ISP_TYPES = ("BGP", "BGP_PRO", "ChinaTelecom", "ChinaMobile", "ChinaUnicom", "intranet")
+SECURITY_PROTECTION = ("AntiDDoS_Enhanced",)
+DISABLED_PREFIX = "off"
+"""A server's ports are isolated by pointing them at a container port name no pod has."""
+
+
+def _zone_maps(value: str) -> str | None:
+    vpc, sep, zones = value.partition("@")
+    pairs = [z.partition(":") for z in zones.split(",")]
+    if sep and vpc.strip() and zones and all(z.strip() and s and v.strip() for z, s, v in pairs):
+        return None
+    return "is not <vpc-id>@<zone>:<vswitch>,…"
+
+
+def _count(value: str) -> str | None:
+    return None if value.isdigit() else "is not a whole number 0 or more"
+
+
+KNOWN = {
+    "PortProtocols": checks.port_protocols,
+    "ZoneMaps": _zone_maps,
+    "MinPort": checks.port,
+    "MaxPort": checks.port,
+    "BlockPorts": checks.ports,
+    "ReserveNlbNum": _count,
+    "EipIspTypes": checks.listed(*ISP_TYPES),
+    "ExternalTrafficPolicyType": checks.choice("Local", "Cluster"),
+    "RetainNLBOnDelete": checks.boolean,
+    "SecurityProtectionTypes": checks.listed(*SECURITY_PROTECTION),
+    **alibaba.nlb_health_checks(),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoNlbsConf:
+    ports: tuple[params.PortProtocol, ...]
+    zone_maps: str
+    port_range: tuple[int, int] = (1000, 1499)
+    blocked: tuple[int, ...] = ()
+    reserve: int = 1
+    isp_types: tuple[str, ...] = ("BGP",)
+    traffic_policy: str = "Local"
+    retain: bool = True
+    security_protection: tuple[str, ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    """The NLB health-check annotations."""
+
+    @property
+    def usable(self) -> list[int]:
+        """The NLB ports handed out, in order: the range less the blocked ports."""
+        low, high = self.port_range
+        return [p for p in range(low, high + 1) if p not in self.blocked]
+
+    @property
+    def per_service(self) -> int:
+        """Servers per Service (per NLB)."""
+        return len(self.usable) // max(1, len(self.ports))
+
+    def block(self, ordinal: int) -> int:
+        return ordinal // max(1, self.per_service)
+
+    def lb_ports(self, ordinal: int) -> list[int]:
+        """The server's NLB port per `PortProtocols` entry."""
+        usable, first = self.usable, (ordinal % max(1, self.per_service)) * len(self.ports)
+        return [usable[first + j] for j in range(len(self.ports))]
+
+
+def parse(found: Sequence[tuple[int, str, str]]) -> tuple[AutoNlbsConf, list[params.Problem]]:
+    table, problems = checks.parse_table(
+        NETWORK_TYPE, found, KNOWN, required=("PortProtocols", "ZoneMaps")
+    )
+    ports, _ = params.port_protocols(0, table.get("PortProtocols", "0"))
+    reserve = table.get("ReserveNlbNum", "1")
+    blocked = tuple(params.port(p) or 0 for p in table.items("BlockPorts"))
+    port_range, bad = checks.port_range(table, (1000, 1499), blocked)
+    problems += bad
+    conf = AutoNlbsConf(
+        ports=tuple(ports),
+        zone_maps=table.get("ZoneMaps"),
+        port_range=port_range,
+        blocked=blocked,
+        reserve=int(reserve) if reserve.isdigit() else 1,
+        isp_types=table.items("EipIspTypes") or ("BGP",),
+        traffic_policy=table.get("ExternalTrafficPolicyType", "Local"),
+        retain=table.flag("RetainNLBOnDelete", True),
+        security_protection=table.items("SecurityProtectionTypes"),
+        annotations=alibaba.nlb_health_annotations(table),
+    )
+    if not bad and ports and conf.per_service < 1:
+        at = table.index("PortProtocols")
+        problems.append(
+            (at, f"{params.field(at, 'PortProtocols')}: {len(ports)} ports do not fit in"
+                 f" {port_range[0]}-{port_range[1]} less BlockPorts")
+        )  # fmt: skip
+    return conf, problems
+
+
+def service_name(set_name: str, isp: str, block: int) -> str:
+    return f"{set_name}-{isp.lower()}-{block}"
+
+
+def port_name(protocol: str, ordinal: int, port: int) -> str:
+    """Kubernetes allows 15 characters: enough for ordinals below 100,000."""
+    return f"{protocol.lower()}-{ordinal}-{port}"
+
+
+def disabled_name(protocol: str, ordinal: int, port: int) -> str:
+    return f"{DISABLED_PREFIX}{protocol[0].lower()}-{ordinal}-{port}"
+
+
+def container_ports(conf: AutoNlbsConf, ordinal: int) -> list[Obj]:
+    """The named container ports the server's pod carries (the Services' targets)."""
+    return [
+        {"name": port_name(proto, ordinal, entry.port), "containerPort": entry.port,
+         "protocol": proto}
+        for entry in conf.ports
+        for proto in entry.protocol.kube()
+    ]  # fmt: skip
+
+
+def blocks_needed(conf: AutoNlbsConf, ordinals: Sequence[int]) -> int:
+    """Services per line: up to the highest ordinal's block, and `ReserveNlbNum` more."""
+    highest = max(ordinals, default=0)
+    return conf.block(highest) + conf.reserve + 1
+
+
+def service_body(
+    conf: AutoNlbsConf,
+    namespace: str,
+    set_name: str,
+    owner: Mapping[str, Any],
+    isp: str,
+    block: int,
+) -> Obj:
+    notes = {ZONE_MAPS: conf.zone_maps, **dict(conf.annotations)}
+    if "intranet" in isp.lower():
+        notes[ADDRESS_TYPE] = "intranet"
+    ports: list[Obj] = []
+    first = block * conf.per_service
+    for ordinal in range(first, first + conf.per_service):
+        for entry, lb_port in zip(conf.ports, conf.lb_ports(ordinal), strict=True):
+            for proto in entry.protocol.kube():
+                name = port_name(proto, ordinal, entry.port)
+                ports.append({"name": name, "port": lb_port, "protocol": proto, "targetPort": name})
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(set_name, isp, block),
+            "namespace": namespace,
+            "labels": {wire.OWNER_GSS: set_name, alibaba.PROXY_NAME_LABEL: "dummy"},
+            "annotations": notes,
+            "ownerReferences": [owner],
+        },
+        "spec": {
+            "type": "LoadBalancer",
+            "loadBalancerClass": alibaba.NLB_CLASS,
+            "allocateLoadBalancerNodePorts": False,
+            "externalTrafficPolicy": conf.traffic_policy,
+            "selector": {wire.OWNER_GSS: set_name},
+            "ports": ports,
+        },
+    }
+
+
+def isolation_patch(svc: Obj, ordinal: int, disabled: bool) -> list[Obj]:
+    """JSON-patch operations pointing the server's ports of one Service at its own container
+    ports, or with `disabled` at names no pod has; each guarded by a test of the port's name,
+    so concurrent changes to other servers' ports cannot be overwritten. [] when nothing to do."""
+    ops: list[Obj] = []
+    marker = f"-{ordinal}-"
+    for i, port in enumerate((svc.get("spec") or {}).get("ports") or []):
+        name = str(port.get("name", ""))
+        proto, _, rest = name.partition("-")
+        if not name.startswith(f"{proto}{marker}") or proto not in ("tcp", "udp"):
+            continue
+        number = int(rest.rsplit("-", 1)[1])
+        wanted = disabled_name(proto, ordinal, number) if disabled else name
+        if port.get("targetPort") != wanted:
+            ops.append({"op": "test", "path": f"/spec/ports/{i}/name", "value": name})
+            ops.append({"op": "replace", "path": f"/spec/ports/{i}/targetPort", "value": wanted})
+    return ops
+
+
+@dataclasses.dataclass(frozen=True)
+class Seen:
+    internal: list[status.Address]
+    external: list[status.Address]
+    current: model.NetworkState
+
+
+def observed(
+    conf: AutoNlbsConf,
+    ordinal: int,
+    lines: Mapping[str, Obj | None],
+    pod_ip: str,
+    running: bool,
+) -> Seen:
+    """Per line, the NLB's address (its DNS name, as `<hostname>/<line>` like OKG) with the
+    server's NLB ports; Ready once every line's Service has an address and routes the
+    server's ports to its pod, and the pod runs."""
+    inner: list[status.Port] = []
+    for entry in conf.ports:
+        for proto in entry.protocol.kube():
+            inner.append(status.Port(port_name(proto, ordinal, entry.port), proto, entry.port))
+    internal = [status.Address(pod_ip, tuple(inner))] if pod_ip else []
+    external: list[status.Address] = []
+    ready = running
+    for isp in conf.isp_types:
+        svc = lines.get(isp)
+        spec = (svc or {}).get("spec") or {}
+        mine = {
+            str(p.get("name")): p
+            for p in spec.get("ports") or []
+            if str(p.get("name", "")).split("-")[1:2] == [str(ordinal)]
+        }
+        outer = [
+            status.Port(p.name, p.protocol, int(mine[p.name]["port"]))
+            for p in inner
+            if p.name in mine
+        ]
+        routed = len(outer) == len(inner) and all(
+            mine[p.name].get("targetPort") == p.name for p in inner
+        )
+        ingress = (((svc or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress")
+        entry = (ingress or [{}])[0]
+        host, ip = str(entry.get("hostname") or ""), str(entry.get("ip") or "")
+        if (host or ip) and outer:
+            external.append(status.Address(ip, tuple(outer), f"{host}/{isp}" if host else ""))
+        ready = ready and routed and bool(host or ip) and spec.get("type") == "LoadBalancer"
+    state = model.NetworkState.READY if ready else model.NetworkState.NOT_READY
+    return Seen(internal, external, state)

@@ -1,0 +1,218 @@
+"""`AlibabaCloud-Multi-NLBs`: one server reachable through several existing NLBs at once (one
+per line, e.g. China Telecom and China Unicom), on the same ports on each. Pure: parameters,
+the per-line Services, readiness.
+
+`NlbIdNames=<id>/<line>,…` lists the NLBs with their line; the i-th NLB of every line form
+group i. A server's ports are allocated on one group (free on every member, in the table every
+load-balancer plugin shares), and it gets one LoadBalancer Service per line,
+`<server>-<line>`, bound to that line's NLB of the group, each carrying its allocation record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from agent.core import model, wire
+
+from . import alibaba, checks, lbports, loadbalancer, params, status
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+Obj = dict[str, Any]
+
+NETWORK_TYPE = "AlibabaCloud-Multi-NLBs"
+SERVER_LABEL = "statefulset.kubernetes.io/pod-name"
+NETWORK_TYPE_LABEL = "game.kruise.io/network-type"
+BELONG_INDEX = "game.kruise.io/lb-belong-index"
+DEFAULT_RANGE = (1000, 1502)
+DEFAULT_BLOCKED = (1025, 1434, 1068)
+"""OKG's NLB port range and blocked ports (its controller's configuration)."""
+
+
+def _id_names(value: str) -> str | None:
+    pairs = [item.strip().partition("/") for item in value.split(",") if item.strip()]
+    if not pairs or not all(i.strip() and s and n.strip() for i, s, n in pairs):
+        return "is not <nlb-id>/<line>,…"
+    ids = [i.strip() for i, _, _ in pairs]
+    if len(set(ids)) != len(ids):
+        return "lists an NLB more than once"
+    counts: dict[str, int] = {}
+    for _, _, name in pairs:
+        counts[name.strip()] = counts.get(name.strip(), 0) + 1
+    if len(set(counts.values())) != 1:
+        return "does not list the same number of NLBs for every line"
+    return None
+
+
+KNOWN = {
+    "NlbIdNames": _id_names,
+    "PortProtocols": checks.port_protocols,
+    "Fixed": checks.boolean,
+    "ExternalTrafficPolicyType": checks.choice("Local", "Cluster"),
+    "AllocatePolicy": checks.choice("default", "balanced"),
+    "MinPort": checks.port,
+    "MaxPort": checks.port,
+    "BlockPorts": checks.ports,
+    **alibaba.nlb_health_checks(),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiNlbsConf:
+    lines: tuple[str, ...]
+    """The line names, in the order first listed."""
+    groups: tuple[tuple[str, ...], ...]
+    """Group i: the i-th NLB of each line, in the order of `lines`."""
+    ports: tuple[params.PortProtocol, ...]
+    port_range: tuple[int, int] = DEFAULT_RANGE
+    blocked: tuple[int, ...] = DEFAULT_BLOCKED
+    fixed: bool = False
+    balanced: bool = False
+    traffic_policy: str = "Local"
+    annotations: tuple[tuple[str, str], ...] = ()
+
+
+def parse(found: Sequence[tuple[int, str, str]]) -> tuple[MultiNlbsConf, list[params.Problem]]:
+    table, problems = checks.parse_table(
+        NETWORK_TYPE, found, KNOWN, required=("NlbIdNames", "PortProtocols")
+    )
+    lines: list[str] = []
+    per_line: dict[str, list[str]] = {}
+    if _id_names(table.get("NlbIdNames")) is None:
+        for item in table.items("NlbIdNames"):
+            lb_id, _, line = item.partition("/")
+            if line.strip() not in per_line:
+                lines.append(line.strip())
+            per_line.setdefault(line.strip(), []).append(lb_id.strip())
+    width = min((len(v) for v in per_line.values()), default=0)
+    groups = tuple(tuple(per_line[line][i] for line in lines) for i in range(width))
+    ports, _ = params.port_protocols(0, table.get("PortProtocols", "0"))
+    blocked = (
+        tuple(params.port(p) or 0 for p in table.items("BlockPorts"))
+        if table.has("BlockPorts")
+        else DEFAULT_BLOCKED
+    )
+    port_range, bad = checks.port_range(table, DEFAULT_RANGE, blocked)
+    conf = MultiNlbsConf(
+        lines=tuple(lines),
+        groups=groups,
+        ports=tuple(ports),
+        port_range=port_range,
+        blocked=blocked,
+        fixed=table.flag("Fixed"),
+        balanced=table.get("AllocatePolicy") == "balanced",
+        traffic_policy=table.get("ExternalTrafficPolicyType", "Local"),
+        annotations=alibaba.nlb_health_annotations(table),
+    )
+    return conf, problems + bad
+
+
+def service_name(server: str, line: str) -> str:
+    return f"{server}-{line.lower()}"
+
+
+def service_keys(conf: MultiNlbsConf, namespace: str, server: str) -> list[lbports.ServiceKey]:
+    return [(namespace, service_name(server, line)) for line in conf.lines]
+
+
+def allocate(
+    table: lbports.LbPortTable, conf: MultiNlbsConf, namespace: str, server: str
+) -> list[lbports.Allocation]:
+    return table.allocate_group(
+        service_keys(conf, namespace, server),
+        conf.groups,
+        len(conf.ports),
+        conf.port_range,
+        conf.blocked,
+        balanced=conf.balanced,
+    )
+
+
+def group_index(conf: MultiNlbsConf, lb_id: str) -> int:
+    return next((i for i, g in enumerate(conf.groups) if lb_id in g), -1)
+
+
+def service_body(
+    conf: MultiNlbsConf,
+    meta: Obj,
+    line: str,
+    allocation: lbports.Allocation,
+    selector: Mapping[str, str],
+    disabled: bool,
+) -> Obj:
+    """The server's Service on one line: `meta` is the server's (owner, set label); its name,
+    the server label and the line's annotations are set here."""
+    server = str(meta["name"])
+    body_meta = {
+        **meta,
+        "name": service_name(server, line),
+        "labels": {
+            **meta.get("labels", {}),
+            SERVER_LABEL: server,
+            NETWORK_TYPE_LABEL: NETWORK_TYPE,
+            alibaba.PROXY_NAME_LABEL: "dummy",
+        },
+        "annotations": {
+            alibaba.FORCE_OVERRIDE: "true",
+            **dict(conf.annotations),
+            alibaba.ID_ANNOTATION: allocation.lb_id,
+            BELONG_INDEX: str(group_index(conf, allocation.lb_id)),
+            lbports.RECORD: lbports.record_text(allocation),
+        },
+    }
+    ports = loadbalancer.ports_of(conf.ports, allocation.ports)
+    spec: Obj = {
+        "type": "ClusterIP" if disabled else "LoadBalancer",
+        "selector": dict(selector),
+        "ports": ports,
+    }
+    if not disabled:
+        spec["loadBalancerClass"] = alibaba.NLB_CLASS
+        spec["allocateLoadBalancerNodePorts"] = False
+        spec["externalTrafficPolicy"] = conf.traffic_policy
+    return {"apiVersion": "v1", "kind": "Service", "metadata": body_meta, "spec": spec}
+
+
+def observed(
+    conf: MultiNlbsConf, lines: Mapping[str, Obj | None], pod_ip: str, running: bool
+) -> tuple[list[status.Address], list[status.Address], model.NetworkState]:
+    """Per line, the NLB's address (`<hostname>/<line>` as OKG writes it, or its ip) with the
+    server's ports; Ready once every line has one and routes to the running pod."""
+    internal: list[status.Address] = []
+    external: list[status.Address] = []
+    ready = running
+    for line in conf.lines:
+        svc = lines.get(line)
+        spec = (svc or {}).get("spec") or {}
+        inner = [
+            status.Port(str(p["name"]), str(p.get("protocol") or "TCP"), int(p["targetPort"]))
+            for p in spec.get("ports") or []
+        ]
+        outer = [
+            status.Port(str(p["name"]), str(p.get("protocol") or "TCP"), int(p["port"]))
+            for p in spec.get("ports") or []
+        ]
+        if pod_ip and inner and not internal:
+            internal.append(status.Address(pod_ip, tuple(inner)))
+        ingress = (((svc or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress")
+        entry = (ingress or [{}])[0]
+        host, ip = str(entry.get("hostname") or ""), str(entry.get("ip") or "")
+        failing = any(p.get("error") for p in entry.get("ports") or [])
+        selects = SERVER_LABEL in (spec.get("selector") or {})
+        up = spec.get("type") == "LoadBalancer" and bool(host or ip) and not failing
+        if up:
+            external.append(status.Address(ip, tuple(outer), f"{host}/{line}" if host else ""))
+        ready = ready and up and selects
+    state = model.NetworkState.READY if ready else model.NetworkState.NOT_READY
+    return internal, external, state
+
+
+def owner_server(svc: Obj) -> str:
+    return str(((svc.get("metadata") or {}).get("labels") or {}).get(SERVER_LABEL, ""))
+
+
+def is_mine(svc: Obj) -> bool:
+    labels = (svc.get("metadata") or {}).get("labels") or {}
+    return labels.get(NETWORK_TYPE_LABEL) == NETWORK_TYPE and wire.OWNER_GSS in labels
