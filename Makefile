@@ -2,7 +2,7 @@ PYTHON ?= .venv/bin/python
 VENV_STAMP := .venv/.installed-stamp
 PROTO_FILES := $(wildcard proto/gamefleet/v1/*.proto) $(wildcard proto/externalscaler/*.proto)
 
-.PHONY: install proto proto-check lint typecheck test test-unit check demo demo-down
+.PHONY: install proto proto-check lint typecheck test test-unit check demo demo-down deploy
 
 install: $(VENV_STAMP)
 
@@ -38,6 +38,12 @@ test-unit: $(VENV_STAMP)
 	$(PYTHON) -m pytest -q tests/unit
 
 check: lint typecheck proto-check test
+
+# Renders deploy/*.yaml from the Helm charts in charts/ with the pinned helm (built by
+# cluster-binaries); tests/unit/deploy/test_charts.py fails when they differ.
+deploy: $(VENV_STAMP)
+	$(PYTHON) -m tests.localcluster build helm
+	$(PYTHON) -m tests.support.charts
 
 -include mk/clusters.mk
 

@@ -132,6 +132,8 @@ class Hub:
         self.metrics_port: int | None = None
         self._liveness: StoreLiveness | None = None
         self._liveness_task: asyncio.Task[None] | None = None
+        # Who may call: the console checks its users with the same tokens.
+        self.auth: auth.AuthInterceptor | None = None
 
     async def start(self) -> None:
         """Open the store, bind the ports and, on a hub that leads at once, start leading;
@@ -158,7 +160,8 @@ class Hub:
         self.store = await _open_store(config.store_url, self.metrics)
         clusters = self.clusters = ClusterRegistry(self.store)
         fleets = self.fleets = FleetRegistry(self.store)
-        interceptors += [auth.interceptor(config.token_file, config.client_ca), ErrorInterceptor()]
+        self.auth = auth.interceptor(config.token_file, config.client_ca)
+        interceptors += [self.auth, ErrorInterceptor()]
         # Without reuseport a second hub on a port in use fails to start instead of sharing it.
         server = self.server = grpc.aio.server(
             interceptors=interceptors, options=[("grpc.so_reuseport", 0)]

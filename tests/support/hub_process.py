@@ -16,13 +16,15 @@ from pathlib import Path
 _LISTENING = re.compile(r"hub listening on .* \(port (\d+)\)")
 # Printed before the listening line when the hub serves metrics.
 _METRICS = re.compile(r"hub metrics on .* \(port (\d+)\)")
+# Printed before the listening line when the hub serves its console.
+_CONSOLE = re.compile(r"hub console on .* \(port (\d+)\)")
 GAMEFLEET = [sys.executable, "-m", "cli.main"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class HubProcess:
     """``gamefleet hub serve`` in a child process; ``address`` once it listens (and
-    ``metrics_port`` with ``--metrics-listen``)."""
+    ``metrics_port`` with ``--metrics-listen``, ``console_port`` with ``--console-listen``)."""
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class HubProcess:
         self.process: subprocess.Popen[str] | None = None
         self.port = port
         self.metrics_port: int | None = None
+        self.console_port: int | None = None
 
     @property
     def address(self) -> str:
@@ -69,6 +72,8 @@ class HubProcess:
                 self.port = int(match.group(1))
                 metrics = _METRICS.search(output, 0, match.start())
                 self.metrics_port = int(metrics.group(1)) if metrics else None
+                console = _CONSOLE.search(output, 0, match.start())
+                self.console_port = int(console.group(1)) if console else None
                 return self
             time.sleep(0.05)  # the child writes its address to a file; nothing to await
         self.kill()
