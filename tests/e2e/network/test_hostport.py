@@ -287,9 +287,9 @@ async def _pinned_to_a_doomed_node(namespace: Namespace, replicas: int) -> dict[
     async def pinned() -> bool:
         pods.clear()
         pods.update(await namespace.pods("gs"))
-        return len(pods) == replicas
+        return len(pods) == replicas and len(await namespace.game_servers("gs")) == replicas
 
-    await eventually(pinned, 30.0, f"{replicas} pods created")
+    await eventually(pinned, 30.0, f"{replicas} pods and GameServers created")
     for name, pair in _pairs(pods).items():
         assert pair[0] == node_name
         assert not pods[name]["spec"].get("nodeName"), "the pod should wait: it does not fit"
