@@ -15,7 +15,7 @@ from agent.kube import resources
 from agent.kube.events import EventRecorder
 from agent.network import hooks as network_hooks
 
-from . import gameserverset, queue
+from . import disruption, gameserverset, queue
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -76,8 +76,11 @@ class Controller:
             kcache.WatchCache(kube, resources.PERSISTENT_VOLUME_CLAIM, namespace=namespace),
             kcache.WatchCache(kube, resources.PERSISTENT_VOLUME),
         )
+        # Evictions (node drains) never take an Allocated server's pod.
+        self.budgets = disruption.AllocatedBudgets(kube, self.sets, namespace=namespace)
         self.caches = (
             self.sets,
+            self.budgets.cache,
             self.game_servers,
             self.pods,
             self.volumes.claims,
@@ -173,6 +176,7 @@ class Controller:
         self.active = True
         metrics.LEADER.set(1)
         self.queue.start()
+        self.budgets.start()
         for obj in self.sets.all():
             self.queue.add(kcache.key_of(obj))
         _log.info("reconciling %d GameServerSets", len(self.sets))
@@ -181,6 +185,7 @@ class Controller:
         self.active = False
         metrics.LEADER.set(0)
         await self.queue.stop()
+        await self.budgets.stop()
         await self.network.stop()
         for task in self._tasks:
             task.cancel()

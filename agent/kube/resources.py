@@ -48,6 +48,7 @@ PERSISTENT_VOLUME_CLAIM = Resource("v1", "persistentvolumeclaims", "PersistentVo
 PERSISTENT_VOLUME = Resource("v1", "persistentvolumes", "PersistentVolume", False)
 NODE = Resource("v1", "nodes", "Node", False)
 NAMESPACE = Resource("v1", "namespaces", "Namespace", False)
+POD_DISRUPTION_BUDGET = Resource("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget")
 INGRESS = Resource("networking.k8s.io/v1", "ingresses", "Ingress")
 # AmazonWebServices-NLB: the AWS controllers' custom resources (served only where installed).
 TARGET_GROUP = Resource("elbv2.services.k8s.aws/v1alpha1", "targetgroups", "TargetGroup")
