@@ -17,6 +17,8 @@ import logging
 from pathlib import Path
 
 import grpc
+from agones.allocation import allocation_pb2 as agones_pb2
+from agones.allocation import allocation_pb2_grpc as agones_pb2_grpc
 from gamefleet.v1 import (
     agent_pb2,
     agent_pb2_grpc,
@@ -53,6 +55,7 @@ from hub.store import interface as store_api
 
 from . import auth, handlers, metrics, startup
 from .agents import AgentServicer, no_identity
+from .agones import AgonesAllocationServicer
 from .allocations import AllocationServicer
 from .autoscalers import FleetAutoscalerServicer
 from .clusters import ClusterServicer
@@ -73,6 +76,8 @@ SERVICE_NAMES = (
     allocation_pb2.DESCRIPTOR.services_by_name["AllocationService"].full_name,
     event_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
     autoscaler_pb2.DESCRIPTOR.services_by_name["FleetAutoscalerService"].full_name,
+    # Agones' allocator API (package allocation), for matchmakers written against Agones.
+    agones_pb2.DESCRIPTOR.services_by_name["AllocationService"].full_name,
     AGENT_SERVICE,
 )
 # Health of this name is SERVING on the leader only (readiness probes use it).
@@ -172,6 +177,9 @@ class Hub:
         )
         allocation_pb2_grpc.add_AllocationServiceServicer_to_server(
             AllocationServicer(self.gate), server
+        )
+        agones_pb2_grpc.add_AllocationServiceServicer_to_server(
+            AgonesAllocationServicer(self.gate), server
         )
         event_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(self.gate), server)
         autoscaler_pb2_grpc.add_FleetAutoscalerServiceServicer_to_server(
