@@ -170,6 +170,12 @@ class AgonesAllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
     async def Allocate(
         self, request: allocation_pb2.AllocationRequest, context: Context
     ) -> allocation_pb2.AllocationResponse:
+        return await self.allocate(request)
+
+    async def allocate(
+        self, request: allocation_pb2.AllocationRequest
+    ) -> allocation_pb2.AllocationResponse:
+        """The answer, or AbortError / ValidationError (the gRPC and REST forms map them)."""
         self._gate.require()
         wanted = requests_of(request)
         served = self._gate.allocator

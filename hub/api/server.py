@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import ssl
 from pathlib import Path
 
 import grpc
@@ -56,6 +57,7 @@ from hub.store import interface as store_api
 from . import auth, handlers, metrics, startup
 from .agents import AgentServicer, no_identity
 from .agones import AgonesAllocationServicer
+from .agones_rest import AgonesRest
 from .allocations import AllocationServicer
 from .autoscalers import FleetAutoscalerServicer
 from .clusters import ClusterServicer
@@ -101,6 +103,9 @@ class HubConfig:
     advertise: str | None = None
     # HOST:PORT of a plain-HTTP /metrics endpoint (Prometheus); None serves no metrics.
     metrics_listen: str | None = None
+    # HOST:PORT of Agones' REST allocation (POST /gameserverallocation); None serves none.
+    # HTTPS with tls_cert, the same bearer tokens.
+    agones_rest_listen: str | None = None
     health: HealthPolicy = dataclasses.field(default_factory=HealthPolicy)
     # What one agent may send (docs/limits.md); tests lower the per-cluster counts.
     agent_limits: AgentLimits = DEFAULT_LIMITS
@@ -137,6 +142,8 @@ class Hub:
         self.metrics_port: int | None = None
         self._liveness: StoreLiveness | None = None
         self._liveness_task: asyncio.Task[None] | None = None
+        self.agones_rest: AgonesRest | None = None
+        self.agones_rest_port: int | None = None
 
     async def start(self) -> None:
         """Open the store, bind the ports and, on a hub that leads at once, start leading;
@@ -163,7 +170,8 @@ class Hub:
         self.store = await _open_store(config.store_url, self.metrics)
         clusters = self.clusters = ClusterRegistry(self.store)
         fleets = self.fleets = FleetRegistry(self.store)
-        interceptors += [auth.interceptor(config.token_file, config.client_ca), ErrorInterceptor()]
+        authenticator = auth.interceptor(config.token_file, config.client_ca)
+        interceptors += [authenticator, ErrorInterceptor()]
         # Without reuseport a second hub on a port in use fails to start instead of sharing it.
         server = self.server = grpc.aio.server(
             interceptors=interceptors, options=[("grpc.so_reuseport", 0)]
@@ -178,9 +186,8 @@ class Hub:
         allocation_pb2_grpc.add_AllocationServiceServicer_to_server(
             AllocationServicer(self.gate), server
         )
-        agones_pb2_grpc.add_AllocationServiceServicer_to_server(
-            AgonesAllocationServicer(self.gate), server
-        )
+        agones = AgonesAllocationServicer(self.gate)
+        agones_pb2_grpc.add_AllocationServiceServicer_to_server(agones, server)
         event_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(self.gate), server)
         autoscaler_pb2_grpc.add_FleetAutoscalerServiceServicer_to_server(
             FleetAutoscalerServicer(AutoscalerRegistry(self.store), self.gate), server
@@ -213,6 +220,9 @@ class Hub:
         self._liveness = StoreLiveness(self.store, config.store_check, self._on_store_live)
         self._liveness_task = asyncio.create_task(self._liveness.run())
         await server.start()
+        if config.agones_rest_listen is not None:
+            self.agones_rest = AgonesRest(agones.allocate, authenticator.tokens)
+            self.agones_rest_port = await _serve_agones_rest(self.agones_rest, config)
         log.info("hub serving on port %d, store %s", self.port, config.store_url)
 
     async def _live_counts(self) -> LiveCounts | None:
@@ -305,6 +315,9 @@ class Hub:
         if self.gate.federation is not None:
             federation, self.gate.federation = self.gate.federation, None
             await federation.stop()
+        if self.agones_rest is not None:
+            await self.agones_rest.stop()
+            self.agones_rest = None
         if self.server is not None:
             await self.health.enter_graceful_shutdown()
             await self.server.stop(grace)
@@ -321,6 +334,21 @@ def _status(serving: bool) -> health_pb2.HealthCheckResponse.ServingStatus.Value
     if serving:
         return health_pb2.HealthCheckResponse.SERVING
     return health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def _serve_agones_rest(rest: AgonesRest, config: HubConfig) -> int:
+    """The bound port, or StartError naming ``agones_rest_listen``."""
+    assert config.agones_rest_listen is not None
+    tls = None
+    if config.tls_cert is not None and config.tls_key is not None:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(config.tls_cert, config.tls_key)
+    try:
+        return await rest.start(config.agones_rest_listen, tls)
+    except (ValueError, OSError) as exc:
+        raise startup.StartError(
+            "agones_rest_listen", f"cannot listen on {config.agones_rest_listen}: {exc}"
+        ) from exc
 
 
 async def _open_store(store_url: str, hub_metrics: metrics.HubMetrics | None) -> store_api.Store:

@@ -16,13 +16,15 @@ from pathlib import Path
 _LISTENING = re.compile(r"hub listening on .* \(port (\d+)\)")
 # Printed before the listening line when the hub serves metrics.
 _METRICS = re.compile(r"hub metrics on .* \(port (\d+)\)")
+_AGONES_REST = re.compile(r"hub Agones REST allocation on .* \(port (\d+)\)")
 GAMEFLEET = [sys.executable, "-m", "cli.main"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class HubProcess:
     """``gamefleet hub serve`` in a child process; ``address`` once it listens (and
-    ``metrics_port`` with ``--metrics-listen``)."""
+    ``metrics_port`` with ``--metrics-listen``, ``agones_rest_port`` with
+    ``--agones-rest-listen``)."""
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class HubProcess:
         self.process: subprocess.Popen[str] | None = None
         self.port = port
         self.metrics_port: int | None = None
+        self.agones_rest_port: int | None = None
 
     @property
     def address(self) -> str:
@@ -69,6 +72,8 @@ class HubProcess:
                 self.port = int(match.group(1))
                 metrics = _METRICS.search(output, 0, match.start())
                 self.metrics_port = int(metrics.group(1)) if metrics else None
+                rest = _AGONES_REST.search(output, 0, match.start())
+                self.agones_rest_port = int(rest.group(1)) if rest else None
                 return self
             time.sleep(0.05)  # the child writes its address to a file; nothing to await
         self.kill()
