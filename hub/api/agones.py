@@ -199,8 +199,8 @@ def _exhausted(
     wanted: Sequence[allocator.Request],
     missing: Sequence[str],
 ) -> str:
-    fleets = ", ".join(f"{message.namespace}/{r.fleet}" for r in wanted)
-    text = f"no Ready game server of {fleets} matches the selectors"
+    fleets = " or fleet ".join(f"{message.namespace}/{r.fleet}" for r in wanted)
+    text = f"no Ready game server of fleet {fleets} matches the selectors"
     if missing:
         text += f" (no fleet {', '.join(missing)})"
     return text

@@ -162,7 +162,7 @@ async def test_selectors_in_order_labels_then_the_next_fleet(
         ),
     )
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "games/arena, games/lobby" in (error.details() or "")
+    assert "fleet games/arena or fleet games/lobby" in (error.details() or "")
 
 
 @pytest.mark.usefixtures("fleets_applied")
