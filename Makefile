@@ -3,7 +3,7 @@ VENV_STAMP := .venv/.installed-stamp
 PROTO_FILES := $(wildcard proto/gamefleet/v1/*.proto) $(wildcard proto/externalscaler/*.proto) \
 	proto/agones/allocation/allocation.proto
 
-.PHONY: install proto proto-check lint typecheck test test-unit check demo demo-down
+.PHONY: install proto proto-check lint typecheck test test-unit check demo demo-down deploy
 
 install: $(VENV_STAMP)
 
@@ -39,6 +39,12 @@ test-unit: $(VENV_STAMP)
 	$(PYTHON) -m pytest -q tests/unit
 
 check: lint typecheck proto-check test
+
+# Renders deploy/*.yaml from the Helm charts in charts/ with the pinned helm (built by
+# cluster-binaries); tests/unit/deploy/test_charts.py fails when they differ.
+deploy: $(VENV_STAMP)
+	$(PYTHON) -m tests.localcluster build helm
+	$(PYTHON) -m tests.support.charts
 
 -include mk/clusters.mk
 

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
     from prometheus_client.registry import Collector
 
+    from agent.tls import ServerTLS
+
 REGISTRY = prometheus_client.CollectorRegistry()
 
 RECONCILES = prometheus_client.Counter(
@@ -60,11 +62,24 @@ def register_callback(
     REGISTRY.register(collector)
 
 
-def serve(listen: str) -> int:
-    """Serve /metrics on `listen` (HOST:PORT; port 0 picks one); return the bound port.
+def serve(listen: str, server_tls: ServerTLS | None = None) -> int:
+    """Serve /metrics on `listen` (HOST:PORT; port 0 picks one); return the bound port. With
+    `server_tls`, over HTTPS (and requiring client certificates when it has a client CA).
 
     ValueError for a malformed address, OSError when it cannot be bound.
     """
     host, port = parse_listen(listen)
-    server, _ = prometheus_client.start_http_server(port, addr=host, registry=REGISTRY)
+    if server_tls is None:
+        server, _ = prometheus_client.start_http_server(port, addr=host, registry=REGISTRY)
+    else:
+        ca = server_tls.client_ca
+        server, _ = prometheus_client.start_http_server(
+            port,
+            addr=host,
+            registry=REGISTRY,
+            certfile=str(server_tls.cert),
+            keyfile=str(server_tls.key),
+            client_cafile=str(ca) if ca is not None else None,
+            client_auth_required=ca is not None,
+        )
     return int(server.server_port)

@@ -19,7 +19,7 @@ import sys
 
 from gamefleet.listen import parse_listen
 
-from agent import metrics
+from agent import metrics, tls
 from agent.autoscaler import server as scaler_server
 from agent.controllers import manager
 from agent.core.network import conf as network_conf
@@ -94,6 +94,8 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
         help="serve KEDA's external scaler (OKG's autoscaling hook) on this port "
         f"(default: {scaler_server.DEFAULT_PORT}, as OKG; 0: off)",
     )
+    tls.add_flags(parser, "scaler", "KEDA's external scaler")
+    tls.add_flags(parser, "metrics", "/metrics (HTTPS)")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     parser.add_argument(
         "--host-port-range",
@@ -160,15 +162,16 @@ def _metrics_listen(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _serve_metrics(listen: str) -> None:
+def _serve_metrics(listen: str, server_tls: tls.ServerTLS | None) -> None:
     try:
-        port = metrics.serve(listen)
+        port = metrics.serve(listen, server_tls)
     except OSError as exc:
         raise SystemExit(
             f"error: --metrics-listen: cannot listen on {listen}: {exc.strerror or exc}"
         ) from exc
     host, _ = parse_listen(listen)
-    _log.info("agent metrics on http://%s:%d/metrics (port %d)", host, port, port)
+    scheme = "https" if server_tls is not None else "http"
+    _log.info("agent metrics on %s://%s:%d/metrics (port %d)", scheme, host, port, port)
 
 
 def _port_range(text: str) -> tuple[int, int]:
@@ -217,6 +220,8 @@ def run(args: argparse.Namespace) -> None:
 
 async def _main(args: argparse.Namespace) -> int:
     link_config = _link_config(args)
+    scaler_tls = tls.from_args(args, "scaler")
+    metrics_tls = tls.from_args(args, "metrics")
     try:
         kube = await kclient.KubeClient.connect(args.kubeconfig, args.context)
     except Exception as exc:  # the client raises its own types for a bad kubeconfig
@@ -246,7 +251,7 @@ async def _main(args: argparse.Namespace) -> int:
     )
     listen = _metrics_listen(args)
     if listen is not None:
-        _serve_metrics(listen)
+        _serve_metrics(listen, metrics_tls)
     # Every replica keeps the caches, so every replica answers KEDA (not only the leader).
     scaler = (
         scaler_server.ScalerServer(
@@ -263,7 +268,7 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         if scaler is not None:
             try:
-                await scaler.start(args.scaler_port)
+                await scaler.start(args.scaler_port, server_tls=scaler_tls)
             except RuntimeError as exc:
                 raise SystemExit(f"error: --scaler-port: {exc}") from exc
         if args.skip_crds:

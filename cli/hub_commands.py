@@ -68,6 +68,14 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         help="serve Agones' REST allocation, POST /gameserverallocation, at HOST:PORT (HTTPS "
         "with --tls-cert; the --token-file tokens; default: off; env GAMEFLEET_AGONES_REST_LISTEN)",
     )
+    parser.add_argument(
+        "--console-listen",
+        type=_listen_address,
+        default=os.environ.get("GAMEFLEET_CONSOLE_LISTEN"),
+        metavar="HOST:PORT",
+        help="serve the read-only web console at HOST:PORT (HTTPS with --tls-cert; the API's "
+        "tokens; default: off; env GAMEFLEET_CONSOLE_LISTEN)",
+    )
 
 
 def _listen_address(text: str) -> str:
@@ -88,11 +96,27 @@ def _flag(setting: str) -> str:
     return _FLAGS.get(setting, "--" + setting.replace("_", "-"))
 
 
-async def _serve(config: HubConfig) -> None:
+async def _serve(config: HubConfig, console_listen: str | None) -> None:
+    from hub.api import startup
     from hub.api.server import Hub
+    from hub.console.server import Console
 
+    if console_listen is not None:
+        # Before the hub starts: a console port in use stops nothing that is running.
+        startup.check_bindable(console_listen, "console_listen")
     hub = Hub(config)
     await hub.start()
+    console = Console(hub) if console_listen is not None else None
+    if console is not None and console_listen is not None:
+        try:
+            port = await console.start(console_listen)
+        except (ValueError, OSError) as exc:
+            await hub.stop(grace=0)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise startup.StartError(
+                "console_listen", f"cannot listen on {console_listen}: {reason}"
+            ) from exc
+        print(f"hub console on {console.scheme}://{console_listen}/ (port {port})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -116,6 +140,8 @@ async def _serve(config: HubConfig) -> None:
     if hub.agent_port is not None:
         print(f"hub agent port listening on {config.agent_listen} (port {hub.agent_port})")
     await stop.wait()
+    if console is not None:
+        await console.stop()
     await hub.stop()
 
 
@@ -143,7 +169,7 @@ def serve(args: argparse.Namespace) -> None:
             "traffic can read and replay them\n"
         )
     try:
-        asyncio.run(_serve(config))
+        asyncio.run(_serve(config, args.console_listen))
     except StartError as exc:
         raise CliError(f"{_flag(exc.setting)}: {_flags_in(exc.message)}") from exc
     except (ValueError, OSError, RuntimeError) as exc:

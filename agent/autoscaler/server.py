@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from agent.core import bodies
+    from agent.tls import ServerTLS
 
     from .service import Cache
 
@@ -54,9 +55,11 @@ class ScalerServer:
         self._server: grpc.aio.Server | None = None
         self._ready: asyncio.Task[None] | None = None
 
-    async def start(self, port: int, host: str = "[::]") -> int:
-        """Listen on host:port (0 picks a free port); returns the port. Raises RuntimeError
-        when the port cannot be bound."""
+    async def start(
+        self, port: int, host: str = "[::]", server_tls: ServerTLS | None = None
+    ) -> int:
+        """Listen on host:port (0 picks a free port), over TLS with ``server_tls``; returns
+        the port. Raises RuntimeError when the port cannot be bound."""
         # gRPC sets SO_REUSEPORT by default: a second agent on the same host would then share
         # the port silently and answer for another cluster. Binding must be exclusive.
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
@@ -65,13 +68,25 @@ class ScalerServer:
         reflection.enable_server_reflection(
             (service.SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.port = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if server_tls is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            cert, key, ca = server_tls.pem()
+            credentials = grpc.ssl_server_credentials(
+                [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+            )
+            self.port = server.add_secure_port(address, credentials)
         await server.start()
         self._server = server
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(service.SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
         self._ready = asyncio.create_task(self._serving_once_synced())
-        _log.info("KEDA external scaler listening on port %d", self.port)
+        _log.info(
+            "KEDA external scaler listening on port %d%s",
+            self.port,
+            " (TLS)" if server_tls is not None else "",
+        )
         return self.port
 
     async def _serving_once_synced(self) -> None:

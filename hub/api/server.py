@@ -144,6 +144,8 @@ class Hub:
         self._liveness_task: asyncio.Task[None] | None = None
         self.agones_rest: AgonesRest | None = None
         self.agones_rest_port: int | None = None
+        # Who may call: the console checks its users with the same tokens.
+        self.auth: auth.AuthInterceptor | None = None
 
     async def start(self) -> None:
         """Open the store, bind the ports and, on a hub that leads at once, start leading;
@@ -170,8 +172,8 @@ class Hub:
         self.store = await _open_store(config.store_url, self.metrics)
         clusters = self.clusters = ClusterRegistry(self.store)
         fleets = self.fleets = FleetRegistry(self.store)
-        authenticator = auth.interceptor(config.token_file, config.client_ca)
-        interceptors += [authenticator, ErrorInterceptor()]
+        self.auth = auth.interceptor(config.token_file, config.client_ca)
+        interceptors += [self.auth, ErrorInterceptor()]
         # Without reuseport a second hub on a port in use fails to start instead of sharing it.
         server = self.server = grpc.aio.server(
             interceptors=interceptors, options=[("grpc.so_reuseport", 0)]
@@ -221,7 +223,7 @@ class Hub:
         self._liveness_task = asyncio.create_task(self._liveness.run())
         await server.start()
         if config.agones_rest_listen is not None:
-            self.agones_rest = AgonesRest(agones.allocate, authenticator.tokens)
+            self.agones_rest = AgonesRest(agones.allocate, self.auth.tokens)
             self.agones_rest_port = await _serve_agones_rest(self.agones_rest, config)
         log.info("hub serving on port %d, store %s", self.port, config.store_url)
 

@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.localcluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build the pinned binaries into the cache")
-    build.add_argument("targets", nargs="*", help="etcd, kubernetes, kwok (default: all)")
+    build.add_argument(
+        "targets", nargs="*", help="etcd, kubernetes, kwok, helm, promtool, keda (default: all)"
+    )
     build.set_defaults(func=cmd_build)
     up = sub.add_parser("up", help="start clusters gamefleet-1..N, reusing healthy ones")
     up.add_argument("--count", type=int, default=2)

@@ -31,9 +31,15 @@ def kwok_stages() -> list[pathlib.Path]:
     return [kwok_file("stages.yaml"), OWN_STAGES]
 
 
+# Changes when the control plane's flags change in a way tests depend on, so a cluster started
+# without them is not reused. aggregation: the front proxy that extension API servers trust.
+CONTROL_PLANE = b"aggregation-v1"
+
+
 def setup_fingerprint() -> str:
-    """Changes when the stages change, so a cluster started with other stages is not reused."""
-    digest = hashlib.sha256()
+    """Changes when the stages or the control plane's flags change, so a cluster started with
+    others is not reused."""
+    digest = hashlib.sha256(CONTROL_PLANE)
     for path in kwok_stages():
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -105,6 +111,15 @@ def _start_store_and_apiserver(c: Cluster) -> None:
         "--authorization-mode=Node,RBAC", "--allow-privileged=true",
         # Tests drive thousands of pods through one apiserver.
         "--max-requests-inflight=1000", "--max-mutating-requests-inflight=500",
+        # The aggregation layer, as kubeadm and kind set it up: extension API servers (KEDA's
+        # metrics adapter) authenticate the API server's proxied calls by this client cert.
+        f"--proxy-client-cert-file={k / 'front-proxy-client.crt'}",
+        f"--proxy-client-key-file={k / 'front-proxy-client.key'}",
+        f"--requestheader-client-ca-file={k / 'ca.crt'}",
+        f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
     ])  # fmt: skip
 
 

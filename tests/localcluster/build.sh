@@ -108,7 +108,64 @@ build_kwok() {
   done >"$bindir/kwok-$v/crds.yaml"
 }
 
+build_helm() {
+  local v="$HELM_VERSION"
+  have "$v" helm && return 0
+  echo "building helm $v" >&2
+  local dir="$work/helm-$v"
+  new_module "$dir" helm.sh/helm/v3/cmd/helm
+  (
+    cd "$dir"
+    go get "helm.sh/helm/v3@$v" && go mod tidy
+    local x="-X helm.sh/helm/v3/internal/version.version=$v"
+    mkdir -p out && go build -ldflags "$ldflags_base $x" -o out/ helm.sh/helm/v3/cmd/helm
+  )
+  install_from "$dir/out" "$v" helm
+}
+
+# KEDA's operator (controllers, scalers) and its metrics adapter (external.metrics.k8s.io,
+# which the HPA asks), plus the CRDs of the same release.
+build_keda() {
+  local v="$KEDA_VERSION" names=(keda-operator keda-adapter)
+  have "$v" "${names[@]}" && [[ -f "$bindir/keda-operator-$v/crds.yaml" ]] && return 0
+  echo "building keda $v" >&2
+  local dir="$work/keda-$v" m=github.com/kedacore/keda/v2
+  new_module "$dir" "$m/cmd/operator" "$m/cmd/adapter"
+  local modfile src
+  modfile="$(go mod download -json "$m@$v" | sed -n 's/^\s*"GoMod": "\(.*\)",$/\1/p')"
+  (
+    cd "$dir"
+    echo "require $m $v" >>go.mod
+    # KEDA's own replace directives do not apply to a dependency: carry them over.
+    sed -n 's#^replace \(.*=>.*\)$#replace \1#p' "$modfile" >>go.mod
+    go mod tidy
+    local x="-X $m/version.Version=$v -X $m/version.GitCommit=module-proxy"
+    mkdir -p out
+    # One invocation so the shared packages compile once.
+    go build -ldflags "$ldflags_base $x" -o out/ "$m/cmd/operator" "$m/cmd/adapter"
+    mv out/operator out/keda-operator && mv out/adapter out/keda-adapter
+  )
+  install_from "$dir/out" "$v" "${names[@]}"
+  src="$(go mod download -json "$m@$v" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')/config/crd/bases"
+  for f in "$src"/*.yaml; do printf -- '---\n'; cat "$f"; done >"$bindir/keda-operator-$v/crds.yaml"
+}
+
+# promtool only (no service discovery plugins: `promtool check metrics` and PromQL checks).
+build_promtool() {
+  local v="$PROMETHEUS_VERSION"
+  have "$v" promtool && return 0
+  echo "building promtool $v" >&2
+  local dir="$work/prometheus-$v" m=github.com/prometheus/prometheus
+  new_module "$dir" "$m/cmd/promtool"
+  (
+    cd "$dir"
+    go get "$m@$v" && go mod tidy
+    mkdir -p out && go build -tags remove_all_sd -ldflags "$ldflags_base" -o out/ "$m/cmd/promtool"
+  )
+  install_from "$dir/out" "$v" promtool
+}
+
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(etcd kubernetes kwok)
+[[ ${#targets[@]} -gt 0 ]] || targets=(etcd kubernetes kwok helm promtool keda)
 for t in "${targets[@]}"; do "build_$t"; done
 echo "binaries in $bindir" >&2

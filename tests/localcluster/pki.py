@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pathlib
 
 _VALIDITY = datetime.timedelta(days=365)
+FRONT_PROXY_CLIENT = "front-proxy-client"
 # Clients that authenticate with a cert: file stem -> (common name, organization).
 CLIENTS = {
     "admin": ("gamefleet-admin", "system:masters"),
@@ -22,6 +23,9 @@ CLIENTS = {
     "scheduler": ("system:kube-scheduler", ""),
     "kwok": ("kwok-controller", "system:masters"),
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
+    # The aggregation layer's proxy: how the API server calls extension API servers (KEDA's
+    # metrics adapter), which trust it for this name only (--requestheader-allowed-names).
+    "front-proxy-client": (FRONT_PROXY_CLIENT, ""),
 }
 
 

@@ -17,7 +17,17 @@ _VERSION_KEY = {
     "kubectl": "KUBERNETES_VERSION",
     "kwok": "KWOK_VERSION",
 }
+# What a local cluster runs (the cluster fixtures check these).
 BINARIES = tuple(_VERSION_KEY)
+# Tools of the install and observability tests (charts, KEDA, exposition checks), built by the
+# same script; a test that needs one fails when it is missing (tool_path).
+_VERSION_KEY |= {
+    "helm": "HELM_VERSION",
+    "promtool": "PROMETHEUS_VERSION",
+    "keda-operator": "KEDA_VERSION",
+    "keda-adapter": "KEDA_VERSION",
+}
+TOOLS = tuple(name for name in _VERSION_KEY if name not in BINARIES)
 
 
 class BinaryMissingError(RuntimeError):
@@ -43,7 +53,7 @@ def cache_dir() -> pathlib.Path:
 
 def version_of(name: str) -> str:
     if name not in _VERSION_KEY:
-        raise KeyError(f"unknown binary {name!r}; known: {', '.join(BINARIES)}")
+        raise KeyError(f"unknown binary {name!r}; known: {', '.join(_VERSION_KEY)}")
     return pins()[_VERSION_KEY[name]]
 
 

@@ -54,7 +54,9 @@ async def world(
                 )
             )
         store_url = f"sqlite:///{workdir}/hub.db"
-        hub = HubProcess(store_url, log=workdir / "hub.log").start()
+        # A test module may start its hub with more flags (HUB_ARGS = (...)).
+        extra = getattr(request.module, "HUB_ARGS", ())
+        hub = HubProcess(store_url, extra, log=workdir / "hub.log").start()
         world = World(hub=hub, store_url=store_url, members=members, namespace=namespace)
         for member in members:
             member.start_agent(hub.address, world.lease)
