@@ -1,6 +1,7 @@
 PYTHON ?= .venv/bin/python
 VENV_STAMP := .venv/.installed-stamp
-PROTO_FILES := $(wildcard proto/gamefleet/v1/*.proto) $(wildcard proto/externalscaler/*.proto)
+PROTO_FILES := $(wildcard proto/gamefleet/v1/*.proto) $(wildcard proto/externalscaler/*.proto) \
+	proto/agones/allocation/allocation.proto
 
 .PHONY: install proto proto-check lint typecheck test test-unit check demo demo-down deploy
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.allocation_bench [--clusters 10] [--servers 1000]
         [--requests 1000,3000,3000] [--concurrency 1,16,64] [--store etcd|URL]
+        [--api native|agones|native,agones]
     .venv/bin/python -m bench.allocation_bench --real --servers 300 --requests 100,150
         --concurrency 1,16
 
@@ -13,6 +14,9 @@ report `servers` Ready game servers each and apply allocations to their own list
 without a Kubernetes write). For each concurrency it sends that many allocation requests at
 once, each with its own request_id, and reports allocations/s and p50/p99 latency as the client
 sees them (request sent to the agent-confirmed answer). Every allocated server must be distinct.
+With --api agones the requests go to Agones' AllocationService (package allocation) on the
+same port, the fleet named by matchLabels agones.dev/fleet; with --api native,agones each round
+runs once per API, one after the other, on the same hub and agents.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
+from agones.allocation import allocation_pb2 as agones_pb2
+from agones.allocation import allocation_pb2_grpc as agones_pb2_grpc
 from gamefleet.v1 import (
     agent_pb2,
     allocation_pb2,
@@ -42,6 +49,45 @@ from tests.support.agent_sim import SimulatedAgent, game_server
 from tests.support.hub_process import HubProcess
 
 BATCH = 500
+APIS = ("native", "agones")
+
+# One allocation: request id in, "cluster/name" of the allocated server out.
+Allocate = Callable[[str], Awaitable[str]]
+
+
+def native_client(channel: grpc.aio.Channel, namespace: str = "games") -> Allocate:
+    stub: allocation_pb2_grpc.AllocationServiceAsyncStub = (
+        allocation_pb2_grpc.AllocationServiceStub(channel)
+    )
+
+    async def allocate(request_id: str) -> str:
+        response = await stub.Allocate(
+            allocation_pb2.AllocateRequest(
+                namespace=namespace, fleet="arena", request_id=request_id
+            )
+        )
+        return f"{response.game_server.cluster}/{response.game_server.name}"
+
+    return allocate
+
+
+def agones_client(channel: grpc.aio.Channel, namespace: str = "games") -> Allocate:
+    """Agones' request has no request id: each call is a new allocation."""
+    stub: agones_pb2_grpc.AllocationServiceAsyncStub = agones_pb2_grpc.AllocationServiceStub(
+        channel
+    )
+    request = agones_pb2.AllocationRequest(
+        namespace=namespace,
+        gameServerSelectors=[
+            agones_pb2.GameServerSelector(matchLabels={"agones.dev/fleet": "arena"})
+        ],
+    )
+
+    async def allocate(request_id: str) -> str:
+        response = await stub.Allocate(request)
+        return f"{response.source}/{response.gameServerName}"
+
+    return allocate
 
 
 async def _wait_ready(address: str, clusters: int, servers: int) -> None:
@@ -63,11 +109,7 @@ async def _wait_ready(address: str, clusters: int, servers: int) -> None:
 
 
 async def _round(
-    stub: allocation_pb2_grpc.AllocationServiceAsyncStub,
-    prefix: str,
-    requests: int,
-    concurrency: int,
-    namespace: str = "games",
+    allocate: Allocate, prefix: str, requests: int, concurrency: int
 ) -> tuple[float, list[float], list[str]]:
     latencies: list[float] = []
     won: list[str] = []
@@ -76,13 +118,9 @@ async def _round(
     async def worker() -> None:
         for i in ids:
             started = time.perf_counter()
-            response = await stub.Allocate(
-                allocation_pb2.AllocateRequest(
-                    namespace=namespace, fleet="arena", request_id=f"{prefix}-{i}"
-                )
-            )
+            server = await allocate(f"{prefix}-{i}")
             latencies.append(time.perf_counter() - started)
-            won.append(f"{response.game_server.cluster}/{response.game_server.name}")
+            won.append(server)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -90,7 +128,12 @@ async def _round(
 
 
 async def run(
-    clusters: int, servers: int, requests: list[int], concurrencies: list[int], store: str
+    clusters: int,
+    servers: int,
+    requests: list[int],
+    concurrencies: list[int],
+    store: str,
+    apis: list[str],
 ) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         etcd = None
@@ -125,30 +168,20 @@ async def run(
                     if batch:
                         sim.report(agent_pb2.StatusDelta(game_servers=batch))
                 await _wait_ready(hub.address, clusters, servers)
-                stub: allocation_pb2_grpc.AllocationServiceAsyncStub = (
-                    allocation_pb2_grpc.AllocationServiceStub(channel)
-                )
+                clients = {"native": native_client(channel), "agones": agones_client(channel)}
                 every: list[str] = []
                 for count, concurrency in zip(requests, concurrencies, strict=True):
-                    elapsed, latencies, won = await _round(
-                        stub, f"c{concurrency}", count, concurrency
-                    )
-                    every += won
-                    ordered = sorted(latencies)
-                    params = {
-                        "clusters": clusters,
-                        "servers_per_cluster": servers,
-                        "requests": count,
-                        "concurrency": concurrency,
-                        "store": store.partition(":")[0] or "sqlite",
-                        "agents": "simulated (no Kubernetes write)",
-                    }
-                    emit("allocations per second", count / elapsed, "1/s", **params)
-                    emit(
-                        "allocation latency p50", statistics.median(ordered) * 1000, "ms", **params
-                    )
-                    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-                    emit("allocation latency p99", p99 * 1000, "ms", **params)
+                    for api in apis:
+                        elapsed, latencies, won = await _round(
+                            clients[api], f"{api}-c{concurrency}", count, concurrency
+                        )
+                        every += won
+                        # "api" only when asked for: the native rows stay as they were.
+                        named = {"api": api} if apis != ["native"] else {}
+                        _emit_round(elapsed, latencies, count, concurrency, clusters=clusters,
+                                    servers_per_cluster=servers,
+                                    store=store.partition(":")[0] or "sqlite",
+                                    agents="simulated (no Kubernetes write)", **named)  # fmt: skip
                 if len(set(every)) != len(every):
                     raise SystemExit("a server was allocated twice")
         finally:
@@ -210,10 +243,10 @@ async def real(servers: int, requests: list[int], concurrencies: list[int]) -> N
                         if len(listed.game_servers) >= servers:
                             break
                         await asyncio.sleep(0.5)
-                stub = allocation_pb2_grpc.AllocationServiceStub(channel)
+                allocate = native_client(channel, namespace)
                 for count, concurrency in zip(requests, concurrencies, strict=True):
                     elapsed, latencies, _ = await _round(
-                        stub, f"c{concurrency}", count, concurrency, namespace
+                        allocate, f"c{concurrency}", count, concurrency
                     )
                     _emit_round(elapsed, latencies, count, concurrency, servers=servers,
                                 agents="real agent, one local cluster (kwok nodes)",
@@ -229,6 +262,14 @@ def _ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
 
+def _apis(text: str) -> list[str]:
+    apis = text.split(",")
+    unknown = [api for api in apis if api not in APIS]
+    if unknown or not apis:
+        raise argparse.ArgumentTypeError(f"{text!r}: one or more of {', '.join(APIS)}")
+    return apis
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clusters", type=int, default=10)
@@ -239,13 +280,23 @@ def main() -> None:
         "--store", default="", help="etcd (a private one), or a store URL; default: a new SQLite"
     )
     parser.add_argument(
+        "--api",
+        type=_apis,
+        default=["native"],
+        help="native, agones (Agones' AllocationService), or native,agones: each round per API",
+    )
+    parser.add_argument(
         "--real", action="store_true", help="the real agent on a local cluster (--servers in it)"
     )
     args = parser.parse_args()
     if args.real:
+        if args.api != ["native"]:
+            parser.error("--api: the real-agent run measures the native API only")
         asyncio.run(real(args.servers, args.requests, args.concurrency))
         return
-    asyncio.run(run(args.clusters, args.servers, args.requests, args.concurrency, args.store))
+    asyncio.run(
+        run(args.clusters, args.servers, args.requests, args.concurrency, args.store, args.api)
+    )
 
 
 if __name__ == "__main__":

@@ -61,6 +61,14 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         "(default: off; env GAMEFLEET_METRICS_LISTEN)",
     )
     parser.add_argument(
+        "--agones-rest-listen",
+        type=_listen_address,
+        default=os.environ.get("GAMEFLEET_AGONES_REST_LISTEN"),
+        metavar="HOST:PORT",
+        help="serve Agones' REST allocation, POST /gameserverallocation, at HOST:PORT (HTTPS "
+        "with --tls-cert; the --token-file tokens; default: off; env GAMEFLEET_AGONES_REST_LISTEN)",
+    )
+    parser.add_argument(
         "--console-listen",
         type=_listen_address,
         default=os.environ.get("GAMEFLEET_CONSOLE_LISTEN"),
@@ -119,6 +127,13 @@ async def _serve(config: HubConfig, console_listen: str | None) -> None:
             f"hub metrics on http://{config.metrics_listen}/metrics (port {hub.metrics_port})",
             flush=True,
         )
+    if hub.agones_rest_port is not None:
+        scheme = "https" if config.tls_cert is not None else "http"
+        print(
+            f"hub Agones REST allocation on {scheme}://{config.agones_rest_listen}"
+            f"/gameserverallocation (port {hub.agones_rest_port})",
+            flush=True,
+        )
     print(
         f"hub listening on {config.listen} (port {hub.port}), store {config.store_url}", flush=True
     )
@@ -146,6 +161,7 @@ def serve(args: argparse.Namespace) -> None:
         token_file=args.token_file,
         insecure=args.insecure,
         metrics_listen=args.metrics_listen,
+        agones_rest_listen=args.agones_rest_listen,
     )
     if config.insecure and config.token_file is not None and config.tls_cert is None:
         sys.stderr.write(

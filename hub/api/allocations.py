@@ -39,21 +39,13 @@ def request_of(message: allocation_pb2.AllocateRequest) -> allocator.Request:
         raise invalid("scheduling", f"unknown value {message.scheduling}")
     request_fields.count(len(message.selectors), "selectors", limits.MAX_ALLOCATION_SELECTORS)
     for i, selector in enumerate(message.selectors):
-        _check_labels(selector.match_labels, f"selectors[{i}].match_labels")
+        check_labels(selector.match_labels, f"selectors[{i}].match_labels")
     request_fields.count(
         len(message.preferred_clusters), "preferred_clusters", limits.MAX_PREFERRED_CLUSTERS
     )
     for i, cluster in enumerate(message.preferred_clusters):
         request_fields.name(cluster, f"preferred_clusters[{i}]")
-    _check_labels(message.labels, "labels")
-    for key in message.annotations:
-        path = paths.entry("annotations", key)
-        if problem := names.qualified_name_problem(key):
-            raise invalid(path, problem)
-        if key == protocol.ALLOCATION_REQUEST_ANNOTATION:
-            raise invalid(path, "is set by the hub to the request_id")
-    if problems := pod_template.annotations_size_problems(dict(message.annotations), "annotations"):
-        raise core_errors.ValidationError(problems)
+    check_metadata(message.labels, message.annotations, "labels", "annotations")
     _check_players(message)
     return allocator.Request(
         namespace=message.namespace,
@@ -98,10 +90,29 @@ def nearest_first(
     return dataclasses.replace(wanted, preferred=allocation.with_nearest(wanted.preferred, nearest))
 
 
-def _check_labels(labels: Mapping[str, str], path: str) -> None:
+def check_labels(labels: Mapping[str, str], path: str) -> None:
     for key, value in labels.items():
         if problem := names.qualified_name_problem(key) or names.label_value_problem(value):
             raise invalid(paths.entry(path, key), problem)
+
+
+def check_metadata(
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    labels_path: str,
+    annotations_path: str,
+) -> None:
+    """The labels and annotations an allocation sets on the server; the request-id annotation
+    is the hub's own."""
+    check_labels(labels, labels_path)
+    for key in annotations:
+        path = paths.entry(annotations_path, key)
+        if problem := names.qualified_name_problem(key):
+            raise invalid(path, problem)
+        if key == protocol.ALLOCATION_REQUEST_ANNOTATION:
+            raise invalid(path, "is set by the hub (the allocation's request id)")
+    if problems := pod_template.annotations_size_problems(dict(annotations), annotations_path):
+        raise core_errors.ValidationError(problems)
 
 
 class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):

@@ -14,9 +14,12 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import ssl
 from pathlib import Path
 
 import grpc
+from agones.allocation import allocation_pb2 as agones_pb2
+from agones.allocation import allocation_pb2_grpc as agones_pb2_grpc
 from gamefleet.v1 import (
     agent_pb2,
     agent_pb2_grpc,
@@ -53,6 +56,8 @@ from hub.store import interface as store_api
 
 from . import auth, handlers, metrics, startup
 from .agents import AgentServicer, no_identity
+from .agones import AgonesAllocationServicer
+from .agones_rest import AgonesRest
 from .allocations import AllocationServicer
 from .autoscalers import FleetAutoscalerServicer
 from .clusters import ClusterServicer
@@ -73,6 +78,8 @@ SERVICE_NAMES = (
     allocation_pb2.DESCRIPTOR.services_by_name["AllocationService"].full_name,
     event_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
     autoscaler_pb2.DESCRIPTOR.services_by_name["FleetAutoscalerService"].full_name,
+    # Agones' allocator API (package allocation), for matchmakers written against Agones.
+    agones_pb2.DESCRIPTOR.services_by_name["AllocationService"].full_name,
     AGENT_SERVICE,
 )
 # Health of this name is SERVING on the leader only (readiness probes use it).
@@ -96,6 +103,9 @@ class HubConfig:
     advertise: str | None = None
     # HOST:PORT of a plain-HTTP /metrics endpoint (Prometheus); None serves no metrics.
     metrics_listen: str | None = None
+    # HOST:PORT of Agones' REST allocation (POST /gameserverallocation); None serves none.
+    # HTTPS with tls_cert, the same bearer tokens.
+    agones_rest_listen: str | None = None
     health: HealthPolicy = dataclasses.field(default_factory=HealthPolicy)
     # What one agent may send (docs/limits.md); tests lower the per-cluster counts.
     agent_limits: AgentLimits = DEFAULT_LIMITS
@@ -132,6 +142,8 @@ class Hub:
         self.metrics_port: int | None = None
         self._liveness: StoreLiveness | None = None
         self._liveness_task: asyncio.Task[None] | None = None
+        self.agones_rest: AgonesRest | None = None
+        self.agones_rest_port: int | None = None
         # Who may call: the console checks its users with the same tokens.
         self.auth: auth.AuthInterceptor | None = None
 
@@ -176,6 +188,8 @@ class Hub:
         allocation_pb2_grpc.add_AllocationServiceServicer_to_server(
             AllocationServicer(self.gate), server
         )
+        agones = AgonesAllocationServicer(self.gate)
+        agones_pb2_grpc.add_AllocationServiceServicer_to_server(agones, server)
         event_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(self.gate), server)
         autoscaler_pb2_grpc.add_FleetAutoscalerServiceServicer_to_server(
             FleetAutoscalerServicer(AutoscalerRegistry(self.store), self.gate), server
@@ -208,6 +222,9 @@ class Hub:
         self._liveness = StoreLiveness(self.store, config.store_check, self._on_store_live)
         self._liveness_task = asyncio.create_task(self._liveness.run())
         await server.start()
+        if config.agones_rest_listen is not None:
+            self.agones_rest = AgonesRest(agones.allocate, self.auth.tokens)
+            self.agones_rest_port = await _serve_agones_rest(self.agones_rest, config)
         log.info("hub serving on port %d, store %s", self.port, config.store_url)
 
     async def _live_counts(self) -> LiveCounts | None:
@@ -300,6 +317,9 @@ class Hub:
         if self.gate.federation is not None:
             federation, self.gate.federation = self.gate.federation, None
             await federation.stop()
+        if self.agones_rest is not None:
+            await self.agones_rest.stop()
+            self.agones_rest = None
         if self.server is not None:
             await self.health.enter_graceful_shutdown()
             await self.server.stop(grace)
@@ -316,6 +336,21 @@ def _status(serving: bool) -> health_pb2.HealthCheckResponse.ServingStatus.Value
     if serving:
         return health_pb2.HealthCheckResponse.SERVING
     return health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def _serve_agones_rest(rest: AgonesRest, config: HubConfig) -> int:
+    """The bound port, or StartError naming ``agones_rest_listen``."""
+    assert config.agones_rest_listen is not None
+    tls = None
+    if config.tls_cert is not None and config.tls_key is not None:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(config.tls_cert, config.tls_key)
+    try:
+        return await rest.start(config.agones_rest_listen, tls)
+    except (ValueError, OSError) as exc:
+        raise startup.StartError(
+            "agones_rest_listen", f"cannot listen on {config.agones_rest_listen}: {exc}"
+        ) from exc
 
 
 async def _open_store(store_url: str, hub_metrics: metrics.HubMetrics | None) -> store_api.Store:

@@ -16,6 +16,7 @@ from pathlib import Path
 _LISTENING = re.compile(r"hub listening on .* \(port (\d+)\)")
 # Printed before the listening line when the hub serves metrics.
 _METRICS = re.compile(r"hub metrics on .* \(port (\d+)\)")
+_AGONES_REST = re.compile(r"hub Agones REST allocation on .* \(port (\d+)\)")
 # Printed before the listening line when the hub serves its console.
 _CONSOLE = re.compile(r"hub console on .* \(port (\d+)\)")
 GAMEFLEET = [sys.executable, "-m", "cli.main"]
@@ -24,7 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 class HubProcess:
     """``gamefleet hub serve`` in a child process; ``address`` once it listens (and
-    ``metrics_port`` with ``--metrics-listen``, ``console_port`` with ``--console-listen``)."""
+    ``metrics_port`` with ``--metrics-listen``, ``agones_rest_port`` with
+    ``--agones-rest-listen``, ``console_port`` with ``--console-listen``)."""
 
     def __init__(
         self,
@@ -39,6 +41,7 @@ class HubProcess:
         self.process: subprocess.Popen[str] | None = None
         self.port = port
         self.metrics_port: int | None = None
+        self.agones_rest_port: int | None = None
         self.console_port: int | None = None
 
     @property
@@ -72,6 +75,8 @@ class HubProcess:
                 self.port = int(match.group(1))
                 metrics = _METRICS.search(output, 0, match.start())
                 self.metrics_port = int(metrics.group(1)) if metrics else None
+                rest = _AGONES_REST.search(output, 0, match.start())
+                self.agones_rest_port = int(rest.group(1)) if rest else None
                 console = _CONSOLE.search(output, 0, match.start())
                 self.console_port = int(console.group(1)) if console else None
                 return self

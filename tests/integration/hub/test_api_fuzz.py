@@ -27,6 +27,8 @@ from typing import Any, cast
 
 import grpc
 import pytest
+from agones.allocation import allocation_pb2 as agones_pb2
+from agones.allocation import allocation_pb2_grpc as agones_pb2_grpc
 from gamefleet.v1 import (
     allocation_pb2,
     allocation_pb2_grpc,
@@ -83,6 +85,7 @@ class Target:
     clusters: cluster_pb2_grpc.ClusterServiceStub
     game_servers: gameserver_pb2_grpc.GameServerServiceStub
     allocations: allocation_pb2_grpc.AllocationServiceStub
+    agones: agones_pb2_grpc.AllocationServiceStub
     health: health_pb2_grpc.HealthStub
     tallies: dict[str, Tally]
     stored: dict[str, int] | None = None
@@ -119,14 +122,20 @@ class Method:
     # Writes: a refused call must leave every fleet and cluster as it was.
     writes: bool = False
     streaming: bool = False
+    package: str = "gamefleet.v1"
+
+    @property
+    def qualified_service(self) -> str:
+        """The service, with its package unless it is gamefleet.v1."""
+        return self.service if self.package == "gamefleet.v1" else f"{self.package}.{self.service}"
 
     @property
     def path(self) -> str:
-        return f"/gamefleet.v1.{self.service}/{self.name}"
+        return f"/{self.package}.{self.service}/{self.name}"
 
     @property
     def key(self) -> str:
-        return f"{self.service}.{self.name}"
+        return f"{self.qualified_service}.{self.name}"
 
 
 def _valid_fleets() -> st.SearchStrategy[fleet_pb2.Fleet]:
@@ -229,12 +238,27 @@ METHODS = [
             request_id=st.text(min_size=1, max_size=10).filter(lambda s: "/" not in s.strip()),
         ),
     ), 150, writes=True),
+    Method("AllocationService", "Allocate", _requests(
+        agones_pb2.AllocationRequest,
+        st.builds(
+            lambda ref, scheduling: agones_pb2.AllocationRequest(
+                namespace=ref.namespace,
+                gameServerSelectors=[
+                    agones_pb2.GameServerSelector(matchLabels={"agones.dev/fleet": ref.name})
+                ],
+                scheduling=scheduling,
+            ),
+            st.sampled_from([SENTINEL, fleet_pb2.FleetRef(namespace="games", name="arena")]),
+            st.sampled_from([0, 1]),
+        ),
+    ), 150, writes=True, package="allocation"),
 ]  # fmt: skip
 STUBS: dict[str, Callable[[Target], Any]] = {
     "FleetService": lambda t: t.fleets,
     "ClusterService": lambda t: t.clusters,
     "GameServerService": lambda t: t.game_servers,
     "AllocationService": lambda t: t.allocations,
+    "allocation.AllocationService": lambda t: t.agones,
 }
 
 
@@ -250,6 +274,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         clusters=cluster_pb2_grpc.ClusterServiceStub(channel),
         game_servers=gameserver_pb2_grpc.GameServerServiceStub(channel),
         allocations=allocation_pb2_grpc.AllocationServiceStub(channel),
+        agones=agones_pb2_grpc.AllocationServiceStub(channel),
         health=health_pb2_grpc.HealthStub(channel),
         tallies=collections.defaultdict(Tally),
     )
@@ -285,7 +310,7 @@ def _write_summary(tallies: dict[str, Tally]) -> None:
 
 
 def _call(target: Target, method: Method, request: Any) -> tuple[grpc.StatusCode, str, Any]:
-    stub_method = getattr(STUBS[method.service](target), method.name)
+    stub_method = getattr(STUBS[method.qualified_service](target), method.name)
     try:
         if method.streaming:
             stream = stub_method(request, timeout=0.3)
@@ -363,7 +388,9 @@ def test_fuzz_undecodable_bytes(target: Target, method: Method) -> None:
     call = (target.channel.unary_stream if method.streaming else target.channel.unary_unary)(
         method.path, None, None
     )
-    raw = Method(method.service, f"{method.name} (raw bytes)", st.nothing(), 0)
+    raw = Method(
+        method.service, f"{method.name} (raw bytes)", st.nothing(), 0, package=method.package
+    )
 
     @settings(FUZZ_SETTINGS, max_examples=30)
     @seed(zlib.crc32(raw.key.encode()))

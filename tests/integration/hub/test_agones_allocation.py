@@ -1,0 +1,282 @@
+"""Agones' AllocationService (package allocation) on the hub: a client stub generated from
+Agones' published proto allocates across simulated clusters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+from agones.allocation import allocation_pb2, allocation_pb2_grpc
+from gamefleet import protocol
+from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc, gameserver_pb2
+
+from hub.api.server import Hub, HubConfig
+from tests.support.agent_sim import SimulatedAgent, game_server
+
+from .conftest import TEST_HEALTH, StartAgent
+from .fleet_docs import fleet
+
+if TYPE_CHECKING:
+    Stub = allocation_pb2_grpc.AllocationServiceAsyncStub
+
+Request = allocation_pb2.AllocationRequest
+Selector = allocation_pb2.GameServerSelector
+
+
+@pytest.fixture
+def agones(channel: grpc.aio.Channel) -> Stub:
+    return allocation_pb2_grpc.AllocationServiceStub(channel)
+
+
+@pytest.fixture
+async def fleets_applied(fleets: fleet_pb2_grpc.FleetServiceAsyncStub) -> None:
+    for name in ("arena", "lobby"):
+        await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(name, replicas=0)))
+
+
+def network_status(ordinal: int) -> dict[str, Any]:
+    return {
+        "currentNetworkState": "Ready",
+        "externalAddresses": [
+            {"ip": "203.0.113.7", "ports": [{"name": "game", "port": 7000 + ordinal}]}
+        ],
+        "internalAddresses": [
+            {"ip": f"10.0.0.{ordinal + 1}", "ports": [{"name": "game", "port": 7777}]}
+        ],
+    }
+
+
+async def serve(
+    hub: Hub, agent: SimulatedAgent, fleet_name: str, count: int, **labels: str
+) -> None:
+    """Have ``agent`` report ``count`` Ready servers of ``fleet_name``; wait for the hub."""
+    reported: list[gameserver_pb2.GameServer] = []
+    for ordinal in range(count):
+        server = game_server("games", fleet_name, ordinal)
+        server.node = f"{agent.cluster}-node"
+        server.labels.update(labels)
+        server.network_status.update(network_status(ordinal))
+        reported.append(server)
+    agent.report(agent_pb2.StatusDelta(game_servers=reported))
+    names = {s.name for s in reported}
+    async with asyncio.timeout(10):
+        while True:
+            federation = hub.gate.federation
+            assert federation is not None
+            held = {
+                s.name
+                for s in federation.fleet_servers("games", fleet_name)
+                if s.cluster == agent.cluster
+            }
+            if names <= held:
+                return
+            await asyncio.sleep(0.01)
+
+
+def selector(fleet_name: str | None = "arena", **labels: str) -> Selector:
+    if fleet_name is not None:
+        labels["agones.dev/fleet"] = fleet_name
+    return Selector(matchLabels=labels)
+
+
+async def refused(stub: Stub, message: Request) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Allocate(message)
+    return caught.value
+
+
+@pytest.mark.usefixtures("fleets_applied")
+async def test_allocates_across_two_clusters_with_agones_fields(
+    hub: Hub, agones: Stub, start_agent: StartAgent
+) -> None:
+    eu = await start_agent("eu-1")
+    us = await start_agent("us-1")
+    await serve(hub, eu, "arena", 1)
+    await serve(hub, us, "arena", 1)
+    got = []
+    for match in ("m1", "m2"):
+        response = await agones.Allocate(
+            Request(
+                namespace="games",
+                gameServerSelectors=[selector()],
+                scheduling=Request.Distributed,
+                metadata=allocation_pb2.MetaPatch(
+                    labels={"match": match}, annotations={"players": "8"}
+                ),
+                multiClusterSetting=allocation_pb2.MultiClusterSetting(enabled=True),
+            )
+        )
+        got.append(response)
+    assert sorted(r.source for r in got) == ["eu-1", "us-1"]
+    for response in got:
+        assert response.gameServerName == "arena-0"
+        assert response.nodeName == f"{response.source}-node"
+        assert response.address == "203.0.113.7"
+        assert [(p.name, p.port) for p in response.ports] == [("game", 7000)]
+        assert [(a.type, a.address) for a in response.addresses] == [
+            ("ExternalIP", "203.0.113.7"),
+            ("InternalIP", "10.0.0.1"),
+        ]
+        assert response.metadata.annotations["players"] == "8"
+        assert response.metadata.annotations[protocol.ALLOCATION_REQUEST_ANNOTATION].startswith(
+            "agones-"
+        )
+    assert {r.metadata.labels["match"] for r in got} == {"m1", "m2"}
+    for agent in (eu, us):
+        [operation] = agent.operations
+        assert operation.require_ready_unallocated
+        assert operation.patch.ops_state == "Allocated"
+        assert operation.labels["match"] in ("m1", "m2")
+        assert operation.annotations["players"] == "8"
+    error = await refused(agones, Request(namespace="games", gameServerSelectors=[selector()]))
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "games/arena" in (error.details() or "")
+
+
+@pytest.mark.usefixtures("fleets_applied")
+async def test_selectors_in_order_labels_then_the_next_fleet(
+    hub: Hub, agones: Stub, start_agent: StartAgent
+) -> None:
+    """The first selector matching a candidate wins; an exhausted fleet passes to the next."""
+    eu = await start_agent("eu-1")
+    await serve(hub, eu, "arena", 2, version="v2")
+    await serve(hub, eu, "lobby", 1)
+    ordered = [selector(version="v3"), selector(version="v2"), selector("lobby")]
+    first = await agones.Allocate(Request(namespace="games", gameServerSelectors=ordered))
+    second = await agones.Allocate(Request(namespace="games", gameServerSelectors=ordered))
+    third = await agones.Allocate(Request(namespace="games", gameServerSelectors=ordered))
+    assert [first.gameServerName, second.gameServerName] == ["arena-0", "arena-1"]
+    assert first.metadata.labels["version"] == "v2"
+    assert third.gameServerName == "lobby-0"
+    # The deprecated fields, as Agones converts them: preferred first, then required.
+    error = await refused(
+        agones,
+        Request(
+            namespace="games",
+            requiredGameServerSelector=selector("lobby"),
+            preferredGameServerSelectors=[selector(version="v2")],
+        ),
+    )
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "fleet games/arena or fleet games/lobby" in (error.details() or "")
+
+
+@pytest.mark.usefixtures("fleets_applied")
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        (Request(gameServerSelectors=[selector()]), "namespace: is required"),
+        (Request(namespace="games"), "gameServerSelectors: is required"),
+        (
+            Request(namespace="games", gameServerSelectors=[selector(), selector(None, a="b")]),
+            'gameServerSelectors[1].matchLabels["agones.dev/fleet"]: is required',
+        ),
+        (
+            Request(namespace="games", gameServerSelectors=[selector("Bad_Fleet")]),
+            'gameServerSelectors[0].matchLabels["agones.dev/fleet"]: ',
+        ),
+        (
+            Request(namespace="games", gameServerSelectors=[selector(**{"a b": "c"})]),
+            'gameServerSelectors[0].matchLabels["a b"]: ',
+        ),
+        (
+            Request(
+                namespace="games",
+                gameServerSelectors=[
+                    Selector(
+                        matchLabels={"agones.dev/fleet": "arena"},
+                        gameServerState=Selector.ALLOCATED,
+                    )
+                ],
+            ),
+            "gameServerSelectors[0].gameServerState: only Ready",
+        ),
+        (
+            Request(
+                namespace="games",
+                gameServerSelectors=[
+                    Selector(
+                        matchLabels={"agones.dev/fleet": "arena"},
+                        counters={"rooms": allocation_pb2.CounterSelector(minAvailable=1)},
+                    )
+                ],
+            ),
+            "gameServerSelectors[0].counters: ",
+        ),
+        (
+            Request(
+                namespace="games",
+                gameServerSelectors=[selector()],
+                metadata=allocation_pb2.MetaPatch(labels={"match": "not valid!"}),
+            ),
+            'metadata.labels["match"]: ',
+        ),
+        (
+            Request(
+                namespace="games",
+                gameServerSelectors=[selector()],
+                metaPatch=allocation_pb2.MetaPatch(
+                    annotations={protocol.ALLOCATION_REQUEST_ANNOTATION: "x"}
+                ),
+            ),
+            f'metaPatch.annotations["{protocol.ALLOCATION_REQUEST_ANNOTATION}"]: ',
+        ),
+        (
+            Request(
+                namespace="games",
+                gameServerSelectors=[selector()],
+                counters={"rooms": allocation_pb2.CounterAction()},
+            ),
+            "counters: ",
+        ),
+        (
+            Request(namespace="games", gameServerSelectors=[selector()], scheduling=7),  # type: ignore[arg-type]
+            "scheduling: unknown value 7",
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+async def test_bad_input_is_refused_naming_the_agones_field(
+    hub: Hub, agones: Stub, start_agent: StartAgent, message: Request, field: str
+) -> None:
+    eu = await start_agent("eu-1")
+    await serve(hub, eu, "arena", 1)
+    error = await refused(agones, message)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.details() or "").startswith(field), error.details()
+    assert eu.operations == []
+
+
+@pytest.fixture
+async def hub_with_tokens(tmp_path: Path) -> AsyncIterator[Hub]:
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text("s3cret,alice\n")
+    hub = Hub(
+        HubConfig(
+            store_url=f"sqlite:///{tmp_path / 'hub.db'}",
+            listen="127.0.0.1:0",
+            health=TEST_HEALTH,
+            token_file=tokens,
+            insecure=True,
+        )
+    )
+    await hub.start()
+    await hub.wait_until_leading()
+    yield hub
+    await hub.stop(grace=0)
+
+
+async def test_needs_the_bearer_token_of_the_user_api(hub_with_tokens: Hub) -> None:
+    message = Request(namespace="games", gameServerSelectors=[selector()])
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{hub_with_tokens.port}") as channel:
+        stub: Stub = allocation_pb2_grpc.AllocationServiceStub(channel)
+        error = await refused(stub, message)
+        assert error.code() is grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Allocate(message, metadata=(("authorization", "Bearer s3cret"),))
+        # Past the token: no fleet arena in the store, answered as Agones answers no server.
+        assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
