@@ -130,8 +130,11 @@ class PodStatus(TypedDict, total=False):
     containerStatuses: list[ContainerStatus]
     initContainerStatuses: list[ContainerStatus]
     podIP: str
+    podIPs: list[Json]
     hostIP: str
+    hostIPs: list[Json]
     startTime: str
+    qosClass: str
     reason: str
     message: str
 
@@ -217,26 +220,6 @@ class GameServerSpec(TypedDict, total=False):
     containers: list[Container]
 
 
-class ContainerSummary(TypedDict):
-    name: str | None
-    image: str | None
-    ready: bool
-    restartCount: int
-
-
-class PodStatusSummary(TypedDict, total=False):
-    """What a GameServer's `status.podStatus` carries of its pod's status."""
-
-    phase: str
-    ready: bool
-    containers: list[ContainerSummary]
-    podIP: str
-    hostIP: str
-    startTime: str
-    reason: str
-    message: str
-
-
 class NetworkPort(TypedDict):
     name: str
     protocol: str
@@ -264,9 +247,9 @@ class NetworkStatus(TypedDict, total=False):
 class GameServerStatus(TypedDict, total=False):
     desiredState: str
     currentState: str
-    updatePriority: int
-    deletionPriority: int
-    podStatus: PodStatusSummary
+    updatePriority: int | str
+    deletionPriority: int | str
+    podStatus: PodStatus
     networkStatus: NetworkStatus
     serviceQualitiesConditions: list[Json]
     conditions: list[Condition]

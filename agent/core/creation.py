@@ -107,11 +107,16 @@ def game_server_body(
     fresh = state.new_game_server(
         ctx.name, ordinal, tmeta.get("labels") or {}, tmeta.get("annotations") or {}
     )
+    labels, annotations = dict(fresh.labels), dict(fresh.annotations)
+    node_name = str(((pod or {}).get("spec") or {}).get("nodeName") or "")
+    extra_labels, extra_annotations = state.game_server_metadata(
+        labels, annotations, tmeta.get("labels") or {}, tmeta.get("annotations") or {}, node_name
+    )
     metadata: bodies.ObjectMeta = {
         "name": fresh.name,
         "namespace": ctx.namespace,
-        "labels": dict(fresh.labels),
-        "annotations": dict(fresh.annotations),
+        "labels": {**labels, **extra_labels},
+        "annotations": {**annotations, **extra_annotations},
     }
     if ctx.desired.reclaim_policy is model.ReclaimPolicy.DELETE:
         metadata["ownerReferences"] = [ctx.owner_reference()]

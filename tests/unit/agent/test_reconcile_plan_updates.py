@@ -92,6 +92,9 @@ def test_the_in_place_update_hook_holds_a_server_in_pre_update() -> None:
         "gs-1": "PreUpdate",
     }
     world.apply(found)
+    # OKG's annotation names the containers the held update will restart.
+    notes = bodies.annotations_of(world.pod(0))
+    assert notes[wire.UPDATING_CONTAINERS] == "main"
     # The game releases gs-1: its label syncs, then it is updated in place.
     world.gs(1)["metadata"].setdefault("labels", {})["gs-sync/update-block"] = "false"
     world.apply(world.next_writes())
