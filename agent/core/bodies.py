@@ -275,7 +275,12 @@ class Lifecycle(TypedDict, total=False):
     inPlaceUpdate: LifecycleHook
 
 
+class InPlaceUpdateStrategy(TypedDict, total=False):
+    gracePeriodSeconds: int
+
+
 class RollingUpdate(TypedDict, total=False):
+    inPlaceUpdateStrategy: InPlaceUpdateStrategy
     partition: int
     maxUnavailable: int | str | None
     podUpdatePolicy: str

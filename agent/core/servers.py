@@ -104,6 +104,8 @@ def sync(
         ready = state.kruise_pod_ready(view, ctx.hooks.mark_pre_delete, ctx.hooks.mark_pre_update)
         if views.kruise_pod_ready(pod) is not ready:
             chain.append(kruise_pod_ready(ctx, name, ready))
+    if _back_in_service(ctx, pod):
+        chain.append(in_place_update_ready(ctx, name, True))
     if (
         terminating
         and views.PRE_DELETE_FINALIZER in bodies.finalizers(pod)
@@ -214,8 +216,17 @@ def in_place_update(
     inPlaceUpdate markPodNotReady, mark it not ready first."""
     name = bodies.name(pod)
     chain: list[writes.Write] = []
+    not_ready: list[bodies.Condition] = []
     if ctx.hooks.mark_pre_update and views.kruise_pod_ready(pod) is not False:
-        chain.append(kruise_pod_ready(ctx, name, False))
+        not_ready += _conditions(kruise_pod_ready(ctx, name, False))
+    gated = target is not None and views.has_gate(pod, views.IN_PLACE_UPDATE_READY)
+    if gated and views.in_place_update_started(pod) is None:
+        # Kruise: out of service first (the gate False), the images after the grace period.
+        not_ready += _conditions(in_place_update_ready(ctx, name, False))
+    if not_ready:
+        chain.append(_status_conditions(name, not_ready))
+    if gated and grace_left(ctx, pod) > 0:
+        return tuple(chain)
     wanted = {c.name: c.image for c in images}
     note = views.in_place_note(pod, target.name if target else "", wanted)
     metadata: bodies.Json = {"annotations": {views.IN_PLACE_UPDATE: note}}
@@ -243,6 +254,70 @@ def in_place_update(
         )
     )
     return tuple(chain)
+
+
+def grace_left(ctx: creation.SetContext, pod: bodies.Pod) -> float:
+    """Seconds until the pod's images may be patched: `gracePeriodSeconds` from when its
+    in-place update took it out of service (from now, when it has not yet)."""
+    grace = ctx.desired.update.grace_period_seconds
+    if grace <= 0 or not views.has_gate(pod, views.IN_PLACE_UPDATE_READY):
+        return 0.0
+    started = views.in_place_update_started(pod)
+    return grace - (ctx.now - (ctx.now if started is None else started))
+
+
+def _back_in_service(ctx: creation.SetContext, pod: bodies.Pod) -> bool:
+    """The pod's `InPlaceUpdateReady` gate is due True: no update has it (the new containers
+    run, or a pending update was called off by its pod now being on the target revision)."""
+    if not views.has_gate(pod, views.IN_PLACE_UPDATE_READY) or bodies.terminating(pod):
+        return False
+    if (pod.get("status") or {}).get("phase") != model.PodPhase.RUNNING.value:
+        return False  # a starting pod's kubelet has not reported it yet
+    if views.in_place_update_ready(pod) is True or views.in_place_patching(pod):
+        return False
+    pending = views.in_place_update_started(pod) is not None
+    on_target = bodies.labels_of(pod).get(wire.REVISION) == ctx.desired.revision.name
+    return not pending or on_target
+
+
+def in_place_update_ready(ctx: creation.SetContext, name: str, ready: bool) -> writes.Patch:
+    """The pod's `InPlaceUpdateReady` condition. False (as Kruise) also writes `Ready` False,
+    so Services drop the pod at once; the kubelet turns Ready back once the gate is True."""
+    found: list[bodies.Condition] = [
+        {
+            "type": views.IN_PLACE_UPDATE_READY,
+            "status": "True" if ready else "False",
+            "lastTransitionTime": ctx.now_text,
+            **({} if ready else {"reason": views.START_IN_PLACE_UPDATE}),
+        }
+    ]
+    if not ready:
+        found.append(
+            {
+                "type": "Ready",
+                "status": "False",
+                "lastTransitionTime": ctx.now_text,
+                "reason": "ReadinessGatesNotReady",
+                "message": f"the status of pod readiness gate {views.IN_PLACE_UPDATE_READY!r} "
+                "is not True",
+            }
+        )
+    return _status_conditions(name, found)
+
+
+def _status_conditions(name: str, conditions_: list[bodies.Condition]) -> writes.Patch:
+    """Set these pod conditions (a strategic merge by type)."""
+    return writes.Patch(
+        writes.Kind.POD,
+        name,
+        {"status": {"conditions": conditions_}},
+        strategic=True,
+        status=True,
+    )
+
+
+def _conditions(patch: writes.Patch) -> list[bodies.Condition]:
+    return [bodies.as_condition(c) for c in patch.body["status"]["conditions"]]
 
 
 def kruise_pod_ready(ctx: creation.SetContext, name: str, ready: bool) -> writes.Patch:
