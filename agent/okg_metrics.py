@@ -109,7 +109,9 @@ class OkgCollector:
             deletion.add_metric(
                 [name, namespace], intstr.priority_value(status.get("deletionPriority"))
             )
-            update.add_metric([name, namespace], intstr.priority_value(status.get("updatePriority")))
+            update.add_metric(
+                [name, namespace], intstr.priority_value(status.get("updatePriority"))
+            )
         for state, count in sorted(by_state.items()):
             states.add_metric([state], count)
         for labels, count in sorted(by_ops.items()):

@@ -40,9 +40,7 @@ async def _settled(namespace: Namespace, gss: str, count: int, what: str, check:
 
     async def ok() -> bool:
         servers, pods = await namespace.game_servers(gss), await namespace.pods(gss)
-        last[:] = [
-            f"{n}: {_brief(g, pods.get(n) or {})}" for n, g in servers.items()
-        ]
+        last[:] = [f"{n}: {_brief(g, pods.get(n) or {})}" for n, g in servers.items()]
         return len(servers) == len(pods) == count and all(
             check(gs, pods[name]) for name, gs in servers.items() if name in pods
         )

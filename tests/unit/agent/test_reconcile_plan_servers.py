@@ -100,7 +100,9 @@ def test_a_node_in_trouble_shows_in_the_game_server() -> None:
     world.nodes = {
         "n1": {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Down"}]}}
     }
-    (status,) = [p for p in _patches(world.next_writes(), writes.Kind.GAME_SERVER, "gs-0") if p.status]
+    (status,) = [
+        p for p in _patches(world.next_writes(), writes.Kind.GAME_SERVER, "gs-0") if p.status
+    ]
     node = [c for c in status.body["status"]["conditions"] if c["type"] == "NodeNormal"]
     assert node == [
         {
