@@ -282,26 +282,17 @@ def _back_in_service(ctx: creation.SetContext, pod: bodies.Pod) -> bool:
 
 def in_place_update_ready(ctx: creation.SetContext, name: str, ready: bool) -> writes.Patch:
     """The pod's `InPlaceUpdateReady` condition. False (as Kruise) also writes `Ready` False,
-    so Services drop the pod at once; the kubelet turns Ready back once the gate is True."""
-    found: list[bodies.Condition] = [
-        {
-            "type": views.IN_PLACE_UPDATE_READY,
-            "status": "True" if ready else "False",
-            "lastTransitionTime": ctx.now_text,
-            **({} if ready else {"reason": views.START_IN_PLACE_UPDATE}),
-        }
-    ]
+    so Services drop the pod at once; the kubelet turns Ready back once the gate is True.
+    True drops the False one's reason (null: a strategic merge keeps what it does not name)."""
+    gate: bodies.Json = {
+        "type": views.IN_PLACE_UPDATE_READY,
+        "status": "True" if ready else "False",
+        "lastTransitionTime": ctx.now_text,
+        "reason": None if ready else views.START_IN_PLACE_UPDATE,
+    }
+    found = [bodies.as_condition(gate)]
     if not ready:
-        found.append(
-            {
-                "type": "Ready",
-                "status": "False",
-                "lastTransitionTime": ctx.now_text,
-                "reason": "ReadinessGatesNotReady",
-                "message": f"the status of pod readiness gate {views.IN_PLACE_UPDATE_READY!r} "
-                "is not True",
-            }
-        )
+        found.append({"type": "Ready", "status": "False", "lastTransitionTime": ctx.now_text})
     return _status_conditions(name, found)
 
 

@@ -123,10 +123,11 @@ def test_mark_pod_not_ready_comes_before_the_in_place_patch() -> None:
     ready = found[0]
     assert isinstance(ready, writes.Patch) and ready.strategic
     # One status write takes the pod out of service: both gates False, and Ready False.
-    assert [(c["type"], c["status"], c["reason"]) for c in ready.body["status"]["conditions"]] == [
+    conditions = ready.body["status"]["conditions"]
+    assert [(c["type"], c["status"], c.get("reason")) for c in conditions] == [
         ("KruisePodReady", "False", "LifecycleHook"),
         ("InPlaceUpdateReady", "False", "StartInPlaceUpdate"),
-        ("Ready", "False", "ReadinessGatesNotReady"),
+        ("Ready", "False", None),
     ]
 
 
@@ -194,6 +195,8 @@ def test_the_gate_is_false_through_the_grace_period_then_the_image_then_true() -
     container.update(image="game:2", imageID="game:2@sha")  # the kubelet restarted it
     world.settle()
     assert _gate(world, 0) == "True"
+    gate = bodies.find_condition(world.pod(0)["status"]["conditions"], GATE)
+    assert gate is not None and "reason" not in gate
     # Every gate True: the kubelet turns the pod Ready again.
     ready = bodies.find_condition(world.pod(0)["status"]["conditions"], "Ready")
     assert ready is not None and ready["status"] == "False"
