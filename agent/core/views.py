@@ -312,8 +312,31 @@ def _container_statuses(pod: bodies.Raw) -> dict[str, bodies.ContainerStatus]:
 
 def in_place_updating(pod: bodies.Raw) -> bool:
     """An in-place update has the pod: out of service for it (its `InPlaceUpdateReady` gate
-    False, through the grace period), or patched and not yet running the new images."""
-    return in_place_patching(pod) or in_place_update_started(pod) is not None
+    False, through the grace period), patched and not yet running the new images, or back in
+    service and not yet Ready again."""
+    return (
+        in_place_patching(pod)
+        or in_place_update_started(pod) is not None
+        or _ready_again_pending(pod)
+    )
+
+
+def _ready_again_pending(pod: bodies.Raw) -> bool:
+    """An updated pod whose gate is True again but whose `Ready` False is still the one the
+    update wrote (not re-evaluated since): the kubelet has yet to make it Ready, so it is still
+    updating, not NotReady (which would cost a label and a status write for a transient)."""
+    if not bodies.annotations_of(pod).get(IN_PLACE_UPDATE):
+        return False
+    found = _status(pod).get("conditions")
+    gate = bodies.find_condition(found, IN_PLACE_UPDATE_READY)
+    ready = bodies.find_condition(found, "Ready")
+    if gate is None or ready is None or gate.get("status") != "True":
+        return False
+    if ready.get("status") != "False":
+        return False
+    ready_since = bodies.parse_time(ready.get("lastTransitionTime"))
+    gate_since = bodies.parse_time(gate.get("lastTransitionTime"))
+    return ready_since is not None and gate_since is not None and ready_since <= gate_since
 
 
 def in_place_patching(pod: bodies.Raw) -> bool:

@@ -200,6 +200,8 @@ def test_the_gate_is_false_through_the_grace_period_then_the_image_then_true() -
     # Every gate True: the kubelet turns the pod Ready again.
     ready = bodies.find_condition(world.pod(0)["status"]["conditions"], "Ready")
     assert ready is not None and ready["status"] == "False"
+    # Not NotReady meanwhile: the update is not over until the pod is Ready again.
+    assert world.gs(0)["status"]["currentState"] == "Updating"
     ready["status"] = "True"
     world.settle()
     assert world.gs(0)["status"]["currentState"] == "Ready"
