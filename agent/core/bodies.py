@@ -344,6 +344,16 @@ class GameServerSet(TypedDict, total=False):
     status: GameServerSetStatus
 
 
+def without_nulls(value: object) -> Any:
+    """`value` as a JSON merge patch stores it: without its nulls (a pod condition's
+    `lastProbeTime: null`), so a copy compares equal to what was written."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
 # Typing parsed JSON where it enters.
 
 

@@ -9,7 +9,7 @@ order they are made; nothing is written that the object already says.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import bodies, claims, conditions, creation, model, state, views, wire, writes
 
@@ -380,7 +380,7 @@ def status_patch(
         # OKG writes the status priorities as IntOrString strings (the pod labels' values).
         "updatePriority": str(view.update_priority),
         "deletionPriority": str(view.deletion_priority),
-        "podStatus": _stored(pod.get("status") or {}),
+        "podStatus": bodies.without_nulls(pod.get("status") or {}),
         "networkStatus": {} if network is None else network.status,
     }
     found = [conditions.pod_condition(pod)]
@@ -414,16 +414,6 @@ def status_patch(
     return writes.Patch(
         writes.Kind.GAME_SERVER, bodies.name(gs), {"status": changed}, status=True, events=events
     )
-
-
-def _stored(value: object) -> Any:
-    """`value` as a merge patch stores it: without its nulls (a pod condition's
-    `lastProbeTime: null`), so the copy compares equal to what was written."""
-    if isinstance(value, dict):
-        return {k: _stored(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_stored(v) for v in value]
-    return value
 
 
 def _replacing(old: object, new: object) -> object:

@@ -11,7 +11,7 @@ import re
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from agent.core import wire
+from agent.core import bodies, wire
 from tests.e2e.agent.harness import eventually
 
 if TYPE_CHECKING:
@@ -53,19 +53,9 @@ async def _settled(namespace: Namespace, gss: str, count: int, what: str, check:
 
 def _brief(gs: Obj, pod: Obj) -> str:
     status = gs.get("status") or {}
-    copied = status.get("podStatus") == _stored(pod.get("status"))
+    copied = status.get("podStatus") == bodies.without_nulls(pod.get("status"))
     node = (gs["metadata"].get("labels") or {}).get(wire.NODE_NAME)
     return f"{status.get('currentState')} {status.get('updatePriority')!r} {node} {copied}"
-
-
-def _stored(value: Any) -> Any:
-    """A pod's status as a JSON merge patch stores it on the GameServer (as OKG's Go structs
-    marshal it): without nulls (a condition's `lastProbeTime: null`)."""
-    if isinstance(value, dict):
-        return {k: _stored(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_stored(v) for v in value]
-    return value
 
 
 def _ready_with_priority(gs: Obj, pod: Obj) -> bool:
@@ -75,7 +65,7 @@ def _ready_with_priority(gs: Obj, pod: Obj) -> bool:
         status.get("currentState") == "Ready"
         and bool(qualities[0].get("lastActionTransitionTime"))
         and status.get("updatePriority") == "20"
-        and status.get("podStatus") == _stored(pod.get("status"))
+        and status.get("podStatus") == bodies.without_nulls(pod.get("status"))
         and (gs["metadata"].get("labels") or {}).get(wire.NODE_NAME) is not None
     )
 
@@ -100,7 +90,7 @@ def _check_game_server(gs: Obj, pod: Obj, gss: Obj) -> None:
     assert (status["updatePriority"], status["deletionPriority"]) == ("20", "0")
     # podStatus is the pod's whole PodStatus.
     pod_status = status["podStatus"]
-    assert pod_status == _stored(pod["status"])
+    assert pod_status == bodies.without_nulls(pod["status"])
     gates = {c["type"]: c["status"] for c in pod_status["conditions"]}
     assert gates["Ready"] == gates["InPlaceUpdateReady"] == "True"
     assert pod_status["containerStatuses"][0]["image"] == pod["spec"]["containers"][0]["image"]
@@ -241,7 +231,7 @@ async def test_okg_conformance_of_a_host_port_set(
     def network_ready(gs: Obj, pod: Obj) -> bool:
         status = gs.get("status") or {}
         network = status.get("networkStatus") or {}
-        copied = status.get("podStatus") == _stored(pod.get("status"))
+        copied = status.get("podStatus") == bodies.without_nulls(pod.get("status"))
         return network.get("currentNetworkState") == "Ready" and copied
 
     await _settled(namespace, "hp", 2, "network Ready", network_ready)
