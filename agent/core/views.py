@@ -324,10 +324,17 @@ def in_place_updating(pod: bodies.Raw) -> bool:
 def _ready_again_pending(pod: bodies.Raw) -> bool:
     """An updated pod whose gate is True again but whose `Ready` False is still the one the
     update wrote (not re-evaluated since): the kubelet has yet to make it Ready, so it is still
-    updating, not NotReady (which would cost a label and a status write for a transient)."""
+    updating, not NotReady (which would cost a label and a status write for a transient). Only
+    once every readiness gate is True: a gate still False (`KruisePodReady` of markPodNotReady)
+    is the agent's to turn, and waits for the update to be over."""
     if not bodies.annotations_of(pod).get(IN_PLACE_UPDATE):
         return False
     found = _status(pod).get("conditions")
+    gates = (bodies.as_pod(pod).get("spec") or {}).get("readinessGates") or []
+    for listed in gates:
+        condition = bodies.find_condition(found, str(listed.get("conditionType")))
+        if condition is None or condition.get("status") != "True":
+            return False
     gate = bodies.find_condition(found, IN_PLACE_UPDATE_READY)
     ready = bodies.find_condition(found, "Ready")
     if gate is None or ready is None or gate.get("status") != "True":
