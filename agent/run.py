@@ -19,7 +19,7 @@ import sys
 
 from gamefleet.listen import parse_listen
 
-from agent import metrics, tls
+from agent import metrics, okg_metrics, tls
 from agent.autoscaler import server as scaler_server
 from agent.controllers import manager
 from agent.core.network import conf as network_conf
@@ -243,6 +243,7 @@ async def _main(args: argparse.Namespace) -> int:
         host=args.identity,
         host_port_range=args.host_port_range,
     )
+    okg_metrics.register(controller.sets, controller.game_servers)
     metrics.register_callback(
         "gamefleet_agent_api_writes",
         "Kubernetes API writes made by this replica, by verb and kind.",

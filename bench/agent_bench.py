@@ -176,11 +176,15 @@ async def bench(args: argparse.Namespace) -> None:
         )  # fmt: skip
 
         def all_updated() -> bool:
+            """Every pod runs the new image and is Ready again (an in-place update takes it
+            out of service first), and every GameServer is Ready."""
             items = _pod_items(pods)
             if len(items) != n:
                 return False
-            if any(p["spec"]["containers"][0]["image"] != "game:2" for _, p in items):
-                return False
+            for _, pod in items:
+                running = (pod.get("status") or {}).get("containerStatuses") or [{}]
+                if running[0].get("image") != "game:2" or not _pod_ready(pod):
+                    return False
             return all_ready()
 
         await _wait("in-place update of every server", all_updated, args.timeout)
@@ -189,7 +193,7 @@ async def bench(args: argparse.Namespace) -> None:
         update_params = {**params, "max_unavailable": args.max_unavailable}
         emit("in-place image update of all game servers", took, "s", **update_params)
         emit("pods recreated by the in-place update", recreated, "pods", **update_params)
-        await asyncio.sleep(2.0)
+        await _quiet(port)  # the update's last status writes follow the pods' readiness
         after_update = _writes(port)
         updated = sum(after_update.values()) - sum(after_create.values())
         emit("agent API writes per game server updated in place", updated / n, "writes",

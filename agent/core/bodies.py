@@ -130,8 +130,11 @@ class PodStatus(TypedDict, total=False):
     containerStatuses: list[ContainerStatus]
     initContainerStatuses: list[ContainerStatus]
     podIP: str
+    podIPs: list[Json]
     hostIP: str
+    hostIPs: list[Json]
     startTime: str
+    qosClass: str
     reason: str
     message: str
 
@@ -217,26 +220,6 @@ class GameServerSpec(TypedDict, total=False):
     containers: list[Container]
 
 
-class ContainerSummary(TypedDict):
-    name: str | None
-    image: str | None
-    ready: bool
-    restartCount: int
-
-
-class PodStatusSummary(TypedDict, total=False):
-    """What a GameServer's `status.podStatus` carries of its pod's status."""
-
-    phase: str
-    ready: bool
-    containers: list[ContainerSummary]
-    podIP: str
-    hostIP: str
-    startTime: str
-    reason: str
-    message: str
-
-
 class NetworkPort(TypedDict):
     name: str
     protocol: str
@@ -266,9 +249,9 @@ class NetworkStatus(TypedDict, total=False):
 class GameServerStatus(TypedDict, total=False):
     desiredState: str
     currentState: str
-    updatePriority: int
-    deletionPriority: int
-    podStatus: PodStatusSummary
+    updatePriority: int | str
+    deletionPriority: int | str
+    podStatus: PodStatus
     networkStatus: NetworkStatus
     serviceQualitiesConditions: list[Json]
     conditions: list[Condition]
@@ -294,7 +277,12 @@ class Lifecycle(TypedDict, total=False):
     inPlaceUpdate: LifecycleHook
 
 
+class InPlaceUpdateStrategy(TypedDict, total=False):
+    gracePeriodSeconds: int
+
+
 class RollingUpdate(TypedDict, total=False):
+    inPlaceUpdateStrategy: InPlaceUpdateStrategy
     partition: int
     maxUnavailable: int | str | None
     podUpdatePolicy: str
@@ -356,6 +344,16 @@ class GameServerSet(TypedDict, total=False):
     metadata: ObjectMeta
     spec: GameServerSetSpec
     status: GameServerSetStatus
+
+
+def without_nulls(value: object) -> Any:
+    """`value` as a JSON merge patch stores it: without its nulls (a pod condition's
+    `lastProbeTime: null`), so a copy compares equal to what was written."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
 
 
 # Typing parsed JSON where it enters.

@@ -71,10 +71,16 @@ def pod_body(ctx: SetContext, ordinal: int, gs: bodies.GameServer | None) -> bod
     pod_spec: bodies.Json = copy.deepcopy(dict(ctx.template.get("spec") or {}))
     pod_spec["hostname"] = name
     pod_spec["subdomain"] = views.service_name(ctx.gss)
+    gates: list[str] = []
     if ctx.hooks.marks:
-        gates = pod_spec.setdefault("readinessGates", [])
-        if {"conditionType": views.KRUISE_POD_READY} not in gates:
-            gates.append({"conditionType": views.KRUISE_POD_READY})
+        gates.append(views.KRUISE_POD_READY)
+    if ctx.desired.update.in_place:
+        # Kruise's gate: an in-place update takes the pod out of service first.
+        gates.append(views.IN_PLACE_UPDATE_READY)
+    for gate in gates:
+        listed = pod_spec.setdefault("readinessGates", [])
+        if {"conditionType": gate} not in listed:
+            listed.append({"conditionType": gate})
     claims.mount_claims(pod_spec, views.spec(ctx.gss), name)
     overrides = {c.name: c.image for c in views.image_overrides(gs)}
     for container in pod_spec.get("containers") or []:
@@ -107,11 +113,16 @@ def game_server_body(
     fresh = state.new_game_server(
         ctx.name, ordinal, tmeta.get("labels") or {}, tmeta.get("annotations") or {}
     )
+    labels, annotations = dict(fresh.labels), dict(fresh.annotations)
+    node_name = str(((pod or {}).get("spec") or {}).get("nodeName") or "")
+    extra_labels, extra_annotations = state.game_server_metadata(
+        labels, annotations, tmeta.get("labels") or {}, tmeta.get("annotations") or {}, node_name
+    )
     metadata: bodies.ObjectMeta = {
         "name": fresh.name,
         "namespace": ctx.namespace,
-        "labels": dict(fresh.labels),
-        "annotations": dict(fresh.annotations),
+        "labels": {**labels, **extra_labels},
+        "annotations": {**annotations, **extra_annotations},
     }
     if ctx.desired.reclaim_policy is model.ReclaimPolicy.DELETE:
         metadata["ownerReferences"] = [ctx.owner_reference()]

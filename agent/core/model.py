@@ -167,6 +167,14 @@ class UpdateStrategy:
     paused: bool = False
     min_ready_seconds: int = 0
     idle_only: bool = False
+    grace_period_seconds: int = 0
+    """`rollingUpdate.inPlaceUpdateStrategy.gracePeriodSeconds`: how long a pod is out of
+    service (its `InPlaceUpdateReady` gate False) before its images are patched."""
+
+    @property
+    def in_place(self) -> bool:
+        """The policy may update pods in place."""
+        return self.pod_update_policy is not PodUpdatePolicy.RECREATE
 
 
 @dataclasses.dataclass(frozen=True)

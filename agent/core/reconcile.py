@@ -314,17 +314,23 @@ def plan(
     )
     marked = _mark_pre_update(found, decisions)
     chains: list[writes.Chain] = []
+    graces: list[float] = []
+    waiting: set[int] = set()
+    """Out of service for the grace period, not yet patched: synced as any other server."""
     for action in decisions.update.actions:
         pod = obs.pods[action.ordinal]
         if action.kind is updates.UpdateKind.IN_PLACE:
             chains.append(servers.in_place_update(ctx, pod, action.images, desired.revision))
+            if (left := servers.grace_left(ctx, pod)) > 0:
+                graces.append(left + 0.1)
+                waiting.add(action.ordinal)
         else:
             chains.append(servers.delete_pod(ctx, pod, "Update", recreate=True))
     for patch in decisions.overrides:
         chains.append(servers.in_place_update(ctx, obs.pods[patch.ordinal], patch.images, None))
-    skipped = decisions.deleted | decisions.patched
+    skipped = decisions.deleted | (decisions.patched - waiting)
     set_level = SetWrites(tuple(set_patches), deletions, creations, tuple(chains))
-    return _with_servers(
+    found_plan = _with_servers(
         ctx,
         obs,
         decisions,
@@ -334,6 +340,11 @@ def plan(
         owned=list(obs.game_servers),
         set_level=set_level,
     )
+    if not graces:
+        return found_plan
+    # Time alone ends a grace period: the images are patched then.
+    waits = [*graces, *([] if found_plan.wake_in is None else [found_plan.wake_in])]
+    return dataclasses.replace(found_plan, wake_in=min(waits))
 
 
 def plan_servers(

@@ -9,7 +9,7 @@ order they are made; nothing is written that the object already says.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from . import bodies, claims, conditions, creation, model, state, views, wire, writes
 
@@ -91,18 +91,21 @@ def sync(
         return delete_pod(ctx, pod, "NetworkNodeGone", recreate=True)
     if network is not None:
         note_diff.update({k: v for k, v in network.pod_annotations.items() if notes.get(k) != v})
+    pod_notes: dict[str, str | None] = {**note_diff, **_updating_note(ctx, pod, current_state)}
     chain: list[writes.Write] = []
-    if label_diff or note_diff:
+    if label_diff or pod_notes:
         metadata: bodies.Json = {}
         if label_diff:
             metadata["labels"] = label_diff
-        if note_diff:
-            metadata["annotations"] = note_diff
+        if pod_notes:
+            metadata["annotations"] = pod_notes
         chain.append(writes.Patch(writes.Kind.POD, name, {"metadata": metadata}))
     if ctx.hooks.marks:
         ready = state.kruise_pod_ready(view, ctx.hooks.mark_pre_delete, ctx.hooks.mark_pre_update)
         if views.kruise_pod_ready(pod) is not ready:
             chain.append(kruise_pod_ready(ctx, name, ready))
+    if _back_in_service(ctx, pod):
+        chain.append(in_place_update_ready(ctx, name, True))
     if (
         terminating
         and views.PRE_DELETE_FINALIZER in bodies.finalizers(pod)
@@ -114,11 +117,56 @@ def sync(
             body = creation.game_server_body(ctx, server.ordinal, pod)
             chain.append(writes.CreateGameServer(body))
         return tuple(chain)
+    gs_metadata = game_server_metadata(ctx, gs, pod)
+    if gs_metadata is not None:
+        chain.append(gs_metadata)
     chain += ops_events(gs, current, wanted, current_state)
     status = status_patch(ctx, server, gsv, current_state, network, around or Surroundings())
     if status is not None:
         chain.append(status)
     return tuple(chain)
+
+
+def _updating_note(
+    ctx: creation.SetContext, pod: bodies.Pod, current_state: model.GameServerState
+) -> dict[str, str | None]:
+    """OKG's `gs-updating-containers` pod annotation: written while the server is PreUpdate,
+    kept while it is Updating, removed (null) otherwise."""
+    present = bodies.annotations_of(pod).get(wire.UPDATING_CONTAINERS)
+    if current_state is model.GameServerState.UPDATING:
+        return {}
+    if current_state is not model.GameServerState.PRE_UPDATE:
+        return {} if present is None else {wire.UPDATING_CONTAINERS: None}
+    template = {
+        str(c.get("name")): str(c.get("image"))
+        for c in (ctx.template.get("spec") or {}).get("containers") or []
+    }
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    value = state.updating_containers(statuses, template)
+    return {} if present == value else {wire.UPDATING_CONTAINERS: value}
+
+
+def game_server_metadata(
+    ctx: creation.SetContext, gs: bodies.GameServer, pod: bodies.Pod
+) -> writes.Patch | None:
+    """The GameServer's labels and annotations OKG syncs: the template's (by hash) and the
+    `node-name` of its pod."""
+    tmeta = ctx.template.get("metadata") or {}
+    labels, annotations = state.game_server_metadata(
+        bodies.labels_of(gs),
+        bodies.annotations_of(gs),
+        tmeta.get("labels") or {},
+        tmeta.get("annotations") or {},
+        str((pod.get("spec") or {}).get("nodeName") or ""),
+    )
+    if not labels and not annotations:
+        return None
+    metadata: bodies.Json = {}
+    if labels:
+        metadata["labels"] = labels
+    if annotations:
+        metadata["annotations"] = annotations
+    return writes.Patch(writes.Kind.GAME_SERVER, bodies.name(gs), {"metadata": metadata})
 
 
 def delete_pod(
@@ -168,8 +216,17 @@ def in_place_update(
     inPlaceUpdate markPodNotReady, mark it not ready first."""
     name = bodies.name(pod)
     chain: list[writes.Write] = []
+    not_ready: list[bodies.Condition] = []
     if ctx.hooks.mark_pre_update and views.kruise_pod_ready(pod) is not False:
-        chain.append(kruise_pod_ready(ctx, name, False))
+        not_ready += _conditions(kruise_pod_ready(ctx, name, False))
+    gated = target is not None and views.has_gate(pod, views.IN_PLACE_UPDATE_READY)
+    if gated and views.in_place_update_started(pod) is None:
+        # Kruise: out of service first (the gate False), the images after the grace period.
+        not_ready += _conditions(in_place_update_ready(ctx, name, False))
+    if not_ready:
+        chain.append(_status_conditions(name, not_ready))
+    if gated and grace_left(ctx, pod) > 0:
+        return tuple(chain)
     wanted = {c.name: c.image for c in images}
     note = views.in_place_note(pod, target.name if target else "", wanted)
     metadata: bodies.Json = {"annotations": {views.IN_PLACE_UPDATE: note}}
@@ -197,6 +254,61 @@ def in_place_update(
         )
     )
     return tuple(chain)
+
+
+def grace_left(ctx: creation.SetContext, pod: bodies.Pod) -> float:
+    """Seconds until the pod's images may be patched: `gracePeriodSeconds` from when its
+    in-place update took it out of service (from now, when it has not yet)."""
+    grace = ctx.desired.update.grace_period_seconds
+    if grace <= 0 or not views.has_gate(pod, views.IN_PLACE_UPDATE_READY):
+        return 0.0
+    started = views.in_place_update_started(pod)
+    return grace - (ctx.now - (ctx.now if started is None else started))
+
+
+def _back_in_service(ctx: creation.SetContext, pod: bodies.Pod) -> bool:
+    """The pod's `InPlaceUpdateReady` gate is due True: no update has it (the new containers
+    run, or a pending update was called off by its pod now being on the target revision)."""
+    if not views.has_gate(pod, views.IN_PLACE_UPDATE_READY) or bodies.terminating(pod):
+        return False
+    if (pod.get("status") or {}).get("phase") != model.PodPhase.RUNNING.value:
+        return False  # a starting pod's kubelet has not reported it yet
+    if views.in_place_update_ready(pod) is True or views.in_place_patching(pod):
+        return False
+    pending = views.in_place_update_started(pod) is not None
+    on_target = bodies.labels_of(pod).get(wire.REVISION) == ctx.desired.revision.name
+    return not pending or on_target
+
+
+def in_place_update_ready(ctx: creation.SetContext, name: str, ready: bool) -> writes.Patch:
+    """The pod's `InPlaceUpdateReady` condition. False (as Kruise) also writes `Ready` False,
+    so Services drop the pod at once; the kubelet turns Ready back once the gate is True.
+    True drops the False one's reason (null: a strategic merge keeps what it does not name)."""
+    gate: bodies.Json = {
+        "type": views.IN_PLACE_UPDATE_READY,
+        "status": "True" if ready else "False",
+        "lastTransitionTime": ctx.now_text,
+        "reason": None if ready else views.START_IN_PLACE_UPDATE,
+    }
+    found = [bodies.as_condition(gate)]
+    if not ready:
+        found.append({"type": "Ready", "status": "False", "lastTransitionTime": ctx.now_text})
+    return _status_conditions(name, found)
+
+
+def _status_conditions(name: str, conditions_: list[bodies.Condition]) -> writes.Patch:
+    """Set these pod conditions (a strategic merge by type)."""
+    return writes.Patch(
+        writes.Kind.POD,
+        name,
+        {"status": {"conditions": conditions_}},
+        strategic=True,
+        status=True,
+    )
+
+
+def _conditions(patch: writes.Patch) -> list[bodies.Condition]:
+    return [bodies.as_condition(c) for c in patch.body["status"]["conditions"]]
 
 
 def kruise_pod_ready(ctx: creation.SetContext, name: str, ready: bool) -> writes.Patch:
@@ -257,24 +369,19 @@ def status_patch(
     network: NetworkOutcome | None,
     around: Surroundings,
 ) -> writes.Patch | None:
-    """The GameServer's status, when it says something else: state, priorities, a summary of
-    the pod's status, the network status, the conditions (a Warning event per new False)."""
+    """The GameServer's status, when it says something else: state, priorities, the pod's
+    status (a full copy, as OKG writes it), the network status (empty without a network
+    plugin, as in OKG), the conditions (a Warning event per new False)."""
     gs, pod, view = server.game_server, server.pod, server.view
     current = (gs or {}).get("status") or {}
-    desired_net = state.desired_network_state(gsv.network_disabled).value
     wanted: bodies.Json = {
         "desiredState": model.GameServerState.READY.value,
         "currentState": current_state.value,
-        "updatePriority": view.update_priority,
-        "deletionPriority": view.deletion_priority,
-        "podStatus": pod_status_summary(pod.get("status") or {}),
-        "networkStatus": {
-            **(current.get("networkStatus") or {}),
-            "desiredNetworkState": desired_net,
-            "currentNetworkState": desired_net,
-        }
-        if network is None
-        else network.status,
+        # OKG writes the status priorities as IntOrString strings (the pod labels' values).
+        "updatePriority": str(view.update_priority),
+        "deletionPriority": str(view.deletion_priority),
+        "podStatus": bodies.without_nulls(pod.get("status") or {}),
+        "networkStatus": {} if network is None else network.status,
     }
     found = [conditions.pod_condition(pod)]
     node_name = str((pod.get("spec") or {}).get("nodeName") or "")
@@ -288,7 +395,9 @@ def status_patch(
         found.append(conditions.volume_condition(pod, mounted, volumes))
     old_conditions = list(current.get("conditions") or [])
     wanted["conditions"] = bodies.with_times(found, old_conditions, ctx.now_text)
-    changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+    changed = {
+        k: _replacing(current.get(k), v) for k, v in wanted.items() if (current.get(k) or {}) != v
+    }
     if not changed:
         return None
     if current.get("currentState") != current_state.value or not current.get("lastTransitionTime"):
@@ -307,38 +416,12 @@ def status_patch(
     )
 
 
-def pod_status_summary(pod_status: bodies.PodStatus) -> bodies.PodStatusSummary:
-    """The part of the pod's status a GameServer carries: what a game or an operator reads
-    (phase, addresses, readiness, images, restarts), without the timestamps that would turn
-    every kubelet heartbeat into a GameServer write."""
-    ready = bodies.find_condition(pod_status.get("conditions"), "Ready")
-    summary: bodies.PodStatusSummary = {
-        "phase": pod_status.get("phase", "Pending"),
-        "ready": ready is not None and ready.get("status") == "True",
-        "containers": [
-            {
-                "name": c.get("name"),
-                "image": c.get("image"),
-                "ready": bool(c.get("ready")),
-                "restartCount": int(c.get("restartCount") or 0),
-            }
-            for c in pod_status.get("containerStatuses") or []
-        ],
-    }
-    for key in _SUMMARISED:
-        value = pod_status.get(key)
-        if value:
-            summary[key] = value
-    return summary
-
-
-_SUMMARISED: tuple[Literal["podIP", "hostIP", "startTime", "reason", "message"], ...] = (
-    "podIP",
-    "hostIP",
-    "startTime",
-    "reason",
-    "message",
-)
+def _replacing(old: object, new: object) -> object:
+    """`new` as a merge patch that replaces `old`: an object's keys that `new` no longer has
+    are removed (null), so a copied status keeps nothing its source dropped."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    return {**{k: None for k in old if k not in new}, **new}
 
 
 def cleanup(

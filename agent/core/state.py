@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from . import intstr, model, wire
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 
 def derive_state(pod: model.PodView) -> model.GameServerState:
@@ -123,4 +124,52 @@ def new_game_server(
         owner=set_name,
         labels=labels,
         annotations=dict(template_annotations),
+    )
+
+
+def template_metadata_hash(labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
+    """The `gsTemplate-metadata-hash` of a template's labels and annotations: a 32-bit FNV-1
+    hash in decimal, as OKG writes it (over canonical JSON here, not Go's printout, so the
+    value differs from OKG's: only equality with the agent's own earlier value is read)."""
+    text = json.dumps({"annotations": annotations, "labels": labels}, sort_keys=True)
+    value = 0x811C9DC5
+    for byte in text.encode():
+        value = (value * 0x01000193) & 0xFFFFFFFF
+        value ^= byte
+    return str(value)
+
+
+def game_server_metadata(
+    gs_labels: Mapping[str, str],
+    gs_annotations: Mapping[str, str],
+    template_labels: Mapping[str, str],
+    template_annotations: Mapping[str, str],
+    node_name: str,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The labels and annotations a GameServer lacks, as OKG syncs them: the template's
+    metadata (again whenever its hash changes) and the `node-name` of its pod's node."""
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    digest = template_metadata_hash(template_labels, template_annotations)
+    if gs_annotations.get(wire.TEMPLATE_METADATA_HASH) != digest:
+        labels.update(template_labels)
+        annotations.update(template_annotations)
+        annotations[wire.TEMPLATE_METADATA_HASH] = digest
+    if node_name:
+        labels[wire.NODE_NAME] = node_name
+    return (
+        {k: v for k, v in labels.items() if gs_labels.get(k) != v},
+        {k: v for k, v in annotations.items() if gs_annotations.get(k) != v},
+    )
+
+
+def updating_containers(
+    statuses: Iterable[Mapping[str, object]], template_images: Mapping[str, str]
+) -> str:
+    """OKG's `gs-updating-containers` value: the containers whose running image differs from
+    the template's, comma-separated."""
+    return ",".join(
+        str(s.get("name"))
+        for s in statuses
+        if s.get("name") in template_images and s.get("image") != template_images[str(s["name"])]
     )

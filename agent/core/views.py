@@ -19,6 +19,11 @@ PRE_DELETE_FINALIZER = "gamefleet.io/pre-delete-hook"
 """Pod finalizer holding a deleted pod while its preDelete labelsHandler holds."""
 KRUISE_POD_READY = "KruisePodReady"
 """The readiness gate (and pod condition) Kruise uses for `markPodNotReady`."""
+IN_PLACE_UPDATE_READY = "InPlaceUpdateReady"
+"""Kruise's readiness gate (and pod condition) of in-place updates: False from just before the
+images are patched (and through `gracePeriodSeconds`) until the new containers run."""
+START_IN_PLACE_UPDATE = "StartInPlaceUpdate"
+"""The reason of a False `InPlaceUpdateReady`: the update has begun."""
 IN_PLACE_UPDATE = "gamefleet.io/in-place-update"
 """Pod annotation: the target revision of an in-place update and the images it replaces."""
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -147,6 +152,29 @@ def kruise_pod_ready(pod: bodies.Raw) -> bool | None:
     return None if condition is None else condition.get("status") == "True"
 
 
+def has_gate(pod: bodies.Raw, condition_type: str) -> bool:
+    """The pod's spec lists this readiness gate."""
+    gates = (bodies.as_pod(pod).get("spec") or {}).get("readinessGates") or []
+    return any(g.get("conditionType") == condition_type for g in gates)
+
+
+def in_place_update_ready(pod: bodies.Raw) -> bool | None:
+    """The pod's `InPlaceUpdateReady` condition; None when the pod has none."""
+    condition = bodies.find_condition(_status(pod).get("conditions"), IN_PLACE_UPDATE_READY)
+    return None if condition is None else condition.get("status") == "True"
+
+
+def in_place_update_started(pod: bodies.Raw) -> float | None:
+    """When the pod's in-place update took it out of service (`InPlaceUpdateReady` False,
+    `StartInPlaceUpdate`), in epoch seconds; None when it is not out of service for one."""
+    condition = bodies.find_condition(_status(pod).get("conditions"), IN_PLACE_UPDATE_READY)
+    if condition is None or condition.get("status") != "False":
+        return None
+    if condition.get("reason") != START_IN_PLACE_UPDATE:
+        return None
+    return bodies.parse_time(condition.get("lastTransitionTime")) or 0.0
+
+
 def hook_holds(handler: Mapping[str, str], pod_labels: Mapping[str, str]) -> bool:
     """The pod still carries every handler label with the handler's value."""
     return bool(handler) and all(pod_labels.get(k) == v for k, v in handler.items())
@@ -168,6 +196,9 @@ def gss_view(gss: bodies.Raw) -> model.GameServerSetView:
         paused=bool(rolling.get("paused", False)),
         min_ready_seconds=int(rolling.get("minReadySeconds") or 0),
         idle_only=bool(rolling.get("idleOnly", False)),
+        grace_period_seconds=int(
+            (rolling.get("inPlaceUpdateStrategy") or {}).get("gracePeriodSeconds") or 0
+        ),
     )
     # Resolve once so a bad value fails here, not half-way through a plan.
     intstr.scaled_value(max_unavailable, 100, round_up=False)
@@ -280,6 +311,42 @@ def _container_statuses(pod: bodies.Raw) -> dict[str, bodies.ContainerStatus]:
 
 
 def in_place_updating(pod: bodies.Raw) -> bool:
+    """An in-place update has the pod: out of service for it (its `InPlaceUpdateReady` gate
+    False, through the grace period), patched and not yet running the new images, or back in
+    service and not yet Ready again."""
+    return (
+        in_place_patching(pod)
+        or in_place_update_started(pod) is not None
+        or _ready_again_pending(pod)
+    )
+
+
+def _ready_again_pending(pod: bodies.Raw) -> bool:
+    """An updated pod whose gate is True again but whose `Ready` False is still the one the
+    update wrote (not re-evaluated since): the kubelet has yet to make it Ready, so it is still
+    updating, not NotReady (which would cost a label and a status write for a transient). Only
+    once every readiness gate is True: a gate still False (`KruisePodReady` of markPodNotReady)
+    is the agent's to turn, and waits for the update to be over."""
+    if not bodies.annotations_of(pod).get(IN_PLACE_UPDATE):
+        return False
+    found = _status(pod).get("conditions")
+    gates = (bodies.as_pod(pod).get("spec") or {}).get("readinessGates") or []
+    for listed in gates:
+        condition = bodies.find_condition(found, str(listed.get("conditionType")))
+        if condition is None or condition.get("status") != "True":
+            return False
+    gate = bodies.find_condition(found, IN_PLACE_UPDATE_READY)
+    ready = bodies.find_condition(found, "Ready")
+    if gate is None or ready is None or gate.get("status") != "True":
+        return False
+    if ready.get("status") != "False":
+        return False
+    ready_since = bodies.parse_time(ready.get("lastTransitionTime"))
+    gate_since = bodies.parse_time(gate.get("lastTransitionTime"))
+    return ready_since is not None and gate_since is not None and ready_since <= gate_since
+
+
+def in_place_patching(pod: bodies.Raw) -> bool:
     """New images are patched in and some patched container has not restarted on them yet.
 
     The kubelet reports the image a container runs in its status: a container is done when

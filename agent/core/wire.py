@@ -36,3 +36,10 @@ REVISION_SHAPE = "gamefleet.io/revision-shape"
 
 # GameServer labels and annotations with this prefix are copied to the pod.
 GS_SYNC_PREFIX = "gs-sync/"
+
+# OKG v1.1: the GameServer's node (from its pod), the template metadata the GameServer last
+# took (a hash), and, on the pod of a server held before an in-place update (PreUpdate), the
+# containers that update will restart (comma-separated).
+NODE_NAME = "game.kruise.io/node-name"
+TEMPLATE_METADATA_HASH = "game.kruise.io/gsTemplate-metadata-hash"
+UPDATING_CONTAINERS = "game.kruise.io/gs-updating-containers"

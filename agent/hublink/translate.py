@@ -186,7 +186,10 @@ def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
         if isinstance(condition, dict):
             result.quality_conditions.add().update(condition)
     pod_status = status.get("podStatus") or {}
-    for container in pod_status.get("containers") or []:
+    # The pod's own containerStatuses (OKG's full copy); `containers` is the condensed shape
+    # agents before issue 20 wrote.
+    running = pod_status.get("containerStatuses") or pod_status.get("containers") or []
+    for container in running:
         if isinstance(container, dict) and container.get("name"):
             result.images[str(container["name"])] = str(container.get("image", ""))
     if status.get("lastTransitionTime"):

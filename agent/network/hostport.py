@@ -131,9 +131,9 @@ class HostPortPlugin:
         inner: list[nstatus.Port] = []
         outer: list[nstatus.Port] = []
         for cp, host in zip(conf.container_ports, allocation.ports, strict=False):
-            protos = cp.protocol.kube()
-            for proto in protos:
-                name = nstatus.port_name(cp.port, proto, len(protos) > 1)
+            # OKG's HostPort names a port `<container>-<port>`, one name for TCP and UDP alike.
+            name = f"{cp.container}-{cp.port}"
+            for proto in cp.protocol.kube():
                 inner.append(nstatus.Port(name, proto, cp.port))
                 outer.append(nstatus.Port(name, proto, host))
         internal = [nstatus.Address(server.pod_ip, tuple(inner))] if server.pod_ip else []

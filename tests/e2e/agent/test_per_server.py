@@ -4,7 +4,6 @@ set-level answer moves (Kill lowers replicas; a pod goes; the spec changes)."""
 from __future__ import annotations
 
 import re
-import socket
 import time
 import urllib.request
 from typing import TYPE_CHECKING
@@ -13,7 +12,7 @@ import pytest
 
 from agent.kube import resources
 
-from .harness import AgentProcess, eventually
+from .harness import AgentProcess, eventually, free_port
 
 if TYPE_CHECKING:
     import pathlib
@@ -22,18 +21,12 @@ if TYPE_CHECKING:
     from .harness import Namespace
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def agent_with_metrics(
     kubeconfig: pathlib.Path, namespace: Namespace, tmp_path: pathlib.Path
 ) -> Iterator[AgentProcess]:
     process = AgentProcess(
-        kubeconfig, namespace.name, tmp_path / "agent.log", metrics_port=_free_port()
+        kubeconfig, namespace.name, tmp_path / "agent.log", metrics_port=free_port()
     ).start()
     yield process
     process.stop()

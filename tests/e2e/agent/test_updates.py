@@ -3,10 +3,12 @@ rule that no update restarts an Allocated server."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
+from agent.core import bodies
 from agent.kube import resources
 
 from .harness import eventually, images, kruise_pod_ready, uids
@@ -227,4 +229,63 @@ async def test_mark_pod_not_ready_through_an_in_place_update(namespace: Namespac
     await namespace.patch_gs("gs-0", labels={"gs-sync/update-block": "false"})
     await _wait_images(namespace, "gs", {"gs-0": "game:2"})
     await eventually(lambda: kruise_ready("True"), 30.0, "updated: KruisePodReady True")
+    assert uids(await namespace.pods("gs")) == before
+
+
+def _condition(pod: dict[str, object], kind: str) -> dict[str, str]:
+    status = pod.get("status") or {}
+    assert isinstance(status, dict)
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == kind:
+            return dict(condition)
+    return {}
+
+
+async def test_in_place_update_takes_the_pod_out_of_service_for_the_grace_period(
+    namespace: Namespace,
+) -> None:
+    """Kruise's InPlaceUpdateReady gate: False (pod not Ready, GameServer Updating) for
+    gracePeriodSeconds before the image is patched; True, Ready and the GameServer Ready once
+    the new container runs. Same pod throughout."""
+    grace = 3
+    strategy = {
+        "rollingUpdate": {
+            "podUpdatePolicy": "InPlaceIfPossible",
+            "inPlaceUpdateStrategy": {"gracePeriodSeconds": grace},
+        }
+    }
+    await namespace.create_set("gs", 1, updateStrategy=strategy)
+    await namespace.wait_servers("gs", {0})
+    await namespace.wait_states("gs", ("gs-0",), "Ready")
+    pod = (await namespace.pods("gs"))["gs-0"]
+    assert {"conditionType": "InPlaceUpdateReady"} in pod["spec"]["readinessGates"]
+    assert _condition(pod, "InPlaceUpdateReady")["status"] == "True"
+    before = uids(await namespace.pods("gs"))
+    await namespace.patch_set("gs", {"gameServerTemplate": _template("game:2")})
+
+    async def out_of_service() -> bool:
+        found = (await namespace.pods("gs"))["gs-0"]
+        return _condition(found, "InPlaceUpdateReady").get("status") == "False"
+
+    await eventually(out_of_service, 30.0, "InPlaceUpdateReady False")
+    pod = (await namespace.pods("gs"))["gs-0"]
+    gate = _condition(pod, "InPlaceUpdateReady")
+    assert gate["reason"] == "StartInPlaceUpdate"
+    assert _condition(pod, "Ready")["status"] == "False"
+    assert images({"gs-0": pod}) == {"gs-0": "game:1"}  # the grace period runs first
+    await namespace.wait_states("gs", ("gs-0",), "Updating")
+    await _wait_images(namespace, "gs", {"gs-0": "game:2"})
+    patched_after = time.time() - (bodies.parse_time(gate["lastTransitionTime"]) or 0.0)
+    assert patched_after >= grace - 1  # condition times are whole seconds
+
+    async def back() -> bool:
+        found = (await namespace.pods("gs"))["gs-0"]
+        gs = await namespace.get_gs("gs-0")
+        return (
+            _condition(found, "InPlaceUpdateReady").get("status") == "True"
+            and _condition(found, "Ready").get("status") == "True"
+            and gs["status"]["currentState"] == "Ready"
+        )
+
+    await eventually(back, 30.0, "gate True, pod Ready, GameServer Ready")
     assert uids(await namespace.pods("gs")) == before

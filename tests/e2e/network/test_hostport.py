@@ -109,8 +109,8 @@ async def test_scenario_11_host_ports_and_addresses(
             {
                 "ip": pod["status"]["podIP"],
                 "ports": [
-                    {"name": "7777-tcp", "protocol": "TCP", "port": 7777},
-                    {"name": "7777-udp", "protocol": "UDP", "port": 7777},
+                    {"name": "main-7777", "protocol": "TCP", "port": 7777},
+                    {"name": "main-7777", "protocol": "UDP", "port": 7777},
                 ],
             }
         ]
@@ -120,8 +120,8 @@ async def test_scenario_11_host_ports_and_addresses(
             {
                 "ip": ip.get("ExternalIP") or ip["InternalIP"],
                 "ports": [
-                    {"name": "7777-tcp", "protocol": "TCP", "port": host},
-                    {"name": "7777-udp", "protocol": "UDP", "port": host},
+                    {"name": "main-7777", "protocol": "TCP", "port": host},
+                    {"name": "main-7777", "protocol": "UDP", "port": host},
                 ],
             }
         ]

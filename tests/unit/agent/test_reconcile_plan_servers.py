@@ -44,7 +44,7 @@ def test_pod_labels_follow_the_game_server_with_change_stamps_and_an_event() -> 
         ("Warning", "GsOpsStateChanged", "OpsState turn from None to Maintaining")
     ]
     (gs_status,) = _patches(found, writes.Kind.GAME_SERVER, "gs-0")
-    assert gs_status.body == {"status": {"updatePriority": 7, "deletionPriority": 3}}
+    assert gs_status.body == {"status": {"updatePriority": "7", "deletionPriority": "3"}}
     status = found[-1]
     assert isinstance(status, writes.Patch)
     assert status.body["status"]["maintainingReplicas"] == 1
@@ -73,10 +73,12 @@ def test_a_crashed_pod_makes_a_crashed_game_server_with_its_reasons() -> None:
     assert changed["lastTransitionTime"] == NOW_TEXT
     assert changed["podStatus"] == {
         "phase": "Failed",
-        "ready": False,
-        "containers": [],
         "reason": "Evicted",
         "message": "low memory",
+        # What the pod's status no longer has goes from its copy too.
+        "conditions": None,
+        "containerStatuses": None,
+        "podIP": None,
     }
     (condition,) = changed["conditions"]
     assert condition == {
@@ -98,7 +100,9 @@ def test_a_node_in_trouble_shows_in_the_game_server() -> None:
     world.nodes = {
         "n1": {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Down"}]}}
     }
-    (status,) = _patches(world.next_writes(), writes.Kind.GAME_SERVER, "gs-0")
+    (status,) = [
+        p for p in _patches(world.next_writes(), writes.Kind.GAME_SERVER, "gs-0") if p.status
+    ]
     node = [c for c in status.body["status"]["conditions"] if c["type"] == "NodeNormal"]
     assert node == [
         {
@@ -175,14 +179,22 @@ def test_a_stranded_pod_is_recreated_unless_allocated(ops_state: str, recreated:
         assert gs.body["status"]["networkStatus"] == status
 
 
-def test_without_a_network_plugin_the_network_state_follows_network_disabled() -> None:
+def test_without_a_network_plugin_the_network_status_stays_empty_as_in_okg() -> None:
     world = World.settled(1)
-    world.set_gs(0, networkDisabled=True)
-    (gs,) = _patches(world.next_writes(), writes.Kind.GAME_SERVER, "gs-0")
-    assert gs.body["status"]["networkStatus"] == {
-        "desiredNetworkState": "NotReady",
-        "currentNetworkState": "NotReady",
+    world.gs(0)["status"]["networkStatus"] = {
+        "desiredNetworkState": "Ready",
+        "currentNetworkState": "Ready",
     }
+    world.set_gs(0, networkDisabled=True)
+    found = world.next_writes()
+    (gs,) = [p for p in _patches(found, writes.Kind.GAME_SERVER, "gs-0") if p.status]
+    assert gs.body["status"]["networkStatus"] == {
+        "desiredNetworkState": None,
+        "currentNetworkState": None,
+    }
+    world.apply(found)
+    assert world.gs(0)["status"]["networkStatus"] == {}
+    assert world.next_writes() == []
 
 
 def test_a_quality_outcome_fires_its_action_guarded_by_the_version_it_read() -> None:
@@ -224,3 +236,30 @@ def test_the_sets_condition_keeps_its_transition_time_while_its_status_stays() -
     assert condition["message"].startswith("2 Allocated")
     assert condition["lastTransitionTime"] == NOW_TEXT
     assert condition["observedGeneration"] == bodies.generation(world.gss)
+
+
+def test_the_game_server_carries_okg_fields_with_okg_types() -> None:
+    world = World.settled(1)
+    pod_status = world.pod(0)["status"]
+    pod_status["qosClass"] = "BestEffort"
+    pod_status["hostIPs"] = [{"ip": "10.0.0.1"}]
+    world.pod(0)["spec"]["nodeName"] = "n7"
+    world.apply(world.next_writes())
+    gs = world.gs(0)
+    status = gs["status"]
+    assert status["podStatus"] == world.pod(0)["status"]
+    assert (status["updatePriority"], status["deletionPriority"]) == ("0", "0")
+    assert gs["metadata"]["labels"][wire.NODE_NAME] == "n7"
+    digest = gs["metadata"]["annotations"][wire.TEMPLATE_METADATA_HASH]
+    assert digest.isdigit()
+    assert world.next_writes() == []
+    # Metadata taken from an older template: the template's labels come back with its hash.
+    gs["metadata"]["annotations"][wire.TEMPLATE_METADATA_HASH] = "1"
+    del gs["metadata"]["labels"]["app"]
+    (meta,) = _patches(world.next_writes(), writes.Kind.GAME_SERVER, "gs-0")
+    assert meta.body == {
+        "metadata": {
+            "labels": {"app": "gs"},
+            "annotations": {wire.TEMPLATE_METADATA_HASH: digest},
+        }
+    }

@@ -51,8 +51,11 @@ def test_an_image_change_is_patched_in_place_by_update_priority() -> None:
     }
     note = patch.body["metadata"]["annotations"][views.IN_PLACE_UPDATE]
     assert '"old": {"main": "game:1|game:1@sha"}' in note
-    # No other write touches the pod being patched.
-    assert [k for k in kinds(found) if k.endswith("gs-0")] == ["patch Pod gs-0"]
+    # Out of service first (Kruise's gate), then the image; no other write touches the pod.
+    assert [k for k in kinds(found) if k.endswith("gs-0")] == [
+        "patch/status Pod gs-0",
+        "patch Pod gs-0",
+    ]
 
 
 def test_allocated_servers_are_not_updated() -> None:
@@ -92,6 +95,9 @@ def test_the_in_place_update_hook_holds_a_server_in_pre_update() -> None:
         "gs-1": "PreUpdate",
     }
     world.apply(found)
+    # OKG's annotation names the containers the held update will restart.
+    notes = bodies.annotations_of(world.pod(0))
+    assert notes[wire.UPDATING_CONTAINERS] == "main"
     # The game releases gs-1: its label syncs, then it is updated in place.
     world.gs(1)["metadata"].setdefault("labels", {})["gs-sync/update-block"] = "false"
     world.apply(world.next_writes())
@@ -116,12 +122,13 @@ def test_mark_pod_not_ready_comes_before_the_in_place_patch() -> None:
     ]
     ready = found[0]
     assert isinstance(ready, writes.Patch) and ready.strategic
-    (condition,) = ready.body["status"]["conditions"]
-    assert (condition["type"], condition["status"], condition["reason"]) == (
-        "KruisePodReady",
-        "False",
-        "LifecycleHook",
-    )
+    # One status write takes the pod out of service: both gates False, and Ready False.
+    conditions = ready.body["status"]["conditions"]
+    assert [(c["type"], c["status"], c.get("reason")) for c in conditions] == [
+        ("KruisePodReady", "False", "LifecycleHook"),
+        ("InPlaceUpdateReady", "False", "StartInPlaceUpdate"),
+        ("Ready", "False", None),
+    ]
 
 
 def test_update_finalizers_hold_the_update_and_are_rearmed_by_it() -> None:
@@ -145,3 +152,56 @@ def test_a_per_server_image_is_patched_onto_its_pod_unguarded() -> None:
     assert patch.name == "gs-1" and not patch.guard
     assert patch.body["spec"] == {"containers": [{"name": "main", "image": "game:9"}]}
     assert "labels" not in patch.body["metadata"]
+
+
+def _gate(world: World, ordinal: int) -> str | None:
+    condition = bodies.find_condition(world.pod(ordinal)["status"].get("conditions"), GATE)
+    return None if condition is None else condition.get("status")
+
+
+GATE = views.IN_PLACE_UPDATE_READY
+
+
+def test_in_place_pods_carry_kruises_gate_and_recreated_ones_do_not() -> None:
+    world = World.settled(1, updateStrategy=IN_PLACE)
+    assert {"conditionType": GATE} in world.pod(0)["spec"]["readinessGates"]
+    assert _gate(world, 0) == "True"
+    plain = World.settled(1)
+    assert GATE not in str(plain.pod(0)["spec"].get("readinessGates"))
+
+
+def test_the_gate_is_false_through_the_grace_period_then_the_image_then_true() -> None:
+    strategy = {"rollingUpdate": {**IN_PLACE["rollingUpdate"],
+                                  "inPlaceUpdateStrategy": {"gracePeriodSeconds": 30}}}  # fmt: skip
+    world = World.settled(1, updateStrategy=strategy)
+    _new_image(world)
+    plan = world.plan()
+    found = plan.writes()
+    assert _in_place(found) == []  # out of service only: the grace period runs
+    assert plan.wake_in is not None and 29 < plan.wake_in <= 30.2
+    world.apply(found)
+    assert _gate(world, 0) == "False"
+    world.apply(world.next_writes())
+    assert world.gs(0)["status"]["currentState"] == "Updating"
+    assert _in_place(world.next_writes()) == []
+    world.now += 30
+    (patch,) = _in_place(world.next_writes())
+    assert patch.body["spec"] == {"containers": [{"name": "main", "image": "game:2"}]}
+    world.apply(world.next_writes())
+    world.settle()
+    assert _gate(world, 0) == "False"  # the new container does not run yet: still out
+    assert world.gs(0)["status"]["currentState"] == "Updating"
+    (container,) = world.pod(0)["status"]["containerStatuses"]
+    container.update(image="game:2", imageID="game:2@sha")  # the kubelet restarted it
+    world.settle()
+    assert _gate(world, 0) == "True"
+    gate = bodies.find_condition(world.pod(0)["status"]["conditions"], GATE)
+    assert gate is not None and "reason" not in gate
+    # Every gate True: the kubelet turns the pod Ready again.
+    ready = bodies.find_condition(world.pod(0)["status"]["conditions"], "Ready")
+    assert ready is not None and ready["status"] == "False"
+    # Not NotReady meanwhile: the update is not over until the pod is Ready again.
+    assert world.gs(0)["status"]["currentState"] == "Updating"
+    ready["status"] = "True"
+    world.settle()
+    assert world.gs(0)["status"]["currentState"] == "Ready"

@@ -76,6 +76,10 @@ def test_game_server_status_carries_state_network_images_and_allocation() -> Non
     assert server.allocation_request_id == "match-7"
     obj["metadata"] = {"name": "arena-0", "namespace": "games"}
     assert translate.game_server(obj).allocation_request_id == ""
+    # OKG's shape: the pod's whole status, images in its containerStatuses.
+    pod_status = {"containerStatuses": [{"name": "s", "image": "a:3"}]}
+    obj["status"] = {**obj["status"], "podStatus": pod_status}  # type: ignore[dict-item]
+    assert dict(translate.game_server(obj).images) == {"s": "a:3"}
 
 
 def test_game_server_patch_sets_only_what_the_operation_names() -> None:
