@@ -6,6 +6,9 @@ has been Unknown for `failover.after`, its unallocated servers are replaced on t
 clusters (it still keeps its own: nothing is deleted where the hub cannot see). When it is
 Ready again, placement gives it its share back and the replacements go away.
 
+A draining cluster's idle servers move the same way, make-before-break, without waiting and
+whether failover is on or not (the user asked): see hub.core.drain.
+
 A fleet whose replicas an autoscaler owns carries its demand per cluster (allocated servers
 plus a share of the buffer): each Ready cluster's demand is its floor, so placement gives it
 at least that and divides anything beyond by its usual rules (docs/autoscaling.md).
@@ -18,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 from gamefleet.v1 import fleet_pb2
 
-from . import selectors
+from . import drain, selectors
 from .autoscaling.demand import proportional
 from .health import Phase
 from .placement import ClusterAssignment, ClusterView, Placement, place
@@ -37,6 +40,20 @@ class ClusterState:
     allocated: int = 0
     # Its agent reconciles the fleet's namespace (or every namespace, or it has not said).
     serves: bool = True
+    # This fleet's Ready servers there (Allocated included), as last reported.
+    ready: int = 0
+    # The user drains it (it is cordoned too).
+    draining: bool = False
+    # Its agent is heard (not Unknown, whether cordoned or not).
+    reachable: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A fleet's placement for now, and its drain of each draining cluster it has a share of."""
+
+    placement: Placement
+    drains: Mapping[str, drain.DrainProgress]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +92,18 @@ def assign(
     now: float,
     claims: Claims = NO_CLAIMS,
 ) -> Placement:
+    """Placement over the Ready clusters, with Unknown and cordoned ones keeping their share
+    (draining ones: see hub.core.drain)."""
+    return plan(fleet, clusters, previous, now, claims).placement
+
+
+def plan(
+    fleet: fleet_pb2.Fleet,
+    clusters: Sequence[ClusterState],
+    previous: Mapping[str, int],
+    now: float,
+    claims: Claims = NO_CLAIMS,
+) -> Plan:
     """Placement over the Ready clusters, with Unknown and cordoned ones keeping their share.
 
     A cluster whose agent does not serve the fleet's namespace is not eligible: its agent would
@@ -105,7 +134,9 @@ def assign(
             continue
         kept[cluster.name] = keep
         budget -= keep
-        if cluster.phase is Phase.UNKNOWN and cluster.unknown_since is not None and after:
+        if cluster.draining:
+            replaced += drain.idle(keep, cluster.allocated)
+        elif cluster.phase is Phase.UNKNOWN and cluster.unknown_since is not None and after:
             late = now - cluster.unknown_since - after
             if late >= 0:
                 # Rate-limited: replacements grow with time instead of arriving all at once.
@@ -120,8 +151,22 @@ def assign(
     if fleet.cluster_demand:
         _demand_as_floors(reduced, [c.name for c in schedulable if selector.matches(c.labels)])
     ready_placement = place(reduced, schedulable)
+    drains = drain.step(
+        [
+            drain.Draining(c.name, kept[c.name], c.allocated, c.reachable)
+            for c in clusters
+            if c.draining and c.name in kept
+        ],
+        ready_placement,
+        {c.name: c.ready for c in clusters if c.phase is Phase.READY},
+    )
+    for name, progress in drains.items():
+        if progress.share:
+            kept[name] = progress.share
+        else:
+            del kept[name]
     if not kept:
-        return ready_placement
+        return Plan(ready_placement, drains)
     frozen: list[ClusterAssignment] = []
     for cluster in clusters:
         if cluster.name in kept:
@@ -129,7 +174,7 @@ def assign(
             pinned = place(_pinned(fleet, cluster.name, kept[cluster.name]), [view])
             frozen.extend(pinned.assignments)
     assignments = sorted((*ready_placement.assignments, *frozen), key=lambda a: a.cluster)
-    return dataclasses.replace(ready_placement, assignments=tuple(assignments))
+    return Plan(dataclasses.replace(ready_placement, assignments=tuple(assignments)), drains)
 
 
 def _demand_as_floors(fleet: fleet_pb2.Fleet, eligible: Sequence[str]) -> None:
