@@ -65,6 +65,8 @@ def drain_text(cluster: cluster_pb2.Cluster) -> str:
     drain = cluster.status.drain
     if drain.to_move:
         return f"{drain.moved}/{drain.to_move} moved"
+    if any(c.type == "Drained" and c.status == "Unknown" for c in cluster.status.conditions):
+        return "waiting for its agent"
     if drain.idle:
         return f"removing {drain.idle} idle"
     if drain.allocated:
