@@ -44,7 +44,8 @@ class ClusterState:
     ready: int = 0
     # The user drains it (it is cordoned too).
     draining: bool = False
-    # Its agent is heard (not Unknown, whether cordoned or not).
+    # Its agent is heard (not Unknown, whether cordoned or not) and has reported the fleet's
+    # set since the hub last (re)started: its Allocated count is known.
     reachable: bool = True
 
 
@@ -129,14 +130,20 @@ def plan(
         if cluster.phase is Phase.READY or not selector.matches(cluster.labels):
             continue
         room = min(budget, claims.replicas) - held_by_ready if cluster.name in claimed else budget
-        keep = min(previous.get(cluster.name, 0), room)
+        share = previous.get(cluster.name, 0)
+        # A draining cluster keeps its whole share until hub.core.drain lowers it: its idle
+        # servers are on their way out, so only its Allocated ones count against the fleet's
+        # replicas and the Ready clusters place the rest.
+        draining = cluster.draining and cluster.name not in claimed
+        keep = share if draining else min(share, room)
         if keep <= 0:
             continue
         kept[cluster.name] = keep
-        budget -= keep
         if cluster.draining:
-            replaced += drain.idle(keep, cluster.allocated)
-        elif cluster.phase is Phase.UNKNOWN and cluster.unknown_since is not None and after:
+            budget -= min(keep, cluster.allocated, budget)
+            continue
+        budget -= keep
+        if cluster.phase is Phase.UNKNOWN and cluster.unknown_since is not None and after:
             late = now - cluster.unknown_since - after
             if late >= 0:
                 # Rate-limited: replacements grow with time instead of arriving all at once.
@@ -159,6 +166,10 @@ def plan(
         ],
         ready_placement,
         {c.name: c.ready for c in clusters if c.phase is Phase.READY},
+        silent_elsewhere=any(
+            c.name in kept and not c.draining and (c.phase is Phase.UNKNOWN or not c.reachable)
+            for c in clusters
+        ),
     )
     for name, progress in drains.items():
         if progress.share:

@@ -1,10 +1,12 @@
 """Cluster drain, make-before-break, one fleet at a time (used by hub.core.assignment).
 
 A draining cluster is cordoned and keeps its last share, as any cordoned cluster does. Then:
-1. the idle part of its share (beyond its Allocated servers) is added to what the Ready
-   clusters place, as failover adds its replacements: their shares rise first;
-2. once every replica placed on the Ready clusters is Ready there (and none is left unplaced),
-   its share falls to its Allocated servers (never above what it had): its agent removes the
+1. only its Allocated servers count against the fleet's replicas: the idle part of its share
+   is placed on the Ready clusters too, as failover adds its replacements: their shares rise
+   first;
+2. once every replica placed on the Ready clusters is Ready there (none left unplaced, and no
+   other cluster holding a share of the fleet is Unknown: its servers cannot be counted), its
+   share falls to its Allocated servers (never above what it had): its agent removes the
    idle ones, and its scale-down never picks an Allocated server;
 3. as games end, its share follows its Allocated servers down the same way, to 0.
 
@@ -58,15 +60,18 @@ def idle(share: int, allocated: int) -> int:
 
 
 def step(
-    draining: Sequence[Draining], elsewhere: Placement, ready: Mapping[str, int]
+    draining: Sequence[Draining],
+    elsewhere: Placement,
+    ready: Mapping[str, int],
+    silent_elsewhere: bool = False,
 ) -> dict[str, DrainProgress]:
     """Each draining cluster's share for now, given ``elsewhere``: the placement on the Ready
-    clusters, raised by the draining clusters' idle servers, and the Ready servers each Ready
-    cluster reports (Allocated included)."""
+    clusters, raised by the draining clusters' idle servers, the Ready servers each Ready
+    cluster reports (Allocated included), and whether an Unknown cluster holds a share."""
     to_move = sum(idle(d.share, d.allocated) for d in draining)
     placed = sum(a.replicas for a in elsewhere.assignments)
     held = sum(min(ready.get(a.cluster, 0), a.replicas) for a in elsewhere.assignments)
-    made_up = elsewhere.unplaced == 0 and held >= placed
+    made_up = not silent_elsewhere and elsewhere.unplaced == 0 and held >= placed
     # What the Ready clusters hold beyond what they would need without the drain.
     moved_left = min(to_move, max(0, held - (placed - to_move)))
     result = {}

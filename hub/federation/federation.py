@@ -825,7 +825,9 @@ class Federation:
                     serves=self._serves(name, key[0]),
                     ready=reported.counts.ready if reported is not None else 0,
                     draining=record.spec.draining,
-                    reachable=live.liveness.phase is health.Phase.READY,
+                    # Its Allocated count is known only once it reported the set (status is
+                    # soft: after a hub restart, not before its agent resends it).
+                    reachable=live.liveness.phase is health.Phase.READY and reported is not None,
                 )
             )
         return states

@@ -4,19 +4,23 @@ before the drained one's falls, Allocated servers stay, uncordon ends it."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from pathlib import Path
 
 import grpc
 import pytest
 from gamefleet.v1 import agent_pb2, cluster_pb2, cluster_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 
 from hub.api.server import Hub
+from hub.registry.assignments import AssignmentRegistry
 from tests.support.agent_sim import SimulatedAgent, game_server, set_status
 
-from .conftest import StartAgent, wait_phase
+from .conftest import TEST_HEALTH, StartAgent, start_hub, wait_phase
 from .fleet_docs import fleet
 
 US = cluster_pb2.ClusterRef(name="us-1")
 REF = fleet_pb2.FleetRef(namespace="games", name="arena")
+KEY = ("games", "arena")
 WEIGHTS = {"clusters": [{"name": "eu-1", "weight": 2}, {"name": "us-1", "weight": 1}]}
 
 
@@ -165,6 +169,18 @@ async def test_drain_bad_input_and_unknown_cluster(
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
 
 
+async def _wait_drain(
+    clusters: cluster_pb2_grpc.ClusterServiceAsyncStub, *, to_move: int, moved: int
+) -> None:
+    """Wait until us-1's drain has ``to_move`` idle servers, ``moved`` of them made up."""
+    async with asyncio.timeout(10.0):
+        while True:
+            drain = (await clusters.GetCluster(US)).status.drain
+            if (drain.to_move, drain.moved) == (to_move, moved):
+                return
+            await asyncio.sleep(0.05)
+
+
 async def _wait_drained(
     clusters: cluster_pb2_grpc.ClusterServiceAsyncStub, status: str, timeout: float = 10.0
 ) -> None:
@@ -176,3 +192,62 @@ async def _wait_drained(
             if found == [status]:
                 return
             await asyncio.sleep(0.05)
+
+
+async def test_a_drain_carries_on_across_a_hub_restart(tmp_path: Path) -> None:
+    hub = await start_hub(tmp_path / "hub.db")
+    address = f"127.0.0.1:{hub.port}"
+    agents = [SimulatedAgent(address, name, heartbeat_interval=0.2) for name in ("eu-1", "us-1")]
+    try:
+        for agent in agents:
+            await agent.start()
+        eu, us = agents
+        async with grpc.aio.insecure_channel(address) as channel:
+            await _apply(fleet_pb2_grpc.FleetServiceStub(channel))
+            await us.wait_for(lambda: us.replicas("games", "arena") == 3)
+            await eu.wait_for(lambda: eu.replicas("games", "arena") == 6)
+            _settle(us, allocated=1)
+            await cluster_pb2_grpc.ClusterServiceStub(channel).DrainCluster(US)
+            await eu.wait_for(lambda: eu.replicas("games", "arena") == 8)
+        # The drain's state is the cluster record and the fleet's assignment record (written
+        # off the reconcile path): both in the store before the hub stops.
+        assert hub.store is not None
+        records = AssignmentRegistry(hub.store)
+        async with asyncio.timeout(10.0):
+            while True:
+                if (await records.load()).get(KEY) == {"eu-1": 8, "us-1": 3}:
+                    break
+                await asyncio.sleep(0.05)
+        held = {agent.cluster: dict(agent.sets) for agent in agents}
+        for agent in agents:
+            await agent.stop()
+        await hub.stop(grace=0)
+
+        # Within this grace both agents are back before the hub places anything.
+        hub = await start_hub(tmp_path / "hub.db", health=replace(TEST_HEALTH, grace=10.0))
+        address = f"127.0.0.1:{hub.port}"
+        agents = [SimulatedAgent(address, name, heartbeat_interval=0.2) for name in held]
+        for agent in agents:
+            agent.sets = dict(held[agent.cluster])
+            await agent.start()
+        eu, us = agents
+        await wait_phase(hub, "us-1", "Cordoned")
+        await wait_phase(hub, "eu-1", "Ready")
+        # Status is soft: until us-1 reports again, its Allocated server is not known, so eu-1
+        # makes up all 3 of its servers; us-1 keeps them all until it has reported.
+        await eu.wait_for(lambda: eu.replicas("games", "arena") == 9)
+        _settle(eu)
+        async with grpc.aio.insecure_channel(address) as channel:
+            await _wait_drain(cluster_pb2_grpc.ClusterServiceStub(channel), to_move=3, moved=3)
+        assert (us.replicas("games", "arena"), us.retiring) == (3, set())
+        _settle(us, allocated=1)
+        await us.wait_for(lambda: us.replicas("games", "arena") == 1)
+        await eu.wait_for(lambda: eu.replicas("games", "arena") == 8)
+        assert _replicas_sent(us) == [1]
+        async with grpc.aio.insecure_channel(address) as channel:
+            cluster = await cluster_pb2_grpc.ClusterServiceStub(channel).GetCluster(US)
+        assert (cluster.spec.cordoned, cluster.spec.draining) == (True, True)
+    finally:
+        for agent in agents:
+            await agent.stop()
+        await hub.stop(grace=0)

@@ -112,3 +112,16 @@ def test_the_cluster_summary_and_its_drained_condition() -> None:
     assert (drain.drained(waiting, True).status, waiting.allocated) == (conditions.TRUE, 1)
     assert drain.drained(drain.cluster_drain([], []), True).reason == "Empty"
     assert drain.drained(waiting, reachable=False).status == conditions.UNKNOWN
+
+
+def test_a_draining_share_is_not_cut_when_the_cluster_holding_its_servers_goes_silent() -> None:
+    # eu holds the 8 raised, Unknown; us's share stays whole, nothing is lowered anywhere.
+    silent = ClusterState("eu", {}, Phase.UNKNOWN, unknown_since=0.0)
+    step = plan(fleet(), [silent, draining("us", 1)], {"eu": 8, "us": 3}, now=1.0)
+    assert step.placement.replicas_by_cluster() == {"eu": 8, "us": 3}
+    assert step.drains["us"].share == 3
+
+
+def test_a_fleet_scaled_down_while_draining_counts_only_the_allocated_servers() -> None:
+    step = plan(fleet(4), [settled("eu", 3), draining("us", 1)], {"eu": 6, "us": 3}, now=0.0)
+    assert step.placement.replicas_by_cluster() == {"eu": 3, "us": 1}
