@@ -1,6 +1,6 @@
 """Cluster drain, make-before-break, one fleet at a time (used by hub.core.assignment).
 
-A draining cluster is cordoned and keeps its last share, as any cordoned cluster does. Then:
+A draining cluster is cordoned and keeps its whole last share until this lowers it. Then:
 1. only its Allocated servers count against the fleet's replicas: the idle part of its share
    is placed on the Ready clusters too, as failover adds its replacements: their shares rise
    first;
@@ -34,11 +34,11 @@ class Draining:
     """A draining cluster as one fleet sees it."""
 
     name: str
-    # What it keeps of the fleet now (its last assignment, within the fleet's replicas).
+    # What it keeps of the fleet now (its last assignment).
     share: int
     # The fleet's Allocated servers there, as last reported.
     allocated: int
-    # Its agent is heard (not Unknown).
+    # Its agent is heard (not Unknown) and reported the fleet's set: its Allocated are known.
     reachable: bool
 
 
