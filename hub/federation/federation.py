@@ -311,13 +311,12 @@ class Federation:
                 continue
             touched.add((held.namespace, held.fleet))
             self._index.hold(held, _since(server))
-        # A drain moves on as the servers it waits for turn Ready or their games end.
-        draining = any(record.spec.draining for record in self._clusters.values())
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
+            # A drain moves on as the servers it waits for turn Ready or their games end.
             if fleet is not None and (
-                draining
+                key in self._drains
                 or fleet.spec.update_policy.type == rollout.SEQUENTIAL
                 or fleet.metadata.HasField("deletion_time")
             ):
