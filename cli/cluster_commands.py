@@ -1,4 +1,4 @@
-"""get, register, cordon, uncordon and remove clusters."""
+"""get, register, cordon, drain, uncordon and remove clusters."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ WATCH_POLL_S = 2.0
 
 
 def _headers(fmt: str) -> list[str]:
-    headers = ["NAME", "STATUS", "REGION", "CLOUD", "AGENT", "NODES", "AGE"]
+    headers = ["NAME", "STATUS", "REGION", "CLOUD", "AGENT", "NODES", "DRAIN", "AGE"]
     if fmt == "wide":
         headers += ["LABELS"]
     return headers
@@ -50,11 +50,28 @@ def _row(cluster: cluster_pb2.Cluster, fmt: str) -> list[object]:
         labels.get("cloud", "-"),
         cluster.status.agent_version or "-",
         cluster.status.capacity.nodes,
+        drain_text(cluster),
         output.age(cluster.metadata.create_time),
     ]
     if fmt == "wide":
         row.append(output.labels_text(labels) or "-")
     return row
+
+
+def drain_text(cluster: cluster_pb2.Cluster) -> str:
+    """A drain's progress in a word or three: what it waits for now."""
+    if not cluster.spec.draining:
+        return "-"
+    drain = cluster.status.drain
+    if drain.to_move:
+        return f"{drain.moved}/{drain.to_move} moved"
+    if any(c.type == "Drained" and c.status == "Unknown" for c in cluster.status.conditions):
+        return "waiting for its agent"
+    if drain.idle:
+        return f"removing {drain.idle} idle"
+    if drain.allocated:
+        return f"waiting for {drain.allocated} Allocated"
+    return "drained"
 
 
 def _print_clusters(clusters: list[cluster_pb2.Cluster], fmt: str) -> None:
@@ -143,6 +160,11 @@ def register(args: argparse.Namespace) -> None:
 def cordon(args: argparse.Namespace) -> None:
     _stub(args).CordonCluster(cluster_pb2.ClusterRef(name=args.name))
     sys.stdout.write(f"cluster/{args.name} cordoned\n")
+
+
+def drain(args: argparse.Namespace) -> None:
+    _stub(args).DrainCluster(cluster_pb2.ClusterRef(name=args.name))
+    sys.stdout.write(f"cluster/{args.name} cordoned and draining\n")
 
 
 def uncordon(args: argparse.Namespace) -> None:

@@ -19,7 +19,14 @@ from gamefleet.v1 import (
 )
 from google.protobuf import timestamp_pb2
 
-from . import connection, event_output, fleet_commands, gameserver_commands, output
+from . import (
+    cluster_commands,
+    connection,
+    event_output,
+    fleet_commands,
+    gameserver_commands,
+    output,
+)
 
 
 def _channel(args: argparse.Namespace) -> grpc.Channel:
@@ -147,6 +154,7 @@ def cluster(args: argparse.Namespace) -> None:
             ("Created", _time(meta.create_time)),
             ("Phase", status.phase),
             ("Cordoned", "yes" if found.spec.cordoned else "no"),
+            ("Drain", cluster_commands.drain_text(found)),
             ("Agent version", status.agent_version),
             ("Network plugins", ", ".join(status.network_plugins)),
             ("Last heartbeat", _time(status.last_heartbeat_time)),

@@ -273,6 +273,11 @@ def _add_cluster_verbs(commands: Subparsers) -> None:
     )
     for name, handler, text in (
         ("cordon", cluster_commands.cordon, "stop new placement and allocation on a cluster"),
+        (
+            "drain",
+            cluster_commands.drain,
+            "cordon a cluster and move its idle servers elsewhere (Allocated ones stay)",
+        ),
         ("uncordon", cluster_commands.uncordon, "let a cordoned cluster take work again"),
     ):
         sub = _command(commands, name, text, handler, namespaced=False)

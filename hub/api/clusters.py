@@ -66,6 +66,14 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
         federation.observe_cluster(record)
         return federation.cluster_status(record)
 
+    async def DrainCluster(
+        self, request: cluster_pb2.ClusterRef, context: Context
+    ) -> cluster_pb2.Cluster:
+        federation = self._gate.require()
+        record = await self._clusters.set_cordoned(_name(request), True, draining=True)
+        federation.observe_cluster(record)
+        return federation.cluster_status(record)
+
     async def UncordonCluster(
         self, request: cluster_pb2.ClusterRef, context: Context
     ) -> cluster_pb2.Cluster:

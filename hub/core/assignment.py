@@ -6,6 +6,9 @@ has been Unknown for `failover.after`, its unallocated servers are replaced on t
 clusters (it still keeps its own: nothing is deleted where the hub cannot see). When it is
 Ready again, placement gives it its share back and the replacements go away.
 
+A draining cluster's idle servers move the same way, make-before-break, without waiting and
+whether failover is on or not (the user asked): see hub.core.drain.
+
 A fleet whose replicas an autoscaler owns carries its demand per cluster (allocated servers
 plus a share of the buffer): each Ready cluster's demand is its floor, so placement gives it
 at least that and divides anything beyond by its usual rules (docs/autoscaling.md).
@@ -18,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 from gamefleet.v1 import fleet_pb2
 
-from . import selectors
+from . import drain, selectors
 from .autoscaling.demand import proportional
 from .health import Phase
 from .placement import ClusterAssignment, ClusterView, Placement, place
@@ -37,6 +40,21 @@ class ClusterState:
     allocated: int = 0
     # Its agent reconciles the fleet's namespace (or every namespace, or it has not said).
     serves: bool = True
+    # This fleet's Ready servers there (Allocated included), as last reported.
+    ready: int = 0
+    # The user drains it (it is cordoned too).
+    draining: bool = False
+    # Its agent is heard (not Unknown, whether cordoned or not) and has reported the fleet's
+    # set since the hub last (re)started: its Allocated count is known.
+    reachable: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A fleet's placement for now, and its drain of each draining cluster it has a share of."""
+
+    placement: Placement
+    drains: Mapping[str, drain.DrainProgress]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +93,18 @@ def assign(
     now: float,
     claims: Claims = NO_CLAIMS,
 ) -> Placement:
+    """Placement over the Ready clusters, with Unknown and cordoned ones keeping their share
+    (draining ones: see hub.core.drain)."""
+    return plan(fleet, clusters, previous, now, claims).placement
+
+
+def plan(
+    fleet: fleet_pb2.Fleet,
+    clusters: Sequence[ClusterState],
+    previous: Mapping[str, int],
+    now: float,
+    claims: Claims = NO_CLAIMS,
+) -> Plan:
     """Placement over the Ready clusters, with Unknown and cordoned ones keeping their share.
 
     A cluster whose agent does not serve the fleet's namespace is not eligible: its agent would
@@ -100,10 +130,18 @@ def assign(
         if cluster.phase is Phase.READY or not selector.matches(cluster.labels):
             continue
         room = min(budget, claims.replicas) - held_by_ready if cluster.name in claimed else budget
-        keep = min(previous.get(cluster.name, 0), room)
+        share = previous.get(cluster.name, 0)
+        # A draining cluster keeps its whole share until hub.core.drain lowers it: its idle
+        # servers are on their way out, so only its Allocated ones count against the fleet's
+        # replicas and the Ready clusters place the rest.
+        draining = cluster.draining and cluster.name not in claimed
+        keep = share if draining else min(share, room)
         if keep <= 0:
             continue
         kept[cluster.name] = keep
+        if cluster.draining:
+            budget -= min(keep, cluster.allocated, budget)
+            continue
         budget -= keep
         if cluster.phase is Phase.UNKNOWN and cluster.unknown_since is not None and after:
             late = now - cluster.unknown_since - after
@@ -120,8 +158,26 @@ def assign(
     if fleet.cluster_demand:
         _demand_as_floors(reduced, [c.name for c in schedulable if selector.matches(c.labels)])
     ready_placement = place(reduced, schedulable)
+    drains = drain.step(
+        [
+            drain.Draining(c.name, kept[c.name], c.allocated, c.reachable)
+            for c in clusters
+            if c.draining and c.name in kept
+        ],
+        ready_placement,
+        {c.name: c.ready for c in clusters if c.phase is Phase.READY},
+        silent_elsewhere=any(
+            c.name in kept and not c.draining and (c.phase is Phase.UNKNOWN or not c.reachable)
+            for c in clusters
+        ),
+    )
+    for name, progress in drains.items():
+        if progress.share:
+            kept[name] = progress.share
+        else:
+            del kept[name]
     if not kept:
-        return ready_placement
+        return Plan(ready_placement, drains)
     frozen: list[ClusterAssignment] = []
     for cluster in clusters:
         if cluster.name in kept:
@@ -129,7 +185,7 @@ def assign(
             pinned = place(_pinned(fleet, cluster.name, kept[cluster.name]), [view])
             frozen.extend(pinned.assignments)
     assignments = sorted((*ready_placement.assignments, *frozen), key=lambda a: a.cluster)
-    return dataclasses.replace(ready_placement, assignments=tuple(assignments))
+    return Plan(dataclasses.replace(ready_placement, assignments=tuple(assignments)), drains)
 
 
 def _demand_as_floors(fleet: fleet_pb2.Fleet, eligible: Sequence[str]) -> None:

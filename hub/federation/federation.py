@@ -24,6 +24,7 @@ from hub.core import (
     assignment,
     deletion,
     desired_sets,
+    drain,
     fleet_status,
     health,
     limits,
@@ -112,6 +113,8 @@ class Federation:
         # Per fleet, clusters whose set is too large to send them, and its size in bytes.
         self._too_large: dict[SetKey, dict[str, int]] = {}
         self._logged_refusals: set[tuple[str, str, str]] = set()
+        # Per fleet, its drain of each draining cluster it has a share of (as last placed).
+        self._drains: dict[SetKey, Mapping[str, drain.DrainProgress]] = {}
         # Placement of each fleet as of (fleet revision, cluster state version).
         self._placements: dict[SetKey, tuple[int, int, Placement]] = {}
         self._cluster_state_version = 0
@@ -218,6 +221,7 @@ class Federation:
     ) -> None:
         if after is None:
             self._placements.pop(key, None)
+            self._drains.pop(key, None)
             self._claimable.pop(key, None)
             self._claimed.pop(key, None)
         recording.fleet_changed(self.events, before, after)
@@ -310,8 +314,10 @@ class Federation:
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
+            # A drain moves on as the servers it waits for turn Ready or their games end.
             if fleet is not None and (
-                fleet.spec.update_policy.type == rollout.SEQUENTIAL
+                key in self._drains
+                or fleet.spec.update_policy.type == rollout.SEQUENTIAL
                 or fleet.metadata.HasField("deletion_time")
             ):
                 self._mark(key)
@@ -474,6 +480,7 @@ class Federation:
         """The fleet is gone from the store: forget it (its assignment record too)."""
         self._fleets.pop(key, None)
         self._placements.pop(key, None)
+        self._drains.pop(key, None)
         self._mark(key)
 
     def with_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.Fleet:
@@ -502,6 +509,16 @@ class Federation:
             status.capacity.CopyFrom(live.capacity)
         if live.last_heartbeat_wall is not None:
             status.last_heartbeat_time.CopyFrom(live.last_heartbeat_wall)
+        if cluster.spec.draining:
+            status.drain.CopyFrom(
+                drain.cluster_drain(
+                    (d[name] for d in self._drains.values() if name in d),
+                    (s.counts for s in live.sets.values() if not s.deleted),
+                )
+            )
+            reachable = live.liveness.phase is health.Phase.READY
+            condition = drain.drained(status.drain, reachable)
+            status.conditions.append(condition.to_proto(cluster.metadata.generation))
         return cluster
 
     def matching_servers(
@@ -805,13 +822,21 @@ class Federation:
                     unknown_since=live.liveness.unknown_since,
                     allocated=reported.counts.allocated if reported is not None else 0,
                     serves=self._serves(name, key[0]),
+                    ready=reported.counts.ready if reported is not None else 0,
+                    draining=record.spec.draining,
+                    # Its Allocated count is known only once it reported the set (status is
+                    # soft: after a hub restart, not before its agent resends it).
+                    reachable=live.liveness.phase is health.Phase.READY and reported is not None,
                 )
             )
         return states
 
     def _assign(self, fleet: fleet_pb2.Fleet) -> Placement:
+        return self._plan(fleet).placement
+
+    def _plan(self, fleet: fleet_pb2.Fleet) -> assignment.Plan:
         key = fleet_key(fleet)
-        return assignment.assign(
+        return assignment.plan(
             fleet,
             self._cluster_states(key),
             self._previous.get(key, {}),
@@ -939,6 +964,8 @@ class Federation:
         """The set each cluster should hold for fleet ``key`` (none when the fleet is gone or
         deleting)."""
         fleet = self._fleets.get(key)
+        if fleet is None or fleet.metadata.HasField("deletion_time"):
+            self._drains.pop(key, None)
         if fleet is None:
             if self._previous.pop(key, None) is not None:
                 self._persist(key, None)
@@ -946,7 +973,12 @@ class Federation:
         if fleet.metadata.HasField("deletion_time"):
             self._broadcast.notify(key)
             return {}
-        placement = self._assign(fleet)
+        plan = self._plan(fleet)
+        placement = plan.placement
+        if plan.drains:
+            self._drains[key] = plan.drains
+        else:
+            self._drains.pop(key, None)
         self._placements[key] = (
             fleet.metadata.revision,
             self._cluster_state_version,

@@ -56,7 +56,7 @@ def _only_replicas_differ(before: fleet_pb2.FleetSpec, after: fleet_pb2.FleetSpe
 def cluster_changed(
     events: EventRecorder, before: cluster_pb2.Cluster | None, after: cluster_pb2.Cluster | None
 ) -> None:
-    """A registration written: registered, cordoned, uncordoned or removed."""
+    """A registration written: registered, cordoned, drained, uncordoned or removed."""
     cluster = after if after is not None else before
     if cluster is None:
         return
@@ -66,6 +66,13 @@ def cluster_changed(
     elif before is None:
         labels = ",".join(f"{k}={v}" for k, v in sorted(after.metadata.labels.items()))
         events.normal(ref, "Registered", f"labels {labels or '(none)'}", FEDERATION)
+    elif after.spec.draining and not before.spec.draining:
+        events.normal(
+            ref,
+            "Draining",
+            "idle servers move to the other clusters; Allocated ones stay",
+            FEDERATION,
+        )
     elif before.spec.cordoned != after.spec.cordoned:
         if after.spec.cordoned:
             events.normal(ref, "Cordoned", "no new placement or allocation", FEDERATION)

@@ -119,15 +119,22 @@ class ClusterRegistry:
                 return ClusterPage(clusters[:size], more=len(clusters) > size)
             start = items[-1].key
 
-    async def set_cordoned(self, name: str, cordoned: bool) -> cluster_pb2.Cluster:
+    async def set_cordoned(
+        self, name: str, cordoned: bool, *, draining: bool | None = None
+    ) -> cluster_pb2.Cluster:
+        """Cordon or uncordon; ``draining`` None keeps the drain as it is (uncordoning always
+        ends it: a drain is a cordon)."""
         while True:
             stored = await self._store.get(codec.cluster_key(name))
             if stored is None:
                 raise NotFoundError("cluster", name)
             record = codec.decode(stored.value, cluster_pb2.Cluster)
-            if record.spec.cordoned == cordoned:
+            drain = record.spec.draining if draining is None else draining
+            drain = drain and cordoned
+            if record.spec.cordoned == cordoned and record.spec.draining == drain:
                 return self._with_status(record, stored.mod_revision)
             record.spec.cordoned = cordoned
+            record.spec.draining = drain
             record.metadata.generation += 1
             record.metadata.update_time.CopyFrom(self._clock())
             try:

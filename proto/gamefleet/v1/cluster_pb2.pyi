@@ -55,16 +55,23 @@ class ClusterSpec(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CORDONED_FIELD_NUMBER: _builtins.int
+    DRAINING_FIELD_NUMBER: _builtins.int
     cordoned: _builtins.bool
     """A cordoned cluster keeps what it runs but gets no new placement or allocation."""
+    draining: _builtins.bool
+    """A draining cluster is cordoned, and its fleets' idle servers move to the other clusters:
+    first made up there, then removed here; its Allocated servers stay until their games end.
+    Uncordoning ends the drain.
+    """
     def __init__(
         self,
         *,
         cordoned: _builtins.bool = ...,
+        draining: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cordoned", b"cordoned"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cordoned", b"cordoned", "draining", b"draining"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -80,6 +87,7 @@ class ClusterStatus(_message.Message):
     CAPACITY_FIELD_NUMBER: _builtins.int
     LAST_HEARTBEAT_TIME_FIELD_NUMBER: _builtins.int
     CONDITIONS_FIELD_NUMBER: _builtins.int
+    DRAIN_FIELD_NUMBER: _builtins.int
     phase: _builtins.str
     """Ready, Unknown (agent silent or never connected) or Cordoned."""
     agent_version: _builtins.str
@@ -90,7 +98,13 @@ class ClusterStatus(_message.Message):
     @_builtins.property
     def last_heartbeat_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[_meta_pb2.Condition]: ...
+    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[_meta_pb2.Condition]:
+        """Conditions; while draining, Drained (True once only Allocated servers or none remain)."""
+
+    @_builtins.property
+    def drain(self) -> Global___ClusterDrain:
+        """Set while the cluster is draining (spec.draining)."""
+
     def __init__(
         self,
         *,
@@ -100,14 +114,50 @@ class ClusterStatus(_message.Message):
         capacity: Global___ClusterCapacity | None = ...,
         last_heartbeat_time: _timestamp_pb2.Timestamp | None = ...,
         conditions: _abc.Iterable[_meta_pb2.Condition] | None = ...,
+        drain: Global___ClusterDrain | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "last_heartbeat_time", b"last_heartbeat_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "drain", b"drain", "last_heartbeat_time", b"last_heartbeat_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "capacity", b"capacity", "conditions", b"conditions", "last_heartbeat_time", b"last_heartbeat_time", "network_plugins", b"network_plugins", "phase", b"phase"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "capacity", b"capacity", "conditions", b"conditions", "drain", b"drain", "last_heartbeat_time", b"last_heartbeat_time", "network_plugins", b"network_plugins", "phase", b"phase"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ClusterStatus: _TypeAlias = ClusterStatus  # noqa: Y015
+
+@_typing.final
+class ClusterDrain(_message.Message):
+    """A drain's progress, summed over the fleets the cluster runs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TO_MOVE_FIELD_NUMBER: _builtins.int
+    MOVED_FIELD_NUMBER: _builtins.int
+    IDLE_FIELD_NUMBER: _builtins.int
+    ALLOCATED_FIELD_NUMBER: _builtins.int
+    to_move: _builtins.int
+    """Idle servers of the cluster's shares to be made up on the other clusters first, and how
+    many of them the other clusters already hold Ready.
+    """
+    moved: _builtins.int
+    idle: _builtins.int
+    """Idle (not Allocated) servers still running in the cluster, as its agent last reported."""
+    allocated: _builtins.int
+    """Allocated servers still running there: they stay until their games end."""
+    def __init__(
+        self,
+        *,
+        to_move: _builtins.int = ...,
+        moved: _builtins.int = ...,
+        idle: _builtins.int = ...,
+        allocated: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocated", b"allocated", "idle", b"idle", "moved", b"moved", "to_move", b"to_move"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClusterDrain: _TypeAlias = ClusterDrain  # noqa: Y015
 
 @_typing.final
 class ClusterCapacity(_message.Message):

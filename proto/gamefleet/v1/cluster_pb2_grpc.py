@@ -54,6 +54,11 @@ class ClusterServiceStub:
                 request_serializer=gamefleet_dot_v1_dot_cluster__pb2.ClusterRef.SerializeToString,
                 response_deserializer=gamefleet_dot_v1_dot_cluster__pb2.Cluster.FromString,
                 _registered_method=True)
+        self.DrainCluster = channel.unary_unary(
+                '/gamefleet.v1.ClusterService/DrainCluster',
+                request_serializer=gamefleet_dot_v1_dot_cluster__pb2.ClusterRef.SerializeToString,
+                response_deserializer=gamefleet_dot_v1_dot_cluster__pb2.Cluster.FromString,
+                _registered_method=True)
         self.UncordonCluster = channel.unary_unary(
                 '/gamefleet.v1.ClusterService/UncordonCluster',
                 request_serializer=gamefleet_dot_v1_dot_cluster__pb2.ClusterRef.SerializeToString,
@@ -94,8 +99,16 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DrainCluster(self, request, context):
+        """Cordons the cluster and drains it (spec.draining); UncordonCluster ends the drain.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UncordonCluster(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Ends a cordon, and a drain.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -126,6 +139,11 @@ def add_ClusterServiceServicer_to_server(servicer, server):
             ),
             'CordonCluster': grpc.unary_unary_rpc_method_handler(
                     servicer.CordonCluster,
+                    request_deserializer=gamefleet_dot_v1_dot_cluster__pb2.ClusterRef.FromString,
+                    response_serializer=gamefleet_dot_v1_dot_cluster__pb2.Cluster.SerializeToString,
+            ),
+            'DrainCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainCluster,
                     request_deserializer=gamefleet_dot_v1_dot_cluster__pb2.ClusterRef.FromString,
                     response_serializer=gamefleet_dot_v1_dot_cluster__pb2.Cluster.SerializeToString,
             ),
@@ -246,6 +264,33 @@ class ClusterService:
             request,
             target,
             '/gamefleet.v1.ClusterService/CordonCluster',
+            gamefleet_dot_v1_dot_cluster__pb2.ClusterRef.SerializeToString,
+            gamefleet_dot_v1_dot_cluster__pb2.Cluster.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gamefleet.v1.ClusterService/DrainCluster',
             gamefleet_dot_v1_dot_cluster__pb2.ClusterRef.SerializeToString,
             gamefleet_dot_v1_dot_cluster__pb2.Cluster.FromString,
             options,

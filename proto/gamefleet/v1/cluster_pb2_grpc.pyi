@@ -36,7 +36,10 @@ class ClusterServiceStub:
     ListClusters: _grpc.UnaryUnaryMultiCallable[_cluster_pb2.ListClustersRequest, _cluster_pb2.ListClustersResponse]
     GetCluster: _grpc.UnaryUnaryMultiCallable[_cluster_pb2.ClusterRef, _cluster_pb2.Cluster]
     CordonCluster: _grpc.UnaryUnaryMultiCallable[_cluster_pb2.ClusterRef, _cluster_pb2.Cluster]
+    DrainCluster: _grpc.UnaryUnaryMultiCallable[_cluster_pb2.ClusterRef, _cluster_pb2.Cluster]
+    """Cordons the cluster and drains it (spec.draining); UncordonCluster ends the drain."""
     UncordonCluster: _grpc.UnaryUnaryMultiCallable[_cluster_pb2.ClusterRef, _cluster_pb2.Cluster]
+    """Ends a cordon, and a drain."""
     RemoveCluster: _grpc.UnaryUnaryMultiCallable[_cluster_pb2.ClusterRef, _cluster_pb2.RemoveClusterResponse]
 
 @_typing.type_check_only
@@ -47,7 +50,10 @@ class ClusterServiceAsyncStub(ClusterServiceStub):
     ListClusters: _aio.UnaryUnaryMultiCallable[_cluster_pb2.ListClustersRequest, _cluster_pb2.ListClustersResponse]  # type: ignore[assignment]
     GetCluster: _aio.UnaryUnaryMultiCallable[_cluster_pb2.ClusterRef, _cluster_pb2.Cluster]  # type: ignore[assignment]
     CordonCluster: _aio.UnaryUnaryMultiCallable[_cluster_pb2.ClusterRef, _cluster_pb2.Cluster]  # type: ignore[assignment]
+    DrainCluster: _aio.UnaryUnaryMultiCallable[_cluster_pb2.ClusterRef, _cluster_pb2.Cluster]  # type: ignore[assignment]
+    """Cordons the cluster and drains it (spec.draining); UncordonCluster ends the drain."""
     UncordonCluster: _aio.UnaryUnaryMultiCallable[_cluster_pb2.ClusterRef, _cluster_pb2.Cluster]  # type: ignore[assignment]
+    """Ends a cordon, and a drain."""
     RemoveCluster: _aio.UnaryUnaryMultiCallable[_cluster_pb2.ClusterRef, _cluster_pb2.RemoveClusterResponse]  # type: ignore[assignment]
 
 class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -81,11 +87,20 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_cluster_pb2.Cluster, _abc.Awaitable[_cluster_pb2.Cluster]]: ...
 
     @_abc_1.abstractmethod
+    def DrainCluster(
+        self,
+        request: _cluster_pb2.ClusterRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cluster_pb2.Cluster, _abc.Awaitable[_cluster_pb2.Cluster]]:
+        """Cordons the cluster and drains it (spec.draining); UncordonCluster ends the drain."""
+
+    @_abc_1.abstractmethod
     def UncordonCluster(
         self,
         request: _cluster_pb2.ClusterRef,
         context: _ServicerContext,
-    ) -> _typing.Union[_cluster_pb2.Cluster, _abc.Awaitable[_cluster_pb2.Cluster]]: ...
+    ) -> _typing.Union[_cluster_pb2.Cluster, _abc.Awaitable[_cluster_pb2.Cluster]]:
+        """Ends a cordon, and a drain."""
 
     @_abc_1.abstractmethod
     def RemoveCluster(

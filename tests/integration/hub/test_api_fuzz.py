@@ -208,7 +208,9 @@ METHODS = [
         Method("ClusterService", name, _requests(
             cluster_pb2.ClusterRef, st.builds(cluster_pb2.ClusterRef, name=st.sampled_from(NAMES))
         ), 50, writes=name != "GetCluster")
-        for name in ("GetCluster", "CordonCluster", "UncordonCluster", "RemoveCluster")
+        for name in (
+            "GetCluster", "CordonCluster", "DrainCluster", "UncordonCluster", "RemoveCluster"
+        )
     ),
     Method("ClusterService", "ListClusters", messages(cluster_pb2.ListClustersRequest), 50),
     Method("GameServerService", "ListGameServers", _requests(

@@ -286,3 +286,91 @@ async def test_get_shows_the_problem_and_delete_says_what_it_waits_for(hub_addre
     finally:
         await serving.stop()
         await elsewhere.stop()
+
+
+DRAIN_MANIFEST = """\
+apiVersion: gamefleet.io/v1
+kind: Fleet
+metadata:
+  name: arena
+  namespace: draining
+spec:
+  replicas: 4
+  placement:
+    strategy: Spread
+    clusterSelector:
+      matchLabels: {drain-test: "yes"}
+  template:
+    gameServerTemplate:
+      spec:
+        containers:
+          - {name: arena, image: arena:1.0}
+"""
+
+
+async def test_drain_cordons_and_get_clusters_shows_its_progress(tmp_path: Path) -> None:
+    # A hub of its own: the other tests' fleets would have shares on these clusters too.
+    hub = HubProcess(f"sqlite:///{tmp_path / 'hub.db'}").start()
+    hub_address = hub.address
+    staying = SimulatedAgent(hub_address, "cli-stay", {"drain-test": "yes"})
+    leaving = SimulatedAgent(hub_address, "cli-leave", {"drain-test": "yes"})
+    await staying.start()
+    await leaving.start()
+    key = ("draining", "arena")
+    try:
+
+        async def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+            return await asyncio.to_thread(cli, hub_address, *args, stdin=stdin)
+
+        async def drain_column(cluster: str) -> str:
+            header, *rows = (await run("get", "clusters"))[1].splitlines()
+            start, end = header.index("DRAIN"), header.rindex("AGE")
+            return next(r[start:end].strip() for r in rows if r.split()[0] == cluster)
+
+        def settle(agent: SimulatedAgent, allocated: int = 0) -> None:
+            desired = agent.sets[key]
+            ready = agent.replicas(*key) or 0
+            agent.report(agent_pb2.StatusDelta(sets=[set_status(desired, ready, allocated)]))
+
+        async def both_ready() -> bool:
+            out = (await run("get", "clusters"))[1]
+            rows = {row.split()[0]: row.split()[1] for row in out.splitlines()[1:]}
+            return rows.get("cli-stay") == rows.get("cli-leave") == "Ready"
+
+        await eventually(both_ready, 20.0, "both simulated clusters Ready")
+        assert (await drain_column("cli-leave")) == "-"
+        assert (await run("apply", "-f", "-", stdin=DRAIN_MANIFEST))[0] == 0
+        await leaving.wait_for(lambda: leaving.replicas(*key) == 2)
+        await staying.wait_for(lambda: staying.replicas(*key) == 2)
+        settle(staying)
+        settle(leaving, allocated=1)
+
+        assert await run("drain", "cli-leave") == (
+            0,
+            "cluster/cli-leave cordoned and draining\n",
+            "",
+        )
+        await staying.wait_for(lambda: staying.replicas(*key) == 3)
+
+        async def column_is(text: str) -> bool:
+            return await drain_column("cli-leave") == text
+
+        await eventually(lambda: column_is("0/1 moved"), 20.0, "DRAIN 0/1 moved")
+        settle(staying)
+        await leaving.wait_for(lambda: leaving.replicas(*key) == 1)
+        await eventually(lambda: column_is("removing 1 idle"), 20.0, "DRAIN removing 1 idle")
+        settle(leaving, allocated=1)
+        await eventually(lambda: column_is("waiting for 1 Allocated"), 20.0, "DRAIN waiting")
+        code, out, _ = await run("describe", "cluster", "cli-leave")
+        assert code == 0 and "waiting for 1 Allocated" in out and "Drained" in out
+
+        for bad, reason in (("Not_A_Name", "name"), ("nowhere", "NOT_FOUND")):
+            code, _, err = await run("drain", bad)
+            assert (code, err.count("\n")) == (1, 1) and reason in err
+        assert (await run("uncordon", "cli-leave"))[0] == 0
+        await leaving.wait_for(lambda: leaving.replicas(*key) == 2)
+        assert (await drain_column("cli-leave")) == "-"
+    finally:
+        await staying.stop()
+        await leaving.stop()
+        hub.kill()
