@@ -248,9 +248,16 @@ class LiveCollector:
         allocations = core.CounterMetricFamily(
             "gamefleet_hub_allocations",
             "Allocation requests answered, by outcome: allocated (a server newly allocated), "
-            "replayed (the answer given before), recovered (found by the request_id its agent "
-            "wrote; its record was missing), exhausted (none left).",
+            "replayed (the answer given before), resumed (the server an earlier attempt's intent "
+            "named, committed again by its agent), recovered (found by the request_id its agent "
+            "wrote; its record was missing), exhausted (none left), unknown (the agent asked did "
+            "not answer: the caller retries).",
             labels=["outcome"],
+        )
+        released = core.CounterMetricFamily(
+            "gamefleet_hub_allocations_released",
+            "Allocated servers given back because their request's intent expired unanswered "
+            "(no caller was told of them).",
         )
         retries = core.CounterMetricFamily(
             "gamefleet_hub_allocation_retries",
@@ -283,7 +290,9 @@ class LiveCollector:
                 allocations.add_metric([outcome], value)
             for reason, value in stats.allocation_retries.items():
                 retries.add_metric([reason], value)
+            released.add_metric([], stats.allocations_released)
         yield from (fleets, sessions, clusters, servers, desired, deltas, allocations, retries)
+        yield released
         yield reconcile
 
 

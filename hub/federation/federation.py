@@ -39,6 +39,10 @@ Clock = Callable[[], float]
 ALLOCATED = "Allocated"
 
 
+class NotConnectedError(ConnectionError):
+    """The cluster's agent is not connected: nothing was sent to it."""
+
+
 @dataclasses.dataclass
 class _ClusterLive:
     """What the hub knows of a cluster beyond its registration."""
@@ -81,6 +85,8 @@ class Federation:
         # request_id wrote, as the agents report it: found again when the record is missing.
         self._by_request: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._sessions: dict[str, AgentSession] = {}
+        # Callers waiting for a cluster's agent to connect.
+        self._connect_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._previous: dict[SetKey, dict[str, int]] = {}
         # Placement of each fleet as of (fleet revision, cluster state version).
         self._placements: dict[SetKey, tuple[int, int, Placement]] = {}
@@ -161,6 +167,9 @@ class Federation:
             previous.setdefault(name, held_set.replicas)
         session = AgentSession(name, held)
         self._sessions[name] = session
+        for waiter in self._connect_waiters.pop(name, []):
+            if not waiter.done():
+                waiter.set_result(None)
         live = self._live.setdefault(name, _ClusterLive())
         live.hello = hello
         live.capacity = hello.capacity
@@ -398,7 +407,7 @@ class Federation:
         """
         session = self._sessions.get(server.cluster)
         if session is None:
-            raise ConnectionError(f"cluster {server.cluster} is not connected")
+            raise NotConnectedError(f"cluster {server.cluster} is not connected")
         operation = agent_pb2.TargetedOperation(
             namespace=server.namespace,
             game_servers=[server.name],
@@ -422,6 +431,57 @@ class Federation:
         if live is not None and (server.namespace, server.name) in live.servers:
             self._hold(live, LiveServer.of(allocated, server.cluster))
         return allocated
+
+    async def release_allocation(
+        self, server: gameserver_pb2.GameServer, timeout: float = 10.0
+    ) -> bool:
+        """Have the owning agent set ``server`` back to opsState None if it is still Allocated
+        for ``server.allocation_request_id``; True when it did, False when it was not (then
+        nothing was changed).
+
+        Raises ConnectionError or TimeoutError when the agent does not answer, RuntimeError
+        when it reports an error.
+        """
+        session = self._sessions.get(server.cluster)
+        if session is None:
+            raise NotConnectedError(f"cluster {server.cluster} is not connected")
+        operation = agent_pb2.TargetedOperation(
+            namespace=server.namespace,
+            game_servers=[server.name],
+            patch=gameserver_pb2.GameServerPatch(ops_state="None"),
+            release_request_id=server.allocation_request_id,
+        )
+        result = await session.operate(operation, timeout)
+        if server.name in result.updated:
+            return True
+        if server.name in result.conflicts:
+            return False
+        raise RuntimeError(result.errors.get(server.name, "the agent did not answer for it"))
+
+    def live_server(
+        self, cluster: str, namespace: str, name: str
+    ) -> gameserver_pb2.GameServer | None:
+        """The server as its agent last reported it, if it did."""
+        live = self._live.get(cluster)
+        server = live.servers.get((namespace, name)) if live is not None else None
+        return None if server is None else server.decode()
+
+    async def wait_connected(self, cluster: str, timeout: float) -> bool:
+        """Wait (at most ``timeout`` seconds) until ``cluster``'s agent is connected."""
+        if cluster in self._sessions:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        self._connect_waiters.setdefault(cluster, []).append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            return False
+        finally:
+            waiters = self._connect_waiters.get(cluster, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+        return True
 
     def allocated_for(
         self, namespace: str, fleet: str, request_id: str

@@ -461,11 +461,17 @@ class TargetedOperation(_message.Message):
     REQUIRE_READY_UNALLOCATED_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     ANNOTATIONS_FIELD_NUMBER: _builtins.int
+    RELEASE_REQUEST_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     namespace: _builtins.str
     require_ready_unallocated: _builtins.bool
     """An allocation: the agent writes only while each server is still Ready with opsState None,
     guarding the write with the resourceVersion it checked; otherwise it reports a conflict.
+    """
+    release_request_id: _builtins.str
+    """Gives an allocation back: the agent sets opsState None (and drops the allocation's
+    request-id annotation) only while the server is Allocated for this request_id; otherwise
+    it reports a conflict and changes nothing.
     """
     @_builtins.property
     def game_servers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -487,10 +493,11 @@ class TargetedOperation(_message.Message):
         require_ready_unallocated: _builtins.bool = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         annotations: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        release_request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["patch", b"patch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "patch", b"patch", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "patch", b"patch", "release_request_id", b"release_request_id", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
