@@ -41,9 +41,12 @@ check: lint typecheck proto-check test
 
 -include mk/clusters.mk
 
-# The main job: a hub on its embedded store, two local clusters with agents, a fleet coming up.
+# The main job: a hub on its embedded store, two local clusters with agents, a fleet coming up;
+# ends by printing how to reach it (gamefleet on PATH, GAMEFLEET_HUB, kubectl and kubeconfigs).
 demo: $(VENV_STAMP) cluster-binaries
 	$(PYTHON) -m examples.demo up
 
+# Stops the demo's hub and agents, removes namespace demo and the hub's store, and stops the
+# local clusters only if `make demo` started them (else `make clusters-down` does).
 demo-down:
 	$(PYTHON) -m examples.demo down

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import prometheus_client
 import prometheus_client.core
+from gamefleet.listen import parse_listen
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -18,6 +19,12 @@ RECONCILES = prometheus_client.Counter(
     "gamefleet_agent_reconciles",
     "GameServerSet reconciles, by result.",
     ["result"],
+    registry=REGISTRY,
+)
+RECONCILE_SCOPE = prometheus_client.Counter(
+    "gamefleet_agent_reconcile_scope",
+    "GameServerSet reconciles by what they planned: the whole set, or some of its servers.",
+    ["scope"],
     registry=REGISTRY,
 )
 RECONCILE_SECONDS = prometheus_client.Histogram(
@@ -53,7 +60,11 @@ def register_callback(
     REGISTRY.register(collector)
 
 
-def serve(port: int) -> None:
-    """Serve /metrics on `port` (0: do not serve)."""
-    if port:
-        prometheus_client.start_http_server(port, registry=REGISTRY)
+def serve(listen: str) -> int:
+    """Serve /metrics on `listen` (HOST:PORT; port 0 picks one); return the bound port.
+
+    ValueError for a malformed address, OSError when it cannot be bound.
+    """
+    host, port = parse_listen(listen)
+    server, _ = prometheus_client.start_http_server(port, addr=host, registry=REGISTRY)
+    return int(server.server_port)

@@ -12,16 +12,19 @@ import contextlib
 import logging
 import os
 import pathlib
+import re
 import signal
 import socket
 import sys
+
+from gamefleet.listen import parse_listen
 
 from agent import metrics
 from agent.autoscaler import server as scaler_server
 from agent.controllers import manager
 from agent.core.network import conf as network_conf
 from agent.core.network import hostport
-from agent.hublink import link
+from agent.hublink import link, translate
 from agent.kube import client as kclient
 from agent.kube import crds, leader
 from agent.quality import prober as quality_prober
@@ -53,9 +56,15 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lease-namespace",
         default=None,
-        help="namespace of the leader Lease (default: $POD_NAMESPACE, --namespace, or default)",
+        help="namespace of the leader Lease, which must exist (default: $POD_NAMESPACE, "
+        "else default)",
     )
-    parser.add_argument("--lease-name", default=LEASE_NAME, help="name of the leader Lease")
+    parser.add_argument(
+        "--lease-name",
+        default=None,
+        help=f"name of the leader Lease (default: {LEASE_NAME}-CLUSTER with --cluster, else "
+        f"{LEASE_NAME}-NAMESPACE with --namespace, else {LEASE_NAME})",
+    )
     parser.add_argument(
         "--crds",
         type=pathlib.Path,
@@ -64,7 +73,20 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--skip-crds", action="store_true", help="do not apply the CRDs")
     parser.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
-    parser.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
+    parser.add_argument(
+        "--metrics-listen",
+        type=_listen_address,
+        default=None,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics "
+        "(default: off; port 0 picks a free port, logged)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=0,
+        help="deprecated: --metrics-listen 0.0.0.0:PORT (every interface)",
+    )
     parser.add_argument(
         "--scaler-port",
         type=_port,
@@ -110,6 +132,45 @@ def _port(text: str) -> int:
     return port
 
 
+def _listen_address(text: str) -> str:
+    try:
+        parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def default_lease_name(cluster: str | None, namespace: str | None) -> str:
+    """One Lease per cluster (and per namespace without a hub): an agent of another cluster
+    that uses the same API server, or the same namespace, never keeps this one following."""
+    scope = cluster or namespace
+    if not scope:
+        return LEASE_NAME
+    return f"{LEASE_NAME}-{re.sub(r'[^a-z0-9.-]+', '-', scope.lower())}"[:253].strip("-.")
+
+
+def _metrics_listen(args: argparse.Namespace) -> str | None:
+    if args.metrics_listen:
+        return str(args.metrics_listen)
+    if args.metrics_port:
+        _log.warning(
+            "--metrics-port is deprecated: use --metrics-listen 0.0.0.0:%d", args.metrics_port
+        )
+        return f"0.0.0.0:{args.metrics_port}"
+    return None
+
+
+def _serve_metrics(listen: str) -> None:
+    try:
+        port = metrics.serve(listen)
+    except OSError as exc:
+        raise SystemExit(
+            f"error: --metrics-listen: cannot listen on {listen}: {exc.strerror or exc}"
+        ) from exc
+    host, _ = parse_listen(listen)
+    _log.info("agent metrics on http://%s:%d/metrics (port %d)", host, port, port)
+
+
 def _port_range(text: str) -> tuple[int, int]:
     try:
         return hostport.parse_range(text)
@@ -139,6 +200,7 @@ def _link_config(args: argparse.Namespace) -> link.LinkConfig | None:
         key_file=args.hub_key_file,
         heartbeat_interval=args.heartbeat_interval,
         network_plugins=network_conf.SUPPORTED,
+        namespaces=(args.namespace,) if args.namespace else (),
     )
 
 
@@ -164,11 +226,10 @@ async def _main(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    lease_namespace = (
-        args.lease_namespace or os.environ.get("POD_NAMESPACE") or args.namespace or "default"
-    )
+    lease_namespace = args.lease_namespace or os.environ.get("POD_NAMESPACE") or "default"
+    lease_name = args.lease_name or default_lease_name(args.cluster, args.namespace)
     elector = leader.LeaderElector(
-        kube, leader.LeaseConfig(lease_namespace, args.lease_name, args.identity)
+        kube, leader.LeaseConfig(lease_namespace, lease_name, args.identity)
     )
     controller = manager.Controller(
         kube,
@@ -183,11 +244,18 @@ async def _main(args: argparse.Namespace) -> int:
         lambda: {k: float(v) for k, v in kube.writes.as_dict().items()},
         "call",
     )
-    metrics.serve(args.metrics_port)
+    listen = _metrics_listen(args)
+    if listen is not None:
+        _serve_metrics(listen)
     # Every replica keeps the caches, so every replica answers KEDA (not only the leader).
     scaler = (
         scaler_server.ScalerServer(
-            controller.sets, controller.game_servers, controller.pods, namespace=args.namespace
+            controller.sets,
+            controller.game_servers,
+            controller.pods,
+            namespace=args.namespace,
+            hub_managed=translate.managed,
+            hub=args.hub or "",
         )
         if args.scaler_port
         else None
@@ -250,6 +318,7 @@ async def _main(args: argparse.Namespace) -> int:
         stopping = asyncio.create_task(stop.wait())
         losing = asyncio.create_task(lost.wait())
         await asyncio.wait({campaign, stopping, losing}, return_when=asyncio.FIRST_COMPLETED)
+        missing = campaign.exception() if campaign.done() and not campaign.cancelled() else None
         for task in (campaign, stopping, losing):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -259,6 +328,8 @@ async def _main(args: argparse.Namespace) -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await controller.stop()
+        if isinstance(missing, leader.NamespaceMissingError):
+            raise SystemExit(f"error: --lease-namespace: {missing}")
         if lost.is_set():
             _log.error("lease lost: exiting so a supervisor restarts this replica as a follower")
             return 1

@@ -14,7 +14,7 @@ _SCHEDULING = {"Packed": allocation_pb2.PACKED, "Distributed": allocation_pb2.DI
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("fleet")
+    parser.add_argument("fleet", help="the fleet to take a server of")
     parser.add_argument("--request-id", required=True, help="idempotency key (≤ 128 chars)")
     parser.add_argument(
         "--selector",
@@ -25,8 +25,16 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", action="append", default=[], help="KEY=VALUE to set")
     parser.add_argument("--annotation", action="append", default=[], help="KEY=VALUE to set")
     parser.add_argument("--prefer", action="append", default=[], help="a cluster to try first")
-    parser.add_argument("--scheduling", choices=sorted(_SCHEDULING), default="Packed")
-    parser.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
+    parser.add_argument(
+        "--scheduling",
+        choices=sorted(_SCHEDULING),
+        default="Packed",
+        help="Packed: clusters and nodes holding the most allocated servers first; "
+        "Distributed: those holding the fewest",
+    )
+    parser.add_argument(
+        "-o", "--output", choices=["table", "yaml", "json"], default="table", help="output format"
+    )
 
 
 def _pairs(flag: str, values: list[str]) -> dict[str, str]:

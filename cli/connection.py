@@ -23,21 +23,40 @@ class HubTarget:
     token_file: Path | None
 
 
-def add_hub_flags(parser: argparse.ArgumentParser) -> None:
+def add_hub_flags(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """The flags that say how to reach the hub. The top-level parser holds them with their
+    defaults and help; each verb repeats them without either (``defaults=False``), so that they
+    work after the verb too and one given before it (``gamefleet --hub X get fleets``) is not
+    reset by the verb's parser."""
     env = os.environ.get
-    parser.add_argument(
-        "--hub",
-        default=env("GAMEFLEET_HUB", DEFAULT_HUB),
-        help="hub address host:port (env GAMEFLEET_HUB)",
-    )
-    parser.add_argument(
-        "--ca-file", default=env("GAMEFLEET_CA_FILE"), help="CA bundle; enables TLS"
-    )
-    parser.add_argument("--cert-file", default=env("GAMEFLEET_CERT_FILE"), help="client cert")
-    parser.add_argument("--key-file", default=env("GAMEFLEET_KEY_FILE"), help="client key")
-    parser.add_argument(
-        "--token-file", default=env("GAMEFLEET_TOKEN_FILE"), help="bearer token file"
-    )
+    flags = (
+        ("--hub", env("GAMEFLEET_HUB", DEFAULT_HUB),
+         f"hub address HOST:PORT (env GAMEFLEET_HUB; default {DEFAULT_HUB})"),
+        ("--ca-file", env("GAMEFLEET_CA_FILE"),
+         "CA bundle that signs the hub's certificate; enables TLS (env GAMEFLEET_CA_FILE)"),
+        ("--cert-file", env("GAMEFLEET_CERT_FILE"),
+         "client certificate, PEM (env GAMEFLEET_CERT_FILE)"),
+        ("--key-file", env("GAMEFLEET_KEY_FILE"),
+         "client private key, PEM (env GAMEFLEET_KEY_FILE)"),
+        ("--token-file", env("GAMEFLEET_TOKEN_FILE"),
+         "file holding a bearer token; needs --ca-file (env GAMEFLEET_TOKEN_FILE)"),
+    )  # fmt: skip
+    for flag, default, text in flags:
+        if defaults:
+            parser.add_argument(flag, default=default, help=text)
+        else:
+            parser.add_argument(flag, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+GLOBAL_FLAGS_EPILOG = (
+    "--hub, --ca-file, --cert-file, --key-file and --token-file work here too "
+    "(see gamefleet --help)."
+)
+
+
+def unreachable_hint(address: str) -> str:
+    """Said before gRPC's own words when no hub answers at ``address``."""
+    return f"no hub answers at {address} (set --hub or GAMEFLEET_HUB)"
 
 
 def target_from(args: argparse.Namespace) -> HubTarget:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,12 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         "or etcd://HOST:PORT[,HOST:PORT][/PREFIX] (env GAMEFLEET_STORE)",
     )
     parser.add_argument("--advertise", help="address other replicas and agents reach this hub at")
-    parser.add_argument("--listen", default=os.environ.get("GAMEFLEET_LISTEN", "127.0.0.1:7400"))
+    parser.add_argument(
+        "--listen",
+        default=os.environ.get("GAMEFLEET_LISTEN", "127.0.0.1:7400"),
+        help="HOST:PORT of the API (and, without --agent-listen, the agents'); port 0 picks one "
+        "(env GAMEFLEET_LISTEN; default 127.0.0.1:7400)",
+    )
     parser.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="server private key (PEM)")
     parser.add_argument(
@@ -37,7 +43,14 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         "--agent-listen", help="address of the agents' mTLS port (with --client-ca)"
     )
     parser.add_argument(
-        "--token-file", type=Path, help="bearer tokens of API users, one per line (token[,user])"
+        "--token-file",
+        type=Path,
+        help="bearer tokens of API users, one per line (token[,user]); needs --tls-cert",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="accept --token-file tokens without TLS, in clear text (development only)",
     )
     parser.add_argument(
         "--metrics-listen",
@@ -57,6 +70,14 @@ def _listen_address(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+# The flag of each HubConfig setting a start-up error can name.
+_FLAGS = {"store_url": "--store"}
+
+
+def _flag(setting: str) -> str:
+    return _FLAGS.get(setting, "--" + setting.replace("_", "-"))
 
 
 async def _serve(config: HubConfig) -> None:
@@ -84,8 +105,8 @@ async def _serve(config: HubConfig) -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
-    from hub.api.metrics import ListenError
     from hub.api.server import HubConfig
+    from hub.api.startup import StartError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = HubConfig(
@@ -97,11 +118,24 @@ def serve(args: argparse.Namespace) -> None:
         client_ca=args.client_ca,
         agent_listen=args.agent_listen,
         token_file=args.token_file,
+        insecure=args.insecure,
         metrics_listen=args.metrics_listen,
     )
+    if config.insecure and config.token_file is not None and config.tls_cert is None:
+        sys.stderr.write(
+            "warning: --insecure: bearer tokens travel in clear text; anyone who can see the "
+            "traffic can read and replay them\n"
+        )
     try:
         asyncio.run(_serve(config))
-    except ListenError as exc:
-        raise CliError(f"hub serve: --metrics-listen: {exc}") from exc
+    except StartError as exc:
+        raise CliError(f"{_flag(exc.setting)}: {_flags_in(exc.message)}") from exc
     except (ValueError, OSError, RuntimeError) as exc:
         raise CliError(f"hub serve: {exc}") from exc
+
+
+def _flags_in(message: str) -> str:
+    """``message`` with the settings it mentions named as flags."""
+    for setting in ("tls_cert", "tls_key", "client_ca", "agent_listen", "token_file", "insecure"):
+        message = message.replace(setting, _flag(setting))
+    return message

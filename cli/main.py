@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 import grpc
 
 from . import (
     allocation_commands,
+    autoscaler_commands,
     cert_commands,
     cluster_commands,
     connection,
+    describe_commands,
     fleet_commands,
     gameserver_commands,
     hub_commands,
@@ -20,6 +24,19 @@ from . import (
 from .errors import CliError
 
 Handler = Callable[[argparse.Namespace], None]
+# argparse's class is generic only in its stubs.
+Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
+
+DEFAULT_NAMESPACE = "default"
+AGENT_RUN_DESCRIPTION = (
+    "Run the in-cluster agent: reconcile OpenKruiseGame GameServerSets and GameServers in one "
+    "Kubernetes cluster (OpenKruise not needed), probe service qualities and serve KEDA's "
+    "external scaler. With --hub and --cluster it also keeps the hub's fleets in this cluster "
+    "and reports their status. Replicas elect one leader through a Lease; a replica that "
+    "loses the lease exits with status 1 so its supervisor restarts it."
+)
+# UNAVAILABLE answers that come from a hub that does answer: no hint about --hub for them.
+_HUB_ANSWERS = ("this hub is not the leader", "store unavailable")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,29 +47,91 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(1)
 
 
-def _client_parser(
-    subparsers: argparse._SubParsersAction[_Parser], name: str, help: str | None = None
+def _version() -> str:
+    try:
+        return importlib.metadata.version("gamefleet")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _client_flags(parser: argparse.ArgumentParser, namespaced: bool = True) -> None:
+    """The global flags again on a verb, so they work before or after it (as kubectl's do)."""
+    connection.add_hub_flags(parser, defaults=False)
+    if namespaced:
+        parser.add_argument(
+            "-n",
+            "--namespace",
+            default=argparse.SUPPRESS,
+            help=f"namespace of the fleets and game servers (default {DEFAULT_NAMESPACE})",
+        )
+
+
+def _group(
+    commands: Subparsers,
+    name: str,
+    help: str,
+    dest: str,
+    client: bool = True,
+    namespaced: bool = True,
+) -> Subparsers:
+    """A verb whose next word is a kind; a client verb takes the global flags too."""
+    epilog = connection.GLOBAL_FLAGS_EPILOG if client else None
+    parser = commands.add_parser(name, help=help, description=help, epilog=epilog)
+    if client:
+        _client_flags(parser, namespaced)
+    kinds: Subparsers = parser.add_subparsers(
+        dest=dest, required=True, parser_class=_Parser, metavar="KIND", title="kinds"
+    )
+    return kinds
+
+
+def _command(
+    commands: Subparsers,
+    name: str,
+    help: str,
+    handler: Handler,
+    aliases: Sequence[str] = (),
+    namespaced: bool = True,
 ) -> _Parser:
-    parser = subparsers.add_parser(name, help=help)
-    connection.add_hub_flags(parser)
-    parser.add_argument("-n", "--namespace", default="default")
+    parser: _Parser = commands.add_parser(
+        name,
+        help=help,
+        description=help,
+        aliases=list(aliases),
+        epilog=connection.GLOBAL_FLAGS_EPILOG,
+    )
+    _client_flags(parser, namespaced)
+    parser.set_defaults(handler=handler)
     return parser
 
 
-def _output_flag(parser: argparse.ArgumentParser) -> None:
+def _output_flags(parser: argparse.ArgumentParser, watch: bool = True) -> None:
     parser.add_argument(
-        "-o", "--output", choices=["table", "wide", "yaml", "json"], default="table"
+        "-o",
+        "--output",
+        choices=["table", "wide", "yaml", "json"],
+        default="table",
+        help="output format (wide: more columns)",
     )
-    parser.add_argument("-l", "--selector", default="", help="label selector")
+    parser.add_argument("-l", "--selector", default="", help="label selector, e.g. game=arena")
+    if watch:
+        parser.add_argument(
+            "-w", "--watch", action="store_true", help="after listing, print changes as they happen"
+        )
+        parser.add_argument(
+            "--output-watch-events",
+            action="store_true",
+            help="with --watch: an EVENT column (ADDED, MODIFIED, DELETED)",
+        )
 
 
-def build_parser() -> _Parser:
-    parser = _Parser(prog="gamefleet", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    hub = commands.add_parser("hub", help="run the hub")
-    hub_commands_ = hub.add_subparsers(dest="hub_command", required=True, parser_class=_Parser)
-    serve = hub_commands_.add_parser("serve", help="serve the hub's gRPC API")
+def _add_hub(commands: Subparsers) -> None:
+    hub = _group(
+        commands, "hub", "run the hub and manage its certificates", "hub_command", client=False
+    )
+    serve = hub.add_parser(
+        "serve", help="serve the hub's gRPC API", description="serve the hub's gRPC API"
+    )
     hub_commands.add_serve_flags(serve)
     serve.set_defaults(handler=hub_commands.serve)
     for name, add_flags, handler, text in (
@@ -63,110 +142,207 @@ def build_parser() -> _Parser:
         ("issue-server-cert", cert_commands.add_flags_issue_server_cert,
          cert_commands.issue_server_cert, "issue the hub's serving certificate"),
     ):  # fmt: skip
-        sub = hub_commands_.add_parser(name, help=text)
+        sub = hub.add_parser(name, help=text, description=text)
         add_flags(sub)
         sub.set_defaults(handler=handler)
 
-    agent = commands.add_parser("agent", help="run the in-cluster agent")
-    agent_commands = agent.add_subparsers(dest="agent_command", required=True, parser_class=_Parser)
-    # The agent's own parser takes its flags, so that client commands never import it.
-    agent_run = agent_commands.add_parser(
-        "run", help="reconcile GameServerSets in one cluster", add_help=False
-    )
-    agent_run.add_argument("agent_args", nargs=argparse.REMAINDER)
 
-    apply = _client_parser(commands, "apply", help="create or update fleets from a manifest")
-    apply.add_argument("-f", "--filename", required=True, help="YAML file, or - for stdin")
-    apply.add_argument("--dry-run", action="store_true")
-    apply.set_defaults(handler=fleet_commands.apply)
+def _add_agent(commands: Subparsers) -> None:
+    agent = _group(commands, "agent", "run the in-cluster agent", "agent_command", client=False)
+    # The agent's own parser takes its flags (see _run_agent), so client commands never import it.
+    run = agent.add_parser("run", help="reconcile GameServerSets in one cluster", add_help=False)
+    run.add_argument("agent_args", nargs=argparse.REMAINDER, help="the agent's flags")
+    run.set_defaults(handler=lambda args: _run_agent(args.agent_args))
 
-    get = commands.add_parser("get", help="show fleets or clusters")
-    get_kinds = get.add_subparsers(dest="kind", required=True, parser_class=_Parser)
-    for kind, handler in (
-        ("fleets", fleet_commands.get),
-        ("fleet", fleet_commands.get),
-        ("clusters", cluster_commands.get),
-        ("cluster", cluster_commands.get),
-        ("gameservers", gameserver_commands.get),
-        ("gameserver", gameserver_commands.get),
-        ("gs", gameserver_commands.get),
-    ):
-        sub = _client_parser(get_kinds, kind)
-        sub.add_argument("name", nargs="?")
-        _output_flag(sub)
-        if not kind.startswith("cluster"):
-            sub.add_argument("-A", "--all-namespaces", action="store_true")
-        if kind.startswith(("gameserver", "gs")):
+
+def _add_get(commands: Subparsers) -> None:
+    get = _group(commands, "get", "list fleets, game servers or clusters", "kind")
+    kinds: list[tuple[str, list[str], str, Handler]] = [
+        ("fleets", ["fleet"], "fleets with their placement and counts", fleet_commands.get),
+        ("gameservers", ["gameserver", "gs"], "game servers in every cluster",
+         gameserver_commands.get),
+        ("clusters", ["cluster"], "member clusters and their health", cluster_commands.get),
+        ("fleetautoscalers", ["fleetautoscaler", "fas"],
+         "fleet autoscalers and their last decision", autoscaler_commands.get),
+    ]  # fmt: skip
+    for kind, aliases, text, handler in kinds:
+        namespaced = kind != "clusters"
+        sub = _command(get, kind, text, handler, aliases, namespaced)
+        sub.add_argument(
+            "name",
+            nargs="?",
+            metavar="CLUSTER/NAME" if kind == "gameservers" else "NAME",
+            help="just this one"
+            + (" (a bare NAME if only one cluster has it)" if kind == "gameservers" else ""),
+        )
+        _output_flags(sub, watch=kind != "fleetautoscalers")
+        if namespaced:
+            sub.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+        if kind == "gameservers":
             gameserver_commands.add_filter_flags(sub)
-        if kind.startswith("fleet"):
+        if kind == "fleets":
             fleet_commands.add_get_flags(sub)
-        sub.set_defaults(handler=handler)
 
-    update = commands.add_parser("update", help="targeted operations on game servers")
-    update_kinds = update.add_subparsers(dest="kind", required=True, parser_class=_Parser)
-    for kind in ("gameservers", "gameserver", "gs"):
-        sub = _client_parser(update_kinds, kind)
-        gameserver_commands.add_update_flags(sub)
-        sub.set_defaults(handler=gameserver_commands.update)
 
-    allocate = _client_parser(commands, "allocate", help="allocate a Ready game server of a fleet")
+def _add_describe(commands: Subparsers) -> None:
+    describe = _group(
+        commands, "describe", "show one object in detail, with its recent events", "kind"
+    )
+    for kind, aliases, text, handler, namespaced in (
+        ("fleet", ["fleets"], "a fleet: status, conditions, clusters, events",
+         describe_commands.fleet, True),
+        ("gameserver", ["gameservers", "gs"], "a game server: state, address, events",
+         describe_commands.gameserver, True),
+        ("cluster", ["clusters"], "a cluster: health, capacity, fleets placed, events",
+         describe_commands.cluster, False),
+    ):  # fmt: skip
+        sub = _command(describe, kind, text, handler, aliases, namespaced)
+        if kind == "gameserver":
+            sub.add_argument(
+                "name", metavar="CLUSTER/NAME", help="a bare NAME if only one cluster has it"
+            )
+            sub.add_argument("--cluster", default="", help="look a bare NAME up in this cluster")
+        else:
+            sub.add_argument("name", help=f"the {kind}'s name")
+
+
+def _add_fleet_verbs(commands: Subparsers) -> None:
+    apply = _command(
+        commands, "apply", "create or update fleets from a manifest", fleet_commands.apply
+    )
+    apply.add_argument(
+        "-f",
+        "--filename",
+        required=True,
+        help="YAML file of Fleets or OKG GameServerSets; - reads stdin",
+    )
+    apply.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and compute placement on the hub, store nothing",
+    )
+
+    delete = _group(commands, "delete", "delete a fleet or a fleet autoscaler", "kind")
+    fleet = _command(delete, "fleet", "delete a fleet", fleet_commands.delete)
+    fleet.add_argument("name", help="the fleet's name")
+    autoscaler = _command(
+        delete,
+        "fleetautoscaler",
+        "delete a fleet autoscaler (the fleet's replicas go back to the user)",
+        autoscaler_commands.delete,
+        ["fas"],
+    )
+    autoscaler.add_argument("name", help="the autoscaler's name")
+
+    scale = _group(commands, "scale", "set a fleet's replicas", "kind")
+    fleet = _command(scale, "fleet", "set a fleet's total replicas", fleet_commands.scale)
+    fleet.add_argument("name", help="the fleet's name")
+    fleet.add_argument("--replicas", type=int, required=True, help="the new total")
+
+    update = _group(commands, "update", "targeted operations on game servers", "kind")
+    servers = _command(
+        update,
+        "gameservers",
+        "set opsState, priorities, networkDisabled or images of game servers",
+        gameserver_commands.update,
+        ["gameserver", "gs"],
+    )
+    gameserver_commands.add_update_flags(servers)
+
+    allocate = _command(
+        commands,
+        "allocate",
+        "allocate a Ready game server of a fleet",
+        allocation_commands.allocate,
+    )
     allocation_commands.add_flags(allocate)
-    allocate.set_defaults(handler=allocation_commands.allocate)
 
-    delete = commands.add_parser("delete", help="delete a fleet")
-    delete_kinds = delete.add_subparsers(dest="kind", required=True, parser_class=_Parser)
-    delete_fleet = _client_parser(delete_kinds, "fleet")
-    delete_fleet.add_argument("name")
-    delete_fleet.set_defaults(handler=fleet_commands.delete)
 
-    scale = commands.add_parser("scale", help="set a fleet's replicas")
-    scale_kinds = scale.add_subparsers(dest="kind", required=True, parser_class=_Parser)
-    scale_fleet = _client_parser(scale_kinds, "fleet")
-    scale_fleet.add_argument("name")
-    scale_fleet.add_argument("--replicas", type=int, required=True)
-    scale_fleet.set_defaults(handler=fleet_commands.scale)
-
-    register = commands.add_parser("register", help="register a member cluster")
-    register_kinds = register.add_subparsers(dest="kind", required=True, parser_class=_Parser)
-    register_cluster = _client_parser(register_kinds, "cluster")
-    register_cluster.add_argument("name")
-    register_cluster.add_argument("--label", action="append", default=[], help="KEY=VALUE")
-    register_cluster.set_defaults(handler=cluster_commands.register)
-
-    for name, handler in (
-        ("cordon", cluster_commands.cordon),
-        ("uncordon", cluster_commands.uncordon),
+def _add_cluster_verbs(commands: Subparsers) -> None:
+    register = _group(commands, "register", "register a member cluster", "kind", namespaced=False)
+    cluster = _command(
+        register,
+        "cluster",
+        "register a cluster (or change its labels)",
+        cluster_commands.register,
+        namespaced=False,
+    )
+    cluster.add_argument("name", help="the cluster's name (its agent's --cluster)")
+    cluster.add_argument(
+        "--label", action="append", default=[], help="KEY=VALUE, e.g. region=eu; repeatable"
+    )
+    for name, handler, text in (
+        ("cordon", cluster_commands.cordon, "stop new placement and allocation on a cluster"),
+        ("uncordon", cluster_commands.uncordon, "let a cordoned cluster take work again"),
     ):
-        sub = _client_parser(commands, name, help=f"{name} a cluster")
-        sub.add_argument("name")
-        sub.set_defaults(handler=handler)
+        sub = _command(commands, name, text, handler, namespaced=False)
+        sub.add_argument("name", help="the cluster's name")
+    remove = _group(commands, "remove", "remove a member cluster", "kind", namespaced=False)
+    cluster = _command(
+        remove, "cluster", "forget a cluster", cluster_commands.remove, namespaced=False
+    )
+    cluster.add_argument("name", help="the cluster's name")
 
-    remove = commands.add_parser("remove", help="remove a member cluster")
-    remove_kinds = remove.add_subparsers(dest="kind", required=True, parser_class=_Parser)
-    remove_cluster = _client_parser(remove_kinds, "cluster")
-    remove_cluster.add_argument("name")
-    remove_cluster.set_defaults(handler=cluster_commands.remove)
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog="gamefleet", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gamefleet {_version()}")
+    connection.add_hub_flags(parser)
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        default=None,  # parse_args fills in the default and says whether -n was given
+        help=f"namespace of the fleets and game servers (default {DEFAULT_NAMESPACE})",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND", title="commands"
+    )
+    _add_hub(commands)
+    _add_agent(commands)
+    _add_get(commands)
+    _add_describe(commands)
+    _add_fleet_verbs(commands)
+    _add_cluster_verbs(commands)
     return parser
 
 
-def _run_agent(argv: Sequence[str]) -> int:
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line; ``explicit_namespace`` tells whether -n was given (apply needs it:
+    a manifest's own namespace must agree with it, as kubectl requires)."""
+    args = build_parser().parse_args(argv)
+    args.explicit_namespace = args.namespace is not None
+    if args.namespace is None:
+        args.namespace = DEFAULT_NAMESPACE
+    return args
+
+
+def _run_agent(argv: Sequence[str]) -> None:
     from agent import run
 
-    parser = _Parser(prog="gamefleet agent run", description=run.__doc__)
+    parser = _Parser(prog="gamefleet agent run", description=AGENT_RUN_DESCRIPTION)
     run.add_agent_flags(parser)
     run.run(parser.parse_args(argv))
-    return 0
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _rpc_error(exc: grpc.RpcError, args: argparse.Namespace) -> str:
+    code = exc.code() if isinstance(exc, grpc.Call) else None
+    details = (exc.details() if isinstance(exc, grpc.Call) else str(exc)) or ""
+    name = code.name if code is not None else "UNKNOWN"
+    if code is grpc.StatusCode.UNAVAILABLE and not details.startswith(_HUB_ANSWERS):
+        details = f"{connection.unreachable_hint(args.hub)}: {details}"
+    return f"{name}: {_one_line(details)}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["agent", "run"]:
-        return _run_agent(argv[2:])
-    args = build_parser().parse_args(argv)
+        _run_agent(argv[2:])
+        return 0
+    args = parse_args(argv)
     handler: Handler = args.handler
     try:
         handler(args)
@@ -174,10 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {_one_line(str(exc))}\n")
         return 1
     except grpc.RpcError as exc:
-        code = exc.code() if isinstance(exc, grpc.Call) else None
-        details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-        name = code.name if code is not None else "UNKNOWN"
-        sys.stderr.write(f"error: {name}: {_one_line(details or '')}\n")
+        sys.stderr.write(f"error: {_rpc_error(exc, args)}\n")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -1,10 +1,12 @@
 """The demo: a hub on its embedded store, two local clusters with agents, a fleet coming up.
 
     make demo        # start (or reuse) everything, apply examples/arena.yaml, watch it come up
-    make demo-down   # stop it all and remove what it made (namespace, hub store)
+    make demo-down   # stop what the demo started and remove what it made (namespace, store)
 
 Everything it starts keeps running in the background (pids and logs in .local/demo/), so the
-fleet can be explored with the CLI afterwards.
+fleet can be explored with the CLI and kubectl afterwards; `make demo` ends by printing how.
+`make demo-down` stops the local clusters only if `make demo` started them (clusters that were
+already up, from `make clusters` or a test session, keep running: `make clusters-down`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from agent.kube import client as kclient
 from agent.kube import resources
 from cli import manifests
 from tests.localcluster import manager, state
+from tests.localcluster.versions import pins
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".local" / "demo"
+# Names of the clusters `make demo` started (not those it found running): demo-down stops these.
+STARTED = STATE / "started-clusters"
 HUB = "127.0.0.1:7400"
 NAMESPACE = "demo"
 GAMEFLEET = [sys.executable, "-m", "cli.main"]
@@ -57,17 +62,48 @@ def _alive(pid: int) -> bool:
 
 
 def up() -> None:
-    clusters, _ = manager.ensure(count=2, nodes=3)
+    clusters, started = manager.ensure(count=2, nodes=3)
+    STATE.mkdir(parents=True, exist_ok=True)
+    STARTED.write_text("".join(f"{name}\n" for name in sorted({*_started(), *started})))
     _spawn("hub", ["hub", "serve", "--store", f"sqlite:{STATE / 'hub.db'}", "--listen", HUB])
     for cluster in clusters:
         _spawn(
             f"agent-{cluster.name}",
             ["agent", "run", "--kubeconfig", str(cluster.kubeconfig), "--namespace", NAMESPACE,
-             "--id", f"demo-{cluster.name}", "--lease-namespace", "default",
-             "--lease-name", "gamefleet-demo-agent", "--hub", HUB, "--cluster", cluster.name,
+             "--id", f"demo-{cluster.name}", "--hub", HUB, "--cluster", cluster.name,
              "--cluster-label", f"region={cluster.region}", "--scaler-port", "0"],
         )  # fmt: skip
     asyncio.run(_watch([c.name for c in clusters]))
+    print(_how_to_use(clusters))
+
+
+def _started() -> list[str]:
+    return STARTED.read_text().split() if STARTED.is_file() else []
+
+
+def _how_to_use(clusters: list[state.Cluster]) -> str:
+    """What to type next: the CLI on PATH and pointed at the hub, kubectl for each cluster."""
+    lines = [
+        "",
+        f"The fleet is up. The hub ({HUB}) and the agents keep running; logs in {STATE}/.",
+        "",
+        'The gamefleet CLI (README, "Use"):',
+        f'  export PATH="$PWD/.venv/bin:$PATH" GAMEFLEET_HUB={HUB}',
+        "  gamefleet get clusters",
+        f"  gamefleet get fleets -n {NAMESPACE} -o wide",
+        f"  gamefleet get gameservers -n {NAMESPACE}",
+        f"  gamefleet scale fleet arena -n {NAMESPACE} --replicas 12",
+        "",
+        f"kubectl {pins()['KUBERNETES_VERSION']}, built for the local clusters:",
+        *(f"  {c.name}: kubeconfig {c.kubeconfig}" for c in clusters),
+        '  eval "$(.venv/bin/python -m tests.localcluster env)"   # that is:',
+        *(f"    {line}" for line in manager.env_lines()),
+        f"  kubectl --context {clusters[0].name} get gss,gs,pods -n {NAMESPACE}",
+        "",
+        f"Stop: make demo-down  (the hub, the agents, namespace {NAMESPACE}, the hub's store; the",
+        "clusters too if make demo started them, else they keep running: make clusters-down)",
+    ]
+    return "\n".join(lines)
 
 
 async def _watch(clusters: list[str], timeout: float = 180.0) -> None:
@@ -95,15 +131,6 @@ async def _watch(clusters: list[str], timeout: float = 180.0) -> None:
             if fleet.status.counts.ready == fleet.spec.replicas:
                 break
             await asyncio.sleep(1)
-    print(
-        f"\nThe fleet is up. Explore it (the hub stays up at {HUB}):\n"
-        "  .venv/bin/gamefleet get clusters\n"
-        "  .venv/bin/gamefleet get fleets -A -o wide\n"
-        "  .venv/bin/gamefleet get gameservers -n demo\n"
-        "  .venv/bin/gamefleet scale fleet arena -n demo --replicas 12\n"
-        "  .venv/bin/gamefleet update gameservers arena-0 -n demo --ops-state Allocated\n"
-        "Stop everything with: make demo-down"
-    )
 
 
 def _print_table(fleet: fleet_pb2.Fleet, elapsed: float) -> None:
@@ -124,7 +151,8 @@ def _print_table(fleet: fleet_pb2.Fleet, elapsed: float) -> None:
 
 def down() -> None:
     """Stop the hub and agents, remove what the demo made (its namespace in each cluster, the
-    hub's store), then stop the clusters: the next `make demo` starts from nothing."""
+    hub's store), then stop the clusters `make demo` started; clusters it found running (from
+    `make clusters` or a test session) keep running."""
     for pid_file in sorted(STATE.glob("*.pid")):
         pid = int(pid_file.read_text())
         if _alive(pid):
@@ -135,7 +163,16 @@ def down() -> None:
     asyncio.run(_remove_namespaces(running))
     for path in STATE.glob("hub.db*"):
         path.unlink()
-    manager.down()
+    mine = _started()
+    stopped = manager.down(mine) if mine else []
+    STARTED.unlink(missing_ok=True)
+    if stopped:
+        print(f"{', '.join(stopped)}: stopped (make demo started them)")
+    kept = [c.name for c in running if c.name not in stopped]
+    if kept:
+        print(
+            f"{', '.join(kept)}: left running (up before make demo; make clusters-down stops them)"
+        )
 
 
 async def _remove_namespaces(clusters: list[state.Cluster], timeout: float = 60.0) -> None:

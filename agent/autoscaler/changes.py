@@ -6,21 +6,19 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any, Protocol
 
-from agent.controllers import views
-from agent.core import wire
+from agent.core import bodies, wire
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
 Key = tuple[str, str]
 """(namespace, set name)."""
-Obj = dict[str, Any]
 
 
 class Watched(Protocol):
     """What a watch cache offers to listeners."""
 
-    def add_handler(self, handler: Callable[[Any, Obj], None]) -> None: ...
+    def add_handler(self, handler: Callable[[Any, bodies.Json], None]) -> None: ...
 
 
 class Changes:
@@ -32,14 +30,13 @@ class Changes:
         for cache in children:
             cache.add_handler(self._on_child)
 
-    def _on_set(self, _: object, obj: Obj) -> None:
-        meta = views.meta(obj)
-        self._wake((str(meta.get("namespace", "")), str(meta.get("name", ""))))
+    def _on_set(self, _: object, obj: bodies.Json) -> None:
+        self._wake(bodies.key(obj))
 
-    def _on_child(self, _: object, obj: Obj) -> None:
-        owner = views.labels_of(obj).get(wire.OWNER_GSS)
+    def _on_child(self, _: object, obj: bodies.Json) -> None:
+        owner = bodies.labels_of(obj).get(wire.OWNER_GSS)
         if owner:
-            self._wake((str(views.meta(obj).get("namespace", "")), owner))
+            self._wake((bodies.namespace(obj), owner))
 
     def _wake(self, key: Key) -> None:
         for event in self._followers.get(key, ()):

@@ -20,6 +20,10 @@ from grpc_reflection.v1alpha import reflection
 from . import service
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from agent.core import bodies
+
     from .service import Cache
 
 _log = logging.getLogger(__name__)
@@ -32,9 +36,18 @@ class ScalerServer:
     """Serve KEDA's external-scaler calls on one port until stopped."""
 
     def __init__(
-        self, sets: Cache, game_servers: Cache, pods: Cache, *, namespace: str | None = None
+        self,
+        sets: Cache,
+        game_servers: Cache,
+        pods: Cache,
+        *,
+        namespace: str | None = None,
+        hub_managed: Callable[[bodies.Json], bool] | None = None,
+        hub: str = "",
     ) -> None:
-        self.scaler = service.Scaler(sets, game_servers, pods, namespace=namespace)
+        self.scaler = service.Scaler(
+            sets, game_servers, pods, namespace=namespace, hub_managed=hub_managed, hub=hub
+        )
         self._caches = (sets, game_servers, pods)
         self.health = health_aio.HealthServicer()
         self.port = 0

@@ -3,6 +3,10 @@
 The ScaledObject's name and namespace name the GameServerSet (as in OKG); its trigger metadata
 carries `minAvailable`, `maxAvailable` and `scaleDownThreshold`. No call reaches the Kubernetes
 API: every answer is read from the caches this replica keeps anyway, so every replica serves.
+
+A GameServerSet the gamefleet hub manages is refused (FAILED_PRECONDITION): its replicas come
+from the hub's Fleet (the user's, or its FleetAutoscaler's), and the hub puts back any other
+count, so KEDA would fight it. KEDA scales the sets a cluster runs on its own.
 """
 
 from __future__ import annotations
@@ -14,19 +18,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 import grpc
 from externalscaler import externalscaler_pb2, externalscaler_pb2_grpc
 
-from agent.controllers import views
-from agent.core import autoscale, wire
+from agent.core import autoscale, bodies, views, wire
 
 from . import changes
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
     # grpc's classes are generic only in their stubs.
     Context = grpc.aio.ServicerContext[Any, Any]
 
 Key = changes.Key
-Obj = changes.Obj
 
 SERVICE_NAME = "externalscaler.ExternalScaler"
 SYNC_WAIT_SECONDS = 5.0
@@ -40,9 +42,9 @@ class Cache(changes.Watched, Protocol):
 
     synced: asyncio.Event
 
-    def get(self, key: Key) -> Obj | None: ...
+    def get(self, key: Key) -> bodies.Json | None: ...
 
-    def by_index(self, value: str) -> list[Obj]: ...
+    def by_index(self, value: str) -> list[bodies.Json]: ...
 
 
 class Refused(Exception):
@@ -54,7 +56,9 @@ class Refused(Exception):
         self.details = details
 
 
-def servers_of(pods: Iterable[Obj], game_servers: Mapping[str, Obj]) -> list[autoscale.Server]:
+def servers_of(
+    pods: Iterable[bodies.Json], game_servers: Mapping[str, bodies.Json]
+) -> list[autoscale.Server]:
     """The set's pods as the scaler counts them: the opsState is the GameServer's (its spec is
     what users and probes write), the pod's label while the GameServer is missing."""
     servers = []
@@ -76,12 +80,22 @@ class Scaler(externalscaler_pb2_grpc.ExternalScalerServicer):
     """The servicer: metric `gssReplicas` with target 1, whose value is the replicas to set."""
 
     def __init__(
-        self, sets: Cache, game_servers: Cache, pods: Cache, *, namespace: str | None = None
+        self,
+        sets: Cache,
+        game_servers: Cache,
+        pods: Cache,
+        *,
+        namespace: str | None = None,
+        hub_managed: Callable[[bodies.Json], bool] | None = None,
+        hub: str = "",
     ) -> None:
         self._sets = sets
         self._game_servers = game_servers
         self._pods = pods
         self._namespace = namespace
+        # Whether a set is the hub's (the agent's link knows its mark), and the hub's address.
+        self._hub_managed = hub_managed
+        self._hub = hub
         self.changes = changes.Changes(sets, (game_servers, pods))
 
     # KEDA's calls.
@@ -120,7 +134,10 @@ class Scaler(externalscaler_pb2_grpc.ExternalScalerServicer):
         self, request: externalscaler_pb2.ScaledObjectRef, context: Context
     ) -> externalscaler_pb2.GetMetricSpecResponse:
         try:
-            _parse(request, "")
+            key, _ = _parse(request, "")
+            gss = self._sets.get(key)
+            if gss is not None:
+                self._refuse_hub_managed(key, gss)
         except Refused as exc:
             await context.abort(exc.code, exc.details)
         spec = externalscaler_pb2.MetricSpec(
@@ -185,6 +202,7 @@ class Scaler(externalscaler_pb2_grpc.ExternalScalerServicer):
                 f"GameServerSet {namespace}/{name} not found (the ScaledObject is named after "
                 "its GameServerSet)",
             )
+        self._refuse_hub_managed(key, gss)
         index = f"{namespace}/{name}"
         game_servers = {
             str(views.meta(gs).get("name", "")): gs for gs in self._game_servers.by_index(index)
@@ -192,6 +210,17 @@ class Scaler(externalscaler_pb2_grpc.ExternalScalerServicer):
         servers = servers_of(self._pods.by_index(index), game_servers)
         replicas = int(views.spec(gss).get("replicas") or 0)
         return autoscale.observe(replicas, servers)
+
+    def _refuse_hub_managed(self, key: Key, gss: bodies.Json) -> None:
+        if self._hub_managed is None or not self._hub_managed(gss):
+            return
+        hub = f"the gamefleet hub at {self._hub}" if self._hub else "the gamefleet hub"
+        raise Refused(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"GameServerSet {key[0]}/{key[1]} is managed by {hub}: its replicas come from the "
+            "hub's Fleet and the hub puts any other count back; scale it on the hub (gamefleet "
+            "scale fleet, or a FleetAutoscaler: docs/autoscaling.md), not with KEDA",
+        )
 
     def _is_active(self, key: Key, config: autoscale.ScalerConfig) -> bool:
         observed = self._observe(key)

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from agent import metrics
-from agent.core import wire
+from agent.core import bodies, views, wire
 from agent.kube import cache as kcache
 from agent.kube import resources
 from agent.kube.events import EventRecorder
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from agent.kube import client as kclient
 
 _log = logging.getLogger(__name__)
+
+SET = gameserverset.Scope.SET
+SERVER = gameserverset.Scope.SERVER
+NETWORK = gameserverset.Scope.NETWORK
 
 
 class Controller:
@@ -38,20 +42,23 @@ class Controller:
         host_port_range: tuple[int, int] = (8000, 9000),
     ) -> None:
         self.kube = kube
-        self.sets = kcache.WatchCache(kube, resources.GAME_SERVER_SET, namespace=namespace)
+        # managedFields kept: they tell the hub link who changed a hub-managed set (drift).
+        self.sets = kcache.WatchCache(
+            kube, resources.GAME_SERVER_SET, namespace=namespace, keep_managed_fields=True
+        )
         self.game_servers = kcache.WatchCache(
             kube,
             resources.GAME_SERVER,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=gameserverset.owner_index,
+            index=views.owner_index,
         )
         self.pods = kcache.WatchCache(
             kube,
             resources.POD,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=gameserverset.owner_index,
+            index=views.owner_index,
         )
         recorder = EventRecorder(kube, host)
         # Network plugins: Nodes and the game servers' Services; HostPort follows the pods.
@@ -91,39 +98,61 @@ class Controller:
         self.active = False
         self._tasks: list[asyncio.Task[None]] = []
         self.sets.add_handler(self._on_set)
-        self.game_servers.add_handler(self._on_child)
-        self.pods.add_handler(self._on_child)
+        self.game_servers.add_handler(self._on_server)
+        self.pods.add_handler(self._on_server)
         for cache in self.network.child_caches:
-            cache.add_handler(self._on_child)
+            cache.add_handler(self._on_network)
         self.volumes.claims.add_handler(self._on_child)
         self.volumes.volumes.add_handler(self._on_volume)
 
-    def _requeue(self, key: kcache.Key, delay: float) -> None:
+    def _requeue(
+        self, key: kcache.Key, delay: float, part: gameserverset.Part | None = None
+    ) -> None:
         if self.active:
-            self.queue.add_after(key, delay)
+            self.queue.add_after(key, delay, part)
 
-    def _on_set(self, _: kcache.EventType, obj: kclient.Obj) -> None:
+    def _on_set(self, kind: kcache.EventType, obj: kclient.Obj) -> None:
+        """A set's event: the reconciler tells a status-only change from the rest."""
         if self.active:
-            self.queue.add(kcache.key_of(obj))
+            part = None if kind == kcache.EventType.DELETED else gameserverset.Part(SET)
+            self.queue.add(kcache.key_of(obj), part)
+
+    def _on_server(self, _: kcache.EventType, obj: kclient.Obj) -> None:
+        """A pod's or GameServer's event concerns that server (and its set only when the
+        set-level answer moves: the reconciler decides)."""
+        self._to_owner(obj, gameserverset.Part(SERVER, bodies.name(obj)))
+
+    def _on_network(self, _: kcache.EventType, obj: kclient.Obj) -> None:
+        """A network object named after a server concerns that server."""
+        self._to_owner(obj, gameserverset.Part(NETWORK, bodies.name(obj)))
 
     def _on_child(self, _: kcache.EventType, obj: kclient.Obj) -> None:
+        self._to_owner(obj, None)
+
+    def _to_owner(self, obj: kclient.Obj, part: gameserverset.Part | None) -> None:
         if not self.active:
             return
-        owner = ((obj.get("metadata") or {}).get("labels") or {}).get(wire.OWNER_GSS)
+        owner = bodies.labels_of(obj).get(wire.OWNER_GSS)
         if owner:
-            self.queue.add((str(obj["metadata"].get("namespace", "")), str(owner)))
+            self.queue.add((bodies.namespace(obj), owner), part)
 
     def _on_volume(self, kind: kcache.EventType, obj: kclient.Obj) -> None:
         """A volume's change queues the set of the claim it is bound to."""
-        ref = (obj.get("spec") or {}).get("claimRef") or {}
-        claim = self.volumes.claims.get((str(ref.get("namespace", "")), str(ref.get("name", ""))))
+        ref = (bodies.as_volume(obj).get("spec") or {}).get("claimRef") or {}
+        claim = self.volumes.claims.get((ref.get("namespace", ""), ref.get("name", "")))
         if claim is not None:
             self._on_child(kind, claim)
 
     async def _process(self, key: kcache.Key) -> Callable[[], Awaitable[object]] | None:
         began = time.perf_counter()
+        parts = self.queue.parts(key)
         try:
-            barrier = await self.reconciler.reconcile(key)
+            if parts is None:
+                barrier = await self.reconciler.reconcile(key)
+            else:
+                barrier = await self.reconciler.reconcile_parts(
+                    key, [p for p in parts if isinstance(p, gameserverset.Part)]
+                )
         except Exception:
             metrics.RECONCILES.labels("error").inc()
             raise

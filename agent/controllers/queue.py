@@ -5,6 +5,10 @@ is queued again once that worker finishes, so the latest state is always reconci
 process function may return a *settle barrier*: an awaitable factory that resolves when the
 caches show the worker's own writes. The next run of that key first awaits it (bounded by
 `settle_timeout`), so a worker never acts on a cache that predates its own writes.
+
+A key may be added with a *part* (for a GameServerSet: one of its game servers): the run then
+covers only the parts added since the last run began (`parts(key)`), unless the whole key was
+added meanwhile (without a part, by a timer or by a retry), which covers every part.
 """
 
 from __future__ import annotations
@@ -56,14 +60,29 @@ class WorkQueue(Generic[K]):
         self._dirty: set[K] = set()
         self._barriers: dict[K, Callable[[], Awaitable[object]]] = {}
         self._failures: dict[K, int] = {}
-        self._timers: dict[K, asyncio.TimerHandle] = {}
+        self._timers: dict[tuple[K, Hashable | None], asyncio.TimerHandle] = {}
+        # Parts added since the key's last run began (None: the whole key), and the parts the
+        # running call covers.
+        self._parts: dict[K, set[Hashable] | None] = {}
+        self._running_parts: dict[K, frozenset[Hashable] | None] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
         self._idle.set()
         self.stats = QueueStats()
 
-    def add(self, key: K) -> None:
-        """Queue `key` unless it is queued already."""
+    def add(self, key: K, part: Hashable | None = None) -> None:
+        """Queue `key` unless it is queued already; `part`: only that part of it changed."""
+        if part is None:
+            self._parts[key] = None
+        elif key not in self._parts:
+            self._parts[key] = {part}
+        else:
+            pending = self._parts[key]
+            if pending is not None:
+                pending.add(part)
+        self._enqueue(key)
+
+    def _enqueue(self, key: K) -> None:
         if key in self._queued:
             self.stats.deduplicated += 1
             return
@@ -74,20 +93,25 @@ class WorkQueue(Generic[K]):
         self._idle.clear()
         self._queue.put_nowait(key)
 
-    def add_after(self, key: K, delay: float) -> None:
-        """Queue `key` after `delay` seconds (the earliest pending timer wins)."""
+    def add_after(self, key: K, delay: float, part: Hashable | None = None) -> None:
+        """Queue `key` (or only its `part`) after `delay` seconds (the earliest pending timer
+        of that key and part wins)."""
         loop = asyncio.get_running_loop()
         when = loop.time() + delay
-        timer = self._timers.get(key)
+        timer = self._timers.get((key, part))
         if timer is not None and not timer.cancelled() and timer.when() <= when:
             return
         if timer is not None:
             timer.cancel()
-        self._timers[key] = loop.call_at(when, self._fire, key)
+        self._timers[(key, part)] = loop.call_at(when, self._fire, key, part)
 
-    def _fire(self, key: K) -> None:
-        self._timers.pop(key, None)
-        self.add(key)
+    def _fire(self, key: K, part: Hashable | None) -> None:
+        self._timers.pop((key, part), None)
+        self.add(key, part)
+
+    def parts(self, key: K) -> frozenset[Hashable] | None:
+        """The parts of `key` its running process call covers; None: the whole key."""
+        return self._running_parts.get(key)
 
     def __len__(self) -> int:
         return len(self._queued)
@@ -139,6 +163,11 @@ class WorkQueue(Generic[K]):
             began = time.monotonic()
             try:
                 await self._settle(key)
+                # What was added until now (while it waited for its barrier, too) is this
+                # run's; only later adds call for another run.
+                self._dirty.discard(key)
+                taken = self._parts.pop(key, None)
+                self._running_parts[key] = None if taken is None else frozenset(taken)
                 barrier = await self._process(key)
                 if barrier is not None:
                     self._barriers[key] = barrier
@@ -156,9 +185,10 @@ class WorkQueue(Generic[K]):
             finally:
                 self.stats.busy_seconds += time.monotonic() - began
                 self._active.discard(key)
+                self._running_parts.pop(key, None)
                 self._queue.task_done()
                 if key in self._dirty:
                     self._dirty.discard(key)
-                    self.add(key)
+                    self._enqueue(key)
                 if not self._queued and not self._active:
                     self._idle.set()

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-Obj = dict[str, Any]
+from . import bodies
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, MutableMapping
+
 
 RETAIN = "Retain"
 DELETE = "Delete"
@@ -22,35 +26,43 @@ class RetentionPolicy:
     when_scaled: str = RETAIN
 
 
-def templates(gss_spec: Obj) -> list[Obj]:
+def _spec(gss_spec: bodies.Raw) -> bodies.GameServerSetSpec:
+    return bodies.as_game_server_set({"spec": gss_spec}).get("spec") or {}
+
+
+def templates(gss_spec: bodies.Raw) -> list[bodies.PersistentVolumeClaim]:
     """The set's claim templates that have a name."""
-    found = (gss_spec.get("gameServerTemplate") or {}).get("volumeClaimTemplates") or []
-    return [t for t in found if isinstance(t, dict) and (t.get("metadata") or {}).get("name")]
+    found = (_spec(gss_spec).get("gameServerTemplate") or {}).get("volumeClaimTemplates") or []
+    return [t for t in found if isinstance(t, dict) and bodies.name(t)]
 
 
-def retention(gss_spec: Obj) -> RetentionPolicy:
-    policy = gss_spec.get("persistentVolumeClaimRetentionPolicy") or {}
+def retention(gss_spec: bodies.Raw) -> RetentionPolicy:
+    policy = _spec(gss_spec).get("persistentVolumeClaimRetentionPolicy") or {}
     return RetentionPolicy(
         when_deleted=str(policy.get("whenDeleted") or RETAIN),
         when_scaled=str(policy.get("whenScaled") or RETAIN),
     )
 
 
-def claim_name(template: Obj, server: str) -> str:
-    return f"{template['metadata']['name']}-{server}"
+def claim_name(template: bodies.Raw, server: str) -> str:
+    return f"{bodies.name(template)}-{server}"
 
 
-def claim_names(gss_spec: Obj, server: str) -> list[str]:
+def claim_names(gss_spec: bodies.Raw, server: str) -> list[str]:
     return [claim_name(t, server) for t in templates(gss_spec)]
 
 
 def claim_body(
-    template: Obj, server: str, namespace: str, labels: dict[str, str], owner: Obj | None
-) -> Obj:
+    template: bodies.Raw,
+    server: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    owner: bodies.Raw | None,
+) -> bodies.PersistentVolumeClaim:
     """The claim of one server from one template; `owner` is the set when `whenDeleted` is
     Delete (the claims go with the set), else None (they outlive it)."""
-    body = copy.deepcopy(template)
-    meta = body.setdefault("metadata", {})
+    body: bodies.Json = copy.deepcopy(dict(template))
+    meta: bodies.Json = body.setdefault("metadata", {})
     meta["name"] = claim_name(template, server)
     meta["namespace"] = namespace
     meta["labels"] = {**(meta.get("labels") or {}), **labels}
@@ -61,16 +73,16 @@ def claim_body(
     body["apiVersion"] = "v1"
     body["kind"] = "PersistentVolumeClaim"
     body.pop("status", None)
-    return body
+    return bodies.as_claim(body)
 
 
-def mount_claims(pod_spec: Obj, gss_spec: Obj, server: str) -> None:
+def mount_claims(pod_spec: MutableMapping[str, Any], gss_spec: bodies.Raw, server: str) -> None:
     """Add a volume per claim template to the pod spec, named like the template, unless the
     pod template already defines a volume of that name (as a StatefulSet does)."""
-    volumes: list[Obj] = pod_spec.setdefault("volumes", [])
+    volumes: list[bodies.Json] = pod_spec.setdefault("volumes", [])
     have = {v.get("name") for v in volumes}
     for template in templates(gss_spec):
-        name = template["metadata"]["name"]
+        name = bodies.name(template)
         if name in have:
             continue
         volumes.append(

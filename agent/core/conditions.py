@@ -7,10 +7,11 @@ out."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
 
-Obj = dict[str, Any]
+from . import bodies
+
+Obj = bodies.Json
 
 POD_NORMAL = "PodNormal"
 NODE_NORMAL = "NodeNormal"
@@ -39,7 +40,7 @@ class _Problems:
         if message and message not in self.messages:
             self.messages.append(message)
 
-    def condition(self, kind: str) -> Obj:
+    def condition(self, kind: str) -> bodies.Condition:
         if not self.reasons and not self.messages:
             return {"type": kind, "status": "True"}
         return {
@@ -50,7 +51,7 @@ class _Problems:
         }
 
 
-def _containers(problems: _Problems, statuses: list[Obj]) -> None:
+def _containers(problems: _Problems, statuses: list[bodies.ContainerStatus]) -> None:
     for status in statuses:
         state = status.get("state") or {}
         waiting = state.get("waiting") or {}
@@ -67,8 +68,8 @@ def _containers(problems: _Problems, statuses: list[Obj]) -> None:
             )
 
 
-def pod_condition(pod: Obj) -> Obj:
-    status = pod.get("status") or {}
+def pod_condition(pod: bodies.Raw) -> bodies.Condition:
+    status = bodies.as_pod(pod).get("status") or {}
     problems = _Problems()
     if status.get("reason"):
         problems.add(str(status["reason"]), str(status.get("message") or ""))
@@ -91,9 +92,9 @@ def pod_condition(pod: Obj) -> Obj:
     return problems.condition(POD_NORMAL)
 
 
-def node_condition(node: Obj) -> Obj:
+def node_condition(node: bodies.Raw) -> bodies.Condition:
     problems = _Problems()
-    for found in (node.get("status") or {}).get("conditions") or []:
+    for found in (bodies.as_node(node).get("status") or {}).get("conditions") or []:
         kind = str(found.get("type"))
         healthy = "True" if kind in _POSITIVE_NODE_CONDITIONS else "False"
         if found.get("status") != healthy:
@@ -101,29 +102,32 @@ def node_condition(node: Obj) -> Obj:
     return problems.condition(NODE_NORMAL)
 
 
-def mounted_claims(pod: Obj) -> list[str]:
+def mounted_claims(pod: bodies.Raw) -> list[str]:
     """The PersistentVolumeClaims the pod mounts, in its volumes' order."""
     return [
         str(claim["claimName"])
-        for volume in (pod.get("spec") or {}).get("volumes") or []
+        for volume in (bodies.as_pod(pod).get("spec") or {}).get("volumes") or []
         if (claim := volume.get("persistentVolumeClaim") or {}).get("claimName")
     ]
 
 
 def volume_condition(
-    pod: Obj, claims: Mapping[str, Obj | None], volumes: Mapping[str, Obj | None]
-) -> Obj:
+    pod: bodies.Raw,
+    claims: Mapping[str, bodies.Raw | None],
+    volumes: Mapping[str, bodies.Raw | None],
+) -> bodies.Condition:
     """``claims`` by name (None: not found) for each of ``mounted_claims(pod)``, and ``volumes``
     (PersistentVolumes) by name for each claim's `spec.volumeName`."""
-    namespace = str((pod.get("metadata") or {}).get("namespace", ""))
+    namespace = bodies.namespace(pod)
     problems = _Problems()
     for name in mounted_claims(pod):
         claim = claims.get(name)
         if claim is None:
             problems.add(CLAIM_NOT_FOUND, f"There is no pvc named {namespace}/{name} in cluster")
             continue
-        volume_name = str((claim.get("spec") or {}).get("volumeName") or "")
-        volume = volumes.get(volume_name) if volume_name else None
+        volume_name = str((bodies.as_claim(claim).get("spec") or {}).get("volumeName") or "")
+        found = volumes.get(volume_name) if volume_name else None
+        volume = None if found is None else bodies.as_volume(found)
         if volume is None:
             problems.add(
                 VOLUME_NOT_FOUND, f"There is no pv which pvc {namespace}/{name} is bound with"
@@ -135,29 +139,21 @@ def volume_condition(
     return problems.condition(VOLUME_NORMAL)
 
 
-def with_times(conditions: list[Obj], old: list[Obj], now_text: str) -> list[Obj]:
-    """Each condition with `lastTransitionTime`: kept while type, status, reason and message
-    are unchanged, else `now_text` (so an unchanged condition writes nothing)."""
-    before = {str(c.get("type")): c for c in old}
-    timed: list[Obj] = []
-    for condition in conditions:
-        previous = before.get(str(condition["type"])) or {}
-        same = all(previous.get(k) == condition.get(k) for k in ("status", "reason", "message"))
-        stamp = previous.get("lastTransitionTime") if same else None
-        timed.append({**condition, "lastTransitionTime": stamp or now_text})
-    return timed
+with_times = bodies.with_times
 
 
-def newly_false(conditions: list[Obj], old: list[Obj]) -> list[Obj]:
+def newly_false(
+    conditions: Iterable[bodies.Raw], old: Iterable[bodies.Raw]
+) -> list[bodies.Condition]:
     """Conditions that are False now with a reason or message they did not have before (OKG
     records a Warning event for each)."""
     before = {str(c.get("type")): c for c in old}
     return [
-        c
+        bodies.as_condition(c)
         for c in conditions
-        if c["status"] == "False"
+        if c.get("status") == "False"
         and any(
-            (before.get(c["type"]) or {}).get(k) != c.get(k)
-            for k in ("status", "reason", "message")
+            (before.get(str(c.get("type"))) or {}).get(k) != c.get(k)
+            for k in bodies.TRANSITION_KEYS
         )
     ]

@@ -23,11 +23,14 @@ def scaled_value(value: int | str, total: int, *, round_up: bool) -> int:
     return math.ceil(scaled) if round_up else math.floor(scaled)
 
 
-def priority_value(value: int | str | None) -> int:
-    """Read an update or deletion priority; anything but an integer counts as 0, as in OKG."""
-    if value is None:
+def priority_value(value: object) -> int:
+    """Read an update or deletion priority (a number, or a string of one, as int-or-string
+    fields and labels carry it); anything else counts as 0, as in OKG."""
+    if isinstance(value, bool):
         return 0
     if isinstance(value, int):
         return value
+    if not isinstance(value, str):
+        return 0
     text = value.strip()
     return int(text) if _INTEGER.match(text) else 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from . import model, state, wire
+from . import bodies, model, state, wire, writes
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 SCALE_DOWN_BLOCKED = "ScaleDownBlocked"
 """Condition type: replicas asks for fewer servers than the set can remove without touching
@@ -95,3 +95,48 @@ def _ready_for(pod: model.PodView, seconds: int, now: float) -> bool:
 
 def _count_ops(pods: Sequence[model.PodView], ops: model.OpsState) -> int:
     return sum(1 for p in pods if p.ops_state is ops)
+
+
+def status_patch(
+    gss: bodies.GameServerSet,
+    desired: model.GameServerSetView,
+    pods: Iterable[model.PodView],
+    held_back: int,
+    now: float,
+) -> writes.Patch | None:
+    """The set's status from `compute_status`, when it says something else; the
+    `ScaleDownBlocked` condition keeps its `lastTransitionTime` while its status stays."""
+    counted = compute_status(desired, list(pods), held_back=held_back, now=now)
+    current: Mapping[str, object] = gss.get("status") or {}
+    found: list[bodies.Condition] = [
+        {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
+        for c in counted.conditions
+    ]
+    old = (gss.get("status") or {}).get("conditions")
+    timed = bodies.with_times(found, old, bodies.rfc3339(now), ("status",))
+    conditions = [{**c, "observedGeneration": counted.observed_generation} for c in timed]
+    wanted: bodies.Json = {
+        "observedGeneration": counted.observed_generation,
+        "replicas": counted.replicas,
+        "readyReplicas": counted.ready_replicas,
+        "availableReplicas": counted.available_replicas,
+        "currentReplicas": counted.current_replicas,
+        "updatedReplicas": counted.updated_replicas,
+        "updatedReadyReplicas": counted.updated_ready_replicas,
+        "maintainingReplicas": counted.maintaining_replicas,
+        "waitToBeDeletedReplicas": counted.wait_to_be_deleted_replicas,
+        "preDeleteReplicas": counted.pre_delete_replicas,
+        "allocatedReplicas": counted.allocated_replicas,
+        "heldBackReplicas": counted.held_back_replicas,
+        "labelSelector": counted.label_selector,
+        "conditions": conditions,
+    }
+    if all(current.get(k) == v for k, v in wanted.items()):
+        return None
+    return writes.Patch(
+        writes.Kind.GAME_SERVER_SET,
+        bodies.name(gss),
+        {"status": wanted},
+        status=True,
+        on_conflict=writes.OnConflict.RAISE,
+    )

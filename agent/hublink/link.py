@@ -22,6 +22,7 @@ import grpc
 from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, gameserver_pb2
 
+from agent.core import bodies
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
@@ -34,6 +35,9 @@ NAMESPACE = resources.Resource("v1", "namespaces", "Namespace", namespaced=False
 AGENT_VERSION = "0.1.0"
 # Allocation writes in flight at once per hub link.
 MAX_CONCURRENT_ALLOCATIONS = 32
+# A guarded opsState write is tried again after a conflict (a status write in between, often)
+# at most this many times in all.
+GUARDED_WRITE_ATTEMPTS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +50,8 @@ class LinkConfig:
     key_file: Path | None = None
     heartbeat_interval: float = 2.0
     network_plugins: tuple[str, ...] = ()
+    # The namespaces this agent reconciles (its caches watch only these); empty: every one.
+    namespaces: tuple[str, ...] = ()
     # A status change waits this long for others to share its message.
     batch_window: float = 0.03
     batch_max: int = 500
@@ -74,6 +80,8 @@ class HubLink:
         self._dirty: dict[str, None] = {}
         self._wake = asyncio.Event()
         self._sent: dict[str, str] = {}
+        # Set key → why the agent did not write a desired set the hub sent (reported upward).
+        self._refused: dict[str, str] = {}
         self._connected = False
         self.connected_event = asyncio.Event()
         sets.add_handler(self._on_set)
@@ -187,6 +195,7 @@ class HubLink:
             network_plugins=list(self.config.network_plugins),
             held_sets=held,
             capacity=self._capacity(),
+            namespaces=list(self.config.namespaces),
         )
 
     def _capacity(self) -> cluster_pb2.ClusterCapacity:
@@ -214,6 +223,7 @@ class HubLink:
                 self._dirty[protocol.set_key(*kcache.key_of(obj))] = None
         for obj in self._game_servers.all():
             self._dirty[protocol.game_server_key(*kcache.key_of(obj))] = None
+        self._dirty.update(dict.fromkeys(self._refused))
         self._wake.set()
 
     async def _report(self, outbox: asyncio.Queue[agent_pb2.AgentMessage]) -> None:
@@ -235,7 +245,11 @@ class HubLink:
         kind, namespace, name = key.split("/", 2)
         if kind == "gss":
             obj = self._sets.get((namespace, name))
-            if obj is None or not translate.managed(obj):
+            if key in self._refused:
+                set_status = agent_pb2.GameServerSetStatus(
+                    namespace=namespace, name=name, refused=self._refused[key]
+                )
+            elif obj is None or not translate.managed(obj):
                 set_status = agent_pb2.GameServerSetStatus(
                     namespace=namespace, name=name, deleted=True
                 )
@@ -274,9 +288,14 @@ class HubLink:
 
     # -- desired sets down -------------------------------------------------------------------
 
+    def _serves(self, namespace: str) -> bool:
+        return not self.config.namespaces or namespace in self.config.namespaces
+
     async def _apply(self, desired: agent_pb2.DesiredSets) -> None:
         for wanted in desired.sets:
             key = (wanted.namespace, wanted.name)
+            if self._refuse(wanted):
+                continue
             current = self._sets.get(key)
             try:
                 if wanted.deleted:
@@ -285,18 +304,43 @@ class HubLink:
                 if current is not None and not translate.managed(current):
                     log.warning("%s/%s exists and was not created by the hub; left alone", *key)
                     continue
+                changed = translate.drifted(current) if current is not None else []
                 if (
                     current is not None
-                    and _annotations(current).get(translate.SPEC_HASH) == wanted.hash
+                    and translate.applied_hash(current) == wanted.hash
                     and not translate.retiring(current)
+                    and not changed
                 ):
                     continue
+                if changed:
+                    # Forced apply takes the fields back from whoever changed them.
+                    log.warning("%s/%s changed in the cluster (%s): the hub's spec applied again",
+                                *key, "; ".join(changed))  # fmt: skip
                 await self._ensure_namespace(wanted.namespace)
                 await self._kube.apply(
-                    resources.GAME_SERVER_SET, wanted.namespace, translate.set_object(wanted)
+                    resources.GAME_SERVER_SET,
+                    wanted.namespace,
+                    translate.set_object(wanted, current),
                 )
             except kclient.ApiError as exc:
                 log.error("applying %s/%s failed: %s", *key, exc)
+
+    def _refuse(self, wanted: agent_pb2.DesiredSet) -> bool:
+        """Refuse (and report) a set in a namespace this agent does not reconcile: written
+        there, it would never get servers, and the agent could not see it to remove it."""
+        key = protocol.set_key(wanted.namespace, wanted.name)
+        if self._serves(wanted.namespace):
+            return False
+        if wanted.deleted:
+            self._refused.pop(key, None)
+        else:
+            served = ", ".join(self.config.namespaces)
+            self._refused[key] = (
+                f"this agent serves only namespace {served}, not {wanted.namespace}"
+            )
+            log.warning("%s/%s refused: %s", wanted.namespace, wanted.name, self._refused[key])
+        self._mark(key)
+        return True
 
     async def _retire(self, current: kclient.Obj | None) -> None:
         if current is None or not translate.managed(current) or translate.retiring(current):
@@ -314,7 +358,7 @@ class HubLink:
         status = obj.get("status") or {}
         if int(status.get("currentReplicas") or 0):
             return
-        uid = str((obj.get("metadata") or {}).get("uid", ""))
+        uid = bodies.uid(obj)
         with contextlib.suppress(kclient.ApiError):
             await self._kube.delete(resources.GAME_SERVER_SET, namespace, name, uid=uid)
 
@@ -337,10 +381,21 @@ class HubLink:
         patch = translate.game_server_patch(operation.patch)
         if operation.labels or operation.annotations:
             patch["metadata"] = translate.metadata_patch(operation.labels, operation.annotations)
+        # The operation guard holds here too, whatever the hub checked: the hub's view may lag.
+        guarded = operation.patch.HasField("ops_state") and not operation.require_ready_unallocated
+        if guarded and not operation.allow_custom_ops_state:
+            unknown = protocol.unknown_ops_state(operation.patch.ops_state)
+            if unknown is not None:
+                for name in operation.game_servers:
+                    result.refused[name] = f"opsState: {unknown}"
+                return result
         for name in operation.game_servers:
             cached = self._game_servers.get((operation.namespace, name))
             if cached is None:
                 result.errors[name] = "no such game server in this cluster"
+                continue
+            if guarded and not operation.allow_unallocate:
+                await self._write_unless_allocated(operation, name, cached, patch, result)
                 continue
             body = patch
             if operation.require_ready_unallocated:
@@ -360,9 +415,46 @@ class HubLink:
             result.updated.append(name)
         return result
 
+    async def _write_unless_allocated(
+        self,
+        operation: agent_pb2.TargetedOperation,
+        name: str,
+        seen: kclient.Obj,
+        patch: kclient.Obj,
+        result: agent_pb2.OperationResult,
+    ) -> None:
+        """Write ``patch`` only while the server is not Allocated, guarded by the
+        resourceVersion checked: an allocation that lands after the check makes the write fail
+        (409), and the server is read again and checked again."""
+        wanted = operation.patch.ops_state
+        for _ in range(GUARDED_WRITE_ATTEMPTS):
+            refusal = protocol.unallocation_refusal(translate.ops_state(seen), wanted)
+            if refusal is not None:
+                result.refused[name] = refusal
+                return
+            try:
+                await self._kube.patch(
+                    resources.GAME_SERVER,
+                    operation.namespace,
+                    name,
+                    translate.with_resource_version(patch, seen),
+                )
+            except kclient.ApiError as exc:
+                if not exc.conflict:
+                    result.errors[name] = str(exc)
+                    return
+            else:
+                result.updated.append(name)
+                return
+            try:  # the cache may not have the change yet: read the server itself
+                seen = await self._kube.get(resources.GAME_SERVER, operation.namespace, name)
+            except kclient.ApiError as exc:
+                result.errors[name] = str(exc)
+                return
+        result.errors[name] = f"changed {GUARDED_WRITE_ATTEMPTS} times while being written; retry"
 
-def _annotations(obj: kclient.Obj) -> dict[str, str]:
-    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+_annotations = bodies.annotations_of
 
 
 def _describe(exc: Exception) -> str:

@@ -9,30 +9,71 @@ from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, gameserver_pb2
 from google.protobuf import json_format, struct_pb2
 
-from agent.core import wire
+from agent.core import bodies, drift, intstr, wire
+from agent.kube.client import FIELD_MANAGER
 
-Obj = dict[str, Any]
+Obj = bodies.Json
 
-MANAGED_BY = "gamefleet.dev/managed-by"
+DOMAIN = "gamefleet.io/"
+# Agents before the keys moved to one domain wrote them here: read them too, write only DOMAIN.
+LEGACY_DOMAIN = "gamefleet.dev/"
+MANAGED_BY = DOMAIN + "managed-by"
 MANAGED_BY_HUB = "gamefleet-hub"
-FLEET_GENERATION = "gamefleet.dev/fleet-generation"
-SPEC_HASH = "gamefleet.dev/spec-hash"
+FLEET_GENERATION = DOMAIN + "fleet-generation"
+SPEC_HASH = DOMAIN + "spec-hash"
 # The hub no longer wants the set: it is scaled to 0 and deleted once its servers are gone.
-RETIRING = "gamefleet.dev/retiring"
+RETIRING = DOMAIN + "retiring"
+# Set by a user on a hub-managed set whose replicas a local autoscaler owns (its name as the
+# value): the agent keeps the set's replicas and reports that owner instead of the hub's count.
+REPLICAS_OWNER = DOMAIN + "replicas-owner"
 API_VERSION = "game.kruise.io/v1alpha1"
 
 
+def _read(entries: Mapping[str, Any], key: str) -> Any:
+    """``key``'s value, or the value an older agent wrote under the legacy domain."""
+    if key in entries:
+        return entries[key]
+    return entries.get(LEGACY_DOMAIN + key.removeprefix(DOMAIN))
+
+
 def managed(obj: Obj) -> bool:
-    return bool(_meta(obj).get("labels", {}).get(MANAGED_BY) == MANAGED_BY_HUB)
+    return bool(_read(bodies.meta(obj).get("labels") or {}, MANAGED_BY) == MANAGED_BY_HUB)
 
 
 def retiring(obj: Obj) -> bool:
-    return bool(_meta(obj).get("annotations", {}).get(RETIRING) == "true")
+    return bool(_read(bodies.meta(obj).get("annotations") or {}, RETIRING) == "true")
 
 
-def set_object(desired: agent_pb2.DesiredSet) -> Obj:
-    """The server-side-apply body of a desired set, marked as the hub's."""
+def applied_hash(obj: Obj) -> str:
+    """The spec hash of the desired set last applied to ``obj`` (empty when none)."""
+    return str(_read(bodies.meta(obj).get("annotations") or {}, SPEC_HASH) or "")
+
+
+def replicas_owner(obj: Obj) -> str:
+    """Who sets the set's replicas in the cluster instead of the hub ("" for the hub)."""
+    meta = bodies.meta(obj)
+    annotated = str((meta.get("annotations") or {}).get(REPLICAS_OWNER) or "")
+    return drift.replicas_owner(meta.get("managedFields"), annotated)
+
+
+def drifted(obj: Obj) -> list[str]:
+    """The spec fields of a hub-managed set that someone other than the agent changed (none
+    while it retires: the hub no longer wants its spec)."""
+    if retiring(obj):
+        return []
+    return drift.drift(bodies.meta(obj).get("managedFields"), FIELD_MANAGER, replicas_owner(obj))
+
+
+def set_object(desired: agent_pb2.DesiredSet, current: Obj | None = None) -> Obj:
+    """The server-side-apply body of a desired set, marked as the hub's; it keeps the
+    ``current`` set's replicas when a local owner (an autoscaler) sets them."""
     spec = protocol.whole_numbers(json_format.MessageToDict(desired.spec))
+    if (
+        current is not None
+        and replicas_owner(current)
+        and "replicas" in (current.get("spec") or {})
+    ):
+        spec["replicas"] = current["spec"]["replicas"]
     return {
         "apiVersion": API_VERSION,
         "kind": "GameServerSet",
@@ -66,32 +107,39 @@ def retire_object(namespace: str, name: str) -> Obj:
 
 def held_set(obj: Obj) -> agent_pb2.SetVersion | None:
     """What the agent tells the hub it holds, for a set the hub manages."""
-    if not managed(obj) or retiring(obj):
+    if not managed(obj):
         return None
-    meta = _meta(obj)
-    annotations = meta.get("annotations", {})
+    if retiring(obj):
+        meta = bodies.meta(obj)
+        return agent_pb2.SetVersion(
+            namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")), retiring=True
+        )
+    meta = bodies.meta(obj)
+    annotations = meta.get("annotations") or {}
     return agent_pb2.SetVersion(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
-        version=_int(annotations.get(FLEET_GENERATION)),
-        hash=str(annotations.get(SPEC_HASH, "")),
+        version=_int(_read(annotations, FLEET_GENERATION)),
+        hash=applied_hash(obj),
         replicas=_int((obj.get("spec") or {}).get("replicas")),
     )
 
 
 def set_status(obj: Obj) -> agent_pb2.GameServerSetStatus:
-    meta = _meta(obj)
-    annotations = meta.get("annotations", {})
+    meta = bodies.meta(obj)
+    annotations = meta.get("annotations") or {}
     status = obj.get("status") or {}
     result = agent_pb2.GameServerSetStatus(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
         observed_generation=_int(status.get("observedGeneration")),
-        applied_version=_int(annotations.get(FLEET_GENERATION)),
-        applied_hash=str(annotations.get(SPEC_HASH, "")),
+        applied_version=_int(_read(annotations, FLEET_GENERATION)),
+        applied_hash=applied_hash(obj),
         held_back=_int(status.get("heldBackReplicas")),
         desired_replicas=_int((obj.get("spec") or {}).get("replicas")),
     )
+    result.drift.extend(drifted(obj))
+    result.replicas_owner = replicas_owner(obj)
     if _int(status.get("observedGeneration")) < _int(meta.get("generation")):
         # The controller has not acted on this spec yet: report it as not applied.
         result.applied_hash = ""
@@ -109,7 +157,7 @@ def set_status(obj: Obj) -> agent_pb2.GameServerSetStatus:
 
 
 def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
-    meta = _meta(obj)
+    meta = bodies.meta(obj)
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
@@ -119,9 +167,13 @@ def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
         name=str(meta.get("name", "")),
         fleet=labels.get(wire.OWNER_GSS, ""),
         state=str(status.get("currentState", "")),
-        ops_state=str(spec.get("opsState") or "None"),
-        update_priority=_int(status.get("updatePriority", spec.get("updatePriority"))),
-        deletion_priority=_int(status.get("deletionPriority", spec.get("deletionPriority"))),
+        ops_state=ops_state(obj),
+        update_priority=intstr.priority_value(
+            status.get("updatePriority", spec.get("updatePriority"))
+        ),
+        deletion_priority=intstr.priority_value(
+            status.get("deletionPriority", spec.get("deletionPriority"))
+        ),
         network_disabled=bool(spec.get("networkDisabled")),
         node=node,
         labels=labels,
@@ -170,14 +222,18 @@ def metadata_patch(labels: Mapping[str, str], annotations: Mapping[str, str]) ->
     return meta
 
 
+def ops_state(obj: Obj) -> str:
+    """A GameServer's spec.opsState; unset reads as None."""
+    return str((obj.get("spec") or {}).get("opsState") or "None")
+
+
 def ready_unallocated(obj: Obj) -> bool:
     """True when the GameServer is Ready with opsState None (an allocation may take it)."""
-    spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     return (
         status.get("currentState") == "Ready"
-        and str(spec.get("opsState") or "None") == "None"
-        and not _meta(obj).get("deletionTimestamp")
+        and ops_state(obj) == "None"
+        and not bodies.meta(obj).get("deletionTimestamp")
     )
 
 
@@ -185,14 +241,9 @@ def with_resource_version(patch: Obj, obj: Obj) -> Obj:
     """``patch`` that the API server applies only while ``obj`` is unchanged (else 409)."""
     guarded = dict(patch)
     meta = dict(guarded.get("metadata") or {})
-    meta["resourceVersion"] = str(_meta(obj).get("resourceVersion", ""))
+    meta["resourceVersion"] = str(bodies.meta(obj).get("resourceVersion", ""))
     guarded["metadata"] = meta
     return guarded
-
-
-def _meta(obj: Obj) -> Obj:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
 
 
 def _int(value: object) -> int:

@@ -11,6 +11,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from agent.core import bodies
+
 from . import client as kclient
 
 if TYPE_CHECKING:
@@ -32,19 +34,14 @@ class EventType(enum.StrEnum):
     DELETED = "DELETED"
 
 
-def key_of(obj: kclient.Obj) -> Key:
-    meta = obj.get("metadata") or {}
-    return (str(meta.get("namespace", "")), str(meta.get("name", "")))
+key_of = bodies.key
 
 
-def rv_of(obj: kclient.Obj | None) -> int:
+def rv_of(obj: bodies.Raw | None) -> int:
     """An object's resourceVersion as a number (etcd revisions); 0 when unknown."""
-    if obj is None:
-        return 0
-    value = (obj.get("metadata") or {}).get("resourceVersion", "0")
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        return int(bodies.resource_version(obj) or 0)
+    except ValueError:
         return 0
 
 
@@ -53,6 +50,10 @@ def _slim(obj: kclient.Obj) -> kclient.Obj:
     meta = obj.get("metadata")
     if isinstance(meta, dict):
         meta.pop("managedFields", None)
+    return obj
+
+
+def _keep(obj: kclient.Obj) -> kclient.Obj:
     return obj
 
 
@@ -67,8 +68,10 @@ class WatchCache:
         namespace: str | None = None,
         label_selector: str | None = None,
         index: Callable[[kclient.Obj], str | None] | None = None,
+        keep_managed_fields: bool = False,
     ) -> None:
         self._kube = kube
+        self._slim = _keep if keep_managed_fields else _slim
         self.resource = resource
         self._namespace = namespace
         self._selector = label_selector
@@ -176,7 +179,7 @@ class WatchCache:
                 "GET", self.resource.collection(self._namespace), params=params
             )
             for item in page.get("items") or []:
-                item = _slim(item)
+                item = self._slim(item)
                 item.setdefault("apiVersion", self.resource.api_version)
                 item.setdefault("kind", self.resource.kind)
                 key = key_of(item)
@@ -186,7 +189,7 @@ class WatchCache:
                     continue
                 kind, _ = self._store(item)
                 self._notify(kind, item)
-            meta = page.get("metadata") or {}
+            meta = page.get("metadata") or {}  # a list's metadata: continue, resourceVersion
             token = meta.get("continue") or None
             list_rv = max(list_rv, int(meta.get("resourceVersion") or 0))
             if not token:
@@ -248,7 +251,7 @@ class WatchCache:
                 self.last_rv = max(self.last_rv, rv)
                 self._wake()
                 continue
-            obj = _slim(obj)
+            obj = self._slim(obj)
             if kind == "DELETED":
                 gone = self._remove(key_of(obj))
                 self._notify(EventType.DELETED, gone or obj)

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import logging
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+import tenacity
 from kubernetes.aio import client as k8s_client
 from kubernetes.aio import config as k8s_config
+
+from agent.core import bodies
 
 from . import resources
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Mapping
 
-Obj = dict[str, Any]
+Obj = bodies.Json
 """A Kubernetes object or any JSON body, as parsed by `json`."""
 
 FIELD_MANAGER = "gamefleet-agent"
@@ -32,6 +36,11 @@ JSON_PATCH = "application/json-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 
 _log = logging.getLogger(__name__)
+# A 429 (priority and fairness shedding load, or a watch cache still "(re)initializing" after
+# a start or a CRD change) means the request was not served: it is retried, for this long at
+# most, waiting as the server's Retry-After says (capped) or with exponential backoff.
+TOO_MANY_REQUESTS_RETRY_S = 30.0
+RETRY_AFTER_CAP_S = 5.0
 
 
 class ApiError(Exception):
@@ -55,6 +64,36 @@ class ApiError(Exception):
     @property
     def gone(self) -> bool:
         return self.status == 410
+
+    @property
+    def too_many_requests(self) -> bool:
+        return self.status == 429
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the server asked to wait (its Status details' retryAfterSeconds)."""
+        details = self.body.get("details")
+        seconds = details.get("retryAfterSeconds") if isinstance(details, dict) else None
+        return float(seconds) if isinstance(seconds, int | float) and seconds > 0 else None
+
+
+_backoff = tenacity.wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.1)
+
+
+def _retry_wait_for(failed: ApiError) -> float:
+    asked = failed.retry_after
+    return min(asked, RETRY_AFTER_CAP_S) if asked is not None else 0.1
+
+
+def _retry_wait(state: tenacity.RetryCallState) -> float:
+    failed = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(failed, ApiError) and failed.retry_after is not None:
+        return _retry_wait_for(failed)
+    return float(_backoff(state))
+
+
+def _too_many_requests(exc: BaseException) -> bool:
+    return isinstance(exc, ApiError) and exc.too_many_requests
 
 
 async def unless_gone(call: Awaitable[Obj]) -> Obj | None:
@@ -93,6 +132,7 @@ class KubeClient:
         self._host = str(configuration.host).rstrip("/")
         self.writes = WriteCounter()
         self.requests = 0
+        self.retry_429_for = TOO_MANY_REQUESTS_RETRY_S
         self._write_slots = asyncio.Semaphore(max_writes_in_flight)
 
     @classmethod
@@ -157,7 +197,39 @@ class KubeClient:
         content_type: str | None = None,
         seconds: float = 60.0,
     ) -> Obj:
-        """Send one request; returns the parsed body or raises ApiError."""
+        """Send one request; returns the parsed body or raises ApiError. A 429 is retried
+        (for up to `TOO_MANY_REQUESTS_RETRY_S`): the server did not serve it."""
+        call = functools.partial(
+            self._request_once, method, path, params=params, body=body,
+            content_type=content_type, seconds=seconds,
+        )  # fmt: skip
+        try:
+            return await call()
+        except ApiError as exc:
+            if not exc.too_many_requests or self.retry_429_for <= 0:
+                raise
+            first = exc
+        _log.debug("429 %s %s: %s; retrying", method, path, first.message)
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_delay(self.retry_429_for),
+            wait=_retry_wait,
+            retry=tenacity.retry_if_exception(_too_many_requests),
+            reraise=True,
+        )
+        await asyncio.sleep(_retry_wait_for(first))
+        result: Obj = await retrying(call)
+        return result
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        body: object,
+        content_type: str | None,
+        seconds: float,
+    ) -> Obj:
         self.requests += 1
         # The REST layer encodes the body as JSON (apply patches too: JSON is YAML).
         data: object = body

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
+import time
 import uuid
+
+from agent.core import bodies
 
 from . import client as kclient
 from . import resources
@@ -21,11 +23,11 @@ class EventRecorder:
         self._host = host
 
     async def record(
-        self, involved: kclient.Obj, event_type: str, reason: str, message: str
+        self, involved: bodies.Raw, event_type: str, reason: str, message: str
     ) -> None:
-        meta = involved.get("metadata") or {}
+        meta = bodies.meta(involved)
         namespace = str(meta.get("namespace") or "default")
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = bodies.rfc3339(time.time())
         body = {
             "apiVersion": "v1",
             "kind": "Event",

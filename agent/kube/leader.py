@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
 import logging
 import time
 from typing import TYPE_CHECKING
+
+from agent.core import bodies
 
 from . import client as kclient
 from . import resources
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 _log = logging.getLogger(__name__)
+# While following, who holds the Lease is logged when it changes, and again this often.
+FOLLOWING_LOG_EVERY_S = 60.0
+
+
+class NamespaceMissingError(Exception):
+    """The Lease's namespace does not exist: no replica can ever lead."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +43,7 @@ class LeaseConfig:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return bodies.rfc3339(time.time(), micro=True)
 
 
 class LeaderElector:
@@ -49,6 +56,8 @@ class LeaderElector:
         self._observed: tuple[str, str] | None = None
         """(holderIdentity, renewTime) of the record last seen, and when it was seen."""
         self._observed_at = 0.0
+        self._told: tuple[str, float] = ("", 0.0)
+        """The holder last logged while following, and when."""
 
     async def _get(self) -> kclient.Obj | None:
         try:
@@ -83,6 +92,11 @@ class LeaderElector:
             except kclient.ApiError as exc:
                 if exc.conflict:
                     return False
+                if exc.not_found:
+                    raise NamespaceMissingError(
+                        f"namespace {self.config.namespace!r} does not exist: create it, or "
+                        "name an existing one for the agent's Lease"
+                    ) from exc
                 raise
             return True
         spec = lease.get("spec") or {}
@@ -95,6 +109,7 @@ class LeaderElector:
         expired = time.monotonic() - self._observed_at > duration
         mine = holder == self.config.identity
         if holder and not mine and not expired:
+            self._following(holder, spec)
             return False
         transitions = int(spec.get("leaseTransitions") or 0)
         acquire = str(spec.get("acquireTime") or "") if mine else None
@@ -114,9 +129,30 @@ class LeaderElector:
         self._observed_at = time.monotonic()
         return True
 
+    def _following(self, holder: str, spec: kclient.Obj) -> None:
+        """Say loudly who leads: an agent left over from another cluster or hub that holds this
+        Lease keeps this one from ever working."""
+        now = time.monotonic()
+        if self._told[0] == holder and now - self._told[1] < FOLLOWING_LOG_EVERY_S:
+            return
+        self._told = (holder, now)
+        _log.warning(
+            "following: Lease %s/%s is held by %r (renewed %s); this replica (%s) leads only "
+            "once it is released or not renewed for %ss. If that holder is not an agent of "
+            "this cluster, stop it or give this agent another --lease-name",
+            self.config.namespace,
+            self.config.name,
+            holder,
+            spec.get("renewTime") or "never",
+            self.config.identity,
+            spec.get("leaseDurationSeconds") or self.config.lease_seconds,
+        )
+
     async def _attempt(self) -> bool:
         try:
             return await self.try_acquire_or_renew()
+        except NamespaceMissingError:
+            raise
         except Exception as exc:
             _log.warning("lease %s: %r", self.config.name, exc)
             return False

@@ -17,9 +17,9 @@ import contextlib
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.core import model
+from agent.core import bodies, model
 from agent.core.network import aws_nlb as core
 from agent.core.network import conf as nconf
 from agent.core.network import lbports
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
     from agent.kube.cache import Key, WatchCache
 
-Obj = dict[str, Any]
 _log = logging.getLogger(__name__)
 
 REDISCOVER_SECONDS = 10.0
@@ -46,7 +45,7 @@ SYNC_SECONDS = 30.0
 
 def service_body(
     conf: lbcore.LoadBalancerConf, server: plugin.Server, allocation: lbports.Allocation
-) -> Obj:
+) -> bodies.Json:
     """The server's ClusterIP Service: the NLB ports forwarded to the container ports, the
     record of the allocation, the NLB's ARN and the user's `Annotations`."""
     meta = services.service_meta(server, conf.fixed)
@@ -142,12 +141,12 @@ class AwsNlbPlugin:
 
     # The plugin.
 
-    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         """Reserve the server's NLB ports before its pod exists (no room refuses the pod)."""
         assert isinstance(conf, lbcore.LoadBalancerConf)
         lbcore.allocate(self.table, _key(pod), conf)
 
-    def forget_pod(self, pod: Obj) -> None:
+    def forget_pod(self, pod: bodies.Json) -> None:
         self.table.forget(_key(pod))
 
     async def sync_server(
@@ -196,11 +195,11 @@ class AwsNlbPlugin:
         return plugin.Observed(internal, external, ready.state)
 
     async def sync_set(
-        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
+        self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: plugin.Expect
     ) -> None:
         """Services and AWS objects of ordinals the set no longer has are deleted."""
         await self._keeper.remove_others(gss, target, expect)
-        meta = services.meta_of(gss)
+        meta = bodies.meta(gss)
         set_name = str(meta.get("name", ""))
         keep = {f"{set_name}-{ordinal}" for ordinal in target}
         await self._remove(
@@ -236,7 +235,9 @@ class AwsNlbPlugin:
 
     # Writes.
 
-    async def _ensure(self, cache: WatchCache, wanted: Obj, expect: plugin.Expect) -> Obj | None:
+    async def _ensure(
+        self, cache: WatchCache, wanted: bodies.Json, expect: plugin.Expect
+    ) -> bodies.Json | None:
         """The object as wanted: created, or patched; deleted when it cannot become it (None
         then, and while it is being deleted: it is created again once gone)."""
         meta = wanted["metadata"]
@@ -264,10 +265,10 @@ class AwsNlbPlugin:
             expect.wrote(cache, patched)
         return patched
 
-    async def _delete(self, cache: WatchCache, obj: Obj, expect: plugin.Expect) -> None:
+    async def _delete(self, cache: WatchCache, obj: bodies.Json, expect: plugin.Expect) -> None:
         if _deleting(obj):
             return
-        meta = services.meta_of(obj)
+        meta = bodies.meta(obj)
         namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         uid = str(meta.get("uid", ""))
         await kclient.unless_gone(self._kube.delete(cache.resource, namespace, name, uid=uid))
@@ -284,7 +285,7 @@ class AwsNlbPlugin:
         then listeners, then target groups (the order AWS lets them go)."""
         for cache in (self.bindings, self.listeners, self.target_groups):
             for obj in cache.by_index(f"{namespace}/{set_name}"):
-                meta = services.meta_of(obj)
+                meta = bodies.meta(obj)
                 server = str((meta.get("labels") or {}).get(core.SERVER_LABEL, ""))
                 if stale(server, str(meta.get("name", ""))):
                     await self._delete(cache, obj, expect)
@@ -298,17 +299,17 @@ class AwsNlbPlugin:
             self._failing[key] = failure
 
 
-def _key(obj: Obj) -> lbports.ServiceKey:
-    meta = services.meta_of(obj)
+def _key(obj: bodies.Json) -> lbports.ServiceKey:
+    meta = bodies.meta(obj)
     return (str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
-def _deleting(obj: Obj) -> bool:
-    return bool(services.meta_of(obj).get("deletionTimestamp"))
+def _deleting(obj: bodies.Json) -> bool:
+    return bool(bodies.meta(obj).get("deletionTimestamp"))
 
 
-def _allocation(svc: Obj | None) -> lbports.Allocation | None:
+def _allocation(svc: bodies.Json | None) -> lbports.Allocation | None:
     if svc is None:
         return None
-    meta = services.meta_of(svc)
+    meta = bodies.meta(svc)
     return lbports.read_record(meta.get("annotations") or {}, str(meta.get("uid") or "") or None)

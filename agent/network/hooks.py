@@ -6,12 +6,11 @@ A set without `networkType` is left as before (desired and current network state
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.core import conditions, model, wire
+from agent.core import bodies, conditions, model, servers, views, wire
 from agent.core.network import conf as nconf
 from agent.core.network import hostport as hostport_core
 from agent.core.network import lbports
@@ -28,40 +27,24 @@ if TYPE_CHECKING:
 
     from agent.kube.events import EventRecorder
 
-Obj = dict[str, Any]
 _log = logging.getLogger(__name__)
 
 CONDITION = "NetworkConfigInvalid"
 
 
-def _meta(obj: Obj | None) -> Obj:
-    value = (obj or {}).get("metadata")
-    return value if isinstance(value, dict) else {}
-
-
-def owner_index(obj: Obj) -> str | None:
-    owner = (_meta(obj).get("labels") or {}).get(wire.OWNER_GSS)
-    return f"{_meta(obj).get('namespace', '')}/{owner}" if owner else None
-
-
-def network_spec(gss: Obj) -> tuple[str, object]:
+def network_spec(gss: bodies.Raw) -> tuple[str, object]:
     network = (gss.get("spec") or {}).get("network") or {}
     return str(network.get("networkType") or ""), network.get("networkConf")
 
 
-def _containers(gss: Obj) -> list[str]:
+def _containers(gss: bodies.Raw) -> list[str]:
     template = (gss.get("spec") or {}).get("gameServerTemplate") or {}
     return [str(c.get("name")) for c in (template.get("spec") or {}).get("containers") or []]
 
 
-@dataclasses.dataclass(frozen=True)
-class ServerNetwork:
-    """A server's network status and the pod annotations that carry it."""
-
-    status: Obj
-    pod_annotations: dict[str, str]
-    stranded: bool = False
-    """See `plugin.Observed.stranded`."""
+ServerNetwork = servers.NetworkOutcome
+"""A server's network status and the pod annotations that carry it; `stranded`: see
+`plugin.Observed.stranded`."""
 
 
 class Network:
@@ -85,14 +68,14 @@ class Network:
             resources.SERVICE,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=owner_index,
+            index=views.owner_index,
         )
         self.ingresses = kcache.WatchCache(
             kube,
             resources.INGRESS,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=owner_index,
+            index=views.owner_index,
         )
         keeper = services.ServiceKeeper(kube, self.services, requeue)
         self.host_port = hostport.HostPortPlugin(self.nodes, host_port_range)
@@ -118,20 +101,20 @@ class Network:
         self._plugins[lbcore.AWS_NLB.network_type] = self.aws_nlb
         pods.add_handler(self.host_port.on_pod)
         self._pods = pods
-        self._node_health: dict[str, Obj] = {}
+        self._node_health: dict[str, bodies.Condition] = {}
         self.nodes.add_handler(self._on_node)
         self.services.add_handler(self.load_balancer.on_service)
         self._reported: dict[kcache.Key, tuple[int, str]] = {}
         self._requeue = requeue
         self._unavailable: dict[kcache.Key, tuple[str, float]] = {}
 
-    def _on_node(self, kind: kcache.EventType, node: Obj) -> None:
+    def _on_node(self, kind: kcache.EventType, node: bodies.Json) -> None:
         """A node went: the sets with host ports on it look again (a pod still waiting for it
         is stranded). A node's health changed: the sets with pods on it look again (their
         GameServers' NodeNormal condition)."""
         if self._requeue is None:
             return
-        name = str(_meta(node).get("name"))
+        name = bodies.name(node)
         if kind == "DELETED":
             self._node_health.pop(name, None)
             for namespace, pod_name in self.host_port.table.pods_on(name):
@@ -143,9 +126,9 @@ class Network:
         if before is None or before == health:
             return
         for pod in self._pods.all():
-            owner = (_meta(pod).get("labels") or {}).get(wire.OWNER_GSS)
+            owner = bodies.labels_of(pod).get(wire.OWNER_GSS)
             if owner and (pod.get("spec") or {}).get("nodeName") == name:
-                self._requeue((str(_meta(pod).get("namespace", "")), str(owner)), 0.0)
+                self._requeue((bodies.namespace(pod), owner), 0.0)
 
     def _labelled(self, resource: resources.Resource, namespace: str | None) -> kcache.WatchCache:
         """A cache of the objects labelled with their set, indexed by set."""
@@ -154,7 +137,7 @@ class Network:
             resource,
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
-            index=owner_index,
+            index=views.owner_index,
         )
 
     @property
@@ -171,7 +154,7 @@ class Network:
         """Stop the caches the plugins started."""
         await self.aws_nlb.stop()
 
-    def _conf(self, gss: Obj) -> tuple[plugin.NetworkPlugin, nconf.NetworkConf] | None:
+    def _conf(self, gss: bodies.Raw) -> tuple[plugin.NetworkPlugin, nconf.NetworkConf] | None:
         network_type, conf = network_spec(gss)
         if not network_type:
             return None
@@ -185,7 +168,7 @@ class Network:
 
     # The set.
 
-    async def check(self, gss: Obj) -> bool:
+    async def check(self, gss: bodies.Raw) -> bool:
         """True when the set's network is absent or valid. Otherwise record a Warning event
         (once per generation) and the `NetworkConfigInvalid` condition, and return False: the
         reconciler then creates nothing for the set."""
@@ -200,14 +183,14 @@ class Network:
                 # Installing the AWS controllers raises no event the agent watches: look again.
                 await self._report(gss, missing)
                 if self._requeue is not None:
-                    self._requeue(kcache.key_of(gss), aws_nlb.RECHECK_SECONDS)
+                    self._requeue(bodies.key(gss), aws_nlb.RECHECK_SECONDS)
                 return False
-        self._reported.pop(kcache.key_of(gss), None)
+        self._reported.pop(bodies.key(gss), None)
         return True
 
-    async def _report(self, gss: Obj, message: str) -> None:
-        key = kcache.key_of(gss)
-        generation = int(_meta(gss).get("generation") or 0)
+    async def _report(self, gss: bodies.Raw, message: str) -> None:
+        key = bodies.key(gss)
+        generation = bodies.generation(gss)
         status = gss.get("status") or {}
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != CONDITION]
         old = next((c for c in status.get("conditions") or [] if c.get("type") == CONDITION), None)
@@ -221,7 +204,7 @@ class Network:
             and status.get("observedGeneration") == generation
         ):
             return
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        now = bodies.rfc3339(time.time())
         conditions.append(
             {
                 "type": CONDITION,
@@ -244,14 +227,14 @@ class Network:
             if not exc.not_found:
                 raise
 
-    async def sync_set(self, gss: Obj, target: set[int], expect: plugin.Expect) -> None:
+    async def sync_set(self, gss: bodies.Raw, target: set[int], expect: plugin.Expect) -> None:
         found = self._conf(gss)
         if found is not None:
-            await found[0].sync_set(found[1], gss, target, expect)
+            await found[0].sync_set(found[1], bodies.json_of(gss), target, expect)
 
     # A pod.
 
-    def prepare_pod(self, gss: Obj, pod: Obj) -> None:
+    def prepare_pod(self, gss: bodies.Raw, pod: bodies.Json) -> None:
         """At creation: the network annotations, and the plugin's pod fields."""
         found = self._conf(gss)
         if found is None:
@@ -265,10 +248,10 @@ class Network:
         except (hostport_core.NoCapacityError, lbports.NoCapacityError) as exc:
             raise plugin.NetworkUnavailable(str(exc)) from None
 
-    async def report_unavailable(self, gss: Obj, message: str) -> None:
+    async def report_unavailable(self, gss: bodies.Raw, message: str) -> None:
         """A pod was not created for want of network: a Warning event `NetworkUnavailable`
         (at most once a minute per set and message), and the set is retried in 5 s."""
-        key = kcache.key_of(gss)
+        key = bodies.key(gss)
         last = self._unavailable.get(key)
         now = time.monotonic()
         if last is None or last[0] != message or now - last[1] > 60.0:
@@ -278,16 +261,16 @@ class Network:
         if self._requeue is not None:
             self._requeue(key, 5.0)
 
-    def forget_pod(self, gss: Obj, pod: Obj) -> None:
+    def forget_pod(self, gss: bodies.Raw, pod: bodies.Json) -> None:
         found = self._conf(gss)
         if found is not None:
             found[0].forget_pod(pod)
 
     async def sync_server(
         self,
-        gss: Obj,
-        pod: Obj,
-        gs: Obj | None,
+        gss: bodies.Raw,
+        pod: bodies.Raw,
+        gs: bodies.Raw | None,
         network_disabled: bool,
         now_text: str,
         expect: plugin.Expect,
@@ -298,17 +281,16 @@ class Network:
             return None
         chosen, conf = found
         network_type, _ = network_spec(gss)
-        meta = _meta(gss)
         server = plugin.Server(
-            namespace=str(meta.get("namespace", "")),
-            set_name=str(meta.get("name", "")),
-            gss=gss,
-            pod=pod,
+            namespace=bodies.namespace(gss),
+            set_name=bodies.name(gss),
+            gss=bodies.json_of(gss),
+            pod=bodies.json_of(pod),
             network_disabled=network_disabled,
         )
         previous = ((gs or {}).get("status") or {}).get("networkStatus") or None
         desired = model.NetworkState.NOT_READY if network_disabled else model.NetworkState.READY
-        if _meta(pod).get("deletionTimestamp"):
+        if bodies.terminating(pod):
             observed = plugin.Observed([], [], model.NetworkState.NOT_READY)
         else:
             observed = await chosen.sync_server(conf, server, expect)

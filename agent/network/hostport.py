@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.core import model
+from agent.core import bodies, model
 from agent.core.network import conf as nconf
 from agent.core.network import hostport, nodes
 from agent.core.network import status as nstatus
@@ -23,21 +23,15 @@ from . import plugin
 if TYPE_CHECKING:
     from agent.kube.cache import EventType, WatchCache
 
-Obj = dict[str, Any]
 _log = logging.getLogger(__name__)
 
 HOST_PORTS = "gamefleet.io/host-ports"
 """Pod annotation: the node and host ports allocated to the pod (the allocation's record)."""
 
 
-def _meta(obj: Obj) -> Obj:
-    value = obj.get("metadata")
-    return value if isinstance(value, dict) else {}
-
-
-def pod_allocation(pod: Obj) -> hostport.Allocation | None:
+def pod_allocation(pod: bodies.Json) -> hostport.Allocation | None:
     """The node and host ports a pod holds: its record, else its spec (nodeName + hostPorts)."""
-    meta = _meta(pod)
+    meta = bodies.meta(pod)
     spec = pod.get("spec") or {}
     uid = str(meta.get("uid") or "") or None
     node = str(spec.get("nodeName") or "")
@@ -70,9 +64,9 @@ class HostPortPlugin:
         self._nodes = nodes_cache
         self.table = hostport.PortTable(port_range)
 
-    def on_pod(self, kind: EventType, pod: Obj) -> None:
+    def on_pod(self, kind: EventType, pod: bodies.Json) -> None:
         """Pods cache handler: keep the table equal to what the pods hold."""
-        meta = _meta(pod)
+        meta = bodies.meta(pod)
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
         if kind == "DELETED":
             self.table.release(key, str(meta.get("uid") or "") or None)
@@ -81,12 +75,14 @@ class HostPortPlugin:
         if allocation is not None:
             self.table.observe(key, allocation)
 
-    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         assert isinstance(conf, nconf.HostPortConf)
-        meta = _meta(pod)
+        meta = bodies.meta(pod)
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
         spec = pod.setdefault("spec", {})
-        candidates = [str(_meta(n).get("name")) for n in self._nodes.all() if nodes.fits(n, spec)]
+        candidates = [
+            str(bodies.meta(n).get("name")) for n in self._nodes.all() if nodes.fits(n, spec)
+        ]
         allocation = self.table.allocate(key, len(conf.container_ports), candidates)
         containers = {str(c.get("name")): c for c in spec.get("containers") or []}
         for cp, host in zip(conf.container_ports, allocation.ports, strict=True):
@@ -111,8 +107,8 @@ class HostPortPlugin:
             {"node": allocation.node, "ports": list(allocation.ports)}, separators=(",", ":")
         )
 
-    def forget_pod(self, pod: Obj) -> None:
-        meta = _meta(pod)
+    def forget_pod(self, pod: bodies.Json) -> None:
+        meta = bodies.meta(pod)
         self.table.forget((str(meta.get("namespace", "")), str(meta.get("name", ""))))
 
     async def sync_server(
@@ -144,6 +140,6 @@ class HostPortPlugin:
         )
 
     async def sync_set(
-        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
+        self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: plugin.Expect
     ) -> None:
         return None

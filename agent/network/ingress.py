@@ -8,9 +8,9 @@ Service's `Port`. The external address is what the ingress controller writes to 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.core import model
+from agent.core import bodies, model
 from agent.core.network import conf as nconf
 from agent.core.network import status as nstatus
 from agent.kube import client as kclient
@@ -21,14 +21,14 @@ from . import plugin, services
 if TYPE_CHECKING:
     from agent.kube.cache import WatchCache
 
-Obj = dict[str, Any]
-
 
 def ordinal_of(name: str) -> str:
     return name.rsplit("-", 1)[-1]
 
 
-def bodies(conf: nconf.IngressConf, server: plugin.Server) -> tuple[Obj, Obj]:
+def service_and_ingress(
+    conf: nconf.IngressConf, server: plugin.Server
+) -> tuple[bodies.Json, bodies.Json]:
     """The Service and the Ingress of one server."""
     meta = services.service_meta(server, conf.fixed)
     service = {
@@ -44,7 +44,7 @@ def bodies(conf: nconf.IngressConf, server: plugin.Server) -> tuple[Obj, Obj]:
             ],
         },
     }  # fmt: skip
-    rule: Obj = {
+    rule: bodies.Json = {
         "http": {
             "paths": [
                 {
@@ -57,11 +57,11 @@ def bodies(conf: nconf.IngressConf, server: plugin.Server) -> tuple[Obj, Obj]:
     }
     if conf.host:
         rule["host"] = conf.host
-    spec: Obj = {"rules": [rule]}
+    spec: bodies.Json = {"rules": [rule]}
     if conf.ingress_class:
         spec["ingressClassName"] = conf.ingress_class
     if conf.tls_hosts or conf.tls_secret:
-        tls: Obj = {"hosts": list(conf.tls_hosts)}
+        tls: bodies.Json = {"hosts": list(conf.tls_hosts)}
         if conf.tls_secret:
             tls["secretName"] = conf.tls_secret
         spec["tls"] = [tls]
@@ -88,19 +88,19 @@ class IngressPlugin:
         self.services = keeper.services
         self.ingresses = ingresses
 
-    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         return None
 
-    def forget_pod(self, pod: Obj) -> None:
+    def forget_pod(self, pod: bodies.Json) -> None:
         return None
 
     async def _ensure(
         self,
         cache: WatchCache,
         resource: resources.Resource,
-        wanted: Obj,
+        wanted: bodies.Json,
         expect: plugin.Expect,
-    ) -> Obj | None:
+    ) -> bodies.Json | None:
         """Create the object, replace one of an earlier pod, bring its spec to `wanted`."""
         meta = wanted["metadata"]
         key = (str(meta["namespace"]), str(meta["name"]))
@@ -112,14 +112,14 @@ class IngressPlugin:
             return created
         owner_uid = str(meta["ownerReferences"][0]["uid"])
         if owner_uid not in [
-            str(r.get("uid")) for r in services.meta_of(current).get("ownerReferences") or []
+            str(r.get("uid")) for r in bodies.meta(current).get("ownerReferences") or []
         ]:
-            uid = str(services.meta_of(current).get("uid", ""))
+            uid = str(bodies.meta(current).get("uid", ""))
             await kclient.unless_gone(self._kube.delete(resource, key[0], key[1], uid=uid))
             expect.deleted(cache, key, uid)
             return None
         spec = current.get("spec") or {}
-        patch: Obj = {}
+        patch: bodies.Json = {}
         for field, value in wanted["spec"].items():
             if field == "selector" and spec.get(field) != value:
                 patch[field] = dict.fromkeys(spec.get(field) or {}) | value
@@ -146,7 +146,7 @@ class IngressPlugin:
         self, conf: nconf.NetworkConf, server: plugin.Server, expect: plugin.Expect
     ) -> plugin.Observed:
         assert isinstance(conf, nconf.IngressConf)
-        service_body, ingress_body = bodies(conf, server)
+        service_body, ingress_body = service_and_ingress(conf, server)
         service = await self._ensure(self.services, resources.SERVICE, service_body, expect)
         ingress = await self._ensure(self.ingresses, resources.INGRESS, ingress_body, expect)
         port = nstatus.Port(str(conf.port), "TCP", conf.port)
@@ -167,7 +167,7 @@ class IngressPlugin:
         )
 
     async def sync_set(
-        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
+        self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: plugin.Expect
     ) -> None:
         for cache in (self.services, self.ingresses):
             await self._keeper.remove_others(gss, target, expect, cache)

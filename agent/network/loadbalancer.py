@@ -12,9 +12,9 @@ the allocation stays) and back.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.core import model
+from agent.core import bodies, model
 from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
@@ -25,32 +25,31 @@ from . import plugin, services
 if TYPE_CHECKING:
     from agent.kube.cache import EventType
 
-Obj = dict[str, Any]
 _log = logging.getLogger(__name__)
 
 LB_PORTS = lbports.RECORD
 """Service annotation: the load balancer and the ports allocated on it (the record)."""
 
 
-def _key(obj: Obj) -> lbports.ServiceKey:
-    meta = services.meta_of(obj)
+def _key(obj: bodies.Json) -> lbports.ServiceKey:
+    meta = bodies.meta(obj)
     return (str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
-def service_allocation(svc: Obj) -> lbports.Allocation | None:
+def service_allocation(svc: bodies.Json) -> lbports.Allocation | None:
     """The load balancer and ports a Service holds, from its record."""
-    meta = services.meta_of(svc)
+    meta = bodies.meta(svc)
     return lbports.read_record(meta.get("annotations") or {}, str(meta.get("uid") or "") or None)
 
 
 def service_body(
     conf: lbcore.LoadBalancerConf, server: plugin.Server, allocation: lbports.Allocation
-) -> Obj:
+) -> bodies.Json:
     meta = services.service_meta(server, conf.fixed)
     meta["annotations"] = lbcore.service_annotations(conf, allocation.lb_id) | {
         LB_PORTS: lbports.record_text(allocation)
     }
-    spec: Obj = {
+    spec: bodies.Json = {
         "type": "ClusterIP" if server.network_disabled else "LoadBalancer",
         "selector": services.selector(server.name, False),
         "ports": lbcore.service_ports(conf, allocation),
@@ -63,7 +62,7 @@ def service_body(
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
 
 
-def observed(svc: Obj | None, server: plugin.Server) -> plugin.Observed:
+def observed(svc: bodies.Json | None, server: plugin.Server) -> plugin.Observed:
     """Pod IP + container ports inside; the load balancer's address + its ports outside."""
     spec = (svc or {}).get("spec") or {}
     inner: list[nstatus.Port] = []
@@ -96,11 +95,11 @@ class LoadBalancerPlugin:
         self._keeper = keeper
         self.table = lbports.LbPortTable()
 
-    def on_service(self, kind: EventType, svc: Obj) -> None:
+    def on_service(self, kind: EventType, svc: bodies.Json) -> None:
         """Services cache handler: keep the table equal to what the Services hold."""
         key = _key(svc)
         if kind == "DELETED":
-            self.table.release(key, str(services.meta_of(svc).get("uid") or "") or None)
+            self.table.release(key, str(bodies.meta(svc).get("uid") or "") or None)
             return
         allocation = service_allocation(svc)
         if allocation is not None:
@@ -111,13 +110,13 @@ class LoadBalancerPlugin:
     ) -> lbports.Allocation:
         return lbcore.allocate(self.table, key, conf)
 
-    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         """Reserve the server's ports before its pod exists: no room on any of the set's load
         balancers refuses the pod (as HostPort does), rather than a server without address."""
         assert isinstance(conf, lbcore.LoadBalancerConf)
         self._allocate(conf, _key(pod))
 
-    def forget_pod(self, pod: Obj) -> None:
+    def forget_pod(self, pod: bodies.Json) -> None:
         self.table.forget(_key(pod))
 
     async def sync_server(
@@ -143,6 +142,6 @@ class LoadBalancerPlugin:
         return observed(svc, server)
 
     async def sync_set(
-        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
+        self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: plugin.Expect
     ) -> None:
         await self._keeper.remove_others(gss, target, expect)

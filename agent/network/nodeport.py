@@ -7,9 +7,9 @@ owned by the pod, or with `Fixed=true` by the set, so it (and its node ports) ou
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.core import model
+from agent.core import bodies, model
 from agent.core.network import conf as nconf
 from agent.core.network import nodes
 from agent.core.network import status as nstatus
@@ -19,14 +19,13 @@ from . import plugin, services
 if TYPE_CHECKING:
     from agent.kube.cache import WatchCache
 
-Obj = dict[str, Any]
 
 SELECTOR = services.SELECTOR
 SELECTOR_DISABLED = services.SELECTOR_DISABLED
 
 
-def service_ports(conf: nconf.NodePortConf) -> list[Obj]:
-    ports: list[Obj] = []
+def service_ports(conf: nconf.NodePortConf) -> list[bodies.Json]:
+    ports: list[bodies.Json] = []
     for pp in conf.ports:
         protos = pp.protocol.kube()
         for proto in protos:
@@ -41,7 +40,7 @@ def service_ports(conf: nconf.NodePortConf) -> list[Obj]:
     return ports
 
 
-def service_body(conf: nconf.NodePortConf, server: plugin.Server) -> Obj:
+def service_body(conf: nconf.NodePortConf, server: plugin.Server) -> bodies.Json:
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -61,10 +60,10 @@ class NodePortPlugin:
         self._keeper = keeper
         self._nodes = nodes_cache
 
-    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         return None
 
-    def forget_pod(self, pod: Obj) -> None:
+    def forget_pod(self, pod: bodies.Json) -> None:
         return None
 
     async def sync_server(
@@ -76,7 +75,7 @@ class NodePortPlugin:
             return plugin.Observed([], [], model.NetworkState.NOT_READY)
         return self._observed(svc.get("spec") or {}, server)
 
-    def _observed(self, spec: Obj, server: plugin.Server) -> plugin.Observed:
+    def _observed(self, spec: bodies.Json, server: plugin.Server) -> plugin.Observed:
         node_name = str((server.pod.get("spec") or {}).get("nodeName") or "")
         node_ip = nodes.node_ip(self._nodes.get(("", node_name))) if node_name else ""
         inner: list[nstatus.Port] = []
@@ -98,6 +97,6 @@ class NodePortPlugin:
         return plugin.Observed(internal, external, state)
 
     async def sync_set(
-        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
+        self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: plugin.Expect
     ) -> None:
         await self._keeper.remove_others(gss, target, expect)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from agent.core import bodies
 
 if TYPE_CHECKING:
     from agent.core import model
     from agent.core.network import conf as nconf
     from agent.core.network import status as nstatus
     from agent.kube.cache import Key, WatchCache
-
-Obj = dict[str, Any]
 
 
 class NetworkUnavailable(Exception):
@@ -22,7 +22,7 @@ class NetworkUnavailable(Exception):
 class Expect(Protocol):
     """The reconciler's settle barrier: writes the caches must show before the next run."""
 
-    def wrote(self, cache: WatchCache, result: Obj) -> None: ...
+    def wrote(self, cache: WatchCache, result: bodies.Json) -> None: ...
 
     def deleted(self, cache: WatchCache, key: Key, uid: str) -> None: ...
 
@@ -33,13 +33,13 @@ class Server:
 
     namespace: str
     set_name: str
-    gss: Obj
-    pod: Obj
+    gss: bodies.Json
+    pod: bodies.Json
     network_disabled: bool
 
     @property
     def name(self) -> str:
-        return str((self.pod.get("metadata") or {}).get("name", ""))
+        return bodies.name(self.pod)
 
     @property
     def pod_ip(self) -> str:
@@ -65,10 +65,10 @@ class Observed:
 class NetworkPlugin(Protocol):
     """One `networkType`."""
 
-    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         """Set what must be on the pod at creation (may raise to refuse the creation)."""
 
-    def forget_pod(self, pod: Obj) -> None:
+    def forget_pod(self, pod: bodies.Json) -> None:
         """The pod prepared by `prepare_pod` was not created."""
 
     async def sync_server(
@@ -77,6 +77,6 @@ class NetworkPlugin(Protocol):
         """Make the server's network objects match, and report what they show."""
 
     async def sync_set(
-        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: Expect
+        self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: Expect
     ) -> None:
         """Remove network objects of ordinals the set no longer has."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.core import wire
+from agent.core import bodies, wire
 from agent.kube import client as kclient
 from agent.kube import resources
 from agent.kube.cache import rv_of
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
     from . import plugin
 
-Obj = dict[str, Any]
 _log = logging.getLogger(__name__)
 
 SELECTOR = "statefulset.kubernetes.io/pod-name"
@@ -35,33 +34,20 @@ CREATES_IN_FLIGHT = 4
 serialises; measured on the local cluster, 4 at once create 14/s, 16 or 64 at once 3-6/s."""
 
 
-def meta_of(obj: Obj | None) -> Obj:
-    value = (obj or {}).get("metadata")
-    return value if isinstance(value, dict) else {}
-
-
 def selector(name: str, disabled: bool) -> dict[str, str]:
     return {SELECTOR_DISABLED if disabled else SELECTOR: name}
 
 
-def selected(service: Obj | None) -> bool:
+def selected(service: bodies.Json | None) -> bool:
     """The Service routes to its server (not isolated)."""
     return SELECTOR in (((service or {}).get("spec") or {}).get("selector") or {})
 
 
-def owner(obj: Obj, kind: str) -> Obj:
-    meta = meta_of(obj)
-    return {
-        "apiVersion": str(obj.get("apiVersion") or ("v1" if kind == "Pod" else wire.API_VERSION)),
-        "kind": kind,
-        "name": str(meta.get("name", "")),
-        "uid": str(meta.get("uid", "")),
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+def owner(obj: bodies.Raw, kind: str) -> bodies.OwnerReference:
+    return bodies.owner_reference(obj, kind, "v1" if kind == "Pod" else wire.API_VERSION)
 
 
-def service_meta(server: plugin.Server, fixed: bool) -> Obj:
+def service_meta(server: plugin.Server, fixed: bool) -> bodies.Json:
     """Name, namespace, the set's label, and the owner (the set when fixed, else the pod)."""
     by = owner(server.gss, "GameServerSet") if fixed else owner(server.pod, "Pod")
     return {
@@ -72,7 +58,7 @@ def service_meta(server: plugin.Server, fixed: bool) -> Obj:
     }
 
 
-def port_shape(ports: list[Obj]) -> list[tuple[str, int, str, object]]:
+def port_shape(ports: list[bodies.Json]) -> list[tuple[str, int, str, object]]:
     return [
         (str(p.get("name")), int(p.get("port") or 0), str(p.get("protocol") or "TCP"),
          p.get("targetPort"))
@@ -80,10 +66,10 @@ def port_shape(ports: list[Obj]) -> list[tuple[str, int, str, object]]:
     ]  # fmt: skip
 
 
-def spec_patch(current: Obj, wanted: Obj) -> Obj:
+def spec_patch(current: bodies.Json, wanted: bodies.Json) -> bodies.Json:
     """The merge patch taking `current`'s spec to `wanted`'s on the fields `wanted` sets."""
     spec = current.get("spec") or {}
-    patch: Obj = {}
+    patch: bodies.Json = {}
     for name, value in (wanted.get("spec") or {}).items():
         if name == "selector":
             if dict(spec.get(name) or {}) != value:
@@ -96,9 +82,9 @@ def spec_patch(current: Obj, wanted: Obj) -> Obj:
     return patch
 
 
-def annotations_patch(current: Obj, wanted: Obj) -> dict[str, str]:
-    have = meta_of(current).get("annotations") or {}
-    want: dict[str, str] = meta_of(wanted).get("annotations") or {}
+def annotations_patch(current: bodies.Json, wanted: bodies.Json) -> dict[str, str]:
+    have = bodies.meta(current).get("annotations") or {}
+    want: dict[str, str] = bodies.meta(wanted).get("annotations") or {}
     return {k: v for k, v in want.items() if have.get(k) != v}
 
 
@@ -123,7 +109,7 @@ class ServiceKeeper:
         return key in self._creating
 
     def _start_create(
-        self, key: Key, set_key: Key, body: Obj, failed: Callable[[], None] | None
+        self, key: Key, set_key: Key, body: bodies.Json, failed: Callable[[], None] | None
     ) -> None:
         """The Service's ADDED event queues the set again; a failure retries the set."""
         if key in self._creating:
@@ -155,12 +141,12 @@ class ServiceKeeper:
     async def ensure(
         self,
         server: plugin.Server,
-        wanted: Obj | Callable[[], Obj],
+        wanted: bodies.Json | Callable[[], bodies.Json],
         fixed: bool,
         expect: plugin.Expect,
         *,
         failed: Callable[[], None] | None = None,
-    ) -> Obj | None:
+    ) -> bodies.Json | None:
         """The server's Service brought to `wanted` (a body, or a function making it: called
         only when the Service must be created); None while it is being created or replaced.
         `failed` is called when a creation fails."""
@@ -176,11 +162,11 @@ class ServiceKeeper:
         self._created.pop(key, None)
         want = service_meta(server, fixed)
         owner_uid = str(want["ownerReferences"][0]["uid"])
-        owners = [str(r.get("uid")) for r in meta_of(svc).get("ownerReferences") or []]
+        owners = [str(r.get("uid")) for r in bodies.meta(svc).get("ownerReferences") or []]
         if owner_uid not in owners:
             if not fixed:
                 # The Service of an earlier pod of this ordinal: replace it.
-                uid = str(meta_of(svc).get("uid", ""))
+                uid = str(bodies.meta(svc).get("uid", ""))
                 await kclient.unless_gone(
                     self._kube.delete(resources.SERVICE, server.namespace, server.name, uid=uid)
                 )
@@ -198,7 +184,7 @@ class ServiceKeeper:
                 expect.wrote(self.services, patched)
                 svc = patched
         body = wanted() if callable(wanted) else wanted
-        patch: Obj = {}
+        patch: bodies.Json = {}
         spec = spec_patch(svc, body)
         if spec:
             patch["spec"] = spec
@@ -215,16 +201,20 @@ class ServiceKeeper:
         return patched
 
     async def remove_others(
-        self, gss: Obj, target: set[int], expect: plugin.Expect, cache: WatchCache | None = None
+        self,
+        gss: bodies.Json,
+        target: set[int],
+        expect: plugin.Expect,
+        cache: WatchCache | None = None,
     ) -> None:
         """Delete the set's objects in `cache` (its Services by default) of ordinals it no
         longer has."""
         cache = cache or self.services
-        meta = meta_of(gss)
+        meta = bodies.meta(gss)
         namespace, set_name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         prefix = f"{set_name}-"
         for obj in cache.by_index(f"{namespace}/{set_name}"):
-            ometa = meta_of(obj)
+            ometa = bodies.meta(obj)
             name = str(ometa.get("name", ""))
             suffix = name[len(prefix) :] if name.startswith(prefix) else ""
             if not suffix.isdigit() or int(suffix) in target or ometa.get("deletionTimestamp"):

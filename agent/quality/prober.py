@@ -18,15 +18,14 @@ import contextlib
 import logging
 import random
 import time
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2
 
 from agent import metrics
-from agent.core import quality
+from agent.core import bodies, quality
 from agent.kube import client as kclient
 from agent.kube import exec as kexec
 from agent.kube import resources
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
         health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse
     ]
 
-Obj = dict[str, Any]
 TargetKey = tuple[str, str, str, str]
 """(namespace, pod, pod uid, quality name)."""
 
@@ -52,19 +50,6 @@ _HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 # A channel per probe target with a connection of its own (a closed channel takes its
 # connection and reconnect backoff with it); a failed call is not retried.
 _GRPC_OPTIONS = (("grpc.use_local_subchannel_pool", 1), ("grpc.enable_retries", 0))
-
-
-def _rfc3339(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(text: object) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 class Prober:
@@ -91,7 +76,7 @@ class Prober:
         self._resync = resync
         self._targets: dict[TargetKey, tuple[quality.ServiceQuality, asyncio.Task[None]]] = {}
         # Conditions this prober wrote, per GameServer (by uid: a recreated one starts empty).
-        self._written: dict[tuple[str, str], tuple[str, dict[str, Obj]]] = {}
+        self._written: dict[tuple[str, str], tuple[str, dict[str, bodies.Json]]] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._invalid: dict[tuple[str, str], int] = {}
         self._http: aiohttp.ClientSession | None = None
@@ -138,10 +123,9 @@ class Prober:
 
     def sync_targets(self) -> None:
         """Start tasks for new (pod, quality) pairs; stop those whose pod or spec went."""
-        wanted: dict[TargetKey, tuple[quality.ServiceQuality, Obj]] = {}
+        wanted: dict[TargetKey, tuple[quality.ServiceQuality, bodies.Json]] = {}
         for gss in self._sets.all():
-            meta = gss.get("metadata") or {}
-            namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+            namespace, name = bodies.key(gss)
             qualities = self._qualities(gss, namespace, name)
             if not qualities:
                 continue
@@ -152,9 +136,8 @@ class Prober:
                 status = pod.get("status") or {}
                 if status.get("phase") != "Running" or not status.get("podIP"):
                     continue
-                pmeta = pod.get("metadata") or {}
                 for q in qualities:
-                    key = (namespace, str(pmeta.get("name")), str(pmeta.get("uid")), q.name)
+                    key = (namespace, bodies.name(pod), bodies.uid(pod), q.name)
                     wanted[key] = (q, pod)
         for key, (q, task) in list(self._targets.items()):
             if key not in wanted or wanted[key][0] != q or task.done():
@@ -170,19 +153,21 @@ class Prober:
                 self._written.pop(gs_key, None)
                 self._locks.pop(gs_key, None)
 
-    def _qualities(self, gss: Obj, namespace: str, name: str) -> tuple[quality.ServiceQuality, ...]:
+    def _qualities(
+        self, gss: bodies.Json, namespace: str, name: str
+    ) -> tuple[quality.ServiceQuality, ...]:
         try:
             return quality.parse_qualities((gss.get("spec") or {}).get("serviceQualities"))
         except quality.QualitySpecError as exc:
-            generation = int((gss.get("metadata") or {}).get("generation") or 0)
+            generation = bodies.generation(gss)
             if self._invalid.get((namespace, name)) != generation:
                 self._invalid[(namespace, name)] = generation
                 _log.warning("GameServerSet %s/%s: %s", namespace, name, exc)
             return ()
 
-    async def _loop(self, key: TargetKey, q: quality.ServiceQuality, pod: Obj) -> None:
+    async def _loop(self, key: TargetKey, q: quality.ServiceQuality, pod: bodies.Json) -> None:
         probe = q.probe
-        started = _parse_time((pod.get("status") or {}).get("startTime")) or self._clock()
+        started = bodies.parse_time((pod.get("status") or {}).get("startTime")) or self._clock()
         delay = probe.initial_delay - (self._clock() - started)
         if delay <= 0:
             delay = random.uniform(0, probe.period)  # spread pods found at once over a period
@@ -207,14 +192,14 @@ class Prober:
             await self._close_channel(key)
 
     async def probe_once(
-        self, pod: Obj, q: quality.ServiceQuality, key: TargetKey | None = None
+        self, pod: bodies.Json, q: quality.ServiceQuality, key: TargetKey | None = None
     ) -> tuple[bool, str]:
         """Run the probe once: (success, output). Errors and timeouts are failures.
 
         A gRPC probe with a target `key` keeps its channel for the next run; without one it
         opens a channel for this run only."""
         probe = q.probe
-        meta = pod.get("metadata") or {}
+        meta = bodies.meta(pod)
         try:
             if probe.kind is quality.ProbeKind.EXEC:
                 result = await kexec.run(
@@ -310,19 +295,19 @@ class Prober:
             if gs is None:
                 return
             current = list((gs.get("status") or {}).get("serviceQualitiesConditions") or [])
-            uid = str((gs.get("metadata") or {}).get("uid", ""))
+            uid = bodies.uid(gs)
             written = self._written.get(gs_key)
             if written is None or written[0] != uid:
                 written = self._written[gs_key] = (uid, {})
             mine = written[1]
-            by_name: dict[str, Obj] = {str(c.get("name")): c for c in current}
+            by_name: dict[str, bodies.Json] = {str(c.get("name")): c for c in current}
             by_name.update(mine)
             old = by_name.get(q_name) or {}
-            notes = (gs.get("metadata") or {}).get("annotations") or {}
+            notes = bodies.annotations_of(gs)
             record = quality.decode_records(notes.get(actions.RECORD_ANNOTATION)).get(q_name)
-            now = _rfc3339(self._clock())
+            now = bodies.rfc3339(self._clock())
             same = old.get("status") == outcome.status_text and old.get("result") == outcome.result
-            cond: Obj = {
+            cond: bodies.Json = {
                 "name": q_name,
                 "status": outcome.status_text,
                 "result": outcome.result,
@@ -356,12 +341,12 @@ def _serving_name(status: int) -> str:
         return str(status)
 
 
-def _first_container(pod: Obj) -> str:
+def _first_container(pod: bodies.Json) -> str:
     containers = (pod.get("spec") or {}).get("containers") or []
     return str(containers[0].get("name", "")) if containers else ""
 
 
-def _resolve_port(pod: Obj, container: str, port: int | str) -> int | None:
+def _resolve_port(pod: bodies.Json, container: str, port: int | str) -> int | None:
     """A number, or a named container port (in `container`, else in any container)."""
     if isinstance(port, int):
         return port

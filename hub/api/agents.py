@@ -1,4 +1,10 @@
-"""AgentService: one bidirectional stream per cluster, attributed to that cluster alone."""
+"""AgentService: one bidirectional stream per cluster, attributed to that cluster alone.
+
+An agent is trusted for its own cluster only: a message beyond the limits of
+:mod:`hub.core.limits` ends its stream with INVALID_ARGUMENT or RESOURCE_EXHAUSTED naming the
+field (counted, and logged once); an entry of a status delta beyond them is dropped by the
+federation.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import grpc
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc
 
-from hub.core import names
-from hub.federation.federation import Federation
+from hub.core import agent_limits
+from hub.federation.federation import REFUSED, Federation
 from hub.federation.session import AgentSession
 
 from . import auth
-from .errors import Context, invalid
+from .errors import AbortError, Context, invalid
 from .leadership import LeaderGate
 
 log = logging.getLogger(__name__)
@@ -45,7 +52,17 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 first = await anext(messages)
         except (TimeoutError, StopAsyncIteration):
             raise invalid("hello", "the first message must be a hello") from None
-        hello = self._checked_hello(first, context)
+        if first.WhichOneof("body") != "hello":
+            raise invalid("hello", "the first message must be a hello")
+        hello = first.hello
+        refusal = agent_limits.cluster_name_refusal(hello.cluster)
+        if refusal is None:
+            auth.check_cluster(self._identity_of(context), hello.cluster, "hello.cluster")
+            refusal = agent_limits.hello_refusal(hello, federation.limits)
+        if refusal is not None:
+            named = refusal.field != "hello.cluster"
+            federation.refused(hello.cluster if named else "", refusal, REFUSED)
+            raise _abort(refusal)
         session = await federation.connect(hello)
         reader = asyncio.create_task(self._read(messages, federation, session))
         try:
@@ -56,18 +73,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
             federation.disconnect(session)
-
-    def _checked_hello(
-        self, first: agent_pb2.AgentMessage, context: Context
-    ) -> agent_pb2.AgentHello:
-        if first.WhichOneof("body") != "hello":
-            raise invalid("hello", "the first message must be a hello")
-        hello = first.hello
-        problem = names.dns1123_label_problem(hello.cluster)
-        if problem:
-            raise invalid("hello.cluster", problem)
-        auth.check_cluster(self._identity_of(context), hello.cluster, "hello.cluster")
-        return hello
+        if session.refusal is not None:
+            raise _abort(session.refusal)
 
     async def _read(
         self,
@@ -75,16 +82,48 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         federation: Federation,
         session: AgentSession,
     ) -> None:
+        refusal: agent_limits.Refusal | None = None
         try:
             async for message in messages:
+                if session.closed:
+                    break  # replaced by a newer stream of the same cluster
+                refusal = _refusal(message, federation.limits)
+                if refusal is not None:
+                    federation.refused(session.cluster, refusal, REFUSED)
+                    break
                 kind = message.WhichOneof("body")
                 if kind == "heartbeat":
                     federation.heartbeat(session.cluster, message.heartbeat)
                 elif kind == "status":
                     federation.report_status(session.cluster, message.status)
                 elif kind == "operation_result":
-                    federation.resolve(session.cluster, message.operation_result)
+                    session.resolve(message.operation_result)
         except Exception as exc:
             log.info("stream of %s ended: %s", session.cluster, exc)
         finally:
-            session.close()
+            session.close(refusal)
+
+
+def _refusal(
+    message: agent_pb2.AgentMessage, most: agent_limits.AgentLimits
+) -> agent_limits.Refusal | None:
+    """The limit a message after the hello breaks as a whole, or None."""
+    kind = message.WhichOneof("body")
+    if kind == "heartbeat":
+        return agent_limits.heartbeat_refusal(message.heartbeat, most)
+    if kind == "status":
+        return agent_limits.status_refusal(message.status, most)
+    if kind == "operation_result":
+        return agent_limits.operation_result_refusal(message.operation_result, most)
+    if kind == "hello":
+        return agent_limits.Refusal("hello", "hello", "only the first message may be a hello")
+    return None
+
+
+def _abort(refusal: agent_limits.Refusal) -> AbortError:
+    code = (
+        grpc.StatusCode.RESOURCE_EXHAUSTED
+        if refusal.exhausted
+        else grpc.StatusCode.INVALID_ARGUMENT
+    )
+    return AbortError(code, str(refusal))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import grpc
 from gamefleet import protocol
 from gamefleet.v1 import allocation_pb2, allocation_pb2_grpc
 
-from hub.core import allocation, names
+from hub.core import allocation, limits, names, paths, pod_template, request_fields
+from hub.core import errors as core_errors
 from hub.federation import allocator
 
 from .errors import AbortError, Context, invalid
@@ -20,36 +23,33 @@ _SCHEDULING = {
 
 def request_of(message: allocation_pb2.AllocateRequest) -> allocator.Request:
     """The allocation a request asks for; INVALID_ARGUMENT naming the first bad field."""
-    if not message.namespace:
-        raise invalid("namespace", "is required")
-    if problem := names.dns1123_label_problem(message.namespace):
-        raise invalid("namespace", problem)
-    if not message.fleet:
-        raise invalid("fleet", "is required")
+    request_fields.name(message.namespace, "namespace")
+    request_fields.name(message.fleet, "fleet")
     request_id = message.request_id
     if not request_id.strip():
         raise invalid("request_id", "is required (the idempotency key)")
-    if len(request_id) > allocation.MAX_REQUEST_ID:
-        raise invalid("request_id", f"must be at most {allocation.MAX_REQUEST_ID} characters")
+    request_fields.bounded(request_id, "request_id", limits.MAX_REQUEST_ID_LENGTH)
     if "/" in request_id:
         raise invalid("request_id", "must not contain '/'")
     if message.scheduling not in _SCHEDULING:
         raise invalid("scheduling", f"unknown value {message.scheduling}")
+    request_fields.count(len(message.selectors), "selectors", limits.MAX_ALLOCATION_SELECTORS)
     for i, selector in enumerate(message.selectors):
-        for key in selector.match_labels:
-            if problem := names.qualified_name_problem(key):
-                raise invalid(f"selectors[{i}].match_labels[{key!r}]", problem)
+        _check_labels(selector.match_labels, f"selectors[{i}].match_labels")
+    request_fields.count(
+        len(message.preferred_clusters), "preferred_clusters", limits.MAX_PREFERRED_CLUSTERS
+    )
     for i, cluster in enumerate(message.preferred_clusters):
-        if not cluster:
-            raise invalid(f"preferred_clusters[{i}]", "must not be empty")
-    for key, value in message.labels.items():
-        if problem := names.qualified_name_problem(key) or names.label_value_problem(value):
-            raise invalid(f"labels[{key!r}]", problem)
+        request_fields.name(cluster, f"preferred_clusters[{i}]")
+    _check_labels(message.labels, "labels")
     for key in message.annotations:
+        path = paths.entry("annotations", key)
         if problem := names.qualified_name_problem(key):
-            raise invalid(f"annotations[{key!r}]", problem)
+            raise invalid(path, problem)
         if key == protocol.ALLOCATION_REQUEST_ANNOTATION:
-            raise invalid(f"annotations[{key!r}]", "is set by the hub to the request_id")
+            raise invalid(path, "is set by the hub to the request_id")
+    if problems := pod_template.annotations_size_problems(dict(message.annotations), "annotations"):
+        raise core_errors.ValidationError(problems)
     return allocator.Request(
         namespace=message.namespace,
         fleet=message.fleet,
@@ -60,6 +60,12 @@ def request_of(message: allocation_pb2.AllocateRequest) -> allocator.Request:
         labels=dict(message.labels),
         annotations=dict(message.annotations),
     )
+
+
+def _check_labels(labels: Mapping[str, str], path: str) -> None:
+    for key, value in labels.items():
+        if problem := names.qualified_name_problem(key) or names.label_value_problem(value):
+            raise invalid(paths.entry(path, key), problem)
 
 
 class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):

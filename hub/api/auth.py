@@ -39,7 +39,7 @@ import grpc
 from hub.security import ca as security_ca
 from hub.security import tokens as security_tokens
 
-from . import errors, handlers
+from . import errors, handlers, startup
 
 log = logging.getLogger(__name__)
 
@@ -226,8 +226,18 @@ def _wrapped(
 
 
 def interceptor(token_file: Path | None, client_ca: Path | None) -> AuthInterceptor:
-    """The interceptor for a hub configured with these files (each None to leave it open)."""
-    tokens = security_tokens.load_token_file(token_file) if token_file is not None else None
+    """The interceptor for a hub configured with these files (each None to leave it open);
+    StartError naming ``token_file`` when it cannot be read."""
+    tokens = None
+    if token_file is not None:
+        try:
+            tokens = security_tokens.load_token_file(token_file)
+        except OSError as exc:
+            raise startup.StartError(
+                "token_file", f"cannot read {token_file}: {exc.strerror or exc}"
+            ) from exc
+        except ValueError as exc:
+            raise startup.StartError("token_file", str(exc)) from exc
     return AuthInterceptor(tokens, require_agent_cert=client_ca is not None)
 
 
@@ -261,24 +271,52 @@ def add_ports(
     client_ca: Path | None = None,
     agent_listen: str | None = None,
 ) -> BoundPorts:
-    """Bind the user port and, with a client CA, the agent port; ValueError on a bad mix.
+    """Bind the user port and, with a client CA, the agent port; StartError naming the setting
+    at fault (a bad mix, a file that cannot be read, an address that cannot be bound).
 
     Without ``tls_cert`` the user port is plaintext (development). ``client_ca`` and
     ``agent_listen`` go together and need TLS.
     """
     if (tls_cert is None) != (tls_key is None):
-        raise ValueError("tls_cert and tls_key go together")
+        missing = "tls_key" if tls_key is None else "tls_cert"
+        raise startup.StartError(missing, "tls_cert and tls_key go together")
     if (client_ca is None) != (agent_listen is None):
-        raise ValueError("client_ca and agent_listen go together: agents use their own mTLS port")
+        missing = "agent_listen" if agent_listen is None else "client_ca"
+        raise startup.StartError(
+            missing, "client_ca and agent_listen go together: agents use their own mTLS port"
+        )
     if tls_cert is None or tls_key is None:
         if client_ca is not None:
-            raise ValueError("client_ca needs tls_cert and tls_key")
-        return BoundPorts(server.add_insecure_port(listen), None)
-    cert, key = tls_cert.read_bytes(), tls_key.read_bytes()
-    user = server.add_secure_port(listen, server_credentials(cert, key))
+            raise startup.StartError("client_ca", "needs tls_cert and tls_key")
+        return BoundPorts(_bound(server.add_insecure_port, listen, "listen"), None)
+    cert = startup.read_file(tls_cert, "tls_cert")
+    key = startup.read_file(tls_key, "tls_key")
+    try:
+        credentials = server_credentials(cert, key)
+    except (ValueError, RuntimeError) as exc:
+        raise startup.StartError("tls_cert", f"not a usable certificate and key: {exc}") from exc
+    user = _bound(
+        functools.partial(server.add_secure_port, server_credentials=credentials), listen, "listen"
+    )
     if client_ca is None or agent_listen is None:
         return BoundPorts(user, None)
-    agent = server.add_secure_port(
-        agent_listen, server_credentials(cert, key, client_ca.read_bytes())
+    ca_pem = startup.read_file(client_ca, "client_ca")
+    agent = _bound(
+        functools.partial(
+            server.add_secure_port, server_credentials=server_credentials(cert, key, ca_pem)
+        ),
+        agent_listen,
+        "agent_listen",
     )
     return BoundPorts(user, agent)
+
+
+def _bound(bind: Callable[[str], int], address: str, setting: str) -> int:
+    startup.check_bindable(address, setting)
+    try:
+        port = bind(address)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise startup.StartError(setting, f"cannot listen on {address}")
+    return port

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
 
-from hub.core import paging, selectors
+from hub.core import limits, paging, request_fields
 from hub.registry.fleets import FleetRegistry
 
-from .errors import Context, invalid
+from .errors import Context
 from .leadership import LeaderGate
 
 # ListFleets pages as ListGameServers does. One fleet with status is 486-488 bytes in
@@ -18,20 +18,20 @@ from .leadership import LeaderGate
 # cluster a fleet is placed on adds about 90 bytes of status): a default page of 500 such fleets
 # is 0.24 MiB, far below gRPC's 4 MiB default message limit (all 10,000 are 4.7 MiB). Fleets with
 # long templates placed on many clusters are bigger, so a page also ends before it passes
-# PAGE_BYTES, whatever page_size asks.
-DEFAULT_PAGE_SIZE = 500
-MAX_PAGE_SIZE = 5000
-PAGE_BYTES = 2 * 2**20
-
-
-def selector_or_none(text: str) -> selectors.Selector | None:
-    return selectors.parse_selector(text) if text.strip() else None
+# limits.LIST_PAGE_BYTES, whatever page_size asks.
 
 
 def _ref(ref: fleet_pb2.FleetRef) -> tuple[str, str]:
-    if not ref.name:
-        raise invalid("ref.name", "is required")
-    return ref.namespace, ref.name
+    namespace = request_fields.name(ref.namespace, "ref.namespace", required=False)
+    return namespace, request_fields.name(ref.name, "ref.name")
+
+
+def _expected_revision(
+    request: fleet_pb2.ApplyFleetRequest | fleet_pb2.DeleteFleetRequest,
+) -> int | None:
+    if not request.HasField("expected_revision"):
+        return None
+    return request_fields.not_negative(request.expected_revision, "expected_revision")
 
 
 class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
@@ -43,7 +43,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         self, request: fleet_pb2.ApplyFleetRequest, context: Context
     ) -> fleet_pb2.ApplyFleetResponse:
         federation = self._gate.require()
-        expected = request.expected_revision if request.HasField("expected_revision") else None
+        expected = _expected_revision(request)
         result = await self._fleets.apply(
             request.fleet, expected_revision=expected, dry_run=request.dry_run
         )
@@ -63,17 +63,18 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         self, request: fleet_pb2.ListFleetsRequest, context: Context
     ) -> fleet_pb2.ListFleetsResponse:
         federation = self._gate.require()
-        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        namespace = request_fields.name(request.namespace, "namespace", required=False)
+        selector = request_fields.selector(request.label_selector)
+        size = paging.page_size(
+            request.page_size,
+            default=limits.FLEETS_DEFAULT_PAGE_SIZE,
+            maximum=limits.MAX_PAGE_SIZE,
+        )
         position = paging.decode_token(request.page_token, 2)
         after = (position[0], position[1]) if position is not None else None
-        page = await self._fleets.page(
-            request.namespace,
-            selector_or_none(request.label_selector),
-            after=after,
-            size=size,
-        )
+        page = await self._fleets.page(namespace, selector, after=after, size=size)
         fleets = [federation.with_status(f) for f in page.fleets]
-        count = paging.fitting((f.ByteSize() for f in fleets), PAGE_BYTES)
+        count = paging.fitting((f.ByteSize() for f in fleets), limits.LIST_PAGE_BYTES)
         token = ""
         if page.more or count < len(fleets):
             last = fleets[count - 1].metadata
@@ -85,27 +86,32 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     async def DeleteFleet(
         self, request: fleet_pb2.DeleteFleetRequest, context: Context
     ) -> fleet_pb2.DeleteFleetResponse:
-        self._gate.require()
-        expected = request.expected_revision if request.HasField("expected_revision") else None
+        federation = self._gate.require()
         namespace, name = _ref(request.ref)
-        fleet = await self._fleets.delete(namespace, name, expected_revision=expected)
-        return fleet_pb2.DeleteFleetResponse(fleet=fleet)
+        expected = _expected_revision(request)
+        fleet, removed = await federation.delete_fleet(namespace, name, expected)
+        return fleet_pb2.DeleteFleetResponse(fleet=fleet, removed=removed)
 
     async def ScaleFleet(
         self, request: fleet_pb2.ScaleFleetRequest, context: Context
     ) -> fleet_pb2.Fleet:
         federation = self._gate.require()
         namespace, name = _ref(request.ref)
-        return federation.with_status(await self._fleets.scale(namespace, name, request.replicas))
+        replicas = request.replicas
+        if not 0 <= replicas <= limits.MAX_FLEET_REPLICAS:
+            raise request_fields.refused(
+                "replicas", f"{replicas} must be between 0 and {limits.MAX_FLEET_REPLICAS}"
+            )
+        return federation.with_status(await self._fleets.scale(namespace, name, replicas))
 
     async def WatchFleets(
         self, request: fleet_pb2.WatchFleetsRequest, context: Context
     ) -> AsyncIterator[fleet_pb2.FleetEvent]:
         """Store changes of the fleets and, between them, changes of their status."""
         federation = self._gate.require()
-        if request.start_revision < 0:
-            raise invalid("start_revision", "must not be negative")
-        selector = selector_or_none(request.label_selector)
+        namespace = request_fields.name(request.namespace, "namespace", required=False)
+        selector = request_fields.selector(request.label_selector)
+        request_fields.not_negative(request.start_revision, "start_revision")
         watcher = federation.subscribe()
         # Store events, and keys whose status changed (sent only for fleets this stream has
         # already shown, as of the revision it showed: status never runs ahead of the store).
@@ -115,9 +121,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
 
         async def follow_store() -> None:
             try:
-                async for event in self._fleets.watch(
-                    request.namespace, selector, request.start_revision
-                ):
+                async for event in self._fleets.watch(namespace, selector, request.start_revision):
                     events.put_nowait(event)
             except BaseException as exc:
                 events.put_nowait(exc)
@@ -142,6 +146,8 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
                     event = fleet_pb2.FleetEvent(
                         type="MODIFIED", fleet=fleet, revision=fleet.metadata.revision
                     )
+                    # The event holds its own copy: the status below must go into that one.
+                    fleet = event.fleet
                 else:
                     event, fleet = item, item.fleet
                 key = (fleet.metadata.namespace, fleet.metadata.name)

@@ -38,12 +38,17 @@ def _as_generator(behavior: Behavior) -> Behavior:
 
 
 def rewrap(
-    handler: grpc.RpcMethodHandler[Any, Any], unary: Wrap, streaming: Wrap
+    handler: grpc.RpcMethodHandler[Any, Any],
+    unary: Wrap,
+    streaming: Wrap,
+    *,
+    request_deserializer: Callable[[bytes], Any] | None = None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """The same handler with its behavior wrapped: ``unary`` for methods answering one
-    message, ``streaming`` for those answering a stream (always given an async generator)."""
+    message, ``streaming`` for those answering a stream (always given an async generator);
+    with ``request_deserializer``, that one reads requests instead of the handler's."""
     serializers: dict[str, Any] = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": request_deserializer or handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:

@@ -26,9 +26,10 @@ from wsgiref.simple_server import WSGIServer
 import grpc
 import prometheus_client
 import prometheus_client.core
+from gamefleet.listen import parse_listen as parse_listen  # re-exported for the CLI
 
-from hub.core import health
-from hub.federation.stats import RECONCILE_BUCKETS, LiveCounts
+from hub.core import agent_limits, health
+from hub.federation.stats import RECONCILE_BUCKETS, AutoscalingStats, LiveCounts
 from hub.store import metered
 
 from . import handlers
@@ -54,19 +55,6 @@ ReadLive = Callable[[], Awaitable[LiveCounts | None]]
 
 class ListenError(ValueError):
     """The metrics address is well formed but cannot be bound (in use, unknown host)."""
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[V6]:PORT`` for an IPv6 address) as (host, port); ValueError if not."""
-    host, colon, port = text.rpartition(":")
-    if not colon or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"expected HOST:PORT with a port from 0 to 65535, got {text!r}")
-    bracketed = host.startswith("[") and host.endswith("]")
-    if bracketed:
-        host = host[1:-1]
-    if not host or (":" in host and not bracketed):
-        raise ValueError(f"expected HOST:PORT, an IPv6 host in brackets, got {text!r}")
-    return host, int(port)
 
 
 class _Method:
@@ -194,6 +182,19 @@ def _on_loop(
         raise _LoopUnavailableError(f"no answer within {timeout} s") from None
 
 
+def _known_states(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """``counts`` with every state and opsState outside OKG's counted as Other: an agent's
+    strings must not make a series each."""
+    folded: dict[tuple[str, str], int] = {}
+    for (state, ops_state), value in counts.items():
+        key = (
+            state if state in agent_limits.GAME_SERVER_STATES else agent_limits.OTHER_STATE,
+            ops_state if ops_state in agent_limits.OPS_STATES else agent_limits.OTHER_STATE,
+        )
+        folded[key] = folded.get(key, 0) + value
+    return folded
+
+
 def _cumulative(counts: list[int]) -> list[tuple[str, float]]:
     buckets: list[tuple[str, float]] = []
     total = 0
@@ -266,6 +267,13 @@ class LiveCollector:
             "error (the agent's write failed).",
             labels=["reason"],
         )
+        refusals = core.CounterMetricFamily(
+            "gamefleet_hub_agent_refusals",
+            "What the hub refused of what agents sent beyond its limits, by field and action: "
+            "refused (the agent's stream ended, INVALID_ARGUMENT or RESOURCE_EXHAUSTED) or "
+            "dropped (that entry ignored, the rest of the message kept).",
+            labels=["field", "action"],
+        )
         reconcile = core.HistogramMetricFamily(
             "gamefleet_hub_reconcile_seconds",
             "Time to compute and send the desired sets of the fleets that changed, per reconcile.",
@@ -278,7 +286,7 @@ class LiveCollector:
             for phase, cordoned in sorted(phases | counts.clusters.keys()):
                 value = counts.clusters.get((phase, cordoned), 0)
                 clusters.add_metric([phase, str(cordoned).lower()], value)
-            for (state, ops_state), value in sorted(counts.game_servers.items()):
+            for (state, ops_state), value in sorted(_known_states(counts.game_servers).items()):
                 servers.add_metric([state, ops_state], value)
             stats = counts.stats
             desired.add_metric([], stats.desired_messages)
@@ -291,9 +299,56 @@ class LiveCollector:
             for reason, value in stats.allocation_retries.items():
                 retries.add_metric([reason], value)
             released.add_metric([], stats.allocations_released)
+            for (field, action), value in sorted(stats.agent_refusals.items()):
+                refusals.add_metric([field, action], value)
         yield from (fleets, sessions, clusters, servers, desired, deltas, allocations, retries)
+        yield refusals
         yield released
         yield reconcile
+        if counts is not None and counts.autoscaling is not None:
+            yield from _autoscaling_families(counts.autoscaling)
+
+
+def _autoscaling_families(stats: AutoscalingStats) -> Iterator[prometheus_client.Metric]:
+    core = prometheus_client.core
+    decisions = core.CounterMetricFamily(
+        "gamefleet_hub_autoscaler_decisions",
+        "Decisions a FleetAutoscaler wrote (since this hub began to lead), by direction: up, "
+        "down, or split (the same total divided differently over the clusters).",
+        labels=["namespace", "autoscaler", "direction"],
+    )
+    for (namespace, name, direction), value in sorted(stats.decisions.items()):
+        decisions.add_metric([namespace, name, direction], value)
+    when = core.GaugeMetricFamily(
+        "gamefleet_hub_autoscaler_last_decision_timestamp_seconds",
+        "When a FleetAutoscaler last wrote a decision (Unix time).",
+        labels=["namespace", "autoscaler", "fleet"],
+    )
+    replicas = core.GaugeMetricFamily(
+        "gamefleet_hub_autoscaler_last_decision_replicas",
+        "The fleet's replicas before (from) and after (to) a FleetAutoscaler's last decision.",
+        labels=["namespace", "autoscaler", "fleet", "side"],
+    )
+    for (namespace, name), last in sorted(stats.last.items()):
+        when.add_metric([namespace, name, last.fleet], last.time)
+        replicas.add_metric([namespace, name, last.fleet, "from"], last.from_replicas)
+        replicas.add_metric([namespace, name, last.fleet, "to"], last.to_replicas)
+    evaluations = core.CounterMetricFamily(
+        "gamefleet_hub_autoscaler_evaluations",
+        "Policy evaluations of every FleetAutoscaler, whether or not they changed anything.",
+    )
+    evaluations.add_metric([], stats.evaluations)
+    seconds = core.CounterMetricFamily(
+        "gamefleet_hub_autoscaler_evaluation_seconds",
+        "Wall time spent in those evaluations, store writes and webhook calls included.",
+    )
+    seconds.add_metric([], stats.evaluation_seconds)
+    failures = core.CounterMetricFamily(
+        "gamefleet_hub_autoscaler_webhook_failures",
+        "Webhook calls that gave no usable answer (timeout, refused, bad status or body).",
+    )
+    failures.add_metric([], stats.webhook_failures)
+    yield from (decisions, when, replicas, evaluations, seconds, failures)
 
 
 class HubMetrics:

@@ -2,7 +2,10 @@
 
 Every replica campaigns for leadership; the leader runs the federation (agent streams,
 placement, status) and serves the API, followers answer UNAVAILABLE naming the leader.
-The SQLite store has one replica, which always leads.
+The SQLite store has one replica, which always leads: it is ready before it accepts a call.
+
+Health tells what is true: the overall status ("") is SERVING while the store takes writes
+(``store_health``), each API service's while this hub also leads.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from gamefleet.v1 import (
     agent_pb2_grpc,
     allocation_pb2,
     allocation_pb2_grpc,
+    autoscaler_pb2,
+    autoscaler_pb2_grpc,
     cluster_pb2,
     cluster_pb2_grpc,
+    event_pb2,
+    event_pb2_grpc,
     fleet_pb2,
     fleet_pb2_grpc,
     gameserver_pb2,
@@ -31,24 +38,30 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from hub import store as store_factory
+from hub.core.agent_limits import DEFAULT_LIMITS, AgentLimits
 from hub.core.health import HealthPolicy
 from hub.federation.allocator import Allocator
+from hub.federation.autoscaler import Autoscaling
 from hub.federation.federation import Federation
 from hub.federation.stats import LiveCounts
 from hub.registry.allocations import AllocationRegistry
 from hub.registry.assignments import AssignmentRegistry
+from hub.registry.autoscalers import AutoscalerRegistry
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import FleetRegistry
 from hub.store import interface as store_api
 
-from . import auth, handlers, metrics
+from . import auth, handlers, metrics, startup
 from .agents import AgentServicer, no_identity
 from .allocations import AllocationServicer
+from .autoscalers import FleetAutoscalerServicer
 from .clusters import ClusterServicer
 from .errors import ErrorInterceptor
+from .events import EventServicer
 from .fleets import FleetServicer
 from .gameservers import GameServerServicer
 from .leadership import LeaderGate
+from .store_health import StoreCheckPolicy, StoreLiveness
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +71,8 @@ SERVICE_NAMES = (
     cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
     gameserver_pb2.DESCRIPTOR.services_by_name["GameServerService"].full_name,
     allocation_pb2.DESCRIPTOR.services_by_name["AllocationService"].full_name,
+    event_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    autoscaler_pb2.DESCRIPTOR.services_by_name["FleetAutoscalerService"].full_name,
     AGENT_SERVICE,
 )
 # Health of this name is SERVING on the leader only (readiness probes use it).
@@ -73,13 +88,28 @@ class HubConfig:
     # With a client CA, agents connect with certificates it signed on ``agent_listen``.
     client_ca: Path | None = None
     agent_listen: str | None = None
-    # With a token file, user calls need "authorization: Bearer <token>".
+    # With a token file, user calls need "authorization: Bearer <token>". Tokens travel only
+    # over TLS, unless ``insecure`` accepts them in clear text (development only).
     token_file: Path | None = None
+    insecure: bool = False
     # The address other replicas and clients reach this hub at; default: the bound address.
     advertise: str | None = None
     # HOST:PORT of a plain-HTTP /metrics endpoint (Prometheus); None serves no metrics.
     metrics_listen: str | None = None
     health: HealthPolicy = dataclasses.field(default_factory=HealthPolicy)
+    # What one agent may send (docs/limits.md); tests lower the per-cluster counts.
+    agent_limits: AgentLimits = DEFAULT_LIMITS
+    store_check: StoreCheckPolicy = dataclasses.field(default_factory=StoreCheckPolicy)
+
+
+def check_config(config: HubConfig) -> None:
+    """StartError for settings that do not go together, before anything is opened."""
+    if config.token_file is not None and config.tls_cert is None and not config.insecure:
+        raise startup.StartError(
+            "token_file",
+            "bearer tokens need TLS (tls_cert and tls_key); without TLS anyone on the network "
+            "can read them. Set insecure to accept them in clear text (development only)",
+        )
 
 
 class Hub:
@@ -100,21 +130,39 @@ class Hub:
         self._leading = asyncio.Event()
         self.metrics: metrics.HubMetrics | None = None
         self.metrics_port: int | None = None
+        self._liveness: StoreLiveness | None = None
+        self._liveness_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Open the store, bind the ports and, on a hub that leads at once, start leading;
+        then accept calls. StartError names the setting at fault."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(grace=0)
+            raise
+
+    async def _start(self) -> None:
+        config = self.config
+        check_config(config)
+        if config.token_file is not None and config.tls_cert is None:
+            log.warning("insecure: bearer tokens are accepted in clear text")
         interceptors: list[handlers.Interceptor] = []
-        if self.config.metrics_listen is not None:
+        if config.metrics_listen is not None:
             self.metrics = metrics.HubMetrics(self._live_counts)
-            self.metrics_port = self.metrics.serve(self.config.metrics_listen)
+            try:
+                self.metrics_port = self.metrics.serve(config.metrics_listen)
+            except ValueError as exc:
+                raise startup.StartError("metrics_listen", str(exc)) from exc
             interceptors.append(self.metrics.interceptor())
-        self.store = await store_factory.open_store(
-            self.config.store_url, metrics=self.metrics.store if self.metrics else None
-        )
+        self.store = await _open_store(config.store_url, self.metrics)
         clusters = self.clusters = ClusterRegistry(self.store)
         fleets = self.fleets = FleetRegistry(self.store)
-        config = self.config
         interceptors += [auth.interceptor(config.token_file, config.client_ca), ErrorInterceptor()]
-        server = grpc.aio.server(interceptors=interceptors)
+        # Without reuseport a second hub on a port in use fails to start instead of sharing it.
+        server = self.server = grpc.aio.server(
+            interceptors=interceptors, options=[("grpc.so_reuseport", 0)]
+        )
         fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleets, self.gate), server)
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
             ClusterServicer(clusters, self.gate), server
@@ -124,6 +172,10 @@ class Hub:
         )
         allocation_pb2_grpc.add_AllocationServiceServicer_to_server(
             AllocationServicer(self.gate), server
+        )
+        event_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(self.gate), server)
+        autoscaler_pb2_grpc.add_FleetAutoscalerServiceServicer_to_server(
+            FleetAutoscalerServicer(AutoscalerRegistry(self.store), self.gate), server
         )
         identity_of = auth.cluster_identity if config.client_ca is not None else no_identity
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
@@ -142,31 +194,44 @@ class Hub:
             agent_listen=config.agent_listen,
         )
         self.port, self.agent_port = ports.user, ports.agent
-        await server.start()
-        self.server = server
-        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        await self._set_serving(False)
-        identity = self.config.advertise or f"{self.config.listen.rpartition(':')[0]}:{self.port}"
-        self.elector = await store_factory.open_elector(self.config.store_url, identity)
+        await self._publish_health()
+        identity = config.advertise or f"{config.listen.rpartition(':')[0]}:{self.port}"
+        self.gate.identity = identity
+        self.elector = await store_factory.open_elector(config.store_url, identity)
         self._leadership_task = asyncio.create_task(self._follow_leadership(self.elector))
-        log.info("hub serving on port %d, store %s", self.port, self.config.store_url)
+        if self.elector.state.is_leader:
+            # A hub that knows it leads (SQLite: always) serves its first call as the leader.
+            await self.wait_until_leading()
+        self._liveness = StoreLiveness(self.store, config.store_check, self._on_store_live)
+        self._liveness_task = asyncio.create_task(self._liveness.run())
+        await server.start()
+        log.info("hub serving on port %d, store %s", self.port, config.store_url)
 
     async def _live_counts(self) -> LiveCounts | None:
         federation = self.gate.federation
-        return await federation.live_counts() if federation is not None else None
+        if federation is None:
+            return None
+        counts = await federation.live_counts()
+        autoscaling = self.gate.autoscaling
+        if autoscaling is None:
+            return counts
+        return dataclasses.replace(counts, autoscaling=autoscaling.stats.copy())
 
     async def wait_until_leading(self, timeout: float = 30.0) -> None:
         async with asyncio.timeout(timeout):
             await self._leading.wait()
 
-    async def _set_serving(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
+    async def _on_store_live(self, live: bool) -> None:
+        await self._publish_health()
+
+    async def _publish_health(self) -> None:
+        """The overall status SERVING while the store takes writes; each API service's while
+        the store takes writes and this hub leads."""
+        store_live = self._liveness is None or self._liveness.live
+        leading = self.gate.federation is not None
+        await self.health.set("", _status(store_live))
         for name in SERVICE_NAMES:
-            await self.health.set(name, status)
+            await self.health.set(name, _status(store_live and leading))
 
     async def _follow_leadership(self, elector: store_factory.LeaderElector) -> None:
         assert self.fleets is not None and self.clusters is not None
@@ -180,19 +245,24 @@ class Hub:
                     self.clusters,
                     self.config.health,
                     assignments=AssignmentRegistry(self.store),
+                    agent_limits=self.config.agent_limits,
                 )
                 await federation.start()
                 allocations = Allocator(federation, AllocationRegistry(self.store))
                 allocations.start()
                 self.gate.allocator = allocations
+                autoscaling = Autoscaling(federation, AutoscalerRegistry(self.store))
+                await autoscaling.start()
+                self.gate.autoscaling = autoscaling
                 self.gate.federation = federation
                 self._leading.set()
-                await self._set_serving(True)
+                await self._publish_health()
             elif not state.is_leader and self.gate.federation is not None:
                 federation, self.gate.federation = self.gate.federation, None
                 self._leading.clear()
-                await self._set_serving(False)
+                await self._publish_health()
                 await self._stop_allocator()
+                await self._stop_autoscaling()
                 await federation.stop()
 
     async def _stop_allocator(self) -> None:
@@ -200,11 +270,21 @@ class Hub:
         if allocations is not None:
             await allocations.stop()
 
+    async def _stop_autoscaling(self) -> None:
+        autoscaling, self.gate.autoscaling = self.gate.autoscaling, None
+        if autoscaling is not None:
+            await autoscaling.stop()
+
     async def wait(self) -> None:
         if self.server is not None:
             await self.server.wait_for_termination()
 
     async def stop(self, grace: float = 2.0) -> None:
+        if self._liveness_task is not None:
+            self._liveness_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._liveness_task
+            self._liveness_task = None
         if self.elector is not None:
             await self.elector.close()
             self.elector = None
@@ -213,6 +293,7 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._leadership_task
         await self._stop_allocator()
+        await self._stop_autoscaling()
         if self.gate.federation is not None:
             federation, self.gate.federation = self.gate.federation, None
             await federation.stop()
@@ -226,3 +307,21 @@ class Hub:
         if self.metrics is not None:
             await self.metrics.close()
             self.metrics = None
+
+
+def _status(serving: bool) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:
+    if serving:
+        return health_pb2.HealthCheckResponse.SERVING
+    return health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def _open_store(store_url: str, hub_metrics: metrics.HubMetrics | None) -> store_api.Store:
+    """The store, or StartError naming ``store_url`` (the operator sees the path here)."""
+    try:
+        return await store_factory.open_store(
+            store_url, metrics=hub_metrics.store if hub_metrics else None
+        )
+    except ValueError as exc:
+        raise startup.StartError("store_url", str(exc)) from exc
+    except (store_api.StoreError, OSError) as exc:
+        raise startup.StartError("store_url", f"cannot open the store: {exc}") from exc

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 READY = "Ready"
+UPDATING = "Updating"
 ALLOCATED = "Allocated"
 OPS_NONE = ("", "None")
-MAX_REQUEST_ID = 128
 
 
 class Scheduling(enum.Enum):
@@ -128,18 +129,33 @@ def choose(
     return order(select(candidates, selectors), allocated, scheduling, preferred)
 
 
+@dataclasses.dataclass(frozen=True)
+class UpdatingSince:
+    """The server of a fleet that has been Updating the longest, and since when (epoch s)."""
+
+    cluster: str
+    name: str
+    since: float
+
+
 class Pool:
     """One fleet's servers, indexed so a choice looks at clusters and nodes, not every server.
 
-    Gives the first server ``choose`` would order first, without sorting the whole fleet.
+    Gives the first server ``choose`` would order first, without sorting the whole fleet, and
+    per cluster the number of candidates and of servers Updating, without walking them.
     """
 
     def __init__(self) -> None:
         self._servers: dict[tuple[str, str], Server] = {}
         # cluster -> node -> names of candidate servers.
         self._free: dict[str, dict[str, set[str]]] = {}
+        self._free_count: Counter[str] = Counter()
         self._allocated: Counter[str] = Counter()
         self._allocated_on: Counter[tuple[str, str]] = Counter()
+        # Servers Updating: since when, per cluster, and a heap (with stale entries) of when.
+        self._updating: dict[tuple[str, str], float] = {}
+        self._updating_count: Counter[str] = Counter()
+        self._updating_heap: list[tuple[float, tuple[str, str]]] = []
 
     def __len__(self) -> int:
         return len(self._servers)
@@ -147,9 +163,33 @@ class Pool:
     def get(self, key: tuple[str, str]) -> Server | None:
         return self._servers.get(key)
 
-    def put(self, server: Server) -> None:
+    def candidates(self, cluster: str) -> int:
+        """How many of the cluster's servers may be allocated (its readiness aside)."""
+        return self._free_count[cluster]
+
+    def updating(self, cluster: str) -> int:
+        return self._updating_count[cluster]
+
+    def longest_updating(self) -> UpdatingSince | None:
+        heap = self._updating_heap
+        while heap and self._updating.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        if not heap:
+            return None
+        since, (cluster, name) = heap[0]
+        return UpdatingSince(cluster, name, since)
+
+    def put(self, server: Server, since: float = 0.0) -> None:
+        """Hold ``server``; ``since`` is when it entered its state (read while Updating)."""
         self.remove(server.key)
         self._servers[server.key] = server
+        if server.state == UPDATING:
+            self._updating[server.key] = since
+            self._updating_count[server.cluster] += 1
+            heapq.heappush(self._updating_heap, (since, server.key))
+            if len(self._updating_heap) > 2 * len(self._updating) + 64:
+                self._updating_heap = [(t, k) for k, t in self._updating.items()]
+                heapq.heapify(self._updating_heap)
         if is_allocated(server):
             self._allocated[server.cluster] += 1
             self._allocated_on[(server.cluster, server.node)] += 1
@@ -157,26 +197,42 @@ class Pool:
             self._free.setdefault(server.cluster, {}).setdefault(server.node, set()).add(
                 server.name
             )
+            self._free_count[server.cluster] += 1
 
     def remove(self, key: tuple[str, str]) -> None:
         old = self._servers.pop(key, None)
         if old is None:
             return
+        if self._updating.pop(key, None) is not None:
+            self._updating_count[old.cluster] -= 1
         if is_allocated(old):
             self._allocated[old.cluster] -= 1
             self._allocated_on[(old.cluster, old.node)] -= 1
             return
         nodes = self._free.get(old.cluster, {})
         names = nodes.get(old.node)
-        if names is not None:
+        if names is not None and old.name in names:
             names.discard(old.name)
+            self._free_count[old.cluster] -= 1
             if not names:
                 del nodes[old.node]
+
+    def tally(self) -> dict[str, tuple[int, int]]:
+        """Per cluster: (allocated servers, candidate servers), without walking the servers."""
+        clusters = set(self._allocated) | set(self._free)
+        return {
+            cluster: (
+                self._allocated.get(cluster, 0),
+                sum(len(names) for names in self._free.get(cluster, {}).values()),
+            )
+            for cluster in clusters
+        }
 
     def drop_cluster(self, cluster: str) -> None:
         for key in [k for k in self._servers if k[0] == cluster]:
             self.remove(key)
         self._free.pop(cluster, None)
+        self._free_count.pop(cluster, None)
 
     def best(
         self,

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from gamefleet.v1 import agent_pb2, fleet_pb2
 from google.protobuf import struct_pb2
 
+from . import limits, paging
 from .placement import ClusterAssignment
 
-FLEET_LABEL = "gamefleet.dev/fleet"
+FLEET_LABEL = "gamefleet.io/fleet"
+
+# What one set adds to a message besides its own bytes (its tag and length), and the bytes of
+# a HubMessage besides its sets: every message of desired sets fits what an agent receives.
+_SET_FRAMING = 6
+_MESSAGE_FRAMING = 16
+MESSAGE_BYTES = limits.AGENT_RECEIVE_BYTES - _MESSAGE_FRAMING
+# The largest set that can be sent at all (alone in its message).
+MAX_SET_BYTES = MESSAGE_BYTES - _SET_FRAMING
 
 SetKey = tuple[str, str]
 
@@ -50,3 +59,35 @@ def changes(
         elif current != wanted.hash:
             result[cluster] = wanted
     return result
+
+
+DriftMark = tuple[int, tuple[str, ...]]
+
+
+def drift_to_put_back(
+    status: agent_pb2.GameServerSetStatus, last: DriftMark | None
+) -> DriftMark | None:
+    """The mark to remember when the set must be sent again for the drift its status reports;
+    None when there is none, or it was already sent for this drift of this version of the set.
+    Drift a forced apply cannot undo (a field the hub does not set) stays reported: resending
+    for every status the set reports would cost its cluster a write each time."""
+    if not status.drift or status.deleted or status.refused:
+        return None
+    mark = (status.observed_generation, tuple(status.drift))
+    return None if mark == last else mark
+
+
+def in_messages(
+    sets: Sequence[agent_pb2.DesiredSet], budget: int = MESSAGE_BYTES
+) -> list[agent_pb2.DesiredSets]:
+    """``sets`` in order, in as few messages as fit ``budget`` bytes each (a set larger than
+    the budget alone in its own: callers keep those back, see MAX_SET_BYTES). ``complete`` is
+    left false: each message is only part of what changed."""
+    sizes = [entry.ByteSize() + _SET_FRAMING for entry in sets]
+    messages = []
+    start = 0
+    while start < len(sets):
+        count = paging.fitting(sizes[start:], budget)
+        messages.append(agent_pb2.DesiredSets(sets=sets[start : start + count]))
+        start += count
+    return messages

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 from gamefleet import protocol
-from google.protobuf import descriptor, duration_pb2, json_format, message, timestamp_pb2
+from google.protobuf import (
+    descriptor,
+    duration_pb2,
+    json_format,
+    message,
+    struct_pb2,
+    timestamp_pb2,
+)
 
-from . import errors, paths
+from . import errors, limits, paths
 
 MessageT = TypeVar("MessageT", bound=message.Message)
 
@@ -60,6 +68,130 @@ def from_document(doc: Any, message_type: type[MessageT], path: str = "") -> Mes
     except json_format.ParseError as exc:
         raise errors.ValidationError([errors.FieldError(path, str(exc))]) from exc
     return result
+
+
+def message_problems(msg: message.Message, path: str = "") -> list[errors.FieldError]:
+    """What a message holds that no document can: numbers that are not finite, and Durations or
+    Timestamps outside their definitions' ranges. Every other check renders messages as
+    documents, which fails on these, so callers check this first."""
+    problems: list[errors.FieldError] = []
+    _walk_message(msg, path, problems)
+    return problems
+
+
+def duration_problem(duration: duration_pb2.Duration) -> str | None:
+    """Why a Duration is outside google.protobuf.Duration's range, or None."""
+    seconds, nanos = duration.seconds, duration.nanos
+    most = limits.MAX_DURATION_SECONDS
+    if not -most <= seconds <= most:
+        return f"seconds must be between -{most} and {most}"
+    if not -limits.NANOS_PER_SECOND < nanos < limits.NANOS_PER_SECOND:
+        return "nanos must be between -999999999 and 999999999"
+    if (seconds > 0 and nanos < 0) or (seconds < 0 and nanos > 0):
+        return "seconds and nanos must have the same sign"
+    return None
+
+
+# 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, google.protobuf.Timestamp's range.
+_MIN_TIMESTAMP_SECONDS = -62_135_596_800
+_MAX_TIMESTAMP_SECONDS = 253_402_300_799
+
+
+def _timestamp_problem(stamp: timestamp_pb2.Timestamp) -> str | None:
+    if not _MIN_TIMESTAMP_SECONDS <= stamp.seconds <= _MAX_TIMESTAMP_SECONDS:
+        return "seconds must be between 0001-01-01 and 9999-12-31"
+    if not 0 <= stamp.nanos < limits.NANOS_PER_SECOND:
+        return "nanos must be between 0 and 999999999"
+    return None
+
+
+def _walk_message(msg: message.Message, path: str, problems: list[errors.FieldError]) -> None:
+    full_name = msg.DESCRIPTOR.full_name
+    if full_name == _JSON_VALUE_TYPE:
+        _walk_value(cast(struct_pb2.Value, msg), path, problems)
+        return
+    if full_name == _JSON_OBJECT_TYPE:
+        for key, value in cast(struct_pb2.Struct, msg).fields.items():
+            _walk_value(value, paths.key(path, key), problems)
+        return
+    if full_name == _JSON_LIST_TYPE:
+        for index, value in enumerate(cast(struct_pb2.ListValue, msg).values):
+            _walk_value(value, paths.item(path, index), problems)
+        return
+    if full_name == _DURATION_TYPE:
+        problem = duration_problem(cast(duration_pb2.Duration, msg))
+        if problem is not None:
+            problems.append(errors.FieldError(path, problem))
+        return
+    if full_name == _TIMESTAMP_TYPE:
+        problem = _timestamp_problem(cast(timestamp_pb2.Timestamp, msg))
+        if problem is not None:
+            problems.append(errors.FieldError(path, problem))
+        return
+    for field, value in msg.ListFields():
+        field_path = paths.child(path, field.json_name)
+        entry_type = field.message_type
+        if entry_type is not None and entry_type.GetOptions().map_entry:
+            inner_field = entry_type.fields_by_name["value"]
+            for key, inner in value.items():
+                _walk_single(inner, inner_field, paths.entry(field_path, str(key)), problems)
+        elif field.is_repeated:
+            for index, inner in enumerate(value):
+                _walk_single(inner, field, paths.item(field_path, index), problems)
+        else:
+            _walk_single(value, field, field_path, problems)
+
+
+def _walk_single(
+    value: Any, field: descriptor.FieldDescriptor, path: str, problems: list[errors.FieldError]
+) -> None:
+    if field.cpp_type == _FD.CPPTYPE_MESSAGE:
+        _walk_message(value, path, problems)
+    elif field.cpp_type in (_FD.CPPTYPE_DOUBLE, _FD.CPPTYPE_FLOAT) and not math.isfinite(value):
+        problems.append(errors.FieldError(path, "must be a finite number"))
+
+
+def _walk_value(value: struct_pb2.Value, path: str, problems: list[errors.FieldError]) -> None:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        if not math.isfinite(value.number_value):
+            problems.append(errors.FieldError(path, "must be a finite number"))
+    elif kind == "struct_value":
+        _walk_message(value.struct_value, path, problems)
+    elif kind == "list_value":
+        _walk_message(value.list_value, path, problems)
+
+
+def largest_field(msg: message.Message, path: str = "") -> str:
+    """The path of the field that makes ``msg`` big: the largest set field, followed down through
+    single nested messages (not into lists, maps or JSON documents)."""
+    while True:
+        fields = msg.ListFields()
+        if not fields or msg.DESCRIPTOR.full_name.startswith("google.protobuf."):
+            return path
+        field, value = max(fields, key=lambda pair: _field_bytes(*pair))
+        path = paths.child(path, field.json_name)
+        if field.cpp_type != _FD.CPPTYPE_MESSAGE or field.is_repeated:
+            return path
+        msg = value
+
+
+def _field_bytes(field: descriptor.FieldDescriptor, value: Any) -> int:
+    """Roughly how many bytes a set field serializes to."""
+    items = value.values() if isinstance(value, Mapping) else value
+    if not field.is_repeated:
+        items = [value]
+    total = 0
+    for item in items:
+        if isinstance(item, message.Message):
+            total += item.ByteSize()
+        elif isinstance(item, str | bytes):
+            total += len(item)
+        else:
+            total += 8
+    if isinstance(value, Mapping):
+        total += sum(len(str(key)) for key in value)
+    return total
 
 
 def kind_of(value: Any) -> str:
@@ -112,7 +244,7 @@ def _check_message(
         if not isinstance(key, str):
             problems.append(errors.FieldError(path, f"field names must be strings, not {key!r}"))
             continue
-        field_path = paths.child(path, key)
+        field_path = paths.key(path, key)
         field = fields.get(key)
         if field is None:
             problems.append(errors.FieldError(field_path, "unknown field"))
@@ -220,7 +352,7 @@ def _check_json(value: Any, path: str, problems: list[errors.FieldError]) -> Non
             if not isinstance(key, str):
                 problems.append(errors.FieldError(path, f"keys must be strings, not {key!r}"))
                 continue
-            _check_json(inner, paths.child(path, key), problems)
+            _check_json(inner, paths.key(path, key), problems)
         return
     problems.append(errors.FieldError(path, f"must be a JSON value, not {kind_of(value)}"))
 

@@ -15,11 +15,14 @@ class Phase(enum.StrEnum):
 @dataclasses.dataclass(frozen=True)
 class HealthPolicy:
     """A silent cluster turns Unknown after ``grace`` seconds; it is Ready again only after
-    ``recovery_heartbeats`` heartbeats in a row, each within ``grace`` of the last."""
+    ``recovery_heartbeats`` heartbeats in a row, each within ``grace`` of the last. A fleet
+    whose server has been Updating for longer than ``update_deadline`` seconds has a stalled
+    update (Degraded)."""
 
     heartbeat_interval: float = 2.0
     grace: float = 10.0
     recovery_heartbeats: int = 2
+    update_deadline: float = 300.0
 
 
 @dataclasses.dataclass(frozen=True)

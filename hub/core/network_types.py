@@ -33,3 +33,9 @@ CLOUD_NETWORK_TYPES: frozenset[str] = frozenset(
 )
 
 NETWORK_TYPES: frozenset[str] = KUBERNETES_NETWORK_TYPES | CLOUD_NETWORK_TYPES
+
+# As error messages list them: Kubernetes' own first, then the clouds', each alphabetically.
+ORDERED_NETWORK_TYPES: tuple[str, ...] = (
+    *sorted(KUBERNETES_NETWORK_TYPES),
+    *sorted(CLOUD_NETWORK_TYPES),
+)

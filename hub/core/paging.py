@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Sequence
 
+from . import limits
+
 
 class PageSizeError(ValueError):
     """A requested page size out of range."""
@@ -34,6 +36,8 @@ def decode_token(token: str, length: int) -> tuple[str, ...] | None:
     """The position of ``length`` parts a token names; None for the empty (first page) token."""
     if not token:
         return None
+    if len(token) > limits.MAX_PAGE_TOKEN_LENGTH:
+        raise PageTokenError("is not a token this API returned (too long)")
     try:
         position = tuple(base64.urlsafe_b64decode(token).decode().split("\0"))
     except ValueError:

@@ -106,8 +106,8 @@ def place(fleet: fleet_pb2.Fleet, clusters: Sequence[ClusterView]) -> Placement:
         if by_name[name].schedulable and selector.matches(by_name[name].labels)
     ]
     replicas = fleet.spec.replicas
-    shares = _shares(placement, eligible)
-    counts = _split(placement, replicas, shares)
+    shares = cluster_shares(placement, eligible)
+    counts = split(placement, replicas, shares)
     placed = sum(counts.values())
     assignments = []
     for cluster in eligible:
@@ -121,9 +121,10 @@ def place(fleet: fleet_pb2.Fleet, clusters: Sequence[ClusterView]) -> Placement:
     return Placement(tuple(assignments), replicas - placed, (condition,))
 
 
-def _shares(
+def cluster_shares(
     placement: fleet_pb2.Placement, eligible: Sequence[ClusterView]
 ) -> list[apportion.Share]:
+    """Each eligible cluster's weight and bounds, as `placement.clusters` configures them."""
     configured = {entry.name: entry for entry in placement.clusters}
     shares = []
     for cluster in eligible:
@@ -142,9 +143,10 @@ def _shares(
     return shares
 
 
-def _split(
+def split(
     placement: fleet_pb2.Placement, replicas: int, shares: list[apportion.Share]
 ) -> dict[str, int]:
+    """Divide ``replicas`` over ``shares`` by the placement's strategy."""
     if placement.strategy == PRIORITY:
         listed = [entry.name for entry in placement.clusters]
         rank = {name: index for index, name in reversed(list(enumerate(listed)))}

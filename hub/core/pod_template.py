@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import documents, errors, names, paths
+from . import documents, errors, limits, names, paths
 
 
 def _object_at(doc: Any, path: str, problems: list[errors.FieldError]) -> dict[str, Any] | None:
@@ -47,6 +47,25 @@ def string_map_problems(
     return problems
 
 
+def annotations_size_problems(doc: Any, path: str) -> list[errors.FieldError]:
+    """Check the total size of an annotations map, as Kubernetes counts it (keys and values)."""
+    if not isinstance(doc, dict):
+        return []
+    size = sum(
+        len(str(key).encode()) + len(value.encode() if isinstance(value, str) else b"")
+        for key, value in doc.items()
+    )
+    if size <= limits.MAX_ANNOTATIONS_BYTES:
+        return []
+    return [
+        errors.FieldError(
+            path,
+            f"total size {size:,} bytes must be at most {limits.MAX_ANNOTATIONS_BYTES:,} "
+            "(256 KiB, as Kubernetes)",
+        )
+    ]
+
+
 def metadata_problems(doc: Any, path: str) -> list[errors.FieldError]:
     """Check an embedded ObjectMeta document's labels and annotations."""
     problems: list[errors.FieldError] = []
@@ -58,9 +77,11 @@ def metadata_problems(doc: Any, path: str) -> list[errors.FieldError]:
             metadata["labels"], paths.child(path, "labels"), label_values=True
         )
     if "annotations" in metadata:
+        annotations_path = paths.child(path, "annotations")
         problems += string_map_problems(
-            metadata["annotations"], paths.child(path, "annotations"), label_values=False
+            metadata["annotations"], annotations_path, label_values=False
         )
+        problems += annotations_size_problems(metadata["annotations"], annotations_path)
     return problems
 
 

@@ -122,7 +122,7 @@ def _port_problems(handler: dict[str, Any], path: str) -> list[errors.FieldError
 def grpc_problems(handler: Mapping[str, Any], path: str) -> list[errors.FieldError]:
     """Check a `grpc` probe handler: `port` (a number, required) and `service` (optional)."""
     problems = [
-        errors.FieldError(paths.child(path, key), "unknown field")
+        errors.FieldError(paths.key(path, key), "unknown field")
         for key in handler
         if key not in _GRPC_FIELDS
     ]

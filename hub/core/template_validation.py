@@ -13,6 +13,7 @@ from agent.core.network import conf as network_conf
 from . import (
     documents,
     errors,
+    limits,
     names,
     network_types,
     paths,
@@ -21,7 +22,6 @@ from . import (
     values,
 )
 
-MAX_MIN_READY_SECONDS = 300
 RECLAIM_POLICIES = ("Cascade", "Delete")
 UPDATE_STRATEGY_TYPES = ("RollingUpdate", "OnDelete")
 POD_UPDATE_POLICIES = ("ReCreate", "InPlaceIfPossible", "InPlaceOnly")
@@ -144,12 +144,12 @@ def _update_strategy_problems(
         rolling.pod_update_policy, POD_UPDATE_POLICIES, paths.child(rolling_path, "podUpdatePolicy")
     )
     if rolling.HasField("min_ready_seconds") and not (
-        0 <= rolling.min_ready_seconds <= MAX_MIN_READY_SECONDS
+        0 <= rolling.min_ready_seconds <= limits.MAX_MIN_READY_SECONDS
     ):
         problems.append(
             errors.FieldError(
                 paths.child(rolling_path, "minReadySeconds"),
-                f"{rolling.min_ready_seconds} must be between 0 and {MAX_MIN_READY_SECONDS}",
+                f"{rolling.min_ready_seconds} must be between 0 and {limits.MAX_MIN_READY_SECONDS}",
             )
         )
     in_place = rolling.in_place_update_strategy
@@ -186,7 +186,11 @@ def _network_problems(network: gameserverset_pb2.Network, path: str) -> list[err
     type_path = paths.child(path, "networkType")
     if network.network_type and network.network_type not in network_types.NETWORK_TYPES:
         problems.append(
-            errors.FieldError(type_path, f'"{network.network_type}" is not a known network plugin')
+            errors.FieldError(
+                type_path,
+                f'"{network.network_type}" is not a known network plugin'
+                f" (known: {', '.join(network_types.ORDERED_NETWORK_TYPES)})",
+            )
         )
     if not network.network_type and network.network_conf:
         problems.append(errors.FieldError(type_path, "is required when networkConf is set"))

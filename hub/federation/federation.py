@@ -19,24 +19,47 @@ from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
 from google.protobuf import timestamp_pb2
 
-from hub.core import allocation, assignment, desired_sets, fleet_status, health, rollout, selectors
+from hub.core import (
+    agent_limits,
+    allocation,
+    assignment,
+    deletion,
+    desired_sets,
+    fleet_status,
+    health,
+    limits,
+    rollout,
+    selectors,
+)
+from hub.core.autoscaling import demand
 from hub.core.desired_sets import SetKey
+from hub.core.fleet_status import ClusterReport
 from hub.core.placement import Placement
 from hub.registry import codec
+from hub.registry import errors as registry_errors
 from hub.registry.assignments import AssignmentRegistry
 from hub.registry.clusters import ClusterRegistry
-from hub.registry.fleets import FleetRegistry
+from hub.registry.fleets import DEFAULT_NAMESPACE, FleetRegistry
 from hub.store import interface as store_api
 
-from .live_servers import LiveServer
+from . import recording
+from .events import EventRecorder, fleet_ref
+from .live_servers import LiveServer, ServerFilter
 from .session import AgentSession
 from .stats import FederationStats, LiveCounts
-from .watchers import StatusBroadcast, StatusWatcher
+from .watchers import ServerBroadcast, ServerWatcher, StatusBroadcast, StatusWatcher
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-ALLOCATED = "Allocated"
+ALLOCATED = protocol.ALLOCATED
+NOTHING_PLACED = Placement((), 0, ())
+# What the hub did with a message or entry an agent sent beyond the limits: ended the stream
+# (refused), or ignored that entry and kept the rest (dropped).
+REFUSED = "refused"
+DROPPED = "dropped"
+# Refusals logged (once each per cluster, field and action) before the hub stops noting new ones.
+_LOGGED_REFUSALS_KEPT = 10_000
 
 
 class NotConnectedError(ConnectionError):
@@ -53,6 +76,8 @@ class _ClusterLive:
     last_heartbeat_wall: timestamp_pb2.Timestamp | None = None
     sets: dict[SetKey, agent_pb2.GameServerSetStatus] = dataclasses.field(default_factory=dict)
     servers: dict[SetKey, LiveServer] = dataclasses.field(default_factory=dict)
+    # Serialized size of ``servers``, held within the per-cluster limit.
+    server_bytes: int = 0
 
 
 class Federation:
@@ -66,13 +91,19 @@ class Federation:
         clock: Clock = time.monotonic,
         tick: float = 0.5,
         assignments: AssignmentRegistry | None = None,
+        agent_limits: agent_limits.AgentLimits = agent_limits.DEFAULT_LIMITS,
     ) -> None:
+        self.limits = agent_limits
         self._fleet_registry = fleets
         self._cluster_registry = clusters
         self._assignment_registry = assignments
         # Assignments to write (None: forget the fleet's), drained by _persist_loop.
         self._unsaved: dict[SetKey, dict[str, int] | None] = {}
         self._unsaved_changed = asyncio.Event()
+        # Deleting fleets every cluster has let go of: removed from the store by _removal_loop,
+        # guarded by the revision they were deleting at.
+        self._removable: dict[SetKey, int] = {}
+        self._removable_changed = asyncio.Event()
         self.policy = policy
         self._clock = clock
         self._tick = tick
@@ -88,6 +119,14 @@ class Federation:
         # Callers waiting for a cluster's agent to connect.
         self._connect_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._previous: dict[SetKey, dict[str, int]] = {}
+        # Fleets the hub had no assignment record of when it began to lead, with their replicas
+        # then: only for these does it take an agent's word for what it holds (see _claim).
+        self._claimable: dict[SetKey, int] = {}
+        # Per fleet, clusters whose entry in _previous is an agent's claim, not the hub's choice.
+        self._claimed: dict[SetKey, set[str]] = {}
+        # Per fleet, clusters whose set is too large to send them, and its size in bytes.
+        self._too_large: dict[SetKey, dict[str, int]] = {}
+        self._logged_refusals: set[tuple[str, str, str]] = set()
         # Placement of each fleet as of (fleet revision, cluster state version).
         self._placements: dict[SetKey, tuple[int, int, Placement]] = {}
         self._cluster_state_version = 0
@@ -95,6 +134,8 @@ class Federation:
         self._pending: set[SetKey] = set()
         self._pending_all = False
         self._broadcast = StatusBroadcast()
+        self._server_broadcast = ServerBroadcast()
+        self.events = EventRecorder()
         self._tasks: list[asyncio.Task[None]] = []
         self._started_at = 0.0
         self._deferred = False
@@ -111,11 +152,17 @@ class Federation:
         self._clusters = {c.metadata.name: c for c in clusters}
         if self._assignment_registry is not None:
             self._previous = await self._assignment_registry.load()
+        self._claimable = {
+            key: fleet.spec.replicas
+            for key, fleet in self._fleets.items()
+            if key not in self._previous
+        }
         self._tasks = [
             asyncio.create_task(self._follow_fleets(fleets_at + 1), name="follow-fleets"),
             asyncio.create_task(self._follow_clusters(clusters_at + 1), name="follow-clusters"),
             asyncio.create_task(self._tick_health(), name="health"),
             asyncio.create_task(self._reconcile_loop(), name="reconcile"),
+            asyncio.create_task(self._removal_loop(), name="remove-deleted-fleets"),
         ]
         if self._assignment_registry is not None:
             self._tasks.append(
@@ -158,14 +205,16 @@ class Federation:
             registration.metadata.name = name
             registration.metadata.labels.update(hello.labels)
             self._clusters[name] = await self._cluster_registry.register(registration)
+            recording.cluster_changed(self.events, None, self._clusters[name])
         old = self._sessions.pop(name, None)
         if old is not None:
             old.close()
-        held = {(s.namespace, s.name): s.hash for s in hello.held_sets}
-        for held_set in hello.held_sets:
-            previous = self._previous.setdefault((held_set.namespace, held_set.name), {})
-            previous.setdefault(name, held_set.replicas)
-        session = AgentSession(name, held)
+        kept = [s for s in hello.held_sets if not s.retiring]
+        held = {(s.namespace, s.name): s.hash for s in kept}
+        for held_set in kept:
+            self._claim((held_set.namespace, held_set.name), name, held_set.replicas)
+        session = AgentSession(name, held, self.limits)
+        session.retiring = {(s.namespace, s.name) for s in hello.held_sets if s.retiring}
         self._sessions[name] = session
         for waiter in self._connect_waiters.pop(name, []):
             if not waiter.done():
@@ -173,33 +222,44 @@ class Federation:
         live = self._live.setdefault(name, _ClusterLive())
         live.hello = hello
         live.capacity = hello.capacity
+        # The namespaces it serves decide where fleets may be placed.
+        self._cluster_state_version += 1
         self.heartbeat(name, None)
         session.send(
             agent_pb2.HubMessage(
-                status_hashes=agent_pb2.StatusHashes(hashes=self._status_hashes(live))
+                status_hashes=agent_pb2.StatusHashes(hashes=self._status_hashes(name, live))
             )
         )
         self._mark()
         log.info("agent of %s connected (version %s)", name, hello.agent_version)
+        recording.agent_connected(self.events, name, hello.agent_version)
         return session
 
     def observe_cluster(self, record: cluster_pb2.Cluster, removed: bool = False) -> None:
         """Take a registration change at once (the store watch brings the same later), so a
         read right after a cordon already places by it."""
         name = record.metadata.name
+        before = self._clusters.get(name)
         if removed:
             self._forget_cluster(name)
+            recording.cluster_changed(self.events, before, None)
         else:
             stored = cluster_pb2.Cluster()
             stored.CopyFrom(record)
             stored.ClearField("status")
             self._clusters[name] = stored
+            recording.cluster_changed(self.events, before, stored)
         self._cluster_state_version += 1
         self._mark()
 
     def _forget_cluster(self, name: str) -> None:
         self._clusters.pop(name, None)
-        self._live.pop(name, None)
+        gone = self._live.pop(name, None)
+        if gone is not None and self._server_broadcast.watched:
+            for namespace, server in gone.servers:
+                self._server_broadcast.notify((name, namespace, server))
+        for claimed in self._claimed.values():
+            claimed.discard(name)
         for pool in self._pools.values():
             pool.drop_cluster(name)
         self._by_request = {k: v for k, v in self._by_request.items() if v[0] != name}
@@ -209,6 +269,7 @@ class Federation:
         if self._sessions.get(session.cluster) is session:
             del self._sessions[session.cluster]
             log.info("agent of %s disconnected", session.cluster)
+            recording.agent_disconnected(self.events, session.cluster)
 
     def heartbeat(self, cluster: str, beat: agent_pb2.Heartbeat | None) -> None:
         live = self._live.setdefault(cluster, _ClusterLive())
@@ -223,57 +284,241 @@ class Federation:
             self._phase_changed(cluster, before, live.liveness.phase)
 
     def report_status(self, cluster: str, delta: agent_pb2.StatusDelta) -> None:
+        """Take ``cluster``'s status changes; an entry beyond the limits is dropped (counted
+        and logged), the rest are kept. The message's size was checked at the edge."""
         self.stats.status_deltas += 1
         live = self._live.setdefault(cluster, _ClusterLive())
         touched: set[SetKey] = set()
-        for set_status in delta.sets:
+        session = self._sessions.get(cluster)
+        if self._server_broadcast.watched:
+            for reported in delta.game_servers:
+                self._server_broadcast.notify((cluster, reported.namespace, reported.name))
+        for index, set_status in enumerate(delta.sets):
             key = (set_status.namespace, set_status.name)
+            refusal = agent_limits.set_status_refusal(set_status, index, self.limits)
+            if refusal is None and key not in live.sets and not set_status.deleted:
+                refusal = agent_limits.per_cluster_refusal(
+                    "status.sets", index, len(live.sets) + 1, self.limits.sets_per_cluster, "sets"
+                )
+            if refusal is not None:
+                self.refused(cluster, refusal, DROPPED)
+                continue
             touched.add(key)
+            before = live.sets.get(key)
             if set_status.deleted:
                 live.sets.pop(key, None)
+                if session is not None:
+                    session.retiring.discard(key)
             else:
                 live.sets[key] = set_status
-                previous = self._previous.setdefault(key, {})
-                previous.setdefault(cluster, set_status.desired_replicas)
-        for server in delta.game_servers:
+                if not set_status.refused:
+                    self._claim(key, cluster, set_status.desired_replicas)
+            self._note_set_change(cluster, key, before, set_status)
+        for index, server in enumerate(delta.game_servers):
             if server.deleted:
                 touched.add((server.namespace, server.fleet))
-                gone = live.servers.pop((server.namespace, server.name), None)
-                if gone is not None:
-                    self._pool(gone).remove((cluster, gone.name))
-                    self._track_request(gone, None)
-            else:
-                held = LiveServer.of(server, cluster)
-                touched.add((held.namespace, held.fleet))
-                self._hold(live, held)
+                self._forget_server(live, (server.namespace, server.name))
+                continue
+            held = LiveServer.of(server, cluster)
+            refusal = agent_limits.game_server_refusal(
+                held, index, self.limits
+            ) or self._room_refusal(live, held, index)
+            if refusal is not None:
+                self.refused(cluster, refusal, DROPPED)
+                continue
+            touched.add((held.namespace, held.fleet))
+            self._hold(live, held, _since(server))
         for key in touched:
             self._broadcast.notify(key)
             fleet = self._fleets.get(key)
-            if fleet is not None and fleet.spec.update_policy.type == rollout.SEQUENTIAL:
+            if fleet is not None and (
+                fleet.spec.update_policy.type == rollout.SEQUENTIAL
+                or fleet.metadata.HasField("deletion_time")
+            ):
                 self._mark(key)
+
+    def _note_set_change(
+        self,
+        cluster: str,
+        key: SetKey,
+        before: agent_pb2.GameServerSetStatus | None,
+        after: agent_pb2.GameServerSetStatus,
+    ) -> None:
+        """Act on what a set's new status tells beyond its counts: drift to put back (and the
+        events of its start and end), a refusal."""
+        was = list(before.drift) if before is not None else []
+        now = [] if after.deleted or after.refused else list(after.drift)
+        session = self._sessions.get(cluster)
+        if session is not None:
+            mark = desired_sets.drift_to_put_back(after, session.resent_for.get(key))
+            if mark is not None:
+                session.resent_for[key] = mark
+                session.resend.add(key)
+                self._mark(key)
+            elif not now:
+                session.resent_for.pop(key, None)
+        if now and now != was:
+            self._event(key, "Warning", "DriftDetected", f"{cluster}: {'; '.join(now)}")
+        elif was and not now and not after.deleted:
+            self._event(key, "Normal", "DriftCorrected", f"{cluster}: the hub's spec holds again")
+        if after.refused and (before is None or before.refused != after.refused):
+            self._event(key, "Warning", "SetRefused", f"{cluster}: {after.refused}")
+
+    def _event(self, key: SetKey, kind: str, reason: str, message: str) -> None:
+        """Record an event about fleet ``key`` (and log it)."""
+        level = logging.WARNING if kind == "Warning" else logging.INFO
+        log.log(level, "fleet %s/%s: %s: %s", key[0], key[1], reason, message)
+        self.events.record(fleet_ref(*key), kind, reason, message, recording.FEDERATION)
 
     def resolve(self, cluster: str, result: agent_pb2.OperationResult) -> None:
         session = self._sessions.get(cluster)
         if session is not None:
             session.resolve(result)
 
+    def refused(self, cluster: str, refusal: agent_limits.Refusal, action: str) -> None:
+        """Count what the hub refused of ``cluster``'s agent; log it once per cluster, field
+        and action (a misbehaving agent repeats itself)."""
+        key = (refusal.field, action)
+        self.stats.agent_refusals[key] = self.stats.agent_refusals.get(key, 0) + 1
+        noted = (cluster, refusal.field, action)
+        if (
+            noted not in self._logged_refusals
+            and len(self._logged_refusals) < _LOGGED_REFUSALS_KEPT
+        ):
+            self._logged_refusals.add(noted)
+            log.warning(
+                "agent of %s sent what the hub does not take (%s; logged once): %s",
+                cluster or "a cluster without a valid name",
+                action,
+                refusal,
+            )
+
+    def _room_refusal(
+        self, live: _ClusterLive, server: LiveServer, index: int
+    ) -> agent_limits.Refusal | None:
+        """A new server beyond what the hub keeps per cluster (a known one may change)."""
+        before = live.servers.get((server.namespace, server.name))
+        field, most = "status.game_servers", self.limits
+        held = len(live.servers) + (before is None)
+        grown = live.server_bytes + len(server.wire) - (len(before.wire) if before else 0)
+        if held <= most.game_servers_per_cluster and grown <= most.game_server_bytes_per_cluster:
+            return None
+        return agent_limits.per_cluster_refusal(
+            field, index, held, most.game_servers_per_cluster, "game servers"
+        ) or agent_limits.per_cluster_refusal(
+            field, index, grown, most.game_server_bytes_per_cluster, "bytes of game servers"
+        )
+
+    def _forget_server(self, live: _ClusterLive, key: SetKey) -> None:
+        gone = live.servers.pop(key, None)
+        if gone is not None:
+            live.server_bytes -= len(gone.wire)
+            self._pool(gone).remove((gone.cluster, gone.name))
+            self._track_request(gone, None)
+
     # -- reads -----------------------------------------------------------------------------
 
     def fleet_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.FleetStatus:
         key = _key(fleet)
+        if fleet.metadata.HasField("deletion_time"):
+            waiting = deletion.waiting_for(self._copies(key))
+            return fleet_status.fleet_status(fleet, NOTHING_PLACED, self._reports(key), waiting)
         cached = self._placements.get(key)
         current = (fleet.metadata.revision, self._cluster_state_version)
         if cached is not None and cached[:2] == current:
             placement = cached[2]
         else:
             placement = self._assign(fleet)
-        reports = {
-            name: fleet_status.ClusterReport(
-                self.phase(name), self._live.get(name, _ClusterLive()).sets.get(key)
+        pool = self._pools.get(key) or allocation.Pool()
+        stalled = fleet_status.stalled_update(
+            pool.longest_updating(), time.time(), self.policy.update_deadline
+        )
+        return fleet_status.fleet_status(
+            fleet,
+            placement,
+            self._reports(key, fleet),
+            too_large=self._too_large.get(key, {}),
+            stalled=stalled,
+        )
+
+    def _reports(
+        self, key: SetKey, fleet: fleet_pb2.Fleet | None = None
+    ) -> dict[str, ClusterReport]:
+        """Each cluster's report of fleet ``key``; with the fleet, which of the clusters its
+        selector matches do not serve its namespace."""
+        reports = {}
+        selector: selectors.Selector | None = None
+        pool = self._pools.get(key) or allocation.Pool()
+        ready = set(self.ready_clusters())
+        for name, record in self._clusters.items():
+            live = self._live.get(name, _ClusterLive())
+            serves_only: tuple[str, ...] = ()
+            if fleet is not None and not self._serves(name, key[0]):
+                if selector is None:
+                    selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
+                if selector.matches(record.metadata.labels) and live.hello is not None:
+                    serves_only = tuple(live.hello.namespaces)
+            reports[name] = ClusterReport(
+                self.phase(name),
+                live.sets.get(key),
+                serves_only,
+                # Allocation picks from every Ready cluster, also one the fleet is leaving.
+                allocatable=pool.candidates(name) if name in ready else 0,
+                updating=pool.updating(name),
             )
-            for name in self._clusters
-        }
-        return fleet_status.fleet_status(fleet, placement, reports)
+        return reports
+
+    def _serves(self, cluster: str, namespace: str) -> bool:
+        """Whether the cluster's agent reconciles ``namespace`` (true until it has said)."""
+        live = self._live.get(cluster)
+        if live is None or live.hello is None or not live.hello.namespaces:
+            return True
+        return namespace in live.hello.namespaces
+
+    def _copies(self, key: SetKey) -> list[deletion.ClusterCopy]:
+        """Where a deleting fleet's set may still be, cluster by cluster."""
+        assigned = self._previous.get(key, {})
+        copies = []
+        for name in self._clusters:
+            live = self._live.get(name)
+            reported = live.sets.get(key) if live is not None else None
+            if reported is not None and (reported.deleted or reported.refused):
+                reported = None
+            session = self._sessions.get(name)
+            if session is not None:
+                holds = key in session.held or key in session.retiring or reported is not None
+            else:
+                holds = name in assigned or reported is not None
+            copies.append(deletion.ClusterCopy(name, session is not None, holds, reported))
+        return copies
+
+    async def delete_fleet(
+        self, namespace: str, name: str, expected_revision: int | None = None
+    ) -> tuple[fleet_pb2.Fleet, bool]:
+        """Delete the fleet at once when no cluster holds any of it (True); else mark it
+        deleting and retire its sets: it is removed once every cluster let its set go."""
+        key = (namespace or DEFAULT_NAMESPACE, name)
+        known = self._fleets.get(key)
+        deleting = known is not None and known.metadata.HasField("deletion_time")
+        if not deleting and not deletion.waiting_for(self._copies(key)):
+            removed = await self._fleet_registry.remove(*key, expected_revision=expected_revision)
+            self._forget_fleet(key)
+            return removed, True
+        fleet = await self._fleet_registry.request_deletion(
+            *key, expected_revision=expected_revision
+        )
+        if known is None or known.metadata.revision <= fleet.metadata.revision:
+            self._fleets[key] = fleet
+        if not deleting:
+            self._event(key, "Normal", "Deleting", "retiring its sets in every cluster")
+        self._mark(key)
+        return self.with_status(fleet), False
+
+    def _forget_fleet(self, key: SetKey) -> None:
+        """The fleet is gone from the store: forget it (its assignment record too)."""
+        self._fleets.pop(key, None)
+        self._placements.pop(key, None)
+        self._mark(key)
 
     def with_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.Fleet:
         fleet.status.CopyFrom(self.fleet_status(fleet))
@@ -303,38 +548,39 @@ class Federation:
             status.last_heartbeat_time.CopyFrom(live.last_heartbeat_wall)
         return cluster
 
-    def game_servers(
+    def matching_servers(
         self,
-        namespace: str = "",
-        fleet: str = "",
-        cluster: str = "",
-        state: str = "",
-        ops_state: str = "",
-        selector: selectors.Selector | None = None,
+        wanted: ServerFilter,
         after: tuple[str, ...] | None = None,
         limit: int | None = None,
-    ) -> list[gameserver_pb2.GameServer]:
+    ) -> list[LiveServer]:
         """The live servers that match, ordered by (cluster, namespace, name): those after
-        ``after`` in that order, at most ``limit`` of them."""
+        ``after`` in that order, at most ``limit`` of them; as the hub holds them (not
+        decoded)."""
         found = []
         for name in sorted(self._live):
-            if (cluster and name != cluster) or (after is not None and name < after[0]):
+            if (wanted.cluster and name != wanted.cluster) or (
+                after is not None and name < after[0]
+            ):
                 continue
             for key in sorted(self._live[name].servers):
                 if after is not None and (name, *key) <= after:
                     continue
                 server = self._live[name].servers[key]
-                if (
-                    (namespace and server.namespace != namespace)
-                    or (fleet and server.fleet != fleet)
-                    or (state and server.state != state)
-                    or (ops_state and server.ops_state != ops_state)
-                    or (selector is not None and not selector.matches(server.labels))
-                ):
+                if not wanted.matches(server):
                     continue
-                found.append(server.decode())
+                found.append(server)
                 if limit is not None and len(found) >= limit:
                     return found
+        return found
+
+    def servers_named(self, namespace: str, name: str) -> list[LiveServer]:
+        """The game servers called ``name`` in ``namespace``, one per cluster that has one."""
+        found = []
+        for live in self._live.values():
+            server = live.servers.get((namespace, name))
+            if server is not None:
+                found.append(server)
         return found
 
     async def update_game_servers(
@@ -342,33 +588,67 @@ class Federation:
         servers: Iterable[gameserver_pb2.GameServer],
         patch: gameserver_pb2.GameServerPatch,
         timeout: float = 10.0,
+        *,
+        allow_unallocate: bool = False,
+        allow_custom_ops_state: bool = False,
+        actor: str = "the API",
     ) -> tuple[list[str], dict[str, str]]:
-        """Route the patch to each owning agent; return updated names and per-server errors."""
-        by_target: dict[tuple[str, str], list[str]] = {}
-        for server in servers:
-            by_target.setdefault((server.cluster, server.namespace), []).append(server.name)
+        """Route the patch to each owning agent; return updated "cluster/name"s and per-server
+        errors. Without ``allow_unallocate`` an opsState change of a server Allocated in the
+        hub's view is refused here, and the agent refuses one Allocated when it writes."""
+        by_target: dict[tuple[str, str], list[gameserver_pb2.GameServer]] = {}
         updated: list[str] = []
         errors: dict[str, str] = {}
+        for server in servers:
+            refusal = (
+                protocol.unallocation_refusal(server.ops_state, patch.ops_state)
+                if patch.HasField("ops_state") and not allow_unallocate
+                else None
+            )
+            if refusal is not None:
+                errors[f"{server.cluster}/{server.name}"] = refusal
+                recording.server_refused(self.events, server, refusal, actor, "the hub")
+            else:
+                by_target.setdefault((server.cluster, server.namespace), []).append(server)
 
-        async def one(cluster: str, namespace: str, names: list[str]) -> None:
+        def failed(server: gameserver_pb2.GameServer, why: str) -> None:
+            errors[f"{server.cluster}/{server.name}"] = why
+            recording.server_update_failed(self.events, server, why, actor)
+
+        async def one(cluster: str, namespace: str, group: list[gameserver_pb2.GameServer]) -> None:
             session = self._sessions.get(cluster)
             if session is None:
-                for name in names:
-                    errors[f"{cluster}/{name}"] = f"cluster {cluster} is not connected"
+                for server in group:
+                    failed(server, f"cluster {cluster} is not connected")
                 return
             operation = agent_pb2.TargetedOperation(
-                namespace=namespace, game_servers=names, patch=patch
+                namespace=namespace,
+                game_servers=[server.name for server in group],
+                patch=patch,
+                allow_unallocate=allow_unallocate,
+                allow_custom_ops_state=allow_custom_ops_state,
             )
             try:
                 result = await session.operate(operation, timeout)
             except (TimeoutError, ConnectionError) as exc:
-                for name in names:
-                    errors[f"{cluster}/{name}"] = str(exc) or "timed out"
+                for server in group:
+                    failed(server, str(exc) or "timed out")
                 return
-            updated.extend(f"{cluster}/{name}" for name in result.updated)
-            errors.update({f"{cluster}/{name}": why for name, why in result.errors.items()})
+            by_name = {server.name: server for server in group}
+            for name in result.updated:
+                updated.append(f"{cluster}/{name}")
+                if name in by_name:
+                    recording.server_updated(self.events, by_name[name], patch, actor)
+            for name, why in result.refused.items():
+                errors[f"{cluster}/{name}"] = why
+                if name in by_name:
+                    by = f"the agent of {cluster}"
+                    recording.server_refused(self.events, by_name[name], why, actor, by)
+            for name, why in result.errors.items():
+                if name in by_name:
+                    failed(by_name[name], why)
 
-        await asyncio.gather(*(one(c, ns, names) for (c, ns), names in by_target.items()))
+        await asyncio.gather(*(one(c, ns, group) for (c, ns), group in by_target.items()))
         return sorted(updated), errors
 
     def has_fleet(self, namespace: str, name: str) -> bool:
@@ -429,7 +709,12 @@ class Federation:
         # The agent's next status report says the same; until then, the hub already knows.
         live = self._live.get(server.cluster)
         if live is not None and (server.namespace, server.name) in live.servers:
-            self._hold(live, LiveServer.of(allocated, server.cluster))
+            self._hold(live, LiveServer.of(allocated, server.cluster), _since(allocated))
+            if self._server_broadcast.watched:
+                self._server_broadcast.notify((server.cluster, server.namespace, server.name))
+            # The fleet's autoscaler follows allocations as they happen.
+            self._broadcast.notify((server.namespace, server.fleet))
+        recording.server_allocated(self.events, server, request_id)
         return allocated
 
     async def release_allocation(
@@ -497,14 +782,16 @@ class Federation:
             return None
         return server.decode() if server.allocation_request_id == request_id else None
 
-    def _hold(self, live: _ClusterLive, server: LiveServer) -> None:
-        """Keep ``server`` as its cluster's latest report of it, in every index."""
+    def _hold(self, live: _ClusterLive, server: LiveServer, since: float) -> None:
+        """Keep ``server`` as its cluster's latest report of it, in every index; ``since`` is
+        when it entered its state."""
         key = (server.namespace, server.name)
         before = live.servers.get(key)
         if before is not None and before.fleet != server.fleet:
             self._pool(before).remove(before.view.key)
+        live.server_bytes += len(server.wire) - (len(before.wire) if before is not None else 0)
         live.servers[key] = server
-        self._pool(server).put(server.view)
+        self._pool(server).put(server.view, since)
         self._track_request(before, server)
 
     def _track_request(self, before: LiveServer | None, after: LiveServer | None) -> None:
@@ -515,7 +802,19 @@ class Federation:
             if self._by_request.get(key) == (before.cluster, before.name):
                 del self._by_request[key]
         if after is not None and new:
-            self._by_request[(after.namespace, after.fleet, new)] = (after.cluster, after.name)
+            key = (after.namespace, after.fleet, new)
+            owner = self._by_request.get(key)
+            if owner is not None and owner[0] != after.cluster and self._carries(owner, key):
+                # Another cluster's server carries this request_id: an agent cannot take over
+                # the answer to an allocation it did not make.
+                return
+            self._by_request[key] = (after.cluster, after.name)
+
+    def _carries(self, owner: tuple[str, str], key: tuple[str, str, str]) -> bool:
+        """True when ``owner`` (cluster, name) still reports the request_id of ``key``."""
+        live = self._live.get(owner[0])
+        server = live.servers.get((key[0], owner[1])) if live is not None else None
+        return server is not None and server.allocation_request_id == key[2]
 
     def choose_allocation(
         self,
@@ -570,25 +869,88 @@ class Federation:
             stats=stats,
         )
 
+    def autoscaling_snapshot(self, namespace: str, name: str) -> demand.FleetSnapshot | None:
+        """The fleet and each cluster as its autoscaler reads them (hub/federation/autoscaler.py),
+        or None while the fleet is unknown or the hub waits for its agents after a start."""
+        key = (namespace, name)
+        fleet = self._fleets.get(key)
+        if fleet is None or self._starting():
+            return None
+        pool = self._pools.get(key)
+        tally = pool.tally() if pool is not None else {}
+        assigned = self._previous.get(key, {})
+        selector = selectors.selector_from_proto(fleet.spec.placement.cluster_selector)
+        clusters = []
+        for state in self._cluster_states(key):
+            allocated, idle = tally.get(state.name, (0, 0))
+            reported = self._live.get(state.name, _ClusterLive()).sets.get(key)
+            # A set whose replicas a local owner (an HPA, KEDA) sets keeps its share and takes
+            # no buffer, as a cordoned cluster does: the hub does not fight that owner.
+            owned_locally = reported is not None and bool(reported.replicas_owner)
+            clusters.append(
+                demand.ClusterSnapshot(
+                    name=state.name,
+                    labels=state.labels,
+                    phase=health.Phase.CORDONED if owned_locally else state.phase,
+                    eligible=state.serves and selector.matches(state.labels),
+                    assigned=assigned.get(state.name, 0),
+                    allocated=max(allocated, state.allocated),
+                    idle=idle,
+                )
+            )
+        return demand.FleetSnapshot(fleet, tuple(clusters))
+
     def subscribe(self) -> StatusWatcher:
         return self._broadcast.subscribe()
 
     def unsubscribe(self, watcher: StatusWatcher) -> None:
         self._broadcast.unsubscribe(watcher)
 
+    def game_server(self, cluster: str, namespace: str, name: str) -> LiveServer | None:
+        live = self._live.get(cluster)
+        return live.servers.get((namespace, name)) if live is not None else None
+
+    def subscribe_servers(self) -> ServerWatcher:
+        """(cluster, namespace, name) of each game server whose report changes from now on."""
+        return self._server_broadcast.subscribe()
+
+    def unsubscribe_servers(self, watcher: ServerWatcher) -> None:
+        self._server_broadcast.unsubscribe(watcher)
+
     # -- internals -------------------------------------------------------------------------
 
-    def _status_hashes(self, live: _ClusterLive) -> dict[str, str]:
+    def _status_hashes(self, cluster: str, live: _ClusterLive) -> dict[str, str]:
+        """The hashes of what the hub holds of ``cluster``, within one message an agent
+        receives. Past that, the hub forgets the servers left out: the agent, not finding
+        their hashes, sends them again (an agent that understood several such messages would
+        need a new protocol; this keeps the old one)."""
         hashes = {
             protocol.set_key(*key): protocol.status_hash(status)
             for key, status in live.sets.items()
         }
+        room = limits.AGENT_RECEIVE_BYTES - _HASHES_HEADROOM
+        room -= sum(len(k) + len(v) + _HASH_ENTRY_FRAMING for k, v in hashes.items())
+        left_out = []
         for key, server in live.servers.items():
-            hashes[protocol.game_server_key(*key)] = server.status_hash()
+            name, digest = protocol.game_server_key(*key), server.status_hash()
+            room -= len(name) + len(digest) + _HASH_ENTRY_FRAMING
+            if room < 0:
+                left_out.append(key)
+            else:
+                hashes[name] = digest
+        for key in left_out:
+            self._forget_server(live, key)
+        if left_out:
+            log.info(
+                "status hashes of %s: %d servers do not fit one message; the agent resends them",
+                cluster,
+                len(left_out),
+            )
         return hashes
 
     def _phase_changed(self, cluster: str, before: health.Phase, after: health.Phase) -> None:
         log.info("cluster %s: %s -> %s", cluster, before.value, after.value)
+        recording.phase_changed(self.events, cluster, before, after, self.policy)
         self._cluster_state_version += 1
         self._mark()
         for key in self._fleets:
@@ -606,6 +968,7 @@ class Federation:
                     phase=self.phase(name),
                     unknown_since=live.liveness.unknown_since,
                     allocated=reported.counts.allocated if reported is not None else 0,
+                    serves=self._serves(name, key[0]),
                 )
             )
         return states
@@ -613,8 +976,41 @@ class Federation:
     def _assign(self, fleet: fleet_pb2.Fleet) -> Placement:
         key = _key(fleet)
         return assignment.assign(
-            fleet, self._cluster_states(key), self._previous.get(key, {}), self._clock()
+            fleet,
+            self._cluster_states(key),
+            self._previous.get(key, {}),
+            self._clock(),
+            assignment.Claims(frozenset(self._claimed.get(key, ())), self._claimable.get(key, 0)),
         )
+
+    def _claim(self, key: SetKey, cluster: str, replicas: int) -> None:
+        """Take an agent's word for the replicas it holds of a fleet, where the hub knows
+        nothing better: only for fleets it found without an assignment record when it began to
+        lead (so a restart moves nothing), only for a cluster not in the fleet's assignment yet,
+        and at most the fleet's replicas. The entry stays marked a claim until the cluster is
+        Ready: assignment.assign keeps a claim of a cluster that is not Ready only from the
+        replicas the Ready clusters do not hold, so a claim never lowers another cluster's share.
+        """
+        fleet = self._fleets.get(key)
+        if fleet is None or key not in self._claimable:
+            return
+        previous = self._previous.setdefault(key, {})
+        if cluster not in previous:
+            previous[cluster] = max(0, min(replicas, fleet.spec.replicas))
+            self._claimed.setdefault(key, set()).add(cluster)
+
+    def _remember(self, key: SetKey, assigned: dict[str, int]) -> dict[str, int]:
+        """The fleet's last assignment to keep: the placement, where a claim of a cluster not
+        Ready yet stays the claim it was (placement may have cut it for now)."""
+        claimed = self._claimed.get(key)
+        if not claimed:
+            return assigned
+        claimed -= {name for name in claimed if self.phase(name) is health.Phase.READY}
+        if not claimed:
+            del self._claimed[key]
+            return assigned
+        before = self._previous.get(key, {})
+        return {**assigned, **{name: before.get(name, 0) for name in claimed}}
 
     def _starting(self) -> bool:
         """Right after start, wait for every registered agent (or the grace period) before
@@ -643,27 +1039,76 @@ class Federation:
             keys = set(self._pending)
         self._pending_all = False
         self._pending.clear()
-        messages: dict[str, agent_pb2.DesiredSets] = {}
+        messages: dict[str, list[agent_pb2.DesiredSet]] = {}
         silent = {n for n in self._sessions if self.phase(n) is health.Phase.UNKNOWN}
         for key in sorted(keys):
             rendered = self._render(key)
-            held = {name: session.held.get(key) for name, session in self._sessions.items()}
+            # A set changed in its cluster (drift) goes again, as if the agent held nothing.
+            held = {
+                name: None if key in session.resend else session.held.get(key)
+                for name, session in self._sessions.items()
+            }
+            for session in self._sessions.values():
+                session.resend.discard(key)
+            noted = self._too_large.pop(key, {})
             for name, entry in desired_sets.changes(key, rendered, held, silent).items():
-                messages.setdefault(name, agent_pb2.DesiredSets()).sets.append(entry)
+                size = entry.ByteSize()
+                if size > desired_sets.MAX_SET_BYTES:
+                    self._refuse_to_send(key, name, size, noted)
+                    continue
+                messages.setdefault(name, []).append(entry)
                 if entry.deleted:
                     self._sessions[name].held.pop(key, None)
                 else:
                     self._sessions[name].held[key] = entry.hash
-        for name, message in messages.items():
-            self._sessions[name].send(agent_pb2.HubMessage(desired=message))
-        self.stats.desired_messages += len(messages)
+            self._check_deleted(key)
+        for name, entries in messages.items():
+            for part in desired_sets.in_messages(entries):
+                self._sessions[name].send(agent_pb2.HubMessage(desired=part))
+                self.stats.desired_messages += 1
+
+    def _refuse_to_send(self, key: SetKey, cluster: str, size: int, noted: dict[str, int]) -> None:
+        """A set no agent could receive is not sent (the agent would fail its stream on it and
+        reconnect forever); the fleet's status says why (Degraded, SetTooLarge). Logged when
+        first found (``noted``: what the previous reconcile of the fleet found)."""
+        too_large = self._too_large.setdefault(key, {})
+        if noted.get(cluster) != size:
+            log.warning(
+                "the set of %s/%s for %s is %d bytes, over the %d an agent receives: not sent",
+                *key,
+                cluster,
+                size,
+                desired_sets.MAX_SET_BYTES,
+            )
+        too_large[cluster] = size
+
+    def _check_deleted(self, key: SetKey) -> None:
+        """Queue a deleting fleet for removal once no cluster holds its set any more."""
+        fleet = self._fleets.get(key)
+        if fleet is None or not fleet.metadata.HasField("deletion_time"):
+            return
+        copies = self._copies(key)
+        assigned = self._previous.get(key)
+        let_go = [c.cluster for c in copies if c.connected and not c.holds]
+        if assigned is not None and any(name in assigned for name in let_go):
+            # Gone from a cluster the hub sees: not waited for if that cluster goes silent.
+            for name in let_go:
+                assigned.pop(name, None)
+            self._persist(key, assigned)
+        if not deletion.waiting_for(copies):
+            self._removable[key] = fleet.metadata.revision
+            self._removable_changed.set()
 
     def _render(self, key: SetKey) -> dict[str, agent_pb2.DesiredSet]:
-        """The set each cluster should hold for fleet ``key`` (none when the fleet is gone)."""
+        """The set each cluster should hold for fleet ``key`` (none when the fleet is gone or
+        deleting)."""
         fleet = self._fleets.get(key)
         if fleet is None:
             if self._previous.pop(key, None) is not None:
                 self._persist(key, None)
+            return {}
+        if fleet.metadata.HasField("deletion_time"):
+            self._broadcast.notify(key)
             return {}
         placement = self._assign(fleet)
         self._placements[key] = (
@@ -672,15 +1117,18 @@ class Federation:
             placement,
         )
         assigned = placement.replicas_by_cluster()
-        if self._previous.get(key) != assigned:
+        remembered = self._remember(key, assigned)
+        if self._previous.get(key) != remembered:
             self._persist(key, assigned)
-        self._previous[key] = assigned
+        self._previous[key] = remembered
         rendered = {
             share.cluster: desired_sets.desired_set(fleet, share) for share in placement.assignments
         }
         for cluster in self._held_back(fleet, rendered):
-            # Keep what the cluster holds: the same hash sends nothing.
+            # Keep what the cluster holds: the same hash sends nothing. Drift there is put
+            # right when the rollout reaches it (the hub keeps no copy of the older spec).
             rendered[cluster].hash = self._sessions[cluster].held[key]
+            self._sessions[cluster].resend.discard(key)
         self._broadcast.notify(key)
         return rendered
 
@@ -734,6 +1182,26 @@ class Federation:
         else:
             await registry.save(key, assigned)
 
+    async def _removal_loop(self) -> None:
+        """Remove the deleting fleets every cluster has let go of from the store."""
+        while True:
+            await self._removable_changed.wait()
+            self._removable_changed.clear()
+            while self._removable:
+                key, revision = self._removable.popitem()
+                try:
+                    await self._fleet_registry.remove(*key, expected_revision=revision)
+                except (registry_errors.NotFoundError, registry_errors.RevisionMismatchError):
+                    self._mark(key)  # gone already, or changed: look again
+                    continue
+                except Exception:
+                    log.exception("removing the deleted fleet %s/%s; retrying", *key)
+                    self._removable.setdefault(key, revision)
+                    await asyncio.sleep(1.0)
+                    continue
+                log.info("fleet %s/%s: every cluster's set is gone: removed", *key)
+                self._forget_fleet(key)
+
     async def _reconcile_loop(self) -> None:
         while True:
             await self._dirty.wait()
@@ -747,9 +1215,12 @@ class Federation:
                 self.stats.observe_reconcile(time.perf_counter() - began)
 
     async def _tick_health(self) -> None:
+        wall = time.time()
         while True:
             await asyncio.sleep(self._tick)
             now = self._clock()
+            wall, before_wall = time.time(), wall
+            self._notify_stalled(before_wall, wall)
             for name in list(self._clusters):
                 live = self._live.setdefault(name, _ClusterLive())
                 before = live.liveness.phase
@@ -766,14 +1237,28 @@ class Federation:
                     if fleet.spec.placement.failover.enabled:
                         self._mark(key)
 
+    def _notify_stalled(self, before: float, now: float) -> None:
+        """Tell watchers of each fleet whose longest-Updating server passed the update deadline
+        between ``before`` and ``now`` (wall seconds): its status turned Degraded by time alone."""
+        deadline = self.policy.update_deadline
+        for key, pool in self._pools.items():
+            longest = pool.longest_updating()
+            if longest is not None and before - longest.since <= deadline < now - longest.since:
+                self._broadcast.notify(key)
+
     async def _follow_fleets(self, start_revision: int) -> None:
         async for event in self._watch(self._fleet_registry.watch, start_revision, "fleets"):
             key = (event.fleet.metadata.namespace, event.fleet.metadata.name)
+            before = self._fleets.get(key)
             if event.type == "DELETED":
                 self._fleets.pop(key, None)
                 self._placements.pop(key, None)
+                recording.fleet_changed(self.events, before or event.fleet, None)
+                self._claimable.pop(key, None)
+                self._claimed.pop(key, None)
             else:
                 self._fleets[key] = event.fleet
+                recording.fleet_changed(self.events, before, event.fleet)
             self._mark(key)
 
     async def _follow_clusters(self, start_revision: int) -> None:
@@ -783,12 +1268,15 @@ class Federation:
                 async for event in self._cluster_registry.watch(revision):
                     revision = event.revision + 1
                     name = event.kv.key.removeprefix(codec.CLUSTERS_PREFIX)
+                    before = self._clusters.get(name)
                     if event.type is store_api.EventType.DELETE:
                         self._forget_cluster(name)
+                        recording.cluster_changed(self.events, before, None)
                     else:
                         record = codec.decode(event.kv.value, cluster_pb2.Cluster)
                         record.metadata.revision = event.kv.mod_revision
                         self._clusters[name] = record
+                        recording.cluster_changed(self.events, before, record)
                     self._cluster_state_version += 1
                     self._mark()
                     for key in self._fleets:
@@ -821,6 +1309,19 @@ class Federation:
 
 
 _STATE_OF = operator.attrgetter("state", "ops_state")
+# Bytes of a StatusHashes message besides its entries, and the most one entry adds to its key
+# and value (a map entry's tags and length prefixes).
+_HASHES_HEADROOM = 1024
+_HASH_ENTRY_FRAMING = 16
+
+
+def _since(server: gameserver_pb2.GameServer) -> float:
+    """When the server entered its state (epoch seconds), read only while it is Updating: an
+    agent that does not say is taken to mean now."""
+    if server.state != allocation.UPDATING:
+        return 0.0
+    stamp = server.last_transition_time
+    return stamp.seconds + stamp.nanos / 1e9 if stamp.seconds else time.time()
 
 
 def _key(fleet: fleet_pb2.Fleet) -> SetKey:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from gamefleet import protocol
 from gamefleet.v1 import gameserver_pb2
 
-from hub.core import allocation
+from hub.core import allocation, selectors
 
 
 class _Labels(dict[str, str]):
@@ -121,3 +121,25 @@ class LiveServer:
         server = gameserver_pb2.GameServer.FromString(self.wire)
         server.cluster = self.view.cluster
         return server
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerFilter:
+    """Which servers a list or watch asks for; empty fields match everything."""
+
+    namespace: str = ""
+    fleet: str = ""
+    cluster: str = ""
+    state: str = ""
+    ops_state: str = ""
+    selector: selectors.Selector | None = None
+
+    def matches(self, server: LiveServer) -> bool:
+        return not (
+            (self.namespace and server.namespace != self.namespace)
+            or (self.fleet and server.fleet != self.fleet)
+            or (self.cluster and server.cluster != self.cluster)
+            or (self.state and server.state != self.state)
+            or (self.ops_state and server.ops_state != self.ops_state)
+            or (self.selector is not None and not self.selector.matches(server.labels))
+        )

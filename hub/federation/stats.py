@@ -49,6 +49,8 @@ class FederationStats:
     reconcile_seconds: float = 0.0
     # Servers given back because their allocation's intent expired without an answer.
     allocations_released: int = 0
+    # What the hub refused of the agents, by (field, action): see Federation.refused.
+    agent_refusals: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
 
     def observe_reconcile(self, seconds: float) -> None:
         self.reconcile_counts[bisect.bisect_left(RECONCILE_BUCKETS, seconds)] += 1
@@ -60,6 +62,39 @@ class FederationStats:
             reconcile_counts=list(self.reconcile_counts),
             allocations=dict(self.allocations),
             allocation_retries=dict(self.allocation_retries),
+            agent_refusals=dict(self.agent_refusals),
+        )
+
+
+@dataclasses.dataclass
+class LastDecision:
+    """An autoscaler's latest decision, for the metrics' gauges."""
+
+    namespace: str
+    fleet: str
+    time: float
+    from_replicas: int
+    to_replicas: int
+
+
+@dataclasses.dataclass
+class AutoscalingStats:
+    """Counters of the fleet autoscalers (one leadership term), from their start."""
+
+    # (namespace, autoscaler, direction: up, down or split) -> decisions written.
+    decisions: dict[tuple[str, str, str], int] = dataclasses.field(default_factory=dict)
+    # (namespace, autoscaler) -> its latest decision.
+    last: dict[tuple[str, str], LastDecision] = dataclasses.field(default_factory=dict)
+    # Policy evaluations, whether or not they changed anything.
+    evaluations: int = 0
+    webhook_failures: int = 0
+    evaluation_seconds: float = 0.0
+
+    def copy(self) -> AutoscalingStats:
+        return dataclasses.replace(
+            self,
+            decisions=dict(self.decisions),
+            last={k: dataclasses.replace(v) for k, v in self.last.items()},
         )
 
 
@@ -74,3 +109,4 @@ class LiveCounts:
     # Game servers the agents report, by (state, opsState).
     game_servers: dict[tuple[str, str], int]
     stats: FederationStats
+    autoscaling: AutoscalingStats | None = None

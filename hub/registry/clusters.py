@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -23,6 +24,14 @@ def now() -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.GetCurrentTime()
     return stamp
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterPage:
+    """Clusters in name order, and whether more matching clusters follow."""
+
+    clusters: builtins.list[cluster_pb2.Cluster]
+    more: bool
 
 
 class ClusterRegistry:
@@ -80,6 +89,26 @@ class ClusterRegistry:
         if selector is None:
             return clusters
         return [c for c in clusters if selector.matches(c.metadata.labels)]
+
+    async def page(
+        self, selector: selectors.Selector | None = None, *, after: str | None, size: int
+    ) -> ClusterPage:
+        """At most ``size`` clusters named after ``after``, reading the store a page at a
+        time; with a selector, reads on until ``size`` clusters match or none are left."""
+        if size < 1:
+            raise ValueError(f"a page holds at least one cluster, not {size}")
+        start = codec.cluster_key(after) if after is not None else ""
+        batch = size + 1
+        clusters: builtins.list[cluster_pb2.Cluster] = []
+        while True:
+            items, _ = await self._store.list(codec.CLUSTERS_PREFIX, start_after=start, limit=batch)
+            for kv in items:
+                cluster = codec.decode(kv.value, cluster_pb2.Cluster)
+                if selector is None or selector.matches(cluster.metadata.labels):
+                    clusters.append(self._with_status(cluster, kv.mod_revision))
+            if len(clusters) > size or len(items) < batch:
+                return ClusterPage(clusters[:size], more=len(clusters) > size)
+            start = items[-1].key
 
     async def set_cordoned(self, name: str, cordoned: bool) -> cluster_pb2.Cluster:
         while True:

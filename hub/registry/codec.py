@@ -10,6 +10,7 @@ FLEETS_PREFIX = "fleets/"
 CLUSTERS_PREFIX = "clusters/"
 ASSIGNMENTS_PREFIX = "assignments/"
 ALLOCATIONS_PREFIX = "allocations/"
+FLEET_AUTOSCALERS_PREFIX = "fleetautoscalers/"
 
 MessageT = TypeVar("MessageT", bound=message.Message)
 
@@ -32,6 +33,14 @@ def assignment_key(namespace: str, name: str) -> str:
 
 def allocation_key(namespace: str, fleet: str, request_id: str) -> str:
     return f"{ALLOCATIONS_PREFIX}{namespace}/{fleet}/{request_id}"
+
+
+def fleet_autoscaler_key(namespace: str, name: str) -> str:
+    return f"{FLEET_AUTOSCALERS_PREFIX}{namespace}/{name}"
+
+
+def fleet_autoscaler_prefix(namespace: str) -> str:
+    return f"{FLEET_AUTOSCALERS_PREFIX}{namespace}/" if namespace else FLEET_AUTOSCALERS_PREFIX
 
 
 def encode(msg: message.Message) -> bytes:

@@ -22,3 +22,15 @@ class RevisionMismatchError(RegistryError):
 
 class HistoryCompactedError(RegistryError):
     """A watch asked for history the store no longer keeps."""
+
+
+class DeletingError(RegistryError):
+    """The object is being deleted: it cannot be changed until it is gone."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f"{kind} {name!r} is being deleted; apply it again once it is gone")
+
+
+class PreconditionError(RegistryError):
+    """The request conflicts with what is stored (FAILED_PRECONDITION), e.g. a change of
+    replicas that an autoscaler owns."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from gamefleet.v1 import fleet_pb2, meta_pb2
+from google.protobuf import timestamp_pb2
 
 from hub.core import errors as core_errors
 from hub.core import selectors, validation
@@ -15,7 +17,13 @@ from hub.store import interface as store_api
 
 from . import codec
 from .clusters import Clock, now
-from .errors import HistoryCompactedError, NotFoundError, RevisionMismatchError
+from .errors import (
+    DeletingError,
+    HistoryCompactedError,
+    NotFoundError,
+    PreconditionError,
+    RevisionMismatchError,
+)
 
 DEFAULT_NAMESPACE = "default"
 
@@ -54,9 +62,13 @@ class FleetRegistry:
         incoming = fleet_pb2.Fleet()
         incoming.CopyFrom(fleet)
         incoming.ClearField("status")
+        # The hub's fields, not the user's: kept from the stored record.
+        incoming.ClearField("replicas_owner")
+        incoming.ClearField("cluster_demand")
         if not incoming.metadata.namespace:
             incoming.metadata.namespace = DEFAULT_NAMESPACE
-        errors = validation.validate_fleet(incoming)
+        # Off the event loop: checking a large fleet takes up to about a second (limits.py).
+        errors = await asyncio.to_thread(validation.validate_fleet, incoming)
         if errors:
             raise core_errors.ValidationError(tuple(errors))
         key = codec.fleet_key(incoming.metadata.namespace, incoming.metadata.name)
@@ -66,7 +78,12 @@ class FleetRegistry:
             if expected_revision is not None and expected_revision != actual:
                 raise RevisionMismatchError(key, expected_revision, actual)
             current = codec.decode(stored.value, fleet_pb2.Fleet) if stored else None
-            record = self._next_record(current, incoming)
+            if current is not None and current.metadata.HasField("deletion_time"):
+                # As Kubernetes does: a deleting object takes no change until it is gone.
+                raise DeletingError(
+                    "fleet", f"{incoming.metadata.namespace}/{incoming.metadata.name}"
+                )
+            record = self._next_record(current, _with_replicas(incoming, current))
             if current is not None and record is current:
                 return ApplyResult(_at_revision(current, actual), False, False)
             if dry_run:
@@ -131,24 +148,48 @@ class FleetRegistry:
             items, _ = await self._store.list(prefix, start_after=items[-1].key, limit=batch)
         return FleetPage(fleets[:size], revision, more=len(fleets) > size)
 
-    async def delete(
+    async def _current(
+        self, namespace: str, name: str, expected_revision: int | None
+    ) -> tuple[str, store_api.KeyValue]:
+        """The fleet's key and stored record, which must be at ``expected_revision`` if given."""
+        key = codec.fleet_key(namespace or DEFAULT_NAMESPACE, name)
+        stored = await self._store.get(key)
+        if stored is None:
+            raise NotFoundError("fleet", f"{namespace or DEFAULT_NAMESPACE}/{name}")
+        if expected_revision is not None and expected_revision != stored.mod_revision:
+            raise RevisionMismatchError(key, expected_revision, stored.mod_revision)
+        return key, stored
+
+    async def request_deletion(
         self, namespace: str, name: str, *, expected_revision: int | None = None
     ) -> fleet_pb2.Fleet:
-        namespace = namespace or DEFAULT_NAMESPACE
-        key = codec.fleet_key(namespace, name)
+        """Mark the fleet deleting (``metadata.deletion_time``); it stays in the store until
+        ``remove``. A fleet already deleting is returned as it is."""
         while True:
-            stored = await self._store.get(key)
-            if stored is None:
-                raise NotFoundError("fleet", f"{namespace}/{name}")
-            if expected_revision is not None and expected_revision != stored.mod_revision:
-                raise RevisionMismatchError(key, expected_revision, stored.mod_revision)
+            key, stored = await self._current(namespace, name, expected_revision)
+            fleet = codec.decode(stored.value, fleet_pb2.Fleet)
+            if fleet.metadata.HasField("deletion_time"):
+                return _at_revision(fleet, stored.mod_revision)
+            fleet.metadata.deletion_time.CopyFrom(self._clock())
+            try:
+                revision = await self._store.put(
+                    key, codec.encode(fleet), expected_mod_revision=stored.mod_revision
+                )
+            except store_api.ConflictError:
+                continue
+            return _at_revision(fleet, revision)
+
+    async def remove(
+        self, namespace: str, name: str, *, expected_revision: int | None = None
+    ) -> fleet_pb2.Fleet:
+        """Delete the fleet's record from the store."""
+        while True:
+            key, stored = await self._current(namespace, name, expected_revision)
             try:
                 await self._store.delete(key, expected_mod_revision=stored.mod_revision)
             except store_api.ConflictError:
                 continue
-            fleet = codec.decode(stored.value, fleet_pb2.Fleet)
-            fleet.metadata.revision = stored.mod_revision
-            return fleet
+            return _at_revision(codec.decode(stored.value, fleet_pb2.Fleet), stored.mod_revision)
 
     async def scale(self, namespace: str, name: str, replicas: int) -> fleet_pb2.Fleet:
         while True:
@@ -206,6 +247,9 @@ class FleetRegistry:
         record.metadata.labels.update(incoming.metadata.labels)
         record.metadata.annotations.update(incoming.metadata.annotations)
         record.spec.CopyFrom(incoming.spec)
+        if current is not None:
+            record.replicas_owner = current.replicas_owner
+            record.cluster_demand.update(current.cluster_demand)
         stamp = self._clock()
         if current is None:
             record.metadata.uid = str(uuid.uuid4())
@@ -224,6 +268,58 @@ class FleetRegistry:
         record.metadata.update_time.CopyFrom(stamp)
         record.metadata.generation = current.metadata.generation + (0 if same_spec else 1)
         return record
+
+
+def _with_replicas(incoming: fleet_pb2.Fleet, current: fleet_pb2.Fleet | None) -> fleet_pb2.Fleet:
+    """``incoming`` with its replicas settled: left out, the stored value (0 for a new fleet);
+    a change of replicas an autoscaler owns is refused, naming it."""
+    settled = fleet_pb2.Fleet()
+    settled.CopyFrom(incoming)
+    stored = current.spec.replicas if current is not None else 0
+    if current is not None:
+        current.spec.replicas = stored  # records written before replicas had presence
+    if not settled.spec.HasField("replicas"):
+        settled.spec.replicas = stored
+    elif current is not None and current.replicas_owner and settled.spec.replicas != stored:
+        meta = current.metadata
+        raise PreconditionError(
+            f"spec.replicas: the replicas of fleet {meta.namespace}/{meta.name} are set by "
+            f"{current.replicas_owner} (now {stored}); leave spec.replicas out (or at {stored}), "
+            f"or delete {current.replicas_owner} to set them yourself"
+        )
+    return settled
+
+
+def with_owner(current: fleet_pb2.Fleet, owner: str) -> fleet_pb2.Fleet:
+    """The record of ``current`` with its replicas owned by ``owner`` ("" hands them back to
+    the user, without the autoscaler's demand)."""
+    record = fleet_pb2.Fleet()
+    record.CopyFrom(current)
+    record.ClearField("status")
+    record.replicas_owner = owner
+    if not owner:
+        record.ClearField("cluster_demand")
+    return record
+
+
+def scaled_by_owner(
+    current: fleet_pb2.Fleet,
+    replicas: int,
+    demand: Mapping[str, int],
+    stamp: timestamp_pb2.Timestamp,
+) -> fleet_pb2.Fleet:
+    """The record of ``current`` with the replicas and per-cluster demand its owner decided;
+    a new generation when the replicas change, as ScaleFleet makes one."""
+    record = fleet_pb2.Fleet()
+    record.CopyFrom(current)
+    record.ClearField("status")
+    if record.spec.replicas != replicas or not record.spec.HasField("replicas"):
+        record.metadata.generation += 1
+        record.metadata.update_time.CopyFrom(stamp)
+    record.spec.replicas = replicas
+    record.cluster_demand.clear()
+    record.cluster_demand.update(demand)
+    return record
 
 
 def _at_revision(fleet: fleet_pb2.Fleet, revision: int) -> fleet_pb2.Fleet:

@@ -98,6 +98,10 @@ class EtcdStore:
             kind = interface.EventType.DELETE if raw.deleted else interface.EventType.PUT
             yield interface.WatchEvent(kind, self._kv(raw.kv), raw.kv.mod_revision)
 
+    async def check(self) -> None:
+        """A linearizable read: etcd answers it only with a quorum, as it would a write."""
+        await self._rpc.range(self.prefix.encode() + b"check", limit=1)
+
     async def compact(self, revision: int) -> None:
         await self._rpc.compact(revision)
 

@@ -132,6 +132,11 @@ class Store(Protocol):
         """Discard history older than ``revision`` (which must not be in the future)."""
         ...
 
+    async def check(self) -> None:
+        """Return once the store can take a write now (raise StoreError if it cannot); the
+        caller bounds the wait: a stalled store makes this hang, not fail."""
+        ...
+
     async def close(self) -> None:
         """Release connections; running watches end."""
         ...

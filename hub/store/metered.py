@@ -138,5 +138,8 @@ class MeteredStore:
     async def compact(self, revision: int) -> None:
         await self._timed("compact", self.inner.compact(revision))
 
+    async def check(self) -> None:
+        await self.inner.check()
+
     async def close(self) -> None:
         await self.inner.close()

@@ -1,7 +1,10 @@
 """The embedded store: one SQLite file, one process, one replica.
 
-Every SQLite call runs on one dedicated thread that owns the only connection, so the event loop
-never blocks and writes are serialized without locks. The ``events`` table is the watch history:
+SQLite calls run on two dedicated threads, each owning one connection, so the event loop never
+blocks: the writer serializes every write (and the liveness check) without locks, the reader
+serves gets, lists and watches. In WAL mode a reader sees every committed write and never waits
+for a writer, so reads go on while a write is stuck (a disk that stalls a commit's fsync, or
+another process holding the database's write lock). The ``events`` table is the watch history:
 each commit appends its changes at the new revision, and commits trim it to the last
 ``history`` revisions.
 """
@@ -82,10 +85,14 @@ class SqliteStore:
         self._path = path
         self._synchronous = synchronous
         self._history = history
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="sqlite-store"
+        self._writer = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sqlite-store-writer"
+        )
+        self._reader = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sqlite-store-reader"
         )
         self._conn: sqlite3.Connection | None = None
+        self._read_conn: sqlite3.Connection | None = None
         self._revision = 0
         self._changed = asyncio.Condition()
         self._closed = False
@@ -95,15 +102,30 @@ class SqliteStore:
         cls, path: str, *, synchronous: Synchronous = "full", history: int = 10_000
     ) -> SqliteStore:
         store = cls(path, synchronous=synchronous, history=history)
-        store._revision = await store._run(store._open)
+        try:
+            store._revision = await store._run(store._open)
+            await store._read(store._open_reader)
+        except BaseException:
+            await store.close()
+            raise
         return store
 
     async def _run(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn`` on the writer's thread."""
+        return await self._on(self._writer, fn)
+
+    async def _read(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn`` on the reader's thread."""
+        return await self._on(self._reader, fn)
+
+    async def _on(
+        self, executor: concurrent.futures.ThreadPoolExecutor, fn: Callable[[], _T]
+    ) -> _T:
         if self._closed:
             raise interface.StoreError("store is closed")
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn)
+            return await loop.run_in_executor(executor, fn)
         except sqlite3.OperationalError as e:
             raise interface.StoreUnavailableError(f"sqlite {self._path}: {e}") from e
         except sqlite3.DatabaseError as e:
@@ -112,6 +134,10 @@ class SqliteStore:
     def _db(self) -> sqlite3.Connection:
         assert self._conn is not None
         return self._conn
+
+    def _read_db(self) -> sqlite3.Connection:
+        assert self._read_conn is not None
+        return self._read_conn
 
     def _open(self) -> int:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -122,16 +148,39 @@ class SqliteStore:
         self._conn = conn
         return self._meta("revision")
 
-    def _meta(self, name: str) -> int:
-        row = self._db().execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+    def _open_reader(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        self._read_conn = conn
+
+    def _meta(self, name: str, db: sqlite3.Connection | None = None) -> int:
+        row = (
+            (db or self._db()).execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        )
         return int(row[0])
 
+    async def check(self) -> None:
+        """Commit a one-row write on the writer's thread: it returns once a commit (and, with
+        synchronous=full, its fsync) goes through, so it hangs while writes cannot."""
+        await self._run(self._check)
+
+    def _check(self) -> None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('checked', ?)", (0,))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
     async def get(self, key: str) -> interface.KeyValue | None:
-        return await self._run(lambda: self._get(key))
+        return await self._read(lambda: self._get(key))
 
     def _get(self, key: str) -> interface.KeyValue | None:
         row = (
-            self._db()
+            self._read_db()
             .execute(
                 "SELECT value, create_revision, mod_revision FROM kv WHERE key = ?",
                 (key.encode(),),
@@ -145,12 +194,12 @@ class SqliteStore:
     async def list(
         self, prefix: str, *, start_after: str = "", limit: int = 0
     ) -> tuple[builtins.list[interface.KeyValue], int]:
-        return await self._run(lambda: self._list(prefix, start_after, limit))
+        return await self._read(lambda: self._list(prefix, start_after, limit))
 
     def _list(
         self, prefix: str, start_after: str, limit: int
     ) -> tuple[builtins.list[interface.KeyValue], int]:
-        db = self._db()
+        db = self._read_db()
         clause, keys = _prefix_clause(prefix)
         if start_after:
             clause, keys = f"{clause} AND key > ?", (*keys, start_after.encode())
@@ -162,7 +211,7 @@ class SqliteStore:
                 f" WHERE {clause} ORDER BY key LIMIT ?",
                 (*keys, limit if limit > 0 else -1),
             ).fetchall()
-            revision = self._meta("revision")
+            revision = self._meta("revision", db)
         finally:
             db.execute("COMMIT")
         items = [interface.KeyValue(bytes(k).decode(), bytes(v), c, m) for k, v, c, m in rows]
@@ -273,7 +322,9 @@ class SqliteStore:
         cursor = (start_revision - 1, b"\xff")
         while not self._closed:
             try:
-                batch, head = await self._run(functools.partial(self._events_after, prefix, cursor))
+                batch, head = await self._read(
+                    functools.partial(self._events_after, prefix, cursor)
+                )
             except interface.StoreError:
                 if self._closed:
                     return
@@ -296,13 +347,13 @@ class SqliteStore:
         self, prefix: str, cursor: tuple[int, bytes]
     ) -> tuple[builtins.list[tuple[interface.WatchEvent, bytes]], int]:
         """Events under ``prefix`` after ``cursor``, and the store revision they were read at."""
-        db = self._db()
+        db = self._read_db()
         clause, args = _prefix_clause(prefix)
         revision, key = cursor
         db.execute("BEGIN")
         try:
-            compact_revision = self._meta("compact_revision")
-            head = self._meta("revision")
+            compact_revision = self._meta("compact_revision", db)
+            head = self._meta("revision", db)
             if revision + 1 < compact_revision:
                 raise interface.CompactedError(revision + 1, compact_revision)
             rows = db.execute(
@@ -327,6 +378,7 @@ class SqliteStore:
             self._closed = True
             self._changed.notify_all()
         loop = asyncio.get_running_loop()
-        if self._conn is not None:
-            await loop.run_in_executor(self._executor, self._conn.close)
-        self._executor.shutdown(wait=True)
+        for executor, conn in ((self._reader, self._read_conn), (self._writer, self._conn)):
+            if conn is not None:
+                await loop.run_in_executor(executor, conn.close)
+            executor.shutdown(wait=True)

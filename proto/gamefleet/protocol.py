@@ -10,6 +10,32 @@ from google.protobuf import message
 # Set by the hub's allocation on the GameServer it allocates; the agent reports it upward.
 ALLOCATION_REQUEST_ANNOTATION = "gamefleet.io/allocation-request-id"
 
+ALLOCATED = "Allocated"
+# OKG's opsState values; OKG accepts any other string too (ranked like None), which a targeted
+# operation writes only when it says so (allow_custom_ops_state).
+KNOWN_OPS_STATES = ("None", "WaitToBeDeleted", "Maintaining", ALLOCATED, "Kill")
+
+
+def unknown_ops_state(wanted: str) -> str | None:
+    """Why ``wanted`` is refused as an opsState without allow_custom_ops_state, or None."""
+    if wanted in KNOWN_OPS_STATES:
+        return None
+    return (
+        f'"{wanted}" is not a known opsState ({", ".join(KNOWN_OPS_STATES)}); '
+        "a custom one needs allow_custom_ops_state (--allow-custom-ops-state)"
+    )
+
+
+def unallocation_refusal(current: str, wanted: str) -> str | None:
+    """Why setting opsState ``wanted`` on a server whose opsState is ``current`` is refused
+    without allow_unallocate (it would take an Allocated server out of Allocated), or None."""
+    if current != ALLOCATED or wanted == ALLOCATED:
+        return None
+    return (
+        f"is Allocated: opsState {wanted} would un-allocate it; "
+        "that needs allow_unallocate (--force)"
+    )
+
 
 def status_hash(status: message.Message) -> str:
     """The hash both sides compare on resync: only statuses whose hashes differ travel."""

@@ -10,11 +10,7 @@ import sys
 import time
 
 from tests.localcluster import manager, state
-from tests.localcluster.versions import BUILD_SCRIPT, binary_dir, pins
-
-
-def _path_hint() -> str:
-    return f'export PATH="{binary_dir("kubectl")}:$PATH"'
+from tests.localcluster.versions import BUILD_SCRIPT, pins
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -30,8 +26,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"{c.name}: {how}, {c.api_url}, region {c.region}, pods {c.pod_cidr or '-'}")
         print(f"  kubeconfig: {c.kubeconfig}")
     print(f"ready in {took:.1f}s")
-    if args.runtime == "binary":
-        print(f"kubectl {pins()['KUBERNETES_VERSION']} on PATH: {_path_hint()}")
+    kubectl = f"kubectl {pins()['KUBERNETES_VERSION']}" if args.runtime == "binary" else "kubectl"
+    print(
+        f"# {kubectl} on PATH and every cluster in KUBECONFIG (kubectl --context gamefleet-2 ...):"
+        '\n#   eval "$(.venv/bin/python -m tests.localcluster env)"  (as JSON: ... status)'
+    )
+    print("\n".join(manager.env_lines()))
     return 0
 
 
@@ -61,10 +61,7 @@ def cmd_status(_: argparse.Namespace) -> int:
 
 
 def cmd_env(_: argparse.Namespace) -> int:
-    print(_path_hint())
-    configs = [str(c.kubeconfig) for c in state.load_all()]
-    if configs:
-        print(f'export KUBECONFIG="{os.pathsep.join(configs)}"')
+    print("\n".join(manager.env_lines()))
     return 0
 
 
@@ -81,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         "--runtime", default=os.environ.get("CLUSTER_RUNTIME", "binary"), choices=manager.RUNTIMES
     )
     up.set_defaults(func=cmd_up)
-    down = sub.add_parser("down", help="stop clusters and remove their data")
+    down = sub.add_parser(
+        "down", help="stop clusters and remove their data (default: every one of this checkout)"
+    )
     down.add_argument("names", nargs="*", help="cluster names (default: all)")
     down.set_defaults(func=cmd_down)
     sub.add_parser("status", help="recorded clusters as JSON").set_defaults(func=cmd_status)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pathlib
 import shutil
 from functools import partial
 from typing import TYPE_CHECKING
@@ -20,6 +22,21 @@ SERVICE_CIDR = "10.96.0.0/16"
 START_TIMEOUT = 120.0
 # Emulated kubelet features; tests opt in per pod by creating e.g. a ClusterExec object.
 KWOK_CRDS = ("Exec", "ClusterExec", "Logs", "ClusterLogs", "PortForward", "ClusterPortForward")
+# gamefleet's own kwok stages (a container restarted on its new image after an in-place patch).
+OWN_STAGES = pathlib.Path(__file__).with_name("stages.yaml")
+
+
+def kwok_stages() -> list[pathlib.Path]:
+    """The stage files kwok plays: the release's defaults, then gamefleet's own."""
+    return [kwok_file("stages.yaml"), OWN_STAGES]
+
+
+def setup_fingerprint() -> str:
+    """Changes when the stages change, so a cluster started with other stages is not reused."""
+    digest = hashlib.sha256()
+    for path in kwok_stages():
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def plan(indexes: list[int], nodes_per_cluster: int) -> list[Cluster]:
@@ -124,8 +141,9 @@ def _start_components(c: Cluster) -> None:
         f"--authentication-kubeconfig={sched}", f"--authorization-kubeconfig={sched}",
         "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}",
     ])  # fmt: skip
+    c.setup = setup_fingerprint()
     _start(c, "kwok", "kwok", [
-        f"--config={kwok_file('stages.yaml')}",
+        *(f"--config={path}" for path in kwok_stages()),
         f"--kubeconfig={d / 'kwok.kubeconfig'}",
         f"--manage-nodes-with-annotation-selector={nodes.KWOK_ANNOTATION}=fake",
         f"--cidr={c.pod_cidr}",
@@ -180,7 +198,11 @@ def _log_tail(c: Cluster, name: str, lines: int = 15) -> str:
 
 def healthy(c: Cluster) -> bool:
     try:
-        return all(process.alive(pid, exe) for pid, exe in c.pids.values()) and nodes.api_ready(c)
+        return (
+            c.setup == setup_fingerprint()
+            and all(process.alive(pid, exe) for pid, exe in c.pids.values())
+            and nodes.api_ready(c)
+        )
     except Exception:
         return False
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from tests.localcluster import binary, kind, state
+from tests.localcluster.versions import binary_dir
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -52,3 +54,13 @@ def down(names: list[str] | None = None) -> list[str]:
             runtime(c.runtime).down(c)
             stopped.append(c.name)
     return stopped
+
+
+def env_lines() -> list[str]:
+    """Shell lines that put the pinned kubectl on PATH and every recorded cluster in
+    KUBECONFIG (contexts named after the clusters)."""
+    lines = [f'export PATH="{binary_dir("kubectl")}:$PATH"']
+    configs = [str(c.kubeconfig) for c in state.load_all()]
+    if configs:
+        lines.append(f'export KUBECONFIG="{os.pathsep.join(configs)}"')
+    return lines

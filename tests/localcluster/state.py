@@ -49,6 +49,9 @@ class Cluster:
     ports: dict[str, int] = dataclasses.field(default_factory=dict)
     # process name -> [pid, executable]
     pids: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)
+    # What the runtime started it with (binary: a hash of kwok's stages); a cluster started
+    # with another setup is restarted instead of reused.
+    setup: str = ""
 
     @property
     def dir(self) -> pathlib.Path:

@@ -26,6 +26,7 @@ class SimulatedAgent:
         labels: dict[str, str] | None = None,
         heartbeat_interval: float = 0.5,
         channel_factory: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
+        namespaces: list[str] | None = None,
     ) -> None:
         self.address = address
         self.cluster = cluster
@@ -33,6 +34,10 @@ class SimulatedAgent:
         self.heartbeat_interval = heartbeat_interval
         self._channel_factory = channel_factory
         self.sets: dict[SetKey, agent_pb2.DesiredSet] = {}
+        # The namespaces it says it serves (empty: every one).
+        self.namespaces = list(namespaces or [])
+        # Sets the hub stopped wanting, still in the cluster until ``retired`` says they are gone.
+        self.retiring: set[SetKey] = set()
         self.received: list[agent_pb2.HubMessage] = []
         self.status_hashes: dict[str, str] = {}
         self.operations: list[agent_pb2.TargetedOperation] = []
@@ -50,6 +55,8 @@ class SimulatedAgent:
         self.allocation_delay = 0.0
         # When the hub last answered a hello with its status hashes (time.monotonic()).
         self.hashes_received_at = 0.0
+        # Sent instead of the hello made from what the agent holds (a misbehaving agent's).
+        self.hello: agent_pb2.AgentHello | None = None
 
     async def start(self) -> SimulatedAgent:
         self._channel = self._channel_factory(self.address)
@@ -101,6 +108,8 @@ class SimulatedAgent:
             await self._changed.wait_for(predicate)
 
     def _hello(self) -> agent_pb2.AgentMessage:
+        if self.hello is not None:
+            return agent_pb2.AgentMessage(hello=self.hello)
         held = [
             agent_pb2.SetVersion(
                 namespace=s.namespace,
@@ -111,12 +120,17 @@ class SimulatedAgent:
             )
             for s in self.sets.values()
         ]
+        held += [
+            agent_pb2.SetVersion(namespace=namespace, name=name, retiring=True)
+            for namespace, name in sorted(self.retiring)
+        ]
         hello = agent_pb2.AgentHello(
             cluster=self.cluster,
             labels=self.labels,
             agent_version="simulated",
             network_plugins=["Kubernetes-HostPort", "Kubernetes-NodePort"],
             held_sets=held,
+            namespaces=self.namespaces,
         )
         hello.capacity.nodes = 3
         return agent_pb2.AgentMessage(hello=hello)
@@ -166,7 +180,8 @@ class SimulatedAgent:
             for desired in message.desired.sets:
                 key = (desired.namespace, desired.name)
                 if desired.deleted:
-                    self.sets.pop(key, None)
+                    if self.sets.pop(key, None) is not None:
+                        self.retiring.add(key)
                 else:
                     self.sets[key] = desired
         elif kind == "status_hashes":
@@ -184,13 +199,15 @@ class SimulatedAgent:
 
     def _operate(self, operation: agent_pb2.TargetedOperation) -> agent_pb2.OperationResult:
         """Like the real agent: an allocation writes only a server still Ready with opsState
-        None, or answers a server it already holds for the same request_id (else a conflict);
-        a release sets back only a server Allocated for that request_id; the new status is
-        reported. Other operations just succeed."""
+        None (else a conflict), and the new status is reported; other operations succeed, and
+        an opsState they set on a server this agent reported is reported too (refused, as the
+        real agent refuses it, for an Allocated server without allow_unallocate). An allocation
+        of a server it already holds for the same request_id is answered as updated; a release
+        sets back only a server Allocated for that request_id."""
         result = agent_pb2.OperationResult(id=operation.id)
         release = operation.release_request_id
         if not operation.require_ready_unallocated and not release:
-            result.updated.extend(operation.game_servers)
+            self._apply(operation, result)
             return result
         request_id = operation.annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION, "")
         changed = agent_pb2.StatusDelta()
@@ -220,6 +237,36 @@ class SimulatedAgent:
         if changed.game_servers:
             self.report(changed)
         return result
+
+    def retired(self, namespace: str, name: str) -> None:
+        """The retiring set is gone from the cluster: report it deleted, as the agent does."""
+        self.retiring.discard((namespace, name))
+        gone = agent_pb2.GameServerSetStatus(namespace=namespace, name=name, deleted=True)
+        self.reported.pop(protocol.set_key(namespace, name), None)
+        self.send(agent_pb2.AgentMessage(status=agent_pb2.StatusDelta(sets=[gone])))
+
+    def _apply(
+        self, operation: agent_pb2.TargetedOperation, result: agent_pb2.OperationResult
+    ) -> None:
+        changed = agent_pb2.StatusDelta()
+        for name in operation.game_servers:
+            held = self.reported.get(protocol.game_server_key(operation.namespace, name))
+            if not isinstance(held, gameserver_pb2.GameServer) or not operation.patch.HasField(
+                "ops_state"
+            ):
+                result.updated.append(name)
+                continue
+            refusal = protocol.unallocation_refusal(held.ops_state, operation.patch.ops_state)
+            if refusal is not None and not operation.allow_unallocate:
+                result.refused[name] = refusal
+                continue
+            written = gameserver_pb2.GameServer()
+            written.CopyFrom(held)
+            written.ops_state = operation.patch.ops_state
+            changed.game_servers.append(written)
+            result.updated.append(name)
+        if changed.game_servers:
+            self.report(changed)
 
     def change_quietly(self, server: gameserver_pb2.GameServer) -> None:
         """Change a server in the cluster without reporting it yet (a report in flight)."""

@@ -23,7 +23,7 @@ import enum
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from agent.core import model, wire
+from agent.core import bodies, model, wire
 
 from . import params, status
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from . import lbports
     from .loadbalancer import LoadBalancerConf
 
-Obj = dict[str, Any]
 
 ACK_GROUP_VERSION = "elbv2.services.k8s.aws/v1alpha1"
 LBC_GROUP_VERSION = "elbv2.k8s.aws/v1beta1"
@@ -116,10 +115,10 @@ _HEALTH_CHECK_INTS = frozenset(
 )
 
 
-def health_check(conf: LoadBalancerConf) -> Obj:
+def health_check(conf: LoadBalancerConf) -> bodies.Json:
     """The TargetGroup spec fields of `NlbHealthCheck` (validated when the set was parsed)."""
     pairs, _ = params.key_values(0, "NlbHealthCheck", conf.setting("NlbHealthCheck") or "")
-    fields: Obj = {}
+    fields: bodies.Json = {}
     for key, text in pairs:
         if key == "healthCheckEnabled":
             fields[key] = text == "true"
@@ -206,7 +205,7 @@ def placement(
     )
 
 
-def _meta(where: Placement, name: str) -> Obj:
+def _meta(where: Placement, name: str) -> bodies.Json:
     return {
         "name": name,
         "namespace": where.namespace,
@@ -215,15 +214,15 @@ def _meta(where: Placement, name: str) -> Obj:
     }
 
 
-def _tags(where: Placement) -> list[Obj]:
+def _tags(where: Placement) -> list[bodies.Json]:
     return [
         {"key": TAG_KEY, "value": TAG_VALUE},
         {"key": SERVER_TAG, "value": f"{where.namespace}/{where.server}"},
     ]
 
 
-def target_group_body(where: Placement, listen: Listen) -> Obj:
-    spec: Obj = {
+def target_group_body(where: Placement, listen: Listen) -> bodies.Json:
+    spec: bodies.Json = {
         "name": target_group_name(
             where.lb_arn,
             listen.nlb_port,
@@ -247,7 +246,7 @@ def target_group_body(where: Placement, listen: Listen) -> Obj:
     }
 
 
-def listener_body(where: Placement, listen: Listen) -> Obj:
+def listener_body(where: Placement, listen: Listen) -> bodies.Json:
     action = {"type": "forward", "targetGroupRef": {"from": {"name": where.name(listen)}}}
     return {
         "apiVersion": ACK_GROUP_VERSION,
@@ -263,7 +262,7 @@ def listener_body(where: Placement, listen: Listen) -> Obj:
     }
 
 
-def binding_body(where: Placement, listen: Listen, target_group_arn: str) -> Obj:
+def binding_body(where: Placement, listen: Listen, target_group_arn: str) -> bodies.Json:
     """Registers the endpoints of the server's Service port (the NLB port) as targets."""
     return {
         "apiVersion": LBC_GROUP_VERSION,
@@ -311,7 +310,7 @@ class Change:
 
     replace: bool = False
     """Delete it (a new one is created once it is gone)."""
-    spec: Obj = dataclasses.field(default_factory=dict)
+    spec: bodies.Json = dataclasses.field(default_factory=dict)
     """Else, a merge patch of these spec fields (empty: nothing to do)."""
 
 
@@ -326,15 +325,13 @@ def _same(name: str, have: object, want: object) -> bool:
     )
 
 
-def change(current: Obj, wanted: Obj) -> Change:
+def change(current: bodies.Json, wanted: bodies.Json) -> Change:
     """Replace an object owned by someone else or differing in a field that cannot change in
     place; else patch the fields the plugin sets that differ. Fields the plugin does not set
     (ACK fills defaults into the spec) are left alone."""
     kind = str(wanted["kind"])
     owner = str(wanted["metadata"]["ownerReferences"][0]["uid"])
-    owners = [
-        str(r.get("uid")) for r in (current.get("metadata") or {}).get("ownerReferences") or []
-    ]
+    owners = [str(r.get("uid")) for r in bodies.meta(current).get("ownerReferences") or []]
     have = current.get("spec") or {}
     want = wanted["spec"]
     if owner not in owners or any(have.get(f) != want.get(f) for f in _REPLACED_ON[kind]):
@@ -357,13 +354,13 @@ class Sync(enum.Enum):
     TERMINAL = "terminal"
 
 
-def arn_of(obj: Obj | None) -> str:
+def arn_of(obj: bodies.Json | None) -> str:
     """The ARN ACK reports for the AWS resource behind an object ("" until it exists)."""
     metadata = ((obj or {}).get("status") or {}).get("ackResourceMetadata") or {}
     return str(metadata.get("arn") or "")
 
 
-def ack_sync(obj: Obj | None) -> tuple[Sync, str]:
+def ack_sync(obj: bodies.Json | None) -> tuple[Sync, str]:
     """An ACK object's state and, when terminal, ACK's message."""
     conditions = ((obj or {}).get("status") or {}).get("conditions") or []
     for cond in conditions:
@@ -375,14 +372,14 @@ def ack_sync(obj: Obj | None) -> tuple[Sync, str]:
     return (Sync.SYNCED if synced and arn_of(obj) else Sync.PENDING), ""
 
 
-def binding_ready(binding: Obj | None, target_group_arn: str) -> bool:
+def binding_ready(binding: bodies.Json | None, target_group_arn: str) -> bool:
     """The binding names the target group and the load-balancer controller has acted on its
     latest spec (`status.observedGeneration`, what the controller itself waits for)."""
     if binding is None or not target_group_arn:
         return False
     spec = binding.get("spec") or {}
     observed = int((binding.get("status") or {}).get("observedGeneration") or 0)
-    generation = int((binding.get("metadata") or {}).get("generation") or 0)
+    generation = bodies.generation(binding)
     return spec.get("targetGroupARN") == target_group_arn and observed >= generation > 0
 
 
@@ -391,9 +388,9 @@ class PortObjects:
     """The objects seen for one listen of a server (None: absent)."""
 
     name: str
-    target_group: Obj | None
-    listener: Obj | None
-    binding: Obj | None
+    target_group: bodies.Json | None
+    listener: bodies.Json | None
+    binding: bodies.Json | None
 
 
 @dataclasses.dataclass(frozen=True)

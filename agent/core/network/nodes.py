@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-Obj = dict[str, Any]
+from agent.core import bodies
 
 
-def node_ready(node: Obj) -> bool:
+def node_ready(node: bodies.Json) -> bool:
     if (node.get("spec") or {}).get("unschedulable"):
         return False
     for cond in (node.get("status") or {}).get("conditions") or []:
@@ -16,7 +14,7 @@ def node_ready(node: Obj) -> bool:
     return False
 
 
-def _tolerates(tolerations: list[Obj], taint: Obj) -> bool:
+def _tolerates(tolerations: list[bodies.Json], taint: bodies.Json) -> bool:
     for tol in tolerations:
         if tol.get("effect") and tol.get("effect") != taint.get("effect"):
             continue
@@ -28,11 +26,11 @@ def _tolerates(tolerations: list[Obj], taint: Obj) -> bool:
     return False
 
 
-def fits(node: Obj, pod_spec: Obj) -> bool:
+def fits(node: bodies.Json, pod_spec: bodies.Json) -> bool:
     """Ready, schedulable, matching the pod's nodeSelector, tolerating its hard taints."""
     if not node_ready(node):
         return False
-    labels = (node.get("metadata") or {}).get("labels") or {}
+    labels = bodies.labels_of(node)
     for key, value in (pod_spec.get("nodeSelector") or {}).items():
         if labels.get(key) != value:
             return False
@@ -45,7 +43,7 @@ def fits(node: Obj, pod_spec: Obj) -> bool:
     return True
 
 
-def node_ip(node: Obj | None) -> str:
+def node_ip(node: bodies.Json | None) -> str:
     """ExternalIP, else InternalIP, else ''."""
     addresses = ((node or {}).get("status") or {}).get("addresses") or []
     for kind in ("ExternalIP", "InternalIP"):
@@ -55,7 +53,7 @@ def node_ip(node: Obj | None) -> str:
     return ""
 
 
-def pin_to_node(pod_spec: Obj, node: str) -> None:
+def pin_to_node(pod_spec: bodies.Json, node: str) -> None:
     """Require `node` as the DaemonSet controller does: a `metadata.name` field match added to
     every required node-affinity term (so the template's own affinity still applies), and the
     scheduler still checks capacity, taints and host-port conflicts."""

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
 
-from agent.core import model
-
-Obj = dict[str, Any]
+from agent.core import bodies, model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,8 +21,8 @@ class Address:
     ports: tuple[Port, ...]
     end_point: str = ""
 
-    def as_dict(self) -> Obj:
-        found: Obj = {
+    def as_dict(self) -> bodies.NetworkAddress:
+        found: bodies.NetworkAddress = {
             "ip": self.ip,
             "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port} for p in self.ports],
         }
@@ -45,9 +42,9 @@ def network_status(
     external: list[Address],
     desired: model.NetworkState,
     current: model.NetworkState,
-    previous: Obj | None,
+    previous: bodies.NetworkStatus | None,
     now_text: str,
-) -> Obj:
+) -> bodies.NetworkStatus:
     """The status; `createTime` is kept, `lastTransitionTime` moves only when the current
     state changes, so an unchanged network writes nothing."""
     previous = previous or {}
@@ -65,6 +62,6 @@ def network_status(
     }
 
 
-def status_annotation(status: Obj) -> str:
+def status_annotation(status: bodies.NetworkStatus) -> str:
     """The pod annotation: the same status as compact JSON with sorted keys (stable)."""
     return json.dumps(status, sort_keys=True, separators=(",", ":"))

@@ -116,6 +116,7 @@ class AgentHello(_message.Message):
     NETWORK_PLUGINS_FIELD_NUMBER: _builtins.int
     CAPACITY_FIELD_NUMBER: _builtins.int
     HELD_SETS_FIELD_NUMBER: _builtins.int
+    NAMESPACES_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     agent_version: _builtins.str
     @_builtins.property
@@ -128,6 +129,12 @@ class AgentHello(_message.Message):
     def held_sets(self) -> _containers.RepeatedCompositeFieldContainer[Global___SetVersion]:
         """The desired sets the agent already holds: the hub sends only newer or deleted ones."""
 
+    @_builtins.property
+    def namespaces(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The namespaces whose GameServerSets this agent reconciles; empty: every namespace. The hub
+        places a fleet only on clusters whose agent serves the fleet's namespace.
+        """
+
     def __init__(
         self,
         *,
@@ -137,10 +144,11 @@ class AgentHello(_message.Message):
         network_plugins: _abc.Iterable[_builtins.str] | None = ...,
         capacity: _cluster_pb2.ClusterCapacity | None = ...,
         held_sets: _abc.Iterable[Global___SetVersion] | None = ...,
+        namespaces: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "capacity", b"capacity", "cluster", b"cluster", "held_sets", b"held_sets", "labels", b"labels", "network_plugins", b"network_plugins"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "capacity", b"capacity", "cluster", b"cluster", "held_sets", b"held_sets", "labels", b"labels", "namespaces", b"namespaces", "network_plugins", b"network_plugins"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -155,6 +163,7 @@ class SetVersion(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
     REPLICAS_FIELD_NUMBER: _builtins.int
+    RETIRING_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     version: _builtins.int
@@ -165,6 +174,8 @@ class SetVersion(_message.Message):
     """spec.replicas of the set as the agent holds it, so a restarted hub knows what each cluster
     was last assigned.
     """
+    retiring: _builtins.bool
+    """The set is being retired (the hub stopped wanting it): scaled to 0, deleted once empty."""
     def __init__(
         self,
         *,
@@ -173,10 +184,11 @@ class SetVersion(_message.Message):
         version: _builtins.int = ...,
         hash: _builtins.str = ...,
         replicas: _builtins.int = ...,
+        retiring: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hash", b"hash", "name", b"name", "namespace", b"namespace", "replicas", b"replicas", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hash", b"hash", "name", b"name", "namespace", b"namespace", "replicas", b"replicas", "retiring", b"retiring", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -250,9 +262,15 @@ class DesiredSets(_message.Message):
     SETS_FIELD_NUMBER: _builtins.int
     COMPLETE_FIELD_NUMBER: _builtins.int
     complete: _builtins.bool
-    """True when this message lists every set the cluster should hold."""
+    """True when this message lists every set the cluster should hold. The hub never sets it (it
+    sends only what changed); an agent must not read a message without it as the full list.
+    """
     @_builtins.property
-    def sets(self) -> _containers.RepeatedCompositeFieldContainer[Global___DesiredSet]: ...
+    def sets(self) -> _containers.RepeatedCompositeFieldContainer[Global___DesiredSet]:
+        """One reconcile's sets for a cluster may come in several messages, each within the 4 MiB an
+        agent receives; each set is whole in one message and stands on its own.
+        """
+
     def __init__(
         self,
         *,
@@ -322,6 +340,9 @@ class GameServerSetStatus(_message.Message):
     HELD_BACK_FIELD_NUMBER: _builtins.int
     DELETED_FIELD_NUMBER: _builtins.int
     DESIRED_REPLICAS_FIELD_NUMBER: _builtins.int
+    DRIFT_FIELD_NUMBER: _builtins.int
+    REPLICAS_OWNER_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     observed_generation: _builtins.int
@@ -335,8 +356,20 @@ class GameServerSetStatus(_message.Message):
     """The set is gone from the cluster."""
     desired_replicas: _builtins.int
     """Desired replicas in the cluster (spec.replicas of the GameServerSet)."""
+    replicas_owner: _builtins.str
+    """Who sets spec.replicas in the cluster instead of the hub (a HorizontalPodAutoscaler, such as
+    KEDA's, or the gamefleet.io/replicas-owner annotation); empty: the hub.
+    """
+    refused: _builtins.str
+    """Why the agent did not write the desired set (e.g. it does not serve the namespace)."""
     @_builtins.property
     def counts(self) -> _gameserver_pb2.GameServerCounts: ...
+    @_builtins.property
+    def drift(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Fields of the set's spec that someone other than the agent changed since it applied the
+        desired set, e.g. "spec.replicas by kubectl (scale)". The hub sends the set again.
+        """
+
     def __init__(
         self,
         *,
@@ -349,10 +382,13 @@ class GameServerSetStatus(_message.Message):
         held_back: _builtins.int = ...,
         deleted: _builtins.bool = ...,
         desired_replicas: _builtins.int = ...,
+        drift: _abc.Iterable[_builtins.str] | None = ...,
+        replicas_owner: _builtins.str = ...,
+        refused: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_hash", b"applied_hash", "applied_version", b"applied_version", "counts", b"counts", "deleted", b"deleted", "desired_replicas", b"desired_replicas", "held_back", b"held_back", "name", b"name", "namespace", b"namespace", "observed_generation", b"observed_generation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_hash", b"applied_hash", "applied_version", b"applied_version", "counts", b"counts", "deleted", b"deleted", "desired_replicas", b"desired_replicas", "drift", b"drift", "held_back", b"held_back", "name", b"name", "namespace", b"namespace", "observed_generation", b"observed_generation", "refused", b"refused", "replicas_owner", b"replicas_owner"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -461,6 +497,8 @@ class TargetedOperation(_message.Message):
     REQUIRE_READY_UNALLOCATED_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     ANNOTATIONS_FIELD_NUMBER: _builtins.int
+    ALLOW_UNALLOCATE_FIELD_NUMBER: _builtins.int
+    ALLOW_CUSTOM_OPS_STATE_FIELD_NUMBER: _builtins.int
     RELEASE_REQUEST_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     namespace: _builtins.str
@@ -468,6 +506,12 @@ class TargetedOperation(_message.Message):
     """An allocation: the agent writes only while each server is still Ready with opsState None,
     guarding the write with the resourceVersion it checked; otherwise it reports a conflict.
     """
+    allow_unallocate: _builtins.bool
+    """Without it, the agent refuses (in refused) to change the opsState of a server that is
+    Allocated when it writes (the write guarded by the resourceVersion it checked).
+    """
+    allow_custom_ops_state: _builtins.bool
+    """Without it, the agent refuses an ops_state outside OKG's known values."""
     release_request_id: _builtins.str
     """Gives an allocation back: the agent sets opsState None (and drops the allocation's
     request-id annotation) only while the server is Allocated for this request_id; otherwise
@@ -493,11 +537,13 @@ class TargetedOperation(_message.Message):
         require_ready_unallocated: _builtins.bool = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         annotations: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        allow_unallocate: _builtins.bool = ...,
+        allow_custom_ops_state: _builtins.bool = ...,
         release_request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["patch", b"patch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "patch", b"patch", "release_request_id", b"release_request_id", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_ops_state", b"allow_custom_ops_state", "allow_unallocate", b"allow_unallocate", "annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "patch", b"patch", "release_request_id", b"release_request_id", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -527,10 +573,31 @@ class OperationResult(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class RefusedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     UPDATED_FIELD_NUMBER: _builtins.int
     ERRORS_FIELD_NUMBER: _builtins.int
     CONFLICTS_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     @_builtins.property
     def updated(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -542,6 +609,10 @@ class OperationResult(_message.Message):
     def conflicts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Servers not written because they were no longer Ready with opsState None (allocations)."""
 
+    @_builtins.property
+    def refused(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Game server name to why the agent refused to write it (the operation guard)."""
+
     def __init__(
         self,
         *,
@@ -549,10 +620,11 @@ class OperationResult(_message.Message):
         updated: _abc.Iterable[_builtins.str] | None = ...,
         errors: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         conflicts: _abc.Iterable[_builtins.str] | None = ...,
+        refused: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflicts", b"conflicts", "errors", b"errors", "id", b"id", "updated", b"updated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflicts", b"conflicts", "errors", b"errors", "id", b"id", "refused", b"refused", "updated", b"updated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

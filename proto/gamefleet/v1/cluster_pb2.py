@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from gamefleet.v1 import meta_pb2 as gamefleet_dot_v1_dot_meta__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1agamefleet/v1/cluster.proto\x12\x0cgamefleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17gamefleet/v1/meta.proto\"\x8b\x01\n\x07\x43luster\x12*\n\x08metadata\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.ObjectMeta\x12\'\n\x04spec\x18\x02 \x01(\x0b\x32\x19.gamefleet.v1.ClusterSpec\x12+\n\x06status\x18\x03 \x01(\x0b\x32\x1b.gamefleet.v1.ClusterStatus\"\x1f\n\x0b\x43lusterSpec\x12\x10\n\x08\x63ordoned\x18\x01 \x01(\x08\"\xe5\x01\n\rClusterStatus\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12\x17\n\x0fnetwork_plugins\x18\x03 \x03(\t\x12/\n\x08\x63\x61pacity\x18\x04 \x01(\x0b\x32\x1d.gamefleet.v1.ClusterCapacity\x12\x37\n\x13last_heartbeat_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\nconditions\x18\x06 \x03(\x0b\x32\x17.gamefleet.v1.Condition\"K\n\x0f\x43lusterCapacity\x12\r\n\x05nodes\x18\x01 \x01(\x05\x12\x0b\n\x03\x63pu\x18\x02 \x01(\t\x12\x0e\n\x06memory\x18\x03 \x01(\t\x12\x0c\n\x04pods\x18\x04 \x01(\x03\"@\n\x16RegisterClusterRequest\x12&\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x15.gamefleet.v1.Cluster\"\x1a\n\nClusterRef\x12\x0c\n\x04name\x18\x01 \x01(\t\"-\n\x13ListClustersRequest\x12\x16\n\x0elabel_selector\x18\x01 \x01(\t\"?\n\x14ListClustersResponse\x12\'\n\x08\x63lusters\x18\x01 \x03(\x0b\x32\x15.gamefleet.v1.Cluster\"?\n\x15RemoveClusterResponse\x12&\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x15.gamefleet.v1.Cluster2\xcc\x03\n\x0e\x43lusterService\x12N\n\x0fRegisterCluster\x12$.gamefleet.v1.RegisterClusterRequest\x1a\x15.gamefleet.v1.Cluster\x12U\n\x0cListClusters\x12!.gamefleet.v1.ListClustersRequest\x1a\".gamefleet.v1.ListClustersResponse\x12=\n\nGetCluster\x12\x18.gamefleet.v1.ClusterRef\x1a\x15.gamefleet.v1.Cluster\x12@\n\rCordonCluster\x12\x18.gamefleet.v1.ClusterRef\x1a\x15.gamefleet.v1.Cluster\x12\x42\n\x0fUncordonCluster\x12\x18.gamefleet.v1.ClusterRef\x1a\x15.gamefleet.v1.Cluster\x12N\n\rRemoveCluster\x12\x18.gamefleet.v1.ClusterRef\x1a#.gamefleet.v1.RemoveClusterResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1agamefleet/v1/cluster.proto\x12\x0cgamefleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17gamefleet/v1/meta.proto\"\x8b\x01\n\x07\x43luster\x12*\n\x08metadata\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.ObjectMeta\x12\'\n\x04spec\x18\x02 \x01(\x0b\x32\x19.gamefleet.v1.ClusterSpec\x12+\n\x06status\x18\x03 \x01(\x0b\x32\x1b.gamefleet.v1.ClusterStatus\"\x1f\n\x0b\x43lusterSpec\x12\x10\n\x08\x63ordoned\x18\x01 \x01(\x08\"\xe5\x01\n\rClusterStatus\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12\x17\n\x0fnetwork_plugins\x18\x03 \x03(\t\x12/\n\x08\x63\x61pacity\x18\x04 \x01(\x0b\x32\x1d.gamefleet.v1.ClusterCapacity\x12\x37\n\x13last_heartbeat_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\nconditions\x18\x06 \x03(\x0b\x32\x17.gamefleet.v1.Condition\"K\n\x0f\x43lusterCapacity\x12\r\n\x05nodes\x18\x01 \x01(\x05\x12\x0b\n\x03\x63pu\x18\x02 \x01(\t\x12\x0e\n\x06memory\x18\x03 \x01(\t\x12\x0c\n\x04pods\x18\x04 \x01(\x03\"@\n\x16RegisterClusterRequest\x12&\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x15.gamefleet.v1.Cluster\"\x1a\n\nClusterRef\x12\x0c\n\x04name\x18\x01 \x01(\t\"T\n\x13ListClustersRequest\x12\x16\n\x0elabel_selector\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x14ListClustersResponse\x12\'\n\x08\x63lusters\x18\x01 \x03(\x0b\x32\x15.gamefleet.v1.Cluster\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"?\n\x15RemoveClusterResponse\x12&\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x15.gamefleet.v1.Cluster2\xcc\x03\n\x0e\x43lusterService\x12N\n\x0fRegisterCluster\x12$.gamefleet.v1.RegisterClusterRequest\x1a\x15.gamefleet.v1.Cluster\x12U\n\x0cListClusters\x12!.gamefleet.v1.ListClustersRequest\x1a\".gamefleet.v1.ListClustersResponse\x12=\n\nGetCluster\x12\x18.gamefleet.v1.ClusterRef\x1a\x15.gamefleet.v1.Cluster\x12@\n\rCordonCluster\x12\x18.gamefleet.v1.ClusterRef\x1a\x15.gamefleet.v1.Cluster\x12\x42\n\x0fUncordonCluster\x12\x18.gamefleet.v1.ClusterRef\x1a\x15.gamefleet.v1.Cluster\x12N\n\rRemoveCluster\x12\x18.gamefleet.v1.ClusterRef\x1a#.gamefleet.v1.RemoveClusterResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,11 +46,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLUSTERREF']._serialized_start=652
   _globals['_CLUSTERREF']._serialized_end=678
   _globals['_LISTCLUSTERSREQUEST']._serialized_start=680
-  _globals['_LISTCLUSTERSREQUEST']._serialized_end=725
-  _globals['_LISTCLUSTERSRESPONSE']._serialized_start=727
-  _globals['_LISTCLUSTERSRESPONSE']._serialized_end=790
-  _globals['_REMOVECLUSTERRESPONSE']._serialized_start=792
-  _globals['_REMOVECLUSTERRESPONSE']._serialized_end=855
-  _globals['_CLUSTERSERVICE']._serialized_start=858
-  _globals['_CLUSTERSERVICE']._serialized_end=1318
+  _globals['_LISTCLUSTERSREQUEST']._serialized_end=764
+  _globals['_LISTCLUSTERSRESPONSE']._serialized_start=766
+  _globals['_LISTCLUSTERSRESPONSE']._serialized_end=854
+  _globals['_REMOVECLUSTERRESPONSE']._serialized_start=856
+  _globals['_REMOVECLUSTERRESPONSE']._serialized_end=919
+  _globals['_CLUSTERSERVICE']._serialized_start=922
+  _globals['_CLUSTERSERVICE']._serialized_end=1382
 # @@protoc_insertion_point(module_scope)

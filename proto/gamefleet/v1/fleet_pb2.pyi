@@ -29,25 +29,61 @@ class Fleet(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ClusterDemandEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     METADATA_FIELD_NUMBER: _builtins.int
     SPEC_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    REPLICAS_OWNER_FIELD_NUMBER: _builtins.int
+    CLUSTER_DEMAND_FIELD_NUMBER: _builtins.int
+    replicas_owner: _builtins.str
+    """Who sets spec.replicas; written by the hub, ignored on apply. Empty: the user (ApplyFleet,
+    ScaleFleet). "FleetAutoscaler/<name>": that autoscaler, and an ApplyFleet or ScaleFleet
+    that changes spec.replicas is refused (FAILED_PRECONDITION naming it).
+    """
     @_builtins.property
     def metadata(self) -> _meta_pb2.ObjectMeta: ...
     @_builtins.property
     def spec(self) -> Global___FleetSpec: ...
     @_builtins.property
     def status(self) -> Global___FleetStatus: ...
+    @_builtins.property
+    def cluster_demand(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Written by the fleet's autoscaler with spec.replicas, ignored on apply: the replicas it wants
+        on each Ready cluster (its allocated servers plus its share of the buffer). Placement takes
+        them as each cluster's floor (docs/autoscaling.md).
+        """
+
     def __init__(
         self,
         *,
         metadata: _meta_pb2.ObjectMeta | None = ...,
         spec: Global___FleetSpec | None = ...,
         status: Global___FleetStatus | None = ...,
+        replicas_owner: _builtins.str = ...,
+        cluster_demand: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "spec", b"spec", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_demand", b"cluster_demand", "metadata", b"metadata", "replicas_owner", b"replicas_owner", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -62,7 +98,9 @@ class FleetSpec(_message.Message):
     PLACEMENT_FIELD_NUMBER: _builtins.int
     UPDATE_POLICY_FIELD_NUMBER: _builtins.int
     replicas: _builtins.int
-    """Total game servers across all clusters."""
+    """Total game servers across all clusters. Left out of an ApplyFleet of an existing fleet, it
+    keeps its value (0 for a new fleet).
+    """
     @_builtins.property
     def template(self) -> _gameserverset_pb2.GameServerSetSpec: ...
     @_builtins.property
@@ -72,16 +110,18 @@ class FleetSpec(_message.Message):
     def __init__(
         self,
         *,
-        replicas: _builtins.int = ...,
+        replicas: _builtins.int | None = ...,
         template: _gameserverset_pb2.GameServerSetSpec | None = ...,
         placement: Global___Placement | None = ...,
         update_policy: Global___UpdatePolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["placement", b"placement", "template", b"template", "update_policy", b"update_policy"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_replicas", b"_replicas", "placement", b"placement", "replicas", b"replicas", "template", b"template", "update_policy", b"update_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["placement", b"placement", "replicas", b"replicas", "template", b"template", "update_policy", b"update_policy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_replicas", b"_replicas", "placement", b"placement", "replicas", b"replicas", "template", b"template", "update_policy", b"update_policy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__replicas: _TypeAlias = _typing.Literal["replicas"]  # noqa: Y015
+    _WhichOneofArgType__replicas: _TypeAlias = _typing.Literal["_replicas", b"_replicas"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__replicas) -> _WhichOneofReturnType__replicas | None: ...
 
 Global___FleetSpec: _TypeAlias = FleetSpec  # noqa: Y015
 
@@ -263,9 +303,14 @@ class FleetStatus(_message.Message):
     CLUSTERS_FIELD_NUMBER: _builtins.int
     CONDITIONS_FIELD_NUMBER: _builtins.int
     COUNTS_FIELD_NUMBER: _builtins.int
+    ALLOCATABLE_FIELD_NUMBER: _builtins.int
     observed_generation: _builtins.int
     replicas: _builtins.int
     """Desired replicas placed on clusters."""
+    allocatable: _builtins.int
+    """Game servers an allocation could get now: Ready, opsState None, not being deleted, not
+    network-disabled, on a Ready, uncordoned cluster whose agent is connected.
+    """
     @_builtins.property
     def clusters(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClusterFleetStatus]: ...
     @_builtins.property
@@ -282,10 +327,11 @@ class FleetStatus(_message.Message):
         clusters: _abc.Iterable[Global___ClusterFleetStatus] | None = ...,
         conditions: _abc.Iterable[_meta_pb2.Condition] | None = ...,
         counts: _gameserver_pb2.GameServerCounts | None = ...,
+        allocatable: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "conditions", b"conditions", "counts", b"counts", "observed_generation", b"observed_generation", "replicas", b"replicas"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocatable", b"allocatable", "clusters", b"clusters", "conditions", b"conditions", "counts", b"counts", "observed_generation", b"observed_generation", "replicas", b"replicas"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -301,6 +347,7 @@ class ClusterFleetStatus(_message.Message):
     OBSERVED_GENERATION_FIELD_NUMBER: _builtins.int
     COUNTS_FIELD_NUMBER: _builtins.int
     CLUSTER_PHASE_FIELD_NUMBER: _builtins.int
+    ALLOCATABLE_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     desired_replicas: _builtins.int
     """What placement assigns this cluster."""
@@ -310,6 +357,8 @@ class ClusterFleetStatus(_message.Message):
     """The fleet generation the cluster's GameServerSet was last rendered from and applied."""
     cluster_phase: _builtins.str
     """The cluster's phase when this status was computed: Ready, Unknown or Cordoned."""
+    allocatable: _builtins.int
+    """This cluster's game servers an allocation could get now (see FleetStatus.allocatable)."""
     @_builtins.property
     def counts(self) -> _gameserver_pb2.GameServerCounts: ...
     def __init__(
@@ -321,10 +370,11 @@ class ClusterFleetStatus(_message.Message):
         observed_generation: _builtins.int = ...,
         counts: _gameserver_pb2.GameServerCounts | None = ...,
         cluster_phase: _builtins.str = ...,
+        allocatable: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "cluster_phase", b"cluster_phase", "counts", b"counts", "desired_replicas", b"desired_replicas", "observed_generation", b"observed_generation", "template_hash", b"template_hash"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocatable", b"allocatable", "cluster", b"cluster", "cluster_phase", b"cluster_phase", "counts", b"counts", "desired_replicas", b"desired_replicas", "observed_generation", b"observed_generation", "template_hash", b"template_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -527,16 +577,27 @@ class DeleteFleetResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FLEET_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    removed: _builtins.bool
+    """True when no cluster held any of its servers: the fleet is gone from the store already.
+    Otherwise it is removed once every cluster reports its set gone (Allocated servers are
+    never taken down; they leave when released).
+    """
     @_builtins.property
-    def fleet(self) -> Global___Fleet: ...
+    def fleet(self) -> Global___Fleet:
+        """The fleet as deleting (metadata.deletion_time set), with its status: while clusters still
+        run its servers, the Terminating condition says what the deletion waits for.
+        """
+
     def __init__(
         self,
         *,
         fleet: Global___Fleet | None = ...,
+        removed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fleet", b"fleet"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fleet", b"fleet"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fleet", b"fleet", "removed", b"removed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

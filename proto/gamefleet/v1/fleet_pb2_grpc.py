@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class FleetServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Deleting a fleet retires its GameServerSet in every cluster; the fleet stays, deleting, until
+    every set is gone. ApplyFleet and ScaleFleet on a deleting fleet answer FAILED_PRECONDITION.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -67,7 +69,9 @@ class FleetServiceStub:
 
 
 class FleetServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Deleting a fleet retires its GameServerSet in every cluster; the fleet stays, deleting, until
+    every set is gone. ApplyFleet and ScaleFleet on a deleting fleet answer FAILED_PRECONDITION.
+    """
 
     def ApplyFleet(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -147,7 +151,9 @@ def add_FleetServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class FleetService:
-    """Missing associated documentation comment in .proto file."""
+    """Deleting a fleet retires its GameServerSet in every cluster; the fleet stays, deleting, until
+    every set is gone. ApplyFleet and ScaleFleet on a deleting fleet answer FAILED_PRECONDITION.
+    """
 
     @staticmethod
     def ApplyFleet(request,

@@ -27,6 +27,10 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class FleetServiceStub:
+    """Deleting a fleet retires its GameServerSet in every cluster; the fleet stays, deleting, until
+    every set is gone. ApplyFleet and ScaleFleet on a deleting fleet answer FAILED_PRECONDITION.
+    """
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -40,6 +44,10 @@ class FleetServiceStub:
 
 @_typing.type_check_only
 class FleetServiceAsyncStub(FleetServiceStub):
+    """Deleting a fleet retires its GameServerSet in every cluster; the fleet stays, deleting, until
+    every set is gone. ApplyFleet and ScaleFleet on a deleting fleet answer FAILED_PRECONDITION.
+    """
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     ApplyFleet: _aio.UnaryUnaryMultiCallable[_fleet_pb2.ApplyFleetRequest, _fleet_pb2.ApplyFleetResponse]  # type: ignore[assignment]
     GetFleet: _aio.UnaryUnaryMultiCallable[_fleet_pb2.GetFleetRequest, _fleet_pb2.Fleet]  # type: ignore[assignment]
@@ -49,6 +57,10 @@ class FleetServiceAsyncStub(FleetServiceStub):
     WatchFleets: _aio.UnaryStreamMultiCallable[_fleet_pb2.WatchFleetsRequest, _fleet_pb2.FleetEvent]  # type: ignore[assignment]
 
 class FleetServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Deleting a fleet retires its GameServerSet in every cluster; the fleet stays, deleting, until
+    every set is gone. ApplyFleet and ScaleFleet on a deleting fleet answer FAILED_PRECONDITION.
+    """
+
     @_abc_1.abstractmethod
     def ApplyFleet(
         self,

@@ -293,7 +293,9 @@ class ListGameServersRequest(_message.Message):
     label_selector: _builtins.str
     """Kubernetes label-selector syntax over the game servers' labels."""
     page_size: _builtins.int
-    """At most this many servers per page (default 1000, at most 5000)."""
+    """At most this many servers per page (default 1000, at most 5000). A page also stops short of
+    2 MiB, so a page of large servers may hold fewer; follow next_page_token to the end.
+    """
     page_token: _builtins.str
     """next_page_token of the previous page; empty for the first."""
     def __init__(
@@ -351,13 +353,30 @@ class UpdateGameServersRequest(_message.Message):
     NAMES_FIELD_NUMBER: _builtins.int
     LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
     PATCH_FIELD_NUMBER: _builtins.int
+    CLUSTER_FIELD_NUMBER: _builtins.int
+    ALLOW_UNALLOCATE_FIELD_NUMBER: _builtins.int
+    ALLOW_CUSTOM_OPS_STATE_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     fleet: _builtins.str
     """Restricts the selection to one fleet (recommended with label_selector)."""
     label_selector: _builtins.str
+    cluster: _builtins.str
+    """Restricts the selection (and bare names) to one cluster."""
+    allow_unallocate: _builtins.bool
+    """Permits a patch.ops_state that takes servers out of Allocated (un-allocating them). Without
+    it, each Allocated server is left as it is and listed in errors; the others are updated.
+    """
+    allow_custom_ops_state: _builtins.bool
+    """Permits a patch.ops_state other than None, WaitToBeDeleted, Maintaining, Allocated and Kill
+    (OKG accepts custom values; they rank like None). Without it such a value is INVALID_ARGUMENT.
+    """
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Either names, or a label selector (or fleet alone, meaning every server of the fleet)."""
+        """Either names, or a label selector (or fleet alone, meaning every server of the fleet).
+        A name is "CLUSTER/NAME", or a bare NAME when it names one server: a bare name found in
+        several clusters is refused (INVALID_ARGUMENT naming names[i] and listing the matches), an
+        unknown one answers NOT_FOUND. A selection without names acts on every match.
+        """
 
     @_builtins.property
     def patch(self) -> Global___GameServerPatch: ...
@@ -369,10 +388,13 @@ class UpdateGameServersRequest(_message.Message):
         names: _abc.Iterable[_builtins.str] | None = ...,
         label_selector: _builtins.str = ...,
         patch: Global___GameServerPatch | None = ...,
+        cluster: _builtins.str = ...,
+        allow_unallocate: _builtins.bool = ...,
+        allow_custom_ops_state: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["patch", b"patch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fleet", b"fleet", "label_selector", b"label_selector", "names", b"names", "namespace", b"namespace", "patch", b"patch"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_ops_state", b"allow_custom_ops_state", "allow_unallocate", b"allow_unallocate", "cluster", b"cluster", "fleet", b"fleet", "label_selector", b"label_selector", "names", b"names", "namespace", b"namespace", "patch", b"patch"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -423,3 +445,91 @@ class UpdateGameServersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateGameServersResponse: _TypeAlias = UpdateGameServersResponse  # noqa: Y015
+
+@_typing.final
+class GetGameServerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    CLUSTER_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    name: _builtins.str
+    """"CLUSTER/NAME", or a bare NAME found in one cluster only (see UpdateGameServersRequest.names)."""
+    cluster: _builtins.str
+    """Resolves a bare name in this cluster."""
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        name: _builtins.str = ...,
+        cluster: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "name", b"name", "namespace", b"namespace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetGameServerRequest: _TypeAlias = GetGameServerRequest  # noqa: Y015
+
+@_typing.final
+class WatchGameServersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    FLEET_FIELD_NUMBER: _builtins.int
+    CLUSTER_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    OPS_STATE_FIELD_NUMBER: _builtins.int
+    LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    """Filters as in ListGameServersRequest; empty ones match everything."""
+    fleet: _builtins.str
+    cluster: _builtins.str
+    state: _builtins.str
+    ops_state: _builtins.str
+    label_selector: _builtins.str
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        fleet: _builtins.str = ...,
+        cluster: _builtins.str = ...,
+        state: _builtins.str = ...,
+        ops_state: _builtins.str = ...,
+        label_selector: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "fleet", b"fleet", "label_selector", b"label_selector", "namespace", b"namespace", "ops_state", b"ops_state", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchGameServersRequest: _TypeAlias = WatchGameServersRequest  # noqa: Y015
+
+@_typing.final
+class GameServerEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    GAME_SERVER_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """ADDED (first the servers that match now, then new ones), MODIFIED, or DELETED (gone, or no
+    longer matching the filters).
+    """
+    @_builtins.property
+    def game_server(self) -> Global___GameServer: ...
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        game_server: Global___GameServer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["game_server", b"game_server"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["game_server", b"game_server", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GameServerEvent: _TypeAlias = GameServerEvent  # noqa: Y015

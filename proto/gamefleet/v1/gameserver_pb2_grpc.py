@@ -39,10 +39,20 @@ class GameServerServiceStub:
                 request_serializer=gamefleet_dot_v1_dot_gameserver__pb2.ListGameServersRequest.SerializeToString,
                 response_deserializer=gamefleet_dot_v1_dot_gameserver__pb2.ListGameServersResponse.FromString,
                 _registered_method=True)
+        self.GetGameServer = channel.unary_unary(
+                '/gamefleet.v1.GameServerService/GetGameServer',
+                request_serializer=gamefleet_dot_v1_dot_gameserver__pb2.GetGameServerRequest.SerializeToString,
+                response_deserializer=gamefleet_dot_v1_dot_gameserver__pb2.GameServer.FromString,
+                _registered_method=True)
         self.UpdateGameServers = channel.unary_unary(
                 '/gamefleet.v1.GameServerService/UpdateGameServers',
                 request_serializer=gamefleet_dot_v1_dot_gameserver__pb2.UpdateGameServersRequest.SerializeToString,
                 response_deserializer=gamefleet_dot_v1_dot_gameserver__pb2.UpdateGameServersResponse.FromString,
+                _registered_method=True)
+        self.WatchGameServers = channel.unary_stream(
+                '/gamefleet.v1.GameServerService/WatchGameServers',
+                request_serializer=gamefleet_dot_v1_dot_gameserver__pb2.WatchGameServersRequest.SerializeToString,
+                response_deserializer=gamefleet_dot_v1_dot_gameserver__pb2.GameServerEvent.FromString,
                 _registered_method=True)
 
 
@@ -55,8 +65,21 @@ class GameServerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetGameServer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdateGameServers(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchGameServers(self, request, context):
+        """The matching servers, then their changes as the agents report them (no polling).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -69,10 +92,20 @@ def add_GameServerServiceServicer_to_server(servicer, server):
                     request_deserializer=gamefleet_dot_v1_dot_gameserver__pb2.ListGameServersRequest.FromString,
                     response_serializer=gamefleet_dot_v1_dot_gameserver__pb2.ListGameServersResponse.SerializeToString,
             ),
+            'GetGameServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGameServer,
+                    request_deserializer=gamefleet_dot_v1_dot_gameserver__pb2.GetGameServerRequest.FromString,
+                    response_serializer=gamefleet_dot_v1_dot_gameserver__pb2.GameServer.SerializeToString,
+            ),
             'UpdateGameServers': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateGameServers,
                     request_deserializer=gamefleet_dot_v1_dot_gameserver__pb2.UpdateGameServersRequest.FromString,
                     response_serializer=gamefleet_dot_v1_dot_gameserver__pb2.UpdateGameServersResponse.SerializeToString,
+            ),
+            'WatchGameServers': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchGameServers,
+                    request_deserializer=gamefleet_dot_v1_dot_gameserver__pb2.WatchGameServersRequest.FromString,
+                    response_serializer=gamefleet_dot_v1_dot_gameserver__pb2.GameServerEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -113,6 +146,33 @@ class GameServerService:
             _registered_method=True)
 
     @staticmethod
+    def GetGameServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gamefleet.v1.GameServerService/GetGameServer',
+            gamefleet_dot_v1_dot_gameserver__pb2.GetGameServerRequest.SerializeToString,
+            gamefleet_dot_v1_dot_gameserver__pb2.GameServer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def UpdateGameServers(request,
             target,
             options=(),
@@ -129,6 +189,33 @@ class GameServerService:
             '/gamefleet.v1.GameServerService/UpdateGameServers',
             gamefleet_dot_v1_dot_gameserver__pb2.UpdateGameServersRequest.SerializeToString,
             gamefleet_dot_v1_dot_gameserver__pb2.UpdateGameServersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchGameServers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gamefleet.v1.GameServerService/WatchGameServers',
+            gamefleet_dot_v1_dot_gameserver__pb2.WatchGameServersRequest.SerializeToString,
+            gamefleet_dot_v1_dot_gameserver__pb2.GameServerEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -32,13 +32,19 @@ class GameServerServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> GameServerServiceAsyncStub: ...
     ListGameServers: _grpc.UnaryUnaryMultiCallable[_gameserver_pb2.ListGameServersRequest, _gameserver_pb2.ListGameServersResponse]
+    GetGameServer: _grpc.UnaryUnaryMultiCallable[_gameserver_pb2.GetGameServerRequest, _gameserver_pb2.GameServer]
     UpdateGameServers: _grpc.UnaryUnaryMultiCallable[_gameserver_pb2.UpdateGameServersRequest, _gameserver_pb2.UpdateGameServersResponse]
+    WatchGameServers: _grpc.UnaryStreamMultiCallable[_gameserver_pb2.WatchGameServersRequest, _gameserver_pb2.GameServerEvent]
+    """The matching servers, then their changes as the agents report them (no polling)."""
 
 @_typing.type_check_only
 class GameServerServiceAsyncStub(GameServerServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListGameServers: _aio.UnaryUnaryMultiCallable[_gameserver_pb2.ListGameServersRequest, _gameserver_pb2.ListGameServersResponse]  # type: ignore[assignment]
+    GetGameServer: _aio.UnaryUnaryMultiCallable[_gameserver_pb2.GetGameServerRequest, _gameserver_pb2.GameServer]  # type: ignore[assignment]
     UpdateGameServers: _aio.UnaryUnaryMultiCallable[_gameserver_pb2.UpdateGameServersRequest, _gameserver_pb2.UpdateGameServersResponse]  # type: ignore[assignment]
+    WatchGameServers: _aio.UnaryStreamMultiCallable[_gameserver_pb2.WatchGameServersRequest, _gameserver_pb2.GameServerEvent]  # type: ignore[assignment]
+    """The matching servers, then their changes as the agents report them (no polling)."""
 
 class GameServerServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -49,10 +55,25 @@ class GameServerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_gameserver_pb2.ListGameServersResponse, _abc.Awaitable[_gameserver_pb2.ListGameServersResponse]]: ...
 
     @_abc_1.abstractmethod
+    def GetGameServer(
+        self,
+        request: _gameserver_pb2.GetGameServerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gameserver_pb2.GameServer, _abc.Awaitable[_gameserver_pb2.GameServer]]: ...
+
+    @_abc_1.abstractmethod
     def UpdateGameServers(
         self,
         request: _gameserver_pb2.UpdateGameServersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gameserver_pb2.UpdateGameServersResponse, _abc.Awaitable[_gameserver_pb2.UpdateGameServersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def WatchGameServers(
+        self,
+        request: _gameserver_pb2.WatchGameServersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_gameserver_pb2.GameServerEvent], _abc.AsyncIterator[_gameserver_pb2.GameServerEvent]]:
+        """The matching servers, then their changes as the agents report them (no polling)."""
 
 def add_GameServerServiceServicer_to_server(servicer: GameServerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17gamefleet/v1/meta.proto\x12\x0cgamefleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x03\n\nObjectMeta\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x34\n\x06labels\x18\x03 \x03(\x0b\x32$.gamefleet.v1.ObjectMeta.LabelsEntry\x12>\n\x0b\x61nnotations\x18\x04 \x03(\x0b\x32).gamefleet.v1.ObjectMeta.AnnotationsEntry\x12\x0b\n\x03uid\x18\x05 \x01(\t\x12\x12\n\ngeneration\x18\x06 \x01(\x03\x12\x10\n\x08revision\x18\x07 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa1\x01\n\tCondition\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x1b\n\x13observed_generation\x18\x05 \x01(\x03\x12\x38\n\x14last_transition_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x18LabelSelectorRequirement\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\t\"\xca\x01\n\rLabelSelector\x12\x42\n\x0cmatch_labels\x18\x01 \x03(\x0b\x32,.gamefleet.v1.LabelSelector.MatchLabelsEntry\x12\x41\n\x11match_expressions\x18\x02 \x03(\x0b\x32&.gamefleet.v1.LabelSelectorRequirement\x1a\x32\n\x10MatchLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17gamefleet/v1/meta.proto\x12\x0cgamefleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xce\x03\n\nObjectMeta\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x34\n\x06labels\x18\x03 \x03(\x0b\x32$.gamefleet.v1.ObjectMeta.LabelsEntry\x12>\n\x0b\x61nnotations\x18\x04 \x03(\x0b\x32).gamefleet.v1.ObjectMeta.AnnotationsEntry\x12\x0b\n\x03uid\x18\x05 \x01(\t\x12\x12\n\ngeneration\x18\x06 \x01(\x03\x12\x10\n\x08revision\x18\x07 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rdeletion_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa1\x01\n\tCondition\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x1b\n\x13observed_generation\x18\x05 \x01(\x03\x12\x38\n\x14last_transition_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x18LabelSelectorRequirement\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\t\"\xca\x01\n\rLabelSelector\x12\x42\n\x0cmatch_labels\x18\x01 \x03(\x0b\x32,.gamefleet.v1.LabelSelector.MatchLabelsEntry\x12\x41\n\x11match_expressions\x18\x02 \x03(\x0b\x32&.gamefleet.v1.LabelSelectorRequirement\x1a\x32\n\x10MatchLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,17 +39,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LABELSELECTOR_MATCHLABELSENTRY']._loaded_options = None
   _globals['_LABELSELECTOR_MATCHLABELSENTRY']._serialized_options = b'8\001'
   _globals['_OBJECTMETA']._serialized_start=75
-  _globals['_OBJECTMETA']._serialized_end=486
-  _globals['_OBJECTMETA_LABELSENTRY']._serialized_start=389
-  _globals['_OBJECTMETA_LABELSENTRY']._serialized_end=434
-  _globals['_OBJECTMETA_ANNOTATIONSENTRY']._serialized_start=436
-  _globals['_OBJECTMETA_ANNOTATIONSENTRY']._serialized_end=486
-  _globals['_CONDITION']._serialized_start=489
-  _globals['_CONDITION']._serialized_end=650
-  _globals['_LABELSELECTORREQUIREMENT']._serialized_start=652
-  _globals['_LABELSELECTORREQUIREMENT']._serialized_end=725
-  _globals['_LABELSELECTOR']._serialized_start=728
-  _globals['_LABELSELECTOR']._serialized_end=930
-  _globals['_LABELSELECTOR_MATCHLABELSENTRY']._serialized_start=880
-  _globals['_LABELSELECTOR_MATCHLABELSENTRY']._serialized_end=930
+  _globals['_OBJECTMETA']._serialized_end=537
+  _globals['_OBJECTMETA_LABELSENTRY']._serialized_start=440
+  _globals['_OBJECTMETA_LABELSENTRY']._serialized_end=485
+  _globals['_OBJECTMETA_ANNOTATIONSENTRY']._serialized_start=487
+  _globals['_OBJECTMETA_ANNOTATIONSENTRY']._serialized_end=537
+  _globals['_CONDITION']._serialized_start=540
+  _globals['_CONDITION']._serialized_end=701
+  _globals['_LABELSELECTORREQUIREMENT']._serialized_start=703
+  _globals['_LABELSELECTORREQUIREMENT']._serialized_end=776
+  _globals['_LABELSELECTOR']._serialized_start=779
+  _globals['_LABELSELECTOR']._serialized_end=981
+  _globals['_LABELSELECTOR_MATCHLABELSENTRY']._serialized_start=931
+  _globals['_LABELSELECTOR_MATCHLABELSENTRY']._serialized_end=981
 # @@protoc_insertion_point(module_scope)

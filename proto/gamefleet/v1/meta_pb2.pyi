@@ -74,6 +74,7 @@ class ObjectMeta(_message.Message):
     REVISION_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    DELETION_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     namespace: _builtins.str
     """Namespace of the fleet; also the namespace used in member clusters. Empty for clusters."""
@@ -90,6 +91,10 @@ class ObjectMeta(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def deletion_time(self) -> _timestamp_pb2.Timestamp:
+        """Set when deletion was asked: the object stays, deleting, until what it owns is gone."""
+
     def __init__(
         self,
         *,
@@ -102,10 +107,11 @@ class ObjectMeta(_message.Message):
         revision: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        deletion_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deletion_time", b"deletion_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "create_time", b"create_time", "generation", b"generation", "labels", b"labels", "name", b"name", "namespace", b"namespace", "revision", b"revision", "uid", b"uid", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "create_time", b"create_time", "deletion_time", b"deletion_time", "generation", b"generation", "labels", b"labels", "name", b"name", "namespace", b"namespace", "revision", b"revision", "uid", b"uid", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -11,10 +11,9 @@ import pytest
 
 from agent.controllers import views
 from agent.kube import client as kclient
-from agent.kube import crds, resources
+from agent.kube import crds, ready, resources
 
-from .harness import AgentProcess, Namespace
-from .kubelet import ImageRestarter
+from .harness import SERVED_KINDS, AgentProcess, Namespace
 
 if TYPE_CHECKING:
     import pathlib
@@ -32,6 +31,7 @@ def kubeconfig(local_cluster: Cluster) -> pathlib.Path:
 async def kube(kubeconfig: pathlib.Path) -> AsyncIterator[kclient.KubeClient]:
     client = await kclient.KubeClient.connect(str(kubeconfig))
     await crds.install(client)
+    await ready.wait_serving(client, SERVED_KINDS)
     yield client
     await client.close()
 
@@ -68,9 +68,3 @@ def agent(
     process = AgentProcess(kubeconfig, namespace.name, tmp_path / "agent.log").start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-async def kubelet(kube: kclient.KubeClient, namespace: Namespace) -> AsyncIterator[ImageRestarter]:
-    async with ImageRestarter(kube, namespace.name) as restarter:
-        yield restarter

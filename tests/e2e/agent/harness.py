@@ -4,24 +4,36 @@ with typed shortcuts over the API (through the agent's own raw client)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pathlib
 import signal
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from agent.controllers import views
 from agent.core import wire
+from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 Obj = dict[str, Any]
+# Every kind the e2e tests read or write (the AWS kinds wait in their own fixture): the first
+# test after `make clusters` must not meet a watch cache still loading (429).
+SERVED_KINDS = (
+    resources.NAMESPACE, resources.NODE, resources.POD, resources.EVENT, resources.SERVICE,
+    resources.LEASE, resources.PERSISTENT_VOLUME_CLAIM, resources.PERSISTENT_VOLUME,
+    resources.INGRESS, resources.CRD, resources.GAME_SERVER_SET, resources.GAME_SERVER,
+    resources.Resource("v1", "serviceaccounts", "ServiceAccount"),
+    resources.Resource("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", False),
+    resources.Resource("rbac.authorization.k8s.io/v1", "roles", "Role"),
+)  # fmt: skip
 
 
 class AgentProcess:
@@ -33,23 +45,35 @@ class AgentProcess:
         namespace: str,
         log: pathlib.Path,
         identity: str = "agent-0",
-        lease_name: str = "gamefleet-agent",
+        lease_name: str | None = "gamefleet-agent",
         scaler_port: int = 0,
+        extra: tuple[str, ...] = (),
+        lease_in_namespace: bool = True,
+        metrics_port: int = 0,
     ) -> None:
+        """``lease_name`` None leaves the Lease's name to the agent's default, and
+        ``lease_in_namespace`` False its namespace; ``extra`` are more flags."""
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log = log
         self.identity = identity
         self.lease_name = lease_name
         self.scaler_port = scaler_port
+        self.extra = extra
+        self.lease_in_namespace = lease_in_namespace
+        self.metrics_port = metrics_port
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> AgentProcess:
+    def start(self) -> Self:
+        lease = ["--lease-name", self.lease_name] if self.lease_name is not None else []
+        if self.lease_in_namespace:
+            lease += ["--lease-namespace", self.namespace]
         command = [
             sys.executable, "-m", "agent",
-            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
-            "--lease-namespace", self.namespace, "--lease-name", self.lease_name,
+            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace, *lease,
             "--id", self.identity, "--skip-crds", "--scaler-port", str(self.scaler_port),
+            *self.extra,
+            "--metrics-port", str(self.metrics_port),
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -100,6 +124,31 @@ async def eventually(
         await asyncio.sleep(0.2)
 
 
+async def until_done(
+    done: Callable[[], bool],
+    progress: Callable[[], object],
+    stalled_after: float,
+    what: str,
+    changed: Callable[[float], Awaitable[None]],
+    seconds: float = 900.0,
+) -> None:
+    """Wait until `done()`, re-checking when `changed` returns; fail once `progress()` has not
+    changed for `stalled_after` seconds (a loaded machine is slow, a stuck agent does not move),
+    or after `seconds` in all."""
+    began = moved = time.monotonic()
+    last = progress()
+    while not done():
+        now = time.monotonic()
+        if now - moved > stalled_after or now - began > seconds:
+            raise AssertionError(
+                f"waiting for {what}: no progress for {now - moved:.0f}s "
+                f"({now - began:.0f}s in all); last {last}"
+            )
+        await changed(1.0)
+        if (current := progress()) != last:
+            last, moved = current, time.monotonic()
+
+
 class Namespace:
     """One test's namespace and shortcuts to what lives in it."""
 
@@ -148,6 +197,20 @@ class Namespace:
         await self.patch_set(name, {"replicas": replicas})
 
     # GameServers and pods.
+
+    @contextlib.asynccontextmanager
+    async def watching(self, resource: resources.Resource) -> AsyncIterator[kcache.WatchCache]:
+        """A watch cache of this namespace's objects of one kind, synced when entered: a
+        long wait reads it instead of listing a thousand objects again and again."""
+        cache = kcache.WatchCache(self.kube, resource, namespace=self.name)
+        runner = asyncio.create_task(cache.run())
+        try:
+            await asyncio.wait_for(cache.synced.wait(), 60.0)
+            yield cache
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
 
     async def game_servers(self, gss: str) -> dict[str, Obj]:
         listed = await self.kube.request(

@@ -14,7 +14,9 @@ from .harness import eventually, images, kruise_pod_ready, uids
 if TYPE_CHECKING:
     from .harness import Namespace
 
-pytestmark = pytest.mark.usefixtures("agent", "kubelet")
+# A container patched in place is restarted on its new image by the local clusters' kwok stage
+# (tests/localcluster/stages.yaml), as a kubelet does.
+pytestmark = pytest.mark.usefixtures("agent")
 
 IN_PLACE = {"rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible", "maxUnavailable": "50%"}}
 

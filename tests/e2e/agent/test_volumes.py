@@ -141,7 +141,8 @@ async def test_persistent_volume_normal_follows_the_claims_binding(namespace: Na
     await _pods_exist(namespace, {"gs-0"})
 
     async def condition(status: str, reason: str = "") -> bool:
-        found = _volume_condition(await namespace.get_gs("gs-0"))
+        # The agent creates the pod first, its GameServer right after.
+        found = _volume_condition(await namespace.find(resources.GAME_SERVER, "gs-0") or {})
         return found.get("status") == status and found.get("reason", "") == reason
 
     await eventually(

@@ -11,9 +11,8 @@ import pytest
 
 from agent.controllers import views
 from agent.kube import client as kclient
-from agent.kube import crds, resources
-from tests.e2e.agent.harness import Namespace
-from tests.e2e.agent.kubelet import ImageRestarter
+from agent.kube import crds, ready, resources
+from tests.e2e.agent.harness import SERVED_KINDS, Namespace
 from tests.localcluster.state import Cluster
 from tests.support.hub_process import HubProcess
 
@@ -38,13 +37,12 @@ async def world(
             kube = await kclient.KubeClient.connect(str(cluster.kubeconfig))
             stack.push_async_callback(kube.close)
             await crds.install(kube)
+            await ready.wait_serving(kube, SERVED_KINDS)
             await kube.create(
                 NAMESPACES, None,
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
             )  # fmt: skip
             stack.push_async_callback(_drop_namespace, kube, namespace)
-            restarter = ImageRestarter(kube, namespace)
-            await stack.enter_async_context(restarter)
             members.append(
                 Member(
                     name=cluster.name,

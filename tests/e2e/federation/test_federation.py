@@ -96,24 +96,41 @@ async def test_scale_to_12_places_8_and_4(world: World) -> None:
 
 
 async def test_image_update_reaches_both_clusters_in_place(world: World) -> None:
+    """A rolling in-place update as the demo's fleet makes it (25% at a time) finishes: every
+    server is Ready again running the new image, in the same pod. The local clusters' kwok
+    stage restarts each patched container on its new image, as a kubelet does (and as in the
+    demo): without it the servers stay Updating and the rollout stops after the first ones."""
     before = await _uids(world)
     async with world.channel() as channel:
         await world.fleets(channel).ApplyFleet(
-            fleet_pb2.ApplyFleetRequest(fleet=world.fleet(12, image="arena:2.0"))
+            fleet_pb2.ApplyFleetRequest(
+                fleet=world.fleet(12, image="arena:2.0", max_unavailable="25%")
+            )
         )
 
     async def updated() -> bool:
         fleet = await _fleet(world)
         if fleet.status.counts.updated_ready != 12:
             return False
+        async with world.channel() as channel:
+            listed = await world.game_servers(channel).ListGameServers(
+                gameserver_pb2.ListGameServersRequest(namespace=world.namespace, fleet="arena")
+            )
+        servers = [(s.state, dict(s.images)) for s in listed.game_servers]
+        if servers != [("Ready", {"arena": "arena:2.0"})] * 12:
+            return False
         for member in world.members:
             for pod in (await member.namespace.pods("arena")).values():
-                if pod["spec"]["containers"][0]["image"] != "arena:2.0":
+                statuses = pod["status"].get("containerStatuses") or []
+                running = [status.get("image") for status in statuses]
+                if pod["spec"]["containers"][0]["image"] != "arena:2.0" or running != ["arena:2.0"]:
                     return False
         return True
 
-    await eventually(updated, 90.0, "every server on arena:2.0")
+    await eventually(updated, 120.0, "every server Ready, running arena:2.0")
     assert await _uids(world) == before, "an in-place update recreated pods"
+    conditions = {c.type: (c.status, c.reason) for c in (await _fleet(world)).status.conditions}
+    assert conditions["Progressing"] == ("False", "Complete")
 
 
 async def test_targeted_ops_by_name_and_selector_reach_the_right_servers(world: World) -> None:
@@ -125,7 +142,7 @@ async def test_targeted_ops_by_name_and_selector_reach_the_right_servers(world: 
             gameserver_pb2.UpdateGameServersRequest(
                 namespace=world.namespace,
                 fleet="arena",
-                names=["arena-1"],
+                names=[f"{first.name}/arena-1", f"{second.name}/arena-1"],
                 patch=gameserver_pb2.GameServerPatch(ops_state="Allocated"),
             )
         )

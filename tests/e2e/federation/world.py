@@ -77,9 +77,18 @@ class World:
     ) -> gameserver_pb2_grpc.GameServerServiceAsyncStub:
         return gameserver_pb2_grpc.GameServerServiceStub(channel)
 
-    def fleet(self, replicas: int, image: str = "arena:1.0") -> fleet_pb2.Fleet:
+    def fleet(
+        self,
+        replicas: int,
+        image: str = "",
+        name: str = "arena",
+        namespace: str = "",
+        max_unavailable: str = "100%",
+    ) -> fleet_pb2.Fleet:
+        """Fleet ``name`` (of image ``<name>:1.0`` unless given), weighted 2:1 on the members."""
+        image = image or f"{name}:1.0"
         doc: dict[str, Any] = {
-            "metadata": {"name": "arena", "namespace": self.namespace},
+            "metadata": {"name": name, "namespace": namespace or self.namespace},
             "spec": {
                 "replicas": replicas,
                 "placement": {
@@ -93,11 +102,11 @@ class World:
                     "updateStrategy": {
                         "rollingUpdate": {
                             "podUpdatePolicy": "InPlaceIfPossible",
-                            "maxUnavailable": "100%",
+                            "maxUnavailable": max_unavailable,
                         }
                     },
                     "gameServerTemplate": {
-                        "spec": {"containers": [{"name": "arena", "image": image}]}
+                        "spec": {"containers": [{"name": name, "image": image}]}
                     },
                 },
             },

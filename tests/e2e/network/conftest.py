@@ -4,15 +4,12 @@ test), and agents started with their own host-port range so tests never share po
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.e2e.agent.conftest import kube, kubeconfig, namespace
-from tests.e2e.agent.harness import REPO_ROOT, AgentProcess
+from tests.e2e.agent.harness import AgentProcess
 
 if TYPE_CHECKING:
     import pathlib
@@ -29,26 +26,9 @@ class NetworkAgent(AgentProcess):
     """`python -m agent` with `--host-port-range`."""
 
     def __init__(self, *args: object, port_range: str, **kwargs: object) -> None:
+        kwargs["extra"] = ("--host-port-range", port_range)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.port_range = port_range
-
-    def start(self) -> NetworkAgent:
-        command = [
-            sys.executable, "-m", "agent",
-            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
-            "--lease-namespace", self.namespace, "--lease-name", self.lease_name,
-            "--id", self.identity, "--skip-crds", "--host-port-range", self.port_range,
-            "--scaler-port", "0",
-        ]  # fmt: skip
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        return self
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from agent.kube import client as kclient
-from agent.kube import resources
+from agent.kube import ready, resources
 from tests.e2e.agent.harness import eventually
 from tests.e2e.network.helpers import lb_record, wait_network
 
@@ -75,19 +75,7 @@ async def aws_crds(kube: kclient.KubeClient) -> None:
     for resource in KINDS:
         await kube.apply(resources.CRD, None, _crd(resource))
 
-    async def served() -> bool:
-        for resource in KINDS:
-            try:
-                listed = await kube.request("GET", f"/apis/{resource.group_version}")
-            except kclient.ApiError as exc:
-                if exc.not_found:
-                    return False
-                raise
-            if resource.plural not in {r["name"] for r in listed.get("resources") or []}:
-                return False
-        return True
-
-    await eventually(served, 60.0, "the AWS CRDs served")
+    await ready.wait_serving(kube, KINDS, 60.0)
 
 
 def _nlb(*extra: tuple[str, str], ports: str = "7777/UDP,8080/TCPUDP") -> Obj:

@@ -8,14 +8,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from agent.core import wire
 from agent.kube import resources
-from tests.e2e.agent.harness import eventually
+from tests.e2e.agent.harness import eventually, until_done
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from agent.kube.cache import WatchCache
     from tests.e2e.agent.harness import AgentProcess, Namespace
 
 Obj = dict[str, Any]
 HOST_PORT = {"networkType": "Kubernetes-HostPort"}
+OWNER = wire.OWNER_GSS
 
 
 def _network(value: str) -> Obj:
@@ -37,15 +42,41 @@ def _pairs(pods: dict[str, Obj]) -> dict[str, tuple[str, int]]:
 async def _network_ready(namespace: Namespace, gss: str, count: int, seconds: float) -> None:
     async def check() -> bool:
         servers = await namespace.game_servers(gss)
-        ready = [
-            gs
-            for gs in servers.values()
-            if ((gs.get("status") or {}).get("networkStatus") or {}).get("currentNetworkState")
-            == "Ready"
-        ]
-        return len(ready) == count == len(servers)
+        return _ready_count(servers.values()) == count == len(servers)
 
     await eventually(check, seconds, f"{count} servers of {gss} network Ready")
+
+
+def _ready_count(servers: Iterable[Obj]) -> int:
+    return sum(
+        1
+        for gs in servers
+        if ((gs.get("status") or {}).get("networkStatus") or {}).get("currentNetworkState")
+        == "Ready"
+    )
+
+
+async def _many_network_ready(game_servers: WatchCache, gss: str, count: int) -> None:
+    """`count` servers of `gss` network Ready, read from a watch: a thousand servers come up in
+    about 25 s on an idle machine and take minutes on a loaded one, so the wait fails only when
+    nothing moves for two minutes."""
+
+    def of_set() -> list[Obj]:
+        return [
+            gs for gs in game_servers.all() if gs["metadata"].get("labels", {}).get(OWNER) == gss
+        ]
+
+    def progress() -> tuple[int, int]:
+        servers = of_set()
+        return _ready_count(servers), len(servers)
+
+    await until_done(
+        lambda: progress() == (count, count),
+        progress,
+        120.0,
+        f"{count} servers of {gss} network Ready",
+        game_servers.next_change,
+    )
 
 
 async def test_scenario_11_host_ports_and_addresses(
@@ -104,8 +135,9 @@ async def test_many_servers_distinct_pairs_survive_restart_and_reuse(
     namespace: Namespace, agent: AgentProcess, port_range: str
 ) -> None:
     low = int(port_range.split("-")[0])
-    await namespace.create_set("gs", 1000, network=_network("main:7777/UDP"))
-    await _network_ready(namespace, "gs", 1000, 240.0)
+    async with namespace.watching(resources.GAME_SERVER) as game_servers:
+        await namespace.create_set("gs", 1000, network=_network("main:7777/UDP"))
+        await _many_network_ready(game_servers, "gs", 1000)
     pairs = _pairs(await namespace.pods("gs"))
     assert len(set(pairs.values())) == 1000, "a (node, port) pair was given twice"
     nodes = {node for node, _ in pairs.values()}
@@ -116,8 +148,9 @@ async def test_many_servers_distinct_pairs_survive_restart_and_reuse(
     # The allocation lives in the cluster: a new agent process continues it.
     agent.stop()
     agent.start()
-    await namespace.scale("gs", 1003)
-    await _network_ready(namespace, "gs", 1003, 120.0)
+    async with namespace.watching(resources.GAME_SERVER) as game_servers:
+        await namespace.scale("gs", 1003)
+        await _many_network_ready(game_servers, "gs", 1003)
     after = _pairs(await namespace.pods("gs"))
     assert {k: v for k, v in after.items() if k in pairs} == pairs
     assert len(set(after.values())) == 1003
@@ -140,8 +173,8 @@ async def test_many_servers_distinct_pairs_survive_restart_and_reuse(
         seen.update(_pairs(pods))
         return len(set(seen.values())) == 1003 and seen["gs-7"] == freed
 
-    await eventually(reused, 30.0, f"gs-7 recreated on {freed}")
-    await _network_ready(namespace, "gs", 1003, 30.0)
+    await eventually(reused, 60.0, f"gs-7 recreated on {freed}")
+    await _network_ready(namespace, "gs", 1003, 60.0)
 
 
 @pytest.mark.usefixtures("agent")

@@ -11,6 +11,7 @@ from externalscaler import externalscaler_pb2, externalscaler_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agent.autoscaler import server, service
+from agent.hublink import translate
 from tests.unit.agent_autoscaler.fakes import FakeCache, game_server, game_server_set, pod
 
 if TYPE_CHECKING:
@@ -20,12 +21,17 @@ NS = "games"
 
 
 class World:
-    def __init__(self, *, synced: bool = True, namespace: str | None = None) -> None:
+    def __init__(self, *, synced: bool = True, namespace: str | None = None, hub: str = "") -> None:
         self.sets = FakeCache(synced=synced)
         self.game_servers = FakeCache(synced=synced)
         self.pods = FakeCache(synced=synced)
         self.server = server.ScalerServer(
-            self.sets, self.game_servers, self.pods, namespace=namespace
+            self.sets,
+            self.game_servers,
+            self.pods,
+            namespace=namespace,
+            hub_managed=translate.managed,
+            hub=hub,
         )
         self.channel: grpc.aio.Channel | None = None
 
@@ -234,3 +240,29 @@ async def test_the_port_is_exclusive(world: World) -> None:
             await other.start(world.server.port, host="127.0.0.1")
     finally:
         await other.stop(0)
+
+
+async def test_a_set_the_hub_manages_is_refused_naming_the_hub() -> None:
+    async with World(hub="hub.example:7400") as world:
+        world.add_set("arena", 3, ["None", "Allocated", "None"])
+        managed = game_server_set(NS, "arena", 3)
+        managed["metadata"]["labels"] = {translate.MANAGED_BY: translate.MANAGED_BY_HUB}
+        world.sets.put(managed)
+        world.add_set("local", 2, ["None", "None"])
+        request = externalscaler_pb2.GetMetricsRequest(
+            scaledObjectRef=ref("arena"), metricName="s0-gssReplicas"
+        )
+        calls: list[Awaitable[object]] = [
+            world.stub.GetMetricSpec(ref("arena")),
+            world.stub.GetMetrics(request),
+            world.stub.IsActive(ref("arena")),
+            anext(aiter(world.stub.StreamIsActive(ref("arena")))),
+        ]
+        for call in calls:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            details = refused.value.details() or ""
+            assert "games/arena is managed by the gamefleet hub at hub.example:7400" in details
+            assert "FleetAutoscaler" in details, details
+        assert await metric(world, "local") == 2  # a set of the cluster's own is served

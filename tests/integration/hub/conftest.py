@@ -63,8 +63,16 @@ async def start_agent(hub: Hub) -> AsyncIterator[StartAgent]:
     """Start protocol-level agents against the hub; each is Ready once this returns."""
     started: list[SimulatedAgent] = []
 
-    async def start(cluster: str, **labels: str) -> SimulatedAgent:
-        agent = SimulatedAgent(f"127.0.0.1:{hub.port}", cluster, labels, heartbeat_interval=0.2)
+    async def start(
+        cluster: str, *, namespaces: list[str] | None = None, **labels: str
+    ) -> SimulatedAgent:
+        agent = SimulatedAgent(
+            f"127.0.0.1:{hub.port}",
+            cluster,
+            labels,
+            heartbeat_interval=0.2,
+            namespaces=namespaces,
+        )
         await agent.start()
         started.append(agent)
         await wait_phase(hub, cluster, "Ready")

@@ -6,7 +6,7 @@ from typing import Any
 
 from gamefleet.v1 import fleet_pb2
 
-from hub.core import documents
+from hub.core import documents, fleet_status
 
 
 def fleet_document(name: str = "arena", replicas: int = 9, **spec: Any) -> dict[str, Any]:
@@ -27,3 +27,9 @@ def fleet_document(name: str = "arena", replicas: int = 9, **spec: Any) -> dict[
 
 def fleet(name: str = "arena", replicas: int = 9, **spec: Any) -> fleet_pb2.Fleet:
     return documents.from_document(fleet_document(name, replicas, **spec), fleet_pb2.Fleet)
+
+
+def condition_parts(fleet: fleet_pb2.Fleet, kind: str) -> tuple[str, str, str] | None:
+    """(status, reason, message) of the fleet's condition of type ``kind``, if it has one."""
+    found = fleet_status.condition_of(fleet, kind)
+    return None if found is None else (found.status, found.reason, found.message)

@@ -414,16 +414,24 @@ async def test_unknown_and_cordoned_clusters_are_skipped(
         ({"fleet": ""}, "fleet"),
         ({"request_id": ""}, "request_id"),
         ({"request_id": "x" * 129}, "request_id"),
-        ({"labels": {"bad key!": "v"}}, "labels['bad key!']"),
-        ({"annotations": {"": "v"}}, "annotations['']"),
+        ({"labels": {"bad key!": "v"}}, 'labels["bad key!"]'),
+        ({"labels": {"tier": "x" * 64}}, 'labels["tier"]'),
+        ({"annotations": {"": "v"}}, 'annotations[""]'),
         (
             {"annotations": {protocol.ALLOCATION_REQUEST_ANNOTATION: "m0"}},
-            f"annotations[{protocol.ALLOCATION_REQUEST_ANNOTATION!r}]",
+            f'annotations["{protocol.ALLOCATION_REQUEST_ANNOTATION}"]',
         ),
+        ({"annotations": {"note": "x" * 300_000}}, "annotations"),
+        ({"fleet": "Not_A_Name"}, "fleet"),
+        ({"preferred_clusters": ["x" * 20_000]}, "preferred_clusters[0]"),
         ({"preferred_clusters": [""]}, "preferred_clusters[0]"),
         (
             {"selectors": [allocation_pb2.AllocationSelector(match_labels={"a b": "c"})]},
-            "selectors[0].match_labels['a b']",
+            'selectors[0].match_labels["a b"]',
+        ),
+        (
+            {"selectors": [allocation_pb2.AllocationSelector(match_labels={"a": "b c"})]},
+            'selectors[0].match_labels["a"]',
         ),
     ],
 )

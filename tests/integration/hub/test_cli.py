@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
+from gamefleet.v1 import agent_pb2
 
+from tests.e2e.agent.harness import eventually
+from tests.support.agent_sim import SimulatedAgent, set_status
 from tests.support.hub_process import HubProcess, run_cli
 
 OKG_MANIFEST = """\
@@ -32,7 +36,7 @@ spec:
 """
 
 FLEET_MANIFEST = """\
-apiVersion: gamefleet.dev/v1
+apiVersion: gamefleet.io/v1
 kind: Fleet
 metadata:
   name: arena
@@ -197,9 +201,9 @@ def test_usage_errors_and_unreachable_hub(hub_address: str) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["hub", "serve", "--store", "bogus://x"], "unknown scheme"),
+        (["hub", "serve", "--store", "bogus://x"], "error: --store: "),
         (["hub", "serve", "--store", "sqlite:/tmp/gf-unused.db", "--listen", "nonsense"],
-         "Failed to bind"),
+         "error: --listen: expected HOST:PORT"),
         (["agent", "run", "--kubeconfig", "/nonexistent"], "--kubeconfig"),
         (["agent", "run", "--hub", "127.0.0.1:1"], "--cluster"),
         (["agent", "run", "--hub", "127.0.0.1:1", "--cluster", "a", "--heartbeat-interval", "0"],
@@ -224,4 +228,61 @@ def test_allocate_errors_exit_1_with_one_line(hub_address: str) -> None:
     code, _, err = cli(
         hub_address, "allocate", "-n", "games", "arena", "--request-id", "m1", "--label", "a b=c"
     )
-    assert code == 1 and err.count("\n") == 1 and "labels['a b']" in err
+    assert code == 1 and err.count("\n") == 1 and 'labels["a b"]' in err
+
+
+def test_apply_with_n_naming_another_namespace_than_the_manifest_is_refused(
+    hub_address: str,
+) -> None:
+    manifest = FLEET_MANIFEST.replace("name: arena\n", "name: guarded\n")
+    code, out, err = cli(hub_address, "apply", "-f", "-", "-n", "demo", stdin=manifest)
+    assert (code, out, err.count("\n")) == (1, "", 1)
+    assert "metadata.namespace" in err and "'games'" in err and "'demo'" in err
+    for namespace in ("demo", "games"):
+        code, _, err = cli(hub_address, "get", "fleet", "guarded", "-n", namespace)
+        assert code == 1 and "NOT_FOUND" in err
+    # The same namespace, or no -n at all, applies.
+    assert cli(hub_address, "apply", "-f", "-", "-n", "games", stdin=manifest)[0] == 0
+    assert cli(hub_address, "apply", "-f", "-", stdin=manifest)[1] == "fleet/guarded unchanged\n"
+
+
+async def test_get_shows_the_problem_and_delete_says_what_it_waits_for(hub_address: str) -> None:
+    serving = SimulatedAgent(hub_address, "cli-a", namespaces=["waiting"])
+    elsewhere = SimulatedAgent(hub_address, "cli-b", namespaces=["demo"])
+    await serving.start()
+    await elsewhere.start()
+    try:
+
+        async def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+            return await asyncio.to_thread(cli, hub_address, *args, stdin=stdin)
+
+        manifest = FLEET_MANIFEST.replace("namespace: games", "namespace: waiting")
+
+        async def both_ready() -> bool:
+            out = (await run("get", "clusters"))[1]
+            rows = {row.split()[0]: row.split()[1] for row in out.splitlines()[1:]}
+            return rows.get("cli-a") == rows.get("cli-b") == "Ready"
+
+        await eventually(both_ready, 20.0, "both simulated clusters Ready")
+        assert (await run("apply", "-f", "-", stdin=manifest))[0] == 0
+        await serving.wait_for(lambda: serving.replicas("waiting", "arena") == 9)
+        desired = serving.sets[("waiting", "arena")]
+        serving.report(agent_pb2.StatusDelta(sets=[set_status(desired, ready=9, allocated=2)]))
+
+        async def problem_shown() -> bool:
+            out = (await run("get", "fleets", "-n", "waiting", "-o", "wide"))[1]
+            header, row = out.splitlines()[:2]
+            cells = dict(zip(header.split(), row.split(), strict=True))
+            return cells["PROBLEM"] == "NamespaceNotServed" and cells["ALLOCATED"] == "2"
+
+        await eventually(problem_shown, 20.0, "PROBLEM NamespaceNotServed in get fleets")
+        code, out, _ = await run("delete", "fleet", "arena", "-n", "waiting")
+        assert (code, out) == (
+            0,
+            "fleet waiting/arena deleting: waiting for cli-a (2 Allocated servers)\n",
+        )
+        out = (await run("get", "fleets", "-n", "waiting", "-o", "wide"))[1]
+        assert out.splitlines()[1].split()[-1] == "WaitingForClusters"
+    finally:
+        await serving.stop()
+        await elsewhere.stop()

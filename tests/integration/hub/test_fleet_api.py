@@ -10,7 +10,7 @@ import grpc
 import pytest
 from gamefleet.v1 import cluster_pb2, cluster_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 
-from hub.api import fleets as fleet_api
+from hub.core import limits
 
 from .conftest import StartAgent
 from .fleet_docs import fleet
@@ -352,7 +352,7 @@ async def test_fleets_created_or_deleted_between_pages_move_no_other_fleet(
 async def test_page_size_zero_serves_the_default_page_size(
     fleets: fleet_pb2_grpc.FleetServiceAsyncStub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fleet_api, "DEFAULT_PAGE_SIZE", 2)
+    monkeypatch.setattr(limits, "FLEETS_DEFAULT_PAGE_SIZE", 2)
     await apply_named(fleets, "fleet-0", "fleet-1", "fleet-2")
 
     listed = await pages(fleets, fleet_pb2.ListFleetsRequest())
@@ -366,7 +366,7 @@ async def test_a_page_ends_before_it_passes_the_byte_budget(
     await apply_named(fleets, *(f"fleet-{i}" for i in range(7)))
     ref = fleet_pb2.FleetRef(namespace="games", name="fleet-0")
     one = await fleets.GetFleet(fleet_pb2.GetFleetRequest(ref=ref))
-    monkeypatch.setattr(fleet_api, "PAGE_BYTES", int(one.ByteSize() * 2.5))
+    monkeypatch.setattr(limits, "LIST_PAGE_BYTES", int(one.ByteSize() * 2.5))
 
     listed = await pages(fleets, fleet_pb2.ListFleetsRequest(page_size=5))
 
@@ -396,12 +396,10 @@ async def test_page_size_out_of_range_is_invalid_argument_naming_page_size(
     fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
 ) -> None:
     await apply_named(fleets, "fleet-0")
-    for size in (-1, fleet_api.MAX_PAGE_SIZE + 1):
+    for size in (-1, limits.MAX_PAGE_SIZE + 1):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await fleets.ListFleets(fleet_pb2.ListFleetsRequest(page_size=size))
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert (caught.value.details() or "").startswith("page_size: ")
-    largest = await fleets.ListFleets(
-        fleet_pb2.ListFleetsRequest(page_size=fleet_api.MAX_PAGE_SIZE)
-    )
+    largest = await fleets.ListFleets(fleet_pb2.ListFleetsRequest(page_size=limits.MAX_PAGE_SIZE))
     assert [f.metadata.name for f in largest.fleets] == ["fleet-0"]

@@ -340,7 +340,7 @@ def test_hub_process_without_the_flag_serves_no_metrics(tmp_path: Path) -> None:
 
 
 _MANIFEST = """\
-apiVersion: gamefleet.dev/v1
+apiVersion: gamefleet.io/v1
 kind: Fleet
 metadata: {name: arena, namespace: games}
 spec:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gamefleet.v1 import agent_pb2, gameserver_pb2
 
 from agent.core import quality
@@ -12,7 +14,7 @@ def desired(replicas: int = 3, hash_: str = "abc-3") -> agent_pb2.DesiredSet:
     result = agent_pb2.DesiredSet(namespace="games", name="arena", version=4, hash=hash_)
     result.spec.update({"replicas": replicas, "gameServerTemplate": {"spec": {"containers": [
         {"name": "s", "image": "a:1", "ports": [{"containerPort": 7777}]}]}}})  # fmt: skip
-    result.labels["gamefleet.dev/fleet"] = "arena"
+    result.labels["gamefleet.io/fleet"] = "arena"
     return result
 
 
@@ -27,15 +29,15 @@ def test_set_object_is_marked_and_keeps_integers() -> None:
     assert isinstance(port["containerPort"], int)
 
 
-def test_held_set_reports_hash_and_replicas_of_managed_sets_only() -> None:
+def test_held_set_reports_hash_and_replicas_of_managed_sets_and_those_retiring() -> None:
     obj = translate.set_object(desired(replicas=5, hash_="h-5"))
     held = translate.held_set(obj)
     assert held is not None
     assert (held.hash, held.replicas, held.version) == ("h-5", 5, 4)
     users = {"metadata": {"name": "mine", "namespace": "games"}, "spec": {"replicas": 2}}
     assert translate.held_set(users) is None
-    retired = translate.retire_object("games", "arena")
-    assert translate.held_set(retired) is None
+    retired = translate.held_set(translate.retire_object("games", "arena"))
+    assert retired is not None and retired.retiring and not retired.hash
 
 
 def test_set_status_maps_counts_and_hides_an_unobserved_spec() -> None:
@@ -130,3 +132,27 @@ def test_allocation_write_is_guarded_by_the_checked_resource_version() -> None:
         "metadata": {"labels": {"match": "m1"}, "resourceVersion": "41"},
     }
     assert "resourceVersion" not in patch["metadata"]
+
+
+def test_a_set_an_older_agent_wrote_under_gamefleet_dev_is_still_the_hubs() -> None:
+    """Upgrade: the legacy managed-by label, hash and generation are read; new writes use only
+    gamefleet.io/ keys."""
+    old: dict[str, Any] = {
+        "metadata": {
+            "name": "arena", "namespace": "games",
+            "labels": {"gamefleet.dev/managed-by": "gamefleet-hub"},
+            "annotations": {
+                "gamefleet.dev/spec-hash": "h-2", "gamefleet.dev/fleet-generation": "7",
+            },
+        },
+        "spec": {"replicas": 2},
+    }  # fmt: skip
+    assert translate.managed(old)
+    held = translate.held_set(old)
+    assert held is not None and (held.hash, held.version, held.replicas) == ("h-2", 7, 2)
+    old["metadata"]["annotations"]["gamefleet.dev/retiring"] = "true"
+    assert translate.retiring(old)
+    written = translate.set_object(desired())
+    keys = [*written["metadata"]["labels"], *written["metadata"]["annotations"]]
+    assert keys and not [k for k in keys if k.startswith("gamefleet.dev/")]
+    assert translate.MANAGED_BY == "gamefleet.io/managed-by"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import prometheus_client
 import pytest
+from gamefleet import listen
 from prometheus_client import parser
 
 from hub.api import metrics
@@ -23,7 +24,7 @@ from hub.federation.stats import FederationStats, LiveCounts
     ],
 )
 def test_listen_address_is_host_and_port(text: str, expected: tuple[str, int]) -> None:
-    assert metrics.parse_listen(text) == expected
+    assert listen.parse_listen(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -31,7 +32,7 @@ def test_listen_address_is_host_and_port(text: str, expected: tuple[str, int]) -
 )
 def test_listen_address_without_host_or_valid_port_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="HOST:PORT"):
-        metrics.parse_listen(text)
+        listen.parse_listen(text)
 
 
 Value = Callable[..., float | None]

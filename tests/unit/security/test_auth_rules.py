@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from hub.api import auth, errors
+from hub.api.startup import StartError
 
 
 @pytest.mark.parametrize(
@@ -45,9 +46,11 @@ def test_check_cluster_refuses_another_cluster(claimed: str) -> None:
 def test_add_ports_refuses_a_bad_mix(tmp_path: Path) -> None:
     server = grpc.aio.server()
     cert, ca = tmp_path / "hub.crt", tmp_path / "ca.crt"
-    with pytest.raises(ValueError, match="tls_cert and tls_key go together"):
+    with pytest.raises(StartError, match="tls_cert and tls_key go together") as caught:
         auth.add_ports(server, "127.0.0.1:0", tls_cert=cert)
-    with pytest.raises(ValueError, match="client_ca and agent_listen go together"):
+    assert caught.value.setting == "tls_key"
+    with pytest.raises(StartError, match="client_ca and agent_listen go together") as caught:
         auth.add_ports(server, "127.0.0.1:0", client_ca=ca)
-    with pytest.raises(ValueError, match="client_ca needs tls_cert"):
+    assert caught.value.setting == "agent_listen"
+    with pytest.raises(StartError, match="client_ca: needs tls_cert"):
         auth.add_ports(server, "127.0.0.1:0", client_ca=ca, agent_listen="127.0.0.1:0")

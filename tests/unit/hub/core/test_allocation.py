@@ -143,3 +143,22 @@ def test_the_pool_follows_changes_and_skips_tried_servers() -> None:
     assert pool.best(READY) is None
     pool.drop_cluster("a")
     assert len(pool) == 0
+
+
+def test_the_pool_counts_candidates_and_updating_servers_per_cluster() -> None:
+    pool = allocation.Pool()
+    pool.put(Server("a", "gs-0"))
+    pool.put(Server("a", "gs-1", ops_state="Allocated"))
+    pool.put(Server("a", "gs-2", state="Updating"), since=50.0)
+    pool.put(Server("b", "gs-0", state="Updating"), since=40.0)
+    pool.put(Server("b", "gs-1", deleting=True))
+    assert [pool.candidates(c) for c in "ab"] == [1, 0]
+    assert [pool.updating(c) for c in "ab"] == [1, 1]
+    assert pool.longest_updating() == allocation.UpdatingSince("b", "gs-0", 40.0)
+    pool.put(Server("b", "gs-0"))  # done: Ready again, a candidate
+    assert (pool.candidates("b"), pool.updating("b")) == (1, 0)
+    assert pool.longest_updating() == allocation.UpdatingSince("a", "gs-2", 50.0)
+    pool.put(Server("a", "gs-2", state="Updating"), since=60.0)  # a second update
+    assert pool.longest_updating() == allocation.UpdatingSince("a", "gs-2", 60.0)
+    pool.drop_cluster("a")
+    assert (pool.candidates("a"), pool.updating("a"), pool.longest_updating()) == (0, 0, None)

@@ -7,7 +7,7 @@ from typing import Any
 from gamefleet.v1 import fleet_pb2
 
 from hub.core import documents
-from hub.core.assignment import ClusterState, assign
+from hub.core.assignment import Claims, ClusterState, assign
 from hub.core.health import Phase
 
 
@@ -100,3 +100,42 @@ def test_failover_replacements_are_rate_limited() -> None:
     assert a_second_later.replicas_by_cluster() == {"eu": 8, "us": 3}
     much_later = assign(rated, [ready("eu"), lost], {"eu": 6, "us": 3}, now=500.0)
     assert much_later.replicas_by_cluster() == {"eu": 9, "us": 3}
+
+
+def test_a_claim_of_a_cluster_not_ready_takes_only_what_ready_clusters_do_not_hold() -> None:
+    """After a hub restart without an assignment record, ``previous`` holds what agents claim:
+    an inflated claim of a silent cluster takes nothing from the Ready ones."""
+    claims = {"eu": 6, "us": 3, "aa-evil": 9}
+    states = [ready("eu"), ready("us"), unknown("aa-evil")]
+    placement = assign(fleet(), states, claims, 0.0, Claims(frozenset(claims), 9))
+    assert placement.replicas_by_cluster() == {"eu": 6, "us": 3}
+
+
+def test_a_claim_keeps_what_no_ready_cluster_holds_so_a_restart_moves_nothing() -> None:
+    claims = {"eu": 6, "us": 3}
+    placement = assign(
+        fleet(), [ready("eu"), unknown("us")], claims, 0.0, Claims(frozenset(claims), 9)
+    )
+    assert placement.replicas_by_cluster() == {"eu": 6, "us": 3}
+
+
+def test_a_claim_does_not_take_a_fleets_growth() -> None:
+    claims = {"eu": 6, "us": 3, "aa-evil": 9}
+    states = [ready("eu"), ready("us"), unknown("aa-evil")]
+    grown = assign(fleet(12), states, claims, 0.0, Claims(frozenset(claims), 9))
+    assert grown.replicas_by_cluster() == {"eu": 8, "us": 4}
+    honest = assign(
+        fleet(12), [ready("eu"), unknown("us")], claims, 0.0, Claims(frozenset(claims), 9)
+    )
+    assert honest.replicas_by_cluster() == {"eu": 9, "us": 3}
+
+
+def test_assigned_shares_of_silent_clusters_come_before_claims() -> None:
+    placement = assign(
+        fleet(),
+        [ready("eu"), unknown("us"), unknown("aa-new")],
+        {"eu": 6, "us": 3, "aa-new": 9},
+        0.0,
+        Claims(frozenset({"aa-new"}), 9),
+    )
+    assert placement.replicas_by_cluster() == {"eu": 6, "us": 3}

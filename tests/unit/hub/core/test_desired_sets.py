@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gamefleet.v1 import agent_pb2
 
-from hub.core.desired_sets import changes, set_hash
+from hub.core.desired_sets import changes, drift_to_put_back, in_messages, set_hash
 
 KEY = ("games", "arena")
 
@@ -36,3 +36,35 @@ def test_a_set_no_longer_wanted_is_deleted_except_where_the_hub_cannot_see() -> 
 
 def test_hash_includes_replicas() -> None:
     assert set_hash("abc", 3) != set_hash("abc", 4)
+
+
+def test_drift_is_put_back_once_per_change_of_the_set() -> None:
+    status = agent_pb2.GameServerSetStatus(namespace="games", name="arena", observed_generation=2)
+    assert drift_to_put_back(status, None) is None
+    status.drift.append("spec.scaleStrategy by kubectl-patch")
+    mark = drift_to_put_back(status, None)
+    assert mark == (2, ("spec.scaleStrategy by kubectl-patch",))
+    # The same drift of the same set version (only its counts moved): not again.
+    status.counts.ready = 5
+    assert drift_to_put_back(status, mark) is None
+    # The set changed again (or the drift did): again.
+    status.observed_generation = 3
+    assert drift_to_put_back(status, mark) == (3, ("spec.scaleStrategy by kubectl-patch",))
+    status.observed_generation = 2
+    status.drift.append("spec.replicas by kubectl (scale)")
+    assert drift_to_put_back(status, mark) is not None
+    refused = agent_pb2.GameServerSetStatus(drift=["x by y"], refused="not served")
+    assert drift_to_put_back(refused, None) is None
+
+
+def test_sets_are_split_over_messages_that_each_fit_the_budget() -> None:
+    sets = [
+        agent_pb2.DesiredSet(namespace="games", name=f"f{i}", hash="x" * 300) for i in range(10)
+    ]
+    size = sets[0].ByteSize()
+    messages = in_messages(sets, budget=3 * (size + 6))
+    assert [len(m.sets) for m in messages] == [3, 3, 3, 1]
+    assert [s.name for m in messages for s in m.sets] == [s.name for s in sets]
+    assert all(not m.complete for m in messages)
+    assert all(agent_pb2.HubMessage(desired=m).ByteSize() <= 3 * (size + 6) + 16 for m in messages)
+    assert in_messages([]) == []

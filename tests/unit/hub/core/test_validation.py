@@ -8,7 +8,7 @@ import pytest
 from gamefleet.v1 import cluster_pb2, meta_pb2
 from google.protobuf import descriptor, message
 
-from hub.core import errors, validation
+from hub.core import errors, limits, validation
 
 from .fleets import DELETE, FULL_FLEET, MINIMAL_FLEET, fleet, set_at
 
@@ -31,7 +31,7 @@ CASES: list[tuple[str, Any, str]] = [
     ("metadata.labels", {"game": "v" * 64}, 'metadata.labels["game"]'),
     ("metadata.annotations", {"Bad_Prefix.com/x": "y"}, "metadata.annotations"),
     ("spec.replicas", -1, "spec.replicas"),
-    ("spec.replicas", validation.MAX_FLEET_REPLICAS + 1, "spec.replicas"),
+    ("spec.replicas", limits.MAX_FLEET_REPLICAS + 1, "spec.replicas"),
     (f"{T}.replicas", 3, f"{T}.replicas"),
     (f"{T}.gameServerTemplate", DELETE, POD),
     (f"{POD}.spec", DELETE, f"{POD}.spec"),
@@ -192,6 +192,7 @@ CASES: list[tuple[str, Any, str]] = [
         f"{PL}.clusters[0].override.network.networkType",
     ),
     (f"{PL}.clusters[0].override", {"bogus": 1}, f"{PL}.clusters[0].override.bogus"),
+    (f"{PL}.clusters[0].override", {"a b": 1}, f'{PL}.clusters[0].override["a b"]'),
     (f"{PL}.clusters[0].override", {"replicas": 3}, f"{PL}.clusters[0].override.replicas"),
     (
         f"{PL}.clusters[0].override",

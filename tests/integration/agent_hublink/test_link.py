@@ -1,0 +1,120 @@
+"""The agent's hub link on a real kube-apiserver, against a stand-in hub over loopback gRPC:
+it says which namespace it serves, and refuses (and reports) a set for any other."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from gamefleet.v1 import agent_pb2, agent_pb2_grpc
+
+from agent.controllers import manager
+from agent.hublink import link
+from agent.kube import client as kclient
+from agent.kube import crds, resources
+from tests.localcluster.state import Cluster
+
+NAMESPACES = resources.Resource("v1", "namespaces", "Namespace", False)
+
+
+class StandInHub(agent_pb2_grpc.AgentServiceServicer):
+    """Takes the hello, answers with no status hashes, sends what a test queues, and keeps
+    every message the agent sends."""
+
+    def __init__(self) -> None:
+        self.hello: agent_pb2.AgentHello | None = None
+        self.received: list[agent_pb2.AgentMessage] = []
+        self.outbox: asyncio.Queue[agent_pb2.HubMessage] = asyncio.Queue()
+        self.changed = asyncio.Condition()
+
+    async def Connect(
+        self,
+        request_iterator: AsyncIterator[agent_pb2.AgentMessage],
+        context: grpc.aio.ServicerContext[agent_pb2.AgentMessage, agent_pb2.HubMessage],
+    ) -> AsyncIterator[agent_pb2.HubMessage]:
+        async def receive() -> None:
+            async for message in request_iterator:
+                if message.HasField("hello"):
+                    self.hello = message.hello
+                self.received.append(message)
+                async with self.changed:
+                    self.changed.notify_all()
+
+        reader = asyncio.create_task(receive())
+        try:
+            yield agent_pb2.HubMessage(status_hashes=agent_pb2.StatusHashes())
+            while True:
+                yield await self.outbox.get()
+        finally:
+            reader.cancel()
+
+    def set_statuses(self) -> list[agent_pb2.GameServerSetStatus]:
+        return [s for m in self.received if m.HasField("status") for s in m.status.sets]
+
+
+@pytest.fixture
+async def served(local_cluster: Cluster) -> AsyncIterator[tuple[kclient.KubeClient, str]]:
+    kube = await kclient.KubeClient.connect(str(local_cluster.kubeconfig))
+    await crds.install(kube)  # the cluster may be fresh: the agent's kinds must be served
+    name = f"link-{uuid.uuid4().hex[:6]}"
+    await kube.create(
+        NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
+    try:
+        yield kube, name
+    finally:
+        await kube.request("DELETE", f"/api/v1/namespaces/{name}")
+        await kube.close()
+
+
+async def test_a_set_for_a_namespace_the_agent_does_not_serve_is_refused_and_reported(
+    served: tuple[kclient.KubeClient, str],
+) -> None:
+    kube, namespace = served
+    hub = StandInHub()
+    server = grpc.aio.server()
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(hub, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    controller = manager.Controller(kube, namespace=namespace)
+    controller.start_caches()
+    config = link.LinkConfig(
+        hub=f"127.0.0.1:{port}", cluster="c1", namespaces=(namespace,), batch_window=0.01
+    )
+    hub_link = link.HubLink(config, kube, controller.sets, controller.game_servers, controller.pods)
+    running = asyncio.create_task(hub_link.run())
+    elsewhere = f"{namespace}-other"
+    try:
+        await controller.wait_synced()
+        async with asyncio.timeout(20.0), hub.changed:
+            await hub.changed.wait_for(lambda: hub.hello is not None)
+        assert hub.hello is not None and list(hub.hello.namespaces) == [namespace]
+
+        wanted = agent_pb2.DesiredSet(namespace=elsewhere, name="arena", version=1, hash="h-2")
+        wanted.spec.update({"replicas": 2})
+        hub.outbox.put_nowait(agent_pb2.HubMessage(desired=agent_pb2.DesiredSets(sets=[wanted])))
+        async with asyncio.timeout(20.0), hub.changed:
+            await hub.changed.wait_for(lambda: any(s.refused for s in hub.set_statuses()))
+        (refusal,) = [s for s in hub.set_statuses() if s.refused]
+        assert (refusal.namespace, refusal.name) == (elsewhere, "arena")
+        assert refusal.refused == f"this agent serves only namespace {namespace}, not {elsewhere}"
+        # Nothing was written: not the namespace, not the set.
+        with pytest.raises(kclient.ApiError) as missing:
+            await kube.get(NAMESPACES, None, elsewhere)
+        assert missing.value.not_found
+
+        # The hub stops wanting it: the refusal is withdrawn (reported as gone).
+        gone = agent_pb2.DesiredSet(namespace=elsewhere, name="arena", deleted=True)
+        hub.outbox.put_nowait(agent_pb2.HubMessage(desired=agent_pb2.DesiredSets(sets=[gone])))
+        async with asyncio.timeout(20.0), hub.changed:
+            await hub.changed.wait_for(lambda: hub.set_statuses()[-1].deleted)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await controller.stop()
+        await server.stop(0)
