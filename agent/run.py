@@ -120,6 +120,17 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     hub.add_argument("--hub-cert-file", type=pathlib.Path, help="this cluster's certificate")
     hub.add_argument("--hub-key-file", type=pathlib.Path, help="this cluster's private key")
     hub.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds")
+    hub.add_argument(
+        "--allocation-path",
+        choices=link.ALLOCATION_PATHS,
+        default="ledger",
+        help="ledger (default): answer an allocation once its set's allocation ledger holds "
+        "it, write the GameServer after; direct: answer once the GameServer is written",
+    )
+    # Tests only: hold each GameServer write of an allocation back (a crash before it).
+    parser.add_argument(
+        "--allocation-catch-up-delay", type=float, default=0.0, help=argparse.SUPPRESS
+    )
 
 
 def _port(text: str) -> int:
@@ -201,6 +212,7 @@ def _link_config(args: argparse.Namespace) -> link.LinkConfig | None:
         heartbeat_interval=args.heartbeat_interval,
         network_plugins=network_conf.SUPPORTED,
         namespaces=(args.namespace,) if args.namespace else (),
+        allocation_path=args.allocation_path,
     )
 
 
@@ -237,6 +249,7 @@ async def _main(args: argparse.Namespace) -> int:
         workers=args.workers,
         host=args.identity,
         host_port_range=args.host_port_range,
+        catch_up_delay=args.allocation_catch_up_delay,
     )
     metrics.register_callback(
         "gamefleet_agent_api_writes",
@@ -302,6 +315,7 @@ async def _main(args: argparse.Namespace) -> int:
                 controller.game_servers,
                 controller.pods,
                 controller.network.nodes,
+                controller.allocations,
             )
             if link_config is not None
             else None

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from gamefleet import protocol
 
-from agent.core import ledger, model, wire
+from agent import metrics
+from agent.core import bodies, ledger, model, views, wire
 from agent.kube import client as kclient
 from agent.kube import resources
 from agent.kube.cache import EventType, Key, key_of
@@ -74,18 +75,27 @@ class AllocationLedger:
         sets: WatchCache,
         game_servers: WatchCache,
         ledgers: WatchCache,
-        requeue: Callable[[Key], None],
+        requeue: Callable[[Key, str], None],
+        pods: WatchCache | None = None,
         clock: Callable[[], float] = time.time,
+        catch_up_delay: float = 0.0,
     ) -> None:
+        """``requeue(set_key, server)`` asks the reconciler to look at a server again (its
+        view now reads Allocated); ``catch_up_delay`` holds each GameServer write back that
+        many seconds after its allocation (tests: a crash before the catch-up)."""
         self._kube = kube
         self._sets = sets
         self._gs = game_servers
+        self._pods = pods
         self._ledgers = ledgers
         self._requeue = requeue
         self._clock = clock
         self._by_set: dict[Key, _SetLedger] = {}
         self._catch_up: dict[Key, None] = {}  # GameServers to write, in order
         self._catch_up_wake = asyncio.Event()
+        self._catch_up_delay = catch_up_delay
+        # GameServer writes in flight: a release waits for them before it writes.
+        self._in_flight: dict[Key, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.loaded = False
         game_servers.add_handler(self._on_game_server)
@@ -170,7 +180,7 @@ class AllocationLedger:
         book = self._book(set_key) if set_key is not None else None
         entry = book.held(name) if book is not None else None
         decision = ledger.decide_allocation(
-            _server(gs), entry, book is not None and name in book.busy, request_id
+            self._server(namespace, name), entry, book is not None and name in book.busy, request_id
         )
         if set_key is None or book is None:
             return decision
@@ -182,8 +192,8 @@ class AllocationLedger:
         if problem := ledger.entry_problem(taken):
             raise LedgerError(problem)
         book.pending[name] = taken
+        self._requeue(set_key, name)  # from now on, the reconciler reads it Allocated
         await self._write(set_key, book)
-        self._requeue(set_key)
         self._follow(namespace, name, taken)
         return decision
 
@@ -198,6 +208,14 @@ class AllocationLedger:
         decision = ledger.decide_release(_server(gs), entry, request_id)
         if decision is not ledger.Decision.TAKE:
             return decision
+        # No catch-up write may land after the release's own write.
+        self._catch_up.pop((namespace, name), None)
+        in_flight = self._in_flight.get((namespace, name))
+        if in_flight is not None:
+            await in_flight.wait()
+        if entry is not None and set_key is not None and book is not None:
+            book.pending[name] = None
+            await self._write(set_key, book)
         if gs is not None:
             patch = {
                 "metadata": {"annotations": {protocol.ALLOCATION_REQUEST_ANNOTATION: None}},
@@ -206,11 +224,21 @@ class AllocationLedger:
             await kclient.unless_gone(
                 self._kube.patch(resources.GAME_SERVER, namespace, name, patch)
             )
-        if entry is not None and set_key is not None and book is not None:
-            self._catch_up.pop((namespace, name), None)
-            book.pending[name] = None
-            await self._write(set_key, book)
         return decision
+
+    def holds(self, namespace: str, name: str) -> bool:
+        """The ledger holds an allocation of this server its GameServer may not say yet."""
+        set_key = _set_of(self._gs.get((namespace, name)), namespace)
+        book = self._by_set.get(set_key) if set_key is not None else None
+        return book is not None and book.held(name) is not None
+
+    async def settle(self, namespace: str, name: str) -> None:
+        """Write the GameServer of a held allocation now (before another operation on it)."""
+        self._catch_up.pop((namespace, name), None)
+        in_flight = self._in_flight.get((namespace, name))
+        if in_flight is not None:
+            await in_flight.wait()
+        await self._write_game_server(namespace, name)
 
     # -- the ledger's writes -----------------------------------------------------------------
 
@@ -256,6 +284,7 @@ class AllocationLedger:
     ) -> None:
         if not changes:
             return
+        metrics.ALLOCATION_LEDGER_WRITES.inc()
         namespace, set_name = set_key
         data = {s: (e.encode() if e is not None else None) for s, e in changes.items()}
         name = ledger.ledger_name(set_name)
@@ -321,6 +350,8 @@ class AllocationLedger:
             return
         server = None if kind is EventType.DELETED else _server(obj)
         if ledger.caught_up(entry, server):
+            if server is not None:
+                metrics.ALLOCATION_LAG_SECONDS.observe(max(0.0, self._clock() - entry.time))
             self._drop(namespace, name, entry)
 
     def _drop(self, namespace: str, name: str, entry: ledger.Entry) -> None:
@@ -342,6 +373,9 @@ class AllocationLedger:
                 await self._catch_up_wake.wait()
             key = next(iter(self._catch_up))
             del self._catch_up[key]
+            if self._catch_up_delay:
+                await asyncio.sleep(self._catch_up_delay)
+            done = self._in_flight[key] = asyncio.Event()
             try:
                 await self._write_game_server(*key)
             except Exception as exc:
@@ -349,6 +383,9 @@ class AllocationLedger:
                 await asyncio.sleep(_RETRY_S)
                 self._catch_up.setdefault(key, None)
                 self._catch_up_wake.set()
+            finally:
+                del self._in_flight[key]
+                done.set()
 
     async def _write_game_server(self, namespace: str, name: str) -> None:
         gs = self._gs.get((namespace, name))
@@ -357,6 +394,7 @@ class AllocationLedger:
         entry = book.held(name) if book is not None else None
         if entry is None or ledger.caught_up(entry, _server(gs)):
             return
+        metrics.ALLOCATION_CATCH_UPS.inc()
         meta: Obj = {
             "annotations": {
                 **entry.annotations,
@@ -371,6 +409,17 @@ class AllocationLedger:
         )
         if written is None:  # the server is gone: so is its allocation
             self._drop(namespace, name, entry)
+
+    def _server(self, namespace: str, name: str) -> ledger.Server | None:
+        """The GameServer as an allocation reads it: a server whose pod is going away or
+        being updated in place is not taken (its GameServer may still say Ready)."""
+        found = _server(self._gs.get((namespace, name)))
+        if found is None or self._pods is None:
+            return found
+        pod = self._pods.get((namespace, name))
+        if pod is None or bodies.terminating(pod) or views.in_place_updating(pod):
+            return dataclasses.replace(found, deleting=True)
+        return found
 
     def _book(self, set_key: Key) -> _SetLedger:
         book = self._by_set.get(set_key)
