@@ -41,6 +41,10 @@ LEDGER_LABEL = "gamefleet.io/allocation-ledger"
 # GameServer writes of caught-up allocations in flight at once.
 CATCH_UP_WRITES = 16
 _RETRY_S = 1.0
+# A write of an idle ledger waits this long for allocations that arrive with the first (the
+# hub's requests come in bursts); once writes follow one another, each in-flight write is the
+# window of the next.
+LINGER_S = 0.002
 
 
 class LedgerError(Exception):
@@ -253,6 +257,7 @@ class AllocationLedger:
 
     async def _flush(self, set_key: Key, book: _SetLedger) -> None:
         try:
+            await asyncio.sleep(LINGER_S)
             while book.waiting or book.pending:
                 changes, book.pending = book.pending, {}
                 waiting, book.waiting = book.waiting, []
