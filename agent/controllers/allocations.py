@@ -232,9 +232,13 @@ class AllocationLedger:
 
     def holds(self, namespace: str, name: str) -> bool:
         """The ledger holds an allocation of this server its GameServer may not say yet."""
+        return self.entry(namespace, name) is not None
+
+    def entry(self, namespace: str, name: str) -> ledger.Entry | None:
+        """The ledger's entry of this server, if it holds one."""
         set_key = _set_of(self._gs.get((namespace, name)), namespace)
         book = self._by_set.get(set_key) if set_key is not None else None
-        return book is not None and book.held(name) is not None
+        return book.held(name) if book is not None else None
 
     async def settle(self, namespace: str, name: str) -> None:
         """Write the GameServer of a held allocation now (before another operation on it)."""

@@ -277,6 +277,12 @@ class HubLink:
             if obj is None
             else translate.game_server(obj, node=self._node_of(namespace, name))
         )
+        held = self._allocations.entry(namespace, name) if self._allocations else None
+        if held is not None and obj is not None:
+            # Reported as the ledger makes it: the hub never sees an answered server free.
+            server.ops_state = "Allocated"
+            server.allocation_request_id = held.request_id
+            server.labels.update(held.labels)
         if self._changed(key, server):
             delta.game_servers.append(server)
 
@@ -424,6 +430,9 @@ class HubLink:
                 continue
             body = patch
             if operation.require_ready_unallocated:
+                if _allocated_for(cached, operation):
+                    result.updated.append(name)  # a retry of the request that holds it
+                    continue
                 if not translate.ready_unallocated(cached):
                     result.conflicts.append(name)
                     continue
@@ -538,6 +547,14 @@ class HubLink:
 
 _annotations = bodies.annotations_of
 allocation_errors = (LedgerError, kclient.ApiError)
+
+
+def _allocated_for(obj: kclient.Obj, operation: agent_pb2.TargetedOperation) -> bool:
+    request_id = operation.annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION)
+    return bool(request_id) and (
+        translate.ops_state(obj) == "Allocated"
+        and _annotations(obj).get(protocol.ALLOCATION_REQUEST_ANNOTATION) == request_id
+    )
 
 
 def _count(path: str, result: agent_pb2.OperationResult) -> None:
