@@ -38,8 +38,10 @@ _log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 LEDGER_LABEL = "gamefleet.io/allocation-ledger"
-# GameServer writes of caught-up allocations in flight at once.
-CATCH_UP_WRITES = 16
+# GameServer writes of allocations (after their answers) in flight at once: few, so that the
+# ledger writes the answers wait for do not queue behind them at the API server (16 measured
+# half the allocations/s of 4 on the project machine, for a shorter lag).
+CATCH_UP_WRITES = 4
 _RETRY_S = 1.0
 # A write of an idle ledger waits this long for allocations that arrive with the first (the
 # hub's requests come in bursts); once writes follow one another, each in-flight write is the
