@@ -199,7 +199,11 @@ class AllocationLedger:
             raise LedgerError(problem)
         book.pending[name] = taken
         self._requeue(set_key, name)  # from now on, the reconciler reads it Allocated
-        await self._write(set_key, book)
+        try:
+            await self._write(set_key, book)
+        except LedgerError:
+            self._requeue(set_key, name)  # not taken after all: read it as it is again
+            raise
         self._follow(namespace, name, taken)
         return decision
 
