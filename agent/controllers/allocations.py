@@ -30,7 +30,7 @@ from agent.kube import resources
 from agent.kube.cache import EventType, Key, key_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from collections.abc import Awaitable, Callable, Iterable, Mapping
 
     from agent.kube.cache import WatchCache
 
@@ -47,6 +47,9 @@ _RETRY_S = 1.0
 # hub's requests come in bursts); once writes follow one another, each in-flight write is the
 # window of the next.
 LINGER_S = 0.002
+# A server a reconcile deleted or updated stays busy at most this long after its writes, until
+# the caches show them.
+SETTLE_S = 10.0
 
 
 class LedgerError(Exception):
@@ -103,6 +106,7 @@ class AllocationLedger:
         # GameServer writes in flight: a release waits for them before it writes.
         self._in_flight: dict[Key, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._settling: set[asyncio.Task[None]] = set()
         self.loaded = False
         game_servers.add_handler(self._on_game_server)
 
@@ -150,23 +154,46 @@ class AllocationLedger:
         held.update({s: e for s, e in book.pending.items() if e is not None})
         return held
 
-    @contextlib.contextmanager
-    def busy(self, set_key: Key, servers: Iterable[str]) -> Iterator[None]:
-        """While inside, ``servers`` are not taken by an allocation (a reconcile is deleting
-        or updating them): enter right after planning, before the first write."""
+    def hold(
+        self, set_key: Key, servers: Iterable[str], settled: Callable[[], Awaitable[object]] | None
+    ) -> Callable[[], None]:
+        """Make ``servers`` busy (not taken by an allocation: a reconcile is deleting or
+        updating them) from now until the returned function is called and then, when given,
+        until ``settled()`` resolves (the caches show the reconcile's writes: a deleted pod
+        terminating, an updated one updating), at most SETTLE_S. Enter right after planning,
+        before the first write."""
         book = self._book(set_key)
         names = list(servers)
         for name in names:
             book.busy[name] = book.busy.get(name, 0) + 1
-        try:
-            yield
-        finally:
+
+        def free() -> None:
             for name in names:
                 left = book.busy.get(name, 0) - 1
                 if left > 0:
                     book.busy[name] = left
                 else:
                     book.busy.pop(name, None)
+
+        def done() -> None:
+            if settled is None or not names:
+                free()
+                return
+            task = asyncio.get_running_loop().create_task(self._free_when(settled, free))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+
+        return done
+
+    @staticmethod
+    async def _free_when(
+        settled: Callable[[], Awaitable[object]], free: Callable[[], None]
+    ) -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled(), SETTLE_S)
+        finally:
+            free()
 
     # -- allocations -------------------------------------------------------------------------
 

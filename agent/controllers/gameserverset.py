@@ -135,6 +135,11 @@ def _versions(pod: bodies.Raw, gs: bodies.GameServer | None) -> tuple[str, str, 
     return (bodies.resource_version(pod), bodies.resource_version(gs), ops)
 
 
+async def _settled(barrier: Callable[[], Awaitable[object]] | None) -> None:
+    if barrier is not None:
+        await barrier()
+
+
 def _as_held(gs: bodies.GameServer, held: Collection[str]) -> bodies.GameServer:
     """The GameServer as its allocation ledger entry will make it: Allocated from the moment
     the agent answered the allocation, before the GameServer's own write."""
@@ -356,10 +361,16 @@ class GameServerSetReconciler:
         if self._allocations is None:
             await run.run(plan)
         else:
-            # Entered before the first write, with no wait since the plan: an allocation
-            # either came first (the plan read it Allocated) or finds these servers busy.
-            with self._allocations.busy(key, executor.touched(plan)):
+            # Held from before the first write, with no wait since the plan, until the caches
+            # show the writes: an allocation either came first (the plan read it Allocated) or
+            # finds these servers busy, or their pods terminating or updating.
+            done = self._allocations.hold(
+                key, executor.touched(plan), lambda: _settled(run.expect.barrier())
+            )
+            try:
                 await run.run(plan)
+            finally:
+                done()
         memo = self._memo.get(key)
         if memo is not None and run.status_version:
             memo.status_version = run.status_version
