@@ -69,10 +69,22 @@ class _SetLedger:
     # Servers a reconcile is deleting or updating right now: not allocatable meanwhile.
     busy: dict[str, int] = dataclasses.field(default_factory=dict)
 
+    # The changes of the write in flight: neither pending nor in the object yet.
+    writing_changes: dict[str, ledger.Entry | None] = dataclasses.field(default_factory=dict)
+
     def held(self, server: str) -> ledger.Entry | None:
-        if server in self.pending:
-            return self.pending[server] or self.entries.get(server)
-        return self.entries.get(server)
+        """The entry of ``server``: the latest change made, else the one being written, else
+        the object's (a drop not written yet still holds)."""
+        return (
+            self.pending.get(server) or self.writing_changes.get(server) or self.entries.get(server)
+        )
+
+    def all_held(self) -> dict[str, ledger.Entry]:
+        """Every server held once the changes made so far are written."""
+        merged: dict[str, ledger.Entry | None] = {**self.entries}
+        merged.update(self.writing_changes)
+        merged.update(self.pending)
+        return {s: e for s, e in merged.items() if e is not None}
 
 
 class AllocationLedger:
@@ -148,11 +160,7 @@ class AllocationLedger:
     def allocated(self, set_key: Key) -> Mapping[str, ledger.Entry]:
         """The servers of a set its ledger holds (their GameServers may not say so yet)."""
         book = self._by_set.get(set_key)
-        if book is None:
-            return {}
-        held = {s: e for s, e in book.entries.items() if book.pending.get(s, e) is not None}
-        held.update({s: e for s, e in book.pending.items() if e is not None})
-        return held
+        return {} if book is None else book.all_held()
 
     def hold(
         self, set_key: Key, servers: Iterable[str], settled: Callable[[], Awaitable[object]] | None
@@ -214,6 +222,12 @@ class AllocationLedger:
         entry = book.held(name) if book is not None else None
         decision = ledger.decide_allocation(
             self._server(namespace, name), entry, book is not None and name in book.busy, request_id
+        )
+        _log.warning(
+            name,
+            decision,
+            sorted(book.busy) if book else None,
+            self._server(namespace, name),
         )
         if set_key is None or book is None:
             return decision
@@ -298,9 +312,11 @@ class AllocationLedger:
             while book.waiting or book.pending:
                 changes, book.pending = book.pending, {}
                 waiting, book.waiting = book.waiting, []
+                book.writing_changes = changes
                 try:
                     await self._commit(set_key, book, changes)
                 except Exception as exc:
+                    book.writing_changes = {}
                     _log.warning("allocation ledger of %s/%s: write failed: %s", *set_key, exc)
                     # The write may have landed all the same: the next one drops every entry
                     # it carried (a taken server whose caller heard of a failure is not held).
@@ -316,6 +332,7 @@ class AllocationLedger:
                         book.entries.pop(server, None)
                     else:
                         book.entries[server] = entry
+                book.writing_changes = {}
                 for future in waiting:
                     future.set_result(None)
         finally:
