@@ -127,9 +127,13 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
         help="ledger (default): answer an allocation once its set's allocation ledger holds "
         "it, write the GameServer after; direct: answer once the GameServer is written",
     )
-    # Tests only: hold each GameServer write of an allocation back (a crash before it).
+    # Tests only: hold each GameServer write of an allocation back (a crash before it), and
+    # the first write of an idle ledger (a burst shares it).
     parser.add_argument(
         "--allocation-catch-up-delay", type=float, default=0.0, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--allocation-ledger-linger", type=float, default=None, help=argparse.SUPPRESS
     )
 
 
@@ -250,6 +254,11 @@ async def _main(args: argparse.Namespace) -> int:
         host=args.identity,
         host_port_range=args.host_port_range,
         catch_up_delay=args.allocation_catch_up_delay,
+        **(
+            {"ledger_linger": args.allocation_ledger_linger}
+            if args.allocation_ledger_linger is not None
+            else {}
+        ),
     )
     metrics.register_callback(
         "gamefleet_agent_api_writes",

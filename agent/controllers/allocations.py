@@ -100,10 +100,12 @@ class AllocationLedger:
         pods: WatchCache | None = None,
         clock: Callable[[], float] = time.time,
         catch_up_delay: float = 0.0,
+        linger: float = LINGER_S,
     ) -> None:
         """``requeue(set_key, server)`` asks the reconciler to look at a server again (its
         view now reads Allocated); ``catch_up_delay`` holds each GameServer write back that
-        many seconds after its allocation (tests: a crash before the catch-up)."""
+        many seconds after its allocation (tests: a crash before the catch-up); ``linger``: how
+        long the first write of an idle ledger waits for more allocations."""
         self._kube = kube
         self._sets = sets
         self._gs = game_servers
@@ -115,6 +117,7 @@ class AllocationLedger:
         self._catch_up: dict[Key, None] = {}  # GameServers to write, in order
         self._catch_up_wake = asyncio.Event()
         self._catch_up_delay = catch_up_delay
+        self._linger = linger
         # GameServer writes in flight: a release waits for them before it writes.
         self._in_flight: dict[Key, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -308,7 +311,7 @@ class AllocationLedger:
 
     async def _flush(self, set_key: Key, book: _SetLedger) -> None:
         try:
-            await asyncio.sleep(LINGER_S)
+            await asyncio.sleep(self._linger)
             while book.waiting or book.pending:
                 changes, book.pending = book.pending, {}
                 waiting, book.waiting = book.waiting, []

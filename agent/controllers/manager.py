@@ -41,6 +41,7 @@ class Controller:
         host: str = "",
         host_port_range: tuple[int, int] = (8000, 9000),
         catch_up_delay: float = 0.0,
+        ledger_linger: float = allocations.LINGER_S,
     ) -> None:
         self.kube = kube
         # managedFields kept: they tell the hub link who changed a hub-managed set (drift).
@@ -74,6 +75,7 @@ class Controller:
             requeue=self._requeue_server,
             pods=self.pods,
             catch_up_delay=catch_up_delay,
+            linger=ledger_linger,
         )
         recorder = EventRecorder(kube, host)
         # Network plugins: Nodes and the game servers' Services; HostPort follows the pods.
