@@ -35,6 +35,28 @@ RECONCILE_SECONDS = prometheus_client.Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
+ALLOCATIONS = prometheus_client.Counter(
+    "gamefleet_agent_allocations",
+    "Allocations answered, by path (ledger, direct) and answer (taken, held, conflict, error).",
+    ["path", "answer"],
+    registry=REGISTRY,
+)
+ALLOCATION_CATCH_UPS = prometheus_client.Counter(
+    "gamefleet_agent_allocation_catch_ups",
+    "GameServer writes that caught a server up with its allocation ledger entry.",
+    registry=REGISTRY,
+)
+ALLOCATION_LEDGER_WRITES = prometheus_client.Counter(
+    "gamefleet_agent_allocation_ledger_writes",
+    "Writes of allocation ledgers (each carries every change since the one before).",
+    registry=REGISTRY,
+)
+ALLOCATION_LAG_SECONDS = prometheus_client.Histogram(
+    "gamefleet_agent_allocation_lag_seconds",
+    "From an allocation's ledger entry to its GameServer saying Allocated (the agent's cache).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
 LEADER = prometheus_client.Gauge(
     "gamefleet_agent_leader", "1 while this replica leads.", registry=REGISTRY
 )

@@ -122,6 +122,21 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     hub.add_argument("--hub-cert-file", type=pathlib.Path, help="this cluster's certificate")
     hub.add_argument("--hub-key-file", type=pathlib.Path, help="this cluster's private key")
     hub.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds")
+    hub.add_argument(
+        "--allocation-path",
+        choices=link.ALLOCATION_PATHS,
+        default="ledger",
+        help="ledger (default): answer an allocation once its set's allocation ledger holds "
+        "it, write the GameServer after; direct: answer once the GameServer is written",
+    )
+    # Tests only: hold each GameServer write of an allocation back (a crash before it), and
+    # the first write of an idle ledger (a burst shares it).
+    parser.add_argument(
+        "--allocation-catch-up-delay", type=float, default=0.0, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--allocation-ledger-linger", type=float, default=None, help=argparse.SUPPRESS
+    )
 
 
 def _port(text: str) -> int:
@@ -204,6 +219,7 @@ def _link_config(args: argparse.Namespace) -> link.LinkConfig | None:
         heartbeat_interval=args.heartbeat_interval,
         network_plugins=network_conf.SUPPORTED,
         namespaces=(args.namespace,) if args.namespace else (),
+        allocation_path=args.allocation_path,
     )
 
 
@@ -242,6 +258,12 @@ async def _main(args: argparse.Namespace) -> int:
         workers=args.workers,
         host=args.identity,
         host_port_range=args.host_port_range,
+        catch_up_delay=args.allocation_catch_up_delay,
+        **(
+            {"ledger_linger": args.allocation_ledger_linger}
+            if args.allocation_ledger_linger is not None
+            else {}
+        ),
     )
     okg_metrics.register(controller.sets, controller.game_servers)
     metrics.register_callback(
@@ -308,6 +330,7 @@ async def _main(args: argparse.Namespace) -> int:
                 controller.game_servers,
                 controller.pods,
                 controller.network.nodes,
+                controller.allocations,
             )
             if link_config is not None
             else None

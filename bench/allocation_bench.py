@@ -3,11 +3,15 @@
     .venv/bin/python -m bench.allocation_bench [--clusters 10] [--servers 1000]
         [--requests 1000,3000,3000] [--concurrency 1,16,64] [--store etcd|URL]
         [--api native|agones|native,agones]
-    .venv/bin/python -m bench.allocation_bench --real --servers 300 --requests 100,150
-        --concurrency 1,16
+    .venv/bin/python -m bench.allocation_bench --real --servers 1200 --requests 500,600
+        --concurrency 16,64
 
-With --real: a hub process and the real agent on the first local cluster (`make clusters`),
-a fleet of `servers` there, and the same rounds: each allocation is a GameServer PATCH.
+With --real: a hub process and the real agents on the two local clusters (`make clusters`), a
+fleet of `servers` on each, and the same rounds on each: the first agent answers from its
+allocation ledger (one ConfigMap write per batch, the GameServer after), the second with
+`--allocation-path direct` (a guarded GameServer PATCH per allocation before the answer). Also
+reported: the lag from each answer to its GameServer saying Allocated, and the agent's
+Kubernetes writes per allocation (its own counter, until the GameServers caught up).
 
 Runs a hub process on its own store and, in this process, `clusters` simulated agents that
 report `servers` Ready game servers each and apply allocations to their own lists (they answer
@@ -23,12 +27,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import os
+import socket
 import statistics
 import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 from agones.allocation import allocation_pb2 as agones_pb2
@@ -204,7 +213,10 @@ def _emit_round(
 
 
 async def real(servers: int, requests: list[int], concurrencies: list[int]) -> None:
-    """A hub process and the real agent on the first local cluster (`make clusters`)."""
+    """A hub process and the real agents on the two local clusters (`make clusters`): the
+    first answers allocations from its allocation ledger, the second writes each GameServer
+    before it answers (`--allocation-path direct`); the same rounds on each, one after the
+    other."""
     from agent.kube import client as kclient
     from agent.kube import crds
     from tests.e2e.agent.harness import Namespace
@@ -213,49 +225,168 @@ async def real(servers: int, requests: list[int], concurrencies: list[int]) -> N
     from tests.localcluster import manager
 
     clusters, _ = manager.ensure(count=2, nodes=3)
-    cluster = clusters[0]
-    namespace = f"bench-alloc-{os.getpid()}"
-    kube = await kclient.KubeClient.connect(str(cluster.kubeconfig))
-    await crds.install(kube)
-    await kube.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
-                                         "metadata": {"name": namespace}})  # fmt: skip
+    paths = ("ledger", "direct")
     with tempfile.TemporaryDirectory() as workdir:
         hub = HubProcess(f"sqlite:///{workdir}/hub.db").start()
-        member = Member(cluster.name, cluster.kubeconfig, kube, Namespace(kube, namespace),
-                        cluster.region, Path(workdir) / "agent.log")  # fmt: skip
-        member.start_agent(hub.address, "bench-alloc")
+        sides: list[_Side] = []
         try:
+            for cluster, path in zip(clusters, paths, strict=True):
+                kube = await kclient.KubeClient.connect(str(cluster.kubeconfig))
+                await crds.install(kube)
+                namespace = f"bench-alloc-{path}-{os.getpid()}"
+                await kube.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
+                                                     "metadata": {"name": namespace}})  # fmt: skip
+                member = Member(cluster.name, cluster.kubeconfig, kube, Namespace(kube, namespace),
+                                cluster.region, Path(workdir) / f"agent-{path}.log")  # fmt: skip
+                port = _free_port()
+                flags = ("--allocation-path", path, "--metrics-listen", f"127.0.0.1:{port}")
+                member.start_agent(hub.address, f"bench-alloc-{path}", flags)
+                sides.append(_Side(path, member, namespace, port))
             async with grpc.aio.insecure_channel(hub.address) as channel:
-                doc = fleet(replicas=servers)
-                doc.metadata.namespace = namespace
-                doc.spec.placement.cluster_selector.match_labels["region"] = cluster.region
-                await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
-                    fleet_pb2.ApplyFleetRequest(fleet=doc)
-                )
-                listing = gameserver_pb2_grpc.GameServerServiceStub(channel)
-                async with asyncio.timeout(300):
-                    while True:
-                        listed = await listing.ListGameServers(
-                            gameserver_pb2.ListGameServersRequest(
-                                namespace=namespace, state="Ready", page_size=5000
-                            )
-                        )
-                        if len(listed.game_servers) >= servers:
-                            break
-                        await asyncio.sleep(0.5)
-                allocate = native_client(channel, namespace)
-                for count, concurrency in zip(requests, concurrencies, strict=True):
-                    elapsed, latencies, _ = await _round(
-                        allocate, f"c{concurrency}", count, concurrency
+                for side in sides:
+                    doc = fleet(replicas=servers)
+                    doc.metadata.namespace = side.namespace
+                    doc.spec.placement.cluster_selector.match_labels["region"] = side.member.region
+                    await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
+                        fleet_pb2.ApplyFleetRequest(fleet=doc)
                     )
-                    _emit_round(elapsed, latencies, count, concurrency, servers=servers,
-                                agents="real agent, one local cluster (kwok nodes)",
-                                store="sqlite")  # fmt: skip
+                for side in sides:
+                    await _wait_namespace_ready(channel, side.namespace, servers)
+                stub = allocation_pb2_grpc.AllocationServiceStub(channel)
+                for count, concurrency in zip(requests, concurrencies, strict=True):
+                    for side in sides:
+                        await _real_round(stub, side, count, concurrency, servers)
         finally:
-            member.kill_agent()
+            for side in sides:
+                side.member.kill_agent()
             hub.kill()
-            await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
-            await kube.close()
+            for side in sides:
+                await side.member.kube.request("DELETE", f"/api/v1/namespaces/{side.namespace}")
+                await side.member.kube.close()
+
+
+@dataclasses.dataclass
+class _Side:
+    path: str
+    member: Any
+    namespace: str
+    metrics_port: int
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _wait_namespace_ready(channel: grpc.aio.Channel, namespace: str, servers: int) -> None:
+    listing = gameserver_pb2_grpc.GameServerServiceStub(channel)
+    async with asyncio.timeout(900):
+        while True:
+            listed = await listing.ListGameServers(
+                gameserver_pb2.ListGameServersRequest(
+                    namespace=namespace, state="Ready", page_size=5000
+                )
+            )
+            if len(listed.game_servers) >= servers:
+                return
+            await asyncio.sleep(1.0)
+
+
+def _agent_metrics(port: int) -> dict[str, float]:
+    """The agent's counters: writes by verb/kind, ledger writes, allocations."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, _, value = line.rpartition(" ")
+        found[name] = float(value)
+    return found
+
+
+def _writes(found: dict[str, float]) -> float:
+    return sum(v for k, v in found.items() if k.startswith("gamefleet_agent_api_writes{"))
+
+
+async def _real_round(
+    stub: allocation_pb2_grpc.AllocationServiceAsyncStub,
+    side: _Side,
+    count: int,
+    concurrency: int,
+    servers: int,
+) -> None:
+    """One round on one side: client latencies; the lag from each answer to the GameServer
+    saying Allocated (a watch in this process); the agent's writes per allocation, counted
+    until every GameServer caught up (and 2 s of follow-ups after)."""
+    from agent.kube import cache as kcache
+    from agent.kube import resources
+
+    kube = side.member.kube
+    answered: dict[str, float] = {}
+    allocated: dict[str, float] = {}
+
+    def on_game_server(_: object, obj: dict[str, Any]) -> None:
+        name = str(obj["metadata"]["name"])
+        if (obj.get("spec") or {}).get("opsState") == "Allocated" and name not in allocated:
+            allocated[name] = time.perf_counter()
+
+    watch = kcache.WatchCache(kube, resources.GAME_SERVER, namespace=side.namespace)
+    runner = asyncio.create_task(watch.run())
+    try:
+        await asyncio.wait_for(watch.synced.wait(), 120)
+        for obj in watch.all():
+            on_game_server(None, obj)
+        watch.add_handler(on_game_server)
+        before = _agent_metrics(side.metrics_port)
+        latencies: list[float] = []
+        ids = iter(range(count))
+
+        async def worker() -> None:
+            for i in ids:
+                started = time.perf_counter()
+                response = await stub.Allocate(
+                    allocation_pb2.AllocateRequest(
+                        namespace=side.namespace, fleet="arena",
+                        request_id=f"{side.path}-c{concurrency}-{i}",
+                    )
+                )  # fmt: skip
+                now = time.perf_counter()
+                latencies.append(now - started)
+                answered[response.game_server.name] = now
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        async with asyncio.timeout(120):
+            while not all(n in allocated for n in answered):
+                await watch.next_change(0.5)
+        await asyncio.sleep(2.0)
+        after = _agent_metrics(side.metrics_port)
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    if len(answered) != count:
+        raise SystemExit(f"{side.path}: a server was answered twice in one round")
+    params = {"servers": servers, "path": side.path, "store": "sqlite",
+              "agents": "real agent per local cluster (kwok nodes)"}  # fmt: skip
+    _emit_round(elapsed, latencies, count, concurrency, **params)
+    lags = sorted(max(0.0, allocated[n] - t) for n, t in answered.items())
+    params = {**params, "requests": count, "concurrency": concurrency}
+    emit("answer to GameServer Allocated p50", statistics.median(lags) * 1000, "ms", **params)
+    p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))]
+    emit("answer to GameServer Allocated p99", p99 * 1000, "ms", **params)
+    writes = _writes(after) - _writes(before)
+    emit("agent Kubernetes writes per allocation", writes / count, "writes", **params)
+    ledger = "gamefleet_agent_allocation_ledger_writes_total"
+    emit(
+        "allocation ledger writes per allocation",
+        (after.get(ledger, 0.0) - before.get(ledger, 0.0)) / count,
+        "writes",
+        **params,
+    )
 
 
 def _ints(text: str) -> list[int]:

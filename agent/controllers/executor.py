@@ -34,6 +34,16 @@ _RESOURCES = {
 }
 
 
+def touched(plan: reconcile.Plan) -> set[str]:
+    """The servers a plan deletes, recreates or updates (an allocation may not take them while
+    it runs): its deletions, updates, cleanups and service-quality patches."""
+    found: set[str] = set()
+    chains = [*plan.deletions, *plan.updates, plan.cleanups, plan.qualities]
+    for chain in chains:
+        found.update(w.name for w in chain if isinstance(w, writes.Patch | writes.Delete))
+    return found
+
+
 @dataclasses.dataclass
 class Expectations:
     """Writes of one reconcile that the caches must show before the set is reconciled again."""

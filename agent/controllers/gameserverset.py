@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from agent.kube.events import EventRecorder
     from agent.network.hooks import Network
 
+    from .allocations import AllocationLedger
+
 _log = logging.getLogger(__name__)
 
 STATUS_EVERY = 1.0
@@ -117,7 +119,7 @@ class _Memo:
     pods: dict[int, bodies.Pod]
     game_servers: dict[int, bodies.GameServer]
     views: dict[int, model.PodView]
-    versions: dict[int, tuple[str, str]]
+    versions: dict[int, tuple[str, str, str]]
     decisions: plans.Decisions
     status_written: float = 0.0
     """When (the reconciler's clock) the agent last wrote the set's status."""
@@ -126,8 +128,26 @@ class _Memo:
     it changed nothing the agent has not counted."""
 
 
-def _versions(pod: bodies.Raw, gs: bodies.Raw | None) -> tuple[str, str]:
-    return (bodies.resource_version(pod), bodies.resource_version(gs))
+def _versions(pod: bodies.Raw, gs: bodies.GameServer | None) -> tuple[str, str, str]:
+    """What a pod view is made of; the opsState counts apart from the resourceVersion, as an
+    allocation ledger entry moves it without a write (`_as_held`)."""
+    ops = str(((gs or {}).get("spec") or {}).get("opsState") or "")
+    return (bodies.resource_version(pod), bodies.resource_version(gs), ops)
+
+
+async def _settled(barrier: Callable[[], Awaitable[object]] | None) -> None:
+    if barrier is not None:
+        await barrier()
+
+
+def _as_held(gs: bodies.GameServer, held: Collection[str]) -> bodies.GameServer:
+    """The GameServer as its allocation ledger entry will make it: Allocated from the moment
+    the agent answered the allocation, before the GameServer's own write."""
+    spec = gs.get("spec") or {}
+    if bodies.name(gs) not in held or spec.get("opsState") == model.OpsState.ALLOCATED.value:
+        return gs
+    allocated: bodies.GameServer = {**gs, "spec": {**spec, "opsState": "Allocated"}}
+    return allocated
 
 
 class GameServerSetReconciler:
@@ -144,8 +164,10 @@ class GameServerSetReconciler:
         clock: Callable[[], float] = time.time,
         network: Network | None = None,
         volumes: Volumes | None = None,
+        allocations: AllocationLedger | None = None,
     ) -> None:
         self._kube = kube
+        self._allocations = allocations
         self._network = network
         self._volumes = volumes
         self._caches = executor.Caches(sets, game_servers, pods)
@@ -260,7 +282,13 @@ class GameServerSetReconciler:
         pods = [bodies.as_pod(pod)] if pod and views.owner_index(pod) == index else []
         game_servers = [bodies.as_game_server(gs)] if gs and views.owner_index(gs) == index else []
         own_pods, own_gs = views.servers_of(gss, pods, game_servers)
-        return next(iter(own_pods.values()), None), next(iter(own_gs.values()), None)
+        found = next(iter(own_gs.values()), None)
+        held = self._held(key)
+        return next(iter(own_pods.values()), None), found and _as_held(found, held)
+
+    def _held(self, key: Key) -> Collection[str]:
+        """The servers of the set its allocation ledger holds."""
+        return {} if self._allocations is None else self._allocations.allocated(key)
 
     @staticmethod
     def _refresh(
@@ -291,6 +319,8 @@ class GameServerSetReconciler:
             [bodies.as_pod(p) for p in self._caches.pods.by_index(index)],
             [bodies.as_game_server(g) for g in self._caches.game_servers.by_index(index)],
         )
+        held = self._held(key)
+        game_servers = {o: _as_held(g, held) for o, g in game_servers.items()}
         return plans.Observed(gss, pods, game_servers, self._clock(), self._around(key))
 
     def _around(self, key: Key) -> servers.Surroundings:
@@ -328,7 +358,23 @@ class GameServerSetReconciler:
         run = executor.Executor(
             self._kube, self._caches, self._events, self._network, self._requeue, gss
         )
-        await run.run(plan)
+        if self._allocations is None:
+            await run.run(plan)
+        else:
+            # Held from before the first write, with no wait since the plan, until the caches
+            # show the writes: an allocation either came first (the plan read it Allocated) or
+            # finds these servers busy, or their pods terminating or updating.
+            _log.warning(
+                sorted(self._held(key)),
+                sorted(executor.touched(plan)),
+            )
+            done = self._allocations.hold(
+                key, executor.touched(plan), lambda: _settled(run.expect.barrier())
+            )
+            try:
+                await run.run(plan)
+            finally:
+                done()
         memo = self._memo.get(key)
         if memo is not None and run.status_version:
             memo.status_version = run.status_version

@@ -15,7 +15,7 @@ from agent.kube import resources
 from agent.kube.events import EventRecorder
 from agent.network import hooks as network_hooks
 
-from . import disruption, gameserverset, queue
+from . import allocations, disruption, gameserverset, queue
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -40,6 +40,8 @@ class Controller:
         workers: int = 4,
         host: str = "",
         host_port_range: tuple[int, int] = (8000, 9000),
+        catch_up_delay: float = 0.0,
+        ledger_linger: float = allocations.LINGER_S,
     ) -> None:
         self.kube = kube
         # managedFields kept: they tell the hub link who changed a hub-managed set (drift).
@@ -59,6 +61,21 @@ class Controller:
             namespace=namespace,
             label_selector=wire.OWNER_GSS,
             index=views.owner_index,
+        )
+        # Every set's allocation ledger (one ConfigMap each): the leader reads them all
+        # before its first reconcile.
+        self.ledgers = kcache.WatchCache(
+            kube, resources.CONFIG_MAP, namespace=namespace, label_selector=allocations.LEDGER_LABEL
+        )
+        self.allocations = allocations.AllocationLedger(
+            kube,
+            self.sets,
+            self.game_servers,
+            self.ledgers,
+            requeue=self._requeue_server,
+            pods=self.pods,
+            catch_up_delay=catch_up_delay,
+            linger=ledger_linger,
         )
         recorder = EventRecorder(kube, host)
         # Network plugins: Nodes and the game servers' Services; HostPort follows the pods.
@@ -83,6 +100,7 @@ class Controller:
             self.budgets.cache,
             self.game_servers,
             self.pods,
+            self.ledgers,
             self.volumes.claims,
             self.volumes.volumes,
             *self.network.caches,
@@ -96,6 +114,7 @@ class Controller:
             requeue=self._requeue,
             network=self.network,
             volumes=self.volumes,
+            allocations=self.allocations,
         )
         self.queue: queue.WorkQueue[kcache.Key] = queue.WorkQueue(self._process, workers=workers)
         self.active = False
@@ -113,6 +132,9 @@ class Controller:
     ) -> None:
         if self.active:
             self.queue.add_after(key, delay, part)
+
+    def _requeue_server(self, key: kcache.Key, server: str) -> None:
+        self._requeue(key, 0.0, gameserverset.Part(SERVER, server))
 
     def _on_set(self, kind: kcache.EventType, obj: kclient.Obj) -> None:
         """A set's event: the reconciler tells a status-only change from the rest."""
@@ -173,6 +195,9 @@ class Controller:
     async def start_reconciling(self) -> None:
         """Called once leading: reconcile every set, then follow the events."""
         await self.wait_synced()
+        # Before any decision: every allocation the ledgers hold reads Allocated.
+        self.allocations.load()
+        self.allocations.start()
         self.active = True
         metrics.LEADER.set(1)
         self.queue.start()
@@ -186,6 +211,7 @@ class Controller:
         metrics.LEADER.set(0)
         await self.queue.stop()
         await self.budgets.stop()
+        await self.allocations.stop()
         await self.network.stop()
         for task in self._tasks:
             task.cancel()

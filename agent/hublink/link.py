@@ -22,7 +22,9 @@ import grpc
 from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, gameserver_pb2
 
-from agent.core import bodies
+from agent import metrics
+from agent.controllers.allocations import AllocationLedger, LedgerError
+from agent.core import bodies, ledger
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
@@ -57,6 +59,13 @@ class LinkConfig:
     batch_max: int = 500
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    # "ledger": an allocation is answered once its set's allocation ledger holds it (one write
+    # per batch), its GameServer follows; "direct": once its GameServer is written (one
+    # guarded write per allocation, the path before the ledger; kept to compare).
+    allocation_path: str = "ledger"
+
+
+ALLOCATION_PATHS = ("ledger", "direct")
 
 
 class HubLink:
@@ -70,8 +79,12 @@ class HubLink:
         game_servers: kcache.WatchCache,
         pods: kcache.WatchCache,
         nodes: kcache.WatchCache | None = None,
+        allocations: AllocationLedger | None = None,
     ) -> None:
+        """``allocations``: the cluster's allocation ledger (releases, and allocations on the
+        ledger path; without it every allocation is written directly)."""
         self.config = config
+        self._allocations = allocations
         self._kube = kube
         self._sets = sets
         self._game_servers = game_servers
@@ -264,6 +277,12 @@ class HubLink:
             if obj is None
             else translate.game_server(obj, node=self._node_of(namespace, name))
         )
+        held = self._allocations.entry(namespace, name) if self._allocations else None
+        if held is not None and obj is not None:
+            # Reported as the ledger makes it: the hub never sees an answered server free.
+            server.ops_state = "Allocated"
+            server.allocation_request_id = held.request_id
+            server.labels.update(held.labels)
         if self._changed(key, server):
             delta.game_servers.append(server)
 
@@ -378,6 +397,18 @@ class HubLink:
 
     async def _operate(self, operation: agent_pb2.TargetedOperation) -> agent_pb2.OperationResult:
         result = agent_pb2.OperationResult(id=operation.id)
+        held = self._allocations
+        if held is not None and operation.release_request_id:
+            return await self._release(held, operation, result)
+        if held is not None and operation.require_ready_unallocated:
+            if self.config.allocation_path == "ledger":
+                return await self._allocate(held, operation, result)
+        elif held is not None:
+            # Another operation on a server whose allocation is not written yet: write it
+            # first, so the operation's guard sees the server Allocated.
+            for name in operation.game_servers:
+                if held.holds(operation.namespace, name):
+                    await held.settle(operation.namespace, name)
         patch = translate.game_server_patch(operation.patch)
         if operation.labels or operation.annotations:
             patch["metadata"] = translate.metadata_patch(operation.labels, operation.annotations)
@@ -399,6 +430,9 @@ class HubLink:
                 continue
             body = patch
             if operation.require_ready_unallocated:
+                if _allocated_for(cached, operation):
+                    result.updated.append(name)  # a retry of the request that holds it
+                    continue
                 if not translate.ready_unallocated(cached):
                     result.conflicts.append(name)
                     continue
@@ -413,6 +447,63 @@ class HubLink:
                     result.errors[name] = str(exc)
                 continue
             result.updated.append(name)
+        if operation.require_ready_unallocated:
+            _count("direct", result)
+        return result
+
+    async def _allocate(
+        self,
+        held: AllocationLedger,
+        operation: agent_pb2.TargetedOperation,
+        result: agent_pb2.OperationResult,
+    ) -> agent_pb2.OperationResult:
+        """Take each server into its set's allocation ledger; answered once the ledger's
+        write holds it (its GameServer is written after)."""
+        request_id = (
+            operation.annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION) or operation.id
+        )
+        for name in operation.game_servers:
+            if self._game_servers.get((operation.namespace, name)) is None:
+                result.errors[name] = "no such game server in this cluster"
+                continue
+            try:
+                decision = await held.allocate(
+                    operation.namespace,
+                    name,
+                    request_id,
+                    dict(operation.labels),
+                    dict(operation.annotations),
+                )
+            except allocation_errors as exc:
+                result.errors[name] = str(exc)
+                continue
+            if decision is ledger.Decision.CONFLICT:
+                result.conflicts.append(name)
+            else:
+                result.updated.append(name)
+        _count("ledger", result)
+        return result
+
+    async def _release(
+        self,
+        held: AllocationLedger,
+        operation: agent_pb2.TargetedOperation,
+        result: agent_pb2.OperationResult,
+    ) -> agent_pb2.OperationResult:
+        """Give back the allocation of each server made for ``release_request_id``; a server
+        allocated for another request (or not at all) is a conflict, left as it is."""
+        for name in operation.game_servers:
+            try:
+                decision = await held.release(
+                    operation.namespace, name, operation.release_request_id
+                )
+            except allocation_errors as exc:
+                result.errors[name] = str(exc)
+                continue
+            if decision is ledger.Decision.TAKE:
+                result.updated.append(name)
+            else:
+                result.conflicts.append(name)
         return result
 
     async def _write_unless_allocated(
@@ -455,6 +546,21 @@ class HubLink:
 
 
 _annotations = bodies.annotations_of
+allocation_errors = (LedgerError, kclient.ApiError)
+
+
+def _allocated_for(obj: kclient.Obj, operation: agent_pb2.TargetedOperation) -> bool:
+    request_id = operation.annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION)
+    return bool(request_id) and (
+        translate.ops_state(obj) == "Allocated"
+        and _annotations(obj).get(protocol.ALLOCATION_REQUEST_ANNOTATION) == request_id
+    )
+
+
+def _count(path: str, result: agent_pb2.OperationResult) -> None:
+    metrics.ALLOCATIONS.labels(path, "taken").inc(len(result.updated))
+    metrics.ALLOCATIONS.labels(path, "conflict").inc(len(result.conflicts))
+    metrics.ALLOCATIONS.labels(path, "error").inc(len(result.errors))
 
 
 def _describe(exc: Exception) -> str:

@@ -44,6 +44,7 @@ CRD = Resource(
     "apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition", False
 )
 SERVICE = Resource("v1", "services", "Service")
+CONFIG_MAP = Resource("v1", "configmaps", "ConfigMap")
 PERSISTENT_VOLUME_CLAIM = Resource("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 PERSISTENT_VOLUME = Resource("v1", "persistentvolumes", "PersistentVolume", False)
 NODE = Resource("v1", "nodes", "Node", False)

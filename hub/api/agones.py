@@ -190,6 +190,9 @@ class AgonesAllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
                 continue
             except allocator.ExhaustedError:
                 continue
+            except allocator.OutcomeUnknownError as exc:
+                # Its server is given back when the intent expires (nobody can retry it).
+                raise AbortError(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
             return answer(server, attempt.annotations, attempt.request_id)
         raise AbortError(grpc.StatusCode.RESOURCE_EXHAUSTED, _exhausted(request, wanted, missing))
 

@@ -133,6 +133,8 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
             raise AbortError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
         except allocator.ExhaustedError as exc:
             raise AbortError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
+        except allocator.OutcomeUnknownError as exc:
+            raise AbortError(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
         status = json_format.MessageToDict(server.network_status)
         return allocation_pb2.AllocateResponse(
             game_server=server,

@@ -249,9 +249,16 @@ class LiveCollector:
         allocations = core.CounterMetricFamily(
             "gamefleet_hub_allocations",
             "Allocation requests answered, by outcome: allocated (a server newly allocated), "
-            "replayed (the answer given before), recovered (found by the request_id its agent "
-            "wrote; its record was missing), exhausted (none left).",
+            "replayed (the answer given before), resumed (the server an earlier attempt's intent "
+            "named, committed again by its agent), recovered (found by the request_id its agent "
+            "wrote; its record was missing), exhausted (none left), unknown (the agent asked did "
+            "not answer: the caller retries).",
             labels=["outcome"],
+        )
+        released = core.CounterMetricFamily(
+            "gamefleet_hub_allocations_released",
+            "Allocated servers given back because their request's intent expired unanswered "
+            "(no caller was told of them).",
         )
         retries = core.CounterMetricFamily(
             "gamefleet_hub_allocation_retries",
@@ -297,12 +304,13 @@ class LiveCollector:
                 allocations.add_metric([outcome], value)
             for reason, value in stats.allocation_retries.items():
                 retries.add_metric([reason], value)
+            released.add_metric([], stats.allocations_released)
             for (field, action), value in sorted(stats.agent_refusals.items()):
                 refusals.add_metric([field, action], value)
             for task, value in sorted(stats.task_restarts.items()):
                 restarts.add_metric([task], value)
         yield from (fleets, sessions, clusters, servers, desired, deltas, allocations, retries)
-        yield from (refusals, restarts)
+        yield from (refusals, restarts, released)
         yield reconcile
         if counts is not None and counts.autoscaling is not None:
             yield from _autoscaling_families(counts.autoscaling)

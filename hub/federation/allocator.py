@@ -1,11 +1,13 @@
 """Allocations: a Ready game server of a fleet for a match, committed by its cluster's agent.
 
-The hub reserves the servers it is allocating so concurrent requests never pick the same one;
-the owning agent writes opsState Allocated only if the server is still Ready with opsState
-None, else reports a conflict and the next candidate is tried. A request_id's answer is kept
-in the store, so a repeated request gets the same server, also from a restarted hub. The agent
-writes the request_id on the GameServer with the allocation, so a server allocated by a hub
-that died before its record was written is still found by a retry of that request_id.
+The hub reserves the servers it is allocating so concurrent requests never pick the same one,
+and records its choice (an intent) before it asks the owning agent; the agent takes the server
+only if it is still Ready with opsState None, else reports a conflict and the next candidate is
+tried. The answer is recorded before the caller hears it, so a repeated request gets the same
+server, also from a restarted hub. A retry that finds only an intent asks the intended server's
+agent again (the agent answers a request_id it already holds with the same server), so a hub
+that died between the agent's commit and the answer never makes a request take two servers.
+An intent nobody retried is given back when its record expires: no caller was ever told.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from gamefleet.v1 import gameserver_pb2
 from hub.core import allocation
 from hub.registry.allocations import RETENTION_S, Allocation, AllocationRegistry
 
-from .federation import Federation
+from .federation import Federation, NotConnectedError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,11 @@ class NoFleetError(Exception):
 
 class ExhaustedError(Exception):
     """No game server of the fleet can be allocated."""
+
+
+class OutcomeUnknownError(Exception):
+    """The agent asked to commit the request's server did not answer: a retry of the same
+    request_id finds out which server it holds, if any."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,11 +69,14 @@ class Allocator:
         registry: AllocationRegistry,
         wall: Callable[[], float] = time.time,
         operation_timeout: float = 10.0,
+        resume_wait: float = 10.0,
     ) -> None:
         self._federation = federation
         self._registry = registry
         self._wall = wall
         self._timeout = operation_timeout
+        # How long a retry waits for the cluster of the server its intent names.
+        self._resume_wait = resume_wait
         # (cluster, namespace, name) of servers being allocated right now.
         self._reserved: set[tuple[str, str, str]] = set()
         self._inflight: dict[RequestKey, asyncio.Task[tuple[gameserver_pb2.GameServer, bool]]] = {}
@@ -112,21 +122,88 @@ class Allocator:
 
     async def _answer(self, request: Request) -> tuple[gameserver_pb2.GameServer, bool]:
         recorded = await self._registry.get(*request.key)
-        if recorded is not None:
+        if recorded is not None and recorded.answered:
             self._count("replayed")
             return recorded.game_server, True
-        unrecorded = self._federation.allocated_for(*request.key)
-        if unrecorded is not None:
-            await self._registry.save(*request.key, Allocation(unrecorded, self._wall()))
-            self._count("recovered")
-            return unrecorded, True
+        if recorded is not None:
+            held = await self._resume(request, recorded.game_server)
+            if held is not None:
+                await self._record(request, held, answered=True)
+                self._count("resumed")
+                return held, True
+        else:
+            unrecorded = self._federation.allocated_for(*request.key)
+            if unrecorded is not None:
+                await self._record(request, unrecorded, answered=True)
+                self._count("recovered")
+                return unrecorded, True
         server = await self._allocate(request)
-        await self._registry.save(*request.key, Allocation(server, self._wall()))
+        await self._record(request, server, answered=True)
         self._count("allocated")
         return server, False
 
+    async def _record(
+        self, request: Request, server: gameserver_pb2.GameServer, answered: bool
+    ) -> None:
+        kept = gameserver_pb2.GameServer()
+        kept.CopyFrom(server)
+        kept.allocation_request_id = request.request_id
+        await self._registry.save(*request.key, Allocation(kept, self._wall(), answered))
+
     def _count(self, outcome: str) -> None:
         self._federation.stats.allocations[outcome] += 1
+
+    async def _resume(
+        self, request: Request, intended: gameserver_pb2.GameServer
+    ) -> gameserver_pb2.GameServer | None:
+        """Ask the agent of the server an earlier attempt chose for this request to commit it
+        again: the same server when the agent holds it for the request (or takes it now), None
+        when it is another's (then the request is free to take any)."""
+        if not await self._federation.wait_connected(intended.cluster, self._resume_wait):
+            self._count("unknown")
+            raise OutcomeUnknownError(
+                f"request {request.request_id} may hold a server in cluster {intended.cluster},"
+                " which is not connected; retry with the same request_id"
+            )
+        server = self._federation.live_server(intended.cluster, intended.namespace, intended.name)
+        return await self._commit(request, server or intended)
+
+    async def _commit(
+        self, request: Request, server: gameserver_pb2.GameServer
+    ) -> gameserver_pb2.GameServer | None:
+        """Have the agent commit ``server`` to the request: the server as allocated, or None
+        when the agent could not take it (a conflict or an error it reported)."""
+        hold = (server.cluster, server.namespace, server.name)
+        self._reserved.add(hold)
+        try:
+            allocated = await self._federation.allocate_on(
+                server,
+                request.request_id,
+                dict(request.labels),
+                dict(request.annotations),
+                self._timeout,
+            )
+        except NotConnectedError as exc:
+            log.warning("allocating %s/%s: %s", server.cluster, server.name, exc)
+            self._federation.stats.allocation_retries["unanswered"] += 1
+            return None
+        except (ConnectionError, TimeoutError) as exc:
+            # Asked, and no answer: the agent may hold it. Never take a second server for the
+            # request; the intent names this one, so a retry asks again.
+            self._count("unknown")
+            raise OutcomeUnknownError(
+                f"the agent of {server.cluster} did not answer ({exc or 'timed out'});"
+                " retry with the same request_id"
+            ) from None
+        except RuntimeError as exc:
+            log.warning("allocating %s/%s: %s", server.cluster, server.name, exc)
+            self._federation.stats.allocation_retries["error"] += 1
+            return None
+        finally:
+            self._reserved.discard(hold)
+        if allocated is None:
+            self._federation.stats.allocation_retries["conflict"] += 1
+        return allocated
 
     async def _allocate(self, request: Request) -> gameserver_pb2.GameServer:
         tried: set[tuple[str, str]] = set()
@@ -149,31 +226,42 @@ class Allocator:
                 )
             tried.add((best.cluster, best.name))
             hold = (best.cluster, best.namespace, best.name)
-            self._reserved.add(hold)
+            self._reserved.add(hold)  # held across the intent's commit too
             try:
-                allocated = await self._federation.allocate_on(
-                    best,
-                    request.request_id,
-                    dict(request.labels),
-                    dict(request.annotations),
-                    self._timeout,
-                )
-            except (ConnectionError, TimeoutError, RuntimeError) as exc:
-                log.warning("allocating %s/%s: %s", best.cluster, best.name, exc or "timed out")
-                reason = "error" if isinstance(exc, RuntimeError) else "unanswered"
-                self._federation.stats.allocation_retries[reason] += 1
-                continue
+                await self._record(request, best, answered=False)
+                allocated = await self._commit(request, best)
             finally:
                 self._reserved.discard(hold)
             if allocated is not None:
                 return allocated
-            self._federation.stats.allocation_retries["conflict"] += 1
+
+    async def sweep(self, now: float | None = None) -> int:
+        """Delete expired records, giving back the servers of intents nobody was told of."""
+        when = self._wall() if now is None else now
+        return await self._registry.sweep(when, RETENTION_S, self._release)
+
+    async def _release(self, record: Allocation) -> bool:
+        server = record.game_server
+        try:
+            released = await self._federation.release_allocation(server, self._timeout)
+        except (ConnectionError, TimeoutError, RuntimeError) as exc:
+            log.info("giving back %s/%s later: %s", server.cluster, server.name, exc)
+            return False
+        if released:
+            self._federation.stats.allocations_released += 1
+            log.info(
+                "gave back %s/%s: allocated for request %s, which was never answered",
+                server.cluster,
+                server.name,
+                server.allocation_request_id,
+            )
+        return True
 
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             try:
-                removed = await self._registry.sweep(self._wall(), RETENTION_S)
+                removed = await self.sweep()
             except Exception:
                 log.exception("sweeping allocation records")
                 continue

@@ -64,6 +64,10 @@ DROPPED = "dropped"
 _LOGGED_REFUSALS_KEPT = 10_000
 
 
+class NotConnectedError(ConnectionError):
+    """The cluster's agent is not connected: nothing was sent to it."""
+
+
 @dataclasses.dataclass
 class _ClusterLive:
     """What the hub knows of a cluster beyond its registration."""
@@ -104,6 +108,8 @@ class Federation:
         self._live: dict[str, _ClusterLive] = {}
         self._index = LiveIndex()
         self._sessions: dict[str, AgentSession] = {}
+        # Callers waiting for a cluster's agent to connect.
+        self._connect_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._previous: dict[SetKey, dict[str, int]] = {}
         # Fleets the hub had no assignment record of when it began to lead, with their replicas
         # then: only for these does it take an agent's word for what it holds (see _claim).
@@ -187,6 +193,9 @@ class Federation:
         session = AgentSession(name, held, self.limits)
         session.retiring = {(s.namespace, s.name) for s in hello.held_sets if s.retiring}
         self._sessions[name] = session
+        for waiter in self._connect_waiters.pop(name, []):
+            if not waiter.done():
+                waiter.set_result(None)
         live = self._live.setdefault(name, _ClusterLive())
         live.hello = hello
         live.capacity = hello.capacity
@@ -639,7 +648,7 @@ class Federation:
         """
         session = self._sessions.get(server.cluster)
         if session is None:
-            raise ConnectionError(f"cluster {server.cluster} is not connected")
+            raise NotConnectedError(f"cluster {server.cluster} is not connected")
         operation = agent_pb2.TargetedOperation(
             namespace=server.namespace,
             game_servers=[server.name],
@@ -667,6 +676,56 @@ class Federation:
             self._broadcast.notify((server.namespace, server.fleet))
         recording.server_allocated(self.events, server, request_id)
         return allocated
+
+    async def release_allocation(
+        self, server: gameserver_pb2.GameServer, timeout: float = 10.0
+    ) -> bool:
+        """Have the owning agent set ``server`` back to opsState None if it is still Allocated
+        for ``server.allocation_request_id``; True when it did, False when it was not (then
+        nothing was changed).
+
+        Raises ConnectionError or TimeoutError when the agent does not answer, RuntimeError
+        when it reports an error.
+        """
+        session = self._sessions.get(server.cluster)
+        if session is None:
+            raise NotConnectedError(f"cluster {server.cluster} is not connected")
+        operation = agent_pb2.TargetedOperation(
+            namespace=server.namespace,
+            game_servers=[server.name],
+            patch=gameserver_pb2.GameServerPatch(ops_state="None"),
+            release_request_id=server.allocation_request_id,
+        )
+        result = await session.operate(operation, timeout)
+        if server.name in result.updated:
+            return True
+        if server.name in result.conflicts:
+            return False
+        raise RuntimeError(result.errors.get(server.name, "the agent did not answer for it"))
+
+    def live_server(
+        self, cluster: str, namespace: str, name: str
+    ) -> gameserver_pb2.GameServer | None:
+        """The server as its agent last reported it, if it did."""
+        server = self._index.get(cluster, namespace, name)
+        return None if server is None else server.decode()
+
+    async def wait_connected(self, cluster: str, timeout: float) -> bool:
+        """Wait (at most ``timeout`` seconds) until ``cluster``'s agent is connected."""
+        if cluster in self._sessions:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        self._connect_waiters.setdefault(cluster, []).append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            return False
+        finally:
+            waiters = self._connect_waiters.get(cluster, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+        return True
 
     def allocated_for(
         self, namespace: str, fleet: str, request_id: str

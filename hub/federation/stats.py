@@ -17,9 +17,10 @@ RECONCILE_BUCKETS: tuple[float, ...] = (
 
 
 # How an allocation request was answered: a server newly allocated, the answer given before
-# (its record, or the same request in flight), a server found by the request_id the agent wrote
-# on it (its record missing), or none left.
-ALLOCATION_OUTCOMES = ("allocated", "replayed", "recovered", "exhausted")
+# (its record, or the same request in flight), the server an earlier attempt's intent named
+# (committed again by its agent), a server found by the request_id the agent wrote on it (its
+# record missing), none left, or unknown (the agent asked did not answer: retry).
+ALLOCATION_OUTCOMES = ("allocated", "replayed", "resumed", "recovered", "exhausted", "unknown")
 # Why the hub moved on from a candidate: the agent found it taken (conflict), did not answer in
 # time or was not connected (unanswered), or failed the write (error).
 ALLOCATION_RETRY_REASONS = ("conflict", "unanswered", "error")
@@ -46,6 +47,8 @@ class FederationStats:
         default_factory=lambda: [0] * (len(RECONCILE_BUCKETS) + 1)
     )
     reconcile_seconds: float = 0.0
+    # Servers given back because their allocation's intent expired without an answer.
+    allocations_released: int = 0
     # What the hub refused of the agents, by (field, action): see Federation.refused.
     agent_refusals: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
     # Restarts of each supervised background task after it failed.

@@ -201,27 +201,37 @@ class SimulatedAgent:
         """Like the real agent: an allocation writes only a server still Ready with opsState
         None (else a conflict), and the new status is reported; other operations succeed, and
         an opsState they set on a server this agent reported is reported too (refused, as the
-        real agent refuses it, for an Allocated server without allow_unallocate)."""
+        real agent refuses it, for an Allocated server without allow_unallocate). An allocation
+        of a server it already holds for the same request_id is answered as updated; a release
+        sets back only a server Allocated for that request_id."""
         result = agent_pb2.OperationResult(id=operation.id)
-        if not operation.require_ready_unallocated:
+        release = operation.release_request_id
+        if not operation.require_ready_unallocated and not release:
             self._apply(operation, result)
             return result
+        request_id = operation.annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION, "")
         changed = agent_pb2.StatusDelta()
         for name in operation.game_servers:
             held = self.reported.get(protocol.game_server_key(operation.namespace, name))
             if not isinstance(held, gameserver_pb2.GameServer):
                 result.errors[name] = "no such game server in this cluster"
                 continue
-            if held.state != "Ready" or held.ops_state not in ("", "None"):
+            allocated = held.ops_state == "Allocated"
+            if release:
+                if not allocated or held.allocation_request_id != release:
+                    result.conflicts.append(name)
+                    continue
+            elif allocated and held.allocation_request_id == request_id:
+                result.updated.append(name)  # already this request's
+                continue
+            elif held.state != "Ready" or held.ops_state not in ("", "None"):
                 result.conflicts.append(name)
                 continue
             written = gameserver_pb2.GameServer()
             written.CopyFrom(held)
             written.ops_state = operation.patch.ops_state
             written.labels.update(operation.labels)
-            written.allocation_request_id = operation.annotations.get(
-                protocol.ALLOCATION_REQUEST_ANNOTATION, ""
-            )
+            written.allocation_request_id = "" if release else request_id
             changed.game_servers.append(written)
             result.updated.append(name)
         if changed.game_servers:

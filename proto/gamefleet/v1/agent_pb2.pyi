@@ -499,6 +499,7 @@ class TargetedOperation(_message.Message):
     ANNOTATIONS_FIELD_NUMBER: _builtins.int
     ALLOW_UNALLOCATE_FIELD_NUMBER: _builtins.int
     ALLOW_CUSTOM_OPS_STATE_FIELD_NUMBER: _builtins.int
+    RELEASE_REQUEST_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     namespace: _builtins.str
     require_ready_unallocated: _builtins.bool
@@ -511,6 +512,11 @@ class TargetedOperation(_message.Message):
     """
     allow_custom_ops_state: _builtins.bool
     """Without it, the agent refuses an ops_state outside OKG's known values."""
+    release_request_id: _builtins.str
+    """Gives an allocation back: the agent sets opsState None (and drops the allocation's
+    request-id annotation) only while the server is Allocated for this request_id; otherwise
+    it reports a conflict and changes nothing.
+    """
     @_builtins.property
     def game_servers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -533,10 +539,11 @@ class TargetedOperation(_message.Message):
         annotations: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         allow_unallocate: _builtins.bool = ...,
         allow_custom_ops_state: _builtins.bool = ...,
+        release_request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["patch", b"patch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_ops_state", b"allow_custom_ops_state", "allow_unallocate", b"allow_unallocate", "annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "patch", b"patch", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_ops_state", b"allow_custom_ops_state", "allow_unallocate", b"allow_unallocate", "annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "patch", b"patch", "release_request_id", b"release_request_id", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -64,8 +64,14 @@ async def test_allocation_writes_the_cluster_replays_and_survives_a_scale_down(
             "Allocated",
             False,
         )
+
+        # Answered once the agent's allocation ledger holds it; the GameServer follows.
+        async def written() -> bool:
+            found = await second.namespace.get_gs(server.name)
+            return bool(found["spec"].get("opsState") == "Allocated")
+
+        await eventually(written, 30.0, f"{server.name} Allocated in its cluster")
         in_cluster = await second.namespace.get_gs(server.name)
-        assert in_cluster["spec"]["opsState"] == "Allocated"
         assert views.meta(in_cluster)["labels"]["match"] == "m1"
         stamp = views.meta(in_cluster)["annotations"][protocol.ALLOCATION_REQUEST_ANNOTATION]
         assert (stamp, server.allocation_request_id) == ("match-1", "match-1")

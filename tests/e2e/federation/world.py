@@ -34,14 +34,15 @@ class Member:
     log: pathlib.Path
     process: subprocess.Popen[bytes] | None = None
 
-    def start_agent(self, hub: str, lease: str) -> None:
+    def start_agent(self, hub: str, lease: str, extra: tuple[str, ...] = ()) -> None:
+        """``extra``: more flags of `gamefleet agent run`."""
         command = [
             sys.executable, "-m", "cli.main", "agent", "run",
             "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace.name,
             "--lease-namespace", self.namespace.name, "--lease-name", lease,
             "--id", f"{self.name}-agent", "--skip-crds",
             "--hub", hub, "--cluster", self.name, "--cluster-label", f"region={self.region}",
-            "--heartbeat-interval", AGENT_HEARTBEAT_S, "--scaler-port", "0",
+            "--heartbeat-interval", AGENT_HEARTBEAT_S, "--scaler-port", "0", *extra,
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(

@@ -8,52 +8,17 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
-from gamefleet.v1 import agent_pb2, agent_pb2_grpc
+from gamefleet.v1 import agent_pb2
 
 from agent.controllers import manager
 from agent.hublink import link
 from agent.kube import client as kclient
 from agent.kube import crds, resources
 from tests.localcluster.state import Cluster
+from tests.support.standin_hub import StandInHub
 
 NAMESPACES = resources.Resource("v1", "namespaces", "Namespace", False)
-
-
-class StandInHub(agent_pb2_grpc.AgentServiceServicer):
-    """Takes the hello, answers with no status hashes, sends what a test queues, and keeps
-    every message the agent sends."""
-
-    def __init__(self) -> None:
-        self.hello: agent_pb2.AgentHello | None = None
-        self.received: list[agent_pb2.AgentMessage] = []
-        self.outbox: asyncio.Queue[agent_pb2.HubMessage] = asyncio.Queue()
-        self.changed = asyncio.Condition()
-
-    async def Connect(
-        self,
-        request_iterator: AsyncIterator[agent_pb2.AgentMessage],
-        context: grpc.aio.ServicerContext[agent_pb2.AgentMessage, agent_pb2.HubMessage],
-    ) -> AsyncIterator[agent_pb2.HubMessage]:
-        async def receive() -> None:
-            async for message in request_iterator:
-                if message.HasField("hello"):
-                    self.hello = message.hello
-                self.received.append(message)
-                async with self.changed:
-                    self.changed.notify_all()
-
-        reader = asyncio.create_task(receive())
-        try:
-            yield agent_pb2.HubMessage(status_hashes=agent_pb2.StatusHashes())
-            while True:
-                yield await self.outbox.get()
-        finally:
-            reader.cancel()
-
-    def set_statuses(self) -> list[agent_pb2.GameServerSetStatus]:
-        return [s for m in self.received if m.HasField("status") for s in m.status.sets]
 
 
 @pytest.fixture
@@ -75,15 +40,11 @@ async def test_a_set_for_a_namespace_the_agent_does_not_serve_is_refused_and_rep
     served: tuple[kclient.KubeClient, str],
 ) -> None:
     kube, namespace = served
-    hub = StandInHub()
-    server = grpc.aio.server()
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(hub, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
+    hub = await StandInHub().start()
     controller = manager.Controller(kube, namespace=namespace)
     controller.start_caches()
     config = link.LinkConfig(
-        hub=f"127.0.0.1:{port}", cluster="c1", namespaces=(namespace,), batch_window=0.01
+        hub=hub.address, cluster="c1", namespaces=(namespace,), batch_window=0.01
     )
     hub_link = link.HubLink(config, kube, controller.sets, controller.game_servers, controller.pods)
     running = asyncio.create_task(hub_link.run())
@@ -117,4 +78,4 @@ async def test_a_set_for_a_namespace_the_agent_does_not_serve_is_refused_and_rep
         with contextlib.suppress(asyncio.CancelledError):
             await running
         await controller.stop()
-        await server.stop(0)
+        await hub.stop()

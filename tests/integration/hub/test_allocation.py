@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from gamefleet.v1 import (
 
 from cli import main as cli_main
 from hub.api.server import Hub
+from hub.registry import codec
 from hub.registry.allocations import RETENTION_S, Allocation, AllocationRegistry
 from tests.support.agent_sim import SimulatedAgent, game_server
 
@@ -30,6 +32,8 @@ from .conftest import StartAgent, start_hub, wait_phase
 from .fleet_docs import fleet
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     Stub = allocation_pb2_grpc.AllocationServiceAsyncStub
 
 
@@ -169,46 +173,59 @@ async def test_a_request_id_is_replayed_by_a_restarted_hub(tmp_path: Path) -> No
     assert (again.game_server.cluster, again.game_server.name) == ("eu-1", first.game_server.name)
 
 
-async def test_a_server_allocated_before_the_hub_died_is_found_by_the_retry(
-    tmp_path: Path,
-) -> None:
-    """The hub stops after the agent took the allocation and before the answer and the record:
-    the retry of the request_id gets the server the agent wrote it on, not a second one."""
-    store = tmp_path / "hub.db"
+async def _allocation_cut_by_a_hub_stop(
+    store: Path, clusters: tuple[str, ...] = ("eu-1",)
+) -> tuple[list[SimulatedAgent], str, str]:
+    """A hub allocates match-1 on the first cluster's agent and stops after the agent took the
+    operation, before the answer: the agent commits it anyway. Returns the agents (every one
+    still dialling the stopped hub's address), the hub's address and the chosen server."""
     hub = await start_hub(store)
     address = f"127.0.0.1:{hub.port}"
-    agent = SimulatedAgent(address, "eu-1", heartbeat_interval=0.2)
-    agent.reconnect = True
-    agent.allocation_delay = 0.3
+    agents = [SimulatedAgent(address, c, heartbeat_interval=0.2) for c in clusters]
+    agents[0].allocation_delay = 0.3
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
                 fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0))
             )
-            await agent.start()
-            await wait_phase(hub, "eu-1", "Ready")
-            await serve(hub, agent, 3)
+            for agent in agents:
+                agent.reconnect = True
+                await agent.start()
+                await wait_phase(hub, agent.cluster, "Ready")
+                await serve(hub, agent, 3)
             call = asyncio.ensure_future(
-                allocation_pb2_grpc.AllocationServiceStub(channel).Allocate(request("match-1"))
+                allocation_pb2_grpc.AllocationServiceStub(channel).Allocate(
+                    request("match-1", preferred_clusters=[clusters[0]])
+                )
             )
-            await agent.wait_for(lambda: len(agent.operations) == 1)
+            await agents[0].wait_for(lambda: len(agents[0].operations) == 1)
             await hub.stop(grace=0)
             with pytest.raises(grpc.aio.AioRpcError):
                 await call
-        chosen = agent.operations[0].game_servers[0]
-        key = protocol.game_server_key("games", chosen)
-        await agent.wait_for(lambda: _ops_state(agent.reported[key]) == "Allocated")
+    except BaseException:
+        for agent in agents:
+            await agent.stop()
+        raise
+    chosen = agents[0].operations[0].game_servers[0]
+    key = protocol.game_server_key("games", chosen)
+    await agents[0].wait_for(lambda: _ops_state(agents[0].reported[key]) == "Allocated")
+    return agents, address, chosen
 
-        hub = await start_hub(store, listen=address)
+
+async def test_a_retry_after_the_hub_died_before_answering_gets_the_same_server(
+    tmp_path: Path,
+) -> None:
+    """The hub stops after the agent took the allocation and before the answer: the retry of
+    the request_id finds the intent, asks the same agent again and gets the same server."""
+    store = tmp_path / "hub.db"
+    [agent], address, chosen = await _allocation_cut_by_a_hub_stop(store)
+    hub = await start_hub(store, listen=address)
+    try:
         assert hub.store is not None
         records = AllocationRegistry(hub.store)
-        assert await records.get("games", "arena", "match-1") is None
-        await wait_phase(hub, "eu-1", "Ready")
-        async with asyncio.timeout(5):
-            while True:  # the reconnected agent resends what the new hub does not hold
-                if any(s.ops_state == "Allocated" for s in _servers(hub)):
-                    break
-                await asyncio.sleep(0.01)
+        intent = await records.get("games", "arena", "match-1")
+        assert intent is not None and not intent.answered
+        assert intent.game_server.name == chosen
         async with grpc.aio.insecure_channel(address) as channel:
             stub = allocation_pb2_grpc.AllocationServiceStub(channel)
             again = await stub.Allocate(request("match-1"))
@@ -220,17 +237,56 @@ async def test_a_server_allocated_before_the_hub_died_is_found_by_the_retry(
         )
         assert other.game_server.name != chosen
         assert hub.gate.federation is not None
-        assert hub.gate.federation.stats.allocations["recovered"] == 1
-        assert len(agent.operations) == 2
-        assert await records.get("games", "arena", "match-1") is not None
+        assert hub.gate.federation.stats.allocations["resumed"] == 1
+        answer = await records.get("games", "arena", "match-1")
+        assert answer is not None and answer.answered
     finally:
         await agent.stop()
+        await hub.stop(grace=0)
+
+
+async def test_a_retry_that_reaches_a_restarted_hub_first_waits_for_the_intended_cluster(
+    tmp_path: Path,
+) -> None:
+    """Before its agent reports again, the cluster that holds the request's server is not
+    given up on: the retry waits for it instead of taking a server in another cluster."""
+    store = tmp_path / "hub.db"
+    (eu, us), address, chosen = await _allocation_cut_by_a_hub_stop(store, ("eu-1", "us-1"))
+    await eu.stop()  # eu-1's agent stays away for now
+    hub = await start_hub(store, listen=address)
+    try:
+        await wait_phase(hub, "us-1", "Ready")
+        async with grpc.aio.insecure_channel(address) as channel:
+            retry = asyncio.ensure_future(
+                allocation_pb2_grpc.AllocationServiceStub(channel).Allocate(request("match-1"))
+            )
+            # While eu-1 is away the retry is held, not answered from us-1.
+            done, _ = await asyncio.wait([retry], timeout=1.0)
+            assert not done, "the retry was answered while the intended cluster was away"
+            await eu.start()
+            again = await retry
+        assert (again.game_server.cluster, again.game_server.name) == ("eu-1", chosen)
+        assert again.replayed
+        assert us.operations == []
+    finally:
+        await eu.stop()
+        await us.stop()
         await hub.stop(grace=0)
 
 
 def _ops_state(reported: object) -> str:
     assert isinstance(reported, gameserver_pb2.GameServer)
     return reported.ops_state
+
+
+async def _hub_holds(
+    hub: Hub, predicate: Callable[[list[gameserver_pb2.GameServer]], bool]
+) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            if predicate(_servers(hub)):
+                return
+            await asyncio.sleep(0.01)
 
 
 def _servers(hub: Hub) -> list[gameserver_pb2.GameServer]:
@@ -452,3 +508,87 @@ async def test_a_caller_that_gives_up_still_gets_its_server_on_retry(
     assert again.replayed
     assert again.game_server.name == eu.operations[0].game_servers[0]
     assert len(eu.operations) == 1
+
+
+@pytest.mark.usefixtures("arena")
+async def test_an_agent_that_goes_away_unanswered_never_makes_a_request_take_two_servers(
+    hub: Hub, allocations: Stub, start_agent: StartAgent
+) -> None:
+    """The agent took the operation and its stream broke before it answered: it may hold the
+    server, so the call fails retryably instead of moving on to a second server; the retry asks
+    the same server's agent again."""
+    eu = await start_agent("eu-1")
+    await serve(hub, eu, 2)
+    eu.allocation_delay = 5.0
+    call = asyncio.ensure_future(allocations.Allocate(request("m1")))
+    await eu.wait_for(lambda: len(eu.operations) == 1)
+    await eu.cut()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert "retry with the same request_id" in (caught.value.details() or "")
+    chosen = eu.operations[0].game_servers[0]
+    eu.allocation_delay = 0.0
+    eu.reconnect = True
+    await eu.start()
+    again = await allocations.Allocate(request("m1"))
+    assert again.game_server.name == chosen
+    assert [o.game_servers[0] for o in eu.operations] == [chosen, chosen]
+
+
+async def test_an_intent_nobody_retried_gives_its_server_back_when_it_expires(
+    tmp_path: Path,
+) -> None:
+    """No caller was told of the server (the hub stopped before answering) and nobody retried:
+    when the record expires the server is set back to opsState None. An answered allocation is
+    never given back."""
+    store = tmp_path / "hub.db"
+    [agent], address, chosen = await _allocation_cut_by_a_hub_stop(store)
+    hub = await start_hub(store, listen=address)
+    try:
+        await _hub_holds(hub, lambda servers: len(servers) == 3)  # resent on reconnect
+        async with grpc.aio.insecure_channel(address) as channel:
+            answered = await allocation_pb2_grpc.AllocationServiceStub(channel).Allocate(
+                request("match-2")
+            )
+        allocator = hub.gate.allocator
+        assert allocator is not None
+        removed = await allocator.sweep(now=time.time() + RETENTION_S + 1)
+        assert removed == 2
+        released = [o for o in agent.operations if o.release_request_id]
+        assert [(o.game_servers[0], o.release_request_id) for o in released] == [
+            (chosen, "match-1")
+        ]
+        key = protocol.game_server_key("games", chosen)
+        assert _ops_state(agent.reported[key]) == "None"
+        kept = protocol.game_server_key("games", answered.game_server.name)
+        assert _ops_state(agent.reported[kept]) == "Allocated"
+        assert hub.gate.federation is not None
+        assert hub.gate.federation.stats.allocations_released == 1
+    finally:
+        await agent.stop()
+        await hub.stop(grace=0)
+
+
+async def test_a_server_whose_record_is_lost_is_found_by_the_request_id_on_it(
+    tmp_path: Path,
+) -> None:
+    """Without any record (lost, or written by an older hub), a retry finds the server by the
+    request_id its agent stamped on it, once the agent has reported it."""
+    store = tmp_path / "hub.db"
+    [agent], address, chosen = await _allocation_cut_by_a_hub_stop(store)
+    hub = await start_hub(store, listen=address)
+    try:
+        assert hub.store is not None
+        await hub.store.delete(codec.allocation_key("games", "arena", "match-1"))
+        await _hub_holds(hub, lambda servers: any(s.ops_state == "Allocated" for s in servers))
+        async with grpc.aio.insecure_channel(address) as channel:
+            again = await allocation_pb2_grpc.AllocationServiceStub(channel).Allocate(
+                request("match-1")
+            )
+        assert again.replayed and again.game_server.name == chosen
+        assert hub.gate.federation is not None
+        assert hub.gate.federation.stats.allocations["recovered"] == 1
+    finally:
+        await agent.stop()
+        await hub.stop(grace=0)
