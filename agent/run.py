@@ -125,9 +125,9 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     hub.add_argument(
         "--allocation-path",
         choices=link.ALLOCATION_PATHS,
-        default="ledger",
-        help="ledger (default): answer an allocation once its set's allocation ledger holds "
-        "it, write the GameServer after; direct: answer once the GameServer is written",
+        default="direct",
+        help="direct (default): answer an allocation once its GameServer is written; ledger: "
+        "once its set's allocation ledger holds it (one write per batch), the GameServer after",
     )
     # Tests only: hold each GameServer write of an allocation back (a crash before it), and
     # the first write of an idle ledger (a burst shares it).

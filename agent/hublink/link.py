@@ -59,10 +59,12 @@ class LinkConfig:
     batch_max: int = 500
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
-    # "ledger": an allocation is answered once its set's allocation ledger holds it (one write
-    # per batch), its GameServer follows; "direct": once its GameServer is written (one
-    # guarded write per allocation, the path before the ledger; kept to compare).
-    allocation_path: str = "ledger"
+    # "direct": an allocation is answered once its GameServer is written (one guarded write
+    # per allocation); "ledger": once its set's allocation ledger holds it (one write per
+    # batch), its GameServer following. Direct is the default: on the local clusters the ledger
+    # answered no faster (the API server is bound by the ~3 writes every allocation brings
+    # either way) and its GameServers lag by seconds (docs/allocation.md).
+    allocation_path: str = "direct"
 
 
 ALLOCATION_PATHS = ("ledger", "direct")

@@ -40,7 +40,8 @@ async def hub() -> AsyncIterator[StandInHub]:
 def _agent(
     kubeconfig: pathlib.Path, namespace: Namespace, log: pathlib.Path, hub: StandInHub, *extra: str
 ) -> AgentProcess:
-    flags = ("--hub", hub.address, "--cluster", "c1", "--heartbeat-interval", "1", *extra)
+    flags = ("--hub", hub.address, "--cluster", "c1", "--heartbeat-interval", "1",
+             "--allocation-path", "ledger", *extra)  # fmt: skip
     return AgentProcess(kubeconfig, namespace.name, log, extra=flags).start()
 
 
