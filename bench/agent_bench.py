@@ -197,7 +197,9 @@ async def bench(args: argparse.Namespace) -> None:
         after_update = _writes(port)
         updated = sum(after_update.values()) - sum(after_create.values())
         emit("agent API writes per game server updated in place", updated / n, "writes",
-              **update_params)  # fmt: skip
+              **update_params,
+              breakdown={k: v - after_create.get(k, 0) for k, v in after_update.items()
+                         if v != after_create.get(k, 0)})  # fmt: skip
         emit("agent RSS after the update", machine.rss_mib(agent.pid), "MiB", **params)
         # A restart must not rewrite what is already right (no periodic full resync).
         await _quiet(port)

@@ -39,6 +39,8 @@ class AllocatedBudgets:
             label_selector=disruption.LABEL,
         )
         self._due: set[Key] = set()
+        # Budgets created that the cache does not show yet: not created again meanwhile.
+        self._created: set[Key] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         sets.add_handler(self._on_set)
@@ -64,7 +66,9 @@ class AllocatedBudgets:
     def _on_budget(self, _: kcache.EventType, obj: kclient.Obj) -> None:
         owner = bodies.labels_of(obj).get(disruption.LABEL)
         if owner:
-            self._mark((bodies.namespace(obj), owner))
+            key = (bodies.namespace(obj), owner)
+            self._created.discard(key)
+            self._mark(key)
 
     def _mark(self, key: Key) -> None:
         self._due.add(key)
@@ -91,11 +95,18 @@ class AllocatedBudgets:
         if not disruption.needs_write(gss, budget):
             return
         if budget is None:
-            await kclient.unless_gone(
-                self._kube.create(
-                    resources.POD_DISRUPTION_BUDGET, key[0], disruption.budget_body(gss)
+            if key in self._created:
+                return  # its watch event is on the way
+            self._created.add(key)
+            try:
+                await kclient.unless_gone(
+                    self._kube.create(
+                        resources.POD_DISRUPTION_BUDGET, key[0], disruption.budget_body(gss)
+                    )
                 )
-            )
+            except kclient.ApiError:
+                self._created.discard(key)  # retried (_run)
+                raise
             return
         spec = {**disruption.budget_spec(key[1]), "minAvailable": None}
         await kclient.unless_gone(

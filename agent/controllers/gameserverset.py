@@ -364,10 +364,6 @@ class GameServerSetReconciler:
             # Held from before the first write, with no wait since the plan, until the caches
             # show the writes: an allocation either came first (the plan read it Allocated) or
             # finds these servers busy, or their pods terminating or updating.
-            _log.warning(
-                sorted(self._held(key)),
-                sorted(executor.touched(plan)),
-            )
             done = self._allocations.hold(
                 key, executor.touched(plan), lambda: _settled(run.expect.barrier())
             )

@@ -142,3 +142,5 @@ async def test_the_deploy_manifest_grants_what_the_agent_does(
     # A refused request logs its status (403) or reason; a log line's milliseconds follow a comma.
     refused = re.search(r"(?<![,\d])403(?!\d)", text) or "forbidden" in text.lower()
     assert not refused, text[-3000:]
+    # A log call whose message cannot be formatted prints this instead of the line.
+    assert "--- Logging error ---" not in text, text[-3000:]
