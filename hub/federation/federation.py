@@ -646,9 +646,7 @@ class Federation:
         Raises ConnectionError or TimeoutError when the agent does not answer, RuntimeError
         when it reports an error.
         """
-        session = self._sessions.get(server.cluster)
-        if session is None:
-            raise NotConnectedError(f"cluster {server.cluster} is not connected")
+        session = self._connected(server.cluster)
         operation = agent_pb2.TargetedOperation(
             namespace=server.namespace,
             game_servers=[server.name],
@@ -677,6 +675,13 @@ class Federation:
         recording.server_allocated(self.events, server, request_id)
         return allocated
 
+    def _connected(self, cluster: str) -> AgentSession:
+        """The session of ``cluster``'s agent; NotConnectedError (nothing sent) without one."""
+        session = self._sessions.get(cluster)
+        if session is None:
+            raise NotConnectedError(f"cluster {cluster} is not connected")
+        return session
+
     async def release_allocation(
         self, server: gameserver_pb2.GameServer, timeout: float = 10.0
     ) -> bool:
@@ -687,9 +692,7 @@ class Federation:
         Raises ConnectionError or TimeoutError when the agent does not answer, RuntimeError
         when it reports an error.
         """
-        session = self._sessions.get(server.cluster)
-        if session is None:
-            raise NotConnectedError(f"cluster {server.cluster} is not connected")
+        session = self._connected(server.cluster)
         operation = agent_pb2.TargetedOperation(
             namespace=server.namespace,
             game_servers=[server.name],
