@@ -40,6 +40,7 @@ from agent.kube import client as kclient
 from agent.kube import crds, resources
 from bench import machine
 from bench.machine import emit
+from okg import vocabulary
 from tests.localcluster import manager
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -107,7 +108,7 @@ async def bench(args: argparse.Namespace) -> None:
         idle_rss = machine.rss_mib(agent.pid)
         base = _writes(port)
         body = {
-            "apiVersion": wire.API_VERSION,
+            "apiVersion": vocabulary.API_VERSION,
             "kind": "GameServerSet",
             "metadata": {"name": "bench", "namespace": namespace},
             "spec": {

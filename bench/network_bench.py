@@ -23,12 +23,12 @@ import tempfile
 import time
 import uuid
 
-from agent.core import wire
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import crds, ready, resources
 from bench import agent_bench
 from bench.machine import emit
+from okg import vocabulary
 from tests.e2e.network import helpers
 from tests.localcluster import manager
 
@@ -219,7 +219,7 @@ async def _one(
         await asyncio.sleep(1.0)  # let the agent win its lease
         base = agent_bench._writes(port)
         body = {
-            "apiVersion": wire.API_VERSION,
+            "apiVersion": vocabulary.API_VERSION,
             "kind": "GameServerSet",
             "metadata": {"name": "bench", "namespace": namespace},
             "spec": {

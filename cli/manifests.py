@@ -12,13 +12,13 @@ from gamefleet.v1 import autoscaler_pb2, fleet_pb2
 
 from hub.core import documents
 from hub.core import errors as core_errors
+from okg import vocabulary
 
 from .errors import CliError
 
 FLEET_API_VERSION = "gamefleet.io/v1"
 # The apiVersion manifests carried before the project settled on one domain; still read.
 LEGACY_FLEET_API_VERSION = "gamefleet.dev/v1"
-OKG_API_VERSION = "game.kruise.io/v1alpha1"
 
 
 Manifest = fleet_pb2.Fleet | autoscaler_pb2.FleetAutoscaler
@@ -58,13 +58,13 @@ def _to_object(doc: Any, where: str) -> Manifest:
                 {"metadata": _metadata(doc), "spec": doc.get("spec") or {}},
                 autoscaler_pb2.FleetAutoscaler,
             )
-        if (api_version, kind) == (OKG_API_VERSION, "GameServerSet"):
+        if (api_version, kind) == (vocabulary.API_VERSION, "GameServerSet"):
             return _wrap_game_server_set(doc)
     except core_errors.ValidationError as exc:
         raise CliError(f"{where}: {exc}") from exc
     raise CliError(
         f"{where}: apiVersion/kind {api_version}/{kind} is none of {FLEET_API_VERSION}/Fleet, "
-        f"{FLEET_API_VERSION}/FleetAutoscaler and {OKG_API_VERSION}/GameServerSet"
+        f"{FLEET_API_VERSION}/FleetAutoscaler and {vocabulary.API_VERSION}/GameServerSet"
     )
 
 

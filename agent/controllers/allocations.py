@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 from gamefleet import protocol
 
 from agent import metrics
-from agent.core import bodies, ledger, model, views, wire
+from agent.core import bodies, ledger, views, wire
 from agent.kube import client as kclient
 from agent.kube import resources
 from agent.kube.cache import EventType, Key, key_of
+from okg import vocabulary
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -274,7 +275,7 @@ class AllocationLedger:
         if gs is not None:
             patch = {
                 "metadata": {"annotations": {protocol.ALLOCATION_REQUEST_ANNOTATION: None}},
-                "spec": {"opsState": model.OpsState.NONE.value},
+                "spec": {"opsState": vocabulary.OpsState.NONE.value},
             }
             await kclient.unless_gone(
                 self._kube.patch(resources.GAME_SERVER, namespace, name, patch)
@@ -383,7 +384,7 @@ class AllocationLedger:
         if uid:
             meta["ownerReferences"] = [
                 {
-                    "apiVersion": wire.API_VERSION,
+                    "apiVersion": vocabulary.API_VERSION,
                     "kind": "GameServerSet",
                     "name": set_name,
                     "uid": uid,
@@ -466,7 +467,7 @@ class AllocationLedger:
         }
         if entry.labels:
             meta["labels"] = dict(entry.labels)
-        patch = {"metadata": meta, "spec": {"opsState": model.OpsState.ALLOCATED.value}}
+        patch = {"metadata": meta, "spec": {"opsState": vocabulary.OpsState.ALLOCATED.value}}
         written = await kclient.unless_gone(
             self._kube.patch(resources.GAME_SERVER, namespace, name, patch)
         )
@@ -497,7 +498,7 @@ def _server(gs: Obj | None) -> ledger.Server | None:
     meta = gs.get("metadata") or {}
     return ledger.Server(
         state=str((gs.get("status") or {}).get("currentState") or ""),
-        ops_state=str((gs.get("spec") or {}).get("opsState") or model.OpsState.NONE.value),
+        ops_state=str((gs.get("spec") or {}).get("opsState") or vocabulary.OpsState.NONE.value),
         request_id=str(
             (meta.get("annotations") or {}).get(protocol.ALLOCATION_REQUEST_ANNOTATION, "")
         ),

@@ -17,8 +17,9 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from agent import metrics
-from agent.core import bodies, model, reserve_ids, servers, state, views
+from agent.core import bodies, model, servers, state, views
 from agent.core import reconcile as plans
+from okg import reserve_ids, vocabulary
 
 from . import executor
 
@@ -144,7 +145,7 @@ def _as_held(gs: bodies.GameServer, held: Collection[str]) -> bodies.GameServer:
     """The GameServer as its allocation ledger entry will make it: Allocated from the moment
     the agent answered the allocation, before the GameServer's own write."""
     spec = gs.get("spec") or {}
-    if bodies.name(gs) not in held or spec.get("opsState") == model.OpsState.ALLOCATED.value:
+    if bodies.name(gs) not in held or spec.get("opsState") == vocabulary.OpsState.ALLOCATED.value:
         return gs
     allocated: bodies.GameServer = {**gs, "spec": {**spec, "opsState": "Allocated"}}
     return allocated

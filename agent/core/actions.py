@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from okg import service_quality
+
 from . import bodies, quality, writes
 
 if TYPE_CHECKING:
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 RECORD_ANNOTATION = "gamefleet.io/service-quality-actions"
 
 
-def qualities_of(gss: bodies.Raw) -> tuple[quality.ServiceQuality, ...]:
+def qualities_of(gss: bodies.Raw) -> tuple[service_quality.ServiceQuality, ...]:
     """The set's service qualities; an invalid list counts as none (the prober logs why)."""
     try:
         return quality.parse_qualities(
@@ -30,7 +32,7 @@ def qualities_of(gss: bodies.Raw) -> tuple[quality.ServiceQuality, ...]:
 
 
 def plan(
-    qualities: Sequence[quality.ServiceQuality], gs: bodies.Raw, now: str
+    qualities: Sequence[service_quality.ServiceQuality], gs: bodies.Raw, now: str
 ) -> tuple[bodies.Json | None, quality.Decision]:
     """The merge patch for one GameServer (None when nothing changes), and the decision."""
     notes = bodies.annotations_of(gs)

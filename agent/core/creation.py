@@ -11,6 +11,8 @@ import copy
 import dataclasses
 from typing import TYPE_CHECKING, cast
 
+from okg import vocabulary
+
 from . import bodies, claims, model, state, views, wire, writes
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ class SetContext:
 
     def owner_reference(self) -> bodies.OwnerReference:
         """The set as the controller of what it creates."""
-        return bodies.owner_reference(self.gss, "GameServerSet", wire.API_VERSION)
+        return bodies.owner_reference(self.gss, "GameServerSet", vocabulary.API_VERSION)
 
 
 def context(gss: bodies.GameServerSet, desired: model.GameServerSetView, now: float) -> SetContext:
@@ -55,7 +57,7 @@ def pod_body(ctx: SetContext, ordinal: int, gs: bodies.GameServer | None) -> bod
     tmeta = ctx.template.get("metadata") or {}
     gsv = views.gs_view(gs, ctx.name, ctx.template)
     labels = dict(tmeta.get("labels") or {})
-    labels.update(state.pod_labels(gsv, model.GameServerState.CREATING))
+    labels.update(state.pod_labels(gsv, vocabulary.GameServerState.CREATING))
     labels.update(
         {
             views.POD_NAME_LABEL: name,
@@ -124,12 +126,12 @@ def game_server_body(
         "labels": {**labels, **extra_labels},
         "annotations": {**annotations, **extra_annotations},
     }
-    if ctx.desired.reclaim_policy is model.ReclaimPolicy.DELETE:
+    if ctx.desired.reclaim_policy is vocabulary.ReclaimPolicy.DELETE:
         metadata["ownerReferences"] = [ctx.owner_reference()]
     elif pod is not None:
         metadata["ownerReferences"] = [bodies.owner_reference(pod, "Pod", "v1")]
     return {
-        "apiVersion": wire.API_VERSION,
+        "apiVersion": vocabulary.API_VERSION,
         "kind": "GameServer",
         "metadata": metadata,
         "spec": {
@@ -159,7 +161,7 @@ def create_server(
     gs = existing.get(ordinal)
     replaces = None
     if gs is not None and (
-        ctx.desired.reclaim_policy is model.ReclaimPolicy.CASCADE
+        ctx.desired.reclaim_policy is vocabulary.ReclaimPolicy.CASCADE
         or bodies.labels_of(gs).get(wire.GS_DELETING) == "true"
     ):
         replaces = (bodies.name(gs), bodies.uid(gs))
@@ -170,6 +172,6 @@ def create_server(
         pod=pod_body(ctx, ordinal, gs),
         claims=claim_bodies(ctx, name),
         game_server=game_server_body(ctx, ordinal) if gs is None else None,
-        owned_by_pod=ctx.desired.reclaim_policy is not model.ReclaimPolicy.DELETE,
+        owned_by_pod=ctx.desired.reclaim_policy is not vocabulary.ReclaimPolicy.DELETE,
         replaces=replaces,
     )

@@ -10,6 +10,8 @@ GameServer's opsState, so the budget covers a server from the moment the agent w
 
 from __future__ import annotations
 
+from okg import vocabulary
+
 from . import bodies, wire
 
 API_VERSION = "policy/v1"
@@ -41,7 +43,9 @@ def budget_body(gss: bodies.Raw) -> bodies.Json:
             "name": budget_name(set_name),
             "namespace": bodies.namespace(gss),
             "labels": {LABEL: set_name},
-            "ownerReferences": [bodies.owner_reference(gss, "GameServerSet", wire.API_VERSION)],
+            "ownerReferences": [
+                bodies.owner_reference(gss, "GameServerSet", vocabulary.API_VERSION)
+            ],
         },
         "spec": budget_spec(set_name),
     }

@@ -12,7 +12,7 @@ import enum
 import json
 from collections.abc import Mapping
 
-from . import model
+from okg import vocabulary
 
 # Bounds on what one entry may carry (the ledger is one object of at most 1 MiB per set).
 MAX_ENTRY_BYTES = 16 * 1024
@@ -77,7 +77,7 @@ class Server:
 
     @property
     def allocated(self) -> bool:
-        return self.ops_state == model.OpsState.ALLOCATED.value
+        return self.ops_state == vocabulary.OpsState.ALLOCATED.value
 
 
 def decide_allocation(
@@ -94,8 +94,8 @@ def decide_allocation(
     if (
         busy
         or server.deleting
-        or server.state != model.GameServerState.READY.value
-        or server.ops_state not in ("", model.OpsState.NONE.value)
+        or server.state != vocabulary.GameServerState.READY.value
+        or server.ops_state not in ("", vocabulary.OpsState.NONE.value)
     ):
         return Decision.CONFLICT
     return Decision.TAKE

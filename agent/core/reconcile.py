@@ -29,12 +29,13 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from okg import reserve_ids, vocabulary
+
 from . import (
     actions,
     bodies,
     creation,
     model,
-    reserve_ids,
     scaling,
     servers,
     status,
@@ -166,7 +167,7 @@ def needs_decide(
         return False
     if before is None or after is None or not decisions.steady:
         return True
-    if model.OpsState.KILL in (before.ops_state, after.ops_state):
+    if vocabulary.OpsState.KILL in (before.ops_state, after.ops_state):
         return True
     changed = {
         f.name

@@ -11,17 +11,19 @@ import dataclasses
 import enum
 from typing import TYPE_CHECKING
 
+from okg import vocabulary
+
 from . import intstr, model
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 _DELETE_RANK = {
-    model.OpsState.KILL: 100,
-    model.OpsState.WAIT_TO_BE_DELETED: 1,
-    model.OpsState.NONE: 0,
-    model.OpsState.ALLOCATED: -1,
-    model.OpsState.MAINTAINING: -2,
+    vocabulary.OpsState.KILL: 100,
+    vocabulary.OpsState.WAIT_TO_BE_DELETED: 1,
+    vocabulary.OpsState.NONE: 0,
+    vocabulary.OpsState.ALLOCATED: -1,
+    vocabulary.OpsState.MAINTAINING: -2,
 }
 
 
@@ -123,7 +125,7 @@ def compute_scale(
         implicit -= frozenset(create)
     elif excess > 0:
         candidates = sorted(
-            (p for p in kept if p.ops_state is not model.OpsState.ALLOCATED), key=_delete_order
+            (p for p in kept if p.ops_state is not vocabulary.OpsState.ALLOCATED), key=_delete_order
         )
         chosen = candidates[:excess]
         delete += [_deletion(p, _scale_down_reason(p)) for p in chosen]
@@ -135,7 +137,7 @@ def compute_scale(
     target = (frozenset(p.ordinal for p in kept) - deleted) | (held - explicit - implicit)
     target |= frozenset(create)
     reserve_ids: tuple[int, ...] | None = None
-    if desired.scale_down is model.ScaleDownStrategy.RESERVE_IDS and implicit:
+    if desired.scale_down is vocabulary.ScaleDownStrategy.RESERVE_IDS and implicit:
         # ReserveIds remembers every removed ordinal in the spec itself.
         reserve_ids = tuple(sorted(explicit | implicit))
         explicit, implicit = frozenset(reserve_ids), frozenset()
@@ -161,7 +163,7 @@ def _replicas_after_kill(
     )
     if not settled:
         return desired.replicas
-    killed = sum(1 for p in pods if p.ops_state is model.OpsState.KILL)
+    killed = sum(1 for p in pods if p.ops_state is vocabulary.OpsState.KILL)
     return desired.replicas - killed
 
 
@@ -175,7 +177,7 @@ def _free_ordinals(taken: frozenset[int] | set[int], count: int) -> list[int]:
     return found
 
 
-def delete_rank(ops_state: model.OpsState) -> int:
+def delete_rank(ops_state: vocabulary.OpsState) -> int:
     """OKG's scale-down rank of an ops state: higher goes first."""
     return _DELETE_RANK[ops_state]
 
@@ -185,7 +187,7 @@ def _delete_order(pod: model.PodView) -> tuple[int, int, int]:
 
 
 def _scale_down_reason(pod: model.PodView) -> DeleteReason:
-    if pod.ops_state is model.OpsState.KILL:
+    if pod.ops_state is vocabulary.OpsState.KILL:
         return DeleteReason.KILL
     return DeleteReason.SCALE_DOWN
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from okg import vocabulary
+
 from . import bodies, claims, conditions, creation, model, state, views, wire, writes
 
 if TYPE_CHECKING:
@@ -84,7 +86,7 @@ def sync(
     if (
         network is not None
         and network.stranded
-        and gsv.ops_state != model.OpsState.ALLOCATED.value
+        and gsv.ops_state != vocabulary.OpsState.ALLOCATED.value
         and not terminating
     ):
         # Its pinned node is gone: a new pod gets a node and ports that exist.
@@ -128,14 +130,14 @@ def sync(
 
 
 def _updating_note(
-    ctx: creation.SetContext, pod: bodies.Pod, current_state: model.GameServerState
+    ctx: creation.SetContext, pod: bodies.Pod, current_state: vocabulary.GameServerState
 ) -> dict[str, str | None]:
     """OKG's `gs-updating-containers` pod annotation: written while the server is PreUpdate,
     kept while it is Updating, removed (null) otherwise."""
     present = bodies.annotations_of(pod).get(wire.UPDATING_CONTAINERS)
-    if current_state is model.GameServerState.UPDATING:
+    if current_state is vocabulary.GameServerState.UPDATING:
         return {}
-    if current_state is not model.GameServerState.PRE_UPDATE:
+    if current_state is not vocabulary.GameServerState.PRE_UPDATE:
         return {} if present is None else {wire.UPDATING_CONTAINERS: None}
     template = {
         str(c.get("name")): str(c.get("image"))
@@ -183,7 +185,7 @@ def delete_pod(
     name = bodies.name(pod)
     chain: list[writes.Write] = []
     if (
-        ctx.desired.reclaim_policy is model.ReclaimPolicy.DELETE
+        ctx.desired.reclaim_policy is vocabulary.ReclaimPolicy.DELETE
         and not recreate
         and game_server is not None
         and bodies.labels_of(game_server).get(wire.GS_DELETING) != "true"
@@ -344,18 +346,18 @@ def ops_events(
     gs: bodies.GameServer,
     current: Mapping[str, str],
     wanted: Mapping[str, str],
-    current_state: model.GameServerState,
+    current_state: vocabulary.GameServerState,
 ) -> list[writes.Write]:
     """OKG's events: the ops state changed (from the pod's label), the server crashed."""
     found: list[writes.Write] = []
     name = bodies.name(gs)
     old_ops, new_ops = current.get(wire.GS_OPS_STATE), wanted[wire.GS_OPS_STATE]
     if old_ops is not None and old_ops != new_ops:
-        kind = "Warning" if new_ops == model.OpsState.MAINTAINING.value else "Normal"
+        kind = "Warning" if new_ops == vocabulary.OpsState.MAINTAINING.value else "Normal"
         message = f"OpsState turn from {old_ops} to {new_ops}"
         found.append(writes.Event(kind, "GsOpsStateChanged", message, on=gs, about=name))
     old_state = current.get(wire.GS_STATE)
-    if current_state is model.GameServerState.CRASH and old_state != current_state.value:
+    if current_state is vocabulary.GameServerState.CRASH and old_state != current_state.value:
         message = f"State turn from {old_state} to Crash"
         found.append(writes.Event("Warning", "GsStateChanged", message, on=gs, about=name))
     return found
@@ -365,7 +367,7 @@ def status_patch(
     ctx: creation.SetContext,
     server: Server,
     gsv: model.GameServerView,
-    current_state: model.GameServerState,
+    current_state: vocabulary.GameServerState,
     network: NetworkOutcome | None,
     around: Surroundings,
 ) -> writes.Patch | None:
@@ -375,7 +377,7 @@ def status_patch(
     gs, pod, view = server.game_server, server.pod, server.view
     current = (gs or {}).get("status") or {}
     wanted: bodies.Json = {
-        "desiredState": model.GameServerState.READY.value,
+        "desiredState": vocabulary.GameServerState.READY.value,
         "currentState": current_state.value,
         # OKG writes the status priorities as IntOrString strings (the pod labels' values).
         "updatePriority": str(view.update_priority),
@@ -433,7 +435,7 @@ def cleanup(
     ordinal: int,
 ) -> writes.Delete | None:
     """Delete a GameServer whose pod is gone for good (Delete) or replaced (Cascade)."""
-    if ctx.desired.reclaim_policy is model.ReclaimPolicy.DELETE:
+    if ctx.desired.reclaim_policy is vocabulary.ReclaimPolicy.DELETE:
         stale = pod is None and (
             bodies.labels_of(gs).get(wire.GS_DELETING) == "true" or ordinal not in target
         )

@@ -5,31 +5,33 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from okg import vocabulary
+
 from . import intstr, model, wire
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 
-def derive_state(pod: model.PodView) -> model.GameServerState:
+def derive_state(pod: model.PodView) -> vocabulary.GameServerState:
     """Read the GameServer state off its pod, in OKG's order of precedence."""
     if pod.deleting:
-        return model.GameServerState.DELETING
+        return vocabulary.GameServerState.DELETING
     if pod.held_pre_delete:
-        return model.GameServerState.PRE_DELETE
+        return vocabulary.GameServerState.PRE_DELETE
     if pod.held_pre_update:
-        return model.GameServerState.PRE_UPDATE
+        return vocabulary.GameServerState.PRE_UPDATE
     if pod.in_place_updating:
-        return model.GameServerState.UPDATING
+        return vocabulary.GameServerState.UPDATING
     if pod.phase is model.PodPhase.FAILED:
-        return model.GameServerState.CRASH
+        return vocabulary.GameServerState.CRASH
     if pod.phase is model.PodPhase.PENDING:
-        return model.GameServerState.CREATING
+        return vocabulary.GameServerState.CREATING
     if pod.ready is True:
-        return model.GameServerState.READY
+        return vocabulary.GameServerState.READY
     if pod.ready is False:
-        return model.GameServerState.NOT_READY
-    return model.GameServerState.UNKNOWN
+        return vocabulary.GameServerState.NOT_READY
+    return vocabulary.GameServerState.UNKNOWN
 
 
 def kruise_pod_ready(pod: model.PodView, mark_pre_delete: bool, mark_pre_update: bool) -> bool:
@@ -41,9 +43,9 @@ def kruise_pod_ready(pod: model.PodView, mark_pre_delete: bool, mark_pre_update:
     return not (mark_pre_update and (pod.held_pre_update or pod.in_place_updating))
 
 
-def desired_network_state(network_disabled: bool) -> model.NetworkState:
+def desired_network_state(network_disabled: bool) -> vocabulary.NetworkState:
     """A disabled network should be NotReady; any other should be Ready."""
-    return model.NetworkState.NOT_READY if network_disabled else model.NetworkState.READY
+    return vocabulary.NetworkState.NOT_READY if network_disabled else vocabulary.NetworkState.READY
 
 
 def synced_to_pod(metadata: Mapping[str, str]) -> dict[str, str]:
@@ -51,7 +53,7 @@ def synced_to_pod(metadata: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in metadata.items() if k.startswith(wire.GS_SYNC_PREFIX)}
 
 
-def pod_labels(gs: model.GameServerView, state: model.GameServerState) -> dict[str, str]:
+def pod_labels(gs: model.GameServerView, state: vocabulary.GameServerState) -> dict[str, str]:
     """The labels a GameServer puts on its pod: OKG's wire labels plus its `gs-sync/` labels."""
     labels = synced_to_pod(gs.labels)
     labels.update(
@@ -87,10 +89,10 @@ def changed_time_annotations(
     }
 
 
-def pod_view_ops(labels: Mapping[str, str]) -> tuple[model.OpsState, int, int]:
+def pod_view_ops(labels: Mapping[str, str]) -> tuple[vocabulary.OpsState, int, int]:
     """Read ops state, update priority and deletion priority from a pod's labels."""
     return (
-        model.OpsState.from_wire(labels.get(wire.GS_OPS_STATE)),
+        vocabulary.OpsState.from_wire(labels.get(wire.GS_OPS_STATE)),
         intstr.priority_value(labels.get(wire.GS_UPDATE_PRIORITY)),
         intstr.priority_value(labels.get(wire.GS_DELETE_PRIORITY)),
     )

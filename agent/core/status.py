@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from okg import vocabulary
+
 from . import bodies, model, state, wire, writes
 
 if TYPE_CHECKING:
@@ -58,12 +60,12 @@ def compute_status(
         current_replicas=len(pods),
         updated_replicas=sum(1 for p in present if p.revision == target),
         updated_ready_replicas=sum(1 for p in ready if p.revision == target),
-        maintaining_replicas=_count_ops(pods, model.OpsState.MAINTAINING),
-        wait_to_be_deleted_replicas=_count_ops(pods, model.OpsState.WAIT_TO_BE_DELETED),
+        maintaining_replicas=_count_ops(pods, vocabulary.OpsState.MAINTAINING),
+        wait_to_be_deleted_replicas=_count_ops(pods, vocabulary.OpsState.WAIT_TO_BE_DELETED),
         pre_delete_replicas=sum(
-            1 for p in pods if state.derive_state(p) is model.GameServerState.PRE_DELETE
+            1 for p in pods if state.derive_state(p) is vocabulary.GameServerState.PRE_DELETE
         ),
-        allocated_replicas=_count_ops(pods, model.OpsState.ALLOCATED),
+        allocated_replicas=_count_ops(pods, vocabulary.OpsState.ALLOCATED),
         held_back_replicas=held_back,
         label_selector=f"{wire.OWNER_GSS}={desired.name}",
         conditions=(scale_down_condition(held_back),),
@@ -93,7 +95,7 @@ def _ready_for(pod: model.PodView, seconds: int, now: float) -> bool:
     return pod.ready_since is not None and now - pod.ready_since >= seconds
 
 
-def _count_ops(pods: Sequence[model.PodView], ops: model.OpsState) -> int:
+def _count_ops(pods: Sequence[model.PodView], ops: vocabulary.OpsState) -> int:
     return sum(1 for p in pods if p.ops_state is ops)
 
 

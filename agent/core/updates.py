@@ -13,6 +13,8 @@ import dataclasses
 import enum
 from typing import TYPE_CHECKING
 
+from okg import vocabulary
+
 from . import intstr, model, revision
 
 if TYPE_CHECKING:
@@ -76,12 +78,12 @@ def plan_update(
     `pods` are the set's pods that it keeps (ScalePlan.target); `now` is in epoch seconds.
     """
     strategy = desired.update
-    if strategy.type is model.UpdateStrategyType.ON_DELETE or strategy.paused:
+    if strategy.type is vocabulary.UpdateStrategyType.ON_DELETE or strategy.paused:
         return _NOTHING
     target = desired.revision
     done = sorted((p for p in pods if _on_target(p, target)), key=lambda p: -p.ordinal)
     waiting = [p for p in pods if not _on_target(p, target)]
-    allocated = [p for p in waiting if p.ops_state is model.OpsState.ALLOCATED]
+    allocated = [p for p in waiting if p.ops_state is vocabulary.OpsState.ALLOCATED]
     busy = [p for p in waiting if strategy.idle_only and _busy(p)]
     eligible = [p for p in waiting if _eligible(p, strategy.idle_only)]
     eligible.sort(key=lambda p: (-p.update_priority, -p.ordinal))
@@ -123,20 +125,20 @@ def _on_target(pod: model.PodView, target: model.TemplateRevision) -> bool:
 
 
 def _busy(pod: model.PodView) -> bool:
-    return pod.ops_state not in (model.OpsState.NONE, model.OpsState.ALLOCATED)
+    return pod.ops_state not in (vocabulary.OpsState.NONE, vocabulary.OpsState.ALLOCATED)
 
 
 def _eligible(pod: model.PodView, idle_only: bool) -> bool:
     if idle_only:
-        return pod.ops_state is model.OpsState.NONE
-    return pod.ops_state is not model.OpsState.ALLOCATED
+        return pod.ops_state is vocabulary.OpsState.NONE
+    return pod.ops_state is not vocabulary.OpsState.ALLOCATED
 
 
 def _action(
-    pod: model.PodView, target: model.TemplateRevision, policy: model.PodUpdatePolicy
+    pod: model.PodView, target: model.TemplateRevision, policy: vocabulary.PodUpdatePolicy
 ) -> UpdateAction | None:
-    in_place = policy is not model.PodUpdatePolicy.RECREATE and pod.shape == target.shape
-    if policy is model.PodUpdatePolicy.IN_PLACE_ONLY and not in_place:
+    in_place = policy is not vocabulary.PodUpdatePolicy.RECREATE and pod.shape == target.shape
+    if policy is vocabulary.PodUpdatePolicy.IN_PLACE_ONLY and not in_place:
         return None
     if in_place:
         images = revision.images_for(target.images, pod.image_overrides)

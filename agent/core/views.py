@@ -10,7 +10,9 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Literal
 
-from . import bodies, intstr, model, reserve_ids, revision, scaling, state, wire
+from okg import reserve_ids, vocabulary
+
+from . import bodies, intstr, model, revision, scaling, state, wire
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -189,10 +191,10 @@ def gss_view(gss: bodies.Raw) -> model.GameServerSetView:
     if max_unavailable is None:
         max_unavailable = 1
     update = model.UpdateStrategy(
-        type=model.UpdateStrategyType(strategy.get("type") or "RollingUpdate"),
+        type=vocabulary.UpdateStrategyType(strategy.get("type") or "RollingUpdate"),
         partition=int(rolling.get("partition") or 0),
         max_unavailable=max_unavailable,
-        pod_update_policy=model.PodUpdatePolicy(rolling.get("podUpdatePolicy") or "ReCreate"),
+        pod_update_policy=vocabulary.PodUpdatePolicy(rolling.get("podUpdatePolicy") or "ReCreate"),
         paused=bool(rolling.get("paused", False)),
         min_ready_seconds=int(rolling.get("minReadySeconds") or 0),
         idle_only=bool(rolling.get("idleOnly", False)),
@@ -212,9 +214,9 @@ def gss_view(gss: bodies.Raw) -> model.GameServerSetView:
         replicas=int(s.get("replicas") or 0),
         generation=bodies.generation(gss),
         reserve_ids=reserve_ids.parse_reserve_ids(s.get("reserveGameServerIds") or []),
-        scale_down=model.ScaleDownStrategy(scale.get("scaleDownStrategyType") or "General"),
+        scale_down=vocabulary.ScaleDownStrategy(scale.get("scaleDownStrategyType") or "General"),
         scale_max_unavailable=scale_max_unavailable,
-        reclaim_policy=model.ReclaimPolicy(template.get("reclaimPolicy") or "Cascade"),
+        reclaim_policy=vocabulary.ReclaimPolicy(template.get("reclaimPolicy") or "Cascade"),
         update=update,
         revision=revision.template_revision(pod_template(gss)),
     )
@@ -256,7 +258,7 @@ def gs_view(
     return model.GameServerView(
         name=bodies.name(gs),
         owner=set_name,
-        ops_state=str(s.get("opsState") or model.OpsState.NONE.value),
+        ops_state=str(s.get("opsState") or vocabulary.OpsState.NONE.value),
         update_priority=s.get("updatePriority") or 0,
         deletion_priority=s.get("deletionPriority") or 0,
         network_disabled=bool(s.get("networkDisabled", False)),
@@ -277,11 +279,11 @@ def image_overrides(gs: bodies.Raw | None) -> tuple[model.ContainerImage, ...]:
 
 
 def own_game_server(
-    policy: model.ReclaimPolicy, pod: bodies.Raw | None, gs: bodies.GameServer | None
+    policy: vocabulary.ReclaimPolicy, pod: bodies.Raw | None, gs: bodies.GameServer | None
 ) -> bodies.GameServer | None:
     """The GameServer that belongs to `pod`: under Cascade, one owned by an earlier pod of the
     ordinal (or by none) does not count."""
-    if gs is None or policy is model.ReclaimPolicy.DELETE:
+    if gs is None or policy is vocabulary.ReclaimPolicy.DELETE:
         return gs
     pod_uid = bodies.uid(pod) if pod else None
     return gs if bodies.owner_uid(gs, "Pod") == pod_uid else None
@@ -415,7 +417,7 @@ def pod_view(
         phase = model.PodPhase.UNKNOWN
     if gs is not None:
         gs_spec = bodies.as_game_server(gs).get("spec") or {}
-        ops = model.OpsState.from_wire(gs_spec.get("opsState"))
+        ops = vocabulary.OpsState.from_wire(gs_spec.get("opsState"))
         update_priority = intstr.priority_value(gs_spec.get("updatePriority"))
         deletion_priority = intstr.priority_value(gs_spec.get("deletionPriority"))
     else:

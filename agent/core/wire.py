@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-GROUP = "game.kruise.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-
 # Pod labels other OKG tools read.
 OWNER_GSS = "game.kruise.io/owner-gss"
 GS_STATE = "game.kruise.io/gs-state"

@@ -11,6 +11,7 @@ from google.protobuf import json_format, struct_pb2
 
 from agent.core import bodies, drift, intstr, wire
 from agent.kube.client import FIELD_MANAGER
+from okg import vocabulary
 
 Obj = bodies.Json
 
@@ -26,7 +27,6 @@ RETIRING = DOMAIN + "retiring"
 # Set by a user on a hub-managed set whose replicas a local autoscaler owns (its name as the
 # value): the agent keeps the set's replicas and reports that owner instead of the hub's count.
 REPLICAS_OWNER = DOMAIN + "replicas-owner"
-API_VERSION = "game.kruise.io/v1alpha1"
 
 
 def _read(entries: Mapping[str, Any], key: str) -> Any:
@@ -75,7 +75,7 @@ def set_object(desired: agent_pb2.DesiredSet, current: Obj | None = None) -> Obj
     ):
         spec["replicas"] = current["spec"]["replicas"]
     return {
-        "apiVersion": API_VERSION,
+        "apiVersion": vocabulary.API_VERSION,
         "kind": "GameServerSet",
         "metadata": {
             "name": desired.name,
@@ -93,7 +93,7 @@ def set_object(desired: agent_pb2.DesiredSet, current: Obj | None = None) -> Obj
 def retire_object(namespace: str, name: str) -> Obj:
     """The apply body that scales a retired set to 0 (its allocated servers stay until free)."""
     return {
-        "apiVersion": API_VERSION,
+        "apiVersion": vocabulary.API_VERSION,
         "kind": "GameServerSet",
         "metadata": {
             "name": name,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import urllib.parse
 
+from okg import vocabulary
+
 
 @dataclasses.dataclass(frozen=True)
 class Resource:
@@ -35,8 +37,8 @@ class Resource:
         return f"{path}/{subresource}" if subresource else path
 
 
-GAME_SERVER_SET = Resource("game.kruise.io/v1alpha1", "gameserversets", "GameServerSet")
-GAME_SERVER = Resource("game.kruise.io/v1alpha1", "gameservers", "GameServer")
+GAME_SERVER_SET = Resource(vocabulary.API_VERSION, "gameserversets", "GameServerSet")
+GAME_SERVER = Resource(vocabulary.API_VERSION, "gameservers", "GameServer")
 POD = Resource("v1", "pods", "Pod")
 EVENT = Resource("v1", "events", "Event")
 LEASE = Resource("coordination.k8s.io/v1", "leases", "Lease")

@@ -19,12 +19,13 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from agent.core import bodies, model
+from agent.core import bodies
 from agent.core.network import aws_nlb as core
 from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
 from agent.kube import client as kclient
+from okg import vocabulary
 
 from . import plugin, services
 
@@ -161,7 +162,7 @@ class AwsNlbPlugin:
                 allocation = lbcore.allocate(self.table, key, conf)
             except lbports.NoCapacityError as exc:
                 _log.warning("%s/%s: %s", *key, exc)
-                return plugin.Observed([], [], model.NetworkState.NOT_READY)
+                return plugin.Observed([], [], vocabulary.NetworkState.NOT_READY)
         svc = await self._keeper.ensure(
             server,
             service_body(conf, server, allocation),
@@ -171,7 +172,7 @@ class AwsNlbPlugin:
         )
         recorded = _allocation(svc)
         if svc is None or recorded is None or len(recorded.ports) != len(conf.ports):
-            return plugin.Observed([], [], model.NetworkState.NOT_READY)
+            return plugin.Observed([], [], vocabulary.NetworkState.NOT_READY)
         owner = services.service_meta(server, conf.fixed)["ownerReferences"][0]
         where = core.placement(
             conf,

@@ -10,7 +10,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from agent.core import bodies, conditions, model, servers, views, wire
+from agent.core import bodies, conditions, servers, views, wire
 from agent.core.network import auto_nlbs as auto_nlbs_core
 from agent.core.network import conf as nconf
 from agent.core.network import global_accel as global_accel_core
@@ -24,6 +24,7 @@ from agent.core.network import status as nstatus
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
+from okg import vocabulary
 
 from . import (
     auto_nlbs,
@@ -341,9 +342,11 @@ class Network:
             network_disabled=network_disabled,
         )
         previous = ((gs or {}).get("status") or {}).get("networkStatus") or None
-        desired = model.NetworkState.NOT_READY if network_disabled else model.NetworkState.READY
+        desired = (
+            vocabulary.NetworkState.NOT_READY if network_disabled else vocabulary.NetworkState.READY
+        )
         if bodies.terminating(pod):
-            observed = plugin.Observed([], [], model.NetworkState.NOT_READY)
+            observed = plugin.Observed([], [], vocabulary.NetworkState.NOT_READY)
         else:
             observed = await chosen.sync_server(conf, server, expect)
         entries = (

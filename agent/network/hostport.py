@@ -13,10 +13,11 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from agent.core import bodies, model
+from agent.core import bodies
 from agent.core.network import conf as nconf
 from agent.core.network import hostport, nodes
 from agent.core.network import status as nstatus
+from okg import vocabulary
 
 from . import plugin
 
@@ -121,12 +122,12 @@ class HostPortPlugin:
         assert isinstance(conf, nconf.HostPortConf)
         allocation = pod_allocation(server.pod)
         if allocation is None:
-            return plugin.Observed([], [], model.NetworkState.NOT_READY)
+            return plugin.Observed([], [], vocabulary.NetworkState.NOT_READY)
         scheduled = str((server.pod.get("spec") or {}).get("nodeName") or "")
         node_name = scheduled or allocation.node
         node = self._nodes.get(("", node_name))
         if allocation.node and not scheduled and node is None and self._nodes.synced.is_set():
-            return plugin.Observed([], [], model.NetworkState.NOT_READY, stranded=True)
+            return plugin.Observed([], [], vocabulary.NetworkState.NOT_READY, stranded=True)
         node_ip = nodes.node_ip(node)
         inner: list[nstatus.Port] = []
         outer: list[nstatus.Port] = []
@@ -140,7 +141,9 @@ class HostPortPlugin:
         external = [nstatus.Address(node_ip, tuple(outer))] if node_ip else []
         ready = server.running and bool(node_ip)
         return plugin.Observed(
-            internal, external, model.NetworkState.READY if ready else model.NetworkState.NOT_READY
+            internal,
+            external,
+            vocabulary.NetworkState.READY if ready else vocabulary.NetworkState.NOT_READY,
         )
 
     async def sync_set(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.core import bodies, model
+from agent.core import bodies
 from agent.core.network import conf as nconf
 from agent.core.network import status as nstatus
 from agent.kube import client as kclient
 from agent.kube import resources
+from okg import vocabulary
 
 from . import plugin, services
 
@@ -163,7 +164,7 @@ class IngressPlugin:
         return plugin.Observed(
             internal,
             external,
-            model.NetworkState.READY if ready else model.NetworkState.NOT_READY,
+            vocabulary.NetworkState.READY if ready else vocabulary.NetworkState.NOT_READY,
         )
 
     async def sync_set(

@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from agent.core import bodies, model
+from agent.core import bodies
 from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
 from agent.core.network import status as nstatus
+from okg import vocabulary
 
 from . import plugin, services
 
@@ -86,7 +87,7 @@ def observed(svc: bodies.Json | None, server: plugin.Server) -> plugin.Observed:
             elif entry.get("hostname"):
                 external.append(nstatus.Address("", tuple(outer), str(entry["hostname"])))
     ready = bool(external) and not failing and services.selected(svc) and server.running
-    state = model.NetworkState.READY if ready else model.NetworkState.NOT_READY
+    state = vocabulary.NetworkState.READY if ready else vocabulary.NetworkState.NOT_READY
     return plugin.Observed(internal, external, state)
 
 
@@ -134,7 +135,7 @@ class LoadBalancerPlugin:
                 allocation = self._allocate(conf, key)
             except lbports.NoCapacityError as exc:
                 _log.warning("%s/%s: %s", *key, exc)
-                return plugin.Observed([], [], model.NetworkState.NOT_READY)
+                return plugin.Observed([], [], vocabulary.NetworkState.NOT_READY)
         svc = await self._keeper.ensure(
             server,
             service_body(conf, server, allocation),

@@ -11,12 +11,13 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
-from agent.core import bodies, model
+from agent.core import bodies
 from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.core.network import multi_nlbs as core
 from agent.kube import client as kclient
 from agent.kube import resources
+from okg import vocabulary
 
 from . import plugin, services
 
@@ -81,7 +82,7 @@ class MultiNlbsPlugin:
             )
         except lbports.NoCapacityError as exc:
             _log.warning("%s/%s: %s", server.namespace, server.name, exc)
-            return plugin.Observed([], [], model.NetworkState.NOT_READY)
+            return plugin.Observed([], [], vocabulary.NetworkState.NOT_READY)
         meta = services.service_meta(server, conf.fixed)
         lines: dict[str, Obj | None] = {}
         for line, key, allocation in zip(conf.lines, keys, allocations, strict=True):

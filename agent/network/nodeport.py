@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.core import bodies, model
+from agent.core import bodies
 from agent.core.network import conf as nconf
 from agent.core.network import nodes
 from agent.core.network import status as nstatus
+from okg import vocabulary
 
 from . import plugin, services
 
@@ -72,7 +73,7 @@ class NodePortPlugin:
         assert isinstance(conf, nconf.NodePortConf)
         svc = await self._keeper.ensure(server, service_body(conf, server), conf.fixed, expect)
         if svc is None:
-            return plugin.Observed([], [], model.NetworkState.NOT_READY)
+            return plugin.Observed([], [], vocabulary.NetworkState.NOT_READY)
         return self._observed(svc.get("spec") or {}, server)
 
     def _observed(self, spec: bodies.Json, server: plugin.Server) -> plugin.Observed:
@@ -93,7 +94,7 @@ class NodePortPlugin:
             and bool(external)
             and len(outer) == len(spec.get("ports") or [])
         )
-        state = model.NetworkState.READY if ready else model.NetworkState.NOT_READY
+        state = vocabulary.NetworkState.READY if ready else vocabulary.NetworkState.NOT_READY
         return plugin.Observed(internal, external, state)
 
     async def sync_set(

@@ -6,9 +6,9 @@ import dataclasses
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from agent.core import bodies
+from okg import vocabulary
 
 if TYPE_CHECKING:
-    from agent.core import model
     from agent.core.network import conf as nconf
     from agent.core.network import status as nstatus
     from agent.kube.cache import Key, WatchCache
@@ -56,7 +56,7 @@ class Observed:
 
     internal: list[nstatus.Address]
     external: list[nstatus.Address]
-    current: model.NetworkState
+    current: vocabulary.NetworkState
     stranded: bool = False
     """The pod can never run where its network put it (its pinned node is gone): the reconciler
     recreates it, unless the server is Allocated."""

@@ -17,6 +17,7 @@ from agent.core import bodies, wire
 from agent.kube import client as kclient
 from agent.kube import resources
 from agent.kube.cache import rv_of
+from okg import vocabulary
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,7 +45,7 @@ def selected(service: bodies.Json | None) -> bool:
 
 
 def owner(obj: bodies.Raw, kind: str) -> bodies.OwnerReference:
-    return bodies.owner_reference(obj, kind, "v1" if kind == "Pod" else wire.API_VERSION)
+    return bodies.owner_reference(obj, kind, "v1" if kind == "Pod" else vocabulary.API_VERSION)
 
 
 def service_meta(server: plugin.Server, fixed: bool) -> bodies.Json:

@@ -29,6 +29,7 @@ from agent.core import bodies, quality
 from agent.kube import client as kclient
 from agent.kube import exec as kexec
 from agent.kube import resources
+from okg import service_quality
 
 from . import actions
 
@@ -74,7 +75,9 @@ class Prober:
         self._node = node_name or None
         self._clock = clock
         self._resync = resync
-        self._targets: dict[TargetKey, tuple[quality.ServiceQuality, asyncio.Task[None]]] = {}
+        self._targets: dict[
+            TargetKey, tuple[service_quality.ServiceQuality, asyncio.Task[None]]
+        ] = {}
         # Conditions this prober wrote, per GameServer (by uid: a recreated one starts empty).
         self._written: dict[tuple[str, str], tuple[str, dict[str, bodies.Json]]] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -123,7 +126,7 @@ class Prober:
 
     def sync_targets(self) -> None:
         """Start tasks for new (pod, quality) pairs; stop those whose pod or spec went."""
-        wanted: dict[TargetKey, tuple[quality.ServiceQuality, bodies.Json]] = {}
+        wanted: dict[TargetKey, tuple[service_quality.ServiceQuality, bodies.Json]] = {}
         for gss in self._sets.all():
             namespace, name = bodies.key(gss)
             qualities = self._qualities(gss, namespace, name)
@@ -155,7 +158,7 @@ class Prober:
 
     def _qualities(
         self, gss: bodies.Json, namespace: str, name: str
-    ) -> tuple[quality.ServiceQuality, ...]:
+    ) -> tuple[service_quality.ServiceQuality, ...]:
         try:
             return quality.parse_qualities((gss.get("spec") or {}).get("serviceQualities"))
         except quality.QualitySpecError as exc:
@@ -165,7 +168,9 @@ class Prober:
                 _log.warning("GameServerSet %s/%s: %s", namespace, name, exc)
             return ()
 
-    async def _loop(self, key: TargetKey, q: quality.ServiceQuality, pod: bodies.Json) -> None:
+    async def _loop(
+        self, key: TargetKey, q: service_quality.ServiceQuality, pod: bodies.Json
+    ) -> None:
         probe = q.probe
         started = bodies.parse_time((pod.get("status") or {}).get("startTime")) or self._clock()
         delay = probe.initial_delay - (self._clock() - started)
@@ -192,7 +197,7 @@ class Prober:
             await self._close_channel(key)
 
     async def probe_once(
-        self, pod: bodies.Json, q: quality.ServiceQuality, key: TargetKey | None = None
+        self, pod: bodies.Json, q: service_quality.ServiceQuality, key: TargetKey | None = None
     ) -> tuple[bool, str]:
         """Run the probe once: (success, output). Errors and timeouts are failures.
 
@@ -201,7 +206,7 @@ class Prober:
         probe = q.probe
         meta = bodies.meta(pod)
         try:
-            if probe.kind is quality.ProbeKind.EXEC:
+            if probe.kind is service_quality.ProbeKind.EXEC:
                 result = await kexec.run(
                     self._kube,
                     str(meta.get("namespace")),
@@ -215,21 +220,23 @@ class Prober:
             port = _resolve_port(pod, q.container, probe.port)
             if port is None or not host:
                 return False, ""
-            if probe.kind is quality.ProbeKind.TCP:
+            if probe.kind is service_quality.ProbeKind.TCP:
                 async with asyncio.timeout(probe.timeout):
                     _, writer = await asyncio.open_connection(host, port)
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
                 return True, ""
-            if probe.kind is quality.ProbeKind.GRPC:
+            if probe.kind is service_quality.ProbeKind.GRPC:
                 return await self._grpc_check(probe, host, port, key)
             return await self._http_get(probe, host, port)
         except (TimeoutError, OSError, aiohttp.ClientError, kexec.ExecError) as exc:
             _log.debug("probe %s of %s failed: %s", q.name, meta.get("name"), exc)
             return False, ""
 
-    async def _http_get(self, probe: quality.Probe, host: str, port: int) -> tuple[bool, str]:
+    async def _http_get(
+        self, probe: service_quality.Probe, host: str, port: int
+    ) -> tuple[bool, str]:
         assert self._http is not None
         scheme = "https" if probe.scheme == "HTTPS" else "http"
         path = probe.path if probe.path.startswith("/") else "/" + probe.path
@@ -244,7 +251,7 @@ class Prober:
             return 200 <= resp.status < 400, body.decode(errors="replace")
 
     async def _grpc_check(
-        self, probe: quality.Probe, host: str, port: int, key: TargetKey | None
+        self, probe: service_quality.Probe, host: str, port: int, key: TargetKey | None
     ) -> tuple[bool, str]:
         """`grpc.health.v1.Health/Check` for `probe.service` within the probe's timeout."""
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -14,6 +14,8 @@ from typing import Protocol
 
 from gamefleet.v1 import agent_pb2, cluster_pb2, gameserver_pb2
 
+from okg import vocabulary
+
 from . import allocation, names, paths
 from .limits import (
     DNS1123_SUBDOMAIN_MAX_LENGTH,
@@ -24,11 +26,8 @@ from .limits import (
 
 # States and opsStates of OKG's GameServer; in metrics, any other string an agent sends counts as
 # OTHER_STATE (a label value per string would let one agent add series without end).
-GAME_SERVER_STATES = frozenset(
-    ("", "Unknown", "Creating", "Ready", "NotReady", "Crash", "Updating", "Deleting",
-     "PreDelete", "PreUpdate")
-)  # fmt: skip
-OPS_STATES = frozenset(("", "None", "WaitToBeDeleted", "Maintaining", "Allocated", "Kill"))
+GAME_SERVER_STATES = frozenset(("", *vocabulary.GameServerState))
+OPS_STATES = frozenset(("", *vocabulary.OpsState))
 OTHER_STATE = "Other"
 
 

@@ -15,9 +15,11 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
+from okg import vocabulary
+
 READY = "Ready"
 UPDATING = "Updating"
-ALLOCATED = "Allocated"
+ALLOCATED = vocabulary.OpsState.ALLOCATED.value
 OPS_NONE = ("", "None")
 
 

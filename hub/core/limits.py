@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from agent.core import reserve_ids
+from okg import reserve_ids
 
 # Names, as Kubernetes defines them.
 DNS1123_LABEL_MAX_LENGTH: Final = 63

@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from agent.core import model, wire
+from agent.core import wire
+from okg import vocabulary
 
 from . import alibaba, checks, params, status
 
@@ -215,7 +216,7 @@ def isolation_patch(svc: Obj, ordinal: int, disabled: bool) -> list[Obj]:
 class Seen:
     internal: list[status.Address]
     external: list[status.Address]
-    current: model.NetworkState
+    current: vocabulary.NetworkState
 
 
 def observed(
@@ -257,5 +258,5 @@ def observed(
         if (host or ip) and outer:
             external.append(status.Address(ip, tuple(outer), f"{host}/{isp}" if host else ""))
         ready = ready and routed and bool(host or ip) and spec.get("type") == "LoadBalancer"
-    state = model.NetworkState.READY if ready else model.NetworkState.NOT_READY
+    state = vocabulary.NetworkState.READY if ready else vocabulary.NetworkState.NOT_READY
     return Seen(internal, external, state)

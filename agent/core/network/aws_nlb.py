@@ -23,7 +23,8 @@ import enum
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from agent.core import bodies, model, wire
+from agent.core import bodies, wire
+from okg import vocabulary
 
 from . import params, status
 
@@ -395,7 +396,7 @@ class PortObjects:
 
 @dataclasses.dataclass(frozen=True)
 class Readiness:
-    state: model.NetworkState
+    state: vocabulary.NetworkState
     listening: bool
     """Every listener exists on the NLB (the external address is real)."""
     waiting_for: str
@@ -424,7 +425,7 @@ def readiness(ports: Sequence[PortObjects], selected: bool, running: bool) -> Re
         reasons.append("Service does not select the pod")
     if not running:
         reasons.append("pod not running")
-    state = model.NetworkState.NOT_READY if reasons else model.NetworkState.READY
+    state = vocabulary.NetworkState.NOT_READY if reasons else vocabulary.NetworkState.READY
     return Readiness(state, listening, "; ".join(reasons))
 
 

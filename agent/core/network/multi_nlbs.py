@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from agent.core import model, wire
+from agent.core import wire
+from okg import vocabulary
 
 from . import alibaba, checks, lbports, loadbalancer, params, status
 
@@ -177,7 +178,7 @@ def service_body(
 
 def observed(
     conf: MultiNlbsConf, lines: Mapping[str, Obj | None], pod_ip: str, running: bool
-) -> tuple[list[status.Address], list[status.Address], model.NetworkState]:
+) -> tuple[list[status.Address], list[status.Address], vocabulary.NetworkState]:
     """Per line, the NLB's address (`<hostname>/<line>` as OKG writes it, or its ip) with the
     server's ports; Ready once every line has one and routes to the running pod."""
     internal: list[status.Address] = []
@@ -205,7 +206,7 @@ def observed(
         if up:
             external.append(status.Address(ip, tuple(outer), f"{host}/{line}" if host else ""))
         ready = ready and up and selects
-    state = model.NetworkState.READY if ready else model.NetworkState.NOT_READY
+    state = vocabulary.NetworkState.READY if ready else vocabulary.NetworkState.NOT_READY
     return internal, external, state
 
 

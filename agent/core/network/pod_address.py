@@ -22,7 +22,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from agent.core import model
+from okg import vocabulary
 
 from . import checks, params, status
 
@@ -243,11 +243,11 @@ def pod_annotations(conf: PodAddressConf, namespace: str, name: str) -> dict[str
 class Seen:
     internal: list[status.Address]
     external: list[status.Address]
-    current: model.NetworkState
+    current: vocabulary.NetworkState
 
 
-def _state(ready: bool) -> model.NetworkState:
-    return model.NetworkState.READY if ready else model.NetworkState.NOT_READY
+def _state(ready: bool) -> vocabulary.NetworkState:
+    return vocabulary.NetworkState.READY if ready else vocabulary.NetworkState.NOT_READY
 
 
 def observed(conf: PodAddressConf, pod: Obj, resource: Obj | None, running: bool) -> Seen:

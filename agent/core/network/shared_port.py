@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from agent.core import model, wire
+from agent.core import wire
+from okg import vocabulary
 
 from . import alibaba, checks, loadbalancer, params, status
 
@@ -140,7 +141,7 @@ def label_patch(
 
 def observed(
     svc: Obj | None, pod: Obj, lb_id: str, pod_ip: str, running: bool
-) -> tuple[list[status.Address], list[status.Address], model.NetworkState]:
+) -> tuple[list[status.Address], list[status.Address], vocabulary.NetworkState]:
     spec = (svc or {}).get("spec") or {}
     inner: list[status.Port] = []
     outer: list[status.Port] = []
@@ -155,4 +156,8 @@ def observed(
     external = [status.Address(ip, tuple(outer), host)] if (ip or host) and outer else []
     labelled = ((pod.get("metadata") or {}).get("labels") or {}).get(LB_LABEL) == lb_id
     ready = bool(external) and labelled and running and spec.get("type") == "LoadBalancer"
-    return internal, external, model.NetworkState.READY if ready else model.NetworkState.NOT_READY
+    return (
+        internal,
+        external,
+        vocabulary.NetworkState.READY if ready else vocabulary.NetworkState.NOT_READY,
+    )

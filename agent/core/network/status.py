@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from agent.core import bodies, model
+from agent.core import bodies
+from okg import vocabulary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,8 +41,8 @@ def network_status(
     network_type: str,
     internal: list[Address],
     external: list[Address],
-    desired: model.NetworkState,
-    current: model.NetworkState,
+    desired: vocabulary.NetworkState,
+    current: vocabulary.NetworkState,
     previous: bodies.NetworkStatus | None,
     now_text: str,
     global_addresses: list[Address] | None = None,

@@ -19,6 +19,7 @@ from agent.core import wire
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
+from okg import vocabulary
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -183,7 +184,7 @@ class Namespace:
         if reclaim_policy:
             template["reclaimPolicy"] = reclaim_policy
         body = {
-            "apiVersion": wire.API_VERSION,
+            "apiVersion": vocabulary.API_VERSION,
             "kind": "GameServerSet",
             "metadata": {"name": name, "namespace": self.name},
             "spec": {"replicas": replicas, "gameServerTemplate": template, **spec},

@@ -19,11 +19,11 @@ import grpc
 import pytest
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc, gameserver_pb2
 
-from agent.core import wire
 from agent.hublink import link
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import crds, resources
+from okg import vocabulary
 from tests.e2e.agent.harness import Namespace, eventually
 from tests.localcluster.state import Cluster
 
@@ -175,7 +175,7 @@ async def test_an_allocation_after_the_agents_check_stops_the_write(
         resources.GAME_SERVER,
         namespace.name,
         {
-            "apiVersion": wire.API_VERSION,
+            "apiVersion": vocabulary.API_VERSION,
             "kind": "GameServer",
             "metadata": {"name": "solo-0", "namespace": namespace.name},
             "spec": {"opsState": "None"},

@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from agent.core import quality
 from agent.kube import cache, resources
 from agent.quality import prober as quality_prober
+from okg import service_quality
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -80,7 +81,9 @@ def pod(ip: str = "127.0.0.1") -> dict[str, Any]:
     }
 
 
-def grpc_quality(port: int, service: str = "game", timeout: int = 1) -> quality.ServiceQuality:
+def grpc_quality(
+    port: int, service: str = "game", timeout: int = 1
+) -> service_quality.ServiceQuality:
     (parsed,) = quality.parse_qualities(
         [{"name": "health", "grpc": {"port": port, "service": service}, "timeoutSeconds": timeout}]
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.core import disruption, wire
+from agent.core import disruption
+from okg import vocabulary
 
 SET: dict[str, Any] = {
-    "apiVersion": wire.API_VERSION,
+    "apiVersion": vocabulary.API_VERSION,
     "kind": "GameServerSet",
     "metadata": {"name": "arena", "namespace": "games", "uid": "u-1"},
 }

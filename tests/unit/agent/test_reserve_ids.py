@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.core import reserve_ids
+from okg import reserve_ids
 
 
 @pytest.mark.parametrize(

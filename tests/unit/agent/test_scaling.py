@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from agent.core import model, scaling
+from okg import vocabulary
 
 from .sim import FakeSet, pod
 
-ALLOCATED = model.OpsState.ALLOCATED
-KILL = model.OpsState.KILL
-RESERVE_IDS = model.ScaleDownStrategy.RESERVE_IDS
+ALLOCATED = vocabulary.OpsState.ALLOCATED
+KILL = vocabulary.OpsState.KILL
+RESERVE_IDS = vocabulary.ScaleDownStrategy.RESERVE_IDS
 
 
 def plan(
@@ -18,7 +19,7 @@ def plan(
     pods: list[model.PodView],
     reserve: frozenset[int] = frozenset(),
     memory: scaling.ReserveMemory | None = None,
-    strategy: model.ScaleDownStrategy = model.ScaleDownStrategy.GENERAL,
+    strategy: vocabulary.ScaleDownStrategy = vocabulary.ScaleDownStrategy.GENERAL,
 ) -> scaling.ScalePlan:
     desired = model.GameServerSetView(
         name="gs", replicas=replicas, reserve_ids=reserve, scale_down=strategy
@@ -40,7 +41,7 @@ def test_scale_up_walks_ordinals_from_zero() -> None:
 
 def test_wait_to_be_deleted_goes_first_then_deletion_priority() -> None:
     fake = FakeSet.of(5)
-    fake.mark(2, ops_state=model.OpsState.WAIT_TO_BE_DELETED)
+    fake.mark(2, ops_state=vocabulary.OpsState.WAIT_TO_BE_DELETED)
     assert fake.scale(4).ids == {0, 1, 3, 4}
     fake.mark(3, deletion_priority=100)
     assert fake.scale(3).ids == {0, 1, 4}
@@ -48,7 +49,7 @@ def test_wait_to_be_deleted_goes_first_then_deletion_priority() -> None:
 
 # OKG scenarios 7 and 8 (reclaimPolicy Delete changes nothing in the ordinal plan).
 def test_reserving_existing_ids_deletes_them_and_replaces_at_next_free() -> None:
-    fake = FakeSet.of(5, reclaim_policy=model.ReclaimPolicy.DELETE)
+    fake = FakeSet.of(5, reclaim_policy=vocabulary.ReclaimPolicy.DELETE)
     fake.scale(5, reserve=frozenset({3, 4}))
     assert fake.ids == {0, 1, 2, 5, 6}
     assert fake.last_plan is not None
@@ -58,7 +59,7 @@ def test_reserving_existing_ids_deletes_them_and_replaces_at_next_free() -> None
 
 # OKG scenario 9.
 def test_reserve_ids_strategy_writes_removed_ordinals_back() -> None:
-    fake = FakeSet.of(5, scale_down=model.ScaleDownStrategy.RESERVE_IDS)
+    fake = FakeSet.of(5, scale_down=vocabulary.ScaleDownStrategy.RESERVE_IDS)
     fake.scale(3)
     assert fake.ids == {0, 1, 2}
     assert fake.desired.reserve_ids == {3, 4}
@@ -98,12 +99,16 @@ def test_unreserving_an_id_makes_it_implicit_not_recreated() -> None:
     ("pods", "expected"),
     [
         pytest.param(
-            [pod(0, ops_state=model.OpsState.MAINTAINING), pod(1), pod(2)],
+            [pod(0, ops_state=vocabulary.OpsState.MAINTAINING), pod(1), pod(2)],
             [2, 1],
             id="maintaining-last",
         ),
         pytest.param(
-            [pod(0, ops_state=KILL), pod(1, ops_state=model.OpsState.WAIT_TO_BE_DELETED), pod(2)],
+            [
+                pod(0, ops_state=KILL),
+                pod(1, ops_state=vocabulary.OpsState.WAIT_TO_BE_DELETED),
+                pod(2),
+            ],
             [0, 1],
             id="kill-before-wait-to-be-deleted",
         ),
@@ -119,7 +124,7 @@ def test_scale_down_order(pods: list[model.PodView], expected: list[int]) -> Non
 
 
 def test_unknown_ops_state_ranks_like_none() -> None:
-    pods = [pod(0, ops_state=model.OpsState.from_wire("Busy")), pod(1)]
+    pods = [pod(0, ops_state=vocabulary.OpsState.from_wire("Busy")), pod(1)]
     assert deleted(plan(1, pods)) == [1]
 
 
@@ -148,7 +153,7 @@ def test_held_back_server_is_removed_once_it_leaves_allocated() -> None:
     assert fake.ids == {0, 1, 2}
     assert fake.last_plan is not None
     assert fake.last_plan.held_back == 2
-    fake.mark(1, ops_state=model.OpsState.NONE).reconcile()
+    fake.mark(1, ops_state=vocabulary.OpsState.NONE).reconcile()
     assert fake.ids == {0, 2}
     assert fake.last_plan.held_back == 1
 

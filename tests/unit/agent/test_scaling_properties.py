@@ -8,10 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.core import model, scaling
+from okg import vocabulary
 
 from .sim import pod
 
-_OPS = st.sampled_from(list(model.OpsState))
+_OPS = st.sampled_from(list(vocabulary.OpsState))
 
 
 @st.composite
@@ -37,7 +38,7 @@ def scenarios(
         name="gs",
         replicas=draw(st.integers(0, 15)),
         reserve_ids=reserve,
-        scale_down=draw(st.sampled_from(list(model.ScaleDownStrategy))),
+        scale_down=draw(st.sampled_from(list(vocabulary.ScaleDownStrategy))),
     )
     return desired, pods, memory
 
@@ -50,7 +51,7 @@ def test_allocated_servers_are_deleted_only_when_targeted(
     result = scaling.compute_scale(desired, pods, memory)
     by_ordinal = {p.ordinal: p for p in pods}
     for deletion in result.delete:
-        if by_ordinal[deletion.ordinal].ops_state is model.OpsState.ALLOCATED:
+        if by_ordinal[deletion.ordinal].ops_state is vocabulary.OpsState.ALLOCATED:
             assert deletion.reason is scaling.DeleteReason.RESERVED
             assert deletion.ordinal in desired.reserve_ids
 
@@ -65,7 +66,7 @@ def test_target_has_replicas_servers_plus_those_held_back(
     assert len(result.target) == replicas + result.held_back
     if result.held_back:
         kept = [p for p in pods if p.ordinal in result.target and not p.held]
-        assert sum(p.ops_state is model.OpsState.ALLOCATED for p in kept) >= result.held_back
+        assert sum(p.ops_state is vocabulary.OpsState.ALLOCATED for p in kept) >= result.held_back
 
 
 @given(scenarios())

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from agent.core import model, state, wire
+from okg import vocabulary
 
 from .sim import pod
 
-S = model.GameServerState
+S = vocabulary.GameServerState
 P = model.PodPhase
 
 
@@ -31,13 +32,13 @@ P = model.PodPhase
         pytest.param({"phase": P.SUCCEEDED, "ready": None}, S.UNKNOWN, id="succeeded"),
     ],
 )
-def test_derive_state(fields: dict[str, object], expected: model.GameServerState) -> None:
+def test_derive_state(fields: dict[str, object], expected: vocabulary.GameServerState) -> None:
     assert state.derive_state(pod(0, **fields)) is expected
 
 
 def test_desired_network_state_follows_network_disabled() -> None:
-    assert state.desired_network_state(True) is model.NetworkState.NOT_READY
-    assert state.desired_network_state(False) is model.NetworkState.READY
+    assert state.desired_network_state(True) is vocabulary.NetworkState.NOT_READY
+    assert state.desired_network_state(False) is vocabulary.NetworkState.READY
 
 
 def test_pod_labels_carry_the_wire_protocol_and_gs_sync_labels() -> None:
@@ -88,8 +89,8 @@ def test_pod_view_ops_reads_labels_leniently() -> None:
         wire.GS_UPDATE_PRIORITY: "x",
         wire.GS_DELETE_PRIORITY: "-3",
     }
-    assert state.pod_view_ops(labels) == (model.OpsState.NONE, 0, -3)
-    assert state.pod_view_ops({}) == (model.OpsState.NONE, 0, 0)
+    assert state.pod_view_ops(labels) == (vocabulary.OpsState.NONE, 0, -3)
+    assert state.pod_view_ops({}) == (vocabulary.OpsState.NONE, 0, 0)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.core import model, status
+from okg import vocabulary
 
 from .sim import pod
 
@@ -22,11 +23,11 @@ def view(min_ready_seconds: int = 0) -> model.GameServerSetView:
 
 def test_counts() -> None:
     pods = [
-        pod(0, revision="r2", ready_since=NOW - 60, ops_state=model.OpsState.ALLOCATED),
-        pod(1, revision="r2", ready_since=NOW - 1, ops_state=model.OpsState.MAINTAINING),
-        pod(2, revision="r1", ops_state=model.OpsState.WAIT_TO_BE_DELETED),
+        pod(0, revision="r2", ready_since=NOW - 60, ops_state=vocabulary.OpsState.ALLOCATED),
+        pod(1, revision="r2", ready_since=NOW - 1, ops_state=vocabulary.OpsState.MAINTAINING),
+        pod(2, revision="r1", ops_state=vocabulary.OpsState.WAIT_TO_BE_DELETED),
         pod(3, revision="r2", ready=False, held_pre_delete=True),
-        pod(4, revision="r2", deleting=True, ops_state=model.OpsState.ALLOCATED),
+        pod(4, revision="r2", deleting=True, ops_state=vocabulary.OpsState.ALLOCATED),
         pod(5, revision="r2", phase=model.PodPhase.PENDING, ready=None),
     ]
     result = status.compute_status(view(min_ready_seconds=30), pods, held_back=0, now=NOW)

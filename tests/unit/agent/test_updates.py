@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from agent.core import model, updates
+from okg import vocabulary
 
 from .sim import pod
 
@@ -105,7 +106,7 @@ def test_partition_at_or_above_replicas_updates_nothing() -> None:
 
 @pytest.mark.parametrize(
     "strategy",
-    [{"paused": True}, {"type": model.UpdateStrategyType.ON_DELETE}],
+    [{"paused": True}, {"type": vocabulary.UpdateStrategyType.ON_DELETE}],
     ids=["paused", "on-delete"],
 )
 def test_paused_and_on_delete_update_nothing(strategy: dict[str, Any]) -> None:
@@ -115,21 +116,21 @@ def test_paused_and_on_delete_update_nothing(strategy: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("policy", "shape", "expected"),
     [
-        (model.PodUpdatePolicy.RECREATE, "s", updates.UpdateKind.RECREATE),
-        (model.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE, "s", updates.UpdateKind.IN_PLACE),
-        (model.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE, "other", updates.UpdateKind.RECREATE),
-        (model.PodUpdatePolicy.IN_PLACE_ONLY, "s", updates.UpdateKind.IN_PLACE),
+        (vocabulary.PodUpdatePolicy.RECREATE, "s", updates.UpdateKind.RECREATE),
+        (vocabulary.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE, "s", updates.UpdateKind.IN_PLACE),
+        (vocabulary.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE, "other", updates.UpdateKind.RECREATE),
+        (vocabulary.PodUpdatePolicy.IN_PLACE_ONLY, "s", updates.UpdateKind.IN_PLACE),
     ],
 )
 def test_pod_update_policy(
-    policy: model.PodUpdatePolicy, shape: str, expected: updates.UpdateKind
+    policy: vocabulary.PodUpdatePolicy, shape: str, expected: updates.UpdateKind
 ) -> None:
     plan = updates.plan_update(desired(1, pod_update_policy=policy), [old(0, shape=shape)], NOW)
     assert [a.kind for a in plan.actions] == [expected]
 
 
 def test_in_place_only_blocks_when_more_than_images_changed() -> None:
-    policy = model.PodUpdatePolicy.IN_PLACE_ONLY
+    policy = vocabulary.PodUpdatePolicy.IN_PLACE_ONLY
     pods = [old(0), old(1, shape="other")]
     plan = updates.plan_update(desired(2, pod_update_policy=policy, max_unavailable=2), pods, NOW)
     assert updated(plan) == [0]
@@ -141,7 +142,7 @@ def test_in_place_update_keeps_the_servers_own_images() -> None:
         old(0, images=(IMG("game", "game:1"), IMG("sidecar", "cfg:1")), image_overrides=()),
     ]
     target = dataclasses.replace(TARGET, images=(IMG("game", "game:2"), IMG("sidecar", "cfg:2")))
-    policy = model.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE
+    policy = vocabulary.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE
     view = dataclasses.replace(desired(1, pod_update_policy=policy), revision=target)
     overridden = dataclasses.replace(pods[0], image_overrides=(IMG("sidecar", "cfg:custom"),))
     plan = updates.plan_update(view, [overridden], NOW)
@@ -150,7 +151,7 @@ def test_in_place_update_keeps_the_servers_own_images() -> None:
 
 # gamefleet: player continuity and idle-only.
 def test_allocated_servers_are_never_updated() -> None:
-    allocated = model.OpsState.ALLOCATED
+    allocated = vocabulary.OpsState.ALLOCATED
     pods = [old(0), old(1, ops_state=allocated, update_priority=100), old(2, ops_state=allocated)]
     plan = updates.plan_update(desired(3, max_unavailable=3), pods, NOW)
     assert updated(plan) == [0]
@@ -158,12 +159,12 @@ def test_allocated_servers_are_never_updated() -> None:
 
 
 def test_allocated_server_is_updated_once_it_is_released() -> None:
-    pods = [new(0), old(1, ops_state=model.OpsState.NONE)]
+    pods = [new(0), old(1, ops_state=vocabulary.OpsState.NONE)]
     assert updated(updates.plan_update(desired(2), pods, NOW)) == [1]
 
 
 def test_skipping_allocated_does_not_widen_a_canary() -> None:
-    pods = [old(0), old(1), old(2, ops_state=model.OpsState.ALLOCATED)]
+    pods = [old(0), old(1), old(2, ops_state=vocabulary.OpsState.ALLOCATED)]
     plan = updates.plan_update(desired(3, partition=2, max_unavailable=3), pods, NOW)
     assert updated(plan) == [1]
 
@@ -171,18 +172,18 @@ def test_skipping_allocated_does_not_widen_a_canary() -> None:
 @pytest.mark.parametrize(
     ("ops", "idle_only", "touched"),
     [
-        (model.OpsState.NONE, True, True),
-        (model.OpsState.MAINTAINING, True, False),
-        (model.OpsState.WAIT_TO_BE_DELETED, True, False),
-        (model.OpsState.KILL, True, False),
-        (model.OpsState.MAINTAINING, False, True),
-        (model.OpsState.WAIT_TO_BE_DELETED, False, True),
-        (model.OpsState.ALLOCATED, False, False),
-        (model.OpsState.ALLOCATED, True, False),
+        (vocabulary.OpsState.NONE, True, True),
+        (vocabulary.OpsState.MAINTAINING, True, False),
+        (vocabulary.OpsState.WAIT_TO_BE_DELETED, True, False),
+        (vocabulary.OpsState.KILL, True, False),
+        (vocabulary.OpsState.MAINTAINING, False, True),
+        (vocabulary.OpsState.WAIT_TO_BE_DELETED, False, True),
+        (vocabulary.OpsState.ALLOCATED, False, False),
+        (vocabulary.OpsState.ALLOCATED, True, False),
     ],
 )
 def test_idle_only_updates_only_none_servers(
-    ops: model.OpsState, idle_only: bool, touched: bool
+    ops: vocabulary.OpsState, idle_only: bool, touched: bool
 ) -> None:
     plan = updates.plan_update(desired(1, idle_only=idle_only), [old(0, ops_state=ops)], NOW)
     assert bool(plan.actions) is touched
@@ -197,7 +198,7 @@ def test_held_pods_are_not_updated() -> None:
 
 
 def test_an_in_place_update_hook_holds_its_server_and_not_the_others() -> None:
-    in_place = model.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE
+    in_place = vocabulary.PodUpdatePolicy.IN_PLACE_IF_POSSIBLE
     pods = [old(0), old(1, update_hook_holds=True), old(2)]
     plan = updates.plan_update(desired(3, max_unavailable=2, pod_update_policy=in_place), pods, NOW)
     # 1 is held and keeps serving: it does not use up one of the two unavailable slots.
@@ -220,7 +221,11 @@ def test_the_in_place_update_hook_does_not_hold_a_recreate() -> None:
 
 def test_image_overrides_patch_even_allocated_servers() -> None:
     pods = [
-        new(0, image_overrides=(IMG("game", "game:hotfix"),), ops_state=model.OpsState.ALLOCATED),
+        new(
+            0,
+            image_overrides=(IMG("game", "game:hotfix"),),
+            ops_state=vocabulary.OpsState.ALLOCATED,
+        ),
         new(1, image_overrides=(IMG("game", "game:2"),)),
         new(2, image_overrides=(IMG("game", "game:x"),), deleting=True),
     ]

@@ -14,7 +14,8 @@ import dataclasses
 import itertools
 from typing import Any
 
-from agent.core import bodies, reconcile, servers, views, wire, writes
+from agent.core import bodies, reconcile, servers, views, writes
+from okg import vocabulary
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 NOW_TEXT = "2026-01-01T00:00:00Z"
@@ -33,7 +34,7 @@ def game_server_set(replicas: int, name: str = "gs", **spec: Any) -> Json:
         "spec": {"containers": [{"name": "main", "image": "game:1"}]},
     }
     return {
-        "apiVersion": wire.API_VERSION,
+        "apiVersion": vocabulary.API_VERSION,
         "kind": "GameServerSet",
         "metadata": {
             "name": name,

@@ -8,6 +8,7 @@ from gamefleet.v1 import agent_pb2, gameserver_pb2
 
 from agent.core import quality
 from agent.hublink import translate
+from okg import service_quality
 
 
 def desired(replicas: int = 3, hash_: str = "abc-3") -> agent_pb2.DesiredSet:
@@ -113,7 +114,7 @@ def test_a_grpc_probe_from_the_hub_keeps_an_integer_port() -> None:
     obj = translate.set_object(sent)
     (parsed,) = quality.parse_qualities(obj["spec"]["serviceQualities"])
     assert (parsed.probe.kind, parsed.probe.port, parsed.probe.service) == (
-        quality.ProbeKind.GRPC, 9090, "game",
+        service_quality.ProbeKind.GRPC, 9090, "game",
     )  # fmt: skip
 
 

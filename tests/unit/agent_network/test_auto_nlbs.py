@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from agent.core import model
 from agent.core.network import auto_nlbs
 from agent.core.network import conf as nconf
+from okg import vocabulary
 
 ZONES = "vpc-1@cn-hangzhou-h:vsw-a,cn-hangzhou-i:vsw-b"
 PREFIX = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
@@ -94,7 +94,7 @@ def test_isolation_touches_only_the_servers_ports_and_readiness_follows() -> Non
     conf = _parse(("PortProtocols", "7777/UDP"), ("MinPort", "1000"), ("MaxPort", "1002"))
     svc = _answered(auto_nlbs.service_body(conf, "ns", "gs", OWNER, "BGP", 0))
     seen = auto_nlbs.observed(conf, 1, {"BGP": svc}, "10.0.0.5", True)
-    assert seen.current is model.NetworkState.READY
+    assert seen.current is vocabulary.NetworkState.READY
     assert [a.as_dict() for a in seen.external] == [
         {"ip": "", "endPoint": "nlb-1.cn-hangzhou.nlb.aliyuncs.com/BGP",
          "ports": [{"name": "udp-1-7777", "protocol": "UDP", "port": 1001}]}
@@ -107,10 +107,10 @@ def test_isolation_touches_only_the_servers_ports_and_readiness_follows() -> Non
     svc["spec"]["ports"][1]["targetPort"] = "offu-1-7777"
     assert auto_nlbs.isolation_patch(svc, 1, disabled=True) == []
     assert auto_nlbs.observed(conf, 1, {"BGP": svc}, "10.0.0.5", True).current is (
-        model.NetworkState.NOT_READY
+        vocabulary.NetworkState.NOT_READY
     )
     assert auto_nlbs.observed(conf, 0, {"BGP": svc}, "10.0.0.4", True).current is (
-        model.NetworkState.READY
+        vocabulary.NetworkState.READY
     )
     assert auto_nlbs.isolation_patch(svc, 1, disabled=False)[1]["value"] == "udp-1-7777"
 
@@ -125,7 +125,7 @@ def test_not_ready_until_every_line_has_an_address(lines: dict[str, Any]) -> Non
     body = auto_nlbs.service_body(conf, "ns", "gs", OWNER, "BGP", 0)
     found = {k: (body if v else None) for k, v in lines.items()}
     assert auto_nlbs.observed(conf, 0, found, "10.0.0.5", True).current is (
-        model.NetworkState.NOT_READY
+        vocabulary.NetworkState.NOT_READY
     )
 
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agent.core import model
 from agent.core.network import aws_nlb as core
 from agent.core.network import conf as nconf
 from agent.core.network import lbports
@@ -19,6 +18,7 @@ from agent.kube import client as kclient
 from agent.kube import resources
 from agent.kube.events import EventRecorder
 from agent.network import aws_nlb, hooks, plugin
+from okg import vocabulary
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -262,10 +262,14 @@ def _port(
 
 def test_ready_when_ack_and_the_load_balancer_controller_have_answered() -> None:
     ready = core.readiness([_port(), _port()], selected=True, running=True)
-    assert (ready.state, ready.listening, ready.waiting_for) == (model.NetworkState.READY, True, "")
+    assert (ready.state, ready.listening, ready.waiting_for) == (
+        vocabulary.NetworkState.READY,
+        True,
+        "",
+    )
     # ACK's newer `Ready` condition counts as ResourceSynced.
     newer = _port(group=_ack("arn:tg", ("Ready", "True")))
-    assert core.readiness([newer], True, True).state is model.NetworkState.READY
+    assert core.readiness([newer], True, True).state is vocabulary.NetworkState.READY
 
 
 @pytest.mark.parametrize(
@@ -292,7 +296,7 @@ def test_not_ready_until_every_part_is(
     port: core.PortObjects, selected: bool, running: bool, reason: str
 ) -> None:
     ready = core.readiness([_port(), port], selected, running)
-    assert ready.state is model.NetworkState.NOT_READY
+    assert ready.state is vocabulary.NetworkState.NOT_READY
     assert reason in ready.waiting_for
 
 

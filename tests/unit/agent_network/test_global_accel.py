@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from agent.core import model
 from agent.core.network import conf as nconf
 from agent.core.network import global_accel
 from agent.core.network import status as nstatus
@@ -15,6 +14,7 @@ from agent.kube import cache as kcache
 from agent.kube import resources
 from agent.kube.events import EventRecorder
 from agent.network import crd_gate, hooks
+from okg import vocabulary
 from tests.unit.agent_network.test_aws_nlb import FakeKube
 
 NLB_A = (
@@ -100,13 +100,13 @@ def test_the_global_address_once_the_accelerator_is_deployed() -> None:
     assert global_accel.global_addresses(None, external) == []
     assert global_accel.global_addresses(_deployed(), []) == []
     status = nstatus.network_status(
-        "AmazonWebServices-NLB", [], external, model.NetworkState.READY,
-        model.NetworkState.READY, None, "2026-01-01T00:00:00Z", [found],
+        "AmazonWebServices-NLB", [], external, vocabulary.NetworkState.READY,
+        vocabulary.NetworkState.READY, None, "2026-01-01T00:00:00Z", [found],
     )  # fmt: skip
     assert status["globalAddresses"] == [found.as_dict()]
     plain = nstatus.network_status(
-        "AmazonWebServices-NLB", [], external, model.NetworkState.READY,
-        model.NetworkState.READY, None, "2026-01-01T00:00:00Z",
+        "AmazonWebServices-NLB", [], external, vocabulary.NetworkState.READY,
+        vocabulary.NetworkState.READY, None, "2026-01-01T00:00:00Z",
     )  # fmt: skip
     assert "globalAddresses" not in plain
 

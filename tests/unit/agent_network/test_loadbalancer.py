@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from agent.core import model
 from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.network import loadbalancer, plugin
+from okg import vocabulary
 
 POD = {
     "apiVersion": "v1",
@@ -104,7 +104,7 @@ def _svc(kind: str, ingress: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_address_is_read_back_from_the_service_status() -> None:
     seen = loadbalancer.observed(_svc("LoadBalancer", [{"ip": "47.1.2.3"}]), _server())
-    assert seen.current is model.NetworkState.READY
+    assert seen.current is vocabulary.NetworkState.READY
     assert [a.as_dict() for a in seen.external] == [
         {"ip": "47.1.2.3", "ports": [{"name": "7777", "protocol": "UDP", "port": 501}]}
     ]
@@ -126,7 +126,7 @@ def test_address_is_read_back_from_the_service_status() -> None:
     ids=["no address yet", "isolated", "a listener failing", "no service"],
 )
 def test_not_ready_until_the_cloud_has_answered(svc: dict[str, Any] | None) -> None:
-    assert loadbalancer.observed(svc, _server()).current is model.NetworkState.NOT_READY
+    assert loadbalancer.observed(svc, _server()).current is vocabulary.NetworkState.NOT_READY
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.core import model
 from agent.core.network import conf as nconf
 from agent.core.network import lbports, multi_nlbs
+from okg import vocabulary
 
 IDS = "nlb-t0/telecom,nlb-u0/unicom,nlb-t1/telecom,nlb-u1/unicom"
 
@@ -87,12 +87,12 @@ def test_service_per_line_and_readiness() -> None:
     _, external, state = multi_nlbs.observed(
         conf, {"telecom": answered, "unicom": answered}, "10.0.0.9", True
     )
-    assert state is model.NetworkState.READY
+    assert state is vocabulary.NetworkState.READY
     assert [a.end_point for a in external] == ["nlb-u1.example/telecom", "nlb-u1.example/unicom"]
     _, _, waiting = multi_nlbs.observed(
         conf, {"telecom": answered, "unicom": body}, "10.0.0.9", True
     )
-    assert waiting is model.NetworkState.NOT_READY
+    assert waiting is vocabulary.NetworkState.NOT_READY
     isolated = multi_nlbs.service_body(
         conf, meta, "unicom", lbports.Allocation("nlb-u1", (1001,)), selector, disabled=True
     )

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from agent.core import model
 from agent.core.network import conf as nconf
 from agent.core.network import pod_address
 from agent.kube import cache as kcache
 from agent.kube import resources
 from agent.kube.events import EventRecorder
 from agent.network import crd_gate, hooks
+from okg import vocabulary
 from tests.unit.agent_network.test_aws_nlb import FakeKube
 
 
@@ -98,14 +98,14 @@ def test_the_address_is_read_back_and_ready_only_then(
 ) -> None:
     conf = _parse(network_type, *pairs)
     seen = pod_address.observed(conf, _pod(notes), resource, running=True)
-    assert seen.current is model.NetworkState.READY
+    assert seen.current is vocabulary.NetworkState.READY
     assert [a.as_dict() for a in seen.external] == [{"ip": eip, "ports": []}]
     assert [a.as_dict() for a in seen.internal] == [{"ip": "10.0.0.8", "ports": []}]
     waiting = pod_address.observed(conf, _pod(), None, running=True)
-    assert waiting.current is model.NetworkState.NOT_READY
+    assert waiting.current is vocabulary.NetworkState.NOT_READY
     assert waiting.external == []
     stopped = pod_address.observed(conf, _pod(notes), resource, running=False)
-    assert stopped.current is model.NetworkState.NOT_READY
+    assert stopped.current is vocabulary.NetworkState.NOT_READY
 
 
 def test_natgw_is_ready_once_every_port_has_its_entry() -> None:
@@ -113,11 +113,13 @@ def test_natgw_is_ready_once_every_port_has_its_entry() -> None:
     entry = {"externalIP": "39.1.1.1", "externalPort": "30001", "internalIP": "10.0.0.8",
              "internalPort": "7777", "ipProtocol": "udp"}  # fmt: skip
     half = {"status": {"entries": [entry]}}
-    assert pod_address.observed(conf, _pod(), half, True).current is model.NetworkState.NOT_READY
+    assert (
+        pod_address.observed(conf, _pod(), half, True).current is vocabulary.NetworkState.NOT_READY
+    )
     both = {"status": {"entries": [entry, {**entry, "externalPort": "30002",
                                            "internalPort": "8080"}]}}  # fmt: skip
     seen = pod_address.observed(conf, _pod(), both, True)
-    assert seen.current is model.NetworkState.READY
+    assert seen.current is vocabulary.NetworkState.READY
     assert [a.as_dict() for a in seen.external] == [
         {"ip": "39.1.1.1", "ports": [{"name": "7777", "protocol": "UDP", "port": 30001}]},
         {"ip": "39.1.1.1", "ports": [{"name": "8080", "protocol": "UDP", "port": 30002}]},

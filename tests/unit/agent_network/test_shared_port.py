@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.core import model
 from agent.core.network import conf as nconf
 from agent.core.network import shared_port
+from okg import vocabulary
 
 LABEL = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id"
 OWNER = {"kind": "GameServerSet", "name": "gs", "uid": "set-uid"}
@@ -71,16 +71,16 @@ def test_ready_once_the_address_is_there_and_the_pod_is_labelled() -> None:
     answered = {**svc, "status": {"loadBalancer": {"ingress": [{"ip": "47.0.0.9"}]}}}
     pod = {"metadata": {"labels": {LABEL: "lb-a"}}}
     _, external, state = shared_port.observed(answered, pod, "lb-a", "10.0.0.1", True)
-    assert state is model.NetworkState.READY
+    assert state is vocabulary.NetworkState.READY
     assert [a.as_dict() for a in external] == [
         {"ip": "47.0.0.9", "ports": [{"name": "7777", "protocol": "UDP", "port": 7777}]}
     ]
     unlabelled: dict[str, dict[str, dict[str, str]]] = {"metadata": {"labels": {}}}
     assert shared_port.observed(answered, unlabelled, "lb-a", "10.0.0.1", True)[2] is (
-        model.NetworkState.NOT_READY
+        vocabulary.NetworkState.NOT_READY
     )
     assert shared_port.observed(svc, pod, "lb-a", "10.0.0.1", True)[2] is (
-        model.NetworkState.NOT_READY
+        vocabulary.NetworkState.NOT_READY
     )
 
 

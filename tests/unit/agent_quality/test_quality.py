@@ -7,18 +7,22 @@ import re
 import pytest
 
 from agent.core import quality as q
+from okg import service_quality as spec
+from okg import templates
 
 NOW = "2026-01-01T00:00:00Z"
 LATER = "2026-01-01T00:01:00Z"
 
 
-def sq(*actions: q.Action, permanent: bool = False, name: str = "idle") -> q.ServiceQuality:
-    return q.ServiceQuality(name, q.Probe(q.ProbeKind.EXEC, ("true",)), "", permanent, actions)
+def sq(*actions: spec.Action, permanent: bool = False, name: str = "idle") -> spec.ServiceQuality:
+    return spec.ServiceQuality(
+        name, spec.Probe(spec.ProbeKind.EXEC, ("true",)), "", permanent, actions
+    )
 
 
-IDLE = q.Action(True, "idle", ops_state="WaitToBeDeleted")
-PLAYING = q.Action(True, "playing", ops_state="None")
-PRIO = q.Action(True, update_priority=20)
+IDLE = spec.Action(True, "idle", ops_state="WaitToBeDeleted")
+PLAYING = spec.Action(True, "playing", ops_state="None")
+PRIO = spec.Action(True, update_priority=20)
 
 
 @pytest.mark.parametrize(
@@ -43,15 +47,16 @@ PRIO = q.Action(True, update_priority=20)
         pytest.param([sq(PRIO, permanent=True)], {"idle": q.Outcome(True, "b")},
                      {"idle": q.Record(q.Outcome(False, "a"), "")}, {"updatePriority": 20},
                      ("idle",), id="permanent-not-yet-fired"),
-        pytest.param([sq(q.Action(True, deletion_priority=1), q.Action(True, deletion_priority=9))],
+        pytest.param([sq(spec.Action(True, deletion_priority=1),
+                         spec.Action(True, deletion_priority=9))],
                      {"idle": q.Outcome(True)}, {}, {"deletionPriority": 9}, ("idle",),
                      id="later-action-wins"),
-        pytest.param([sq(q.Action(False, network_disabled=True))], {"idle": q.Outcome(False)},
+        pytest.param([sq(spec.Action(False, network_disabled=True))], {"idle": q.Outcome(False)},
                      {}, {"networkDisabled": True}, ("idle",), id="failure-action"),
     ],
 )  # fmt: skip
 def test_decide(
-    qualities: list[q.ServiceQuality],
+    qualities: list[spec.ServiceQuality],
     outcomes: dict[str, q.Outcome],
     records: dict[str, q.Record],
     spec: dict[str, object],
@@ -70,7 +75,7 @@ def test_decide(
 
 
 def test_labels_annotations_and_template() -> None:
-    action = q.Action(
+    action = spec.Action(
         True,
         labels=(("gs-sync/delete-block", "false"),),
         annotations=(("players", "{{.Result}}"),),
@@ -83,7 +88,7 @@ def test_labels_annotations_and_template() -> None:
 
 
 def test_invalid_template_is_an_error_not_a_crash() -> None:
-    action = q.Action(True, ops_state="{{if .Nope}}x{{end}}", update_priority=3)
+    action = spec.Action(True, ops_state="{{if .Nope}}x{{end}}", update_priority=3)
     decision = q.decide([sq(action)], {"idle": q.Outcome(True, "1")}, {}, NOW)
     assert decision.errors and "idle" in decision.errors[0]
     assert dict(decision.spec) == {}  # nothing of the action applies
@@ -106,7 +111,7 @@ def test_invalid_template_is_an_error_not_a_crash() -> None:
     ],
 )
 def test_render(template: str, result: str, expected: str) -> None:
-    assert q.render(template, result) == expected
+    assert templates.render(template, result) == expected
 
 
 @pytest.mark.parametrize(
@@ -115,12 +120,12 @@ def test_render(template: str, result: str, expected: str) -> None:
      "{{lt .Result true}}x", "{{ .Result", "{{foo 1 2}}"],
 )  # fmt: skip
 def test_render_errors(template: str) -> None:
-    with pytest.raises(q.TemplateError):
-        q.render(template, "abc")
+    with pytest.raises(templates.TemplateError):
+        templates.render(template, "abc")
 
 
 def test_threshold_like_the_kubelet() -> None:
-    probe = q.Probe(q.ProbeKind.TCP, port=1, success_threshold=2, failure_threshold=3)
+    probe = spec.Probe(spec.ProbeKind.TCP, port=1, success_threshold=2, failure_threshold=3)
     t = q.Threshold()
     seen = []
     for ok, out in [
@@ -146,14 +151,14 @@ def test_parse_defaults_and_handlers() -> None:
         {"name": "t", "tcpSocket": {"port": 7000}, "failureThreshold": 1},
     ]  # fmt: skip
     e, h, t = q.parse_qualities(items)
-    assert e.probe == q.Probe(q.ProbeKind.EXEC, command=("cat", "/f"))
+    assert e.probe == spec.Probe(spec.ProbeKind.EXEC, command=("cat", "/f"))
     assert (e.probe.timeout, e.probe.initial_delay, e.probe.period) == (5, 10, 3)
     assert (e.probe.success_threshold, e.probe.failure_threshold) == (1, 3)
     assert e.permanent and e.actions[0].labels == (("k", "v"),)
     assert (h.probe.kind, h.probe.port, h.probe.period, h.probe.initial_delay) == (
-        q.ProbeKind.HTTP, "http", 1, 0,
+        spec.ProbeKind.HTTP, "http", 1, 0,
     )  # fmt: skip
-    assert (t.probe.kind, t.probe.port, t.probe.failure_threshold) == (q.ProbeKind.TCP, 7000, 1)
+    assert (t.probe.kind, t.probe.port, t.probe.failure_threshold) == (spec.ProbeKind.TCP, 7000, 1)
 
 
 def test_parse_grpc() -> None:
@@ -161,9 +166,9 @@ def test_parse_grpc() -> None:
         {"name": "g", "grpc": {"port": 9090, "service": "game"}, "timeoutSeconds": 2},
         {"name": "o", "grpc": {"port": 9090}},
     ])  # fmt: skip
-    assert g.probe == q.Probe(q.ProbeKind.GRPC, port=9090, service="game", timeout=2)
+    assert g.probe == spec.Probe(spec.ProbeKind.GRPC, port=9090, service="game", timeout=2)
     assert (overall.probe.kind, overall.probe.service, overall.probe.timeout) == (
-        q.ProbeKind.GRPC, "", 5,
+        spec.ProbeKind.GRPC, "", 5,
     )  # fmt: skip
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from agent.controllers import views
-from agent.core import model, reserve_ids, scaling, wire
+from agent.core import model, scaling, wire
+from okg import reserve_ids, vocabulary
 
 
 def _pod(**over: Any) -> dict[str, Any]:
@@ -116,7 +117,7 @@ def test_pod_view_reads_the_game_server_spec_over_pod_labels() -> None:
         },
     }
     view = views.pod_view(pod, 1, gs, {})
-    assert view.ops_state is model.OpsState.ALLOCATED
+    assert view.ops_state is vocabulary.OpsState.ALLOCATED
     assert view.deletion_priority == 7
     assert view.revision == "r1"
     assert view.ready is True
@@ -149,10 +150,10 @@ def test_gss_view() -> None:
     assert view.replicas == 2
     assert view.generation == 3
     assert view.reserve_ids == frozenset({1, 3, 4})
-    assert view.reclaim_policy is model.ReclaimPolicy.DELETE
-    assert view.scale_down is model.ScaleDownStrategy.RESERVE_IDS
+    assert view.reclaim_policy is vocabulary.ReclaimPolicy.DELETE
+    assert view.scale_down is vocabulary.ScaleDownStrategy.RESERVE_IDS
     assert view.update.partition == 1
-    assert view.update.pod_update_policy is model.PodUpdatePolicy.IN_PLACE_ONLY
+    assert view.update.pod_update_policy is vocabulary.PodUpdatePolicy.IN_PLACE_ONLY
     assert view.revision.images == (model.ContainerImage("main", "game:1"),)
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from hub.core import service_qualities, validation
+from hub.core import validation
+from okg import service_quality
 
 from .fleets import MINIMAL_FLEET, fleet, set_at
 
@@ -29,12 +30,12 @@ SQ = "spec.template.serviceQualities"
     ],
 )
 def test_grpc_handler(handler: dict[str, Any], paths: list[str]) -> None:
-    problems = service_qualities.grpc_problems(handler, "q.grpc")
+    problems = service_quality.grpc_problems(handler, "q.grpc")
     assert [p.path for p in problems] == paths, [str(p) for p in problems]
 
 
 def test_grpc_without_a_port_says_it_is_required() -> None:
-    (problem,) = service_qualities.grpc_problems({}, f"{SQ}[0].grpc")
+    (problem,) = service_quality.grpc_problems({}, f"{SQ}[0].grpc")
     assert str(problem) == f"{SQ}[0].grpc.port: is required"
 
 
