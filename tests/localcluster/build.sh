@@ -12,6 +12,9 @@ cache="${GAMEFLEET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gamefleet}"
 bindir="$cache/bin"
 work="$cache/build"
 mkdir -p "$bindir" "$work"
+# One build at a time per cache: checkouts sharing it would remove each other's work dirs.
+exec 9>"$cache/build.lock"
+flock 9
 
 export CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false -mod=mod" GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 ldflags_base="-s -w"
