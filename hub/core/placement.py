@@ -8,19 +8,25 @@ it eligible. Every eligible cluster gets an assignment, possibly of 0 replicas.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gamefleet.v1 import fleet_pb2
+from gamefleet.v1 import fleet_pb2, gameserverset_pb2
+from google.protobuf import struct_pb2
 
 from . import apportion, conditions, documents, merge_patch, selectors
 
 WEIGHTED = "Weighted"
 PRIORITY = "Priority"
 SPREAD = "Spread"
+
+_RENDER_CACHE_SIZE = 1024
+"""Distinct (template, overrides) renderings kept: a fleet's clusters share a few."""
 
 PLACED = "Placed"
 REASON_ALL_PLACED = "AllReplicasPlaced"
@@ -72,21 +78,40 @@ def template_hash(spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def render_spec(fleet: fleet_pb2.Fleet, cluster: ClusterView) -> dict[str, Any]:
-    """The template with the matching overrides applied in order, then the cluster's own.
+def render_spec(fleet: fleet_pb2.Fleet, cluster: ClusterView) -> tuple[dict[str, Any], str]:
+    """The template with the matching overrides applied in order, then the cluster's own, and
+    its `template_hash`.
 
-    The result carries no `replicas`; placement sets them.
+    The spec carries no `replicas`; placement sets them. Clusters whose overrides are the
+    same share one rendering, and a fleet's rendering is kept until its template or overrides
+    change: rendering (proto to document, merge patches, hash) is most of a placement's cost.
     """
-    spec: Any = documents.to_document(fleet.spec.template)
-    for override in fleet.spec.placement.overrides:
-        if selectors.selector_from_proto(override.cluster_selector).matches(cluster.labels):
-            spec = merge_patch.apply_merge_patch(spec, documents.to_document(override.patch))
-    for entry in fleet.spec.placement.clusters:
-        if entry.name == cluster.name and entry.HasField("override"):
-            spec = merge_patch.apply_merge_patch(spec, documents.to_document(entry.override))
+    patches = [
+        override.patch.SerializeToString(deterministic=True)
+        for override in fleet.spec.placement.overrides
+        if selectors.selector_from_proto(override.cluster_selector).matches(cluster.labels)
+    ]
+    patches += [
+        entry.override.SerializeToString(deterministic=True)
+        for entry in fleet.spec.placement.clusters
+        if entry.name == cluster.name and entry.HasField("override")
+    ]
+    template = fleet.spec.template.SerializeToString(deterministic=True)
+    spec, digest = _rendered(template, tuple(patches))
+    return copy.deepcopy(spec), digest
+
+
+@functools.lru_cache(maxsize=_RENDER_CACHE_SIZE)
+def _rendered(template: bytes, patches: tuple[bytes, ...]) -> tuple[dict[str, Any], str]:
+    """Render once per distinct template and patches; callers get a copy (`render_spec`)."""
+    spec: Any = documents.to_document(gameserverset_pb2.GameServerSetSpec.FromString(template))
+    for patch in patches:
+        spec = merge_patch.apply_merge_patch(
+            spec, documents.to_document(struct_pb2.Struct.FromString(patch))
+        )
     rendered = dict(spec) if isinstance(spec, dict) else {}
     rendered.pop("replicas", None)
-    return rendered
+    return rendered, template_hash(rendered)
 
 
 def place(fleet: fleet_pb2.Fleet, clusters: Sequence[ClusterView]) -> Placement:
@@ -111,8 +136,7 @@ def place(fleet: fleet_pb2.Fleet, clusters: Sequence[ClusterView]) -> Placement:
     placed = sum(counts.values())
     assignments = []
     for cluster in eligible:
-        spec = render_spec(fleet, cluster)
-        digest = template_hash(spec)
+        spec, digest = render_spec(fleet, cluster)
         spec["replicas"] = counts.get(cluster.name, 0)
         assignments.append(
             ClusterAssignment(cluster.name, counts.get(cluster.name, 0), spec, digest)
