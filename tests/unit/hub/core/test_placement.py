@@ -299,6 +299,25 @@ def test_rendering_does_not_touch_the_fleet() -> None:
     assert fleet.SerializeToString(deterministic=True) == before
 
 
+def test_a_shared_rendering_is_never_changed_through_one_clusters_spec() -> None:
+    fleet = make_fleet(6, CLOUD_OVERRIDES)
+    first = placement.place(fleet, CLOUDS).assignments[0]
+    first.spec["network"] = {"networkType": "changed by a caller"}
+    first.spec.setdefault("gameServerTemplate", {})["changed"] = True
+    again = placement.place(fleet, CLOUDS).assignments[0]
+    assert "changed" not in again.spec.get("gameServerTemplate", {})
+    assert again.spec.get("network") != {"networkType": "changed by a caller"}
+    assert again.template_hash == first.template_hash == placement.template_hash(again.spec)
+
+
+def test_a_changed_override_renders_again() -> None:
+    fleet = make_fleet(6, CLOUD_OVERRIDES)
+    before = {a.cluster: a.template_hash for a in placement.place(fleet, CLOUDS).assignments}
+    fleet.spec.placement.overrides[0].patch.update({"serviceName": "changed"})
+    after = {a.cluster: a.template_hash for a in placement.place(fleet, CLOUDS).assignments}
+    assert before.keys() == after.keys() and before != after
+
+
 def test_template_hash_is_sha256_of_canonical_json_without_replicas() -> None:
     (assignment,) = placement.place(make_fleet(3), [cluster("a")]).assignments
     without = {key: value for key, value in assignment.spec.items() if key != "replicas"}
