@@ -20,6 +20,7 @@ from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 from okg import vocabulary
+from tests.support.logs import assert_no_logging_errors
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -105,6 +106,7 @@ class AgentProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+        assert_no_logging_errors(self.log)
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ from agent.kube import crds, ready, resources
 from tests.e2e.agent.harness import SERVED_KINDS, Namespace
 from tests.localcluster.state import Cluster
 from tests.support.hub_process import HubProcess
+from tests.support.logs import assert_no_logging_errors
 
 from .world import Member, World
 
@@ -66,6 +67,8 @@ async def world(
             for member in members:
                 member.kill_agent()
             world.hub.kill()
+            for log in [member.log for member in members] + [world.hub.log_path]:
+                assert_no_logging_errors(log)
 
 
 async def _drop_namespace(kube: kclient.KubeClient, name: str) -> None:
