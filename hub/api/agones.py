@@ -23,8 +23,9 @@ from gamefleet import protocol
 from gamefleet.v1 import gameserver_pb2
 from google.protobuf import json_format
 
-from hub.core import allocation, endpoints, limits, paths, request_fields
+from hub.core import allocation, limits, paths, request_fields
 from hub.federation import allocator
+from okg import endpoints
 
 from .allocations import check_labels, check_metadata
 from .errors import AbortError, Context, invalid

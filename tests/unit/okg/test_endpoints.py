@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.core.endpoints import Endpoints, endpoints
+from okg.endpoints import Endpoints, endpoints
 
 
 def test_external_addresses_win_and_every_address_is_listed() -> None:
