@@ -41,6 +41,13 @@ ALLOCATIONS = prometheus_client.Counter(
     ["path", "answer"],
     registry=REGISTRY,
 )
+GAME_SERVER_ALLOCATIONS = prometheus_client.Counter(
+    "gamefleet_agent_game_server_allocations",
+    "GameServerAllocation requests answered in the cluster, by answer (allocated, again, "
+    "unallocated, invalid).",
+    ["answer"],
+    registry=REGISTRY,
+)
 ALLOCATION_CATCH_UPS = prometheus_client.Counter(
     "gamefleet_agent_allocation_catch_ups",
     "GameServer writes that caught a server up with its allocation ledger entry.",

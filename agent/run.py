@@ -112,6 +112,14 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-quality-probes", action="store_true", help="run no service-quality probes"
     )
+    parser.add_argument(
+        "--allocation-request-ttl",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="delete an answered GameServerAllocation this long after it was created "
+        "(default: 600)",
+    )
     hub = parser.add_argument_group("hub link (omit --hub to run without a hub)")
     hub.add_argument("--hub", default=os.environ.get("GAMEFLEET_HUB"), help="hub agent address")
     hub.add_argument("--cluster", default=os.environ.get("GAMEFLEET_CLUSTER"), help="cluster name")
@@ -259,6 +267,7 @@ async def _main(args: argparse.Namespace) -> int:
         host=args.identity,
         host_port_range=args.host_port_range,
         catch_up_delay=args.allocation_catch_up_delay,
+        allocation_request_ttl=args.allocation_request_ttl,
         **(
             {"ledger_linger": args.allocation_ledger_linger}
             if args.allocation_ledger_linger is not None

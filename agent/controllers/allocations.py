@@ -210,6 +210,14 @@ class AllocationLedger:
 
     # -- allocations -------------------------------------------------------------------------
 
+    def preview(self, namespace: str, name: str, request_id: str) -> ledger.Decision:
+        """What ``allocate`` would decide for ``name`` now, taking nothing."""
+        set_key = _set_of(self._gs.get((namespace, name)), namespace)
+        book = self._by_set.get(set_key) if set_key is not None else None
+        entry = book.held(name) if book is not None else None
+        busy = book is not None and name in book.busy
+        return ledger.decide_allocation(self._server(namespace, name), entry, busy, request_id)
+
     async def allocate(
         self,
         namespace: str,
@@ -221,15 +229,11 @@ class AllocationLedger:
         """Take ``name`` for ``request_id`` if it may be taken; returns once the entry is
         durable (TAKE), at once when the server is already this request's (HELD) or may not be
         taken (CONFLICT). Raises LedgerError when the ledger write fails."""
-        gs = self._gs.get((namespace, name))
-        set_key = _set_of(gs, namespace)
-        book = self._book(set_key) if set_key is not None else None
-        entry = book.held(name) if book is not None else None
-        decision = ledger.decide_allocation(
-            self._server(namespace, name), entry, book is not None and name in book.busy, request_id
-        )
-        if set_key is None or book is None:
+        decision = self.preview(namespace, name, request_id)
+        set_key = _set_of(self._gs.get((namespace, name)), namespace)
+        if set_key is None:
             return decision
+        book = self._book(set_key)
         if decision is ledger.Decision.HELD and name in book.pending:
             await self._write(set_key, book)  # answered only once durable
         if decision is not ledger.Decision.TAKE:

@@ -15,7 +15,7 @@ from agent.kube import resources
 from agent.kube.events import EventRecorder
 from agent.network import hooks as network_hooks
 
-from . import allocations, disruption, gameserverset, queue
+from . import allocations, disruption, game_server_allocations, gameserverset, queue
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -42,6 +42,7 @@ class Controller:
         host_port_range: tuple[int, int] = (8000, 9000),
         catch_up_delay: float = 0.0,
         ledger_linger: float = allocations.LINGER_S,
+        allocation_request_ttl: float = 600.0,
     ) -> None:
         self.kube = kube
         # managedFields kept: they tell the hub link who changed a hub-managed set (drift).
@@ -76,6 +77,18 @@ class Controller:
             pods=self.pods,
             catch_up_delay=catch_up_delay,
             linger=ledger_linger,
+        )
+        # In-cluster allocation requests (Agones' GameServerAllocation), answered by the leader.
+        self.requests = kcache.WatchCache(
+            kube, resources.GAME_SERVER_ALLOCATION, namespace=namespace
+        )
+        self.game_server_allocations = game_server_allocations.GameServerAllocations(
+            kube,
+            self.requests,
+            self.game_servers,
+            self.pods,
+            self.allocations,
+            ttl=allocation_request_ttl,
         )
         recorder = EventRecorder(kube, host)
         # Network plugins: Nodes and the game servers' Services; HostPort follows the pods.
@@ -186,7 +199,9 @@ class Controller:
         return barrier
 
     def start_caches(self) -> None:
-        for c in self.caches:
+        # GameServerAllocations are not waited for: a cluster without their CRD (or the RBAC
+        # to read them) still reconciles; requests are answered as their cache sees them.
+        for c in (*self.caches, self.requests):
             self._tasks.append(asyncio.create_task(c.run(), name=f"cache-{c.resource.plural}"))
 
     async def wait_synced(self) -> None:
@@ -198,6 +213,7 @@ class Controller:
         # Before any decision: every allocation the ledgers hold reads Allocated.
         self.allocations.load()
         self.allocations.start()
+        self.game_server_allocations.start()
         self.active = True
         metrics.LEADER.set(1)
         self.queue.start()
@@ -211,6 +227,7 @@ class Controller:
         metrics.LEADER.set(0)
         await self.queue.stop()
         await self.budgets.stop()
+        await self.game_server_allocations.stop()
         await self.allocations.stop()
         await self.network.stop()
         for task in self._tasks:

@@ -39,6 +39,9 @@ class Resource:
 
 GAME_SERVER_SET = Resource(vocabulary.API_VERSION, "gameserversets", "GameServerSet")
 GAME_SERVER = Resource(vocabulary.API_VERSION, "gameservers", "GameServer")
+GAME_SERVER_ALLOCATION = Resource(
+    "allocation.gamefleet.io/v1", "gameserverallocations", "GameServerAllocation"
+)
 POD = Resource("v1", "pods", "Pod")
 EVENT = Resource("v1", "events", "Event")
 LEASE = Resource("coordination.k8s.io/v1", "leases", "Lease")

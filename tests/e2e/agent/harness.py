@@ -20,6 +20,7 @@ from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 from okg import vocabulary
+from tests.localcluster.versions import binary_path
 from tests.support.logs import assert_no_logging_errors
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ SERVED_KINDS = (
     resources.NAMESPACE, resources.NODE, resources.POD, resources.EVENT, resources.SERVICE,
     resources.LEASE, resources.PERSISTENT_VOLUME_CLAIM, resources.PERSISTENT_VOLUME,
     resources.INGRESS, resources.CRD, resources.GAME_SERVER_SET, resources.GAME_SERVER,
+    resources.GAME_SERVER_ALLOCATION,
     resources.Resource("v1", "serviceaccounts", "ServiceAccount"),
     resources.Resource("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", False),
     resources.Resource("rbac.authorization.k8s.io/v1", "roles", "Role"),
@@ -107,6 +109,25 @@ class AgentProcess:
                 self.process.kill()
                 self.process.wait(10)
         assert_no_logging_errors(self.log)
+
+
+async def kubectl(
+    kubeconfig: pathlib.Path, *args: str, stdin: str | None = None, timeout: float = 60.0
+) -> tuple[int, str]:
+    """The pinned kubectl against ``kubeconfig``: its exit status and output."""
+
+    def run() -> tuple[int, str]:
+        done = subprocess.run(
+            [str(binary_path("kubectl")), *args],
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return done.returncode, done.stdout + done.stderr
+
+    return await asyncio.to_thread(run)
 
 
 def free_port() -> int:

@@ -4,10 +4,7 @@ server's pod: the agent keeps a PodDisruptionBudget over each set's Allocated po
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import os
-import subprocess
 import uuid
 from typing import TYPE_CHECKING
 
@@ -16,9 +13,8 @@ import pytest
 from agent.core import disruption, wire
 from agent.kube import client as kclient
 from agent.kube import resources
-from tests.localcluster.versions import binary_path
 
-from .harness import AgentProcess, eventually
+from .harness import AgentProcess, eventually, kubectl
 
 if TYPE_CHECKING:
     import pathlib
@@ -46,20 +42,6 @@ async def _evict(namespace: Namespace, pod: str) -> None:
             "metadata": {"name": pod, "namespace": namespace.name},
         },
     )
-
-
-async def _kubectl(kubeconfig: pathlib.Path, *args: str, timeout: float) -> tuple[int, str]:
-    def run() -> tuple[int, str]:
-        done = subprocess.run(
-            [str(binary_path("kubectl")), *args],
-            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return done.returncode, done.stdout + done.stderr
-
-    return await asyncio.to_thread(run)
 
 
 async def _allocate_one_sharing_a_node(namespace: Namespace, gss: str) -> tuple[str, str, Obj]:
@@ -133,7 +115,7 @@ async def test_kubectl_drain_moves_idle_servers_and_leaves_the_allocated_one(
     }
     assert idle_on_node
     try:
-        code, output = await _kubectl(
+        code, output = await kubectl(
             kubeconfig,
             "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=25s",
             f"--pod-selector={wire.OWNER_GSS}={gss}",
@@ -157,4 +139,4 @@ async def test_kubectl_drain_moves_idle_servers_and_leaves_the_allocated_one(
         assert (await namespace.get_gs(allocated))["spec"]["opsState"] == "Allocated"
         assert agent.alive
     finally:
-        await _kubectl(kubeconfig, "uncordon", node, timeout=60.0)
+        await kubectl(kubeconfig, "uncordon", node, timeout=60.0)
