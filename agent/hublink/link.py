@@ -211,6 +211,7 @@ class HubLink:
             held_sets=held,
             capacity=self._capacity(),
             namespaces=list(self.config.namespaces),
+            reads_spec_json=True,
         )
 
     def _capacity(self) -> cluster_pb2.ClusterCapacity:

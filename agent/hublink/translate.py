@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,7 +68,11 @@ def drifted(obj: Obj) -> list[str]:
 def set_object(desired: agent_pb2.DesiredSet, current: Obj | None = None) -> Obj:
     """The server-side-apply body of a desired set, marked as the hub's; it keeps the
     ``current`` set's replicas when a local owner (an autoscaler) sets them."""
-    spec = protocol.whole_numbers(json_format.MessageToDict(desired.spec))
+    spec = (
+        json.loads(desired.spec_json)
+        if desired.spec_json
+        else protocol.whole_numbers(json_format.MessageToDict(desired.spec))
+    )
     if (
         current is not None
         and replicas_owner(current)

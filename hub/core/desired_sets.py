@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 
 from gamefleet.v1 import agent_pb2, fleet_pb2
@@ -29,16 +30,29 @@ def set_hash(template_hash: str, replicas: int) -> str:
 
 
 def desired_set(fleet: fleet_pb2.Fleet, assignment: ClusterAssignment) -> agent_pb2.DesiredSet:
-    spec = struct_pb2.Struct()
-    spec.update({**assignment.spec, "replicas": assignment.replicas})
+    spec = {**assignment.spec, "replicas": assignment.replicas}
     return agent_pb2.DesiredSet(
         namespace=fleet.metadata.namespace,
         name=fleet.metadata.name,
         version=fleet.metadata.generation,
         hash=set_hash(assignment.template_hash, assignment.replicas),
-        spec=spec,
+        spec_json=json.dumps(spec, separators=(",", ":"), ensure_ascii=False).encode(),
         labels={FLEET_LABEL: fleet.metadata.name},
     )
+
+
+def for_agent(entry: agent_pb2.DesiredSet, reads_spec_json: bool) -> agent_pb2.DesiredSet:
+    """``entry`` as the agent reads it: its spec as JSON, or as a Struct for an agent whose
+    hello did not say it reads JSON (an agent of an earlier release)."""
+    if reads_spec_json or not entry.spec_json:
+        return entry
+    spec = struct_pb2.Struct()
+    spec.update(json.loads(entry.spec_json))
+    converted = agent_pb2.DesiredSet()
+    converted.CopyFrom(entry)
+    converted.ClearField("spec_json")
+    converted.spec.CopyFrom(spec)
+    return converted
 
 
 def changes(

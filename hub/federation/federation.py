@@ -190,7 +190,7 @@ class Federation:
         held = {(s.namespace, s.name): s.hash for s in kept}
         for held_set in kept:
             self._claim((held_set.namespace, held_set.name), name, held_set.replicas)
-        session = AgentSession(name, held, self.limits)
+        session = AgentSession(name, held, self.limits, reads_spec_json=hello.reads_spec_json)
         session.retiring = {(s.namespace, s.name) for s in hello.held_sets if s.retiring}
         self._sessions[name] = session
         for waiter in self._connect_waiters.pop(name, []):
@@ -974,7 +974,8 @@ class Federation:
             for session in self._sessions.values():
                 session.resend.discard(key)
             noted = self._too_large.pop(key, {})
-            for name, entry in desired_sets.changes(key, rendered, held, silent).items():
+            for name, wanted in desired_sets.changes(key, rendered, held, silent).items():
+                entry = desired_sets.for_agent(wanted, self._sessions[name].reads_spec_json)
                 size = entry.ByteSize()
                 if size > desired_sets.MAX_SET_BYTES:
                     self._refuse_to_send(key, name, size, noted)

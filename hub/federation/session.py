@@ -21,8 +21,11 @@ class AgentSession:
         cluster: str,
         held: dict[SetKey, str],
         bounds: agent_limits.AgentLimits = agent_limits.DEFAULT_LIMITS,
+        reads_spec_json: bool = False,
     ) -> None:
         self.cluster = cluster
+        # The agent reads a desired set's spec as JSON (else as a Struct): it said so on hello.
+        self.reads_spec_json = reads_spec_json
         self._limits = bounds
         # Spec hash of every set the agent holds (it told us on hello; we track what we send).
         self.held = held

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc, gameserver_pb2
+from google.protobuf import json_format
 
 SetKey = tuple[str, str]
 
@@ -57,6 +60,9 @@ class SimulatedAgent:
         self.hashes_received_at = 0.0
         # Sent instead of the hello made from what the agent holds (a misbehaving agent's).
         self.hello: agent_pb2.AgentHello | None = None
+        # Say on hello that it reads DesiredSet.spec_json (the real agent does); else the hub
+        # sends the spec as a Struct, as to an agent of an earlier release.
+        self.reads_spec_json = False
 
     async def start(self) -> SimulatedAgent:
         self._channel = self._channel_factory(self.address)
@@ -116,7 +122,7 @@ class SimulatedAgent:
                 name=s.name,
                 version=s.version,
                 hash=s.hash,
-                replicas=int(s.spec.fields["replicas"].number_value),
+                replicas=desired_replicas(s),
             )
             for s in self.sets.values()
         ]
@@ -131,6 +137,7 @@ class SimulatedAgent:
             network_plugins=["Kubernetes-HostPort", "Kubernetes-NodePort"],
             held_sets=held,
             namespaces=self.namespaces,
+            reads_spec_json=self.reads_spec_json,
         )
         hello.capacity.nodes = 3
         return agent_pb2.AgentMessage(hello=hello)
@@ -274,14 +281,27 @@ class SimulatedAgent:
 
     def replicas(self, namespace: str, name: str) -> int | None:
         desired = self.sets.get((namespace, name))
-        return None if desired is None else int(desired.spec.fields["replicas"].number_value)
+        return None if desired is None else desired_replicas(desired)
+
+
+def desired_spec(desired: agent_pb2.DesiredSet) -> dict[str, Any]:
+    """A received set's spec, whichever way the hub sent it."""
+    if desired.spec_json:
+        spec = json.loads(desired.spec_json)
+        assert isinstance(spec, dict)
+        return spec
+    return dict(protocol.whole_numbers(json_format.MessageToDict(desired.spec)))
+
+
+def desired_replicas(desired: agent_pb2.DesiredSet) -> int:
+    return int(desired_spec(desired).get("replicas") or 0)
 
 
 def set_status(
     desired: agent_pb2.DesiredSet, ready: int, allocated: int = 0
 ) -> agent_pb2.GameServerSetStatus:
     """The status a settled agent reports for ``desired``."""
-    replicas = int(desired.spec.fields["replicas"].number_value)
+    replicas = desired_replicas(desired)
     status = agent_pb2.GameServerSetStatus(
         namespace=desired.namespace,
         name=desired.name,

@@ -117,8 +117,11 @@ class AgentHello(_message.Message):
     CAPACITY_FIELD_NUMBER: _builtins.int
     HELD_SETS_FIELD_NUMBER: _builtins.int
     NAMESPACES_FIELD_NUMBER: _builtins.int
+    READS_SPEC_JSON_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     agent_version: _builtins.str
+    reads_spec_json: _builtins.bool
+    """The agent reads DesiredSet.spec_json; the hub sends the spec that way (else as a Struct)."""
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -145,10 +148,11 @@ class AgentHello(_message.Message):
         capacity: _cluster_pb2.ClusterCapacity | None = ...,
         held_sets: _abc.Iterable[Global___SetVersion] | None = ...,
         namespaces: _abc.Iterable[_builtins.str] | None = ...,
+        reads_spec_json: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "capacity", b"capacity", "cluster", b"cluster", "held_sets", b"held_sets", "labels", b"labels", "namespaces", b"namespaces", "network_plugins", b"network_plugins"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "capacity", b"capacity", "cluster", b"cluster", "held_sets", b"held_sets", "labels", b"labels", "namespaces", b"namespaces", "network_plugins", b"network_plugins", "reads_spec_json", b"reads_spec_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -225,14 +229,22 @@ class DesiredSet(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     DELETED_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
+    SPEC_JSON_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     version: _builtins.int
     deleted: _builtins.bool
     hash: _builtins.str
+    spec_json: _builtins.bytes
+    """The same document as UTF-8 JSON, its integers exact, to an agent whose hello says
+    reads_spec_json (cheaper to make and far cheaper to read: bench/wire_bench.py); then spec
+    is unset.
+    """
     @_builtins.property
     def spec(self) -> _struct_pb2.Struct:
-        """The rendered GameServerSet spec for this cluster, as its Kubernetes document."""
+        """The rendered GameServerSet spec for this cluster, as its Kubernetes document: a Struct for
+        an agent that does not read spec_json (a Struct holds every number as a double).
+        """
 
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
@@ -246,10 +258,11 @@ class DesiredSet(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         deleted: _builtins.bool = ...,
         hash: _builtins.str = ...,
+        spec_json: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "hash", b"hash", "labels", b"labels", "name", b"name", "namespace", b"namespace", "spec", b"spec", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "hash", b"hash", "labels", b"labels", "name", b"name", "namespace", b"namespace", "spec", b"spec", "spec_json", b"spec_json", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

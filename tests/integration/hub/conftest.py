@@ -64,7 +64,11 @@ async def start_agent(hub: Hub) -> AsyncIterator[StartAgent]:
     started: list[SimulatedAgent] = []
 
     async def start(
-        cluster: str, *, namespaces: list[str] | None = None, **labels: str
+        cluster: str,
+        *,
+        namespaces: list[str] | None = None,
+        reads_spec_json: bool = False,
+        **labels: str,
     ) -> SimulatedAgent:
         agent = SimulatedAgent(
             f"127.0.0.1:{hub.port}",
@@ -73,6 +77,7 @@ async def start_agent(hub: Hub) -> AsyncIterator[StartAgent]:
             heartbeat_interval=0.2,
             namespaces=namespaces,
         )
+        agent.reads_spec_json = reads_spec_json
         await agent.start()
         started.append(agent)
         await wait_phase(hub, cluster, "Ready")

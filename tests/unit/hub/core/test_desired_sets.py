@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from gamefleet import protocol
 from gamefleet.v1 import agent_pb2
+from google.protobuf import json_format
 
-from hub.core.desired_sets import changes, drift_to_put_back, in_messages, set_hash
+from hub.core.desired_sets import changes, drift_to_put_back, for_agent, in_messages, set_hash
 
 KEY = ("games", "arena")
 
@@ -68,3 +70,18 @@ def test_sets_are_split_over_messages_that_each_fit_the_budget() -> None:
     assert all(not m.complete for m in messages)
     assert all(agent_pb2.HubMessage(desired=m).ByteSize() <= 3 * (size + 6) + 16 for m in messages)
     assert in_messages([]) == []
+
+
+def test_an_agent_that_does_not_read_json_gets_the_same_spec_as_a_struct() -> None:
+    sent = agent_pb2.DesiredSet(
+        namespace="games", name="arena", hash="h", spec_json=b'{"replicas":3,"a":{"b":[1,"x"]}}'
+    )
+    assert for_agent(sent, reads_spec_json=True) is sent
+    old = for_agent(sent, reads_spec_json=False)
+    assert not old.spec_json and (old.namespace, old.name, old.hash) == ("games", "arena", "h")
+    assert protocol.whole_numbers(json_format.MessageToDict(old.spec)) == {
+        "replicas": 3,
+        "a": {"b": [1, "x"]},
+    }
+    deleted = agent_pb2.DesiredSet(namespace="games", name="arena", deleted=True)
+    assert for_agent(deleted, reads_spec_json=False) is deleted
