@@ -227,12 +227,6 @@ class AllocationLedger:
         decision = ledger.decide_allocation(
             self._server(namespace, name), entry, book is not None and name in book.busy, request_id
         )
-        _log.warning(
-            name,
-            decision,
-            sorted(book.busy) if book else None,
-            self._server(namespace, name),
-        )
         if set_key is None or book is None:
             return decision
         if decision is ledger.Decision.HELD and name in book.pending:

@@ -24,7 +24,7 @@ from gamefleet.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, gameserver_pb2
 
 from agent import metrics
 from agent.controllers.allocations import AllocationLedger, LedgerError
-from agent.core import bodies, ledger
+from agent.core import bodies, capacity_wire, ledger
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
@@ -402,6 +402,8 @@ class HubLink:
         held = self._allocations
         if held is not None and operation.release_request_id:
             return await self._release(held, operation, result)
+        if operation.require_ready_unallocated and operation.HasField("need"):
+            return await self._allocate_by_capacity(operation, result)
         if held is not None and operation.require_ready_unallocated:
             if self.config.allocation_path == "ledger":
                 return await self._allocate(held, operation, result)
@@ -451,6 +453,52 @@ class HubLink:
             result.updated.append(name)
         if operation.require_ready_unallocated:
             _count("direct", result)
+        return result
+
+    async def _allocate_by_capacity(
+        self, operation: agent_pb2.TargetedOperation, result: agent_pb2.OperationResult
+    ) -> agent_pb2.OperationResult:
+        """Allocate each server if it is in the state the need asks and has the room, applying
+        the actions to its counters and lists in the same write, guarded by the
+        resourceVersion checked (always the direct path: the write is the check)."""
+        need, actions = capacity_wire.need_of(operation.need)
+        request_id = operation.annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION, "")
+        for name in operation.game_servers:
+            cached = self._game_servers.get((operation.namespace, name))
+            if cached is None:
+                result.errors[name] = "no such game server in this cluster"
+                continue
+            if _allocated_for(cached, operation) or (
+                translate.ops_state(cached) == "Allocated"
+                and translate.applied_request(cached, request_id)
+            ):
+                result.updated.append(name)  # a retry of a request already applied
+                result.written[name].CopyFrom(translate.game_server(cached))
+                continue
+            held = self._allocations
+            patch = translate.capacity_patch(cached, need, actions, request_id)
+            if patch is None or (held is not None and held.holds(operation.namespace, name)):
+                result.conflicts.append(name)
+                continue
+            meta = translate.metadata_patch(operation.labels, operation.annotations)
+            meta["annotations"] = {**meta.get("annotations", {}), **_patched_annotations(patch)}
+            patch["metadata"] = meta
+            try:
+                written = await self._kube.patch(
+                    resources.GAME_SERVER,
+                    operation.namespace,
+                    name,
+                    translate.with_resource_version(patch, cached),
+                )
+            except kclient.ApiError as exc:
+                if exc.conflict:
+                    result.conflicts.append(name)
+                else:
+                    result.errors[name] = str(exc)
+                continue
+            result.updated.append(name)
+            result.written[name].CopyFrom(translate.game_server(written))
+        _count("capacity", result)
         return result
 
     async def _allocate(
@@ -557,6 +605,10 @@ def _allocated_for(obj: kclient.Obj, operation: agent_pb2.TargetedOperation) -> 
         translate.ops_state(obj) == "Allocated"
         and _annotations(obj).get(protocol.ALLOCATION_REQUEST_ANNOTATION) == request_id
     )
+
+
+def _patched_annotations(patch: kclient.Obj) -> dict[str, str]:
+    return dict((patch.get("metadata") or {}).get("annotations") or {})
 
 
 def _count(path: str, result: agent_pb2.OperationResult) -> None:

@@ -13,7 +13,9 @@ import dataclasses
 import enum
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from agent.core import capacity as cap
 
 READY = "Ready"
 UPDATING = "Updating"
@@ -38,6 +40,8 @@ class Server:
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     deleting: bool = False
     network_disabled: bool = False
+    # Its counters and lists, when it declares any.
+    capacity: cap.Capacity | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -56,6 +60,16 @@ def is_candidate(server: Server) -> bool:
 
 def is_allocated(server: Server) -> bool:
     return server.ops_state == ALLOCATED
+
+
+def is_reallocatable(server: Server) -> bool:
+    """True when ``server`` is Allocated and may take another match (if it has room)."""
+    return (
+        server.state == READY
+        and is_allocated(server)
+        and not server.deleting
+        and not server.network_disabled
+    )
 
 
 def matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
@@ -78,11 +92,13 @@ def order(
     allocated: Iterable[Server],
     scheduling: Scheduling = Scheduling.PACKED,
     preferred: Sequence[str] = (),
+    room: Callable[[Server], int] | None = None,
 ) -> list[Server]:
     """Candidates in the order to try them.
 
     ``allocated`` are the fleet's servers already allocated (or being allocated): they weigh
-    clusters and nodes for scheduling.
+    clusters and nodes for scheduling. ``room`` (allocations by capacity) ranks each server
+    after the preferred clusters: the least room first when Packed, the most when Distributed.
     """
     per_cluster: Counter[str] = Counter()
     per_node: Counter[tuple[str, str]] = Counter()
@@ -92,9 +108,10 @@ def order(
     rank = {name: i for i, name in reversed(list(enumerate(preferred)))}
     sign = -1 if scheduling is Scheduling.PACKED else 1
 
-    def key(server: Server) -> tuple[int, int, int, str, str]:
+    def key(server: Server) -> tuple[int, int, int, int, str, str]:
         return (
             rank.get(server.cluster, len(rank)),
+            -sign * room(server) if room is not None else 0,
             sign * per_cluster[server.cluster],
             sign * per_node[(server.cluster, server.node)],
             server.cluster,
@@ -130,6 +147,71 @@ def choose(
 
 
 @dataclasses.dataclass(frozen=True)
+class Selector:
+    """One selector of an allocation by capacity: labels, and the state, counters and lists
+    the server must have."""
+
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    need: cap.Need = cap.NO_NEED
+
+
+def fits(server: Server, need: cap.Need, actions: cap.Actions) -> bool:
+    """True when ``server`` is in the state ``need`` asks, within its bounds, and
+    ``actions`` fit it."""
+    if not (is_reallocatable(server) if need.allocated else is_candidate(server)):
+        return False
+    if not cap.within(server.capacity, need):
+        return False
+    if actions:
+        try:
+            cap.apply(server.capacity, actions)
+        except cap.CapacityError:
+            return False
+    return True
+
+
+def choose_by_capacity(
+    servers: Iterable[Server],
+    ready_clusters: Iterable[str],
+    selectors: Sequence[Selector],
+    actions: cap.Actions = cap.NO_ACTIONS,
+    scheduling: Scheduling = Scheduling.PACKED,
+    preferred: Sequence[str] = (),
+    reserved: Iterable[tuple[str, str]] = (),
+    tried: Iterable[tuple[str, str]] = (),
+) -> Server | None:
+    """The server to try first for an allocation that names counters, lists, actions or
+    Allocated servers (re-allocation); None when none fits.
+
+    The first selector that some server fits wins (as Agones does). Servers being allocated
+    by other requests (``reserved``) and ``tried`` ones are skipped; reserved ones count as
+    allocated for scheduling. The order is ``order``'s with each server's room
+    (``cap.ordering_available``) right after the preferred clusters.
+    """
+    usable = set(ready_clusters)
+    taken = set(reserved)
+    skip = taken | set(tried)
+    pool = list(servers)
+    allocated = [s for s in pool if is_allocated(s) or s.key in taken]
+    for selector in selectors or [Selector()]:
+        fitting = [
+            s
+            for s in pool
+            if s.cluster in usable
+            and s.key not in skip
+            and matches(s.labels, selector.labels)
+            and fits(s, selector.need, actions)
+        ]
+        if fitting:
+
+            def room(server: Server, need: cap.Need = selector.need) -> int:
+                return cap.ordering_available(server.capacity, need, actions)
+
+            return order(fitting, allocated, scheduling, preferred, room)[0]
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
 class UpdatingSince:
     """The server of a fleet that has been Updating the longest, and since when (epoch s)."""
 
@@ -162,6 +244,9 @@ class Pool:
 
     def get(self, key: tuple[str, str]) -> Server | None:
         return self._servers.get(key)
+
+    def servers(self) -> Iterable[Server]:
+        return self._servers.values()
 
     def candidates(self, cluster: str) -> int:
         """How many of the cluster's servers may be allocated (its readiness aside)."""

@@ -1,0 +1,119 @@
+"""Counters and lists: the declaration, the status annotation, bounds and actions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.core import capacity as cap
+
+DECLARED = json.dumps(
+    {"counters": {"rooms": {"capacity": 10}}, "lists": {"players": {"capacity": 2}}}
+)
+
+
+def test_declaration_parses_counters_and_lists() -> None:
+    found = cap.parse(DECLARED, "d")
+    assert found.counters == {"rooms": cap.Counter(0, 10)}
+    assert found.lists == {"players": cap.CounterList(2, ())}
+
+
+@pytest.mark.parametrize(
+    ("doc", "path"),
+    [
+        ("nope", "d"),
+        ("[]", "d"),
+        ('{"counter": {}}', "d.counter"),
+        ('{"counters": {"a b": {}}}', 'd.counters["a b"]'),
+        ('{"counters": {"rooms": {"capacity": -1}}}', 'd.counters["rooms"].capacity'),
+        ('{"counters": {"rooms": {"capacity": "3"}}}', 'd.counters["rooms"].capacity'),
+        ('{"counters": {"rooms": {"count": 4, "capacity": 3}}}', 'd.counters["rooms"].count'),
+        ('{"counters": {"rooms": {"size": 3}}}', 'd.counters["rooms"].size'),
+        ('{"lists": {"p": {"capacity": 1001}}}', 'd.lists["p"].capacity'),
+        ('{"lists": {"p": {"capacity": 1, "values": ["a", "b"]}}}', 'd.lists["p"].values'),
+        ('{"lists": {"p": {"capacity": 3, "values": ["a", "a"]}}}', 'd.lists["p"].values'),
+        ('{"lists": {"p": {"capacity": 3, "values": [""]}}}', 'd.lists["p"].values[0]'),
+    ],
+)
+def test_a_bad_declaration_names_its_field(doc: str, path: str) -> None:
+    with pytest.raises(cap.CapacityError) as raised:
+        cap.parse(doc, "d")
+    assert raised.value.path == path
+
+
+def test_too_many_names_are_refused() -> None:
+    doc = json.dumps({"counters": {f"c{i}": {"capacity": 1} for i in range(17)}})
+    with pytest.raises(cap.CapacityError, match="at most 16"):
+        cap.parse(doc, "d")
+
+
+def test_current_values_come_from_the_status_over_the_declaration() -> None:
+    status = cap.status_text(
+        cap.Capacity(
+            {"rooms": cap.Counter(3, 10), "undeclared": cap.Counter(1, 1)},
+            {"players": cap.CounterList(2, ("p1",))},
+            ("r1",),
+        )
+    )
+    found = cap.current({cap.DECLARATION: DECLARED, cap.STATUS: status})
+    assert found == cap.Capacity(
+        {"rooms": cap.Counter(3, 10)}, {"players": cap.CounterList(2, ("p1",))}, ("r1",)
+    )
+    assert cap.current({}) is None
+    assert cap.current({cap.DECLARATION: DECLARED, cap.STATUS: "garbage"}) == cap.parse(
+        DECLARED, "d"
+    )
+
+
+def test_within_checks_every_bound() -> None:
+    held = cap.Capacity({"rooms": cap.Counter(3, 10)}, {"players": cap.CounterList(2, ("a",))})
+    assert cap.within(held, cap.Need(counters={"rooms": cap.CounterBounds(min_available=7)}))
+    assert not cap.within(held, cap.Need(counters={"rooms": cap.CounterBounds(min_available=8)}))
+    assert cap.within(held, cap.Need(counters={"rooms": cap.CounterBounds(max_count=3)}))
+    assert not cap.within(held, cap.Need(counters={"rooms": cap.CounterBounds(max_count=2)}))
+    assert not cap.within(held, cap.Need(counters={"other": cap.CounterBounds()}))
+    assert cap.within(held, cap.Need(lists={"players": cap.ListBounds("a", 1)}))
+    assert not cap.within(held, cap.Need(lists={"players": cap.ListBounds("b")}))
+    assert not cap.within(None, cap.Need(counters={"rooms": cap.CounterBounds()}))
+    assert cap.within(None, cap.Need(allocated=True))
+
+
+def test_actions_apply_all_or_nothing() -> None:
+    held = cap.Capacity({"rooms": cap.Counter(9, 10)}, {"players": cap.CounterList(2, ("a",))})
+    after = cap.apply(
+        held,
+        cap.Actions(
+            {"rooms": cap.CounterChange(1)}, {"players": cap.ListChange(("b", "a"), ("x",))}
+        ),
+        "r1",
+    )
+    assert after.counters["rooms"] == cap.Counter(10, 10)
+    assert after.lists["players"].values == ("a", "b")
+    assert after.requests == ("r1",)
+    with pytest.raises(cap.CapacityError) as raised:
+        cap.apply(held, cap.Actions({"rooms": cap.CounterChange(2)}))
+    assert raised.value.path == 'counters["rooms"].delta'
+    with pytest.raises(cap.CapacityError):
+        cap.apply(held, cap.Actions({"rooms": cap.CounterChange(-10)}))
+    with pytest.raises(cap.CapacityError):
+        cap.apply(held, cap.Actions(lists={"players": cap.ListChange(("b", "c"))}))
+    with pytest.raises(cap.CapacityError):
+        cap.apply(held, cap.Actions({"seats": cap.CounterChange(1)}))
+    raised_capacity = cap.apply(held, cap.Actions({"rooms": cap.CounterChange(5, capacity=20)}))
+    assert raised_capacity.counters["rooms"] == cap.Counter(14, 20)
+
+
+def test_recent_requests_are_bounded() -> None:
+    held = cap.Capacity({"rooms": cap.Counter(0, 100)})
+    for i in range(cap.RECENT_REQUESTS + 3):
+        held = cap.apply(held, cap.Actions({"rooms": cap.CounterChange(1)}), f"r{i}")
+    assert len(held.requests) == cap.RECENT_REQUESTS
+    assert held.requests[-1] == f"r{cap.RECENT_REQUESTS + 2}"
+    assert cap.parse(cap.status_text(held), "s", status=True).requests == held.requests
+
+
+def test_in_use_means_a_count_or_a_value() -> None:
+    assert not cap.Capacity({"rooms": cap.Counter(0, 3)}).in_use()
+    assert cap.Capacity({"rooms": cap.Counter(1, 3)}).in_use()
+    assert cap.Capacity(lists={"p": cap.CounterList(3, ("a",))}).in_use()
