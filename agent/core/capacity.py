@@ -370,3 +370,62 @@ def apply(capacity: Capacity | None, actions: Actions, request_id: str = "") -> 
     if request_id:
         requests = (*requests, request_id)[-RECENT_REQUESTS:]
     return Capacity(counters, lists, requests)
+
+
+# -- the game's own changes -------------------------------------------------------------------
+
+
+class NotDeclaredError(CapacityError):
+    """The counter or list is not declared on the server."""
+
+
+def edit(capacity: Capacity | None, kind: str, name: str, body: object) -> Capacity:
+    """``capacity`` after the game's change of counter (``kind`` "counters") or list
+    ("lists") ``name``. A counter's body is ``{"delta": n}`` or ``{"count": n}``, with an
+    optional ``"capacity"``; a list's ``{"add": [...], "remove": [...]}``, with an optional
+    ``"capacity"``. Raises NotDeclaredError, or CapacityError naming the body's field (a
+    change that does not fit is named like a bad one)."""
+    held = capacity or Capacity()
+    if kind not in ("counters", "lists"):
+        raise NotDeclaredError(kind, "is neither counters nor lists")
+    if name not in (held.counters if kind == "counters" else held.lists):
+        raise NotDeclaredError(name, f"no {kind[:-1]} of this name is declared on the server")
+    if not isinstance(body, dict):
+        raise CapacityError("body", "must be a JSON object")
+    if kind == "counters":
+        _known(body, ("delta", "count", "capacity"), "body")
+        new_capacity = _optional_int(body, "capacity", MAX_COUNTER_CAPACITY)
+        if "delta" in body and "count" in body:
+            raise CapacityError("body.count", "give delta or count, not both")
+        delta = body.get("delta", 0)
+        if isinstance(delta, bool) or not isinstance(delta, int):
+            raise CapacityError("body.delta", "must be an integer")
+        if "count" in body:
+            count = _int(body, "count", "body", MAX_COUNTER_CAPACITY)
+            delta = count - held.counters[name].count
+        change = Actions({name: CounterChange(delta, new_capacity)})
+    else:
+        _known(body, ("add", "remove", "capacity"), "body")
+        new_capacity = _optional_int(body, "capacity", MAX_LIST_CAPACITY)
+        add = _values(body, "add")
+        remove = _values(body, "remove")
+        change = Actions(lists={name: ListChange(add, remove, new_capacity)})
+    try:
+        return apply(held, change)
+    except CapacityError as exc:
+        field = "body.add" if kind == "lists" else "body"
+        raise CapacityError(field, exc.message) from None
+
+
+def _optional_int(body: Mapping[str, Any], key: str, limit: int) -> int | None:
+    return _int(body, key, "body", limit) if key in body else None
+
+
+def _values(body: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    found = body.get(key) or []
+    if not isinstance(found, list) or len(found) > MAX_LIST_CAPACITY:
+        raise CapacityError(f"body.{key}", f"must be a list of at most {MAX_LIST_CAPACITY} strings")
+    for i, value in enumerate(found):
+        if problem := value_problem(value):
+            raise CapacityError(f"body.{key}[{i}]", problem)
+    return tuple(found)

@@ -117,3 +117,42 @@ def test_in_use_means_a_count_or_a_value() -> None:
     assert not cap.Capacity({"rooms": cap.Counter(0, 3)}).in_use()
     assert cap.Capacity({"rooms": cap.Counter(1, 3)}).in_use()
     assert cap.Capacity(lists={"p": cap.CounterList(3, ("a",))}).in_use()
+
+
+def test_the_games_edits() -> None:
+    held = cap.Capacity({"rooms": cap.Counter(3, 10)}, {"players": cap.CounterList(2, ("a",))})
+    assert cap.edit(held, "counters", "rooms", {"delta": 2}).counters["rooms"].count == 5
+    assert cap.edit(held, "counters", "rooms", {"count": 0}).counters["rooms"].count == 0
+    assert cap.edit(held, "counters", "rooms", {"capacity": 4}).counters["rooms"].capacity == 4
+    after = cap.edit(held, "lists", "players", {"add": ["b"], "remove": ["a"]})
+    assert after.lists["players"].values == ("b",)
+    assert after.counters == held.counters
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "body", "path"),
+    [
+        ("counters", "rooms", {"delta": 8}, "body"),
+        ("counters", "rooms", {"delta": "1"}, "body.delta"),
+        ("counters", "rooms", {"count": -1}, "body.count"),
+        ("counters", "rooms", {"delta": 1, "count": 1}, "body.count"),
+        ("counters", "rooms", {"size": 1}, "body.size"),
+        ("counters", "rooms", [], "body"),
+        ("lists", "players", {"add": ["b", "c"]}, "body.add"),
+        ("lists", "players", {"add": [""]}, "body.add[0]"),
+        ("lists", "players", {"capacity": 5000}, "body.capacity"),
+    ],
+)
+def test_a_bad_edit_names_the_field(kind: str, name: str, body: object, path: str) -> None:
+    held = cap.Capacity({"rooms": cap.Counter(3, 10)}, {"players": cap.CounterList(2, ("a",))})
+    with pytest.raises(cap.CapacityError) as raised:
+        cap.edit(held, kind, name, body)
+    assert raised.value.path == path
+    assert not isinstance(raised.value, cap.NotDeclaredError)
+
+
+def test_an_undeclared_name_is_not_found() -> None:
+    with pytest.raises(cap.NotDeclaredError):
+        cap.edit(cap.Capacity({"rooms": cap.Counter(0, 1)}), "counters", "seats", {"delta": 1})
+    with pytest.raises(cap.NotDeclaredError):
+        cap.edit(None, "lists", "players", {"add": ["a"]})
