@@ -300,9 +300,7 @@ async def _main(args: argparse.Namespace) -> int:
     )
     # Every replica answers the game servers too: each write is guarded by what it read.
     games = (
-        game_api.GameApi(
-            kube, controller.game_servers, (args.namespace,) if args.namespace else ()
-        )
+        game_api.GameApi(kube, controller.game_servers, (args.namespace,) if args.namespace else ())
         if args.game_api_listen
         else None
     )
