@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Literal
 
-from . import bodies, intstr, model, reserve_ids, revision, scaling, state, wire
+from . import bodies, capacity, intstr, model, reserve_ids, revision, scaling, state, wire
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -439,7 +439,13 @@ def pod_view(
         ops_state=ops,
         update_priority=update_priority,
         deletion_priority=deletion_priority,
+        in_use=_in_use(gs),
     )
+
+
+def _in_use(gs: bodies.Raw | None) -> bool:
+    held = capacity.current(bodies.annotations_of(gs)) if gs is not None else None
+    return held is not None and held.in_use()
 
 
 def view_of(

@@ -156,3 +156,19 @@ def test_an_undeclared_name_is_not_found() -> None:
         cap.edit(cap.Capacity({"rooms": cap.Counter(0, 1)}), "counters", "seats", {"delta": 1})
     with pytest.raises(cap.NotDeclaredError):
         cap.edit(None, "lists", "players", {"add": ["a"]})
+
+
+def test_the_pod_view_reads_a_server_in_use_from_its_counters() -> None:
+    from agent.core import views
+
+    declared = json.dumps({"counters": {"players": {"capacity": 8}}})
+
+    def game_server(count: int) -> dict[str, object]:
+        status = cap.status_text(cap.Capacity({"players": cap.Counter(count, 8)}))
+        annotations = {cap.DECLARATION: declared, cap.STATUS: status}
+        return {"metadata": {"name": "gs-0", "annotations": annotations}, "spec": {}}
+
+    pod = {"metadata": {"name": "gs-0"}, "status": {"phase": "Running"}}
+    assert views.pod_view(pod, 0, game_server(2), {}).in_use
+    assert not views.pod_view(pod, 0, game_server(0), {}).in_use
+    assert not views.pod_view(pod, 0, None, {}).in_use
