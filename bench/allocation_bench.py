@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.allocation_bench [--clusters 10] [--servers 1000]
         [--requests 1000,3000,3000] [--concurrency 1,16,64] [--store etcd|URL]
-        [--api native|agones|native,agones]
+        [--api native|agones|native,agones] [--mode whole|counter|whole,counter] [--slots 100]
     .venv/bin/python -m bench.allocation_bench --real --servers 1200 --requests 500,600
         --concurrency 16,64
 
@@ -20,13 +20,18 @@ once, each with its own request_id, and reports allocations/s and p50/p99 latenc
 sees them (request sent to the agent-confirmed answer). Every allocated server must be distinct.
 With --api agones the requests go to Agones' AllocationService (package allocation) on the
 same port, the fleet named by matchLabels agones.dev/fleet; with --api native,agones each round
-runs once per API, one after the other, on the same hub and agents.
+runs once per API, one after the other, on the same hub and agents. With --mode
+whole,counter each round runs twice, side by side: (a) whole servers (fleet arena), then (b) by
+counter with re-allocation (fleet rooms: the same number of servers, each with a `rooms`
+counter of `slots`; each request asks for an Allocated server with a free room, else a Ready
+one, and takes one room), where no server may end above its capacity.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import os
@@ -59,6 +64,7 @@ from tests.support.hub_process import HubProcess
 
 BATCH = 500
 APIS = ("native", "agones")
+MODES = ("whole", "counter")
 
 # One allocation: request id in, "cluster/name" of the allocated server out.
 Allocate = Callable[[str], Awaitable[str]]
@@ -95,6 +101,34 @@ def agones_client(channel: grpc.aio.Channel, namespace: str = "games") -> Alloca
     async def allocate(request_id: str) -> str:
         response = await stub.Allocate(request)
         return f"{response.source}/{response.gameServerName}"
+
+    return allocate
+
+
+def counter_client(channel: grpc.aio.Channel, namespace: str = "games") -> Allocate:
+    """One room of a server of fleet rooms: an Allocated one with room first, else Ready."""
+    stub: allocation_pb2_grpc.AllocationServiceAsyncStub = (
+        allocation_pb2_grpc.AllocationServiceStub(channel)
+    )
+    room = {"rooms": allocation_pb2.CounterSelector(min_available=1)}
+    selectors = [
+        allocation_pb2.AllocationSelector(
+            game_server_state=allocation_pb2.ALLOCATED, counters=room
+        ),
+        allocation_pb2.AllocationSelector(counters=room),
+    ]
+
+    async def allocate(request_id: str) -> str:
+        response = await stub.Allocate(
+            allocation_pb2.AllocateRequest(
+                namespace=namespace,
+                fleet="rooms",
+                request_id=request_id,
+                selectors=selectors,
+                counters={"rooms": allocation_pb2.CounterAction(delta=1)},
+            )
+        )
+        return f"{response.game_server.cluster}/{response.game_server.name}"
 
     return allocate
 
@@ -143,6 +177,8 @@ async def run(
     concurrencies: list[int],
     store: str,
     apis: list[str],
+    modes: tuple[str, ...] = ("whole",),
+    slots: int = 100,
 ) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         etcd = None
@@ -163,42 +199,67 @@ async def run(
                 fleets: fleet_pb2_grpc.FleetServiceAsyncStub = fleet_pb2_grpc.FleetServiceStub(
                     channel
                 )
-                await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0)))
+                names = [n for n, m in (("arena", "whole"), ("rooms", "counter")) if m in modes]
+                for name in names:
+                    await fleets.ApplyFleet(
+                        fleet_pb2.ApplyFleetRequest(fleet=fleet(name, replicas=0))
+                    )
                 for sim in sims:
                     await sim.start()
-                    batch: list[gameserver_pb2.GameServer] = []
-                    for ordinal in range(servers):
-                        server = game_server("games", "arena", ordinal)
-                        server.node = f"{sim.cluster}-node-{ordinal % 10}"
-                        batch.append(server)
-                        if len(batch) == BATCH:
-                            sim.report(agent_pb2.StatusDelta(game_servers=batch))
-                            batch = []
-                    if batch:
-                        sim.report(agent_pb2.StatusDelta(game_servers=batch))
-                await _wait_ready(hub.address, clusters, servers)
+                    for name in names:
+                        _report(sim, name, servers, slots if name == "rooms" else 0)
+                await _wait_ready(hub.address, clusters, servers * len(names))
                 clients = {"native": native_client(channel), "agones": agones_client(channel)}
                 every: list[str] = []
+                rooms: list[str] = []
                 for count, concurrency in zip(requests, concurrencies, strict=True):
                     for api in apis:
-                        elapsed, latencies, won = await _round(
-                            clients[api], f"{api}-c{concurrency}", count, concurrency
-                        )
-                        every += won
-                        # "api" only when asked for: the native rows stay as they were.
-                        named = {"api": api} if apis != ["native"] else {}
-                        _emit_round(elapsed, latencies, count, concurrency, clusters=clusters,
-                                    servers_per_cluster=servers,
-                                    store=store.partition(":")[0] or "sqlite",
-                                    agents="simulated (no Kubernetes write)", **named)  # fmt: skip
+                        for mode in modes:
+                            client = clients[api] if mode == "whole" else counter_client(channel)
+                            elapsed, latencies, won = await _round(
+                                client, f"{api}-{mode}-c{concurrency}", count, concurrency
+                            )
+                            (every if mode == "whole" else rooms).extend(won)
+                            # "api" and "mode" only when asked for: the rows stay as they were.
+                            named: dict[str, object] = {"api": api} if apis != ["native"] else {}
+                            if modes != ("whole",):
+                                named["mode"] = mode
+                                named["slots_per_server"] = slots if mode == "counter" else 1
+                            _emit_round(elapsed, latencies, count, concurrency,
+                                        clusters=clusters, servers_per_cluster=servers,
+                                        store=store.partition(":")[0] or "sqlite",
+                                        agents="simulated (no Kubernetes write)",
+                                        **named)  # fmt: skip
                 if len(set(every)) != len(every):
                     raise SystemExit("a server was allocated twice")
+                fullest = max(collections.Counter(rooms).values(), default=0)
+                if fullest > slots:
+                    raise SystemExit(f"a server took {fullest} rooms of {slots}")
+                if rooms:
+                    emit("servers used by counter allocations", len(set(rooms)), "servers",
+                         allocations=len(rooms), slots_per_server=slots)  # fmt: skip
         finally:
             for sim in sims:
                 await sim.stop()
             hub.kill()
             if etcd is not None:
                 etcd.stop()
+
+
+def _report(sim: SimulatedAgent, fleet_name: str, servers: int, slots: int) -> None:
+    """``servers`` Ready servers of the fleet, each with a rooms counter of ``slots`` (if any)."""
+    batch: list[gameserver_pb2.GameServer] = []
+    for ordinal in range(servers):
+        server = game_server("games", fleet_name, ordinal)
+        server.node = f"{sim.cluster}-node-{ordinal % 10}"
+        if slots:
+            server.counters["rooms"].CopyFrom(gameserver_pb2.CounterStatus(capacity=slots))
+        batch.append(server)
+        if len(batch) == BATCH:
+            sim.report(agent_pb2.StatusDelta(game_servers=batch))
+            batch = []
+    if batch:
+        sim.report(agent_pb2.StatusDelta(game_servers=batch))
 
 
 def _emit_round(
@@ -401,6 +462,13 @@ def _apis(text: str) -> list[str]:
     return apis
 
 
+def _modes(text: str) -> tuple[str, ...]:
+    modes = tuple(text.split(","))
+    if not modes or any(mode not in MODES for mode in modes):
+        raise argparse.ArgumentTypeError(f"{text!r}: one or more of {', '.join(MODES)}")
+    return modes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clusters", type=int, default=10)
@@ -417,16 +485,34 @@ def main() -> None:
         help="native, agones (Agones' AllocationService), or native,agones: each round per API",
     )
     parser.add_argument(
+        "--mode",
+        type=_modes,
+        default=("whole",),
+        help="whole (servers), counter (rooms with re-allocation), or whole,counter",
+    )
+    parser.add_argument("--slots", type=int, default=100, help="rooms per server (--mode counter)")
+    parser.add_argument(
         "--real", action="store_true", help="the real agent on a local cluster (--servers in it)"
     )
     args = parser.parse_args()
     if args.real:
         if args.api != ["native"]:
             parser.error("--api: the real-agent run measures the native API only")
+        if args.mode != ("whole",):
+            parser.error("--mode: the real-agent run measures whole servers only")
         asyncio.run(real(args.servers, args.requests, args.concurrency))
         return
     asyncio.run(
-        run(args.clusters, args.servers, args.requests, args.concurrency, args.store, args.api)
+        run(
+            args.clusters,
+            args.servers,
+            args.requests,
+            args.concurrency,
+            args.store,
+            args.api,
+            args.mode,
+            args.slots,
+        )
     )
 
 
