@@ -327,6 +327,35 @@ def ordering_available(capacity: Capacity | None, need: Need, actions: Actions) 
     return MAX_COUNTER_CAPACITY + 1
 
 
+def fits(capacity: Capacity | None, actions: Actions) -> bool:
+    """True when ``apply(capacity, actions)`` would succeed (without building the result:
+    the hub asks it of every server it weighs)."""
+    if not actions:
+        return True
+    if capacity is None:
+        return False
+    for name, change in actions.counters.items():
+        counter = capacity.counters.get(name)
+        if counter is None:
+            return False
+        limit = counter.capacity if change.capacity is None else change.capacity
+        if not 0 <= counter.count + change.delta <= limit:
+            return False
+    for name, listed in actions.lists.items():
+        found = capacity.lists.get(name)
+        if found is None:
+            return False
+        limit = found.capacity if listed.capacity is None else listed.capacity
+        if not listed.delete and len(found.values) + len(listed.add) <= limit:
+            continue  # the common case: room for every value, whether new or not
+        gone = set(listed.delete)
+        kept = [v for v in found.values if v not in gone]
+        added = {v for v in listed.add if v not in kept}
+        if len(kept) + len(added) > limit:
+            return False
+    return True
+
+
 def apply(capacity: Capacity | None, actions: Actions, request_id: str = "") -> Capacity:
     """``capacity`` after ``actions``, all or nothing: raises CapacityError (naming the
     action) when a name is not declared or a change does not fit (a count below 0 or above

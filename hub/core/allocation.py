@@ -92,13 +92,11 @@ def order(
     allocated: Iterable[Server],
     scheduling: Scheduling = Scheduling.PACKED,
     preferred: Sequence[str] = (),
-    room: Callable[[Server], int] | None = None,
 ) -> list[Server]:
     """Candidates in the order to try them.
 
     ``allocated`` are the fleet's servers already allocated (or being allocated): they weigh
-    clusters and nodes for scheduling. ``room`` (allocations by capacity) ranks each server
-    after the preferred clusters: the least room first when Packed, the most when Distributed.
+    clusters and nodes for scheduling.
     """
     per_cluster: Counter[str] = Counter()
     per_node: Counter[tuple[str, str]] = Counter()
@@ -108,10 +106,9 @@ def order(
     rank = {name: i for i, name in reversed(list(enumerate(preferred)))}
     sign = -1 if scheduling is Scheduling.PACKED else 1
 
-    def key(server: Server) -> tuple[int, int, int, int, str, str]:
+    def key(server: Server) -> tuple[int, int, int, str, str]:
         return (
             rank.get(server.cluster, len(rank)),
-            -sign * room(server) if room is not None else 0,
             sign * per_cluster[server.cluster],
             sign * per_node[(server.cluster, server.node)],
             server.cluster,
@@ -160,14 +157,7 @@ def fits(server: Server, need: cap.Need, actions: cap.Actions) -> bool:
     ``actions`` fit it."""
     if not (is_reallocatable(server) if need.allocated else is_candidate(server)):
         return False
-    if not cap.within(server.capacity, need):
-        return False
-    if actions:
-        try:
-            cap.apply(server.capacity, actions)
-        except cap.CapacityError:
-            return False
-    return True
+    return cap.within(server.capacity, need) and cap.fits(server.capacity, actions)
 
 
 def choose_by_capacity(
@@ -186,13 +176,19 @@ def choose_by_capacity(
     The first selector that some server fits wins (as Agones does). Servers being allocated
     by other requests (``reserved``) and ``tried`` ones are skipped; reserved ones count as
     allocated for scheduling. The order is ``order``'s with each server's room
-    (``cap.ordering_available``) right after the preferred clusters.
+    (``cap.ordering_available``: least first when Packed, most when Distributed) right after
+    the preferred clusters.
     """
     usable = set(ready_clusters)
     taken = set(reserved)
     skip = taken | set(tried)
     pool = list(servers)
-    allocated = [s for s in pool if is_allocated(s) or s.key in taken]
+    per_cluster: Counter[str] = Counter()
+    per_node: Counter[tuple[str, str]] = Counter()
+    for server in pool:
+        if is_allocated(server) or server.key in taken:
+            per_cluster[server.cluster] += 1
+            per_node[(server.cluster, server.node)] += 1
     for selector in selectors or [Selector()]:
         fitting = [
             s
@@ -203,12 +199,36 @@ def choose_by_capacity(
             and fits(s, selector.need, actions)
         ]
         if fitting:
-
-            def room(server: Server, need: cap.Need = selector.need) -> int:
-                return cap.ordering_available(server.capacity, need, actions)
-
-            return order(fitting, allocated, scheduling, preferred, room)[0]
+            rank = _capacity_rank(
+                selector.need, actions, scheduling, preferred, per_cluster, per_node
+            )
+            return min(fitting, key=rank)
     return None
+
+
+def _capacity_rank(
+    need: cap.Need,
+    actions: cap.Actions,
+    scheduling: Scheduling,
+    preferred: Sequence[str],
+    per_cluster: Mapping[str, int],
+    per_node: Mapping[tuple[str, str], int],
+) -> Callable[[Server], tuple[int, int, int, int, str, str]]:
+    """The order of ``order`` with each server's room right after the preferred clusters."""
+    rank = {name: i for i, name in reversed(list(enumerate(preferred)))}
+    sign = -1 if scheduling is Scheduling.PACKED else 1
+
+    def key(server: Server) -> tuple[int, int, int, int, str, str]:
+        return (
+            rank.get(server.cluster, len(rank)),
+            -sign * cap.ordering_available(server.capacity, need, actions),
+            sign * per_cluster.get(server.cluster, 0),
+            sign * per_node.get((server.cluster, server.node), 0),
+            server.cluster,
+            server.name,
+        )
+
+    return key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,6 +254,7 @@ class Pool:
         self._free_count: Counter[str] = Counter()
         self._allocated: Counter[str] = Counter()
         self._allocated_on: Counter[tuple[str, str]] = Counter()
+        self._allocated_keys: set[tuple[str, str]] = set()
         # Servers Updating: since when, per cluster, and a heap (with stale entries) of when.
         self._updating: dict[tuple[str, str], float] = {}
         self._updating_count: Counter[str] = Counter()
@@ -244,9 +265,6 @@ class Pool:
 
     def get(self, key: tuple[str, str]) -> Server | None:
         return self._servers.get(key)
-
-    def servers(self) -> Iterable[Server]:
-        return self._servers.values()
 
     def candidates(self, cluster: str) -> int:
         """How many of the cluster's servers may be allocated (its readiness aside)."""
@@ -278,6 +296,7 @@ class Pool:
         if is_allocated(server):
             self._allocated[server.cluster] += 1
             self._allocated_on[(server.cluster, server.node)] += 1
+            self._allocated_keys.add(server.key)
         elif is_candidate(server):
             self._free.setdefault(server.cluster, {}).setdefault(server.node, set()).add(
                 server.name
@@ -293,6 +312,7 @@ class Pool:
         if is_allocated(old):
             self._allocated[old.cluster] -= 1
             self._allocated_on[(old.cluster, old.node)] -= 1
+            self._allocated_keys.discard(key)
             return
         nodes = self._free.get(old.cluster, {})
         names = nodes.get(old.node)
@@ -357,6 +377,53 @@ class Pool:
                         if server.key not in skip and matches(server.labels, selector):
                             return server
         return None
+
+    def best_by_capacity(
+        self,
+        ready_clusters: Iterable[str],
+        selectors: Sequence[Selector],
+        actions: cap.Actions = cap.NO_ACTIONS,
+        scheduling: Scheduling = Scheduling.PACKED,
+        preferred: Sequence[str] = (),
+        reserved: Iterable[tuple[str, str]] = (),
+        tried: Iterable[tuple[str, str]] = (),
+    ) -> Server | None:
+        """``choose_by_capacity`` over this pool: a selector for Allocated servers looks at the
+        allocated ones only, one for Ready servers at the candidates only."""
+        usable = set(ready_clusters)
+        per_cluster = Counter(self._allocated)
+        per_node = Counter(self._allocated_on)
+        skip = set(tried)
+        for key in reserved:
+            skip.add(key)
+            held = self._servers.get(key)
+            if held is not None and not is_allocated(held):
+                per_cluster[held.cluster] += 1
+                per_node[(held.cluster, held.node)] += 1
+        for selector in selectors or [Selector()]:
+            need = selector.need
+            fitting = [
+                server
+                for server in self._candidates_for(need, usable)
+                if server.key not in skip
+                and matches(server.labels, selector.labels)
+                and fits(server, need, actions)
+            ]
+            if fitting:
+                rank = _capacity_rank(need, actions, scheduling, preferred, per_cluster, per_node)
+                return min(fitting, key=rank)
+        return None
+
+    def _candidates_for(self, need: cap.Need, usable: set[str]) -> Iterable[Server]:
+        if need.allocated:
+            for key in self._allocated_keys:
+                if key[0] in usable:
+                    yield self._servers[key]
+            return
+        for cluster in usable:
+            for names in self._free.get(cluster, {}).values():
+                for name in names:
+                    yield self._servers[(cluster, name)]
 
 
 REGION_LABELS = ("region", "topology.kubernetes.io/region")

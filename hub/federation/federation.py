@@ -788,8 +788,7 @@ class Federation:
         pool = self._index.pool((namespace, fleet))
         if pool is None:
             return None
-        best = allocation.choose_by_capacity(
-            pool.servers(),
+        best = pool.best_by_capacity(
             self.ready_clusters(),
             selectors,
             actions,

@@ -172,3 +172,24 @@ def test_the_pod_view_reads_a_server_in_use_from_its_counters() -> None:
     assert views.pod_view(pod, 0, game_server(2), {}).in_use
     assert not views.pod_view(pod, 0, game_server(0), {}).in_use
     assert not views.pod_view(pod, 0, None, {}).in_use
+
+
+def test_fits_agrees_with_apply() -> None:
+    import random
+
+    pick = random.Random(7)
+    for _ in range(500):
+        held = cap.Capacity(
+            {"rooms": cap.Counter(pick.randrange(0, 4), 3)},
+            {"p": cap.CounterList(3, tuple(pick.sample("abcd", pick.randrange(0, 4))))},
+        )
+        actions = cap.Actions(
+            {pick.choice(["rooms", "seats"]): cap.CounterChange(pick.randrange(-4, 4))},
+            {"p": cap.ListChange(tuple(pick.sample("abcde", 2)), tuple(pick.sample("ab", 1)))},
+        )
+        try:
+            cap.apply(held, actions)
+            applied = True
+        except cap.CapacityError:
+            applied = False
+        assert cap.fits(held, actions) == applied

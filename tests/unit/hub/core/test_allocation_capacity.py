@@ -88,3 +88,39 @@ def test_lists_order_and_fit() -> None:
     assert best is not None and best.name == "gs-1"
     holding = cap.Need(lists={"p": cap.ListBounds(contains="z")})
     assert choose_by_capacity(servers, ["a"], [Selector({}, holding)], join) is None
+
+
+def test_the_pool_chooses_as_the_reference_does() -> None:
+    import itertools
+    import random
+
+    from hub.core.allocation import Pool
+
+    again = cap.Need(True, {"rooms": cap.CounterBounds(min_available=1)})
+    shapes = [
+        [Selector({}, again), Selector({}, NEED_ROOM)],
+        [Selector({"mode": "ffa"}, NEED_ROOM)],
+        [Selector({}, again)],
+        [Selector()],
+    ]
+    for seed in range(40):
+        pick = random.Random(seed)
+        servers = [
+            rooms(
+                pick.choice("abc"),
+                f"gs-{i}",
+                pick.randrange(0, 5),
+                size=4,
+                ops_state=pick.choice(["None", "Allocated", "Maintaining"]),
+                node=pick.choice(["n1", "n2"]),
+                labels={"mode": pick.choice(["ffa", "duel"])},
+            )
+            for i in range(12)
+        ]
+        pool = Pool()
+        for server in servers:
+            pool.put(server)
+        reserved = [s.key for s in pick.sample(servers, 2)]
+        for selectors, scheduling, preferred in itertools.product(shapes, Scheduling, [(), ("c",)]):
+            args = (["a", "b", "c"], selectors, TAKE_ROOM, scheduling, preferred, reserved)
+            assert pool.best_by_capacity(*args) == choose_by_capacity(servers, *args)
