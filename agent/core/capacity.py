@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 DECLARATION = "gamefleet.io/counters-lists"
@@ -312,19 +312,33 @@ def _in(value: int, low: int, high: int) -> bool:
     return value >= low and (high == 0 or value <= high)
 
 
-def ordering_available(capacity: Capacity | None, need: Need, actions: Actions) -> int:
+NO_ROOM = MAX_COUNTER_CAPACITY + 1
+"""The room of a server without the counter or list that orders a request."""
+
+
+def room_of(need: Need, actions: Actions) -> Callable[[Capacity | None], int]:
     """The room that orders servers for a request by capacity: the available count of the
     first counter the request names (its bounds, else its actions; by name), else of its
     first list. Packed takes the least available first (fills servers), Distributed the most."""
-    if capacity is None:
-        return MAX_COUNTER_CAPACITY + 1
-    for name in sorted(need.counters) or sorted(actions.counters):
-        if name in capacity.counters:
-            return capacity.counters[name].available
-    for name in sorted(need.lists) or sorted(actions.lists):
-        if name in capacity.lists:
-            return capacity.lists[name].available
-    return MAX_COUNTER_CAPACITY + 1
+    counters = sorted(need.counters) or sorted(actions.counters)
+    lists = sorted(need.lists) or sorted(actions.lists)
+    if counters:
+        name = counters[0]
+
+        def counter_room(capacity: Capacity | None) -> int:
+            found = capacity.counters.get(name) if capacity is not None else None
+            return found.available if found is not None else NO_ROOM
+
+        return counter_room
+    if lists:
+        listed = lists[0]
+
+        def list_room(capacity: Capacity | None) -> int:
+            found = capacity.lists.get(listed) if capacity is not None else None
+            return found.available if found is not None else NO_ROOM
+
+        return list_room
+    return lambda _: NO_ROOM
 
 
 def fits(capacity: Capacity | None, actions: Actions) -> bool:

@@ -176,7 +176,7 @@ def choose_by_capacity(
     The first selector that some server fits wins (as Agones does). Servers being allocated
     by other requests (``reserved``) and ``tried`` ones are skipped; reserved ones count as
     allocated for scheduling. The order is ``order``'s with each server's room
-    (``cap.ordering_available``: least first when Packed, most when Distributed) right after
+    (``cap.room_of``: least first when Packed, most when Distributed) right after
     the preferred clusters.
     """
     usable = set(ready_clusters)
@@ -217,11 +217,12 @@ def _capacity_rank(
     """The order of ``order`` with each server's room right after the preferred clusters."""
     rank = {name: i for i, name in reversed(list(enumerate(preferred)))}
     sign = -1 if scheduling is Scheduling.PACKED else 1
+    room = cap.room_of(need, actions)
 
     def key(server: Server) -> tuple[int, int, int, int, str, str]:
         return (
             rank.get(server.cluster, len(rank)),
-            -sign * cap.ordering_available(server.capacity, need, actions),
+            -sign * room(server.capacity),
             sign * per_cluster.get(server.cluster, 0),
             sign * per_node.get((server.cluster, server.node), 0),
             server.cluster,

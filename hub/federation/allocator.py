@@ -245,9 +245,7 @@ class Allocator:
         while True:
             reserved = [(c, n) for c, ns, n in self._reserved if ns == request.namespace]
             best = self._choose(request, reserved, tried)
-            if best is None and request.by_capacity and reserved:
-                # A server being allocated to another request may still have room after it
-                # (re-allocation): wait for it rather than answer that nothing has room.
+            if self._worth_waiting(request, best, reserved, tried):
                 await self._release_event.wait()
                 continue
             if best is None:
@@ -266,6 +264,23 @@ class Allocator:
                 self._unreserve(hold)
             if allocated is not None:
                 return allocated
+
+    def _worth_waiting(
+        self,
+        request: Request,
+        best: gameserver_pb2.GameServer | None,
+        reserved: list[tuple[str, str]],
+        tried: set[tuple[str, str]],
+    ) -> bool:
+        """No server for an allocation by capacity, but one being allocated to another request
+        would fit it, and may still have room after (re-allocation): wait for it rather than
+        answer that nothing has room."""
+        return (
+            best is None
+            and request.by_capacity
+            and bool(reserved)
+            and self._choose(request, [], tried) is not None
+        )
 
     def _unreserve(self, hold: tuple[str, str, str]) -> None:
         self._reserved.discard(hold)
