@@ -461,45 +461,55 @@ class HubLink:
         """Allocate each server if it is in the state the need asks and has the room, applying
         the actions to its counters and lists in the same write, guarded by the
         resourceVersion checked (always the direct path: the write is the check)."""
-        need, actions = capacity_wire.need_of(operation.need)
-        request_id = operation.annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION, "")
         for name in operation.game_servers:
-            cached = self._game_servers.get((operation.namespace, name))
-            if cached is None:
+            seen = self._game_servers.get((operation.namespace, name))
+            if seen is None:
                 result.errors[name] = "no such game server in this cluster"
                 continue
-            if _allocated_for(cached, operation) or (
-                translate.ops_state(cached) == "Allocated"
-                and translate.applied_request(cached, request_id)
-            ):
-                result.updated.append(name)  # a retry of a request already applied
-                result.written[name].CopyFrom(translate.game_server(cached))
+            try:
+                written = await self._take_with_room(operation, name, seen)
+            except kclient.ApiError as exc:
+                result.errors[name] = str(exc)
                 continue
-            held = self._allocations
-            patch = translate.capacity_patch(cached, need, actions, request_id)
-            if patch is None or (held is not None and held.holds(operation.namespace, name)):
+            if written is None:
                 result.conflicts.append(name)
-                continue
+            else:
+                result.updated.append(name)
+                result.written[name].CopyFrom(translate.game_server(written))
+        _count("capacity", result)
+        return result
+
+    async def _take_with_room(
+        self, operation: agent_pb2.TargetedOperation, name: str, seen: kclient.Obj
+    ) -> kclient.Obj | None:
+        """The GameServer as allocated (or as a retry of the same request finds it), or None
+        when it may not be taken. A write that finds the server changed (409: another
+        allocation, the game, a status write) reads it again and checks again, so a server with
+        room is not given up for a stale cache."""
+        need, actions = capacity_wire.need_of(operation.need)
+        request_id = operation.annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION, "")
+        namespace = operation.namespace
+        for _ in range(GUARDED_WRITE_ATTEMPTS):
+            if _allocated_for(seen, operation) or (
+                translate.ops_state(seen) == "Allocated"
+                and translate.applied_request(seen, request_id)
+            ):
+                return seen  # a retry of a request already applied
+            patch = translate.capacity_patch(seen, need, actions, request_id)
+            held = self._allocations
+            if patch is None or (held is not None and held.holds(namespace, name)):
+                return None
             meta = translate.metadata_patch(operation.labels, operation.annotations)
             meta["annotations"] = {**meta.get("annotations", {}), **_patched_annotations(patch)}
             patch["metadata"] = meta
+            guarded = translate.with_resource_version(patch, seen)
             try:
-                written = await self._kube.patch(
-                    resources.GAME_SERVER,
-                    operation.namespace,
-                    name,
-                    translate.with_resource_version(patch, cached),
-                )
+                return await self._kube.patch(resources.GAME_SERVER, namespace, name, guarded)
             except kclient.ApiError as exc:
-                if exc.conflict:
-                    result.conflicts.append(name)
-                else:
-                    result.errors[name] = str(exc)
-                continue
-            result.updated.append(name)
-            result.written[name].CopyFrom(translate.game_server(written))
-        _count("capacity", result)
-        return result
+                if not exc.conflict:
+                    raise
+            seen = await self._kube.get(resources.GAME_SERVER, namespace, name)
+        return None
 
     async def _allocate(
         self,
