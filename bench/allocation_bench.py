@@ -6,6 +6,9 @@
     .venv/bin/python -m bench.allocation_bench --real --servers 1200 --requests 500,600
         --concurrency 16,64
 
+With --real --mode whole,counter: a hub process and the real agent (direct path) on the first
+local cluster, the two modes below side by side on two fleets in one namespace.
+
 With --real: a hub process and the real agents on the two local clusters (`make clusters`), a
 fleet of `servers` on each, and the same rounds on each: the first agent answers from its
 allocation ledger (one ConfigMap write per batch, the GameServer after), the second with
@@ -34,6 +37,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import json
 import os
 import socket
 import statistics
@@ -326,6 +330,77 @@ async def real(servers: int, requests: list[int], concurrencies: list[int]) -> N
                 await side.member.kube.close()
 
 
+async def real_by_counter(
+    servers: int, room_servers: int, requests: list[int], concurrencies: list[int], slots: int
+) -> None:
+    """(a) whole servers and (b) rooms by counter with re-allocation, side by side: a hub
+    process and the real agent (direct path) on the first local cluster, fleet arena of
+    ``servers`` taken whole and fleet rooms of ``room_servers`` declaring ``slots`` rooms each;
+    the same rounds on each, one after the other. At the end every rooms server is read from
+    the cluster: none may hold more than ``slots``."""
+    from agent.core import capacity
+    from agent.kube import client as kclient
+    from agent.kube import crds, resources
+    from hub.core import documents
+    from tests.e2e.agent.harness import Namespace
+    from tests.e2e.federation.conftest import NAMESPACES
+    from tests.e2e.federation.world import Member
+    from tests.integration.hub.fleet_docs import fleet_document
+    from tests.localcluster import manager
+
+    clusters, _ = manager.ensure(count=2, nodes=3)
+    cluster = clusters[0]
+    declared = json.dumps({"counters": {"rooms": {"capacity": slots}}})
+    with tempfile.TemporaryDirectory() as workdir:
+        hub = HubProcess(f"sqlite:///{workdir}/hub.db").start()
+        kube = await kclient.KubeClient.connect(str(cluster.kubeconfig))
+        namespace = f"bench-rooms-{os.getpid()}"
+        member = Member(cluster.name, cluster.kubeconfig, kube, Namespace(kube, namespace),
+                        cluster.region, Path(workdir) / "agent.log")  # fmt: skip
+        try:
+            await crds.install(kube)
+            await kube.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
+                                                 "metadata": {"name": namespace}})  # fmt: skip
+            member.start_agent(hub.address, "bench-rooms", ("--allocation-path", "direct"))
+            async with grpc.aio.insecure_channel(hub.address) as channel:
+                for name, count in (("arena", servers), ("rooms", room_servers)):
+                    doc = fleet_document(name, count)
+                    doc["metadata"]["namespace"] = namespace
+                    template = doc["spec"]["template"]["gameServerTemplate"]
+                    if name == "rooms":
+                        template["metadata"] = {"annotations": {capacity.DECLARATION: declared}}
+                    doc["spec"]["placement"] = {"clusters": [{"name": cluster.name}]}
+                    await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
+                        fleet_pb2.ApplyFleetRequest(
+                            fleet=documents.from_document(doc, fleet_pb2.Fleet)
+                        )
+                    )
+                await _wait_namespace_ready(channel, namespace, servers + room_servers)
+                clients = {
+                    "whole": native_client(channel, namespace),
+                    "counter": counter_client(channel, namespace),
+                }
+                for count, concurrency in zip(requests, concurrencies, strict=True):
+                    for mode, client in clients.items():
+                        elapsed, latencies, won = await _round(
+                            client, f"real-{mode}-c{concurrency}", count, concurrency
+                        )
+                        _emit_round(elapsed, latencies, count, concurrency, mode=mode,
+                                    slots_per_server=slots if mode == "counter" else 1,
+                                    servers_used=len(set(won)), path="direct", store="sqlite",
+                                    agents="real agent, local cluster")  # fmt: skip
+            listed = await kube.request("GET", resources.GAME_SERVER.collection(namespace))
+            for obj in listed.get("items") or []:
+                held = capacity.current(obj["metadata"].get("annotations") or {})
+                if held is not None and held.counters["rooms"].count > slots:
+                    raise SystemExit(f"{obj['metadata']['name']} holds more than {slots} rooms")
+        finally:
+            member.kill_agent()
+            hub.kill()
+            await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
+            await kube.close()
+
+
 @dataclasses.dataclass
 class _Side:
     path: str
@@ -492,14 +567,24 @@ def main() -> None:
     )
     parser.add_argument("--slots", type=int, default=100, help="rooms per server (--mode counter)")
     parser.add_argument(
+        "--room-servers", type=int, default=20, help="--real --mode whole,counter: rooms servers"
+    )
+    parser.add_argument(
         "--real", action="store_true", help="the real agent on a local cluster (--servers in it)"
     )
     args = parser.parse_args()
     if args.real:
         if args.api != ["native"]:
             parser.error("--api: the real-agent run measures the native API only")
+        if args.mode == ("whole", "counter"):
+            asyncio.run(
+                real_by_counter(
+                    args.servers, args.room_servers, args.requests, args.concurrency, args.slots
+                )
+            )
+            return
         if args.mode != ("whole",):
-            parser.error("--mode: the real-agent run measures whole servers only")
+            parser.error("--mode: with --real, whole or whole,counter")
         asyncio.run(real(args.servers, args.requests, args.concurrency))
         return
     asyncio.run(
