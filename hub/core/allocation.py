@@ -354,15 +354,7 @@ class Pool:
         ``reserved`` are being allocated by other requests (they count as allocated);
         ``tried`` are skipped without weighing anything.
         """
-        per_cluster = Counter(self._allocated)
-        per_node = Counter(self._allocated_on)
-        skip = set(tried)
-        for key in reserved:
-            skip.add(key)
-            held = self._servers.get(key)
-            if held is not None and not is_allocated(held):
-                per_cluster[held.cluster] += 1
-                per_node[(held.cluster, held.node)] += 1
+        per_cluster, per_node, skip = self._weights(reserved, tried)
         rank = {name: i for i, name in reversed(list(enumerate(preferred)))}
         sign = -1 if scheduling is Scheduling.PACKED else 1
         clusters = sorted(
@@ -379,6 +371,22 @@ class Pool:
                             return server
         return None
 
+    def _weights(
+        self, reserved: Iterable[tuple[str, str]], tried: Iterable[tuple[str, str]]
+    ) -> tuple[Counter[str], Counter[tuple[str, str]], set[tuple[str, str]]]:
+        """Allocated servers per cluster and per (cluster, node), reserved ones counted as
+        allocated, and the servers to skip (reserved and tried)."""
+        per_cluster = Counter(self._allocated)
+        per_node = Counter(self._allocated_on)
+        skip = set(tried)
+        for key in reserved:
+            skip.add(key)
+            held = self._servers.get(key)
+            if held is not None and not is_allocated(held):
+                per_cluster[held.cluster] += 1
+                per_node[(held.cluster, held.node)] += 1
+        return per_cluster, per_node, skip
+
     def best_by_capacity(
         self,
         ready_clusters: Iterable[str],
@@ -392,15 +400,7 @@ class Pool:
         """``choose_by_capacity`` over this pool: a selector for Allocated servers looks at the
         allocated ones only, one for Ready servers at the candidates only."""
         usable = set(ready_clusters)
-        per_cluster = Counter(self._allocated)
-        per_node = Counter(self._allocated_on)
-        skip = set(tried)
-        for key in reserved:
-            skip.add(key)
-            held = self._servers.get(key)
-            if held is not None and not is_allocated(held):
-                per_cluster[held.cluster] += 1
-                per_node[(held.cluster, held.node)] += 1
+        per_cluster, per_node, skip = self._weights(reserved, tried)
         for selector in selectors or [Selector()]:
             need = selector.need
             fitting = [
