@@ -782,9 +782,10 @@ class Federation:
         preferred: Sequence[str] = (),
         reserved: Iterable[tuple[str, str]] = (),
         tried: Iterable[tuple[str, str]] = (),
+        claims: allocation.Claims | None = None,
     ) -> gameserver_pb2.GameServer | None:
         """Like ``choose_allocation`` for an allocation by capacity (counters, lists, actions,
-        Allocated servers): it weighs every server of the fleet."""
+        Allocated servers); ``claims``: the actions in flight per (cluster, name)."""
         pool = self._index.pool((namespace, fleet))
         if pool is None:
             return None
@@ -796,6 +797,7 @@ class Federation:
             preferred,
             reserved,
             tried,
+            claims,
         )
         if best is None:
             return None
