@@ -169,31 +169,26 @@ def choose_by_capacity(
     preferred: Sequence[str] = (),
     reserved: Iterable[tuple[str, str]] = (),
     tried: Iterable[tuple[str, str]] = (),
-    claims: Claims | None = None,
 ) -> Server | None:
     """The server to try first for an allocation that names counters, lists, actions or
     Allocated servers (re-allocation); None when none fits.
 
-    The first selector that some server fits wins (as Agones does). ``tried`` servers are
-    skipped, and so are those being allocated by other requests (``reserved``; they count as
-    allocated for scheduling) — except Allocated ones, which several re-allocations may share:
-    they are weighed as they will be once the actions in flight on them (``claims``) are
-    written. The order is ``order``'s with each server's room
+    The first selector that some server fits wins (as Agones does). Servers being allocated
+    by other requests (``reserved``) and ``tried`` ones are skipped; reserved ones count as
+    allocated for scheduling. The order is ``order``'s with each server's room
     (``cap.room_of``: least first when Packed, most when Distributed) right after
     the preferred clusters.
     """
     usable = set(ready_clusters)
     taken = set(reserved)
+    skip = taken | set(tried)
     pool = list(servers)
-    allocated_keys = {s.key for s in pool if is_allocated(s)}
-    skip = {k for k in taken if k not in allocated_keys} | set(tried)
     per_cluster: Counter[str] = Counter()
     per_node: Counter[tuple[str, str]] = Counter()
     for server in pool:
         if is_allocated(server) or server.key in taken:
             per_cluster[server.cluster] += 1
             per_node[(server.cluster, server.node)] += 1
-    pool = [c for s in pool if (c := claimed(s, claims or {})) is not None]
     for selector in selectors or [Selector()]:
         fitting = [
             s
@@ -209,25 +204,6 @@ def choose_by_capacity(
             )
             return min(fitting, key=rank)
     return None
-
-
-Claims = Mapping[tuple[str, str], Sequence[cap.Actions]]
-"""(cluster, name) → the actions of the allocations in flight on that server."""
-
-
-def claimed(server: Server, claims: Claims) -> Server | None:
-    """``server`` as it will be once the allocations in flight on it are written; None when
-    they would not fit it together (the agent refuses the last)."""
-    pending = claims.get(server.key)
-    if not pending:
-        return server
-    capacity = server.capacity
-    try:
-        for actions in pending:
-            capacity = cap.apply(capacity, actions)
-    except cap.CapacityError:
-        return None
-    return dataclasses.replace(server, capacity=capacity)
 
 
 def _capacity_rank(
@@ -420,22 +396,18 @@ class Pool:
         preferred: Sequence[str] = (),
         reserved: Iterable[tuple[str, str]] = (),
         tried: Iterable[tuple[str, str]] = (),
-        claims: Claims | None = None,
     ) -> Server | None:
         """``choose_by_capacity`` over this pool: a selector for Allocated servers looks at the
         allocated ones only, one for Ready servers at the candidates only."""
         usable = set(ready_clusters)
-        taken = list(reserved)
-        per_cluster, per_node, _ = self._weights(taken, tried)
-        skip = {k for k in taken if k not in self._allocated_keys} | set(tried)
+        per_cluster, per_node, skip = self._weights(reserved, tried)
         for selector in selectors or [Selector()]:
             need = selector.need
             fitting = [
                 server
-                for found in self._candidates_for(need, usable)
-                if found.key not in skip
-                and matches(found.labels, selector.labels)
-                and (server := claimed(found, claims or {})) is not None
+                for server in self._candidates_for(need, usable)
+                if server.key not in skip
+                and matches(server.labels, selector.labels)
                 and fits(server, need, actions)
             ]
             if fitting:

@@ -13,7 +13,6 @@ An intent nobody retried is given back when its record expires: no caller was ev
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import functools
@@ -32,8 +31,6 @@ from .federation import Federation, NotConnectedError
 log = logging.getLogger(__name__)
 
 RequestKey = tuple[str, str, str]
-# (cluster, namespace, name) of a server being allocated.
-Hold = tuple[str, str, str]
 SWEEP_INTERVAL_S = 60.0
 
 
@@ -109,11 +106,8 @@ class Allocator:
         self._timeout = operation_timeout
         # How long a retry waits for the cluster of the server its intent names.
         self._resume_wait = resume_wait
-        # (cluster, namespace, name) of servers being allocated right now, with how many
-        # holds each (re-allocations of an Allocated server with room may share it) ...
-        self._reserved: collections.Counter[Hold] = collections.Counter()
-        # ... and the counter and list actions in flight on each.
-        self._claims: dict[Hold, list[capacity.Actions]] = {}
+        # (cluster, namespace, name) of servers being allocated right now.
+        self._reserved: set[tuple[str, str, str]] = set()
         # Set (and replaced) whenever a reservation ends.
         self._release_event = asyncio.Event()
         self._inflight: dict[RequestKey, asyncio.Task[tuple[gameserver_pb2.GameServer, bool]]] = {}
@@ -211,7 +205,7 @@ class Allocator:
         """Have the agent commit ``server`` to the request: the server as allocated, or None
         when the agent could not take it (a conflict or an error it reported)."""
         hold = (server.cluster, server.namespace, server.name)
-        self._reserve(hold, request)
+        self._reserved.add(hold)
         need = None
         if request.by_capacity:
             need = capacity_wire.need_message(request.need_of(server), request.actions)
@@ -241,7 +235,7 @@ class Allocator:
             self._federation.stats.allocation_retries["error"] += 1
             return None
         finally:
-            self._unreserve(hold, request)
+            self._unreserve(hold)
         if allocated is None:
             self._federation.stats.allocation_retries["conflict"] += 1
         return allocated
@@ -262,12 +256,12 @@ class Allocator:
                 )
             tried.add((best.cluster, best.name))
             hold = (best.cluster, best.namespace, best.name)
-            self._reserve(hold, request)  # held across the intent's commit too
+            self._reserved.add(hold)  # held across the intent's commit too
             try:
                 await self._record(request, best, answered=False)
                 allocated = await self._commit(request, best)
             finally:
-                self._unreserve(hold, request)
+                self._unreserve(hold)
             if allocated is not None:
                 return allocated
 
@@ -285,24 +279,11 @@ class Allocator:
             best is None
             and request.by_capacity
             and bool(reserved)
-            and self._choose(request, [], tried, in_flight=False) is not None
+            and self._choose(request, [], tried) is not None
         )
 
-    def _reserve(self, hold: Hold, request: Request) -> None:
-        """Hold the server for ``request`` (once more), with its actions in flight on it."""
-        self._reserved[hold] += 1
-        if request.by_capacity:
-            self._claims.setdefault(hold, []).append(request.actions)
-
-    def _unreserve(self, hold: Hold, request: Request) -> None:
-        self._reserved[hold] -= 1
-        if self._reserved[hold] <= 0:
-            del self._reserved[hold]
-        claims = self._claims.get(hold)
-        if request.by_capacity and claims is not None:
-            claims.remove(request.actions)
-            if not claims:
-                del self._claims[hold]
+    def _unreserve(self, hold: tuple[str, str, str]) -> None:
+        self._reserved.discard(hold)
         self._release_event.set()
         self._release_event = asyncio.Event()
 
@@ -311,16 +292,8 @@ class Allocator:
         request: Request,
         reserved: list[tuple[str, str]],
         tried: set[tuple[str, str]],
-        in_flight: bool = True,
     ) -> gameserver_pb2.GameServer | None:
-        """The server to try next; ``in_flight`` False weighs servers as if no allocation were
-        in flight (would one fit once they are done, or failed)."""
         if request.by_capacity:
-            claims = {
-                (cluster, name): actions
-                for (cluster, namespace, name), actions in self._claims.items()
-                if namespace == request.namespace and in_flight
-            }
             return self._federation.choose_by_capacity(
                 request.namespace,
                 request.fleet,
@@ -330,7 +303,6 @@ class Allocator:
                 request.preferred,
                 reserved=reserved,
                 tried=tried,
-                claims=claims,
             )
         return self._federation.choose_allocation(
             request.namespace,

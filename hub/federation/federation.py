@@ -782,10 +782,9 @@ class Federation:
         preferred: Sequence[str] = (),
         reserved: Iterable[tuple[str, str]] = (),
         tried: Iterable[tuple[str, str]] = (),
-        claims: allocation.Claims | None = None,
     ) -> gameserver_pb2.GameServer | None:
         """Like ``choose_allocation`` for an allocation by capacity (counters, lists, actions,
-        Allocated servers); ``claims``: the actions in flight per (cluster, name)."""
+        Allocated servers): it weighs every server of the fleet."""
         pool = self._index.pool((namespace, fleet))
         if pool is None:
             return None
@@ -797,7 +796,6 @@ class Federation:
             preferred,
             reserved,
             tried,
-            claims,
         )
         if best is None:
             return None
