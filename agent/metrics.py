@@ -37,7 +37,8 @@ RECONCILE_SECONDS = prometheus_client.Histogram(
 )
 ALLOCATIONS = prometheus_client.Counter(
     "gamefleet_agent_allocations",
-    "Allocations answered, by path (ledger, direct) and answer (taken, held, conflict, error).",
+    "Allocations answered, by path (ledger, direct, capacity) and answer"
+    " (taken, held, conflict, error).",
     ["path", "answer"],
     registry=REGISTRY,
 )

@@ -24,6 +24,7 @@ from agent.autoscaler import server as scaler_server
 from agent.controllers import manager
 from agent.core.network import conf as network_conf
 from agent.core.network import hostport
+from agent.gameapi import server as game_api
 from agent.hublink import link, translate
 from agent.kube import client as kclient
 from agent.kube import crds, leader
@@ -93,6 +94,15 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
         default=scaler_server.DEFAULT_PORT,
         help="serve KEDA's external scaler (OKG's autoscaling hook) on this port "
         f"(default: {scaler_server.DEFAULT_PORT}, as OKG; 0: off)",
+    )
+    parser.add_argument(
+        "--game-api-listen",
+        type=_listen_address,
+        default=None,
+        metavar="HOST:PORT",
+        help="serve the game servers' HTTP endpoint for their counters and lists at "
+        "http://HOST:PORT/gameservers/... (default: off; unauthenticated: listen where only "
+        "game servers reach it)",
     )
     tls.add_flags(parser, "scaler", "KEDA's external scaler")
     tls.add_flags(parser, "metrics", "/metrics (HTTPS)")
@@ -297,7 +307,19 @@ async def _main(args: argparse.Namespace) -> int:
         if args.scaler_port
         else None
     )
+    # Every replica answers the game servers too: each write is guarded by what it read.
+    games = (
+        game_api.GameApi(kube, controller.game_servers, (args.namespace,) if args.namespace else ())
+        if args.game_api_listen
+        else None
+    )
     try:
+        if games is not None:
+            try:
+                port = await games.start(args.game_api_listen)
+            except OSError as exc:
+                raise SystemExit(f"error: --game-api-listen: {exc.strerror or exc}") from exc
+            _log.info("game API on %s (port %d)", args.game_api_listen, port)
         if scaler is not None:
             try:
                 await scaler.start(args.scaler_port, server_tls=scaler_tls)
@@ -375,6 +397,8 @@ async def _main(args: argparse.Namespace) -> int:
         _log.info("stopped; %d API writes: %s", kube.writes.total(), kube.writes.as_dict())
         return 0
     finally:
+        if games is not None:
+            await games.stop()
         if scaler is not None:
             await scaler.stop()
         await kube.close()

@@ -2,9 +2,12 @@
 
     .venv/bin/python -m bench.allocation_bench [--clusters 10] [--servers 1000]
         [--requests 1000,3000,3000] [--concurrency 1,16,64] [--store etcd|URL]
-        [--api native|agones|native,agones]
+        [--api native|agones|native,agones] [--mode whole|counter|whole,counter] [--slots 100]
     .venv/bin/python -m bench.allocation_bench --real --servers 1200 --requests 500,600
         --concurrency 16,64
+
+With --real --mode whole,counter: a hub process and the real agent (direct path) on the first
+local cluster, the two modes below side by side on two fleets in one namespace.
 
 With --real: a hub process and the real agents on the two local clusters (`make clusters`), a
 fleet of `servers` on each, and the same rounds on each: the first agent answers from its
@@ -20,15 +23,21 @@ once, each with its own request_id, and reports allocations/s and p50/p99 latenc
 sees them (request sent to the agent-confirmed answer). Every allocated server must be distinct.
 With --api agones the requests go to Agones' AllocationService (package allocation) on the
 same port, the fleet named by matchLabels agones.dev/fleet; with --api native,agones each round
-runs once per API, one after the other, on the same hub and agents.
+runs once per API, one after the other, on the same hub and agents. With --mode
+whole,counter each round runs twice, side by side: (a) whole servers (fleet arena), then (b) by
+counter with re-allocation (fleet rooms: the same number of servers, each with a `rooms`
+counter of `slots`; each request asks for an Allocated server with a free room, else a Ready
+one, and takes one room), where no server may end above its capacity.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import dataclasses
+import json
 import os
 import socket
 import statistics
@@ -59,6 +68,7 @@ from tests.support.hub_process import HubProcess
 
 BATCH = 500
 APIS = ("native", "agones")
+MODES = ("whole", "counter")
 
 # One allocation: request id in, "cluster/name" of the allocated server out.
 Allocate = Callable[[str], Awaitable[str]]
@@ -95,6 +105,34 @@ def agones_client(channel: grpc.aio.Channel, namespace: str = "games") -> Alloca
     async def allocate(request_id: str) -> str:
         response = await stub.Allocate(request)
         return f"{response.source}/{response.gameServerName}"
+
+    return allocate
+
+
+def counter_client(channel: grpc.aio.Channel, namespace: str = "games") -> Allocate:
+    """One room of a server of fleet rooms: an Allocated one with room first, else Ready."""
+    stub: allocation_pb2_grpc.AllocationServiceAsyncStub = (
+        allocation_pb2_grpc.AllocationServiceStub(channel)
+    )
+    room = {"rooms": allocation_pb2.CounterSelector(min_available=1)}
+    selectors = [
+        allocation_pb2.AllocationSelector(
+            game_server_state=allocation_pb2.ALLOCATED, counters=room
+        ),
+        allocation_pb2.AllocationSelector(counters=room),
+    ]
+
+    async def allocate(request_id: str) -> str:
+        response = await stub.Allocate(
+            allocation_pb2.AllocateRequest(
+                namespace=namespace,
+                fleet="rooms",
+                request_id=request_id,
+                selectors=selectors,
+                counters={"rooms": allocation_pb2.CounterAction(delta=1)},
+            )
+        )
+        return f"{response.game_server.cluster}/{response.game_server.name}"
 
     return allocate
 
@@ -143,6 +181,8 @@ async def run(
     concurrencies: list[int],
     store: str,
     apis: list[str],
+    modes: tuple[str, ...] = ("whole",),
+    slots: int = 100,
 ) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         etcd = None
@@ -163,42 +203,67 @@ async def run(
                 fleets: fleet_pb2_grpc.FleetServiceAsyncStub = fleet_pb2_grpc.FleetServiceStub(
                     channel
                 )
-                await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0)))
+                names = [n for n, m in (("arena", "whole"), ("rooms", "counter")) if m in modes]
+                for name in names:
+                    await fleets.ApplyFleet(
+                        fleet_pb2.ApplyFleetRequest(fleet=fleet(name, replicas=0))
+                    )
                 for sim in sims:
                     await sim.start()
-                    batch: list[gameserver_pb2.GameServer] = []
-                    for ordinal in range(servers):
-                        server = game_server("games", "arena", ordinal)
-                        server.node = f"{sim.cluster}-node-{ordinal % 10}"
-                        batch.append(server)
-                        if len(batch) == BATCH:
-                            sim.report(agent_pb2.StatusDelta(game_servers=batch))
-                            batch = []
-                    if batch:
-                        sim.report(agent_pb2.StatusDelta(game_servers=batch))
-                await _wait_ready(hub.address, clusters, servers)
+                    for name in names:
+                        _report(sim, name, servers, slots if name == "rooms" else 0)
+                await _wait_ready(hub.address, clusters, servers * len(names))
                 clients = {"native": native_client(channel), "agones": agones_client(channel)}
                 every: list[str] = []
+                rooms: list[str] = []
                 for count, concurrency in zip(requests, concurrencies, strict=True):
                     for api in apis:
-                        elapsed, latencies, won = await _round(
-                            clients[api], f"{api}-c{concurrency}", count, concurrency
-                        )
-                        every += won
-                        # "api" only when asked for: the native rows stay as they were.
-                        named = {"api": api} if apis != ["native"] else {}
-                        _emit_round(elapsed, latencies, count, concurrency, clusters=clusters,
-                                    servers_per_cluster=servers,
-                                    store=store.partition(":")[0] or "sqlite",
-                                    agents="simulated (no Kubernetes write)", **named)  # fmt: skip
+                        for mode in modes:
+                            client = clients[api] if mode == "whole" else counter_client(channel)
+                            elapsed, latencies, won = await _round(
+                                client, f"{api}-{mode}-c{concurrency}", count, concurrency
+                            )
+                            (every if mode == "whole" else rooms).extend(won)
+                            # "api" and "mode" only when asked for: the rows stay as they were.
+                            named: dict[str, object] = {"api": api} if apis != ["native"] else {}
+                            if modes != ("whole",):
+                                named["mode"] = mode
+                                named["slots_per_server"] = slots if mode == "counter" else 1
+                            _emit_round(elapsed, latencies, count, concurrency,
+                                        clusters=clusters, servers_per_cluster=servers,
+                                        store=store.partition(":")[0] or "sqlite",
+                                        agents="simulated (no Kubernetes write)",
+                                        **named)  # fmt: skip
                 if len(set(every)) != len(every):
                     raise SystemExit("a server was allocated twice")
+                fullest = max(collections.Counter(rooms).values(), default=0)
+                if fullest > slots:
+                    raise SystemExit(f"a server took {fullest} rooms of {slots}")
+                if rooms:
+                    emit("servers used by counter allocations", len(set(rooms)), "servers",
+                         allocations=len(rooms), slots_per_server=slots)  # fmt: skip
         finally:
             for sim in sims:
                 await sim.stop()
             hub.kill()
             if etcd is not None:
                 etcd.stop()
+
+
+def _report(sim: SimulatedAgent, fleet_name: str, servers: int, slots: int) -> None:
+    """``servers`` Ready servers of the fleet, each with a rooms counter of ``slots`` (if any)."""
+    batch: list[gameserver_pb2.GameServer] = []
+    for ordinal in range(servers):
+        server = game_server("games", fleet_name, ordinal)
+        server.node = f"{sim.cluster}-node-{ordinal % 10}"
+        if slots:
+            server.counters["rooms"].CopyFrom(gameserver_pb2.CounterStatus(capacity=slots))
+        batch.append(server)
+        if len(batch) == BATCH:
+            sim.report(agent_pb2.StatusDelta(game_servers=batch))
+            batch = []
+    if batch:
+        sim.report(agent_pb2.StatusDelta(game_servers=batch))
 
 
 def _emit_round(
@@ -263,6 +328,77 @@ async def real(servers: int, requests: list[int], concurrencies: list[int]) -> N
             for side in sides:
                 await side.member.kube.request("DELETE", f"/api/v1/namespaces/{side.namespace}")
                 await side.member.kube.close()
+
+
+async def real_by_counter(
+    servers: int, room_servers: int, requests: list[int], concurrencies: list[int], slots: int
+) -> None:
+    """(a) whole servers and (b) rooms by counter with re-allocation, side by side: a hub
+    process and the real agent (direct path) on the first local cluster, fleet arena of
+    ``servers`` taken whole and fleet rooms of ``room_servers`` declaring ``slots`` rooms each;
+    the same rounds on each, one after the other. At the end every rooms server is read from
+    the cluster: none may hold more than ``slots``."""
+    from agent.kube import client as kclient
+    from agent.kube import crds, resources
+    from hub.core import documents
+    from okg import capacity
+    from tests.e2e.agent.harness import Namespace
+    from tests.e2e.federation.conftest import NAMESPACES
+    from tests.e2e.federation.world import Member
+    from tests.integration.hub.fleet_docs import fleet_document
+    from tests.localcluster import manager
+
+    clusters, _ = manager.ensure(count=2, nodes=3)
+    cluster = clusters[0]
+    declared = json.dumps({"counters": {"rooms": {"capacity": slots}}})
+    with tempfile.TemporaryDirectory() as workdir:
+        hub = HubProcess(f"sqlite:///{workdir}/hub.db").start()
+        kube = await kclient.KubeClient.connect(str(cluster.kubeconfig))
+        namespace = f"bench-rooms-{os.getpid()}"
+        member = Member(cluster.name, cluster.kubeconfig, kube, Namespace(kube, namespace),
+                        cluster.region, Path(workdir) / "agent.log")  # fmt: skip
+        try:
+            await crds.install(kube)
+            await kube.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
+                                                 "metadata": {"name": namespace}})  # fmt: skip
+            member.start_agent(hub.address, "bench-rooms", ("--allocation-path", "direct"))
+            async with grpc.aio.insecure_channel(hub.address) as channel:
+                for name, count in (("arena", servers), ("rooms", room_servers)):
+                    doc = fleet_document(name, count)
+                    doc["metadata"]["namespace"] = namespace
+                    template = doc["spec"]["template"]["gameServerTemplate"]
+                    if name == "rooms":
+                        template["metadata"] = {"annotations": {capacity.DECLARATION: declared}}
+                    doc["spec"]["placement"] = {"clusters": [{"name": cluster.name}]}
+                    await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
+                        fleet_pb2.ApplyFleetRequest(
+                            fleet=documents.from_document(doc, fleet_pb2.Fleet)
+                        )
+                    )
+                await _wait_namespace_ready(channel, namespace, servers + room_servers)
+                clients = {
+                    "whole": native_client(channel, namespace),
+                    "counter": counter_client(channel, namespace),
+                }
+                for count, concurrency in zip(requests, concurrencies, strict=True):
+                    for mode, client in clients.items():
+                        elapsed, latencies, won = await _round(
+                            client, f"real-{mode}-c{concurrency}", count, concurrency
+                        )
+                        _emit_round(elapsed, latencies, count, concurrency, mode=mode,
+                                    slots_per_server=slots if mode == "counter" else 1,
+                                    servers_used=len(set(won)), path="direct", store="sqlite",
+                                    agents="real agent, local cluster")  # fmt: skip
+            listed = await kube.request("GET", resources.GAME_SERVER.collection(namespace))
+            for obj in listed.get("items") or []:
+                held = capacity.current(obj["metadata"].get("annotations") or {})
+                if held is not None and held.counters["rooms"].count > slots:
+                    raise SystemExit(f"{obj['metadata']['name']} holds more than {slots} rooms")
+        finally:
+            member.kill_agent()
+            hub.kill()
+            await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
+            await kube.close()
 
 
 @dataclasses.dataclass
@@ -401,6 +537,13 @@ def _apis(text: str) -> list[str]:
     return apis
 
 
+def _modes(text: str) -> tuple[str, ...]:
+    modes = tuple(text.split(","))
+    if not modes or any(mode not in MODES for mode in modes):
+        raise argparse.ArgumentTypeError(f"{text!r}: one or more of {', '.join(MODES)}")
+    return modes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clusters", type=int, default=10)
@@ -417,16 +560,44 @@ def main() -> None:
         help="native, agones (Agones' AllocationService), or native,agones: each round per API",
     )
     parser.add_argument(
+        "--mode",
+        type=_modes,
+        default=("whole",),
+        help="whole (servers), counter (rooms with re-allocation), or whole,counter",
+    )
+    parser.add_argument("--slots", type=int, default=100, help="rooms per server (--mode counter)")
+    parser.add_argument(
+        "--room-servers", type=int, default=20, help="--real --mode whole,counter: rooms servers"
+    )
+    parser.add_argument(
         "--real", action="store_true", help="the real agent on a local cluster (--servers in it)"
     )
     args = parser.parse_args()
     if args.real:
         if args.api != ["native"]:
             parser.error("--api: the real-agent run measures the native API only")
+        if args.mode == ("whole", "counter"):
+            asyncio.run(
+                real_by_counter(
+                    args.servers, args.room_servers, args.requests, args.concurrency, args.slots
+                )
+            )
+            return
+        if args.mode != ("whole",):
+            parser.error("--mode: with --real, whole or whole,counter")
         asyncio.run(real(args.servers, args.requests, args.concurrency))
         return
     asyncio.run(
-        run(args.clusters, args.servers, args.requests, args.concurrency, args.store, args.api)
+        run(
+            args.clusters,
+            args.servers,
+            args.requests,
+            args.concurrency,
+            args.store,
+            args.api,
+            args.mode,
+            args.slots,
+        )
     )
 
 

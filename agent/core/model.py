@@ -82,6 +82,9 @@ class PodView:
     ops_state: OpsState = OpsState.NONE
     update_priority: int = 0
     deletion_priority: int = 0
+    in_use: bool = False
+    """A counter of its GameServer is above 0 or a list holds a value (players, rooms):
+    scale-down keeps it as it keeps an Allocated one."""
 
     @property
     def held(self) -> bool:

@@ -124,8 +124,11 @@ def compute_scale(
         create = _free_ordinals(taken, -excess)
         implicit -= frozenset(create)
     elif excess > 0:
+        # Player continuity: neither an Allocated server nor one whose counters or lists
+        # hold players is taken down.
         candidates = sorted(
-            (p for p in kept if p.ops_state is not vocabulary.OpsState.ALLOCATED), key=_delete_order
+            (p for p in kept if p.ops_state is not vocabulary.OpsState.ALLOCATED and not p.in_use),
+            key=_delete_order,
         )
         chosen = candidates[:excess]
         delete += [_deletion(p, _scale_down_reason(p)) for p in chosen]

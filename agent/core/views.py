@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Literal
 
-from okg import reserve_ids, vocabulary
+from okg import capacity, reserve_ids, vocabulary
 
 from . import bodies, intstr, model, revision, scaling, state, wire
 
@@ -441,7 +441,13 @@ def pod_view(
         ops_state=ops,
         update_priority=update_priority,
         deletion_priority=deletion_priority,
+        in_use=_in_use(gs),
     )
+
+
+def _in_use(gs: bodies.Raw | None) -> bool:
+    held = capacity.current(bodies.annotations_of(gs)) if gs is not None else None
+    return held is not None and held.in_use()
 
 
 def view_of(

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
-from gamefleet import protocol
+from gamefleet import capacity_wire, protocol
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, gameserver_pb2
 
 from agent import metrics
@@ -403,6 +403,8 @@ class HubLink:
         held = self._allocations
         if held is not None and operation.release_request_id:
             return await self._release(held, operation, result)
+        if operation.require_ready_unallocated and operation.HasField("need"):
+            return await self._allocate_by_capacity(operation, result)
         if held is not None and operation.require_ready_unallocated:
             if self.config.allocation_path == "ledger":
                 return await self._allocate(held, operation, result)
@@ -453,6 +455,62 @@ class HubLink:
         if operation.require_ready_unallocated:
             _count("direct", result)
         return result
+
+    async def _allocate_by_capacity(
+        self, operation: agent_pb2.TargetedOperation, result: agent_pb2.OperationResult
+    ) -> agent_pb2.OperationResult:
+        """Allocate each server if it is in the state the need asks and has the room, applying
+        the actions to its counters and lists in the same write, guarded by the
+        resourceVersion checked (always the direct path: the write is the check)."""
+        for name in operation.game_servers:
+            seen = self._game_servers.get((operation.namespace, name))
+            if seen is None:
+                result.errors[name] = "no such game server in this cluster"
+                continue
+            try:
+                written = await self._take_with_room(operation, name, seen)
+            except kclient.ApiError as exc:
+                result.errors[name] = str(exc)
+                continue
+            if written is None:
+                result.conflicts.append(name)
+            else:
+                result.updated.append(name)
+                result.written[name].CopyFrom(translate.game_server(written))
+        _count("capacity", result)
+        return result
+
+    async def _take_with_room(
+        self, operation: agent_pb2.TargetedOperation, name: str, seen: kclient.Obj
+    ) -> kclient.Obj | None:
+        """The GameServer as allocated (or as a retry of the same request finds it), or None
+        when it may not be taken. A write that finds the server changed (409: another
+        allocation, the game, a status write) reads it again and checks again, so a server with
+        room is not given up for a stale cache."""
+        need, actions = capacity_wire.need_of(operation.need)
+        request_id = operation.annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION, "")
+        namespace = operation.namespace
+        for _ in range(GUARDED_WRITE_ATTEMPTS):
+            if _allocated_for(seen, operation) or (
+                translate.ops_state(seen) == "Allocated"
+                and translate.applied_request(seen, request_id)
+            ):
+                return seen  # a retry of a request already applied
+            patch = translate.capacity_patch(seen, need, actions, request_id)
+            held = self._allocations
+            if patch is None or (held is not None and held.holds(namespace, name)):
+                return None
+            meta = translate.metadata_patch(operation.labels, operation.annotations)
+            meta["annotations"] = {**meta.get("annotations", {}), **_patched_annotations(patch)}
+            patch["metadata"] = meta
+            guarded = translate.with_resource_version(patch, seen)
+            try:
+                return await self._kube.patch(resources.GAME_SERVER, namespace, name, guarded)
+            except kclient.ApiError as exc:
+                if not exc.conflict:
+                    raise
+            seen = await self._kube.get(resources.GAME_SERVER, namespace, name)
+        return None
 
     async def _allocate(
         self,
@@ -558,6 +616,10 @@ def _allocated_for(obj: kclient.Obj, operation: agent_pb2.TargetedOperation) -> 
         translate.ops_state(obj) == "Allocated"
         and _annotations(obj).get(protocol.ALLOCATION_REQUEST_ANNOTATION) == request_id
     )
+
+
+def _patched_annotations(patch: kclient.Obj) -> dict[str, str]:
+    return dict((patch.get("metadata") or {}).get("annotations") or {})
 
 
 def _count(path: str, result: agent_pb2.OperationResult) -> None:

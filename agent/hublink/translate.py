@@ -6,12 +6,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from gamefleet import protocol
+from gamefleet import capacity_wire, protocol
 from gamefleet.v1 import agent_pb2, cluster_pb2, gameserver_pb2
 from google.protobuf import json_format, struct_pb2
 
 from agent.core import bodies, drift, intstr, wire
 from agent.kube.client import FIELD_MANAGER
+from okg import capacity as counters_lists
 from okg import vocabulary
 
 Obj = bodies.Json
@@ -184,6 +185,8 @@ def game_server(obj: Obj, node: str = "") -> gameserver_pb2.GameServer:
         labels=labels,
         allocation_request_id=str(annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION, "")),
     )
+    texts = {str(k): str(v) for k, v in annotations.items()}
+    capacity_wire.put(counters_lists.current(texts), result)
     network = status.get("networkStatus")
     if isinstance(network, dict) and network:
         result.network_status.update(network)
@@ -243,6 +246,45 @@ def ready_unallocated(obj: Obj) -> bool:
         and ops_state(obj) == "None"
         and not bodies.meta(obj).get("deletionTimestamp")
     )
+
+
+def allocated_with_room_state(obj: Obj) -> bool:
+    """True when the GameServer is Ready and Allocated (a re-allocation may take it if it has
+    room)."""
+    status = obj.get("status") or {}
+    return (
+        status.get("currentState") == "Ready"
+        and ops_state(obj) == "Allocated"
+        and not bodies.meta(obj).get("deletionTimestamp")
+    )
+
+
+def capacity_patch(
+    obj: Obj, need: counters_lists.Need, actions: counters_lists.Actions, request_id: str
+) -> Obj | None:
+    """The GameServer patch of an allocation by capacity (opsState Allocated, the counters and
+    lists after ``actions``), or None when the server may not take it: not in the state the
+    need asks, out of its bounds, or the actions do not fit."""
+    in_state = allocated_with_room_state(obj) if need.allocated else ready_unallocated(obj)
+    held = counters_lists.current(bodies.annotations_of(obj))
+    if not in_state or not counters_lists.within(held, need):
+        return None
+    try:
+        after = counters_lists.apply(held, actions, request_id)
+    except counters_lists.CapacityError:
+        return None
+    patch: Obj = {"spec": {"opsState": "Allocated"}}
+    if held is not None:
+        text = counters_lists.status_text(after)
+        patch["metadata"] = {"annotations": {counters_lists.STATUS: text}}
+    return patch
+
+
+def applied_request(obj: Obj, request_id: str) -> bool:
+    """True when the allocation ``request_id`` is among those applied to the server's
+    counters and lists (a retry must not apply it twice)."""
+    held = counters_lists.current(bodies.annotations_of(obj))
+    return bool(request_id) and held is not None and request_id in held.requests
 
 
 def with_resource_version(patch: Obj, obj: Obj) -> Obj:

@@ -6,9 +6,11 @@ the answer onto Agones' ``AllocationResponse``. Agones names the fleet with the 
 ``agones.dev/fleet`` in a selector's ``matchLabels``; the hub needs it (one fleet per attempt).
 Consecutive selectors of one fleet are one attempt of the hub (the first selector that matches
 a candidate wins, as in Agones); the next fleet's selectors are tried when that fleet has no
-candidate. Counters, lists, player capacity and re-allocation of Allocated servers are not
-served: INVALID_ARGUMENT naming the field. Agones' request carries no idempotency key, so each
-call is a new allocation with a request id of its own (a retry allocates another server).
+candidate. A selector's ``gameServerState: ALLOCATED``, ``counters`` and ``lists`` and the
+request's counter and list actions map onto an allocation by capacity (docs/allocation.md);
+player capacity and ``priorities`` are not served: INVALID_ARGUMENT naming the field. Agones'
+request carries no idempotency key, so each call is a new allocation with a request id of its
+own (a retry allocates another server).
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ import grpc
 from agones.allocation import allocation_pb2, allocation_pb2_grpc
 from gamefleet import protocol
 from gamefleet.v1 import gameserver_pb2
-from google.protobuf import json_format
+from google.protobuf import json_format, wrappers_pb2
 
-from hub.core import allocation, limits, paths, request_fields
+from hub.core import allocation, capacity_request, limits, paths, request_fields
 from hub.federation import allocator
-from okg import endpoints
+from okg import capacity, endpoints
 
 from .allocations import check_labels, check_metadata
 from .errors import AbortError, Context, invalid
@@ -49,6 +51,7 @@ class Attempt:
 
     fleet: str
     selectors: list[dict[str, str]]
+    needs: list[capacity.Need]
 
 
 def _selectors(message: allocation_pb2.AllocationRequest) -> list[tuple[str, Selector]]:
@@ -76,7 +79,7 @@ def attempts_of(message: allocation_pb2.AllocationRequest) -> list[Attempt]:
     request_fields.count(len(selectors), "gameServerSelectors", limits.MAX_ALLOCATION_SELECTORS)
     attempts: list[Attempt] = []
     for path, selector in selectors:
-        _check_selector(selector, path)
+        need = _need(selector, path)
         labels = dict(selector.matchLabels)
         fleet_path = paths.entry(f"{path}.matchLabels", FLEET_LABEL)
         fleet = labels.pop(FLEET_LABEL, "")
@@ -85,26 +88,63 @@ def attempts_of(message: allocation_pb2.AllocationRequest) -> list[Attempt]:
         request_fields.name(fleet, fleet_path)
         if attempts and attempts[-1].fleet == fleet:
             attempts[-1].selectors.append(labels)
+            attempts[-1].needs.append(need)
         else:
-            attempts.append(Attempt(fleet, [labels]))
+            attempts.append(Attempt(fleet, [labels], [need]))
     return attempts
 
 
-def _check_selector(selector: Selector, path: str) -> None:
+def _need(selector: Selector, path: str) -> capacity.Need:
+    """The selector's state, counter and list bounds; INVALID_ARGUMENT naming a bad field."""
     check_labels(selector.matchLabels, f"{path}.matchLabels")
-    if selector.gameServerState != Selector.READY:
-        raise invalid(
-            f"{path}.gameServerState",
-            "only Ready is served: re-allocating Allocated servers needs counters",
-        )
+    if selector.gameServerState not in (Selector.READY, Selector.ALLOCATED):
+        raise invalid(f"{path}.gameServerState", f"unknown value {selector.gameServerState}")
     if selector.HasField("players") and (
         selector.players.minAvailable or selector.players.maxAvailable
     ):
-        raise invalid(f"{path}.players", "player capacity is not supported by the hub")
-    if selector.counters:
-        raise invalid(f"{path}.counters", "counters are not supported by the hub")
-    if selector.lists:
-        raise invalid(f"{path}.lists", "lists are not supported by the hub")
+        raise invalid(f"{path}.players", "player capacity is not supported: use a list")
+    counters = {
+        name: capacity.CounterBounds(b.minCount, b.maxCount, b.minAvailable, b.maxAvailable)
+        for name, b in selector.counters.items()
+    }
+    lists = {
+        name: capacity.ListBounds(b.containsValue, b.minAvailable, b.maxAvailable)
+        for name, b in selector.lists.items()
+    }
+    capacity_request.counter_bounds(counters, f"{path}.counters", capacity_request.camel)
+    capacity_request.list_bounds(lists, f"{path}.lists", capacity_request.camel)
+    return capacity.Need(selector.gameServerState == Selector.ALLOCATED, counters, lists)
+
+
+INCREMENT, DECREMENT = "Increment", "Decrement"
+
+
+def _actions(message: allocation_pb2.AllocationRequest) -> capacity.Actions:
+    """Agones' counter actions (Increment or Decrement by amount) and list actions."""
+    counters: dict[str, capacity.CounterChange] = {}
+    for name, action in message.counters.items():
+        path = paths.entry("counters", name)
+        amount = action.amount.value if action.HasField("amount") else 0
+        verb = action.action.value if action.HasField("action") else ""
+        if amount < 0:
+            raise invalid(f"{path}.amount", f"{amount} must not be negative")
+        if verb not in (INCREMENT, DECREMENT) and (amount or verb):
+            raise invalid(f"{path}.action", f"must be {INCREMENT} or {DECREMENT}, not {verb!r}")
+        counters[name] = capacity.CounterChange(
+            -amount if verb == DECREMENT else amount,
+            action.capacity.value if action.HasField("capacity") else None,
+        )
+    lists = {
+        name: capacity.ListChange(
+            tuple(action.addValues),
+            tuple(action.deleteValues),
+            action.capacity.value if action.HasField("capacity") else None,
+        )
+        for name, action in message.lists.items()
+    }
+    found = capacity.Actions(counters, lists)
+    capacity_request.actions(found, "counters", "lists", capacity_request.camel, "amount")
+    return found
 
 
 def _metadata(message: allocation_pb2.AllocationRequest) -> tuple[str, allocation_pb2.MetaPatch]:
@@ -120,11 +160,12 @@ def requests_of(message: allocation_pb2.AllocationRequest) -> list[allocator.Req
     if message.scheduling not in _SCHEDULING:
         raise invalid("scheduling", f"unknown value {message.scheduling}")
     if message.priorities:
-        raise invalid("priorities", "priorities (counters and lists) are not supported")
-    if message.counters:
-        raise invalid("counters", "counter actions are not supported by the hub")
-    if message.lists:
-        raise invalid("lists", "list actions are not supported by the hub")
+        raise invalid(
+            "priorities",
+            "not supported: servers are ordered by the room of the first counter (else list)"
+            " the selectors or actions name",
+        )
+    actions = _actions(message)
     attempts = attempts_of(message)
     path, metadata = _metadata(message)
     check_metadata(metadata.labels, metadata.annotations, f"{path}.labels", f"{path}.annotations")
@@ -138,6 +179,8 @@ def requests_of(message: allocation_pb2.AllocationRequest) -> list[allocator.Req
             scheduling=_SCHEDULING[message.scheduling],
             labels=dict(metadata.labels),
             annotations=dict(metadata.annotations),
+            needs=attempt.needs if any(not n.plain() for n in attempt.needs) else [],
+            actions=actions,
         )
         for attempt in attempts
     ]
@@ -161,6 +204,19 @@ def answer(
             labels=dict(server.labels),
             annotations={**annotations, protocol.ALLOCATION_REQUEST_ANNOTATION: request_id},
         ),
+        counters={
+            name: Response.CounterStatus(
+                count=wrappers_pb2.Int64Value(value=c.count),
+                capacity=wrappers_pb2.Int64Value(value=c.capacity),
+            )
+            for name, c in server.counters.items()
+        },
+        lists={
+            name: Response.ListStatus(
+                values=list(lst.values), capacity=wrappers_pb2.Int64Value(value=lst.capacity)
+            )
+            for name, lst in server.lists.items()
+        },
     )
 
 
@@ -205,6 +261,8 @@ def _exhausted(
 ) -> str:
     fleets = " or fleet ".join(f"{message.namespace}/{r.fleet}" for r in wanted)
     text = f"no Ready game server of fleet {fleets} matches the selectors"
+    if any(r.by_capacity for r in wanted):
+        text = f"no game server of fleet {fleets} matches the selectors with room"
     if missing:
         text += f" (no fleet {', '.join(missing)})"
     return text

@@ -7,14 +7,23 @@ import math
 from collections.abc import Mapping
 
 import grpc
-from gamefleet import protocol
+from gamefleet import capacity_wire, protocol
 from gamefleet.v1 import allocation_pb2, allocation_pb2_grpc
 from google.protobuf import json_format
 
-from hub.core import allocation, limits, names, paths, pod_template, request_fields
+from hub.core import (
+    allocation,
+    capacity_request,
+    limits,
+    names,
+    paths,
+    pod_template,
+    request_fields,
+)
 from hub.core import errors as core_errors
 from hub.federation import allocator
 from hub.federation.federation import Federation
+from okg import capacity
 
 from .errors import AbortError, Context, invalid
 from .leadership import LeaderGate
@@ -38,8 +47,15 @@ def request_of(message: allocation_pb2.AllocateRequest) -> allocator.Request:
     if message.scheduling not in _SCHEDULING:
         raise invalid("scheduling", f"unknown value {message.scheduling}")
     request_fields.count(len(message.selectors), "selectors", limits.MAX_ALLOCATION_SELECTORS)
+    needs = []
     for i, selector in enumerate(message.selectors):
         check_labels(selector.match_labels, f"selectors[{i}].match_labels")
+        needs.append(_need(selector, f"selectors[{i}]"))
+    actions = capacity.Actions(
+        {n: capacity_wire.counter_change(a) for n, a in message.counters.items()},
+        {n: capacity_wire.list_change(a) for n, a in message.lists.items()},
+    )
+    capacity_request.actions(actions, "counters", "lists")
     request_fields.count(
         len(message.preferred_clusters), "preferred_clusters", limits.MAX_PREFERRED_CLUSTERS
     )
@@ -56,7 +72,20 @@ def request_of(message: allocation_pb2.AllocateRequest) -> allocator.Request:
         scheduling=_SCHEDULING[message.scheduling],
         labels=dict(message.labels),
         annotations=dict(message.annotations),
+        needs=needs if any(not n.plain() for n in needs) else [],
+        actions=actions,
     )
+
+
+def _need(selector: allocation_pb2.AllocationSelector, path: str) -> capacity.Need:
+    """A selector's state, counter and list bounds; INVALID_ARGUMENT naming a bad one."""
+    if selector.game_server_state not in (allocation_pb2.READY, allocation_pb2.ALLOCATED):
+        raise invalid(f"{path}.game_server_state", f"unknown value {selector.game_server_state}")
+    counters = {n: capacity_wire.counter_bounds(s) for n, s in selector.counters.items()}
+    lists = {n: capacity_wire.list_bounds(s) for n, s in selector.lists.items()}
+    capacity_request.counter_bounds(counters, f"{path}.counters")
+    capacity_request.list_bounds(lists, f"{path}.lists")
+    return capacity.Need(selector.game_server_state == allocation_pb2.ALLOCATED, counters, lists)
 
 
 def _check_players(message: allocation_pb2.AllocateRequest) -> None:

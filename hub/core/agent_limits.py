@@ -329,6 +329,7 @@ def within_operation(
         conflicts=[name for name in result.conflicts if name in names],
         errors={name: text[:chars] for name, text in result.errors.items() if name in names},
         refused={name: text[:chars] for name, text in result.refused.items() if name in names},
+        written={name: gs for name, gs in result.written.items() if name in names},
     )
 
 

@@ -13,8 +13,9 @@ import dataclasses
 import enum
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from okg import capacity as cap
 from okg import vocabulary
 
 READY = "Ready"
@@ -40,6 +41,8 @@ class Server:
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     deleting: bool = False
     network_disabled: bool = False
+    # Its counters and lists, when it declares any.
+    capacity: cap.Capacity | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -58,6 +61,16 @@ def is_candidate(server: Server) -> bool:
 
 def is_allocated(server: Server) -> bool:
     return server.ops_state == ALLOCATED
+
+
+def is_reallocatable(server: Server) -> bool:
+    """True when ``server`` is Allocated and may take another match (if it has room)."""
+    return (
+        server.state == READY
+        and is_allocated(server)
+        and not server.deleting
+        and not server.network_disabled
+    )
 
 
 def matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
@@ -132,6 +145,95 @@ def choose(
 
 
 @dataclasses.dataclass(frozen=True)
+class Selector:
+    """One selector of an allocation by capacity: labels, and the state, counters and lists
+    the server must have."""
+
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    need: cap.Need = cap.NO_NEED
+
+
+def fits(server: Server, need: cap.Need, actions: cap.Actions) -> bool:
+    """True when ``server`` is in the state ``need`` asks, within its bounds, and
+    ``actions`` fit it."""
+    if not (is_reallocatable(server) if need.allocated else is_candidate(server)):
+        return False
+    return cap.within(server.capacity, need) and cap.fits(server.capacity, actions)
+
+
+def choose_by_capacity(
+    servers: Iterable[Server],
+    ready_clusters: Iterable[str],
+    selectors: Sequence[Selector],
+    actions: cap.Actions = cap.NO_ACTIONS,
+    scheduling: Scheduling = Scheduling.PACKED,
+    preferred: Sequence[str] = (),
+    reserved: Iterable[tuple[str, str]] = (),
+    tried: Iterable[tuple[str, str]] = (),
+) -> Server | None:
+    """The server to try first for an allocation that names counters, lists, actions or
+    Allocated servers (re-allocation); None when none fits.
+
+    The first selector that some server fits wins (as Agones does). Servers being allocated
+    by other requests (``reserved``) and ``tried`` ones are skipped; reserved ones count as
+    allocated for scheduling. The order is ``order``'s with each server's room
+    (``cap.room_of``: least first when Packed, most when Distributed) right after
+    the preferred clusters.
+    """
+    usable = set(ready_clusters)
+    taken = set(reserved)
+    skip = taken | set(tried)
+    pool = list(servers)
+    per_cluster: Counter[str] = Counter()
+    per_node: Counter[tuple[str, str]] = Counter()
+    for server in pool:
+        if is_allocated(server) or server.key in taken:
+            per_cluster[server.cluster] += 1
+            per_node[(server.cluster, server.node)] += 1
+    for selector in selectors or [Selector()]:
+        fitting = [
+            s
+            for s in pool
+            if s.cluster in usable
+            and s.key not in skip
+            and matches(s.labels, selector.labels)
+            and fits(s, selector.need, actions)
+        ]
+        if fitting:
+            rank = _capacity_rank(
+                selector.need, actions, scheduling, preferred, per_cluster, per_node
+            )
+            return min(fitting, key=rank)
+    return None
+
+
+def _capacity_rank(
+    need: cap.Need,
+    actions: cap.Actions,
+    scheduling: Scheduling,
+    preferred: Sequence[str],
+    per_cluster: Mapping[str, int],
+    per_node: Mapping[tuple[str, str], int],
+) -> Callable[[Server], tuple[int, int, int, int, str, str]]:
+    """The order of ``order`` with each server's room right after the preferred clusters."""
+    rank = {name: i for i, name in reversed(list(enumerate(preferred)))}
+    sign = -1 if scheduling is Scheduling.PACKED else 1
+    room = cap.room_of(need, actions)
+
+    def key(server: Server) -> tuple[int, int, int, int, str, str]:
+        return (
+            rank.get(server.cluster, len(rank)),
+            -sign * room(server.capacity),
+            sign * per_cluster.get(server.cluster, 0),
+            sign * per_node.get((server.cluster, server.node), 0),
+            server.cluster,
+            server.name,
+        )
+
+    return key
+
+
+@dataclasses.dataclass(frozen=True)
 class UpdatingSince:
     """The server of a fleet that has been Updating the longest, and since when (epoch s)."""
 
@@ -154,6 +256,7 @@ class Pool:
         self._free_count: Counter[str] = Counter()
         self._allocated: Counter[str] = Counter()
         self._allocated_on: Counter[tuple[str, str]] = Counter()
+        self._allocated_keys: set[tuple[str, str]] = set()
         # Servers Updating: since when, per cluster, and a heap (with stale entries) of when.
         self._updating: dict[tuple[str, str], float] = {}
         self._updating_count: Counter[str] = Counter()
@@ -195,6 +298,7 @@ class Pool:
         if is_allocated(server):
             self._allocated[server.cluster] += 1
             self._allocated_on[(server.cluster, server.node)] += 1
+            self._allocated_keys.add(server.key)
         elif is_candidate(server):
             self._free.setdefault(server.cluster, {}).setdefault(server.node, set()).add(
                 server.name
@@ -210,6 +314,7 @@ class Pool:
         if is_allocated(old):
             self._allocated[old.cluster] -= 1
             self._allocated_on[(old.cluster, old.node)] -= 1
+            self._allocated_keys.discard(key)
             return
         nodes = self._free.get(old.cluster, {})
         names = nodes.get(old.node)
@@ -250,15 +355,7 @@ class Pool:
         ``reserved`` are being allocated by other requests (they count as allocated);
         ``tried`` are skipped without weighing anything.
         """
-        per_cluster = Counter(self._allocated)
-        per_node = Counter(self._allocated_on)
-        skip = set(tried)
-        for key in reserved:
-            skip.add(key)
-            held = self._servers.get(key)
-            if held is not None and not is_allocated(held):
-                per_cluster[held.cluster] += 1
-                per_node[(held.cluster, held.node)] += 1
+        per_cluster, per_node, skip = self._weights(reserved, tried)
         rank = {name: i for i, name in reversed(list(enumerate(preferred)))}
         sign = -1 if scheduling is Scheduling.PACKED else 1
         clusters = sorted(
@@ -274,6 +371,61 @@ class Pool:
                         if server.key not in skip and matches(server.labels, selector):
                             return server
         return None
+
+    def _weights(
+        self, reserved: Iterable[tuple[str, str]], tried: Iterable[tuple[str, str]]
+    ) -> tuple[Counter[str], Counter[tuple[str, str]], set[tuple[str, str]]]:
+        """Allocated servers per cluster and per (cluster, node), reserved ones counted as
+        allocated, and the servers to skip (reserved and tried)."""
+        per_cluster = Counter(self._allocated)
+        per_node = Counter(self._allocated_on)
+        skip = set(tried)
+        for key in reserved:
+            skip.add(key)
+            held = self._servers.get(key)
+            if held is not None and not is_allocated(held):
+                per_cluster[held.cluster] += 1
+                per_node[(held.cluster, held.node)] += 1
+        return per_cluster, per_node, skip
+
+    def best_by_capacity(
+        self,
+        ready_clusters: Iterable[str],
+        selectors: Sequence[Selector],
+        actions: cap.Actions = cap.NO_ACTIONS,
+        scheduling: Scheduling = Scheduling.PACKED,
+        preferred: Sequence[str] = (),
+        reserved: Iterable[tuple[str, str]] = (),
+        tried: Iterable[tuple[str, str]] = (),
+    ) -> Server | None:
+        """``choose_by_capacity`` over this pool: a selector for Allocated servers looks at the
+        allocated ones only, one for Ready servers at the candidates only."""
+        usable = set(ready_clusters)
+        per_cluster, per_node, skip = self._weights(reserved, tried)
+        for selector in selectors or [Selector()]:
+            need = selector.need
+            fitting = [
+                server
+                for server in self._candidates_for(need, usable)
+                if server.key not in skip
+                and matches(server.labels, selector.labels)
+                and fits(server, need, actions)
+            ]
+            if fitting:
+                rank = _capacity_rank(need, actions, scheduling, preferred, per_cluster, per_node)
+                return min(fitting, key=rank)
+        return None
+
+    def _candidates_for(self, need: cap.Need, usable: set[str]) -> Iterable[Server]:
+        if need.allocated:
+            for key in self._allocated_keys:
+                if key[0] in usable:
+                    yield self._servers[key]
+            return
+        for cluster in usable:
+            for names in self._free.get(cluster, {}).values():
+                for name in names:
+                    yield self._servers[(cluster, name)]
 
 
 REGION_LABELS = ("region", "topology.kubernetes.io/region")

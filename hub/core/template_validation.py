@@ -8,7 +8,7 @@ from gamefleet.v1 import gameserverset_pb2
 from google.protobuf import json_format
 
 from agent.core.network import conf as network_conf
-from okg import reserve_ids
+from okg import capacity, reserve_ids
 
 from . import (
     documents,
@@ -56,6 +56,7 @@ def validate_template(
     template_doc = documents.to_document(spec.game_server_template)
     pod_problems = pod_template.pod_template_problems(template_doc, template_path)
     problems += pod_problems
+    problems += counters_lists_problems(template_doc, template_path)
     seen_claims: set[str] = set()
     for index, claim in enumerate(spec.volume_claim_templates):
         problems += pod_template.volume_claim_template_problems(
@@ -103,6 +104,22 @@ def validate_template(
             value, PVC_RETENTION_POLICIES, paths.child(retention_path, field)
         )
     return problems
+
+
+def counters_lists_problems(template: object, path: str) -> list[errors.FieldError]:
+    """The template's counters and lists declaration (its ``gamefleet.io/counters-lists``
+    annotation, copied onto every GameServer), if it has one."""
+    meta = template.get("metadata") if isinstance(template, dict) else None
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    text = annotations.get(capacity.DECLARATION) if isinstance(annotations, dict) else None
+    if text is None:
+        return []
+    where = paths.entry(paths.child(path, "metadata.annotations"), capacity.DECLARATION)
+    try:
+        capacity.parse(str(text), where)
+    except capacity.CapacityError as exc:
+        return [errors.FieldError(exc.path, exc.message)]
+    return []
 
 
 def _reserve_ids_problems(

@@ -20,10 +20,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from gamefleet import capacity_wire
 from gamefleet.v1 import gameserver_pb2
 
 from hub.core import allocation
 from hub.registry.allocations import RETENTION_S, Allocation, AllocationRegistry
+from okg import capacity
 
 from .federation import Federation, NotConnectedError
 
@@ -56,10 +58,38 @@ class Request:
     scheduling: allocation.Scheduling = allocation.Scheduling.PACKED
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Allocation by capacity: each selector's state, counters and lists (one per selector,
+    # or one without selectors), and the changes the allocation makes.
+    needs: Sequence[capacity.Need] = ()
+    actions: capacity.Actions = capacity.NO_ACTIONS
 
     @property
     def key(self) -> RequestKey:
         return (self.namespace, self.fleet, self.request_id)
+
+    @property
+    def by_capacity(self) -> bool:
+        return bool(self.actions) or any(not need.plain() for need in self.needs)
+
+    def capacity_selectors(self) -> list[allocation.Selector]:
+        if not self.selectors:
+            return [allocation.Selector({}, self.needs[0] if self.needs else capacity.NO_NEED)]
+        needs = list(self.needs) or [capacity.NO_NEED] * len(self.selectors)
+        return [allocation.Selector(dict(s), n) for s, n in zip(self.selectors, needs, strict=True)]
+
+    def need_of(self, server: gameserver_pb2.GameServer) -> capacity.Need:
+        """The need of the first selector that ``server`` matches (the one that chose it)."""
+        held = capacity_wire.of(server.counters, server.lists)
+        allocated = server.ops_state == allocation.ALLOCATED
+        for selector in self.capacity_selectors():
+            need = selector.need
+            if (
+                allocation.matches(server.labels, selector.labels)
+                and need.allocated == allocated
+                and capacity.within(held, need)
+            ):
+                return need
+        return capacity.NO_NEED
 
 
 class Allocator:
@@ -79,6 +109,8 @@ class Allocator:
         self._resume_wait = resume_wait
         # (cluster, namespace, name) of servers being allocated right now.
         self._reserved: set[tuple[str, str, str]] = set()
+        # Set (and replaced) whenever a reservation ends.
+        self._release_event = asyncio.Event()
         self._inflight: dict[RequestKey, asyncio.Task[tuple[gameserver_pb2.GameServer, bool]]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -175,6 +207,9 @@ class Allocator:
         when the agent could not take it (a conflict or an error it reported)."""
         hold = (server.cluster, server.namespace, server.name)
         self._reserved.add(hold)
+        need = None
+        if request.by_capacity:
+            need = capacity_wire.need_message(request.need_of(server), request.actions)
         try:
             allocated = await self._federation.allocate_on(
                 server,
@@ -182,6 +217,7 @@ class Allocator:
                 dict(request.labels),
                 dict(request.annotations),
                 self._timeout,
+                need,
             )
         except NotConnectedError as exc:
             log.warning("allocating %s/%s: %s", server.cluster, server.name, exc)
@@ -200,7 +236,7 @@ class Allocator:
             self._federation.stats.allocation_retries["error"] += 1
             return None
         finally:
-            self._reserved.discard(hold)
+            self._unreserve(hold)
         if allocated is None:
             self._federation.stats.allocation_retries["conflict"] += 1
         return allocated
@@ -209,15 +245,10 @@ class Allocator:
         tried: set[tuple[str, str]] = set()
         while True:
             reserved = [(c, n) for c, ns, n in self._reserved if ns == request.namespace]
-            best = self._federation.choose_allocation(
-                request.namespace,
-                request.fleet,
-                request.selectors,
-                request.scheduling,
-                request.preferred,
-                reserved=reserved,
-                tried=tried,
-            )
+            best = self._choose(request, reserved, tried)
+            if self._worth_waiting(request, best, reserved, tried):
+                await self._release_event.wait()
+                continue
             if best is None:
                 self._count("exhausted")
                 raise ExhaustedError(
@@ -231,9 +262,58 @@ class Allocator:
                 await self._record(request, best, answered=False)
                 allocated = await self._commit(request, best)
             finally:
-                self._reserved.discard(hold)
+                self._unreserve(hold)
             if allocated is not None:
                 return allocated
+
+    def _worth_waiting(
+        self,
+        request: Request,
+        best: gameserver_pb2.GameServer | None,
+        reserved: list[tuple[str, str]],
+        tried: set[tuple[str, str]],
+    ) -> bool:
+        """No server for an allocation by capacity, but one being allocated to another request
+        would fit it, and may still have room after (re-allocation): wait for it rather than
+        answer that nothing has room."""
+        return (
+            best is None
+            and request.by_capacity
+            and bool(reserved)
+            and self._choose(request, [], tried) is not None
+        )
+
+    def _unreserve(self, hold: tuple[str, str, str]) -> None:
+        self._reserved.discard(hold)
+        self._release_event.set()
+        self._release_event = asyncio.Event()
+
+    def _choose(
+        self,
+        request: Request,
+        reserved: list[tuple[str, str]],
+        tried: set[tuple[str, str]],
+    ) -> gameserver_pb2.GameServer | None:
+        if request.by_capacity:
+            return self._federation.choose_by_capacity(
+                request.namespace,
+                request.fleet,
+                request.capacity_selectors(),
+                request.actions,
+                request.scheduling,
+                request.preferred,
+                reserved=reserved,
+                tried=tried,
+            )
+        return self._federation.choose_allocation(
+            request.namespace,
+            request.fleet,
+            request.selectors,
+            request.scheduling,
+            request.preferred,
+            reserved=reserved,
+            tried=tried,
+        )
 
     async def sweep(self, now: float | None = None) -> int:
         """Delete expired records, giving back the servers of intents nobody was told of."""

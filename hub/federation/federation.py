@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from gamefleet import protocol
-from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
+from gamefleet.v1 import agent_pb2, allocation_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
 from google.protobuf import timestamp_pb2
 
 from hub.core import (
@@ -39,6 +39,7 @@ from hub.registry import errors as registry_errors
 from hub.registry.assignments import AssignmentRegistry
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import DEFAULT_NAMESPACE, FleetRegistry
+from okg import capacity
 
 from . import recording
 from .assignment_writer import AssignmentWriter
@@ -639,9 +640,12 @@ class Federation:
         labels: dict[str, str],
         annotations: dict[str, str],
         timeout: float = 10.0,
+        need: allocation_pb2.AllocationNeed | None = None,
     ) -> gameserver_pb2.GameServer | None:
         """Have the owning agent set ``server`` Allocated, stamped with ``request_id``, if it is
         still Ready with opsState None; return the server as allocated, or None on a conflict.
+        With ``need`` (an allocation by capacity) the agent checks the need's state and bounds
+        instead, and applies its actions in the same write.
 
         Raises ConnectionError or TimeoutError when the agent does not answer, RuntimeError
         when it reports an error.
@@ -654,6 +658,7 @@ class Federation:
             require_ready_unallocated=True,
             labels=labels,
             annotations={**annotations, protocol.ALLOCATION_REQUEST_ANNOTATION: request_id},
+            need=need,
         )
         result = await session.operate(operation, timeout)
         if server.name in result.conflicts:
@@ -662,6 +667,15 @@ class Federation:
             raise RuntimeError(result.errors.get(server.name, "the agent did not update it"))
         allocated = gameserver_pb2.GameServer()
         allocated.CopyFrom(server)
+        if server.name in result.written:
+            # The counters and lists as the agent wrote them with the allocation.
+            written = result.written[server.name]
+            allocated.ClearField("counters")
+            allocated.ClearField("lists")
+            for name, counter in written.counters.items():
+                allocated.counters[name].CopyFrom(counter)
+            for name, listed in written.lists.items():
+                allocated.lists[name].CopyFrom(listed)
         allocated.ops_state = ALLOCATED
         allocated.labels.update(labels)
         allocated.allocation_request_id = request_id
@@ -753,6 +767,36 @@ class Federation:
         if pool is None:
             return None
         best = pool.best(self.ready_clusters(), selectors, scheduling, preferred, reserved, tried)
+        if best is None:
+            return None
+        server = self._index.get(best.cluster, namespace, best.name)
+        return server.decode() if server is not None else None
+
+    def choose_by_capacity(
+        self,
+        namespace: str,
+        fleet: str,
+        selectors: Sequence[allocation.Selector],
+        actions: capacity.Actions,
+        scheduling: allocation.Scheduling = allocation.Scheduling.PACKED,
+        preferred: Sequence[str] = (),
+        reserved: Iterable[tuple[str, str]] = (),
+        tried: Iterable[tuple[str, str]] = (),
+    ) -> gameserver_pb2.GameServer | None:
+        """Like ``choose_allocation`` for an allocation by capacity (counters, lists, actions,
+        Allocated servers): it weighs every server of the fleet."""
+        pool = self._index.pool((namespace, fleet))
+        if pool is None:
+            return None
+        best = pool.best_by_capacity(
+            self.ready_clusters(),
+            selectors,
+            actions,
+            scheduling,
+            preferred,
+            reserved,
+            tried,
+        )
         if best is None:
             return None
         server = self._index.get(best.cluster, namespace, best.name)

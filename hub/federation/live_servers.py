@@ -14,7 +14,7 @@ import sys
 import weakref
 from collections.abc import Mapping
 
-from gamefleet import protocol
+from gamefleet import capacity_wire, protocol
 from gamefleet.v1 import gameserver_pb2
 
 from hub.core import allocation, selectors
@@ -83,6 +83,7 @@ class LiveServer:
             labels=shared_labels(server.labels),
             deleting=server.deleted,
             network_disabled=server.network_disabled,
+            capacity=capacity_wire.of(server.counters, server.lists),
         )
         return cls(
             namespace=sys.intern(server.namespace),

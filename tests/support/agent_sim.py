@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
-from gamefleet import protocol
+from gamefleet import capacity_wire, protocol
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc, gameserver_pb2
 from google.protobuf import json_format
+
+from okg import capacity
 
 SetKey = tuple[str, str]
 
@@ -56,6 +58,8 @@ class SimulatedAgent:
         self.reported: dict[str, agent_pb2.GameServerSetStatus | gameserver_pb2.GameServer] = {}
         # Seconds the agent takes to answer an allocation (a slow API server).
         self.allocation_delay = 0.0
+        # Server name → request ids whose counter and list actions it applied.
+        self.applied: dict[str, set[str]] = {}
         # When the hub last answered a hello with its status hashes (time.monotonic()).
         self.hashes_received_at = 0.0
         # Sent instead of the hello made from what the agent holds (a misbehaving agent's).
@@ -228,14 +232,23 @@ class SimulatedAgent:
                 if not allocated or held.allocation_request_id != release:
                     result.conflicts.append(name)
                     continue
-            elif allocated and held.allocation_request_id == request_id:
+            elif (allocated and held.allocation_request_id == request_id) or (
+                request_id in self.applied.get(name, ())
+            ):
                 result.updated.append(name)  # already this request's
+                result.written[name].CopyFrom(held)
                 continue
-            elif held.state != "Ready" or held.ops_state not in ("", "None"):
+            elif not self._may_take(held, operation):
                 result.conflicts.append(name)
                 continue
             written = gameserver_pb2.GameServer()
             written.CopyFrom(held)
+            if operation.HasField("need"):
+                _, actions = capacity_wire.need_of(operation.need)
+                after = capacity.apply(capacity_wire.of(held.counters, held.lists), actions)
+                capacity_wire.put(after, written)
+                self.applied.setdefault(name, set()).add(request_id)
+                result.written[name].CopyFrom(written)
             written.ops_state = operation.patch.ops_state
             written.labels.update(operation.labels)
             written.allocation_request_id = "" if release else request_id
@@ -244,6 +257,25 @@ class SimulatedAgent:
         if changed.game_servers:
             self.report(changed)
         return result
+
+    @staticmethod
+    def _may_take(held: gameserver_pb2.GameServer, operation: agent_pb2.TargetedOperation) -> bool:
+        """As the real agent checks: Ready with opsState None, or with a need, its state,
+        bounds and actions (counters and lists)."""
+        if not operation.HasField("need"):
+            return held.state == "Ready" and held.ops_state in ("", "None")
+        need, actions = capacity_wire.need_of(operation.need)
+        wanted = ("Allocated",) if need.allocated else ("", "None")
+        if held.state != "Ready" or held.ops_state not in wanted:
+            return False
+        found = capacity_wire.of(held.counters, held.lists)
+        if not capacity.within(found, need):
+            return False
+        try:
+            capacity.apply(found, actions)
+        except capacity.CapacityError:
+            return False
+        return True
 
     def retired(self, namespace: str, name: str) -> None:
         """The retiring set is gone from the cluster: report it deleted, as the agent does."""

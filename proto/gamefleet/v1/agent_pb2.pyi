@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from gamefleet.v1 import allocation_pb2 as _allocation_pb2
 from gamefleet.v1 import cluster_pb2 as _cluster_pb2
 from gamefleet.v1 import gameserver_pb2 as _gameserver_pb2
 from google.protobuf import descriptor as _descriptor
@@ -513,6 +514,7 @@ class TargetedOperation(_message.Message):
     ALLOW_UNALLOCATE_FIELD_NUMBER: _builtins.int
     ALLOW_CUSTOM_OPS_STATE_FIELD_NUMBER: _builtins.int
     RELEASE_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    NEED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     namespace: _builtins.str
     require_ready_unallocated: _builtins.bool
@@ -540,6 +542,13 @@ class TargetedOperation(_message.Message):
 
     @_builtins.property
     def annotations(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def need(self) -> _allocation_pb2.AllocationNeed:
+        """An allocation by capacity (with require_ready_unallocated): the server must be in the
+        need's state (Ready with opsState None, or Allocated) and within its counter and list
+        bounds, and the need's actions must fit; they are written with the allocation.
+        """
+
     def __init__(
         self,
         *,
@@ -553,10 +562,11 @@ class TargetedOperation(_message.Message):
         allow_unallocate: _builtins.bool = ...,
         allow_custom_ops_state: _builtins.bool = ...,
         release_request_id: _builtins.str = ...,
+        need: _allocation_pb2.AllocationNeed | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["patch", b"patch"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["need", b"need", "patch", b"patch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_ops_state", b"allow_custom_ops_state", "allow_unallocate", b"allow_unallocate", "annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "patch", b"patch", "release_request_id", b"release_request_id", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_ops_state", b"allow_custom_ops_state", "allow_unallocate", b"allow_unallocate", "annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "need", b"need", "patch", b"patch", "release_request_id", b"release_request_id", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -606,11 +616,33 @@ class OperationResult(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class WrittenEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _gameserver_pb2.GameServer: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _gameserver_pb2.GameServer | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     UPDATED_FIELD_NUMBER: _builtins.int
     ERRORS_FIELD_NUMBER: _builtins.int
     CONFLICTS_FIELD_NUMBER: _builtins.int
     REFUSED_FIELD_NUMBER: _builtins.int
+    WRITTEN_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     @_builtins.property
     def updated(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -626,6 +658,10 @@ class OperationResult(_message.Message):
     def refused(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Game server name to why the agent refused to write it (the operation guard)."""
 
+    @_builtins.property
+    def written(self) -> _containers.MessageMap[_builtins.str, _gameserver_pb2.GameServer]:
+        """Allocations by capacity: each server as written (its counters and lists after the actions)."""
+
     def __init__(
         self,
         *,
@@ -634,10 +670,11 @@ class OperationResult(_message.Message):
         errors: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         conflicts: _abc.Iterable[_builtins.str] | None = ...,
         refused: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        written: _abc.Mapping[_builtins.str, _gameserver_pb2.GameServer] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflicts", b"conflicts", "errors", b"errors", "id", b"id", "refused", b"refused", "updated", b"updated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflicts", b"conflicts", "errors", b"errors", "id", b"id", "refused", b"refused", "updated", b"updated", "written", b"written"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

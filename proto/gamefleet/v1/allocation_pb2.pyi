@@ -39,6 +39,24 @@ DISTRIBUTED: Scheduling.ValueType  # 1
 """Spread: the clusters and nodes with the fewest allocated servers of the fleet first."""
 Global___Scheduling: _TypeAlias = Scheduling  # noqa: Y015
 
+class _GameServerState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _GameServerStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_GameServerState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    READY: _GameServerState.ValueType  # 0
+    ALLOCATED: _GameServerState.ValueType  # 1
+
+class GameServerState(_GameServerState, metaclass=_GameServerStateEnumTypeWrapper):
+    """Which servers a selector takes: Ready ones (opsState None), or ones already Allocated that
+    still have room (re-allocation, for servers that hold many matches or players).
+    """
+
+READY: GameServerState.ValueType  # 0
+ALLOCATED: GameServerState.ValueType  # 1
+Global___GameServerState: _TypeAlias = GameServerState  # noqa: Y015
+
 @_typing.final
 class AllocationSelector(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -63,23 +81,323 @@ class AllocationSelector(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class CountersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___CounterSelector: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___CounterSelector | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ListsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___ListSelector: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___ListSelector | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     MATCH_LABELS_FIELD_NUMBER: _builtins.int
+    GAME_SERVER_STATE_FIELD_NUMBER: _builtins.int
+    COUNTERS_FIELD_NUMBER: _builtins.int
+    LISTS_FIELD_NUMBER: _builtins.int
+    game_server_state: Global___GameServerState.ValueType
     @_builtins.property
     def match_labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Matches a game server whose labels hold every pair."""
 
+    @_builtins.property
+    def counters(self) -> _containers.MessageMap[_builtins.str, Global___CounterSelector]:
+        """Every named counter (list) must be declared on the server and within these bounds."""
+
+    @_builtins.property
+    def lists(self) -> _containers.MessageMap[_builtins.str, Global___ListSelector]: ...
     def __init__(
         self,
         *,
         match_labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        game_server_state: Global___GameServerState.ValueType = ...,
+        counters: _abc.Mapping[_builtins.str, Global___CounterSelector] | None = ...,
+        lists: _abc.Mapping[_builtins.str, Global___ListSelector] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["match_labels", b"match_labels"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters", "game_server_state", b"game_server_state", "lists", b"lists", "match_labels", b"match_labels"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AllocationSelector: _TypeAlias = AllocationSelector  # noqa: Y015
+
+@_typing.final
+class CounterSelector(_message.Message):
+    """Bounds on a counter; a max of 0 means no bound. available = capacity - count."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_COUNT_FIELD_NUMBER: _builtins.int
+    MAX_COUNT_FIELD_NUMBER: _builtins.int
+    MIN_AVAILABLE_FIELD_NUMBER: _builtins.int
+    MAX_AVAILABLE_FIELD_NUMBER: _builtins.int
+    min_count: _builtins.int
+    max_count: _builtins.int
+    min_available: _builtins.int
+    max_available: _builtins.int
+    def __init__(
+        self,
+        *,
+        min_count: _builtins.int = ...,
+        max_count: _builtins.int = ...,
+        min_available: _builtins.int = ...,
+        max_available: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_available", b"max_available", "max_count", b"max_count", "min_available", b"min_available", "min_count", b"min_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CounterSelector: _TypeAlias = CounterSelector  # noqa: Y015
+
+@_typing.final
+class ListSelector(_message.Message):
+    """Bounds on a list; a max of 0 means no bound. available = capacity - len(values)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINS_VALUE_FIELD_NUMBER: _builtins.int
+    MIN_AVAILABLE_FIELD_NUMBER: _builtins.int
+    MAX_AVAILABLE_FIELD_NUMBER: _builtins.int
+    contains_value: _builtins.str
+    """The list must hold this value (when set)."""
+    min_available: _builtins.int
+    max_available: _builtins.int
+    def __init__(
+        self,
+        *,
+        contains_value: _builtins.str = ...,
+        min_available: _builtins.int = ...,
+        max_available: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contains_value", b"contains_value", "max_available", b"max_available", "min_available", b"min_available"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSelector: _TypeAlias = ListSelector  # noqa: Y015
+
+@_typing.final
+class CounterAction(_message.Message):
+    """A change of a counter made with the allocation, in the same write (all or nothing)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELTA_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    delta: _builtins.int
+    """Added to the count (negative: taken away); the count must stay within 0..capacity."""
+    capacity: _builtins.int
+    """Sets the capacity first (when set)."""
+    def __init__(
+        self,
+        *,
+        delta: _builtins.int = ...,
+        capacity: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity", "delta", b"delta"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__capacity: _TypeAlias = _typing.Literal["capacity"]  # noqa: Y015
+    _WhichOneofArgType__capacity: _TypeAlias = _typing.Literal["_capacity", b"_capacity"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__capacity) -> _WhichOneofReturnType__capacity | None: ...
+
+Global___CounterAction: _TypeAlias = CounterAction  # noqa: Y015
+
+@_typing.final
+class ListAction(_message.Message):
+    """A change of a list made with the allocation, in the same write (all or nothing)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADD_VALUES_FIELD_NUMBER: _builtins.int
+    DELETE_VALUES_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    capacity: _builtins.int
+    """Sets the capacity first (when set)."""
+    @_builtins.property
+    def add_values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Added (a value already there is left as it is); the list must stay within its capacity."""
+
+    @_builtins.property
+    def delete_values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Removed (a value not there is ignored)."""
+
+    def __init__(
+        self,
+        *,
+        add_values: _abc.Iterable[_builtins.str] | None = ...,
+        delete_values: _abc.Iterable[_builtins.str] | None = ...,
+        capacity: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "add_values", b"add_values", "capacity", b"capacity", "delete_values", b"delete_values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__capacity: _TypeAlias = _typing.Literal["capacity"]  # noqa: Y015
+    _WhichOneofArgType__capacity: _TypeAlias = _typing.Literal["_capacity", b"_capacity"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__capacity) -> _WhichOneofReturnType__capacity | None: ...
+
+Global___ListAction: _TypeAlias = ListAction  # noqa: Y015
+
+@_typing.final
+class AllocationNeed(_message.Message):
+    """What the agent checks and applies when it commits an allocation by capacity: the chosen
+    selector's state and bounds, and the request's actions.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class CountersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___CounterSelector: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___CounterSelector | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ListsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___ListSelector: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___ListSelector | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class CounterActionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___CounterAction: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___CounterAction | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ListActionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___ListAction: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___ListAction | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    GAME_SERVER_STATE_FIELD_NUMBER: _builtins.int
+    COUNTERS_FIELD_NUMBER: _builtins.int
+    LISTS_FIELD_NUMBER: _builtins.int
+    COUNTER_ACTIONS_FIELD_NUMBER: _builtins.int
+    LIST_ACTIONS_FIELD_NUMBER: _builtins.int
+    game_server_state: Global___GameServerState.ValueType
+    @_builtins.property
+    def counters(self) -> _containers.MessageMap[_builtins.str, Global___CounterSelector]: ...
+    @_builtins.property
+    def lists(self) -> _containers.MessageMap[_builtins.str, Global___ListSelector]: ...
+    @_builtins.property
+    def counter_actions(self) -> _containers.MessageMap[_builtins.str, Global___CounterAction]: ...
+    @_builtins.property
+    def list_actions(self) -> _containers.MessageMap[_builtins.str, Global___ListAction]: ...
+    def __init__(
+        self,
+        *,
+        game_server_state: Global___GameServerState.ValueType = ...,
+        counters: _abc.Mapping[_builtins.str, Global___CounterSelector] | None = ...,
+        lists: _abc.Mapping[_builtins.str, Global___ListSelector] | None = ...,
+        counter_actions: _abc.Mapping[_builtins.str, Global___CounterAction] | None = ...,
+        list_actions: _abc.Mapping[_builtins.str, Global___ListAction] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counter_actions", b"counter_actions", "counters", b"counters", "game_server_state", b"game_server_state", "list_actions", b"list_actions", "lists", b"lists"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AllocationNeed: _TypeAlias = AllocationNeed  # noqa: Y015
 
 @_typing.final
 class AllocateRequest(_message.Message):
@@ -145,6 +463,48 @@ class AllocateRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class CountersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___CounterAction: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___CounterAction | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ListsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___ListAction: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___ListAction | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAMESPACE_FIELD_NUMBER: _builtins.int
     FLEET_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -155,6 +515,8 @@ class AllocateRequest(_message.Message):
     ANNOTATIONS_FIELD_NUMBER: _builtins.int
     PLAYERS_REGION_FIELD_NUMBER: _builtins.int
     REGION_LATENCY_MS_FIELD_NUMBER: _builtins.int
+    COUNTERS_FIELD_NUMBER: _builtins.int
+    LISTS_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     fleet: _builtins.str
     request_id: _builtins.str
@@ -184,6 +546,14 @@ class AllocateRequest(_message.Message):
         clusters of the fastest region first (a measurement ranks before players_region).
         """
 
+    @_builtins.property
+    def counters(self) -> _containers.MessageMap[_builtins.str, Global___CounterAction]:
+        """Changes of the allocated server's counters and lists, applied by its agent in the same
+        write as the allocation, only if they fit (else the next server is tried).
+        """
+
+    @_builtins.property
+    def lists(self) -> _containers.MessageMap[_builtins.str, Global___ListAction]: ...
     def __init__(
         self,
         *,
@@ -197,10 +567,12 @@ class AllocateRequest(_message.Message):
         annotations: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         players_region: _builtins.str = ...,
         region_latency_ms: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        counters: _abc.Mapping[_builtins.str, Global___CounterAction] | None = ...,
+        lists: _abc.Mapping[_builtins.str, Global___ListAction] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "fleet", b"fleet", "labels", b"labels", "namespace", b"namespace", "players_region", b"players_region", "preferred_clusters", b"preferred_clusters", "region_latency_ms", b"region_latency_ms", "request_id", b"request_id", "scheduling", b"scheduling", "selectors", b"selectors"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "counters", b"counters", "fleet", b"fleet", "labels", b"labels", "lists", b"lists", "namespace", b"namespace", "players_region", b"players_region", "preferred_clusters", b"preferred_clusters", "region_latency_ms", b"region_latency_ms", "request_id", b"request_id", "scheduling", b"scheduling", "selectors", b"selectors"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

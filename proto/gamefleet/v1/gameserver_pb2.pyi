@@ -66,6 +66,48 @@ class GameServer(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class CountersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___CounterStatus: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___CounterStatus | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ListsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___ListStatus: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___ListStatus | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAMESPACE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     FLEET_FIELD_NUMBER: _builtins.int
@@ -86,6 +128,8 @@ class GameServer(_message.Message):
     LAST_TRANSITION_TIME_FIELD_NUMBER: _builtins.int
     DELETED_FIELD_NUMBER: _builtins.int
     ALLOCATION_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    COUNTERS_FIELD_NUMBER: _builtins.int
+    LISTS_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     fleet: _builtins.str
@@ -125,6 +169,15 @@ class GameServer(_message.Message):
 
     @_builtins.property
     def last_transition_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def counters(self) -> _containers.MessageMap[_builtins.str, Global___CounterStatus]:
+        """Counters and lists (Agones' Counters & Lists): declared in the template's
+        gamefleet.io/counters-lists annotation, their current values in the GameServer's
+        gamefleet.io/counters-lists-status annotation (docs/allocation.md).
+        """
+
+    @_builtins.property
+    def lists(self) -> _containers.MessageMap[_builtins.str, Global___ListStatus]: ...
     def __init__(
         self,
         *,
@@ -148,14 +201,65 @@ class GameServer(_message.Message):
         last_transition_time: _timestamp_pb2.Timestamp | None = ...,
         deleted: _builtins.bool = ...,
         allocation_request_id: _builtins.str = ...,
+        counters: _abc.Mapping[_builtins.str, Global___CounterStatus] | None = ...,
+        lists: _abc.Mapping[_builtins.str, Global___ListStatus] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_transition_time", b"last_transition_time", "network_status", b"network_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocation_request_id", b"allocation_request_id", "cluster", b"cluster", "deleted", b"deleted", "deletion_priority", b"deletion_priority", "fleet", b"fleet", "images", b"images", "labels", b"labels", "last_transition_time", b"last_transition_time", "name", b"name", "namespace", b"namespace", "network_disabled", b"network_disabled", "network_status", b"network_status", "node", b"node", "ops_state", b"ops_state", "pod_uid", b"pod_uid", "quality_conditions", b"quality_conditions", "state", b"state", "update_priority", b"update_priority", "updated", b"updated", "zone", b"zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocation_request_id", b"allocation_request_id", "cluster", b"cluster", "counters", b"counters", "deleted", b"deleted", "deletion_priority", b"deletion_priority", "fleet", b"fleet", "images", b"images", "labels", b"labels", "last_transition_time", b"last_transition_time", "lists", b"lists", "name", b"name", "namespace", b"namespace", "network_disabled", b"network_disabled", "network_status", b"network_status", "node", b"node", "ops_state", b"ops_state", "pod_uid", b"pod_uid", "quality_conditions", b"quality_conditions", "state", b"state", "update_priority", b"update_priority", "updated", b"updated", "zone", b"zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GameServer: _TypeAlias = GameServer  # noqa: Y015
+
+@_typing.final
+class CounterStatus(_message.Message):
+    """A named count with a capacity, e.g. rooms."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNT_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    count: _builtins.int
+    capacity: _builtins.int
+    def __init__(
+        self,
+        *,
+        count: _builtins.int = ...,
+        capacity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "count", b"count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CounterStatus: _TypeAlias = CounterStatus  # noqa: Y015
+
+@_typing.final
+class ListStatus(_message.Message):
+    """A named list of values with a capacity, e.g. player ids."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    capacity: _builtins.int
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        capacity: _builtins.int = ...,
+        values: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStatus: _TypeAlias = ListStatus  # noqa: Y015
 
 @_typing.final
 class GameServerCounts(_message.Message):

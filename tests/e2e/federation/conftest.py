@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -60,6 +61,8 @@ async def world(
         hub = HubProcess(store_url, extra, log=workdir / "hub.log").start()
         world = World(hub=hub, store_url=store_url, members=members, namespace=namespace)
         for member in members:
+            if getattr(request.module, "AGENT_GAME_API", False):
+                member.game_api = f"127.0.0.1:{_free_port()}"
             member.start_agent(hub.address, world.lease)
         try:
             yield world
@@ -69,6 +72,12 @@ async def world(
             world.hub.kill()
             for log in [member.log for member in members] + [world.hub.log_path]:
                 assert_no_logging_errors(log)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def _drop_namespace(kube: kclient.KubeClient, name: str) -> None:

@@ -33,6 +33,8 @@ class Member:
     region: str
     log: pathlib.Path
     process: subprocess.Popen[bytes] | None = None
+    # HOST:PORT of the agent's game API (--game-api-listen), when the test module asks for it.
+    game_api: str = ""
 
     def start_agent(self, hub: str, lease: str, extra: tuple[str, ...] = ()) -> None:
         """``extra``: more flags of `gamefleet agent run`."""
@@ -44,6 +46,8 @@ class Member:
             "--hub", hub, "--cluster", self.name, "--cluster-label", f"region={self.region}",
             "--heartbeat-interval", AGENT_HEARTBEAT_S, "--scaler-port", "0", *extra,
         ]  # fmt: skip
+        if self.game_api:
+            command += ["--game-api-listen", self.game_api]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 command,

@@ -13,6 +13,7 @@ import pytest
 from agones.allocation import allocation_pb2, allocation_pb2_grpc
 from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc, gameserver_pb2
+from google.protobuf import wrappers_pb2
 
 from hub.api.server import Hub, HubConfig
 from tests.support.agent_sim import SimulatedAgent, game_server
@@ -189,11 +190,11 @@ async def test_selectors_in_order_labels_then_the_next_fleet(
                 gameServerSelectors=[
                     Selector(
                         matchLabels={"agones.dev/fleet": "arena"},
-                        gameServerState=Selector.ALLOCATED,
+                        gameServerState=7,  # type: ignore[arg-type]
                     )
                 ],
             ),
-            "gameServerSelectors[0].gameServerState: only Ready",
+            "gameServerSelectors[0].gameServerState: unknown value 7",
         ),
         (
             Request(
@@ -201,11 +202,41 @@ async def test_selectors_in_order_labels_then_the_next_fleet(
                 gameServerSelectors=[
                     Selector(
                         matchLabels={"agones.dev/fleet": "arena"},
-                        counters={"rooms": allocation_pb2.CounterSelector(minAvailable=1)},
+                        counters={
+                            "rooms": allocation_pb2.CounterSelector(minAvailable=2, maxAvailable=1)
+                        },
                     )
                 ],
             ),
-            "gameServerSelectors[0].counters: ",
+            'gameServerSelectors[0].counters["rooms"].maxAvailable: ',
+        ),
+        (
+            Request(
+                namespace="games",
+                gameServerSelectors=[
+                    Selector(
+                        matchLabels={"agones.dev/fleet": "arena"},
+                        lists={"players": allocation_pb2.ListSelector(minAvailable=-1)},
+                    )
+                ],
+            ),
+            'gameServerSelectors[0].lists["players"].minAvailable: ',
+        ),
+        (
+            Request(
+                namespace="games",
+                gameServerSelectors=[selector()],
+                lists={"players": allocation_pb2.ListAction(addValues=[""])},
+            ),
+            'lists["players"].addValues[0]: ',
+        ),
+        (
+            Request(
+                namespace="games",
+                gameServerSelectors=[selector()],
+                priorities=[allocation_pb2.Priority(key="rooms")],
+            ),
+            "priorities: not supported",
         ),
         (
             Request(
@@ -229,9 +260,14 @@ async def test_selectors_in_order_labels_then_the_next_fleet(
             Request(
                 namespace="games",
                 gameServerSelectors=[selector()],
-                counters={"rooms": allocation_pb2.CounterAction()},
+                counters={
+                    "rooms": allocation_pb2.CounterAction(
+                        action=wrappers_pb2.StringValue(value="Add"),
+                        amount=wrappers_pb2.Int64Value(value=1),
+                    )
+                },
             ),
-            "counters: ",
+            'counters["rooms"].action: must be Increment or Decrement',
         ),
         (
             Request(namespace="games", gameServerSelectors=[selector()], scheduling=7),  # type: ignore[arg-type]
@@ -280,3 +316,50 @@ async def test_needs_the_bearer_token_of_the_user_api(hub_with_tokens: Hub) -> N
             await stub.Allocate(message, metadata=(("authorization", "Bearer s3cret"),))
         # Past the token: no fleet arena in the store, answered as Agones answers no server.
         assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def by_room(fleet_name: str, state: int) -> Selector:
+    return Selector(
+        matchLabels={"agones.dev/fleet": fleet_name},
+        gameServerState=state,  # type: ignore[arg-type]
+        counters={"rooms": allocation_pb2.CounterSelector(minAvailable=1)},
+    )
+
+
+async def test_counters_and_reallocation_through_agones_fill_a_server_to_capacity(
+    hub: Hub, agones: Stub, start_agent: StartAgent, fleets_applied: None
+) -> None:
+    eu = await start_agent("eu-1")
+    reported = []
+    for ordinal in range(2):
+        server = game_server("games", "arena", ordinal)
+        server.counters["rooms"].CopyFrom(gameserver_pb2.CounterStatus(count=0, capacity=2))
+        reported.append(server)
+    eu.report(agent_pb2.StatusDelta(game_servers=reported))
+    async with asyncio.timeout(5):
+        while True:
+            federation = hub.gate.federation
+            if federation is not None and len(federation.fleet_servers("games", "arena")) == 2:
+                break
+            await asyncio.sleep(0.01)
+    message = Request(
+        namespace="games",
+        gameServerSelectors=[
+            by_room("arena", Selector.ALLOCATED),
+            by_room("arena", Selector.READY),
+        ],
+        counters={
+            "rooms": allocation_pb2.CounterAction(
+                action=wrappers_pb2.StringValue(value="Increment"),
+                amount=wrappers_pb2.Int64Value(value=1),
+            )
+        },
+    )
+    answers = [await agones.Allocate(message) for _ in range(4)]
+    names = [a.gameServerName for a in answers]
+    assert names[0] == names[1] and names[2] == names[3] and names[0] != names[2]
+    assert [a.counters["rooms"].count.value for a in answers] == [1, 2, 1, 2]
+    assert answers[0].counters["rooms"].capacity.value == 2
+    error = await refused(agones, message)
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "with room" in (error.details() or "")

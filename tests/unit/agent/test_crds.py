@@ -155,20 +155,24 @@ OKG_MANIFEST: dict[str, Any] = {
 }
 
 
-def test_both_crds_load_with_group_names_and_categories() -> None:
+def test_the_crds_load_with_group_names_and_categories() -> None:
     crds = load()
-    assert set(crds) == {"GameServerSet", "GameServer"}
-    for kind, short in (("GameServerSet", "gss"), ("GameServer", "gs")):
+    assert set(crds) == {"GameServerSet", "GameServer", "GameServerAllocation"}
+    for kind, short, group, served in (
+        ("GameServerSet", "gss", "game.kruise.io", "v1alpha1"),
+        ("GameServer", "gs", "game.kruise.io", "v1alpha1"),
+        ("GameServerAllocation", "gsa", "allocation.gamefleet.io", "v1"),
+    ):
         spec = crds[kind]["spec"]
-        assert spec["group"] == "game.kruise.io"
+        assert spec["group"] == group
         assert spec["scope"] == "Namespaced"
         assert spec["names"]["shortNames"] == [short]
         assert "gamefleet" in spec["names"]["categories"]
-        assert version(kind)["name"] == "v1alpha1"
+        assert version(kind)["name"] == served
         assert version(kind)["served"] is version(kind)["storage"] is True
 
 
-@pytest.mark.parametrize("kind", ["GameServerSet", "GameServer"])
+@pytest.mark.parametrize("kind", ["GameServerSet", "GameServer", "GameServerAllocation"])
 def test_schemas_are_structural(kind: str) -> None:
     assert structural_errors(schema(kind)) == []
 

@@ -268,3 +268,10 @@ def test_scale_max_unavailable_paces_creations(
     )
     pods = [pod(i, ready=r) for i, r in enumerate(ready)]
     assert scaling.creations_allowed(desired, pods) == allowed
+
+
+def test_scale_down_keeps_a_server_whose_counters_hold_players() -> None:
+    pods = [pod(0), pod(1, in_use=True), pod(2, in_use=True)]
+    result = plan(1, pods)
+    assert deleted(result) == [0]
+    assert result.held_back == 1
