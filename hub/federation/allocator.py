@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from gamefleet import telemetry
 from gamefleet.v1 import gameserver_pb2
 
 from hub.core import allocation
@@ -138,7 +139,8 @@ class Allocator:
                 self._count("recovered")
                 return unrecorded, True
         server = await self._allocate(request)
-        await self._record(request, server, answered=True)
+        with telemetry.span("allocation.record_answer"):
+            await self._record(request, server, answered=True)
         self._count("allocated")
         return server, False
 
@@ -175,14 +177,16 @@ class Allocator:
         when the agent could not take it (a conflict or an error it reported)."""
         hold = (server.cluster, server.namespace, server.name)
         self._reserved.add(hold)
+        attributes = {"cluster": server.cluster, "game_server": server.name}
         try:
-            allocated = await self._federation.allocate_on(
-                server,
-                request.request_id,
-                dict(request.labels),
-                dict(request.annotations),
-                self._timeout,
-            )
+            with telemetry.span("allocation.agent_round_trip", attributes):
+                allocated = await self._federation.allocate_on(
+                    server,
+                    request.request_id,
+                    dict(request.labels),
+                    dict(request.annotations),
+                    self._timeout,
+                )
         except NotConnectedError as exc:
             log.warning("allocating %s/%s: %s", server.cluster, server.name, exc)
             self._federation.stats.allocation_retries["unanswered"] += 1
@@ -209,15 +213,16 @@ class Allocator:
         tried: set[tuple[str, str]] = set()
         while True:
             reserved = [(c, n) for c, ns, n in self._reserved if ns == request.namespace]
-            best = self._federation.choose_allocation(
-                request.namespace,
-                request.fleet,
-                request.selectors,
-                request.scheduling,
-                request.preferred,
-                reserved=reserved,
-                tried=tried,
-            )
+            with telemetry.span("allocation.choose"):
+                best = self._federation.choose_allocation(
+                    request.namespace,
+                    request.fleet,
+                    request.selectors,
+                    request.scheduling,
+                    request.preferred,
+                    reserved=reserved,
+                    tried=tried,
+                )
             if best is None:
                 self._count("exhausted")
                 raise ExhaustedError(
@@ -228,7 +233,8 @@ class Allocator:
             hold = (best.cluster, best.namespace, best.name)
             self._reserved.add(hold)  # held across the intent's commit too
             try:
-                await self._record(request, best, answered=False)
+                with telemetry.span("allocation.record_intent"):
+                    await self._record(request, best, answered=False)
                 allocated = await self._commit(request, best)
             finally:
                 self._reserved.discard(hold)

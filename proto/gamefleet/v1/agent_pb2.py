@@ -28,7 +28,7 @@ from gamefleet.v1 import cluster_pb2 as gamefleet_dot_v1_dot_cluster__pb2
 from gamefleet.v1 import gameserver_pb2 as gamefleet_dot_v1_dot_gameserver__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gamefleet/v1/agent.proto\x12\x0cgamefleet.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1agamefleet/v1/cluster.proto\x1a\x1dgamefleet/v1/gameserver.proto\"\xd7\x01\n\x0c\x41gentMessage\x12)\n\x05hello\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.AgentHelloH\x00\x12+\n\x06status\x18\x02 \x01(\x0b\x32\x19.gamefleet.v1.StatusDeltaH\x00\x12,\n\theartbeat\x18\x03 \x01(\x0b\x32\x17.gamefleet.v1.HeartbeatH\x00\x12\x39\n\x10operation_result\x18\x04 \x01(\x0b\x32\x1d.gamefleet.v1.OperationResultH\x00\x42\x06\n\x04\x62ody\"\xad\x01\n\nHubMessage\x12,\n\x07\x64\x65sired\x18\x01 \x01(\x0b\x32\x19.gamefleet.v1.DesiredSetsH\x00\x12\x33\n\rstatus_hashes\x18\x02 \x01(\x0b\x32\x1a.gamefleet.v1.StatusHashesH\x00\x12\x34\n\toperation\x18\x03 \x01(\x0b\x32\x1f.gamefleet.v1.TargetedOperationH\x00\x42\x06\n\x04\x62ody\"\xa4\x02\n\nAgentHello\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x34\n\x06labels\x18\x02 \x03(\x0b\x32$.gamefleet.v1.AgentHello.LabelsEntry\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12\x17\n\x0fnetwork_plugins\x18\x04 \x03(\t\x12/\n\x08\x63\x61pacity\x18\x05 \x01(\x0b\x32\x1d.gamefleet.v1.ClusterCapacity\x12+\n\theld_sets\x18\x06 \x03(\x0b\x32\x18.gamefleet.v1.SetVersion\x12\x12\n\nnamespaces\x18\x07 \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"p\n\nSetVersion\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0c\n\x04hash\x18\x04 \x01(\t\x12\x10\n\x08replicas\x18\x05 \x01(\x05\x12\x10\n\x08retiring\x18\x06 \x01(\x08\"\xe9\x01\n\nDesiredSet\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12%\n\x04spec\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x34\n\x06labels\x18\x05 \x03(\x0b\x32$.gamefleet.v1.DesiredSet.LabelsEntry\x12\x0f\n\x07\x64\x65leted\x18\x06 \x01(\x08\x12\x0c\n\x04hash\x18\x07 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x0b\x44\x65siredSets\x12&\n\x04sets\x18\x01 \x03(\x0b\x32\x18.gamefleet.v1.DesiredSet\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"u\n\x0cStatusHashes\x12\x36\n\x06hashes\x18\x01 \x03(\x0b\x32&.gamefleet.v1.StatusHashes.HashesEntry\x1a-\n\x0bHashesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa8\x02\n\x13GameServerSetStatus\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1b\n\x13observed_generation\x18\x03 \x01(\x03\x12\x17\n\x0f\x61pplied_version\x18\x04 \x01(\x03\x12\x14\n\x0c\x61pplied_hash\x18\x05 \x01(\t\x12.\n\x06\x63ounts\x18\x06 \x01(\x0b\x32\x1e.gamefleet.v1.GameServerCounts\x12\x11\n\theld_back\x18\x07 \x01(\x05\x12\x0f\n\x07\x64\x65leted\x18\x08 \x01(\x08\x12\x18\n\x10\x64\x65sired_replicas\x18\t \x01(\x05\x12\r\n\x05\x64rift\x18\n \x03(\t\x12\x16\n\x0ereplicas_owner\x18\x0b \x01(\t\x12\x0f\n\x07refused\x18\x0c \x01(\t\"\x80\x01\n\x0bStatusDelta\x12/\n\x04sets\x18\x01 \x03(\x0b\x32!.gamefleet.v1.GameServerSetStatus\x12.\n\x0cgame_servers\x18\x02 \x03(\x0b\x32\x18.gamefleet.v1.GameServer\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08\"f\n\tHeartbeat\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x1d.gamefleet.v1.ClusterCapacity\"\xd6\x03\n\x11TargetedOperation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x14\n\x0cgame_servers\x18\x03 \x03(\t\x12,\n\x05patch\x18\x04 \x01(\x0b\x32\x1d.gamefleet.v1.GameServerPatch\x12!\n\x19require_ready_unallocated\x18\x05 \x01(\x08\x12;\n\x06labels\x18\x06 \x03(\x0b\x32+.gamefleet.v1.TargetedOperation.LabelsEntry\x12\x45\n\x0b\x61nnotations\x18\x07 \x03(\x0b\x32\x30.gamefleet.v1.TargetedOperation.AnnotationsEntry\x12\x18\n\x10\x61llow_unallocate\x18\x08 \x01(\x08\x12\x1e\n\x16\x61llow_custom_ops_state\x18\t \x01(\x08\x12\x1a\n\x12release_request_id\x18\n \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x02\n\x0fOperationResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07updated\x18\x02 \x03(\t\x12\x39\n\x06\x65rrors\x18\x03 \x03(\x0b\x32).gamefleet.v1.OperationResult.ErrorsEntry\x12\x11\n\tconflicts\x18\x04 \x03(\t\x12;\n\x07refused\x18\x05 \x03(\x0b\x32*.gamefleet.v1.OperationResult.RefusedEntry\x1a-\n\x0b\x45rrorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cRefusedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32S\n\x0c\x41gentService\x12\x43\n\x07\x43onnect\x12\x1a.gamefleet.v1.AgentMessage\x1a\x18.gamefleet.v1.HubMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gamefleet/v1/agent.proto\x12\x0cgamefleet.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1agamefleet/v1/cluster.proto\x1a\x1dgamefleet/v1/gameserver.proto\"\xd7\x01\n\x0c\x41gentMessage\x12)\n\x05hello\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.AgentHelloH\x00\x12+\n\x06status\x18\x02 \x01(\x0b\x32\x19.gamefleet.v1.StatusDeltaH\x00\x12,\n\theartbeat\x18\x03 \x01(\x0b\x32\x17.gamefleet.v1.HeartbeatH\x00\x12\x39\n\x10operation_result\x18\x04 \x01(\x0b\x32\x1d.gamefleet.v1.OperationResultH\x00\x42\x06\n\x04\x62ody\"\xad\x01\n\nHubMessage\x12,\n\x07\x64\x65sired\x18\x01 \x01(\x0b\x32\x19.gamefleet.v1.DesiredSetsH\x00\x12\x33\n\rstatus_hashes\x18\x02 \x01(\x0b\x32\x1a.gamefleet.v1.StatusHashesH\x00\x12\x34\n\toperation\x18\x03 \x01(\x0b\x32\x1f.gamefleet.v1.TargetedOperationH\x00\x42\x06\n\x04\x62ody\"\xa4\x02\n\nAgentHello\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x34\n\x06labels\x18\x02 \x03(\x0b\x32$.gamefleet.v1.AgentHello.LabelsEntry\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12\x17\n\x0fnetwork_plugins\x18\x04 \x03(\t\x12/\n\x08\x63\x61pacity\x18\x05 \x01(\x0b\x32\x1d.gamefleet.v1.ClusterCapacity\x12+\n\theld_sets\x18\x06 \x03(\x0b\x32\x18.gamefleet.v1.SetVersion\x12\x12\n\nnamespaces\x18\x07 \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"p\n\nSetVersion\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0c\n\x04hash\x18\x04 \x01(\t\x12\x10\n\x08replicas\x18\x05 \x01(\x05\x12\x10\n\x08retiring\x18\x06 \x01(\x08\"\xff\x01\n\nDesiredSet\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12%\n\x04spec\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x34\n\x06labels\x18\x05 \x03(\x0b\x32$.gamefleet.v1.DesiredSet.LabelsEntry\x12\x0f\n\x07\x64\x65leted\x18\x06 \x01(\x08\x12\x0c\n\x04hash\x18\x07 \x01(\t\x12\x14\n\x0ctrace_parent\x18\x08 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x0b\x44\x65siredSets\x12&\n\x04sets\x18\x01 \x03(\x0b\x32\x18.gamefleet.v1.DesiredSet\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"u\n\x0cStatusHashes\x12\x36\n\x06hashes\x18\x01 \x03(\x0b\x32&.gamefleet.v1.StatusHashes.HashesEntry\x1a-\n\x0bHashesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa8\x02\n\x13GameServerSetStatus\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1b\n\x13observed_generation\x18\x03 \x01(\x03\x12\x17\n\x0f\x61pplied_version\x18\x04 \x01(\x03\x12\x14\n\x0c\x61pplied_hash\x18\x05 \x01(\t\x12.\n\x06\x63ounts\x18\x06 \x01(\x0b\x32\x1e.gamefleet.v1.GameServerCounts\x12\x11\n\theld_back\x18\x07 \x01(\x05\x12\x0f\n\x07\x64\x65leted\x18\x08 \x01(\x08\x12\x18\n\x10\x64\x65sired_replicas\x18\t \x01(\x05\x12\r\n\x05\x64rift\x18\n \x03(\t\x12\x16\n\x0ereplicas_owner\x18\x0b \x01(\t\x12\x0f\n\x07refused\x18\x0c \x01(\t\"\x80\x01\n\x0bStatusDelta\x12/\n\x04sets\x18\x01 \x03(\x0b\x32!.gamefleet.v1.GameServerSetStatus\x12.\n\x0cgame_servers\x18\x02 \x03(\x0b\x32\x18.gamefleet.v1.GameServer\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08\"f\n\tHeartbeat\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x1d.gamefleet.v1.ClusterCapacity\"\xec\x03\n\x11TargetedOperation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x14\n\x0cgame_servers\x18\x03 \x03(\t\x12,\n\x05patch\x18\x04 \x01(\x0b\x32\x1d.gamefleet.v1.GameServerPatch\x12!\n\x19require_ready_unallocated\x18\x05 \x01(\x08\x12;\n\x06labels\x18\x06 \x03(\x0b\x32+.gamefleet.v1.TargetedOperation.LabelsEntry\x12\x45\n\x0b\x61nnotations\x18\x07 \x03(\x0b\x32\x30.gamefleet.v1.TargetedOperation.AnnotationsEntry\x12\x18\n\x10\x61llow_unallocate\x18\x08 \x01(\x08\x12\x1e\n\x16\x61llow_custom_ops_state\x18\t \x01(\x08\x12\x1a\n\x12release_request_id\x18\n \x01(\t\x12\x14\n\x0ctrace_parent\x18\x0b \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x02\n\x0fOperationResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07updated\x18\x02 \x03(\t\x12\x39\n\x06\x65rrors\x18\x03 \x03(\x0b\x32).gamefleet.v1.OperationResult.ErrorsEntry\x12\x11\n\tconflicts\x18\x04 \x03(\t\x12;\n\x07refused\x18\x05 \x03(\x0b\x32*.gamefleet.v1.OperationResult.RefusedEntry\x1a-\n\x0b\x45rrorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cRefusedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32S\n\x0c\x41gentService\x12\x43\n\x07\x43onnect\x12\x1a.gamefleet.v1.AgentMessage\x1a\x18.gamefleet.v1.HubMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -60,33 +60,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SETVERSION']._serialized_start=853
   _globals['_SETVERSION']._serialized_end=965
   _globals['_DESIREDSET']._serialized_start=968
-  _globals['_DESIREDSET']._serialized_end=1201
+  _globals['_DESIREDSET']._serialized_end=1223
   _globals['_DESIREDSET_LABELSENTRY']._serialized_start=806
   _globals['_DESIREDSET_LABELSENTRY']._serialized_end=851
-  _globals['_DESIREDSETS']._serialized_start=1203
-  _globals['_DESIREDSETS']._serialized_end=1274
-  _globals['_STATUSHASHES']._serialized_start=1276
-  _globals['_STATUSHASHES']._serialized_end=1393
-  _globals['_STATUSHASHES_HASHESENTRY']._serialized_start=1348
-  _globals['_STATUSHASHES_HASHESENTRY']._serialized_end=1393
-  _globals['_GAMESERVERSETSTATUS']._serialized_start=1396
-  _globals['_GAMESERVERSETSTATUS']._serialized_end=1692
-  _globals['_STATUSDELTA']._serialized_start=1695
-  _globals['_STATUSDELTA']._serialized_end=1823
-  _globals['_HEARTBEAT']._serialized_start=1825
-  _globals['_HEARTBEAT']._serialized_end=1927
-  _globals['_TARGETEDOPERATION']._serialized_start=1930
-  _globals['_TARGETEDOPERATION']._serialized_end=2400
+  _globals['_DESIREDSETS']._serialized_start=1225
+  _globals['_DESIREDSETS']._serialized_end=1296
+  _globals['_STATUSHASHES']._serialized_start=1298
+  _globals['_STATUSHASHES']._serialized_end=1415
+  _globals['_STATUSHASHES_HASHESENTRY']._serialized_start=1370
+  _globals['_STATUSHASHES_HASHESENTRY']._serialized_end=1415
+  _globals['_GAMESERVERSETSTATUS']._serialized_start=1418
+  _globals['_GAMESERVERSETSTATUS']._serialized_end=1714
+  _globals['_STATUSDELTA']._serialized_start=1717
+  _globals['_STATUSDELTA']._serialized_end=1845
+  _globals['_HEARTBEAT']._serialized_start=1847
+  _globals['_HEARTBEAT']._serialized_end=1949
+  _globals['_TARGETEDOPERATION']._serialized_start=1952
+  _globals['_TARGETEDOPERATION']._serialized_end=2444
   _globals['_TARGETEDOPERATION_LABELSENTRY']._serialized_start=806
   _globals['_TARGETEDOPERATION_LABELSENTRY']._serialized_end=851
-  _globals['_TARGETEDOPERATION_ANNOTATIONSENTRY']._serialized_start=2350
-  _globals['_TARGETEDOPERATION_ANNOTATIONSENTRY']._serialized_end=2400
-  _globals['_OPERATIONRESULT']._serialized_start=2403
-  _globals['_OPERATIONRESULT']._serialized_end=2683
-  _globals['_OPERATIONRESULT_ERRORSENTRY']._serialized_start=2590
-  _globals['_OPERATIONRESULT_ERRORSENTRY']._serialized_end=2635
-  _globals['_OPERATIONRESULT_REFUSEDENTRY']._serialized_start=2637
-  _globals['_OPERATIONRESULT_REFUSEDENTRY']._serialized_end=2683
-  _globals['_AGENTSERVICE']._serialized_start=2685
-  _globals['_AGENTSERVICE']._serialized_end=2768
+  _globals['_TARGETEDOPERATION_ANNOTATIONSENTRY']._serialized_start=2394
+  _globals['_TARGETEDOPERATION_ANNOTATIONSENTRY']._serialized_end=2444
+  _globals['_OPERATIONRESULT']._serialized_start=2447
+  _globals['_OPERATIONRESULT']._serialized_end=2727
+  _globals['_OPERATIONRESULT_ERRORSENTRY']._serialized_start=2634
+  _globals['_OPERATIONRESULT_ERRORSENTRY']._serialized_end=2679
+  _globals['_OPERATIONRESULT_REFUSEDENTRY']._serialized_start=2681
+  _globals['_OPERATIONRESULT_REFUSEDENTRY']._serialized_end=2727
+  _globals['_AGENTSERVICE']._serialized_start=2729
+  _globals['_AGENTSERVICE']._serialized_end=2812
 # @@protoc_insertion_point(module_scope)

@@ -225,11 +225,16 @@ class DesiredSet(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     DELETED_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
+    TRACE_PARENT_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     version: _builtins.int
     deleted: _builtins.bool
     hash: _builtins.str
+    trace_parent: _builtins.str
+    """W3C traceparent of the hub's span that sent this set (an ApplyFleet's placement), or empty:
+    the agent's apply continues that trace.
+    """
     @_builtins.property
     def spec(self) -> _struct_pb2.Struct:
         """The rendered GameServerSet spec for this cluster, as its Kubernetes document."""
@@ -246,10 +251,11 @@ class DesiredSet(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         deleted: _builtins.bool = ...,
         hash: _builtins.str = ...,
+        trace_parent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "hash", b"hash", "labels", b"labels", "name", b"name", "namespace", b"namespace", "spec", b"spec", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "hash", b"hash", "labels", b"labels", "name", b"name", "namespace", b"namespace", "spec", b"spec", "trace_parent", b"trace_parent", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -500,6 +506,7 @@ class TargetedOperation(_message.Message):
     ALLOW_UNALLOCATE_FIELD_NUMBER: _builtins.int
     ALLOW_CUSTOM_OPS_STATE_FIELD_NUMBER: _builtins.int
     RELEASE_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TRACE_PARENT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     namespace: _builtins.str
     require_ready_unallocated: _builtins.bool
@@ -516,6 +523,10 @@ class TargetedOperation(_message.Message):
     """Gives an allocation back: the agent sets opsState None (and drops the allocation's
     request-id annotation) only while the server is Allocated for this request_id; otherwise
     it reports a conflict and changes nothing.
+    """
+    trace_parent: _builtins.str
+    """W3C traceparent of the hub's span awaiting the result (an allocation's round trip), or
+    empty: the agent's spans for the operation and its writes continue that trace.
     """
     @_builtins.property
     def game_servers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -540,10 +551,11 @@ class TargetedOperation(_message.Message):
         allow_unallocate: _builtins.bool = ...,
         allow_custom_ops_state: _builtins.bool = ...,
         release_request_id: _builtins.str = ...,
+        trace_parent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["patch", b"patch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_ops_state", b"allow_custom_ops_state", "allow_unallocate", b"allow_unallocate", "annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "patch", b"patch", "release_request_id", b"release_request_id", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_ops_state", b"allow_custom_ops_state", "allow_unallocate", b"allow_unallocate", "annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "patch", b"patch", "release_request_id", b"release_request_id", "require_ready_unallocated", b"require_ready_unallocated", "trace_parent", b"trace_parent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
