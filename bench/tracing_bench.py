@@ -1,0 +1,161 @@
+"""Tracing overhead on ApplyFleet and Allocate: the same rounds on a hub without tracing and on
+one exporting every span over OTLP, side by side.
+
+    .venv/bin/python -m bench.tracing_bench [--clusters 4] [--servers 1000]
+        [--applies 300] [--requests 2000] [--concurrency 1,16]
+
+For each mode (off, then on) it starts a hub process on a new SQLite store (with on:
+``--otlp-endpoint`` to an OTLP receiver in this process, which keeps what it is sent), connects
+``clusters`` simulated agents that report ``servers`` Ready game servers each (they speak the
+real agent stream and answer allocations without a Kubernetes write), and runs at each
+concurrency: ``applies`` ApplyFleet calls that each store a change (a new replica count of one
+of 50 fleets, so each is also placed and sent to the agents), then ``requests`` Allocate calls.
+Reported per mode: calls/s, p50/p99 latency as the client sees it, and the hub's CPU time per
+call; with on, the spans the receiver got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc, gameserver_pb2
+
+from bench.allocation_bench import BATCH, _wait_ready, native_client
+from bench.machine import cpu_seconds, emit
+from tests.integration.hub.fleet_docs import fleet
+from tests.support.agent_sim import SimulatedAgent, game_server
+from tests.support.hub_process import HubProcess
+from tests.support.otlp_receiver import OtlpReceiver
+
+FLEETS = 50
+Call = Callable[[int], Awaitable[object]]
+
+
+async def _calls(call: Call, count: int, concurrency: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    numbers = iter(range(count))
+
+    async def worker() -> None:
+        for number in numbers:
+            began = time.perf_counter()
+            await call(number)
+            latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - began, latencies
+
+
+async def _ready(hub: HubProcess, sims: list[SimulatedAgent], servers: int) -> None:
+    for sim in sims:
+        await sim.start()
+        batch: list[gameserver_pb2.GameServer] = []
+        for ordinal in range(servers):
+            batch.append(game_server("games", "arena", ordinal))
+            if len(batch) == BATCH:
+                sim.report(agent_pb2.StatusDelta(game_servers=batch))
+                batch = []
+        if batch:
+            sim.report(agent_pb2.StatusDelta(game_servers=batch))
+    await _wait_ready(hub.address, len(sims), servers)
+
+
+def _emit(
+    api: str, mode: str, elapsed: float, latencies: list[float], cpu: float, **params: object
+) -> None:
+    ordered = sorted(latencies)
+    count = len(ordered)
+    params = {**params, "api": api, "tracing": mode}
+    emit(f"{api} per second", count / elapsed, "1/s", **params)
+    emit(f"{api} latency p50", statistics.median(ordered) * 1000, "ms", **params)
+    p99 = ordered[min(count - 1, int(0.99 * count))]
+    emit(f"{api} latency p99", p99 * 1000, "ms", **params)
+    emit(f"{api} hub CPU per call", cpu / count * 1000, "ms", **params)
+
+
+async def _mode(
+    mode: str,
+    clusters: int,
+    servers: int,
+    applies: int,
+    requests: int,
+    concurrencies: list[int],
+) -> None:
+    receiver = OtlpReceiver().start() if mode == "on" else None
+    extra = ["--otlp-endpoint", receiver.endpoint] if receiver is not None else []
+    with tempfile.TemporaryDirectory() as workdir:
+        hub = HubProcess(f"sqlite:///{workdir}/hub.db", extra).start()
+        assert hub.process is not None
+        pid = hub.process.pid
+        sims = [
+            SimulatedAgent(hub.address, f"c-{i}", heartbeat_interval=2.0) for i in range(clusters)
+        ]
+        try:
+            async with grpc.aio.insecure_channel(hub.address) as channel:
+                fleets: fleet_pb2_grpc.FleetServiceAsyncStub = fleet_pb2_grpc.FleetServiceStub(
+                    channel
+                )
+                await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0)))
+                await _ready(hub, sims, servers)
+                allocate = native_client(channel)
+                applied = 0
+                for concurrency in concurrencies:
+                    params = {"clusters": clusters, "servers_per_cluster": servers}
+                    params["concurrency"] = concurrency
+
+                    async def apply(number: int) -> object:
+                        nonlocal applied
+                        applied += 1
+                        # A replica count not stored before: every call commits and places.
+                        replicas = 1 + applied // FLEETS
+                        changed = fleet(f"load-{number % FLEETS}", replicas=replicas)
+                        return await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=changed))
+
+                    cpu = cpu_seconds(pid)
+                    elapsed, latencies = await _calls(apply, applies, concurrency)
+                    _emit("ApplyFleet", mode, elapsed, latencies, cpu_seconds(pid) - cpu, **params)
+
+                    async def allocated(number: int, concurrency: int = concurrency) -> object:
+                        return await allocate(f"c{concurrency}-{number}")
+
+                    cpu = cpu_seconds(pid)
+                    elapsed, latencies = await _calls(allocated, requests, concurrency)
+                    _emit("Allocate", mode, elapsed, latencies, cpu_seconds(pid) - cpu, **params)
+        finally:
+            for sim in sims:
+                await sim.stop()
+            hub.stop()  # SIGTERM: a hub with tracing on sends the spans it still holds
+    if receiver is not None:
+        emit("spans received", len(receiver.spans), "span", tracing=mode)
+        receiver.stop()
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clusters", type=int, default=4)
+    parser.add_argument("--servers", type=int, default=1000)
+    parser.add_argument("--applies", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=_ints, default=[1, 16])
+    args = parser.parse_args()
+    needed = args.requests * len(args.concurrency)
+    if needed > args.clusters * args.servers:
+        parser.error(f"--requests: {needed} allocations need that many servers in all")
+    for mode in ("off", "on"):
+        asyncio.run(
+            _mode(mode, args.clusters, args.servers, args.applies, args.requests, args.concurrency)
+        )
+
+
+if __name__ == "__main__":
+    main()
