@@ -2,9 +2,10 @@
 one exporting every span over OTLP, side by side.
 
     .venv/bin/python -m bench.tracing_bench [--clusters 4] [--servers 1000]
-        [--applies 300] [--requests 2000] [--concurrency 1,16]
+        [--applies 300] [--requests 1500] [--concurrency 1,16] [--rounds 3]
 
-For each mode (off, then on) it starts a hub process on a new SQLite store (with on:
+For each mode (off, then on; ``rounds`` times, alternating, so a busy moment of a shared
+machine falls on both) it starts a hub process on a new SQLite store (with on:
 ``--otlp-endpoint`` to an OTLP receiver in this process, which keeps what it is sent), connects
 ``clusters`` simulated agents that report ``servers`` Ready game servers each (they speak the
 real agent stream and answer allocations without a Kubernetes write), and runs at each
@@ -81,6 +82,7 @@ def _emit(
 
 async def _mode(
     mode: str,
+    number: int,
     clusters: int,
     servers: int,
     applies: int,
@@ -107,7 +109,7 @@ async def _mode(
                 applied = 0
                 for concurrency in concurrencies:
                     params = {"clusters": clusters, "servers_per_cluster": servers}
-                    params["concurrency"] = concurrency
+                    params.update(concurrency=concurrency, round=number)
 
                     async def apply(number: int) -> object:
                         nonlocal applied
@@ -132,7 +134,7 @@ async def _mode(
                 await sim.stop()
             hub.stop()  # SIGTERM: a hub with tracing on sends the spans it still holds
     if receiver is not None:
-        emit("spans received", len(receiver.spans), "span", tracing=mode)
+        emit("spans received", len(receiver.spans), "span", tracing=mode, round=number)
         receiver.stop()
 
 
@@ -145,16 +147,26 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=4)
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--applies", type=int, default=300)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--concurrency", type=_ints, default=[1, 16])
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     needed = args.requests * len(args.concurrency)
     if needed > args.clusters * args.servers:
         parser.error(f"--requests: {needed} allocations need that many servers in all")
-    for mode in ("off", "on"):
-        asyncio.run(
-            _mode(mode, args.clusters, args.servers, args.applies, args.requests, args.concurrency)
-        )
+    for number in range(args.rounds):
+        for mode in ("off", "on"):
+            asyncio.run(
+                _mode(
+                    mode,
+                    number,
+                    args.clusters,
+                    args.servers,
+                    args.applies,
+                    args.requests,
+                    args.concurrency,
+                )
+            )
 
 
 if __name__ == "__main__":

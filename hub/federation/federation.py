@@ -990,17 +990,17 @@ class Federation:
         sets it sends carry the placement's span, which the agents' applies continue."""
         attributes = {"fleet.namespace": key[0], "fleet.name": key[1]}
         with telemetry.span("fleet.placement", attributes, parent):
-            before = {name: len(entries) for name, entries in messages.items()}
-            self._reconcile_fleet(key, messages, silent)
-            stamp = telemetry.traceparent()
-            for name, entries in messages.items():
-                for entry in entries[before.get(name, 0) :]:
-                    entry.trace_parent = stamp
+            self._reconcile_fleet(key, messages, silent, telemetry.traceparent())
 
     def _reconcile_fleet(
-        self, key: SetKey, messages: dict[str, list[agent_pb2.DesiredSet]], silent: set[str]
+        self,
+        key: SetKey,
+        messages: dict[str, list[agent_pb2.DesiredSet]],
+        silent: set[str],
+        trace_parent: str = "",
     ) -> None:
-        """Add to ``messages`` the sets each cluster should get for fleet ``key``."""
+        """Add to ``messages`` the sets each cluster should get for fleet ``key``, each
+        carrying ``trace_parent``."""
         rendered = self._render(key)
         # A set changed in its cluster (drift) goes again, as if the agent held nothing.
         held = {
@@ -1011,6 +1011,7 @@ class Federation:
             session.resend.discard(key)
         noted = self._too_large.pop(key, {})
         for name, entry in desired_sets.changes(key, rendered, held, silent).items():
+            entry.trace_parent = trace_parent  # before its size is checked: it travels too
             size = entry.ByteSize()
             if size > desired_sets.MAX_SET_BYTES:
                 self._refuse_to_send(key, name, size, noted)
