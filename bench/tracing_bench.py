@@ -12,7 +12,8 @@ real agent stream and answer allocations without a Kubernetes write), and runs a
 concurrency: ``applies`` ApplyFleet calls that each store a change (a new replica count of one
 of 50 fleets, so each is also placed and sent to the agents), then ``requests`` Allocate calls.
 Reported per mode: calls/s, p50/p99 latency as the client sees it, and the hub's CPU time per
-call; with on, the spans the receiver got.
+call; with on, the spans the receiver got. First, in this process: microseconds per span with
+tracing off (the no-op path) and on (recorded and exported).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
 import grpc
+from gamefleet import telemetry
 from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc, gameserver_pb2
 
 from bench.allocation_bench import BATCH, _wait_ready, native_client
@@ -35,6 +39,9 @@ from tests.support.hub_process import HubProcess
 from tests.support.otlp_receiver import OtlpReceiver
 
 FLEETS = 50
+# Spans made between flushes when timing one span: within the SDK's queue (2,048), beyond which
+# spans made faster than they are sent are dropped.
+QUEUED = 2000
 Call = Callable[[int], Awaitable[object]]
 
 
@@ -138,6 +145,42 @@ async def _mode(
         receiver.stop()
 
 
+def _span_cost(count: int) -> None:
+    """Microseconds per span in this process: the no-op path of tracing off, and a recorded and
+    exported span of tracing on (each with its traceparent made, as for an agent's message)."""
+    for mode in ("off", "on"):
+        receiver = None
+        if mode == "on":
+            # In its own process: what it does to read the spans is not charged to sending them.
+            receiver = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.otlp_receiver"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert receiver.stdout is not None
+            port = int(receiver.stdout.readline())
+            endpoint = f"http://127.0.0.1:{port}"
+            telemetry.start(telemetry.TracingConfig(endpoint, "gamefleet-bench"))
+        try:
+            with telemetry.span("warm-up"):
+                pass
+            telemetry.flush()  # the exporter's connection made before the timing
+            began = time.perf_counter()
+            for _ in range(count // QUEUED):
+                for _ in range(QUEUED):
+                    with telemetry.span("bench", {"cluster": "c-0"}):
+                        telemetry.traceparent()
+                telemetry.flush()  # their export counted too
+            elapsed = time.perf_counter() - began
+        finally:
+            telemetry.stop()
+        timed = count // QUEUED * QUEUED
+        emit("span cost", elapsed / timed * 1e6, "us", tracing=mode, spans=timed)
+        if receiver is not None:
+            receiver.communicate("")
+
+
 def _ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part]
 
@@ -150,10 +193,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--concurrency", type=_ints, default=[1, 16])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--spans", type=int, default=20000, help="spans timed in this process")
     args = parser.parse_args()
     needed = args.requests * len(args.concurrency)
     if needed > args.clusters * args.servers:
         parser.error(f"--requests: {needed} allocations need that many servers in all")
+    _span_cost(args.spans)
     for number in range(args.rounds):
         for mode in ("off", "on"):
             asyncio.run(

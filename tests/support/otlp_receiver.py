@@ -95,3 +95,14 @@ class OtlpReceiver:
     def names(self) -> list[str]:
         with self.lock:
             return [span.name for span in self.spans]
+
+
+if __name__ == "__main__":
+    # A receiver in its own process (benchmarks: its decoding is not charged to the exporter):
+    # prints its port, and serves until stdin closes.
+    import sys
+
+    receiver = OtlpReceiver().start()
+    print(receiver.port, flush=True)
+    sys.stdin.read()
+    receiver.stop()
