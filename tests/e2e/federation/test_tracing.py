@@ -45,10 +45,19 @@ def receiver() -> Iterator[OtlpReceiver]:
 async def spans_of(receiver: OtlpReceiver, trace_id: str, *names: str) -> list[ReceivedSpan]:
     async with asyncio.timeout(EXPORTED_S):
         while True:
-            found = [s for s in receiver.spans if s.trace_id == trace_id]
+            with receiver.lock:
+                found = [s for s in receiver.spans if s.trace_id == trace_id]
             if set(names) <= {s.name for s in found}:
                 return found
             await asyncio.sleep(0.2)
+
+
+async def named(receiver: OtlpReceiver, name: str) -> list[ReceivedSpan]:
+    async def arrived() -> bool:
+        return bool(receiver.named(name))
+
+    await eventually(arrived, EXPORTED_S, f"a span named {name}")
+    return receiver.named(name)
 
 
 def only(spans: list[ReceivedSpan], name: str) -> ReceivedSpan:
@@ -83,7 +92,7 @@ async def test_apply_and_allocate_are_each_one_trace_across_hub_agent_and_kubern
         )
     assert response.game_server.cluster == second.name
 
-    [apply_call] = [s for s in receiver.spans if s.name == APPLY]
+    [apply_call] = await named(receiver, APPLY)
     applied = await spans_of(
         receiver,
         apply_call.trace_id,
@@ -100,8 +109,7 @@ async def test_apply_and_allocate_are_each_one_trace_across_hub_agent_and_kubern
     writes = [s for s in applied if s.name == "kubernetes apply GameServerSet"]
     assert sorted(s.parent_id for s in writes) == sorted(s.span_id for s in applies)
 
-    allocate_calls = [s for s in receiver.spans if s.name == ALLOCATE]
-    [allocate_call] = allocate_calls
+    [allocate_call] = await named(receiver, ALLOCATE)
     allocated = await spans_of(
         receiver,
         allocate_call.trace_id,
