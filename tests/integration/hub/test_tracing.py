@@ -20,6 +20,7 @@ from gamefleet.v1 import (
 
 from hub.api.server import Hub
 from tests.support.agent_sim import SimulatedAgent
+from tests.support.hub_process import HubProcess
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 from .conftest import start_hub, wait_phase
@@ -174,3 +175,18 @@ def test_a_log_line_inside_a_span_ends_with_its_trace_id(
     logging.getLogger("hub.test").info("outside")
     messages = [r.getMessage() for r in caplog.records if r.name == "hub.test"]
     assert messages == [f"inside a span trace_id={inside}", "outside"]
+
+
+async def test_hub_serve_with_the_otlp_endpoint_flag_exports_its_calls(tmp_path: Path) -> None:
+    receiver = OtlpReceiver().start()
+    hub = HubProcess(f"sqlite:///{tmp_path}/hub.db", ["--otlp-endpoint", receiver.endpoint]).start()
+    try:
+        async with grpc.aio.insecure_channel(hub.address) as channel:
+            fleets = fleet_pb2_grpc.FleetServiceStub(channel)
+            await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0)))
+        hub.stop()  # SIGTERM: the hub sends what it holds before it exits
+        call = receiver.one(APPLY)
+        assert (call.service, call.attributes["rpc.grpc.status"]) == ("gamefleet-hub", "OK")
+    finally:
+        hub.kill()
+        receiver.stop()
