@@ -117,6 +117,24 @@ async def _wait_ready(address: str, clusters: int, servers: int) -> None:
                     await asyncio.sleep(0.2)
 
 
+async def serve_ready(address: str, sims: list[SimulatedAgent], servers: int) -> None:
+    """Start ``sims``, each reporting ``servers`` Ready servers of games/arena (on 10 nodes);
+    return once the hub at ``address`` holds them all."""
+    for sim in sims:
+        await sim.start()
+        batch: list[gameserver_pb2.GameServer] = []
+        for ordinal in range(servers):
+            server = game_server("games", "arena", ordinal)
+            server.node = f"{sim.cluster}-node-{ordinal % 10}"
+            batch.append(server)
+            if len(batch) == BATCH:
+                sim.report(agent_pb2.StatusDelta(game_servers=batch))
+                batch = []
+        if batch:
+            sim.report(agent_pb2.StatusDelta(game_servers=batch))
+    await _wait_ready(address, len(sims), servers)
+
+
 async def _round(
     allocate: Allocate, prefix: str, requests: int, concurrency: int
 ) -> tuple[float, list[float], list[str]]:
@@ -164,19 +182,7 @@ async def run(
                     channel
                 )
                 await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0)))
-                for sim in sims:
-                    await sim.start()
-                    batch: list[gameserver_pb2.GameServer] = []
-                    for ordinal in range(servers):
-                        server = game_server("games", "arena", ordinal)
-                        server.node = f"{sim.cluster}-node-{ordinal % 10}"
-                        batch.append(server)
-                        if len(batch) == BATCH:
-                            sim.report(agent_pb2.StatusDelta(game_servers=batch))
-                            batch = []
-                    if batch:
-                        sim.report(agent_pb2.StatusDelta(game_servers=batch))
-                await _wait_ready(hub.address, clusters, servers)
+                await serve_ready(hub.address, sims, servers)
                 clients = {"native": native_client(channel), "agones": agones_client(channel)}
                 every: list[str] = []
                 for count, concurrency in zip(requests, concurrencies, strict=True):

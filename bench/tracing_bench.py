@@ -29,12 +29,12 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 from gamefleet import telemetry
-from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc, gameserver_pb2
+from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
 
-from bench.allocation_bench import BATCH, _wait_ready, native_client
+from bench.allocation_bench import native_client, serve_ready
 from bench.machine import cpu_seconds, emit
 from tests.integration.hub.fleet_docs import fleet
-from tests.support.agent_sim import SimulatedAgent, game_server
+from tests.support.agent_sim import SimulatedAgent
 from tests.support.hub_process import HubProcess
 from tests.support.otlp_receiver import OtlpReceiver
 
@@ -58,20 +58,6 @@ async def _calls(call: Call, count: int, concurrency: int) -> tuple[float, list[
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - began, latencies
-
-
-async def _ready(hub: HubProcess, sims: list[SimulatedAgent], servers: int) -> None:
-    for sim in sims:
-        await sim.start()
-        batch: list[gameserver_pb2.GameServer] = []
-        for ordinal in range(servers):
-            batch.append(game_server("games", "arena", ordinal))
-            if len(batch) == BATCH:
-                sim.report(agent_pb2.StatusDelta(game_servers=batch))
-                batch = []
-        if batch:
-            sim.report(agent_pb2.StatusDelta(game_servers=batch))
-    await _wait_ready(hub.address, len(sims), servers)
 
 
 def _emit(
@@ -111,7 +97,7 @@ async def _mode(
                     channel
                 )
                 await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=fleet(replicas=0)))
-                await _ready(hub, sims, servers)
+                await serve_ready(hub.address, sims, servers)
                 allocate = native_client(channel)
                 applied = 0
                 for concurrency in concurrencies:

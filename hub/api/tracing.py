@@ -8,7 +8,6 @@ operations carry the trace of the call they serve.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -26,11 +25,6 @@ def _traceparent(details: grpc.HandlerCallDetails) -> str:
     return ""
 
 
-def _status(context: Context, default: grpc.StatusCode) -> grpc.StatusCode:
-    code: grpc.StatusCode | None = context.code()
-    return code if code is not None else default
-
-
 class _Call:
     """The span of one method, and the wrappers that open it around a call."""
 
@@ -43,42 +37,32 @@ class _Call:
     def wrap_unary(self, behavior: Behavior) -> Behavior:
         async def handle(request: Any, context: Context) -> Any:
             with telemetry.span(self._name, self._attributes, self._parent) as span:
-                code = grpc.StatusCode.UNKNOWN
+                ended = handlers.Outcome()
                 try:
-                    response = await behavior(request, context)
-                    code = _status(context, grpc.StatusCode.OK)
-                    return response
-                except grpc.aio.AbortError:
-                    code = _status(context, grpc.StatusCode.UNKNOWN)
-                    raise
-                except asyncio.CancelledError:
-                    code = grpc.StatusCode.CANCELLED
-                    raise
+                    with handlers.outcome(context) as ended:
+                        return await behavior(request, context)
                 finally:
-                    span.set_attribute("rpc.grpc.status_code", code.value[0])
-                    span.set_attribute("rpc.grpc.status", code.name)
+                    _record(span, ended.code)
 
         return handle
 
     def wrap_stream(self, behavior: Behavior) -> Behavior:
         async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
             with telemetry.span(self._name, self._attributes, self._parent) as span:
-                code = grpc.StatusCode.UNKNOWN
+                ended = handlers.Outcome()
                 try:
-                    async for item in behavior(request, context):
-                        yield item
-                    code = _status(context, grpc.StatusCode.OK)
-                except grpc.aio.AbortError:
-                    code = _status(context, grpc.StatusCode.UNKNOWN)
-                    raise
-                except (asyncio.CancelledError, GeneratorExit):
-                    code = grpc.StatusCode.CANCELLED
-                    raise
+                    with handlers.outcome(context) as ended:
+                        async for item in behavior(request, context):
+                            yield item
                 finally:
-                    span.set_attribute("rpc.grpc.status_code", code.value[0])
-                    span.set_attribute("rpc.grpc.status", code.name)
+                    _record(span, ended.code)
 
         return handle
+
+
+def _record(span: telemetry.Span, code: grpc.StatusCode) -> None:
+    span.set_attribute("rpc.grpc.status_code", code.value[0])
+    span.set_attribute("rpc.grpc.status", code.name)
 
 
 class TracingInterceptor(handlers.Interceptor):

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 else:
     Attributes = Mapping[str, Any]
 
+Span = trace.Span
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 SERVICE_ENV = "OTEL_SERVICE_NAME"
 TRACEPARENT = "traceparent"
