@@ -4,7 +4,6 @@ each make one trace, from the hub's call through the agent to its Kubernetes wri
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 
@@ -42,14 +41,21 @@ def receiver() -> Iterator[OtlpReceiver]:
         found.stop()
 
 
-async def spans_of(receiver: OtlpReceiver, trace_id: str, *names: str) -> list[ReceivedSpan]:
-    async with asyncio.timeout(EXPORTED_S):
-        while True:
-            with receiver.lock:
-                found = [s for s in receiver.spans if s.trace_id == trace_id]
-            if set(names) <= {s.name for s in found}:
-                return found
-            await asyncio.sleep(0.2)
+async def spans_of(
+    receiver: OtlpReceiver, trace_id: str, counts: dict[str, int]
+) -> list[ReceivedSpan]:
+    """The spans of trace ``trace_id`` once it holds ``counts[name]`` spans of each name."""
+
+    def found() -> list[ReceivedSpan]:
+        with receiver.lock:
+            return [s for s in receiver.spans if s.trace_id == trace_id]
+
+    async def arrived() -> bool:
+        names = [s.name for s in found()]
+        return all(names.count(name) >= count for name, count in counts.items())
+
+    await eventually(arrived, EXPORTED_S, f"spans {counts} in trace {trace_id}")
+    return found()
 
 
 async def named(receiver: OtlpReceiver, name: str) -> list[ReceivedSpan]:
@@ -96,9 +102,7 @@ async def test_apply_and_allocate_are_each_one_trace_across_hub_agent_and_kubern
     applied = await spans_of(
         receiver,
         apply_call.trace_id,
-        "fleet.placement",
-        "agent.apply_set",
-        "kubernetes apply GameServerSet",
+        {"fleet.placement": 1, "agent.apply_set": 2, "kubernetes apply GameServerSet": 2},
     )
     placement = only(applied, "fleet.placement")
     assert (placement.service, placement.parent_id) == ("gamefleet-hub", apply_call.span_id)
@@ -113,9 +117,7 @@ async def test_apply_and_allocate_are_each_one_trace_across_hub_agent_and_kubern
     allocated = await spans_of(
         receiver,
         allocate_call.trace_id,
-        "allocation.agent_round_trip",
-        "agent.operation",
-        "kubernetes patch GameServer",
+        {"allocation.agent_round_trip": 1, "agent.operation": 1, "kubernetes patch GameServer": 1},
     )
     trip = only(allocated, "allocation.agent_round_trip")
     operation = only(allocated, "agent.operation")
