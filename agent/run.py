@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 
+from gamefleet import telemetry
 from gamefleet.listen import parse_listen
 
 from agent import metrics, okg_metrics, tls
@@ -107,6 +108,7 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     tls.add_flags(parser, "scaler", "KEDA's external scaler")
     tls.add_flags(parser, "metrics", "/metrics (HTTPS)")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    telemetry.add_flag(parser)
     parser.add_argument(
         "--host-port-range",
         type=_port_range,
@@ -247,7 +249,13 @@ def run(args: argparse.Namespace) -> None:
         level=str(args.log_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    code = asyncio.run(_main(args))
+    tracing = telemetry.settings(args.otlp_endpoint, "gamefleet-agent")
+    if tracing is not None:
+        telemetry.start(tracing)
+    try:
+        code = asyncio.run(_main(args))
+    finally:
+        telemetry.stop()
     if code:
         sys.exit(code)
 

@@ -44,7 +44,7 @@ import statistics
 import tempfile
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,23 @@ async def _wait_ready(address: str, clusters: int, servers: int) -> None:
                     await asyncio.sleep(0.2)
 
 
+async def serve_ready(
+    address: str,
+    sims: list[SimulatedAgent],
+    servers: int,
+    fleets: Sequence[str] = ("arena",),
+    slots: int = 0,
+) -> None:
+    """Start ``sims``, each reporting ``servers`` Ready servers of each of ``fleets`` in
+    namespace games (on 10 nodes; fleet "rooms" with a rooms counter of ``slots``); return once
+    the hub at ``address`` holds them all."""
+    for sim in sims:
+        await sim.start()
+        for name in fleets:
+            _report(sim, name, servers, slots if name == "rooms" else 0)
+    await _wait_ready(address, len(sims), servers * len(fleets))
+
+
 async def _round(
     allocate: Allocate, prefix: str, requests: int, concurrency: int
 ) -> tuple[float, list[float], list[str]]:
@@ -208,11 +225,7 @@ async def run(
                     await fleets.ApplyFleet(
                         fleet_pb2.ApplyFleetRequest(fleet=fleet(name, replicas=0))
                     )
-                for sim in sims:
-                    await sim.start()
-                    for name in names:
-                        _report(sim, name, servers, slots if name == "rooms" else 0)
-                await _wait_ready(hub.address, clusters, servers * len(names))
+                await serve_ready(hub.address, sims, servers, names, slots)
                 clients = {"native": native_client(channel), "agones": agones_client(channel)}
                 every: list[str] = []
                 rooms: list[str] = []

@@ -21,6 +21,8 @@ DEFAULT_STORE = "sqlite:gamefleet-hub.db"
 
 
 def add_serve_flags(parser: argparse.ArgumentParser) -> None:
+    from gamefleet import telemetry
+
     parser.add_argument(
         "--store",
         default=os.environ.get("GAMEFLEET_STORE", DEFAULT_STORE),
@@ -76,6 +78,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         help="serve the read-only web console at HOST:PORT (HTTPS with --tls-cert; the API's "
         "tokens; default: off; env GAMEFLEET_CONSOLE_LISTEN)",
     )
+    telemetry.add_flag(parser)
 
 
 def _listen_address(text: str) -> str:
@@ -146,6 +149,8 @@ async def _serve(config: HubConfig, console_listen: str | None) -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
+    from gamefleet import telemetry
+
     from hub.api.server import HubConfig
     from hub.api.startup import StartError
 
@@ -168,12 +173,17 @@ def serve(args: argparse.Namespace) -> None:
             "warning: --insecure: bearer tokens travel in clear text; anyone who can see the "
             "traffic can read and replay them\n"
         )
+    tracing = telemetry.settings(args.otlp_endpoint, "gamefleet-hub")
+    if tracing is not None:
+        telemetry.start(tracing)
     try:
         asyncio.run(_serve(config, args.console_listen))
     except StartError as exc:
         raise CliError(f"{_flag(exc.setting)}: {_flags_in(exc.message)}") from exc
     except (ValueError, OSError, RuntimeError) as exc:
         raise CliError(f"hub serve: {exc}") from exc
+    finally:
+        telemetry.stop()
 
 
 def _flags_in(message: str) -> str:

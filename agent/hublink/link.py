@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
-from gamefleet import capacity_wire, protocol
+from gamefleet import capacity_wire, protocol, telemetry
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, gameserver_pb2
 
 from agent import metrics
@@ -315,37 +315,43 @@ class HubLink:
 
     async def _apply(self, desired: agent_pb2.DesiredSets) -> None:
         for wanted in desired.sets:
-            key = (wanted.namespace, wanted.name)
-            if self._refuse(wanted):
-                continue
-            current = self._sets.get(key)
-            try:
-                if wanted.deleted:
-                    await self._retire(current)
-                    continue
-                if current is not None and not translate.managed(current):
-                    log.warning("%s/%s exists and was not created by the hub; left alone", *key)
-                    continue
-                changed = translate.drifted(current) if current is not None else []
-                if (
-                    current is not None
-                    and translate.applied_hash(current) == wanted.hash
-                    and not translate.retiring(current)
-                    and not changed
-                ):
-                    continue
-                if changed:
-                    # Forced apply takes the fields back from whoever changed them.
-                    log.warning("%s/%s changed in the cluster (%s): the hub's spec applied again",
-                                *key, "; ".join(changed))  # fmt: skip
-                await self._ensure_namespace(wanted.namespace)
-                await self._kube.apply(
-                    resources.GAME_SERVER_SET,
-                    wanted.namespace,
-                    translate.set_object(wanted, current),
-                )
-            except kclient.ApiError as exc:
-                log.error("applying %s/%s failed: %s", *key, exc)
+            attributes = {"set.namespace": wanted.namespace, "set.name": wanted.name}
+            with telemetry.span("agent.apply_set", attributes, wanted.trace_parent):
+                await self._apply_set(wanted)
+
+    async def _apply_set(self, wanted: agent_pb2.DesiredSet) -> None:
+        key = (wanted.namespace, wanted.name)
+        if self._refuse(wanted):
+            return
+        current = self._sets.get(key)
+        try:
+            if wanted.deleted:
+                await self._retire(current)
+                return
+            if current is not None and not translate.managed(current):
+                log.warning("%s/%s exists and was not created by the hub; left alone", *key)
+                return
+            changed = translate.drifted(current) if current is not None else []
+            if (
+                current is not None
+                and translate.applied_hash(current) == wanted.hash
+                and not translate.retiring(current)
+                and not changed
+            ):
+                return
+            if changed:
+                # Forced apply takes the fields back from whoever changed them.
+                log.warning("%s/%s changed in the cluster (%s): the hub's spec applied again",
+                            *key, "; ".join(changed))  # fmt: skip
+            await self._ensure_namespace(wanted.namespace)
+            log.info("applying %s/%s (fleet generation %d)", *key, wanted.version)
+            await self._kube.apply(
+                resources.GAME_SERVER_SET,
+                wanted.namespace,
+                translate.set_object(wanted, current),
+            )
+        except kclient.ApiError as exc:
+            log.error("applying %s/%s failed: %s", *key, exc)
 
     def _refuse(self, wanted: agent_pb2.DesiredSet) -> bool:
         """Refuse (and report) a set in a namespace this agent does not reconcile: written
@@ -399,6 +405,13 @@ class HubLink:
     # -- targeted operations -----------------------------------------------------------------
 
     async def _operate(self, operation: agent_pb2.TargetedOperation) -> agent_pb2.OperationResult:
+        attributes = {"operation.id": operation.id, "namespace": operation.namespace}
+        with telemetry.span("agent.operation", attributes, operation.trace_parent):
+            return await self._operate_traced(operation)
+
+    async def _operate_traced(
+        self, operation: agent_pb2.TargetedOperation
+    ) -> agent_pb2.OperationResult:
         result = agent_pb2.OperationResult(id=operation.id)
         held = self._allocations
         if held is not None and operation.release_request_id:

@@ -16,6 +16,7 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import tenacity
+from gamefleet import telemetry
 from kubernetes.aio import client as k8s_client
 from kubernetes.aio import config as k8s_config
 
@@ -262,12 +263,15 @@ class KubeClient:
         body: object = None,
         content_type: str | None = None,
     ) -> Obj:
-        """A request that changes state: counted, and limited in parallel."""
+        """A request that changes state: counted, limited in parallel, and traced when made
+        for a traced call."""
         async with self._write_slots:
             self.writes.add(verb, resource.kind)
-            return await self.request(
-                method, path, params=params, body=body, content_type=content_type
-            )
+            attributes = {"http.request.method": method, "url.path": path}
+            with telemetry.child_span(f"kubernetes {verb} {resource.kind}", attributes):
+                return await self.request(
+                    method, path, params=params, body=body, content_type=content_type
+                )
 
     async def watch_lines(
         self, path: str, params: Mapping[str, Any], seconds: float

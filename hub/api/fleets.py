@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from gamefleet import telemetry
 from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc
 
 from hub.core import limits, paging, request_fields
-from hub.registry.fleets import FleetRegistry
+from hub.registry.fleets import DEFAULT_NAMESPACE, FleetRegistry
 
 from .errors import Context
 from .leadership import LeaderGate
@@ -44,9 +45,19 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     ) -> fleet_pb2.ApplyFleetResponse:
         federation = self._gate.require()
         expected = _expected_revision(request)
-        result = await self._fleets.apply(
-            request.fleet, expected_revision=expected, dry_run=request.dry_run
-        )
+        key = (request.fleet.metadata.namespace or DEFAULT_NAMESPACE, request.fleet.metadata.name)
+        # The placement of what this call stores continues its trace (hub.federation.traces).
+        parent = "" if request.dry_run else telemetry.traceparent()
+        federation.apply_traces.expect(key, parent)
+        stored: int | None = None
+        try:
+            result = await self._fleets.apply(
+                request.fleet, expected_revision=expected, dry_run=request.dry_run
+            )
+            if result.changed:
+                stored = result.fleet.metadata.revision
+        finally:
+            federation.apply_traces.stored(key, parent, stored)
         return fleet_pb2.ApplyFleetResponse(
             fleet=federation.with_status(result.fleet),
             created=result.created,

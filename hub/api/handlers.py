@@ -1,9 +1,13 @@
-"""What the hub's interceptors share: grpc's stub-only generics, and re-wrapping a handler."""
+"""What the hub's interceptors share: grpc's stub-only generics, re-wrapping a handler, and
+the status a call ends with."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
@@ -64,3 +68,30 @@ def rewrap(
         behavior = streaming(_as_generator(cast(Behavior, handler.stream_stream)))
         return grpc.stream_stream_rpc_method_handler(behavior, **serializers)
     return handler
+
+
+@dataclasses.dataclass
+class Outcome:
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+
+
+@contextlib.contextmanager
+def outcome(context: Context) -> Iterator[Outcome]:
+    """The status of the call whose behavior runs in the block, set when the block ends: the
+    one set on ``context`` (by abort or set_code), else OK; CANCELLED when the caller went
+    away; UNKNOWN for a failure nothing mapped."""
+    ended = Outcome()
+    try:
+        yield ended
+        ended.code = _status(context, grpc.StatusCode.OK)
+    except grpc.aio.AbortError:
+        ended.code = _status(context, grpc.StatusCode.UNKNOWN)
+        raise
+    except (asyncio.CancelledError, GeneratorExit):
+        ended.code = grpc.StatusCode.CANCELLED
+        raise
+
+
+def _status(context: Context, default: grpc.StatusCode) -> grpc.StatusCode:
+    code: grpc.StatusCode | None = context.code()
+    return code if code is not None else default

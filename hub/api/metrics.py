@@ -81,46 +81,27 @@ class _Method:
     def wrap_unary(self, behavior: Behavior) -> Behavior:
         async def handle(request: Any, context: Context) -> Any:
             began = time.perf_counter()
-            code = grpc.StatusCode.UNKNOWN
+            ended = handlers.Outcome()
             try:
-                response = await behavior(request, context)
-                code = _code(context, grpc.StatusCode.OK)
-                return response
-            except grpc.aio.AbortError:
-                code = _code(context, grpc.StatusCode.UNKNOWN)
-                raise
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
+                with handlers.outcome(context) as ended:
+                    return await behavior(request, context)
             finally:
                 self._seconds.observe(time.perf_counter() - began)
-                self._count(code)
+                self._count(ended.code)
 
         return handle
 
     def wrap_stream(self, behavior: Behavior) -> Behavior:
         async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
-            code = grpc.StatusCode.UNKNOWN
+            ended = handlers.Outcome()
             try:
-                async for item in behavior(request, context):
-                    yield item
-                code = _code(context, grpc.StatusCode.OK)
-            except grpc.aio.AbortError:
-                code = _code(context, grpc.StatusCode.UNKNOWN)
-                raise
-            except (asyncio.CancelledError, GeneratorExit):
-                code = grpc.StatusCode.CANCELLED
-                raise
+                with handlers.outcome(context) as ended:
+                    async for item in behavior(request, context):
+                        yield item
             finally:
-                self._count(code)
+                self._count(ended.code)
 
         return handle
-
-
-def _code(context: Context, default: grpc.StatusCode) -> grpc.StatusCode:
-    """The status the call ends with: the one set on ``context`` (by abort or set_code)."""
-    code: grpc.StatusCode | None = context.code()
-    return code if code is not None else default
 
 
 class MetricsInterceptor(handlers.Interceptor):

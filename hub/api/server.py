@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 from agones.allocation import allocation_pb2 as agones_pb2
 from agones.allocation import allocation_pb2_grpc as agones_pb2_grpc
+from gamefleet import telemetry
 from gamefleet.v1 import (
     agent_pb2,
     agent_pb2_grpc,
@@ -54,7 +55,7 @@ from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import FleetRegistry
 from hub.store import interface as store_api
 
-from . import auth, handlers, metrics, startup
+from . import auth, handlers, metrics, startup, tracing
 from .agents import AgentServicer, no_identity
 from .agones import AgonesAllocationServicer
 from .agones_rest import AgonesRest
@@ -84,6 +85,8 @@ SERVICE_NAMES = (
 )
 # Health of this name is SERVING on the leader only (readiness probes use it).
 LEADER_SERVICE = AGENT_SERVICE
+# Calls that get no span: the agents' long-lived stream, probes and reflection.
+UNTRACED = frozenset({AGENT_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +165,8 @@ class Hub:
         if config.token_file is not None and config.tls_cert is None:
             log.warning("insecure: bearer tokens are accepted in clear text")
         interceptors: list[handlers.Interceptor] = []
+        if telemetry.enabled():
+            interceptors.append(tracing.TracingInterceptor(UNTRACED))
         if config.metrics_listen is not None:
             self.metrics = metrics.HubMetrics(self._live_counts)
             try:

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from gamefleet import capacity_wire
+from gamefleet import capacity_wire, telemetry
 from gamefleet.v1 import gameserver_pb2
 
 from hub.core import allocation
@@ -170,7 +170,8 @@ class Allocator:
                 self._count("recovered")
                 return unrecorded, True
         server = await self._allocate(request)
-        await self._record(request, server, answered=True)
+        with telemetry.span("allocation.record_answer"):
+            await self._record(request, server, answered=True)
         self._count("allocated")
         return server, False
 
@@ -210,15 +211,17 @@ class Allocator:
         need = None
         if request.by_capacity:
             need = capacity_wire.need_message(request.need_of(server), request.actions)
+        attributes = {"cluster": server.cluster, "game_server": server.name}
         try:
-            allocated = await self._federation.allocate_on(
-                server,
-                request.request_id,
-                dict(request.labels),
-                dict(request.annotations),
-                self._timeout,
-                need,
-            )
+            with telemetry.span("allocation.agent_round_trip", attributes):
+                allocated = await self._federation.allocate_on(
+                    server,
+                    request.request_id,
+                    dict(request.labels),
+                    dict(request.annotations),
+                    self._timeout,
+                    need,
+                )
         except NotConnectedError as exc:
             log.warning("allocating %s/%s: %s", server.cluster, server.name, exc)
             self._federation.stats.allocation_retries["unanswered"] += 1
@@ -245,7 +248,8 @@ class Allocator:
         tried: set[tuple[str, str]] = set()
         while True:
             reserved = [(c, n) for c, ns, n in self._reserved if ns == request.namespace]
-            best = self._choose(request, reserved, tried)
+            with telemetry.span("allocation.choose"):
+                best = self._choose(request, reserved, tried)
             if self._worth_waiting(request, best, reserved, tried):
                 await self._release_event.wait()
                 continue
@@ -259,7 +263,8 @@ class Allocator:
             hold = (best.cluster, best.namespace, best.name)
             self._reserved.add(hold)  # held across the intent's commit too
             try:
-                await self._record(request, best, answered=False)
+                with telemetry.span("allocation.record_intent"):
+                    await self._record(request, best, answered=False)
                 allocated = await self._commit(request, best)
             finally:
                 self._unreserve(hold)

@@ -14,7 +14,7 @@ import operator
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from gamefleet import protocol
+from gamefleet import protocol, telemetry
 from gamefleet.v1 import agent_pb2, allocation_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
 from google.protobuf import timestamp_pb2
 
@@ -50,6 +50,7 @@ from .live_servers import LiveServer, ServerFilter
 from .session import AgentSession
 from .stats import FederationStats, LiveCounts
 from .supervisor import Supervisor
+from .traces import ApplyTraces
 from .watchers import ServerBroadcast, ServerWatcher, StatusBroadcast, StatusWatcher
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ class Federation:
         self._deferred = False
         self.leading = False
         self.stats = FederationStats()
+        self.apply_traces = ApplyTraces()
         self._supervisor = Supervisor(self.stats.task_restarts)
 
     @property
@@ -234,6 +236,8 @@ class Federation:
             self._drains.pop(key, None)
             self._claimable.pop(key, None)
             self._claimed.pop(key, None)
+        else:
+            self.apply_traces.changed(key, after.metadata.revision)
         recording.fleet_changed(self.events, before, after)
         self._mark(key)
 
@@ -1009,31 +1013,60 @@ class Federation:
         messages: dict[str, list[agent_pb2.DesiredSet]] = {}
         silent = {n for n in self._sessions if self.phase(n) is health.Phase.UNKNOWN}
         for key in sorted(keys):
-            rendered = self._render(key)
-            # A set changed in its cluster (drift) goes again, as if the agent held nothing.
-            held = {
-                name: None if key in session.resend else session.held.get(key)
-                for name, session in self._sessions.items()
-            }
-            for session in self._sessions.values():
-                session.resend.discard(key)
-            noted = self._too_large.pop(key, {})
-            for name, wanted in desired_sets.changes(key, rendered, held, silent).items():
-                entry = desired_sets.for_agent(wanted, self._sessions[name].reads_spec_json)
-                size = entry.ByteSize()
-                if size > desired_sets.MAX_SET_BYTES:
-                    self._refuse_to_send(key, name, size, noted)
-                    continue
-                messages.setdefault(name, []).append(entry)
-                if entry.deleted:
-                    self._sessions[name].held.pop(key, None)
-                else:
-                    self._sessions[name].held[key] = entry.hash
-            self._check_deleted(key)
+            parent = self.apply_traces.take(key)
+            if parent:
+                self._reconcile_traced(key, parent, messages, silent)
+            else:
+                self._reconcile_fleet(key, messages, silent)
         for name, entries in messages.items():
             for part in desired_sets.in_messages(entries):
                 self._sessions[name].send(agent_pb2.HubMessage(desired=part))
                 self.stats.desired_messages += 1
+
+    def _reconcile_traced(
+        self,
+        key: SetKey,
+        parent: str,
+        messages: dict[str, list[agent_pb2.DesiredSet]],
+        silent: set[str],
+    ) -> None:
+        """``_reconcile_fleet`` in the trace of the ApplyFleet call that changed ``key``: the
+        sets it sends carry the placement's span, which the agents' applies continue."""
+        attributes = {"fleet.namespace": key[0], "fleet.name": key[1]}
+        with telemetry.span("fleet.placement", attributes, parent):
+            self._reconcile_fleet(key, messages, silent, telemetry.traceparent())
+
+    def _reconcile_fleet(
+        self,
+        key: SetKey,
+        messages: dict[str, list[agent_pb2.DesiredSet]],
+        silent: set[str],
+        trace_parent: str = "",
+    ) -> None:
+        """Add to ``messages`` the sets each cluster should get for fleet ``key``, each
+        carrying ``trace_parent``."""
+        rendered = self._render(key)
+        # A set changed in its cluster (drift) goes again, as if the agent held nothing.
+        held = {
+            name: None if key in session.resend else session.held.get(key)
+            for name, session in self._sessions.items()
+        }
+        for session in self._sessions.values():
+            session.resend.discard(key)
+        noted = self._too_large.pop(key, {})
+        for name, wanted in desired_sets.changes(key, rendered, held, silent).items():
+            entry = desired_sets.for_agent(wanted, self._sessions[name].reads_spec_json)
+            entry.trace_parent = trace_parent  # before its size is checked: it travels too
+            size = entry.ByteSize()
+            if size > desired_sets.MAX_SET_BYTES:
+                self._refuse_to_send(key, name, size, noted)
+                continue
+            messages.setdefault(name, []).append(entry)
+            if entry.deleted:
+                self._sessions[name].held.pop(key, None)
+            else:
+                self._sessions[name].held[key] = entry.hash
+        self._check_deleted(key)
 
     def _refuse_to_send(self, key: SetKey, cluster: str, size: int, noted: dict[str, int]) -> None:
         """A set no agent could receive is not sent (the agent would fail its stream on it and

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+from gamefleet import telemetry
 from gamefleet.v1 import agent_pb2
 
 from hub.core import agent_limits
@@ -61,6 +62,8 @@ class AgentSession:
         self, operation: agent_pb2.TargetedOperation, timeout: float
     ) -> agent_pb2.OperationResult:
         operation.id = f"op-{next(_operation_ids)}"
+        # The agent's spans for it continue the caller's trace; its answer ends the caller's.
+        operation.trace_parent = telemetry.traceparent()
         future: asyncio.Future[agent_pb2.OperationResult] = (
             asyncio.get_running_loop().create_future()
         )

@@ -8,6 +8,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Mapping
 
+from gamefleet import telemetry
 from gamefleet.v1 import fleet_pb2, meta_pb2
 from google.protobuf import timestamp_pb2
 
@@ -68,7 +69,8 @@ class FleetRegistry:
         if not incoming.metadata.namespace:
             incoming.metadata.namespace = DEFAULT_NAMESPACE
         # Off the event loop: checking a large fleet takes up to about a second (limits.py).
-        errors = await asyncio.to_thread(validation.validate_fleet, incoming)
+        with telemetry.span("fleet.validate"):
+            errors = await asyncio.to_thread(validation.validate_fleet, incoming)
         if errors:
             raise core_errors.ValidationError(tuple(errors))
         key = codec.fleet_key(incoming.metadata.namespace, incoming.metadata.name)
@@ -89,9 +91,10 @@ class FleetRegistry:
             if dry_run:
                 return ApplyResult(_at_revision(record, actual), current is None, True)
             try:
-                revision = await self._store.put(
-                    key, codec.encode(record), expected_mod_revision=actual
-                )
+                with telemetry.span("store.commit", {"store.key": key}):
+                    revision = await self._store.put(
+                        key, codec.encode(record), expected_mod_revision=actual
+                    )
             except store_api.ConflictError:
                 if expected_revision is not None:
                     raise RevisionMismatchError(key, expected_revision, -1) from None

@@ -231,6 +231,7 @@ class DesiredSet(_message.Message):
     DELETED_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
     SPEC_JSON_FIELD_NUMBER: _builtins.int
+    TRACE_PARENT_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     version: _builtins.int
@@ -240,6 +241,10 @@ class DesiredSet(_message.Message):
     """The same document as UTF-8 JSON, its integers exact, to an agent whose hello says
     reads_spec_json (cheaper to make and far cheaper to read: bench/wire_bench.py); then spec
     is unset.
+    """
+    trace_parent: _builtins.str
+    """W3C traceparent of the hub's span that sent this set (an ApplyFleet's placement), or empty:
+    the agent's apply continues that trace.
     """
     @_builtins.property
     def spec(self) -> _struct_pb2.Struct:
@@ -260,10 +265,11 @@ class DesiredSet(_message.Message):
         deleted: _builtins.bool = ...,
         hash: _builtins.str = ...,
         spec_json: _builtins.bytes = ...,
+        trace_parent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "hash", b"hash", "labels", b"labels", "name", b"name", "namespace", b"namespace", "spec", b"spec", "spec_json", b"spec_json", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "hash", b"hash", "labels", b"labels", "name", b"name", "namespace", b"namespace", "spec", b"spec", "spec_json", b"spec_json", "trace_parent", b"trace_parent", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -515,6 +521,7 @@ class TargetedOperation(_message.Message):
     ALLOW_CUSTOM_OPS_STATE_FIELD_NUMBER: _builtins.int
     RELEASE_REQUEST_ID_FIELD_NUMBER: _builtins.int
     NEED_FIELD_NUMBER: _builtins.int
+    TRACE_PARENT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     namespace: _builtins.str
     require_ready_unallocated: _builtins.bool
@@ -531,6 +538,10 @@ class TargetedOperation(_message.Message):
     """Gives an allocation back: the agent sets opsState None (and drops the allocation's
     request-id annotation) only while the server is Allocated for this request_id; otherwise
     it reports a conflict and changes nothing.
+    """
+    trace_parent: _builtins.str
+    """W3C traceparent of the hub's span awaiting the result (an allocation's round trip), or
+    empty: the agent's spans for the operation and its writes continue that trace.
     """
     @_builtins.property
     def game_servers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -563,10 +574,11 @@ class TargetedOperation(_message.Message):
         allow_custom_ops_state: _builtins.bool = ...,
         release_request_id: _builtins.str = ...,
         need: _allocation_pb2.AllocationNeed | None = ...,
+        trace_parent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["need", b"need", "patch", b"patch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_ops_state", b"allow_custom_ops_state", "allow_unallocate", b"allow_unallocate", "annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "need", b"need", "patch", b"patch", "release_request_id", b"release_request_id", "require_ready_unallocated", b"require_ready_unallocated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_custom_ops_state", b"allow_custom_ops_state", "allow_unallocate", b"allow_unallocate", "annotations", b"annotations", "game_servers", b"game_servers", "id", b"id", "labels", b"labels", "namespace", b"namespace", "need", b"need", "patch", b"patch", "release_request_id", b"release_request_id", "require_ready_unallocated", b"require_ready_unallocated", "trace_parent", b"trace_parent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
