@@ -49,7 +49,12 @@ def print_status(fleet: fleet_pb2.Fleet) -> None:
             ("Fleet", f"{meta.namespace}/{meta.name}"),
             ("Generation", meta.generation),
             ("Phase", progress.phase or "-"),
-            ("Wave", f"{min(progress.wave + 1, progress.waves)} of {progress.waves}"),
+            (
+                "Wave",
+                f"{min(progress.wave + 1, progress.waves)} of {progress.waves}"
+                if progress.waves
+                else "-",
+            ),
             (
                 "Paused",
                 f"{paused.reason}: {paused.message}"

@@ -160,9 +160,10 @@ def _phase(control: Control, beyond: bool, done: bool) -> str:
         return COMPLETE if done else ROLLING_BACK
     if control.failed or beyond:
         return FAILED
-    if done:
-        return COMPLETE
-    return PAUSED if control.paused else PROGRESSING
+    # Paused even when done: the next template would go nowhere.
+    if control.paused:
+        return PAUSED
+    return COMPLETE if done else PROGRESSING
 
 
 class _Judge:

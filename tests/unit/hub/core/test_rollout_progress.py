@@ -150,6 +150,11 @@ def test_pause_keeps_what_clusters_already_have() -> None:
     assert states(result)["eu-1"] == rp.UPDATING
 
 
+def test_a_paused_rollout_says_paused_once_done_too() -> None:
+    observed = {c: settled() for c in ("eu-1", "eu-2", "us-1")}
+    assert run(observed, control=Control(paused=True)).phase == rp.PAUSED
+
+
 def test_a_rollback_goes_everywhere_at_once() -> None:
     result = run(waiting("eu-1", "eu-2", "us-1"), control=Control(rollback=True))
     assert result.held_back == set()
