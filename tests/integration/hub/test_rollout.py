@@ -3,6 +3,7 @@ undo restores the previous template everywhere; Allocated servers are never touc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -11,6 +12,7 @@ from gamefleet.v1 import agent_pb2, fleet_pb2, fleet_pb2_grpc, gameserver_pb2
 from google.protobuf import json_format
 
 from hub.core import documents
+from tests.e2e.agent.harness import eventually
 from tests.support.agent_sim import SimulatedAgent, set_status
 
 from .conftest import StartAgent
@@ -83,17 +85,17 @@ async def rollout_of(fleets: fleet_pb2_grpc.FleetServiceAsyncStub) -> fleet_pb2.
 
 
 async def wait_fleet(
-    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, agent: SimulatedAgent, check: Any
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub, check: Callable[[fleet_pb2.Fleet], bool]
 ) -> fleet_pb2.Fleet:
-    """Poll GetFleet until ``check(fleet)``; the agent's changes wake the poll."""
-    while True:
-        fleet = await rollout_of(fleets)
-        if check(fleet):
-            return fleet
-        try:
-            await agent.wait_for(lambda: False, timeout=0.1)
-        except TimeoutError:
-            pass
+    """GetFleet until ``check(fleet)`` holds (bounded)."""
+    found: list[fleet_pb2.Fleet] = []
+
+    async def holds() -> bool:
+        found[:] = [await rollout_of(fleets)]
+        return check(found[0])
+
+    await eventually(holds, 20.0, "the fleet's rollout status")
+    return found[0]
 
 
 async def started(
@@ -128,7 +130,7 @@ async def test_a_failing_second_wave_pauses_and_undo_restores_everywhere(
     await us.wait_for(lambda: image(us) == "arena:2.0", timeout=20)
 
     run(us, failing="healthy")
-    fleet = await wait_fleet(fleets, us, lambda f: f.rollout_control.HasField("failure"))
+    fleet = await wait_fleet(fleets, lambda f: f.rollout_control.HasField("failure"))
     assert fleet.status.rollout.phase == "Failed"
     status, reason, message = condition_parts(fleet, "RolloutPaused") or ("", "", "")
     assert (status, reason) == ("True", "QualityFailing")
@@ -143,7 +145,7 @@ async def test_a_failing_second_wave_pauses_and_undo_restores_everywhere(
     await us.wait_for(lambda: image(us) == "arena:1.0")
     run(eu)
     run(us)
-    fleet = await wait_fleet(fleets, us, lambda f: f.status.rollout.phase == "Complete")
+    fleet = await wait_fleet(fleets, lambda f: f.status.rollout.phase == "Complete")
     assert condition_parts(fleet, "RolloutPaused") == ("False", "Complete", "")
     history = await rollouts.RolloutHistory(fleet_pb2.RolloutRequest(ref=fleet_pb2.FleetRef(
         namespace="games", name="arena")))  # fmt: skip
@@ -164,7 +166,7 @@ async def test_pause_holds_the_next_clusters_and_resume_lets_them_go(
     old_eu = eu.sets[KEY].hash
 
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=arena("arena:2.0")))
-    fleet = await wait_fleet(fleets, eu, lambda f: f.status.rollout.generation == 2)
+    fleet = await wait_fleet(fleets, lambda f: f.status.rollout.generation == 2)
     assert fleet.status.rollout.phase == "Paused"
     assert condition_parts(fleet, "RolloutPaused") == (
         "True",
