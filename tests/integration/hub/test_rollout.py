@@ -103,9 +103,10 @@ async def started(
 ) -> tuple[SimulatedAgent, SimulatedAgent]:
     eu, us = await start_agent("eu-1"), await start_agent("us-1")
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=arena("arena:1.0")))
-    for agent in (eu, us):
-        await agent.wait_for(lambda a=agent: KEY in a.sets)
-        run(agent)
+    await eu.wait_for(lambda: KEY in eu.sets)
+    await us.wait_for(lambda: KEY in us.sets)
+    run(eu)
+    run(us)
     return eu, us
 
 

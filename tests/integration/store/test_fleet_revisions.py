@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gamefleet.v1 import fleet_pb2
+from gamefleet.v1 import fleet_pb2, gameserverset_pb2
 
 from hub.registry import codec
 from hub.registry.errors import PreconditionError
@@ -21,9 +21,10 @@ def arena(image: str, replicas: int = 3) -> fleet_pb2.Fleet:
     return fleet
 
 
-def image_of(template: fleet_pb2.GameServerSetSpec) -> str:
+def image_of(template: gameserverset_pb2.GameServerSetSpec) -> str:
     spec = template.game_server_template.fields["spec"].struct_value
-    return spec.fields["containers"].list_value.values[0].struct_value.fields["image"].string_value
+    container = spec.fields["containers"].list_value.values[0].struct_value
+    return str(container.fields["image"].string_value)
 
 
 async def test_the_last_ten_templates_are_kept_with_their_generation(store: Store) -> None:

@@ -164,7 +164,7 @@ def test_a_rollback_goes_everywhere_at_once() -> None:
 def test_a_rollout_is_complete_when_every_cluster_succeeded() -> None:
     observed = {c: settled() for c in ("eu-1", "eu-2", "us-1")}
     result = run(observed)
-    assert (result.phase, result.wave, result.held_back) == (rp.COMPLETE, 2, set())
+    assert (result.phase, result.wave, result.held_back) == (rp.COMPLETE, 2, frozenset())
 
 
 def test_a_cluster_holding_nothing_is_never_held_back() -> None:
