@@ -19,6 +19,15 @@ def template_of(set_hash: str) -> str:
     return set_hash.rpartition("-")[0] or set_hash
 
 
+def _wanted(desired_hash: str, reported: agent_pb2.GameServerSetStatus) -> int:
+    """The servers the cluster should run: the hub's replicas (a status written before the
+    agent scaled the set asks for fewer), or its local owner's (an HPA) when it has one."""
+    replicas = desired_hash.rpartition("-")[2]
+    if reported.replicas_owner or not replicas.isdigit():
+        return reported.desired_replicas
+    return int(replicas)
+
+
 def observe(
     desired_hash: str,
     held_hash: str | None,
@@ -49,12 +58,11 @@ def observe(
             status = condition.fields["status"].string_value if "status" in condition.fields else ""
             if status == FAILING and (not qualities or name in qualities):
                 failing.append(f"{server.name}: {name}")
-    applied = reported is not None and template_of(reported.applied_hash) == desired
     settled = (
         reported is not None
-        and applied
+        and template_of(reported.applied_hash) == desired
         and not not_ready
         # Allocated servers on the older template update once their games end.
-        and reported.counts.updated_ready + old_allocated >= reported.desired_replicas
+        and reported.counts.updated_ready + old_allocated >= _wanted(desired_hash, reported)
     )
     return Observed(desired, holds, settled, tuple(sorted(not_ready)), tuple(sorted(failing)))

@@ -85,3 +85,15 @@ def test_deleted_servers_are_ignored() -> None:
     gone = server("a", state="Deleting")
     gone.deleted = True
     assert observe("new-3", "new-3", reported(), [gone], ()).not_ready == ()
+
+
+def test_a_status_from_before_the_servers_exist_is_not_settled() -> None:
+    early = reported(updated_ready=0)
+    early.desired_replicas = 0
+    assert not observe("new-3", "new-3", early, [], ()).settled
+
+
+def test_a_locally_owned_replicas_count_is_the_owners() -> None:
+    owned = reported(updated_ready=2)
+    owned.desired_replicas, owned.replicas_owner = 2, "HorizontalPodAutoscaler"
+    assert observe("new-3", "new-3", owned, [], ()).settled
