@@ -5,37 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from gamefleet.v1 import gameserver_pb2
 
 from agent.controllers import manager
 from agent.core import revision, views, wire
 from agent.hublink import link, translate
 from agent.kube import client as kclient
-from agent.kube import crds, resources
-from tests.localcluster.state import Cluster
+from agent.kube import resources
 from tests.support.standin_hub import StandInHub
-
-NAMESPACES = resources.Resource("v1", "namespaces", "Namespace", False)
-
-
-@pytest.fixture
-async def served(local_cluster: Cluster) -> AsyncIterator[tuple[kclient.KubeClient, str]]:
-    kube = await kclient.KubeClient.connect(str(local_cluster.kubeconfig))
-    await crds.install(kube)
-    name = f"updated-{uuid.uuid4().hex[:6]}"
-    await kube.create(
-        NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-    )
-    try:
-        yield kube, name
-    finally:
-        await kube.request("DELETE", f"/api/v1/namespaces/{name}")
-        await kube.close()
 
 
 def game_set(image: str) -> dict[str, Any]:
