@@ -1112,7 +1112,12 @@ class Federation:
             record = self._clusters.get(cluster)
             labels[cluster] = record.metadata.labels if record is not None else {}
             session = self._sessions.get(cluster)
-            servers = (s.decode() for s in self._index.of_fleet_in(cluster, *key))
+            template = rollout_observed.template_of(desired_set.hash)
+            servers = (
+                ()
+                if self._rollouts.succeeded(key, cluster, template)
+                else (s.decode() for s in self._index.of_fleet_in(cluster, *key))
+            )
             observed[cluster] = rollout_observed.observe(
                 desired_set.hash,
                 session.held.get(key) if session is not None else None,

@@ -60,6 +60,12 @@ class RolloutTracker:
             self._changed.set()
         return result
 
+    def succeeded(self, key: SetKey, cluster: str, template: str) -> bool:
+        """True when ``cluster`` passed its gates on ``template`` already (its servers need
+        not be read again)."""
+        clock = self._clocks.get(key, {}).get(cluster)
+        return clock is not None and clock.template == template and clock.succeeded
+
     def due(self) -> list[SetKey]:
         """Fleets whose rollout time alone moved on (a soak ended, a deadline passed)."""
         now = self._clock()
