@@ -20,6 +20,7 @@ from . import (
     fleet_commands,
     gameserver_commands,
     hub_commands,
+    rollout_commands,
 )
 from .errors import CliError
 
@@ -258,6 +259,30 @@ def _add_fleet_verbs(commands: Subparsers) -> None:
     allocation_commands.add_flags(allocate)
 
 
+def _add_rollout(commands: Subparsers) -> None:
+    rollout = commands.add_parser(
+        "rollout",
+        help="steer a fleet's progressive rollout (spec.rollout)",
+        description="steer a fleet's progressive rollout (spec.rollout)",
+    )
+    actions: Subparsers = rollout.add_subparsers(
+        dest="action", required=True, parser_class=_Parser, metavar="ACTION", title="actions"
+    )
+    for name, handler, text in (
+        ("status", rollout_commands.status, "the rollout's phase, wave and each cluster's state"),
+        ("pause", rollout_commands.pause, "give no more clusters the new template"),
+        ("resume", rollout_commands.resume, "go on (also after a failure paused it)"),
+        (
+            "undo",
+            rollout_commands.undo,
+            "back to the previous revision's template, on every cluster at once",
+        ),
+        ("history", rollout_commands.history, "the fleet's last templates (revisions)"),
+    ):
+        sub = _command(actions, name, text, handler)
+        sub.add_argument("name", help="the fleet's name")
+
+
 def _add_cluster_verbs(commands: Subparsers) -> None:
     register = _group(commands, "register", "register a member cluster", "kind", namespaced=False)
     cluster = _command(
@@ -307,6 +332,7 @@ def build_parser() -> _Parser:
     _add_get(commands)
     _add_describe(commands)
     _add_fleet_verbs(commands)
+    _add_rollout(commands)
     _add_cluster_verbs(commands)
     return parser
 

@@ -24,7 +24,7 @@ from gamefleet.v1 import agent_pb2, agent_pb2_grpc, cluster_pb2, gameserver_pb2
 
 from agent import metrics
 from agent.controllers.allocations import AllocationLedger, LedgerError
-from agent.core import bodies, ledger
+from agent.core import bodies, ledger, revision, views, wire
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
@@ -97,21 +97,56 @@ class HubLink:
         self._sent: dict[str, str] = {}
         # Set key → why the agent did not write a desired set the hub sent (reported upward).
         self._refused: dict[str, str] = {}
+        # Per set, its resourceVersion and the template revision it asks for (servers whose pod
+        # runs it are reported updated).
+        self._revisions: dict[tuple[str, str], tuple[str, str]] = {}
         self._connected = False
         self.connected_event = asyncio.Event()
         sets.add_handler(self._on_set)
         game_servers.add_handler(self._on_game_server)
+        pods.add_handler(self._on_pod)
 
     # -- cache events ------------------------------------------------------------------------
 
     def _on_set(self, _: kcache.EventType, obj: kclient.Obj) -> None:
         if translate.managed(obj):
             self._mark(protocol.set_key(*kcache.key_of(obj)))
+            namespace, name = kcache.key_of(obj)
+            before = self._revisions.get((namespace, name), ("", ""))[1]
+            if self._revision_of(namespace, name) != before:
+                # Every server's `updated` may have turned: report them again.
+                for pod in self._pods.by_index(f"{namespace}/{name}"):
+                    self._mark(protocol.game_server_key(namespace, bodies.name(pod)))
             if translate.retiring(obj):
                 asyncio.get_running_loop().create_task(self._finish_retiring(obj))
 
     def _on_game_server(self, _: kcache.EventType, obj: kclient.Obj) -> None:
         self._mark(protocol.game_server_key(*kcache.key_of(obj)))
+
+    def _on_pod(self, _: kcache.EventType, obj: kclient.Obj) -> None:
+        # An in-place update relabels the pod with its new revision.
+        if self._game_servers.get(kcache.key_of(obj)) is not None:
+            self._mark(protocol.game_server_key(*kcache.key_of(obj)))
+
+    def _revision_of(self, namespace: str, gss: str) -> str:
+        """The template revision set ``gss`` asks for ("" when it is not in the cache)."""
+        obj = self._sets.get((namespace, gss))
+        if obj is None:
+            self._revisions.pop((namespace, gss), None)
+            return ""
+        version = bodies.resource_version(obj)
+        known = self._revisions.get((namespace, gss))
+        if known is not None and known[0] == version:
+            return known[1]
+        name = revision.template_revision(views.pod_template(obj)).name
+        self._revisions[(namespace, gss)] = (version, name)
+        return name
+
+    def _updated(self, namespace: str, name: str, gss: str) -> bool:
+        """True when the server's pod runs the template revision its set asks for."""
+        pod = self._pods.get((namespace, name))
+        wanted = self._revision_of(namespace, gss) if gss else ""
+        return bool(wanted) and bodies.labels_of(pod).get(wire.REVISION) == wanted
 
     def _mark(self, key: str) -> None:
         if self._connected:
@@ -280,6 +315,8 @@ class HubLink:
             if obj is None
             else translate.game_server(obj, node=self._node_of(namespace, name))
         )
+        if obj is not None:
+            server.updated = self._updated(namespace, name, server.fleet)
         held = self._allocations.entry(namespace, name) if self._allocations else None
         if held is not None and obj is not None:
             # Reported as the ledger makes it: the hub never sees an answered server free.

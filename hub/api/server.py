@@ -53,6 +53,7 @@ from hub.registry.assignments import AssignmentRegistry
 from hub.registry.autoscalers import AutoscalerRegistry
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import FleetRegistry
+from hub.registry.rollouts import RolloutRegistry
 from hub.store import interface as store_api
 
 from . import auth, handlers, metrics, startup, tracing
@@ -67,6 +68,7 @@ from .events import EventServicer
 from .fleets import FleetServicer
 from .gameservers import GameServerServicer
 from .leadership import LeaderGate
+from .rollouts import RolloutServicer
 from .store_health import StoreCheckPolicy, StoreLiveness
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ log = logging.getLogger(__name__)
 AGENT_SERVICE = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
 SERVICE_NAMES = (
     fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name,
+    fleet_pb2.DESCRIPTOR.services_by_name["RolloutService"].full_name,
     cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
     gameserver_pb2.DESCRIPTOR.services_by_name["GameServerService"].full_name,
     allocation_pb2.DESCRIPTOR.services_by_name["AllocationService"].full_name,
@@ -184,6 +187,9 @@ class Hub:
             interceptors=interceptors, options=[("grpc.so_reuseport", 0)]
         )
         fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleets, self.gate), server)
+        fleet_pb2_grpc.add_RolloutServiceServicer_to_server(
+            RolloutServicer(RolloutRegistry(self.store), self.gate), server
+        )
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
             ClusterServicer(clusters, self.gate), server
         )
@@ -271,6 +277,7 @@ class Hub:
                     self.config.health,
                     assignments=AssignmentRegistry(self.store),
                     agent_limits=self.config.agent_limits,
+                    rollouts=RolloutRegistry(self.store),
                 )
                 await federation.start()
                 allocations = Allocator(federation, AllocationRegistry(self.store))

@@ -268,6 +268,10 @@ class Pool:
     def get(self, key: tuple[str, str]) -> Server | None:
         return self._servers.get(key)
 
+    def names_in(self, cluster: str) -> list[str]:
+        """The names of the fleet's servers in ``cluster``."""
+        return [name for (where, name) in self._servers if where == cluster]
+
     def candidates(self, cluster: str) -> int:
         """How many of the cluster's servers may be allocated (its readiness aside)."""
         return self._free_count[cluster]

@@ -19,6 +19,7 @@ from . import (
     names,
     paths,
     pod_template,
+    rollout_validation,
     selectors,
     template_validation,
 )
@@ -55,6 +56,7 @@ def validate_fleet(fleet: fleet_pb2.Fleet) -> list[errors.FieldError]:
     problems += template_validation.choice_problems(
         spec.update_policy.type, UPDATE_POLICY_TYPES, "spec.updatePolicy.type"
     )
+    problems += rollout_validation.rollout_problems(spec)
     return problems
 
 

@@ -29,6 +29,9 @@ from hub.core import (
     health,
     limits,
     rollout,
+    rollout_observed,
+    rollout_status,
+    rollout_waves,
     selectors,
 )
 from hub.core.autoscaling import demand
@@ -39,6 +42,7 @@ from hub.registry import errors as registry_errors
 from hub.registry.assignments import AssignmentRegistry
 from hub.registry.clusters import ClusterRegistry
 from hub.registry.fleets import DEFAULT_NAMESPACE, FleetRegistry
+from hub.registry.rollouts import RolloutRegistry
 from okg import capacity
 
 from . import recording
@@ -47,6 +51,7 @@ from .events import EventRecorder, fleet_ref
 from .intent import IntentMirror, fleet_key
 from .live_index import LiveIndex
 from .live_servers import LiveServer, ServerFilter
+from .rollouts import RolloutTracker
 from .session import AgentSession
 from .stats import FederationStats, LiveCounts
 from .supervisor import Supervisor
@@ -93,6 +98,7 @@ class Federation:
         tick: float = 0.5,
         assignments: AssignmentRegistry | None = None,
         agent_limits: agent_limits.AgentLimits = agent_limits.DEFAULT_LIMITS,
+        rollouts: RolloutRegistry | None = None,
     ) -> None:
         self.limits = agent_limits
         self._fleet_registry = fleets
@@ -106,6 +112,8 @@ class Federation:
         self.policy = policy
         self._clock = clock
         self._tick = tick
+        self._rollouts = RolloutTracker(rollouts, clock)
+        self._records_rollout_failures = rollouts is not None
         self._intent = IntentMirror(fleets, clusters, self)
         self._live: dict[str, _ClusterLive] = {}
         self._index = LiveIndex()
@@ -167,6 +175,8 @@ class Federation:
         supervise("remove-deleted-fleets", self._removal_loop)
         if self._writer is not None:
             supervise("persist-assignments", self._writer.run)
+        if self._records_rollout_failures:
+            supervise("record-rollout-failures", self._rollouts.run)
         self._mark()
 
     async def stop(self) -> None:
@@ -332,6 +342,7 @@ class Federation:
             if fleet is not None and (
                 key in self._drains
                 or fleet.spec.update_policy.type == rollout.SEQUENTIAL
+                or fleet.spec.HasField("rollout")
                 or fleet.metadata.HasField("deletion_time")
             ):
                 self._mark(key)
@@ -409,13 +420,20 @@ class Federation:
         stalled = fleet_status.stalled_update(
             pool.longest_updating(), time.time(), self.policy.update_deadline
         )
-        return fleet_status.fleet_status(
+        status = fleet_status.fleet_status(
             fleet,
             placement,
             self._reports(key, fleet),
             too_large=self._too_large.get(key, {}),
             stalled=stalled,
         )
+        progress = self._rollouts.progress.get(key)
+        generation = fleet.metadata.generation
+        if fleet.spec.HasField("rollout") and progress is not None and progress[0] == generation:
+            status.rollout.CopyFrom(rollout_status.rollout_status(progress[1], generation))
+            paused = rollout_status.paused_condition(progress[1], fleet.rollout_control, generation)
+            status.conditions.append(paused.to_proto(generation))
+        return status
 
     def _reports(
         self, key: SetKey, fleet: fleet_pb2.Fleet | None = None
@@ -495,6 +513,7 @@ class Federation:
         self._fleets.pop(key, None)
         self._placements.pop(key, None)
         self._drains.pop(key, None)
+        self._rollouts.forget(key)
         self._mark(key)
 
     def with_status(self, fleet: fleet_pb2.Fleet) -> fleet_pb2.Fleet:
@@ -1144,6 +1163,8 @@ class Federation:
         self, fleet: fleet_pb2.Fleet, rendered: dict[str, agent_pb2.DesiredSet]
     ) -> set[str]:
         key = fleet_key(fleet)
+        if fleet.spec.HasField("rollout"):
+            return self._progressive_held_back(fleet, rendered)
         held: dict[str, str | None] = {}
         settled: dict[str, bool] = {}
         for cluster, desired_set in rendered.items():
@@ -1156,6 +1177,35 @@ class Federation:
             )
         waiting = rollout.held_back(fleet, {c: s.hash for c, s in rendered.items()}, held, settled)
         return {cluster for cluster in waiting if cluster in self._sessions}
+
+    def _progressive_held_back(
+        self, fleet: fleet_pb2.Fleet, rendered: dict[str, agent_pb2.DesiredSet]
+    ) -> set[str]:
+        """The clusters the rollout's gates keep on the template they hold for now."""
+        key = fleet_key(fleet)
+        qualities = frozenset(fleet.spec.rollout.qualities)
+        labels: dict[str, Mapping[str, str]] = {}
+        observed = {}
+        for cluster, desired_set in rendered.items():
+            record = self._clusters.get(cluster)
+            labels[cluster] = record.metadata.labels if record is not None else {}
+            session = self._sessions.get(cluster)
+            template = rollout_observed.template_of(desired_set.hash)
+            servers = (
+                ()
+                if self._rollouts.succeeded(key, cluster, template)
+                else (s.decode() for s in self._index.of_fleet_in(cluster, *key))
+            )
+            observed[cluster] = rollout_observed.observe(
+                desired_set.hash,
+                session.held.get(key) if session is not None else None,
+                self._live.get(cluster, _ClusterLive()).sets.get(key),
+                servers,
+                qualities,
+            )
+        waves = rollout_waves.waves(fleet, labels)
+        progress = self._rollouts.decide(fleet, waves, observed)
+        return {cluster for cluster in progress.held_back if cluster in self._sessions}
 
     def _persist(self, key: SetKey, assigned: dict[str, int] | None) -> None:
         if self._writer is not None:
@@ -1209,6 +1259,8 @@ class Federation:
             failover_pending = any(
                 f.spec.placement.failover.enabled for f in self._fleets.values()
             ) and any(self.phase(n) is health.Phase.UNKNOWN for n in self._clusters)
+            for key in self._rollouts.due():
+                self._mark(key)
             if self._deferred and not self._starting():
                 self._mark()
             elif failover_pending:

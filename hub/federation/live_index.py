@@ -155,6 +155,15 @@ class LiveIndex:
             if server.fleet == fleet and server.namespace == namespace
         ]
 
+    def of_fleet_in(self, cluster: str, namespace: str, fleet: str) -> Iterator[LiveServer]:
+        """The servers of one fleet in one cluster (walks the fleet, not the cluster)."""
+        pool = self._pools.get((namespace, fleet))
+        servers = self._servers.get(cluster, {})
+        for name in pool.names_in(cluster) if pool is not None else ():
+            server = servers.get((namespace, name))
+            if server is not None:
+                yield server
+
     def allocated_for(self, namespace: str, fleet: str, request_id: str) -> LiveServer | None:
         """The server an allocation with ``request_id`` set Allocated, if it still is."""
         found = self._by_request.get((namespace, fleet, request_id))

@@ -11,6 +11,7 @@ CLUSTERS_PREFIX = "clusters/"
 ASSIGNMENTS_PREFIX = "assignments/"
 ALLOCATIONS_PREFIX = "allocations/"
 FLEET_AUTOSCALERS_PREFIX = "fleetautoscalers/"
+FLEET_REVISIONS_PREFIX = "fleetrevisions/"
 
 MessageT = TypeVar("MessageT", bound=message.Message)
 
@@ -21,6 +22,10 @@ def fleet_key(namespace: str, name: str) -> str:
 
 def fleet_prefix(namespace: str) -> str:
     return f"{FLEETS_PREFIX}{namespace}/" if namespace else FLEETS_PREFIX
+
+
+def fleet_revisions_key(namespace: str, name: str) -> str:
+    return f"{FLEET_REVISIONS_PREFIX}{namespace}/{name}"
 
 
 def cluster_key(name: str) -> str:

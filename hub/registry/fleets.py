@@ -16,7 +16,7 @@ from hub.core import errors as core_errors
 from hub.core import selectors, validation
 from hub.store import interface as store_api
 
-from . import codec
+from . import codec, revisions
 from .clusters import Clock, now
 from .errors import (
     DeletingError,
@@ -66,6 +66,7 @@ class FleetRegistry:
         # The hub's fields, not the user's: kept from the stored record.
         incoming.ClearField("replicas_owner")
         incoming.ClearField("cluster_demand")
+        incoming.ClearField("rollout_control")
         if not incoming.metadata.namespace:
             incoming.metadata.namespace = DEFAULT_NAMESPACE
         # Off the event loop: checking a large fleet takes up to about a second (limits.py).
@@ -92,8 +93,11 @@ class FleetRegistry:
                 return ApplyResult(_at_revision(record, actual), current is None, True)
             try:
                 with telemetry.span("store.commit", {"store.key": key}):
-                    revision = await self._store.put(
-                        key, codec.encode(record), expected_mod_revision=actual
+                    revision = await self._store.commit(
+                        [
+                            store_api.Put(key, codec.encode(record), expected_mod_revision=actual),
+                            *await self._history_change(current, record),
+                        ]
                     )
             except store_api.ConflictError:
                 if expected_revision is not None:
@@ -188,8 +192,15 @@ class FleetRegistry:
         """Delete the fleet's record from the store."""
         while True:
             key, stored = await self._current(namespace, name, expected_revision)
+            meta = codec.decode(stored.value, fleet_pb2.Fleet).metadata
+            history = codec.fleet_revisions_key(meta.namespace, meta.name)
             try:
-                await self._store.delete(key, expected_mod_revision=stored.mod_revision)
+                await self._store.commit(
+                    [
+                        store_api.Delete(key, expected_mod_revision=stored.mod_revision),
+                        store_api.Delete(history),
+                    ]
+                )
             except store_api.ConflictError:
                 continue
             return _at_revision(codec.decode(stored.value, fleet_pb2.Fleet), stored.mod_revision)
@@ -240,6 +251,19 @@ class FleetRegistry:
         fleet = _at_revision(fleet, event.kv.mod_revision)
         return fleet_pb2.FleetEvent(type=kind, fleet=fleet, revision=event.revision)
 
+    async def _history_change(
+        self, current: fleet_pb2.Fleet | None, record: fleet_pb2.Fleet
+    ) -> builtins.list[store_api.Op]:
+        """The write that adds ``record``'s template to the revision history, when it is new."""
+        if current is not None and current.spec.template == record.spec.template:
+            return []
+        key = codec.fleet_revisions_key(record.metadata.namespace, record.metadata.name)
+        stored = await self._store.get(key)
+        # A new fleet starts a new history (one deleted before left none, or a stale one).
+        before = None if current is None or stored is None else stored.value
+        history = revisions.appended(before, record)
+        return [store_api.Put(key, codec.encode(history))]
+
     def _next_record(
         self, current: fleet_pb2.Fleet | None, incoming: fleet_pb2.Fleet
     ) -> fleet_pb2.Fleet:
@@ -253,6 +277,7 @@ class FleetRegistry:
         if current is not None:
             record.replicas_owner = current.replicas_owner
             record.cluster_demand.update(current.cluster_demand)
+            record.rollout_control.CopyFrom(current.rollout_control)
         stamp = self._clock()
         if current is None:
             record.metadata.uid = str(uuid.uuid4())

@@ -24,12 +24,13 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from gamefleet.v1 import meta_pb2 as gamefleet_dot_v1_dot_meta__pb2
 from gamefleet.v1 import gameserver_pb2 as gamefleet_dot_v1_dot_gameserver__pb2
 from gamefleet.v1 import gameserverset_pb2 as gamefleet_dot_v1_dot_gameserverset__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gamefleet/v1/fleet.proto\x12\x0cgamefleet.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17gamefleet/v1/meta.proto\x1a\x1dgamefleet/v1/gameserver.proto\x1a gamefleet/v1/gameserverset.proto\"\x93\x02\n\x05\x46leet\x12*\n\x08metadata\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.ObjectMeta\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.gamefleet.v1.FleetSpec\x12)\n\x06status\x18\x03 \x01(\x0b\x32\x19.gamefleet.v1.FleetStatus\x12\x16\n\x0ereplicas_owner\x18\x04 \x01(\t\x12>\n\x0e\x63luster_demand\x18\x05 \x03(\x0b\x32&.gamefleet.v1.Fleet.ClusterDemandEntry\x1a\x34\n\x12\x43lusterDemandEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xc1\x01\n\tFleetSpec\x12\x15\n\x08replicas\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x31\n\x08template\x18\x02 \x01(\x0b\x32\x1f.gamefleet.v1.GameServerSetSpec\x12*\n\tplacement\x18\x03 \x01(\x0b\x32\x17.gamefleet.v1.Placement\x12\x31\n\rupdate_policy\x18\x04 \x01(\x0b\x32\x1a.gamefleet.v1.UpdatePolicyB\x0b\n\t_replicas\"\xe3\x01\n\tPlacement\x12\x35\n\x10\x63luster_selector\x18\x01 \x01(\x0b\x32\x1b.gamefleet.v1.LabelSelector\x12\x10\n\x08strategy\x18\x02 \x01(\t\x12\x30\n\x08\x63lusters\x18\x03 \x03(\x0b\x32\x1e.gamefleet.v1.ClusterPlacement\x12\x31\n\toverrides\x18\x04 \x03(\x0b\x32\x1e.gamefleet.v1.TemplateOverride\x12(\n\x08\x66\x61ilover\x18\x05 \x01(\x0b\x32\x16.gamefleet.v1.Failover\"\x7f\n\x08\x46\x61ilover\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12(\n\x05\x61\x66ter\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12 \n\x13replicas_per_second\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x16\n\x14_replicas_per_second\"\x9f\x01\n\x10\x43lusterPlacement\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x06weight\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x03min\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x10\n\x03max\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12)\n\x08override\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructB\t\n\x07_weightB\x06\n\x04_minB\x06\n\x04_max\"q\n\x10TemplateOverride\x12\x35\n\x10\x63luster_selector\x18\x01 \x01(\x0b\x32\x1b.gamefleet.v1.LabelSelector\x12&\n\x05patch\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x1c\n\x0cUpdatePolicy\x12\x0c\n\x04type\x18\x01 \x01(\t\"\xe2\x01\n\x0b\x46leetStatus\x12\x1b\n\x13observed_generation\x18\x01 \x01(\x03\x12\x10\n\x08replicas\x18\x02 \x01(\x05\x12\x32\n\x08\x63lusters\x18\x03 \x03(\x0b\x32 .gamefleet.v1.ClusterFleetStatus\x12+\n\nconditions\x18\x04 \x03(\x0b\x32\x17.gamefleet.v1.Condition\x12.\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x1e.gamefleet.v1.GameServerCounts\x12\x13\n\x0b\x61llocatable\x18\x06 \x01(\x05\"\xcf\x01\n\x12\x43lusterFleetStatus\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x18\n\x10\x64\x65sired_replicas\x18\x02 \x01(\x05\x12\x15\n\rtemplate_hash\x18\x03 \x01(\t\x12\x1b\n\x13observed_generation\x18\x04 \x01(\x03\x12.\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x1e.gamefleet.v1.GameServerCounts\x12\x15\n\rcluster_phase\x18\x06 \x01(\t\x12\x13\n\x0b\x61llocatable\x18\x07 \x01(\x05\"~\n\x11\x41pplyFleetRequest\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x42\x14\n\x12_expected_revision\"Z\n\x12\x41pplyFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\"+\n\x08\x46leetRef\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"6\n\x0fGetFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\"e\n\x11ListFleetsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"d\n\x12ListFleetsResponse\x12#\n\x06\x66leets\x18\x01 \x03(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"o\n\x12\x44\x65leteFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x14\n\x12_expected_revision\"J\n\x13\x44\x65leteFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x0f\n\x07removed\x18\x02 \x01(\x08\"J\n\x11ScaleFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\x12\x10\n\x08replicas\x18\x02 \x01(\x05\"W\n\x12WatchFleetsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x16\n\x0estart_revision\x18\x03 \x01(\x03\"P\n\nFleetEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\"\n\x05\x66leet\x18\x02 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x10\n\x08revision\x18\x03 \x01(\x03\x32\xd5\x03\n\x0c\x46leetService\x12O\n\nApplyFleet\x12\x1f.gamefleet.v1.ApplyFleetRequest\x1a .gamefleet.v1.ApplyFleetResponse\x12>\n\x08GetFleet\x12\x1d.gamefleet.v1.GetFleetRequest\x1a\x13.gamefleet.v1.Fleet\x12O\n\nListFleets\x12\x1f.gamefleet.v1.ListFleetsRequest\x1a .gamefleet.v1.ListFleetsResponse\x12R\n\x0b\x44\x65leteFleet\x12 .gamefleet.v1.DeleteFleetRequest\x1a!.gamefleet.v1.DeleteFleetResponse\x12\x42\n\nScaleFleet\x12\x1f.gamefleet.v1.ScaleFleetRequest\x1a\x13.gamefleet.v1.Fleet\x12K\n\x0bWatchFleets\x12 .gamefleet.v1.WatchFleetsRequest\x1a\x18.gamefleet.v1.FleetEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gamefleet/v1/fleet.proto\x12\x0cgamefleet.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17gamefleet/v1/meta.proto\x1a\x1dgamefleet/v1/gameserver.proto\x1a gamefleet/v1/gameserverset.proto\"\xca\x02\n\x05\x46leet\x12*\n\x08metadata\x18\x01 \x01(\x0b\x32\x18.gamefleet.v1.ObjectMeta\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.gamefleet.v1.FleetSpec\x12)\n\x06status\x18\x03 \x01(\x0b\x32\x19.gamefleet.v1.FleetStatus\x12\x16\n\x0ereplicas_owner\x18\x04 \x01(\t\x12>\n\x0e\x63luster_demand\x18\x05 \x03(\x0b\x32&.gamefleet.v1.Fleet.ClusterDemandEntry\x12\x35\n\x0frollout_control\x18\x06 \x01(\x0b\x32\x1c.gamefleet.v1.RolloutControl\x1a\x34\n\x12\x43lusterDemandEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xe9\x01\n\tFleetSpec\x12\x15\n\x08replicas\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x31\n\x08template\x18\x02 \x01(\x0b\x32\x1f.gamefleet.v1.GameServerSetSpec\x12*\n\tplacement\x18\x03 \x01(\x0b\x32\x17.gamefleet.v1.Placement\x12\x31\n\rupdate_policy\x18\x04 \x01(\x0b\x32\x1a.gamefleet.v1.UpdatePolicy\x12&\n\x07rollout\x18\x05 \x01(\x0b\x32\x15.gamefleet.v1.RolloutB\x0b\n\t_replicas\"\xbb\x02\n\x07Rollout\x12(\n\x05waves\x18\x01 \x03(\x0b\x32\x19.gamefleet.v1.RolloutWave\x12*\n\x08\x62y_label\x18\x02 \x01(\x0b\x32\x18.gamefleet.v1.LabelWaves\x12\x1c\n\x0fmax_concurrency\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x33\n\x10min_success_time\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x0cmax_failures\x18\x06 \x01(\x05H\x01\x88\x01\x01\x12\x34\n\x11progress_deadline\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tqualities\x18\x08 \x03(\tB\x12\n\x10_max_concurrencyB\x0f\n\r_max_failures\"\xe9\x01\n\x0bRolloutWave\x12\x10\n\x08\x63lusters\x18\x01 \x03(\t\x12@\n\x0cmatch_labels\x18\x02 \x03(\x0b\x32*.gamefleet.v1.RolloutWave.MatchLabelsEntry\x12\x14\n\x07percent\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x1c\n\x0fmax_concurrency\x18\x04 \x01(\x05H\x01\x88\x01\x01\x1a\x32\n\x10MatchLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08_percentB\x12\n\x10_max_concurrency\")\n\nLabelWaves\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"h\n\x0eRolloutControl\x12\x0e\n\x06paused\x18\x01 \x01(\x08\x12-\n\x07\x66\x61ilure\x18\x02 \x01(\x0b\x32\x1c.gamefleet.v1.RolloutFailure\x12\x17\n\x0fundo_generation\x18\x03 \x01(\x03\"\x80\x01\n\x0eRolloutFailure\x12\x12\n\ngeneration\x18\x01 \x01(\x03\x12\x0f\n\x07\x63luster\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x80\x01\n\rFleetRevision\x12\x12\n\ngeneration\x18\x01 \x01(\x03\x12\x31\n\x08template\x18\x02 \x01(\x0b\x32\x1f.gamefleet.v1.GameServerSetSpec\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"F\n\x14\x46leetRevisionHistory\x12.\n\trevisions\x18\x01 \x03(\x0b\x32\x1b.gamefleet.v1.FleetRevision\"\x7f\n\rRolloutStatus\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0c\n\x04wave\x18\x02 \x01(\x05\x12\r\n\x05waves\x18\x03 \x01(\x05\x12.\n\x08\x63lusters\x18\x04 \x03(\x0b\x32\x1c.gamefleet.v1.ClusterRollout\x12\x12\n\ngeneration\x18\x05 \x01(\x03\"O\n\x0e\x43lusterRollout\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x0c\n\x04wave\x18\x02 \x01(\x05\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xe3\x01\n\tPlacement\x12\x35\n\x10\x63luster_selector\x18\x01 \x01(\x0b\x32\x1b.gamefleet.v1.LabelSelector\x12\x10\n\x08strategy\x18\x02 \x01(\t\x12\x30\n\x08\x63lusters\x18\x03 \x03(\x0b\x32\x1e.gamefleet.v1.ClusterPlacement\x12\x31\n\toverrides\x18\x04 \x03(\x0b\x32\x1e.gamefleet.v1.TemplateOverride\x12(\n\x08\x66\x61ilover\x18\x05 \x01(\x0b\x32\x16.gamefleet.v1.Failover\"\x7f\n\x08\x46\x61ilover\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12(\n\x05\x61\x66ter\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12 \n\x13replicas_per_second\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x16\n\x14_replicas_per_second\"\x9f\x01\n\x10\x43lusterPlacement\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x06weight\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x03min\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x10\n\x03max\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12)\n\x08override\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructB\t\n\x07_weightB\x06\n\x04_minB\x06\n\x04_max\"q\n\x10TemplateOverride\x12\x35\n\x10\x63luster_selector\x18\x01 \x01(\x0b\x32\x1b.gamefleet.v1.LabelSelector\x12&\n\x05patch\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x1c\n\x0cUpdatePolicy\x12\x0c\n\x04type\x18\x01 \x01(\t\"\x90\x02\n\x0b\x46leetStatus\x12\x1b\n\x13observed_generation\x18\x01 \x01(\x03\x12\x10\n\x08replicas\x18\x02 \x01(\x05\x12\x32\n\x08\x63lusters\x18\x03 \x03(\x0b\x32 .gamefleet.v1.ClusterFleetStatus\x12+\n\nconditions\x18\x04 \x03(\x0b\x32\x17.gamefleet.v1.Condition\x12.\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x1e.gamefleet.v1.GameServerCounts\x12\x13\n\x0b\x61llocatable\x18\x06 \x01(\x05\x12,\n\x07rollout\x18\x07 \x01(\x0b\x32\x1b.gamefleet.v1.RolloutStatus\"\xcf\x01\n\x12\x43lusterFleetStatus\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x18\n\x10\x64\x65sired_replicas\x18\x02 \x01(\x05\x12\x15\n\rtemplate_hash\x18\x03 \x01(\t\x12\x1b\n\x13observed_generation\x18\x04 \x01(\x03\x12.\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x1e.gamefleet.v1.GameServerCounts\x12\x15\n\rcluster_phase\x18\x06 \x01(\t\x12\x13\n\x0b\x61llocatable\x18\x07 \x01(\x05\"~\n\x11\x41pplyFleetRequest\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x42\x14\n\x12_expected_revision\"Z\n\x12\x41pplyFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\"+\n\x08\x46leetRef\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"6\n\x0fGetFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\"e\n\x11ListFleetsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"d\n\x12ListFleetsResponse\x12#\n\x06\x66leets\x18\x01 \x03(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"o\n\x12\x44\x65leteFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x14\n\x12_expected_revision\"J\n\x13\x44\x65leteFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x0f\n\x07removed\x18\x02 \x01(\x08\"J\n\x11ScaleFleetRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\x12\x10\n\x08replicas\x18\x02 \x01(\x05\"W\n\x12WatchFleetsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x16\n\x0estart_revision\x18\x03 \x01(\x03\"P\n\nFleetEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\"\n\x05\x66leet\x18\x02 \x01(\x0b\x32\x13.gamefleet.v1.Fleet\x12\x10\n\x08revision\x18\x03 \x01(\x03\"5\n\x0eRolloutRequest\x12#\n\x03ref\x18\x01 \x01(\x0b\x32\x16.gamefleet.v1.FleetRef\"H\n\x16RolloutHistoryResponse\x12.\n\trevisions\x18\x01 \x03(\x0b\x32\x1b.gamefleet.v1.FleetRevision2\xd5\x03\n\x0c\x46leetService\x12O\n\nApplyFleet\x12\x1f.gamefleet.v1.ApplyFleetRequest\x1a .gamefleet.v1.ApplyFleetResponse\x12>\n\x08GetFleet\x12\x1d.gamefleet.v1.GetFleetRequest\x1a\x13.gamefleet.v1.Fleet\x12O\n\nListFleets\x12\x1f.gamefleet.v1.ListFleetsRequest\x1a .gamefleet.v1.ListFleetsResponse\x12R\n\x0b\x44\x65leteFleet\x12 .gamefleet.v1.DeleteFleetRequest\x1a!.gamefleet.v1.DeleteFleetResponse\x12\x42\n\nScaleFleet\x12\x1f.gamefleet.v1.ScaleFleetRequest\x1a\x13.gamefleet.v1.Fleet\x12K\n\x0bWatchFleets\x12 .gamefleet.v1.WatchFleetsRequest\x1a\x18.gamefleet.v1.FleetEvent0\x01\x32\xaf\x02\n\x0eRolloutService\x12\x41\n\x0cPauseRollout\x12\x1c.gamefleet.v1.RolloutRequest\x1a\x13.gamefleet.v1.Fleet\x12\x42\n\rResumeRollout\x12\x1c.gamefleet.v1.RolloutRequest\x1a\x13.gamefleet.v1.Fleet\x12@\n\x0bUndoRollout\x12\x1c.gamefleet.v1.RolloutRequest\x1a\x13.gamefleet.v1.Fleet\x12T\n\x0eRolloutHistory\x12\x1c.gamefleet.v1.RolloutRequest\x1a$.gamefleet.v1.RolloutHistoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,48 +39,76 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FLEET_CLUSTERDEMANDENTRY']._loaded_options = None
   _globals['_FLEET_CLUSTERDEMANDENTRY']._serialized_options = b'8\001'
-  _globals['_FLEET']._serialized_start=195
-  _globals['_FLEET']._serialized_end=470
-  _globals['_FLEET_CLUSTERDEMANDENTRY']._serialized_start=418
-  _globals['_FLEET_CLUSTERDEMANDENTRY']._serialized_end=470
-  _globals['_FLEETSPEC']._serialized_start=473
-  _globals['_FLEETSPEC']._serialized_end=666
-  _globals['_PLACEMENT']._serialized_start=669
-  _globals['_PLACEMENT']._serialized_end=896
-  _globals['_FAILOVER']._serialized_start=898
-  _globals['_FAILOVER']._serialized_end=1025
-  _globals['_CLUSTERPLACEMENT']._serialized_start=1028
-  _globals['_CLUSTERPLACEMENT']._serialized_end=1187
-  _globals['_TEMPLATEOVERRIDE']._serialized_start=1189
-  _globals['_TEMPLATEOVERRIDE']._serialized_end=1302
-  _globals['_UPDATEPOLICY']._serialized_start=1304
-  _globals['_UPDATEPOLICY']._serialized_end=1332
-  _globals['_FLEETSTATUS']._serialized_start=1335
-  _globals['_FLEETSTATUS']._serialized_end=1561
-  _globals['_CLUSTERFLEETSTATUS']._serialized_start=1564
-  _globals['_CLUSTERFLEETSTATUS']._serialized_end=1771
-  _globals['_APPLYFLEETREQUEST']._serialized_start=1773
-  _globals['_APPLYFLEETREQUEST']._serialized_end=1899
-  _globals['_APPLYFLEETRESPONSE']._serialized_start=1901
-  _globals['_APPLYFLEETRESPONSE']._serialized_end=1991
-  _globals['_FLEETREF']._serialized_start=1993
-  _globals['_FLEETREF']._serialized_end=2036
-  _globals['_GETFLEETREQUEST']._serialized_start=2038
-  _globals['_GETFLEETREQUEST']._serialized_end=2092
-  _globals['_LISTFLEETSREQUEST']._serialized_start=2094
-  _globals['_LISTFLEETSREQUEST']._serialized_end=2195
-  _globals['_LISTFLEETSRESPONSE']._serialized_start=2197
-  _globals['_LISTFLEETSRESPONSE']._serialized_end=2297
-  _globals['_DELETEFLEETREQUEST']._serialized_start=2299
-  _globals['_DELETEFLEETREQUEST']._serialized_end=2410
-  _globals['_DELETEFLEETRESPONSE']._serialized_start=2412
-  _globals['_DELETEFLEETRESPONSE']._serialized_end=2486
-  _globals['_SCALEFLEETREQUEST']._serialized_start=2488
-  _globals['_SCALEFLEETREQUEST']._serialized_end=2562
-  _globals['_WATCHFLEETSREQUEST']._serialized_start=2564
-  _globals['_WATCHFLEETSREQUEST']._serialized_end=2651
-  _globals['_FLEETEVENT']._serialized_start=2653
-  _globals['_FLEETEVENT']._serialized_end=2733
-  _globals['_FLEETSERVICE']._serialized_start=2736
-  _globals['_FLEETSERVICE']._serialized_end=3205
+  _globals['_ROLLOUTWAVE_MATCHLABELSENTRY']._loaded_options = None
+  _globals['_ROLLOUTWAVE_MATCHLABELSENTRY']._serialized_options = b'8\001'
+  _globals['_FLEET']._serialized_start=228
+  _globals['_FLEET']._serialized_end=558
+  _globals['_FLEET_CLUSTERDEMANDENTRY']._serialized_start=506
+  _globals['_FLEET_CLUSTERDEMANDENTRY']._serialized_end=558
+  _globals['_FLEETSPEC']._serialized_start=561
+  _globals['_FLEETSPEC']._serialized_end=794
+  _globals['_ROLLOUT']._serialized_start=797
+  _globals['_ROLLOUT']._serialized_end=1112
+  _globals['_ROLLOUTWAVE']._serialized_start=1115
+  _globals['_ROLLOUTWAVE']._serialized_end=1348
+  _globals['_ROLLOUTWAVE_MATCHLABELSENTRY']._serialized_start=1266
+  _globals['_ROLLOUTWAVE_MATCHLABELSENTRY']._serialized_end=1316
+  _globals['_LABELWAVES']._serialized_start=1350
+  _globals['_LABELWAVES']._serialized_end=1391
+  _globals['_ROLLOUTCONTROL']._serialized_start=1393
+  _globals['_ROLLOUTCONTROL']._serialized_end=1497
+  _globals['_ROLLOUTFAILURE']._serialized_start=1500
+  _globals['_ROLLOUTFAILURE']._serialized_end=1628
+  _globals['_FLEETREVISION']._serialized_start=1631
+  _globals['_FLEETREVISION']._serialized_end=1759
+  _globals['_FLEETREVISIONHISTORY']._serialized_start=1761
+  _globals['_FLEETREVISIONHISTORY']._serialized_end=1831
+  _globals['_ROLLOUTSTATUS']._serialized_start=1833
+  _globals['_ROLLOUTSTATUS']._serialized_end=1960
+  _globals['_CLUSTERROLLOUT']._serialized_start=1962
+  _globals['_CLUSTERROLLOUT']._serialized_end=2041
+  _globals['_PLACEMENT']._serialized_start=2044
+  _globals['_PLACEMENT']._serialized_end=2271
+  _globals['_FAILOVER']._serialized_start=2273
+  _globals['_FAILOVER']._serialized_end=2400
+  _globals['_CLUSTERPLACEMENT']._serialized_start=2403
+  _globals['_CLUSTERPLACEMENT']._serialized_end=2562
+  _globals['_TEMPLATEOVERRIDE']._serialized_start=2564
+  _globals['_TEMPLATEOVERRIDE']._serialized_end=2677
+  _globals['_UPDATEPOLICY']._serialized_start=2679
+  _globals['_UPDATEPOLICY']._serialized_end=2707
+  _globals['_FLEETSTATUS']._serialized_start=2710
+  _globals['_FLEETSTATUS']._serialized_end=2982
+  _globals['_CLUSTERFLEETSTATUS']._serialized_start=2985
+  _globals['_CLUSTERFLEETSTATUS']._serialized_end=3192
+  _globals['_APPLYFLEETREQUEST']._serialized_start=3194
+  _globals['_APPLYFLEETREQUEST']._serialized_end=3320
+  _globals['_APPLYFLEETRESPONSE']._serialized_start=3322
+  _globals['_APPLYFLEETRESPONSE']._serialized_end=3412
+  _globals['_FLEETREF']._serialized_start=3414
+  _globals['_FLEETREF']._serialized_end=3457
+  _globals['_GETFLEETREQUEST']._serialized_start=3459
+  _globals['_GETFLEETREQUEST']._serialized_end=3513
+  _globals['_LISTFLEETSREQUEST']._serialized_start=3515
+  _globals['_LISTFLEETSREQUEST']._serialized_end=3616
+  _globals['_LISTFLEETSRESPONSE']._serialized_start=3618
+  _globals['_LISTFLEETSRESPONSE']._serialized_end=3718
+  _globals['_DELETEFLEETREQUEST']._serialized_start=3720
+  _globals['_DELETEFLEETREQUEST']._serialized_end=3831
+  _globals['_DELETEFLEETRESPONSE']._serialized_start=3833
+  _globals['_DELETEFLEETRESPONSE']._serialized_end=3907
+  _globals['_SCALEFLEETREQUEST']._serialized_start=3909
+  _globals['_SCALEFLEETREQUEST']._serialized_end=3983
+  _globals['_WATCHFLEETSREQUEST']._serialized_start=3985
+  _globals['_WATCHFLEETSREQUEST']._serialized_end=4072
+  _globals['_FLEETEVENT']._serialized_start=4074
+  _globals['_FLEETEVENT']._serialized_end=4154
+  _globals['_ROLLOUTREQUEST']._serialized_start=4156
+  _globals['_ROLLOUTREQUEST']._serialized_end=4209
+  _globals['_ROLLOUTHISTORYRESPONSE']._serialized_start=4211
+  _globals['_ROLLOUTHISTORYRESPONSE']._serialized_end=4283
+  _globals['_FLEETSERVICE']._serialized_start=4286
+  _globals['_FLEETSERVICE']._serialized_end=4755
+  _globals['_ROLLOUTSERVICE']._serialized_start=4758
+  _globals['_ROLLOUTSERVICE']._serialized_end=5061
 # @@protoc_insertion_point(module_scope)

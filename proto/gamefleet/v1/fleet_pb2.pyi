@@ -11,6 +11,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -54,6 +55,7 @@ class Fleet(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     REPLICAS_OWNER_FIELD_NUMBER: _builtins.int
     CLUSTER_DEMAND_FIELD_NUMBER: _builtins.int
+    ROLLOUT_CONTROL_FIELD_NUMBER: _builtins.int
     replicas_owner: _builtins.str
     """Who sets spec.replicas; written by the hub, ignored on apply. Empty: the user (ApplyFleet,
     ScaleFleet). "FleetAutoscaler/<name>": that autoscaler, and an ApplyFleet or ScaleFleet
@@ -72,6 +74,10 @@ class Fleet(_message.Message):
         them as each cluster's floor (docs/autoscaling.md).
         """
 
+    @_builtins.property
+    def rollout_control(self) -> Global___RolloutControl:
+        """Written by the hub (RolloutService and the rollout's gates), ignored on apply."""
+
     def __init__(
         self,
         *,
@@ -80,10 +86,11 @@ class Fleet(_message.Message):
         status: Global___FleetStatus | None = ...,
         replicas_owner: _builtins.str = ...,
         cluster_demand: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        rollout_control: Global___RolloutControl | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "spec", b"spec", "status", b"status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "rollout_control", b"rollout_control", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_demand", b"cluster_demand", "metadata", b"metadata", "replicas_owner", b"replicas_owner", "spec", b"spec", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_demand", b"cluster_demand", "metadata", b"metadata", "replicas_owner", b"replicas_owner", "rollout_control", b"rollout_control", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -97,6 +104,7 @@ class FleetSpec(_message.Message):
     TEMPLATE_FIELD_NUMBER: _builtins.int
     PLACEMENT_FIELD_NUMBER: _builtins.int
     UPDATE_POLICY_FIELD_NUMBER: _builtins.int
+    ROLLOUT_FIELD_NUMBER: _builtins.int
     replicas: _builtins.int
     """Total game servers across all clusters. Left out of an ApplyFleet of an existing fleet, it
     keeps its value (0 for a new fleet).
@@ -107,6 +115,12 @@ class FleetSpec(_message.Message):
     def placement(self) -> Global___Placement: ...
     @_builtins.property
     def update_policy(self) -> Global___UpdatePolicy: ...
+    @_builtins.property
+    def rollout(self) -> Global___Rollout:
+        """A progressive rollout of template changes across clusters, in waves (docs/rollout.md).
+        Set, it takes the place of update_policy (whose type must then be empty or Parallel).
+        """
+
     def __init__(
         self,
         *,
@@ -114,16 +128,357 @@ class FleetSpec(_message.Message):
         template: _gameserverset_pb2.GameServerSetSpec | None = ...,
         placement: Global___Placement | None = ...,
         update_policy: Global___UpdatePolicy | None = ...,
+        rollout: Global___Rollout | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_replicas", b"_replicas", "placement", b"placement", "replicas", b"replicas", "template", b"template", "update_policy", b"update_policy"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_replicas", b"_replicas", "placement", b"placement", "replicas", b"replicas", "rollout", b"rollout", "template", b"template", "update_policy", b"update_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_replicas", b"_replicas", "placement", b"placement", "replicas", b"replicas", "template", b"template", "update_policy", b"update_policy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_replicas", b"_replicas", "placement", b"placement", "replicas", b"replicas", "rollout", b"rollout", "template", b"template", "update_policy", b"update_policy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__replicas: _TypeAlias = _typing.Literal["replicas"]  # noqa: Y015
     _WhichOneofArgType__replicas: _TypeAlias = _typing.Literal["_replicas", b"_replicas"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__replicas) -> _WhichOneofReturnType__replicas | None: ...
 
 Global___FleetSpec: _TypeAlias = FleetSpec  # noqa: Y015
+
+@_typing.final
+class Rollout(_message.Message):
+    """Rollout: a changed template reaches the clusters wave by wave; a wave starts once every
+    cluster of the waves before it has soaked (min_success_time) without failing. The waves are
+    `waves` in order, then one per value of `by_label`, then one of the clusters left, in placement
+    order. With neither waves nor by_label: one cluster per wave, in placement order. A cluster
+    belongs to the first wave that takes it; a wave that takes none is skipped.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAVES_FIELD_NUMBER: _builtins.int
+    BY_LABEL_FIELD_NUMBER: _builtins.int
+    MAX_CONCURRENCY_FIELD_NUMBER: _builtins.int
+    MIN_SUCCESS_TIME_FIELD_NUMBER: _builtins.int
+    MAX_FAILURES_FIELD_NUMBER: _builtins.int
+    PROGRESS_DEADLINE_FIELD_NUMBER: _builtins.int
+    QUALITIES_FIELD_NUMBER: _builtins.int
+    max_concurrency: _builtins.int
+    """At most this many clusters of a wave update at once. Unset: the whole wave."""
+    max_failures: _builtins.int
+    """Failed clusters tolerated before the rollout pauses. Default 0."""
+    @_builtins.property
+    def waves(self) -> _containers.RepeatedCompositeFieldContainer[Global___RolloutWave]: ...
+    @_builtins.property
+    def by_label(self) -> Global___LabelWaves:
+        """One wave per value of a cluster label, in the order given (e.g. region: [eu, us])."""
+
+    @_builtins.property
+    def min_success_time(self) -> _duration_pb2.Duration:
+        """How long a cluster's updated servers must stay Ready, with no service quality failing,
+        before the cluster counts as done. Default 0s.
+        """
+
+    @_builtins.property
+    def progress_deadline(self) -> _duration_pb2.Duration:
+        """A cluster that has not settled this long after it got the new template has failed.
+        Unset: no deadline.
+        """
+
+    @_builtins.property
+    def qualities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The template's service qualities whose failure (status False) on an updated server fails
+        its cluster. Empty: every service quality of the template.
+        """
+
+    def __init__(
+        self,
+        *,
+        waves: _abc.Iterable[Global___RolloutWave] | None = ...,
+        by_label: Global___LabelWaves | None = ...,
+        max_concurrency: _builtins.int | None = ...,
+        min_success_time: _duration_pb2.Duration | None = ...,
+        max_failures: _builtins.int | None = ...,
+        progress_deadline: _duration_pb2.Duration | None = ...,
+        qualities: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_concurrency", b"_max_concurrency", "_max_failures", b"_max_failures", "by_label", b"by_label", "max_concurrency", b"max_concurrency", "max_failures", b"max_failures", "min_success_time", b"min_success_time", "progress_deadline", b"progress_deadline"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrency", b"_max_concurrency", "_max_failures", b"_max_failures", "by_label", b"by_label", "max_concurrency", b"max_concurrency", "max_failures", b"max_failures", "min_success_time", b"min_success_time", "progress_deadline", b"progress_deadline", "qualities", b"qualities", "waves", b"waves"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_concurrency: _TypeAlias = _typing.Literal["max_concurrency"]  # noqa: Y015
+    _WhichOneofArgType__max_concurrency: _TypeAlias = _typing.Literal["_max_concurrency", b"_max_concurrency"]  # noqa: Y015
+    _WhichOneofReturnType__max_failures: _TypeAlias = _typing.Literal["max_failures"]  # noqa: Y015
+    _WhichOneofArgType__max_failures: _TypeAlias = _typing.Literal["_max_failures", b"_max_failures"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_concurrency) -> _WhichOneofReturnType__max_concurrency | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_failures) -> _WhichOneofReturnType__max_failures | None: ...
+
+Global___Rollout: _TypeAlias = Rollout  # noqa: Y015
+
+@_typing.final
+class RolloutWave(_message.Message):
+    """RolloutWave takes the clusters it names, those its labels match, and, with percent, more
+    clusters in placement order until percent of the fleet's clusters (rounded up) are in this
+    wave or an earlier one.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MatchLabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CLUSTERS_FIELD_NUMBER: _builtins.int
+    MATCH_LABELS_FIELD_NUMBER: _builtins.int
+    PERCENT_FIELD_NUMBER: _builtins.int
+    MAX_CONCURRENCY_FIELD_NUMBER: _builtins.int
+    percent: _builtins.int
+    max_concurrency: _builtins.int
+    """Overrides Rollout.max_concurrency for this wave."""
+    @_builtins.property
+    def clusters(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def match_labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        clusters: _abc.Iterable[_builtins.str] | None = ...,
+        match_labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        percent: _builtins.int | None = ...,
+        max_concurrency: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_concurrency", b"_max_concurrency", "_percent", b"_percent", "max_concurrency", b"max_concurrency", "percent", b"percent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrency", b"_max_concurrency", "_percent", b"_percent", "clusters", b"clusters", "match_labels", b"match_labels", "max_concurrency", b"max_concurrency", "percent", b"percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_concurrency: _TypeAlias = _typing.Literal["max_concurrency"]  # noqa: Y015
+    _WhichOneofArgType__max_concurrency: _TypeAlias = _typing.Literal["_max_concurrency", b"_max_concurrency"]  # noqa: Y015
+    _WhichOneofReturnType__percent: _TypeAlias = _typing.Literal["percent"]  # noqa: Y015
+    _WhichOneofArgType__percent: _TypeAlias = _typing.Literal["_percent", b"_percent"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_concurrency) -> _WhichOneofReturnType__max_concurrency | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__percent) -> _WhichOneofReturnType__percent | None: ...
+
+Global___RolloutWave: _TypeAlias = RolloutWave  # noqa: Y015
+
+@_typing.final
+class LabelWaves(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        values: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LabelWaves: _TypeAlias = LabelWaves  # noqa: Y015
+
+@_typing.final
+class RolloutControl(_message.Message):
+    """RolloutControl is what the rollout's commands and gates decided, kept in the store."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAUSED_FIELD_NUMBER: _builtins.int
+    FAILURE_FIELD_NUMBER: _builtins.int
+    UNDO_GENERATION_FIELD_NUMBER: _builtins.int
+    paused: _builtins.bool
+    """Set by `gamefleet rollout pause`, cleared by resume: no cluster gets the new template."""
+    undo_generation: _builtins.int
+    """The generation an undo made: it goes to every cluster at once, as a rollback."""
+    @_builtins.property
+    def failure(self) -> Global___RolloutFailure:
+        """The failure that paused the rollout of generation failure.generation; resume clears it."""
+
+    def __init__(
+        self,
+        *,
+        paused: _builtins.bool = ...,
+        failure: Global___RolloutFailure | None = ...,
+        undo_generation: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "paused", b"paused", "undo_generation", b"undo_generation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RolloutControl: _TypeAlias = RolloutControl  # noqa: Y015
+
+@_typing.final
+class RolloutFailure(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GENERATION_FIELD_NUMBER: _builtins.int
+    CLUSTER_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    generation: _builtins.int
+    cluster: _builtins.str
+    reason: _builtins.str
+    """QualityFailing, NotReady or ProgressDeadlineExceeded."""
+    message: _builtins.str
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        generation: _builtins.int = ...,
+        cluster: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "generation", b"generation", "message", b"message", "reason", b"reason", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RolloutFailure: _TypeAlias = RolloutFailure  # noqa: Y015
+
+@_typing.final
+class FleetRevision(_message.Message):
+    """FleetRevision is one template the fleet ran, kept in the hub's revision history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GENERATION_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    generation: _builtins.int
+    @_builtins.property
+    def template(self) -> _gameserverset_pb2.GameServerSetSpec: ...
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        generation: _builtins.int = ...,
+        template: _gameserverset_pb2.GameServerSetSpec | None = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template", "time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["generation", b"generation", "template", b"template", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FleetRevision: _TypeAlias = FleetRevision  # noqa: Y015
+
+@_typing.final
+class FleetRevisionHistory(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def revisions(self) -> _containers.RepeatedCompositeFieldContainer[Global___FleetRevision]:
+        """Oldest first; the last is the fleet's current template."""
+
+    def __init__(
+        self,
+        *,
+        revisions: _abc.Iterable[Global___FleetRevision] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["revisions", b"revisions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FleetRevisionHistory: _TypeAlias = FleetRevisionHistory  # noqa: Y015
+
+@_typing.final
+class RolloutStatus(_message.Message):
+    """RolloutStatus is the progress of the fleet's rollout (spec.rollout set)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHASE_FIELD_NUMBER: _builtins.int
+    WAVE_FIELD_NUMBER: _builtins.int
+    WAVES_FIELD_NUMBER: _builtins.int
+    CLUSTERS_FIELD_NUMBER: _builtins.int
+    GENERATION_FIELD_NUMBER: _builtins.int
+    phase: _builtins.str
+    """Progressing, Paused, Failed, RollingBack or Complete."""
+    wave: _builtins.int
+    """The wave in progress (0-based); equals waves once every wave is done."""
+    waves: _builtins.int
+    generation: _builtins.int
+    """The generation being rolled out."""
+    @_builtins.property
+    def clusters(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClusterRollout]: ...
+    def __init__(
+        self,
+        *,
+        phase: _builtins.str = ...,
+        wave: _builtins.int = ...,
+        waves: _builtins.int = ...,
+        clusters: _abc.Iterable[Global___ClusterRollout] | None = ...,
+        generation: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "generation", b"generation", "phase", b"phase", "wave", b"wave", "waves", b"waves"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RolloutStatus: _TypeAlias = RolloutStatus  # noqa: Y015
+
+@_typing.final
+class ClusterRollout(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLUSTER_FIELD_NUMBER: _builtins.int
+    WAVE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    cluster: _builtins.str
+    wave: _builtins.int
+    state: _builtins.str
+    """Pending, Updating, Soaking, Succeeded or Failed."""
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        cluster: _builtins.str = ...,
+        wave: _builtins.int = ...,
+        state: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "message", b"message", "state", b"state", "wave", b"wave"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClusterRollout: _TypeAlias = ClusterRollout  # noqa: Y015
 
 @_typing.final
 class Placement(_message.Message):
@@ -304,6 +659,7 @@ class FleetStatus(_message.Message):
     CONDITIONS_FIELD_NUMBER: _builtins.int
     COUNTS_FIELD_NUMBER: _builtins.int
     ALLOCATABLE_FIELD_NUMBER: _builtins.int
+    ROLLOUT_FIELD_NUMBER: _builtins.int
     observed_generation: _builtins.int
     replicas: _builtins.int
     """Desired replicas placed on clusters."""
@@ -319,6 +675,10 @@ class FleetStatus(_message.Message):
     def counts(self) -> _gameserver_pb2.GameServerCounts:
         """Totals over clusters, as their agents report them."""
 
+    @_builtins.property
+    def rollout(self) -> Global___RolloutStatus:
+        """Set when spec.rollout is."""
+
     def __init__(
         self,
         *,
@@ -328,10 +688,11 @@ class FleetStatus(_message.Message):
         conditions: _abc.Iterable[_meta_pb2.Condition] | None = ...,
         counts: _gameserver_pb2.GameServerCounts | None = ...,
         allocatable: _builtins.int = ...,
+        rollout: Global___RolloutStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "rollout", b"rollout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocatable", b"allocatable", "clusters", b"clusters", "conditions", b"conditions", "counts", b"counts", "observed_generation", b"observed_generation", "replicas", b"replicas"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocatable", b"allocatable", "clusters", b"clusters", "conditions", b"conditions", "counts", b"counts", "observed_generation", b"observed_generation", "replicas", b"replicas", "rollout", b"rollout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -678,3 +1039,43 @@ class FleetEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FleetEvent: _TypeAlias = FleetEvent  # noqa: Y015
+
+@_typing.final
+class RolloutRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ref(self) -> Global___FleetRef: ...
+    def __init__(
+        self,
+        *,
+        ref: Global___FleetRef | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RolloutRequest: _TypeAlias = RolloutRequest  # noqa: Y015
+
+@_typing.final
+class RolloutHistoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def revisions(self) -> _containers.RepeatedCompositeFieldContainer[Global___FleetRevision]: ...
+    def __init__(
+        self,
+        *,
+        revisions: _abc.Iterable[Global___FleetRevision] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["revisions", b"revisions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RolloutHistoryResponse: _TypeAlias = RolloutHistoryResponse  # noqa: Y015

@@ -316,3 +316,214 @@ class FleetService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RolloutServiceStub:
+    """RolloutService steers a fleet's progressive rollout (spec.rollout). Each answers the fleet
+    with its status (status.rollout, and the RolloutPaused condition).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.PauseRollout = channel.unary_unary(
+                '/gamefleet.v1.RolloutService/PauseRollout',
+                request_serializer=gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.SerializeToString,
+                response_deserializer=gamefleet_dot_v1_dot_fleet__pb2.Fleet.FromString,
+                _registered_method=True)
+        self.ResumeRollout = channel.unary_unary(
+                '/gamefleet.v1.RolloutService/ResumeRollout',
+                request_serializer=gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.SerializeToString,
+                response_deserializer=gamefleet_dot_v1_dot_fleet__pb2.Fleet.FromString,
+                _registered_method=True)
+        self.UndoRollout = channel.unary_unary(
+                '/gamefleet.v1.RolloutService/UndoRollout',
+                request_serializer=gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.SerializeToString,
+                response_deserializer=gamefleet_dot_v1_dot_fleet__pb2.Fleet.FromString,
+                _registered_method=True)
+        self.RolloutHistory = channel.unary_unary(
+                '/gamefleet.v1.RolloutService/RolloutHistory',
+                request_serializer=gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.SerializeToString,
+                response_deserializer=gamefleet_dot_v1_dot_fleet__pb2.RolloutHistoryResponse.FromString,
+                _registered_method=True)
+
+
+class RolloutServiceServicer:
+    """RolloutService steers a fleet's progressive rollout (spec.rollout). Each answers the fleet
+    with its status (status.rollout, and the RolloutPaused condition).
+    """
+
+    def PauseRollout(self, request, context):
+        """Stop giving the new template to more clusters (those that have it keep it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeRollout(self, request, context):
+        """Go on; also clears a failure that paused the rollout.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UndoRollout(self, request, context):
+        """Back to the previous revision's template, as a new generation sent to every cluster at once.
+        FAILED_PRECONDITION when the history holds no earlier revision.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RolloutHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RolloutServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'PauseRollout': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseRollout,
+                    request_deserializer=gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.FromString,
+                    response_serializer=gamefleet_dot_v1_dot_fleet__pb2.Fleet.SerializeToString,
+            ),
+            'ResumeRollout': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeRollout,
+                    request_deserializer=gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.FromString,
+                    response_serializer=gamefleet_dot_v1_dot_fleet__pb2.Fleet.SerializeToString,
+            ),
+            'UndoRollout': grpc.unary_unary_rpc_method_handler(
+                    servicer.UndoRollout,
+                    request_deserializer=gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.FromString,
+                    response_serializer=gamefleet_dot_v1_dot_fleet__pb2.Fleet.SerializeToString,
+            ),
+            'RolloutHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.RolloutHistory,
+                    request_deserializer=gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.FromString,
+                    response_serializer=gamefleet_dot_v1_dot_fleet__pb2.RolloutHistoryResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'gamefleet.v1.RolloutService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('gamefleet.v1.RolloutService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RolloutService:
+    """RolloutService steers a fleet's progressive rollout (spec.rollout). Each answers the fleet
+    with its status (status.rollout, and the RolloutPaused condition).
+    """
+
+    @staticmethod
+    def PauseRollout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gamefleet.v1.RolloutService/PauseRollout',
+            gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.SerializeToString,
+            gamefleet_dot_v1_dot_fleet__pb2.Fleet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeRollout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gamefleet.v1.RolloutService/ResumeRollout',
+            gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.SerializeToString,
+            gamefleet_dot_v1_dot_fleet__pb2.Fleet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UndoRollout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gamefleet.v1.RolloutService/UndoRollout',
+            gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.SerializeToString,
+            gamefleet_dot_v1_dot_fleet__pb2.Fleet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RolloutHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gamefleet.v1.RolloutService/RolloutHistory',
+            gamefleet_dot_v1_dot_fleet__pb2.RolloutRequest.SerializeToString,
+            gamefleet_dot_v1_dot_fleet__pb2.RolloutHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -104,3 +104,79 @@ class FleetServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_fleet_pb2.FleetEvent], _abc.AsyncIterator[_fleet_pb2.FleetEvent]]: ...
 
 def add_FleetServiceServicer_to_server(servicer: FleetServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class RolloutServiceStub:
+    """RolloutService steers a fleet's progressive rollout (spec.rollout). Each answers the fleet
+    with its status (status.rollout, and the RolloutPaused condition).
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> RolloutServiceAsyncStub: ...
+    PauseRollout: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.RolloutRequest, _fleet_pb2.Fleet]
+    """Stop giving the new template to more clusters (those that have it keep it)."""
+    ResumeRollout: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.RolloutRequest, _fleet_pb2.Fleet]
+    """Go on; also clears a failure that paused the rollout."""
+    UndoRollout: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.RolloutRequest, _fleet_pb2.Fleet]
+    """Back to the previous revision's template, as a new generation sent to every cluster at once.
+    FAILED_PRECONDITION when the history holds no earlier revision.
+    """
+    RolloutHistory: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.RolloutRequest, _fleet_pb2.RolloutHistoryResponse]
+
+@_typing.type_check_only
+class RolloutServiceAsyncStub(RolloutServiceStub):
+    """RolloutService steers a fleet's progressive rollout (spec.rollout). Each answers the fleet
+    with its status (status.rollout, and the RolloutPaused condition).
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    PauseRollout: _aio.UnaryUnaryMultiCallable[_fleet_pb2.RolloutRequest, _fleet_pb2.Fleet]  # type: ignore[assignment]
+    """Stop giving the new template to more clusters (those that have it keep it)."""
+    ResumeRollout: _aio.UnaryUnaryMultiCallable[_fleet_pb2.RolloutRequest, _fleet_pb2.Fleet]  # type: ignore[assignment]
+    """Go on; also clears a failure that paused the rollout."""
+    UndoRollout: _aio.UnaryUnaryMultiCallable[_fleet_pb2.RolloutRequest, _fleet_pb2.Fleet]  # type: ignore[assignment]
+    """Back to the previous revision's template, as a new generation sent to every cluster at once.
+    FAILED_PRECONDITION when the history holds no earlier revision.
+    """
+    RolloutHistory: _aio.UnaryUnaryMultiCallable[_fleet_pb2.RolloutRequest, _fleet_pb2.RolloutHistoryResponse]  # type: ignore[assignment]
+
+class RolloutServiceServicer(metaclass=_abc_1.ABCMeta):
+    """RolloutService steers a fleet's progressive rollout (spec.rollout). Each answers the fleet
+    with its status (status.rollout, and the RolloutPaused condition).
+    """
+
+    @_abc_1.abstractmethod
+    def PauseRollout(
+        self,
+        request: _fleet_pb2.RolloutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.Fleet, _abc.Awaitable[_fleet_pb2.Fleet]]:
+        """Stop giving the new template to more clusters (those that have it keep it)."""
+
+    @_abc_1.abstractmethod
+    def ResumeRollout(
+        self,
+        request: _fleet_pb2.RolloutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.Fleet, _abc.Awaitable[_fleet_pb2.Fleet]]:
+        """Go on; also clears a failure that paused the rollout."""
+
+    @_abc_1.abstractmethod
+    def UndoRollout(
+        self,
+        request: _fleet_pb2.RolloutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.Fleet, _abc.Awaitable[_fleet_pb2.Fleet]]:
+        """Back to the previous revision's template, as a new generation sent to every cluster at once.
+        FAILED_PRECONDITION when the history holds no earlier revision.
+        """
+
+    @_abc_1.abstractmethod
+    def RolloutHistory(
+        self,
+        request: _fleet_pb2.RolloutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.RolloutHistoryResponse, _abc.Awaitable[_fleet_pb2.RolloutHistoryResponse]]: ...
+
+def add_RolloutServiceServicer_to_server(servicer: RolloutServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from gamefleet.v1 import agent_pb2
@@ -14,26 +12,9 @@ from gamefleet.v1 import agent_pb2
 from agent.controllers import manager
 from agent.hublink import link
 from agent.kube import client as kclient
-from agent.kube import crds, resources
-from tests.localcluster.state import Cluster
 from tests.support.standin_hub import StandInHub
 
-NAMESPACES = resources.Resource("v1", "namespaces", "Namespace", False)
-
-
-@pytest.fixture
-async def served(local_cluster: Cluster) -> AsyncIterator[tuple[kclient.KubeClient, str]]:
-    kube = await kclient.KubeClient.connect(str(local_cluster.kubeconfig))
-    await crds.install(kube)  # the cluster may be fresh: the agent's kinds must be served
-    name = f"link-{uuid.uuid4().hex[:6]}"
-    await kube.create(
-        NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-    )
-    try:
-        yield kube, name
-    finally:
-        await kube.request("DELETE", f"/api/v1/namespaces/{name}")
-        await kube.close()
+from .conftest import NAMESPACES
 
 
 async def test_a_set_for_a_namespace_the_agent_does_not_serve_is_refused_and_reported(

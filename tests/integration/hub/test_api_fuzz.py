@@ -82,6 +82,7 @@ class Target:
     hub: HubProcess
     channel: grpc.Channel
     fleets: fleet_pb2_grpc.FleetServiceStub
+    rollouts: fleet_pb2_grpc.RolloutServiceStub
     clusters: cluster_pb2_grpc.ClusterServiceStub
     game_servers: gameserver_pb2_grpc.GameServerServiceStub
     allocations: allocation_pb2_grpc.AllocationServiceStub
@@ -193,6 +194,12 @@ METHODS = [
     Method("FleetService", "DeleteFleet", _requests(
         fleet_pb2.DeleteFleetRequest, st.builds(fleet_pb2.DeleteFleetRequest, ref=_refs())
     ), 60, writes=True),
+    *[
+        Method("RolloutService", name, _requests(
+            fleet_pb2.RolloutRequest, st.builds(fleet_pb2.RolloutRequest, ref=_refs())
+        ), 60, writes=name != "RolloutHistory")
+        for name in ("PauseRollout", "ResumeRollout", "UndoRollout", "RolloutHistory")
+    ],
     Method("ClusterService", "RegisterCluster", _requests(
         cluster_pb2.RegisterClusterRequest,
         st.builds(
@@ -257,6 +264,7 @@ METHODS = [
 ]  # fmt: skip
 STUBS: dict[str, Callable[[Target], Any]] = {
     "FleetService": lambda t: t.fleets,
+    "RolloutService": lambda t: t.rollouts,
     "ClusterService": lambda t: t.clusters,
     "GameServerService": lambda t: t.game_servers,
     "AllocationService": lambda t: t.allocations,
@@ -273,6 +281,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         hub=hub,
         channel=channel,
         fleets=fleet_pb2_grpc.FleetServiceStub(channel),
+        rollouts=fleet_pb2_grpc.RolloutServiceStub(channel),
         clusters=cluster_pb2_grpc.ClusterServiceStub(channel),
         game_servers=gameserver_pb2_grpc.GameServerServiceStub(channel),
         allocations=allocation_pb2_grpc.AllocationServiceStub(channel),

@@ -163,7 +163,23 @@ FULL_FLEET: dict[str, Any] = {
                 }
             ],
         },
-        "updatePolicy": {"type": "Sequential"},
+        "updatePolicy": {"type": "Parallel"},
+        "rollout": {
+            "waves": [
+                {
+                    "clusters": ["eu-1"],
+                    "matchLabels": {"region": "eu"},
+                    "percent": 50,
+                    "maxConcurrency": 1,
+                }
+            ],
+            "byLabel": {"key": "region", "values": ["us", "ap"]},
+            "maxConcurrency": 2,
+            "minSuccessTime": "60s",
+            "maxFailures": 1,
+            "progressDeadline": "600s",
+            "qualities": ["idle"],
+        },
     },
 }
 
