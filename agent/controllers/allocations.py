@@ -30,7 +30,7 @@ from agent.kube import resources
 from agent.kube.cache import EventType, Key, key_of
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Mapping
+    from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 
     from agent.kube.cache import WatchCache
 
@@ -68,6 +68,9 @@ class _SetLedger:
     exists: bool = False
     # Servers a reconcile is deleting or updating right now: not allocatable meanwhile.
     busy: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Direct path: servers whose allocation's GameServer PATCH is in flight, or written but not
+    # in the cache yet: the reconciler reads them Allocated meanwhile.
+    claimed: set[str] = dataclasses.field(default_factory=set)
 
     # The changes of the write in flight: neither pending nor in the object yet.
     writing_changes: dict[str, ledger.Entry | None] = dataclasses.field(default_factory=dict)
@@ -161,10 +164,50 @@ class AllocationLedger:
 
     # -- what the reconciler reads -----------------------------------------------------------
 
-    def allocated(self, set_key: Key) -> Mapping[str, ledger.Entry]:
-        """The servers of a set its ledger holds (their GameServers may not say so yet)."""
+    def allocated(self, set_key: Key) -> Collection[str]:
+        """The servers of a set its ledger holds, or the direct path is allocating (their
+        GameServers may not say so yet)."""
         book = self._by_set.get(set_key)
-        return {} if book is None else book.all_held()
+        return set() if book is None else {*book.all_held(), *book.claimed}
+
+    def claim(self, namespace: str, name: str) -> Callable[[str | None], None] | None:
+        """Direct path: hold ``name`` for an allocation whose guarded GameServer PATCH is about
+        to be sent. None when it may not be taken: a reconcile is deleting or updating it (busy),
+        its pod is going away or updating, the ledger or another allocation holds it. Else the
+        reconciler reads it Allocated from now until the returned function is called with the
+        PATCH's resourceVersion (then until the cache shows that write, at most SETTLE_S), or
+        with None (the PATCH failed: at once)."""
+        gs = self._gs.get((namespace, name))
+        set_key = _set_of(gs, namespace)
+        if set_key is None:  # not a set's server: no reconcile of a set touches it
+            return _unclaimed
+        book = self._book(set_key)
+        busy = name in book.busy or name in book.claimed
+        decision = ledger.decide_allocation(
+            self._server(namespace, name), book.held(name), busy, ""
+        )
+        if decision is not ledger.Decision.TAKE:
+            return None
+        book.claimed.add(name)
+
+        def release(written: str | None) -> None:
+            if written is None:
+                book.claimed.discard(name)
+                self._requeue(set_key, name)  # not taken after all: read it as it is again
+                return
+            task = asyncio.get_running_loop().create_task(
+                self._unclaim_when_seen(book, (namespace, name), int(written or 0))
+            )
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+
+        return release
+
+    async def _unclaim_when_seen(self, book: _SetLedger, key: Key, version: int) -> None:
+        try:
+            await self._gs.wait_until(lambda: self._gs.has_seen(key, version), SETTLE_S)
+        finally:
+            book.claimed.discard(key[1])
 
     def hold(
         self, set_key: Key, servers: Iterable[str], settled: Callable[[], Awaitable[object]] | None
@@ -226,12 +269,6 @@ class AllocationLedger:
         entry = book.held(name) if book is not None else None
         decision = ledger.decide_allocation(
             self._server(namespace, name), entry, book is not None and name in book.busy, request_id
-        )
-        _log.warning(
-            name,
-            decision,
-            sorted(book.busy) if book else None,
-            self._server(namespace, name),
         )
         if set_key is None or book is None:
             return decision
@@ -518,6 +555,10 @@ def _set_of(gs: Obj | None, namespace: str) -> Key | None:
 
 def _set_name_of(server: str) -> str:
     return server.rsplit("-", 1)[0]
+
+
+def _unclaimed(_: str | None) -> None:
+    pass
 
 
 def _ignore_failure(task: asyncio.Task[None]) -> None:
