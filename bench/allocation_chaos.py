@@ -13,7 +13,8 @@ is asked again and must name the same server. Meanwhile the fleet is scaled to t
 count plus `servers` per cluster, then down by a quarter of that, every few seconds. At 1/4,
 2/4 and 3/4 of the run: kill -9 of the hub (started again on its store and port), of the first
 cluster's agent (its leader; started again), and of the second cluster's kube-apiserver (started
-again with its command line). An agent that exits on its own (it loses its Lease while its API
+again with its command line); the load goes on for `seconds`, and at least 5 s after the last
+fault is over. An agent that exits on its own (it loses its Lease while its API
 server is down) is started again, as its Deployment would.
 
 From the clients' record of answers and a watch of each cluster's GameServers and pods, it
@@ -33,6 +34,7 @@ import contextlib
 import itertools
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -134,8 +136,9 @@ class Chaos:
             await asyncio.sleep(self.args.down)
             await asyncio.to_thread(restart)
             fault.started_at = self.record.now()
-            await self._all_back()
+            await self.all_back()
             fault.back_at = self.record.now()
+            _say(f"{kind}: killed at {fault.killed_at:.1f} s, all back at {fault.back_at:.1f} s")
 
     def _kill(self, kind: str) -> Any:
         """Kill the component with SIGKILL; returns what starts it again."""
@@ -156,7 +159,7 @@ class Chaos:
         command = binary.kill_component(cluster, "kube-apiserver")
         return lambda: binary.start_component(cluster, "kube-apiserver", command)
 
-    async def _all_back(self) -> None:
+    async def all_back(self) -> None:
         """Every API server ready, every agent leading, every cluster Ready in the hub."""
         clusters = cluster_pb2_grpc.ClusterServiceStub(self.channel)
         async with asyncio.timeout(300):
@@ -192,12 +195,13 @@ class Chaos:
             asyncio.create_task(self.scaler()),
             asyncio.create_task(self.supervisor()),
         ]
-        faults = asyncio.create_task(self.faults(seconds))
-        await audit.Matchmakers(self.channel, self.observer, "arena", self.path).run(
-            self.args.clients, seconds
-        )
+        matchmakers = audit.Matchmakers(self.channel, self.observer, "arena", self.path)
+        load = asyncio.create_task(matchmakers.run(self.args.clients))
+        await self.faults(seconds)
+        # The load goes on for `seconds`, and at least 5 s after the last fault is back.
+        matchmakers.until = max(seconds, self.record.now() + audit.LOST_AFTER_S)
+        await load
         self.load_ended = self.record.now()
-        await faults
         self.stopping.set()
         await asyncio.gather(*background)
         await self.observer.settle(60.0)
@@ -264,14 +268,18 @@ async def run_path(path: str, args: argparse.Namespace, workdir: Path) -> None:
     specs = [SideSpec(path, namespace, "bench-chaos") for _ in range(2)]
     async with federation(workdir / path, specs) as (hub, sides):
         async with grpc.aio.insecure_channel(hub.address) as channel:
+            # Both clusters Ready first: the fleet is split over both from the start.
+            await Chaos(hub, sides, args, path).all_back()
             doc = fleet(replicas=args.servers * len(sides))
             doc.metadata.namespace = namespace
             await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
                 fleet_pb2.ApplyFleetRequest(fleet=doc)
             )
         await _wait_ready(sides, namespace, args.servers)
+        _say(f"{path}: {args.servers} Ready servers per cluster; load for {args.seconds} s")
         chaos = Chaos(hub, sides, args, path)
         await chaos.run()
+        _say(f"{path}: load done, every answer settled or 60 s passed")
         chaos.report(await audit.final_state(chaos.kubes, namespace))
 
 
@@ -285,11 +293,15 @@ async def _wait_ready(sides: list[Side], namespace: str, servers: int) -> None:
                 )
                 ready = [
                     gs for gs in listed.get("items") or []
-                    if (gs.get("status") or {}).get("state") == "Ready"
+                    if (gs.get("status") or {}).get("currentState") == "Ready"
                 ]  # fmt: skip
                 if len(ready) >= servers:
                     break
                 await asyncio.sleep(2.0)
+
+
+def _say(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
 
 
 def _paths(text: str) -> list[str]:

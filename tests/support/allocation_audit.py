@@ -170,21 +170,25 @@ class Matchmakers:
         self.record = observer.record
         self.fleet = fleet
         self.prefix = prefix
+        self.until = float("inf")  # s from the record's start; the caller may move it
 
-    async def run(self, clients: int, seconds: float) -> None:
-        await asyncio.gather(*(self._client(i, seconds) for i in range(clients)))
+    async def run(self, clients: int, seconds: float | None = None) -> None:
+        """Until `seconds` (default: until `until` is set and reached)."""
+        if seconds is not None:
+            self.until = seconds
+        await asyncio.gather(*(self._client(i) for i in range(clients)))
 
-    async def _client(self, index: int, deadline: float) -> None:
+    async def _client(self, index: int) -> None:
         sent = 0
-        while self.record.now() < deadline:
+        while self.record.now() < self.until:
             request_id = f"{self.prefix}-c{index}-{sent}"
             sent += 1
-            answer = await self._allocate(request_id, deadline)
+            answer = await self._allocate(request_id)
             if answer is not None and sent % 10 == 0:
                 self.record.replays += 1
-                await self._allocate(request_id, deadline)
+                await self._allocate(request_id)
 
-    async def _allocate(self, request_id: str, deadline: float) -> Answer | None:
+    async def _allocate(self, request_id: str) -> Answer | None:
         request = allocation_pb2.AllocateRequest(
             namespace=self.observer.namespace,
             fleet=self.fleet,
@@ -196,7 +200,7 @@ class Matchmakers:
                 response = await self.stub.Allocate(request, timeout=CALL_TIMEOUT_S)
             except grpc.aio.AioRpcError as error:
                 self.record.errors[error.code().name] += 1
-                if self.record.now() >= deadline:
+                if self.record.now() >= self.until:
                     self.record.abandoned += 1
                     return None
                 exhausted = error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
