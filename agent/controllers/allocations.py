@@ -286,7 +286,6 @@ class AllocationLedger:
         except LedgerError:
             self._requeue(set_key, name)  # not taken after all: read it as it is again
             raise
-        self._follow(namespace, name, taken)
         return decision
 
     async def release(self, namespace: str, name: str, request_id: str) -> ledger.Decision:
@@ -364,8 +363,9 @@ class AllocationLedger:
                     for server in changes:
                         book.pending.setdefault(server, None)
                     for future in waiting:
-                        future.set_exception(LedgerError(f"the ledger write failed: {exc}"))
-                        future.exception()
+                        if not future.done():  # its caller may have gone (cancelled)
+                            future.set_exception(LedgerError(f"the ledger write failed: {exc}"))
+                            future.exception()
                     await asyncio.sleep(_RETRY_S)
                     continue
                 for server, entry in changes.items():
@@ -373,9 +373,13 @@ class AllocationLedger:
                         book.entries.pop(server, None)
                     else:
                         book.entries[server] = entry
+                        # Here, not in `allocate`: its caller may be gone (the hub's link
+                        # ended), and a durable entry's GameServer must follow all the same.
+                        self._follow(set_key[0], server, entry)
                 book.writing_changes = {}
                 for future in waiting:
-                    future.set_result(None)
+                    if not future.done():  # its caller may have gone (cancelled)
+                        future.set_result(None)
         finally:
             book.writing = False
 

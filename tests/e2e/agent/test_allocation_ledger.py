@@ -217,6 +217,31 @@ async def test_direct_path_a_scale_down_during_a_burst_deletes_no_answered_serve
         agent.stop()
 
 
+async def test_allocations_whose_hub_link_ends_during_the_ledger_write_still_follow(
+    kubeconfig: pathlib.Path, namespace: Namespace, tmp_path: pathlib.Path, hub: StandInHub
+) -> None:
+    # The link to the hub ends (a hub killed) while the allocations wait for the ledger's write
+    # (the idle ledger's first write held 1 s): their callers are cancelled, the write lands.
+    # Every entry written must reach its GameServer, and the write's task must not die on the
+    # cancelled waiters (it did: InvalidStateError, and the GameServers never followed; found
+    # by bench/allocation_chaos.py).
+    log = tmp_path / "agent.log"
+    agent = _agent(kubeconfig, namespace, log, hub, "--allocation-ledger-linger", "1")
+    try:
+        names = await _ready_set(namespace, 4)
+        await hub.wait_hello(60.0)
+        for name in names:
+            hub.send(_allocation(namespace.name, name, f"r-{name}"))
+        # Their arrival at the agent is not observable from here; the write waits 1 s.
+        await asyncio.sleep(0.5)
+        await hub.stop()
+        await eventually(lambda: _allocated(namespace, names), 30.0, "every GameServer")
+        await eventually(lambda: _empty(namespace), 30.0, "an empty ledger")
+    finally:
+        agent.stop()
+    assert "InvalidStateError" not in log.read_text()
+
+
 async def test_a_restarted_agent_reads_the_ledger_before_it_scales_down(
     kubeconfig: pathlib.Path, namespace: Namespace, tmp_path: pathlib.Path, hub: StandInHub
 ) -> None:
