@@ -152,6 +152,37 @@ async def _empty(namespace: Namespace) -> bool:
     return not await _ledger(namespace)
 
 
+async def _burst_with_scale_down(
+    namespace: Namespace, hub: StandInHub, names: list[str], pause: float
+) -> tuple[list[str], dict[str, str]]:
+    """Allocate the 6 highest ordinals (a scale-down takes them first among equals) and scale
+    the set to 6 `pause` s after sending them; the servers answered, and every pod's uid."""
+    before = uids(await namespace.pods(SET))
+    wanted = names[6:]
+    futures = [hub.send(_allocation(namespace.name, n, f"r-{n}")) for n in wanted]
+    if pause:
+        await asyncio.sleep(pause)  # a few allocations in, the others in flight
+    await namespace.scale(SET, 6)
+    results = await asyncio.wait_for(asyncio.gather(*futures), 30.0)
+    answered = [n for n, r in zip(wanted, results, strict=True) if list(r.updated) == [n]]
+    assert answered, results
+    return answered, before
+
+
+async def _kept_allocated(
+    namespace: Namespace, answered: list[str], before: dict[str, str]
+) -> None:
+    """Once scaled down to 6, every answered server has its pod and says Allocated."""
+
+    async def scaled_down() -> bool:
+        return len(await namespace.pods(SET, terminating=True)) == 6
+
+    await eventually(scaled_down, 60.0, "6 pods left")
+    left = uids(await namespace.pods(SET, terminating=True))
+    assert {n: left.get(n) for n in answered} == {n: before[n] for n in answered}
+    await eventually(lambda: _allocated(namespace, answered), 30.0, "answered Allocated")
+
+
 async def test_a_scale_down_during_a_burst_deletes_no_answered_server(
     kubeconfig: pathlib.Path, namespace: Namespace, tmp_path: pathlib.Path, hub: StandInHub
 ) -> None:
@@ -162,25 +193,10 @@ async def test_a_scale_down_during_a_burst_deletes_no_answered_server(
     try:
         names = await _ready_set(namespace, 12)
         await hub.wait_hello(60.0)
-        before = uids(await namespace.pods(SET))
-        # The highest ordinals, which a scale-down takes first among equals.
-        wanted = names[6:]
-        futures = [hub.send(_allocation(namespace.name, n, f"r-{n}")) for n in wanted]
-        await asyncio.sleep(0.01)  # a few allocations in, the others in flight
-        await namespace.scale(SET, 6)
-        results = await asyncio.wait_for(asyncio.gather(*futures), 30.0)
-        answered = [n for n, r in zip(wanted, results, strict=True) if list(r.updated) == [n]]
-        assert answered, results
+        answered, before = await _burst_with_scale_down(namespace, hub, names, 0.01)
         servers = await namespace.game_servers(SET)
         assert any(servers[n]["spec"].get("opsState") == "None" for n in answered)
-
-        async def scaled_down() -> bool:
-            return len(await namespace.pods(SET, terminating=True)) == 6
-
-        await eventually(scaled_down, 60.0, "6 pods left")
-        left = uids(await namespace.pods(SET, terminating=True))
-        assert {n: left.get(n) for n in answered} == {n: before[n] for n in answered}
-        await eventually(lambda: _allocated(namespace, answered), 30.0, "answered Allocated")
+        await _kept_allocated(namespace, answered, before)
     finally:
         agent.stop()
 
@@ -190,29 +206,15 @@ async def test_direct_path_a_scale_down_during_a_burst_deletes_no_answered_serve
 ) -> None:
     # The direct path answers once each GameServer PATCH is done: the reconciler must read a
     # server Allocated from before its PATCH is sent until the cache shows it, and an allocation
-    # must not take a server a reconcile is deleting (found by bench/allocation_chaos.py).
+    # must not take a server a reconcile is deleting (found by bench/allocation_chaos.py). The
+    # allocations are sent just before the scale-down: their PATCHes are in flight as it plans.
     flags = ("--allocation-path", "direct")
     agent = _agent(kubeconfig, namespace, tmp_path / "agent.log", hub, *flags)
     try:
         names = await _ready_set(namespace, 12)
         await hub.wait_hello(60.0)
-        before = uids(await namespace.pods(SET))
-        # The highest ordinals, which a scale-down takes first among equals.
-        wanted = names[6:]
-        # Sent before the scale-down: their PATCHes are in flight while it plans.
-        futures = [hub.send(_allocation(namespace.name, n, f"r-{n}")) for n in wanted]
-        await namespace.scale(SET, 6)
-        results = await asyncio.wait_for(asyncio.gather(*futures), 30.0)
-        answered = [n for n, r in zip(wanted, results, strict=True) if list(r.updated) == [n]]
-        assert answered, results
-
-        async def scaled_down() -> bool:
-            return len(await namespace.pods(SET, terminating=True)) == 6
-
-        await eventually(scaled_down, 60.0, "6 pods left")
-        left = uids(await namespace.pods(SET, terminating=True))
-        assert {n: left.get(n) for n in answered} == {n: before[n] for n in answered}
-        await eventually(lambda: _allocated(namespace, answered), 30.0, "answered Allocated")
+        answered, before = await _burst_with_scale_down(namespace, hub, names, 0.0)
+        await _kept_allocated(namespace, answered, before)
     finally:
         agent.stop()
 
