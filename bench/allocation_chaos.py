@@ -211,6 +211,8 @@ class Chaos:
     def report(self, final: audit.Final) -> None:
         record = self.record
         counts = audit.count(record, final)
+        for case in counts.cases:  # what to look into when a count is not 0
+            _say("case: " + " | ".join(case))
         params: dict[str, Any] = {
             "path": self.path, "seconds": self.args.seconds, "clients": self.args.clients,
             "servers_per_cluster": self.args.servers, "down_s": self.args.down,

@@ -240,6 +240,8 @@ class Counts:
     unanswered: int  # servers Allocated for a request id never answered
     answered: int
     lags: list[float]  # answer -> GameServer Allocated with its id, sorted
+    # What each counted case was, to look into: (count, request id, cluster/name, detail).
+    cases: list[tuple[str, str, str, str]] = dataclasses.field(default_factory=list)
 
 
 def lost_after(record: Record, answered_at: float) -> float:
@@ -261,6 +263,11 @@ def count(record: Record, final: Final) -> Counts:
         servers_by_id[answer.request_id].add(answer.server)
         first.setdefault(answer.request_id, answer)
     late, never, disturbed = 0, 0, 0
+    cases: list[tuple[str, str, str, str]] = []
+    for server, ids in ids_by_server.items():
+        if len(ids) > 1:
+            times = sorted((a.at, a.request_id) for a in record.answers if a.server == server)
+            cases.append(("double server", ",".join(sorted(ids)), "/".join(server), str(times)))
     lags: list[float] = []
     for answer in first.values():
         seen = record.allocated.get((*answer.server, answer.request_id))
@@ -269,13 +276,20 @@ def count(record: Record, final: Final) -> Counts:
         if seen is None or seen > lost_after(record, answer.at):
             late += 1
         gs, pod = final.get(answer.server, ({}, {}))
+        where = "/".join(answer.server)
         if _allocated_for(gs) != answer.request_id:
             never += 1
+            cases.append(("never", answer.request_id, where, f"at the end: {_allocated_for(gs)}"))
         uid, restarts = uid_and_restarts(pod)
         deleted_after = [t for t in record.deleted.get(answer.server, []) if t > answer.at]
         moved = bool(answer.pod_uid) and uid != answer.pod_uid
         if not gs or deleted_after or moved or restarts > answer.restarts:
             disturbed += 1
+            detail = (
+                f"answered at {answer.at:.1f} s; gone: {not gs}; deleted at {deleted_after}; "
+                f"pod uid {answer.pod_uid} -> {uid}; restarts {answer.restarts} -> {restarts}"
+            )
+            cases.append(("disturbed", answer.request_id, where, detail))
     stray, unanswered = 0, 0
     for server, (gs, _) in final.items():
         stamp = _allocated_for(gs)
@@ -295,4 +309,5 @@ def count(record: Record, final: Final) -> Counts:
         unanswered=unanswered,
         answered=len(first),
         lags=sorted(lags),
+        cases=cases,
     )
