@@ -36,14 +36,11 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import json
 import os
-import socket
 import statistics
 import tempfile
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,6 +59,7 @@ from gamefleet.v1 import (
 )
 
 from bench.machine import emit
+from bench.real_federation import Side, SideSpec, agent_metrics, federation
 from tests.integration.hub.fleet_docs import fleet
 from tests.support.agent_sim import SimulatedAgent, game_server
 from tests.support.hub_process import HubProcess
@@ -295,52 +293,28 @@ async def real(servers: int, requests: list[int], concurrencies: list[int]) -> N
     first answers allocations from its allocation ledger, the second writes each GameServer
     before it answers (`--allocation-path direct`); the same rounds on each, one after the
     other."""
-    from agent.kube import client as kclient
-    from agent.kube import crds
-    from tests.e2e.agent.harness import Namespace
-    from tests.e2e.federation.conftest import NAMESPACES
-    from tests.e2e.federation.world import Member
-    from tests.localcluster import manager
-
-    clusters, _ = manager.ensure(count=2, nodes=3)
-    paths = ("ledger", "direct")
+    specs = [
+        SideSpec(path, f"bench-alloc-{path}-{os.getpid()}", f"bench-alloc-{path}")
+        for path in ("ledger", "direct")
+    ]
     with tempfile.TemporaryDirectory() as workdir:
-        hub = HubProcess(f"sqlite:///{workdir}/hub.db").start()
-        sides: list[_Side] = []
-        try:
-            for cluster, path in zip(clusters, paths, strict=True):
-                kube = await kclient.KubeClient.connect(str(cluster.kubeconfig))
-                await crds.install(kube)
-                namespace = f"bench-alloc-{path}-{os.getpid()}"
-                await kube.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
-                                                     "metadata": {"name": namespace}})  # fmt: skip
-                member = Member(cluster.name, cluster.kubeconfig, kube, Namespace(kube, namespace),
-                                cluster.region, Path(workdir) / f"agent-{path}.log")  # fmt: skip
-                port = _free_port()
-                flags = ("--allocation-path", path, "--metrics-listen", f"127.0.0.1:{port}")
-                member.start_agent(hub.address, f"bench-alloc-{path}", flags)
-                sides.append(_Side(path, member, namespace, port))
-            async with grpc.aio.insecure_channel(hub.address) as channel:
-                for side in sides:
-                    doc = fleet(replicas=servers)
-                    doc.metadata.namespace = side.namespace
-                    doc.spec.placement.cluster_selector.match_labels["region"] = side.member.region
-                    await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
-                        fleet_pb2.ApplyFleetRequest(fleet=doc)
-                    )
-                for side in sides:
-                    await _wait_namespace_ready(channel, side.namespace, servers)
-                stub = allocation_pb2_grpc.AllocationServiceStub(channel)
-                for count, concurrency in zip(requests, concurrencies, strict=True):
-                    for side in sides:
-                        await _real_round(stub, side, count, concurrency, servers)
-        finally:
+        async with (
+            federation(Path(workdir), specs) as (hub, sides),
+            grpc.aio.insecure_channel(hub.address) as channel,
+        ):
             for side in sides:
-                side.member.kill_agent()
-            hub.kill()
+                doc = fleet(replicas=servers)
+                doc.metadata.namespace = side.namespace
+                doc.spec.placement.cluster_selector.match_labels["region"] = side.member.region
+                await fleet_pb2_grpc.FleetServiceStub(channel).ApplyFleet(
+                    fleet_pb2.ApplyFleetRequest(fleet=doc)
+                )
             for side in sides:
-                await side.member.kube.request("DELETE", f"/api/v1/namespaces/{side.namespace}")
-                await side.member.kube.close()
+                await _wait_namespace_ready(channel, side.namespace, servers)
+            stub = allocation_pb2_grpc.AllocationServiceStub(channel)
+            for count, concurrency in zip(requests, concurrencies, strict=True):
+                for side in sides:
+                    await _real_round(stub, side, count, concurrency, servers)
 
 
 async def real_by_counter(
@@ -414,20 +388,6 @@ async def real_by_counter(
             await kube.close()
 
 
-@dataclasses.dataclass
-class _Side:
-    path: str
-    member: Any
-    namespace: str
-    metrics_port: int
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _wait_namespace_ready(channel: grpc.aio.Channel, namespace: str, servers: int) -> None:
     listing = gameserver_pb2_grpc.GameServerServiceStub(channel)
     async with asyncio.timeout(900):
@@ -442,26 +402,13 @@ async def _wait_namespace_ready(channel: grpc.aio.Channel, namespace: str, serve
             await asyncio.sleep(1.0)
 
 
-def _agent_metrics(port: int) -> dict[str, float]:
-    """The agent's counters: writes by verb/kind, ledger writes, allocations."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    found: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, _, value = line.rpartition(" ")
-        found[name] = float(value)
-    return found
-
-
 def _writes(found: dict[str, float]) -> float:
     return sum(v for k, v in found.items() if k.startswith("gamefleet_agent_api_writes{"))
 
 
 async def _real_round(
     stub: allocation_pb2_grpc.AllocationServiceAsyncStub,
-    side: _Side,
+    side: Side,
     count: int,
     concurrency: int,
     servers: int,
@@ -488,7 +435,7 @@ async def _real_round(
         for obj in watch.all():
             on_game_server(None, obj)
         watch.add_handler(on_game_server)
-        before = _agent_metrics(side.metrics_port)
+        before = agent_metrics(side.metrics_port)
         latencies: list[float] = []
         ids = iter(range(count))
 
@@ -512,7 +459,7 @@ async def _real_round(
             while not all(n in allocated for n in answered):
                 await watch.next_change(0.5)
         await asyncio.sleep(2.0)
-        after = _agent_metrics(side.metrics_port)
+        after = agent_metrics(side.metrics_port)
     finally:
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):

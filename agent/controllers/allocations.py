@@ -31,7 +31,7 @@ from agent.kube.cache import EventType, Key, key_of
 from okg import vocabulary
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Mapping
+    from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 
     from agent.kube.cache import WatchCache
 
@@ -69,6 +69,9 @@ class _SetLedger:
     exists: bool = False
     # Servers a reconcile is deleting or updating right now: not allocatable meanwhile.
     busy: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Direct path: servers whose allocation's GameServer PATCH is in flight, or written but not
+    # in the cache yet: the reconciler reads them Allocated meanwhile.
+    claimed: set[str] = dataclasses.field(default_factory=set)
 
     # The changes of the write in flight: neither pending nor in the object yet.
     writing_changes: dict[str, ledger.Entry | None] = dataclasses.field(default_factory=dict)
@@ -162,10 +165,50 @@ class AllocationLedger:
 
     # -- what the reconciler reads -----------------------------------------------------------
 
-    def allocated(self, set_key: Key) -> Mapping[str, ledger.Entry]:
-        """The servers of a set its ledger holds (their GameServers may not say so yet)."""
+    def allocated(self, set_key: Key) -> Collection[str]:
+        """The servers of a set its ledger holds, or the direct path is allocating (their
+        GameServers may not say so yet)."""
         book = self._by_set.get(set_key)
-        return {} if book is None else book.all_held()
+        return set() if book is None else {*book.all_held(), *book.claimed}
+
+    def claim(self, namespace: str, name: str) -> Callable[[str | None], None] | None:
+        """Direct path: hold ``name`` for an allocation whose guarded GameServer PATCH is about
+        to be sent. None when it may not be taken: a reconcile is deleting or updating it (busy),
+        its pod is going away or updating, the ledger or another allocation holds it. Else the
+        reconciler reads it Allocated from now until the returned function is called with the
+        PATCH's resourceVersion (then until the cache shows that write, at most SETTLE_S), or
+        with None (the PATCH failed: at once)."""
+        gs = self._gs.get((namespace, name))
+        set_key = _set_of(gs, namespace)
+        if set_key is None:  # not a set's server: no reconcile of a set touches it
+            return _unclaimed
+        book = self._book(set_key)
+        busy = name in book.busy or name in book.claimed
+        decision = ledger.decide_allocation(
+            self._server(namespace, name), book.held(name), busy, ""
+        )
+        if decision is not ledger.Decision.TAKE:
+            return None
+        book.claimed.add(name)
+
+        def release(written: str | None) -> None:
+            if written is None:
+                book.claimed.discard(name)
+                self._requeue(set_key, name)  # not taken after all: read it as it is again
+                return
+            task = asyncio.get_running_loop().create_task(
+                self._unclaim_when_seen(book, (namespace, name), int(written or 0))
+            )
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+
+        return release
+
+    async def _unclaim_when_seen(self, book: _SetLedger, key: Key, version: int) -> None:
+        try:
+            await self._gs.wait_until(lambda: self._gs.has_seen(key, version), SETTLE_S)
+        finally:
+            book.claimed.discard(key[1])
 
     def hold(
         self, set_key: Key, servers: Iterable[str], settled: Callable[[], Awaitable[object]] | None
@@ -215,7 +258,8 @@ class AllocationLedger:
         set_key = _set_of(self._gs.get((namespace, name)), namespace)
         book = self._by_set.get(set_key) if set_key is not None else None
         entry = book.held(name) if book is not None else None
-        busy = book is not None and name in book.busy
+        # A server the direct path is allocating is as unavailable as one a reconcile changes.
+        busy = book is not None and (name in book.busy or name in book.claimed)
         return ledger.decide_allocation(self._server(namespace, name), entry, busy, request_id)
 
     async def allocate(
@@ -248,7 +292,6 @@ class AllocationLedger:
         except LedgerError:
             self._requeue(set_key, name)  # not taken after all: read it as it is again
             raise
-        self._follow(namespace, name, taken)
         return decision
 
     async def release(self, namespace: str, name: str, request_id: str) -> ledger.Decision:
@@ -326,8 +369,9 @@ class AllocationLedger:
                     for server in changes:
                         book.pending.setdefault(server, None)
                     for future in waiting:
-                        future.set_exception(LedgerError(f"the ledger write failed: {exc}"))
-                        future.exception()
+                        if not future.done():  # its caller may have gone (cancelled)
+                            future.set_exception(LedgerError(f"the ledger write failed: {exc}"))
+                            future.exception()
                     await asyncio.sleep(_RETRY_S)
                     continue
                 for server, entry in changes.items():
@@ -335,9 +379,13 @@ class AllocationLedger:
                         book.entries.pop(server, None)
                     else:
                         book.entries[server] = entry
+                        # Here, not in `allocate`: its caller may be gone (the hub's link
+                        # ended), and a durable entry's GameServer must follow all the same.
+                        self._follow(set_key[0], server, entry)
                 book.writing_changes = {}
                 for future in waiting:
-                    future.set_result(None)
+                    if not future.done():  # its caller may have gone (cancelled)
+                        future.set_result(None)
         finally:
             book.writing = False
 
@@ -517,6 +565,10 @@ def _set_of(gs: Obj | None, namespace: str) -> Key | None:
 
 def _set_name_of(server: str) -> str:
     return server.rsplit("-", 1)[0]
+
+
+def _unclaimed(_: str | None) -> None:
+    pass
 
 
 def _ignore_failure(task: asyncio.Task[None]) -> None:

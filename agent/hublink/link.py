@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -484,6 +484,7 @@ class HubLink:
                 await self._write_unless_allocated(operation, name, cached, patch, result)
                 continue
             body = patch
+            claimed: Callable[[str | None], None] = _no_claim
             if operation.require_ready_unallocated:
                 if _allocated_for(cached, operation):
                     result.updated.append(name)  # a retry of the request that holds it
@@ -491,16 +492,30 @@ class HubLink:
                 if not translate.ready_unallocated(cached):
                     result.conflicts.append(name)
                     continue
+                # Not a server a reconcile is deleting or updating now; and from here on
+                # until its write is in the cache, the reconciler reads it Allocated.
+                claim = held.claim(operation.namespace, name) if held is not None else _no_claim
+                if claim is None:
+                    result.conflicts.append(name)
+                    continue
+                claimed = claim
                 # The write holds only if nothing changed the server since the check.
                 body = translate.with_resource_version(patch, cached)
             try:
-                await self._kube.patch(resources.GAME_SERVER, operation.namespace, name, body)
+                written = await self._kube.patch(
+                    resources.GAME_SERVER, operation.namespace, name, body
+                )
             except kclient.ApiError as exc:
+                claimed(None)
                 if exc.conflict and operation.require_ready_unallocated:
                     result.conflicts.append(name)
                 else:
                     result.errors[name] = str(exc)
                 continue
+            except BaseException:
+                claimed(None)
+                raise
+            claimed(bodies.resource_version(written))
             result.updated.append(name)
         if operation.require_ready_unallocated:
             _count("direct", result)
@@ -658,6 +673,10 @@ class HubLink:
 
 _annotations = bodies.annotations_of
 allocation_errors = (LedgerError, kclient.ApiError)
+
+
+def _no_claim(_: str | None) -> None:
+    """No allocation ledger (no controller in this process): nothing to hold."""
 
 
 def _allocated_for(obj: kclient.Obj, operation: agent_pb2.TargetedOperation) -> bool:

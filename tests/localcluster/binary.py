@@ -222,6 +222,26 @@ def healthy(c: Cluster) -> bool:
         return False
 
 
+def kill_component(c: Cluster, name: str) -> list[str]:
+    """SIGKILL one of the cluster's processes (e.g. "kube-apiserver"), as a crash would; returns
+    its command line, to start it again with `start_component`."""
+    pid, exe = c.pids[name]
+    command = [
+        part.decode()
+        for part in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if part
+    ]
+    process.kill(pid, exe)
+    return command
+
+
+def start_component(c: Cluster, name: str, command: list[str]) -> None:
+    """Start a process `kill_component` killed again, with the same command line and log."""
+    pid = process.spawn(command, c.dir / "logs" / f"{name}.log")
+    c.pids[name] = (pid, command[0])
+    c.save()
+
+
 def down(c: Cluster) -> None:
     # Reverse start order: clients first, etcd last.
     for _name, (pid, exe) in reversed(list(c.pids.items())):

@@ -53,6 +53,13 @@ def stop(pid: int, exe: str, timeout: float = 15.0) -> None:
         if not alive(pid, exe):
             return
         time.sleep(0.1)
+    kill(pid, exe)
+
+
+def kill(pid: int, exe: str) -> None:
+    """SIGKILL, no grace: the process dies as in a crash; returns once it is gone."""
+    if not alive(pid, exe):
+        return
     os.kill(pid, signal.SIGKILL)
     while alive(pid, exe):
         time.sleep(0.05)
