@@ -54,7 +54,8 @@ from .fleet_docs import fleet
 
 SENTINEL = fleet_pb2.FleetRef(namespace="fuzz-sentinel", name="sentinel")
 REFUSED_CODES = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
-NO_READY_SERVER = re.compile(r"^no Ready game server of fleet ")
+# No server to allocate: none Ready, or (a request by capacity) none with room.
+NO_READY_SERVER = re.compile(r"^no (Ready )?game server of fleet ")
 # A field path: name(.name | [index] | ["key"] | ['key'])* then ": ".
 FIELD_PATH = re.compile(
     r"""^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\]"""
