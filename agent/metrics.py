@@ -19,7 +19,8 @@ REGISTRY = prometheus_client.CollectorRegistry()
 
 RECONCILES = prometheus_client.Counter(
     "gamefleet_agent_reconciles",
-    "GameServerSet reconciles, by result.",
+    "GameServerSet reconciles, by result (ok, error; stale: put off while a watch cache is "
+    "listed again).",
     ["result"],
     registry=REGISTRY,
 )
