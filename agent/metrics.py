@@ -19,8 +19,7 @@ REGISTRY = prometheus_client.CollectorRegistry()
 
 RECONCILES = prometheus_client.Counter(
     "gamefleet_agent_reconciles",
-    "GameServerSet reconciles, by result (ok, error; stale: put off while a watch cache is "
-    "listed again).",
+    "GameServerSet reconciles, by result.",
     ["result"],
     registry=REGISTRY,
 )

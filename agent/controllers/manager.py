@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-STALE_RETRY_S = 1.0
 SET = gameserverset.Scope.SET
 SERVER = gameserverset.Scope.SERVER
 NETWORK = gameserverset.Scope.NETWORK
@@ -185,14 +184,6 @@ class Controller:
     async def _process(self, key: kcache.Key) -> Callable[[], Awaitable[object]] | None:
         began = time.perf_counter()
         parts = self.queue.parts(key)
-        if not all(c.live for c in self.caches):
-            # A copy that stopped following the API server (a watch broke: an API server
-            # restart) may miss what changed meanwhile, an allocation among it: plan again
-            # once every copy is listed again.
-            for part in parts if parts is not None else (None,):
-                self.queue.add_after(key, STALE_RETRY_S, part)
-            metrics.RECONCILES.labels("stale").inc()
-            return None
         try:
             if parts is None:
                 barrier = await self.reconciler.reconcile(key)
