@@ -522,16 +522,13 @@ class AllocationLedger:
 
     def _server(self, namespace: str, name: str) -> ledger.Server | None:
         """The GameServer as an allocation reads it: a server whose pod is going away, being
-        updated in place, or not the GameServer's own, or seen in a stale copy of the cluster,
-        is not taken (its GameServer may still say Ready)."""
+        updated in place, or not the GameServer's own is not taken (its GameServer may still
+        say Ready)."""
         gs = self._gs.get((namespace, name))
         found = _server(gs)
         if gs is None or found is None or self._pods is None:
             return found
-        # A stale copy of the cluster (a watch broke: an API server restart) may still show a
-        # pod that is gone: nothing is taken until both are listed again.
-        stale = not (self._gs.live and self._pods.live)
-        if stale or ledger.pod_unavailable(gs, self._pods.get((namespace, name))):
+        if ledger.pod_unavailable(gs, self._pods.get((namespace, name))):
             return dataclasses.replace(found, deleting=True)
         return found
 

@@ -93,10 +93,6 @@ class GameServerAllocations:
                 self._on_request(kcache.EventType.MODIFIED, obj)
 
     async def _answer(self, request: kclient.Obj) -> None:
-        if not (self._game_servers.live and self._pods.live):
-            # Answered once the copy of the cluster is listed again (an API server restart),
-            # not UnAllocated meanwhile.
-            raise LedgerError("the agent's copy of the cluster is being listed again")
         namespace = bodies.namespace(request)
         request_id = gsa.request_id(request)
         servers = [gs for gs in self._game_servers.all() if bodies.namespace(gs) == namespace]

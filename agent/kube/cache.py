@@ -81,10 +81,6 @@ class WatchCache:
         self._handlers: list[Callable[[EventType, kclient.Obj], None]] = []
         self._changed = asyncio.Event()
         self.synced = asyncio.Event()
-        # The copy follows the API server: listed, and its watch not broken since. After a
-        # break (an API server restart, a lost connection) it is stale until listed again;
-        # decisions that must not act on a stale copy (allocations) read this.
-        self.live = False
         self.last_rv = 0
         self.relists = 0
         self.events = 0
@@ -208,8 +204,7 @@ class WatchCache:
         return list_rv
 
     async def run(self) -> None:
-        """List, then watch forever; list again after a broken or failed watch (a watch that
-        ends normally resumes where it was)."""
+        """List, then watch forever; re-list on 410 Gone or after repeated stream errors."""
         rv = 0
         failures = 0
         while True:
@@ -217,24 +212,22 @@ class WatchCache:
                 if rv == 0:
                     rv = await self._list()
                     self.synced.set()
-                    self.live = True
                 rv = await self._watch(rv)
                 failures = 0
             except asyncio.CancelledError:
                 raise
             except kclient.ApiError as exc:
-                self.live = False
-                rv = 0  # listed again before the copy is live again
                 if exc.gone:
                     _log.info("%s watch expired (410): re-listing", self.resource.plural)
+                    rv = 0
                     continue
                 failures += 1
                 _log.warning("%s watch failed: %s", self.resource.plural, exc)
             except Exception as exc:
-                self.live = False
-                rv = 0
                 failures += 1
                 _log.warning("%s watch broke: %r", self.resource.plural, exc)
+            if failures >= 5:
+                rv = 0
             await asyncio.sleep(min(5.0, 0.2 * 2**failures))
 
     async def _watch(self, rv: int) -> int:
