@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from gamefleet import protocol
 
 from agent import metrics
-from agent.core import ledger, wire
+from agent.core import bodies, ledger, views, wire
 from agent.kube import client as kclient
 from agent.kube import resources
 from agent.kube.cache import EventType, Key, key_of
@@ -521,14 +521,13 @@ class AllocationLedger:
             self._drop(namespace, name, entry)
 
     def _server(self, namespace: str, name: str) -> ledger.Server | None:
-        """The GameServer as an allocation reads it: a server whose pod is going away, being
-        updated in place, or not the GameServer's own is not taken (its GameServer may still
-        say Ready)."""
-        gs = self._gs.get((namespace, name))
-        found = _server(gs)
-        if gs is None or found is None or self._pods is None:
+        """The GameServer as an allocation reads it: a server whose pod is going away or
+        being updated in place is not taken (its GameServer may still say Ready)."""
+        found = _server(self._gs.get((namespace, name)))
+        if found is None or self._pods is None:
             return found
-        if ledger.pod_unavailable(gs, self._pods.get((namespace, name))):
+        pod = self._pods.get((namespace, name))
+        if pod is None or bodies.terminating(pod) or views.in_place_updating(pod):
             return dataclasses.replace(found, deleting=True)
         return found
 

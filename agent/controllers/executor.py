@@ -243,17 +243,14 @@ class Executor:
 
     async def delete(self, delete: writes.Delete) -> None:
         namespace = self.key[0]
-        cache = self._caches.of(delete.kind)
-        if delete.expect_gone and cache is not None:
-            # Expected before the call: a delete whose answer is lost (the API server went
-            # away mid-call) may have happened, and the servers this reconcile holds busy stay
-            # so until the cache says (allocations must not take a pod that is going).
-            self.expect.deleted(cache, (namespace, delete.name), delete.uid)
         await kclient.unless_gone(
             self._kube.delete(
                 _RESOURCES[delete.kind], namespace, delete.name, uid=delete.uid or None
             )
         )
+        cache = self._caches.of(delete.kind)
+        if delete.expect_gone and cache is not None:
+            self.expect.deleted(cache, (namespace, delete.name), delete.uid)
         if delete.note:
             _log.info("%s", delete.note)
 

@@ -11,11 +11,8 @@ import dataclasses
 import enum
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from okg import vocabulary
-
-from . import bodies, views
 
 # Bounds on what one entry may carry (the ledger is one object of at most 1 MiB per set).
 MAX_ENTRY_BYTES = 16 * 1024
@@ -81,17 +78,6 @@ class Server:
     @property
     def allocated(self) -> bool:
         return self.ops_state == vocabulary.OpsState.ALLOCATED.value
-
-
-def pod_unavailable(gs: Mapping[str, Any], pod: Mapping[str, Any] | None) -> bool:
-    """The server's pod keeps it from being allocated: gone, terminating, updating in place, or
-    not the pod its GameServer belongs to — a GameServer left by an earlier pod of that name
-    (its pod deleted, a new one created before the old GameServer was collected) goes with the
-    earlier pod, and an allocation written to it would be lost."""
-    if pod is None or bodies.terminating(pod) or views.in_place_updating(pod):
-        return True
-    owner = bodies.owner_uid(gs, "Pod")
-    return owner is not None and owner != bodies.uid(pod)
 
 
 def decide_allocation(

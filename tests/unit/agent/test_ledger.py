@@ -73,26 +73,3 @@ def test_an_entry_too_large_for_the_ledger_is_refused() -> None:
     huge = Entry("r1", annotations={"note": "x" * ledger.MAX_ENTRY_BYTES})
     problem = ledger.entry_problem(huge)
     assert problem is not None and "bytes" in problem
-
-
-def _pod(uid: str, **meta: object) -> dict[str, object]:
-    return {"metadata": {"name": "arena-6", "uid": uid, **meta}, "status": {"phase": "Running"}}
-
-
-def _gs(owner_uid: str | None) -> dict[str, object]:
-    refs = [] if owner_uid is None else [{"kind": "Pod", "name": "arena-6", "uid": owner_uid}]
-    return {"metadata": {"name": "arena-6", "ownerReferences": refs}}
-
-
-def test_a_game_server_left_by_an_earlier_pod_of_its_name_is_not_allocatable() -> None:
-    # Its pod was deleted and a new one created before the old GameServer was collected: an
-    # allocation written to the old GameServer would go with it.
-    assert ledger.pod_unavailable(_gs("old-uid"), _pod("new-uid"))
-    assert not ledger.pod_unavailable(_gs("new-uid"), _pod("new-uid"))
-    # Reclaim policy Delete: the set owns the GameServer, no pod to compare.
-    assert not ledger.pod_unavailable(_gs(None), _pod("new-uid"))
-
-
-def test_a_server_whose_pod_is_gone_or_terminating_is_not_allocatable() -> None:
-    assert ledger.pod_unavailable(_gs("u"), None)
-    assert ledger.pod_unavailable(_gs("u"), _pod("u", deletionTimestamp="2026-12-01T00:00:00Z"))
