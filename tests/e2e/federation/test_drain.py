@@ -64,6 +64,20 @@ async def test_a_drain_moves_idle_servers_first_and_keeps_the_allocated_one(
         await eventually(written, 60.0, f"{allocated} Allocated in {leave.name}")
         before = await _pod_identity(world, leave, allocated)
 
+        async def hub_counts_it() -> bool:
+            # The drain moves a cluster's share beyond the Allocated servers the hub knows of:
+            # drained before its agent reported this one, the other cluster takes it all.
+            got = await world.fleets(channel).GetFleet(
+                fleet_pb2.GetFleetRequest(
+                    ref=fleet_pb2.FleetRef(namespace=world.namespace, name="arena")
+                )
+            )
+            return any(
+                c.cluster == leave.name and c.counts.allocated == 1 for c in got.status.clusters
+            )
+
+        await eventually(hub_counts_it, 60.0, f"the hub counting {allocated} Allocated")
+
         ref = cluster_pb2.ClusterRef(name=leave.name)
         drained = await clusters.DrainCluster(ref)
         assert drained.spec.draining and drained.spec.cordoned
