@@ -37,10 +37,16 @@ def observe(
 ) -> Observed:
     """The cluster's copy of the fleet as the gates see it: ``desired_hash`` and ``held_hash``
     are set hashes, ``servers`` the fleet's servers there (read only when the cluster holds
-    the desired template), ``qualities`` those whose failure counts (empty: every one)."""
+    the desired template), ``qualities`` those whose failure counts (empty: every one).
+
+    A server's ``updated`` is relative to the template its agent last applied, so servers are
+    judged only once the agent reports the desired one applied: until then their reports may
+    be of the template before (a rollback's first moments would fail it for the old image)."""
     desired = template_of(desired_hash)
     holds = template_of(held_hash) if held_hash is not None else None
     if holds != desired:
+        return Observed(desired, holds)
+    if reported is None or template_of(reported.applied_hash) != desired:
         return Observed(desired, holds)
     not_ready: list[str] = []
     failing: list[str] = []
@@ -59,9 +65,7 @@ def observe(
             if status == FAILING and (not qualities or name in qualities):
                 failing.append(f"{server.name}: {name}")
     settled = (
-        reported is not None
-        and template_of(reported.applied_hash) == desired
-        and not not_ready
+        not not_ready
         # Allocated servers on the older template update once their games end.
         and reported.counts.updated_ready + old_allocated >= _wanted(desired_hash, reported)
     )

@@ -149,7 +149,8 @@ def progress(
         phase=_phase(control, beyond, current == len(waves)),
         wave=current,
         waves=len(waves),
-        failure=failures[0] if beyond and not control.failed else None,
+        # A rollback is not gated, so its failures pause nothing: they show per cluster.
+        failure=failures[0] if beyond and not (control.failed or control.rollback) else None,
         clocks=judge.clocks,
         wake_at=min(judge.wakes, default=None),
     )

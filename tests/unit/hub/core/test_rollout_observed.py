@@ -61,6 +61,16 @@ def test_not_applied_is_not_settled() -> None:
     assert not observe("new-3", "new-3", None, [], ()).settled
 
 
+def test_servers_are_not_judged_before_their_agent_applied_the_desired_template() -> None:
+    # Right after a new template (an undo) reaches the agent, its servers' reports are still of
+    # the template before: "updated" and a failing quality there say nothing of this one.
+    servers = [server("a", quality=("healthy", "False")), server("b", state="NotReady")]
+    assert observe("new-3", "new-3", reported(applied="old-3"), servers, ()) == Observed(
+        "new", "new"
+    )
+    assert observe("new-3", "new-3", None, servers, ()) == Observed("new", "new")
+
+
 def test_updated_servers_not_ready_are_named() -> None:
     servers = [server("b", state="NotReady"), server("a", state="Crash"), server("c")]
     seen = observe("new-3", "new-3", reported(), servers, ())

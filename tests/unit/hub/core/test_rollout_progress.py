@@ -183,3 +183,10 @@ def test_a_new_template_starts_the_clusters_clocks_again() -> None:
     newer = {"eu-1": Observed(desired="newer", holds="newer")}
     later = run(newer, clocks=first.clocks, waves=[Wave(("eu-1",))])
     assert states(later)["eu-1"] == rp.UPDATING
+
+
+def test_a_failure_while_rolling_back_shows_on_its_cluster_and_pauses_nothing() -> None:
+    failing = Observed(desired="new", holds="new", failing=("arena-1: healthy",))
+    result = run({**waiting("eu-1", "eu-2"), "us-1": failing}, control=Control(rollback=True))
+    assert states(result)["us-1"] == rp.FAILED
+    assert (result.failure, result.held_back, result.phase) == (None, set(), rp.ROLLING_BACK)
