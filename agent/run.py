@@ -126,7 +126,7 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--allocation-request-ttl",
-        type=float,
+        type=_positive_seconds,
         default=600.0,
         metavar="SECONDS",
         help="delete an answered GameServerAllocation this long after it was created "
@@ -141,7 +141,7 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     hub.add_argument("--hub-ca-file", type=pathlib.Path, help="CA of the hub (enables TLS)")
     hub.add_argument("--hub-cert-file", type=pathlib.Path, help="this cluster's certificate")
     hub.add_argument("--hub-key-file", type=pathlib.Path, help="this cluster's private key")
-    hub.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds")
+    hub.add_argument("--heartbeat-interval", type=_positive_seconds, default=2.0, help="seconds")
     hub.add_argument(
         "--allocation-path",
         choices=link.ALLOCATION_PATHS,
@@ -167,6 +167,16 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
     return port
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
 
 
 def _listen_address(text: str) -> str:

@@ -347,12 +347,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def _run_agent(argv: Sequence[str]) -> None:
+def agent_run_parser() -> argparse.ArgumentParser:
     from agent import run
 
     parser = _Parser(prog="gamefleet agent run", description=AGENT_RUN_DESCRIPTION)
     run.add_agent_flags(parser)
-    run.run(parser.parse_args(argv))
+    return parser
+
+
+def _run_agent(argv: Sequence[str]) -> None:
+    from agent import run
+
+    run.run(agent_run_parser().parse_args(argv))
 
 
 def _one_line(text: str) -> str:

@@ -25,10 +25,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agent.kube import resources
-from tests.localcluster.versions import binary_path
 from tests.support import charts
 
-from .harness import REPO_ROOT, eventually
+from .harness import REPO_ROOT, eventually, kubectl
 
 if TYPE_CHECKING:
     import pathlib
@@ -42,17 +41,6 @@ Obj = dict[str, Any]
 LEASE = resources.Resource("coordination.k8s.io/v1", "leases", "Lease")
 # The image's CRDs, at the path the chart's DaemonSet gives --crds.
 IMAGE_FILES = {"/etc/gamefleet/crds.yaml": str(REPO_ROOT / "deploy" / "agent" / "crds.yaml")}
-
-
-def _kubectl(kubeconfig: pathlib.Path, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(binary_path("kubectl")), "--kubeconfig", str(kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 RENDERINGS = [
@@ -81,29 +69,32 @@ RENDERINGS = [
 
 
 @pytest.mark.parametrize(("release", "chart", "sets"), RENDERINGS, ids=[r[0] for r in RENDERINGS])
-def test_the_api_server_accepts_every_rendering(
+async def test_the_api_server_accepts_every_rendering(
     kubeconfig: pathlib.Path, namespace: Namespace, release: str, chart: Any, sets: list[str]
 ) -> None:
     rendered = charts.template(chart, release, namespace.name, sets=sets)
-    applied = _kubectl(kubeconfig, "apply", "--dry-run=server", "-f", "-", stdin=rendered)
-    assert applied.returncode == 0, applied.stderr
-    lines = applied.stdout.strip().splitlines()
+    status, output = await kubectl(
+        kubeconfig, "apply", "--dry-run=server", "-f", "-", stdin=rendered, timeout=120
+    )
+    assert status == 0, output
+    accepted = [line for line in output.splitlines() if line.endswith("(server dry run)")]
     kinds = {d["kind"] for d in _documents(rendered)}
-    assert len(lines) == len(list(_documents(rendered))), applied.stdout
-    assert all(line.endswith("(server dry run)") for line in lines), applied.stdout
+    assert len(accepted) == len(list(_documents(rendered))), output
     assert {"Service"} <= kinds
 
 
-def test_a_rendering_the_api_server_refuses_fails(
+async def test_a_rendering_the_api_server_refuses_fails(
     kubeconfig: pathlib.Path, namespace: Namespace
 ) -> None:
     """The check above can fail: a bad value reaches the API server and is refused."""
     rendered = charts.template(
         charts.AGENT_CHART, "bad", namespace.name, sets=["scaler.port=70000"]
     )
-    applied = _kubectl(kubeconfig, "apply", "--dry-run=server", "-f", "-", stdin=rendered)
-    assert applied.returncode != 0
-    assert "containerPort" in applied.stderr, applied.stderr
+    status, output = await kubectl(
+        kubeconfig, "apply", "--dry-run=server", "-f", "-", stdin=rendered, timeout=120
+    )
+    assert status != 0
+    assert "containerPort" in output, output
 
 
 def _documents(text: str) -> Iterator[Obj]:

@@ -8,17 +8,15 @@ hub-managed ones."""
 
 from __future__ import annotations
 
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from agent.kube import client as kclient
 from agent.kube import ready, resources
-from tests.localcluster.versions import binary_path
 from tests.support import keda as keda_support
 
-from .harness import AgentProcess, eventually
+from .harness import AgentProcess, eventually, kubectl
 
 if TYPE_CHECKING:
     import pathlib
@@ -34,14 +32,6 @@ API_SERVICES = "/apis/apiregistration.k8s.io/v1/apiservices"
 SCALED_WITHIN_S = 180.0
 
 
-def _kubectl(kubeconfig: pathlib.Path, *args: str) -> None:
-    done = subprocess.run(
-        [str(binary_path("kubectl")), "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.fixture
 async def keda(
     kube: kclient.KubeClient,
@@ -49,7 +39,10 @@ async def keda(
     namespace: Namespace,
     tmp_path: pathlib.Path,
 ) -> AsyncIterator[keda_support.Keda]:
-    _kubectl(kubeconfig, "apply", "--server-side", "-f", str(keda_support.crds()))
+    status, output = await kubectl(
+        kubeconfig, "apply", "--server-side", "-f", str(keda_support.crds()), timeout=120
+    )
+    assert status == 0, output
     await ready.wait_serving(kube, [SCALED_OBJECT])
     running = keda_support.Keda(kubeconfig, namespace.name, tmp_path / "keda")
     running.workdir.mkdir()

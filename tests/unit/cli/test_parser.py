@@ -83,3 +83,20 @@ def test_cluster_commands_take_no_namespace(
         main.build_parser().parse_args(argv)
     assert exited.value.code == 1
     assert "unrecognized arguments: -n demo" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--allocation-request-ttl", "--heartbeat-interval"])
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "ten"])
+def test_agent_durations_must_be_positive_seconds(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main.agent_run_parser().parse_args([f"{flag}={value}"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and flag in err and "positive number of seconds" in err
+
+
+def test_agent_durations_take_fractions() -> None:
+    args = main.agent_run_parser().parse_args(["--allocation-request-ttl", "0.5"])
+    assert args.allocation_request_ttl == 0.5
