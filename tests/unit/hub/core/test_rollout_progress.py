@@ -189,4 +189,4 @@ def test_a_failure_while_rolling_back_shows_on_its_cluster_and_pauses_nothing() 
     failing = Observed(desired="new", holds="new", failing=("arena-1: healthy",))
     result = run({**waiting("eu-1", "eu-2"), "us-1": failing}, control=Control(rollback=True))
     assert states(result)["us-1"] == rp.FAILED
-    assert (result.failure, result.held_back, result.phase) == (None, set(), rp.ROLLING_BACK)
+    assert (result.failure, result.held_back, result.phase) == (None, frozenset(), rp.ROLLING_BACK)
