@@ -197,6 +197,43 @@ def current(annotations: Mapping[str, str]) -> Capacity | None:
     )
 
 
+def bounds_problem(capacity: Capacity) -> CapacityError | None:
+    """The first of ``capacity``'s counters and lists outside what a declaration or status may
+    say (names, counts, capacities, values), with its path; None when within. For values that
+    did not come through :func:`parse` (an agent's report to the hub)."""
+    for kind, entries in (("counters", capacity.counters), ("lists", capacity.lists)):
+        if len(entries) > MAX_NAMES:
+            return CapacityError(kind, f"{len(entries)} names, at most {MAX_NAMES}")
+        for name in entries:
+            if problem := name_problem(name):
+                return CapacityError(_at("", kind, name)[1:], problem)
+    for name, counter in capacity.counters.items():
+        path = _at("", "counters", name)[1:]
+        if not 0 <= counter.capacity <= MAX_COUNTER_CAPACITY:
+            return CapacityError(
+                f"{path}.capacity",
+                f"{counter.capacity} must be between 0 and {MAX_COUNTER_CAPACITY:,}",
+            )
+        if not 0 <= counter.count <= counter.capacity:
+            return CapacityError(
+                f"{path}.count", f"{counter.count} must be between 0 and the capacity"
+            )
+    for name, listed in capacity.lists.items():
+        path = _at("", "lists", name)[1:]
+        if not 0 <= listed.capacity <= MAX_LIST_CAPACITY:
+            return CapacityError(
+                f"{path}.capacity", f"{listed.capacity} must be between 0 and {MAX_LIST_CAPACITY:,}"
+            )
+        if len(listed.values) > listed.capacity:
+            return CapacityError(
+                f"{path}.values", f"{len(listed.values)} values, above the capacity"
+            )
+        for index, value in enumerate(listed.values):
+            if problem := value_problem(value):
+                return CapacityError(f"{path}.values[{index}]", problem)
+    return None
+
+
 def status_text(capacity: Capacity) -> str:
     """The ``gamefleet.io/counters-lists-status`` value of ``capacity``."""
     doc: dict[str, Any] = {

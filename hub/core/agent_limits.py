@@ -12,8 +12,10 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
+from gamefleet import capacity_wire
 from gamefleet.v1 import agent_pb2, cluster_pb2, gameserver_pb2
 
+from okg import capacity as cap
 from okg import vocabulary
 
 from . import allocation, names, paths
@@ -279,7 +281,19 @@ def game_server_refusal(server: ReportedServer, index: int, limits: AgentLimits)
         or len(view.labels) > limits.game_server_labels
     ):
         return _game_server_field_refusal(server, index, limits)
+    if view.capacity is not None:
+        return _capacity_refusal(view.capacity, field, paths.item(field, index))
     return None
+
+
+def _capacity_refusal(capacity: cap.Capacity, field: str, path: str) -> Refusal | None:
+    """Counters and lists beyond what a game server may hold: the autoscaler and allocations
+    add them up across clusters, so one agent's must stay within the model's bounds."""
+    problem = cap.bounds_problem(capacity)
+    if problem is None:
+        return None
+    kind = "counters" if problem.path.startswith("counters") else "lists"
+    return Refusal(paths.child(field, kind), f"{path}.{problem.path}", problem.message)
 
 
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -312,9 +326,31 @@ def operation_result_refusal(
 ) -> Refusal | None:
     field = "operation_result"
     count = len(result.updated) + len(result.conflicts) + len(result.errors) + len(result.refused)
-    return _too_long(f"{field}.id", f"{field}.id", result.id, limits.operation_id_chars) or (
+    found = _too_long(f"{field}.id", f"{field}.id", result.id, limits.operation_id_chars) or (
         _too_many(field, field, count, limits.operation_result_names, "game server names")
     )
+    return found or _written_refusal(result.written, limits)
+
+
+def _written_refusal(
+    written: Mapping[str, gameserver_pb2.GameServer], limits: AgentLimits
+) -> Refusal | None:
+    field = "operation_result.written"
+    for name, server in written.items():
+        path = f'{field}["{name}"]'
+        size = server.ByteSize()
+        if size > limits.game_server_bytes:
+            return Refusal(
+                field,
+                path,
+                f"{size:,} bytes; at most {limits.game_server_bytes:,} per game server",
+                exhausted=True,
+            )
+        capacity = capacity_wire.of(server.counters, server.lists)
+        found = capacity and _capacity_refusal(capacity, field, path)
+        if found:
+            return found
+    return None
 
 
 def within_operation(
