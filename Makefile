@@ -33,7 +33,7 @@ typecheck: $(VENV_STAMP)
 
 # The test command: unit, integration and end-to-end (local clusters start on demand).
 test: $(VENV_STAMP) cluster-binaries
-	$(PYTHON) -m pytest -q -p no:cacheprovider
+	$(PYTHON) -m pytest -q -p no:cacheprovider --durations=30
 
 test-unit: $(VENV_STAMP)
 	$(PYTHON) -m pytest -q tests/unit
