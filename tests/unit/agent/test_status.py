@@ -65,4 +65,4 @@ def test_held_back_sets_the_scale_down_blocked_condition() -> None:
         "AllocatedServers",
     )
     assert condition.message.startswith("2 Allocated game servers kept")
-    assert status.scale_down_condition(1).message.startswith("1 Allocated game server kept")
+    assert status.scale_down_condition(1).message.startswith("1 game server in use kept")
