@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 import urllib.parse
 from collections.abc import Sequence
@@ -105,25 +106,8 @@ def _one(
 def _buffer(buffer: autoscaler_pb2.BufferPolicy, path: str) -> Problems:
     size_path = paths.child(path, "bufferSize")
     problems, count, percent = _buffer_size(buffer.buffer_size, size_path)
-    low, high = buffer.min_replicas, buffer.max_replicas
-    if low < 0:
-        problems.append(errors.FieldError(paths.child(path, "minReplicas"), f"{low} is negative"))
-    max_path = paths.child(path, "maxReplicas")
-    if not 1 <= high <= MAX_FLEET_REPLICAS:
-        problems.append(
-            errors.FieldError(max_path, f"{high} must be between 1 and {MAX_FLEET_REPLICAS}")
-        )
-    elif high < low:
-        problems.append(errors.FieldError(max_path, f"{high} is below minReplicas ({low})"))
-    elif count is not None and count > high:
-        problems.append(errors.FieldError(max_path, f"{high} is below bufferSize ({count})"))
-    if percent and low < 1:
-        problems.append(
-            errors.FieldError(
-                paths.child(path, "minReplicas"),
-                "must be at least 1 with a percentage bufferSize (a percentage of none is none)",
-            )
-        )
+    bounds = _Bounds(buffer.min_replicas, buffer.max_replicas, MAX_FLEET_REPLICAS)
+    problems += bounds.problems(path, "minReplicas", "maxReplicas", count, percent)
     label = buffer.per_cluster_label
     if label and (problem := names.qualified_name_problem(label)):
         problems.append(errors.FieldError(paths.child(path, "perClusterLabel"), problem))
@@ -143,30 +127,44 @@ def _counter(counter: autoscaler_pb2.CounterPolicy, path: str) -> Problems:
         counter.buffer_size, paths.child(path, "bufferSize")
     )
     problems += size_problems
-    low, high = counter.min_capacity, counter.max_capacity
-    min_path, max_path = paths.child(path, "minCapacity"), paths.child(path, "maxCapacity")
-    if low < 0:
-        problems.append(errors.FieldError(min_path, f"{low} is negative"))
-    if not 1 <= high <= MAX_FLEET_CAPACITY:
-        problems.append(
-            errors.FieldError(max_path, f"{high} must be between 1 and {MAX_FLEET_CAPACITY:,}")
-        )
-    elif high < low:
-        problems.append(errors.FieldError(max_path, f"{high} is below minCapacity ({low})"))
-    elif count is not None and count > high:
-        problems.append(errors.FieldError(max_path, f"{high} is below bufferSize ({count})"))
+    low = counter.min_capacity
+    bounds = _Bounds(low, counter.max_capacity, MAX_FLEET_CAPACITY)
+    problems += bounds.problems(path, "minCapacity", "maxCapacity", count, percent)
     if count is not None and 0 < low < count:
         problems.append(
-            errors.FieldError(min_path, f"{low} is below bufferSize ({count}); 0 for none")
-        )
-    if percent and low < 1:
-        problems.append(
             errors.FieldError(
-                min_path,
-                "must be at least 1 with a percentage bufferSize (a percentage of none is none)",
+                paths.child(path, "minCapacity"), f"{low} is below bufferSize ({count}); 0 for none"
             )
         )
     return problems
+
+
+@dataclasses.dataclass(frozen=True)
+class _Bounds:
+    """A policy's minimum and maximum (replicas, or a counter's capacity)."""
+
+    low: int
+    high: int
+    limit: int
+
+    def problems(
+        self, path: str, low_name: str, high_name: str, count: int | None, percent: bool
+    ) -> Problems:
+        low, high = self.low, self.high
+        low_path, high_path = paths.child(path, low_name), paths.child(path, high_name)
+        found: Problems = []
+        if low < 0:
+            found.append(errors.FieldError(low_path, f"{low} is negative"))
+        if not 1 <= high <= self.limit:
+            found.append(errors.FieldError(high_path, f"{high} must be between 1 and {self.limit}"))
+        elif high < low:
+            found.append(errors.FieldError(high_path, f"{high} is below {low_name} ({low})"))
+        elif count is not None and count > high:
+            found.append(errors.FieldError(high_path, f"{high} is below bufferSize ({count})"))
+        if percent and low < 1:
+            why = "must be at least 1 with a percentage bufferSize (a percentage of none is none)"
+            found.append(errors.FieldError(low_path, why))
+        return found
 
 
 def _buffer_size(size: struct_pb2.Value, path: str) -> tuple[Problems, int | None, bool]:
