@@ -4,6 +4,7 @@ costs the hub.
     .venv/bin/python -m bench.autoscale_bench burst [--buffer 50] [--allocations 300]
         [--seconds 10] [--variants events,poll30]
     .venv/bin/python -m bench.autoscale_bench scale [--fleets 1000] [--clusters 4]
+    .venv/bin/python -m bench.autoscale_bench counter [--servers 100,1000,10000]
 
 `burst` needs the two local clusters (`make clusters`). Per variant: a hub process and the
 real agent of each cluster (one region each), a fleet of 0 replicas and a FleetAutoscaler
@@ -22,12 +23,17 @@ hand, then an autoscaler per fleet (a per-region buffer of 2) and one more alloc
 fleet. The hub's extra CPU with autoscalers divided by the decisions written is the CPU per
 decision; a ScaleFleet by hand costs the same downstream work (store write, placement,
 desired sets, the agents' reports) and shows how much of it is the decision's own.
+
+`counter` times, in one process, what a Counter policy adds to an evaluation: decoding the
+fleet's reported servers as the hub holds them (wire bytes), reading the counter of each, and
+the recommendation over two clusters (no store write, no placement downstream).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import tempfile
 import time
@@ -48,6 +54,9 @@ from gamefleet.v1 import (
 
 from bench.machine import cpu_seconds, emit
 from hub.core import documents
+from hub.core.autoscaling import counter, demand
+from hub.core.health import Phase
+from okg import capacity
 from tests.integration.hub.fleet_docs import fleet_document
 from tests.support.agent_sim import SimulatedAgent
 from tests.support.fleet_sim import FollowingCluster
@@ -436,6 +445,58 @@ async def scale(fleets: int, clusters: int) -> None:
             hub.kill()
 
 
+def counter_decision(sizes: list[int], repeats: int = 20) -> None:
+    """Per fleet size: the Counter policy's own cost per evaluation, best of ``repeats``."""
+    fleet = documents.from_document(
+        {
+            "metadata": {"name": "arena", "namespace": "games"},
+            "spec": {
+                "template": {
+                    "gameServerTemplate": {
+                        "metadata": {
+                            "annotations": {
+                                capacity.DECLARATION: '{"counters": {"players": {"capacity": 100}}}'
+                            }
+                        }
+                    }
+                }
+            },
+        },
+        fleet_pb2.Fleet,
+    )
+    rule = documents.from_document(
+        {"key": "players", "bufferSize": 200, "maxCapacity": 10_000_000},
+        autoscaler_pb2.CounterPolicy,
+    )
+    for size in sizes:
+        wires = []
+        for index in range(size):
+            server = gameserver_pb2.GameServer(
+                namespace="games", name=f"arena-{index}", fleet="arena", state="Ready"
+            )
+            server.counters["players"].capacity = 100
+            server.counters["players"].count = index % 101
+            wires.append(server.SerializeToString())
+        clusters = tuple(
+            demand.ClusterSnapshot(name, {}, Phase.READY, True, size // 2, 0)
+            for name in ("eu-1", "us-1")
+        )
+        snapshot = demand.FleetSnapshot(fleet, clusters)
+        best = math.inf
+        for _ in range(repeats):
+            started = time.perf_counter()
+            live = []
+            for index, wire in enumerate(wires):
+                decoded = gameserver_pb2.GameServer.FromString(wire)
+                decoded.cluster = "eu-1" if index % 2 else "us-1"
+                live.append(decoded)
+            servers = counter.counter_servers(live, "players")
+            floored = counter.with_in_use_floors(snapshot, servers)
+            counter.recommend_counter(rule, floored, servers)
+            best = min(best, time.perf_counter() - started)
+        emit("counter policy evaluation", best * 1000, "ms", servers=size, repeats=repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -447,8 +508,12 @@ def main() -> None:
     scale_parser = commands.add_parser("scale")
     scale_parser.add_argument("--fleets", type=int, default=1000)
     scale_parser.add_argument("--clusters", type=int, default=4)
+    counter_parser = commands.add_parser("counter")
+    counter_parser.add_argument("--servers", default="100,1000,10000")
     args = parser.parse_args()
-    if args.command == "burst":
+    if args.command == "counter":
+        counter_decision([int(n) for n in args.servers.split(",") if n])
+    elif args.command == "burst":
         variants = [v for v in args.variants.split(",") if v]
         asyncio.run(burst(args.buffer, args.allocations, args.seconds, variants))
     else:

@@ -82,14 +82,21 @@ class PodView:
     ops_state: OpsState = OpsState.NONE
     update_priority: int = 0
     deletion_priority: int = 0
-    in_use: bool = False
-    """A counter of its GameServer is above 0 or a list holds a value (players, rooms):
-    scale-down keeps it as it keeps an Allocated one."""
+    holds_players: bool = False
+    """A counter of its GameServer is above 0 or a list holds a value (players, rooms taken;
+    `okg.capacity.Capacity.in_use`)."""
 
     @property
     def held(self) -> bool:
         """Terminating or held before deletion: no longer managed, its ordinal still taken."""
         return self.deleting or self.held_pre_delete
+
+    @property
+    def in_use(self) -> bool:
+        """Allocated, or holding players on its counters or lists: player continuity keeps it.
+        The one test every system decision asks (scale-down, drain through it, rolling
+        updates, a stranded server's replacement); only targeted actions remove such a server."""
+        return self.ops_state is OpsState.ALLOCATED or self.holds_players
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Decide which ordinals to create and which game servers to delete for a GameServerSet.
 
 OKG's rules (okg-semantics.md, "Scaling and targeted delete") plus gamefleet's player
-continuity: a system scale-down never picks an Allocated server. Only targeted actions remove
+continuity: a system scale-down never picks a server in use (`PodView.in_use`: Allocated, or
+players on its counters or lists). Only targeted actions remove
 one: opsState Kill, reserving its id, or a user deleting its pod.
 """
 
@@ -75,7 +76,7 @@ class ScalePlan:
     reserve_ids: tuple[int, ...] | None
     replicas: int | None
     held_back: int
-    """Allocated servers kept although replicas asks for fewer."""
+    """Servers in use kept although replicas asks for fewer."""
     target: frozenset[int]
     """Ordinals the set keeps once the plan is applied, including pods being replaced."""
 
@@ -124,12 +125,8 @@ def compute_scale(
         create = _free_ordinals(taken, -excess)
         implicit -= frozenset(create)
     elif excess > 0:
-        # Player continuity: neither an Allocated server nor one whose counters or lists
-        # hold players is taken down.
-        candidates = sorted(
-            (p for p in kept if p.ops_state is not vocabulary.OpsState.ALLOCATED and not p.in_use),
-            key=_delete_order,
-        )
+        # Player continuity: no server in use (Allocated, or players on its counters).
+        candidates = sorted((p for p in kept if not p.in_use), key=_delete_order)
         chosen = candidates[:excess]
         delete += [_deletion(p, _scale_down_reason(p)) for p in chosen]
         absorbed = replacing[: excess - len(chosen)]

@@ -83,12 +83,7 @@ def sync(
     if label_diff:
         note_diff.update(state.changed_time_annotations(current, wanted, ctx.now_text))
     terminating = bodies.terminating(pod)
-    if (
-        network is not None
-        and network.stranded
-        and gsv.ops_state != vocabulary.OpsState.ALLOCATED.value
-        and not terminating
-    ):
+    if network is not None and network.stranded and not view.in_use and not terminating:
         # Its pinned node is gone: a new pod gets a node and ports that exist.
         return delete_pod(ctx, pod, "NetworkNodeGone", recreate=True)
     if network is not None:

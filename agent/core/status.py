@@ -73,7 +73,7 @@ def compute_status(
 
 
 def scale_down_condition(held_back: int) -> model.Condition:
-    """ScaleDownBlocked: True while Allocated servers are kept beyond replicas."""
+    """ScaleDownBlocked: True while servers in use are kept beyond replicas."""
     if held_back == 0:
         return model.Condition(SCALE_DOWN_BLOCKED, "False", "ScaledDown", "")
     noun = "server" if held_back == 1 else "servers"
@@ -81,7 +81,8 @@ def scale_down_condition(held_back: int) -> model.Condition:
         SCALE_DOWN_BLOCKED,
         "True",
         "AllocatedServers",
-        f"{held_back} Allocated game {noun} kept beyond replicas until they leave Allocated",
+        f"{held_back} game {noun} in use kept beyond replicas until they are free"
+        " (Allocated, or players on their counters or lists)",
     )
 
 

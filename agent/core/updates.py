@@ -3,8 +3,8 @@
 Follows Advanced StatefulSet as OKG configures it: updatePriority first (higher first), then
 higher ordinal; `partition` servers stay on the old revision; at most `maxUnavailable`
 (percent of replicas rounded down, at least 1) are unavailable at once. gamefleet never updates
-an Allocated server (it is picked up once it leaves Allocated); with `idle_only`, only servers
-whose ops state is None are updated.
+a server in use (`PodView.in_use`: Allocated, or players on its counters or lists; it is picked
+up once no longer in use); with `idle_only`, only servers whose ops state is None are updated.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class UpdatePlan:
 
     actions: tuple[UpdateAction, ...]
     waiting_allocated: tuple[int, ...]
-    """Old-revision servers left alone because they are Allocated."""
+    """Old-revision servers left alone because they are in use (Allocated, or players on
+    their counters or lists)."""
     waiting_busy: tuple[int, ...]
     """Old-revision servers left alone by idle-only because their ops state is not None."""
     blocked: tuple[int, ...]
@@ -83,7 +84,7 @@ def plan_update(
     target = desired.revision
     done = sorted((p for p in pods if _on_target(p, target)), key=lambda p: -p.ordinal)
     waiting = [p for p in pods if not _on_target(p, target)]
-    allocated = [p for p in waiting if p.ops_state is vocabulary.OpsState.ALLOCATED]
+    allocated = [p for p in waiting if p.in_use]
     busy = [p for p in waiting if strategy.idle_only and _busy(p)]
     eligible = [p for p in waiting if _eligible(p, strategy.idle_only)]
     eligible.sort(key=lambda p: (-p.update_priority, -p.ordinal))
@@ -125,13 +126,13 @@ def _on_target(pod: model.PodView, target: model.TemplateRevision) -> bool:
 
 
 def _busy(pod: model.PodView) -> bool:
-    return pod.ops_state not in (vocabulary.OpsState.NONE, vocabulary.OpsState.ALLOCATED)
+    return pod.ops_state is not vocabulary.OpsState.NONE and not pod.in_use
 
 
 def _eligible(pod: model.PodView, idle_only: bool) -> bool:
-    if idle_only:
-        return pod.ops_state is vocabulary.OpsState.NONE
-    return pod.ops_state is not vocabulary.OpsState.ALLOCATED
+    if pod.in_use:
+        return False
+    return pod.ops_state is vocabulary.OpsState.NONE if idle_only else True
 
 
 def _action(

@@ -441,11 +441,11 @@ def pod_view(
         ops_state=ops,
         update_priority=update_priority,
         deletion_priority=deletion_priority,
-        in_use=_in_use(gs),
+        holds_players=_holds_players(gs),
     )
 
 
-def _in_use(gs: bodies.Raw | None) -> bool:
+def _holds_players(gs: bodies.Raw | None) -> bool:
     held = capacity.current(bodies.annotations_of(gs)) if gs is not None else None
     return held is not None and held.in_use()
 

@@ -28,7 +28,7 @@ from gamefleet.v1 import autoscaler_pb2
 from google.protobuf import timestamp_pb2
 
 from hub.core import conditions
-from hub.core.autoscaling import decide, demand, policy, validation
+from hub.core.autoscaling import counter, decide, demand, policy, validation
 from hub.core.autoscaling.limits import Bounds, Limits, Sample
 from hub.core.limits import MAX_FLEET_REPLICAS
 from hub.registry import autoscalers as registry
@@ -77,6 +77,8 @@ class _Entry:
     live: autoscaler_pb2.FleetAutoscalerStatus = dataclasses.field(
         default_factory=autoscaler_pb2.FleetAutoscalerStatus
     )
+    # The fleet's live servers by counter, read for its Counter policies.
+    counted: dict[str, list[counter.CounterServer]] = dataclasses.field(default_factory=dict)
 
     @property
     def fleet_key(self) -> Key:
@@ -326,13 +328,23 @@ class Autoscaling:
                 claimed = await self._registry.claim(record, fleet)
                 entry.written = claimed.metadata.revision
             return None
-        inputs = _inputs(snapshot)
+        if entry.policy.counter_keys:
+            snapshot = self._count(entry, snapshot)
+        inputs = (*_inputs(snapshot), tuple((k, tuple(v)) for k, v in entry.counted.items()))
         timed = entry.wake_at is not None and now >= entry.wake_at
         if inputs == entry.inputs and not timed and not entry.policy.webhooks:
             return entry.wake_at
         entry.inputs = inputs
         entry.wake_at = await self._evaluate_policy(entry, snapshot, now)
         return entry.wake_at
+
+    def _count(self, entry: _Entry, snapshot: demand.FleetSnapshot) -> demand.FleetSnapshot:
+        """Read the counters of the fleet's servers for its Counter policies; its servers in use
+        on them are floors for every decision, as Allocated ones are."""
+        live = self._federation.fleet_servers(*entry.fleet_key)
+        keys = entry.policy.counter_keys
+        entry.counted = {key: counter.counter_servers(live, key) for key in keys}
+        return counter.with_in_use_floors(snapshot, entry.counted[keys[0]])
 
     async def _evaluate_policy(
         self, entry: _Entry, snapshot: demand.FleetSnapshot, now: float
@@ -377,6 +389,13 @@ class Autoscaling:
             if leaf.buffer is not None:
                 bounds = Bounds(leaf.buffer.min_replicas, leaf.buffer.max_replicas)
                 return leaf, demand.recommend_buffer(leaf.buffer, snapshot), bounds
+            if leaf.counter is not None:
+                servers = entry.counted.get(leaf.counter.key, [])
+                try:
+                    return leaf, counter.recommend_counter(leaf.counter, snapshot, servers), None
+                except counter.CounterPolicyError as exc:
+                    self._unable(entry, "CounterPolicyFailed", f"{leaf.name}: {exc}")
+                    return None
             assert leaf.webhook is not None
             wakes.append(now + _resync(leaf.webhook) if _resync(leaf.webhook) else None)
             try:

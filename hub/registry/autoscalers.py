@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from gamefleet.v1 import autoscaler_pb2, fleet_pb2
 
 from hub.core import errors as core_errors
-from hub.core.autoscaling import validation
+from hub.core.autoscaling import counter, validation
 from hub.store import interface as store_api
 
 from . import codec
@@ -64,7 +64,7 @@ class AutoscalerRegistry:
         incoming.ClearField("status")
         if not incoming.metadata.namespace:
             incoming.metadata.namespace = DEFAULT_NAMESPACE
-        problems = validation.validate(incoming)
+        problems = validation.validate(incoming) or await self._counter_key_problems(incoming)
         if problems:
             raise core_errors.ValidationError(tuple(problems))
         meta = incoming.metadata
@@ -102,6 +102,21 @@ class AutoscalerRegistry:
                     raise RevisionMismatchError(key, expected_revision, -1) from None
                 continue
             return ApplyResult(_at(record, revision), current is None, True)
+
+    async def _counter_key_problems(
+        self, record: autoscaler_pb2.FleetAutoscaler
+    ) -> list[core_errors.FieldError]:
+        """Counter policies whose key the fleet's template does not declare. A fleet not created
+        yet is checked when the autoscaler runs (AbleToScale False, CounterNotDeclared)."""
+        if not validation.counter_policies(record.spec.policy):
+            return []
+        stored = await self._store.get(
+            codec.fleet_key(record.metadata.namespace, record.spec.fleet_name)
+        )
+        if stored is None:
+            return []
+        fleet = codec.decode(stored.value, fleet_pb2.Fleet)
+        return validation.counter_key_problems(record, counter.declared(fleet))
 
     async def _claim_on_create(self, record: autoscaler_pb2.FleetAutoscaler) -> list[store_api.Op]:
         """The write that marks the fleet as the new autoscaler's; PreconditionError when

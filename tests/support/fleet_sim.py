@@ -1,8 +1,9 @@
 """A simulated cluster whose game servers follow the hub's desired sets, as an agent's would.
 
-A replica the hub adds is reported Ready at once (after ``delay`` seconds); a scale-down
-removes Ready, unallocated servers (the highest ordinal first) and never an Allocated one,
-as the agent's OKG scale-down does. Allocations are applied by the simulated agent itself.
+A replica the hub adds is reported Ready at once (after ``delay`` seconds), with ``counters``
+(name: capacity) at 0 when given; a scale-down removes idle servers (the highest ordinal first)
+and never one in use — Allocated, or with players on a counter — as the agent's OKG scale-down
+does. Allocations are applied by the simulated agent itself.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ ALLOCATED = "Allocated"
 
 
 class FollowingCluster:
-    def __init__(self, agent: SimulatedAgent, delay: float = 0.0) -> None:
+    def __init__(
+        self, agent: SimulatedAgent, delay: float = 0.0, counters: dict[str, int] | None = None
+    ) -> None:
         self.agent = agent
         self.delay = delay
+        self.counters = counters or {}
         # The sets the agent holds already run their servers (an agent that restarted).
         self._synced: dict[tuple[str, str], str] = {k: s.hash for k, s in agent.sets.items()}
         self._ordinals: dict[tuple[str, str], itertools.count[int]] = {}
@@ -81,6 +85,17 @@ class FollowingCluster:
         self._report_sets([(namespace, fleet)])
         return ended
 
+    def set_count(self, namespace: str, fleet: str, name: str, key: str, count: int) -> None:
+        """The game on server ``name`` sets its counter ``key`` (players joining or leaving)."""
+        for server in self.servers(namespace, fleet):
+            if server.name == name:
+                changed = gameserver_pb2.GameServer()
+                changed.CopyFrom(server)
+                changed.counters[key].count = count
+                self.agent.report(agent_pb2.StatusDelta(game_servers=[changed]))
+                return
+        raise KeyError(name)
+
     def _pending(self) -> bool:
         return any(self._synced.get(key) != s.hash for key, s in self.agent.sets.items())
 
@@ -106,9 +121,11 @@ class FollowingCluster:
         for _ in range(wanted - len(servers)):
             created = game_server(namespace, fleet, next(ordinals))
             created.node = f"{self.name}-node"
+            for counter, capacity in self.counters.items():
+                created.counters[counter].capacity = capacity
             delta.game_servers.append(created)
         idle = sorted(
-            (s for s in servers if s.ops_state != ALLOCATED),
+            (s for s in servers if not in_use(s)),
             key=lambda s: int(s.name.rpartition("-")[2]),
             reverse=True,
         )
@@ -133,6 +150,10 @@ class FollowingCluster:
             delta.sets.append(reported)
         if delta.sets:
             self.agent.report(delta)
+
+
+def in_use(server: gameserver_pb2.GameServer) -> bool:
+    return server.ops_state == ALLOCATED or any(c.count for c in server.counters.values())
 
 
 def allocated_names(cluster: FollowingCluster, namespace: str, fleet: str) -> set[str]:

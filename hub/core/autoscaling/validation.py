@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 import urllib.parse
 from collections.abc import Sequence
 
 from gamefleet.v1 import autoscaler_pb2
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, struct_pb2
 
 from hub.core import errors, names, paths, template_validation, values
 from hub.core.limits import MAX_FLEET_REPLICAS
 from hub.core.validation import meta_map_problems, name_problems
+from okg import capacity
 
 from . import cron
 from .durations import DurationError, parse_duration
-from .policy import BUFFER, CHAIN, POLICY_TYPES, SCHEDULE, WEBHOOK
+from .policy import BUFFER, CHAIN, COUNTER, LEAF_TYPES, POLICY_TYPES, SCHEDULE, WEBHOOK
 
 SYNC_EVENTS = "Events"
 SYNC_FIXED_INTERVAL = "FixedInterval"
@@ -27,6 +29,7 @@ MIN_INTERVAL_S = (0.01, 60.0)
 FIXED_INTERVAL_S = (1.0, 3600.0)
 MAX_SCHEDULE_DURATION_S = 366 * 86400.0
 MAX_CHAIN_ENTRIES = 16
+MAX_FLEET_CAPACITY = capacity.MAX_COUNTER_CAPACITY * MAX_FLEET_REPLICAS
 
 Problems = list[errors.FieldError]
 
@@ -60,7 +63,7 @@ def _seconds(
 
 
 def _policy(policy: autoscaler_pb2.AutoscalerPolicy, path: str, nested: bool) -> Problems:
-    allowed = (BUFFER, WEBHOOK) if nested else POLICY_TYPES
+    allowed = LEAF_TYPES if nested else POLICY_TYPES
     type_path = paths.child(path, "type")
     if not policy.type:
         return [errors.FieldError(type_path, f"is required: one of {', '.join(allowed)}")]
@@ -68,6 +71,7 @@ def _policy(policy: autoscaler_pb2.AutoscalerPolicy, path: str, nested: bool) ->
         return template_validation.choice_problems(policy.type, allowed, type_path)
     present = {
         BUFFER: policy.HasField("buffer"),
+        COUNTER: policy.HasField("counter"),
         WEBHOOK: policy.HasField("webhook"),
         SCHEDULE: policy.HasField("schedule"),
         CHAIN: bool(policy.chain),
@@ -75,7 +79,7 @@ def _policy(policy: autoscaler_pb2.AutoscalerPolicy, path: str, nested: bool) ->
     problems = _others(present, policy.type, path)
     if policy.type == CHAIN:
         return problems + _chain(policy.chain, paths.child(path, "chain"))
-    return problems + _one(policy.type, policy.buffer, policy.webhook, policy.schedule, path)
+    return problems + _one(policy.type, policy, path)
 
 
 def _others(present: dict[str, bool], kind: str, path: str) -> Problems:
@@ -88,68 +92,108 @@ def _others(present: dict[str, bool], kind: str, path: str) -> Problems:
 
 
 def _one(
-    kind: str,
-    buffer: autoscaler_pb2.BufferPolicy,
-    webhook: autoscaler_pb2.WebhookPolicy,
-    schedule: autoscaler_pb2.SchedulePolicy,
-    path: str,
+    kind: str, policy: autoscaler_pb2.AutoscalerPolicy | autoscaler_pb2.ChainEntry, path: str
 ) -> Problems:
     if kind == BUFFER:
-        return _buffer(buffer, paths.child(path, "buffer"))
+        return _buffer(policy.buffer, paths.child(path, "buffer"))
+    if kind == COUNTER:
+        return _counter(policy.counter, paths.child(path, "counter"))
     if kind == WEBHOOK:
-        return _webhook(webhook, paths.child(path, "webhook"))
-    return _schedule(schedule, paths.child(path, "schedule"))
+        return _webhook(policy.webhook, paths.child(path, "webhook"))
+    return _schedule(policy.schedule, paths.child(path, "schedule"))
 
 
 def _buffer(buffer: autoscaler_pb2.BufferPolicy, path: str) -> Problems:
-    problems: Problems = []
     size_path = paths.child(path, "bufferSize")
-    size = buffer.buffer_size
+    problems, count, percent = _buffer_size(buffer.buffer_size, size_path)
+    bounds = _Bounds(buffer.min_replicas, buffer.max_replicas, MAX_FLEET_REPLICAS)
+    problems += bounds.problems(path, "minReplicas", "maxReplicas", count, percent)
+    label = buffer.per_cluster_label
+    if label and (problem := names.qualified_name_problem(label)):
+        problems.append(errors.FieldError(paths.child(path, "perClusterLabel"), problem))
+    return problems
+
+
+def _counter(counter: autoscaler_pb2.CounterPolicy, path: str) -> Problems:
+    """Agones' checks of a Counter policy; whether the fleet declares the key is checked
+    against the fleet (``counter_key_problems``)."""
+    problems: Problems = []
+    key_path = paths.child(path, "key")
+    if not counter.key:
+        problems.append(errors.FieldError(key_path, "is required: a counter of the template"))
+    elif problem := capacity.name_problem(counter.key):
+        problems.append(errors.FieldError(key_path, f'"{counter.key}": {problem}'))
+    size_problems, count, percent = _buffer_size(
+        counter.buffer_size, paths.child(path, "bufferSize")
+    )
+    problems += size_problems
+    low = counter.min_capacity
+    bounds = _Bounds(low, counter.max_capacity, MAX_FLEET_CAPACITY)
+    problems += bounds.problems(path, "minCapacity", "maxCapacity", count, percent)
+    if count is not None and 0 < low < count:
+        problems.append(
+            errors.FieldError(
+                paths.child(path, "minCapacity"), f"{low} is below bufferSize ({count}); 0 for none"
+            )
+        )
+    return problems
+
+
+@dataclasses.dataclass(frozen=True)
+class _Bounds:
+    """A policy's minimum and maximum (replicas, or a counter's capacity)."""
+
+    low: int
+    high: int
+    limit: int
+
+    def problems(
+        self, path: str, low_name: str, high_name: str, count: int | None, percent: bool
+    ) -> Problems:
+        low, high = self.low, self.high
+        low_path, high_path = paths.child(path, low_name), paths.child(path, high_name)
+        found: Problems = []
+        if low < 0:
+            found.append(errors.FieldError(low_path, f"{low} is negative"))
+        if not 1 <= high <= self.limit:
+            found.append(errors.FieldError(high_path, f"{high} must be between 1 and {self.limit}"))
+        elif high < low:
+            found.append(errors.FieldError(high_path, f"{high} is below {low_name} ({low})"))
+        elif count is not None and count > high:
+            found.append(errors.FieldError(high_path, f"{high} is below bufferSize ({count})"))
+        if percent and low < 1:
+            why = "must be at least 1 with a percentage bufferSize (a percentage of none is none)"
+            found.append(errors.FieldError(low_path, why))
+        return found
+
+
+def _buffer_size(size: struct_pb2.Value, path: str) -> tuple[Problems, int | None, bool]:
+    """The problems of a bufferSize, its count (None for a percentage or a bad one), and
+    whether it is a percentage."""
+    problems: Problems = []
     count = values.whole_number(size)
     percent = False
-    if not buffer.HasField("buffer_size"):
-        problems.append(errors.FieldError(size_path, "is required: a count or a percentage"))
+    if size.WhichOneof("kind") is None:
+        problems.append(errors.FieldError(path, "is required: a count or a percentage"))
     elif count is not None:
         if count < 1:
-            problems.append(errors.FieldError(size_path, f"{count} must be at least 1"))
+            problems.append(errors.FieldError(path, f"{count} must be at least 1"))
     elif size.WhichOneof("kind") == "string_value" and size.string_value.endswith("%"):
         number = size.string_value[:-1]
         percent = True
         if not number.isdigit() or not 1 <= int(number) <= 99:
             problems.append(
                 errors.FieldError(
-                    size_path, f"{values.describe(size)} must be a percentage from 1% to 99%"
+                    path, f"{values.describe(size)} must be a percentage from 1% to 99%"
                 )
             )
     else:
         problems.append(
             errors.FieldError(
-                size_path, f"{values.describe(size)} must be a count (5) or a percentage (10%)"
+                path, f"{values.describe(size)} must be a count (5) or a percentage (10%)"
             )
         )
-    low, high = buffer.min_replicas, buffer.max_replicas
-    if low < 0:
-        problems.append(errors.FieldError(paths.child(path, "minReplicas"), f"{low} is negative"))
-    max_path = paths.child(path, "maxReplicas")
-    if not 1 <= high <= MAX_FLEET_REPLICAS:
-        problems.append(
-            errors.FieldError(max_path, f"{high} must be between 1 and {MAX_FLEET_REPLICAS}")
-        )
-    elif high < low:
-        problems.append(errors.FieldError(max_path, f"{high} is below minReplicas ({low})"))
-    elif count is not None and count > high:
-        problems.append(errors.FieldError(max_path, f"{high} is below bufferSize ({count})"))
-    if percent and low < 1:
-        problems.append(
-            errors.FieldError(
-                paths.child(path, "minReplicas"),
-                "must be at least 1 with a percentage bufferSize (a percentage of none is none)",
-            )
-        )
-    label = buffer.per_cluster_label
-    if label and (problem := names.qualified_name_problem(label)):
-        problems.append(errors.FieldError(paths.child(path, "perClusterLabel"), problem))
-    return problems
+    return problems, count, percent
 
 
 def _webhook(webhook: autoscaler_pb2.WebhookPolicy, path: str) -> Problems:
@@ -211,7 +255,10 @@ def _schedule(schedule: autoscaler_pb2.SchedulePolicy, path: str) -> Problems:
                 problems.append(errors.FieldError(duration_path, "must be from 1m to 366 days"))
     policy_path = paths.child(path, "policy")
     if not schedule.HasField("policy"):
-        return [*problems, errors.FieldError(policy_path, "is required: a Buffer or a Webhook")]
+        return [
+            *problems,
+            errors.FieldError(policy_path, "is required: a Buffer, a Counter or a Webhook"),
+        ]
     return problems + _policy(schedule.policy, policy_path, nested=True)
 
 
@@ -230,7 +277,7 @@ def _chain(chain: Sequence[autoscaler_pb2.ChainEntry], path: str) -> Problems:
         elif entry.id in seen:
             problems.append(errors.FieldError(id_path, f'"{entry.id}" is used twice'))
         seen.add(entry.id)
-        allowed = (BUFFER, WEBHOOK, SCHEDULE)
+        allowed = (*LEAF_TYPES, SCHEDULE)
         type_path = paths.child(entry_path, "type")
         if entry.type not in allowed:
             problems.append(
@@ -239,11 +286,12 @@ def _chain(chain: Sequence[autoscaler_pb2.ChainEntry], path: str) -> Problems:
             continue
         present = {
             BUFFER: entry.HasField("buffer"),
+            COUNTER: entry.HasField("counter"),
             WEBHOOK: entry.HasField("webhook"),
             SCHEDULE: entry.HasField("schedule"),
         }
         problems += _others(present, entry.type, entry_path)
-        problems += _one(entry.type, entry.buffer, entry.webhook, entry.schedule, entry_path)
+        problems += _one(entry.type, entry, entry_path)
     return problems
 
 
@@ -279,3 +327,38 @@ def _sync(sync: autoscaler_pb2.AutoscalerSync, path: str) -> Problems:
             problems.append(errors.FieldError(field, "applies to type FixedInterval only"))
         problems += _seconds(sync.interval, field, FIXED_INTERVAL_S)
     return problems
+
+
+def counter_key_problems(
+    autoscaler: autoscaler_pb2.FleetAutoscaler, declared: capacity.Capacity | None
+) -> Problems:
+    """Each Counter policy whose key is not a counter the fleet's template declares
+    (``declared``: its counters and lists, None when it declares none)."""
+    counters = declared.counters if declared is not None else {}
+    known = ", ".join(sorted(counters)) or "none"
+    return [
+        errors.FieldError(
+            paths.child(path, "key"),
+            f'"{policy.key}" is not a counter of the template (its counters: {known})',
+        )
+        for path, policy in counter_policies(autoscaler.spec.policy, "spec.policy")
+        if policy.key and policy.key not in counters
+    ]
+
+
+def counter_policies(
+    policy: autoscaler_pb2.AutoscalerPolicy, path: str = "spec.policy"
+) -> list[tuple[str, autoscaler_pb2.CounterPolicy]]:
+    """Each Counter policy in ``policy`` (under Chains and Schedules), with its path."""
+    found = []
+    entries: list[tuple[str, autoscaler_pb2.AutoscalerPolicy | autoscaler_pb2.ChainEntry]] = [
+        (path, policy)
+    ]
+    entries += [(paths.item(paths.child(path, "chain"), i), e) for i, e in enumerate(policy.chain)]
+    for where, entry in entries:
+        if entry.type == COUNTER:
+            found.append((paths.child(where, "counter"), entry.counter))
+        elif entry.type == SCHEDULE and entry.schedule.policy.type == COUNTER:
+            inner = paths.child(where, "schedule.policy.counter")
+            found.append((inner, entry.schedule.policy.counter))
+    return found

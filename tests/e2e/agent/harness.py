@@ -197,11 +197,15 @@ class Namespace:
         *,
         image: str = "game:1",
         template_labels: dict[str, str] | None = None,
+        template_annotations: dict[str, str] | None = None,
         reclaim_policy: str | None = None,
         **spec: Any,
     ) -> Obj:
         template: Obj = {
-            "metadata": {"labels": {"app": name, **(template_labels or {})}},
+            "metadata": {
+                "labels": {"app": name, **(template_labels or {})},
+                "annotations": template_annotations or {},
+            },
             "spec": {"containers": [{"name": "main", "image": image}]},
         }
         if reclaim_policy:

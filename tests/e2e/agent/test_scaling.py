@@ -85,7 +85,7 @@ async def test_scale_down_never_touches_allocated_servers(namespace: Namespace) 
     blocked = {c["type"]: c for c in status["conditions"]}["ScaleDownBlocked"]
     assert blocked["status"] == "True"
     assert blocked["reason"] == "AllocatedServers"
-    assert "1 Allocated game server kept" in blocked["message"]
+    assert "1 game server in use kept" in blocked["message"]
     after = {n: p["metadata"]["uid"] for n, p in (await namespace.pods("gs")).items()}
     assert after == {n: before[n] for n in ("gs-0", "gs-2", "gs-4")}
     # Freeing one lets the scale-down finish, with no further action.

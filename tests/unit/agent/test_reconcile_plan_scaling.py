@@ -103,7 +103,7 @@ def test_allocated_servers_are_never_scaled_down_and_the_status_says_so() -> Non
     (condition,) = status.body["status"]["conditions"]
     assert condition["type"] == "ScaleDownBlocked"
     assert condition["status"] == "True"
-    assert condition["message"].startswith("2 Allocated game servers kept beyond replicas")
+    assert condition["message"].startswith("2 game servers in use kept beyond replicas")
     # One leaves Allocated: it goes, the other stays held back.
     world.apply(found)
     world.set_gs(1, opsState="None")

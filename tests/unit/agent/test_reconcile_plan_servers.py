@@ -233,7 +233,7 @@ def test_the_sets_condition_keeps_its_transition_time_while_its_status_stays() -
     status = world.next_writes()[-1]
     assert isinstance(status, writes.Patch)
     (condition,) = status.body["status"]["conditions"]
-    assert condition["message"].startswith("2 Allocated")
+    assert condition["message"].startswith("2 game servers in use")
     assert condition["lastTransitionTime"] == NOW_TEXT
     assert condition["observedGeneration"] == bodies.generation(world.gss)
 

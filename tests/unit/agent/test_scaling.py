@@ -271,7 +271,20 @@ def test_scale_max_unavailable_paces_creations(
 
 
 def test_scale_down_keeps_a_server_whose_counters_hold_players() -> None:
-    pods = [pod(0), pod(1, in_use=True), pod(2, in_use=True)]
+    pods = [pod(0), pod(1, holds_players=True), pod(2, holds_players=True)]
     result = plan(1, pods)
     assert deleted(result) == [0]
     assert result.held_back == 1
+
+
+@pytest.mark.parametrize("ops", [vocabulary.OpsState.NONE, vocabulary.OpsState.WAIT_TO_BE_DELETED])
+def test_scale_to_zero_keeps_only_the_servers_with_players(ops: vocabulary.OpsState) -> None:
+    pods = [pod(0, ops_state=ops), pod(1, ops_state=ops, holds_players=True), pod(2)]
+    result = plan(0, pods)
+    assert sorted(deleted(result)) == [0, 2]
+    assert result.held_back == 1
+    assert result.target == frozenset({1})
+
+
+def test_a_server_whose_players_left_goes_at_the_next_scale_down() -> None:
+    assert deleted(plan(0, [pod(1, holds_players=False)])) == [1]

@@ -64,5 +64,5 @@ def test_held_back_sets_the_scale_down_blocked_condition() -> None:
         "True",
         "AllocatedServers",
     )
-    assert condition.message.startswith("2 Allocated game servers kept")
-    assert status.scale_down_condition(1).message.startswith("1 Allocated game server kept")
+    assert condition.message.startswith("2 game servers in use kept")
+    assert status.scale_down_condition(1).message.startswith("1 game server in use kept")

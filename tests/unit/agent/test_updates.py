@@ -190,6 +190,35 @@ def test_idle_only_updates_only_none_servers(
     assert plan.waiting_busy == ((0,) if idle_only and not touched and ops != "Allocated" else ())
 
 
+@pytest.mark.parametrize("idle_only", [False, True])
+@pytest.mark.parametrize("policy", list(vocabulary.PodUpdatePolicy))
+def test_a_server_with_players_on_its_counters_is_never_updated(
+    idle_only: bool, policy: vocabulary.PodUpdatePolicy
+) -> None:
+    pods = [old(0), old(1, holds_players=True, update_priority=100), old(2, holds_players=True)]
+    plan = updates.plan_update(
+        desired(3, max_unavailable=3, idle_only=idle_only, pod_update_policy=policy), pods, NOW
+    )
+    assert updated(plan) == [0]
+    assert plan.waiting_allocated == (1, 2)
+    assert plan.waiting_busy == ()
+
+
+def test_a_server_is_updated_once_its_players_leave() -> None:
+    pods = [new(0), old(1, holds_players=False)]
+    plan = updates.plan_update(desired(2, idle_only=True), pods, NOW)
+    assert updated(plan) == [1]
+    assert plan.waiting_allocated == ()
+
+
+def test_a_busy_server_with_players_waits_as_in_use() -> None:
+    maintaining = vocabulary.OpsState.MAINTAINING
+    pods = [old(0, ops_state=maintaining, holds_players=True), old(1, ops_state=maintaining)]
+    plan = updates.plan_update(desired(2, max_unavailable=2), pods, NOW)
+    assert updated(plan) == [1]
+    assert plan.waiting_allocated == (0,)
+
+
 def test_held_pods_are_not_updated() -> None:
     pods = [old(0, deleting=True), old(1, held_pre_update=True)]
     plan = updates.plan_update(desired(2, max_unavailable=5), pods, NOW)
