@@ -49,6 +49,7 @@ from gamefleet.v1 import (
 )
 
 from agent.kube import resources
+from bench import audit_trail
 from bench.machine import emit
 from bench.real_federation import Side, SideSpec, agent_metrics, federation
 from tests.integration.hub.fleet_docs import fleet
@@ -283,6 +284,10 @@ async def run_path(path: str, args: argparse.Namespace, workdir: Path) -> None:
         await chaos.run()
         _say(f"{path}: load done, every answer settled or 60 s passed")
         chaos.report(await audit.final_state(chaos.kubes, namespace))
+        for side in sides:
+            kept = audit_trail.keep(side.cluster, namespace, workdir / path)
+            for who, deletes in sorted(audit_trail.deleters(kept).items()):
+                _say(f"{side.cluster.name}: {deletes} x {who}")
 
 
 async def _wait_ready(sides: list[Side], namespace: str, servers: int) -> None:
@@ -324,6 +329,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="logs and the hub's store")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="gamefleet-chaos-"))
+    _say(f"agents' logs, the hub's store and the API servers' audit trail: {workdir}")
     for path in args.allocation_path:
         (workdir / path).mkdir(parents=True, exist_ok=True)
         asyncio.run(run_path(path, args, workdir))

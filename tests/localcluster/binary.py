@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from tests.localcluster import kubeconfig, nodes, pki, process
 from tests.localcluster.ports import base_slot, pick_slot, pod_cidr, slot_ports
 from tests.localcluster.state import CHECKOUT, Cluster, cluster_name, region_of
-from tests.localcluster.versions import binary_path, kwok_file
+from tests.localcluster.versions import binary_dir, binary_path, kwok_file
 from tests.localcluster.wait import FatalError, wait_until
 
 if TYPE_CHECKING:
@@ -33,13 +33,44 @@ def kwok_stages() -> list[pathlib.Path]:
 
 # Changes when the control plane's flags change in a way tests depend on, so a cluster started
 # without them is not reused. aggregation: the front proxy that extension API servers trust.
-CONTROL_PLANE = b"aggregation-v1"
+CONTROL_PLANE = b"aggregation-v1 audit-v1"
+# Who deleted or rewrote a pod or a GameServer (user, user agent, time), for the chaos bench and
+# any test that loses one; metadata only, and only these verbs, so every test can afford it.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        # With the request's body: the DeleteOptions show whether kwok names the pod's uid.
+        {
+            "level": "Request",
+            "users": ["kwok-controller"],
+            "verbs": ["delete"],
+            "resources": [{"group": "", "resources": ["pods"]}],
+        },
+        {
+            "level": "Metadata",
+            "verbs": ["delete", "deletecollection", "patch", "update"],
+            "resources": [
+                {"group": "", "resources": ["pods"]},
+                {"group": "game.kruise.io", "resources": ["gameservers"]},
+            ],
+        },
+        {"level": "None"},
+    ],
+}
+
+
+def audit_log(c: Cluster) -> pathlib.Path:
+    """The API server's audit log of pod and GameServer deletes and writes (JSON lines)."""
+    return c.dir / "logs" / "audit.log"
 
 
 def setup_fingerprint() -> str:
     """Changes when the stages or the control plane's flags change, so a cluster started with
     others is not reused."""
     digest = hashlib.sha256(CONTROL_PLANE)
+    digest.update(binary_dir("kwok").name.encode())  # a cluster's kwok runs the patched build
     for path in kwok_stages():
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -94,6 +125,8 @@ def _start_store_and_apiserver(c: Cluster) -> None:
         "--unsafe-no-fsync", "--quota-backend-bytes=4294967296", "--log-level=warn",
     ])  # fmt: skip
     k = d / "pki"
+    policy = d / "audit-policy.json"
+    policy.write_text(json.dumps(AUDIT_POLICY))
     _start(c, "kube-apiserver", "kube-apiserver", [
         f"--etcd-servers={etcd_url}",
         "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
@@ -120,6 +153,8 @@ def _start_store_and_apiserver(c: Cluster) -> None:
         "--requestheader-username-headers=X-Remote-User",
         "--requestheader-group-headers=X-Remote-Group",
         "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--audit-policy-file={policy}", f"--audit-log-path={audit_log(c)}",
+        "--audit-log-maxsize=200", "--audit-log-maxbackup=2",
     ])  # fmt: skip
 
 

@@ -86,29 +86,36 @@ build_kubernetes() {
 }
 
 build_kwok() {
-  local v="$KWOK_VERSION"
-  have "$v" kwok && [[ -f "$bindir/kwok-$v/stages.yaml" && -f "$bindir/kwok-$v/crds.yaml" ]] && return 0
-  echo "building kwok $v" >&2
-  local dir="$work/kwok-$v"
+  # The cache tag names the release and gamefleet's patches to it (versions.py: binary_dir).
+  local v="$KWOK_VERSION" tag="$KWOK_VERSION+$KWOK_PATCH"
+  have "$tag" kwok && [[ -f "$bindir/kwok-$tag/stages.yaml" && -f "$bindir/kwok-$tag/crds.yaml" ]] && return 0
+  echo "building kwok $tag" >&2
+  local dir="$work/kwok-$tag"
   new_module "$dir" sigs.k8s.io/kwok/cmd/kwok
   (
     cd "$dir"
-    go get "sigs.k8s.io/kwok@$v" && go mod tidy
+    go get "sigs.k8s.io/kwok@$v"
+    # The release's source with kwok-$KWOK_PATCH.patch applied, built in its place.
+    cp -r "$(go mod download -json "sigs.k8s.io/kwok@$v" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')" src
+    chmod -R u+w src
+    patch -d src -p1 <"$here/kwok-$KWOK_PATCH.patch"
+    echo "replace sigs.k8s.io/kwok => ./src" >>go.mod
+    go mod tidy
     mkdir -p out && go build -ldflags "$ldflags_base -X sigs.k8s.io/kwok/pkg/consts.Version=$v" \
       -o out/ sigs.k8s.io/kwok/cmd/kwok
   )
-  install_from "$dir/out" "$v" kwok
+  install_from "$dir/out" "$tag" kwok
   # kwokctl's default stages (node-fast, node-heartbeat-with-lease, pod-fast) from the same release.
   local src f
   src="$(go mod download -json "sigs.k8s.io/kwok@$v" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')/kustomize/stage"
   for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
     pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
     printf -- '---\n'; cat "$src/$f.yaml"
-  done >"$bindir/kwok-$v/stages.yaml"
+  done >"$bindir/kwok-$tag/stages.yaml"
   # CRDs of the kubelet-like features kwok emulates (exec, logs, port-forward), enabled by `up`.
   for f in execs clusterexecs logs clusterlogs portforwards clusterportforwards; do
     printf -- '---\n'; cat "$src/../crd/bases/kwok.x-k8s.io_$f.yaml"
-  done >"$bindir/kwok-$v/crds.yaml"
+  done >"$bindir/kwok-$tag/crds.yaml"
 }
 
 build_helm() {

@@ -57,8 +57,15 @@ def version_of(name: str) -> str:
     return pins()[_VERSION_KEY[name]]
 
 
+# Binaries built with gamefleet's patches (build.sh): their cache tag names the patch too.
+_PATCH_KEY = {"kwok": "KWOK_PATCH"}
+
+
 def binary_dir(name: str) -> pathlib.Path:
-    return cache_dir() / "bin" / f"{name}-{version_of(name)}"
+    tag = version_of(name)
+    if name in _PATCH_KEY:
+        tag += "+" + pins()[_PATCH_KEY[name]]
+    return cache_dir() / "bin" / f"{name}-{tag}"
 
 
 def binary_path(name: str) -> pathlib.Path:

@@ -299,6 +299,8 @@ def count(record: Record, final: Final) -> Counts:
             unanswered += 1
         elif first[stamp].server != server:
             stray += 1
+            answered = "/".join(first[stamp].server)
+            cases.append(("stray", stamp, "/".join(server), f"answered with {answered}"))
     return Counts(
         double_servers=sum(1 for ids in ids_by_server.values() if len(ids) > 1),
         double_ids=sum(1 for servers in servers_by_id.values() if len(servers) > 1),
