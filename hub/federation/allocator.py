@@ -27,7 +27,8 @@ from hub.core import allocation
 from hub.registry.allocations import RETENTION_S, Allocation, AllocationRegistry
 from okg import capacity
 
-from .federation import Federation, NotConnectedError
+from .federation import Federation
+from .links import NotConnectedError
 
 log = logging.getLogger(__name__)
 
