@@ -23,9 +23,6 @@ from hub.core import (
     desired_sets,
     drain,
     health,
-    rollout,
-    rollout_observed,
-    rollout_waves,
 )
 from hub.core.desired_sets import SetKey
 from hub.core.placement import Placement
@@ -33,6 +30,7 @@ from hub.registry import errors as registry_errors
 from hub.registry.fleets import FleetRegistry
 
 from .assignment_writer import AssignmentWriter
+from .holds import RolloutHolds
 from .intent import IntentMirror, fleet_key
 from .links import AgentLinks, ClusterLive
 from .live_index import LiveIndex
@@ -68,6 +66,7 @@ class Placer:
         self._links = links
         self._index = index
         self._rollouts = rollouts
+        self._holds = RolloutHolds(intent, links, index, rollouts)
         self._fleet_registry = fleet_registry
         self._writer = writer
         self._policy = policy
@@ -368,61 +367,13 @@ class Placer:
         rendered = {
             share.cluster: desired_sets.desired_set(fleet, share) for share in placement.assignments
         }
-        for cluster in self._held_back(fleet, rendered):
+        for cluster in self._holds.held_back(fleet, rendered):
             # Keep what the cluster holds: the same hash sends nothing. Drift there is put
             # right when the rollout reaches it (the hub keeps no copy of the older spec).
             rendered[cluster].hash = self._links.sessions[cluster].held[key]
             self._links.sessions[cluster].resend.discard(key)
         self._broadcast.notify(key)
         return rendered
-
-    def _held_back(
-        self, fleet: fleet_pb2.Fleet, rendered: dict[str, agent_pb2.DesiredSet]
-    ) -> set[str]:
-        key = fleet_key(fleet)
-        if fleet.spec.HasField("rollout"):
-            return self._progressive_held_back(fleet, rendered)
-        held: dict[str, str | None] = {}
-        settled: dict[str, bool] = {}
-        for cluster, desired_set in rendered.items():
-            session = self._links.sessions.get(cluster)
-            held[cluster] = session.held.get(key) if session is not None else None
-            reported = self._links.live.get(cluster, ClusterLive()).sets.get(key)
-            settled[cluster] = reported is not None and (
-                reported.applied_hash == desired_set.hash
-                and reported.counts.updated_ready == reported.desired_replicas
-            )
-        waiting = rollout.held_back(fleet, {c: s.hash for c, s in rendered.items()}, held, settled)
-        return {cluster for cluster in waiting if cluster in self._links.sessions}
-
-    def _progressive_held_back(
-        self, fleet: fleet_pb2.Fleet, rendered: dict[str, agent_pb2.DesiredSet]
-    ) -> set[str]:
-        """The clusters the rollout's gates keep on the template they hold for now."""
-        key = fleet_key(fleet)
-        qualities = frozenset(fleet.spec.rollout.qualities)
-        labels: dict[str, Mapping[str, str]] = {}
-        observed = {}
-        for cluster, desired_set in rendered.items():
-            record = self._intent.clusters.get(cluster)
-            labels[cluster] = record.metadata.labels if record is not None else {}
-            session = self._links.sessions.get(cluster)
-            template = rollout_observed.template_of(desired_set.hash)
-            servers = (
-                ()
-                if self._rollouts.succeeded(key, cluster, template)
-                else (s.decode() for s in self._index.of_fleet_in(cluster, *key))
-            )
-            observed[cluster] = rollout_observed.observe(
-                desired_set.hash,
-                session.held.get(key) if session is not None else None,
-                self._links.live.get(cluster, ClusterLive()).sets.get(key),
-                servers,
-                qualities,
-            )
-        waves = rollout_waves.waves(fleet, labels)
-        progress = self._rollouts.decide(fleet, waves, observed)
-        return {cluster for cluster in progress.held_back if cluster in self._links.sessions}
 
     def _persist(self, key: SetKey, assigned: dict[str, int] | None) -> None:
         if self._writer is not None:
