@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from gamefleet import protocol
 from gamefleet.v1 import agent_pb2, allocation_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
@@ -150,6 +150,12 @@ class Federation:
         if self._records_rollout_failures:
             supervise("record-rollout-failures", self._rollouts.run)
         self._placer.mark()
+
+    def supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        """Run ``run()`` as a background task of this federation: logged, counted
+        (``gamefleet_hub_task_restarts``) and started again when it fails; stopped with the
+        federation, or before by cancelling the task returned."""
+        return self._supervisor.start(name, run)
 
     async def stop(self) -> None:
         for session in list(self._links.sessions.values()):
