@@ -1,7 +1,12 @@
-"""The live federation: agents' sessions and health, placement over time, status aggregation.
+"""The live federation's facade: builds its parts, runs their loops under one supervisor, and
+turns what happens (an agent connects, a fleet or a cluster changes, a phase changes, time
+passes) into calls on them. The servicers, the allocator and the autoscaler call only this.
 
+The parts: agent links (``links``), their status reports (``status_ingest``), placement over
+time (``placer``, ``holds``), status reads (``status_reads``), operations on game servers
+(``operations``), the intent mirror (``intent``) and the live index (``live_index``).
 Durable intent (fleets, clusters) is read from the registries and followed by watches; all
-else here is soft state, rebuilt from the agents when they reconnect (principle 2).
+else is soft state, rebuilt from the agents when they reconnect (principle 2).
 """
 
 from __future__ import annotations
