@@ -17,7 +17,8 @@ import grpc
 from gamefleet.v1 import agent_pb2, agent_pb2_grpc
 
 from hub.core import agent_limits
-from hub.federation.federation import REFUSED, Federation
+from hub.federation.federation import Federation
+from hub.federation.links import REFUSED
 from hub.federation.session import AgentSession
 
 from . import auth

@@ -27,7 +27,8 @@ from hub.core import allocation
 from hub.registry.allocations import RETENTION_S, Allocation, AllocationRegistry
 from okg import capacity
 
-from .federation import Federation, NotConnectedError
+from .federation import Federation
+from .links import NotConnectedError
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class Allocator:
         self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._sweeper = asyncio.create_task(self._sweep_loop(), name="sweep-allocations")
+        self._sweeper = self._federation.supervise("sweep-allocations", self._sweep_loop)
 
     async def stop(self) -> None:
         for task in list(self._inflight.values()):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 import weakref
 from collections.abc import Mapping
 
@@ -144,3 +145,12 @@ class ServerFilter:
             or (self.ops_state and server.ops_state != self.ops_state)
             or (self.selector is not None and not self.selector.matches(server.labels))
         )
+
+
+def updating_since(server: gameserver_pb2.GameServer) -> float:
+    """When the server entered its state (epoch seconds), read only while it is Updating: an
+    agent that does not say is taken to mean now."""
+    if server.state != allocation.UPDATING:
+        return 0.0
+    stamp = server.last_transition_time
+    return stamp.seconds + stamp.nanos / 1e9 if stamp.seconds else time.time()

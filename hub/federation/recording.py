@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+
 from gamefleet.v1 import cluster_pb2, fleet_pb2, gameserver_pb2
 
 from hub.core import health
 
 from .events import EventRecorder, cluster_ref, fleet_ref, game_server_ref
 
+log = logging.getLogger(__name__)
+
 FEDERATION = "hub/federation"
 API = "hub/api"
 ALLOCATOR = "hub/allocator"
+
+
+def fleet_event(
+    events: EventRecorder, key: tuple[str, str], kind: str, reason: str, message: str
+) -> None:
+    """Record an event the federation saw about fleet ``key`` (and log it)."""
+    level = logging.WARNING if kind == "Warning" else logging.INFO
+    log.log(level, "fleet %s/%s: %s: %s", key[0], key[1], reason, message)
+    events.record(fleet_ref(*key), kind, reason, message, FEDERATION)
 
 
 def fleet_changed(

@@ -35,10 +35,13 @@ class Supervisor:
         self._max_pause = max_pause
         self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
-        """Run ``run()`` as the task ``name``; a new call of ``run`` after each failure."""
+    def start(self, name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        """Run ``run()`` as the task ``name``; a new call of ``run`` after each failure.
+        Cancelling the task returned stops it for good (``stop`` stops every task)."""
         self._restarts.setdefault(name, 0)
-        self._tasks.append(asyncio.create_task(self._keep(name, run), name=name))
+        task = asyncio.create_task(self._keep(name, run), name=name)
+        self._tasks.append(task)
+        return task
 
     async def stop(self) -> None:
         for task in self._tasks:

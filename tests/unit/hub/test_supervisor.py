@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 
 from hub.federation.supervisor import Supervisor
 
@@ -63,3 +65,29 @@ async def test_stop_cancels_every_task() -> None:
     await asyncio.wait_for(started.wait(), 10.0)
     await supervisor.stop()
     assert cancelled.is_set()
+
+
+async def test_a_task_cancelled_by_its_owner_stops_for_good_and_alone() -> None:
+    restarts: dict[str, int] = {}
+    supervisor = Supervisor(restarts, first_pause=0.001, max_pause=0.002)
+    started = {"owned": asyncio.Event(), "other": asyncio.Event()}
+    runs = {"owned": 0, "other": 0}
+
+    def waiting(name: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            runs[name] += 1
+            started[name].set()
+            await asyncio.Event().wait()
+
+        return run
+
+    owned = supervisor.start("owned", waiting("owned"))
+    other = supervisor.start("other", waiting("other"))
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started.values())), 10.0)
+    owned.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await owned
+    assert owned.cancelled() and not other.done()
+    await supervisor.stop()
+    assert other.cancelled()
+    assert (runs, restarts) == ({"owned": 1, "other": 1}, {"owned": 0, "other": 0})
