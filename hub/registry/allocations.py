@@ -46,6 +46,9 @@ class AllocationRegistry:
         item = await self._store.get(codec.allocation_key(namespace, fleet, request_id))
         return None if item is None else _decode(item.value)
 
+    async def delete(self, namespace: str, fleet: str, request_id: str) -> None:
+        await self._store.delete(codec.allocation_key(namespace, fleet, request_id))
+
     async def save(self, namespace: str, fleet: str, request_id: str, record: Allocation) -> None:
         """Write the record; saves made while a commit is in flight go together in the next."""
         value = {
