@@ -14,7 +14,7 @@ from hub.core import errors as core_errors
 from hub.federation import allocator, group_allocator
 from hub.federation.federation import Federation
 
-from .allocations import AllocationServicer, nearest_first, request_of
+from .allocations import AllocationServicer, nearest_first, outcome_status, request_of
 from .errors import AbortError, Context, invalid
 
 _SAME = {
@@ -106,12 +106,6 @@ class GroupAllocationServicer(AllocationServicer):
         served = self._gate.groups
         if served is None:
             raise AbortError(grpc.StatusCode.UNAVAILABLE, "allocations are not served yet")
-        try:
+        with outcome_status():
             servers, replayed = await served.allocate(group)
-        except allocator.NoFleetError as exc:
-            raise AbortError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
-        except allocator.ExhaustedError as exc:
-            raise AbortError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
-        except allocator.OutcomeUnknownError as exc:
-            raise AbortError(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
         return answer(group, servers, replayed)

@@ -303,11 +303,13 @@ class Hub:
 
     async def _stop_allocator(self) -> None:
         groups, self.gate.groups = self.gate.groups, None
-        if groups is not None:
-            await groups.stop()
         allocations, self.gate.allocator = self.gate.allocator, None
+        # The allocator first: it cancels its in-flight allocations before it awaits anything,
+        # so none records an answer after the stop began.
         if allocations is not None:
             await allocations.stop()
+        if groups is not None:
+            await groups.stop()
 
     async def _stop_autoscaling(self) -> None:
         autoscaling, self.gate.autoscaling = self.gate.autoscaling, None

@@ -117,13 +117,13 @@ class GroupAllocator:
             task.exception()  # retrieved here: every caller may have gone
 
     async def stop(self) -> None:
+        tasks = list(self._inflight.values())
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            tasks.append(self._sweeper)
             self._sweeper = None
-        for task in list(self._inflight.values()):
+        for task in tasks:  # all cancelled before any is awaited
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 

@@ -23,7 +23,7 @@ from hub.api.server import Hub
 from hub.registry.allocation_groups import GroupRegistry
 from tests.support.agent_sim import SimulatedAgent, game_server
 
-from .conftest import StartAgent, start_hub, wait_phase
+from .conftest import StartAgent, start_hub, wait_held, wait_phase
 from .fleet_docs import fleet
 
 if TYPE_CHECKING:
@@ -52,19 +52,7 @@ async def serve(hub: Hub, agent: SimulatedAgent, fleet: str, count: int, zone: s
         gs.zone = zone
         reported.append(gs)
     agent.report(agent_pb2.StatusDelta(game_servers=reported))
-    names = {gs.name for gs in reported}
-    async with asyncio.timeout(10):
-        while True:
-            federation = hub.gate.federation
-            assert federation is not None
-            held = {
-                s.name
-                for s in federation.fleet_servers("games", fleet)
-                if s.cluster == agent.cluster
-            }
-            if names <= held:
-                return
-            await asyncio.sleep(0.01)
+    await wait_held(hub, agent.cluster, fleet, {gs.name for gs in reported})
 
 
 def group(
