@@ -4,6 +4,7 @@ cluster (or zone), all or nothing, also across a hub restart."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from gamefleet.v1 import (
     gameserver_pb2,
 )
 
+from cli import main as cli_main
 from hub.api.server import Hub
 from hub.registry.allocation_groups import GroupRegistry
 from tests.support.agent_sim import SimulatedAgent, game_server
@@ -332,3 +334,32 @@ async def test_an_agent_that_goes_away_mid_group_fails_the_group_and_holds_nothi
     again = await allocations.AllocateGroup(group("match-1"))
     assert not again.replayed
     assert sorted(allocated(eu).values()) == ["match-1/game", "match-1/voice"]
+
+
+@pytest.mark.usefixtures("two_fleets")
+async def test_the_cli_allocates_a_group(
+    hub: Hub, start_agent: StartAgent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    eu = await start_agent("eu-1")
+    await serve(hub, eu, "arena", 1)
+    await serve(hub, eu, "voice", 1)
+    argv = ["allocate-group", "-n", "games", "--request-id", "m1", "--hub"]
+    argv += [f"127.0.0.1:{hub.port}", "--member", "game=arena", "--member", "voice=voice"]
+    code = await asyncio.to_thread(cli_main.main, [*argv, "-o", "json"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in printed["members"]] == ["game", "voice"]
+    assert printed["members"][1]["allocation"]["gameServer"]["name"] == "voice-0"
+    code = await asyncio.to_thread(cli_main.main, argv)
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["MEMBER", "CLUSTER", "NAMESPACE"]
+    assert [line.split()[:4] for line in lines[1:]] == [
+        ["game", "eu-1", "games", "arena-0"],
+        ["voice", "eu-1", "games", "voice-0"],
+    ]
+    assert lines[1].split()[-1] == "true"  # replayed
+    code = await asyncio.to_thread(cli_main.main, [*argv, "--member", "game=voice"])
+    assert code == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "members[2].name: duplicate" in error[0]
