@@ -20,6 +20,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from gamefleet import capacity_wire
 from gamefleet.v1 import gameserver_pb2
@@ -117,7 +118,7 @@ class GroupAllocator:
             task.exception()  # retrieved here: every caller may have gone
 
     async def stop(self) -> None:
-        tasks = list(self._inflight.values())
+        tasks: list[asyncio.Task[Any]] = list(self._inflight.values())
         if self._sweeper is not None:
             tasks.append(self._sweeper)
             self._sweeper = None
