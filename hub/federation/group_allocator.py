@@ -202,9 +202,12 @@ class GroupAllocator:
 
     def _places(self, request: Request, same: groups.Same) -> set[groups.Place]:
         federation = self._allocator.federation
-        servers = [
-            (_view(s), s.zone) for s in federation.fleet_servers(request.namespace, request.fleet)
-        ]
+        servers: list[tuple[allocation.Server, str]]
+        if same is groups.Same.ZONE:  # the zone is only in the reported server: decode it
+            found = federation.fleet_servers(request.namespace, request.fleet)
+            servers = [(_view(s), s.zone) for s in found]
+        else:
+            servers = [(v, "") for v in federation.fleet_views(request.namespace, request.fleet)]
         return groups.member_places(
             servers,
             federation.ready_clusters(),
