@@ -202,6 +202,13 @@ class GroupAllocator:
 
     def _places(self, request: Request, same: groups.Same) -> set[groups.Place]:
         federation = self._allocator.federation
+        if same is groups.Same.CLUSTER and not request.by_capacity:
+            # The fleet's pool answers per cluster without walking the fleet's servers.
+            return {
+                groups.Place(cluster)
+                for cluster in federation.ready_clusters()
+                if self._has_candidate(request, cluster)
+            }
         servers: list[tuple[allocation.Server, str]]
         if same is groups.Same.ZONE:  # the zone is only in the reported server: decode it
             found = federation.fleet_servers(request.namespace, request.fleet)
@@ -215,6 +222,12 @@ class GroupAllocator:
             request.actions,
             same,
         )
+
+    def _has_candidate(self, request: Request, cluster: str) -> bool:
+        best = self._allocator.federation.choose_allocation(
+            request.namespace, request.fleet, request.selectors, request.scheduling, [cluster]
+        )
+        return best is not None and best.cluster == cluster
 
     async def _roll_back(self, members: Sequence[Member], namespace: str) -> None:
         """Give back every member's server (by its own request id). OutcomeUnknownError when an
