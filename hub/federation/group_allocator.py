@@ -178,26 +178,33 @@ class GroupAllocator:
         missing = groups.first_missing(found) or group.members[0][0]
         unanswered = False
         for place in groups.places(found, preferred):
+            members = [group.member(name, request, place) for name, request in group.members]
+            # The members at once: a group costs the store commits of one allocation.
+            results = await asyncio.gather(
+                *(self._allocator.allocate_member(m) for m in members), return_exceptions=True
+            )
             taken: list[Member] = []
             servers: list[gameserver_pb2.GameServer] = []
-            for name, request in group.members:
-                member = group.member(name, request, place)
-                try:
-                    servers.append(await self._allocator.allocate_member(member))
-                except ExhaustedError:
-                    missing, unanswered = name, False
-                    break
-                except OutcomeUnknownError:
+            failed: BaseException | None = None
+            for (name, _), member, result in zip(group.members, members, results, strict=True):
+                held = Member(name, member.fleet, member.request_id)
+                if isinstance(result, gameserver_pb2.GameServer):
+                    taken.append(held)
+                    servers.append(result)
+                    continue
+                if isinstance(result, OutcomeUnknownError):
                     # Its agent may hold it: give it back too (the release is by its request
                     # id), or fail retryably with the group pending.
-                    taken.append(Member(name, request.fleet, member.request_id))
-                    missing, unanswered = name, True
-                    break
-                taken.append(Member(name, request.fleet, member.request_id))
-            else:
+                    taken.append(held)
+                if failed is None:
+                    failed, missing = result, name
+                    unanswered = isinstance(result, OutcomeUnknownError)
+            if failed is None:
                 return servers, "", False
             log.info("group %s: member %s not had in %s; giving back", group.key, missing, place)
             await self._roll_back(taken, group.namespace)
+            if not isinstance(failed, ExhaustedError | OutcomeUnknownError):
+                raise failed  # a store error: nothing is held, the caller may retry
         return None, missing, unanswered
 
     def _places(self, request: Request, same: groups.Same) -> set[groups.Place]:

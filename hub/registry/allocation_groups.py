@@ -19,6 +19,7 @@ from google.protobuf import message
 from hub.store import interface as store_api
 
 from . import codec
+from .batched import BatchedPuts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Group:
 class GroupRegistry:
     def __init__(self, store: store_api.Store) -> None:
         self._store = store
+        # Concurrent groups' records share one store commit.
+        self._puts = BatchedPuts(store)
 
     async def get(self, namespace: str, request_id: str) -> Group | None:
         item = await self._store.get(codec.allocation_group_key(namespace, request_id))
@@ -61,7 +64,7 @@ class GroupRegistry:
             "servers": [base64.b64encode(codec.encode(s)).decode() for s in group.servers],
         }
         key = codec.allocation_group_key(group.namespace, group.request_id)
-        await self._store.put(key, json.dumps(value, separators=(",", ":")).encode())
+        await self._puts.put(key, json.dumps(value, separators=(",", ":")).encode())
 
     async def delete(self, namespace: str, request_id: str) -> None:
         await self._store.delete(codec.allocation_group_key(namespace, request_id))

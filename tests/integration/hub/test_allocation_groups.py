@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from gamefleet import protocol
 from gamefleet.v1 import (
     agent_pb2,
     allocation_pb2,
@@ -23,6 +22,8 @@ from gamefleet.v1 import (
 from cli import main as cli_main
 from hub.api.server import Hub
 from hub.registry.allocation_groups import GroupRegistry
+from hub.registry.allocations import AllocationRegistry
+from tests.e2e.agent.harness import eventually
 from tests.support.agent_sim import SimulatedAgent, game_server
 
 from .conftest import StartAgent, start_hub, wait_held, wait_phase
@@ -248,18 +249,31 @@ async def test_bad_fields_are_refused_naming_the_field(
     assert eu.operations == []
 
 
+class SlowVoice(SimulatedAgent):
+    """Answers the allocation of a voice server only after ``voice_delay`` seconds."""
+
+    voice_delay = 0.0
+
+    async def _handle(self, message: agent_pb2.HubMessage) -> None:
+        if message.WhichOneof("body") == "operation" and any(
+            name.startswith("voice-") for name in message.operation.game_servers
+        ):
+            await asyncio.sleep(self.voice_delay)
+        await super()._handle(message)
+
+
 async def test_a_hub_killed_between_the_members_leaves_every_member_or_none(
     tmp_path: Path,
 ) -> None:
-    """The hub stops after the game member was taken and while the voice member's agent is
-    committing it: the restarted hub gives back both (the group was never answered), and the
-    retry of the group's request_id gets a whole group."""
+    """The hub stops after the game member's answer was recorded and while the voice member's
+    agent is committing it: the restarted hub gives back both on its own (the group was never
+    answered), and the retry of the group's request_id gets a whole group."""
     store = tmp_path / "hub.db"
     hub = await start_hub(store)
     address = f"127.0.0.1:{hub.port}"
-    agent = SimulatedAgent(address, "eu-1", heartbeat_interval=0.2)
+    agent = SlowVoice(address, "eu-1", heartbeat_interval=0.2)
     agent.reconnect = True
-    agent.allocation_delay = 0.3
+    agent.voice_delay = 1.0
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             for name in FLEETS:
@@ -273,19 +287,24 @@ async def test_a_hub_killed_between_the_members_leaves_every_member_or_none(
             call = asyncio.ensure_future(
                 allocation_pb2_grpc.AllocationServiceStub(channel).AllocateGroup(group("match-1"))
             )
-            await agent.wait_for(lambda: len(agent.operations) == 2)  # the voice member's
+            assert hub.store is not None
+            records = AllocationRegistry(hub.store)
+
+            async def game_answered() -> bool:
+                record = await records.get("games", "arena", "match-1/game")
+                return record is not None and record.answered
+
+            await eventually(game_answered, 10.0, "the game member's answer recorded")
             await hub.stop(grace=0)
             with pytest.raises(grpc.aio.AioRpcError):
                 await call
-        voice = protocol.game_server_key("games", agent.operations[1].game_servers[0])
-        await agent.wait_for(lambda: _ops_state(agent.reported[voice]) == "Allocated")
-        # Both members are held and nobody was told: a partial group unless the hub acts.
+        # The voice member's agent commits it anyway: both members are held and nobody was
+        # told, a partial group unless the hub acts.
+        await agent.wait_for(lambda: len(allocated(agent)) == 2)
         assert sorted(allocated(agent).values()) == ["match-1/game", "match-1/voice"]
-        agent.allocation_delay = 0.0
+        agent.voice_delay = 0.0
         hub = await start_hub(store, listen=address)
         assert hub.store is not None
-        pending = await GroupRegistry(hub.store).get("games", "match-1")
-        assert pending is not None and not pending.answered
         # The restarted hub rolls the pending group back on its own, before any retry.
         await agent.wait_for(lambda: len(releases(agent)) == 2, timeout=20)
         assert sorted(r for _, r in releases(agent)) == ["match-1/game", "match-1/voice"]
@@ -294,7 +313,7 @@ async def test_a_hub_killed_between_the_members_leaves_every_member_or_none(
             again = await allocation_pb2_grpc.AllocationServiceStub(channel).AllocateGroup(
                 group("match-1")
             )
-        assert set(placed(again)) == {"game", "voice"}
+        assert set(placed(again)) == {"game", "voice"} and not again.replayed
         assert sorted(allocated(agent).values()) == ["match-1/game", "match-1/voice"]
         answered = await GroupRegistry(hub.store).get("games", "match-1")
         assert answered is not None and answered.answered
@@ -312,15 +331,15 @@ def _ops_state(reported: object) -> str:
 async def test_an_agent_that_goes_away_mid_group_fails_the_group_and_holds_nothing(
     hub: Hub, allocations: Stub, start_agent: StartAgent
 ) -> None:
-    """The game member's agent takes the operation and its stream breaks before it answers:
-    as for a single allocation, it may hold the server. The group gives back every member by
+    """The members' agent takes the operations and its stream breaks before it answers: as
+    for a single allocation, it may hold the servers. The group gives back every member by
     its request id once the agent is back and fails retryably; the retry gets a whole group."""
     eu = await start_agent("eu-1")
     await serve(hub, eu, "arena", 2)
     await serve(hub, eu, "voice", 2)
     eu.allocation_delay = 5.0
     call = asyncio.ensure_future(allocations.AllocateGroup(group("match-1")))
-    await eu.wait_for(lambda: len(eu.operations) == 1)
+    await eu.wait_for(lambda: len(eu.operations) == 1)  # both are sent; it sleeps on one
     await eu.cut()
     eu.allocation_delay = 0.0
     eu.reconnect = True
@@ -329,7 +348,7 @@ async def test_an_agent_that_goes_away_mid_group_fails_the_group_and_holds_nothi
         await call
     assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
     assert "nothing of the group is held" in (caught.value.details() or "")
-    assert releases(eu) == [("arena-0", "match-1/game")]
+    assert sorted(releases(eu)) == [("arena-0", "match-1/game"), ("voice-0", "match-1/voice")]
     assert allocated(eu) == {}
     again = await allocations.AllocateGroup(group("match-1"))
     assert not again.replayed
