@@ -358,13 +358,19 @@ async def real(servers: int, requests: list[int], concurrencies: list[int]) -> N
 
 
 async def real_by_counter(
-    servers: int, room_servers: int, requests: list[int], concurrencies: list[int], slots: int
+    servers: int,
+    room_servers: int,
+    requests: list[int],
+    concurrencies: list[int],
+    slots: int,
+    modes: tuple[str, ...] = ("whole", "counter"),
 ) -> None:
     """(a) whole servers and (b) rooms by counter with re-allocation, side by side: a hub
     process and the real agent (direct path) on the first local cluster, fleet arena of
     ``servers`` taken whole and fleet rooms of ``room_servers`` declaring ``slots`` rooms each;
     the same rounds on each, one after the other. At the end every rooms server is read from
-    the cluster: none may hold more than ``slots``."""
+    the cluster: none may hold more than ``slots``. With mode group, (c) groups of two (one
+    server of arena, one of fleet voice of ``servers``) in the same rounds."""
     from agent.kube import client as kclient
     from agent.kube import crds, resources
     from hub.core import documents
@@ -390,7 +396,10 @@ async def real_by_counter(
                                                  "metadata": {"name": namespace}})  # fmt: skip
             member.start_agent(hub.address, "bench-rooms", ("--allocation-path", "direct"))
             async with grpc.aio.insecure_channel(hub.address) as channel:
-                for name, count in (("arena", servers), ("rooms", room_servers)):
+                wanted = [("arena", servers)]
+                wanted += [("rooms", room_servers)] if "counter" in modes else []
+                wanted += [("voice", servers)] if "group" in modes else []
+                for name, count in wanted:
                     doc = fleet_document(name, count)
                     doc["metadata"]["namespace"] = namespace
                     template = doc["spec"]["template"]["gameServerTemplate"]
@@ -402,11 +411,13 @@ async def real_by_counter(
                             fleet=documents.from_document(doc, fleet_pb2.Fleet)
                         )
                     )
-                await _wait_namespace_ready(channel, namespace, servers + room_servers)
-                clients = {
+                await _wait_namespace_ready(channel, namespace, sum(c for _, c in wanted))
+                every = {
                     "whole": native_client(channel, namespace),
                     "counter": counter_client(channel, namespace),
+                    "group": group_client(channel, namespace),
                 }
+                clients = {mode: every[mode] for mode in modes}
                 for count, concurrency in zip(requests, concurrencies, strict=True):
                     for mode, client in clients.items():
                         elapsed, latencies, won = await _round(
@@ -414,7 +425,8 @@ async def real_by_counter(
                         )
                         _emit_round(elapsed, latencies, count, concurrency, mode=mode,
                                     slots_per_server=slots if mode == "counter" else 1,
-                                    servers_used=len(set(won)), path="direct", store="sqlite",
+                                    servers_used=len({s for w in won for s in w.split("+")}),
+                                    path="direct", store="sqlite",
                                     agents="real agent, local cluster")  # fmt: skip
             listed = await kube.request("GET", resources.GAME_SERVER.collection(namespace))
             for obj in listed.get("items") or []:
@@ -577,15 +589,20 @@ def main() -> None:
     if args.real:
         if args.api != ["native"]:
             parser.error("--api: the real-agent run measures the native API only")
-        if args.mode == ("whole", "counter"):
+        if args.mode[0] == "whole" and len(args.mode) > 1:
             asyncio.run(
                 real_by_counter(
-                    args.servers, args.room_servers, args.requests, args.concurrency, args.slots
+                    args.servers,
+                    args.room_servers,
+                    args.requests,
+                    args.concurrency,
+                    args.slots,
+                    args.mode,
                 )
             )
             return
         if args.mode != ("whole",):
-            parser.error("--mode: with --real, whole or whole,counter")
+            parser.error("--mode: with --real, whole, or whole then counter and/or group")
         asyncio.run(real(args.servers, args.requests, args.concurrency))
         return
     asyncio.run(
