@@ -19,7 +19,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from gamefleet import capacity_wire
@@ -90,8 +90,9 @@ class GroupAllocator:
         self._registry = registry
         self._wall = wall
         self._inflight: dict[GroupKey, asyncio.Task[Answer]] = {}
-        # Held while a group's record is read and acted on (by its allocation or a recovery).
-        self._locks: dict[GroupKey, asyncio.Lock] = {}
+        # Held while a group's record is read and acted on (by its allocation or a recovery),
+        # with how many hold or wait for it (the entry goes with the last).
+        self._locks: dict[GroupKey, tuple[asyncio.Lock, list[int]]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -128,20 +129,21 @@ class GroupAllocator:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def _lock(self, key: GroupKey) -> asyncio.Lock:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def _lock(self, key: GroupKey) -> AsyncIterator[None]:
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._locks[key]
 
     async def _answer(self, group: GroupRequest) -> Answer:
-        try:
-            async with self._lock(group.key):
-                return await self._answer_locked(group)
-        finally:
-            lock = self._locks.get(group.key)
-            if lock is not None and not lock.locked():
-                del self._locks[group.key]
+        async with self._lock(group.key):
+            return await self._answer_locked(group)
 
     async def _answer_locked(self, group: GroupRequest) -> Answer:
         recorded = await self._registry.get(*group.key)
