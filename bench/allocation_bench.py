@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.allocation_bench [--clusters 10] [--servers 1000]
         [--requests 1000,3000,3000] [--concurrency 1,16,64] [--store etcd|URL]
-        [--api native|agones|native,agones] [--mode whole|counter|whole,counter] [--slots 100]
+        [--api native|agones|native,agones] [--mode whole|counter|group|whole,counter,group]
+        [--slots 100]
     .venv/bin/python -m bench.allocation_bench --real --servers 1200 --requests 500,600
         --concurrency 16,64
 
@@ -27,7 +28,9 @@ runs once per API, one after the other, on the same hub and agents. With --mode
 whole,counter each round runs twice, side by side: (a) whole servers (fleet arena), then (b) by
 counter with re-allocation (fleet rooms: the same number of servers, each with a `rooms`
 counter of `slots`; each request asks for an Allocated server with a free room, else a Ready
-one, and takes one room), where no server may end above its capacity.
+one, and takes one room), where no server may end above its capacity. With --mode group, (c)
+groups of two (AllocateGroup: one server of fleet arena and one of fleet voice, the same number
+of servers, in one cluster); every server of every group must be distinct.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ from tests.support.hub_process import HubProcess
 
 BATCH = 500
 APIS = ("native", "agones")
-MODES = ("whole", "counter")
+MODES = ("whole", "counter", "group")
 
 # One allocation: request id in, "cluster/name" of the allocated server out.
 Allocate = Callable[[str], Awaitable[str]]
@@ -131,6 +134,30 @@ def counter_client(channel: grpc.aio.Channel, namespace: str = "games") -> Alloc
             )
         )
         return f"{response.game_server.cluster}/{response.game_server.name}"
+
+    return allocate
+
+
+def group_client(channel: grpc.aio.Channel, namespace: str = "games") -> Allocate:
+    """A group of two: one server of fleet arena and one of fleet voice, in one cluster."""
+    stub: allocation_pb2_grpc.AllocationServiceAsyncStub = (
+        allocation_pb2_grpc.AllocationServiceStub(channel)
+    )
+    members = [
+        allocation_pb2.GroupMember(
+            name=name, request=allocation_pb2.AllocateRequest(namespace=namespace, fleet=fleet)
+        )
+        for name, fleet in (("game", "arena"), ("voice", "voice"))
+    ]
+
+    async def allocate(request_id: str) -> str:
+        response = await stub.AllocateGroup(
+            allocation_pb2.AllocateGroupRequest(request_id=request_id, members=members)
+        )
+        return "+".join(
+            f"{m.allocation.game_server.cluster}/{m.allocation.game_server.name}"
+            for m in response.members
+        )
 
     return allocate
 
@@ -218,7 +245,11 @@ async def run(
                 fleets: fleet_pb2_grpc.FleetServiceAsyncStub = fleet_pb2_grpc.FleetServiceStub(
                     channel
                 )
-                names = [n for n, m in (("arena", "whole"), ("rooms", "counter")) if m in modes]
+                names = [
+                    n
+                    for n, m in (("arena", "whole"), ("rooms", "counter"), ("voice", "group"))
+                    if m in modes or (n == "arena" and "group" in modes)
+                ]
                 for name in names:
                     await fleets.ApplyFleet(
                         fleet_pb2.ApplyFleetRequest(fleet=fleet(name, replicas=0))
@@ -230,16 +261,25 @@ async def run(
                 for count, concurrency in zip(requests, concurrencies, strict=True):
                     for api in apis:
                         for mode in modes:
-                            client = clients[api] if mode == "whole" else counter_client(channel)
+                            client = {
+                                "whole": clients[api],
+                                "counter": counter_client(channel),
+                                "group": group_client(channel),
+                            }[mode]
                             elapsed, latencies, won = await _round(
                                 client, f"{api}-{mode}-c{concurrency}", count, concurrency
                             )
-                            (every if mode == "whole" else rooms).extend(won)
+                            if mode == "counter":
+                                rooms.extend(won)
+                            else:
+                                every.extend(s for w in won for s in w.split("+"))
                             # "api" and "mode" only when asked for: the rows stay as they were.
                             named: dict[str, object] = {"api": api} if apis != ["native"] else {}
                             if modes != ("whole",):
                                 named["mode"] = mode
                                 named["slots_per_server"] = slots if mode == "counter" else 1
+                            if mode == "group":
+                                named["servers_per_allocation"] = 2
                             _emit_round(elapsed, latencies, count, concurrency,
                                         clusters=clusters, servers_per_cluster=servers,
                                         store=store.partition(":")[0] or "sqlite",
@@ -318,13 +358,19 @@ async def real(servers: int, requests: list[int], concurrencies: list[int]) -> N
 
 
 async def real_by_counter(
-    servers: int, room_servers: int, requests: list[int], concurrencies: list[int], slots: int
+    servers: int,
+    room_servers: int,
+    requests: list[int],
+    concurrencies: list[int],
+    slots: int,
+    modes: tuple[str, ...] = ("whole", "counter"),
 ) -> None:
     """(a) whole servers and (b) rooms by counter with re-allocation, side by side: a hub
     process and the real agent (direct path) on the first local cluster, fleet arena of
     ``servers`` taken whole and fleet rooms of ``room_servers`` declaring ``slots`` rooms each;
     the same rounds on each, one after the other. At the end every rooms server is read from
-    the cluster: none may hold more than ``slots``."""
+    the cluster: none may hold more than ``slots``. With mode group, (c) groups of two (one
+    server of arena, one of fleet voice of ``servers``) in the same rounds."""
     from agent.kube import client as kclient
     from agent.kube import crds, resources
     from hub.core import documents
@@ -350,7 +396,10 @@ async def real_by_counter(
                                                  "metadata": {"name": namespace}})  # fmt: skip
             member.start_agent(hub.address, "bench-rooms", ("--allocation-path", "direct"))
             async with grpc.aio.insecure_channel(hub.address) as channel:
-                for name, count in (("arena", servers), ("rooms", room_servers)):
+                wanted = [("arena", servers)]
+                wanted += [("rooms", room_servers)] if "counter" in modes else []
+                wanted += [("voice", servers)] if "group" in modes else []
+                for name, count in wanted:
                     doc = fleet_document(name, count)
                     doc["metadata"]["namespace"] = namespace
                     template = doc["spec"]["template"]["gameServerTemplate"]
@@ -362,11 +411,13 @@ async def real_by_counter(
                             fleet=documents.from_document(doc, fleet_pb2.Fleet)
                         )
                     )
-                await _wait_namespace_ready(channel, namespace, servers + room_servers)
-                clients = {
+                await _wait_namespace_ready(channel, namespace, sum(c for _, c in wanted))
+                every = {
                     "whole": native_client(channel, namespace),
                     "counter": counter_client(channel, namespace),
+                    "group": group_client(channel, namespace),
                 }
+                clients = {mode: every[mode] for mode in modes}
                 for count, concurrency in zip(requests, concurrencies, strict=True):
                     for mode, client in clients.items():
                         elapsed, latencies, won = await _round(
@@ -374,7 +425,8 @@ async def real_by_counter(
                         )
                         _emit_round(elapsed, latencies, count, concurrency, mode=mode,
                                     slots_per_server=slots if mode == "counter" else 1,
-                                    servers_used=len(set(won)), path="direct", store="sqlite",
+                                    servers_used=len({s for w in won for s in w.split("+")}),
+                                    path="direct", store="sqlite",
                                     agents="real agent, local cluster")  # fmt: skip
             listed = await kube.request("GET", resources.GAME_SERVER.collection(namespace))
             for obj in listed.get("items") or []:
@@ -523,7 +575,8 @@ def main() -> None:
         "--mode",
         type=_modes,
         default=("whole",),
-        help="whole (servers), counter (rooms with re-allocation), or whole,counter",
+        help="whole (servers), counter (rooms with re-allocation), group (groups of two), or"
+        " several, e.g. whole,counter,group",
     )
     parser.add_argument("--slots", type=int, default=100, help="rooms per server (--mode counter)")
     parser.add_argument(
@@ -536,15 +589,20 @@ def main() -> None:
     if args.real:
         if args.api != ["native"]:
             parser.error("--api: the real-agent run measures the native API only")
-        if args.mode == ("whole", "counter"):
+        if args.mode[0] == "whole" and len(args.mode) > 1:
             asyncio.run(
                 real_by_counter(
-                    args.servers, args.room_servers, args.requests, args.concurrency, args.slots
+                    args.servers,
+                    args.room_servers,
+                    args.requests,
+                    args.concurrency,
+                    args.slots,
+                    args.mode,
                 )
             )
             return
         if args.mode != ("whole",):
-            parser.error("--mode: with --real, whole or whole,counter")
+            parser.error("--mode: with --real, whole, or whole then counter and/or group")
         asyncio.run(real(args.servers, args.requests, args.concurrency))
         return
     asyncio.run(

@@ -104,3 +104,65 @@ def allocate(args: argparse.Namespace) -> None:
         str(response.replayed).lower(),
     ]
     output.print_table(headers, [row])
+
+
+_SAME = {"Cluster": allocation_pb2.SAME_CLUSTER, "Zone": allocation_pb2.SAME_ZONE}
+
+
+def add_group_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--request-id", required=True, help="the group's idempotency key")
+    parser.add_argument(
+        "--member",
+        action="append",
+        default=[],
+        required=True,
+        help="NAME=FLEET: one server of FLEET for the member NAME; repeat for each member",
+    )
+    parser.add_argument(
+        "--same",
+        choices=sorted(_SAME),
+        default="Cluster",
+        help="where every member must be: one cluster, or one zone of one cluster",
+    )
+    parser.add_argument(
+        "-o", "--output", choices=["table", "yaml", "json"], default="table", help="output format"
+    )
+
+
+def allocate_group(args: argparse.Namespace) -> None:
+    request = allocation_pb2.AllocateGroupRequest(
+        request_id=args.request_id,
+        same=_SAME[args.same],
+        members=[
+            allocation_pb2.GroupMember(
+                name=name,
+                request=allocation_pb2.AllocateRequest(namespace=args.namespace, fleet=fleet),
+            )
+            for value in args.member
+            for name, fleet in _pairs("--member", [value]).items()
+        ],
+    )
+    stub = allocation_pb2_grpc.AllocationServiceStub(
+        connection.open_channel(connection.target_from(args))
+    )
+    response = stub.AllocateGroup(request)
+    if args.output in ("yaml", "json"):
+        doc = output.document(response, GAMESERVER_API_VERSION, "GameServerGroupAllocation")
+        output.print_documents([doc], args.output)
+        return
+    headers = ["MEMBER", "CLUSTER", "NAMESPACE", "NAME", "OPSSTATE", "ADDRESS", "REPLAYED"]
+    rows: list[list[object]] = []
+    for member in response.members:
+        server = member.allocation.game_server
+        rows.append(
+            [
+                member.name,
+                server.cluster,
+                server.namespace,
+                server.name,
+                server.ops_state,
+                address(server),
+                str(response.replayed).lower(),
+            ]
+        )
+    output.print_table(headers, rows)

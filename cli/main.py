@@ -257,6 +257,13 @@ def _add_fleet_verbs(commands: Subparsers) -> None:
         allocation_commands.allocate,
     )
     allocation_commands.add_flags(allocate)
+    group = _command(
+        commands,
+        "allocate-group",
+        "allocate one game server per member, all in one cluster (or zone), all or nothing",
+        allocation_commands.allocate_group,
+    )
+    allocation_commands.add_group_flags(group)
 
 
 def _add_rollout(commands: Subparsers) -> None:

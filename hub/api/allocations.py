@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import grpc
 from gamefleet import capacity_wire, protocol
@@ -144,6 +145,19 @@ def check_metadata(
         raise core_errors.ValidationError(problems)
 
 
+@contextlib.contextmanager
+def outcome_status() -> Iterator[None]:
+    """The allocator's refusals as the call's status."""
+    try:
+        yield
+    except allocator.NoFleetError as exc:
+        raise AbortError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
+    except allocator.ExhaustedError as exc:
+        raise AbortError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
+    except allocator.OutcomeUnknownError as exc:
+        raise AbortError(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
+
+
 class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
     def __init__(self, gate: LeaderGate) -> None:
         self._gate = gate
@@ -156,14 +170,8 @@ class AllocationServicer(allocation_pb2_grpc.AllocationServiceServicer):
         served = self._gate.allocator
         if served is None:
             raise AbortError(grpc.StatusCode.UNAVAILABLE, "allocations are not served yet")
-        try:
+        with outcome_status():
             server, replayed = await served.allocate(wanted)
-        except allocator.NoFleetError as exc:
-            raise AbortError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
-        except allocator.ExhaustedError as exc:
-            raise AbortError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
-        except allocator.OutcomeUnknownError as exc:
-            raise AbortError(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
         status = json_format.MessageToDict(server.network_status)
         return allocation_pb2.AllocateResponse(
             game_server=server,

@@ -7,6 +7,7 @@ import grpc
 from hub.federation.allocator import Allocator
 from hub.federation.autoscaler import Autoscaling
 from hub.federation.federation import Federation
+from hub.federation.group_allocator import GroupAllocator
 
 from .errors import AbortError
 
@@ -18,6 +19,7 @@ class LeaderGate:
         self.federation: Federation | None = None
         self.leader: str | None = None
         self.allocator: Allocator | None = None
+        self.groups: GroupAllocator | None = None
         self.autoscaling: Autoscaling | None = None
         # This hub's own address, as it campaigns.
         self.identity: str | None = None

@@ -47,7 +47,9 @@ from hub.core.health import HealthPolicy
 from hub.federation.allocator import Allocator
 from hub.federation.autoscaler import Autoscaling
 from hub.federation.federation import Federation
+from hub.federation.group_allocator import GroupAllocator
 from hub.federation.stats import LiveCounts
+from hub.registry.allocation_groups import GroupRegistry
 from hub.registry.allocations import AllocationRegistry
 from hub.registry.assignments import AssignmentRegistry
 from hub.registry.autoscalers import AutoscalerRegistry
@@ -60,7 +62,7 @@ from . import auth, handlers, metrics, startup, tracing
 from .agents import AgentServicer, no_identity
 from .agones import AgonesAllocationServicer
 from .agones_rest import AgonesRest
-from .allocations import AllocationServicer
+from .allocation_groups import GroupAllocationServicer
 from .autoscalers import FleetAutoscalerServicer
 from .clusters import ClusterServicer
 from .errors import ErrorInterceptor
@@ -197,7 +199,7 @@ class Hub:
             GameServerServicer(self.gate), server
         )
         allocation_pb2_grpc.add_AllocationServiceServicer_to_server(
-            AllocationServicer(self.gate), server
+            GroupAllocationServicer(self.gate), server
         )
         agones = AgonesAllocationServicer(self.gate)
         agones_pb2_grpc.add_AllocationServiceServicer_to_server(agones, server)
@@ -283,6 +285,8 @@ class Hub:
                 allocations = Allocator(federation, AllocationRegistry(self.store))
                 allocations.start()
                 self.gate.allocator = allocations
+                self.gate.groups = GroupAllocator(allocations, GroupRegistry(self.store))
+                self.gate.groups.start()
                 autoscaling = Autoscaling(federation, AutoscalerRegistry(self.store))
                 await autoscaling.start()
                 self.gate.autoscaling = autoscaling
@@ -298,9 +302,14 @@ class Hub:
                 await federation.stop()
 
     async def _stop_allocator(self) -> None:
+        groups, self.gate.groups = self.gate.groups, None
         allocations, self.gate.allocator = self.gate.allocator, None
+        # The allocator first: it cancels its in-flight allocations before it awaits anything,
+        # so none records an answer after the stop began.
         if allocations is not None:
             await allocations.stop()
+        if groups is not None:
+            await groups.stop()
 
     async def _stop_autoscaling(self) -> None:
         autoscaling, self.gate.autoscaling = self.gate.autoscaling, None

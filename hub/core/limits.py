@@ -91,3 +91,5 @@ MAX_CLUSTER_LABELS: Final = 64
 
 # The largest message gRPC accepts by default, and so what a stock agent receives.
 AGENT_RECEIVE_BYTES: Final = 4 * 2**20
+MAX_GROUP_MEMBERS: Final = 8
+"""Members of one AllocateGroup request (each a server allocated in one cluster)."""

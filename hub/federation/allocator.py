@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from gamefleet import capacity_wire, telemetry
 from gamefleet.v1 import gameserver_pb2
 
-from hub.core import allocation
+from hub.core import allocation, groups
 from hub.registry.allocations import RETENTION_S, Allocation, AllocationRegistry
 from okg import capacity
 
@@ -63,6 +63,8 @@ class Request:
     # or one without selectors), and the changes the allocation makes.
     needs: Sequence[capacity.Need] = ()
     actions: capacity.Actions = capacity.NO_ACTIONS
+    # A member of a server group: only this cluster (and zone) may give the server.
+    within: groups.Place | None = None
 
     @property
     def key(self) -> RequestKey:
@@ -164,7 +166,9 @@ class Allocator:
                 await self._record(request, held, answered=True)
                 self._count("resumed")
                 return held, True
-        else:
+        elif request.within is None:
+            # A group member's record is authoritative: the group deletes it only once the
+            # agent gave its server back, which the live state may not show yet.
             unrecorded = self._federation.allocated_for(*request.key)
             if unrecorded is not None:
                 await self._record(request, unrecorded, answered=True)
@@ -254,6 +258,12 @@ class Allocator:
             if self._worth_waiting(request, best, reserved, tried):
                 await self._release_event.wait()
                 continue
+            if best is not None and request.within is not None:
+                if best.cluster != request.within.cluster:
+                    best = None  # the member's place has none left
+                elif request.within.zone and best.zone != request.within.zone:
+                    tried.add((best.cluster, best.name))
+                    continue
             if best is None:
                 self._count("exhausted")
                 raise ExhaustedError(
@@ -320,6 +330,46 @@ class Allocator:
             reserved=reserved,
             tried=tried,
         )
+
+    @property
+    def federation(self) -> Federation:
+        return self._federation
+
+    @property
+    def resume_wait(self) -> float:
+        return self._resume_wait
+
+    async def allocate_member(self, request: Request) -> gameserver_pb2.GameServer:
+        """A group member's server (``request.within`` set), exactly once by its request id;
+        the group runs it inside its own task."""
+        server, _ = await self._answer(request)
+        return server
+
+    async def give_back(self, namespace: str, fleet: str, request_id: str) -> None:
+        """Give back the server a request holds (its record's), if any, and forget the request.
+
+        Raises OutcomeUnknownError when the server's agent cannot be asked (its record stays,
+        so a later call asks again).
+        """
+        record = await self._registry.get(namespace, fleet, request_id)
+        if record is None:
+            return
+        server = record.game_server
+        if not await self._federation.wait_connected(server.cluster, self._resume_wait):
+            raise OutcomeUnknownError(
+                f"request {request_id} may hold a server in cluster {server.cluster}, which is"
+                " not connected; retry with the same request_id"
+            )
+        try:
+            released = await self._federation.release_allocation(server, self._timeout)
+        except (ConnectionError, TimeoutError, RuntimeError) as exc:
+            raise OutcomeUnknownError(
+                f"the agent of {server.cluster} did not give back {server.name} ({exc});"
+                " retry with the same request_id"
+            ) from None
+        if released:
+            self._federation.stats.allocations_released += 1
+        await self._registry.delete(namespace, fleet, request_id)
 
     async def sweep(self, now: float | None = None) -> int:
         """Delete expired records, giving back the servers of intents nobody was told of."""

@@ -348,6 +348,10 @@ class Federation:
         """Clusters whose agent is connected and Ready (not Unknown, not cordoned)."""
         return self._links.ready_clusters()
 
+    def fleet_views(self, namespace: str, fleet: str) -> list[allocation.Server]:
+        """Every live game server of one fleet as the allocation choice sees it (not decoded)."""
+        return [server.view for server in self._index.of_fleet(namespace, fleet)]
+
     def fleet_servers(self, namespace: str, fleet: str) -> list[gameserver_pb2.GameServer]:
         """Every live game server of one fleet, in every cluster."""
         return [server.decode() for server in self._index.of_fleet(namespace, fleet)]

@@ -10,7 +10,6 @@ retention are swept.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import json
@@ -22,6 +21,7 @@ from google.protobuf import message
 from hub.store import interface as store_api
 
 from . import codec
+from .batched import BatchedPuts
 
 RETENTION_S = 600.0
 
@@ -38,13 +38,15 @@ class Allocation:
 class AllocationRegistry:
     def __init__(self, store: store_api.Store) -> None:
         self._store = store
-        # Records waiting for the commit in progress: concurrent saves share one store commit.
-        self._queued: dict[str, tuple[bytes, asyncio.Future[None]]] = {}
-        self._flushing = False
+        # Concurrent saves share one store commit.
+        self._puts = BatchedPuts(store)
 
     async def get(self, namespace: str, fleet: str, request_id: str) -> Allocation | None:
         item = await self._store.get(codec.allocation_key(namespace, fleet, request_id))
         return None if item is None else _decode(item.value)
+
+    async def delete(self, namespace: str, fleet: str, request_id: str) -> None:
+        await self._store.delete(codec.allocation_key(namespace, fleet, request_id))
 
     async def save(self, namespace: str, fleet: str, request_id: str, record: Allocation) -> None:
         """Write the record; saves made while a commit is in flight go together in the next."""
@@ -53,29 +55,8 @@ class AllocationRegistry:
             "gameServer": base64.b64encode(codec.encode(record.game_server)).decode(),
             "answered": record.answered,
         }
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         key = codec.allocation_key(namespace, fleet, request_id)
-        self._queued[key] = (json.dumps(value, separators=(",", ":")).encode(), done)
-        if not self._flushing:
-            self._flushing = True
-            try:
-                while self._queued:
-                    await self._flush()
-            finally:
-                self._flushing = False
-        await done
-
-    async def _flush(self) -> None:
-        batch, self._queued = self._queued, {}
-        try:
-            await self._store.commit([store_api.Put(k, v) for k, (v, _) in batch.items()])
-        except Exception as exc:
-            for _, waiting in batch.values():
-                waiting.set_exception(exc)
-                waiting.exception()  # the saver raises it; no "never retrieved" warning
-            return
-        for _, waiting in batch.values():
-            waiting.set_result(None)
+        await self._puts.put(key, json.dumps(value, separators=(",", ":")).encode())
 
     async def sweep(
         self,

@@ -10,6 +10,7 @@ FLEETS_PREFIX = "fleets/"
 CLUSTERS_PREFIX = "clusters/"
 ASSIGNMENTS_PREFIX = "assignments/"
 ALLOCATIONS_PREFIX = "allocations/"
+ALLOCATION_GROUPS_PREFIX = "allocationgroups/"
 FLEET_AUTOSCALERS_PREFIX = "fleetautoscalers/"
 FLEET_REVISIONS_PREFIX = "fleetrevisions/"
 
@@ -38,6 +39,10 @@ def assignment_key(namespace: str, name: str) -> str:
 
 def allocation_key(namespace: str, fleet: str, request_id: str) -> str:
     return f"{ALLOCATIONS_PREFIX}{namespace}/{fleet}/{request_id}"
+
+
+def allocation_group_key(namespace: str, request_id: str) -> str:
+    return f"{ALLOCATION_GROUPS_PREFIX}{namespace}/{request_id}"
 
 
 def fleet_autoscaler_key(namespace: str, name: str) -> str:

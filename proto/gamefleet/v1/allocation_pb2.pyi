@@ -57,6 +57,26 @@ READY: GameServerState.ValueType  # 0
 ALLOCATED: GameServerState.ValueType  # 1
 Global___GameServerState: _TypeAlias = GameServerState  # noqa: Y015
 
+class _GroupPlacement:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _GroupPlacementEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_GroupPlacement.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SAME_CLUSTER: _GroupPlacement.ValueType  # 0
+    """One cluster."""
+    SAME_ZONE: _GroupPlacement.ValueType  # 1
+    """One cluster, and one zone (the GameServer's zone) within it."""
+
+class GroupPlacement(_GroupPlacement, metaclass=_GroupPlacementEnumTypeWrapper):
+    """Where the members of a group must all be."""
+
+SAME_CLUSTER: GroupPlacement.ValueType  # 0
+"""One cluster."""
+SAME_ZONE: GroupPlacement.ValueType  # 1
+"""One cluster, and one zone (the GameServer's zone) within it."""
+Global___GroupPlacement: _TypeAlias = GroupPlacement  # noqa: Y015
+
 @_typing.final
 class AllocationSelector(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -610,3 +630,115 @@ class AllocateResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AllocateResponse: _TypeAlias = AllocateResponse  # noqa: Y015
+
+@_typing.final
+class GroupMember(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Unique in the group (a DNS label): the member is allocated under the request id
+    "<group request_id>/<name>".
+    """
+    @_builtins.property
+    def request(self) -> Global___AllocateRequest:
+        """What the member asks for, as Allocate takes it; request_id is left empty (the hub sets it),
+        and every member is in the namespace of the first.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        request: Global___AllocateRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "request", b"request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GroupMember: _TypeAlias = GroupMember  # noqa: Y015
+
+@_typing.final
+class AllocateGroupRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    SAME_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key of the group (at most 128 characters, no '/'): a repeated request returns
+    the same servers.
+    """
+    same: Global___GroupPlacement.ValueType
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___GroupMember]:
+        """1 to 8 members."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        members: _abc.Iterable[Global___GroupMember] | None = ...,
+        same: Global___GroupPlacement.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["members", b"members", "request_id", b"request_id", "same", b"same"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AllocateGroupRequest: _TypeAlias = AllocateGroupRequest  # noqa: Y015
+
+@_typing.final
+class AllocatedMember(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ALLOCATION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    @_builtins.property
+    def allocation(self) -> Global___AllocateResponse:
+        """The member's server, as Allocate answers it."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        allocation: Global___AllocateResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["allocation", b"allocation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocation", b"allocation", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AllocatedMember: _TypeAlias = AllocatedMember  # noqa: Y015
+
+@_typing.final
+class AllocateGroupResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    """True when the request_id was answered before and this is the same answer."""
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___AllocatedMember]:
+        """Every member, in the request's order."""
+
+    def __init__(
+        self,
+        *,
+        members: _abc.Iterable[Global___AllocatedMember] | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["members", b"members", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AllocateGroupResponse: _TypeAlias = AllocateGroupResponse  # noqa: Y015

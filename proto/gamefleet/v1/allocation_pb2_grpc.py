@@ -40,6 +40,11 @@ class AllocationServiceStub:
                 request_serializer=gamefleet_dot_v1_dot_allocation__pb2.AllocateRequest.SerializeToString,
                 response_deserializer=gamefleet_dot_v1_dot_allocation__pb2.AllocateResponse.FromString,
                 _registered_method=True)
+        self.AllocateGroup = channel.unary_unary(
+                '/gamefleet.v1.AllocationService/AllocateGroup',
+                request_serializer=gamefleet_dot_v1_dot_allocation__pb2.AllocateGroupRequest.SerializeToString,
+                response_deserializer=gamefleet_dot_v1_dot_allocation__pb2.AllocateGroupResponse.FromString,
+                _registered_method=True)
 
 
 class AllocationServiceServicer:
@@ -52,6 +57,14 @@ class AllocationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AllocateGroup(self, request, context):
+        """Several servers for one match (e.g. a game server and its voice server), all in one
+        cluster (or zone), all or nothing: every member is allocated or none is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AllocationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +72,11 @@ def add_AllocationServiceServicer_to_server(servicer, server):
                     servicer.Allocate,
                     request_deserializer=gamefleet_dot_v1_dot_allocation__pb2.AllocateRequest.FromString,
                     response_serializer=gamefleet_dot_v1_dot_allocation__pb2.AllocateResponse.SerializeToString,
+            ),
+            'AllocateGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.AllocateGroup,
+                    request_deserializer=gamefleet_dot_v1_dot_allocation__pb2.AllocateGroupRequest.FromString,
+                    response_serializer=gamefleet_dot_v1_dot_allocation__pb2.AllocateGroupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +107,33 @@ class AllocationService:
             '/gamefleet.v1.AllocationService/Allocate',
             gamefleet_dot_v1_dot_allocation__pb2.AllocateRequest.SerializeToString,
             gamefleet_dot_v1_dot_allocation__pb2.AllocateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AllocateGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gamefleet.v1.AllocationService/AllocateGroup',
+            gamefleet_dot_v1_dot_allocation__pb2.AllocateGroupRequest.SerializeToString,
+            gamefleet_dot_v1_dot_allocation__pb2.AllocateGroupResponse.FromString,
             options,
             channel_credentials,
             insecure,

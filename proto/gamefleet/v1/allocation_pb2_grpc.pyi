@@ -34,6 +34,10 @@ class AllocationServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AllocationServiceAsyncStub: ...
     Allocate: _grpc.UnaryUnaryMultiCallable[_allocation_pb2.AllocateRequest, _allocation_pb2.AllocateResponse]
+    AllocateGroup: _grpc.UnaryUnaryMultiCallable[_allocation_pb2.AllocateGroupRequest, _allocation_pb2.AllocateGroupResponse]
+    """Several servers for one match (e.g. a game server and its voice server), all in one
+    cluster (or zone), all or nothing: every member is allocated or none is.
+    """
 
 @_typing.type_check_only
 class AllocationServiceAsyncStub(AllocationServiceStub):
@@ -41,6 +45,10 @@ class AllocationServiceAsyncStub(AllocationServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Allocate: _aio.UnaryUnaryMultiCallable[_allocation_pb2.AllocateRequest, _allocation_pb2.AllocateResponse]  # type: ignore[assignment]
+    AllocateGroup: _aio.UnaryUnaryMultiCallable[_allocation_pb2.AllocateGroupRequest, _allocation_pb2.AllocateGroupResponse]  # type: ignore[assignment]
+    """Several servers for one match (e.g. a game server and its voice server), all in one
+    cluster (or zone), all or nothing: every member is allocated or none is.
+    """
 
 class AllocationServiceServicer(metaclass=_abc_1.ABCMeta):
     """AllocationService hands a Ready game server of a fleet to a match, in any cluster."""
@@ -51,5 +59,15 @@ class AllocationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _allocation_pb2.AllocateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_allocation_pb2.AllocateResponse, _abc.Awaitable[_allocation_pb2.AllocateResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AllocateGroup(
+        self,
+        request: _allocation_pb2.AllocateGroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_allocation_pb2.AllocateGroupResponse, _abc.Awaitable[_allocation_pb2.AllocateGroupResponse]]:
+        """Several servers for one match (e.g. a game server and its voice server), all in one
+        cluster (or zone), all or nothing: every member is allocated or none is.
+        """
 
 def add_AllocationServiceServicer_to_server(servicer: AllocationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

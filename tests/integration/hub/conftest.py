@@ -88,6 +88,20 @@ async def start_agent(hub: Hub) -> AsyncIterator[StartAgent]:
         await agent.stop()
 
 
+async def wait_held(hub: Hub, cluster: str, fleet: str, names: set[str]) -> None:
+    """Wait until the hub holds the servers ``names`` of ``fleet`` as ``cluster`` reported."""
+    async with asyncio.timeout(10):
+        while True:
+            federation = hub.gate.federation
+            assert federation is not None
+            held = {
+                s.name for s in federation.fleet_servers("games", fleet) if s.cluster == cluster
+            }
+            if names <= held:
+                return
+            await asyncio.sleep(0.01)
+
+
 async def wait_phase(hub: Hub, cluster: str, phase: str, timeout: float = 10.0) -> float:
     """Wait until the hub sees ``cluster`` in ``phase``; return how long that took."""
     started = time.monotonic()

@@ -18,7 +18,7 @@ from google.protobuf import wrappers_pb2
 from hub.api.server import Hub, HubConfig
 from tests.support.agent_sim import SimulatedAgent, game_server
 
-from .conftest import TEST_HEALTH, StartAgent
+from .conftest import TEST_HEALTH, StartAgent, wait_held
 from .fleet_docs import fleet
 
 if TYPE_CHECKING:
@@ -63,19 +63,7 @@ async def serve(
         server.network_status.update(network_status(ordinal))
         reported.append(server)
     agent.report(agent_pb2.StatusDelta(game_servers=reported))
-    names = {s.name for s in reported}
-    async with asyncio.timeout(10):
-        while True:
-            federation = hub.gate.federation
-            assert federation is not None
-            held = {
-                s.name
-                for s in federation.fleet_servers("games", fleet_name)
-                if s.cluster == agent.cluster
-            }
-            if names <= held:
-                return
-            await asyncio.sleep(0.01)
+    await wait_held(hub, agent.cluster, fleet_name, {s.name for s in reported})
 
 
 def selector(fleet_name: str | None = "arena", **labels: str) -> Selector:
