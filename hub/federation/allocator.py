@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 RequestKey = tuple[str, str, str]
 SWEEP_INTERVAL_S = 60.0
+# A server an agent answered with an error is given back in this many attempts, the pause
+# between them growing by this much (its agent may be reconnecting).
+_GIVE_BACK_ATTEMPTS = 5
+_GIVE_BACK_PAUSE_S = 2.0
 
 
 class NoFleetError(Exception):
@@ -116,12 +120,14 @@ class Allocator:
         self._release_event = asyncio.Event()
         self._inflight: dict[RequestKey, asyncio.Task[tuple[gameserver_pb2.GameServer, bool]]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        # Give-backs of servers an agent answered with an error, running after their answer.
+        self._give_backs: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._sweeper = self._federation.supervise("sweep-allocations", self._sweep_loop)
 
     async def stop(self) -> None:
-        for task in list(self._inflight.values()):
+        for task in [*self._inflight.values(), *self._give_backs]:
             task.cancel()
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -156,12 +162,24 @@ class Allocator:
             task.exception()  # retrieved here: every caller may have gone
 
     async def _answer(self, request: Request) -> tuple[gameserver_pb2.GameServer, bool]:
+        # Servers whose agent answered this request with an error: the write may have landed
+        # all the same (an API server that failed after committing it).
+        errored: list[gameserver_pb2.GameServer] = []
+        try:
+            return await self._answer_once(request, errored)
+        finally:
+            if errored:
+                self._give_back_later(request, errored)
+
+    async def _answer_once(
+        self, request: Request, errored: list[gameserver_pb2.GameServer]
+    ) -> tuple[gameserver_pb2.GameServer, bool]:
         recorded = await self._registry.get(*request.key)
         if recorded is not None and recorded.answered:
             self._count("replayed")
             return recorded.game_server, True
         if recorded is not None:
-            held = await self._resume(request, recorded.game_server)
+            held = await self._resume(request, recorded.game_server, errored)
             if held is not None:
                 await self._record(request, held, answered=True)
                 self._count("resumed")
@@ -174,7 +192,7 @@ class Allocator:
                 await self._record(request, unrecorded, answered=True)
                 self._count("recovered")
                 return unrecorded, True
-        server = await self._allocate(request)
+        server = await self._allocate(request, errored)
         with telemetry.span("allocation.record_answer"):
             await self._record(request, server, answered=True)
         self._count("allocated")
@@ -192,7 +210,10 @@ class Allocator:
         self._federation.stats.allocations[outcome] += 1
 
     async def _resume(
-        self, request: Request, intended: gameserver_pb2.GameServer
+        self,
+        request: Request,
+        intended: gameserver_pb2.GameServer,
+        errored: list[gameserver_pb2.GameServer],
     ) -> gameserver_pb2.GameServer | None:
         """Ask the agent of the server an earlier attempt chose for this request to commit it
         again: the same server when the agent holds it for the request (or takes it now), None
@@ -204,13 +225,17 @@ class Allocator:
                 " which is not connected; retry with the same request_id"
             )
         server = self._federation.live_server(intended.cluster, intended.namespace, intended.name)
-        return await self._commit(request, server or intended)
+        return await self._commit(request, server or intended, errored)
 
     async def _commit(
-        self, request: Request, server: gameserver_pb2.GameServer
+        self,
+        request: Request,
+        server: gameserver_pb2.GameServer,
+        errored: list[gameserver_pb2.GameServer],
     ) -> gameserver_pb2.GameServer | None:
         """Have the agent commit ``server`` to the request: the server as allocated, or None
-        when the agent could not take it (a conflict or an error it reported)."""
+        when the agent could not take it (a conflict, or an error it reported: then the server
+        is added to ``errored``)."""
         hold = (server.cluster, server.namespace, server.name)
         self._reserved.add(hold)
         need = None
@@ -242,6 +267,7 @@ class Allocator:
         except RuntimeError as exc:
             log.warning("allocating %s/%s: %s", server.cluster, server.name, exc)
             self._federation.stats.allocation_retries["error"] += 1
+            errored.append(server)
             return None
         finally:
             self._unreserve(hold)
@@ -249,7 +275,9 @@ class Allocator:
             self._federation.stats.allocation_retries["conflict"] += 1
         return allocated
 
-    async def _allocate(self, request: Request) -> gameserver_pb2.GameServer:
+    async def _allocate(
+        self, request: Request, errored: list[gameserver_pb2.GameServer]
+    ) -> gameserver_pb2.GameServer:
         tried: set[tuple[str, str]] = set()
         while True:
             reserved = [(c, n) for c, ns, n in self._reserved if ns == request.namespace]
@@ -276,7 +304,7 @@ class Allocator:
             try:
                 with telemetry.span("allocation.record_intent"):
                     await self._record(request, best, answered=False)
-                allocated = await self._commit(request, best)
+                allocated = await self._commit(request, best, errored)
             finally:
                 self._unreserve(hold)
             if allocated is not None:
@@ -370,6 +398,60 @@ class Allocator:
         if released:
             self._federation.stats.allocations_released += 1
         await self._registry.delete(namespace, fleet, request_id)
+
+    def _give_back_later(self, request: Request, errored: list[gameserver_pb2.GameServer]) -> None:
+        """Once the request has its answer (or failed), give back each server an agent answered
+        it with an error, if the agent holds it for the request after all: the release sets
+        back only a server Allocated for this request id, so no other match's server moves."""
+        for server in errored:
+            stray = gameserver_pb2.GameServer()
+            stray.CopyFrom(server)
+            stray.allocation_request_id = request.request_id
+            task = asyncio.create_task(
+                self._give_back_stray(request.key, stray),
+                name=f"give back {server.cluster}/{server.name}",
+            )
+            self._give_backs.add(task)
+            task.add_done_callback(self._give_backs.discard)
+
+    async def _give_back_stray(self, key: RequestKey, server: gameserver_pb2.GameServer) -> None:
+        for attempt in range(_GIVE_BACK_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(_GIVE_BACK_PAUSE_S * attempt)
+            if not await self._federation.wait_connected(server.cluster, self._resume_wait):
+                continue
+            if await self._answered_with(key, server):
+                return  # a later attempt of the request took this server after all
+            try:
+                released = await self._federation.release_allocation(server, self._timeout)
+            except (ConnectionError, TimeoutError, RuntimeError) as exc:
+                log.info("giving back %s/%s: %s", server.cluster, server.name, exc)
+                continue
+            if released:
+                self._federation.stats.allocations_released += 1
+                log.info(
+                    "gave back %s/%s: its agent answered request %s with an error, which was "
+                    "answered with another server",
+                    server.cluster,
+                    server.name,
+                    server.allocation_request_id,
+                )
+            return
+        log.warning(
+            "could not give back %s/%s (request %s) after %d attempts",
+            server.cluster,
+            server.name,
+            server.allocation_request_id,
+            _GIVE_BACK_ATTEMPTS,
+        )
+
+    async def _answered_with(self, key: RequestKey, server: gameserver_pb2.GameServer) -> bool:
+        """True when the request's record names ``server`` (a retry may have taken it)."""
+        record = await self._registry.get(*key)
+        if record is None:
+            return False
+        kept = record.game_server
+        return (kept.cluster, kept.name) == (server.cluster, server.name)
 
     async def sweep(self, now: float | None = None) -> int:
         """Delete expired records, giving back the servers of intents nobody was told of."""

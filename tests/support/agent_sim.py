@@ -58,6 +58,9 @@ class SimulatedAgent:
         self.reported: dict[str, agent_pb2.GameServerSetStatus | gameserver_pb2.GameServer] = {}
         # Seconds the agent takes to answer an allocation (a slow API server).
         self.allocation_delay = 0.0
+        # The next allocations it writes but answers with an error (an API server that failed
+        # after committing the write).
+        self.lost_answers = 0
         # Server name → request ids whose counter and list actions it applied.
         self.applied: dict[str, set[str]] = {}
         # When the hub last answered a hello with its status hashes (time.monotonic()).
@@ -253,6 +256,10 @@ class SimulatedAgent:
             written.labels.update(operation.labels)
             written.allocation_request_id = "" if release else request_id
             changed.game_servers.append(written)
+            if self.lost_answers and not release:
+                self.lost_answers -= 1
+                result.errors[name] = "the API server's answer was lost"
+                continue
             result.updated.append(name)
         if changed.game_servers:
             self.report(changed)

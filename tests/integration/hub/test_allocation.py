@@ -386,6 +386,33 @@ async def test_an_agent_conflict_makes_the_hub_pick_another_server(
 
 
 @pytest.mark.usefixtures("arena")
+async def test_a_server_written_but_answered_with_an_error_is_given_back_after_the_answer(
+    hub: Hub, allocations: Stub, start_agent: StartAgent
+) -> None:
+    """The agent's write of arena-0 landed but its answer was an error (an API server that
+    failed after the commit): the hub answers with arena-1, then gives arena-0 back, and only
+    because it is Allocated for this request (the chaos run's stray allocations)."""
+    eu = await start_agent("eu-1")
+    await serve(hub, eu, 2)
+    eu.lost_answers = 1
+    assert await allocated(allocations, "m1") == "eu-1/arena-1"
+
+    def ops_state(name: str) -> str:
+        held = eu.reported[protocol.game_server_key("games", name)]
+        assert isinstance(held, gameserver_pb2.GameServer)
+        return held.ops_state
+
+    await eu.wait_for(lambda: ops_state("arena-0") == "None", timeout=20)
+    releases = [op for op in eu.operations if op.release_request_id]
+    assert [(list(op.game_servers), op.release_request_id) for op in releases] == [
+        (["arena-0"], "m1")
+    ]
+    assert ops_state("arena-1") == "Allocated"
+    assert await allocated(allocations, "m2") == "eu-1/arena-0"
+    assert await allocated(allocations, "m1") == "eu-1/arena-1"  # the answer holds
+
+
+@pytest.mark.usefixtures("arena")
 async def test_unknown_and_cordoned_clusters_are_skipped(
     hub: Hub,
     allocations: Stub,
