@@ -1,4 +1,5 @@
-"""Keeps each GameServerSet's disruption budget for its Allocated pods (agent/core/disruption.py).
+"""Keeps each GameServerSet's disruption budgets for its pods in use: Allocated, or holding
+players (agent/core/disruption.py).
 
 The leader writes a budget when a set has none or someone changed it; the budgets are owned by
 their sets, so the garbage collector removes them with the sets.
@@ -25,7 +26,8 @@ RETRY_S = 5.0
 
 
 class AllocatedBudgets:
-    """One PodDisruptionBudget per GameServerSet that no eviction gets past for Allocated pods."""
+    """The PodDisruptionBudgets of each GameServerSet that no eviction gets past for its pods in
+    use (Allocated, or holding players)."""
 
     def __init__(
         self, kube: kclient.KubeClient, sets: WatchCache, namespace: str | None = None
@@ -40,7 +42,7 @@ class AllocatedBudgets:
         )
         self._due: set[Key] = set()
         # Budgets created that the cache does not show yet: not created again meanwhile.
-        self._created: set[Key] = set()
+        self._created: set[Key] = set()  # (namespace, budget name)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         sets.add_handler(self._on_set)
@@ -66,9 +68,8 @@ class AllocatedBudgets:
     def _on_budget(self, _: kcache.EventType, obj: kclient.Obj) -> None:
         owner = bodies.labels_of(obj).get(disruption.LABEL)
         if owner:
-            key = (bodies.namespace(obj), owner)
-            self._created.discard(key)
-            self._mark(key)
+            self._created.discard(bodies.key(obj))
+            self._mark((bodies.namespace(obj), owner))
 
     def _mark(self, key: Key) -> None:
         self._due.add(key)
@@ -90,9 +91,12 @@ class AllocatedBudgets:
         gss = self._sets.get(key)
         if gss is None:
             return
-        name = disruption.budget_name(key[1])
-        budget = self.cache.get((key[0], name))
-        if not disruption.needs_write(gss, budget):
+        for name, wanted in disruption.budget_specs(key[1]).items():
+            await self._keep_one(gss, (key[0], name), wanted)
+
+    async def _keep_one(self, gss: kclient.Obj, key: Key, wanted: bodies.Json) -> None:
+        budget = self.cache.get(key)
+        if not disruption.needs_write(gss, budget, key[1]):
             return
         if budget is None:
             if key in self._created:
@@ -101,14 +105,14 @@ class AllocatedBudgets:
             try:
                 await kclient.unless_gone(
                     self._kube.create(
-                        resources.POD_DISRUPTION_BUDGET, key[0], disruption.budget_body(gss)
+                        resources.POD_DISRUPTION_BUDGET, key[0], disruption.budget_body(gss, key[1])
                     )
                 )
             except kclient.ApiError:
                 self._created.discard(key)  # retried (_run)
                 raise
             return
-        spec = {**disruption.budget_spec(key[1]), "minAvailable": None}
+        spec = {**wanted, "minAvailable": None}
         await kclient.unless_gone(
-            self._kube.patch(resources.POD_DISRUPTION_BUDGET, key[0], name, {"spec": spec})
+            self._kube.patch(resources.POD_DISRUPTION_BUDGET, key[0], key[1], {"spec": spec})
         )

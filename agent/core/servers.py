@@ -77,7 +77,7 @@ def sync(
     current_state = state.derive_state(view)
     current = bodies.labels_of(pod)
     wanted = state.pod_labels(gsv, current_state)
-    label_diff = {k: v for k, v in wanted.items() if current.get(k) != v}
+    label_diff = state.label_changes(current, wanted)
     notes = bodies.annotations_of(pod)
     note_diff = {k: v for k, v in state.pod_annotations(gsv).items() if notes.get(k) != v}
     if label_diff:
@@ -106,7 +106,7 @@ def sync(
     if (
         terminating
         and views.PRE_DELETE_FINALIZER in bodies.finalizers(pod)
-        and not views.hook_holds(ctx.hooks.pre_delete, {**current, **label_diff})
+        and not views.hook_holds(ctx.hooks.pre_delete, {**current, **wanted})
     ):
         chain.append(release(ctx, name))
     if gs is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from okg import vocabulary
+from okg import capacity, vocabulary
 
 from . import intstr, model, wire
 
@@ -54,8 +54,11 @@ def synced_to_pod(metadata: Mapping[str, str]) -> dict[str, str]:
 
 
 def pod_labels(gs: model.GameServerView, state: vocabulary.GameServerState) -> dict[str, str]:
-    """The labels a GameServer puts on its pod: OKG's wire labels plus its `gs-sync/` labels."""
+    """The labels a GameServer puts on its pod: OKG's wire labels plus its `gs-sync/` labels,
+    and `gamefleet.io/holds-players` while players are on its counters or lists."""
     labels = synced_to_pod(gs.labels)
+    if holds_players(gs.annotations):
+        labels[wire.HOLDS_PLAYERS] = "true"
     labels.update(
         {
             wire.OWNER_GSS: gs.owner,
@@ -67,6 +70,21 @@ def pod_labels(gs: model.GameServerView, state: vocabulary.GameServerState) -> d
         }
     )
     return labels
+
+
+def holds_players(annotations: Mapping[str, str]) -> bool:
+    """Players on the GameServer's counters or lists (`okg.capacity.Capacity.in_use`)."""
+    held = capacity.current(annotations) if capacity.DECLARATION in annotations else None
+    return held is not None and held.in_use()
+
+
+def label_changes(current: Mapping[str, str], wanted: Mapping[str, str]) -> dict[str, str | None]:
+    """The pod label patch from ``current`` to ``wanted``: the labels that differ, and the
+    players' label removed once the server holds none (None deletes it in a merge patch)."""
+    changes: dict[str, str | None] = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if wire.HOLDS_PLAYERS in current and wire.HOLDS_PLAYERS not in wanted:
+        changes[wire.HOLDS_PLAYERS] = None
+    return changes
 
 
 def pod_annotations(gs: model.GameServerView) -> dict[str, str]:

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Literal
 
-from okg import capacity, reserve_ids, vocabulary
+from okg import reserve_ids, vocabulary
 
 from . import bodies, intstr, model, revision, scaling, state, wire
 
@@ -446,8 +446,7 @@ def pod_view(
 
 
 def _holds_players(gs: bodies.Raw | None) -> bool:
-    held = capacity.current(bodies.annotations_of(gs)) if gs is not None else None
-    return held is not None and held.in_use()
+    return gs is not None and state.holds_players(bodies.annotations_of(gs))
 
 
 def view_of(

@@ -9,6 +9,9 @@ GS_OPS_STATE = "game.kruise.io/gs-opsState"
 GS_UPDATE_PRIORITY = "game.kruise.io/gs-update-priority"
 GS_DELETE_PRIORITY = "game.kruise.io/gs-delete-priority"
 NETWORK_DISABLED = "game.kruise.io/network-disabled"
+# On the pod of a server with players on its counters or lists (okg.capacity: in use), only
+# then: the players' disruption budget selects it (agent/core/disruption.py).
+HOLDS_PLAYERS = "gamefleet.io/holds-players"
 
 # Pod annotations.
 NETWORK_TYPE = "game.kruise.io/network-type"

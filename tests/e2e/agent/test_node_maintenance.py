@@ -5,14 +5,16 @@ server's pod: the agent keeps a PodDisruptionBudget over each set's Allocated po
 from __future__ import annotations
 
 import collections
+import json
 import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 
-from agent.core import disruption, wire
+from agent.core import disruption, views, wire
 from agent.kube import client as kclient
 from agent.kube import resources
+from okg import capacity
 
 from .harness import AgentProcess, eventually, kubectl
 
@@ -57,13 +59,15 @@ async def _allocate_one_sharing_a_node(namespace: Namespace, gss: str) -> tuple[
     return allocated, node, pods[allocated]
 
 
-async def _budget_processed(namespace: Namespace, gss: str) -> None:
-    """The agent made the set's budget and the disruption controller has looked at it. Its
-    counts may not be filled in (on a fresh cluster the controller may not know the set's kind
-    yet: `SyncFailed`); either way it allows no disruption."""
+async def _budget_processed(namespace: Namespace, gss: str, budget: str = "") -> None:
+    """The agent made the set's budget (default: its Allocated pods') and the disruption
+    controller has looked at it. Its counts may not be filled in (on a fresh cluster the
+    controller may not know the set's kind yet: `SyncFailed`); either way it allows no
+    disruption."""
+    name = budget or disruption.budget_name(gss)
 
     async def check() -> bool:
-        found = await namespace.find(resources.POD_DISRUPTION_BUDGET, disruption.budget_name(gss))
+        found = await namespace.find(resources.POD_DISRUPTION_BUDGET, name)
         status = (found or {}).get("status") or {}
         return (
             found is not None
@@ -71,7 +75,7 @@ async def _budget_processed(namespace: Namespace, gss: str) -> None:
             and status.get("disruptionsAllowed") == 0
         )
 
-    await eventually(check, 60.0, f"the disruption budget of {gss}")
+    await eventually(check, 60.0, f"the disruption budget {name}")
 
 
 async def test_an_eviction_of_an_allocated_pod_is_refused_and_of_an_idle_one_is_not(
@@ -98,6 +102,60 @@ async def test_an_eviction_of_an_allocated_pod_is_refused_and_of_an_idle_one_is_
     assert _uid(after["gs-0"]) == _uid(before["gs-0"])
     assert (await namespace.get_gs("gs-0"))["spec"]["opsState"] == "Allocated"
     assert agent.alive
+
+
+async def test_an_eviction_of_a_pod_whose_server_holds_players_is_refused_until_they_leave(
+    agent: AgentProcess, namespace: Namespace
+) -> None:
+    """Not Allocated, but players on its counter (issue 17): in use, so no eviction either."""
+    declared = json.dumps({"counters": {"players": {"capacity": 8}}})
+    await namespace.create_set("gs", 2, template_annotations={capacity.DECLARATION: declared})
+    await namespace.wait_servers("gs", {0, 1}, seconds=60.0)
+
+    async def set_players(count: int) -> None:
+        held = capacity.Capacity({"players": capacity.Counter(count, 8)})
+        await namespace.kube.request(
+            "PATCH",
+            resources.GAME_SERVER.item(namespace.name, "gs-0"),
+            body={"metadata": {"annotations": {capacity.STATUS: capacity.status_text(held)}}},
+            content_type=kclient.MERGE_PATCH,
+        )
+
+    await set_players(3)
+    await namespace.wait_pod_label("gs", "gs-0", wire.HOLDS_PLAYERS, "true")
+    await _budget_processed(namespace, "gs", disruption.players_budget_name("gs"))
+    before = await namespace.pods("gs")
+    assert views.labels_of(before["gs-1"]).get(wire.HOLDS_PLAYERS) is None
+    with pytest.raises(kclient.ApiError) as refused:
+        await _evict(namespace, "gs-0")
+    assert refused.value.too_many_requests, refused.value
+
+    await set_players(0)
+
+    async def label_gone() -> bool:
+        pod = (await namespace.pods("gs")).get("gs-0")
+        return pod is not None and wire.HOLDS_PLAYERS not in views.labels_of(pod)
+
+    await eventually(label_gone, 30.0, "gs-0's players label removed")
+    await eventually(lambda: _evicted(namespace, "gs-0"), 60.0, "gs-0 evicted once idle")
+
+    async def recreated() -> bool:
+        pod = (await namespace.pods("gs")).get("gs-0")
+        return pod is not None and _uid(pod) != _uid(before["gs-0"])
+
+    await eventually(recreated, 60.0, "gs-0 created again")
+    assert agent.alive
+
+
+async def _evicted(namespace: Namespace, pod: str) -> bool:
+    """Evict ``pod``; False while its budget still refuses (the controller counts again)."""
+    try:
+        await _evict(namespace, pod)
+    except kclient.ApiError as exc:
+        if exc.too_many_requests:
+            return False
+        raise
+    return True
 
 
 async def test_kubectl_drain_moves_idle_servers_and_leaves_the_allocated_one(

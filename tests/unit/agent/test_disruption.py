@@ -30,6 +30,24 @@ def test_the_budget_selects_the_sets_allocated_pods_and_allows_no_eviction() -> 
     }
 
 
+def test_a_second_budget_selects_the_sets_pods_holding_players() -> None:
+    assert list(disruption.budget_specs("arena")) == ["arena-allocated", "arena-players"]
+    body = disruption.budget_body(SET, "arena-players")
+    assert body["metadata"]["name"] == "arena-players"
+    assert body["metadata"]["labels"] == {disruption.LABEL: "arena"}
+    assert body["spec"] == {
+        "maxUnavailable": 0,
+        "selector": {
+            "matchLabels": {
+                "game.kruise.io/owner-gss": "arena",
+                "gamefleet.io/holds-players": "true",
+            }
+        },
+    }
+    assert not disruption.needs_write(SET, body, "arena-players")
+    assert disruption.needs_write(SET, disruption.budget_body(SET), "arena-players")
+
+
 def test_a_missing_or_changed_budget_is_written_an_intact_one_is_not() -> None:
     intact = disruption.budget_body(SET)
     assert disruption.needs_write(SET, None)

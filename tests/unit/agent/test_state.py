@@ -62,6 +62,26 @@ def test_pod_labels_carry_the_wire_protocol_and_gs_sync_labels() -> None:
     }
 
 
+def _with_players(players: int) -> model.GameServerView:
+    declared = '{"counters": {"players": {"capacity": 10}}}'
+    current = f'{{"counters": {{"players": {{"count": {players}, "capacity": 10}}}}}}'
+    annotations = {"gamefleet.io/counters-lists": declared}
+    if players >= 0:
+        annotations["gamefleet.io/counters-lists-status"] = current
+    return model.GameServerView(name="gs-1", owner="gs", annotations=annotations)
+
+
+def test_a_server_with_players_labels_its_pod_and_loses_the_label_when_they_leave() -> None:
+    labelled = state.pod_labels(_with_players(2), S.READY)
+    assert labelled[wire.HOLDS_PLAYERS] == "true"
+    for idle in (_with_players(0), _with_players(-1), model.GameServerView(name="g", owner="gs")):
+        assert wire.HOLDS_PLAYERS not in state.pod_labels(idle, S.READY)
+    left = state.pod_labels(_with_players(0), S.READY)
+    assert state.label_changes(labelled, left) == {wire.HOLDS_PLAYERS: None}
+    assert state.label_changes(left, labelled) == {wire.HOLDS_PLAYERS: "true"}
+    assert state.label_changes(left, left) == {}
+
+
 def test_wire_labels_win_over_gs_sync_labels_of_the_same_key() -> None:
     gs = model.GameServerView(name="gs-1", owner="gs", labels={"gs-sync/x": "1"})
     assert state.pod_labels(gs, S.READY)[wire.GS_OPS_STATE] == "None"
