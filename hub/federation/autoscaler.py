@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import heapq
 import itertools
 import logging
@@ -143,6 +144,8 @@ class Autoscaling:
         self._tasks: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[None]] = set()
         self._watcher: StatusWatcher | None = None
+        # The next store revision of the autoscalers to follow.
+        self._revision = 0
         self.stats = AutoscalingStats()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -152,10 +155,12 @@ class Autoscaling:
         for record in records:
             self._put(record, seed=True)
         watcher = self._federation.subscribe()
+        self._revision = revision + 1
+        supervise = self._federation.supervise
         self._tasks = [
-            asyncio.create_task(self._follow_registry(revision + 1), name="follow-autoscalers"),
-            asyncio.create_task(self._follow_status(watcher), name="autoscaler-status"),
-            asyncio.create_task(self._schedule(), name="autoscaler-schedule"),
+            supervise("follow-autoscalers", self._follow_registry),
+            supervise("autoscaler-status", functools.partial(self._follow_status, watcher)),
+            supervise("autoscaler-schedule", self._schedule),
         ]
         self._watcher = watcher
 
@@ -211,14 +216,14 @@ class Autoscaling:
             del self._by_fleet[entry.fleet_key]
         self.stats.last.pop(key, None)
 
-    async def _follow_registry(self, start_revision: int) -> None:
-        """Follow the stored autoscalers; after a compaction or a store outage, list them again
-        and go on from there."""
-        revision = start_revision
+    async def _follow_registry(self) -> None:
+        """Follow the stored autoscalers from ``self._revision``; after a compaction or a store
+        outage, list them again and go on from there (a restart by the supervisor goes on from
+        the last revision seen)."""
         while True:
             try:
-                async for event in self._registry.watch(revision):
-                    revision = event.revision + 1
+                async for event in self._registry.watch(self._revision):
+                    self._revision = event.revision + 1
                     key, record = registry.decode_event(event)
                     if record is None:
                         self._drop(key)
@@ -238,7 +243,7 @@ class Autoscaling:
                     self._drop(key)
                 for record in records:
                     self._put(record)
-                revision = listed_at + 1
+                self._revision = listed_at + 1
 
     async def _follow_status(self, watcher: StatusWatcher) -> None:
         async for fleet_key in watcher.changes():

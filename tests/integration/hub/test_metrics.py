@@ -378,3 +378,33 @@ def test_bad_metrics_listen_exits_1_with_one_line_naming_the_flag(
     assert done.stderr.startswith("error: ")
     assert "--metrics-listen" in done.stderr
     assert value in done.stderr
+
+
+async def test_every_background_loop_of_the_leader_is_supervised(hub: Hub) -> None:
+    """Each long-lived loop shows in gamefleet_hub_task_restarts from its start (at 0): a loop
+    that fails is logged, counted and started again rather than stopping for good."""
+    expected = {
+        "follow-fleets",
+        "follow-clusters",
+        "health",
+        "reconcile",
+        "remove-deleted-fleets",
+        "sweep-allocations",
+        "follow-autoscalers",
+        "autoscaler-status",
+        "autoscaler-schedule",
+    }
+
+    def supervised(found: Scrape) -> set[str]:
+        return {
+            dict(labels)["task"]
+            for name, labels in found.samples
+            if name == "gamefleet_hub_task_restarts_total"
+        }
+
+    found = await scrape_until(_port(hub), lambda s: expected <= supervised(s))
+    assert all(
+        value == 0
+        for (name, _), value in found.samples.items()
+        if name == "gamefleet_hub_task_restarts_total"
+    )
