@@ -63,6 +63,12 @@ def is_allocated(server: Server) -> bool:
     return server.ops_state == ALLOCATED
 
 
+def holds_players(server: Server) -> bool:
+    """Not Allocated, but players on its counters or lists: in use all the same (the agent
+    never removes it; a drain and the autoscaler count it with the Allocated ones)."""
+    return server.capacity is not None and not is_allocated(server) and server.capacity.in_use()
+
+
 def is_reallocatable(server: Server) -> bool:
     """True when ``server`` is Allocated and may take another match (if it has room)."""
     return (
@@ -257,6 +263,9 @@ class Pool:
         self._allocated: Counter[str] = Counter()
         self._allocated_on: Counter[tuple[str, str]] = Counter()
         self._allocated_keys: set[tuple[str, str]] = set()
+        # Per cluster, servers not Allocated that hold players, and those of them candidates.
+        self._players: Counter[str] = Counter()
+        self._free_players: Counter[str] = Counter()
         # Servers Updating: since when, per cluster, and a heap (with stale entries) of when.
         self._updating: dict[tuple[str, str], float] = {}
         self._updating_count: Counter[str] = Counter()
@@ -303,11 +312,15 @@ class Pool:
             self._allocated[server.cluster] += 1
             self._allocated_on[(server.cluster, server.node)] += 1
             self._allocated_keys.add(server.key)
-        elif is_candidate(server):
+            return
+        players = holds_players(server)
+        self._players[server.cluster] += players
+        if is_candidate(server):
             self._free.setdefault(server.cluster, {}).setdefault(server.node, set()).add(
                 server.name
             )
             self._free_count[server.cluster] += 1
+            self._free_players[server.cluster] += players
 
     def remove(self, key: tuple[str, str]) -> None:
         old = self._servers.pop(key, None)
@@ -320,22 +333,27 @@ class Pool:
             self._allocated_on[(old.cluster, old.node)] -= 1
             self._allocated_keys.discard(key)
             return
+        players = holds_players(old)
+        self._players[old.cluster] -= players
         nodes = self._free.get(old.cluster, {})
         names = nodes.get(old.node)
         if names is not None and old.name in names:
             names.discard(old.name)
             self._free_count[old.cluster] -= 1
+            self._free_players[old.cluster] -= players
             if not names:
                 del nodes[old.node]
 
+    def in_use(self, cluster: str) -> int:
+        """The cluster's servers in use: Allocated, or holding players."""
+        return self._allocated[cluster] + self._players[cluster]
+
     def tally(self) -> dict[str, tuple[int, int]]:
-        """Per cluster: (allocated servers, candidate servers), without walking the servers."""
-        clusters = set(self._allocated) | set(self._free)
+        """Per cluster: (servers in use, idle candidate servers), without walking the servers.
+        A candidate holding players is in use, not idle (no autoscaler buffer counts it)."""
+        clusters = set(self._allocated) | set(self._free) | set(self._players)
         return {
-            cluster: (
-                self._allocated.get(cluster, 0),
-                sum(len(names) for names in self._free.get(cluster, {}).values()),
-            )
+            cluster: (self.in_use(cluster), self._free_count[cluster] - self._free_players[cluster])
             for cluster in clusters
         }
 

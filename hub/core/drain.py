@@ -127,6 +127,7 @@ def drained(summary: cluster_pb2.ClusterDrain, reachable: bool) -> Condition:
             DRAINED,
             conditions.TRUE,
             "WaitingForAllocated",
-            f"{summary.allocated} Allocated servers stay until their games end",
+            f"{summary.allocated} servers in use (Allocated, or players on their counters"
+            " or lists) stay until their games end",
         )
     return Condition(DRAINED, conditions.TRUE, "Empty", "no game servers left")

@@ -159,16 +159,21 @@ class Placer:
 
     def cluster_states(self, key: SetKey) -> list[assignment.ClusterState]:
         states = []
+        pool = self._index.pool(key)
         for name, record in sorted(self._intent.clusters.items()):
             live = self._links.live.get(name, ClusterLive())
             reported = live.sets.get(key)
+            # In use: the set's Allocated count, or more from the servers (players on them).
+            in_use = pool.in_use(name) if pool is not None else 0
             states.append(
                 assignment.ClusterState(
                     name=name,
                     labels=dict(record.metadata.labels),
                     phase=self._links.phase(name),
                     unknown_since=live.liveness.unknown_since,
-                    allocated=reported.counts.allocated if reported is not None else 0,
+                    allocated=(
+                        max(reported.counts.allocated, in_use) if reported is not None else 0
+                    ),
                     serves=self._links.serves(name, key[0]),
                     ready=reported.counts.ready if reported is not None else 0,
                     draining=record.spec.draining,

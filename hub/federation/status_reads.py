@@ -9,7 +9,7 @@ import collections
 import operator
 import time
 
-from gamefleet.v1 import cluster_pb2, fleet_pb2
+from gamefleet.v1 import agent_pb2, cluster_pb2, fleet_pb2, gameserver_pb2
 
 from hub.core import (
     allocation,
@@ -128,13 +128,26 @@ class StatusReads:
             status.drain.CopyFrom(
                 drain.cluster_drain(
                     (d[name] for d in self._placer.drains.values() if name in d),
-                    (s.counts for s in live.sets.values() if not s.deleted),
+                    (self._in_use_counts(name, key, s) for key, s in live.sets.items()),
                 )
             )
             reachable = live.liveness.phase is health.Phase.READY
             condition = drain.drained(status.drain, reachable)
             status.conditions.append(condition.to_proto(cluster.metadata.generation))
         return cluster
+
+    def _in_use_counts(
+        self, cluster: str, key: SetKey, reported: agent_pb2.GameServerSetStatus
+    ) -> gameserver_pb2.GameServerCounts:
+        """The set's counts with its servers holding players counted as Allocated (in use)."""
+        counts = gameserver_pb2.GameServerCounts()
+        if reported.deleted:
+            return counts
+        counts.CopyFrom(reported.counts)
+        pool = self._index.pool(key)
+        if pool is not None:
+            counts.allocated = max(counts.allocated, pool.in_use(cluster))
+        return counts
 
     async def live_counts(self, chunk: int = 5000) -> LiveCounts:
         """How much live state this federation holds, for metrics.

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from gamefleet.v1 import agent_pb2, cluster_pb2, cluster_pb2_grpc, fleet_pb2, fleet_pb2_grpc
+from gamefleet.v1 import (
+    agent_pb2,
+    cluster_pb2,
+    cluster_pb2_grpc,
+    fleet_pb2,
+    fleet_pb2_grpc,
+    gameserver_pb2,
+)
 
 from hub.api.server import Hub
 from hub.registry.assignments import AssignmentRegistry
@@ -167,6 +174,38 @@ async def test_drain_bad_input_and_unknown_cluster(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await clusters.DrainCluster(cluster_pb2.ClusterRef(name="nowhere"))
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_server_holding_players_stays_in_a_drained_cluster_like_an_allocated_one(
+    hub: Hub,
+    fleets: fleet_pb2_grpc.FleetServiceAsyncStub,
+    clusters: cluster_pb2_grpc.ClusterServiceAsyncStub,
+    start_agent: StartAgent,
+) -> None:
+    """us-1's servers are all Ready with opsState None, one with players on its counter
+    (issue 17): the drain lowers us-1 to that one, and says it waits for it."""
+    eu, us = await start_agent("eu-1"), await start_agent("us-1")
+    await _apply(fleets)
+    await eu.wait_for(lambda: eu.replicas("games", "arena") == 6)
+    await us.wait_for(lambda: us.replicas("games", "arena") == 3)
+    _settle(eu)
+    servers = [game_server("games", "arena", i) for i in range(3)]
+    servers[0].counters["players"].CopyFrom(gameserver_pb2.CounterStatus(count=2, capacity=8))
+    desired = us.sets[KEY]
+    us.report(agent_pb2.StatusDelta(sets=[set_status(desired, ready=3)], game_servers=servers))
+
+    await clusters.DrainCluster(US)
+    await eu.wait_for(lambda: eu.replicas("games", "arena") == 8)
+    _settle(eu)
+    await us.wait_for(lambda: us.replicas("games", "arena") == 1)
+    us.report(agent_pb2.StatusDelta(sets=[set_status(us.sets[KEY], ready=1)]))
+    await _wait_drained(clusters, "True")
+    cluster = await _drain_of(clusters)
+    assert (cluster.status.drain.idle, cluster.status.drain.allocated) == (0, 1)
+    condition = next(c for c in cluster.status.conditions if c.type == "Drained")
+    assert condition.reason == "WaitingForAllocated"
+    assert condition.message.startswith("1 servers in use (Allocated, or players")
+    assert us.operations == []
 
 
 async def _wait_drain(

@@ -6,6 +6,7 @@ import pytest
 
 from hub.core import allocation
 from hub.core.allocation import Scheduling, Server
+from okg.capacity import Capacity, Counter
 
 READY = ("a", "b")
 
@@ -162,3 +163,20 @@ def test_the_pool_counts_candidates_and_updating_servers_per_cluster() -> None:
     assert pool.longest_updating() == allocation.UpdatingSince("a", "gs-2", 60.0)
     pool.drop_cluster("a")
     assert (pool.candidates("a"), pool.updating("a"), pool.longest_updating()) == (0, 0, None)
+
+
+def test_a_pool_counts_servers_holding_players_in_use_and_not_idle() -> None:
+    def players(count: int) -> Capacity:
+        return Capacity({"players": Counter(count, 8)})
+
+    pool = allocation.Pool()
+    pool.put(Server("a", "gs-0", ops_state="Allocated", capacity=players(3)))
+    pool.put(Server("a", "gs-1", capacity=players(2)))
+    pool.put(Server("a", "gs-2", capacity=players(0)))
+    pool.put(Server("a", "gs-3"))
+    pool.put(Server("b", "gs-4", state="NotReady", capacity=players(1)))
+    assert (pool.in_use("a"), pool.in_use("b")) == (2, 1)
+    assert pool.tally() == {"a": (2, 2), "b": (1, 0)}
+    pool.put(Server("a", "gs-1", capacity=players(0)))  # its players left
+    pool.remove(("b", "gs-4"))
+    assert pool.tally() == {"a": (1, 3), "b": (0, 0)}
