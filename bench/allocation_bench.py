@@ -6,6 +6,8 @@
         [--slots 100]
     .venv/bin/python -m bench.allocation_bench --real --servers 1200 --requests 500,600
         --concurrency 16,64
+    .venv/bin/python -m bench.allocation_bench --real --mode whole,counter --servers 100
+        --room-servers 5 --requests 40 --concurrency 16 [--logs DIR]
 
 With --real --mode whole,counter: a hub process and the real agent (direct path) on the first
 local cluster, the two modes below side by side on two fleets in one namespace.
@@ -364,13 +366,15 @@ async def real_by_counter(
     concurrencies: list[int],
     slots: int,
     modes: tuple[str, ...] = ("whole", "counter"),
+    logs: Path | None = None,
 ) -> None:
     """(a) whole servers and (b) rooms by counter with re-allocation, side by side: a hub
     process and the real agent (direct path) on the first local cluster, fleet arena of
     ``servers`` taken whole and fleet rooms of ``room_servers`` declaring ``slots`` rooms each;
     the same rounds on each, one after the other. At the end every rooms server is read from
     the cluster: none may hold more than ``slots``. With mode group, (c) groups of two (one
-    server of arena, one of fleet voice of ``servers``) in the same rounds."""
+    server of arena, one of fleet voice of ``servers``) in the same rounds. The hub's and the
+    agent's logs are kept in ``logs`` (hub.log, agent.log) when given."""
     from agent.kube import client as kclient
     from agent.kube import crds, resources
     from hub.core import documents
@@ -385,11 +389,13 @@ async def real_by_counter(
     cluster = clusters[0]
     declared = json.dumps({"counters": {"rooms": {"capacity": slots}}})
     with tempfile.TemporaryDirectory() as workdir:
-        hub = HubProcess(f"sqlite:///{workdir}/hub.db").start()
+        kept = logs or Path(workdir)
+        kept.mkdir(parents=True, exist_ok=True)
+        hub = HubProcess(f"sqlite:///{workdir}/hub.db", log=kept / "hub.log").start()
         kube = await kclient.KubeClient.connect(str(cluster.kubeconfig))
         namespace = f"bench-rooms-{os.getpid()}"
         member = Member(cluster.name, cluster.kubeconfig, kube, Namespace(kube, namespace),
-                        cluster.region, Path(workdir) / "agent.log")  # fmt: skip
+                        cluster.region, kept / "agent.log")  # fmt: skip
         try:
             await crds.install(kube)
             await kube.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
@@ -585,6 +591,11 @@ def main() -> None:
     parser.add_argument(
         "--real", action="store_true", help="the real agent on a local cluster (--servers in it)"
     )
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        help="--real --mode whole,counter: keep the hub's and agent's logs in this folder",
+    )
     args = parser.parse_args()
     if args.real:
         if args.api != ["native"]:
@@ -598,6 +609,7 @@ def main() -> None:
                     args.concurrency,
                     args.slots,
                     args.mode,
+                    args.logs,
                 )
             )
             return

@@ -549,22 +549,34 @@ class HubLink:
         self, operation: agent_pb2.TargetedOperation, name: str, seen: kclient.Obj
     ) -> kclient.Obj | None:
         """The GameServer as allocated (or as a retry of the same request finds it), or None
-        when it may not be taken. A write that finds the server changed (409: another
-        allocation, the game, a status write) reads it again and checks again, so a server with
-        room is not given up for a stale cache."""
+        when it may not be taken. A server the cache shows unfit is read again before it is
+        refused: the cache may not hold this agent's own last write yet (the allocation just
+        answered, which made it Allocated), and the hub asks by what that answer said. A write
+        that finds the server changed (409: another allocation, the game, a status write)
+        reads it again and checks again. So a server with room is not given up for a stale
+        cache."""
         need, actions = capacity_wire.need_of(operation.need)
         request_id = operation.annotations.get(protocol.ALLOCATION_REQUEST_ANNOTATION, "")
         namespace = operation.namespace
+        fresh = False
         for _ in range(GUARDED_WRITE_ATTEMPTS):
             if _allocated_for(seen, operation) or (
                 translate.ops_state(seen) == "Allocated"
                 and translate.applied_request(seen, request_id)
             ):
                 return seen  # a retry of a request already applied
-            patch = translate.capacity_patch(seen, need, actions, request_id)
             held = self._allocations
-            if patch is None or (held is not None and held.holds(namespace, name)):
+            if held is not None and held.holds(namespace, name):
                 return None
+            patch = translate.capacity_patch(seen, need, actions, request_id)
+            if patch is None:
+                if fresh:
+                    return None
+                found = await self._read_again(namespace, name)
+                if found is None:
+                    return None
+                seen, fresh = found, True
+                continue
             meta = translate.metadata_patch(operation.labels, operation.annotations)
             meta["annotations"] = {**meta.get("annotations", {}), **_patched_annotations(patch)}
             patch["metadata"] = meta
@@ -574,8 +586,20 @@ class HubLink:
             except kclient.ApiError as exc:
                 if not exc.conflict:
                     raise
-            seen = await self._kube.get(resources.GAME_SERVER, namespace, name)
+            found = await self._read_again(namespace, name)
+            if found is None:
+                return None
+            seen, fresh = found, True
         return None
+
+    async def _read_again(self, namespace: str, name: str) -> kclient.Obj | None:
+        """The GameServer as the API server has it now, or None when it is gone."""
+        try:
+            return await self._kube.get(resources.GAME_SERVER, namespace, name)
+        except kclient.ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
 
     async def _allocate(
         self,
