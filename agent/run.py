@@ -23,13 +23,13 @@ from gamefleet.listen import parse_listen
 from agent import metrics, okg_metrics, tls
 from agent.autoscaler import server as scaler_server
 from agent.controllers import manager
-from agent.core.network import conf as network_conf
 from agent.core.network import hostport
 from agent.gameapi import server as game_api
 from agent.hublink import link, translate
 from agent.kube import client as kclient
 from agent.kube import crds, leader
 from agent.quality import prober as quality_prober
+from okg.network import conf as network_conf
 
 _log = logging.getLogger("agent")
 

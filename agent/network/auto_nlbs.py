@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from agent.core import bodies, wire
 from agent.core.network import auto_nlbs as core
-from agent.core.network import conf as nconf
 from agent.kube import client as kclient
 from agent.kube import resources
+from okg.network import auto_nlbs as auto_nlbs_conf
+from okg.network import conf as nconf
 
 from . import plugin, services
 
@@ -48,7 +49,7 @@ class AutoNlbsPlugin:
 
     def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
         """The pod's first container carries the named ports its block's Services target."""
-        assert isinstance(conf, core.AutoNlbsConf)
+        assert isinstance(conf, auto_nlbs_conf.AutoNlbsConf)
         ordinal = ordinal_of(str(bodies.meta(pod).get("name", "")))
         containers = (pod.setdefault("spec", {}).get("containers")) or []
         if not containers:
@@ -68,7 +69,7 @@ class AutoNlbsPlugin:
     async def sync_server(
         self, conf: nconf.NetworkConf, server: plugin.Server, expect: plugin.Expect
     ) -> plugin.Observed:
-        assert isinstance(conf, core.AutoNlbsConf)
+        assert isinstance(conf, auto_nlbs_conf.AutoNlbsConf)
         ordinal = ordinal_of(server.name)
         block = conf.block(ordinal)
         lines: dict[str, Obj | None] = {}
@@ -110,7 +111,7 @@ class AutoNlbsPlugin:
     ) -> None:
         """Every line's Services up to the highest ordinal's block and `ReserveNlbNum` more;
         none is ever deleted here (each holds a block of servers' addresses)."""
-        assert isinstance(conf, core.AutoNlbsConf)
+        assert isinstance(conf, auto_nlbs_conf.AutoNlbsConf)
         meta = bodies.meta(gss)
         namespace, set_name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         owner = services.owner(gss, "GameServerSet")

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING
 
 from agent.core import bodies
 from agent.core.network import aws_nlb as core
-from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
 from agent.kube import client as kclient
 from okg import vocabulary
+from okg.network import conf as nconf
+from okg.network import loadbalancer as lbconf
 
 from . import plugin, services
 
@@ -45,7 +46,7 @@ SYNC_SECONDS = 30.0
 
 
 def service_body(
-    conf: lbcore.LoadBalancerConf, server: plugin.Server, allocation: lbports.Allocation
+    conf: lbconf.LoadBalancerConf, server: plugin.Server, allocation: lbports.Allocation
 ) -> bodies.Json:
     """The server's ClusterIP Service: the NLB ports forwarded to the container ports, the
     record of the allocation, the NLB's ARN and the user's `Annotations`."""
@@ -144,7 +145,7 @@ class AwsNlbPlugin:
 
     def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         """Reserve the server's NLB ports before its pod exists (no room refuses the pod)."""
-        assert isinstance(conf, lbcore.LoadBalancerConf)
+        assert isinstance(conf, lbconf.LoadBalancerConf)
         lbcore.allocate(self.table, _key(pod), conf)
 
     def forget_pod(self, pod: bodies.Json) -> None:
@@ -153,7 +154,7 @@ class AwsNlbPlugin:
     async def sync_server(
         self, conf: nconf.NetworkConf, server: plugin.Server, expect: plugin.Expect
     ) -> plugin.Observed:
-        assert isinstance(conf, lbcore.LoadBalancerConf)
+        assert isinstance(conf, lbconf.LoadBalancerConf)
         key = (server.namespace, server.name)
         current = self._keeper.services.get(key)
         allocation = _allocation(current)

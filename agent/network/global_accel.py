@@ -20,8 +20,8 @@ from . import crd_gate, services
 
 if TYPE_CHECKING:
     from agent.core.network import status as nstatus
-    from agent.core.network.loadbalancer import LoadBalancerConf
     from agent.kube.cache import WatchCache
+    from okg.network.loadbalancer import LoadBalancerConf
 
     from . import plugin
 

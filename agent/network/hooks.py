@@ -11,20 +11,20 @@ import time
 from typing import TYPE_CHECKING
 
 from agent.core import bodies, conditions, servers, views, wire
-from agent.core.network import auto_nlbs as auto_nlbs_core
-from agent.core.network import conf as nconf
 from agent.core.network import global_accel as global_accel_core
 from agent.core.network import hostport as hostport_core
 from agent.core.network import lbports
-from agent.core.network import loadbalancer as lbcore
-from agent.core.network import multi_nlbs as multi_nlbs_core
-from agent.core.network import pod_address as pod_address_core
-from agent.core.network import shared_port as shared_port_core
 from agent.core.network import status as nstatus
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 from okg import vocabulary
+from okg.network import auto_nlbs as auto_nlbs_conf
+from okg.network import conf as nconf
+from okg.network import loadbalancer as lbconf
+from okg.network import multi_nlbs as multi_nlbs_conf
+from okg.network import pod_address as pod_address_conf
+from okg.network import shared_port as shared_port_conf
 
 from . import (
     auto_nlbs,
@@ -118,22 +118,22 @@ class Network:
         }
         for network_type in nconf.LOAD_BALANCERS:
             self._plugins[network_type] = self.load_balancer
-        self._plugins[lbcore.AWS_NLB.network_type] = self.aws_nlb
+        self._plugins[lbconf.AWS_NLB.network_type] = self.aws_nlb
         self.global_accel = global_accel.GlobalAccelerators(
             kube, self._labelled(resources.GLOBAL_ACCELERATOR, namespace)
         )
-        self._plugins[auto_nlbs_core.NETWORK_TYPE] = auto_nlbs.AutoNlbsPlugin(
+        self._plugins[auto_nlbs_conf.NETWORK_TYPE] = auto_nlbs.AutoNlbsPlugin(
             kube, self.services, requeue
         )
-        self._plugins[multi_nlbs_core.NETWORK_TYPE] = multi_nlbs.MultiNlbsPlugin(
+        self._plugins[multi_nlbs_conf.NETWORK_TYPE] = multi_nlbs.MultiNlbsPlugin(
             kube, keeper, self.load_balancer.table
         )
         self.pod_address = pod_address.PodAddressPlugin(kube, namespace, requeue)
-        for network_type in pod_address_core.PROFILES:
+        for network_type in pod_address_conf.PROFILES:
             self._plugins[network_type] = self.pod_address
         shared = shared_port.SharedPortPlugin(kube, self.services, pods)
         pods.add_handler(shared.on_pod)
-        for network_type in shared_port_core.KNOWN:
+        for network_type in shared_port_conf.KNOWN:
             self._plugins[network_type] = shared
         pods.add_handler(self.host_port.on_pod)
         self._pods = pods
@@ -280,7 +280,7 @@ class Network:
         if found is not None:
             await found[0].sync_set(found[1], bodies.json_of(gss), target, expect)
         if found is not None and global_accel_core.wanted(found[1]):
-            assert isinstance(found[1], lbcore.LoadBalancerConf)
+            assert isinstance(found[1], lbconf.LoadBalancerConf)
             await self.global_accel.sync_set(found[1], bodies.json_of(gss), expect)
         elif self.global_accel.watching:
             await self.global_accel.remove(bodies.json_of(gss), expect)

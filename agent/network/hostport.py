@@ -14,10 +14,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from agent.core import bodies
-from agent.core.network import conf as nconf
 from agent.core.network import hostport, nodes
 from agent.core.network import status as nstatus
 from okg import vocabulary
+from okg.network import conf as nconf
 
 from . import plugin
 

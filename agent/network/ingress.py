@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agent.core import bodies
-from agent.core.network import conf as nconf
 from agent.core.network import status as nstatus
 from agent.kube import client as kclient
 from agent.kube import resources
 from okg import vocabulary
+from okg.network import conf as nconf
 
 from . import plugin, services
 

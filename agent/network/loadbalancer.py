@@ -15,11 +15,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from agent.core import bodies
-from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
 from agent.core.network import status as nstatus
 from okg import vocabulary
+from okg.network import conf as nconf
+from okg.network import loadbalancer as lbconf
 
 from . import plugin, services
 
@@ -44,7 +45,7 @@ def service_allocation(svc: bodies.Json) -> lbports.Allocation | None:
 
 
 def service_body(
-    conf: lbcore.LoadBalancerConf, server: plugin.Server, allocation: lbports.Allocation
+    conf: lbconf.LoadBalancerConf, server: plugin.Server, allocation: lbports.Allocation
 ) -> bodies.Json:
     meta = services.service_meta(server, conf.fixed)
     meta["annotations"] = (
@@ -110,14 +111,14 @@ class LoadBalancerPlugin:
             self.table.observe(key, allocation)
 
     def _allocate(
-        self, conf: lbcore.LoadBalancerConf, key: lbports.ServiceKey
+        self, conf: lbconf.LoadBalancerConf, key: lbports.ServiceKey
     ) -> lbports.Allocation:
         return lbcore.allocate(self.table, key, conf)
 
     def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         """Reserve the server's ports before its pod exists: no room on any of the set's load
         balancers refuses the pod (as HostPort does), rather than a server without address."""
-        assert isinstance(conf, lbcore.LoadBalancerConf)
+        assert isinstance(conf, lbconf.LoadBalancerConf)
         self._allocate(conf, _key(pod))
 
     def forget_pod(self, pod: bodies.Json) -> None:
@@ -126,7 +127,7 @@ class LoadBalancerPlugin:
     async def sync_server(
         self, conf: nconf.NetworkConf, server: plugin.Server, expect: plugin.Expect
     ) -> plugin.Observed:
-        assert isinstance(conf, lbcore.LoadBalancerConf)
+        assert isinstance(conf, lbconf.LoadBalancerConf)
         key = (server.namespace, server.name)
         current = self._keeper.services.get(key)
         allocation = service_allocation(current) if current is not None else None

@@ -12,12 +12,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from agent.core import bodies
-from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.core.network import multi_nlbs as core
 from agent.kube import client as kclient
 from agent.kube import resources
 from okg import vocabulary
+from okg.network import conf as nconf
+from okg.network import multi_nlbs as multi_nlbs_conf
 
 from . import plugin, services
 
@@ -56,7 +57,7 @@ class MultiNlbsPlugin:
     def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
         """The same ports on every NLB of one group, before the pod exists (none free refuses
         the pod, as for the other load balancers)."""
-        assert isinstance(conf, core.MultiNlbsConf)
+        assert isinstance(conf, multi_nlbs_conf.MultiNlbsConf)
         namespace = str(bodies.meta(pod).get("namespace", ""))
         core.allocate(self.table, conf, namespace, _name(pod))
         keys = core.service_keys(conf, namespace, _name(pod))
@@ -70,7 +71,7 @@ class MultiNlbsPlugin:
     async def sync_server(
         self, conf: nconf.NetworkConf, server: plugin.Server, expect: plugin.Expect
     ) -> plugin.Observed:
-        assert isinstance(conf, core.MultiNlbsConf)
+        assert isinstance(conf, multi_nlbs_conf.MultiNlbsConf)
         keys = core.service_keys(conf, server.namespace, server.name)
         held = [_record(self._services.get(k)) for k in keys]
         whole = all(a is not None and len(a.ports) == len(conf.ports) for a in held)

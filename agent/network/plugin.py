@@ -9,9 +9,9 @@ from agent.core import bodies
 from okg import vocabulary
 
 if TYPE_CHECKING:
-    from agent.core.network import conf as nconf
     from agent.core.network import status as nstatus
     from agent.kube.cache import Key, WatchCache
+    from okg.network import conf as nconf
 
 
 class NetworkUnavailable(Exception):

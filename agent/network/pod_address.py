@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agent.core import bodies
-from agent.core.network import conf as nconf
 from agent.core.network import pod_address as core
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
+from okg.network import conf as nconf
+from okg.network import pod_address as pod_address_conf
 
 from . import crd_gate, plugin
 
@@ -34,8 +35,12 @@ class PodAddressPlugin:
     ) -> None:
         self._requeue = requeue
         self._by_resource = {
-            core.POD_EIP: kcache.WatchCache(kube, resources.POD_EIP, namespace=namespace),
-            core.POD_DNAT: kcache.WatchCache(kube, resources.POD_DNAT, namespace=namespace),
+            pod_address_conf.POD_EIP: kcache.WatchCache(
+                kube, resources.POD_EIP, namespace=namespace
+            ),
+            pod_address_conf.POD_DNAT: kcache.WatchCache(
+                kube, resources.POD_DNAT, namespace=namespace
+            ),
         }
         for cache in self._by_resource.values():
             cache.add_handler(self._on_resource)
@@ -49,7 +54,7 @@ class PodAddressPlugin:
             self._requeue((str(meta.get("namespace", "")), name.rsplit("-", 1)[0]), 0.0)
 
     async def missing_resources(self, conf: nconf.NetworkConf) -> str | None:
-        assert isinstance(conf, core.PodAddressConf)
+        assert isinstance(conf, pod_address_conf.PodAddressConf)
         cache = self._by_resource.get(conf.profile.resource)
         if cache is None:
             return None
@@ -66,7 +71,7 @@ class PodAddressPlugin:
         await self._gate.stop()
 
     def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
-        assert isinstance(conf, core.PodAddressConf)
+        assert isinstance(conf, pod_address_conf.PodAddressConf)
         meta = pod.setdefault("metadata", {})
         notes = core.pod_annotations(conf, str(meta.get("namespace", "")), str(meta["name"]))
         meta.setdefault("annotations", {}).update(notes)
@@ -77,7 +82,7 @@ class PodAddressPlugin:
     async def sync_server(
         self, conf: nconf.NetworkConf, server: plugin.Server, expect: plugin.Expect
     ) -> plugin.Observed:
-        assert isinstance(conf, core.PodAddressConf)
+        assert isinstance(conf, pod_address_conf.PodAddressConf)
         cache = self._by_resource.get(conf.profile.resource)
         found = cache.get((server.namespace, server.name)) if cache is not None else None
         seen = core.observed(conf, server.pod, found, server.running)

@@ -12,11 +12,12 @@ import collections
 from typing import TYPE_CHECKING, Any
 
 from agent.core import bodies
-from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.core.network import shared_port as core
 from agent.kube import client as kclient
 from agent.kube import resources
+from okg.network import conf as nconf
+from okg.network import shared_port as shared_port_conf
 
 from . import plugin, services
 
@@ -56,7 +57,7 @@ class SharedPortPlugin:
             self._chosen[_key(pod)] = lb_id
 
     def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
-        assert isinstance(conf, core.SharedPortConf)
+        assert isinstance(conf, shared_port_conf.SharedPortConf)
         backends = collections.Counter(self._chosen.values())
         lb_id = core.choose(conf, backends)
         if lb_id is None:
@@ -74,7 +75,7 @@ class SharedPortPlugin:
     async def sync_server(
         self, conf: nconf.NetworkConf, server: plugin.Server, expect: plugin.Expect
     ) -> plugin.Observed:
-        assert isinstance(conf, core.SharedPortConf)
+        assert isinstance(conf, shared_port_conf.SharedPortConf)
         pod = server.pod
         lb_id = chosen(pod)
         if lb_id:
@@ -99,7 +100,7 @@ class SharedPortPlugin:
         self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
     ) -> None:
         """One Service per load balancer, owned by the set; none is deleted by a scale-down."""
-        assert isinstance(conf, core.SharedPortConf)
+        assert isinstance(conf, shared_port_conf.SharedPortConf)
         meta = bodies.meta(gss)
         namespace, set_name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         owner = services.owner(gss, "GameServerSet")

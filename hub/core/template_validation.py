@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from gamefleet.v1 import gameserverset_pb2
 from google.protobuf import json_format
 
-from agent.core.network import conf as network_conf
 from okg import capacity, reserve_ids
+from okg.network import conf as network_conf
 
 from . import (
     documents,

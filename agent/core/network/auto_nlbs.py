@@ -1,5 +1,5 @@
-"""`AlibabaCloud-AutoNLBs`: NLBs created on demand as the set grows. Pure: parameters, the
-set's Services, each server's ports, readiness.
+"""`AlibabaCloud-AutoNLBs`: NLBs created on demand as the set grows. Pure: the set's
+Services, each server's ports, readiness.
 
 Per line (`EipIspTypes`) and per block of ordinals the set has one LoadBalancer Service
 (`<set>-<isp>-<block>`, class `alibabacloud.com/nlb`, no load-balancer id): Alibaba Cloud's
@@ -17,112 +17,21 @@ from typing import TYPE_CHECKING, Any
 
 from agent.core import wire
 from okg import vocabulary
+from okg.network import alibaba
 
-from . import alibaba, checks, params, status
+from . import status
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from okg.network.auto_nlbs import AutoNlbsConf
+
 Obj = dict[str, Any]
 
-NETWORK_TYPE = "AlibabaCloud-AutoNLBs"
 ZONE_MAPS = f"{alibaba.PREFIX}zone-maps"
 ADDRESS_TYPE = f"{alibaba.PREFIX}address-type"
-ISP_TYPES = ("BGP", "BGP_PRO", "ChinaTelecom", "ChinaMobile", "ChinaUnicom", "intranet")
-SECURITY_PROTECTION = ("AntiDDoS_Enhanced",)
 DISABLED_PREFIX = "off"
 """A server's ports are isolated by pointing them at a container port name no pod has."""
-
-
-def _zone_maps(value: str) -> str | None:
-    vpc, sep, zones = value.partition("@")
-    pairs = [z.partition(":") for z in zones.split(",")]
-    if sep and vpc.strip() and zones and all(z.strip() and s and v.strip() for z, s, v in pairs):
-        return None
-    return "is not <vpc-id>@<zone>:<vswitch>,…"
-
-
-def _count(value: str) -> str | None:
-    return None if value.isdigit() else "is not a whole number 0 or more"
-
-
-KNOWN = {
-    "PortProtocols": checks.port_protocols,
-    "ZoneMaps": _zone_maps,
-    "MinPort": checks.port,
-    "MaxPort": checks.port,
-    "BlockPorts": checks.ports,
-    "ReserveNlbNum": _count,
-    "EipIspTypes": checks.listed(*ISP_TYPES),
-    "ExternalTrafficPolicyType": checks.choice("Local", "Cluster"),
-    "RetainNLBOnDelete": checks.boolean,
-    "SecurityProtectionTypes": checks.listed(*SECURITY_PROTECTION),
-    **alibaba.nlb_health_checks(),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class AutoNlbsConf:
-    ports: tuple[params.PortProtocol, ...]
-    zone_maps: str
-    port_range: tuple[int, int] = (1000, 1499)
-    blocked: tuple[int, ...] = ()
-    reserve: int = 1
-    isp_types: tuple[str, ...] = ("BGP",)
-    traffic_policy: str = "Local"
-    retain: bool = True
-    security_protection: tuple[str, ...] = ()
-    annotations: tuple[tuple[str, str], ...] = ()
-    """The NLB health-check annotations."""
-
-    @property
-    def usable(self) -> list[int]:
-        """The NLB ports handed out, in order: the range less the blocked ports."""
-        low, high = self.port_range
-        return [p for p in range(low, high + 1) if p not in self.blocked]
-
-    @property
-    def per_service(self) -> int:
-        """Servers per Service (per NLB)."""
-        return len(self.usable) // max(1, len(self.ports))
-
-    def block(self, ordinal: int) -> int:
-        return ordinal // max(1, self.per_service)
-
-    def lb_ports(self, ordinal: int) -> list[int]:
-        """The server's NLB port per `PortProtocols` entry."""
-        usable, first = self.usable, (ordinal % max(1, self.per_service)) * len(self.ports)
-        return [usable[first + j] for j in range(len(self.ports))]
-
-
-def parse(found: Sequence[tuple[int, str, str]]) -> tuple[AutoNlbsConf, list[params.Problem]]:
-    table, problems = checks.parse_table(
-        NETWORK_TYPE, found, KNOWN, required=("PortProtocols", "ZoneMaps")
-    )
-    ports, _ = params.port_protocols(0, table.get("PortProtocols", "0"))
-    reserve = table.get("ReserveNlbNum", "1")
-    blocked = tuple(params.port(p) or 0 for p in table.items("BlockPorts"))
-    port_range, bad = checks.port_range(table, (1000, 1499), blocked)
-    problems += bad
-    conf = AutoNlbsConf(
-        ports=tuple(ports),
-        zone_maps=table.get("ZoneMaps"),
-        port_range=port_range,
-        blocked=blocked,
-        reserve=int(reserve) if reserve.isdigit() else 1,
-        isp_types=table.items("EipIspTypes") or ("BGP",),
-        traffic_policy=table.get("ExternalTrafficPolicyType", "Local"),
-        retain=table.flag("RetainNLBOnDelete", True),
-        security_protection=table.items("SecurityProtectionTypes"),
-        annotations=alibaba.nlb_health_annotations(table),
-    )
-    if not bad and ports and conf.per_service < 1:
-        at = table.index("PortProtocols")
-        problems.append(
-            (at, f"{params.field(at, 'PortProtocols')}: {len(ports)} ports do not fit in"
-                 f" {port_range[0]}-{port_range[1]} less BlockPorts")
-        )  # fmt: skip
-    return conf, problems
 
 
 def service_name(set_name: str, isp: str, block: int) -> str:

@@ -25,14 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from agent.core import bodies, wire
 from okg import vocabulary
+from okg.network import params
 
-from . import params, status
+from . import status
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
+    from okg.network.loadbalancer import LoadBalancerConf
+
     from . import lbports
-    from .loadbalancer import LoadBalancerConf
 
 
 ACK_GROUP_VERSION = "elbv2.services.k8s.aws/v1alpha1"

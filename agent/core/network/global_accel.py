@@ -26,7 +26,7 @@ from . import status
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .loadbalancer import LoadBalancerConf
+    from okg.network.loadbalancer import LoadBalancerConf
 
 Obj = dict[str, Any]
 

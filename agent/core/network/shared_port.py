@@ -1,6 +1,6 @@
 """`AlibabaCloud-SLB-SharedPort` and `AlibabaCloud-NLB-SharedPort`: every server of the set
 behind the same ports of an existing load balancer, which balances between them (proxies,
-gateways). Pure: parameters, the shared Service, the pod's labels, readiness.
+gateways). Pure: the shared Service, the pod's labels, readiness.
 
 Per load balancer one LoadBalancer Service named after it, selecting the pods labelled with it
 (`service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id: <id>`); each pod gets that label at
@@ -11,21 +11,21 @@ stops sending it traffic.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from agent.core import wire
 from okg import vocabulary
+from okg.network import alibaba
 
-from . import alibaba, checks, loadbalancer, params, status
+from . import loadbalancer, status
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
+
+    from okg.network.shared_port import SharedPortConf
 
 Obj = dict[str, Any]
 
-SLB = "AlibabaCloud-SLB-SharedPort"
-NLB = "AlibabaCloud-NLB-SharedPort"
 LB_LABEL = alibaba.ID_ANNOTATION
 """The pod label the shared Service selects (the same key as the id annotation, as OKG)."""
 CHOSEN = "gamefleet.io/shared-lb"
@@ -33,58 +33,6 @@ CHOSEN = "gamefleet.io/shared-lb"
 SLB_LABEL = "game.kruise.io/AlibabaCloud-SLB-SharedPort"
 MAX_BACKENDS = 200
 """OKG's limit of servers behind one SLB."""
-
-
-def _selector(value: str) -> str | None:
-    key, sep, label = value.partition("=")
-    return None if sep and key.strip() and label.strip() else "is not <key>=<value>"
-
-
-KNOWN = {
-    SLB: {
-        "SlbIds": checks.ids,
-        "PortProtocols": checks.port_protocols,
-        "ManagedServiceNames": checks.ids,
-        "ManagedServiceSelector": _selector,
-    },
-    NLB: {"NlbIds": checks.text, "PortProtocols": checks.port_protocols},
-}
-_IDS = {SLB: "SlbIds", NLB: "NlbIds"}
-
-
-@dataclasses.dataclass(frozen=True)
-class SharedPortConf:
-    network_type: str
-    lb_ids: tuple[str, ...]
-    ports: tuple[params.PortProtocol, ...]
-    managed_services: tuple[str, ...] = ()
-    managed_selector: tuple[str, str] | None = None
-
-    @property
-    def nlb(self) -> bool:
-        return self.network_type == NLB
-
-
-def parse(
-    network_type: str, found: Sequence[tuple[int, str, str]]
-) -> tuple[SharedPortConf, list[params.Problem]]:
-    ids_param = _IDS[network_type]
-    table, problems = checks.parse_table(
-        network_type, found, KNOWN[network_type], required=(ids_param, "PortProtocols")
-    )
-    if network_type == NLB and "," in table.get(ids_param):
-        at = table.index(ids_param)
-        problems.append((at, f"{params.field(at, ids_param)}: names one NLB"))
-    ports, _ = params.port_protocols(0, table.get("PortProtocols", "0"))
-    selector = table.get("ManagedServiceSelector")
-    key, _, value = selector.partition("=")
-    return SharedPortConf(
-        network_type=network_type,
-        lb_ids=table.items(ids_param),
-        ports=tuple(ports),
-        managed_services=table.items("ManagedServiceNames"),
-        managed_selector=(key.strip(), value.strip()) if selector else None,
-    ), problems
 
 
 def choose(conf: SharedPortConf, backends: Mapping[str, int]) -> str | None:

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from agent.core.network import auto_nlbs
-from agent.core.network import conf as nconf
 from okg import vocabulary
+from okg.network import auto_nlbs as auto_nlbs_conf
+from okg.network import conf as nconf
 
 ZONES = "vpc-1@cn-hangzhou-h:vsw-a,cn-hangzhou-i:vsw-b"
 PREFIX = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
@@ -20,9 +21,9 @@ def _c(*pairs: tuple[str, str]) -> list[dict[str, str]]:
     return [{"name": n, "value": v} for n, v in pairs]
 
 
-def _parse(*pairs: tuple[str, str]) -> auto_nlbs.AutoNlbsConf:
-    parsed = nconf.parse_network(auto_nlbs.NETWORK_TYPE, _c(("ZoneMaps", ZONES), *pairs))
-    assert isinstance(parsed, auto_nlbs.AutoNlbsConf)
+def _parse(*pairs: tuple[str, str]) -> auto_nlbs_conf.AutoNlbsConf:
+    parsed = nconf.parse_network(auto_nlbs_conf.NETWORK_TYPE, _c(("ZoneMaps", ZONES), *pairs))
+    assert isinstance(parsed, auto_nlbs_conf.AutoNlbsConf)
     return parsed
 
 
@@ -158,4 +159,4 @@ def test_not_ready_until_every_line_has_an_address(lines: dict[str, Any]) -> Non
 def test_each_bad_parameter_is_named(
     pairs: list[tuple[str, str]], expected: list[tuple[int, str]]
 ) -> None:
-    assert nconf.validate_network_conf(auto_nlbs.NETWORK_TYPE, _c(*pairs)) == expected
+    assert nconf.validate_network_conf(auto_nlbs_conf.NETWORK_TYPE, _c(*pairs)) == expected

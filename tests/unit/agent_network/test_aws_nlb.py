@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from agent.core.network import aws_nlb as core
-from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
@@ -19,6 +18,7 @@ from agent.kube import resources
 from agent.kube.events import EventRecorder
 from agent.network import aws_nlb, hooks, plugin
 from okg import vocabulary
+from okg.network import conf as nconf
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping

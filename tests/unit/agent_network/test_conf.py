@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.core.network import conf as nconf
+from okg.network import conf as nconf
 
 HP = "Kubernetes-HostPort"
 NP = "Kubernetes-NodePort"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.network import loadbalancer, plugin
+from okg.network import conf as nconf
 
 POD = {
     "apiVersion": "v1",

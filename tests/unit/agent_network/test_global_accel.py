@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from agent.core.network import conf as nconf
 from agent.core.network import global_accel
 from agent.core.network import status as nstatus
 from agent.kube import cache as kcache
@@ -15,6 +14,7 @@ from agent.kube import resources
 from agent.kube.events import EventRecorder
 from agent.network import crd_gate, hooks
 from okg import vocabulary
+from okg.network import conf as nconf
 from tests.unit.agent_network.test_aws_nlb import FakeKube
 
 NLB_A = (

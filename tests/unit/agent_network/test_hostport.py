@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from agent.core.network import conf as nconf
 from agent.core.network import hostport, nodes
 from agent.network import hostport as plugin_hostport
+from okg.network import conf as nconf
 
 NODES = ["n0", "n1", "n2"]
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.core.network import loadbalancer as lbcore
 from agent.network import loadbalancer, plugin
+from okg.network import conf as nconf
 
 POD = {
     "apiVersion": "v1",

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from agent.core.network import conf as nconf
 from agent.core.network import lbports
 from agent.network import loadbalancer, plugin
 from okg import vocabulary
+from okg.network import conf as nconf
 
 POD = {
     "apiVersion": "v1",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.core.network import conf as nconf
 from agent.core.network import lbports, multi_nlbs
 from okg import vocabulary
+from okg.network import conf as nconf
+from okg.network import multi_nlbs as multi_nlbs_conf
 
 IDS = "nlb-t0/telecom,nlb-u0/unicom,nlb-t1/telecom,nlb-u1/unicom"
 
@@ -16,9 +17,9 @@ def _c(*pairs: tuple[str, str]) -> list[dict[str, str]]:
     return [{"name": n, "value": v} for n, v in pairs]
 
 
-def _parse(*pairs: tuple[str, str]) -> multi_nlbs.MultiNlbsConf:
-    parsed = nconf.parse_network(multi_nlbs.NETWORK_TYPE, _c(("NlbIdNames", IDS), *pairs))
-    assert isinstance(parsed, multi_nlbs.MultiNlbsConf)
+def _parse(*pairs: tuple[str, str]) -> multi_nlbs_conf.MultiNlbsConf:
+    parsed = nconf.parse_network(multi_nlbs_conf.NETWORK_TYPE, _c(("NlbIdNames", IDS), *pairs))
+    assert isinstance(parsed, multi_nlbs_conf.MultiNlbsConf)
     return parsed
 
 
@@ -117,4 +118,4 @@ def test_service_per_line_and_readiness() -> None:
 def test_each_bad_parameter_is_named(
     pairs: list[tuple[str, str]], expected: list[tuple[int, str]]
 ) -> None:
-    assert nconf.validate_network_conf(multi_nlbs.NETWORK_TYPE, _c(*pairs)) == expected
+    assert nconf.validate_network_conf(multi_nlbs_conf.NETWORK_TYPE, _c(*pairs)) == expected

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.core.network import conf as nconf
 from agent.network import nodeport, plugin
+from okg.network import conf as nconf
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "gs-3", "uid": "pod-uid"}}
 GSS = {"apiVersion": "game.kruise.io/v1alpha1", "metadata": {"name": "gs", "uid": "set-uid"}}

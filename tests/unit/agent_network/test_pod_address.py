@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from agent.core.network import conf as nconf
 from agent.core.network import pod_address
 from agent.kube import cache as kcache
 from agent.kube import resources
 from agent.kube.events import EventRecorder
 from agent.network import crd_gate, hooks
 from okg import vocabulary
+from okg.network import conf as nconf
+from okg.network import pod_address as pod_address_conf
 from tests.unit.agent_network.test_aws_nlb import FakeKube
 
 
@@ -22,9 +23,9 @@ def _c(*pairs: tuple[str, str]) -> list[dict[str, str]]:
     return [{"name": n, "value": v} for n, v in pairs]
 
 
-def _parse(network_type: str, *pairs: tuple[str, str]) -> pod_address.PodAddressConf:
+def _parse(network_type: str, *pairs: tuple[str, str]) -> pod_address_conf.PodAddressConf:
     parsed = nconf.parse_network(network_type, _c(*pairs))
-    assert isinstance(parsed, pod_address.PodAddressConf)
+    assert isinstance(parsed, pod_address_conf.PodAddressConf)
     return parsed
 
 
@@ -38,30 +39,30 @@ def _pod(notes: dict[str, str] | None = None) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("network_type", "pairs", "expected"),
     [
-        (pod_address.ALIBABA_EIP,
+        (pod_address_conf.ALIBABA_EIP,
          [("ReleaseStrategy", "5m30s"), ("Bandwidth", "10"), ("ChargeType", "PayByTraffic")],
          {"k8s.aliyun.com/pod-with-eip": "true",
           "k8s.aliyun.com/pod-eip-release-strategy": "5m30s",
           "k8s.aliyun.com/eip-bandwidth": "10",
           "k8s.aliyun.com/eip-internet-charge-type": "PayByTraffic",
           "k8s.aliyun.com/eip-name": "ns/gs-0"}),
-        (pod_address.ALIBABA_NATGW,
+        (pod_address_conf.ALIBABA_NATGW,
          [("Ports", "7777,8080"), ("Protocol", "udp"), ("Fixed", "true")],
          {"k8s.aliyun.com/pod-dnat": "true", "k8s.aliyun.com/pod-dnat-expose-port": "7777,8080",
           "k8s.aliyun.com/pod-dnat-expose-protocol": "udp",
           "k8s.aliyun.com/pod-dnat-fixed": "true"}),
-        (pod_address.HW_CCE_EIP,
+        (pod_address_conf.HW_CCE_EIP,
          [("yangtse.io/pod-with-eip", "true"), ("yangtse.io/eip-bandwidth-size", "5"),
           ("yangtse.io/eip-network-type", "5_bgp")],
          {"yangtse.io/pod-with-eip": "true", "yangtse.io/eip-bandwidth-size": "5",
           "yangtse.io/eip-network-type": "5_bgp"}),
-        (pod_address.JD_EIP, [("Bandwidth", "20"), ("Fixed", "true")],
+        (pod_address_conf.JD_EIP, [("Bandwidth", "20"), ("Fixed", "true")],
          {"jdos.jd.com/eip.enable": "true", "jdos.jd.com/eip.bandwith": "20",
           "jdos.jd.com/eip.static": "true", "jdos.jd.com/eip-name": "ns/gs-0"}),
-        (pod_address.VOLCENGINE_EIP, [("bandwidth", "3"), ("billingType", "3")],
+        (pod_address_conf.VOLCENGINE_EIP, [("bandwidth", "3"), ("billingType", "3")],
          {"vke.volcengine.com/primary-eip-allocate": '{"type": "Elastic"}',
           "vke.volcengine.com/primary-eip-attributes": '{"bandwidth":3,"billingType":3}'}),
-        (pod_address.VOLCENGINE_EIP, [("vke.volcengine.com/primary-eip-id", "eip-123")],
+        (pod_address_conf.VOLCENGINE_EIP, [("vke.volcengine.com/primary-eip-id", "eip-123")],
          {"vke.volcengine.com/primary-eip-id": "eip-123"}),
     ],
     ids=["alibaba-eip", "natgw", "hw-cce-eip", "jd-eip", "volcengine-new", "volcengine-existing"],
@@ -76,13 +77,14 @@ def test_pod_annotations_per_cloud(
 @pytest.mark.parametrize(
     ("network_type", "pairs", "notes", "resource", "eip"),
     [
-        (pod_address.ALIBABA_EIP, [], {},
+        (pod_address_conf.ALIBABA_EIP, [], {},
          {"status": {"eipAddress": "47.3.3.3", "privateIPAddress": "10.0.0.8"}}, "47.3.3.3"),
-        (pod_address.HW_CCE_EIP, [("yangtse.io/eip-id", "e-1")],
+        (pod_address_conf.HW_CCE_EIP, [("yangtse.io/eip-id", "e-1")],
          {"yangtse.io/allocated-ipv4-eip": "94.74.1.1"}, None, "94.74.1.1"),
-        (pod_address.JD_EIP, [], {"jdos.jd.com/eip.id": "eip-1", "jdos.jd.com/eip.ip": "1.2.3.4"},
+        (pod_address_conf.JD_EIP, [],
+         {"jdos.jd.com/eip.id": "eip-1", "jdos.jd.com/eip.ip": "1.2.3.4"},
          None, "1.2.3.4"),
-        (pod_address.VOLCENGINE_EIP, [],
+        (pod_address_conf.VOLCENGINE_EIP, [],
          {"vke.volcengine.com/allocated-eips":
               json.dumps([{"EipId": "e", "EipAddress": "106.1.1.1"}])},
          None, "106.1.1.1"),
@@ -109,7 +111,7 @@ def test_the_address_is_read_back_and_ready_only_then(
 
 
 def test_natgw_is_ready_once_every_port_has_its_entry() -> None:
-    conf = _parse(pod_address.ALIBABA_NATGW, ("Ports", "7777,8080"), ("Protocol", "udp"))
+    conf = _parse(pod_address_conf.ALIBABA_NATGW, ("Ports", "7777,8080"), ("Protocol", "udp"))
     entry = {"externalIP": "39.1.1.1", "externalPort": "30001", "internalIP": "10.0.0.8",
              "internalPort": "7777", "ipProtocol": "udp"}  # fmt: skip
     half = {"status": {"entries": [entry]}}
@@ -129,23 +131,24 @@ def test_natgw_is_ready_once_every_port_has_its_entry() -> None:
 @pytest.mark.parametrize(
     ("network_type", "pairs", "expected"),
     [
-        (pod_address.ALIBABA_EIP, [("ReleaseStrategy", "Sometimes"), ("Bandwidth", "0")],
+        (pod_address_conf.ALIBABA_EIP, [("ReleaseStrategy", "Sometimes"), ("Bandwidth", "0")],
          [(0, 'network.networkConf[0] ReleaseStrategy: "Sometimes" is not Follow, Never or a'
               " duration (e.g. 5m30s)"),
           (1, 'network.networkConf[1] Bandwidth: "0" is not a whole number above 0')]),
-        (pod_address.ALIBABA_NATGW, [("Protocol", "sctp")],
+        (pod_address_conf.ALIBABA_NATGW, [("Protocol", "sctp")],
          [(0, 'network.networkConf[0] Protocol: "sctp" is not one of tcp, udp'),
           (-1, "network.networkConf: AlibabaCloud-NATGW needs Ports")]),
-        (pod_address.HW_CCE_EIP, [("yangtse.io/eip-bandwidth-size", "5")],
+        (pod_address_conf.HW_CCE_EIP, [("yangtse.io/eip-bandwidth-size", "5")],
          [(-1, "network.networkConf: HwCloud-CCE-EIP needs yangtse.io/pod-with-eip or"
                " yangtse.io/eip-id")]),
-        (pod_address.HW_CCE_EIP, [("yangtse.io/pod-with-eip", "true"), ("kubernetes.io/x", "1")],
+        (pod_address_conf.HW_CCE_EIP,
+         [("yangtse.io/pod-with-eip", "true"), ("kubernetes.io/x", "1")],
          [(1, "network.networkConf[1] kubernetes.io/x: unknown parameter for HwCloud-CCE-EIP"
               " (known: yangtse.io/pod-with-eip, yangtse.io/eip-bandwidth-size,"
               " yangtse.io/eip-network-type, yangtse.io/eip-charge-mode,"
               " yangtse.io/eip-bandwidth-name, yangtse.io/eip-bandwidth-id, yangtse.io/eip-id,"
               " yangtse.io/security-group-ids, yangtse.io/additional-security-group-ids)")]),
-        (pod_address.VOLCENGINE_EIP,
+        (pod_address_conf.VOLCENGINE_EIP,
          [("vke.volcengine.com/primary-eip-id", "eip-1"), ("bandwidth", "5")],
          [(1, "network.networkConf[1] bandwidth: not with vke.volcengine.com/primary-eip-id"
               " (an existing EIP)")]),
@@ -173,7 +176,7 @@ async def test_a_set_without_podeip_is_invalid_naming_it_until_served(
         "apiVersion": "game.kruise.io/v1alpha1",
         "kind": "GameServerSet",
         "metadata": {"name": "gs", "namespace": "ns", "uid": "set-uid", "generation": 1},
-        "spec": {"network": {"networkType": pod_address.ALIBABA_EIP, "networkConf": []}},
+        "spec": {"network": {"networkType": pod_address_conf.ALIBABA_EIP, "networkConf": []}},
     }
     assert not await network.check(gss)
     (event,) = [b for m, p, b in kube.calls if m == "POST" and p.endswith("/events")]
@@ -184,7 +187,7 @@ async def test_a_set_without_podeip_is_invalid_naming_it_until_served(
     )
     assert requeued == [(("ns", "gs"), crd_gate.RECHECK_SECONDS)]
     # A NATGW-less set of another plugin is not held up by it.
-    hw = {**gss, "spec": {"network": {"networkType": pod_address.HW_CCE_EIP,
+    hw = {**gss, "spec": {"network": {"networkType": pod_address_conf.HW_CCE_EIP,
                                       "networkConf": _c(("yangtse.io/eip-id", "e"))}}}  # fmt: skip
     assert await network.check(hw)
     kube.served["alibabacloud.com/v1beta1"] = ["podeips", "poddnats"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.core.network import conf as nconf
 from agent.core.network import shared_port
 from okg import vocabulary
+from okg.network import conf as nconf
+from okg.network import shared_port as shared_port_conf
 
 LABEL = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id"
 OWNER = {"kind": "GameServerSet", "name": "gs", "uid": "set-uid"}
@@ -17,25 +18,25 @@ def _c(*pairs: tuple[str, str]) -> list[dict[str, str]]:
     return [{"name": n, "value": v} for n, v in pairs]
 
 
-def _parse(network_type: str, *pairs: tuple[str, str]) -> shared_port.SharedPortConf:
+def _parse(network_type: str, *pairs: tuple[str, str]) -> shared_port_conf.SharedPortConf:
     parsed = nconf.parse_network(network_type, _c(*pairs))
-    assert isinstance(parsed, shared_port.SharedPortConf)
+    assert isinstance(parsed, shared_port_conf.SharedPortConf)
     return parsed
 
 
 def test_slb_with_the_fewest_servers_below_200() -> None:
-    conf = _parse(shared_port.SLB, ("SlbIds", "lb-a,lb-b"), ("PortProtocols", "7777/UDP"))
+    conf = _parse(shared_port_conf.SLB, ("SlbIds", "lb-a,lb-b"), ("PortProtocols", "7777/UDP"))
     assert shared_port.choose(conf, {}) == "lb-a"
     assert shared_port.choose(conf, {"lb-a": 3, "lb-b": 1}) == "lb-b"
     assert shared_port.choose(conf, {"lb-a": 200, "lb-b": 199}) == "lb-b"
     assert shared_port.choose(conf, {"lb-a": 200, "lb-b": 200}) is None
-    nlb = _parse(shared_port.NLB, ("NlbIds", "nlb-1"), ("PortProtocols", "7777"))
+    nlb = _parse(shared_port_conf.NLB, ("NlbIds", "nlb-1"), ("PortProtocols", "7777"))
     assert shared_port.choose(nlb, {"nlb-1": 5000}) == "nlb-1"
 
 
 def test_the_shared_service_and_the_pod_labels() -> None:
     conf = _parse(
-        shared_port.SLB,
+        shared_port_conf.SLB,
         ("SlbIds", "lb-a"),
         ("PortProtocols", "7777/TCPUDP"),
         ("ManagedServiceNames", "gate-a,gate-b"),
@@ -58,7 +59,7 @@ def test_the_shared_service_and_the_pod_labels() -> None:
         LABEL: "lb-a",
         "game": "gate",
     }
-    nlb = _parse(shared_port.NLB, ("NlbIds", "nlb-1"), ("PortProtocols", "7777"))
+    nlb = _parse(shared_port_conf.NLB, ("NlbIds", "nlb-1"), ("PortProtocols", "7777"))
     assert (
         shared_port.service_body(nlb, "ns", "gs", OWNER, "nlb-1")["spec"]["loadBalancerClass"]
         == "alibabacloud.com/nlb"
@@ -66,7 +67,7 @@ def test_the_shared_service_and_the_pod_labels() -> None:
 
 
 def test_ready_once_the_address_is_there_and_the_pod_is_labelled() -> None:
-    conf = _parse(shared_port.SLB, ("SlbIds", "lb-a"), ("PortProtocols", "7777/UDP"))
+    conf = _parse(shared_port_conf.SLB, ("SlbIds", "lb-a"), ("PortProtocols", "7777/UDP"))
     svc = shared_port.service_body(conf, "ns", "gs", OWNER, "lb-a")
     answered = {**svc, "status": {"loadBalancer": {"ingress": [{"ip": "47.0.0.9"}]}}}
     pod = {"metadata": {"labels": {LABEL: "lb-a"}}}
@@ -87,14 +88,14 @@ def test_ready_once_the_address_is_there_and_the_pod_is_labelled() -> None:
 @pytest.mark.parametrize(
     ("network_type", "pairs", "expected"),
     [
-        (shared_port.SLB, [("PortProtocols", "7777")],
+        (shared_port_conf.SLB, [("PortProtocols", "7777")],
          [(-1, "network.networkConf: AlibabaCloud-SLB-SharedPort needs SlbIds")]),
-        (shared_port.SLB, [("SlbIds", "a"), ("PortProtocols", "7777"),
+        (shared_port_conf.SLB, [("SlbIds", "a"), ("PortProtocols", "7777"),
                            ("ManagedServiceSelector", "game")],
          [(2, 'network.networkConf[2] ManagedServiceSelector: "game" is not <key>=<value>')]),
-        (shared_port.NLB, [("NlbIds", "a,b"), ("PortProtocols", "7777")],
+        (shared_port_conf.NLB, [("NlbIds", "a,b"), ("PortProtocols", "7777")],
          [(0, "network.networkConf[0] NlbIds: names one NLB")]),
-        (shared_port.NLB, [("NlbIds", "a"), ("PortProtocols", "7777"),
+        (shared_port_conf.NLB, [("NlbIds", "a"), ("PortProtocols", "7777"),
                            ("AllowNotReadyContainers", "sidecar")],
          [(2, "network.networkConf[2] AllowNotReadyContainers: unknown parameter for"
               " AlibabaCloud-NLB-SharedPort (known: NlbIds, PortProtocols)")]),
