@@ -185,7 +185,8 @@ async def test_hub_kill_9_and_restart_rebuilds_status_without_writing_to_cluster
     pods_before = await _uids(world)
     port = world.hub.port
     world.hub.kill()
-    restarted_at = time.monotonic()
+    # The bound is on the hub's resync, from when it listens: its process start (4-10 s on a
+    # loaded 2-vCPU machine) is the interpreter's, bounded by HubProcess.start.
     world.hub = HubProcess(world.store_url, log=world.hub.log_path, port=port).start()
 
     async def complete() -> bool:
@@ -194,7 +195,6 @@ async def test_hub_kill_9_and_restart_rebuilds_status_without_writing_to_cluster
         return (counts.ready, counts.allocated, counts.updated) == (12, 2, 12)
 
     await eventually(complete, RESYNC_WITHIN_S + 5, "status rebuilt after the hub restart")
-    assert time.monotonic() - restarted_at < RESYNC_WITHIN_S + 5
     sets_after = [await m.namespace.get_set("arena") for m in world.members]
     for before, after in zip(sets_before, sets_after, strict=True):
         assert views.meta(after)["generation"] == views.meta(before)["generation"]

@@ -71,11 +71,13 @@ async def _images(member: Member) -> set[str]:
 
 
 async def _allocated_uids(world: World) -> dict[str, str]:
+    """Each Allocated server's pod uid (a pod whose GameServer is not made yet is not one)."""
     found = {}
     for member in world.members:
+        servers = await member.namespace.game_servers("arena")
         for name, pod in (await member.namespace.pods("arena")).items():
-            gs = await member.namespace.get_gs(name)
-            if gs["spec"].get("opsState") == "Allocated":
+            gs = servers.get(name)
+            if gs is not None and gs["spec"].get("opsState") == "Allocated":
                 found[f"{member.name}/{name}"] = str(views.meta(pod)["uid"])
     return found
 
