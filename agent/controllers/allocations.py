@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gamefleet import protocol
 
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 LEDGER_LABEL = "gamefleet.io/allocation-ledger"
 # GameServer writes of allocations (after their answers) in flight at once: few, so that the
 # ledger writes the answers wait for do not queue behind them at the API server (16 measured
@@ -418,15 +417,15 @@ class AllocationLedger:
             await self._kube.patch(resources.CONFIG_MAP, namespace, name, {"data": data})
         book.exists = True
 
-    def _new_ledger(self, set_key: Key, data: Mapping[str, str]) -> Obj:
+    def _new_ledger(self, set_key: Key, data: Mapping[str, str]) -> bodies.Json:
         namespace, set_name = set_key
-        meta: Obj = {
+        meta: bodies.Json = {
             "name": ledger.ledger_name(set_name),
             "namespace": namespace,
             "labels": {LEDGER_LABEL: set_name, wire.OWNER_GSS: set_name},
         }
         gss = self._sets.get(set_key)
-        uid = str(((gss or {}).get("metadata") or {}).get("uid") or "")
+        uid = bodies.uid(gss)
         if uid:
             meta["ownerReferences"] = [
                 {
@@ -451,7 +450,7 @@ class AllocationLedger:
             self._catch_up[(namespace, name)] = None
             self._catch_up_wake.set()
 
-    def _on_game_server(self, kind: EventType, obj: Obj) -> None:
+    def _on_game_server(self, kind: EventType, obj: bodies.Json) -> None:
         namespace, name = key_of(obj)
         set_key = _set_of(obj, namespace)
         book = self._by_set.get(set_key) if set_key is not None else None
@@ -505,7 +504,7 @@ class AllocationLedger:
         if entry is None or ledger.caught_up(entry, _server(gs)):
             return
         metrics.ALLOCATION_CATCH_UPS.inc()
-        meta: Obj = {
+        meta: bodies.Json = {
             "annotations": {
                 **entry.annotations,
                 protocol.ALLOCATION_REQUEST_ANNOTATION: entry.request_id,
@@ -538,10 +537,10 @@ class AllocationLedger:
         return book
 
 
-def _server(gs: Obj | None) -> ledger.Server | None:
+def _server(gs: bodies.Json | None) -> ledger.Server | None:
     if gs is None:
         return None
-    meta = gs.get("metadata") or {}
+    meta = bodies.meta(gs)
     return ledger.Server(
         state=str((gs.get("status") or {}).get("currentState") or ""),
         ops_state=str((gs.get("spec") or {}).get("opsState") or vocabulary.OpsState.NONE.value),
@@ -552,11 +551,11 @@ def _server(gs: Obj | None) -> ledger.Server | None:
     )
 
 
-def _labels(obj: Obj) -> dict[str, str]:
-    return dict((obj.get("metadata") or {}).get("labels") or {})
+def _labels(obj: bodies.Json) -> dict[str, str]:
+    return bodies.labels_of(obj)
 
 
-def _set_of(gs: Obj | None, namespace: str) -> Key | None:
+def _set_of(gs: bodies.Json | None, namespace: str) -> Key | None:
     if gs is None:
         return None
     owner = _labels(gs).get(wire.OWNER_GSS)

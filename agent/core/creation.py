@@ -54,7 +54,7 @@ def pod_body(ctx: SetContext, ordinal: int, gs: bodies.GameServer | None) -> bod
     """The pod of the server at `ordinal`; `gs` is the GameServer it keeps (reclaimPolicy
     Delete), whose ops state, priorities, synced metadata and images it takes."""
     name = state.game_server_name(ctx.name, ordinal)
-    tmeta = ctx.template.get("metadata") or {}
+    tmeta = bodies.meta(ctx.template)
     gsv = views.gs_view(gs, ctx.name, ctx.template)
     labels = dict(tmeta.get("labels") or {})
     labels.update(state.pod_labels(gsv, vocabulary.GameServerState.CREATING))
@@ -111,7 +111,7 @@ def game_server_body(
 ) -> bodies.GameServer:
     """A fresh GameServer: owned by the set under reclaimPolicy Delete, else by `pod` (without
     `pod`, the owner reference is left for the executor to add once the pod exists)."""
-    tmeta = ctx.template.get("metadata") or {}
+    tmeta = bodies.meta(ctx.template)
     fresh = state.new_game_server(
         ctx.name, ordinal, tmeta.get("labels") or {}, tmeta.get("annotations") or {}
     )

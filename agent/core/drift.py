@@ -13,8 +13,6 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-Obj = dict[str, Any]
-
 # The manager the API server records for the HorizontalPodAutoscaler controller's writes.
 HPA_MANAGER = "kube-controller-manager"
 HPA_OWNER = "HorizontalPodAutoscaler"

@@ -17,6 +17,8 @@ from typing import Any
 from okg import endpoints, paths
 from okg.errors import FieldError, ValidationError
 
+from . import bodies
+
 ALLOCATED = "Allocated"
 UNALLOCATED = "UnAllocated"
 INVALID = "Invalid"
@@ -48,7 +50,7 @@ class Candidate:
 
 
 def request_id(gsa: Mapping[str, Any]) -> str:
-    return REQUEST_ID_PREFIX + str((gsa.get("metadata") or {}).get("uid") or "")
+    return REQUEST_ID_PREFIX + bodies.uid(gsa)
 
 
 def answered(gsa: Mapping[str, Any]) -> bool:
@@ -143,7 +145,7 @@ def allocated_status(game_server: Mapping[str, Any], node: str) -> dict[str, Any
     found = endpoints.endpoints(network if isinstance(network, Mapping) else {})
     return {
         "state": ALLOCATED,
-        "gameServerName": str((game_server.get("metadata") or {}).get("name") or ""),
+        "gameServerName": bodies.name(game_server),
         "nodeName": node,
         "address": found.address,
         "ports": [{"name": name, "port": port} for name, port in found.ports],

@@ -148,7 +148,7 @@ def game_server_metadata(
 ) -> writes.Patch | None:
     """The GameServer's labels and annotations OKG syncs: the template's (by hash) and the
     `node-name` of its pod."""
-    tmeta = ctx.template.get("metadata") or {}
+    tmeta = bodies.meta(ctx.template)
     labels, annotations = state.game_server_metadata(
         bodies.labels_of(gs),
         bodies.annotations_of(gs),

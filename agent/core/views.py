@@ -58,7 +58,7 @@ def pod_template(gss: bodies.Raw) -> bodies.PodTemplate:
     """The PodTemplateSpec part of gameServerTemplate (without volumeClaimTemplates and
     reclaimPolicy), which is what the revision hashes."""
     template = spec(gss).get("gameServerTemplate") or {}
-    return {"metadata": template.get("metadata") or {}, "spec": template.get("spec") or {}}
+    return {"metadata": bodies.meta(template), "spec": template.get("spec") or {}}
 
 
 def service_name(gss: bodies.Raw) -> str:
@@ -250,7 +250,7 @@ def gs_view(
 ) -> model.GameServerView:
     """The GameServer as the pod-label rules read it; a fresh one when it does not exist."""
     if gs is None:
-        tmeta = template.get("metadata") or {}
+        tmeta = bodies.meta(template)
         return state.new_game_server(
             set_name, 0, tmeta.get("labels") or {}, tmeta.get("annotations") or {}
         )

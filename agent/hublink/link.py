@@ -712,7 +712,7 @@ def _allocated_for(obj: kclient.Obj, operation: agent_pb2.TargetedOperation) -> 
 
 
 def _patched_annotations(patch: kclient.Obj) -> dict[str, str]:
-    return dict((patch.get("metadata") or {}).get("annotations") or {})
+    return bodies.annotations_of(patch)
 
 
 def _count(path: str, result: agent_pb2.OperationResult) -> None:

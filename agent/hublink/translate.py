@@ -290,7 +290,7 @@ def applied_request(obj: Obj, request_id: str) -> bool:
 def with_resource_version(patch: Obj, obj: Obj) -> Obj:
     """``patch`` that the API server applies only while ``obj`` is unchanged (else 409)."""
     guarded = dict(patch)
-    meta = dict(guarded.get("metadata") or {})
+    meta = dict(bodies.meta(guarded))
     meta["resourceVersion"] = str(bodies.meta(obj).get("resourceVersion", ""))
     guarded["metadata"] = meta
     return guarded

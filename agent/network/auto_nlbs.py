@@ -11,7 +11,7 @@ port's name (servers of one set sync concurrently).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.core import bodies, wire
 from agent.core.network import auto_nlbs as core
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
     from agent.kube.cache import Key, WatchCache
 
-Obj = dict[str, Any]
 _log = logging.getLogger(__name__)
 
 
@@ -47,7 +46,7 @@ class AutoNlbsPlugin:
         self._services = services_cache
         self._requeue = requeue
 
-    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         """The pod's first container carries the named ports its block's Services target."""
         assert isinstance(conf, auto_nlbs_conf.AutoNlbsConf)
         ordinal = ordinal_of(str(bodies.meta(pod).get("name", "")))
@@ -63,7 +62,7 @@ class AutoNlbsPlugin:
         ]
         containers[0]["ports"] = kept + named
 
-    def forget_pod(self, pod: Obj) -> None:
+    def forget_pod(self, pod: bodies.Json) -> None:
         return None
 
     async def sync_server(
@@ -72,7 +71,7 @@ class AutoNlbsPlugin:
         assert isinstance(conf, auto_nlbs_conf.AutoNlbsConf)
         ordinal = ordinal_of(server.name)
         block = conf.block(ordinal)
-        lines: dict[str, Obj | None] = {}
+        lines: dict[str, bodies.Json | None] = {}
         for isp in conf.isp_types:
             name = core.service_name(server.set_name, isp, block)
             svc = self._services.get((server.namespace, name))
@@ -82,7 +81,9 @@ class AutoNlbsPlugin:
         seen = core.observed(conf, ordinal, lines, server.pod_ip, server.running)
         return plugin.Observed(seen.internal, seen.external, seen.current)
 
-    async def _isolate(self, svc: Obj, ordinal: int, disabled: bool, expect: plugin.Expect) -> Obj:
+    async def _isolate(
+        self, svc: bodies.Json, ordinal: int, disabled: bool, expect: plugin.Expect
+    ) -> bodies.Json:
         ops = core.isolation_patch(svc, ordinal, disabled)
         if not ops:
             return svc
@@ -107,7 +108,7 @@ class AutoNlbsPlugin:
         return patched
 
     async def sync_set(
-        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
+        self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: plugin.Expect
     ) -> None:
         """Every line's Services up to the highest ordinal's block and `ReserveNlbNum` more;
         none is ever deleted here (each holds a block of servers' addresses)."""

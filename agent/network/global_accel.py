@@ -10,7 +10,7 @@ reported once the accelerator is deployed).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.core import bodies
 from agent.core.network import global_accel as core
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from okg.network.loadbalancer import LoadBalancerConf
 
     from . import plugin
-
-Obj = dict[str, Any]
 
 
 class GlobalAccelerators:
@@ -58,7 +56,9 @@ class GlobalAccelerators:
         found = self.cache.get((namespace, core.object_name(set_name, observed.load_balancer)))
         return core.global_addresses(found, observed.external)
 
-    async def sync_set(self, conf: LoadBalancerConf, gss: Obj, expect: plugin.Expect) -> None:
+    async def sync_set(
+        self, conf: LoadBalancerConf, gss: bodies.Json, expect: plugin.Expect
+    ) -> None:
         """An accelerator per listed NLB, kept to the set's ports and protocols."""
         meta = bodies.meta(gss)
         namespace, set_name = str(meta.get("namespace", "")), str(meta.get("name", ""))
@@ -83,7 +83,7 @@ class GlobalAccelerators:
             if made is not None:
                 expect.wrote(self.cache, made)
 
-    async def remove(self, gss: Obj, expect: plugin.Expect) -> None:
+    async def remove(self, gss: bodies.Json, expect: plugin.Expect) -> None:
         """The set no longer asks for global addresses: its accelerators go."""
         meta = bodies.meta(gss)
         namespace, set_name = str(meta.get("namespace", "")), str(meta.get("name", ""))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.core import bodies
 from agent.core.network import lbports
@@ -25,15 +25,14 @@ from . import plugin, services
 if TYPE_CHECKING:
     from agent.kube.cache import WatchCache
 
-Obj = dict[str, Any]
 _log = logging.getLogger(__name__)
 
 
-def _name(obj: Obj) -> str:
+def _name(obj: bodies.Json) -> str:
     return str(bodies.meta(obj).get("name", ""))
 
 
-def _record(svc: Obj | None) -> lbports.Allocation | None:
+def _record(svc: bodies.Json | None) -> lbports.Allocation | None:
     if svc is None:
         return None
     meta = bodies.meta(svc)
@@ -54,7 +53,7 @@ class MultiNlbsPlugin:
     def _services(self) -> WatchCache:
         return self._keeper.services
 
-    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         """The same ports on every NLB of one group, before the pod exists (none free refuses
         the pod, as for the other load balancers)."""
         assert isinstance(conf, multi_nlbs_conf.MultiNlbsConf)
@@ -63,7 +62,7 @@ class MultiNlbsPlugin:
         keys = core.service_keys(conf, namespace, _name(pod))
         self._reserved[(namespace, _name(pod))] = keys
 
-    def forget_pod(self, pod: Obj) -> None:
+    def forget_pod(self, pod: bodies.Json) -> None:
         namespace = str(bodies.meta(pod).get("namespace", ""))
         for key in self._reserved.pop((namespace, _name(pod)), []):
             self.table.forget(key)
@@ -85,7 +84,7 @@ class MultiNlbsPlugin:
             _log.warning("%s/%s: %s", server.namespace, server.name, exc)
             return plugin.Observed([], [], vocabulary.NetworkState.NOT_READY)
         meta = services.service_meta(server, conf.fixed)
-        lines: dict[str, Obj | None] = {}
+        lines: dict[str, bodies.Json | None] = {}
         for line, key, allocation in zip(conf.lines, keys, allocations, strict=True):
             body = core.service_body(
                 conf,
@@ -107,7 +106,7 @@ class MultiNlbsPlugin:
         return plugin.Observed(internal, external, state)
 
     async def sync_set(
-        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
+        self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: plugin.Expect
     ) -> None:
         """The line Services of ordinals the set no longer has go, whatever owns them."""
         meta = bodies.meta(gss)

@@ -8,7 +8,7 @@ pod's set. Nothing is written per server after the pod's creation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.core import bodies
 from agent.core.network import pod_address as core
@@ -22,8 +22,6 @@ from . import crd_gate, plugin
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-Obj = dict[str, Any]
 
 
 class PodAddressPlugin:
@@ -46,7 +44,7 @@ class PodAddressPlugin:
             cache.add_handler(self._on_resource)
         self._gate = crd_gate.CrdGate(kube, tuple(self._by_resource.values()))
 
-    def _on_resource(self, _: kcache.EventType, obj: Obj) -> None:
+    def _on_resource(self, _: kcache.EventType, obj: bodies.Json) -> None:
         """A PodEIP or PodDNAT is named like its pod: queue the pod's set."""
         meta = bodies.meta(obj)
         name = str(meta.get("name", ""))
@@ -70,13 +68,13 @@ class PodAddressPlugin:
     async def stop(self) -> None:
         await self._gate.stop()
 
-    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         assert isinstance(conf, pod_address_conf.PodAddressConf)
         meta = pod.setdefault("metadata", {})
         notes = core.pod_annotations(conf, str(meta.get("namespace", "")), str(meta["name"]))
         meta.setdefault("annotations", {}).update(notes)
 
-    def forget_pod(self, pod: Obj) -> None:
+    def forget_pod(self, pod: bodies.Json) -> None:
         return None
 
     async def sync_server(
@@ -89,7 +87,7 @@ class PodAddressPlugin:
         return plugin.Observed(seen.internal, seen.external, seen.current)
 
     async def sync_set(
-        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
+        self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: plugin.Expect
     ) -> None:
         """Nothing of the set's: each address follows its pod (or the cloud's release rule)."""
         return

@@ -9,7 +9,7 @@ pods' records, so an agent restart continues it.
 from __future__ import annotations
 
 import collections
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.core import bodies
 from agent.core.network import lbports
@@ -24,15 +24,13 @@ from . import plugin, services
 if TYPE_CHECKING:
     from agent.kube.cache import EventType, Key, WatchCache
 
-Obj = dict[str, Any]
 
-
-def _key(obj: Obj) -> Key:
+def _key(obj: bodies.Json) -> Key:
     meta = bodies.meta(obj)
     return (str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
-def chosen(pod: Obj) -> str:
+def chosen(pod: bodies.Json) -> str:
     return str((bodies.meta(pod).get("annotations") or {}).get(core.CHOSEN, ""))
 
 
@@ -47,7 +45,7 @@ class SharedPortPlugin:
         """Pod -> its load balancer: from the pods' records, and reservations for pods about
         to be created."""
 
-    def on_pod(self, kind: EventType, pod: Obj) -> None:
+    def on_pod(self, kind: EventType, pod: bodies.Json) -> None:
         """Pods cache handler: keep the count of servers per load balancer."""
         lb_id = chosen(pod)
         if kind == "DELETED":
@@ -56,7 +54,7 @@ class SharedPortPlugin:
         elif lb_id:
             self._chosen[_key(pod)] = lb_id
 
-    def prepare_pod(self, conf: nconf.NetworkConf, pod: Obj) -> None:
+    def prepare_pod(self, conf: nconf.NetworkConf, pod: bodies.Json) -> None:
         assert isinstance(conf, shared_port_conf.SharedPortConf)
         backends = collections.Counter(self._chosen.values())
         lb_id = core.choose(conf, backends)
@@ -69,7 +67,7 @@ class SharedPortPlugin:
         meta.setdefault("annotations", {})[core.CHOSEN] = lb_id
         self._chosen[_key(pod)] = lb_id
 
-    def forget_pod(self, pod: Obj) -> None:
+    def forget_pod(self, pod: bodies.Json) -> None:
         self._chosen.pop(_key(pod), None)
 
     async def sync_server(
@@ -97,7 +95,7 @@ class SharedPortPlugin:
         return plugin.Observed(internal, external, state)
 
     async def sync_set(
-        self, conf: nconf.NetworkConf, gss: Obj, target: set[int], expect: plugin.Expect
+        self, conf: nconf.NetworkConf, gss: bodies.Json, target: set[int], expect: plugin.Expect
     ) -> None:
         """One Service per load balancer, owned by the set; none is deleted by a scale-down."""
         assert isinstance(conf, shared_port_conf.SharedPortConf)

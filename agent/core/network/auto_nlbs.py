@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from agent.core import wire
+from agent.core import bodies, wire
 from okg import vocabulary
 from okg.network import alibaba
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from okg.network.auto_nlbs import AutoNlbsConf
 
-Obj = dict[str, Any]
 
 ZONE_MAPS = f"{alibaba.PREFIX}zone-maps"
 ADDRESS_TYPE = f"{alibaba.PREFIX}address-type"
@@ -47,7 +46,7 @@ def disabled_name(protocol: str, ordinal: int, port: int) -> str:
     return f"{DISABLED_PREFIX}{protocol[0].lower()}-{ordinal}-{port}"
 
 
-def container_ports(conf: AutoNlbsConf, ordinal: int) -> list[Obj]:
+def container_ports(conf: AutoNlbsConf, ordinal: int) -> list[bodies.Json]:
     """The named container ports the server's pod carries (the Services' targets)."""
     return [
         {"name": port_name(proto, ordinal, entry.port), "containerPort": entry.port,
@@ -70,11 +69,11 @@ def service_body(
     owner: Mapping[str, Any],
     isp: str,
     block: int,
-) -> Obj:
+) -> bodies.Json:
     notes = {ZONE_MAPS: conf.zone_maps, **dict(conf.annotations)}
     if "intranet" in isp.lower():
         notes[ADDRESS_TYPE] = "intranet"
-    ports: list[Obj] = []
+    ports: list[bodies.Json] = []
     first = block * conf.per_service
     for ordinal in range(first, first + conf.per_service):
         for entry, lb_port in zip(conf.ports, conf.lb_ports(ordinal), strict=True):
@@ -102,11 +101,11 @@ def service_body(
     }
 
 
-def isolation_patch(svc: Obj, ordinal: int, disabled: bool) -> list[Obj]:
+def isolation_patch(svc: bodies.Json, ordinal: int, disabled: bool) -> list[bodies.Json]:
     """JSON-patch operations pointing the server's ports of one Service at its own container
     ports, or with `disabled` at names no pod has; each guarded by a test of the port's name,
     so concurrent changes to other servers' ports cannot be overwritten. [] when nothing to do."""
-    ops: list[Obj] = []
+    ops: list[bodies.Json] = []
     marker = f"-{ordinal}-"
     for i, port in enumerate((svc.get("spec") or {}).get("ports") or []):
         name = str(port.get("name", ""))
@@ -131,7 +130,7 @@ class Seen:
 def observed(
     conf: AutoNlbsConf,
     ordinal: int,
-    lines: Mapping[str, Obj | None],
+    lines: Mapping[str, bodies.Json | None],
     pod_ip: str,
     running: bool,
 ) -> Seen:

@@ -19,7 +19,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from agent.core import wire
+from agent.core import bodies, wire
 
 from . import status
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
     from okg.network.loadbalancer import LoadBalancerConf
 
-Obj = dict[str, Any]
 
 GROUP_VERSION = "aga.k8s.aws/v1beta1"
 KIND = "GlobalAccelerator"
@@ -63,7 +62,7 @@ def aws_name(namespace: str, set_name: str, lb_id: str) -> str:
 
 def body(
     conf: LoadBalancerConf, namespace: str, set_name: str, owner: Mapping[str, Any], lb_id: str
-) -> Obj:
+) -> bodies.Json:
     protocols = sorted({proto for entry in conf.ports for proto in entry.protocol.kube()})
     low, high = conf.port_range
     listeners = [
@@ -94,19 +93,19 @@ def body(
     }  # fmt: skip
 
 
-def spec_patch(current: Obj, wanted_body: Obj) -> Obj:
+def spec_patch(current: bodies.Json, wanted_body: bodies.Json) -> bodies.Json:
     """The spec fields to write ({} when the object is as wanted)."""
     have = current.get("spec") or {}
     want = wanted_body["spec"]
     return {k: v for k, v in want.items() if have.get(k) != v}
 
 
-def deployed(obj: Obj | None) -> tuple[str, str]:
+def deployed(obj: bodies.Json | None) -> tuple[str, str]:
     """(first static IPv4 address, DNS name) once the controller has made the accelerator for
     the object's current spec; ("", "") before."""
     if obj is None:
         return "", ""
-    meta = obj.get("metadata") or {}
+    meta = bodies.meta(obj)
     found = obj.get("status") or {}
     if int(found.get("observedGeneration") or 0) < int(meta.get("generation") or 1):
         return "", ""
@@ -120,7 +119,7 @@ def deployed(obj: Obj | None) -> tuple[str, str]:
 
 
 def global_addresses(
-    accelerator: Obj | None, external: list[status.Address]
+    accelerator: bodies.Json | None, external: list[status.Address]
 ) -> list[status.Address]:
     """The server's global address: the accelerator's IP and DNS name with the server's NLB
     ports (its regional external ports); [] until the accelerator is deployed."""

@@ -10,9 +10,9 @@ load-balancer plugin shares), and it gets one LoadBalancer Service per line,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.core import wire
+from agent.core import bodies, wire
 from okg import vocabulary
 from okg.network import alibaba
 from okg.network.multi_nlbs import NETWORK_TYPE
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
     from okg.network.multi_nlbs import MultiNlbsConf
 
-Obj = dict[str, Any]
 
 SERVER_LABEL = "statefulset.kubernetes.io/pod-name"
 NETWORK_TYPE_LABEL = "game.kruise.io/network-type"
@@ -58,12 +57,12 @@ def group_index(conf: MultiNlbsConf, lb_id: str) -> int:
 
 def service_body(
     conf: MultiNlbsConf,
-    meta: Obj,
+    meta: bodies.Json,
     line: str,
     allocation: lbports.Allocation,
     selector: Mapping[str, str],
     disabled: bool,
-) -> Obj:
+) -> bodies.Json:
     """The server's Service on one line: `meta` is the server's (owner, set label); its name,
     the server label and the line's annotations are set here."""
     server = str(meta["name"])
@@ -85,7 +84,7 @@ def service_body(
         },
     }
     ports = loadbalancer.ports_of(conf.ports, allocation.ports)
-    spec: Obj = {
+    spec: bodies.Json = {
         "type": "ClusterIP" if disabled else "LoadBalancer",
         "selector": dict(selector),
         "ports": ports,
@@ -98,7 +97,7 @@ def service_body(
 
 
 def observed(
-    conf: MultiNlbsConf, lines: Mapping[str, Obj | None], pod_ip: str, running: bool
+    conf: MultiNlbsConf, lines: Mapping[str, bodies.Json | None], pod_ip: str, running: bool
 ) -> tuple[list[status.Address], list[status.Address], vocabulary.NetworkState]:
     """Per line, the NLB's address (`<hostname>/<line>` as OKG writes it, or its ip) with the
     server's ports; Ready once every line has one and routes to the running pod."""
@@ -131,10 +130,10 @@ def observed(
     return internal, external, state
 
 
-def owner_server(svc: Obj) -> str:
-    return str(((svc.get("metadata") or {}).get("labels") or {}).get(SERVER_LABEL, ""))
+def owner_server(svc: bodies.Json) -> str:
+    return bodies.labels_of(svc).get(SERVER_LABEL, "")
 
 
-def is_mine(svc: Obj) -> bool:
-    labels = (svc.get("metadata") or {}).get("labels") or {}
+def is_mine(svc: bodies.Json) -> bool:
+    labels = bodies.labels_of(svc)
     return labels.get(NETWORK_TYPE_LABEL) == NETWORK_TYPE and wire.OWNER_GSS in labels

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from agent.core import bodies
 from okg import vocabulary
 from okg.network.pod_address import ALIBABA_EIP, ALIBABA_NATGW, HW_CCE_EIP, JD_EIP
 
@@ -29,7 +30,6 @@ from . import status
 if TYPE_CHECKING:
     from okg.network.pod_address import PodAddressConf
 
-Obj = dict[str, Any]
 
 HW_ALLOCATED_EIP = "yangtse.io/allocated-ipv4-eip"
 JD_EIP_ID = "jdos.jd.com/eip.id"
@@ -52,9 +52,11 @@ def _state(ready: bool) -> vocabulary.NetworkState:
     return vocabulary.NetworkState.READY if ready else vocabulary.NetworkState.NOT_READY
 
 
-def observed(conf: PodAddressConf, pod: Obj, resource: Obj | None, running: bool) -> Seen:
+def observed(
+    conf: PodAddressConf, pod: bodies.Json, resource: bodies.Json | None, running: bool
+) -> Seen:
     """The address the cloud reported; Ready once it has and the pod runs."""
-    notes: dict[str, str] = (pod.get("metadata") or {}).get("annotations") or {}
+    notes = bodies.annotations_of(pod)
     pod_ip = str((pod.get("status") or {}).get("podIP") or "")
     inner = [status.Address(pod_ip, ())] if pod_ip else []
     if conf.network_type == ALIBABA_NATGW:
@@ -82,7 +84,7 @@ def _volcengine_eip(text: str) -> str:
         return ""
 
 
-def _dnat(conf: PodAddressConf, resource: Obj | None, running: bool) -> Seen:
+def _dnat(conf: PodAddressConf, resource: bodies.Json | None, running: bool) -> Seen:
     """One internal and one external address per DNAT entry (as OKG reports them); Ready once
     every exposed port has its entry."""
     entries = ((resource or {}).get("status") or {}).get("entries") or []

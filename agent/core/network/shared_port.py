@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent.core import wire
+from agent.core import bodies, wire
 from okg import vocabulary
 from okg.network import alibaba
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
     from okg.network.shared_port import SharedPortConf
 
-Obj = dict[str, Any]
 
 LB_LABEL = alibaba.ID_ANNOTATION
 """The pod label the shared Service selects (the same key as the id annotation, as OKG)."""
@@ -54,12 +53,12 @@ def pod_labels(conf: SharedPortConf, lb_id: str) -> dict[str, str]:
 
 def service_body(
     conf: SharedPortConf, namespace: str, set_name: str, owner: Mapping[str, Any], lb_id: str
-) -> Obj:
+) -> bodies.Json:
     ports = loadbalancer.ports_of(conf.ports, [entry.port for entry in conf.ports])
     labels = {wire.OWNER_GSS: set_name}
     if not conf.nlb:
         labels[SLB_LABEL] = "true"
-    spec: Obj = {"type": "LoadBalancer", "selector": {LB_LABEL: lb_id}, "ports": ports}
+    spec: bodies.Json = {"type": "LoadBalancer", "selector": {LB_LABEL: lb_id}, "ports": ports}
     if conf.nlb:
         spec["loadBalancerClass"] = alibaba.NLB_CLASS
     return {
@@ -77,10 +76,10 @@ def service_body(
 
 
 def label_patch(
-    conf: SharedPortConf, pod: Obj, lb_id: str, disabled: bool
+    conf: SharedPortConf, pod: bodies.Json, lb_id: str, disabled: bool
 ) -> dict[str, str | None]:
     """The pod's label changes: removed while disabled, back when enabled; {} when as wanted."""
-    have = (pod.get("metadata") or {}).get("labels") or {}
+    have = bodies.labels_of(pod)
     wanted = pod_labels(conf, lb_id)
     if disabled:
         return {k: None for k in wanted if k in have}
@@ -88,7 +87,7 @@ def label_patch(
 
 
 def observed(
-    svc: Obj | None, pod: Obj, lb_id: str, pod_ip: str, running: bool
+    svc: bodies.Json | None, pod: bodies.Json, lb_id: str, pod_ip: str, running: bool
 ) -> tuple[list[status.Address], list[status.Address], vocabulary.NetworkState]:
     spec = (svc or {}).get("spec") or {}
     inner: list[status.Port] = []
@@ -102,7 +101,7 @@ def observed(
     entry = (ingress or [{}])[0]
     host, ip = str(entry.get("hostname") or ""), str(entry.get("ip") or "")
     external = [status.Address(ip, tuple(outer), host)] if (ip or host) and outer else []
-    labelled = ((pod.get("metadata") or {}).get("labels") or {}).get(LB_LABEL) == lb_id
+    labelled = bodies.labels_of(pod).get(LB_LABEL) == lb_id
     ready = bool(external) and labelled and running and spec.get("type") == "LoadBalancer"
     return (
         internal,
