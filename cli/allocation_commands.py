@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gamefleet.v1 import allocation_pb2, allocation_pb2_grpc
+from gamefleet.v1 import allocation_pb2, allocation_pb2_grpc, gameserver_pb2
 
 from . import connection, output
 from .errors import CliError
@@ -94,16 +94,22 @@ def allocate(args: argparse.Namespace) -> None:
         doc["replayed"] = response.replayed
         output.print_documents([doc], args.output)
         return
-    headers = ["CLUSTER", "NAMESPACE", "NAME", "OPSSTATE", "ADDRESS", "REPLAYED"]
-    row: list[object] = [
+    output.print_table(_HEADERS, [_row(server, response.replayed)])
+
+
+_HEADERS = ["CLUSTER", "NAMESPACE", "NAME", "OPSSTATE", "ADDRESS", "REPLAYED"]
+
+
+def _row(server: gameserver_pb2.GameServer, replayed: bool) -> list[object]:
+    """An allocated server as a table row (``_HEADERS``)."""
+    return [
         server.cluster,
         server.namespace,
         server.name,
         server.ops_state,
         address(server),
-        str(response.replayed).lower(),
+        str(replayed).lower(),
     ]
-    output.print_table(headers, [row])
 
 
 _SAME = {"Cluster": allocation_pb2.SAME_CLUSTER, "Zone": allocation_pb2.SAME_ZONE}
@@ -150,19 +156,8 @@ def allocate_group(args: argparse.Namespace) -> None:
         doc = output.document(response, GAMESERVER_API_VERSION, "GameServerGroupAllocation")
         output.print_documents([doc], args.output)
         return
-    headers = ["MEMBER", "CLUSTER", "NAMESPACE", "NAME", "OPSSTATE", "ADDRESS", "REPLAYED"]
-    rows: list[list[object]] = []
-    for member in response.members:
-        server = member.allocation.game_server
-        rows.append(
-            [
-                member.name,
-                server.cluster,
-                server.namespace,
-                server.name,
-                server.ops_state,
-                address(server),
-                str(response.replayed).lower(),
-            ]
-        )
-    output.print_table(headers, rows)
+    rows = [
+        [member.name, *_row(member.allocation.game_server, response.replayed)]
+        for member in response.members
+    ]
+    output.print_table(["MEMBER", *_HEADERS], rows)

@@ -76,7 +76,7 @@ def sync(
     gsv = views.gs_view(gs, ctx.name, ctx.template)
     current_state = state.derive_state(view)
     current = bodies.labels_of(pod)
-    wanted = state.pod_labels(gsv, current_state)
+    wanted = state.pod_labels(gsv, current_state, view.holds_players)
     label_diff = state.label_changes(current, wanted)
     notes = bodies.annotations_of(pod)
     note_diff = {k: v for k, v in state.pod_annotations(gsv).items() if notes.get(k) != v}

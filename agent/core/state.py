@@ -53,11 +53,16 @@ def synced_to_pod(metadata: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in metadata.items() if k.startswith(wire.GS_SYNC_PREFIX)}
 
 
-def pod_labels(gs: model.GameServerView, state: vocabulary.GameServerState) -> dict[str, str]:
+def pod_labels(
+    gs: model.GameServerView,
+    state: vocabulary.GameServerState,
+    players: bool | None = None,
+) -> dict[str, str]:
     """The labels a GameServer puts on its pod: OKG's wire labels plus its `gs-sync/` labels,
-    and `gamefleet.io/holds-players` while players are on its counters or lists."""
+    and `gamefleet.io/holds-players` while players are on its counters or lists (``players``
+    when the caller has read it already, e.g. `PodView.holds_players`)."""
     labels = synced_to_pod(gs.labels)
-    if holds_players(gs.annotations):
+    if holds_players(gs.annotations) if players is None else players:
         labels[wire.HOLDS_PLAYERS] = "true"
     labels.update(
         {

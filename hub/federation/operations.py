@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from gamefleet import protocol
+from gamefleet import capacity_wire, protocol
 from gamefleet.v1 import agent_pb2, allocation_pb2, gameserver_pb2
 
 from . import live_servers, recording
@@ -141,12 +141,7 @@ class ServerOperations:
         if server.name in result.written:
             # The counters and lists as the agent wrote them with the allocation.
             written = result.written[server.name]
-            allocated.ClearField("counters")
-            allocated.ClearField("lists")
-            for name, counter in written.counters.items():
-                allocated.counters[name].CopyFrom(counter)
-            for name, listed in written.lists.items():
-                allocated.lists[name].CopyFrom(listed)
+            capacity_wire.put(capacity_wire.of(written.counters, written.lists), allocated)
         allocated.ops_state = ALLOCATED
         allocated.labels.update(labels)
         allocated.allocation_request_id = request_id
