@@ -38,7 +38,9 @@ def alive(pid: int, exe: str) -> bool:
     proc = pathlib.Path(f"/proc/{pid}")
     try:
         if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
+            # A multi-threaded process's leader is a zombie while its other threads still
+            # exit, holding the process's files (a listening port) until the last one is gone.
+            return len(os.listdir(proc / "task")) > 1
         return os.path.realpath(proc / "exe") == os.path.realpath(exe)
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False

@@ -53,6 +53,7 @@ async def world(
                     namespace=Namespace(kube, namespace),
                     region=cluster.region,
                     log=workdir / f"agent-{cluster.name}.log",
+                    cluster=cluster,
                 )
             )
         store_url = f"sqlite:///{workdir}/hub.db"

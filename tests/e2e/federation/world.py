@@ -17,6 +17,7 @@ from gamefleet.v1 import fleet_pb2, fleet_pb2_grpc, gameserver_pb2_grpc
 from agent.kube import client as kclient
 from hub.core import documents
 from tests.e2e.agent.harness import Namespace
+from tests.localcluster.state import Cluster
 from tests.support.hub_process import REPO_ROOT, HubProcess
 
 AGENT_HEARTBEAT_S = "1"
@@ -35,6 +36,8 @@ class Member:
     process: subprocess.Popen[bytes] | None = None
     # HOST:PORT of the agent's game API (--game-api-listen), when the test module asks for it.
     game_api: str = ""
+    # The local cluster's processes (to kill its API server).
+    cluster: Cluster | None = None
 
     def start_agent(self, hub: str, lease: str, extra: tuple[str, ...] = ()) -> None:
         """``extra``: more flags of `gamefleet agent run`."""
