@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
-from gamefleet.v1 import autoscaler_pb2, autoscaler_pb2_grpc, fleet_pb2
+from gamefleet.v1 import agent_pb2, autoscaler_pb2, autoscaler_pb2_grpc, fleet_pb2
 
 from hub.api.server import Hub
 from hub.core import documents
 from okg import capacity
+from tests.support.agent_sim import game_server
 from tests.support.fleet_sim import FollowingCluster
 
 from .conftest import StartAgent
@@ -139,3 +140,39 @@ async def test_an_autoscaler_made_before_its_fleet_says_why_it_cannot_scale(
     assert (
         message == 'Counter: "rooms" is not a counter of the fleet\'s template (declared: players)'
     )
+
+
+async def test_a_lying_agent_does_not_shrink_the_other_clusters_share(
+    fleets: FleetStub,
+    scalers: AutoscalerStub,
+    clusters: tuple[FollowingCluster, FollowingCluster],
+) -> None:
+    """us-1 reports 50 Allocated servers of a billion slots each beside its real ones: only its
+    assigned share of them counts, each at the template's 100 slots, so eu-1 keeps its idle
+    servers and grows when its players fill one (Agones' sum would free 50 billion slots)."""
+    eu, us = clusters
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=counted_fleet()))
+    await apply(scalers, autoscaler(counter(size=400), behavior=window(0.5)))
+    await until(lambda: len(servers(clusters)) == 4, "400 free slots: 4 servers")
+    held = eu.count(NS, "arena")
+    assert held > 0
+
+    lies = agent_pb2.StatusDelta()
+    for ordinal in range(1000, 1050):
+        fake = game_server(NS, "arena", ordinal, ops_state="Allocated")
+        fake.counters["players"].capacity = capacity.MAX_COUNTER_CAPACITY
+        lies.game_servers.append(fake)
+    us.agent.report(lies)
+    # Players fill one of eu-1's servers: 100 of 400 slots used, 300 free: one more server.
+    first = sorted(s.name for s in eu.servers(NS, "arena"))[0]
+    eu.set_count(NS, "arena", first, "players", SLOTS)
+
+    async def grown() -> bool:
+        return (await get_fleet(fleets)).spec.replicas == 5
+
+    await until(grown, "the fleet grows for eu-1's players", timeout=20)
+    last = (await get_autoscaler(scalers)).status.decisions[-1]
+    assert last.reason.startswith("players: 100/400 used"), last.reason
+    await until(lambda: eu.count(NS, "arena") >= held, "eu-1 keeps its servers")
+    stored = await get_fleet(fleets)
+    assert stored.cluster_demand["eu-1"] >= held
