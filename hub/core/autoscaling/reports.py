@@ -48,18 +48,25 @@ def vouched_servers(
     found = template.counters.get(key) if template is not None else None
     ceiling = found.capacity if found is not None else None
     bounded = [_within(server, ceiling) for server in servers]
+    by_cluster: dict[str, list[int]] = {}
+    for index, server in enumerate(bounded):
+        by_cluster.setdefault(server.cluster, []).append(index)
     room = {c.name: c.assigned for c in snapshot.clusters}
-    order = sorted(
-        range(len(bounded)),
-        key=lambda i: (not bounded[i].in_use, bounded[i].capacity - bounded[i].count),
-    )
-    kept = set()
-    for index in order:
-        cluster = bounded[index].cluster
-        if room.get(cluster, 0) > 0:
-            room[cluster] -= 1
-            kept.add(index)
-    return [server for index, server in enumerate(bounded) if index in kept]
+    dropped: set[int] = set()
+    for cluster, indexes in by_cluster.items():
+        allowed = room.get(cluster, 0)
+        if len(indexes) > allowed:
+            indexes.sort(key=lambda i: _kept_first(bounded[i]))
+            dropped.update(indexes[allowed:])
+    if not dropped:
+        return bounded
+    return [server for index, server in enumerate(bounded) if index not in dropped]
+
+
+def _kept_first(server: CounterServer) -> tuple[bool, int]:
+    """Servers in use first (they are floors), then the fewest free slots: the hub assumes the
+    cluster's emptiest servers are the ones beyond its share."""
+    return (not server.in_use, server.capacity - server.count)
 
 
 def _within(server: CounterServer, ceiling: int | None) -> CounterServer:
