@@ -48,8 +48,8 @@ async def clusters(start_agent: StartAgent) -> AsyncIterator[tuple[FollowingClus
         await follower.stop()
 
 
-def counted_fleet() -> fleet_pb2.Fleet:
-    doc = fleet_document(replicas=0)
+def counted_fleet(**placement: Any) -> fleet_pb2.Fleet:
+    doc = fleet_document(replicas=0, placement=placement)
     declared = json.dumps({"counters": {"players": {"capacity": SLOTS}}})
     doc["spec"]["template"]["gameServerTemplate"]["metadata"] = {
         "annotations": {capacity.DECLARATION: declared}
@@ -143,19 +143,20 @@ async def test_an_autoscaler_made_before_its_fleet_says_why_it_cannot_scale(
 
 
 async def test_a_lying_agent_does_not_shrink_the_other_clusters_share(
+    hub: Hub,
     fleets: FleetStub,
     scalers: AutoscalerStub,
     clusters: tuple[FollowingCluster, FollowingCluster],
 ) -> None:
-    """us-1 reports 50 Allocated servers of a billion slots each beside its real ones: only its
-    assigned share of them counts, each at the template's 100 slots, so eu-1 keeps its idle
-    servers and grows when its players fill one (Agones' sum would free 50 billion slots)."""
+    """us-1 (at most 2 replicas) reports 50 Allocated servers of a billion slots each beside its
+    2 real ones: only 2 of them count, at the template's 100 slots, so eu-1 keeps its idle
+    servers and grows when its players fill one (Agones' sum would see 50 billion free slots
+    and remove eu-1's idle servers instead)."""
     eu, us = clusters
-    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=counted_fleet()))
+    one_two = counted_fleet(clusters=[{"name": "us-1", "max": 2}])
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=one_two))
     await apply(scalers, autoscaler(counter(size=400), behavior=window(0.5)))
-    await until(lambda: len(servers(clusters)) == 4, "400 free slots: 4 servers")
-    held = eu.count(NS, "arena")
-    assert held > 0
+    await until(lambda: eu.count(NS, "arena") == us.count(NS, "arena") == 2, "2 + 2 servers")
 
     lies = agent_pb2.StatusDelta()
     for ordinal in range(1000, 1050):
@@ -163,16 +164,19 @@ async def test_a_lying_agent_does_not_shrink_the_other_clusters_share(
         fake.counters["players"].capacity = capacity.MAX_COUNTER_CAPACITY
         lies.game_servers.append(fake)
     us.agent.report(lies)
-    # Players fill one of eu-1's servers: 100 of 400 slots used, 300 free: one more server.
+    # Players fill one of eu-1's servers: 100 of 400 slots used, 300 free: one more server,
+    # on eu-1 (us-1 is at its max).
     first = sorted(s.name for s in eu.servers(NS, "arena"))[0]
     eu.set_count(NS, "arena", first, "players", SLOTS)
 
     async def grown() -> bool:
-        return (await get_fleet(fleets)).spec.replicas == 5
+        stored = await get_fleet(fleets)
+        return stored.spec.replicas == 5 and dict(stored.cluster_demand) == {"eu-1": 3, "us-1": 2}
 
-    await until(grown, "the fleet grows for eu-1's players", timeout=20)
-    last = (await get_autoscaler(scalers)).status.decisions[-1]
-    assert last.reason.startswith("players: 100/400 used"), last.reason
-    await until(lambda: eu.count(NS, "arena") >= held, "eu-1 keeps its servers")
-    stored = await get_fleet(fleets)
-    assert stored.cluster_demand["eu-1"] >= held
+    await until(grown, "eu-1 grows to 3 for its players", timeout=20)
+    await until(lambda: eu.count(NS, "arena") == 3, "eu-1 runs 3 servers")
+    reasons = [d.reason for d in (await get_autoscaler(scalers)).status.decisions]
+    assert any(r.startswith("players: 100/400 used") for r in reasons), reasons
+    await settled(hub)
+    assert await grown()
+    assert eu.count(NS, "arena") == 3
