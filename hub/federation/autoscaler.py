@@ -29,7 +29,7 @@ from gamefleet.v1 import autoscaler_pb2
 from google.protobuf import timestamp_pb2
 
 from hub.core import conditions
-from hub.core.autoscaling import counter, decide, demand, policy, validation
+from hub.core.autoscaling import counter, decide, demand, policy, reports, validation
 from hub.core.autoscaling.limits import Bounds, Limits, Sample
 from hub.core.limits import MAX_FLEET_REPLICAS
 from hub.registry import autoscalers as registry
@@ -322,6 +322,8 @@ class Autoscaling:
             else:
                 self._unable(entry, "FleetNotFound", f"fleet {'/'.join(entry.fleet_key)} not found")
             return None
+        # What one agent reports may change its own cluster's share only (reports.py).
+        snapshot = reports.vouched(snapshot)
         fleet = snapshot.fleet
         if fleet.metadata.revision < entry.written:
             return None  # the hub has not seen our last decision yet; its arrival notifies
@@ -344,11 +346,15 @@ class Autoscaling:
         return entry.wake_at
 
     def _count(self, entry: _Entry, snapshot: demand.FleetSnapshot) -> demand.FleetSnapshot:
-        """Read the counters of the fleet's servers for its Counter policies; its servers in use
-        on them are floors for every decision, as Allocated ones are."""
+        """Read the counters of the fleet's servers for its Counter policies, each cluster's
+        within its share (reports.py); its servers in use on them are floors for every
+        decision, as Allocated ones are."""
         live = self._federation.fleet_servers(*entry.fleet_key)
         keys = entry.policy.counter_keys
-        entry.counted = {key: counter.counter_servers(live, key) for key in keys}
+        entry.counted = {
+            key: reports.vouched_servers(counter.counter_servers(live, key), snapshot, key)
+            for key in keys
+        }
         return counter.with_in_use_floors(snapshot, entry.counted[keys[0]])
 
     async def _evaluate_policy(

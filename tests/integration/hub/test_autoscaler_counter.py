@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
-from gamefleet.v1 import autoscaler_pb2, autoscaler_pb2_grpc, fleet_pb2
+from gamefleet.v1 import agent_pb2, autoscaler_pb2, autoscaler_pb2_grpc, fleet_pb2
 
 from hub.api.server import Hub
 from hub.core import documents
 from okg import capacity
+from tests.support.agent_sim import game_server
 from tests.support.fleet_sim import FollowingCluster
 
 from .conftest import StartAgent
@@ -47,8 +48,8 @@ async def clusters(start_agent: StartAgent) -> AsyncIterator[tuple[FollowingClus
         await follower.stop()
 
 
-def counted_fleet() -> fleet_pb2.Fleet:
-    doc = fleet_document(replicas=0)
+def counted_fleet(**placement: Any) -> fleet_pb2.Fleet:
+    doc = fleet_document(replicas=0, placement=placement)
     declared = json.dumps({"counters": {"players": {"capacity": SLOTS}}})
     doc["spec"]["template"]["gameServerTemplate"]["metadata"] = {
         "annotations": {capacity.DECLARATION: declared}
@@ -139,3 +140,43 @@ async def test_an_autoscaler_made_before_its_fleet_says_why_it_cannot_scale(
     assert (
         message == 'Counter: "rooms" is not a counter of the fleet\'s template (declared: players)'
     )
+
+
+async def test_a_lying_agent_does_not_shrink_the_other_clusters_share(
+    hub: Hub,
+    fleets: FleetStub,
+    scalers: AutoscalerStub,
+    clusters: tuple[FollowingCluster, FollowingCluster],
+) -> None:
+    """us-1 (at most 2 replicas) reports 50 Allocated servers of a billion slots each beside its
+    2 real ones: only 2 of them count, at the template's 100 slots, so eu-1 keeps its idle
+    servers and grows when its players fill one (Agones' sum would see 50 billion free slots
+    and remove eu-1's idle servers instead)."""
+    eu, us = clusters
+    one_two = counted_fleet(clusters=[{"name": "us-1", "max": 2}])
+    await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=one_two))
+    await apply(scalers, autoscaler(counter(size=400), behavior=window(0.5)))
+    await until(lambda: eu.count(NS, "arena") == us.count(NS, "arena") == 2, "2 + 2 servers")
+
+    lies = agent_pb2.StatusDelta()
+    for ordinal in range(1000, 1050):
+        fake = game_server(NS, "arena", ordinal, ops_state="Allocated")
+        fake.counters["players"].capacity = capacity.MAX_COUNTER_CAPACITY
+        lies.game_servers.append(fake)
+    us.agent.report(lies)
+    # Players fill one of eu-1's servers: 100 of 400 slots used, 300 free: one more server,
+    # on eu-1 (us-1 is at its max).
+    first = sorted(s.name for s in eu.servers(NS, "arena"))[0]
+    eu.set_count(NS, "arena", first, "players", SLOTS)
+
+    async def grown() -> bool:
+        stored = await get_fleet(fleets)
+        return stored.spec.replicas == 5 and dict(stored.cluster_demand) == {"eu-1": 3, "us-1": 2}
+
+    await until(grown, "eu-1 grows to 3 for its players", timeout=20)
+    await until(lambda: eu.count(NS, "arena") == 3, "eu-1 runs 3 servers")
+    reasons = [d.reason for d in (await get_autoscaler(scalers)).status.decisions]
+    assert any(r.startswith("players: 100/400 used") for r in reasons), reasons
+    await settled(hub)
+    assert await grown()
+    assert eu.count(NS, "arena") == 3
