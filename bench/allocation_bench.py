@@ -63,7 +63,7 @@ from gamefleet.v1 import (
     gameserver_pb2_grpc,
 )
 
-from bench.machine import emit
+from bench.machine import cpu_seconds, emit
 from bench.real_federation import Side, SideSpec, agent_metrics, federation
 from tests.integration.hub.fleet_docs import fleet
 from tests.support.agent_sim import SimulatedAgent, game_server
@@ -356,7 +356,7 @@ async def real(servers: int, requests: list[int], concurrencies: list[int]) -> N
             stub = allocation_pb2_grpc.AllocationServiceStub(channel)
             for count, concurrency in zip(requests, concurrencies, strict=True):
                 for side in sides:
-                    await _real_round(stub, side, count, concurrency, servers)
+                    await _real_round(stub, side, count, concurrency, servers, hub)
 
 
 async def real_by_counter(
@@ -470,10 +470,12 @@ async def _real_round(
     count: int,
     concurrency: int,
     servers: int,
+    hub: HubProcess,
 ) -> None:
     """One round on one side: client latencies; the lag from each answer to the GameServer
-    saying Allocated (a watch in this process); the agent's writes per allocation, counted
-    until every GameServer caught up (and 2 s of follow-ups after)."""
+    saying Allocated (a watch in this process); the agent's writes per allocation, and the CPU
+    time per allocation of the hub, the agent and the side's cluster processes, counted until
+    every GameServer caught up (and 2 s of follow-ups after)."""
     from agent.kube import cache as kcache
     from agent.kube import resources
 
@@ -494,6 +496,8 @@ async def _real_round(
             on_game_server(None, obj)
         watch.add_handler(on_game_server)
         before = agent_metrics(side.metrics_port)
+        processes = _round_processes(side, hub)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         latencies: list[float] = []
         ids = iter(range(count))
 
@@ -518,6 +522,7 @@ async def _real_round(
                 await watch.next_change(0.5)
         await asyncio.sleep(2.0)
         after = agent_metrics(side.metrics_port)
+        cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
     finally:
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -541,6 +546,18 @@ async def _real_round(
         "writes",
         **params,
     )
+    for name, used in sorted(cpu_used.items()):
+        emit("CPU time per allocation", used * 1000 / count, "ms", process=name, **params)
+
+
+def _round_processes(side: Side, hub: HubProcess) -> dict[str, int]:
+    """The processes whose CPU a round counts: the hub, the side's agent and its cluster's
+    control plane (kube-apiserver, etcd, kwok, …), by name."""
+    found = {name: pid for name, (pid, _) in side.cluster.pids.items()}
+    for name, process in (("hub", hub.process), ("agent", side.member.process)):
+        if process is not None:
+            found[name] = process.pid
+    return found
 
 
 def _ints(text: str) -> list[int]:

@@ -51,7 +51,7 @@ from gamefleet.v1 import (
 from agent.kube import resources
 from bench import audit_trail
 from bench.machine import emit
-from bench.real_federation import Side, SideSpec, agent_metrics, federation
+from bench.real_federation import Side, SideSpec, federation
 from tests.integration.hub.fleet_docs import fleet
 from tests.localcluster import binary, nodes
 from tests.support import allocation_audit as audit
@@ -134,11 +134,15 @@ class Chaos:
             fault = audit.Fault(kind, self.record.now())
             self.record.faults.append(fault)
             restart = await asyncio.to_thread(self._kill, kind)
-            await asyncio.sleep(self.args.down)
-            await asyncio.to_thread(restart)
+            failover = kind == "agent" and self.args.standby
+            if not failover:
+                await asyncio.sleep(self.args.down)
+                await asyncio.to_thread(restart)
             fault.started_at = self.record.now()
             await self.all_back()
             fault.back_at = self.record.now()
+            if failover:  # the standby leads now; the killed replica comes back as its standby
+                await asyncio.to_thread(restart)
             _say(f"{kind}: killed at {fault.killed_at:.1f} s, all back at {fault.back_at:.1f} s")
 
     def _kill(self, kind: str) -> Any:
@@ -178,9 +182,7 @@ class Chaos:
     def _agents_and_apiservers_up(self) -> bool:
         for side in self.sides:
             try:
-                if not nodes.api_ready(side.cluster):
-                    return False
-                if agent_metrics(side.metrics_port).get("gamefleet_agent_leader") != 1.0:
+                if not nodes.api_ready(side.cluster) or not side.leading():
                     return False
             except Exception:
                 return False
@@ -279,6 +281,8 @@ async def run_path(path: str, args: argparse.Namespace, workdir: Path) -> None:
                 fleet_pb2.ApplyFleetRequest(fleet=doc)
             )
         await _wait_ready(sides, namespace, args.servers)
+        if args.standby:
+            sides[0].start_standby(hub.address)
         _say(f"{path}: {args.servers} Ready servers per cluster; load for {args.seconds} s")
         chaos = Chaos(hub, sides, args, path)
         await chaos.run()
@@ -324,6 +328,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--allocation-path", type=_paths, default=list(PATHS))
     parser.add_argument("--servers", type=int, default=300, help="Ready servers per cluster")
+    parser.add_argument(
+        "--standby",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a second agent replica on the first cluster: the agent fault kills the leader and"
+        " the standby takes over (as a DaemonSet's replicas do); --no-standby restarts it",
+    )
     parser.add_argument("--down", type=float, default=2.0, help="seconds a killed part stays down")
     parser.add_argument("--scale-every", type=float, default=8.0, help="scale up/down period (s)")
     parser.add_argument("--workdir", type=Path, default=None, help="logs and the hub's store")

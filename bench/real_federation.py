@@ -31,16 +31,29 @@ class Side:
     namespace: str
     lease: str
     metrics_port: int
+    standby_metrics_port: int = 0  # a second replica's, once started
 
     def start_agent(self, hub_address: str) -> None:
         """Start (or start again, on the same Lease and port) this cluster's agent."""
-        flags = (
-            "--allocation-path",
-            self.path,
-            "--metrics-listen",
-            f"127.0.0.1:{self.metrics_port}",
-        )
-        self.member.start_agent(hub_address, self.lease, flags)
+        self.member.start_agent(hub_address, self.lease, self._flags(self.metrics_port))
+
+    def start_standby(self, hub_address: str) -> None:
+        """A second replica of the agent on the same Lease, with metrics of its own."""
+        self.standby_metrics_port = self.standby_metrics_port or free_port()
+        flags = self._flags(self.standby_metrics_port)
+        self.member.start_standby(hub_address, self.lease, flags)
+
+    def leading(self) -> bool:
+        """Whether one of the cluster's agent replicas leads (reads their metrics)."""
+        ports = [p for p in (self.metrics_port, self.standby_metrics_port) if p]
+        for port in ports:
+            with contextlib.suppress(OSError):
+                if agent_metrics(port).get("gamefleet_agent_leader") == 1.0:
+                    return True
+        return False
+
+    def _flags(self, metrics_port: int) -> tuple[str, ...]:
+        return ("--allocation-path", self.path, "--metrics-listen", f"127.0.0.1:{metrics_port}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +87,7 @@ async def federation(
         yield hub, sides
     finally:
         for side in sides:
-            side.member.kill_agent()
+            side.member.kill_every_replica()
         hub.kill()
         for side in sides:
             with contextlib.suppress(kclient.ApiError):

@@ -69,7 +69,7 @@ async def world(
             yield world
         finally:
             for member in members:
-                member.kill_agent()
+                member.kill_every_replica()
             world.hub.kill()
             for log in [member.log for member in members] + [world.hub.log_path]:
                 assert_no_logging_errors(log)

@@ -1,10 +1,10 @@
-"""Allocations while one component is killed with SIGKILL mid-burst — the agent of one cluster
-(its leader), the hub, one cluster's kube-apiserver — with the real hub and agents on the two
-local clusters: 16 matchmakers retry the same request id after any error; no server is answered
-to two request ids, no request id with two servers, every answer is Allocated with its request
-id within 5 s of the component being back, and no answered server is deleted or restarted (the
-counts of `bench/allocation_chaos.py`, shared through `tests/support/allocation_audit.py`).
-Each test uses its own fleet in the module's namespace."""
+"""Allocations while one component is killed with SIGKILL mid-burst — the leading agent of one
+cluster (its standby takes over), the hub, one cluster's kube-apiserver — with the real hub and
+agents on the two local clusters: 16 matchmakers retry the same request id after any error; no
+server is answered to two request ids, no request id with two servers, every answer is Allocated
+with its request id within 5 s of the component being back, and no answered server is deleted or
+restarted (the counts of `bench/allocation_chaos.py`, shared through
+`tests/support/allocation_audit.py`). Each test uses its own fleet in the module's namespace."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from collections.abc import Callable
 import grpc
 from gamefleet.v1 import fleet_pb2, gameserver_pb2
 
+from agent.kube import client as kclient
+from agent.kube import resources
 from tests.e2e.agent.harness import eventually
 from tests.localcluster import binary
 from tests.support import allocation_audit as audit
@@ -31,14 +33,29 @@ AFTER_BACK_S = 8.0
 BACK_WITHIN_S = 240.0
 
 
-async def test_agent_killed_mid_burst_doubles_and_loses_no_answer(world: World) -> None:
+async def test_agent_leader_killed_mid_burst_its_standby_takes_over_and_loses_no_answer(
+    world: World,
+) -> None:
     first = world.members[0]
 
-    def kill_and_restart() -> None:
-        first.kill_agent()
+    async def first_replica_leads() -> bool:
+        try:
+            lease = await first.kube.get(resources.LEASE, world.namespace, world.lease)
+        except kclient.ApiError as error:
+            if error.not_found:
+                return False
+            raise
+        return bool(lease["spec"].get("holderIdentity") == f"{first.name}-agent")
+
+    await eventually(first_replica_leads, 60.0, "the first agent replica leading")
+    first.start_standby(world.hub.address, world.lease)
+
+    def restart_as_standby() -> None:
         first.start_agent(world.hub.address, world.lease)
 
-    counts = await _burst_with_fault(world, "arena", "agent", first, kill_and_restart)
+    counts = await _burst_with_fault(
+        world, "arena", "agent", first, first.kill_agent, after_back=restart_as_standby
+    )
     _assert_nothing_lost(counts)
 
 
@@ -76,10 +93,12 @@ async def _burst_with_fault(
     kind: str,
     member: Member | None,
     kill_and_restart: Callable[[], None],
+    after_back: Callable[[], None] | None = None,
 ) -> audit.Counts:
     """Allocate from ``fleet`` with 16 matchmakers; once ``member`` (any cluster when None)
-    answered 5 times, kill and restart the component; the load goes on until it answers again
-    (``member``'s first answer after the restart) plus a few seconds; then the counts."""
+    answered 5 times, kill and restart the component (``kill_and_restart``); the load goes on
+    until it answers again (``member``'s first answer after that) plus a few seconds, and
+    ``after_back`` runs then; then the counts."""
     kubes = {m.name: m.kube for m in world.members}
     async with grpc.aio.insecure_channel(world.hub.address, options=audit.CHANNEL_OPTIONS) as ch:
         await world.fleets(ch).ApplyFleet(
@@ -125,6 +144,8 @@ async def _burst_with_fault(
 
             await eventually(serving_again, BACK_WITHIN_S, f"an answer after the {kind} is back")
             fault.back_at = answers_since()[0].at
+            if after_back is not None:
+                await asyncio.to_thread(after_back)
             matchmakers.until = max(LOAD_SECONDS, record.now() + AFTER_BACK_S)
             await load
             await observer.settle(60.0)

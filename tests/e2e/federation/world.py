@@ -34,6 +34,7 @@ class Member:
     region: str
     log: pathlib.Path
     process: subprocess.Popen[bytes] | None = None
+    standby: subprocess.Popen[bytes] | None = None
     # HOST:PORT of the agent's game API (--game-api-listen), when the test module asks for it.
     game_api: str = ""
     # The local cluster's processes (to kill its API server).
@@ -41,18 +42,28 @@ class Member:
 
     def start_agent(self, hub: str, lease: str, extra: tuple[str, ...] = ()) -> None:
         """``extra``: more flags of `gamefleet agent run`."""
+        self.process = self._spawn(f"{self.name}-agent", hub, lease, extra)
+
+    def start_standby(self, hub: str, lease: str, extra: tuple[str, ...] = ()) -> None:
+        """A second replica of the agent on the same Lease (as a DaemonSet runs several): it
+        leads once the first one's lease lapses."""
+        self.standby = self._spawn(f"{self.name}-standby", hub, lease, extra)
+
+    def _spawn(
+        self, identity: str, hub: str, lease: str, extra: tuple[str, ...]
+    ) -> subprocess.Popen[bytes]:
         command = [
             sys.executable, "-m", "cli.main", "agent", "run",
             "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace.name,
             "--lease-namespace", self.namespace.name, "--lease-name", lease,
-            "--id", f"{self.name}-agent", "--skip-crds",
+            "--id", identity, "--skip-crds",
             "--hub", hub, "--cluster", self.name, "--cluster-label", f"region={self.region}",
             "--heartbeat-interval", AGENT_HEARTBEAT_S, "--scaler-port", "0", *extra,
         ]  # fmt: skip
-        if self.game_api:
+        if self.game_api and identity.endswith("-agent"):
             command += ["--game-api-listen", self.game_api]
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
+            return subprocess.Popen(
                 command,
                 cwd=REPO_ROOT,
                 stdout=log,
@@ -61,9 +72,18 @@ class Member:
             )
 
     def kill_agent(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
+        """SIGKILL the first replica (the standby, if any, stays)."""
+        _kill(self.process)
+
+    def kill_every_replica(self) -> None:
+        _kill(self.process)
+        _kill(self.standby)
+
+
+def _kill(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
 
 
 @dataclasses.dataclass
