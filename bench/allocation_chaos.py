@@ -221,6 +221,7 @@ class Chaos:
             "servers_per_cluster": self.args.servers, "down_s": self.args.down,
             "scale_every_s": self.args.scale_every, "store": "sqlite",
             "agents": "real agent per local cluster (kwok nodes)",
+            "agent_fault": "leader killed, standby takes over" if self.args.standby else "restart",
         }  # fmt: skip
         for figure, value, unit in (
             ("servers answered to two request ids", counts.double_servers, "servers"),
