@@ -1,0 +1,164 @@
+"""Global addresses on Google Cloud (`GlobalAddress=true` on a `GoogleCloud-NLB` set): Config
+Connector's global proxy load balancer objects, kept to the set and its servers (rules and
+bodies in `agent.core.network.gcp_global`), and each server's global address read from them.
+The kinds are watched once the cluster serves them.
+
+Not a plugin of its own: it adds to the regional plugin's result, and its readiness does not
+hold up the server's (the regional address works for every player; the global one is reported
+once Config Connector has made it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agent.core import bodies
+from agent.core.network import gcp_global as core
+from agent.kube import client as kclient
+from agent.kube import resources
+
+from . import crd_gate, loadbalancer, services
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from agent.core.network import status as nstatus
+    from agent.kube.cache import WatchCache
+    from okg.network.loadbalancer import LoadBalancerConf
+
+    from . import plugin
+
+KINDS = (
+    resources.COMPUTE_ADDRESS,
+    resources.COMPUTE_HEALTH_CHECK,
+    resources.COMPUTE_BACKEND_SERVICE,
+    resources.COMPUTE_TCP_PROXY,
+    resources.COMPUTE_FORWARDING_RULE,
+)
+
+
+class GlobalAddresses:
+    def __init__(
+        self,
+        kube: kclient.KubeClient,
+        labelled: Callable[[resources.Resource], WatchCache],
+        services_cache: WatchCache,
+    ) -> None:
+        self._kube = kube
+        self.caches = {r.kind: labelled(r) for r in KINDS}
+        self._services = services_cache
+        self._gate = crd_gate.CrdGate(kube, list(self.caches.values()))
+
+    async def missing(self) -> str | None:
+        absent = await self._gate.missing(list(self.caches.values()))
+        if not absent:
+            return None
+        return (
+            f"network.networkConf: GlobalAddress=true needs the custom resources"
+            f" {', '.join(absent)}, which this cluster does not serve (install Config Connector"
+            " with its compute resources)"
+        )
+
+    @property
+    def watching(self) -> bool:
+        return all(c.synced.is_set() for c in self.caches.values())
+
+    async def stop(self) -> None:
+        await self._gate.stop()
+
+    async def _keep(self, wanted: bodies.Json, expect: plugin.Expect) -> None:
+        cache = self.caches[str(wanted["kind"])]
+        meta = wanted["metadata"]
+        namespace, name = str(meta["namespace"]), str(meta["name"])
+        current = cache.get((namespace, name))
+        if current is None:
+            made = await kclient.unless_gone(self._kube.create(cache.resource, namespace, wanted))
+        else:
+            change = core.spec_patch(current, wanted)
+            made = (
+                await kclient.unless_gone(
+                    self._kube.patch(cache.resource, namespace, name, {"spec": change})
+                )
+                if change
+                else None
+            )
+        if made is not None:
+            expect.wrote(cache, made)
+
+    async def _delete(self, kind: str, obj: bodies.Json, expect: plugin.Expect) -> None:
+        cache = self.caches[kind]
+        meta = bodies.meta(obj)
+        if meta.get("deletionTimestamp"):
+            return
+        namespace, name, uid = bodies.namespace(obj), bodies.name(obj), bodies.uid(obj)
+        await kclient.unless_gone(self._kube.delete(cache.resource, namespace, name, uid=uid))
+        expect.deleted(cache, (namespace, name), uid)
+
+    def _of_set(self, namespace: str, set_name: str) -> list[tuple[str, bodies.Json]]:
+        """(kind, object) of every kind, the forwarding rules first (they hold the rest in
+        Google Cloud, so deleting in this order lets each go at once)."""
+        return [
+            (kind, obj)
+            for kind, cache in reversed(self.caches.items())
+            for obj in cache.by_index(f"{namespace}/{set_name}")
+        ]
+
+    async def sync_set(
+        self, conf: LoadBalancerConf, gss: bodies.Json, expect: plugin.Expect
+    ) -> None:
+        """The set's health check and global addresses; those of regional addresses the set no
+        longer lists go."""
+        namespace = bodies.namespace(gss)
+        owner = services.owner(gss, "GameServerSet")
+        wanted = core.set_bodies(conf, namespace, gss, owner)
+        for body in wanted:
+            await self._keep(body, expect)
+        names = {str(b["metadata"]["name"]) for b in wanted}
+        for obj in self.caches[core.ADDRESS].by_index(f"{namespace}/{bodies.name(gss)}"):
+            if bodies.name(obj) not in names:
+                await self._delete(core.ADDRESS, obj, expect)
+
+    def _service(self, server: plugin.Server) -> bodies.Json | None:
+        return self._services.get((server.namespace, server.name))
+
+    async def sync_server(
+        self, conf: LoadBalancerConf, server: plugin.Server, expect: plugin.Expect
+    ) -> None:
+        """The server's objects per TCP port, once its Service exists; others of it go."""
+        svc = self._service(server)
+        allocation = loadbalancer.service_allocation(svc) if svc is not None else None
+        if svc is None or allocation is None:
+            return
+        wanted = core.server_bodies(
+            conf, server.namespace, server.gss, svc, allocation.lb_id, allocation.ports
+        )
+        for body in wanted:
+            await self._keep(body, expect)
+        names = {(str(b["kind"]), str(b["metadata"]["name"])) for b in wanted}
+        for kind, obj in self._of_set(server.namespace, server.set_name):
+            mine = bodies.labels_of(obj).get(core.SERVER_LABEL) == server.name
+            if mine and (kind, bodies.name(obj)) not in names:
+                await self._delete(kind, obj, expect)
+
+    def addresses(
+        self, conf: LoadBalancerConf, server: plugin.Server, observed: plugin.Observed
+    ) -> list[nstatus.Address]:
+        svc = self._service(server)
+        allocation = loadbalancer.service_allocation(svc) if svc is not None else None
+        if allocation is None:
+            return []
+        address = self.caches[core.ADDRESS].get(
+            (server.namespace, core.address_object(server.set_name, allocation.lb_id))
+        )
+        rules = [
+            self.caches[core.FORWARDING_RULE].get(
+                (server.namespace, core.server_object(server.name, port))
+            )
+            for port in core.tcp_ports(conf, allocation.ports)
+        ]
+        return core.global_addresses(address, rules, observed.external)
+
+    async def remove(self, gss: bodies.Json, expect: plugin.Expect) -> None:
+        """The set no longer asks for global addresses: its objects go."""
+        for kind, obj in self._of_set(bodies.namespace(gss), bodies.name(gss)):
+            await self._delete(kind, obj, expect)
