@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 
 from agent.core import bodies
 from agent.core.network import gcp_global as core
+from agent.core.network import lbports
 from agent.kube import client as kclient
 from agent.kube import resources
 
-from . import crd_gate, loadbalancer, services
+from . import crd_gate, services
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -118,15 +119,20 @@ class GlobalAddresses:
             if bodies.name(obj) not in names:
                 await self._delete(core.ADDRESS, obj, expect)
 
-    def _service(self, server: plugin.Server) -> bodies.Json | None:
-        return self._services.get((server.namespace, server.name))
+    def _service(
+        self, server: plugin.Server
+    ) -> tuple[bodies.Json, lbports.Allocation] | tuple[None, None]:
+        """The server's Service and the regional address and ports it holds."""
+        svc = self._services.get((server.namespace, server.name))
+        notes = bodies.meta(svc or {}).get("annotations") or {}
+        allocation = lbports.read_record(notes, bodies.uid(svc) or None)
+        return (svc, allocation) if svc is not None and allocation is not None else (None, None)
 
     async def sync_server(
         self, conf: LoadBalancerConf, server: plugin.Server, expect: plugin.Expect
     ) -> None:
         """The server's objects per TCP port, once its Service exists; others of it go."""
-        svc = self._service(server)
-        allocation = loadbalancer.service_allocation(svc) if svc is not None else None
+        svc, allocation = self._service(server)
         if svc is None or allocation is None:
             return
         wanted = core.server_bodies(
@@ -143,8 +149,7 @@ class GlobalAddresses:
     def addresses(
         self, conf: LoadBalancerConf, server: plugin.Server, observed: plugin.Observed
     ) -> list[nstatus.Address]:
-        svc = self._service(server)
-        allocation = loadbalancer.service_allocation(svc) if svc is not None else None
+        _, allocation = self._service(server)
         if allocation is None:
             return []
         address = self.caches[core.ADDRESS].get(
