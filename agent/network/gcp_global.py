@@ -12,41 +12,46 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.core import bodies
+from agent.core import bodies, wire
 from agent.core.network import gcp_global as core
 from agent.core.network import lbports
+from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import resources
 
 from . import crd_gate, services
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from agent.core.network import status as nstatus
     from agent.kube.cache import WatchCache
     from okg.network.loadbalancer import LoadBalancerConf
 
     from . import plugin
 
-KINDS = (
-    resources.COMPUTE_ADDRESS,
-    resources.COMPUTE_HEALTH_CHECK,
+SET_KINDS = (resources.COMPUTE_ADDRESS, resources.COMPUTE_HEALTH_CHECK)
+SERVER_KINDS = (
     resources.COMPUTE_BACKEND_SERVICE,
     resources.COMPUTE_TCP_PROXY,
     resources.COMPUTE_FORWARDING_RULE,
 )
+KINDS = (*SET_KINDS, *SERVER_KINDS)
 
 
 class GlobalAddresses:
     def __init__(
-        self,
-        kube: kclient.KubeClient,
-        labelled: Callable[[resources.Resource], WatchCache],
-        services_cache: WatchCache,
+        self, kube: kclient.KubeClient, namespace: str | None, services_cache: WatchCache
     ) -> None:
         self._kube = kube
-        self.caches = {r.kind: labelled(r) for r in KINDS}
+        self.caches = {
+            r.kind: kcache.WatchCache(
+                kube,
+                r,
+                namespace=namespace,
+                label_selector=wire.OWNER_GSS,
+                index=core.server_index,
+            )
+            for r in KINDS
+        }
         self._services = services_cache
         self._gate = crd_gate.CrdGate(kube, list(self.caches.values()))
 
@@ -95,13 +100,24 @@ class GlobalAddresses:
         await kclient.unless_gone(self._kube.delete(cache.resource, namespace, name, uid=uid))
         expect.deleted(cache, (namespace, name), uid)
 
+    def _of_server(self, server: plugin.Server) -> list[tuple[str, bodies.Json]]:
+        key = f"{server.namespace}/{server.set_name}/{server.name}"
+        return [(r.kind, o) for r in SERVER_KINDS for o in self.caches[r.kind].by_index(key)]
+
     def _of_set(self, namespace: str, set_name: str) -> list[tuple[str, bodies.Json]]:
         """(kind, object) of every kind, the forwarding rules first (they hold the rest in
         Google Cloud, so deleting in this order lets each go at once)."""
-        return [
-            (kind, obj)
-            for kind, cache in reversed(self.caches.items())
-            for obj in cache.by_index(f"{namespace}/{set_name}")
+        found = [
+            (r.kind, obj)
+            for r in reversed(SERVER_KINDS)
+            for obj in self.caches[r.kind].all()
+            if bodies.namespace(obj) == namespace
+            and bodies.labels_of(obj).get(wire.OWNER_GSS) == set_name
+        ]
+        return found + [
+            (r.kind, obj)
+            for r in SET_KINDS
+            for obj in self.caches[r.kind].by_index(f"{namespace}/{set_name}")
         ]
 
     async def sync_set(
@@ -141,9 +157,8 @@ class GlobalAddresses:
         for body in wanted:
             await self._keep(body, expect)
         names = {(str(b["kind"]), str(b["metadata"]["name"])) for b in wanted}
-        for kind, obj in self._of_set(server.namespace, server.set_name):
-            mine = bodies.labels_of(obj).get(core.SERVER_LABEL) == server.name
-            if mine and (kind, bodies.name(obj)) not in names:
+        for kind, obj in self._of_server(server):
+            if (kind, bodies.name(obj)) not in names:
                 await self._delete(kind, obj, expect)
 
     def addresses(

@@ -124,9 +124,7 @@ class Network:
         self.global_accel = global_accel.GlobalAccelerators(
             kube, self._labelled(resources.GLOBAL_ACCELERATOR, namespace)
         )
-        self.gcp_global = gcp_global.GlobalAddresses(
-            kube, lambda r: self._labelled(r, namespace), self.services
-        )
+        self.gcp_global = gcp_global.GlobalAddresses(kube, namespace, self.services)
         self._plugins[auto_nlbs_conf.NETWORK_TYPE] = auto_nlbs.AutoNlbsPlugin(
             kube, self.services, requeue
         )

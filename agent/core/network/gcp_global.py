@@ -118,6 +118,17 @@ def neg_status(svc: bodies.Json | None) -> tuple[list[str], dict[int, str]]:
     return zones, by_port
 
 
+def server_index(obj: bodies.Raw) -> str | None:
+    """Cache index: `<namespace>/<set>/<server>` for a server's objects, `<namespace>/<set>`
+    for the set's."""
+    labels = bodies.labels_of(obj)
+    owner = labels.get(wire.OWNER_GSS)
+    if not owner:
+        return None
+    server = labels.get(SERVER_LABEL)
+    return f"{bodies.namespace(obj)}/{owner}" + (f"/{server}" if server else "")
+
+
 def _meta(
     name: str, namespace: str, set_name: str, owner: Mapping[str, Any], server: str = ""
 ) -> bodies.Json:

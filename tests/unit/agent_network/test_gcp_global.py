@@ -103,6 +103,7 @@ def test_the_sets_health_check_and_a_global_address_per_regional_address() -> No
         rid = obj["spec"]["resourceID"]
         assert len(rid) <= 63 and rid[0].isalpha() and rid == rid.lower()
     assert {a["spec"]["addressType"] for a in addresses} == {"EXTERNAL"}
+    assert gcp_global.server_index(check) == "games/arena"
     assert len({a["spec"]["resourceID"] for a in addresses}) == 2
 
 
@@ -136,6 +137,7 @@ def test_per_server_port_a_forwarding_rule_proxy_and_backend_on_its_negs() -> No
     for obj in found:
         assert obj["metadata"]["ownerReferences"][0]["uid"] == "svc-uid"
         assert obj["metadata"]["labels"][gcp_global.SERVER_LABEL] == "arena-3"
+        assert gcp_global.server_index(obj) == "games/arena/arena-3"
     # Only the backends (zones) change in place; immutable fields are never patched.
     before = gcp_global.server_bodies(conf, "games", GSS, _svc(json.dumps(
         {"network_endpoint_groups": {"7000": "neg-7000"}, "zones": ["europe-west1-b"]})),
