@@ -22,8 +22,10 @@ from agent.kube import resources
 from . import crd_gate, services
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from agent.core.network import status as nstatus
-    from agent.kube.cache import WatchCache
+    from agent.kube.cache import Key, WatchCache
     from okg.network.loadbalancer import LoadBalancerConf
 
     from . import plugin
@@ -39,7 +41,11 @@ KINDS = (*SET_KINDS, *SERVER_KINDS)
 
 class GlobalAddresses:
     def __init__(
-        self, kube: kclient.KubeClient, namespace: str | None, services_cache: WatchCache
+        self,
+        kube: kclient.KubeClient,
+        namespace: str | None,
+        services_cache: WatchCache,
+        requeue: Callable[[Key, float], None] | None = None,
     ) -> None:
         self._kube = kube
         self.caches = {
@@ -51,6 +57,12 @@ class GlobalAddresses:
                 index=core.server_index,
             )
             for r in KINDS
+        }
+        # Created in the background, a few at a time, as the servers' Services are: a set's
+        # thousand servers must not wait on three creations each to report their network.
+        self._creators = {
+            kind: services.ServiceKeeper(kube, cache, requeue)
+            for kind, cache in self.caches.items()
         }
         self._services = services_cache
         self._gate = crd_gate.CrdGate(kube, list(self.caches.values()))
@@ -78,16 +90,15 @@ class GlobalAddresses:
         namespace, name = str(meta["namespace"]), str(meta["name"])
         current = cache.get((namespace, name))
         if current is None:
-            made = await kclient.unless_gone(self._kube.create(cache.resource, namespace, wanted))
-        else:
-            change = core.spec_patch(current, wanted)
-            made = (
-                await kclient.unless_gone(
-                    self._kube.patch(cache.resource, namespace, name, {"spec": change})
-                )
-                if change
-                else None
-            )
+            set_key = (namespace, str(meta["labels"][wire.OWNER_GSS]))
+            self._creators[str(wanted["kind"])].create_soon((namespace, name), set_key, wanted)
+            return
+        change = core.spec_patch(current, wanted)
+        if not change:
+            return
+        made = await kclient.unless_gone(
+            self._kube.patch(cache.resource, namespace, name, {"spec": change})
+        )
         if made is not None:
             expect.wrote(cache, made)
 

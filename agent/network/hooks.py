@@ -124,7 +124,7 @@ class Network:
         self.global_accel = global_accel.GlobalAccelerators(
             kube, self._labelled(resources.GLOBAL_ACCELERATOR, namespace)
         )
-        self.gcp_global = gcp_global.GlobalAddresses(kube, namespace, self.services)
+        self.gcp_global = gcp_global.GlobalAddresses(kube, namespace, self.services, requeue)
         self._plugins[auto_nlbs_conf.NETWORK_TYPE] = auto_nlbs.AutoNlbsPlugin(
             kube, self.services, requeue
         )
