@@ -371,9 +371,12 @@ class Network:
             if global_accel_core.wanted(conf)
             else []
         )
-        if gcp_global_core.wanted(conf) and not bodies.terminating(pod):
+        if gcp_global_core.wanted(conf):
             assert isinstance(conf, lbconf.LoadBalancerConf)
-            await self.gcp_global.sync_server(conf, server, expect)
+            # Regional first: a server's global objects are made once its regional address
+            # works, so they never compete with the Services for the API server.
+            if observed.current == vocabulary.NetworkState.READY:
+                await self.gcp_global.sync_server(conf, server, expect)
             entries = self.gcp_global.addresses(conf, server, observed)
         status = nstatus.network_status(
             network_type,

@@ -19,7 +19,14 @@ from agent.kube import client as kclient
 from agent.kube import ready, resources
 from agent.network.gcp_global import KINDS
 from tests.e2e.agent.harness import eventually
-from tests.e2e.network.helpers import crd, lb_record, wait_network
+from tests.e2e.network.helpers import (
+    crd,
+    lb_record,
+    wait_global_address,
+    wait_global_emptied,
+    wait_invalid,
+    wait_network,
+)
 
 if TYPE_CHECKING:
     from tests.e2e.agent.harness import Namespace
@@ -103,16 +110,19 @@ async def test_global_address_through_config_connectors_proxy_load_balancer(
     for obj in (*checks, *addresses):
         assert obj["metadata"]["ownerReferences"][0]["uid"] == gss["metadata"]["uid"]
         assert obj["spec"]["location"] == "global"
-    rules = await _objects(namespace, resources.COMPUTE_FORWARDING_RULE, 2)
-    await _objects(namespace, resources.COMPUTE_TCP_PROXY, 2)
-    # No backend service before GKE reports the server's NEGs.
-    await _objects(namespace, resources.COMPUTE_BACKEND_SERVICE, 0)
-
-    # Regional first: Ready without a global address.
+    # Regional first: a server's global objects come once its regional address works (gs-1's
+    # Service has none yet), and it is Ready without a global address.
     svc = await _balanced(namespace, "gs-0")
     lb, (port,) = lb_record(svc)
     status = await wait_network(namespace, "gs-0", "Ready", "Ready")
     assert "globalAddresses" not in status
+    (rule,) = await _objects(namespace, resources.COMPUTE_FORWARDING_RULE, 1)
+    assert rule["metadata"]["labels"][gcp_global.SERVER_LABEL] == "gs-0"
+    await _balanced(namespace, "gs-1")
+    rules = await _objects(namespace, resources.COMPUTE_FORWARDING_RULE, 2)
+    await _objects(namespace, resources.COMPUTE_TCP_PROXY, 2)
+    # No backend service before GKE reports the server's NEGs.
+    await _objects(namespace, resources.COMPUTE_BACKEND_SERVICE, 0)
     asked = json.loads(svc["metadata"]["annotations"][gcp_global.NEG])
     neg = asked["exposed_ports"][str(port)]["name"]
 
@@ -142,37 +152,17 @@ async def test_global_address_through_config_connectors_proxy_load_balancer(
     await _made(namespace, resources.COMPUTE_ADDRESS, address,
                 observedState={"address": GLOBAL_IP})  # fmt: skip
     await _made(namespace, resources.COMPUTE_FORWARDING_RULE, rule)
-    found_status: Obj = {}
-
-    async def global_address() -> bool:
-        gs = await namespace.get_gs("gs-0")
-        found_status.clear()
-        found_status.update(gs["status"]["networkStatus"])
-        return bool(found_status.get("globalAddresses"))
-
-    await eventually(global_address, 30.0, "gs-0's global address")
+    found_status = await wait_global_address(namespace, "gs-0")
     assert found_status["globalAddresses"] == [
         {"ip": GLOBAL_IP, "ports": [{"name": "7777", "protocol": "TCP", "port": port}]}
     ]
-    assert (
-        found_status["externalAddresses"][0]["ports"]
-        == (found_status["globalAddresses"][0]["ports"])
-    ), "the global entry keeps the server's regional port"
-    pod = (await namespace.pods("gs"))["gs-0"]
-    assert json.loads(pod["metadata"]["annotations"]["game.kruise.io/network-status"]) == (
-        found_status
-    )
 
     # Turned off: every object goes, and the global addresses are emptied.
     await namespace.patch_set("gs", {"network": _network("false")})
     for resource in KINDS:
         await _objects(namespace, resource, 0)
 
-    async def plain() -> bool:
-        gs = await namespace.get_gs("gs-0")
-        return bool(gs["status"]["networkStatus"].get("globalAddresses") == [])
-
-    await eventually(plain, 30.0, "gs-0 with its global addresses emptied")
+    await wait_global_emptied(namespace, "gs-0")
     await wait_network(namespace, "gs-0", "Ready", "Ready")
 
 
@@ -181,15 +171,11 @@ async def test_udp_with_global_address_is_refused_naming_port_protocols(
     namespace: Namespace,
 ) -> None:
     await namespace.create_set("gs", 1, network=_network("true", "7777/UDP"))
-    expected = "network.networkConf[1] PortProtocols: GlobalAddress=true supports TCP ports only"
-
-    async def reported() -> bool:
-        status = (await namespace.get_set("gs")).get("status") or {}
-        cond = {c["type"]: c for c in status.get("conditions") or []}.get("NetworkConfigInvalid")
-        return cond is not None and expected in cond["message"]
-
-    await eventually(reported, 30.0, "NetworkConfigInvalid naming PortProtocols")
-    assert await namespace.pods("gs") == {}
+    await wait_invalid(
+        namespace,
+        "gs",
+        "network.networkConf[1] PortProtocols: GlobalAddress=true supports TCP ports only",
+    )
     for resource in KINDS:
         listed = await namespace.kube.request("GET", resource.collection(namespace.name))
         assert listed.get("items") == []
