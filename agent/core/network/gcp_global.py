@@ -43,7 +43,7 @@ BACKEND_SERVICE, TCP_PROXY, FORWARDING_RULE = (
 )
 NEG = "cloud.google.com/neg"
 NEG_STATUS = "cloud.google.com/neg-status"
-SERVER_LABEL = "gamefleet.io/server"
+SERVER_LABEL = wire.NETWORK_SERVER
 MAX_CONNECTIONS_PER_ENDPOINT = 10000
 """Required with `CONNECTION` balancing on a NEG backend; one game server per endpoint, so the
 figure only has to exceed its players."""
