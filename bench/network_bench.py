@@ -22,15 +22,21 @@ import pathlib
 import tempfile
 import time
 import uuid
+from typing import TYPE_CHECKING
 
+from agent.core.network import gcp_global
 from agent.kube import cache as kcache
 from agent.kube import client as kclient
 from agent.kube import crds, ready, resources
+from agent.network.gcp_global import KINDS as CNRM_KINDS
 from bench import agent_bench
 from bench.machine import emit
 from okg import vocabulary
 from tests.e2e.network import helpers
 from tests.localcluster import manager
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 HOST_PORT_RANGE = "20000-21000"
@@ -48,6 +54,12 @@ CONF = {
     "GoogleCloud-NLB": [
         {"name": "AddressNames", "value": "game-ip-a,game-ip-b"},
         {"name": "PortProtocols", "value": "7777/UDP"},
+    ],
+    "GoogleCloud-NLB-global": [
+        {"name": "AddressNames", "value": "game-ip-a,game-ip-b"},
+        {"name": "PortProtocols", "value": "7777/TCP"},
+        {"name": "GlobalAddress", "value": "true"},
+        {"name": "GlobalProjectId", "value": "game-prod"},
     ],
     "AlibabaCloud-AutoNLBs": [
         {"name": "ZoneMaps", "value": "vpc-1@cn-hangzhou-h:vsw-a,cn-hangzhou-i:vsw-b"},
@@ -109,8 +121,85 @@ POD_NOTES: dict[str, kclient.Obj] = {
 
 
 def network_type(plugin: str) -> str:
-    """A benchmarked variant's plugin (`Kubernetes-HostPort-least-used`)."""
-    return plugin.removesuffix("-least-used")
+    """A benchmarked variant's plugin (`Kubernetes-HostPort-least-used`,
+    `GoogleCloud-NLB-global`)."""
+    return plugin.removesuffix("-least-used").removesuffix("-global")
+
+
+def _global(plugin: str) -> bool:
+    return plugin.endswith("-global")
+
+
+async def _answer_each(
+    caches: list[kcache.WatchCache],
+    wants: Callable[[kclient.Obj], bool],
+    answer: Callable[[kclient.Obj], Awaitable[None]],
+) -> None:
+    """Calls `answer` once per object (uid and generation) `wants`, 8 at a time."""
+    answered: set[tuple[str, object]] = set()
+    limit = asyncio.Semaphore(CLOUD_WRITES_IN_FLIGHT)
+
+    async def one(obj: kclient.Obj) -> None:
+        async with limit:
+            try:
+                await answer(obj)
+            except kclient.ApiError as exc:
+                if not exc.not_found:
+                    raise
+
+    tasks: set[asyncio.Task[None]] = set()
+    while True:
+        for cache in caches:
+            for obj in list(cache.all()):
+                key = (str(obj["metadata"].get("uid")), obj["metadata"].get("generation"))
+                if key in answered or not wants(obj):
+                    continue
+                answered.add(key)
+                task = asyncio.create_task(one(obj))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        waits = [asyncio.create_task(c.next_change(5.0)) for c in caches]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in waits:
+            waiting.cancel()
+
+
+async def _google_cloud(
+    kube: kclient.KubeClient, services: kcache.WatchCache, cnrm: list[kcache.WatchCache]
+) -> None:
+    """As GKE's NEG controller (the NEG status on each Service asking for NEGs) and Config
+    Connector (every object Ready, a global address with its IP)."""
+
+    async def neg(svc: kclient.Obj) -> None:
+        meta = svc["metadata"]
+        asked = json.loads(meta["annotations"][gcp_global.NEG])["exposed_ports"]
+        status = {"network_endpoint_groups": {p: v["name"] for p, v in asked.items()},
+                  "zones": ["europe-west1-b"]}  # fmt: skip
+        await kube.patch(resources.SERVICE, meta["namespace"], meta["name"],
+                         {"metadata": {"annotations": {gcp_global.NEG_STATUS:
+                                                       json.dumps(status)}}})  # fmt: skip
+
+    def asks(svc: kclient.Obj) -> bool:
+        notes = svc["metadata"].get("annotations") or {}
+        return gcp_global.NEG in notes and gcp_global.NEG_STATUS not in notes
+
+    kinds = {c.resource.kind: c.resource for c in cnrm}
+
+    async def made(obj: kclient.Obj) -> None:
+        meta = obj["metadata"]
+        status: kclient.Obj = {
+            "observedGeneration": meta.get("generation", 1),
+            "conditions": [{"type": "Ready", "status": "True", "reason": "UpToDate"}],
+        }
+        if obj["kind"] == gcp_global.ADDRESS:
+            status["observedState"] = {"address": "34.120.0.9"}
+        await kube.patch(kinds[obj["kind"]], meta["namespace"], meta["name"],
+                         {"status": status}, subresource="status")  # fmt: skip
+
+    await asyncio.gather(
+        _answer_each([services], asks, neg),
+        _answer_each(cnrm, lambda o: not gcp_global.ready(o), made),
+    )
 
 
 async def _pod_cloud(kube: kclient.KubeClient, plugin: str, pods: kcache.WatchCache) -> None:
@@ -182,6 +271,10 @@ async def _cloud_controller(kube: kclient.KubeClient, services: kcache.WatchCach
         await services.next_change(5.0)
 
 
+def _global_address(gs: kclient.Obj) -> bool:
+    return bool(((gs.get("status") or {}).get("networkStatus") or {}).get("globalAddresses"))
+
+
 def _net_state(gs: kclient.Obj) -> str:
     return str(((gs.get("status") or {}).get("networkStatus") or {}).get("currentNetworkState"))
 
@@ -211,6 +304,10 @@ async def _one(
     ]
     if plugin in POD_NOTES or plugin in ("AlibabaCloud-EIP", "AlibabaCloud-NATGW"):
         watchers.append(asyncio.create_task(_pod_cloud(kube, plugin, pods)))
+    if _global(plugin):
+        cnrm = [kcache.WatchCache(kube, r, namespace=namespace) for r in CNRM_KINDS]
+        watchers += [asyncio.create_task(c.run()) for c in cnrm]
+        watchers.append(asyncio.create_task(_google_cloud(kube, services, cnrm)))
     params = {"plugin": plugin, "replicas": n, "nodes": 3, "kwok": True}
     try:
         await agent_bench._wait(
@@ -246,11 +343,20 @@ async def _one(
                 (g.get("status") or {}).get("currentState") == "Ready" for g in servers
             ):
                 milestones.setdefault("all_game_servers_ready_s", elapsed)
-            return len(servers) == n and all(_net_state(g) == "Ready" for g in servers)
+            network_ready = len(servers) == n and all(_net_state(g) == "Ready" for g in servers)
+            if not _global(plugin) or not network_ready:
+                return network_ready
+            milestones.setdefault("all_network_ready_s", elapsed)
+            return all(_global_address(g) for g in servers)
 
         await agent_bench._wait("N servers with network Ready", progress, timeout)
         took = time.monotonic() - began
-        emit("create to all servers network Ready", took, "s", **params, **milestones)
+        figure = (
+            "create to all servers with a global address"
+            if _global(plugin)
+            else "create to all servers network Ready"
+        )
+        emit(figure, took, "s", **params, **milestones)
         await asyncio.sleep(2.0)
         after = agent_bench._writes(port)
         writes = sum(after.values()) - sum(base.values())
@@ -284,9 +390,10 @@ async def bench(args: argparse.Namespace) -> None:
     kubeconfig = str(clusters[0].kubeconfig)
     kube = await kclient.KubeClient.connect(kubeconfig)
     await crds.install(kube)
-    for resource in (resources.POD_EIP, resources.POD_DNAT):
+    cloud_kinds = (resources.POD_EIP, resources.POD_DNAT, *CNRM_KINDS)
+    for resource in cloud_kinds:
         await kube.apply(resources.CRD, None, helpers.crd(resource))
-    await ready.wait_serving(kube, (resources.POD_EIP, resources.POD_DNAT), 60.0)
+    await ready.wait_serving(kube, cloud_kinds, 60.0)
     try:
         for plugin in args.plugins.split(","):
             await _one(kube, kubeconfig, plugin, int(args.replicas), args.timeout)

@@ -161,8 +161,9 @@ class Controller:
         self._to_owner(obj, gameserverset.Part(SERVER, bodies.name(obj)))
 
     def _on_network(self, _: kcache.EventType, obj: kclient.Obj) -> None:
-        """A network object named after a server concerns that server."""
-        self._to_owner(obj, gameserverset.Part(NETWORK, bodies.name(obj)))
+        """A network object named after a server, or labelled with it, concerns that server."""
+        server = bodies.labels_of(obj).get(wire.NETWORK_SERVER) or bodies.name(obj)
+        self._to_owner(obj, gameserverset.Part(NETWORK, server))
 
     def _on_child(self, _: kcache.EventType, obj: kclient.Obj) -> None:
         self._to_owner(obj, None)

@@ -33,6 +33,10 @@ IMPLICIT_RESERVE_IDS = "gamefleet.io/implicit-reserve-ids"
 REVISION = "gamefleet.io/revision"
 REVISION_SHAPE = "gamefleet.io/revision-shape"
 
+NETWORK_SERVER = "gamefleet.io/server"
+"""Label: the server a network object not named after it belongs to (its events concern that
+server, not the whole set)."""
+
 # GameServer labels and annotations with this prefix are copied to the pod.
 GS_SYNC_PREFIX = "gs-sync/"
 

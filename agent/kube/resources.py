@@ -67,3 +67,10 @@ POD_EIP = Resource("alibabacloud.com/v1beta1", "podeips", "PodEIP")
 POD_DNAT = Resource("alibabacloud.com/v1beta1", "poddnats", "PodDNAT")
 # Global addresses for AmazonWebServices-NLB: the aws-load-balancer-controller's accelerators.
 GLOBAL_ACCELERATOR = Resource("aga.k8s.aws/v1beta1", "globalaccelerators", "GlobalAccelerator")
+# Global addresses for GoogleCloud-NLB: Config Connector's global proxy load balancer objects.
+_CNRM = "compute.cnrm.cloud.google.com/v1beta1"
+COMPUTE_ADDRESS = Resource(_CNRM, "computeaddresses", "ComputeAddress")
+COMPUTE_HEALTH_CHECK = Resource(_CNRM, "computehealthchecks", "ComputeHealthCheck")
+COMPUTE_BACKEND_SERVICE = Resource(_CNRM, "computebackendservices", "ComputeBackendService")
+COMPUTE_TCP_PROXY = Resource(_CNRM, "computetargettcpproxies", "ComputeTargetTCPProxy")
+COMPUTE_FORWARDING_RULE = Resource(_CNRM, "computeforwardingrules", "ComputeForwardingRule")

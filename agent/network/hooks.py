@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from agent.core import bodies, conditions, servers, views, wire
+from agent.core.network import gcp_global as gcp_global_core
 from agent.core.network import global_accel as global_accel_core
 from agent.core.network import hostport as hostport_core
 from agent.core.network import lbports
@@ -30,6 +31,7 @@ from . import (
     auto_nlbs,
     aws_nlb,
     crd_gate,
+    gcp_global,
     global_accel,
     hostport,
     ingress,
@@ -122,6 +124,7 @@ class Network:
         self.global_accel = global_accel.GlobalAccelerators(
             kube, self._labelled(resources.GLOBAL_ACCELERATOR, namespace)
         )
+        self.gcp_global = gcp_global.GlobalAddresses(kube, namespace, self.services, requeue)
         self._plugins[auto_nlbs_conf.NETWORK_TYPE] = auto_nlbs.AutoNlbsPlugin(
             kube, self.services, requeue
         )
@@ -184,13 +187,20 @@ class Network:
     @property
     def child_caches(self) -> tuple[kcache.WatchCache, ...]:
         """Every cache of objects labelled with their set (events requeue the set)."""
-        return (self.services, self.ingresses, *self.aws_nlb.caches, self.global_accel.cache)
+        return (
+            self.services,
+            self.ingresses,
+            *self.aws_nlb.caches,
+            self.global_accel.cache,
+            *self.gcp_global.caches.values(),
+        )
 
     async def stop(self) -> None:
         """Stop the caches the plugins started."""
         await self.aws_nlb.stop()
         await self.pod_address.stop()
         await self.global_accel.stop()
+        await self.gcp_global.stop()
 
     def _conf(self, gss: bodies.Raw) -> tuple[plugin.NetworkPlugin, nconf.NetworkConf] | None:
         network_type, conf = network_spec(gss)
@@ -234,6 +244,8 @@ class Network:
             missing = await chosen.missing_resources(conf)
         if missing is None and global_accel_core.wanted(conf):
             missing = await self.global_accel.missing()
+        if missing is None and gcp_global_core.wanted(conf):
+            missing = await self.gcp_global.missing()
         return missing
 
     async def _report(self, gss: bodies.Raw, message: str) -> None:
@@ -284,6 +296,11 @@ class Network:
             await self.global_accel.sync_set(found[1], bodies.json_of(gss), expect)
         elif self.global_accel.watching:
             await self.global_accel.remove(bodies.json_of(gss), expect)
+        if found is not None and gcp_global_core.wanted(found[1]):
+            assert isinstance(found[1], lbconf.LoadBalancerConf)
+            await self.gcp_global.sync_set(found[1], bodies.json_of(gss), expect)
+        elif self.gcp_global.watching:
+            await self.gcp_global.remove(bodies.json_of(gss), expect)
 
     # A pod.
 
@@ -354,6 +371,13 @@ class Network:
             if global_accel_core.wanted(conf)
             else []
         )
+        if gcp_global_core.wanted(conf):
+            assert isinstance(conf, lbconf.LoadBalancerConf)
+            # Regional first: a server's global objects are made once its regional address
+            # works, so they never compete with the Services for the API server.
+            if observed.current == vocabulary.NetworkState.READY:
+                await self.gcp_global.sync_server(conf, server, expect)
+            entries = self.gcp_global.addresses(conf, server, observed)
         status = nstatus.network_status(
             network_type,
             observed.internal,

@@ -15,7 +15,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from agent.core import bodies
-from agent.core.network import lbports
+from agent.core.network import gcp_global, lbports
 from agent.core.network import loadbalancer as lbcore
 from agent.core.network import status as nstatus
 from okg import vocabulary
@@ -53,6 +53,10 @@ def service_body(
         | lbcore.allocation_annotations(conf, allocation)
         | {LB_PORTS: lbports.record_text(allocation)}
     )
+    if gcp_global.wanted(conf):
+        meta["annotations"] |= gcp_global.neg_annotation(
+            conf, server.namespace, bodies.uid(server.gss), server.name, allocation.ports
+        )
     spec: bodies.Json = {
         "type": "ClusterIP" if server.network_disabled else "LoadBalancer",
         "selector": services.selector(server.name, False),

@@ -90,7 +90,8 @@ def annotations_patch(current: bodies.Json, wanted: bodies.Json) -> dict[str, st
 
 
 class ServiceKeeper:
-    """Creates, replaces and patches the Services of game servers in one Service cache."""
+    """Creates, replaces and patches the Services of game servers in one Service cache
+    (`create_soon` serves any kind's cache: the global-address objects use it)."""
 
     def __init__(
         self,
@@ -120,15 +121,15 @@ class ServiceKeeper:
             ok = False
             try:
                 async with self._creates:
-                    created = await self._kube.create(resources.SERVICE, key[0], body)
+                    created = await self._kube.create(self.services.resource, key[0], body)
                 self._created[key] = rv_of(created)
                 ok = True
             except kclient.ApiError as exc:
                 ok = exc.conflict
                 if not exc.conflict:
-                    _log.warning("creating Service %s/%s: %s", *key, exc)
+                    _log.warning("creating %s %s/%s: %s", self.services.resource.kind, *key, exc)
             except Exception as exc:
-                _log.warning("creating Service %s/%s: %r", *key, exc)
+                _log.warning("creating %s %s/%s: %r", self.services.resource.kind, *key, exc)
             finally:
                 self._creating.pop(key, None)
             if not ok:
@@ -138,6 +139,15 @@ class ServiceKeeper:
                     self._requeue(set_key, 1.0)
 
         self._creating[key] = asyncio.create_task(create(), name=f"service-{key[1]}")
+
+    def create_soon(self, key: Key, set_key: Key, body: bodies.Json) -> None:
+        """Create the object in the background (its cache's ADDED event queues the set again),
+        unless a creation is under way or the cache does not show the last one yet."""
+        rv = self._created.get(key)
+        if rv is not None and not self.services.has_seen(key, rv):
+            return
+        self._created.pop(key, None)
+        self._start_create(key, set_key, body, None)
 
     async def ensure(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from . import hwcloud, jdcloud, params
+from . import gcp_global, hwcloud, jdcloud, params
 from .checks import between as _between
 from .checks import boolean as _boolean
 from .checks import choice as _choice
@@ -68,6 +68,14 @@ class CloudProfile:
     server (its value an annotation of that name)."""
     one_id: bool = False
     """The ids parameter names exactly one load balancer."""
+    cross_check: (
+        Callable[
+            [Mapping[str, int], Mapping[str, str], tuple[params.PortProtocol, ...]],
+            list[params.Problem],
+        ]
+        | None
+    ) = None
+    """Checks across parameters (name -> index, the extra parameters' values, the ports)."""
 
 
 _ALIBABA = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
@@ -128,6 +136,11 @@ GOOGLE_CLOUD_NLB = CloudProfile(
     annotations={"cloud.google.com/l4-rbs": "enabled"},
     options={"NetworkTier": ("cloud.google.com/network-tier", _choice("Premium", "Standard"))},
     max_ports_per_protocol=5,
+    extra={
+        gcp_global.PARAM: _choice("true", "false"),
+        gcp_global.PROJECT: gcp_global.project_id,
+    },
+    cross_check=gcp_global.problems,
 )
 # Azure: rules on the cluster's Standard Load Balancer, on one of the studio's public IPs (by
 # name), which cloud-provider-azure lets several Services share on distinct ports.
@@ -393,6 +406,8 @@ def parse_load_balancer(
     option_notes = _with_defaults(profile, option_notes, seen)
     if profile.max_ports_per_protocol is not None:
         problems += _ports_per_protocol(profile, ports, seen.get("PortProtocols", -1))
+    if profile.cross_check is not None:
+        problems += profile.cross_check(seen, dict(settings), tuple(ports))
     range_at = seen.get("MaxPort", seen.get("MinPort", -1))
     range_name = "network.networkConf" if range_at < 0 else params.field(range_at, "MaxPort")
     if low > high:

@@ -37,6 +37,48 @@ async def wait_network(namespace: Namespace, name: str, desired: str, current: s
     return found
 
 
+async def wait_global_address(namespace: Namespace, name: str) -> Obj:
+    """The server's networkStatus once it has a global address, checked to keep the server's
+    regional ports and to equal the pod annotation."""
+    found: Obj = {}
+
+    async def check() -> bool:
+        gs = await namespace.get_gs(name)
+        found.clear()
+        found.update(gs["status"]["networkStatus"])
+        return bool(found.get("globalAddresses"))
+
+    await eventually(check, 30.0, f"{name}'s global address")
+    assert found["externalAddresses"][0]["ports"] == found["globalAddresses"][0]["ports"], (
+        "the global entry keeps the server's regional ports"
+    )
+    pod = (await namespace.pods(name.rsplit("-", 1)[0]))[name]
+    assert json.loads(pod["metadata"]["annotations"]["game.kruise.io/network-status"]) == found
+    return found
+
+
+async def wait_global_emptied(namespace: Namespace, name: str) -> None:
+    """The server's global addresses emptied (`[]`: a merge patch cannot drop the key)."""
+
+    async def check() -> bool:
+        gs = await namespace.get_gs(name)
+        return bool(gs["status"]["networkStatus"].get("globalAddresses") == [])
+
+    await eventually(check, 30.0, f"{name} with its global addresses emptied")
+
+
+async def wait_invalid(namespace: Namespace, gss: str, expected: str) -> None:
+    """The set's `NetworkConfigInvalid` condition says `expected`, and it has no pods."""
+
+    async def reported() -> bool:
+        status = (await namespace.get_set(gss)).get("status") or {}
+        cond = {c["type"]: c for c in status.get("conditions") or []}.get("NetworkConfigInvalid")
+        return cond is not None and expected in cond["message"]
+
+    await eventually(reported, 30.0, f"NetworkConfigInvalid saying {expected!r}")
+    assert await namespace.pods(gss) == {}
+
+
 def lb_record(svc: Obj) -> tuple[str, list[int]]:
     """(load balancer, ports) from a Service's `gamefleet.io/lb-ports` record."""
     loaded = json.loads(svc["metadata"]["annotations"]["gamefleet.io/lb-ports"])

@@ -14,7 +14,7 @@ import pytest
 
 from agent.kube import resources
 from tests.e2e.agent.harness import eventually
-from tests.e2e.network.helpers import lb_record, wait_network
+from tests.e2e.network.helpers import lb_record, wait_invalid, wait_network
 
 if TYPE_CHECKING:
     from tests.e2e.agent.harness import Namespace
@@ -131,12 +131,4 @@ async def test_gke_too_many_ports_is_refused_naming_the_parameter(namespace: Nam
         ],
     }
     await namespace.create_set("gs", 1, network=network)
-    expected = "network.networkConf[1] PortProtocols: 6 TCP ports"
-
-    async def reported() -> bool:
-        status = (await namespace.get_set("gs")).get("status") or {}
-        cond = {c["type"]: c for c in status.get("conditions") or []}.get("NetworkConfigInvalid")
-        return cond is not None and expected in cond["message"]
-
-    await eventually(reported, 30.0, "NetworkConfigInvalid naming PortProtocols")
-    assert await namespace.pods("gs") == {}
+    await wait_invalid(namespace, "gs", "network.networkConf[1] PortProtocols: 6 TCP ports")

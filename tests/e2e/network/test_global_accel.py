@@ -6,7 +6,6 @@ removes the accelerators and empties the global addresses."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,7 +13,13 @@ import pytest
 from agent.kube import client as kclient
 from agent.kube import ready, resources
 from tests.e2e.agent.harness import eventually
-from tests.e2e.network.helpers import crd, lb_record, wait_network
+from tests.e2e.network.helpers import (
+    crd,
+    lb_record,
+    wait_global_address,
+    wait_global_emptied,
+    wait_network,
+)
 from tests.e2e.network.test_aws_nlb import NLB_A, NLB_B, VPC, _answer, aws_crds
 
 if TYPE_CHECKING:
@@ -101,36 +106,16 @@ async def test_global_address_through_the_nlbs_accelerator(namespace: Namespace)
         }},
         subresource="status",
     )  # fmt: skip
-    found_status: Obj = {}
-
-    async def global_address() -> bool:
-        gs = await namespace.get_gs("gs-0")
-        found_status.clear()
-        found_status.update(gs["status"]["networkStatus"])
-        return bool(found_status.get("globalAddresses"))
-
-    await eventually(global_address, 30.0, "gs-0's global address")
+    found_status = await wait_global_address(namespace, "gs-0")
     assert found_status["globalAddresses"] == [
         {"ip": "75.2.0.1", "endPoint": DNS,
          "ports": [{"name": "7777", "protocol": "UDP", "port": ports[0]},
                    {"name": "8080", "protocol": "TCP", "port": ports[1]}]}
     ]  # fmt: skip
-    assert (
-        found_status["externalAddresses"][0]["ports"]
-        == (found_status["globalAddresses"][0]["ports"])
-    ), "the global entry keeps the server's NLB ports"
-    pod = (await namespace.pods("gs"))["gs-0"]
-    assert json.loads(pod["metadata"]["annotations"]["game.kruise.io/network-status"]) == (
-        found_status
-    )
 
     # Turned off: the accelerators go, and the global addresses are emptied.
     await namespace.patch_set("gs", {"network": _network("false")})
     await _accelerators(namespace, 0)
 
-    async def plain() -> bool:
-        gs = await namespace.get_gs("gs-0")
-        return bool(gs["status"]["networkStatus"].get("globalAddresses") == [])
-
-    await eventually(plain, 30.0, "gs-0 with its global addresses emptied")
+    await wait_global_emptied(namespace, "gs-0")
     await wait_network(namespace, "gs-0", "Ready", "Ready")

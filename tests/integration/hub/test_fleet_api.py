@@ -154,6 +154,13 @@ async def test_invalid_fleet_names_the_field_and_stores_nothing(
             'GlobalAccelerator: "yes" is not one of true, false',
         ),
         (
+            "GoogleCloud-NLB",
+            [("AddressNames", "ip-a"), ("PortProtocols", "7777/UDP"), ("GlobalAddress", "true"),
+             ("GlobalProjectId", "game-prod")],
+            "spec.template.network.networkConf[1]",
+            "PortProtocols: GlobalAddress=true supports TCP ports only",
+        ),
+        (
             "Kubernetes-HostPort",
             [("ContainerPorts", "main:7777/UDP"), ("AllocatePolicy", "random")],
             "spec.template.network.networkConf[1]",
