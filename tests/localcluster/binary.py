@@ -6,12 +6,11 @@ import hashlib
 import json
 import pathlib
 import shutil
-import socket
 from functools import partial
 from typing import TYPE_CHECKING
 
 from tests.localcluster import kubeconfig, nodes, pki, process
-from tests.localcluster.ports import base_slot, pick_slot, pod_cidr, slot_ports
+from tests.localcluster.ports import base_slot, pick_slot, pod_cidr, port_free, slot_ports
 from tests.localcluster.state import CHECKOUT, Cluster, cluster_name, region_of
 from tests.localcluster.versions import binary_dir, binary_path, kwok_file
 from tests.localcluster.wait import FatalError, wait_until
@@ -276,7 +275,7 @@ def start_component(c: Cluster, name: str, command: list[str]) -> None:
     once the ports it listens on are free (a killed API server's port was seen bound seconds
     after the process had gone; the new one then failed to listen and exited)."""
     for port in _listen_ports(command):
-        wait_until(f"{name}'s port {port} free", partial(_port_free, port), timeout=120)
+        wait_until(f"{name}'s port {port} free", partial(port_free, port), timeout=120)
     pid = process.spawn(command, c.dir / "logs" / f"{name}.log")
     c.pids[name] = (pid, command[0])
     c.save()
@@ -285,16 +284,6 @@ def start_component(c: Cluster, name: str, command: list[str]) -> None:
 def _listen_ports(command: list[str]) -> list[int]:
     flags = ("--secure-port=", "--port=")
     return [int(arg.split("=", 1)[1]) for arg in command if arg.startswith(flags)]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def down(c: Cluster) -> None:
