@@ -50,10 +50,11 @@ def policy_summary(policy: autoscaler_pb2.AutoscalerPolicy) -> str:
         size = values.describe(buffer.buffer_size).strip('"')
         label = f"/{buffer.per_cluster_label}" if buffer.per_cluster_label else ""
         return f"Buffer {size}{label} [{buffer.min_replicas},{buffer.max_replicas}]"
-    if policy.type == "Counter":
-        counter = policy.counter
+    if policy.type in ("Counter", "List"):
+        counter = policy.counter if policy.type == "Counter" else policy.list
         size = values.describe(counter.buffer_size).strip('"')
-        return f"Counter {counter.key} {size} [{counter.min_capacity},{counter.max_capacity}]"
+        bounds = f"[{counter.min_capacity},{counter.max_capacity}]"
+        return f"{policy.type} {counter.key} {size} {bounds}"
     return policy.type or "-"
 
 

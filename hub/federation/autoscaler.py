@@ -78,8 +78,11 @@ class _Entry:
     live: autoscaler_pb2.FleetAutoscalerStatus = dataclasses.field(
         default_factory=autoscaler_pb2.FleetAutoscalerStatus
     )
-    # The fleet's live servers by counter, read for its Counter policies.
-    counted: dict[str, list[counter.CounterServer]] = dataclasses.field(default_factory=dict)
+    # The fleet's live servers by (kind, key) of counter or list, read for its Counter and
+    # List policies.
+    counted: dict[tuple[str, str], list[counter.CounterServer]] = dataclasses.field(
+        default_factory=dict
+    )
 
     @property
     def fleet_key(self) -> Key:
@@ -335,7 +338,7 @@ class Autoscaling:
                 claimed = await self._registry.claim(record, fleet)
                 entry.written = claimed.metadata.revision
             return None
-        if entry.policy.counter_keys:
+        if entry.policy.counted:
             snapshot = self._count(entry, snapshot)
         inputs = (*_inputs(snapshot), tuple((k, tuple(v)) for k, v in entry.counted.items()))
         timed = entry.wake_at is not None and now >= entry.wake_at
@@ -346,16 +349,18 @@ class Autoscaling:
         return entry.wake_at
 
     def _count(self, entry: _Entry, snapshot: demand.FleetSnapshot) -> demand.FleetSnapshot:
-        """Read the counters of the fleet's servers for its Counter policies, each cluster's
-        within its share (reports.py); its servers in use on them are floors for every
-        decision, as Allocated ones are."""
+        """Read the counters and lists of the fleet's servers for its Counter and List
+        policies, each cluster's within its share (reports.py); its servers in use on them are
+        floors for every decision, as Allocated ones are."""
         live = self._federation.fleet_servers(*entry.fleet_key)
-        keys = entry.policy.counter_keys
+        counted = entry.policy.counted
         entry.counted = {
-            key: reports.vouched_servers(counter.counter_servers(live, key), snapshot, key)
-            for key in keys
+            (kind, key): reports.vouched_servers(
+                counter.counter_servers(live, key, kind), snapshot, key, kind
+            )
+            for kind, key in counted
         }
-        return counter.with_in_use_floors(snapshot, entry.counted[keys[0]])
+        return counter.with_in_use_floors(snapshot, entry.counted[counted[0]])
 
     async def _evaluate_policy(
         self, entry: _Entry, snapshot: demand.FleetSnapshot, now: float
@@ -401,7 +406,8 @@ class Autoscaling:
                 bounds = Bounds(leaf.buffer.min_replicas, leaf.buffer.max_replicas)
                 return leaf, demand.recommend_buffer(leaf.buffer, snapshot), bounds
             if leaf.counter is not None:
-                servers = entry.counted.get(leaf.counter.key, [])
+                tracked = (counter.kind_of(leaf.counter), leaf.counter.key)
+                servers = entry.counted.get(tracked, [])
                 try:
                     return leaf, counter.recommend_counter(leaf.counter, snapshot, servers), None
                 except counter.CounterPolicyError as exc:

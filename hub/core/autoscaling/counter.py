@@ -1,5 +1,6 @@
-"""Agones' Counter policy, state in and state out: keep free capacity of one counter across
-the fleet (e.g. 200 free player slots) by adding servers or removing idle ones.
+"""Agones' Counter and List policies, state in and state out: keep free capacity of one
+counter or list across the fleet (e.g. 200 free player slots) by adding servers or removing idle
+ones. A list is read as a counter: its count is its number of values (Agones' List policy).
 
 The fleet's count and capacity of the counter are summed over its live servers (Agones sums
 its GameServers'). Below the buffer, servers are added, each bringing the template's capacity
@@ -30,10 +31,34 @@ from okg import capacity as cap
 from .demand import FleetSnapshot, Recommendation, recommend_total
 
 ALLOCATED = "Allocated"
+COUNTER = "counter"
+LIST = "list"
+KINDS = (COUNTER, LIST)
+
+CapacityPolicy = autoscaler_pb2.CounterPolicy | autoscaler_pb2.ListPolicy
 
 
 class CounterPolicyError(ValueError):
     """The policy cannot apply to the fleet as it is (the message says why)."""
+
+
+def kind_of(policy: CapacityPolicy) -> str:
+    """COUNTER or LIST: what ``policy`` keeps a buffer of."""
+    return LIST if isinstance(policy, autoscaler_pb2.ListPolicy) else COUNTER
+
+
+def measured(held: cap.Capacity, key: str, kind: str) -> cap.Counter | None:
+    """The counter ``key`` of ``held``, or for LIST its list ``key`` as a counter (its values
+    counted); None when ``held`` has no such counter or list."""
+    if kind == LIST:
+        found = held.lists.get(key)
+        return None if found is None else cap.Counter(len(found.values), found.capacity)
+    return held.counters.get(key)
+
+
+def names_of(held: cap.Capacity, kind: str) -> list[str]:
+    """The names of ``held``'s counters, or for LIST its lists."""
+    return sorted(held.lists if kind == LIST else held.counters)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,26 +94,29 @@ def declared(fleet: fleet_pb2.Fleet) -> cap.Capacity | None:
         return None
 
 
-def template_counter(fleet: fleet_pb2.Fleet, key: str) -> cap.Counter:
-    """The counter ``key`` as the fleet's template declares it; CounterPolicyError if not."""
+def template_counter(fleet: fleet_pb2.Fleet, key: str, kind: str = COUNTER) -> cap.Counter:
+    """The counter (or list) ``key`` as the fleet's template declares it; CounterPolicyError
+    if not."""
     found = declared(fleet)
-    counter = found.counters.get(key) if found is not None else None
+    counter = measured(found, key, kind) if found is not None else None
     if counter is None:
-        names = ", ".join(sorted(found.counters)) if found is not None else ""
-        known = f"declared: {names}" if names else "it declares no counters"
-        raise CounterPolicyError(f'"{key}" is not a counter of the fleet\'s template ({known})')
+        names = ", ".join(names_of(found, kind)) if found is not None else ""
+        known = f"declared: {names}" if names else f"it declares no {kind}s"
+        raise CounterPolicyError(f'"{key}" is not a {kind} of the fleet\'s template ({known})')
     return counter
 
 
-def counter_servers(servers: Iterable[gameserver_pb2.GameServer], key: str) -> list[CounterServer]:
+def counter_servers(
+    servers: Iterable[gameserver_pb2.GameServer], key: str, kind: str = COUNTER
+) -> list[CounterServer]:
     """The fleet's live servers (not being deleted) as the policy reads them; a server that
-    does not carry the counter (yet) counts with none of it."""
+    does not carry the counter or list (yet) counts with none of it."""
     found = []
     for server in servers:
         if server.deleted:
             continue
         held = capacity_wire.of(server.counters, server.lists)
-        counter = held.counters.get(key, cap.Counter()) if held is not None else cap.Counter()
+        counter = (measured(held, key, kind) if held is not None else None) or cap.Counter()
         in_use = server.ops_state == ALLOCATED or (held is not None and held.in_use())
         found.append(CounterServer(server.cluster, counter.count, counter.capacity, in_use))
     return found
@@ -128,10 +156,10 @@ class _Buffer:
 
 
 def replicas_for(
-    policy: autoscaler_pb2.CounterPolicy, template: cap.Counter, servers: Sequence[CounterServer]
+    policy: CapacityPolicy, template: cap.Counter, servers: Sequence[CounterServer]
 ) -> CounterOutcome:
     """The fleet's servers that keep ``policy``'s free capacity, from its live ``servers``
-    and the counter as the template declares it (what a new server brings)."""
+    and the counter or list as the template declares it (what a new server brings)."""
     count_now = sum(s.count for s in servers)
     capacity_now = sum(s.capacity for s in servers)
     buffer = _Buffer(*buffer_size(policy.buffer_size))
@@ -162,13 +190,13 @@ def _to_add(
         gain = buffer.gain(template)
         if gain <= 0:
             raise CounterPolicyError(
-                f"a new server adds no free capacity to the buffer (the template's counter is"
+                f"a new server adds no free capacity to the buffer (the template declares"
                 f" {template.count}/{template.capacity})"
             )
         wanted = math.ceil(short / gain)
     if capacity < low:
         if template.capacity == 0:
-            raise CounterPolicyError("the template's counter has capacity 0: no server adds any")
+            raise CounterPolicyError("the template declares capacity 0: no server adds any")
         wanted = max(wanted, math.ceil((low - capacity) / template.capacity))
     if wanted and capacity + wanted * template.capacity > high:
         return max(0, (high - capacity) // template.capacity), f"maxCapacity {high}"
@@ -218,10 +246,11 @@ def with_in_use_floors(snapshot: FleetSnapshot, servers: Sequence[CounterServer]
 
 
 def recommend_counter(
-    policy: autoscaler_pb2.CounterPolicy, snapshot: FleetSnapshot, servers: Sequence[CounterServer]
+    policy: CapacityPolicy, snapshot: FleetSnapshot, servers: Sequence[CounterServer]
 ) -> Recommendation:
     """The policy's total over the clusters: servers in use stay where they are, the rest is
     divided by the fleet's placement (as a webhook's total is)."""
-    outcome = replicas_for(policy, template_counter(snapshot.fleet, policy.key), servers)
+    template = template_counter(snapshot.fleet, policy.key, kind_of(policy))
+    outcome = replicas_for(policy, template, servers)
     placed = recommend_total(outcome.replicas, snapshot, outcome.detail)
     return dataclasses.replace(placed, limited=outcome.limited)

@@ -8,8 +8,8 @@ stand in for the whole fleet's free slots. So a report counts only within what t
 the cluster, the replicas placement assigned it:
 
 - its servers in use (Allocated, or players on them) and its idle ones, at most that many;
-- for a Counter policy, at most that many of its servers (those in use first, then those with
-  the fewest free slots), each with at most the capacity the template declares.
+- for a Counter or List policy, at most that many of its servers (those in use first, then
+  those with the fewest free slots), each with at most the capacity the template declares.
 
 Within those bounds a report is one the cluster could send honestly, so every other cluster's
 share is what it would be had the cluster sent that; beyond them it is not counted, which errs
@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from .counter import CounterServer, declared
+from .counter import COUNTER, CounterServer, declared, measured
 from .demand import ClusterSnapshot, FleetSnapshot
 
 
@@ -39,13 +39,13 @@ def _vouched(cluster: ClusterSnapshot) -> ClusterSnapshot:
 
 
 def vouched_servers(
-    servers: Sequence[CounterServer], snapshot: FleetSnapshot, key: str
+    servers: Sequence[CounterServer], snapshot: FleetSnapshot, key: str, kind: str = COUNTER
 ) -> list[CounterServer]:
-    """``servers`` as the Counter policy on ``key`` counts them: per cluster at most its
-    assigned replicas of them, in use first and then the fewest free slots first (a cluster
+    """``servers`` as the Counter (or List) policy on ``key`` counts them: per cluster at most
+    its assigned replicas of them, in use first and then the fewest free slots first (a cluster
     the snapshot does not list has none), each within the template's capacity of ``key``."""
     template = declared(snapshot.fleet)
-    found = template.counters.get(key) if template is not None else None
+    found = measured(template, key, kind) if template is not None else None
     ceiling = found.capacity if found is not None else None
     bounded = [_within(server, ceiling) for server in servers]
     by_cluster: dict[str, list[int]] = {}

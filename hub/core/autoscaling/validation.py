@@ -15,9 +15,10 @@ from hub.core.limits import MAX_FLEET_REPLICAS
 from hub.core.validation import meta_map_problems, name_problems
 from okg import capacity
 
+from . import counter as counted
 from . import cron
 from .durations import DurationError, parse_duration
-from .policy import BUFFER, CHAIN, COUNTER, LEAF_TYPES, POLICY_TYPES, SCHEDULE, WEBHOOK
+from .policy import BUFFER, CHAIN, COUNTER, LEAF_TYPES, LIST, POLICY_TYPES, SCHEDULE, WEBHOOK
 
 SYNC_EVENTS = "Events"
 SYNC_FIXED_INTERVAL = "FixedInterval"
@@ -30,6 +31,7 @@ FIXED_INTERVAL_S = (1.0, 3600.0)
 MAX_SCHEDULE_DURATION_S = 366 * 86400.0
 MAX_CHAIN_ENTRIES = 16
 MAX_FLEET_CAPACITY = capacity.MAX_COUNTER_CAPACITY * MAX_FLEET_REPLICAS
+MAX_FLEET_LIST_CAPACITY = capacity.MAX_LIST_CAPACITY * MAX_FLEET_REPLICAS
 
 Problems = list[errors.FieldError]
 
@@ -72,6 +74,7 @@ def _policy(policy: autoscaler_pb2.AutoscalerPolicy, path: str, nested: bool) ->
     present = {
         BUFFER: policy.HasField("buffer"),
         COUNTER: policy.HasField("counter"),
+        LIST: policy.HasField("list"),
         WEBHOOK: policy.HasField("webhook"),
         SCHEDULE: policy.HasField("schedule"),
         CHAIN: bool(policy.chain),
@@ -98,6 +101,8 @@ def _one(
         return _buffer(policy.buffer, paths.child(path, "buffer"))
     if kind == COUNTER:
         return _counter(policy.counter, paths.child(path, "counter"))
+    if kind == LIST:
+        return _counter(policy.list, paths.child(path, "list"))
     if kind == WEBHOOK:
         return _webhook(policy.webhook, paths.child(path, "webhook"))
     return _schedule(policy.schedule, paths.child(path, "schedule"))
@@ -114,13 +119,14 @@ def _buffer(buffer: autoscaler_pb2.BufferPolicy, path: str) -> Problems:
     return problems
 
 
-def _counter(counter: autoscaler_pb2.CounterPolicy, path: str) -> Problems:
-    """Agones' checks of a Counter policy; whether the fleet declares the key is checked
-    against the fleet (``counter_key_problems``)."""
+def _counter(counter: counted.CapacityPolicy, path: str) -> Problems:
+    """Agones' checks of a Counter or List policy; whether the fleet declares the key is
+    checked against the fleet (``counter_key_problems``)."""
     problems: Problems = []
     key_path = paths.child(path, "key")
+    kind = counted.kind_of(counter)
     if not counter.key:
-        problems.append(errors.FieldError(key_path, "is required: a counter of the template"))
+        problems.append(errors.FieldError(key_path, f"is required: a {kind} of the template"))
     elif problem := capacity.name_problem(counter.key):
         problems.append(errors.FieldError(key_path, f'"{counter.key}": {problem}'))
     size_problems, count, percent = _buffer_size(
@@ -128,7 +134,8 @@ def _counter(counter: autoscaler_pb2.CounterPolicy, path: str) -> Problems:
     )
     problems += size_problems
     low = counter.min_capacity
-    bounds = _Bounds(low, counter.max_capacity, MAX_FLEET_CAPACITY)
+    limit = MAX_FLEET_LIST_CAPACITY if kind == counted.LIST else MAX_FLEET_CAPACITY
+    bounds = _Bounds(low, counter.max_capacity, limit)
     problems += bounds.problems(path, "minCapacity", "maxCapacity", count, percent)
     if count is not None and 0 < low < count:
         problems.append(
@@ -257,7 +264,7 @@ def _schedule(schedule: autoscaler_pb2.SchedulePolicy, path: str) -> Problems:
     if not schedule.HasField("policy"):
         return [
             *problems,
-            errors.FieldError(policy_path, "is required: a Buffer, a Counter or a Webhook"),
+            errors.FieldError(policy_path, "is required: a Buffer, a Counter, a List or a Webhook"),
         ]
     return problems + _policy(schedule.policy, policy_path, nested=True)
 
@@ -287,6 +294,7 @@ def _chain(chain: Sequence[autoscaler_pb2.ChainEntry], path: str) -> Problems:
         present = {
             BUFFER: entry.HasField("buffer"),
             COUNTER: entry.HasField("counter"),
+            LIST: entry.HasField("list"),
             WEBHOOK: entry.HasField("webhook"),
             SCHEDULE: entry.HasField("schedule"),
         }
@@ -332,33 +340,40 @@ def _sync(sync: autoscaler_pb2.AutoscalerSync, path: str) -> Problems:
 def counter_key_problems(
     autoscaler: autoscaler_pb2.FleetAutoscaler, declared: capacity.Capacity | None
 ) -> Problems:
-    """Each Counter policy whose key is not a counter the fleet's template declares
-    (``declared``: its counters and lists, None when it declares none)."""
-    counters = declared.counters if declared is not None else {}
-    known = ", ".join(sorted(counters)) or "none"
-    return [
-        errors.FieldError(
-            paths.child(path, "key"),
-            f'"{policy.key}" is not a counter of the template (its counters: {known})',
+    """Each Counter (List) policy whose key is not a counter (list) the fleet's template
+    declares (``declared``: its counters and lists, None when it declares none)."""
+    problems = []
+    for path, policy in counter_policies(autoscaler.spec.policy, "spec.policy"):
+        kind = counted.kind_of(policy)
+        if not policy.key or (
+            declared is not None and counted.measured(declared, policy.key, kind) is not None
+        ):
+            continue
+        known = ", ".join(counted.names_of(declared, kind)) if declared is not None else ""
+        problems.append(
+            errors.FieldError(
+                paths.child(path, "key"),
+                f'"{policy.key}" is not a {kind} of the template (its {kind}s: {known or "none"})',
+            )
         )
-        for path, policy in counter_policies(autoscaler.spec.policy, "spec.policy")
-        if policy.key and policy.key not in counters
-    ]
+    return problems
 
 
 def counter_policies(
     policy: autoscaler_pb2.AutoscalerPolicy, path: str = "spec.policy"
-) -> list[tuple[str, autoscaler_pb2.CounterPolicy]]:
-    """Each Counter policy in ``policy`` (under Chains and Schedules), with its path."""
-    found = []
+) -> list[tuple[str, counted.CapacityPolicy]]:
+    """Each Counter and List policy in ``policy`` (under Chains and Schedules), with its
+    path."""
+    found: list[tuple[str, counted.CapacityPolicy]] = []
     entries: list[tuple[str, autoscaler_pb2.AutoscalerPolicy | autoscaler_pb2.ChainEntry]] = [
         (path, policy)
     ]
     entries += [(paths.item(paths.child(path, "chain"), i), e) for i, e in enumerate(policy.chain)]
     for where, entry in entries:
+        if entry.type == SCHEDULE:
+            where, entry = paths.child(where, "schedule.policy"), entry.schedule.policy
         if entry.type == COUNTER:
             found.append((paths.child(where, "counter"), entry.counter))
-        elif entry.type == SCHEDULE and entry.schedule.policy.type == COUNTER:
-            inner = paths.child(where, "schedule.policy.counter")
-            found.append((inner, entry.schedule.policy.counter))
+        elif entry.type == LIST:
+            found.append((paths.child(where, "list"), entry.list))
     return found

@@ -97,8 +97,9 @@ class AutoscalerPolicy(_message.Message):
     SCHEDULE_FIELD_NUMBER: _builtins.int
     CHAIN_FIELD_NUMBER: _builtins.int
     COUNTER_FIELD_NUMBER: _builtins.int
+    LIST_FIELD_NUMBER: _builtins.int
     type: _builtins.str
-    """Buffer, Counter, Webhook, Schedule or Chain."""
+    """Buffer, Counter, List, Webhook, Schedule or Chain."""
     @_builtins.property
     def buffer(self) -> Global___BufferPolicy: ...
     @_builtins.property
@@ -108,11 +109,13 @@ class AutoscalerPolicy(_message.Message):
     @_builtins.property
     def chain(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChainEntry]:
         """Chain: the first entry that applies (a Schedule that is active, a Webhook that answers,
-        a Buffer or a Counter always) decides.
+        a Buffer, a Counter or a List always) decides.
         """
 
     @_builtins.property
     def counter(self) -> Global___CounterPolicy: ...
+    @_builtins.property
+    def list(self) -> Global___ListPolicy: ...
     def __init__(
         self,
         *,
@@ -122,10 +125,11 @@ class AutoscalerPolicy(_message.Message):
         schedule: Global___SchedulePolicy | None = ...,
         chain: _abc.Iterable[Global___ChainEntry] | None = ...,
         counter: Global___CounterPolicy | None = ...,
+        list: Global___ListPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["buffer", b"buffer", "counter", b"counter", "schedule", b"schedule", "webhook", b"webhook"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["buffer", b"buffer", "counter", b"counter", "list", b"list", "schedule", b"schedule", "webhook", b"webhook"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buffer", b"buffer", "chain", b"chain", "counter", b"counter", "schedule", b"schedule", "type", b"type", "webhook", b"webhook"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buffer", b"buffer", "chain", b"chain", "counter", b"counter", "list", b"list", "schedule", b"schedule", "type", b"type", "webhook", b"webhook"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -169,6 +173,45 @@ class CounterPolicy(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CounterPolicy: _TypeAlias = CounterPolicy  # noqa: Y015
+
+@_typing.final
+class ListPolicy(_message.Message):
+    """Agones' List policy: keep free capacity of one list across the fleet (e.g. 40 free room
+    slots); a list's count is its number of values. The Counter policy's rules otherwise.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    BUFFER_SIZE_FIELD_NUMBER: _builtins.int
+    MIN_CAPACITY_FIELD_NUMBER: _builtins.int
+    MAX_CAPACITY_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """A list the fleet's template declares (its gamefleet.io/counters-lists annotation)."""
+    min_capacity: _builtins.int
+    """The fleet's total capacity of the list stays within these. max_capacity is required."""
+    max_capacity: _builtins.int
+    @_builtins.property
+    def buffer_size(self) -> _struct_pb2.Value:
+        """Free capacity to keep (capacity minus values, over the fleet's servers): a count (40) or
+        a percentage of the total capacity ("10%").
+        """
+
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        buffer_size: _struct_pb2.Value | None = ...,
+        min_capacity: _builtins.int = ...,
+        max_capacity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["buffer_size", b"buffer_size"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buffer_size", b"buffer_size", "key", b"key", "max_capacity", b"max_capacity", "min_capacity", b"min_capacity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPolicy: _TypeAlias = ListPolicy  # noqa: Y015
 
 @_typing.final
 class BufferPolicy(_message.Message):
@@ -257,7 +300,7 @@ class SchedulePolicy(_message.Message):
     def active_period(self) -> Global___ScheduleActivePeriod: ...
     @_builtins.property
     def policy(self) -> Global___AutoscalerPolicy:
-        """Applied while the schedule is active: a Buffer, Counter or Webhook policy."""
+        """Applied while the schedule is active: a Buffer, Counter, List or Webhook policy."""
 
     def __init__(
         self,
@@ -340,10 +383,11 @@ class ChainEntry(_message.Message):
     WEBHOOK_FIELD_NUMBER: _builtins.int
     SCHEDULE_FIELD_NUMBER: _builtins.int
     COUNTER_FIELD_NUMBER: _builtins.int
+    LIST_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Names the entry in decisions ("Chain[evening]/Buffer"); unique in the chain."""
     type: _builtins.str
-    """Buffer, Counter, Webhook or Schedule."""
+    """Buffer, Counter, List, Webhook or Schedule."""
     @_builtins.property
     def buffer(self) -> Global___BufferPolicy: ...
     @_builtins.property
@@ -352,6 +396,8 @@ class ChainEntry(_message.Message):
     def schedule(self) -> Global___SchedulePolicy: ...
     @_builtins.property
     def counter(self) -> Global___CounterPolicy: ...
+    @_builtins.property
+    def list(self) -> Global___ListPolicy: ...
     def __init__(
         self,
         *,
@@ -361,10 +407,11 @@ class ChainEntry(_message.Message):
         webhook: Global___WebhookPolicy | None = ...,
         schedule: Global___SchedulePolicy | None = ...,
         counter: Global___CounterPolicy | None = ...,
+        list: Global___ListPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["buffer", b"buffer", "counter", b"counter", "schedule", b"schedule", "webhook", b"webhook"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["buffer", b"buffer", "counter", b"counter", "list", b"list", "schedule", b"schedule", "webhook", b"webhook"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buffer", b"buffer", "counter", b"counter", "id", b"id", "schedule", b"schedule", "type", b"type", "webhook", b"webhook"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buffer", b"buffer", "counter", b"counter", "id", b"id", "list", b"list", "schedule", b"schedule", "type", b"type", "webhook", b"webhook"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from gamefleet.v1 import autoscaler_pb2, fleet_pb2
 
-from cli import manifests
+from cli import autoscaler_commands, manifests
 from cli.errors import CliError
 from hub.core.autoscaling.validation import validate
 
@@ -43,3 +43,17 @@ def test_an_unknown_kind_is_named(tmp_path: Path) -> None:
     path.write_text("apiVersion: autoscaling.agones.dev/v1\nkind: FleetAutoscaler\n")
     with pytest.raises(CliError, match=r"autoscaling\.agones\.dev/v1/FleetAutoscaler is none of"):
         manifests.load_objects(str(path))
+
+
+def test_a_list_autoscaler_manifest_loads_and_prints(tmp_path: Path) -> None:
+    path = tmp_path / "rooms.yaml"
+    path.write_text(
+        "apiVersion: gamefleet.io/v1\nkind: FleetAutoscaler\nmetadata: {name: a, namespace: g}\n"
+        "spec:\n  fleetName: a\n  policy:\n    type: List\n"
+        "    list: {key: rooms, bufferSize: 10%, minCapacity: 4, maxCapacity: 400}\n"
+    )
+    [scaler] = manifests.load_objects(str(path))
+    assert isinstance(scaler, autoscaler_pb2.FleetAutoscaler)
+    assert validate(scaler) == []
+    summary = autoscaler_commands.policy_summary(scaler.spec.policy)
+    assert summary == "List rooms 10% [4,400]"
