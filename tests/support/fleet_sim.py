@@ -1,9 +1,10 @@
 """A simulated cluster whose game servers follow the hub's desired sets, as an agent's would.
 
 A replica the hub adds is reported Ready at once (after ``delay`` seconds), with ``counters``
-(name: capacity) at 0 when given; a scale-down removes idle servers (the highest ordinal first)
-and never one in use — Allocated, or with players on a counter — as the agent's OKG scale-down
-does. Allocations are applied by the simulated agent itself.
+(name: capacity) at 0 and ``lists`` (name: capacity) empty when given; a scale-down removes idle
+servers (the highest ordinal first) and never one in use — Allocated, or with players on a
+counter or a list — as the agent's OKG scale-down does. Allocations are applied by the
+simulated agent itself.
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ ALLOCATED = "Allocated"
 
 class FollowingCluster:
     def __init__(
-        self, agent: SimulatedAgent, delay: float = 0.0, counters: dict[str, int] | None = None
+        self,
+        agent: SimulatedAgent,
+        delay: float = 0.0,
+        counters: dict[str, int] | None = None,
+        lists: dict[str, int] | None = None,
     ) -> None:
         self.agent = agent
         self.delay = delay
         self.counters = counters or {}
+        self.lists = lists or {}
         # The sets the agent holds already run their servers (an agent that restarted).
         self._synced: dict[tuple[str, str], str] = {k: s.hash for k, s in agent.sets.items()}
         self._ordinals: dict[tuple[str, str], itertools.count[int]] = {}
@@ -87,13 +93,25 @@ class FollowingCluster:
 
     def set_count(self, namespace: str, fleet: str, name: str, key: str, count: int) -> None:
         """The game on server ``name`` sets its counter ``key`` (players joining or leaving)."""
+        changed = self._copy(namespace, fleet, name)
+        changed.counters[key].count = count
+        self.agent.report(agent_pb2.StatusDelta(game_servers=[changed]))
+
+    def set_values(
+        self, namespace: str, fleet: str, name: str, key: str, values: list[str]
+    ) -> None:
+        """The game on server ``name`` sets its list ``key`` (rooms opening or closing)."""
+        changed = self._copy(namespace, fleet, name)
+        del changed.lists[key].values[:]
+        changed.lists[key].values.extend(values)
+        self.agent.report(agent_pb2.StatusDelta(game_servers=[changed]))
+
+    def _copy(self, namespace: str, fleet: str, name: str) -> gameserver_pb2.GameServer:
         for server in self.servers(namespace, fleet):
             if server.name == name:
                 changed = gameserver_pb2.GameServer()
                 changed.CopyFrom(server)
-                changed.counters[key].count = count
-                self.agent.report(agent_pb2.StatusDelta(game_servers=[changed]))
-                return
+                return changed
         raise KeyError(name)
 
     def _pending(self) -> bool:
@@ -123,6 +141,8 @@ class FollowingCluster:
             created.node = f"{self.name}-node"
             for counter, capacity in self.counters.items():
                 created.counters[counter].capacity = capacity
+            for name, capacity in self.lists.items():
+                created.lists[name].capacity = capacity
             delta.game_servers.append(created)
         idle = sorted(
             (s for s in servers if not in_use(s)),
@@ -153,7 +173,11 @@ class FollowingCluster:
 
 
 def in_use(server: gameserver_pb2.GameServer) -> bool:
-    return server.ops_state == ALLOCATED or any(c.count for c in server.counters.values())
+    return (
+        server.ops_state == ALLOCATED
+        or any(c.count for c in server.counters.values())
+        or any(lst.values for lst in server.lists.values())
+    )
 
 
 def allocated_names(cluster: FollowingCluster, namespace: str, fleet: str) -> set[str]:
