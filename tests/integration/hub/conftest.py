@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
-from gamefleet.v1 import cluster_pb2_grpc, fleet_pb2_grpc, gameserver_pb2_grpc
+from gamefleet.v1 import (
+    autoscaler_pb2_grpc,
+    cluster_pb2_grpc,
+    fleet_pb2_grpc,
+    gameserver_pb2_grpc,
+)
 
 from hub.api.server import Hub, HubConfig
 from hub.core.health import HealthPolicy
 from tests.support.agent_sim import SimulatedAgent
+from tests.support.fleet_sim import FollowingCluster
 
 # Short periods keep health tests fast; the defaults are 2 s heartbeats and 10 s grace.
 TEST_HEALTH = HealthPolicy(heartbeat_interval=0.2, grace=1.0, recovery_heartbeats=2)
@@ -46,6 +54,28 @@ async def channel(hub: Hub) -> AsyncIterator[grpc.aio.Channel]:
 @pytest.fixture
 def fleets(channel: grpc.aio.Channel) -> fleet_pb2_grpc.FleetServiceAsyncStub:
     return fleet_pb2_grpc.FleetServiceStub(channel)
+
+
+@pytest.fixture
+def autoscalers(channel: grpc.aio.Channel) -> autoscaler_pb2_grpc.FleetAutoscalerServiceAsyncStub:
+    return autoscaler_pb2_grpc.FleetAutoscalerServiceStub(channel)
+
+
+@contextlib.asynccontextmanager
+async def following_regions(
+    start_agent: StartAgent, **options: Any
+) -> AsyncIterator[tuple[FollowingCluster, FollowingCluster]]:
+    """eu-1 (region eu) and us-1 (region us), their servers following the desired sets
+    (``options``: FollowingCluster's, e.g. the counters or lists each server has)."""
+    followers = (
+        FollowingCluster(await start_agent("eu-1", region="eu"), **options).start(),
+        FollowingCluster(await start_agent("us-1", region="us"), **options).start(),
+    )
+    try:
+        yield followers
+    finally:
+        for follower in followers:
+            await follower.stop()
 
 
 @pytest.fixture

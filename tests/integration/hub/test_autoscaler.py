@@ -33,7 +33,7 @@ from tests.support.agent_sim import SimulatedAgent
 from tests.support.fleet_sim import FollowingCluster, allocated_names
 from tests.support.hub_process import run_cli
 
-from .conftest import TEST_HEALTH, StartAgent, start_hub, wait_phase
+from .conftest import TEST_HEALTH, StartAgent, following_regions, start_hub, wait_phase
 from .fleet_docs import fleet, fleet_document
 from .test_metrics import scrape_until
 
@@ -45,11 +45,6 @@ NS = "games"
 
 
 @pytest.fixture
-def autoscalers(channel: grpc.aio.Channel) -> AutoscalerStub:
-    return autoscaler_pb2_grpc.FleetAutoscalerServiceStub(channel)
-
-
-@pytest.fixture
 def allocations(channel: grpc.aio.Channel) -> AllocationStub:
     return allocation_pb2_grpc.AllocationServiceStub(channel)
 
@@ -57,13 +52,8 @@ def allocations(channel: grpc.aio.Channel) -> AllocationStub:
 @pytest.fixture
 async def regions(start_agent: StartAgent) -> AsyncIterator[tuple[FollowingCluster, ...]]:
     """eu-1 (region eu) and us-1 (region us), their servers following the desired sets."""
-    followers = (
-        FollowingCluster(await start_agent("eu-1", region="eu")).start(),
-        FollowingCluster(await start_agent("us-1", region="us")).start(),
-    )
-    yield followers
-    for follower in followers:
-        await follower.stop()
+    async with following_regions(start_agent) as followers:
+        yield followers
 
 
 def autoscaler(policy: dict[str, Any], **spec: Any) -> autoscaler_pb2.FleetAutoscaler:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
-from gamefleet.v1 import agent_pb2, autoscaler_pb2, autoscaler_pb2_grpc, fleet_pb2
+from gamefleet.v1 import agent_pb2, autoscaler_pb2, fleet_pb2
 
 from hub.api.server import Hub
 from hub.core import documents
@@ -18,7 +18,7 @@ from okg import capacity
 from tests.support.agent_sim import game_server
 from tests.support.fleet_sim import FollowingCluster
 
-from .conftest import StartAgent
+from .conftest import StartAgent, following_regions
 from .fleet_docs import fleet_document
 from .test_autoscaler import apply, autoscaler, get_autoscaler, get_fleet, settled, until, window
 
@@ -30,22 +30,10 @@ SLOTS = 100
 
 
 @pytest.fixture
-def scalers(channel: grpc.aio.Channel) -> AutoscalerStub:
-    return autoscaler_pb2_grpc.FleetAutoscalerServiceStub(channel)
-
-
-@pytest.fixture
 async def clusters(start_agent: StartAgent) -> AsyncIterator[tuple[FollowingCluster, ...]]:
     """eu-1 and us-1, their servers following the desired sets with 100 player slots each."""
-    followers = (
-        FollowingCluster(await start_agent("eu-1", region="eu"), counters={"players": SLOTS}),
-        FollowingCluster(await start_agent("us-1", region="us"), counters={"players": SLOTS}),
-    )
-    for follower in followers:
-        follower.start()
-    yield followers
-    for follower in followers:
-        await follower.stop()
+    async with following_regions(start_agent, counters={"players": SLOTS}) as followers:
+        yield followers
 
 
 def counted_fleet(**placement: Any) -> fleet_pb2.Fleet:
@@ -73,12 +61,12 @@ def servers(clusters: tuple[FollowingCluster, ...]) -> dict[str, int]:
 async def test_reported_players_drive_the_replicas_and_servers_with_players_stay(
     hub: Hub,
     fleets: FleetStub,
-    scalers: AutoscalerStub,
+    autoscalers: AutoscalerStub,
     clusters: tuple[FollowingCluster, FollowingCluster],
 ) -> None:
     eu, us = clusters
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=counted_fleet()))
-    await apply(scalers, autoscaler(counter(), behavior=window(1)))
+    await apply(autoscalers, autoscaler(counter(), behavior=window(1)))
     await until(lambda: len(servers(clusters)) == 2, "200 free slots: 2 servers")
 
     # Players join two servers: 80 + 100 of 200 used, 20 free: two more servers (220 free).
@@ -89,7 +77,7 @@ async def test_reported_players_drive_the_replicas_and_servers_with_players_stay
     await until(lambda: len(servers(clusters)) == 4, "180 used: 4 servers")
     stored = await get_fleet(fleets)
     assert stored.spec.replicas == 4
-    last = (await get_autoscaler(scalers)).status.decisions[-1]
+    last = (await get_autoscaler(autoscalers)).status.decisions[-1]
     assert last.policy == "Counter"
     # One decision if both reports came together (180/200 used: 2+2), else two (80/200: 2+1,
     # then 180/300: 3+1).
@@ -108,34 +96,34 @@ async def test_reported_players_drive_the_replicas_and_servers_with_players_stay
 
 
 async def test_a_key_the_template_does_not_declare_is_named(
-    fleets: FleetStub, scalers: AutoscalerStub
+    fleets: FleetStub, autoscalers: AutoscalerStub
 ) -> None:
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=counted_fleet()))
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await apply(scalers, autoscaler(counter("rooms")))
+        await apply(autoscalers, autoscaler(counter("rooms")))
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert (raised.value.details() or "").startswith(
         'spec.policy.counter.key: "rooms" is not a counter of the template (its counters: players)'
     )
-    listed = await scalers.ListFleetAutoscalers(
+    listed = await autoscalers.ListFleetAutoscalers(
         autoscaler_pb2.ListFleetAutoscalersRequest(namespace=NS)
     )
     assert list(listed.fleet_autoscalers) == []
 
 
 async def test_an_autoscaler_made_before_its_fleet_says_why_it_cannot_scale(
-    fleets: FleetStub, scalers: AutoscalerStub
+    fleets: FleetStub, autoscalers: AutoscalerStub
 ) -> None:
-    await apply(scalers, autoscaler(counter("rooms")))
+    await apply(autoscalers, autoscaler(counter("rooms")))
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=counted_fleet()))
 
     async def unable() -> bool:
-        status = (await get_autoscaler(scalers)).status
+        status = (await get_autoscaler(autoscalers)).status
         found = {c.type: c for c in status.conditions}.get("AbleToScale")
         return found is not None and found.reason == "CounterPolicyFailed"
 
     await until(unable, "AbleToScale False, CounterPolicyFailed")
-    status = (await get_autoscaler(scalers)).status
+    status = (await get_autoscaler(autoscalers)).status
     message = {c.type: c for c in status.conditions}["AbleToScale"].message
     assert (
         message == 'Counter: "rooms" is not a counter of the fleet\'s template (declared: players)'
@@ -145,7 +133,7 @@ async def test_an_autoscaler_made_before_its_fleet_says_why_it_cannot_scale(
 async def test_a_lying_agent_does_not_shrink_the_other_clusters_share(
     hub: Hub,
     fleets: FleetStub,
-    scalers: AutoscalerStub,
+    autoscalers: AutoscalerStub,
     clusters: tuple[FollowingCluster, FollowingCluster],
 ) -> None:
     """us-1 (at most 2 replicas) reports 50 Allocated servers of a billion slots each beside its
@@ -155,7 +143,7 @@ async def test_a_lying_agent_does_not_shrink_the_other_clusters_share(
     eu, us = clusters
     one_two = counted_fleet(clusters=[{"name": "us-1", "max": 2}])
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=one_two))
-    await apply(scalers, autoscaler(counter(size=400), behavior=window(0.5)))
+    await apply(autoscalers, autoscaler(counter(size=400), behavior=window(0.5)))
     await until(lambda: eu.count(NS, "arena") == us.count(NS, "arena") == 2, "2 + 2 servers")
 
     lies = agent_pb2.StatusDelta()
@@ -175,7 +163,7 @@ async def test_a_lying_agent_does_not_shrink_the_other_clusters_share(
 
     await until(grown, "eu-1 grows to 3 for its players", timeout=20)
     await until(lambda: eu.count(NS, "arena") == 3, "eu-1 runs 3 servers")
-    reasons = [d.reason for d in (await get_autoscaler(scalers)).status.decisions]
+    reasons = [d.reason for d in (await get_autoscaler(autoscalers)).status.decisions]
     assert any(r.startswith("players: 100/400 used") for r in reasons), reasons
     await settled(hub)
     assert await grown()

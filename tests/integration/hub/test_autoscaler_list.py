@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
-from gamefleet.v1 import autoscaler_pb2, autoscaler_pb2_grpc, fleet_pb2
+from gamefleet.v1 import autoscaler_pb2, fleet_pb2
 
 from hub.api.server import Hub
 from hub.core import documents
 from okg import capacity
 from tests.support.fleet_sim import FollowingCluster
 
-from .conftest import StartAgent
+from .conftest import StartAgent, following_regions
 from .fleet_docs import fleet_document
 from .test_autoscaler import apply, autoscaler, get_autoscaler, get_fleet, settled, until, window
 
@@ -29,22 +29,10 @@ ROOMS = 4
 
 
 @pytest.fixture
-def scalers(channel: grpc.aio.Channel) -> AutoscalerStub:
-    return autoscaler_pb2_grpc.FleetAutoscalerServiceStub(channel)
-
-
-@pytest.fixture
 async def clusters(start_agent: StartAgent) -> AsyncIterator[tuple[FollowingCluster, ...]]:
     """eu-1 and us-1, their servers following the desired sets with 4 room slots each."""
-    followers = (
-        FollowingCluster(await start_agent("eu-1", region="eu"), lists={"rooms": ROOMS}),
-        FollowingCluster(await start_agent("us-1", region="us"), lists={"rooms": ROOMS}),
-    )
-    for follower in followers:
-        follower.start()
-    yield followers
-    for follower in followers:
-        await follower.stop()
+    async with following_regions(start_agent, lists={"rooms": ROOMS}) as followers:
+        yield followers
 
 
 def listed_fleet() -> fleet_pb2.Fleet:
@@ -79,11 +67,11 @@ def open_rooms(clusters: tuple[FollowingCluster, ...], where: str, rooms: list[s
 async def test_reported_list_values_drive_the_replicas_and_servers_with_values_stay(
     hub: Hub,
     fleets: FleetStub,
-    scalers: AutoscalerStub,
+    autoscalers: AutoscalerStub,
     clusters: tuple[FollowingCluster, FollowingCluster],
 ) -> None:
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=listed_fleet()))
-    await apply(scalers, autoscaler(list_policy(), behavior=window(1)))
+    await apply(autoscalers, autoscaler(list_policy(), behavior=window(1)))
     await until(lambda: len(servers(clusters)) == 2, "6 free room slots: 2 servers")
 
     # Rooms open on both servers: 7 of 8 taken, 1 free: two more servers (9 free).
@@ -92,7 +80,7 @@ async def test_reported_list_values_drive_the_replicas_and_servers_with_values_s
     open_rooms(clusters, second, ["d", "e", "f", "g"])
     await until(lambda: len(servers(clusters)) == 4, "7 taken: 4 servers")
     assert (await get_fleet(fleets)).spec.replicas == 4
-    last = (await get_autoscaler(scalers)).status.decisions[-1]
+    last = (await get_autoscaler(autoscalers)).status.decisions[-1]
     assert last.policy == "List"
     # One decision if both reports came together (7/8 taken: 2+2), else two (3/8: 2+1, then
     # 7/12: 3+1).
@@ -110,16 +98,16 @@ async def test_reported_list_values_drive_the_replicas_and_servers_with_values_s
 
 
 async def test_a_key_that_is_no_list_of_the_template_is_named(
-    fleets: FleetStub, scalers: AutoscalerStub
+    fleets: FleetStub, autoscalers: AutoscalerStub
 ) -> None:
     await fleets.ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=listed_fleet()))
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await apply(scalers, autoscaler(list_policy("players")))
+        await apply(autoscalers, autoscaler(list_policy("players")))
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert (raised.value.details() or "").startswith(
         'spec.policy.list.key: "players" is not a list of the template (its lists: rooms)'
     )
-    listed = await scalers.ListFleetAutoscalers(
+    listed = await autoscalers.ListFleetAutoscalers(
         autoscaler_pb2.ListFleetAutoscalersRequest(namespace=NS)
     )
     assert list(listed.fleet_autoscalers) == []
