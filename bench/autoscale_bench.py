@@ -5,6 +5,7 @@ costs the hub.
         [--seconds 10] [--variants events,poll30]
     .venv/bin/python -m bench.autoscale_bench scale [--fleets 1000] [--clusters 4]
     .venv/bin/python -m bench.autoscale_bench counter [--servers 100,1000,10000]
+        [--kind counter|list]
 
 `burst` needs the two local clusters (`make clusters`). Per variant: a hub process and the
 real agent of each cluster (one region each), a fleet of 0 replicas and a FleetAutoscaler
@@ -27,13 +28,16 @@ desired sets, the agents' reports) and shows how much of it is the decision's ow
 `counter` times, in one process, what a Counter policy adds to an evaluation: decoding the
 fleet's reported servers as the hub holds them (wire bytes), reading the counter of each, each
 cluster's within its share (hub/core/autoscaling/reports.py: within it, then twice it), and
-the recommendation over two clusters (no store write, no placement downstream).
+the recommendation over two clusters (no store write, no placement downstream). With
+`--kind list`, the same for a List policy: each server carries a list of 100 slots holding
+``index % 101`` values (player ids of 12 characters) instead of a counter.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import tempfile
@@ -446,28 +450,28 @@ async def scale(fleets: int, clusters: int) -> None:
             hub.kill()
 
 
-def counter_decision(sizes: list[int], repeats: int = 20) -> None:
-    """Per fleet size: the Counter policy's own cost per evaluation, best of ``repeats``."""
+def counter_decision(sizes: list[int], kind: str = counter.COUNTER, repeats: int = 20) -> None:
+    """Per fleet size: the Counter (or, ``kind`` LIST, the List) policy's own cost per
+    evaluation, best of ``repeats``."""
+    declared = json.dumps({f"{kind}s": {"players": {"capacity": 100}}})
     fleet = documents.from_document(
         {
             "metadata": {"name": "arena", "namespace": "games"},
             "spec": {
                 "template": {
                     "gameServerTemplate": {
-                        "metadata": {
-                            "annotations": {
-                                capacity.DECLARATION: '{"counters": {"players": {"capacity": 100}}}'
-                            }
-                        }
+                        "metadata": {"annotations": {capacity.DECLARATION: declared}}
                     }
                 }
             },
         },
         fleet_pb2.Fleet,
     )
-    rule = documents.from_document(
-        {"key": "players", "bufferSize": 200, "maxCapacity": 10_000_000},
-        autoscaler_pb2.CounterPolicy,
+    fields = {"key": "players", "bufferSize": 200, "maxCapacity": 10_000_000}
+    rule: counter.CapacityPolicy = (
+        documents.from_document(fields, autoscaler_pb2.ListPolicy)
+        if kind == counter.LIST
+        else documents.from_document(fields, autoscaler_pb2.CounterPolicy)
     )
     for size in sizes:
         wires = []
@@ -475,8 +479,12 @@ def counter_decision(sizes: list[int], repeats: int = 20) -> None:
             server = gameserver_pb2.GameServer(
                 namespace="games", name=f"arena-{index}", fleet="arena", state="Ready"
             )
-            server.counters["players"].capacity = 100
-            server.counters["players"].count = index % 101
+            if kind == counter.LIST:
+                server.lists["players"].capacity = 100
+                server.lists["players"].values.extend(f"player-{n:05d}" for n in range(index % 101))
+            else:
+                server.counters["players"].capacity = 100
+                server.counters["players"].count = index % 101
             wires.append(server.SerializeToString())
         # Each cluster's servers within its assigned share, then twice its share (all but half
         # of them beyond it, as a misreporting agent's: the hub sorts out which count).
@@ -486,9 +494,10 @@ def counter_decision(sizes: list[int], repeats: int = 20) -> None:
                 demand.ClusterSnapshot(name, {}, Phase.READY, True, assigned, 0)
                 for name in ("eu-1", "us-1")
             )
-            best = _counter_best(wires, demand.FleetSnapshot(fleet, clusters), rule, repeats)
+            snapshot = demand.FleetSnapshot(fleet, clusters)
+            best = _counter_best(wires, snapshot, rule, kind, repeats)
             emit(
-                "counter policy evaluation",
+                f"{kind} policy evaluation",
                 best * 1000,
                 "ms",
                 servers=size,
@@ -500,7 +509,8 @@ def counter_decision(sizes: list[int], repeats: int = 20) -> None:
 def _counter_best(
     wires: list[bytes],
     snapshot: demand.FleetSnapshot,
-    rule: autoscaler_pb2.CounterPolicy,
+    rule: counter.CapacityPolicy,
+    kind: str,
     repeats: int,
 ) -> float:
     """The fastest of ``repeats`` evaluations, as the runtime makes them, in seconds."""
@@ -514,7 +524,7 @@ def _counter_best(
             live.append(decoded)
         vouched = reports.vouched(snapshot)
         servers = reports.vouched_servers(
-            counter.counter_servers(live, "players"), vouched, "players"
+            counter.counter_servers(live, "players", kind), vouched, "players", kind
         )
         floored = counter.with_in_use_floors(vouched, servers)
         counter.recommend_counter(rule, floored, servers)
@@ -535,9 +545,10 @@ def main() -> None:
     scale_parser.add_argument("--clusters", type=int, default=4)
     counter_parser = commands.add_parser("counter")
     counter_parser.add_argument("--servers", default="100,1000,10000")
+    counter_parser.add_argument("--kind", choices=counter.KINDS, default=counter.COUNTER)
     args = parser.parse_args()
     if args.command == "counter":
-        counter_decision([int(n) for n in args.servers.split(",") if n])
+        counter_decision([int(n) for n in args.servers.split(",") if n], args.kind)
     elif args.command == "burst":
         variants = [v for v in args.variants.split(",") if v]
         asyncio.run(burst(args.buffer, args.allocations, args.seconds, variants))
