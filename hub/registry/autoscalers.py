@@ -106,8 +106,9 @@ class AutoscalerRegistry:
     async def _counter_key_problems(
         self, record: autoscaler_pb2.FleetAutoscaler
     ) -> list[core_errors.FieldError]:
-        """Counter policies whose key the fleet's template does not declare. A fleet not created
-        yet is checked when the autoscaler runs (AbleToScale False, CounterNotDeclared)."""
+        """Counter and List policies whose key the fleet's template does not declare as such.
+        A fleet not created yet is checked when the autoscaler runs (AbleToScale False,
+        CounterPolicyFailed)."""
         if not validation.counter_policies(record.spec.policy):
             return []
         stored = await self._store.get(
