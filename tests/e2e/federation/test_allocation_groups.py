@@ -19,15 +19,21 @@ async def test_a_group_of_two_fleets_is_allocated_in_one_cluster(world: World) -
                 fleet_pb2.ApplyFleetRequest(fleet=world.fleet(3, name=name))
             )
 
+        second = world.members[1]
+
         async def both_fleets_ready() -> bool:
+            """3 Ready servers of each fleet, and some of each in the preferred cluster (a
+            fleet applied before its agent connects starts on the other cluster alone)."""
             listed = await world.game_servers(channel).ListGameServers(
                 gameserver_pb2.ListGameServersRequest(namespace=world.namespace, state="Ready")
             )
             fleets = [s.fleet for s in listed.game_servers]
-            return fleets.count("arena") == 3 and fleets.count("voice") == 3
+            there = {s.fleet for s in listed.game_servers if s.cluster == second.name}
+            return fleets.count("arena") == 3 and fleets.count("voice") == 3 and len(there) == 2
 
-        await eventually(both_fleets_ready, 180.0, "3 Ready servers of arena and of voice")
-        second = world.members[1]
+        await eventually(
+            both_fleets_ready, 180.0, f"3 Ready servers of arena and of voice, in {second.name} too"
+        )
         request = allocation_pb2.AllocateGroupRequest(
             request_id="match-1",
             members=[
