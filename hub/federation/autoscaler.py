@@ -325,8 +325,6 @@ class Autoscaling:
             else:
                 self._unable(entry, "FleetNotFound", f"fleet {'/'.join(entry.fleet_key)} not found")
             return None
-        # What one agent reports may change its own cluster's share only (reports.py).
-        snapshot = reports.vouched(snapshot)
         fleet = snapshot.fleet
         if fleet.metadata.revision < entry.written:
             return None  # the hub has not seen our last decision yet; its arrival notifies
@@ -338,6 +336,8 @@ class Autoscaling:
                 claimed = await self._registry.claim(record, fleet)
                 entry.written = claimed.metadata.revision
             return None
+        # What one agent reports may change its own cluster's share only (reports.py).
+        snapshot = reports.vouched(snapshot)
         if entry.policy.counted:
             snapshot = self._count(entry, snapshot)
         inputs = (*_inputs(snapshot), tuple((k, tuple(v)) for k, v in entry.counted.items()))

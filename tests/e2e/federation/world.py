@@ -42,6 +42,8 @@ class Member:
 
     def start_agent(self, hub: str, lease: str, extra: tuple[str, ...] = ()) -> None:
         """``extra``: more flags of `gamefleet agent run`."""
+        if self.game_api:
+            extra = (*extra, "--game-api-listen", self.game_api)
         self.process = self._spawn(f"{self.name}-agent", hub, lease, extra)
 
     def start_standby(self, hub: str, lease: str, extra: tuple[str, ...] = ()) -> None:
@@ -60,8 +62,6 @@ class Member:
             "--hub", hub, "--cluster", self.name, "--cluster-label", f"region={self.region}",
             "--heartbeat-interval", AGENT_HEARTBEAT_S, "--scaler-port", "0", *extra,
         ]  # fmt: skip
-        if self.game_api and identity.endswith("-agent"):
-            command += ["--game-api-listen", self.game_api]
         with self.log.open("ab") as log:
             return subprocess.Popen(
                 command,
