@@ -10,6 +10,7 @@ from gamefleet.v1 import (
     cluster_pb2,
     cluster_pb2_grpc,
     fleet_pb2,
+    gameserver_pb2,
 )
 
 from agent.controllers import views
@@ -43,7 +44,16 @@ async def test_a_drain_moves_idle_servers_first_and_keeps_the_allocated_one(
         await world.fleets(channel).ApplyFleet(fleet_pb2.ApplyFleetRequest(fleet=world.fleet(6)))
 
         async def placed_and_ready() -> bool:
-            return (len(await _ready_servers(stay)), len(await _ready_servers(leave))) == (4, 2)
+            """4 and 2 Ready in the clusters, and the hub knows the 2 (it allocates from what
+            the agents reported: before that, the preferred cluster has nothing to give)."""
+            in_clusters = len(await _ready_servers(stay)), len(await _ready_servers(leave))
+            listed = await world.game_servers(channel).ListGameServers(
+                gameserver_pb2.ListGameServersRequest(
+                    namespace=world.namespace, fleet="arena", state="Ready"
+                )
+            )
+            in_hub = sum(1 for s in listed.game_servers if s.cluster == leave.name)
+            return in_clusters == (4, 2) and in_hub == 2
 
         await eventually(placed_and_ready, 180.0, "4 Ready servers in one cluster, 2 in the other")
         answer = await allocation_pb2_grpc.AllocationServiceStub(channel).Allocate(
